@@ -1,0 +1,108 @@
+"""The `baseshift` command line (also `python -m baseshift`)."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from enum import IntEnum
+from pathlib import Path
+from typing import Any
+
+from .errors import BaseShiftError, ConfigError, DSLError, InputError
+from .settings import Settings
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FAILED = 1
+    USAGE = 2
+
+
+Handler = Callable[[argparse.Namespace], Coroutine[Any, Any, int] | int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import commands
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", metavar="DIR",
+                        help="where runs are stored (env BASESHIFT_DATA_DIR; default ./.baseshift)")
+    common.add_argument("--store", metavar="NAME",
+                        help="state store backend: sqlite (default) or memory (env BASESHIFT_STORE)")
+    parser = argparse.ArgumentParser(
+        prog="baseshift",
+        description="Base Shift: write workflows as .bsw files, check them, run them.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for spec in commands.COMMANDS:
+        p = sub.add_parser(spec.name, help=spec.help, description=spec.help,
+                           parents=[common])
+        spec.configure(p)
+        p.set_defaults(handler=spec.handler)
+    return parser
+
+
+def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
+    return Settings.from_env(data_dir=getattr(args, "data_dir", None),
+                             store=getattr(args, "store", None), extra=extra)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments, run the command, map errors to messages and exit codes."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result = args.handler(args)
+        if asyncio.iscoroutine(result):
+            result = asyncio.run(result)
+        return int(result)
+    except DSLError as exc:
+        from .diagnostics import render_all
+
+        if exc.diagnostics:
+            sources = _sources(exc.diagnostics)
+            print(render_all(exc.diagnostics, sources), file=sys.stderr)  # type: ignore[arg-type]
+        else:
+            print(f"error: {exc.message}", file=sys.stderr)
+        return ExitCode.FAILED
+    except BaseShiftError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        return ExitCode.USAGE if isinstance(exc, InputError | ConfigError) else ExitCode.FAILED
+    except KeyboardInterrupt:
+        print("interrupted; unfinished runs can be continued with `baseshift resume`",
+              file=sys.stderr)
+        return 130
+
+
+def _sources(diagnostics: list[Any]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for d in diagnostics:
+        path = Path(d.path)
+        if d.path not in out and path.is_file():
+            try:
+                out[d.path] = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                pass
+    return out
+
+
+def print_json(value: Any) -> None:
+    json.dump(value, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("baseshift")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,293 @@
+"""The subcommands of `baseshift`: each is a name, a help line, its arguments and a handler."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .app import BaseShift
+from .cli import ExitCode, Handler, print_json, settings_from
+from .diagnostics import render_all
+from .errors import InputError, NotFound
+from .report import runs_table, snapshot_json, snapshot_text
+from .states import RunState
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    handler: Handler
+
+
+def _paths(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="+", metavar="PATH", help=".bsw files or folders to check")
+
+
+def _file(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", metavar="FILE", help="the .bsw workflow file")
+
+
+def _run_id(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_id", metavar="RUN_ID", help="a run id, as `baseshift runs` shows")
+
+
+def _json_flag(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--json", action="store_true", help=f"print {what} as JSON")
+
+
+# ------------------------------------------------------------------ check / plan
+
+
+def collect_files(paths: list[str]) -> list[Path]:
+    """Expand folders to the .bsw files inside them (recursively), keeping the order given."""
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files.extend(sorted(path.rglob("*.bsw")))
+        elif path.exists():
+            files.append(path)
+        else:
+            raise NotFound(f"no such file or folder: {raw}")
+    return files
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    files = collect_files(args.paths)
+    if not files:
+        raise NotFound(f"no .bsw files in {', '.join(args.paths)}")
+    bs = BaseShift(settings_from(args))
+    results = bs.compile_paths(files)
+    diagnostics = [d for c in results for d in c.diagnostics]
+    if args.json:
+        print_json([{"path": c.path, "ok": c.ok, "workflow": c.plan.name if c.plan else None,
+                     "diagnostics": [d.to_json() for d in c.diagnostics]} for c in results])
+    elif diagnostics:
+        print(render_all(diagnostics, {c.path: c.source for c in results}), file=sys.stderr)
+    failed = [c for c in results if not c.ok]
+    if not args.json:
+        workflows = sum(c.plan is not None for c in results)
+        print(f"{len(files) - len(failed)} of {len(files)} files ok "
+              f"({workflows} workflows, {sum(len(c.templates) for c in results)} templates)")
+    return ExitCode.FAILED if failed else ExitCode.OK
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from baseshift.dsl import render_plan
+
+    plan = BaseShift(settings_from(args)).load_workflow(args.file)
+    print(render_plan(plan, args.format))
+    return ExitCode.OK
+
+
+def _plan_args(p: argparse.ArgumentParser) -> None:
+    _file(p)
+    p.add_argument("--format", choices=("text", "json", "dot", "mermaid"), default="text",
+                   help="output format (default: text)")
+
+
+# ------------------------------------------------------------------ run and friends
+
+
+def _run_args(p: argparse.ArgumentParser) -> None:
+    _file(p)
+    p.add_argument("--input", "-i", action="append", default=[], metavar="KEY=VALUE",
+                   help="an input value, converted to the declared type (lists and objects "
+                   "as JSON); repeatable")
+    p.add_argument("--input-file", metavar="FILE", help="a JSON object of inputs")
+    _json_flag(p, "the finished run (id, status, jobs, attempts, timings, outputs)")
+
+
+def parse_inputs(pairs: list[str], input_file: str | None) -> dict[str, Any]:
+    """Inputs from --input-file, then --input KEY=VALUE pairs (which win)."""
+    values: dict[str, Any] = {}
+    if input_file:
+        values.update(_read_input_file(input_file))
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise InputError(f"--input {pair!r} is not KEY=VALUE")
+        values[key] = raw  # typed later against the declared input (numbers, JSON lists...)
+    return values
+
+
+def _read_input_file(path: str) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"cannot read --input-file {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"--input-file {path} must hold a JSON object")
+    return data
+
+
+def _progress_mode(args: argparse.Namespace) -> str | None:
+    if getattr(args, "json", False):
+        return None
+    return "bar" if sys.stderr.isatty() else "lines"
+
+
+async def _finish(bs: BaseShift, run_ids: list[str], as_json: bool) -> int:
+    records = [await bs.engine.wait(r) for r in run_ids]
+    snapshots = [await bs.store.load_run(r.id) for r in records]
+    for snap in snapshots:
+        assert snap is not None
+        if as_json:
+            print_json(snapshot_json(snap))
+        else:
+            print(snapshot_text(snap))
+    ok = all(r.state is RunState.COMPLETED for r in records)
+    return ExitCode.OK if ok else ExitCode.FAILED
+
+
+async def cmd_run(args: argparse.Namespace) -> int:
+    inputs = parse_inputs(args.input, args.input_file)
+    bs = BaseShift(settings_from(args, progress=_progress_mode(args)))
+    plan = bs.load_workflow(Path(args.file).resolve())
+    async with bs:
+        run_id = await bs.engine.submit(plan, inputs)
+        return await _finish(bs, [run_id], args.json)
+
+
+async def cmd_resume(args: argparse.Namespace) -> int:
+    bs = BaseShift(settings_from(args, progress=_progress_mode(args)))
+    async with bs:
+        run_ids = args.run_ids or await bs.store.unfinished_runs()
+        if not run_ids:
+            print("nothing to resume: every run has finished")
+            return ExitCode.OK
+        for run_id in run_ids:
+            await _resume_one(bs, run_id, retry=False)
+        return await _finish(bs, run_ids, args.json)
+
+
+async def _resume_one(bs: BaseShift, run_id: str, *, retry: bool) -> None:
+    snapshot = await bs.store.load_run(run_id)
+    if snapshot is None:
+        raise NotFound(f"run '{run_id}' not found", hint="`baseshift runs` lists runs")
+    plan = bs.plan_for_run(snapshot.run, snapshot.jobs)
+    await bs.engine.resume(plan, run_id, retry=retry)
+
+
+def _resume_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_ids", nargs="*", metavar="RUN_ID",
+                   help="runs to continue (default: every unfinished run)")
+    _json_flag(p, "the finished runs")
+
+
+async def cmd_retry(args: argparse.Namespace) -> int:
+    bs = BaseShift(settings_from(args, progress=_progress_mode(args)))
+    async with bs:
+        await _resume_one(bs, args.run_id, retry=True)
+        return await _finish(bs, [args.run_id], args.json)
+
+
+def _retry_args(p: argparse.ArgumentParser) -> None:
+    _run_id(p)
+    _json_flag(p, "the finished run")
+
+
+async def cmd_cancel(args: argparse.Namespace) -> int:
+    from .runstate import ActiveRun, Effects
+
+    bs = BaseShift(settings_from(args))
+    async with bs:
+        snapshot = await bs.store.load_run(args.run_id)
+        if snapshot is None:
+            raise NotFound(f"run '{args.run_id}' not found", hint="`baseshift runs` lists runs")
+        if snapshot.run.state.finished:
+            print(f"run {args.run_id} is already {snapshot.run.state.value}")
+            return ExitCode.FAILED
+        plan = bs.plan_for_run(snapshot.run, snapshot.jobs)
+        fx = Effects(__import__("time").time())
+        ActiveRun(plan, snapshot.run, snapshot.jobs).cancel(fx)
+        await bs.store.apply(fx.changes)
+        print(f"run {args.run_id} CANCELLED")
+        return ExitCode.OK
+
+
+# ------------------------------------------------------------------ inspecting
+
+
+async def cmd_runs(args: argparse.Namespace) -> int:
+    states = [RunState(s) for s in args.state] if args.state else None
+    bs = BaseShift(settings_from(args))
+    async with bs:
+        runs = await bs.store.list_runs(limit=args.limit, workflow=args.workflow, states=states)
+    if args.json:
+        from .report import run_json
+
+        print_json([run_json(r) for r in runs])
+    else:
+        print(runs_table(runs))
+    return ExitCode.OK
+
+
+def _runs_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--limit", type=int, default=20, help="how many runs (default 20)")
+    p.add_argument("--workflow", help="only runs of this workflow")
+    p.add_argument("--state", action="append", choices=[s.value for s in RunState],
+                   help="only runs in this state (repeatable)")
+    _json_flag(p, "the runs")
+
+
+async def cmd_show(args: argparse.Namespace) -> int:
+    bs = BaseShift(settings_from(args))
+    async with bs:
+        snapshot = await bs.store.load_run(args.run_id)
+    if snapshot is None:
+        raise NotFound(f"run '{args.run_id}' not found", hint="`baseshift runs` lists runs")
+    if args.json:
+        print_json(snapshot_json(snapshot))
+    else:
+        print(snapshot_text(snapshot, logs=args.logs))
+    return ExitCode.OK
+
+
+def _show_args(p: argparse.ArgumentParser) -> None:
+    _run_id(p)
+    p.add_argument("--logs", action="store_true", help="include the attempts' logs")
+    _json_flag(p, "the run with its jobs and attempts")
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from .plugins import describe_plugins
+
+    bs = BaseShift(settings_from(args))
+    infos = describe_plugins(bs.pm)
+    if args.json:
+        print_json([{"name": i.name, "module": i.module, "distribution": i.distribution,
+                     "version": i.version, "hooks": list(i.hooks)} for i in infos])
+        return ExitCode.OK
+    for info in infos:
+        origin = f"{info.distribution} {info.version}" if info.distribution else "builtin"
+        print(f"{info.name}  ({origin})\n    hooks: {', '.join(info.hooks) or '-'}")
+    print(f"executors: {', '.join(sorted(bs.executor_classes))}")
+    return ExitCode.OK
+
+
+def _check_args(p: argparse.ArgumentParser) -> None:
+    _paths(p)
+    _json_flag(p, "the diagnostics")
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("check", "check .bsw files for errors without running anything", _check_args,
+            cmd_check),
+    Command("plan", "show the DAG a workflow compiles to", _plan_args, cmd_plan),
+    Command("run", "run a workflow here and wait for it to finish", _run_args, cmd_run),
+    Command("runs", "list recent runs", _runs_args, cmd_runs),
+    Command("show", "show one run: jobs, attempts, outputs", _show_args, cmd_show),
+    Command("resume", "continue runs interrupted by a crash or stop", _resume_args, cmd_resume),
+    Command("cancel", "cancel an unfinished run", _run_id, cmd_cancel),
+    Command("retry", "rerun a failed run's failed jobs, keeping the successful ones",
+            _retry_args, cmd_retry),
+    Command("plugins", "list loaded plugins and the hooks each implements",
+            lambda p: _json_flag(p, "the plugins"), cmd_plugins),
+)

@@ -1,0 +1,86 @@
+"""Diagnostics: located problems in a workflow file, rendered like a compiler's errors."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A region of a source file; lines and columns start at 1, `end_col` is exclusive."""
+
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+    @classmethod
+    def point(cls, line: int, col: int, width: int = 1) -> Span:
+        return cls(line, col, line, col + max(width, 1))
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """One problem found in a workflow file, with where it is and what to do about it."""
+
+    path: str
+    span: Span
+    code: str
+    message: str
+    hint: str | None = None
+    severity: Severity = Severity.ERROR
+
+    def sort_key(self) -> tuple[str, int, int, str]:
+        return (self.path, self.span.line, self.span.col, self.code)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "path": self.path,
+            "line": self.span.line,
+            "col": self.span.col,
+            "end_line": self.span.end_line,
+            "end_col": self.span.end_col,
+            "severity": self.severity.value,
+            "code": self.code,
+            "message": self.message,
+            "hint": self.hint,
+        }
+
+
+def render(diagnostic: Diagnostic, source: str | None) -> str:
+    """Render `path:line:col: error[code]: message`, the source line, a caret line and the hint."""
+    d, s = diagnostic, diagnostic.span
+    head = f"{d.path}:{s.line}:{s.col}: {d.severity.value}[{d.code}]: {d.message}"
+    lines = [head]
+    text = _source_line(source, s.line)
+    if text is not None:
+        gutter = f"{s.line:>5} | "
+        width = s.end_col - s.col if s.end_line == s.line else len(text) - s.col + 1
+        lines.append(gutter + text)
+        lines.append(" " * (len(gutter) - 2) + "| " + " " * (s.col - 1) + "^" * max(width, 1))
+    if d.hint:
+        lines.append(f"   hint: {d.hint}")
+    return "\n".join(lines)
+
+
+def render_all(diagnostics: list[Diagnostic], sources: dict[str, str]) -> str:
+    """Render every diagnostic in file order, followed by a one-line count."""
+    ordered = sorted(diagnostics, key=Diagnostic.sort_key)
+    blocks = [render(d, sources.get(d.path)) for d in ordered]
+    errors = sum(d.severity is Severity.ERROR for d in ordered)
+    blocks.append(f"{errors} error{'s' if errors != 1 else ''} found")
+    return "\n".join(blocks)
+
+
+def _source_line(source: str | None, line: int) -> str | None:
+    if source is None:
+        return None
+    lines = source.splitlines()
+    if 1 <= line <= len(lines):
+        return lines[line - 1].expandtabs(1).rstrip("\r")
+    return None

@@ -1,0 +1,361 @@
+"""The engine: an event-driven loop that stores each round of decisions, then acts on them.
+
+One round = drain the inbox (finished attempts, due retries, user commands), let each
+`ActiveRun` decide, start attempts for the best ready jobs, store everything in ONE
+transaction, and only then launch the attempts and tell observers. Only the dependants of a
+finished job are re-examined; nothing rescans all jobs.
+
+Guarantee: at-least-once per job attempt. A job whose SUCCEEDED state was stored never runs
+again; an attempt that was running when the process died is retried as a new attempt.
+"""
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import json
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import Mapping
+from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING, Any
+
+from .errors import Conflict, ExecutionError, ExpressionError, JobTimeout, NotFound
+from .expr import evaluate
+from .inputs import prepare_inputs
+from .plan import Plan
+from .protocols import Executor, JobContext, JobResult
+from .records import JobRecord, RunRecord
+from .runstate import ActiveRun, Effects, Launch
+from .scheduler import ReadyQueue
+from .states import JobState, RunState
+from .templating import TemplateCalls
+
+if TYPE_CHECKING:
+    from .app import BaseShift
+
+log = logging.getLogger("baseshift.engine")
+
+Message = tuple[Any, ...]
+
+
+class Engine:
+    """Runs workflows in this process against the configured state store."""
+
+    def __init__(self, baseshift: BaseShift) -> None:
+        self.bs = baseshift
+        self.store = baseshift.store
+        self.hooks = baseshift.hooks
+        self.executors: dict[str, Executor] = {
+            name: cls() for name, cls in baseshift.executor_classes.items()}
+        self.queue: ReadyQueue[tuple[str, str]] = ReadyQueue(baseshift.settings.max_parallel)
+        self.runs: dict[str, ActiveRun] = {}
+        self.templates = TemplateCalls()
+        self._inbox: deque[Message] = deque()
+        self._wake = asyncio.Event()
+        self._timers: list[tuple[float, int, str, str]] = []
+        self._seq = itertools.count()
+        self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._holding: dict[tuple[str, str, int], str] = {}
+        self._timer_handle: asyncio.TimerHandle | None = None
+        self._waiters: dict[str, list[asyncio.Future[RunRecord]]] = {}
+        self._loop_task: asyncio.Task[None] | None = None
+        self._failure: BaseException | None = None
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        if self._loop_task is None:
+            self._loop_task = asyncio.create_task(self._loop(), name="baseshift-engine")
+
+    async def stop(self) -> None:
+        """Stop the loop and abandon running attempts; they stay RUNNING in the store and
+        are retried as new attempts when the runs are resumed."""
+        if self._loop_task is None:
+            return
+        self._loop_task.cancel()
+        if self._timer_handle is not None:
+            self._timer_handle.cancel()
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(self._loop_task, *tasks, return_exceptions=True)
+        self._loop_task = None
+        self._tasks.clear()
+        for futures in self._waiters.values():
+            for f in futures:
+                if not f.done():
+                    f.cancel()
+
+    # ------------------------------------------------------------ public API
+
+    async def submit(self, plan: Plan, inputs: Mapping[str, Any], *,
+                     run_id: str | None = None) -> str:
+        """Accept a run: check inputs, store the run and its jobs, then start it."""
+        values = prepare_inputs(plan.inputs, inputs)
+        now = time.time()
+        record = RunRecord(run_id or new_run_id(), plan.name, plan.version, plan.source,
+                           plan.path, values, created_at=now)
+        jobs = [JobRecord(record.id, j.name, j.name, handler=j.handler,
+                          template=j.template.ref if j.template else None)
+                for j in (*plan.jobs, *plan.handlers)]
+        await self.store.create_run(record, jobs)
+        self._accept("activate", ActiveRun(plan, record, {j.key: j for j in jobs}))
+        return record.id
+
+    async def resume(self, plan: Plan, run_id: str, *, retry: bool = False) -> None:
+        """Continue a stored run (after a crash), or with `retry`, rerun its failed jobs."""
+        snapshot = await self.store.load_run(run_id)
+        if snapshot is None:
+            raise NotFound(f"run '{run_id}' not found")
+        if run_id in self.runs:
+            raise Conflict(f"run '{run_id}' is already running in this process")
+        state = snapshot.run.state
+        if retry and state not in (RunState.FAILED, RunState.CANCELLED):
+            raise Conflict(f"run '{run_id}' is {state.value}; only a failed or cancelled run "
+                           "can be retried")
+        if not retry and state.finished:
+            raise Conflict(f"run '{run_id}' is already {state.value}")
+        self._accept("retry" if retry else "activate",
+                     ActiveRun(plan, snapshot.run, snapshot.jobs))
+
+    def _accept(self, kind: str, run: ActiveRun) -> None:
+        self.runs[run.id] = run
+        self._inbox.append((kind, run))
+        self._wake.set()
+
+    async def cancel(self, run_id: str) -> bool:
+        """Cancel a run active in this process; False if it is not active here."""
+        if run_id not in self.runs:
+            return False
+        self._inbox.append(("cancel", run_id))
+        self._wake.set()
+        return True
+
+    async def wait(self, run_id: str) -> RunRecord:
+        """Wait until a run active in this process finishes; return its final record."""
+        if self._failure is not None:
+            raise self._failure
+        if run_id not in self.runs:
+            snapshot = await self.store.load_run(run_id)
+            if snapshot is None or not snapshot.run.state.finished:
+                raise NotFound(f"run '{run_id}' is not active in this process")
+            return snapshot.run
+        future: asyncio.Future[RunRecord] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(run_id, []).append(future)
+        return await future
+
+    # ------------------------------------------------------------ the loop
+
+    async def _loop(self) -> None:
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                await self._round()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # the store failed: nothing can be trusted any more
+            log.exception("engine stopped")
+            self._failure = exc
+            for futures in self._waiters.values():
+                for f in futures:
+                    if not f.done():
+                        f.set_exception(exc)
+
+    async def _round(self) -> None:
+        fx = Effects(time.time())
+        while self._inbox:
+            self._handle(self._inbox.popleft(), fx)
+        self._fire_timers(fx)
+        for run, key in fx.ready:
+            spec = run.plan.job(run.jobs[key].name)
+            self.queue.push((run.id, key), run.record.workflow, spec.priority,
+                            run.jobs[key].ready_at or fx.now)
+        launches = self._dispatch(fx)
+        if fx.changes:
+            await self.store.apply(fx.changes)
+        for launch in launches:
+            self._launch(launch)
+        self._arm_timers(fx)
+        for event in fx.events:
+            await self.hooks.track_event(event)
+        for run in fx.finished:
+            self._finish(run)
+
+    def _handle(self, msg: Message, fx: Effects) -> None:
+        kind = msg[0]
+        if kind == "done":
+            _, run_id, key, number, result, error, retryable, log_text = msg
+            self._release(run_id, key, number)
+            run = self.runs.get(run_id)
+            if run is None:
+                return
+            if error is None:
+                run.attempt_succeeded(key, number, result, log_text, fx)
+            else:
+                run.attempt_failed(key, number, error, retryable, log_text, fx)
+            run.drain(fx)
+        elif kind in ("activate", "retry"):
+            run = msg[1]
+            self.queue.set_limit(run.record.workflow, run.plan.concurrency)
+            if kind == "retry":
+                run.reset_for_retry(fx)
+            run.activate(fx)
+        elif kind == "cancel":
+            self._cancel(msg[1], fx)
+
+    def _cancel(self, run_id: str, fx: Effects) -> None:
+        run = self.runs.get(run_id)
+        if run is None or run.record.state.finished:
+            return
+        self.queue.remove(lambda item: item[0] == run_id)
+        for key in run.cancel(fx):
+            task = self._tasks.pop((run_id, key), None)
+            if task is not None:
+                task.cancel()
+            self._release(run_id, key, run.jobs[key].attempts)
+
+    def _release(self, run_id: str, key: str, number: int) -> None:
+        """Free the slot of an attempt exactly once, whichever of cancel or finish comes first."""
+        lane = self._holding.pop((run_id, key, number), None)
+        if lane is not None:
+            self.queue.release(lane)
+
+    def _fire_timers(self, fx: Effects) -> None:
+        while self._timers and self._timers[0][0] <= fx.now:
+            _, _, run_id, key = heapq.heappop(self._timers)
+            run = self.runs.get(run_id)
+            if run is not None:
+                run.retry_due(key, fx)
+
+    def _arm_timers(self, fx: Effects) -> None:
+        """Keep exactly one wake-up scheduled, for the earliest pending retry."""
+        for due, run, key in fx.timers:
+            heapq.heappush(self._timers, (due, next(self._seq), run.id, key))
+        if self._timer_handle is not None:
+            self._timer_handle.cancel()
+            self._timer_handle = None
+        if self._timers:
+            delay = max(self._timers[0][0] - time.time(), 0.0) + 0.001
+            self._timer_handle = asyncio.get_running_loop().call_later(delay, self._wake.set)
+
+    def _dispatch(self, fx: Effects) -> list[Launch]:
+        launches: list[Launch] = []
+        while (picked := self.queue.pop()) is not None:
+            (run_id, key), lane = picked
+            run = self.runs.get(run_id)
+            if run is None or run.jobs[key].state is not JobState.READY:
+                self.queue.release(lane)  # cancelled while it waited
+                continue
+            launch = run.begin_attempt(key, fx)
+            if launch is None:
+                self.queue.release(lane)
+                run.drain(fx)
+                continue
+            self._holding[(run_id, key, launch.number)] = lane
+            launches.append(launch)
+        return launches
+
+    def _launch(self, launch: Launch) -> None:
+        task = asyncio.create_task(self._attempt(launch))
+        self._tasks[(launch.run.id, launch.key)] = task
+
+    def _finish(self, run: ActiveRun) -> None:
+        if self.runs.get(run.id) is run:
+            del self.runs[run.id]
+        for future in self._waiters.pop(run.id, []):
+            if not future.done():
+                future.set_result(run.record)
+
+    # ------------------------------------------------------------ one attempt
+
+    async def _attempt(self, launch: Launch) -> None:
+        run, spec = launch.run, launch.spec
+        ctx = JobContext(run.id, launch.key, launch.number, {}, spec.timeout,
+                         str(self.bs.settings.data_dir))
+        message: Message
+        try:
+            ctx.config = await self._render(launch)
+            result = await self._execute(spec.uses, ctx, run.record)
+            output = self.templates.check_output(spec, result.output)
+            _check_json(output)
+            message = ("done", run.id, launch.key, launch.number, output, None, False,
+                       result.log or "\n".join(ctx.lines))
+        except asyncio.CancelledError:
+            raise  # cancel or shutdown: the engine already recorded what it needed
+        except (ExpressionError, _NotRetryable) as exc:
+            message = ("done", run.id, launch.key, launch.number, None, str(exc), False,
+                       "\n".join(ctx.lines))
+        except Exception as exc:  # any failure of user code is the attempt's failure
+            message = ("done", run.id, launch.key, launch.number, None, _describe(exc), True,
+                       "\n".join(ctx.lines))
+        finally:
+            self._tasks.pop((run.id, launch.key), None)
+        self._inbox.append(message)
+        self._wake.set()
+
+    async def _render(self, launch: Launch) -> dict[str, Any]:
+        spec, scope = launch.spec, launch.scope
+        config = launch.config
+        names = self.templates.secret_names(spec)
+        secrets = {n: await self._secret(n) for n in names}
+        if names:
+            config = evaluate(spec.config, scope.with_values(secret=secrets))
+        if spec.template is not None:
+            try:
+                config = self.templates.render(spec, config, scope, secrets)
+            except ValueError as exc:
+                raise _NotRetryable(str(exc)) from None
+        if not isinstance(config, dict):
+            raise _NotRetryable("the job's with-block must be an object")
+        return config
+
+    async def _secret(self, name: str) -> str:
+        value = await self.hooks.resolve_secret(name)
+        if value is None:
+            raise _NotRetryable(f"secret '{name}' is not set (set the environment variable "
+                                f"{name}, or configure a secrets plugin)")
+        return value
+
+    async def _execute(self, uses: str, ctx: JobContext, run: RunRecord) -> JobResult:
+        executor = self.executors[uses]
+        wrappers = self.hooks.job_wrappers(run, ctx)
+        try:
+            async with asyncio.timeout(ctx.timeout), AsyncExitStack() as stack:
+                for wrapper in wrappers:
+                    await stack.enter_async_context(wrapper)
+                result = await executor.execute(ctx)
+        except TimeoutError:
+            raise JobTimeout(f"timed out after {_seconds(ctx.timeout)}") from None
+        if not isinstance(result, JobResult):
+            result = JobResult(output=result)
+        return result
+
+
+class _NotRetryable(ExecutionError):
+    """A failure that another attempt cannot fix (bad inputs, a missing secret)."""
+
+
+def _check_json(value: Any) -> None:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise ExecutionError(f"the job's output is not JSON: {exc}") from None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ExecutionError):
+        return exc.message
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _seconds(value: float | None) -> str:
+    return f"{value:g}s" if value is not None else "?"
+
+
+def new_run_id() -> str:
+    """Run ids sort by creation time (a millisecond prefix) and are unique (random suffix)."""
+    return f"{int(time.time() * 1000):x}-{uuid.uuid4().hex[:8]}"

@@ -1,0 +1,85 @@
+"""The one error hierarchy: every error has a stable dotted code, an HTTP status and a hint."""
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class BaseShiftError(Exception):
+    """Base of every error Base Shift raises on purpose.
+
+    `code` is stable and machine-readable (API clients and tests match on it); `status` is
+    the HTTP status the API answers with; `hint` tells the user what to do next.
+    """
+
+    code: ClassVar[str] = "baseshift.error"
+    status: ClassVar[int] = 500
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if self.hint is None else f"{self.message} (hint: {self.hint})"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
+
+
+class ConfigError(BaseShiftError):
+    code = "config.invalid"
+
+
+class PluginError(BaseShiftError):
+    code = "plugin.invalid"
+
+
+class DSLError(BaseShiftError):
+    """A workflow file failed to parse or check; `diagnostics` holds every problem found."""
+
+    code = "dsl.invalid"
+    status = 400
+
+    def __init__(self, message: str, diagnostics: list[object] | None = None) -> None:
+        super().__init__(message)
+        self.diagnostics = list(diagnostics or [])
+
+
+class InputError(BaseShiftError):
+    """Run inputs do not match the workflow's declared input types."""
+
+    code = "run.bad-input"
+    status = 422
+
+
+class NotFound(BaseShiftError):
+    code = "not-found"
+    status = 404
+
+
+class Conflict(BaseShiftError):
+    code = "conflict"
+    status = 409
+
+
+class IllegalTransition(Conflict):
+    """A state machine refused a transition (e.g. SUCCEEDED -> RUNNING)."""
+
+    code = "state.illegal-transition"
+
+
+class ExpressionError(BaseShiftError):
+    """An expression failed at run time (e.g. indexing past the end of a list)."""
+
+    code = "expr.error"
+    status = 400
+
+
+class ExecutionError(BaseShiftError):
+    """A job attempt failed; becomes the attempt's error, never an HTTP error."""
+
+    code = "job.failed"
+
+
+class JobTimeout(ExecutionError):
+    code = "job.timeout"

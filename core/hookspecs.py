@@ -1,0 +1,141 @@
+"""The plugin contract: every hook Base Shift calls, with its mode and whether it may be async.
+
+Modes (applied by the `Hooks` facade in `core/plugins.py`, the only caller of `pm.hook`):
+
+- collect: every implementation runs; list results are flattened.
+- first: implementations are awaited in call order; the first non-None result wins.
+
+"May be async" means an implementation may be `async def` or return an awaitable; the facade
+awaits it. Arguments may be added to a hook later, never renamed or removed: pluggy passes
+them by keyword and an implementation takes only the ones it names.
+"""
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
+    from .app import BaseShift
+    from .diagnostics import Diagnostic
+    from .events import Event
+    from .plan import Plan
+    from .protocols import Executor, JobContext
+    from .records import RunRecord
+
+hookspec = pluggy.HookspecMarker("baseshift")
+hookimpl = pluggy.HookimplMarker("baseshift")
+
+# --------------------------------------------------------------------- lifecycle
+
+
+@hookspec
+def configure(baseshift: BaseShift) -> None:
+    """Set the plugin up once, after settings are read and before any backend opens.
+
+    Mode: collect. Async: no.
+    """
+
+
+@hookspec
+def startup(baseshift: BaseShift) -> Awaitable[None] | None:
+    """Called after the state store is open, before runs are started or resumed.
+
+    Mode: collect. Async: yes.
+    """
+
+
+@hookspec
+def shutdown(baseshift: BaseShift) -> Awaitable[None] | None:
+    """Called once when the application stops, after the engine has stopped; close pools here.
+
+    Mode: collect. Async: yes.
+    """
+
+
+# --------------------------------------------------------------------- registries
+
+
+@hookspec
+def register_executors(baseshift: BaseShift) -> list[type[Executor]]:
+    """Return executor classes: the step types a job names with `uses NAME`.
+
+    Each class has a unique `name`, a `config_schema` (JSON Schema of its `with` block) and an
+    `async execute(ctx) -> JobResult`; it is instantiated once with no arguments. Two plugins
+    offering the same name is an error naming both.
+
+    Mode: collect. Async: no.
+    """
+
+
+@hookspec
+def register_backends(baseshift: BaseShift) -> list[type[Any]]:
+    """Return backend classes. Each has `kind` (for now: "state") and `name`; settings choose
+    one per kind by name (`store = "sqlite"`), and it is built with
+    `cls.from_settings(baseshift.settings)`. A state backend implements `StateStore`.
+
+    Mode: collect. Async: no.
+    """
+
+
+@hookspec
+def register_job_templates(baseshift: BaseShift) -> list[str]:
+    """Return workflow-language sources holding `template` blocks shipped by the plugin.
+
+    They are available to every workflow through `uses name@range`, like templates in files
+    beside the workflow.
+
+    Mode: collect. Async: no.
+    """
+
+
+# --------------------------------------------------------------------- engine
+
+
+@hookspec
+def job_wrapper(
+    baseshift: BaseShift, run: RunRecord, ctx: JobContext
+) -> AbstractAsyncContextManager[None] | None:
+    """Return an async context manager entered around one job attempt (timing, tracing, logs).
+
+    Wrappers are entered in call order and exited in reverse; an exception inside fails the
+    attempt. Return None to not wrap.
+
+    Mode: collect. Async: the returned context manager is async; the hook itself is not.
+    """
+
+
+@hookspec
+def track_event(baseshift: BaseShift, event: Event) -> Awaitable[None] | None:
+    """Observe an event: run and job state changes, fan-out expansion.
+
+    Called after the change is stored, never as the system of record. An exception is
+    logged and does not affect the run.
+
+    Mode: collect. Async: yes.
+    """
+
+
+@hookspec
+def resolve_secret(baseshift: BaseShift, name: str) -> str | Awaitable[str | None] | None:
+    """Return the value of secret `name` (`${secret.NAME}` in a workflow), or None if unknown.
+
+    Secret values reach executors but are never stored: stored job inputs show `***`.
+
+    Mode: first. Async: yes.
+    """
+
+
+# --------------------------------------------------------------------- language
+
+
+@hookspec
+def validate_plan(baseshift: BaseShift, plan: Plan) -> list[Diagnostic]:
+    """Return extra diagnostics for a checked plan (house rules such as "every job needs a
+    timeout"). Errors among them stop the workflow from running, like language errors.
+
+    Mode: collect. Async: no.
+    """

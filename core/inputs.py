@@ -1,0 +1,41 @@
+"""Checking run inputs against a workflow's declared inputs before a run is accepted."""
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .errors import InputError
+from .plan import InputSpec
+from .schema import coerce
+
+
+def prepare_inputs(declared: Sequence[InputSpec], given: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the run's inputs: every declared name, defaults filled in, values type-checked.
+
+    Raises InputError naming the field for an unknown name, a missing required input or a
+    value of the wrong type. Nothing is stored before this passes.
+    """
+    names = [i.name for i in declared]
+    for key in given:
+        if key not in names:
+            raise InputError(f"unknown input '{key}'", hint=_suggest(key, names))
+    out: dict[str, Any] = {}
+    for spec in declared:
+        if spec.name in given and given[spec.name] is not None:
+            out[spec.name] = coerce(spec.type, given[spec.name], f"input '{spec.name}'")
+        elif spec.has_default:
+            out[spec.name] = spec.default
+        elif spec.optional:
+            out[spec.name] = None
+        else:
+            raise InputError(f"missing required input '{spec.name}' ({spec.type})",
+                             hint=f"pass it with --input {spec.name}=VALUE")
+    return out
+
+
+def _suggest(key: str, names: list[str]) -> str:
+    close = difflib.get_close_matches(key, names, n=1)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    return f"declared inputs: {', '.join(names)}" if names else "this workflow takes no inputs"

@@ -1,0 +1,197 @@
+"""The plugin manager and the `Hooks` facade: the only code that calls `pm.hook`."""
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from . import hookspecs
+from .errors import PluginError
+
+if TYPE_CHECKING:
+    from .app import BaseShift
+    from .diagnostics import Diagnostic
+    from .events import Event
+    from .plan import Plan
+    from .protocols import Executor, JobContext
+    from .records import RunRecord
+
+log = logging.getLogger("baseshift.plugins")
+
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "executor_python",
+    "executor_shell",
+    "executor_http",
+    "storage_sql",
+    "storage_memory",
+    "secrets_env",
+    "observer_progress",
+)
+"""Builtin plugins, registered by module name from `baseshift.plugins` in this order."""
+
+ENTRYPOINT_GROUP = "baseshift"
+
+
+def make_plugin_manager(*, builtins: Sequence[str] = DEFAULT_PLUGINS,
+                        load_entrypoints: bool = True,
+                        blocked: Iterable[str] = ()) -> pluggy.PluginManager:
+    """A fresh manager: builtins, then pip-installed plugins, then `check_pending()`.
+
+    Pluggy calls the last registered implementation first, so an installed plugin runs
+    before a builtin one.
+    """
+    pm = pluggy.PluginManager("baseshift")
+    pm.add_hookspecs(hookspecs)
+    for name in blocked:
+        pm.set_blocked(name)
+    for name in builtins:
+        if not pm.is_blocked(name):
+            pm.register(importlib.import_module(f"baseshift.plugins.{name}"), name=name)
+    if load_entrypoints:
+        _load_entrypoints(pm)
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(f"plugin {exc.plugin!r}: {exc}") from None
+    return pm
+
+
+def _load_entrypoints(pm: pluggy.PluginManager) -> None:
+    try:
+        pm.load_setuptools_entrypoints(ENTRYPOINT_GROUP)
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(f"plugin {exc.plugin!r}: {exc}") from None
+    except Exception as exc:  # a broken third-party package must name itself, not crash
+        raise PluginError(f"loading plugins from entry-point group '{ENTRYPOINT_GROUP}' "
+                          f"failed: {type(exc).__name__}: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class PluginInfo:
+    """What `baseshift plugins` shows for one registered plugin."""
+
+    name: str
+    module: str
+    distribution: str | None
+    version: str | None
+    hooks: tuple[str, ...]
+
+
+def describe_plugins(pm: pluggy.PluginManager) -> list[PluginInfo]:
+    """Every registered plugin with its distribution and the hooks it implements."""
+    dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
+    out = []
+    for name, plugin in pm.list_name_plugin():
+        if plugin is None:
+            continue
+        dist = dists.get(id(plugin))
+        hooks = tuple(sorted(h.name for h in pm.get_hookcallers(plugin) or ()))
+        out.append(PluginInfo(
+            name=name,
+            module=getattr(plugin, "__name__", type(plugin).__name__),
+            distribution=dist.project_name if dist else None,
+            version=dist.version if dist else None,
+            hooks=hooks,
+        ))
+    return out
+
+
+async def await_me_maybe(value: Any) -> Any:
+    """Await `value` if it is awaitable; hook implementations may be sync or async."""
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+class Hooks:
+    """Typed, async-aware calls of every hook, applying each hook's documented mode."""
+
+    def __init__(self, pm: pluggy.PluginManager, baseshift: BaseShift) -> None:
+        self.pm = pm
+        self.baseshift = baseshift
+        self._observers = bool(pm.hook.track_event.get_hookimpls())
+
+    def configure(self) -> None:
+        self.pm.hook.configure(baseshift=self.baseshift)
+
+    async def startup(self) -> None:
+        for result in self.pm.hook.startup(baseshift=self.baseshift):
+            await await_me_maybe(result)
+
+    async def shutdown(self) -> None:
+        for result in self.pm.hook.shutdown(baseshift=self.baseshift):
+            await await_me_maybe(result)
+
+    def executors(self) -> dict[str, type[Executor]]:
+        return _unique_by_name("register_executors", self._each("register_executors"))
+
+    def backends(self, kind: str) -> dict[str, type[Any]]:
+        results = [(owner, [c for c in group or () if getattr(c, "kind", None) == kind])
+                   for owner, group in self._each("register_backends")]
+        return _unique_by_name("register_backends", results)
+
+    def _each(self, hook: str) -> list[tuple[str, Any]]:
+        """Call a registry hook per plugin, keeping who returned what (for error messages)."""
+        kwargs = {"baseshift": self.baseshift}
+        out = []
+        for impl in reversed(getattr(self.pm.hook, hook).get_hookimpls()):
+            args = {k: kwargs[k] for k in impl.argnames}
+            out.append((impl.plugin_name, impl.function(**args)))
+        return out
+
+    def job_template_sources(self) -> list[str]:
+        return [s for group in self.pm.hook.register_job_templates(baseshift=self.baseshift)
+                for s in group]
+
+    def job_wrappers(self, run: RunRecord,
+                     ctx: JobContext) -> list[AbstractAsyncContextManager[None]]:
+        results = self.pm.hook.job_wrapper(baseshift=self.baseshift, run=run, ctx=ctx)
+        return [r for r in results if r is not None]
+
+    @property
+    def has_observers(self) -> bool:
+        return self._observers
+
+    async def track_event(self, event: Event) -> None:
+        """Tell every observer; an observer's exception is logged, never propagated."""
+        if not self._observers:
+            return
+        try:
+            results = self.pm.hook.track_event(baseshift=self.baseshift, event=event)
+            for result in results:
+                await await_me_maybe(result)
+        except Exception:
+            log.exception("track_event observer failed for %r", event)
+
+    async def resolve_secret(self, name: str) -> str | None:
+        for result in self.pm.hook.resolve_secret(baseshift=self.baseshift, name=name):
+            value = await await_me_maybe(result)
+            if value is not None:
+                return str(value)
+        return None
+
+    def validate_plan(self, plan: Plan) -> list[Diagnostic]:
+        return [d for group in self.pm.hook.validate_plan(baseshift=self.baseshift, plan=plan)
+                for d in group]
+
+
+def _unique_by_name(hook: str, results: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Merge collected classes by their `name`; two plugins offering one name is an error."""
+    found: dict[str, Any] = {}
+    owner_of: dict[str, str] = {}
+    for owner, group in results:
+        for cls in group or ():
+            key = getattr(cls, "name", None)
+            if not isinstance(key, str) or not key:
+                raise PluginError(f"Plugin '{owner}' (hook {hook}): {cls!r} has no 'name'")
+            if key in found and found[key] is not cls:
+                raise PluginError(f"Plugin '{owner}' (hook {hook}): '{key}' is already "
+                                  f"provided by plugin '{owner_of[key]}'")
+            found[key], owner_of[key] = cls, owner
+    return found

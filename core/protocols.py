@@ -1,0 +1,83 @@
+"""What plugins implement: executors (step types) and the state store."""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from .records import Changes, JobRecord, RunRecord, RunSnapshot
+from .states import RunState
+
+
+@dataclass(slots=True)
+class JobContext:
+    """Everything an executor gets for one attempt of one job.
+
+    `config` is the job's `with` block, evaluated (secrets resolved). `log` appends a line to
+    the attempt's log, which is stored with the attempt and shown by `baseshift show`.
+    """
+
+    run_id: str
+    job: str
+    attempt: int
+    config: dict[str, Any]
+    timeout: float | None = None
+    workdir: str | None = None
+    lines: list[str] = field(default_factory=list)
+
+    def log(self, line: str) -> None:
+        self.lines.append(line)
+
+
+@dataclass(slots=True)
+class JobResult:
+    """A successful attempt's output (any JSON value) and its captured log."""
+
+    output: Any = None
+    log: str = ""
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """A step type (`uses NAME`). One instance per application, shared by all attempts.
+
+    `execute` raises `ExecutionError` (or any exception) to fail the attempt; it must stop
+    its work and clean up when cancelled (asyncio cancellation is how timeouts and
+    `baseshift cancel` reach it). `config_schema` is the JSON Schema of the `with` block,
+    checked before a workflow runs.
+    """
+
+    name: ClassVar[str]
+    config_schema: ClassVar[dict[str, Any]]
+
+    async def execute(self, ctx: JobContext) -> JobResult: ...
+
+
+ExecutorFactory = Callable[[Any], Executor]
+
+
+@runtime_checkable
+class StateStore(Protocol):
+    """The system of record for runs, jobs and attempts.
+
+    `apply` and `create_run` are each one transaction: either every record is written or none.
+    The engine calls `apply` before it acts on any change, which is what makes runs survive
+    a crash.
+    """
+
+    name: ClassVar[str]
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def create_run(self, run: RunRecord, jobs: Sequence[JobRecord]) -> None: ...
+
+    async def apply(self, changes: Changes) -> None: ...
+
+    async def load_run(self, run_id: str) -> RunSnapshot | None: ...
+
+    async def list_runs(self, *, limit: int = 50, workflow: str | None = None,
+                        states: Sequence[RunState] | None = None) -> list[RunRecord]: ...
+
+    async def unfinished_runs(self) -> list[str]: ...

@@ -1,0 +1,68 @@
+"""Settings: where state lives and which backends to use, from flags, then env, then defaults."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+DEFAULT_DATA_DIR = ".baseshift"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The effective configuration of one BaseShift application.
+
+    Attributes:
+        data_dir: folder for the SQLite database and job working files
+            (`--data-dir`, `BASESHIFT_DATA_DIR`, default `./.baseshift`).
+        store: name of the state-store backend (`BASESHIFT_STORE`: `sqlite` or `memory`).
+        max_parallel: global limit of attempts running at once (`BASESHIFT_MAX_PARALLEL`).
+        load_entrypoints: load pip-installed plugins from the `baseshift` entry-point group.
+        disabled_plugins: plugin names not to register (`BASESHIFT_DISABLE_PLUGINS=a,b`).
+        extra: plugin-specific settings, keyed by plugin name.
+    """
+
+    data_dir: Path = Path(DEFAULT_DATA_DIR)
+    store: str = "sqlite"
+    max_parallel: int = 64
+    load_entrypoints: bool = True
+    disabled_plugins: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.data_dir, Path):
+            object.__setattr__(self, "data_dir", Path(self.data_dir))
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, overridden by BASESHIFT_* variables, overridden by explicit arguments."""
+        env = dict(os.environ if env is None else env)
+        base = cls()
+        values: dict[str, Any] = {}
+        if "BASESHIFT_DATA_DIR" in env:
+            values["data_dir"] = Path(env["BASESHIFT_DATA_DIR"])
+        if "BASESHIFT_STORE" in env:
+            values["store"] = env["BASESHIFT_STORE"]
+        if "BASESHIFT_MAX_PARALLEL" in env:
+            values["max_parallel"] = _positive_int("BASESHIFT_MAX_PARALLEL",
+                                                   env["BASESHIFT_MAX_PARALLEL"])
+        if env.get("BASESHIFT_DISABLE_PLUGINS"):
+            values["disabled_plugins"] = tuple(
+                p.strip() for p in env["BASESHIFT_DISABLE_PLUGINS"].split(",") if p.strip())
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if "data_dir" in values:
+            values["data_dir"] = Path(values["data_dir"])
+        return replace(base, **values)
+
+
+def _positive_int(key: str, text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(f"Config '{key}' has value {text!r}. Expected a positive integer.")
+    return value

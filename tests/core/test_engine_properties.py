@@ -1,0 +1,81 @@
+"""Property tests on random DAGs: the engine agrees with a reference model of the rules."""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import engine_samples as samples
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from plans import job
+
+from baseshift.core.app import BaseShift
+from baseshift.core.expr import Binary, Literal
+from baseshift.core.plan import Plan
+from baseshift.core.settings import Settings
+from baseshift.core.states import JobState, RunState
+
+NEVER = Binary("==", Literal(1), Literal(2))
+
+
+@st.composite
+def dags(draw: st.DrawFn) -> tuple[list[tuple[str, tuple[str, ...], bool, bool, bool]], int]:
+    """Random DAGs: (name, needs, fails, condition false, optional needs?) per job."""
+    n = draw(st.integers(1, 12))
+    jobs = []
+    for i in range(n):
+        deps = draw(st.lists(st.integers(0, i - 1), unique=True, max_size=3)) if i else []
+        optional = draw(st.booleans())
+        needs = tuple(f"j{d}" + ("?" if optional and k == 0 else "") for k, d in enumerate(deps))
+        jobs.append((f"j{i}", needs, draw(st.booleans().map(lambda b: b and draw(
+            st.integers(0, 4)) == 0)), draw(st.integers(0, 5)) == 0, optional))
+    return jobs, draw(st.integers(1, 4))
+
+
+def expected_states(jobs: list[tuple[str, tuple[str, ...], bool, bool, bool]]
+                    ) -> dict[str, JobState]:
+    """The rules, written independently of the engine."""
+    out: dict[str, JobState] = {}
+    for name, needs, fails, skip, _ in jobs:
+        deps = [(d.rstrip("?"), d.endswith("?")) for d in needs]
+        if any(out[d] in (JobState.FAILED, JobState.CANCELLED) for d, _ in deps):
+            out[name] = JobState.CANCELLED
+        elif any(out[d] is JobState.SKIPPED and not opt for d, opt in deps):
+            out[name] = JobState.SKIPPED
+        elif skip:
+            out[name] = JobState.SKIPPED
+        else:
+            out[name] = JobState.FAILED if fails else JobState.SUCCEEDED
+    return out
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(dags())
+def test_random_dags_follow_the_rules(case: object) -> None:
+    spec, parallel = case  # type: ignore[misc]
+    samples.reset()
+    plan = Plan("random", "1.0.0", jobs=tuple(
+        job(name, needs=needs, args={"tag": name, "fail": fails}, when=NEVER if skip else None)
+        for name, needs, fails, skip, _ in spec))
+    snap = asyncio.run(_run(plan, parallel))
+    expected = expected_states(spec)
+    assert {k: j.state for k, j in snap.jobs.items()} == expected
+    ran = [name for kind, name, _ in samples.EVENTS if kind == "start"]
+    should_run = [n for n, s in expected.items() if s in (JobState.SUCCEEDED, JobState.FAILED)]
+    assert sorted(ran) == sorted(should_run)  # each exactly once, skipped ones never
+    times = {(kind, name): t for kind, name, t in samples.EVENTS}
+    for name, needs, *_ in spec:
+        for dep in needs:
+            if ("start", name) in times and ("start", dep.rstrip("?")) in times:
+                assert times[("end", dep.rstrip("?"))] < times[("start", name)]
+    failed = any(s is JobState.FAILED for s in expected.values())
+    assert snap.run.state is (RunState.FAILED if failed else RunState.COMPLETED)
+
+
+async def _run(plan: Plan, parallel: int) -> object:
+    bs = BaseShift(Settings(store="memory", data_dir=Path("/nonexistent"),
+                            load_entrypoints=False, max_parallel=parallel))
+    async with bs:
+        run_id = await bs.engine.submit(plan, {})
+        await bs.engine.wait(run_id)
+        return await bs.store.load_run(run_id)
