@@ -12,7 +12,7 @@ from typing import Any
 from .app import BaseShift
 from .cli import ExitCode, Handler, print_json, settings_from
 from .diagnostics import render_all
-from .errors import InputError, NotFound
+from .errors import Conflict, InputError, NotFound
 from .report import runs_table, snapshot_json, snapshot_text
 from .states import RunState
 
@@ -158,13 +158,21 @@ async def cmd_run(args: argparse.Namespace) -> int:
 async def cmd_resume(args: argparse.Namespace) -> int:
     bs = BaseShift(settings_from(args, progress=_progress_mode(args)))
     async with bs:
-        run_ids = args.run_ids or await bs.store.unfinished_runs()
-        if not run_ids:
-            print("nothing to resume: every run has finished")
+        if args.run_ids:
+            for run_id in args.run_ids:
+                await _resume_one(bs, run_id, retry=False)
+            return await _finish(bs, args.run_ids, args.json)
+        resumed = []
+        for run_id in await bs.store.unfinished_runs():
+            try:
+                await _resume_one(bs, run_id, retry=False)
+                resumed.append(run_id)
+            except Conflict as exc:  # another live process is executing it
+                print(f"skipped {run_id}: {exc.message}", file=sys.stderr)
+        if not resumed:
+            print("nothing to resume: no unfinished run is waiting for a process")
             return ExitCode.OK
-        for run_id in run_ids:
-            await _resume_one(bs, run_id, retry=False)
-        return await _finish(bs, run_ids, args.json)
+        return await _finish(bs, resumed, args.json)
 
 
 async def _resume_one(bs: BaseShift, run_id: str, *, retry: bool) -> None:

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("baseshift.engine")
 
 Message = tuple[Any, ...]
+WATCH_INTERVAL = 0.5
+"""Seconds between checks for runs cancelled by another process."""
 
 
 class Engine:
@@ -60,6 +62,7 @@ class Engine:
         self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._holding: dict[tuple[str, str, int], str] = {}
         self._timer_handle: asyncio.TimerHandle | None = None
+        self._watch_task: asyncio.Task[None] | None = None
         self._waiters: dict[str, list[asyncio.Future[RunRecord]]] = {}
         self._loop_task: asyncio.Task[None] | None = None
         self._failure: BaseException | None = None
@@ -69,6 +72,7 @@ class Engine:
     async def start(self) -> None:
         if self._loop_task is None:
             self._loop_task = asyncio.create_task(self._loop(), name="baseshift-engine")
+            self._watch_task = asyncio.create_task(self._watch(), name="baseshift-watch")
 
     async def stop(self) -> None:
         """Stop the loop and abandon running attempts; they stay RUNNING in the store and
@@ -76,12 +80,15 @@ class Engine:
         if self._loop_task is None:
             return
         self._loop_task.cancel()
+        if self._watch_task is not None:
+            self._watch_task.cancel()
         if self._timer_handle is not None:
             self._timer_handle.cancel()
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
-        await asyncio.gather(self._loop_task, *tasks, return_exceptions=True)
+        await asyncio.gather(self._loop_task, *filter(None, [self._watch_task]), *tasks,
+                             return_exceptions=True)
         self._loop_task = None
         self._tasks.clear()
         for futures in self._waiters.values():
@@ -102,6 +109,8 @@ class Engine:
                           template=j.template.ref if j.template else None)
                 for j in (*plan.jobs, *plan.handlers)]
         await self.store.create_run(record, jobs)
+        if not await self.store.claim_run(record.id):
+            raise Conflict(f"run '{record.id}' is claimed by another process")
         self._accept("activate", ActiveRun(plan, record, {j.key: j for j in jobs}))
         return record.id
 
@@ -118,6 +127,9 @@ class Engine:
                            "can be retried")
         if not retry and state.finished:
             raise Conflict(f"run '{run_id}' is already {state.value}")
+        if not await self.store.claim_run(run_id):
+            raise Conflict(f"run '{run_id}' is being executed by another process",
+                           hint="wait for it, or cancel it with `baseshift cancel`")
         self._accept("retry" if retry else "activate",
                      ActiveRun(plan, snapshot.run, snapshot.jobs))
 
@@ -165,6 +177,18 @@ class Engine:
                     if not f.done():
                         f.set_exception(exc)
 
+    async def _watch(self) -> None:
+        """Notice runs cancelled by another process (`baseshift cancel` writes the store)."""
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL)
+            if not self.runs:
+                continue
+            states = await self.store.run_states(list(self.runs))
+            for run_id, state in states.items():
+                if state is RunState.CANCELLED:
+                    self._inbox.append(("cancel", run_id, "cancelled from another process"))
+                    self._wake.set()
+
     async def _round(self) -> None:
         fx = Effects(time.time())
         while self._inbox:
@@ -183,7 +207,7 @@ class Engine:
         for event in fx.events:
             await self.hooks.track_event(event)
         for run in fx.finished:
-            self._finish(run)
+            await self._finish(run)
 
     def _handle(self, msg: Message, fx: Effects) -> None:
         kind = msg[0]
@@ -205,14 +229,14 @@ class Engine:
                 run.reset_for_retry(fx)
             run.activate(fx)
         elif kind == "cancel":
-            self._cancel(msg[1], fx)
+            self._cancel(msg[1], fx, *msg[2:])
 
-    def _cancel(self, run_id: str, fx: Effects) -> None:
+    def _cancel(self, run_id: str, fx: Effects, reason: str = "cancelled by user") -> None:
         run = self.runs.get(run_id)
         if run is None or run.record.state.finished:
             return
         self.queue.remove(lambda item: item[0] == run_id)
-        for key in run.cancel(fx):
+        for key in run.cancel(fx, reason):
             task = self._tasks.pop((run_id, key), None)
             if task is not None:
                 task.cancel()
@@ -263,9 +287,10 @@ class Engine:
         task = asyncio.create_task(self._attempt(launch))
         self._tasks[(launch.run.id, launch.key)] = task
 
-    def _finish(self, run: ActiveRun) -> None:
+    async def _finish(self, run: ActiveRun) -> None:
         if self.runs.get(run.id) is run:
             del self.runs[run.id]
+        await self.store.release_run(run.id)
         for future in self._waiters.pop(run.id, []):
             if not future.done():
                 future.set_result(run.record)

@@ -147,6 +147,8 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "endswith": lambda s, p: str(s).endswith(str(p)),
     "range": _range,
     "json": lambda x: json.dumps(x, separators=(",", ":")),
+    "pluck": lambda xs, key: [x.get(str(key)) if isinstance(x, dict) else None
+                              for x in _as_list(xs, "pluck")],
 }
 """Built-in functions; `FUNCTION_ARITY` says how many arguments each takes (min, max)."""
 
@@ -155,7 +157,7 @@ FUNCTION_ARITY: dict[str, tuple[int, int]] = {
     "abs": (1, 1), "round": (1, 2), "lower": (1, 1), "upper": (1, 1), "string": (1, 1),
     "number": (1, 1), "int": (1, 1), "keys": (1, 1), "values": (1, 1), "default": (2, 2),
     "join": (1, 2), "split": (1, 2), "contains": (2, 2), "startswith": (2, 2),
-    "endswith": (2, 2), "range": (1, 3), "json": (1, 1),
+    "endswith": (2, 2), "range": (1, 3), "json": (1, 1), "pluck": (2, 2),
 }
 
 

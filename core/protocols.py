@@ -66,6 +66,7 @@ class StateStore(Protocol):
     """
 
     name: ClassVar[str]
+    kind: ClassVar[str]
 
     async def open(self) -> None: ...
 
@@ -81,3 +82,17 @@ class StateStore(Protocol):
                         states: Sequence[RunState] | None = None) -> list[RunRecord]: ...
 
     async def unfinished_runs(self) -> list[str]: ...
+
+    async def claim_run(self, run_id: str) -> bool:
+        """Take the right to execute a run in this process; False if a live process has it.
+
+        A claim ends with `release_run`, `close`, or the death of the process holding it, so
+        an unfinished run whose claim is free was orphaned by a crash and may be resumed.
+        """
+        ...
+
+    async def release_run(self, run_id: str) -> None: ...
+
+    async def run_states(self, run_ids: Sequence[str]) -> dict[str, RunState]:
+        """The stored states of some runs (how an engine notices a cancel made elsewhere)."""
+        ...

@@ -1,0 +1,113 @@
+"""Engine throughput: jobs per second for a fan-out or a chain of no-op python jobs.
+
+    python bench/engine.py --shape fanout --jobs 1000 --store sqlite
+    python bench/engine.py --shape chain --jobs 200 --store memory
+
+Prints one JSON object. Interpreter start, plugin loading and parsing are excluded: the
+clock runs from submitting the run to its completion (all states stored).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def fanout_source(n: int, fn: str) -> str:
+    return f"""
+workflow bench_fanout {{
+  version "1.0.0"
+  input {{ n: integer }}
+  job start uses python {{ with {{ function: "{fn}" }} }}
+  job work uses python {{
+    needs start
+    for i in range(input.n)
+    with {{ function: "{fn}", i: i }}
+  }}
+  job join uses python {{ needs work  with {{ function: "{fn}" }} }}
+}}
+"""
+
+
+def chain_source(n: int, fn: str) -> str:
+    jobs = [f'  job j0 uses python {{ with {{ function: "{fn}" }} }}']
+    jobs += [f'  job j{i} uses python {{ needs j{i - 1}  with {{ function: "{fn}" }} }}'
+             for i in range(1, n)]
+    return "workflow bench_chain {\n  version \"1.0.0\"\n" + "\n".join(jobs) + "\n}\n"
+
+
+async def measure(source: str, n: int, store: str, data_dir: Path, parallel: int,
+                  profile: str | None) -> dict[str, object]:
+    from baseshift.core.app import BaseShift
+    from baseshift.core.settings import Settings
+    from baseshift.dsl import compile_source
+
+    bs = BaseShift(Settings(store=store, data_dir=data_dir, load_entrypoints=False,
+                            max_parallel=parallel))
+    compiled = compile_source(source, "bench.bsw", bs.check_env())
+    assert compiled.plan is not None, compiled.diagnostics
+    async with bs:
+        profiler = _start_profiler(profile)
+        started = time.perf_counter()
+        run_id = await bs.engine.submit(compiled.plan, {"n": n})
+        record = await bs.engine.wait(run_id)
+        elapsed = time.perf_counter() - started
+        _stop_profiler(profiler, profile)
+        snapshot = await bs.store.load_run(run_id)
+    assert snapshot is not None
+    jobs = sum(1 for j in snapshot.jobs.values() if j.attempts)
+    return {"status": record.state.value, "jobs": jobs, "seconds": round(elapsed, 4),
+            "jobs_per_second": round(jobs / elapsed, 1)}
+
+
+def _start_profiler(profile: str | None) -> object:
+    if not profile:
+        return None
+    from pyinstrument import Profiler
+
+    profiler = Profiler(async_mode="enabled")
+    profiler.start()
+    return profiler
+
+
+def _stop_profiler(profiler: object, path: str | None) -> None:
+    if profiler is None or path is None:
+        return
+    profiler.stop()  # type: ignore[attr-defined]
+    Path(path).write_text(profiler.output_text(unicode=False, color=False))  # type: ignore[attr-defined]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--shape", choices=("fanout", "chain"), default="fanout")
+    parser.add_argument("--jobs", type=int, default=1000, help="number of no-op jobs")
+    parser.add_argument("--store", choices=("memory", "sqlite"), default="memory")
+    parser.add_argument("--function", choices=("sync", "async"), default="sync",
+                        help="no-op job function kind (default sync, run in a thread)")
+    parser.add_argument("--parallel", type=int, default=64, help="global concurrency limit")
+    parser.add_argument("--repeat", type=int, default=3, help="runs; the best is reported")
+    parser.add_argument("--profile", metavar="FILE", help="write a pyinstrument profile")
+    args = parser.parse_args()
+    sys.path.insert(0, str(HERE))
+    fn = "jobs:noop" if args.function == "sync" else "jobs:anoop"
+    make = fanout_source if args.shape == "fanout" else chain_source
+    results = []
+    for i in range(args.repeat):
+        with tempfile.TemporaryDirectory() as tmp:
+            results.append(asyncio.run(measure(make(args.jobs, fn), args.jobs, args.store,
+                                               Path(tmp), args.parallel,
+                                               args.profile if i == args.repeat - 1 else None)))
+    best = max(results, key=lambda r: r["jobs_per_second"])  # type: ignore[arg-type,return-value]
+    print(json.dumps({"benchmark": "engine", "shape": args.shape, "store": args.store,
+                      "function": args.function, "parallel": args.parallel, **best,
+                      "all_runs_jobs_per_second": [r["jobs_per_second"] for r in results]}))
+
+
+if __name__ == "__main__":
+    main()

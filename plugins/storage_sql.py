@@ -1,0 +1,267 @@
+"""The SQLite state store: runs, jobs and attempts in one WAL-mode database file.
+
+Every `create_run` and `apply` is one transaction of Core executemany upserts (no ORM session,
+no SELECT before a write), so a scheduling round of a thousand records costs one commit.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    URL,
+    Connection,
+    Engine,
+    Select,
+    Table,
+    create_engine,
+    event,
+    make_url,
+    select,
+)
+from sqlalchemy.dialects.sqlite import Insert, insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql import ColumnElement, bindparam, literal_column
+
+from baseshift.core.errors import ConfigError, Conflict
+from baseshift.core.hookspecs import hookimpl
+from baseshift.core.records import Changes, JobRecord, RunRecord, RunSnapshot
+from baseshift.core.settings import Settings
+from baseshift.core.states import RunState
+
+from .storage_claims import FileClaims, LocalClaims
+from .storage_sql_models import (
+    ATTEMPTS,
+    JOBS,
+    META,
+    METADATA,
+    RUNS,
+    SCHEMA_VERSION,
+    attempt_record,
+    attempt_row,
+    job_record,
+    job_row,
+    run_record,
+    run_row,
+)
+
+DB_FILENAME = "baseshift.db"
+
+# WAL + synchronous=NORMAL: a commit is in the WAL file (the OS page cache) when it returns,
+# which survives the process being killed; only a power loss can drop the last commits.
+PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=5000",
+)
+
+_BEGIN_OPTION = "baseshift_sqlite_begin"
+_UNFINISHED = (RunState.INITIALIZED.value, RunState.RUNNING.value)
+# The implicit rowid is insertion order: it orders jobs as first written and breaks ties
+# between runs created at the same instant.
+_ROWID_RUNS: ColumnElement[int] = literal_column("runs.rowid")
+_ROWID_JOBS: ColumnElement[int] = literal_column("jobs.rowid")
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
+def _dumps(value: Any) -> str:
+    # One prebuilt encoder: json.dumps with non-default options builds a new one per call.
+    return _ENCODER.encode(value)
+
+
+def _upsert(table: Table, keys: tuple[str, ...]) -> Insert:
+    stmt = insert(table)
+    updates = {c.name: stmt.excluded[c.name] for c in table.c if c.name not in keys}
+    return stmt.on_conflict_do_update(index_elements=list(keys), set_=updates)
+
+
+_UPSERT_RUN = _upsert(RUNS, ("id",))
+_UPSERT_JOB = _upsert(JOBS, ("run_id", "key"))
+_UPSERT_ATTEMPT = _upsert(ATTEMPTS, ("run_id", "job_key", "number"))
+_SELECT_RUN = select(RUNS).where(RUNS.c.id == bindparam("run_id"))
+_SELECT_JOBS = select(JOBS).where(JOBS.c.run_id == bindparam("run_id")).order_by(_ROWID_JOBS)
+_SELECT_ATTEMPTS = (select(ATTEMPTS).where(ATTEMPTS.c.run_id == bindparam("run_id"))
+                    .order_by(ATTEMPTS.c.job_key, ATTEMPTS.c.number))
+_SELECT_UNFINISHED = (select(RUNS.c.id).where(RUNS.c.state.in_(_UNFINISHED))
+                      .order_by(RUNS.c.created_at, _ROWID_RUNS))
+
+
+def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Take transaction control from the sqlite3 module (which never BEGINs before a SELECT),
+    # so `_on_begin` decides: reads of load_run then see one consistent snapshot.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    for pragma in PRAGMAS:
+        cursor.execute(pragma)
+    cursor.close()
+
+
+def _on_begin(conn: Connection) -> None:
+    conn.exec_driver_sql(conn.get_execution_options().get(_BEGIN_OPTION, "BEGIN"))
+
+
+def _is_memory(url: URL) -> bool:
+    return url.database in (None, "", ":memory:")
+
+
+def _create_engine(url: URL) -> Engine:
+    options: dict[str, Any] = {"json_serializer": _dumps, "json_deserializer": json.loads}
+    if _is_memory(url):
+        options |= {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+    engine = create_engine(url, **options)
+    event.listen(engine, "connect", _on_connect)
+    event.listen(engine, "begin", _on_begin)
+    return engine
+
+
+class SQLiteStateStore:
+    """A `StateStore` in SQLite: `settings.data_dir / "baseshift.db"`, or any `sqlite://` URL
+    given directly (`sqlite://` alone is an in-memory database, for tests).
+
+    Constraint violations (a duplicate run id, an attempt of a job that was never written)
+    raise `Conflict` and leave the database as it was before the call.
+    """
+
+    kind: ClassVar[str] = "state"
+    name: ClassVar[str] = "sqlite"
+
+    def __init__(self, url: str | URL) -> None:
+        self.url = make_url(url)
+        self._engine: Engine | None = None
+        self._writer: Engine | None = None
+        self._claims: FileClaims | LocalClaims = (
+            LocalClaims() if _is_memory(self.url)
+            else FileClaims(Path(f"{self.url.database}.claims")))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SQLiteStateStore:
+        """The store for `settings.data_dir / "baseshift.db"`."""
+        return cls(URL.create("sqlite", database=str(settings.data_dir / DB_FILENAME)))
+
+    @property
+    def engine(self) -> Engine:
+        """The open engine; raises RuntimeError before `open()` or after `close()`."""
+        if self._engine is None:
+            raise RuntimeError(f"state store {self.url!s} is not open")
+        return self._engine
+
+    async def open(self) -> None:
+        if self._engine is not None:
+            return
+        if not _is_memory(self.url):
+            Path(str(self.url.database)).parent.mkdir(parents=True, exist_ok=True)
+        engine = _create_engine(self.url)
+        # IMMEDIATE takes the write lock up front, waiting out busy_timeout, instead of failing
+        # when two processes that both read first then try to write (schema creation does).
+        writer = engine.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE"})
+        try:
+            self._create_schema(writer)
+        except BaseException:
+            engine.dispose()
+            raise
+        self._engine, self._writer = engine, writer
+
+    async def close(self) -> None:
+        self._claims.release_all()
+        if self._engine is not None:
+            self._engine.dispose()
+        self._engine = self._writer = None
+
+    async def claim_run(self, run_id: str) -> bool:
+        return self._claims.claim(run_id)
+
+    async def release_run(self, run_id: str) -> None:
+        self._claims.release(run_id)
+
+    async def run_states(self, run_ids: Sequence[str]) -> dict[str, RunState]:
+        if not run_ids:
+            return {}
+        stmt = select(RUNS.c.id, RUNS.c.state).where(RUNS.c.id.in_(list(run_ids)))
+        with self.engine.begin() as conn:
+            return {row.id: RunState(row.state) for row in conn.execute(stmt)}
+
+    def _create_schema(self, writer: Engine) -> None:
+        with writer.begin() as conn:
+            METADATA.create_all(conn)
+            conn.execute(insert(META).on_conflict_do_nothing(),
+                         {"key": "schema_version", "value": str(SCHEMA_VERSION)})
+            found = conn.scalar(select(META.c.value).where(META.c.key == "schema_version"))
+        if found != str(SCHEMA_VERSION):
+            raise ConfigError(
+                f"Database {self.url.database} has schema version {found}; this Base Shift "
+                f"uses version {SCHEMA_VERSION}.",
+                hint="point data_dir at a database made by this version of Base Shift")
+
+    @contextmanager
+    def _transaction(self, what: str) -> Iterator[Connection]:
+        if self._writer is None:
+            raise RuntimeError(f"state store {self.url!s} is not open")
+        try:
+            with self._writer.begin() as conn:
+                yield conn
+        except IntegrityError as exc:
+            raise Conflict(f"{what} was rejected, nothing was written: {exc.orig}") from exc
+
+    async def create_run(self, run: RunRecord, jobs: Sequence[JobRecord]) -> None:
+        with self._transaction(f"creating run {run.id!r}") as conn:
+            conn.execute(insert(RUNS), [run_row(run)])
+            if jobs:
+                conn.execute(insert(JOBS), [job_row(j) for j in jobs])
+
+    async def apply(self, changes: Changes) -> None:
+        if not changes:
+            return
+        # Parents first, so the foreign keys of jobs and attempts are satisfied within the batch.
+        with self._transaction("applying changes") as conn:
+            if changes.runs:
+                conn.execute(_UPSERT_RUN, [run_row(r) for r in changes.runs.values()])
+            if changes.jobs:
+                conn.execute(_UPSERT_JOB, [job_row(j) for j in changes.jobs.values()])
+            if changes.attempts:
+                conn.execute(_UPSERT_ATTEMPT,
+                             [attempt_row(a) for a in changes.attempts.values()])
+
+    async def load_run(self, run_id: str) -> RunSnapshot | None:
+        params = {"run_id": run_id}
+        with self.engine.begin() as conn:
+            row = conn.execute(_SELECT_RUN, params).mappings().first()
+            if row is None:
+                return None
+            jobs = [job_record(m) for m in conn.execute(_SELECT_JOBS, params).mappings()]
+            attempts = [attempt_record(m)
+                        for m in conn.execute(_SELECT_ATTEMPTS, params).mappings()]
+        return RunSnapshot(run=run_record(row), jobs={j.key: j for j in jobs},
+                           attempts=attempts)
+
+    async def list_runs(self, *, limit: int = 50, workflow: str | None = None,
+                        states: Sequence[RunState] | None = None) -> list[RunRecord]:
+        stmt = _list_runs_query(max(limit, 0), workflow, states)
+        with self.engine.begin() as conn:
+            return [run_record(m) for m in conn.execute(stmt).mappings()]
+
+    async def unfinished_runs(self) -> list[str]:
+        with self.engine.begin() as conn:
+            return list(conn.scalars(_SELECT_UNFINISHED))
+
+
+def _list_runs_query(limit: int, workflow: str | None,
+                     states: Sequence[RunState] | None) -> Select[Any]:
+    conditions: list[ColumnElement[bool]] = []
+    if workflow is not None:
+        conditions.append(RUNS.c.workflow == workflow)
+    if states is not None:
+        conditions.append(RUNS.c.state.in_([RunState(s).value for s in states]))
+    return (select(RUNS).where(*conditions)
+            .order_by(RUNS.c.created_at.desc(), _ROWID_RUNS.desc()).limit(limit))
+
+
+@hookimpl
+def register_backends() -> list[type]:
+    """Offer the SQLite state store (`store = "sqlite"`)."""
+    return [SQLiteStateStore]

@@ -1,0 +1,432 @@
+"""The StateStore contract, run against every built-in backend, plus SQLite's own promises
+(pragmas, schema version, reopening, surviving SIGKILL)."""
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pluggy
+import pytest
+from sqlalchemy import text
+
+from baseshift.core import hookspecs
+from baseshift.core.errors import ConfigError, Conflict
+from baseshift.core.protocols import StateStore
+from baseshift.core.records import AttemptRecord, Changes, JobRecord, RunRecord, RunSnapshot
+from baseshift.core.settings import Settings
+from baseshift.core.states import JobState, RunState
+from baseshift.plugins import storage_memory, storage_sql
+from baseshift.plugins.storage_memory import MemoryStateStore
+from baseshift.plugins.storage_sql import SQLiteStateStore
+
+BACKENDS = ["memory", "sqlite"]
+
+NESTED: dict[str, Any] = {
+    "none": None, "true": True, "false": False, "zero": 0, "int": -(2**53), "big": 2**70,
+    "float": 0.1 + 0.2, "tiny": 5e-324, "huge": 1.7976931348623157e308, "empty": "",
+    "text": "naïve ☃ \"quoted\" \\ \n", "list": [1, "two", None, [3.5, {"deep": []}]],
+    "dict": {"a": {"b": {"c": [False]}}}, "empty_dict": {},
+}
+
+
+def make_store(backend: str, data_dir: Path) -> StateStore:
+    settings = Settings(data_dir=data_dir, store=backend)
+    if backend == "memory":
+        return MemoryStateStore.from_settings(settings)
+    return SQLiteStateStore.from_settings(settings)
+
+
+@pytest.fixture(params=BACKENDS)
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StateStore]:
+    s = make_store(request.param, tmp_path / "data")
+    await s.open()
+    yield s
+    await s.close()
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[SQLiteStateStore]:
+    s = SQLiteStateStore.from_settings(Settings(data_dir=tmp_path / "data"))
+    await s.open()
+    yield s
+    await s.close()
+
+
+def a_run(run_id: str = "r1", **fields: Any) -> RunRecord:
+    values: dict[str, Any] = {"workflow": "orders", "version": "1.2.0", "source": "job a {}",
+                              "path": "workflows/orders.bsw", "inputs": {"n": 1},
+                              "created_at": 100.0}
+    return RunRecord(id=run_id, **(values | fields))
+
+
+def a_job(key: str, run_id: str = "r1", **fields: Any) -> JobRecord:
+    return JobRecord(run_id=run_id, key=key, name=key.split("[")[0], **fields)
+
+
+def an_attempt(key: str, number: int, run_id: str = "r1", **fields: Any) -> AttemptRecord:
+    return AttemptRecord(run_id=run_id, job_key=key, number=number, **fields)
+
+
+def changes(*records: RunRecord | JobRecord | AttemptRecord) -> Changes:
+    batch = Changes()
+    for r in records:
+        if isinstance(r, RunRecord):
+            batch.run(r)
+        elif isinstance(r, JobRecord):
+            batch.job(r)
+        else:
+            batch.attempt(r)
+    return batch
+
+
+# --------------------------------------------------------------------- registration
+
+
+@pytest.mark.parametrize("module, cls", [(storage_memory, MemoryStateStore),
+                                         (storage_sql, SQLiteStateStore)])
+async def test_plugin_registers_its_backend(module: Any, cls: Any) -> None:
+    pm = pluggy.PluginManager("baseshift")
+    pm.add_hookspecs(hookspecs)
+    pm.register(module)
+    pm.check_pending()
+    offered = [c for group in pm.hook.register_backends(baseshift=None) for c in group]
+    assert offered == [cls]
+    assert cls.kind == "state"
+
+
+async def test_backend_satisfies_the_protocol(store: StateStore) -> None:
+    assert isinstance(store, StateStore)
+    assert store.name in BACKENDS
+
+
+# --------------------------------------------------------------------- round trips
+
+
+async def test_create_and_load_round_trip_every_field(store: StateStore) -> None:
+    run = a_run(inputs=NESTED, state=RunState.RUNNING, created_at=1712345678.123456,
+                started_at=1712345679.5, ended_at=1712345680.0, outputs={"total": 2.5, "x": NESTED},
+                error="boom ☃")
+    full = a_job("ship[3]", index=3, state=JobState.RETRYING, attempts=2, failures=1,
+                 output=NESTED, error="no stock", inputs={"sku": "A-1", "qty": 2.25},
+                 ready_at=1.5, started_at=2.25, ended_at=3.125, next_attempt_at=4.0625,
+                 template="retrying@^1.0", handler=True)
+    bare = a_job("charge")
+    falsy = [a_job(f"falsy{i}", output=value) for i, value in enumerate([0, False, "", [], {}])]
+    await store.create_run(run, [full, bare, *falsy])
+
+    snap = await store.load_run("r1")
+
+    assert snap is not None
+    assert snap.run == run
+    assert snap.jobs == {j.key: j for j in [full, bare, *falsy]}
+    assert snap.attempts == []
+    assert type(snap.run.state) is RunState and type(snap.jobs["charge"].state) is JobState
+    assert [type(j.output) for j in snap.jobs.values()][2:] == [int, bool, str, list, dict]
+
+
+async def test_attempt_round_trip_every_field(store: StateStore) -> None:
+    await store.create_run(a_run(), [a_job("a")])
+    done = an_attempt("a", 1, state=JobState.FAILED, started_at=10.5, ended_at=11.75,
+                      error="exit 3", log="line 1\nline ☃ 2\n")
+    running = an_attempt("a", 2)
+    await store.apply(changes(done, running))
+
+    snap = await store.load_run("r1")
+
+    assert snap is not None and snap.attempts == [done, running]
+    assert snap.attempts_of("a") == [done, running]
+
+
+async def test_run_without_jobs_and_unknown_run(store: StateStore) -> None:
+    await store.create_run(a_run(), [])
+    assert await store.load_run("r1") == RunSnapshot(run=a_run())
+    assert await store.load_run("nope") is None
+
+
+# --------------------------------------------------------------------- apply
+
+
+async def test_apply_updates_existing_and_inserts_new_records(store: StateStore) -> None:
+    await store.create_run(a_run(), [a_job("a"), a_job("b")])
+    run = a_run(state=RunState.RUNNING, started_at=101.0)
+    a = a_job("a", state=JobState.RUNNING, attempts=1, started_at=101.5)
+    item = a_job("b[0]", index=0, inputs={"item": "x"})
+    await store.apply(changes(run, a, item, an_attempt("a", 1, started_at=101.5)))
+
+    finished = an_attempt("a", 1, state=JobState.SUCCEEDED, started_at=101.5, ended_at=102.0)
+    a_done = a_job("a", state=JobState.SUCCEEDED, attempts=1, output={"ok": True},
+                   started_at=101.5, ended_at=102.0)
+    await store.apply(changes(a_done, finished))
+
+    snap = await store.load_run("r1")
+    assert snap is not None
+    assert snap.run == run
+    assert list(snap.jobs) == ["a", "b", "b[0]"]
+    assert snap.jobs["a"] == a_done and snap.jobs["b"] == a_job("b") and snap.jobs["b[0]"] == item
+    assert snap.attempts == [finished]
+
+
+async def test_attempts_load_ordered_by_job_key_then_number(store: StateStore) -> None:
+    await store.create_run(a_run(), [a_job("b"), a_job("a")])
+    await store.apply(changes(an_attempt("b", 1), an_attempt("a", 10), an_attempt("a", 2)))
+    snap = await store.load_run("r1")
+    assert snap is not None
+    assert [(x.job_key, x.number) for x in snap.attempts] == [("a", 2), ("a", 10), ("b", 1)]
+    assert list(snap.jobs) == ["b", "a"]
+
+
+async def test_apply_can_create_a_run_with_its_jobs(store: StateStore) -> None:
+    await store.apply(changes(an_attempt("a", 1, run_id="r2"), a_job("a", run_id="r2"),
+                              a_run("r2")))
+    snap = await store.load_run("r2")
+    assert snap is not None and list(snap.jobs) == ["a"] and len(snap.attempts) == 1
+
+
+async def test_empty_store_and_empty_changes(store: StateStore) -> None:
+    await store.apply(Changes())
+    assert await store.list_runs() == []
+    assert await store.unfinished_runs() == []
+
+
+async def test_apply_writes_nothing_when_one_record_is_rejected(store: StateStore) -> None:
+    await store.create_run(a_run(), [a_job("a")])
+    before = await store.load_run("r1")
+    orphan = an_attempt("never-created", 1)
+    batch = changes(a_run(state=RunState.RUNNING), a_job("a", state=JobState.RUNNING),
+                    a_job("new"), an_attempt("a", 1), orphan)
+
+    with pytest.raises(Conflict):
+        await store.apply(batch)
+
+    assert await store.load_run("r1") == before
+
+
+async def test_apply_rejects_a_job_of_an_unknown_run(store: StateStore) -> None:
+    await store.create_run(a_run(), [a_job("a")])
+    with pytest.raises(Conflict):
+        await store.apply(changes(a_job("a", state=JobState.READY), a_job("x", run_id="ghost")))
+    snap = await store.load_run("r1")
+    assert snap is not None and snap.jobs["a"].state is JobState.PENDING
+    assert await store.load_run("ghost") is None
+
+
+async def test_create_run_rejects_a_duplicate_id(store: StateStore) -> None:
+    await store.create_run(a_run(), [a_job("a")])
+    with pytest.raises(Conflict):
+        await store.create_run(a_run(workflow="other"), [a_job("z")])
+    snap = await store.load_run("r1")
+    assert snap is not None and snap.run.workflow == "orders" and list(snap.jobs) == ["a"]
+
+
+async def test_create_run_is_atomic(store: StateStore) -> None:
+    with pytest.raises(Conflict):
+        await store.create_run(a_run(), [a_job("a"), a_job("a")])
+    assert await store.load_run("r1") is None
+    assert await store.list_runs() == []
+
+
+# --------------------------------------------------------------------- no aliasing
+
+
+async def test_mutating_records_after_create_run_does_not_change_the_store(
+        store: StateStore) -> None:
+    run, job = a_run(inputs={"items": [1, 2]}), a_job("a", output={"list": [1]})
+    await store.create_run(run, [job])
+    run.state, run.inputs["items"][0], run.inputs["new"] = RunState.FAILED, 99, True
+    job.attempts, job.output["list"][0] = 7, 99
+
+    snap = await store.load_run("r1")
+
+    assert snap is not None
+    assert snap.run == a_run(inputs={"items": [1, 2]})
+    assert snap.jobs["a"] == a_job("a", output={"list": [1]})
+
+
+async def test_mutating_records_after_apply_does_not_change_the_store(store: StateStore) -> None:
+    await store.create_run(a_run(), [a_job("a")])
+    run = a_run(outputs={"o": {"k": [1]}})
+    job = a_job("a", inputs={"i": [1]})
+    attempt = an_attempt("a", 1, log="x")
+    await store.apply(changes(run, job, attempt))
+    run.outputs["o"]["k"].append(2)  # type: ignore[index]
+    job.inputs["i"].append(2)  # type: ignore[index]
+    attempt.log, attempt.state = "changed", JobState.FAILED
+
+    snap = await store.load_run("r1")
+
+    assert snap is not None
+    assert snap.run.outputs == {"o": {"k": [1]}}
+    assert snap.jobs["a"].inputs == {"i": [1]}
+    assert snap.attempts == [an_attempt("a", 1, log="x")]
+
+
+async def test_mutating_loaded_records_does_not_change_the_store(store: StateStore) -> None:
+    await store.create_run(a_run(inputs={"l": [1]}), [a_job("a", output=[{"x": 1}])])
+    await store.apply(changes(an_attempt("a", 1)))
+    first = await store.load_run("r1")
+    assert first is not None
+    first.run.inputs["l"].append(2)
+    first.jobs["a"].output[0]["x"] = 2
+    first.jobs.pop("a")
+    first.attempts[0].number = 5
+    (await store.list_runs())[0].inputs["l"].append(3)
+
+    again = await store.load_run("r1")
+
+    assert again is not None
+    assert again.run.inputs == {"l": [1]}
+    assert again.jobs["a"].output == [{"x": 1}]
+    assert again.attempts == [an_attempt("a", 1)]
+
+
+# --------------------------------------------------------------------- listing
+
+
+async def seed_runs(store: StateStore) -> None:
+    rows = [("old", "orders", RunState.COMPLETED, 1.0), ("mid", "billing", RunState.RUNNING, 2.0),
+            ("tie1", "orders", RunState.FAILED, 3.0), ("tie2", "orders", RunState.INITIALIZED, 3.0),
+            ("new", "orders", RunState.RUNNING, 4.0)]
+    for run_id, workflow, state, created in rows:
+        await store.create_run(a_run(run_id, workflow=workflow, state=state, created_at=created),
+                               [])
+
+
+async def test_list_runs_newest_first_later_insert_wins_ties(store: StateStore) -> None:
+    await seed_runs(store)
+    runs = await store.list_runs()
+    assert [r.id for r in runs] == ["new", "tie2", "tie1", "mid", "old"]
+    assert runs[0] == a_run("new", state=RunState.RUNNING, created_at=4.0)
+
+
+async def test_list_runs_filters_and_limit(store: StateStore) -> None:
+    await seed_runs(store)
+
+    async def ids(**query: Any) -> list[str]:
+        return [r.id for r in await store.list_runs(**query)]
+
+    assert await ids(limit=2) == ["new", "tie2"]
+    assert await ids(limit=0) == []
+    assert await ids(workflow="billing") == ["mid"]
+    assert await ids(workflow="nope") == []
+    assert await ids(states=[RunState.RUNNING]) == ["new", "mid"]
+    assert await ids(states=[RunState.FAILED, RunState.COMPLETED]) == ["tie1", "old"]
+    assert await ids(states=[]) == []
+    assert await ids(workflow="orders", states=[RunState.RUNNING, RunState.FAILED],
+                     limit=1) == ["new"]
+
+
+async def test_unfinished_runs_oldest_first(store: StateStore) -> None:
+    await seed_runs(store)
+    assert await store.unfinished_runs() == ["mid", "tie2", "new"]
+    await store.apply(changes(a_run("mid", workflow="billing", state=RunState.COMPLETED,
+                                    created_at=2.0)))
+    assert await store.unfinished_runs() == ["tie2", "new"]
+
+
+# --------------------------------------------------------------------- SQLite only
+
+
+async def test_sqlite_pragmas_on_every_connection(sqlite_store: SQLiteStateStore) -> None:
+    expected = {"journal_mode": "wal", "synchronous": 1, "foreign_keys": 1,
+                "busy_timeout": 5000}
+    with sqlite_store.engine.connect() as one, sqlite_store.engine.connect() as two:
+        for conn in (one, two):
+            found = {p: conn.exec_driver_sql(f"PRAGMA {p}").scalar() for p in expected}
+            assert found == expected
+
+
+async def test_sqlite_reopened_file_sees_the_data(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "made" / "by" / "open")
+    first = SQLiteStateStore.from_settings(settings)
+    await first.open()
+    await first.create_run(a_run(outputs={"x": NESTED}), [a_job("a")])
+    await first.apply(changes(an_attempt("a", 1, log="kept")))
+    await first.close()
+    assert (settings.data_dir / "baseshift.db").is_file()
+
+    second = SQLiteStateStore.from_settings(settings)
+    await second.open()
+    snap = await second.load_run("r1")
+    await second.close()
+
+    assert snap is not None and snap.run.outputs == {"x": NESTED}
+    assert snap.attempts == [an_attempt("a", 1, log="kept")]
+
+
+async def test_sqlite_records_and_checks_the_schema_version(tmp_path: Path) -> None:
+    s = SQLiteStateStore.from_settings(Settings(data_dir=tmp_path))
+    await s.open()
+    with s.engine.begin() as conn:
+        assert conn.scalar(text("SELECT value FROM meta WHERE key = 'schema_version'")) == "1"
+        conn.execute(text("UPDATE meta SET value = '999' WHERE key = 'schema_version'"))
+    await s.close()
+
+    with pytest.raises(ConfigError, match="schema version 999"):
+        await SQLiteStateStore.from_settings(Settings(data_dir=tmp_path)).open()
+
+
+async def test_sqlite_in_memory_url_once_opened() -> None:
+    s = SQLiteStateStore("sqlite://")
+    with pytest.raises(RuntimeError, match="not open"):
+        await s.apply(changes(a_run()))
+    await s.open()
+    await s.create_run(a_run(), [a_job("a")])
+    await s.apply(changes(an_attempt("a", 1)))
+    snap = await s.load_run("r1")
+    await s.close()
+    assert snap is not None and snap.run == a_run() and len(snap.attempts) == 1
+
+
+CHILD = textwrap.dedent("""
+    import asyncio, sys, time
+    from baseshift.core.records import AttemptRecord, Changes, JobRecord, RunRecord, RunSnapshot
+    from baseshift.core.states import JobState, RunState
+    from baseshift.plugins.storage_sql import SQLiteStateStore
+
+    async def main() -> None:
+        store = SQLiteStateStore(sys.argv[1])
+        await store.open()
+        run = RunRecord("r1", "w", "1", "source", "path", {"n": 1}, created_at=1.0)
+        await store.create_run(run, [JobRecord("r1", "a", "a")])
+        run.state, batch = RunState.RUNNING, Changes()
+        batch.run(run)
+        batch.job(JobRecord("r1", "a", "a", state=JobState.RUNNING, attempts=1))
+        batch.attempt(AttemptRecord("r1", "a", 1, log="before kill"))
+        await store.apply(batch)
+        print("written", flush=True)
+        time.sleep(60)
+
+    asyncio.run(main())
+""")
+
+
+@pytest.mark.slow
+async def test_sqlite_apply_survives_sigkill(tmp_path: Path) -> None:
+    db = tmp_path / "baseshift.db"
+    child = subprocess.Popen([sys.executable, "-c", CHILD, f"sqlite:///{db}"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        line = child.stdout.readline()
+    finally:
+        child.send_signal(signal.SIGKILL)
+        _, errors = child.communicate(timeout=30)
+    assert line == "written\n", errors
+    assert child.returncode == -signal.SIGKILL
+    # The commit was never checkpointed: reading it back exercises WAL recovery.
+    assert Path(f"{db}-wal").stat().st_size > 0
+
+    store = SQLiteStateStore(f"sqlite:///{db}")
+    await store.open()
+    snap = await store.load_run("r1")
+    await store.close()
+
+    assert snap is not None and snap.run.state is RunState.RUNNING
+    assert snap.jobs["a"].state is JobState.RUNNING and snap.jobs["a"].attempts == 1
+    assert snap.attempts == [AttemptRecord(run_id="r1", job_key="a", number=1,
+                                           log="before kill")]
