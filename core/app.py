@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -121,6 +122,7 @@ class BaseShift:
         target = Path(path)
         if not target.is_file():
             raise NotFound(f"no such workflow file: {target}")
+        _importable(target.parent)
         siblings = sorted(p for p in target.parent.glob("*.bsw") if p.resolve() != target.resolve())
         results = self.compile_paths([target, *siblings])
         mine = results[0]
@@ -136,6 +138,7 @@ class BaseShift:
         from baseshift.dsl import compile_source
 
         folder = Path(run.path).parent
+        _importable(folder)
         siblings = [p for p in sorted(folder.glob("*.bsw")) if str(p) != run.path]
         templates = [t for c in self.compile_paths(siblings) for t in c.templates] \
             if folder.is_dir() else []
@@ -145,6 +148,13 @@ class BaseShift:
             raise DSLError(f"the workflow of run {run.id} no longer checks",
                            list(compiled.diagnostics))
         return _pin_templates(compiled.plan, jobs, [*self.plugin_templates(), *templates])
+
+
+def _importable(folder: Path) -> None:
+    """`uses python` finds modules kept beside the workflow file (e.g. workflows/shop.py)."""
+    entry = str(folder.resolve())
+    if entry not in sys.path:
+        sys.path.append(entry)
 
 
 def _pin_templates(plan: Plan, jobs: dict[str, JobRecord],

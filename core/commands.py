@@ -71,11 +71,20 @@ def cmd_check(args: argparse.Namespace) -> int:
     elif diagnostics:
         print(render_all(diagnostics, {c.path: c.source for c in results}), file=sys.stderr)
     failed = [c for c in results if not c.ok]
-    if not args.json:
+    if args.json:
+        pass
+    elif failed:
+        print(f"check failed: {len(failed)} of {len(files)} files have errors", file=sys.stderr)
+    else:
         workflows = sum(c.plan is not None for c in results)
-        print(f"{len(files) - len(failed)} of {len(files)} files ok "
-              f"({workflows} workflows, {sum(len(c.templates) for c in results)} templates)")
+        templates = sum(len(c.templates) for c in results)
+        print(f"{_count(len(files), 'file')} ok ({_count(workflows, 'workflow')}, "
+              f"{_count(templates, 'template')})")
     return ExitCode.FAILED if failed else ExitCode.OK
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def cmd_plan(args: argparse.Namespace) -> int:

@@ -95,6 +95,10 @@ class Engine:
             for f in futures:
                 if not f.done():
                     f.cancel()
+        for executor in self.executors.values():
+            close = getattr(executor, "aclose", None)
+            if close is not None:
+                await close()
 
     # ------------------------------------------------------------ public API
 

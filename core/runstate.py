@@ -213,13 +213,14 @@ class ActiveRun:
         self._make_ready(rec, fx)
 
     def _blocked_by(self, spec: JobSpec) -> tuple[JobState, str] | None:
-        for dep in spec.needs:
-            if not self._blocks_kind(spec, dep.job):
-                continue
+        """Why a job cannot run: an upstream failure wins over an upstream skip."""
+        deps = [d for d in spec.needs if self._blocks_kind(spec, d.job)]
+        for dep in deps:
             state = self.jobs[dep.job].state
             if state in FAILED_LIKE:
                 return JobState.CANCELLED, f"upstream job '{dep.job}' {state.value.lower()}"
-            if state is JobState.SKIPPED and not dep.optional:
+        for dep in deps:
+            if self.jobs[dep.job].state is JobState.SKIPPED and not dep.optional:
                 return JobState.SKIPPED, f"upstream job '{dep.job}' was skipped"
         return None
 

@@ -13,11 +13,6 @@ from baseshift.core.plan import FanOut, Plan, RetryPolicy
 from baseshift.core.states import JobState, RunState
 
 
-@pytest.fixture(autouse=True)
-def _reset() -> None:
-    samples.reset()
-
-
 async def run_plan(make_baseshift: Any, plan: Plan, inputs: dict[str, Any] | None = None,
                    **settings: Any) -> Any:
     async with make_baseshift(**settings) as bs:

@@ -67,4 +67,4 @@ def test_without_the_plugin_the_step_type_is_unknown(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "baseshift", "check", str(flow)], env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
-    assert "unknown executor 'greet'" in result.stderr
+    assert "error[dsl.unknown-executor]: there is no executor 'greet'" in result.stderr

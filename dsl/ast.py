@@ -1,0 +1,225 @@
+"""The syntax tree of a workflow file: declarations and statements, each with its span.
+
+Expressions inside it are the engine's own `baseshift.core.expr` nodes. Statements keep the
+order and repetitions the user wrote, so that the checker can report duplicates; nothing
+here is checked yet.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from baseshift.core.diagnostics import Span
+from baseshift.core.expr import Expr, ObjectExpr
+
+
+@dataclass(frozen=True, slots=True)
+class Ident:
+    """A name as written (a job, an input, a template like `payment.validate`)."""
+
+    name: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A plain string argument (`version "1.0.0"`, `description "..."`)."""
+
+    value: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Number:
+    """A numeric argument (`concurrency 10`, `retry 3`, `priority -5`)."""
+
+    value: int | float
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class TypeExpr:
+    """A declared type as written: `string`, `list<object>`; checked later."""
+
+    name: str
+    item: TypeExpr | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class FieldDecl:
+    """`name?: type = default` inside `input { }` or a template's `output { }`."""
+
+    name: Ident
+    optional: bool
+    type: TypeExpr
+    default: Expr | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    value: Text
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Description:
+    value: Text
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Concurrency:
+    value: Number
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class InputBlock:
+    fields: tuple[FieldDecl, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class OutputDecl:
+    """A template's typed `output { status: string }`."""
+
+    fields: tuple[FieldDecl, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class OutputBlock:
+    """A workflow's `output { name: expr }`."""
+
+    values: ObjectExpr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Dep:
+    """One entry of `needs`: `charge` or `charge?` (optional)."""
+
+    name: str
+    optional: bool
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Needs:
+    deps: tuple[Dep, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class When:
+    condition: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class With:
+    values: ObjectExpr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class RetryOption:
+    """One part after `retry N`: kind is backoff, factor, exponential, fixed, max or jitter."""
+
+    kind: str
+    text: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    count: Number
+    options: tuple[RetryOption, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Timeout:
+    text: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Priority:
+    value: Number
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class FanOut:
+    """`for item in expr`."""
+
+    var: Ident
+    over: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class UsesRef:
+    """`uses http` (an executor) or `uses payment.validate@^1.2` (a template)."""
+
+    name: Ident
+    range: Text | None
+    span: Span
+
+
+JobStmt = Description | Needs | When | With | Retry | Timeout | Priority | FanOut
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    name: Ident
+    uses: UsesRef
+    body: tuple[JobStmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class OnFailure:
+    jobs: tuple[Job, ...]
+    span: Span
+
+
+WorkflowItem = Version | Description | Concurrency | InputBlock | Job | OnFailure | OutputBlock
+
+
+@dataclass(frozen=True, slots=True)
+class Workflow:
+    name: Ident
+    body: tuple[WorkflowItem, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateUses:
+    executor: Ident
+    span: Span
+
+
+TemplateItem = Version | Description | TemplateUses | With | InputBlock | OutputDecl
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    name: Ident
+    body: tuple[TemplateItem, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    items: tuple[Workflow | Template, ...]
+
+    @property
+    def workflows(self) -> tuple[Workflow, ...]:
+        return tuple(i for i in self.items if isinstance(i, Workflow))
+
+    @property
+    def templates(self) -> tuple[Template, ...]:
+        return tuple(i for i in self.items if isinstance(i, Template))

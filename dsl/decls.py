@@ -1,0 +1,237 @@
+"""Declarations and settings: input types and defaults, durations, retry policies, and
+checking a job's `with` block against an executor's config schema or a template's inputs.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from baseshift.core.diagnostics import Span
+from baseshift.core.expr import Expr, ListExpr, Literal, ObjectExpr, Unary
+from baseshift.core.plan import InputSpec, RetryPolicy, TemplateSpec
+from baseshift.core.schema import ANY, SCALARS, TypeRef, list_of, to_json_schema
+
+from . import ast
+from .report import Reporter, article, did_you_mean
+from .transformer import parse_duration
+from .typecheck import Shape, shape_of
+
+_TYPE_NAMES = (*SCALARS, "list")
+_JSON_TYPES = {"string": {"string"}, "number": {"number", "integer"}, "integer": {"integer"},
+               "boolean": {"boolean"}, "object": {"object"}, "array": {"list"},
+               "null": {"null"}}
+_NO_VALUE = object()
+
+
+def type_of(t: ast.TypeExpr, report: Reporter) -> TypeRef:
+    """The TypeRef a declared type names; unknown names are reported and become `any`."""
+    if t.name not in _TYPE_NAMES:
+        report.error(t.span, "dsl.unknown-type", f"unknown type '{t.name}'",
+                     did_you_mean(t.name, _TYPE_NAMES, "types"))
+        return ANY
+    if t.item is not None and t.name != "list":
+        report.error(t.span, "dsl.unknown-type", f"only 'list' takes an item type, not '{t.name}'")
+        return ANY
+    if t.name == "list":
+        return list_of(type_of(t.item, report) if t.item else ANY)
+    return TypeRef(t.name)
+
+
+def constant(e: Expr) -> Any:
+    """The value of a literal expression (`-3`, `[1, "a"]`, `{k: true}`), else _NO_VALUE."""
+    if isinstance(e, Literal):
+        return e.value
+    if isinstance(e, Unary) and e.op == "-" and isinstance(e.operand, Literal):
+        value = e.operand.value
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        return -value if numeric else _NO_VALUE
+    if isinstance(e, ListExpr):
+        items = [constant(i) for i in e.items]
+        return _NO_VALUE if any(i is _NO_VALUE for i in items) else items
+    if isinstance(e, ObjectExpr):
+        values = {k: constant(v) for k, v in e.fields}
+        return _NO_VALUE if any(v is _NO_VALUE for v in values.values()) else values
+    return _NO_VALUE
+
+
+def value_fits(t: TypeRef, value: Any) -> bool:
+    """Whether a literal value has type `t` (lists are checked item by item)."""
+    if t.name == "any":
+        return True
+    if t.name == "list":
+        return isinstance(value, list) and all(value_fits(t.item or ANY, v) for v in value)
+    kinds = {"string": str, "boolean": bool, "object": dict, "number": int | float,
+             "integer": int}
+    if t.name == "null":
+        return value is None
+    wanted = kinds.get(t.name)
+    return wanted is not None and isinstance(value, wanted) and (
+        t.name == "boolean" or not isinstance(value, bool))
+
+
+def input_specs(fields: Sequence[ast.FieldDecl], report: Reporter,
+                what: str) -> tuple[InputSpec, ...]:
+    """InputSpecs for `input { }` / `output { }` fields, reporting duplicates and bad defaults."""
+    specs: dict[str, InputSpec] = {}
+    for f in fields:
+        if f.name.name in specs:
+            report.error(f.name.span, "dsl.duplicate", f"{what} '{f.name.name}' is declared twice")
+            continue
+        t = type_of(f.type, report)
+        default = _default(f, t, report, what) if f.default is not None else _NO_VALUE
+        specs[f.name.name] = InputSpec(
+            f.name.name, t, None if default is _NO_VALUE else default,
+            default is not _NO_VALUE, f.optional, None, f.span)
+    return tuple(specs.values())
+
+
+def _default(f: ast.FieldDecl, t: TypeRef, report: Reporter, what: str) -> Any:
+    assert f.default is not None
+    value = constant(f.default)
+    if value is _NO_VALUE:
+        report.error(f.default.span, "dsl.bad-value",
+                     f"the default of {what} '{f.name.name}' must be a literal value")
+    elif value is None and not f.optional and t.name not in ("any", "null"):
+        report.error(f.default.span, "dsl.type",
+                     f"{what} '{f.name.name}' defaults to null; declare it optional "
+                     f"('{f.name.name}?: {t}') or give {article(str(t))} default")
+    elif value is not None and not value_fits(t, value):
+        report.error(f.default.span, "dsl.type",
+                     f"the default of {what} '{f.name.name}' does not match its type {t}")
+    else:
+        return value
+    return _NO_VALUE
+
+
+def record(specs: Sequence[InputSpec], what: str, code: str) -> Shape:
+    """The shape of `input` (or a template's output) for expressions."""
+    from baseshift.core.schema import OBJECT
+
+    return Shape(OBJECT, {s.name: shape_of(s.type) for s in specs}, what, code)
+
+
+def object_schema(specs: Sequence[InputSpec]) -> dict[str, Any]:
+    """The JSON Schema of a template's inputs or outputs (closed; defaults included)."""
+    properties: dict[str, Any] = {}
+    for s in specs:
+        properties[s.name] = to_json_schema(s.type) | ({"default": s.default}
+                                                       if s.has_default else {})
+    return {"type": "object", "properties": properties,
+            "required": [s.name for s in specs if s.required], "additionalProperties": False}
+
+
+def duration(text: str, span: Span, what: str, report: Reporter) -> float | None:
+    """Seconds of a duration, or None after reporting a bad unit or a zero duration."""
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        report.error(span, "dsl.bad-duration", f"{what}: {exc}")
+        return None
+    if seconds <= 0:
+        report.error(span, "dsl.bad-duration", f"{what} must be longer than zero, not '{text}'")
+        return None
+    return seconds
+
+
+def retry_policy(r: ast.Retry, report: Reporter) -> RetryPolicy:
+    """The RetryPolicy a `retry` statement describes (defaults for the parts left out)."""
+    count = r.count.value
+    if not isinstance(count, int) or count < 0:
+        report.error(r.count.span, "dsl.bad-value",
+                     f"the retry count must be a whole number of at least 0, not {count}")
+        count = 0
+    settings: dict[str, float] = {}
+    seen: dict[str, ast.RetryOption] = {}
+    for option in r.options:
+        slot = "factor" if option.kind in ("factor", "exponential", "fixed") else option.kind
+        if slot in seen:
+            report.error(option.span, "dsl.duplicate",
+                         f"the retry {slot} is already set by '{_option_text(seen[slot])}'")
+            continue
+        seen[slot] = option
+        value = _retry_value(option, report)
+        if value is not None:
+            settings[slot] = value
+    return RetryPolicy(count, settings.get("backoff", 1.0), settings.get("factor", 2.0),
+                       settings.get("max", 300.0), settings.get("jitter", 0.0))
+
+
+def _option_text(o: ast.RetryOption) -> str:
+    return f"{o.kind} {o.text}".strip()
+
+
+def _retry_value(o: ast.RetryOption, report: Reporter) -> float | None:
+    if o.kind in ("backoff", "max"):
+        return duration(o.text, o.span, f"retry {o.kind}", report)
+    if o.kind in ("exponential", "fixed"):
+        return 2.0 if o.kind == "exponential" else 1.0
+    if o.kind == "factor":
+        factor = float(o.text)
+        if factor <= 0:
+            report.error(o.span, "dsl.bad-value",
+                         f"the retry factor must be positive, not {o.text}")
+            return None
+        return factor
+    jitter = float(o.text.rstrip("%")) / (100 if o.text.endswith("%") else 1)
+    if not 0 <= jitter <= 1:
+        report.error(o.span, "dsl.bad-value",
+                     f"jitter must be a fraction from 0 to 1 or a percentage up to 100%, "
+                     f"not {o.text}")
+        return None
+    return jitter
+
+
+def check_config(report: Reporter, job: str, executor: str, schema: Mapping[str, Any],
+                 values: ObjectExpr, types: Sequence[TypeRef], where: Span) -> None:
+    """Check a `with` block against an executor's config JSON Schema."""
+    props: Mapping[str, Any] = schema.get("properties") or {}
+    keys = values.keys()
+    for name in schema.get("required") or ():
+        if name not in keys:
+            report.error(where, "dsl.config",
+                         f"job '{job}' (executor {executor}) is missing required setting '{name}'",
+                         f"add it: with {{ {name}: ... }}")
+    closed = schema.get("additionalProperties", True) is False
+    for (key, value), t in zip(values.fields, types, strict=True):
+        prop = props.get(key)
+        if prop is None:
+            if closed:
+                report.error(report.key_span(value), "dsl.config",
+                             f"executor {executor} has no setting '{key}'",
+                             did_you_mean(key, props, "its settings"))
+            continue
+        _check_json_type(report, f"setting '{key}' of executor {executor}", prop, value, t)
+
+
+def _check_json_type(report: Reporter, what: str, prop: Mapping[str, Any], value: Expr,
+                     t: TypeRef) -> None:
+    wanted = prop.get("type") if isinstance(prop, Mapping) else None
+    if wanted is None or t.name == "any":
+        return
+    names = [wanted] if isinstance(wanted, str) else list(wanted)
+    if not any(t.name in _JSON_TYPES.get(n, set()) for n in names):
+        report.error(value.span, "dsl.config",
+                     f"{what} must be {' or '.join(article(n) for n in names)}, not {t}")
+
+
+def check_template_inputs(report: Reporter, job: str, template: TemplateSpec,
+                          values: ObjectExpr, types: Sequence[TypeRef], where: Span) -> None:
+    """Check a template job's `with` block against the template's declared inputs."""
+    inputs = {i.name: i for i in template.inputs}
+    keys = values.keys()
+    for spec in template.inputs:
+        if spec.required and spec.name not in keys:
+            report.error(where, "dsl.config",
+                         f"job '{job}' does not pass required input '{spec.name}' of template "
+                         f"{template.ref}", f"add it: with {{ {spec.name}: ... }}")
+    for (key, value), t in zip(values.fields, types, strict=True):
+        spec = inputs.get(key)
+        if spec is None:
+            report.error(report.key_span(value), "dsl.config",
+                         f"template {template.ref} has no input '{key}'",
+                         did_you_mean(key, inputs, "its inputs"))
+        elif t.name != "any" and not spec.type.accepts(t) and not (
+                t.name == "null" and not spec.required):
+            report.error(value.span, "dsl.config",
+                         f"input '{key}' of template {template.ref} is {article(str(spec.type))}, "
+                         f"not {article(str(t))}")

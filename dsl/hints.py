@@ -1,0 +1,125 @@
+"""What syntax errors say: terminal names in words users know, and hints by example.
+
+New hints are data: add a malformed snippet under a label in `HINTS`. The parser matches an
+error to the example that failed in the same parser state (lark's `match_examples` idea,
+with the examples parsed once instead of at every error).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Hint:
+    text: str
+    examples: tuple[str, ...]
+
+
+_WF = 'workflow w {\n  version "1.0.0"\n'
+_JOB = _WF + '  job a uses shell {\n'
+
+HINTS: dict[str, Hint] = {
+    "missing-closing-brace": Hint(
+        "a '{' above is not closed; add the missing '}'",
+        (_JOB + '    with { command: "x" }\n  job b uses shell { }\n}\n',
+         _JOB + '    with { command: "x" }\n',
+         _WF + "  input { a: string\n",
+         _JOB + '    with { command: "x"\n  }\n}\n'),
+    ),
+    "missing-uses": Hint(
+        "a job names what runs it: 'job NAME uses EXECUTOR { ... }' or "
+        "'job NAME uses TEMPLATE@RANGE { ... }'",
+        (_WF + "  job a { }\n}\n", _WF + "  job a shell { }\n}\n"),
+    ),
+    "needs-list": Hint(
+        "separate dependencies with commas: 'needs a, b'",
+        (_JOB + "    needs a b\n  }\n}\n",),
+    ),
+    "list-comma": Hint(
+        "separate list items with commas: [a, b]",
+        (_JOB + "    with { x: [1 2] }\n  }\n}\n",),
+    ),
+    "with-needs-braces": Hint(
+        "'with' takes an object: with { key: value, ... }",
+        (_JOB + '    with command: "x"\n  }\n}\n', _JOB + "    with\n  }\n}\n"),
+    ),
+    "object-colon": Hint(
+        "object fields are written 'key: value'",
+        (_JOB + '    with { command = "x" }\n  }\n}\n',
+         _JOB + '    with { command "x" }\n  }\n}\n'),
+    ),
+    "equals-equals": Hint(
+        "compare with '==' ('=' is only used for input defaults)",
+        (_JOB + "    when input.a = 1\n  }\n}\n",),
+    ),
+    "duration-unit": Hint(
+        "durations need a unit: 500ms, 30s, 5m, 2h, 1d or compound like 1m30s",
+        (_JOB + "    timeout 30\n  }\n}\n", _JOB + "    retry 3 backoff 5\n  }\n}\n"),
+    ),
+    "version-string": Hint(
+        'write the version as a quoted string: version "1.0.0"',
+        ("workflow w {\n  version 1.0.0\n}\n",),
+    ),
+    "statement-outside-job": Hint(
+        "this statement belongs inside a job: job NAME uses EXECUTOR { ... }",
+        (_WF + "  needs a\n}\n", _WF + "  when true\n}\n", _WF + "  with { a: 1 }\n}\n",
+         _WF + "  retry 3\n}\n", _WF + "  timeout 5s\n}\n"),
+    ),
+    "job-statement": Hint(
+        "a job's statements are: description, needs, when, with, retry, timeout, priority "
+        "and for",
+        (_JOB + "    needz b\n  }\n}\n", _JOB + "    command: \"x\"\n  }\n}\n"),
+    ),
+    "workflow-statement": Hint(
+        "a workflow's statements are: version, description, concurrency, input, job, "
+        "on failure and output",
+        (_WF + "  jobs a uses shell { }\n}\n", _WF + "  name \"x\"\n}\n"),
+    ),
+    "top-level": Hint(
+        "a file holds 'workflow NAME { ... }' and 'template NAME { ... }' blocks",
+        ("job a uses shell { }\n", 'version "1.0.0"\n', "workflow { }\n"),
+    ),
+    "uses-range": Hint(
+        "a template version range comes right after '@', like payment.validate@^1.2",
+        (_WF + "  job a uses t@ { }\n}\n",),
+    ),
+    "unclosed-string": Hint(
+        "strings are closed on the same line; write \\\" for a quote inside a string and "
+        "close every '${' with '}'",
+        (_JOB + '    with { command: "echo }\n  }\n}\n',),
+    ),
+}
+
+TERMINAL_WORDS: dict[str, str] = {
+    "NAME": "a name",
+    "STRING": "a string",
+    "NUMBER": "a number",
+    "DURATION": "a duration (like 30s, 5m or 1m30s)",
+    "RANGE": "a version range (like ^1.2)",
+    "$END": "the end of the file",
+}
+
+GROUPS: tuple[tuple[frozenset[str], str], ...] = (
+    (frozenset({"NEEDS", "WHEN", "WITH", "RETRY", "TIMEOUT", "PRIORITY", "FOR"}),
+     "a job statement (needs, when, with, ...)"),
+    (frozenset({"VERSION", "CONCURRENCY", "INPUT", "JOB", "ON", "OUTPUT"}),
+     "a workflow statement (version, input, job, output, ...)"),
+    (frozenset({"VERSION", "USES", "WITH", "INPUT", "OUTPUT"}),
+     "a template statement (version, uses, with, input, output)"),
+    (frozenset({"BACKOFF", "FACTOR", "EXPONENTIAL", "FIXED", "MAX", "JITTER"}),
+     "a retry option (backoff, factor, max, jitter)"),
+    (frozenset({"NAME", "STRING", "NUMBER", "TRUE", "FALSE", "NULL", "LPAR", "LSQB"}),
+     "an expression"),
+    (frozenset({"EQ", "NE", "LT", "LE", "GT", "GE", "PLUS", "STAR", "SLASH", "AND", "OR"}),
+     "an operator"),
+)
+"""Sets of terminals that read better as one phrase; a group is used when all are expected."""
+
+ABSORBED: dict[str, frozenset[str]] = {
+    "an expression": frozenset({"NOT", "MINUS", "LBRACE"}),
+    "an operator": frozenset({"MINUS", "PERCENT", "IN", "DOT", "LSQB", "NE"}),
+    "a job statement (needs, when, with, ...)": frozenset({"DESCRIPTION"}),
+    "a workflow statement (version, input, job, output, ...)": frozenset({"DESCRIPTION"}),
+    "a template statement (version, uses, with, input, output)": frozenset({"DESCRIPTION"}),
+}
+"""Terminals a phrase already covers, so they are not listed again after it."""

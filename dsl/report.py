@@ -1,0 +1,52 @@
+"""Collecting diagnostics while checking a file, and the small helpers messages share."""
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from baseshift.core.diagnostics import Diagnostic, Span
+from baseshift.core.expr import Expr
+
+_KEY_BEFORE = re.compile(r'([A-Za-z_][A-Za-z0-9_]*|"(?:[^"\\]|\\.)*")[ \t]*:[ \t]*$')
+
+
+@dataclass(slots=True)
+class Reporter:
+    """The diagnostics of one file, in the order found."""
+
+    path: str
+    source: str
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    _lines: list[str] | None = None
+
+    def error(self, span: Span, code: str, message: str, hint: str | None = None) -> None:
+        self.diagnostics.append(Diagnostic(self.path, span, code, message, hint))
+
+    def key_span(self, value: Expr) -> Span:
+        """Where the key of an object field is, given its value (keys keep no span)."""
+        if self._lines is None:
+            self._lines = self.source.splitlines()
+        s = value.span
+        line = self._lines[s.line - 1] if 0 < s.line <= len(self._lines) else ""
+        m = _KEY_BEFORE.search(line[: s.col - 1])
+        if m is None:
+            return s
+        return Span(s.line, m.start(1) + 1, s.line, m.end(1) + 1)
+
+
+def did_you_mean(name: str, choices: Iterable[str], kind: str) -> str | None:
+    """`did you mean 'x'?`, else the list of what exists, else None."""
+    options = sorted(set(choices))
+    close = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    if not options:
+        return None
+    shown = ", ".join(options[:12]) + (", ..." if len(options) > 12 else "")
+    return f"{kind}: {shown}"
+
+
+def article(noun: str) -> str:
+    return f"an {noun}" if noun[:1] in "aeiou" else f"a {noun}"

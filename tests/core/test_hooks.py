@@ -1,0 +1,211 @@
+"""One test per hook: an ad-hoc plugin implements it and the core honours it."""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, ClassVar
+
+import engine_samples as samples
+import pytest
+from plans import job
+
+from baseshift.core import hookimpl
+from baseshift.core.app import BaseShift
+from baseshift.core.diagnostics import Diagnostic, Span
+from baseshift.core.errors import ConfigError, PluginError
+from baseshift.core.events import JobStateChanged, RunStateChanged
+from baseshift.core.expr import Attr, Literal, Name, ObjectExpr
+from baseshift.core.plan import JobSpec, Plan
+from baseshift.core.protocols import JobContext, JobResult
+from baseshift.core.settings import Settings
+from baseshift.core.states import RunState
+from baseshift.plugins.storage_memory import MemoryStateStore
+
+
+class Upper:
+    name: ClassVar[str] = "upper"
+    config_schema: ClassVar[dict[str, Any]] = {"type": "object",
+                                               "properties": {"text": {"type": "string"}}}
+
+    async def execute(self, ctx: JobContext) -> JobResult:
+        return JobResult(output=ctx.config["text"].upper())
+
+
+def upper_job(name: str = "u", text: str = "hi") -> JobSpec:
+    return JobSpec(name, "upper", ObjectExpr((("text", Literal(text)),)))
+
+
+async def run(bs: BaseShift, plan: Plan) -> Any:
+    run_id = await bs.engine.submit(plan, {})
+    await bs.engine.wait(run_id)
+    return await bs.store.load_run(run_id)
+
+
+async def test_hook_configure_startup_shutdown(make_baseshift: Any) -> None:
+    calls: list[str] = []
+
+    class Lifecycle:
+        @hookimpl
+        def configure(self, baseshift: BaseShift) -> None:
+            calls.append("configure")
+
+        @hookimpl
+        async def startup(self) -> None:
+            calls.append("startup")
+
+        @hookimpl
+        def shutdown(self) -> Any:
+            async def later() -> None:
+                calls.append("shutdown")
+            return later()
+
+    async with make_baseshift(plugins=(Lifecycle(),)):
+        assert calls == ["configure", "startup"]
+    assert calls == ["configure", "startup", "shutdown"]
+
+
+async def test_hook_register_executors(make_baseshift: Any) -> None:
+    class Plugin:
+        @hookimpl
+        def register_executors(self) -> list[type]:
+            return [Upper]
+
+    async with make_baseshift(plugins=(Plugin(),)) as bs:
+        snap = await run(bs, Plan("p", "1.0.0", jobs=(upper_job(),)))
+    assert snap.jobs["u"].output == "HI"
+
+
+def test_hook_register_executors_duplicate_names_are_an_error(tmp_path: Path) -> None:
+    class Shell:
+        name: ClassVar[str] = "shell"
+
+    class Plugin:
+        @hookimpl
+        def register_executors(self) -> list[type]:
+            return [Shell]
+
+    with pytest.raises(PluginError, match="'shell' is already provided by plugin"):
+        BaseShift(Settings(store="memory", data_dir=tmp_path, load_entrypoints=False),
+                  plugins=(Plugin(),))
+
+
+async def test_hook_register_backends(make_baseshift: Any) -> None:
+    class Counting(MemoryStateStore):
+        name: ClassVar[str] = "counting"
+        applied = 0
+
+        async def apply(self, changes: Any) -> None:
+            type(self).applied += 1
+            await super().apply(changes)
+
+    class Plugin:
+        @hookimpl
+        def register_backends(self) -> list[type]:
+            return [Counting]
+
+    async with make_baseshift(plugins=(Plugin(),), store="counting") as bs:
+        snap = await run(bs, Plan("p", "1.0.0", jobs=(job("a"),)))
+    assert snap.run.state is RunState.COMPLETED
+    assert Counting.applied >= 2
+
+
+def test_unknown_store_names_the_choices(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="Config 'store' has value 'postgress'. Not one of: "
+                                          "memory, sqlite."):
+        BaseShift(Settings(store="postgress", data_dir=tmp_path, load_entrypoints=False))
+
+
+async def test_hook_job_wrapper(make_baseshift: Any) -> None:
+    seen: list[str] = []
+
+    class Plugin:
+        @hookimpl
+        def job_wrapper(self, ctx: JobContext) -> Any:
+            @asynccontextmanager
+            async def around() -> AsyncIterator[None]:
+                seen.append(f"enter {ctx.job}#{ctx.attempt}")
+                yield
+                seen.append(f"exit {ctx.job}")
+            return around()
+
+    async with make_baseshift(plugins=(Plugin(),)) as bs:
+        await run(bs, Plan("p", "1.0.0", jobs=(job("a"),)))
+    assert seen == ["enter a#1", "exit a"]
+    assert [e[0] for e in samples.EVENTS if e[1] == "a"] == ["start", "end"]
+
+
+async def test_hook_track_event(make_baseshift: Any) -> None:
+    events: list[Any] = []
+
+    class Plugin:
+        @hookimpl
+        async def track_event(self, event: Any) -> None:
+            events.append(event)
+
+    async with make_baseshift(plugins=(Plugin(),)) as bs:
+        await run(bs, Plan("p", "1.0.0", jobs=(job("a"),)))
+    runs = [e.new for e in events if isinstance(e, RunStateChanged)]
+    jobs = [e.new.value for e in events if isinstance(e, JobStateChanged)]
+    assert runs == [RunState.RUNNING, RunState.COMPLETED]
+    assert jobs == ["READY", "RUNNING", "SUCCEEDED"]
+
+
+async def test_hook_track_event_errors_do_not_break_runs(make_baseshift: Any) -> None:
+    class Broken:
+        @hookimpl
+        def track_event(self) -> None:
+            raise RuntimeError("observer bug")
+
+    async with make_baseshift(plugins=(Broken(),)) as bs:
+        snap = await run(bs, Plan("p", "1.0.0", jobs=(job("a"),)))
+    assert snap.run.state is RunState.COMPLETED
+
+
+async def test_hook_resolve_secret(make_baseshift: Any, monkeypatch: Any) -> None:
+    monkeypatch.setenv("API_KEY", "from-env")
+
+    class Vault:
+        @hookimpl
+        async def resolve_secret(self, name: str) -> str | None:
+            return "from-vault" if name == "API_KEY" else None
+
+    spec = job("a", "echo", args={"k": Attr(Name("secret"), "API_KEY")})
+    async with make_baseshift(plugins=(Vault(),)) as bs:
+        snap = await run(bs, Plan("p", "1.0.0", jobs=(spec,)))
+    assert snap.jobs["a"].output == {"k": "from-vault"}
+
+
+def test_hook_validate_plan(tmp_path: Path) -> None:
+    class NeedsTimeouts:
+        @hookimpl
+        def validate_plan(self, plan: Plan) -> list[Diagnostic]:
+            return [Diagnostic(plan.path, j.span, "house.timeout",
+                               f"job '{j.name}' has no timeout", "add `timeout 5m`")
+                    for j in plan.jobs if j.timeout is None]
+
+    flow = tmp_path / "f.bsw"
+    flow.write_text('workflow f {\n  version "1.0.0"\n'
+                    '  job a uses shell { with { command: "true" } }\n}\n')
+    bs = BaseShift(Settings(store="memory", data_dir=tmp_path, load_entrypoints=False),
+                   plugins=(NeedsTimeouts(),))
+    [compiled] = bs.compile_paths([flow])
+    assert not compiled.ok and compiled.plan is None
+    assert [d.code for d in compiled.diagnostics] == ["house.timeout"]
+
+
+def test_hook_register_job_templates(tmp_path: Path) -> None:
+    class Templates:
+        @hookimpl
+        def register_job_templates(self) -> list[str]:
+            return ['template say {\n  version "2.1.0"\n  uses shell\n'
+                    '  with { command: "echo ${input.what}" }\n  input { what: string }\n}\n']
+
+    bs = BaseShift(Settings(store="memory", data_dir=tmp_path, load_entrypoints=False),
+                   plugins=(Templates(),))
+    assert [t.ref for t in bs.plugin_templates()] == ["say@2.1.0"]
+    flow = tmp_path / "f.bsw"
+    flow.write_text('workflow f {\n  version "1.0.0"\n'
+                    '  job a uses say@^2 { with { what: "hi" } }\n}\n')
+    plan = bs.load_workflow(flow)
+    assert plan.jobs[0].template is not None and plan.jobs[0].template.ref == "say@2.1.0"

@@ -1,0 +1,81 @@
+"""Rules about the code base itself: hooks documented and tested, layering, plugin lists."""
+from __future__ import annotations
+
+import ast
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+from baseshift.core import hookspecs
+from baseshift.core.plugins import DEFAULT_PLUGINS
+
+REPO = Path(__file__).resolve().parent.parent
+HOOKS = sorted(name for name, fn in vars(hookspecs).items()
+               if callable(fn) and hasattr(fn, "baseshift_spec"))
+
+
+def test_there_are_hooks() -> None:
+    assert len(HOOKS) >= 9
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_has_mode_and_async_in_its_docstring(hook: str) -> None:
+    doc = inspect.getdoc(getattr(hookspecs, hook)) or ""
+    assert re.search(r"Mode: (collect|first)\.", doc), hook
+    assert "Async:" in doc, hook
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_is_documented_with_its_arguments(hook: str) -> None:
+    docs = (REPO / "docs" / "plugins.md").read_text()
+    params = list(inspect.signature(getattr(hookspecs, hook)).parameters)
+    heading = re.search(rf"^### `{hook}\(([^)]*)\)", docs, re.MULTILINE)
+    assert heading, f"docs/plugins.md has no section for {hook}"
+    assert [p.strip() for p in heading.group(1).split(",") if p.strip()] == params
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_has_a_test(hook: str) -> None:
+    tests = (REPO / "tests" / "core" / "test_hooks.py").read_text()
+    names = re.findall(r"def (test_hook_\w+)\(", tests)
+    assert any(hook in name for name in names), f"no test_hook_* test names hook {hook}"
+
+
+def test_builtin_plugin_modules_are_all_registered() -> None:
+    with_hooks = {p.stem for p in (REPO / "plugins").glob("*.py") if "@hookimpl" in p.read_text()}
+    assert with_hooks == set(DEFAULT_PLUGINS)
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+COMPOSITION = {"app.py", "commands.py", "cli.py"}
+"""Core modules that assemble the application and may reach the language front end."""
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "core").glob("*.py")), ids=lambda p: p.name)
+def test_core_imports_no_plugins_web_or_storage_engines(path: Path) -> None:
+    banned = ("baseshift.plugins", "baseshift.web", "starlette", "sqlalchemy", "sqlmodel",
+              "redis", "httpx")
+    if path.name not in COMPOSITION:
+        banned += ("baseshift.dsl",)
+    bad = [m for m in _imports(path) if m.startswith(banned)]
+    assert not bad, f"core/{path.name} imports {bad}"
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "dsl").glob("*.py")), ids=lambda p: p.name)
+def test_dsl_imports_only_core(path: Path) -> None:
+    bad = [m for m in _imports(path)
+           if m.startswith(("baseshift.plugins", "baseshift.web", "sqlalchemy", "sqlmodel",
+                            "httpx", "starlette"))]
+    assert not bad, f"dsl/{path.name} imports {bad}"
