@@ -110,14 +110,15 @@ def record(specs: Sequence[InputSpec], what: str, code: str) -> Shape:
     return Shape(OBJECT, {s.name: shape_of(s.type) for s in specs}, what, code)
 
 
-def object_schema(specs: Sequence[InputSpec]) -> dict[str, Any]:
-    """The JSON Schema of a template's inputs or outputs (closed; defaults included)."""
+def object_schema(specs: Sequence[InputSpec], *, closed: bool = True) -> dict[str, Any]:
+    """The JSON Schema of a template's inputs (closed: unknown inputs are errors) or outputs
+    (open: extra output fields break no caller); defaults included."""
     properties: dict[str, Any] = {}
     for s in specs:
         properties[s.name] = to_json_schema(s.type) | ({"default": s.default}
                                                        if s.has_default else {})
     return {"type": "object", "properties": properties,
-            "required": [s.name for s in specs if s.required], "additionalProperties": False}
+            "required": [s.name for s in specs if s.required], "additionalProperties": not closed}
 
 
 def duration(text: str, span: Span, what: str, report: Reporter) -> float | None:

@@ -102,8 +102,10 @@ def check_template(t: ast.Template, report: Reporter,
     if version is None or uses is None:
         return None  # other errors are reported; the spec still lets jobs resolve it
     description = found[ast.Description].value.value if ast.Description in found else None
+    # No output block: no output contract at all (any output is accepted).
+    output_schema = decls.object_schema(outputs, closed=False) if ast.OutputDecl in found else {}
     return TemplateSpec(t.name.name, version, uses.executor.name, config,
-                        decls.object_schema(inputs), decls.object_schema(outputs),
+                        decls.object_schema(inputs), output_schema,
                         inputs, outputs, description, t.span)
 
 
