@@ -55,7 +55,8 @@ async def measure(source: str, n: int, store: str, data_dir: Path, parallel: int
     async with bs:
         profiler = _start_profiler(profile)
         started = time.perf_counter()
-        run_id = await bs.engine.submit(compiled.plan, {"n": n})
+        inputs = {"n": n} if compiled.plan.inputs else {}
+        run_id = await bs.engine.submit(compiled.plan, inputs)
         record = await bs.engine.wait(run_id)
         elapsed = time.perf_counter() - started
         _stop_profiler(profiler, profile)

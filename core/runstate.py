@@ -258,7 +258,8 @@ class ActiveRun:
             self.set_job(parent, JobState.FAILED, fx, f"fan-out list could not be evaluated: {exc}")
             return self._plan_job_finished(spec.name, fx)
         if not isinstance(items, list):
-            self.set_job(parent, JobState.FAILED, fx, f"fan-out needs a list, got {type(items).__name__}")
+            self.set_job(parent, JobState.FAILED, fx,
+                         f"fan-out needs a list, got {type(items).__name__}")
             return self._plan_job_finished(spec.name, fx)
         self.set_job(parent, JobState.RUNNING, fx)
         parent.started_at = parent.started_at or fx.now
@@ -288,7 +289,8 @@ class ActiveRun:
 
     def _finish_fanout(self, name: str, fx: Effects) -> None:
         parent = self.jobs[name]
-        instances = sorted((r for r in self.jobs.values() if r.name == name and r.index is not None),
+        instances = sorted((r for r in self.jobs.values()
+                            if r.name == name and r.index is not None),
                            key=lambda r: r.index or 0)
         failed = [r.key for r in instances if r.state in FAILED_LIKE]
         parent.output = [r.output for r in instances]

@@ -129,7 +129,9 @@ def _article(t: TypeRef) -> str:
 def _describe(value: Any) -> str:
     from .expr import type_name
 
-    return f"{type_name(value)} {value!r}" if not isinstance(value, dict | list) else type_name(value)
+    if isinstance(value, dict | list):
+        return type_name(value)
+    return f"{type_name(value)} {value!r}"
 
 
 def to_json_schema(t: TypeRef) -> dict[str, Any]:

@@ -1,13 +1,13 @@
 """Run and job state machines: the states, the legal transitions, and a checked `transition()`."""
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import TypeVar
 
 from .errors import IllegalTransition
 
 
-class RunState(str, Enum):
+class RunState(StrEnum):
     INITIALIZED = "INITIALIZED"
     RUNNING = "RUNNING"
     COMPLETED = "COMPLETED"
@@ -19,7 +19,7 @@ class RunState(str, Enum):
         return self in _RUN_FINISHED
 
 
-class JobState(str, Enum):
+class JobState(StrEnum):
     PENDING = "PENDING"
     READY = "READY"
     RUNNING = "RUNNING"

@@ -13,12 +13,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from baseshift.core.diagnostics import Diagnostic, Span
-from baseshift.core.errors import DSLError
-from baseshift.core.expr import Expr, Literal
 from lark import Lark, Token
 from lark.exceptions import UnexpectedInput, UnexpectedToken
 from lark.lexer import ContextualLexer, LexerState
+
+from baseshift.core.diagnostics import Diagnostic, Span
+from baseshift.core.errors import DSLError
+from baseshift.core.expr import Expr, Literal
 
 from . import ast, fastparse, hints
 from .transformer import ToAst, shift

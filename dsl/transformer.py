@@ -11,6 +11,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from lark import Token, Transformer, v_args
+from lark.tree import Meta
+
 from baseshift.core.diagnostics import Span
 from baseshift.core.expr import (
     Attr,
@@ -25,8 +28,6 @@ from baseshift.core.expr import (
     ObjectExpr,
     Unary,
 )
-from lark import Token, Transformer, v_args
-from lark.tree import Meta
 
 from . import ast
 

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, NoReturn
 
 import httpx
+
 from baseshift.core.errors import ExecutionError
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.protocols import JobContext, JobResult

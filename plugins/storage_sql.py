@@ -6,8 +6,8 @@ no SELECT before a write), so a scheduling round of a thousand records costs one
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -16,15 +16,13 @@ from sqlalchemy import (
     Connection,
     Engine,
     Select,
-    Table,
     create_engine,
     event,
     make_url,
     select,
 )
-from sqlalchemy.dialects.sqlite import Insert, insert
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.dialects.sqlite import insert
+from sqlalchemy.pool import PoolProxiedConnection, StaticPool
 from sqlalchemy.sql import ColumnElement, bindparam, literal_column
 
 from baseshift.core.errors import ConfigError, Conflict
@@ -48,6 +46,7 @@ from .storage_sql_models import (
     run_record,
     run_row,
 )
+from .storage_sql_writes import RawUpsert, write_batch
 
 DB_FILENAME = "baseshift.db"
 
@@ -75,15 +74,11 @@ def _dumps(value: Any) -> str:
     return _ENCODER.encode(value)
 
 
-def _upsert(table: Table, keys: tuple[str, ...]) -> Insert:
-    stmt = insert(table)
-    updates = {c.name: stmt.excluded[c.name] for c in table.c if c.name not in keys}
-    return stmt.on_conflict_do_update(index_elements=list(keys), set_=updates)
-
-
-_UPSERT_RUN = _upsert(RUNS, ("id",))
-_UPSERT_JOB = _upsert(JOBS, ("run_id", "key"))
-_UPSERT_ATTEMPT = _upsert(ATTEMPTS, ("run_id", "job_key", "number"))
+_RAW_RUN = RawUpsert(RUNS, ("id",))
+_RAW_JOB = RawUpsert(JOBS, ("run_id", "key"))
+_RAW_ATTEMPT = RawUpsert(ATTEMPTS, ("run_id", "job_key", "number"))
+_INSERT_RUN = RawUpsert(RUNS, ("id",), update=False)
+_INSERT_JOB = RawUpsert(JOBS, ("run_id", "key"), update=False)
 _SELECT_RUN = select(RUNS).where(RUNS.c.id == bindparam("run_id"))
 _SELECT_JOBS = select(JOBS).where(JOBS.c.run_id == bindparam("run_id")).order_by(_ROWID_JOBS)
 _SELECT_ATTEMPTS = (select(ATTEMPTS).where(ATTEMPTS.c.run_id == bindparam("run_id"))
@@ -135,6 +130,7 @@ class SQLiteStateStore:
         self.url = make_url(url)
         self._engine: Engine | None = None
         self._writer: Engine | None = None
+        self._raw: PoolProxiedConnection | None = None
         self._claims: FileClaims | LocalClaims = (
             LocalClaims() if _is_memory(self.url)
             else FileClaims(Path(f"{self.url.database}.claims")))
@@ -166,9 +162,13 @@ class SQLiteStateStore:
             engine.dispose()
             raise
         self._engine, self._writer = engine, writer
+        self._raw = writer.raw_connection()
 
     async def close(self) -> None:
         self._claims.release_all()
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
         if self._engine is not None:
             self._engine.dispose()
         self._engine = self._writer = None
@@ -198,34 +198,27 @@ class SQLiteStateStore:
                 f"uses version {SCHEMA_VERSION}.",
                 hint="point data_dir at a database made by this version of Base Shift")
 
-    @contextmanager
-    def _transaction(self, what: str) -> Iterator[Connection]:
-        if self._writer is None:
-            raise RuntimeError(f"state store {self.url!s} is not open")
-        try:
-            with self._writer.begin() as conn:
-                yield conn
-        except IntegrityError as exc:
-            raise Conflict(f"{what} was rejected, nothing was written: {exc.orig}") from exc
-
     async def create_run(self, run: RunRecord, jobs: Sequence[JobRecord]) -> None:
-        with self._transaction(f"creating run {run.id!r}") as conn:
-            conn.execute(insert(RUNS), [run_row(run)])
-            if jobs:
-                conn.execute(insert(JOBS), [job_row(j) for j in jobs])
+        self._write(f"creating run {run.id!r}", [
+            (_INSERT_RUN, _INSERT_RUN.rows([run], run_row)),
+            (_INSERT_JOB, _INSERT_JOB.rows(jobs, job_row))])
 
     async def apply(self, changes: Changes) -> None:
         if not changes:
             return
         # Parents first, so the foreign keys of jobs and attempts are satisfied within the batch.
-        with self._transaction("applying changes") as conn:
-            if changes.runs:
-                conn.execute(_UPSERT_RUN, [run_row(r) for r in changes.runs.values()])
-            if changes.jobs:
-                conn.execute(_UPSERT_JOB, [job_row(j) for j in changes.jobs.values()])
-            if changes.attempts:
-                conn.execute(_UPSERT_ATTEMPT,
-                             [attempt_row(a) for a in changes.attempts.values()])
+        self._write("applying changes", [
+            (_RAW_RUN, _RAW_RUN.rows(changes.runs.values(), run_row)),
+            (_RAW_JOB, _RAW_JOB.rows(changes.jobs.values(), job_row)),
+            (_RAW_ATTEMPT, _RAW_ATTEMPT.rows(changes.attempts.values(), attempt_row))])
+
+    def _write(self, what: str, batches: list[tuple[RawUpsert, list[tuple[Any, ...]]]]) -> None:
+        if self._raw is None:
+            raise RuntimeError(f"state store {self.url!s} is not open")
+        try:
+            write_batch(self._raw.driver_connection, batches)  # type: ignore[arg-type]
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(f"{what} was rejected, nothing was written: {exc}") from exc
 
     async def load_run(self, run_id: str) -> RunSnapshot | None:
         params = {"run_id": run_id}

@@ -79,3 +79,12 @@ def test_dsl_imports_only_core(path: Path) -> None:
            if m.startswith(("baseshift.plugins", "baseshift.web", "sqlalchemy", "sqlmodel",
                             "httpx", "starlette"))]
     assert not bad, f"dsl/{path.name} imports {bad}"
+
+
+def test_ruff_is_clean() -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--output-format",
+                             "concise", "."], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -12,7 +12,7 @@ from plans import job
 
 from baseshift.core import hookimpl
 from baseshift.core.app import BaseShift
-from baseshift.core.diagnostics import Diagnostic, Span
+from baseshift.core.diagnostics import Diagnostic
 from baseshift.core.errors import ConfigError, PluginError
 from baseshift.core.events import JobStateChanged, RunStateChanged
 from baseshift.core.expr import Attr, Literal, Name, ObjectExpr

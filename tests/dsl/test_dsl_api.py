@@ -5,9 +5,10 @@ import json
 from pathlib import Path
 
 import pytest
+from dsl_helpers import ENV, EXECUTORS, compile_text
+
 from baseshift.core.plan import TemplateSpec
 from baseshift.dsl import CheckEnv, compile_files, compile_source, render_plan
-from dsl_helpers import ENV, EXECUTORS, compile_text
 
 TEMPLATE = '''template greet {
   version "1.0.0"

@@ -6,10 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from baseshift.core.expr import evaluate
-from baseshift.dsl import parse_expression
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from baseshift.core.expr import evaluate
+from baseshift.dsl import parse_expression
 
 SCOPE = {"input": {"amount": 12.5, "items": [{"sku": "a"}, {"sku": "b"}], "name": "Ada"},
          "charge": {"output": {"status": "ok"}, "state": "SUCCEEDED", "attempts": 1}}

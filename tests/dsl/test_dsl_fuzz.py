@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from baseshift.dsl import fastparse
-from baseshift.dsl.parser import _lark_parse
 from dsl_helpers import compile_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from baseshift.dsl import fastparse
+from baseshift.dsl.parser import _lark_parse
 
 VALID = [p.read_text(encoding="utf-8")
          for p in sorted((Path(__file__).parent / "cases").glob("*/*.bsw"))]

@@ -7,9 +7,10 @@ import re
 from pathlib import Path
 
 import pytest
+from dsl_helpers import ENV
+
 from baseshift.core.diagnostics import render_all
 from baseshift.dsl import compile_files, render_plan
-from dsl_helpers import ENV
 
 HERE = Path(__file__).parent
 UPDATE = os.environ.get("BASESHIFT_UPDATE_GOLDEN") == "1"

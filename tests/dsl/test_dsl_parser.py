@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import pytest
+from dsl_helpers import codes, compile_text
+from lark import Lark
+
 from baseshift.core.diagnostics import Span
 from baseshift.core.errors import DSLError
 from baseshift.core.expr import Attr, Binary, Interp, Literal, Name, ObjectExpr
 from baseshift.dsl import fastparse, parse_expression
 from baseshift.dsl.parser import _lark_parse, lark_parser, parse_source
-from dsl_helpers import codes, compile_text
-from lark import Lark
 
 
 def test_grammar_builds_strict_lalr() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import jsonschema
 import pytest
+
 from baseshift.core.errors import ExecutionError
 from baseshift.core.protocols import Executor, JobContext, JobResult
 from baseshift.plugins import executor_http

@@ -9,12 +9,13 @@ from typing import Any
 
 import jsonschema
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from baseshift.core.errors import ExecutionError
 from baseshift.core.protocols import Executor, JobContext, JobResult
 from baseshift.plugins import executor_python
 from baseshift.plugins.executor_python import PythonExecutor
-from hypothesis import given
-from hypothesis import strategies as st
 
 # The tests dir is not a package: make the sample module importable by name in any mode.
 HERE = str(Path(__file__).parent)

@@ -10,12 +10,13 @@ from typing import Any
 
 import jsonschema
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from baseshift.core.errors import ExecutionError
 from baseshift.core.protocols import Executor, JobContext, JobResult
 from baseshift.plugins import executor_shell
 from baseshift.plugins.executor_shell import CAPTURE_LIMIT, ShellExecutor
-from hypothesis import given
-from hypothesis import strategies as st
 
 LIMIT = 20  # seconds; only to keep a broken test from hanging the suite
 
