@@ -115,10 +115,19 @@ class Hooks:
     def __init__(self, pm: pluggy.PluginManager, baseshift: BaseShift) -> None:
         self.pm = pm
         self.baseshift = baseshift
-        self._observers = bool(pm.hook.track_event.get_hookimpls())
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Note which per-job hooks have implementations, so unused ones cost nothing.
+
+        Call again after registering plugins (`configure` implementations may register
+        helper objects of their own)."""
+        self._observers = bool(self.pm.hook.track_event.get_hookimpls())
+        self._wrappers = bool(self.pm.hook.job_wrapper.get_hookimpls())
 
     def configure(self) -> None:
         self.pm.hook.configure(baseshift=self.baseshift)
+        self.refresh()
 
     async def startup(self) -> None:
         for result in self.pm.hook.startup(baseshift=self.baseshift):
@@ -151,6 +160,8 @@ class Hooks:
 
     def job_wrappers(self, run: RunRecord,
                      ctx: JobContext) -> list[AbstractAsyncContextManager[None]]:
+        if not self._wrappers:
+            return []
         results = self.pm.hook.job_wrapper(baseshift=self.baseshift, run=run, ctx=ctx)
         return [r for r in results if r is not None]
 

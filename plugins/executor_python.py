@@ -19,7 +19,7 @@ traceback goes to the attempt's log; a function raising `ExecutionError` fails t
 with exactly its message.
 
 Async functions (and objects with an async `__call__`) are awaited on the event loop. Sync
-functions run in a worker thread (`asyncio.to_thread`) so they never block the loop. A sync
+functions run in a worker thread (`executor_python_threads`): they never block the loop. A sync
 function cannot be interrupted mid-call: on a timeout or a cancel the attempt is abandoned at
 once and reported as such, but the thread runs the call to its end in the background. Write
 long-running sync steps to return promptly, or make them async.
@@ -29,7 +29,6 @@ executor instance, and the per-call cost is a dict lookup plus the call itself.
 """
 from __future__ import annotations
 
-import asyncio
 import importlib
 import inspect
 import json
@@ -42,6 +41,8 @@ from typing import Any, ClassVar
 from baseshift.core.errors import ExecutionError
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.protocols import JobContext, JobResult
+
+from .executor_python_threads import ThreadRunner
 
 _DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
 FUNCTION_PATTERN = f"^{_DOTTED}:{_DOTTED}$"
@@ -77,6 +78,10 @@ class PythonExecutor:
 
     def __init__(self) -> None:
         self._cache: dict[str, Resolved] = {}
+        self._threads = ThreadRunner()
+
+    async def aclose(self) -> None:
+        self._threads.close()
 
     async def execute(self, ctx: JobContext) -> JobResult:
         config = ctx.config
@@ -91,7 +96,7 @@ class PythonExecutor:
             if is_async:
                 result = await fn(*args, **kwargs)
             else:
-                result = await asyncio.to_thread(fn, *args, **kwargs)
+                result = await self._threads.run(fn, args, kwargs)
             if type(result) not in _PLAIN:
                 result = await _to_json(spec, result)
         except ExecutionError:

@@ -1,7 +1,7 @@
 """Live progress in the terminal: a progress bar on a TTY, one plain line per change otherwise.
 
 Enabled when settings.extra["progress"] is "bar" or "lines" (the CLI sets it for `run`,
-`resume` and `retry`); silent otherwise.
+`resume` and `retry`): `configure` then registers a display object as an extra plugin.
 """
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from baseshift.core.states import JobState
 if TYPE_CHECKING:
     from baseshift.core.app import BaseShift
 
-STASH_KEY = "observer_progress"
 _COUNTED = {JobState.SUCCEEDED, JobState.FAILED, JobState.SKIPPED, JobState.CANCELLED}
 
 
@@ -82,22 +81,23 @@ def make_display(mode: str, out: TextIO | None = None) -> LineDisplay | BarDispl
     return BarDisplay(stream) if mode == "bar" else LineDisplay(stream)
 
 
+class _Observer:
+    """Registered only when progress is on, so runs without a display pay for no observer."""
+
+    def __init__(self, display: LineDisplay | BarDisplay) -> None:
+        self.display = display
+
+    @hookimpl
+    def track_event(self, event: Event) -> None:
+        self.display.handle(event)
+
+    @hookimpl
+    def shutdown(self) -> None:
+        self.display.close()
+
+
 @hookimpl
 def configure(baseshift: BaseShift) -> None:
     mode = baseshift.settings.extra.get("progress")
     if mode in ("bar", "lines"):
-        baseshift.stash[STASH_KEY] = make_display(mode)
-
-
-@hookimpl
-def track_event(baseshift: BaseShift, event: Event) -> None:
-    display = baseshift.stash.get(STASH_KEY)
-    if display is not None:
-        display.handle(event)
-
-
-@hookimpl
-def shutdown(baseshift: BaseShift) -> None:
-    display = baseshift.stash.pop(STASH_KEY, None)
-    if display is not None:
-        display.close()
+        baseshift.pm.register(_Observer(make_display(mode)), name=f"{__name__}.display")
