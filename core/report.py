@@ -49,7 +49,7 @@ def snapshot_json(s: RunSnapshot, *, logs: bool = True) -> dict[str, Any]:
     for a in s.attempts:
         by_job.setdefault(a.job_key, []).append(a)
     jobs = [job_json(j, sorted(by_job.get(k, []), key=lambda a: a.number), logs=logs)
-            for k, j in s.jobs.items()]
+            for k, j in ordered_jobs(s)]
     return {**run_json(s.run), "jobs": jobs}
 
 
@@ -85,15 +85,28 @@ def snapshot_text(s: RunSnapshot, *, logs: bool = False) -> str:
     for a in s.attempts:
         by_job.setdefault(a.job_key, []).append(a)
     width = max((len(k) for k in s.jobs), default=4)
-    for key, j in s.jobs.items():
+    instances: dict[str, int] = {}
+    for j in s.jobs.values():
+        if j.index is not None:
+            instances[j.name] = instances.get(j.name, 0) + 1
+    for key, j in ordered_jobs(s):
         tries = by_job.get(key, [])
         detail = j.error if j.error and j.state.value != "SUCCEEDED" else _short(j.output)
-        lines.append(f"  {key.ljust(width)}  {j.state.value:<9}  attempts={len(tries)}  {detail}")
+        count = (f"instances={instances[key]}" if key in instances
+                 else f"attempts={len(tries)}")
+        lines.append(f"  {key.ljust(width)}  {j.state.value:<9}  {count:<11} {detail}")
         if logs:
             for a in tries:
                 if a.log:
                     lines.extend(f"      | {line}" for line in a.log.splitlines()[-20:])
     return "\n".join(lines)
+
+
+def ordered_jobs(s: RunSnapshot) -> list[tuple[str, JobRecord]]:
+    """Jobs in the order they were declared, each fan-out's instances right after it."""
+    position = {j.name: i for i, j in enumerate(s.jobs.values()) if j.index is None}
+    return sorted(s.jobs.items(), key=lambda kv: (position.get(kv[1].name, len(position)),
+                                                  -1 if kv[1].index is None else kv[1].index))
 
 
 def _short(value: Any, limit: int = 80) -> str:

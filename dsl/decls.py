@@ -192,6 +192,7 @@ def check_config(report: Reporter, job: str, executor: str, schema: Mapping[str,
             report.error(where, "dsl.config",
                          f"job '{job}' (executor {executor}) is missing required setting '{name}'",
                          f"add it: with {{ {name}: ... }}")
+    _check_alternatives(report, job, executor, schema, keys, where)
     closed = schema.get("additionalProperties", True) is False
     for (key, value), t in zip(values.fields, types, strict=True):
         prop = props.get(key)
@@ -202,6 +203,23 @@ def check_config(report: Reporter, job: str, executor: str, schema: Mapping[str,
                              did_you_mean(key, props, "its settings"))
             continue
         _check_json_type(report, f"setting '{key}' of executor {executor}", prop, value, t)
+
+
+def _check_alternatives(report: Reporter, job: str, executor: str, schema: Mapping[str, Any],
+                        keys: Sequence[str], where: Span) -> None:
+    """`oneOf: [{required: [a]}, {required: [b]}]`: exactly one of the settings is needed."""
+    options = [o.get("required") for o in schema.get("oneOf") or () if isinstance(o, Mapping)]
+    groups = [list(o) for o in options if o]
+    if not groups or len(groups) != len(schema.get("oneOf") or ()):
+        return
+    met = [g for g in groups if all(k in keys for k in g)]
+    names = " or ".join("'" + "', '".join(g) + "'" for g in groups)
+    if not met:
+        report.error(where, "dsl.config",
+                     f"job '{job}' (executor {executor}) needs one of the settings {names}")
+    elif len(met) > 1:
+        report.error(where, "dsl.config",
+                     f"job '{job}' (executor {executor}) takes only one of the settings {names}")
 
 
 def _check_json_type(report: Reporter, what: str, prop: Mapping[str, Any], value: Expr,

@@ -4,19 +4,13 @@ from __future__ import annotations
 from typing import Any
 
 from baseshift.dsl import CheckEnv, Compiled, compile_source
+from baseshift.plugins.executor_http import HttpExecutor
+from baseshift.plugins.executor_python import PythonExecutor
+from baseshift.plugins.executor_shell import ShellExecutor
 
 EXECUTORS: dict[str, dict[str, Any]] = {
-    "python": {"type": "object", "properties": {"function": {"type": "string"}},
-               "required": ["function"], "additionalProperties": True},
-    "shell": {"type": "object", "properties": {"command": {"type": "string"},
-                                               "timeout": {"type": "number"}},
-              "required": ["command"], "additionalProperties": True},
-    "http": {"type": "object",
-             "properties": {"url": {"type": "string"}, "method": {"type": "string"},
-                            "headers": {"type": "object"}, "json": {},
-                            "timeout": {"type": ["number", "null"]}},
-             "required": ["url"], "additionalProperties": False},
-}
+    cls.name: cls.config_schema for cls in (PythonExecutor, ShellExecutor, HttpExecutor)}
+"""The builtin executors' real schemas, so golden files show what users see."""
 ENV = CheckEnv(EXECUTORS)
 
 

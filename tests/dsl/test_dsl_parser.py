@@ -90,12 +90,12 @@ def test_semantic_errors_are_all_reported() -> None:
 
 
 def test_keyword_key_after_a_value_without_comma() -> None:
-    source = ('workflow w {\n  version "1.0.0"\n  job a uses shell {\n'
-              '    with { command: "x"\n           timeout: 5 }\n  }\n}\n')
+    source = ('workflow w {\n  version "1.0.0"\n  job a uses http {\n'
+              '    with { url: "http://x"\n           timeout: 5 }\n  }\n}\n')
     result = compile_text(source)
     assert result.ok and result.plan is not None
     config = result.plan.jobs[0].config
-    assert isinstance(config, ObjectExpr) and config.keys() == ["command", "timeout"]
+    assert isinstance(config, ObjectExpr) and config.keys() == ["url", "timeout"]
 
 
 def test_fast_and_lark_parsers_agree_on_the_reference_example() -> None:
