@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from .app import BaseShift
 from .cli import ExitCode, Handler, print_json, settings_from
 from .diagnostics import render_all
 from .errors import Conflict, InputError, NotFound
+from .records import RunSnapshot
 from .report import runs_table, snapshot_json, snapshot_text
 from .states import RunState
 
@@ -184,10 +186,16 @@ async def cmd_resume(args: argparse.Namespace) -> int:
         return await _finish(bs, resumed, args.json)
 
 
-async def _resume_one(bs: BaseShift, run_id: str, *, retry: bool) -> None:
+async def load_snapshot(bs: BaseShift, run_id: str) -> RunSnapshot:
+    """The stored run, or NotFound with a hint."""
     snapshot = await bs.store.load_run(run_id)
     if snapshot is None:
         raise NotFound(f"run '{run_id}' not found", hint="`baseshift runs` lists runs")
+    return snapshot
+
+
+async def _resume_one(bs: BaseShift, run_id: str, *, retry: bool) -> None:
+    snapshot = await load_snapshot(bs, run_id)
     plan = bs.plan_for_run(snapshot.run, snapshot.jobs)
     await bs.engine.resume(plan, run_id, retry=retry)
 
@@ -215,14 +223,12 @@ async def cmd_cancel(args: argparse.Namespace) -> int:
 
     bs = BaseShift(settings_from(args))
     async with bs:
-        snapshot = await bs.store.load_run(args.run_id)
-        if snapshot is None:
-            raise NotFound(f"run '{args.run_id}' not found", hint="`baseshift runs` lists runs")
+        snapshot = await load_snapshot(bs, args.run_id)
         if snapshot.run.state.finished:
             print(f"run {args.run_id} is already {snapshot.run.state.value}")
             return ExitCode.FAILED
         plan = bs.plan_for_run(snapshot.run, snapshot.jobs)
-        fx = Effects(__import__("time").time())
+        fx = Effects(time.time())
         ActiveRun(plan, snapshot.run, snapshot.jobs).cancel(fx)
         await bs.store.apply(fx.changes)
         print(f"run {args.run_id} CANCELLED")
@@ -257,9 +263,7 @@ def _runs_args(p: argparse.ArgumentParser) -> None:
 async def cmd_show(args: argparse.Namespace) -> int:
     bs = BaseShift(settings_from(args))
     async with bs:
-        snapshot = await bs.store.load_run(args.run_id)
-    if snapshot is None:
-        raise NotFound(f"run '{args.run_id}' not found", hint="`baseshift runs` lists runs")
+        snapshot = await load_snapshot(bs, args.run_id)
     if args.json:
         print_json(snapshot_json(snapshot))
     else:
