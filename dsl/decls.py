@@ -208,9 +208,12 @@ def check_config(report: Reporter, job: str, executor: str, schema: Mapping[str,
 def _check_alternatives(report: Reporter, job: str, executor: str, schema: Mapping[str, Any],
                         keys: Sequence[str], where: Span) -> None:
     """`oneOf: [{required: [a]}, {required: [b]}]`: exactly one of the settings is needed."""
-    options = [o.get("required") for o in schema.get("oneOf") or () if isinstance(o, Mapping)]
-    groups = [list(o) for o in options if o]
-    if not groups or len(groups) != len(schema.get("oneOf") or ()):
+    one_of = schema.get("oneOf")
+    if not one_of:
+        return
+    groups = [list(o["required"]) for o in one_of
+              if isinstance(o, Mapping) and o.get("required")]
+    if len(groups) != len(one_of):
         return
     met = [g for g in groups if all(k in keys for k in g)]
     names = " or ".join("'" + "', '".join(g) + "'" for g in groups)
