@@ -7,7 +7,6 @@ timers, telling observers).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,10 +15,10 @@ from .events import Event, JobsAdded, JobStateChanged, RunStateChanged
 from .expr import evaluate, references, truthy
 from .plan import JobSpec, Plan
 from .records import AttemptRecord, Changes, JobRecord, RunRecord
+from .scope import Redacted, RunScope
 from .states import JobState, RunState, transition
 
 FAILED_LIKE = (JobState.FAILED, JobState.CANCELLED)
-REDACTED = "***"
 
 
 @dataclass
@@ -44,56 +43,6 @@ class Launch:
     spec: JobSpec
     scope: RunScope
     config: Any
-
-
-class RunScope(Mapping[str, Any]):
-    """Names an expression may read: fixed values first, then jobs looked up on demand.
-
-    Looking jobs up lazily keeps evaluation O(1) in the size of the workflow.
-    """
-
-    __slots__ = ("base", "run")
-
-    def __init__(self, run: ActiveRun, base: dict[str, Any]) -> None:
-        self.run = run
-        self.base = base
-
-    def __getitem__(self, name: str) -> Any:
-        if name in self.base:
-            return self.base[name]
-        rec = self.run.jobs.get(name)
-        if rec is None or name not in self.run.plan.by_name:
-            raise KeyError(name)
-        return {"output": rec.output, "state": rec.state.value, "attempts": rec.attempts}
-
-    def __contains__(self, name: object) -> bool:
-        return name in self.base or name in self.run.plan.by_name
-
-    def __iter__(self) -> Iterator[str]:
-        yield from self.base
-        yield from self.run.plan.by_name
-
-    def __len__(self) -> int:
-        return len(self.base) + len(self.run.plan.by_name)
-
-    def with_values(self, **values: Any) -> RunScope:
-        return RunScope(self.run, {**self.base, **values})
-
-
-class _Redacted(Mapping[str, Any]):
-    """`secret.X` while rendering inputs for storage: every secret reads as ***."""
-
-    def __getitem__(self, name: str) -> str:
-        return REDACTED
-
-    def get(self, name: str, default: Any = None) -> str:
-        return REDACTED
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(())
-
-    def __len__(self) -> int:
-        return 0
 
 
 class ActiveRun:
@@ -314,7 +263,7 @@ class ActiveRun:
         fx.changes.attempt(AttemptRecord(self.id, key, rec.attempts, JobState.RUNNING, fx.now))
         scope = self.item_scope(rec)
         try:
-            rec.inputs = evaluate(spec.config, scope.with_values(secret=_Redacted()))
+            rec.inputs = evaluate(spec.config, scope.with_values(secret=Redacted()))
         except ExpressionError as exc:
             self.attempt_failed(key, rec.attempts, f"inputs could not be evaluated: {exc}",
                                 False, "", fx)

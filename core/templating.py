@@ -11,7 +11,7 @@ from .expr import Expr, evaluate, references
 from .plan import JobSpec, TemplateSpec
 
 if TYPE_CHECKING:
-    from .runstate import RunScope
+    from .scope import RunScope
 
 
 class TemplateCalls:
