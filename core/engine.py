@@ -318,7 +318,7 @@ class Engine:
         except (ExpressionError, _NotRetryable) as exc:
             message = ("done", run.id, launch.key, launch.number, None, str(exc), False,
                        "\n".join(ctx.lines))
-        except Exception as exc:  # any failure of user code is the attempt's failure
+        except (Exception, SystemExit) as exc:  # any failure of user code fails the attempt
             message = ("done", run.id, launch.key, launch.number, None, _describe(exc), True,
                        "\n".join(ctx.lines))
         finally:

@@ -244,3 +244,53 @@ async def test_missing_secret_fails_with_a_hint(make_baseshift: Any) -> None:
                                         args={"t": Attr(Name("secret"), "NOPE_NOT_SET")}),))
     snap = await run_plan(make_baseshift, plan)
     assert "secret 'NOPE_NOT_SET' is not set" in snap.jobs["a"].error
+
+
+async def test_retry_of_a_failed_fan_out_reruns_only_failed_instances(
+        make_baseshift: Any) -> None:
+    from baseshift.core.expr import ListExpr
+
+    items = ListExpr((Literal("ok"), Literal("bad"), Literal("ok2")))
+    fan = job("fan", "switch", args={"tag": Name("t")}, fanout=FanOut("t", items))
+    plan = Plan("p", "1.0.0", jobs=(fan, job("after", needs=("fan",))))
+    samples.FLAGS.update(ok=True, ok2=True)
+    async with make_baseshift() as bs:
+        run_id = await bs.engine.submit(plan, {})
+        assert (await bs.engine.wait(run_id)).state is RunState.FAILED
+        samples.FLAGS["bad"] = True
+        await bs.engine.resume(plan, run_id, retry=True)
+        assert (await bs.engine.wait(run_id)).state is RunState.COMPLETED
+        snap = await bs.store.load_run(run_id)
+    assert [len(snap.attempts_of(f"fan[{i}]")) for i in range(3)] == [1, 2, 1]
+    assert snap.jobs["fan"].output == ["fixed", "fixed", "fixed"]
+    assert snap.jobs["after"].state is JobState.SUCCEEDED
+
+
+async def test_resume_after_a_lost_process_starts_a_new_attempt(make_baseshift: Any,
+                                                                 tmp_path: Any) -> None:
+    """What `baseshift resume` does after kill -9, without killing anything: the store says
+    a job is RUNNING but no process runs it."""
+    plan = Plan("p", "1.0.0", jobs=(job("a"), job("b", needs=("a",))))
+    async with make_baseshift(store="sqlite") as bs:
+        run_id = await bs.engine.submit(plan, {})
+        await bs.engine.wait(run_id)
+        snap = await bs.store.load_run(run_id)
+    from baseshift.core.records import AttemptRecord, Changes
+
+    lost = Changes()
+    snap.run.state, snap.run.ended_at = RunState.RUNNING, None
+    b = snap.jobs["b"]
+    b.state, b.attempts, b.output = JobState.RUNNING, 1, None
+    lost.run(snap.run)
+    lost.job(b)
+    lost.attempt(AttemptRecord(run_id, "b", 1, JobState.RUNNING, 1.0))
+    samples.reset()
+    async with make_baseshift(store="sqlite") as bs:
+        await bs.store.apply(lost)
+        await bs.engine.resume(plan, run_id)
+        assert (await bs.engine.wait(run_id)).state is RunState.COMPLETED
+        after = await bs.store.load_run(run_id)
+    assert [e[1] for e in samples.EVENTS if e[0] == "start"] == ["b"]
+    attempts = after.attempts_of("b")
+    assert [a.state for a in attempts] == [JobState.CANCELLED, JobState.SUCCEEDED]
+    assert "interrupted" in (attempts[0].error or "")
