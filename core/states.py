@@ -70,7 +70,7 @@ S = TypeVar("S", RunState, JobState)
 def transition(current: S, target: S) -> S:
     """Return `target` if moving there from `current` is legal, else raise IllegalTransition."""
     table: dict[S, frozenset[S]] = (
-        RUN_TRANSITIONS if isinstance(current, RunState) else JOB_TRANSITIONS  # type: ignore[assignment]
+        RUN_TRANSITIONS if isinstance(current, RunState) else JOB_TRANSITIONS
     )
     if target not in table[current]:
         kind = "run" if isinstance(current, RunState) else "job"

@@ -43,8 +43,9 @@ def constant(e: Expr) -> Any:
         return e.value
     if isinstance(e, Unary) and e.op == "-" and isinstance(e.operand, Literal):
         value = e.operand.value
-        numeric = isinstance(value, int | float) and not isinstance(value, bool)
-        return -value if numeric else _NO_VALUE
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return -value
+        return _NO_VALUE
     if isinstance(e, ListExpr):
         items = [constant(i) for i in e.items]
         return _NO_VALUE if any(i is _NO_VALUE for i in items) else items
@@ -247,13 +248,13 @@ def check_template_inputs(report: Reporter, job: str, template: TemplateSpec,
                          f"job '{job}' does not pass required input '{spec.name}' of template "
                          f"{template.ref}", f"add it: with {{ {spec.name}: ... }}")
     for (key, value), t in zip(values.fields, types, strict=True):
-        spec = inputs.get(key)
-        if spec is None:
+        given = inputs.get(key)
+        if given is None:
             report.error(report.key_span(value), "dsl.config",
                          f"template {template.ref} has no input '{key}'",
                          did_you_mean(key, inputs, "its inputs"))
-        elif t.name != "any" and not spec.type.accepts(t) and not (
-                t.name == "null" and not spec.required):
+        elif t.name != "any" and not given.type.accepts(t) and not (
+                t.name == "null" and not given.required):
             report.error(value.span, "dsl.config",
-                         f"input '{key}' of template {template.ref} is {article(str(spec.type))}, "
-                         f"not {article(str(t))}")
+                         f"input '{key}' of template {template.ref} is "
+                         f"{article(str(given.type))}, not {article(str(t))}")

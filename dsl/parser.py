@@ -220,7 +220,8 @@ def syntax_diagnostic(e: UnexpectedInput, source: str, path: str) -> Diagnostic:
         found, span = _describe_token(e.token, source)
         expected = e.accepts if e.accepts else e.expected
     else:
-        char = source[e.pos_in_stream] if e.pos_in_stream < len(source) else ""
+        pos = e.pos_in_stream or 0
+        char = source[pos] if pos < len(source) else ""
         span = Span.point(e.line, e.column)
         found = f"character {char!r}"
         expected = getattr(e, "allowed", None) or set()

@@ -112,11 +112,11 @@ def shift(e: Expr, line: int, cols: int) -> Expr:
     s = e.span
     span = Span(line + s.line - 1, s.col + cols, line + s.end_line - 1, s.end_col + cols)
     changes: dict[str, Any] = {"span": span}
-    for f in dataclasses.fields(e):  # type: ignore[arg-type]
+    for f in dataclasses.fields(e):
         value = getattr(e, f.name)
         if f.name != "span":
             changes[f.name] = _shift_value(value, line, cols)
-    return dataclasses.replace(e, **changes)  # type: ignore[type-var]
+    return dataclasses.replace(e, **changes)
 
 
 def _shift_value(value: Any, line: int, cols: int) -> Any:

@@ -134,8 +134,8 @@ class WorkflowCheck:
             if isinstance(item, ast.Job):
                 self._add_job(item, False)
             elif isinstance(item, ast.OnFailure):
-                for job in item.jobs:
-                    self._add_job(job, True)
+                for handler in item.jobs:
+                    self._add_job(handler, True)
         for job in self.jobs.values():
             self._resolve_needs(job)
 
