@@ -35,9 +35,14 @@ def test_bad_ranges_say_what_is_expected(bad: str) -> None:
 @given(versions, st.lists(versions, max_size=20))
 def test_caret_picks_the_highest_compatible_version(base: Version, pool: list[Version]) -> None:
     best = Range.parse(f"^{base}").best(pool)
-    compatible = [v for v in pool if v >= base and (
-        v.major == base.major if base.major else
-        (v.minor == base.minor if base.minor else v == base))]
+    def compatible_with(v: Version) -> bool:
+        if base.major:
+            return v.major == base.major
+        if base.minor:
+            return (v.major, v.minor) == (0, base.minor)
+        return v == base
+
+    compatible = [v for v in pool if v >= base and compatible_with(v)]
     assert best == (max(compatible) if compatible else None)
 
 
