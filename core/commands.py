@@ -144,16 +144,19 @@ def _progress_mode(args: argparse.Namespace) -> str | None:
     return "bar" if sys.stderr.isatty() else "lines"
 
 
-async def _finish(bs: BaseShift, run_ids: list[str], as_json: bool) -> int:
+async def _wait_all(bs: BaseShift, run_ids: list[str]) -> list[RunSnapshot]:
+    """Wait for runs to finish and load them (printed once the progress display is gone)."""
     records = [await bs.engine.wait(r) for r in run_ids]
-    snapshots = [await bs.store.load_run(r.id) for r in records]
+    return [await load_snapshot(bs, r.id) for r in records]
+
+
+def _report(snapshots: list[RunSnapshot], as_json: bool) -> int:
     for snap in snapshots:
-        assert snap is not None
         if as_json:
             print_json(snapshot_json(snap))
         else:
             print(snapshot_text(snap))
-    ok = all(r.state is RunState.COMPLETED for r in records)
+    ok = all(s.run.state is RunState.COMPLETED for s in snapshots)
     return ExitCode.OK if ok else ExitCode.FAILED
 
 
@@ -163,27 +166,35 @@ async def cmd_run(args: argparse.Namespace) -> int:
     plan = bs.load_workflow(Path(args.file).resolve())
     async with bs:
         run_id = await bs.engine.submit(plan, inputs)
-        return await _finish(bs, [run_id], args.json)
+        snapshots = await _wait_all(bs, [run_id])
+    return _report(snapshots, args.json)
 
 
 async def cmd_resume(args: argparse.Namespace) -> int:
     bs = BaseShift(settings_from(args, progress=_progress_mode(args)))
     async with bs:
-        if args.run_ids:
-            for run_id in args.run_ids:
-                await _resume_one(bs, run_id, retry=False)
-            return await _finish(bs, args.run_ids, args.json)
-        resumed = []
-        for run_id in await bs.store.unfinished_runs():
-            try:
-                await _resume_one(bs, run_id, retry=False)
-                resumed.append(run_id)
-            except Conflict as exc:  # another live process is executing it
-                print(f"skipped {run_id}: {exc.message}", file=sys.stderr)
+        resumed = args.run_ids or []
+        for run_id in resumed:
+            await _resume_one(bs, run_id, retry=False)
         if not resumed:
-            print("nothing to resume: no unfinished run is waiting for a process")
-            return ExitCode.OK
-        return await _finish(bs, resumed, args.json)
+            resumed = await _resume_orphans(bs)
+        snapshots = await _wait_all(bs, resumed)
+    if not snapshots:
+        print("nothing to resume: no unfinished run is waiting for a process")
+        return ExitCode.OK
+    return _report(snapshots, args.json)
+
+
+async def _resume_orphans(bs: BaseShift) -> list[str]:
+    """Resume every unfinished run that no live process is executing."""
+    resumed = []
+    for run_id in await bs.store.unfinished_runs():
+        try:
+            await _resume_one(bs, run_id, retry=False)
+            resumed.append(run_id)
+        except Conflict as exc:  # another live process is executing it
+            print(f"skipped {run_id}: {exc.message}", file=sys.stderr)
+    return resumed
 
 
 async def load_snapshot(bs: BaseShift, run_id: str) -> RunSnapshot:
@@ -210,7 +221,8 @@ async def cmd_retry(args: argparse.Namespace) -> int:
     bs = BaseShift(settings_from(args, progress=_progress_mode(args)))
     async with bs:
         await _resume_one(bs, args.run_id, retry=True)
-        return await _finish(bs, [args.run_id], args.json)
+        snapshots = await _wait_all(bs, [args.run_id])
+    return _report(snapshots, args.json)
 
 
 def _retry_args(p: argparse.ArgumentParser) -> None:
