@@ -3,11 +3,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Span:
-    """A region of a source file; lines and columns start at 1, `end_col` is exclusive."""
+class Span(NamedTuple):
+    """A region of a source file; lines and columns start at 1, `end_col` is exclusive.
+
+    A NamedTuple rather than a frozen dataclass: a large workflow creates one per token,
+    and a tuple is several times cheaper to build."""
 
     line: int
     col: int
