@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from enum import IntEnum
@@ -50,10 +51,19 @@ def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
                              store=getattr(args, "store", None), extra=extra)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: running attempts are stopped, state stays resumable."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, run the command, map errors to messages and exit codes."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         result = args.handler(args)
         if asyncio.iscoroutine(result):
@@ -73,10 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.hint:
             print(f"hint: {exc.hint}", file=sys.stderr)
         return ExitCode.USAGE if isinstance(exc, InputError | ConfigError) else ExitCode.FAILED
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("interrupted; unfinished runs can be continued with `baseshift resume`",
               file=sys.stderr)
-        return 130
+        return 143 if isinstance(exc, Terminated) else 130
 
 
 def _sources(diagnostics: list[Any]) -> dict[str, str]:

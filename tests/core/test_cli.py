@@ -192,3 +192,33 @@ def test_python_dash_m_and_console_script_agree() -> None:
     module = subprocess.run([sys.executable, "-m", "baseshift", "--version"],
                             capture_output=True, text=True)
     assert script.stdout == module.stdout and script.stdout.startswith("baseshift ")
+
+
+@pytest.mark.parametrize(("signum", "code"), [(2, 130), (15, 143)])
+def test_ctrl_c_or_sigterm_stop_attempts_and_leave_the_run_resumable(
+        run_cli: Any, tmp_path: Path, signum: int, code: int) -> None:
+    import os
+    import signal
+
+    marker = tmp_path / "child.pid"
+    flow = write(tmp_path, "slow.bsw", f"""
+workflow slowpoke {{
+  version "1.0.0"
+  job a uses shell {{ with {{ command: "echo $$ > {marker}; sleep 30" }} }}
+}}
+""")
+    env = {**os.environ, "BASESHIFT_DATA_DIR": str(tmp_path / "cli-data")}
+    proc = subprocess.Popen([sys.executable, "-m", "baseshift", "run", str(flow)], env=env,
+                            text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not (marker.exists() and marker.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.Signals(signum))
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == code
+    assert "unfinished runs can be continued with `baseshift resume`" in err
+    child = int(marker.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(child, 0)
+    runs = json.loads(run_cli("runs", "--json").stdout)
+    assert runs[0]["status"] == "RUNNING"
