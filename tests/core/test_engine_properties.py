@@ -79,3 +79,32 @@ async def _run(plan: Plan, parallel: int) -> object:
         run_id = await bs.engine.submit(plan, {})
         await bs.engine.wait(run_id)
         return await bs.store.load_run(run_id)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3), st.booleans()),
+                min_size=1, max_size=8),
+       st.integers(1, 3))
+def test_retries_give_each_job_exactly_its_allowed_attempts(
+        jobs: list[tuple[int, int, bool]], parallel: int) -> None:
+    """Job i fails its first `fails` attempts and may retry `retries` times; a chained job
+    needs the one before it."""
+    from baseshift.core.plan import RetryPolicy
+
+    samples.reset()
+    specs = []
+    for i, (fails, retries, chained) in enumerate(jobs):
+        needs = (f"j{i - 1}",) if chained and i else ()
+        specs.append(job(f"j{i}", "fail_until", needs=needs,
+                         args={"tag": f"j{i}", "times": fails},
+                         retry=RetryPolicy(retries=retries, delay=0.0)))
+    snap = asyncio.run(_run(Plan("retries", "1.0.0", jobs=tuple(specs)), parallel))
+    for i, (fails, retries, chained) in enumerate(jobs):
+        record = snap.jobs[f"j{i}"]
+        upstream = snap.jobs.get(f"j{i - 1}") if chained and i else None
+        if upstream is not None and upstream.state is not JobState.SUCCEEDED:
+            assert record.state is JobState.CANCELLED and record.attempts == 0
+            continue
+        assert record.attempts == min(fails, retries) + 1
+        assert record.state is (JobState.SUCCEEDED if fails <= retries else JobState.FAILED)
+        assert samples.FLAGS.get(f"j{i}", 0) == record.attempts  # ran once per attempt
