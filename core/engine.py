@@ -198,11 +198,19 @@ class Engine:
         while self._inbox:
             self._handle(self._inbox.popleft(), fx)
         self._fire_timers(fx)
-        for run, key in fx.ready:
-            spec = run.plan.job(run.jobs[key].name)
-            self.queue.push((run.id, key), run.record.workflow, spec.priority,
-                            run.jobs[key].ready_at or fx.now)
-        launches = self._dispatch(fx)
+        launches: list[Launch] = []
+        queued = 0
+        # A job failing while being dispatched can make others ready (its failure handlers,
+        # say): keep queueing and dispatching until the round decides nothing new.
+        while True:
+            for run, key in fx.ready[queued:]:
+                spec = run.plan.job(run.jobs[key].name)
+                self.queue.push((run.id, key), run.record.workflow, spec.priority,
+                                run.jobs[key].ready_at or fx.now)
+            queued = len(fx.ready)
+            launches += self._dispatch(fx)
+            if queued == len(fx.ready):
+                break
         if fx.changes:
             await self.store.apply(fx.changes)
         for launch in launches:

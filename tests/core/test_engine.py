@@ -294,3 +294,15 @@ async def test_resume_after_a_lost_process_starts_a_new_attempt(make_baseshift: 
     attempts = after.attempts_of("b")
     assert [a.state for a in attempts] == [JobState.CANCELLED, JobState.SUCCEEDED]
     assert "interrupted" in (attempts[0].error or "")
+
+
+async def test_handlers_run_when_a_job_fails_before_it_could_start(make_baseshift: Any) -> None:
+    """A job whose inputs cannot be evaluated fails while being dispatched; the handlers
+    that this makes ready must still be started in the same round."""
+    from baseshift.core.expr import Index, ListExpr
+
+    bad = job("a", "echo", args={"v": Index(ListExpr(()), Literal(0))})
+    plan = Plan("p", "1.0.0", jobs=(bad,), handlers=(job("page", handler=True),))
+    snap = await run_plan(make_baseshift, plan)
+    assert snap.run.state is RunState.FAILED
+    assert snap.jobs["page"].state is JobState.SUCCEEDED

@@ -10,29 +10,31 @@ from hypothesis import strategies as st
 from plans import job
 
 from baseshift.core.app import BaseShift
-from baseshift.core.expr import Binary, Literal
+from baseshift.core.expr import Binary, Index, ListExpr, Literal
 from baseshift.core.plan import Plan
 from baseshift.core.settings import Settings
 from baseshift.core.states import JobState, RunState
 
 NEVER = Binary("==", Literal(1), Literal(2))
+BROKEN = Index(ListExpr(()), Literal(0))  # an input that cannot be evaluated
 
 
 @st.composite
-def dags(draw: st.DrawFn) -> tuple[list[tuple[str, tuple[str, ...], bool, bool, bool]], int]:
-    """Random DAGs: (name, needs, fails, condition false, optional needs?) per job."""
+def dags(draw: st.DrawFn) -> tuple[list[tuple[str, tuple[str, ...], int, bool, bool]], int]:
+    """Random DAGs: (name, needs, how it fails, condition false, optional needs?) per job."""
     n = draw(st.integers(1, 12))
     jobs = []
     for i in range(n):
         deps = draw(st.lists(st.integers(0, i - 1), unique=True, max_size=3)) if i else []
         optional = draw(st.booleans())
         needs = tuple(f"j{d}" + ("?" if optional and k == 0 else "") for k, d in enumerate(deps))
-        jobs.append((f"j{i}", needs, draw(st.booleans().map(lambda b: b and draw(
-            st.integers(0, 4)) == 0)), draw(st.integers(0, 5)) == 0, optional))
+        # fails: 0 = no, 1 = the function raises, 2 = its inputs cannot be evaluated
+        fails = draw(st.sampled_from([0, 0, 0, 0, 1, 2]))
+        jobs.append((f"j{i}", needs, fails, draw(st.integers(0, 5)) == 0, optional))
     return jobs, draw(st.integers(1, 4))
 
 
-def expected_states(jobs: list[tuple[str, tuple[str, ...], bool, bool, bool]]
+def expected_states(jobs: list[tuple[str, tuple[str, ...], int, bool, bool]]
                     ) -> dict[str, JobState]:
     """The rules, written independently of the engine."""
     out: dict[str, JobState] = {}
@@ -55,20 +57,24 @@ def test_random_dags_follow_the_rules(case: object) -> None:
     spec, parallel = case  # type: ignore[misc]
     samples.reset()
     plan = Plan("random", "1.0.0", jobs=tuple(
-        job(name, needs=needs, args={"tag": name, "fail": fails}, when=NEVER if skip else None)
-        for name, needs, fails, skip, _ in spec))
+        job(name, needs=needs, when=NEVER if skip else None,
+            args={"tag": name, "fail": fails == 1, "x": BROKEN if fails == 2 else Literal(0)})
+        for name, needs, fails, skip, _ in spec), handlers=(job("handler", handler=True),))
     snap = asyncio.run(_run(plan, parallel))
     expected = expected_states(spec)
+    failed = any(s is JobState.FAILED for s in expected.values())
+    expected["handler"] = JobState.SUCCEEDED if failed else JobState.SKIPPED
     assert {k: j.state for k, j in snap.jobs.items()} == expected
     ran = [name for kind, name, _ in samples.EVENTS if kind == "start"]
-    should_run = [n for n, s in expected.items() if s in (JobState.SUCCEEDED, JobState.FAILED)]
+    broken = {name for name, _, fails, _, _ in spec if fails == 2}
+    should_run = [n for n, s in expected.items()
+                  if s in (JobState.SUCCEEDED, JobState.FAILED) and n not in broken]
     assert sorted(ran) == sorted(should_run)  # each exactly once, skipped ones never
     times = {(kind, name): t for kind, name, t in samples.EVENTS}
     for name, needs, *_ in spec:
         for dep in needs:
             if ("start", name) in times and ("start", dep.rstrip("?")) in times:
                 assert times[("end", dep.rstrip("?"))] < times[("start", name)]
-    failed = any(s is JobState.FAILED for s in expected.values())
     assert snap.run.state is (RunState.FAILED if failed else RunState.COMPLETED)
 
 
@@ -77,7 +83,7 @@ async def _run(plan: Plan, parallel: int) -> object:
                             load_entrypoints=False, max_parallel=parallel))
     async with bs:
         run_id = await bs.engine.submit(plan, {})
-        await bs.engine.wait(run_id)
+        await asyncio.wait_for(bs.engine.wait(run_id), 20)  # a hang is a failure, not a stall
         return await bs.store.load_run(run_id)
 
 
