@@ -196,7 +196,11 @@ class Engine:
     async def _round(self) -> None:
         fx = Effects(time.time())
         while self._inbox:
-            self._handle(self._inbox.popleft(), fx)
+            msg = self._inbox.popleft()
+            try:
+                self._handle(msg, fx)
+            except Exception as exc:  # a bug met by one run must not stop every other run
+                self._abandon(msg, exc)
         self._fire_timers(fx)
         launches: list[Launch] = []
         queued = 0
@@ -242,6 +246,17 @@ class Engine:
             run.activate(fx)
         elif kind == "cancel":
             self._cancel(msg[1], fx, *msg[2:])
+
+    def _abandon(self, msg: Message, exc: Exception) -> None:
+        """Stop executing the run a message was about; it stays unfinished in the store."""
+        target = msg[1]
+        run_id = target.id if isinstance(target, ActiveRun) else str(target)
+        log.error("run %s: internal error, no longer executed here: %r", run_id, exc,
+                  exc_info=exc)
+        self.runs.pop(run_id, None)
+        for future in self._waiters.pop(run_id, []):
+            if not future.done():
+                future.set_exception(exc)
 
     def _cancel(self, run_id: str, fx: Effects, reason: str = "cancelled by user") -> None:
         run = self.runs.get(run_id)

@@ -306,3 +306,23 @@ async def test_handlers_run_when_a_job_fails_before_it_could_start(make_baseshif
     snap = await run_plan(make_baseshift, plan)
     assert snap.run.state is RunState.FAILED
     assert snap.jobs["page"].state is JobState.SUCCEEDED
+
+
+async def test_an_internal_error_in_one_run_does_not_stop_the_others(
+        make_baseshift: Any, monkeypatch: Any) -> None:
+    from baseshift.core.runstate import ActiveRun
+
+    original = ActiveRun.activate
+
+    def activate(self: ActiveRun, fx: Any) -> None:
+        if self.plan.name == "broken":
+            raise RuntimeError("bug")
+        original(self, fx)
+
+    monkeypatch.setattr(ActiveRun, "activate", activate)
+    async with make_baseshift() as bs:
+        bad = await bs.engine.submit(Plan("broken", "1.0.0", jobs=(job("x"),)), {})
+        good = await bs.engine.submit(Plan("fine", "1.0.0", jobs=(job("y"),)), {})
+        with pytest.raises(RuntimeError, match="bug"):
+            await bs.engine.wait(bad)
+        assert (await bs.engine.wait(good)).state is RunState.COMPLETED
