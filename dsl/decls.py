@@ -195,6 +195,7 @@ def check_config(report: Reporter, job: str, executor: str, schema: Mapping[str,
                          f"add it: with {{ {name}: ... }}")
     _check_alternatives(report, job, executor, schema, keys, where)
     closed = schema.get("additionalProperties", True) is False
+    owner = f"executor {executor}"
     for (key, value), t in zip(values.fields, types, strict=True):
         prop = props.get(key)
         if prop is None:
@@ -203,7 +204,7 @@ def check_config(report: Reporter, job: str, executor: str, schema: Mapping[str,
                              f"executor {executor} has no setting '{key}'",
                              did_you_mean(key, props, "its settings"))
             continue
-        _check_json_type(report, f"setting '{key}' of executor {executor}", prop, value, t)
+        _check_json_type(report, ("setting", key, owner), prop, value, t)
 
 
 def _check_alternatives(report: Reporter, job: str, executor: str, schema: Mapping[str, Any],
@@ -216,25 +217,26 @@ def _check_alternatives(report: Reporter, job: str, executor: str, schema: Mappi
               if isinstance(o, Mapping) and o.get("required")]
     if len(groups) != len(one_of):
         return
-    met = [g for g in groups if all(k in keys for k in g)]
+    met = sum(all(k in keys for k in g) for g in groups)
+    if met == 1:
+        return
     names = " or ".join("'" + "', '".join(g) + "'" for g in groups)
-    if not met:
-        report.error(where, "dsl.config",
-                     f"job '{job}' (executor {executor}) needs one of the settings {names}")
-    elif len(met) > 1:
-        report.error(where, "dsl.config",
-                     f"job '{job}' (executor {executor}) takes only one of the settings {names}")
+    verb = "needs one" if met == 0 else "takes only one"
+    report.error(where, "dsl.config",
+                 f"job '{job}' (executor {executor}) {verb} of the settings {names}")
 
 
-def _check_json_type(report: Reporter, what: str, prop: Mapping[str, Any], value: Expr,
-                     t: TypeRef) -> None:
+def _check_json_type(report: Reporter, what: tuple[str, str, str], prop: Mapping[str, Any],
+                     value: Expr, t: TypeRef) -> None:
+    """`what` is (kind, key, owner), made into words only when there is an error."""
     wanted = prop.get("type") if isinstance(prop, Mapping) else None
     if wanted is None or t.name == "any":
         return
     names = [wanted] if isinstance(wanted, str) else list(wanted)
     if not any(t.name in _JSON_TYPES.get(n, set()) for n in names):
-        report.error(value.span, "dsl.config",
-                     f"{what} must be {' or '.join(article(n) for n in names)}, not {t}")
+        kind, key, owner = what
+        report.error(value.span, "dsl.config", f"{kind} '{key}' of {owner} must be "
+                     f"{' or '.join(article(n) for n in names)}, not {t}")
 
 
 def check_template_inputs(report: Reporter, job: str, template: TemplateSpec,
