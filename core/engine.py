@@ -57,12 +57,13 @@ class Engine:
         self.templates = TemplateCalls()
         self._inbox: deque[Message] = deque()
         self._wake = asyncio.Event()
-        self._timers: list[tuple[float, int, str, str]] = []
+        self._timers: list[tuple[float, int, ActiveRun, str]] = []
         self._seq = itertools.count()
         self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._holding: dict[tuple[str, str, int], str] = {}
         self._timer_handle: asyncio.TimerHandle | None = None
         self._watch_task: asyncio.Task[None] | None = None
+        self._to_stop: list[asyncio.Task[None]] = []
         self._waiters: dict[str, list[asyncio.Future[RunRecord]]] = {}
         self._loop_task: asyncio.Task[None] | None = None
         self._failure: BaseException | None = None
@@ -134,8 +135,9 @@ class Engine:
         if not await self.store.claim_run(run_id):
             raise Conflict(f"run '{run_id}' is being executed by another process",
                            hint="wait for it, or cancel it with `baseshift cancel`")
-        self._accept("retry" if retry else "activate",
-                     ActiveRun(plan, snapshot.run, snapshot.jobs))
+        active = ActiveRun(plan, snapshot.run, snapshot.jobs)
+        active.running_stored = state is RunState.RUNNING and not retry
+        self._accept("retry" if retry else "activate", active)
 
     def _accept(self, kind: str, run: ActiveRun) -> None:
         self.runs[run.id] = run
@@ -185,12 +187,14 @@ class Engine:
         """Notice runs cancelled by another process (`baseshift cancel` writes the store)."""
         while True:
             await asyncio.sleep(WATCH_INTERVAL)
-            if not self.runs:
+            watched = {i: r for i, r in self.runs.items() if r.running_stored}
+            if not watched:
                 continue
-            states = await self.store.run_states(list(self.runs))
+            states = await self.store.run_states(list(watched))
             for run_id, state in states.items():
-                if state is RunState.CANCELLED:
-                    self._inbox.append(("cancel", run_id, "cancelled from another process"))
+                if state is RunState.CANCELLED and self.runs.get(run_id) is watched[run_id]:
+                    self._inbox.append(("cancel", watched[run_id],
+                                        "cancelled from another process"))
                     self._wake.set()
 
     async def _round(self) -> None:
@@ -217,6 +221,10 @@ class Engine:
                 break
         if fx.changes:
             await self.store.apply(fx.changes)
+        self._mark_stored(fx)
+        for task in self._to_stop:
+            task.cancel()
+        self._to_stop.clear()
         for launch in launches:
             self._launch(launch)
         self._arm_timers(fx)
@@ -258,16 +266,26 @@ class Engine:
             if not future.done():
                 future.set_exception(exc)
 
-    def _cancel(self, run_id: str, fx: Effects, reason: str = "cancelled by user") -> None:
+    def _cancel(self, target: str | ActiveRun, fx: Effects,
+                reason: str = "cancelled by user") -> None:
+        run_id = target.id if isinstance(target, ActiveRun) else target
         run = self.runs.get(run_id)
-        if run is None or run.record.state.finished:
+        if run is None or run.record.state.finished or (
+                isinstance(target, ActiveRun) and run is not target):
             return
         self.queue.remove(lambda item: item[0] == run_id)
         for key in run.cancel(fx, reason):
             task = self._tasks.pop((run_id, key), None)
             if task is not None:
-                task.cancel()
+                self._to_stop.append(task)  # stopped once the cancel is stored
             self._release(run_id, key, run.jobs[key].attempts)
+
+    def _mark_stored(self, fx: Effects) -> None:
+        """Runs whose RUNNING state is now in the store may be watched for outside cancels."""
+        for run_id, record in fx.changes.runs.items():
+            run = self.runs.get(run_id)
+            if run is not None and run.record is record and record.state is RunState.RUNNING:
+                run.running_stored = True
 
     def _release(self, run_id: str, key: str, number: int) -> None:
         """Free the slot of an attempt exactly once, whichever of cancel or finish comes first."""
@@ -277,15 +295,14 @@ class Engine:
 
     def _fire_timers(self, fx: Effects) -> None:
         while self._timers and self._timers[0][0] <= fx.now:
-            _, _, run_id, key = heapq.heappop(self._timers)
-            run = self.runs.get(run_id)
-            if run is not None:
+            _, _, run, key = heapq.heappop(self._timers)
+            if self.runs.get(run.id) is run:  # not a timer left by a cancelled activation
                 run.retry_due(key, fx)
 
     def _arm_timers(self, fx: Effects) -> None:
         """Keep exactly one wake-up scheduled, for the earliest pending retry."""
         for due, run, key in fx.timers:
-            heapq.heappush(self._timers, (due, next(self._seq), run.id, key))
+            heapq.heappush(self._timers, (due, next(self._seq), run, key))
         if self._timer_handle is not None:
             self._timer_handle.cancel()
             self._timer_handle = None
@@ -336,8 +353,13 @@ class Engine:
             _check_json(output)
             message = ("done", run.id, launch.key, launch.number, output, None, False,
                        result.log or "\n".join(ctx.lines))
-        except asyncio.CancelledError:
-            raise  # cancel or shutdown: the engine already recorded what it needed
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # cancel or shutdown: the engine already recorded what it needed
+            # user code let a CancelledError escape without this task being cancelled
+            message = ("done", run.id, launch.key, launch.number, None,
+                       f"CancelledError: {exc}", True, "\n".join(ctx.lines))
         except (ExpressionError, _NotRetryable) as exc:
             message = ("done", run.id, launch.key, launch.number, None, str(exc), False,
                        "\n".join(ctx.lines))
@@ -345,7 +367,8 @@ class Engine:
             message = ("done", run.id, launch.key, launch.number, None, _describe(exc), True,
                        "\n".join(ctx.lines))
         finally:
-            self._tasks.pop((run.id, launch.key), None)
+            if self._tasks.get((run.id, launch.key)) is asyncio.current_task():
+                del self._tasks[(run.id, launch.key)]
         self._inbox.append(message)
         self._wake.set()
 

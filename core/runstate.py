@@ -56,6 +56,8 @@ class ActiveRun:
         self.open_instances: dict[str, int] = {}
         self.unfinished = 0
         self.in_handlers = False
+        self.running_stored = False  # set by the engine once RUNNING is in the store
+        self.failure_reason: str | None = None  # why the run fails when no job did
         self._eligible: deque[str] = deque()
 
     @property
@@ -223,8 +225,8 @@ class ActiveRun:
     def _expand_one(self, spec: JobSpec, i: int, fx: Effects) -> None:
         key = f"{spec.name}[{i}]"
         rec = self.jobs.get(key)
-        if rec is not None and rec.state is JobState.SUCCEEDED:
-            return  # kept from before a retry
+        if rec is not None and rec.state in (JobState.SUCCEEDED, JobState.SKIPPED):
+            return  # decided before a retry, on the same inputs: kept
         if rec is None:
             rec = self.jobs[key] = JobRecord(self.id, key, spec.name, index=i,
                                              template=self.jobs[spec.name].template)
@@ -299,7 +301,8 @@ class ActiveRun:
 
     def retry_due(self, key: str, fx: Effects) -> None:
         rec = self.jobs.get(key)
-        if rec is not None and rec.state is JobState.RETRYING:
+        due = rec.next_attempt_at if rec is not None else None
+        if rec is not None and rec.state is JobState.RETRYING and (due or 0) <= fx.now:
             self.set_job(rec, JobState.READY, fx)
             rec.ready_at = fx.now
             fx.ready.append((self, key))
@@ -359,7 +362,11 @@ class ActiveRun:
             scope = self.scope()
             self.record.outputs = {k: evaluate(v, scope) for k, v in self.plan.outputs}
         except ExpressionError as exc:
-            self.set_run(RunState.FAILED, fx, f"workflow outputs could not be evaluated: {exc}")
+            self.failure_reason = f"workflow outputs could not be evaluated: {exc}"
+            if self.plan.handlers:
+                self._start_handlers(fx)
+            else:
+                self.set_run(RunState.FAILED, fx, self.failure_reason)
             return
         for spec in self.plan.handlers:
             rec = self.jobs[spec.name]
@@ -368,6 +375,8 @@ class ActiveRun:
         self.set_run(RunState.COMPLETED, fx)
 
     def _failure_message(self, failed: list[str]) -> str:
+        if not failed and self.failure_reason:
+            return self.failure_reason
         first = self.jobs[failed[0]].error if failed else None
         names = ", ".join(failed)
         return f"job{'s' if len(failed) != 1 else ''} {names} failed" + (

@@ -326,3 +326,17 @@ async def test_an_internal_error_in_one_run_does_not_stop_the_others(
         with pytest.raises(RuntimeError, match="bug"):
             await bs.engine.wait(bad)
         assert (await bs.engine.wait(good)).state is RunState.COMPLETED
+
+
+async def test_handlers_run_when_the_workflow_outputs_cannot_be_evaluated(
+        make_baseshift: Any) -> None:
+    from baseshift.core.expr import Index, ListExpr
+
+    plan = Plan("p", "1.0.0", jobs=(job("a"),),
+                outputs=(("x", Index(ListExpr(()), Literal(1))),),
+                handlers=(job("page", "echo", args={"why": Attr(Name("failure"), "error")},
+                              handler=True),))
+    snap = await run_plan(make_baseshift, plan)
+    assert snap.run.state is RunState.FAILED
+    assert snap.run.error.startswith("workflow outputs could not be evaluated")
+    assert snap.jobs["page"].output["why"] == snap.run.error
