@@ -245,7 +245,9 @@ class ActiveRun:
                            key=lambda r: r.index or 0)
         failed = [r.key for r in instances if r.state in FAILED_LIKE]
         parent.output = [r.output for r in instances]
-        if failed:
+        if instances and all(r.state is JobState.SKIPPED for r in instances):
+            self.set_job(parent, JobState.SKIPPED, fx, "every item's condition is false")
+        elif failed:
             self.set_job(parent, JobState.FAILED, fx, f"{len(failed)} of {len(instances)} "
                          f"instances failed: {', '.join(failed[:5])}")
         else:

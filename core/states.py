@@ -53,7 +53,7 @@ JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
                                  JobState.RUNNING}),
     JobState.READY: frozenset({JobState.RUNNING, JobState.SKIPPED, JobState.CANCELLED}),
     JobState.RUNNING: frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.RETRYING,
-                                 JobState.CANCELLED, JobState.READY}),
+                                 JobState.CANCELLED, JobState.READY, JobState.SKIPPED}),
     JobState.RETRYING: frozenset({JobState.READY, JobState.CANCELLED}),
     JobState.SUCCEEDED: frozenset({JobState.PENDING}),
     JobState.FAILED: frozenset({JobState.PENDING}),
@@ -61,8 +61,9 @@ JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.CANCELLED: frozenset({JobState.PENDING}),
 }
 """Legal job moves. RUNNING -> READY is a crash recovery (the attempt was lost, a new one
-starts); RUNNING (fan-out parent) straight from PENDING; finished -> PENDING is a retry or
-re-run that the user asked for."""
+starts); a fan-out parent goes PENDING -> RUNNING while its items run, and RUNNING ->
+SKIPPED when every item was skipped; finished -> PENDING is a retry or re-run that the user
+asked for."""
 
 S = TypeVar("S", RunState, JobState)
 

@@ -264,13 +264,13 @@ async def test_guard_resume_mid_fan_out(make_baseshift: Any) -> None:
 
 
 async def test_guard_dependent_handlers_and_skipped_fan_out(make_baseshift: Any) -> None:
-    """GUARD (passes): a fan-out whose every item is skipped finishes (SUCCEEDED, outputs
-    null) instead of hanging; handlers that need each other run in order, and a handler
+    """GUARD (passes): a fan-out whose every item is skipped finishes SKIPPED instead of
+    hanging; handlers that need each other run in order, and a handler
     whose handler dependency fails is cancelled."""
     items = ListExpr((Literal(1), Literal(2)))
     fan = job("fan", "echo", args={"v": Name("x")}, fanout=FanOut("x", items),
               when=Binary("==", Name("x"), Literal(3)))
-    plan = Plan("p", "1.0.0", jobs=(fan, job("bad", needs=("fan",),
+    plan = Plan("p", "1.0.0", jobs=(fan, job("bad", needs=("fan?",),
                                              args={"tag": "bad", "fail": True})),
                 handlers=(job("h1", handler=True),
                           job("h2", needs=("h1",), handler=True),
@@ -281,7 +281,7 @@ async def test_guard_dependent_handlers_and_skipped_fan_out(make_baseshift: Any)
         record = await asyncio.wait_for(bs.engine.wait(run_id), WAIT)
         snap = await bs.store.load_run(run_id)
     assert record.state is RunState.FAILED
-    assert snap.jobs["fan"].state is JobState.SUCCEEDED
+    assert snap.jobs["fan"].state is JobState.SKIPPED
     assert {k: snap.jobs[k].state for k in ("h1", "h2", "h3", "h4")} == {
         "h1": JobState.SUCCEEDED, "h2": JobState.SUCCEEDED, "h3": JobState.CANCELLED,
         "h4": JobState.FAILED}
