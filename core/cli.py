@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
@@ -83,6 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.hint:
             print(f"hint: {exc.hint}", file=sys.stderr)
         return ExitCode.USAGE if isinstance(exc, InputError | ConfigError) else ExitCode.FAILED
+    except BrokenPipeError:  # `baseshift runs | head`: the reader left; exit as `yes | head` does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except KeyboardInterrupt as exc:
         print("interrupted; unfinished runs can be continued with `baseshift resume`",
               file=sys.stderr)
