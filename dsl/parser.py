@@ -241,8 +241,10 @@ def _describe_token(token: Token, source: str) -> tuple[str, Span]:
     span = Span.point(token.line or 1, token.column or 1, len(str(token)))
     if token.type == "NAME":
         return f"name '{token}'", span
-    if token.type in ("STRING", "NUMBER", "DURATION", "RANGE"):
+    if token.type in ("STRING", "NUMBER", "DURATION"):
         return f"{token.type.lower()} {_short(str(token))}", span
+    if token.type == "RANGE":  # only ever unexpected as stray text the other terminals refuse
+        return f"text '{_short(str(token))}'", span
     return f"'{token}'", span
 
 
