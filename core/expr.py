@@ -132,8 +132,8 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "max": lambda xs: max(_as_list(xs, "max")),
     "abs": abs,
     "round": lambda x, n=0: round(x, int(n)) if n else round(x),
-    "lower": lambda s: str(s).lower(),
-    "upper": lambda s: str(s).upper(),
+    "lower": lambda s: to_text(s).lower(),
+    "upper": lambda s: to_text(s).upper(),
     "string": lambda x: to_text(x),
     "number": lambda x: float(x),
     "int": lambda x: int(float(x)) if isinstance(x, str) else int(x),
@@ -141,10 +141,10 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "values": lambda d: list(d.values()) if isinstance(d, dict) else _not_object("values", d),
     "default": _default,
     "join": _join,
-    "split": lambda s, sep=",": str(s).split(str(sep)),
+    "split": lambda s, sep=",": to_text(s).split(to_text(sep)),
     "contains": lambda c, x: x in c,
-    "startswith": lambda s, p: str(s).startswith(str(p)),
-    "endswith": lambda s, p: str(s).endswith(str(p)),
+    "startswith": lambda s, p: to_text(s).startswith(to_text(p)),
+    "endswith": lambda s, p: to_text(s).endswith(to_text(p)),
     "range": _range,
     "json": lambda x: json.dumps(x, separators=(",", ":")),
     "pluck": lambda xs, key: [x.get(str(key)) if isinstance(x, dict) else None
@@ -271,6 +271,8 @@ def _index(obj: Any, idx: Any, e: Expr) -> Any:
     if obj is None:
         return None
     if isinstance(obj, list | str):
+        if isinstance(idx, float) and idx.is_integer():
+            idx = int(idx)  # JSON does not tell 1 from 1.0
         if not isinstance(idx, int) or isinstance(idx, bool):
             raise ExpressionError(f"{describe(e)}: list index must be an integer")
         if not -len(obj) <= idx < len(obj):
@@ -375,13 +377,15 @@ def describe(e: Expr) -> str:
         case Name(name=n):
             return n
         case Attr(obj=o, name=n):
-            return f"{describe(o)}.{n}"
+            return f"{_operand(o, _POSTFIX)}.{n}"
         case Index(obj=o, index=i):
-            return f"{describe(o)}[{describe(i)}]"
+            return f"{_operand(o, _POSTFIX)}[{describe(i)}]"
         case Unary(op=op, operand=o):
-            return f"{op} {describe(o)}" if op == "not" else f"-{describe(o)}"
+            inner = _operand(o, _PRECEDENCE["not"] if op == "not" else _UNARY_MINUS)
+            return f"not {inner}" if op == "not" else f"-{inner}"
         case Binary(op=op, left=l, right=r):
-            return f"{describe(l)} {op} {describe(r)}"
+            level = _PRECEDENCE[op]
+            return f"{_operand(l, level)} {op} {_operand(r, level + 1)}"
         case Call(func=f, args=a):
             return f"{f}({', '.join(describe(x) for x in a)})"
         case ListExpr(items=i):
@@ -392,6 +396,23 @@ def describe(e: Expr) -> str:
             return json.dumps("".join(x if isinstance(x, str) else "${" + describe(x) + "}"
                                       for x in p))
     return "?"
+
+
+_PRECEDENCE = {"or": 1, "and": 2, "not": 3, "==": 4, "!=": 4, "<": 4, "<=": 4, ">": 4,
+               ">=": 4, "in": 4, "+": 5, "-": 5, "*": 6, "/": 6, "%": 6}
+_UNARY_MINUS = 7  # binds tighter than every binary operator
+_POSTFIX = 8  # .field and [index] bind tightest
+
+
+def _operand(e: Expr, level: int) -> str:
+    """An operand as written, in parentheses when it binds more loosely than `level`."""
+    if isinstance(e, Binary):
+        own = _PRECEDENCE[e.op]
+    elif isinstance(e, Unary):
+        own = _PRECEDENCE["not"] if e.op == "not" else _UNARY_MINUS
+    else:
+        return describe(e)
+    return f"({describe(e)})" if own < level else describe(e)
 
 
 def to_json(e: Expr) -> Any:

@@ -23,7 +23,7 @@ class Version:
     @classmethod
     def parse(cls, text: str) -> Version:
         m = _VERSION.match(text.strip())
-        if not m:
+        if not m or len(text) > 64:
             raise VersionError(f"'{text}' is not a version; expected MAJOR.MINOR.PATCH like 1.2.3")
         return cls(int(m[1]), int(m[2]), int(m[3]))
 
@@ -72,7 +72,7 @@ def _comparator(part: str) -> list[tuple[str, Version]]:
     assert m is not None  # the pattern accepts any non-empty text
     op, rest = m[1] or "", m[2]
     pm = _PARTIAL.match(rest)
-    if not pm:
+    if not pm or len(rest) > 64:
         raise VersionError(f"'{part}' is not a version range; "
                            "expected e.g. ^1.2, ~1.2.3, >=1.0 <2 or 1.2.3")
     nums = [int(g) if g and g not in "xX*" else None for g in pm.groups()]

@@ -50,7 +50,7 @@ RUN_TRANSITIONS: dict[RunState, frozenset[RunState]] = {
 
 JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.PENDING: frozenset({JobState.READY, JobState.SKIPPED, JobState.CANCELLED,
-                                 JobState.RUNNING}),
+                                 JobState.RUNNING, JobState.FAILED}),
     JobState.READY: frozenset({JobState.RUNNING, JobState.SKIPPED, JobState.CANCELLED}),
     JobState.RUNNING: frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.RETRYING,
                                  JobState.CANCELLED, JobState.READY, JobState.SKIPPED}),
@@ -62,7 +62,8 @@ JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
 }
 """Legal job moves. RUNNING -> READY is a crash recovery (the attempt was lost, a new one
 starts); a fan-out parent goes PENDING -> RUNNING while its items run, and RUNNING ->
-SKIPPED when every item was skipped; finished -> PENDING is a retry or re-run that the user
+SKIPPED when every item was skipped; PENDING -> FAILED when its condition or fan-out list
+cannot be evaluated; finished -> PENDING is a retry or re-run that the user
 asked for."""
 
 S = TypeVar("S", RunState, JobState)

@@ -66,7 +66,7 @@ def compile_files(paths: Sequence[str | Path], env: CheckEnv) -> list[Compiled]:
 def _read(path: str | Path) -> _Unit:
     name = str(path)
     try:
-        source = Path(path).read_text(encoding="utf-8")
+        source = Path(path).read_text(encoding="utf-8-sig")  # editors may add a BOM
     except (OSError, UnicodeDecodeError) as exc:
         report = Reporter(name, "")
         reason = "is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else \

@@ -6,6 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
 from baseshift.core.diagnostics import Span
 from baseshift.core.expr import Expr, ListExpr, Literal, ObjectExpr, Unary
 from baseshift.core.plan import InputSpec, RetryPolicy, TemplateSpec
@@ -116,8 +119,10 @@ def object_schema(specs: Sequence[InputSpec], *, closed: bool = True) -> dict[st
     (open: extra output fields break no caller); defaults included."""
     properties: dict[str, Any] = {}
     for s in specs:
-        properties[s.name] = to_json_schema(s.type) | ({"default": s.default}
-                                                       if s.has_default else {})
+        schema = to_json_schema(s.type)
+        if s.optional and schema:  # an optional value may be passed as null
+            schema = {"anyOf": [schema, {"type": "null"}]}
+        properties[s.name] = schema | ({"default": s.default} if s.has_default else {})
     return {"type": "object", "properties": properties,
             "required": [s.name for s in specs if s.required], "additionalProperties": not closed}
 
@@ -204,7 +209,27 @@ def check_config(report: Reporter, job: str, executor: str, schema: Mapping[str,
                              f"executor {executor} has no setting '{key}'",
                              did_you_mean(key, props, "its settings"))
             continue
-        _check_json_type(report, ("setting", key, owner), prop, value, t)
+        if _check_json_type(report, ("setting", key, owner), prop, value, t):
+            _check_literal(report, key, owner, prop, value)
+
+
+def _check_literal(report: Reporter, key: str, owner: str, prop: Mapping[str, Any],
+                   value: Expr) -> None:
+    """A setting written as a literal must satisfy its schema (enum, pattern, minimum...)."""
+    literal = constant(value)
+    if literal is _NO_VALUE or not isinstance(prop, Mapping):
+        return
+    validator = _VALIDATORS.get(id(prop))
+    if validator is None:
+        validator = _VALIDATORS[id(prop)] = Draft202012Validator(dict(prop))
+    error = best_match(validator.iter_errors(literal))
+    if error is not None:
+        report.error(value.span, "dsl.config",
+                     f"setting '{key}' of {owner} is invalid: {error.message}")
+
+
+_VALIDATORS: dict[int, Draft202012Validator] = {}
+"""Compiled schemas of executor settings; executors' schemas live as long as the process."""
 
 
 def _check_alternatives(report: Reporter, job: str, executor: str, schema: Mapping[str, Any],
@@ -227,16 +252,20 @@ def _check_alternatives(report: Reporter, job: str, executor: str, schema: Mappi
 
 
 def _check_json_type(report: Reporter, what: tuple[str, str, str], prop: Mapping[str, Any],
-                     value: Expr, t: TypeRef) -> None:
-    """`what` is (kind, key, owner), made into words only when there is an error."""
+                     value: Expr, t: TypeRef) -> bool:
+    """`what` is (kind, key, owner), made into words only when there is an error.
+
+    Returns whether the type fits (so finer checks of the value are worth making)."""
     wanted = prop.get("type") if isinstance(prop, Mapping) else None
     if wanted is None or t.name == "any":
-        return
+        return True
     names = [wanted] if isinstance(wanted, str) else list(wanted)
-    if not any(t.name in _JSON_TYPES.get(n, set()) for n in names):
-        kind, key, owner = what
-        report.error(value.span, "dsl.config", f"{kind} '{key}' of {owner} must be "
-                     f"{' or '.join(article(n) for n in names)}, not {t}")
+    if any(t.name in _JSON_TYPES.get(n, set()) for n in names):
+        return True
+    kind, key, owner = what
+    report.error(value.span, "dsl.config", f"{kind} '{key}' of {owner} must be "
+                 f"{' or '.join(article(n) for n in names)}, not {t}")
+    return False
 
 
 def check_template_inputs(report: Reporter, job: str, template: TemplateSpec,

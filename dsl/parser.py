@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lark import Lark, Token
-from lark.exceptions import UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedInput, UnexpectedToken, VisitError
 from lark.lexer import ContextualLexer, LexerState
 
 from baseshift.core.diagnostics import Diagnostic, Span
@@ -107,6 +107,10 @@ def _lark_parse(source: str, path: str, start: str) -> Parsed:
         result = ToAst(inner).transform(tree)
     except RecursionError:
         return Parsed(None, (_too_deep(path),))
+    except VisitError as exc:
+        if isinstance(exc.orig_exc, RecursionError):
+            return Parsed(None, (_too_deep(path),))
+        raise
     return Parsed(None if inner.errors else result, tuple(inner.errors))
 
 

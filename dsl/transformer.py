@@ -45,8 +45,14 @@ InnerParser = Callable[[str, int, int], Expr]
 
 
 def number_value(text: str) -> int | float:
-    """The value of a NUMBER token: an int unless it has a fraction or an exponent."""
-    return float(text) if any(c in text for c in ".eE") else int(text)
+    """The value of a NUMBER token: an int unless it has a fraction or an exponent.
+
+    Integers too long for `int()` (over 4300 digits) read as float infinity, which the
+    checks then refuse where a whole number is needed, instead of raising.
+    """
+    if any(c in text for c in ".eE") or len(text) > 4000:
+        return float(text)
+    return int(text)
 
 
 def parse_duration(text: str) -> float:

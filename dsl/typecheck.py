@@ -177,6 +177,10 @@ class Checker:
         if need and args and not _fits_kind(args[0], need):
             self.report.error(e.args[0].span, "dsl.type",
                               f"{e.func}() needs {_KIND_WORDS[need]}, not {_a(Shape(args[0]))}")
+        else:
+            problem = _argument_problem(e.func, args)
+            if problem:
+                self.report.error(e.span, "dsl.type", f"{describe(e)}: {problem}")
         return shape_of(result(args))
 
     def _list(self, e: ListExpr) -> Shape:
@@ -244,6 +248,8 @@ def _plus(a: TypeRef, b: TypeRef) -> tuple[str | None, TypeRef]:
     kinds = {a.name, b.name}
     if kinds <= _NUMERIC:
         return None, INTEGER if kinds == {"integer"} else NUMBER
+    if kinds == {"list"}:
+        return None, list_of(_join([a.item or ANY, b.item or ANY]))
     if kinds - {"any"} in ({"string"}, {"list"}, set()):
         return None, a if a.name != "any" else b
     if kinds - {"any"} <= _NUMERIC:
@@ -261,11 +267,26 @@ def _arithmetic(op: str) -> Callable[[TypeRef, TypeRef], tuple[str | None, TypeR
     return rule
 
 
+def _argument_problem(func: str, args: list[TypeRef]) -> str | None:
+    """What the evaluator would always refuse in a call whose first argument has the right
+    kind: adding up non-numbers, looking for a non-string in a string."""
+    first = args[0] if args else ANY
+    if func == "sum" and first.name == "list" and first.item is not None and \
+            first.item.name not in _NUMERIC | {"any"}:
+        return f"sum() needs a list of numbers, not {article(str(first))}"
+    if func == "contains" and first.name == "string" and len(args) > 1 and \
+            args[1].name not in ("string", "any"):
+        return f"contains() on a string looks for a string, not {article(str(args[1]))}"
+    return None
+
+
 def _membership(a: TypeRef, b: TypeRef) -> tuple[str | None, TypeRef]:
     if b.name not in ("list", "object", "string", "any"):
         return f"'in' needs a list, object or string on its right, not {article(str(b))}", BOOLEAN
     if b.name == "string" and a.name not in ("string", "any"):
         return f"'in' a string needs a string on its left, not {article(str(a))}", BOOLEAN
+    if b.name == "object" and a.name in ("list", "object"):
+        return f"'in' an object looks up a key, not {article(str(a))}", BOOLEAN
     return None, BOOLEAN
 
 
@@ -314,7 +335,8 @@ _SIGNATURES: dict[str, tuple[str, Callable[[list[TypeRef]], TypeRef]]] = {
     "default": ("", lambda a: _join(a)),
     "join": ("list", lambda a: STRING),
     "split": ("", lambda a: list_of(STRING)),
-    "contains": ("", lambda a: BOOLEAN),
+    "contains": ("sized", lambda a: BOOLEAN),
+    "pluck": ("list", lambda a: list_of(ANY)),
     "startswith": ("", lambda a: BOOLEAN),
     "endswith": ("", lambda a: BOOLEAN),
     "range": ("number", lambda a: list_of(INTEGER)),

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from baseshift.core.diagnostics import Span
-from baseshift.core.expr import ObjectExpr
+from baseshift.core.expr import Expr, ObjectExpr, references
 from baseshift.core.plan import (
     Dependency,
     FanOut,
@@ -293,6 +293,10 @@ class WorkflowCheck:
         when = job.found.get(ast.When)
         if when is not None:
             checker.infer(when.condition)
+            self._no_secrets(when.condition, "a 'when' condition")
+        fan = job.found.get(ast.FanOut)
+        if fan is not None:
+            self._no_secrets(fan.over, "a 'for' list")
         with_ = job.found.get(ast.With)
         values = with_.values if with_ else ObjectExpr((), job.node.span)
         types = checker.fields(values)
@@ -324,7 +328,16 @@ class WorkflowCheck:
             return ()
         main, _ = self._scopes()
         Checker(self.report, main, list(self.jobs)).fields(block.values)
+        self._no_secrets(block.values, "a workflow output")
         return block.values.fields
+
+    def _no_secrets(self, e: Expr, where: str) -> None:
+        """Secrets reach executors only: conditions, lists and outputs are stored in clear."""
+        for root, _, span in references(e):
+            if root == "secret":
+                self.report.error(span, "dsl.unknown-name",
+                                  f"secrets can only be used in 'with' blocks, not in {where}",
+                                  "pass the secret to a job, and test or return its result")
 
     # ---- the plan
 
