@@ -48,6 +48,12 @@ HINTS: dict[str, Hint] = {
         (_JOB + '    with { command = "x" }\n  }\n}\n',
          _JOB + '    with { command "x" }\n  }\n}\n'),
     ),
+    "and-or": Hint(
+        "write boolean logic with words: 'and', 'or', 'not' (not &&, ||, !)",
+        (_JOB + "    when input.a > 1 && input.b\n  }\n}\n",
+         _JOB + "    when input.a > 1 || input.b\n  }\n}\n",
+         _JOB + "    when !input.a\n  }\n}\n"),
+    ),
     "equals-equals": Hint(
         "compare with '==' ('=' is only used for input defaults)",
         (_JOB + "    when input.a = 1\n  }\n}\n",),

@@ -204,10 +204,8 @@ def _one_job(statement: str) -> list[Any]:
         '  job b uses shell { with { command: "x" } }')).diagnostics)
 
 
-@pytest.mark.xfail(strict=True, reason="known defect: '&&' gets the hint of another parser state")
-def test_double_ampersand_gets_the_list_comma_hint() -> None:
-    """`when a > 1 && b` says 'separate list items with commas: [a, b]' (there is no list)
-    and lists raw tokens instead of saying to use 'and'."""
+def test_double_ampersand_is_answered_with_and() -> None:
+    """`when a > 1 && b` once got 'separate list items with commas'; it must say to use 'and'."""
     diags = _one_job('when input.n > 1 && input.n < 5  with { command: "x" }')
     assert len(diags) == 1
     assert "list items" not in (diags[0].hint or "")
