@@ -199,6 +199,7 @@ def check_config(report: Reporter, job: str, executor: str, schema: Mapping[str,
                          f"job '{job}' (executor {executor}) is missing required setting '{name}'",
                          f"add it: with {{ {name}: ... }}")
     _check_alternatives(report, job, executor, schema, keys, where)
+    _check_exclusive(report, job, executor, schema, keys, where)
     closed = schema.get("additionalProperties", True) is False
     owner = f"executor {executor}"
     for (key, value), t in zip(values.fields, types, strict=True):
@@ -230,6 +231,18 @@ def _check_literal(report: Reporter, key: str, owner: str, prop: Mapping[str, An
 
 _VALIDATORS: dict[int, Draft202012Validator] = {}
 """Compiled schemas of executor settings; executors' schemas live as long as the process."""
+
+
+def _check_exclusive(report: Reporter, job: str, executor: str, schema: Mapping[str, Any],
+                     keys: Sequence[str], where: Span) -> None:
+    """`not: {required: [a, b]}`: settings that cannot be given together."""
+    banned = schema.get("not")
+    together = banned.get("required") if isinstance(banned, Mapping) else None
+    if together and len(banned) == 1 and all(k in keys for k in together):
+        names = "', '".join(together)
+        report.error(where, "dsl.config",
+                     f"job '{job}' (executor {executor}) cannot take the settings "
+                     f"'{names}' together")
 
 
 def _check_alternatives(report: Reporter, job: str, executor: str, schema: Mapping[str, Any],
