@@ -237,8 +237,10 @@ def _check_exclusive(report: Reporter, job: str, executor: str, schema: Mapping[
                      keys: Sequence[str], where: Span) -> None:
     """`not: {required: [a, b]}`: settings that cannot be given together."""
     banned = schema.get("not")
-    together = banned.get("required") if isinstance(banned, Mapping) else None
-    if together and len(banned) == 1 and all(k in keys for k in together):
+    if not isinstance(banned, Mapping) or len(banned) != 1:
+        return
+    together = banned.get("required")
+    if together and all(k in keys for k in together):
         names = "', '".join(together)
         report.error(where, "dsl.config",
                      f"job '{job}' (executor {executor}) cannot take the settings "
