@@ -76,18 +76,19 @@ class BaseShift:
         """What the language checker needs to know: executors and available templates."""
         from baseshift.dsl import CheckEnv
 
-        schemas = {n: dict(getattr(c, "config_schema", {}) or {})
-                   for n, c in self.executor_classes.items()}
-        return CheckEnv(executors=schemas,
+        return CheckEnv(executors=self._executor_schemas(),
                         templates=(*self.plugin_templates(), *extra_templates))
+
+    def _executor_schemas(self) -> dict[str, dict[str, Any]]:
+        return {n: dict(getattr(c, "config_schema", {}) or {})
+                for n, c in self.executor_classes.items()}
 
     def plugin_templates(self) -> list[TemplateSpec]:
         """Templates shipped by plugins through `register_job_templates`, compiled once."""
         if self._plugin_templates is None:
             from baseshift.dsl import CheckEnv, compile_source
 
-            env = CheckEnv(executors={n: dict(getattr(c, "config_schema", {}) or {})
-                                      for n, c in self.executor_classes.items()})
+            env = CheckEnv(executors=self._executor_schemas())
             found: list[TemplateSpec] = []
             for i, source in enumerate(self.hooks.job_template_sources()):
                 compiled = compile_source(source, f"<plugin template {i}>", env)

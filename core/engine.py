@@ -410,11 +410,16 @@ class Engine:
         return result
 
 
+_PLAIN = frozenset({type(None), bool, int, float, str})
+
+
 class _NotRetryable(ExecutionError):
     """A failure that another attempt cannot fix (bad inputs, a missing secret)."""
 
 
 def _check_json(value: Any) -> None:
+    if type(value) in _PLAIN:
+        return
     try:
         json.dumps(value)
     except (TypeError, ValueError) as exc:

@@ -62,6 +62,13 @@ class Conflict(BaseShiftError):
     status = 409
 
 
+class StoreError(BaseShiftError):
+    """The state store could not read or write (disk full, database locked, file removed)."""
+
+    code = "store.failed"
+    status = 503
+
+
 class IllegalTransition(Conflict):
     """A state machine refused a transition (e.g. SUCCEEDED -> RUNNING)."""
 

@@ -220,17 +220,18 @@ def _check_literal(report: Reporter, key: str, owner: str, prop: Mapping[str, An
     literal = constant(value)
     if literal is _NO_VALUE or not isinstance(prop, Mapping):
         return
-    validator = _VALIDATORS.get(id(prop))
-    if validator is None:
-        validator = _VALIDATORS[id(prop)] = Draft202012Validator(dict(prop))
+    cached = _VALIDATORS.get(id(prop))
+    if cached is None or cached[0] is not prop:
+        cached = _VALIDATORS[id(prop)] = (prop, Draft202012Validator(dict(prop)))
+    validator = cached[1]
     error = best_match(validator.iter_errors(literal))
     if error is not None:
         report.error(value.span, "dsl.config",
                      f"setting '{key}' of {owner} is invalid: {error.message}")
 
 
-_VALIDATORS: dict[int, Draft202012Validator] = {}
-"""Compiled schemas of executor settings; executors' schemas live as long as the process."""
+_VALIDATORS: dict[int, tuple[Mapping[str, Any], Draft202012Validator]] = {}
+"""Compiled schemas of executor settings, with the schema kept so its id stays its own."""
 
 
 def _check_exclusive(report: Reporter, job: str, executor: str, schema: Mapping[str, Any],

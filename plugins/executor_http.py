@@ -51,6 +51,8 @@ from baseshift.core.errors import ExecutionError
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.protocols import JobContext, JobResult
 
+from .json_text import loads_strict
+
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 DEFAULT_TIMEOUT = 30.0
 MAX_BODY = 10 * 1024 * 1024
@@ -236,13 +238,9 @@ def _parse_body(response: httpx.Response, raw: bytes) -> Any:
         return None
     text = raw.decode(response.encoding or "utf-8", "replace")
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return loads_strict(text)
     except ValueError:
         return text
-
-
-def _reject_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not JSON")
 
 
 def _check_status(request: _Request, response: httpx.Response, body: Any) -> None:

@@ -38,15 +38,16 @@ the code and the last lines of stderr.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 from collections.abc import Callable
-from typing import Any, ClassVar, NoReturn
+from typing import Any, ClassVar
 
 from baseshift.core.errors import ExecutionError
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.protocols import JobContext, JobResult
+
+from .json_text import loads_strict
 
 CAPTURE_LIMIT = 1024 * 1024
 TAIL_LINES = 10
@@ -324,20 +325,18 @@ def _parse_json(text: str) -> Any:
     if not stripped:
         return _NOT_JSON
     try:
-        return json.loads(stripped, parse_constant=_reject_constant)
+        return loads_strict(stripped)
     except ValueError:
         pass
     last = stripped.rsplit("\n", 1)[-1].strip()
     if last[:1] not in ("{", "["):
         return _NOT_JSON
     try:
-        return json.loads(last, parse_constant=_reject_constant)
+        return loads_strict(last)
     except ValueError:
         return _NOT_JSON
 
 
-def _reject_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not JSON")
 
 
 def _exit_message(code: int, text: str) -> str:

@@ -25,7 +25,7 @@ from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.pool import PoolProxiedConnection, StaticPool
 from sqlalchemy.sql import ColumnElement, bindparam, literal_column
 
-from baseshift.core.errors import ConfigError, Conflict
+from baseshift.core.errors import ConfigError, Conflict, StoreError
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.records import Changes, JobRecord, RunRecord, RunSnapshot
 from baseshift.core.settings import Settings
@@ -219,6 +219,9 @@ class SQLiteStateStore:
             write_batch(self._raw.driver_connection, batches)  # type: ignore[arg-type]
         except sqlite3.IntegrityError as exc:
             raise Conflict(f"{what} was rejected, nothing was written: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise StoreError(f"{what} failed, nothing was written: {exc}",
+                             hint=f"check the database file {self.url.database}") from exc
 
     async def load_run(self, run_id: str) -> RunSnapshot | None:
         params = {"run_id": run_id}

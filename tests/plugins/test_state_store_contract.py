@@ -430,3 +430,17 @@ async def test_sqlite_apply_survives_sigkill(tmp_path: Path) -> None:
     assert snap.jobs["a"].state is JobState.RUNNING and snap.jobs["a"].attempts == 1
     assert snap.attempts == [AttemptRecord(run_id="r1", job_key="a", number=1,
                                            log="before kill")]
+
+
+async def test_sqlite_write_failure_is_a_store_error_naming_the_file(
+        sqlite_store: SQLiteStateStore) -> None:
+    import sqlite3
+
+    from baseshift.core.errors import StoreError
+
+    await sqlite_store.create_run(a_run(), [a_job("a")])
+    with sqlite3.connect(str(sqlite_store.url.database)) as other:
+        other.execute("DROP TABLE attempts")
+    with pytest.raises(StoreError, match="applying changes failed, nothing was written") as info:
+        await sqlite_store.apply(changes(an_attempt("a", 1)))
+    assert info.value.hint == f"check the database file {sqlite_store.url.database}"
