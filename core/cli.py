@@ -39,12 +39,25 @@ def build_parser() -> argparse.ArgumentParser:
         description="Base Shift: write workflows as .bsw files, check them, run them.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for spec in commands.COMMANDS:
+    for spec in (*commands.COMMANDS, *_plugin_commands(commands.COMMANDS)):
         p = sub.add_parser(spec.name, help=spec.help, description=spec.help,
                            parents=[common])
         spec.configure(p)
         p.set_defaults(handler=spec.handler)
     return parser
+
+
+def _plugin_commands(builtin: Sequence[Any]) -> list[Any]:
+    from .plugins import make_plugin_manager, plugin_commands
+
+    settings = Settings.from_env()
+    pm = make_plugin_manager(load_entrypoints=settings.load_entrypoints,
+                             blocked=settings.disabled_plugins)
+    found = plugin_commands(pm)
+    taken = {c.name for c in builtin} & set(found)
+    if taken:
+        raise ConfigError(f"a plugin redefines the builtin command(s): {', '.join(sorted(taken))}")
+    return list(found.values())
 
 
 def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
@@ -62,10 +75,9 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, run the command, map errors to messages and exit codes."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
+        args = build_parser().parse_args(argv)
         result = args.handler(args)
         if asyncio.iscoroutine(result):
             result = asyncio.run(result)

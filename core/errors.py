@@ -90,3 +90,17 @@ class ExecutionError(BaseShiftError):
 
 class JobTimeout(ExecutionError):
     code = "job.timeout"
+
+
+class BadRequest(BaseShiftError):
+    """A request that cannot be read at all: malformed JSON, a wrong content type."""
+
+    code = "request.malformed"
+    status = 400
+
+
+class Unauthorized(BaseShiftError):
+    """A missing or wrong credential (a webhook secret, later a token)."""
+
+    code = "auth.unauthorized"
+    status = 401

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable
 
     from .app import BaseShift
+    from .commands import Command
     from .diagnostics import Diagnostic
     from .events import Event
     from .plan import Plan
@@ -87,6 +88,29 @@ def register_job_templates(baseshift: BaseShift) -> list[str]:
 
     They are available to every workflow through `uses name@range`, like templates in files
     beside the workflow.
+
+    Mode: collect. Async: no.
+    """
+
+
+@hookspec
+def register_routes(baseshift: BaseShift) -> list[Any]:
+    """Return Starlette routes (`Route`, `Mount`, `WebSocketRoute`) for the HTTP server.
+
+    Every route of the server, the builtin REST API and web pages included, comes from this
+    hook. Name routes `"<plugin>:<view>"` so templates can `url_for` them. Routes are added
+    in plugin registration order (builtins first); the first route that matches a path wins.
+
+    Mode: collect. Async: no.
+    """
+
+
+@hookspec
+def register_commands() -> list[Command]:
+    """Return `Command`s: extra `baseshift` subcommands (name, help, arguments, handler).
+
+    Called while the command line is parsed, before any application exists, so this hook
+    takes no arguments. A name that is already taken is an error naming both plugins.
 
     Mode: collect. Async: no.
     """

@@ -72,10 +72,24 @@ class FanOut:
 
 
 @dataclass(frozen=True, slots=True)
+class TemplateStep:
+    """One step of a multi-step template (stored templates): an executor and its config.
+
+    Inside `config`, `input` is what the calling job passed and `steps.NAME.output` is the
+    output of an earlier step."""
+
+    name: str
+    uses: str
+    config: ObjectExpr
+
+
+@dataclass(frozen=True, slots=True)
 class TemplateSpec:
     """A reusable, versioned step: an executor with fixed config and typed input/output.
 
     Inside `config`, the name `input` refers to the values the calling job passes in `with`.
+    A template with `steps` runs them in order within one attempt (`uses`/`config` are then
+    those of the first step); its output is the last step's output.
     """
 
     name: str
@@ -88,6 +102,7 @@ class TemplateSpec:
     outputs: tuple[InputSpec, ...] = ()
     description: str | None = None
     span: Span = NO_SPAN
+    steps: tuple[TemplateStep, ...] = ()
 
     @property
     def ref(self) -> str:
@@ -102,6 +117,8 @@ class TemplateSpec:
             "config": expr_json(self.config),
             "inputSchema": self.input_schema,
             "outputSchema": self.output_schema,
+            **({"steps": [{"name": s.name, "uses": s.uses, "config": expr_json(s.config)}
+                          for s in self.steps]} if self.steps else {}),
         }
 
 

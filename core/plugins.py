@@ -154,6 +154,10 @@ class Hooks:
             out.append((impl.plugin_name, impl.function(**args)))
         return out
 
+    def routes(self) -> list[Any]:
+        """Every plugin's HTTP routes, builtins first (the first matching route wins)."""
+        return [r for _, group in self._each("register_routes") for r in group or ()]
+
     def job_template_sources(self) -> list[str]:
         return [s for group in self.pm.hook.register_job_templates(baseshift=self.baseshift)
                 for s in group]
@@ -190,6 +194,13 @@ class Hooks:
     def validate_plan(self, plan: Plan) -> list[Diagnostic]:
         return [d for group in self.pm.hook.validate_plan(baseshift=self.baseshift, plan=plan)
                 for d in group]
+
+
+def plugin_commands(pm: pluggy.PluginManager) -> dict[str, Any]:
+    """The `Command`s plugins add to the command line, by name (duplicates are an error)."""
+    results = [(impl.plugin_name, impl.function())
+               for impl in reversed(pm.hook.register_commands.get_hookimpls())]
+    return _unique_by_name("register_commands", results)
 
 
 def _unique_by_name(hook: str, results: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -22,6 +22,9 @@ class Settings:
         max_parallel: global limit of attempts running at once (`BASESHIFT_MAX_PARALLEL`).
         load_entrypoints: load pip-installed plugins from the `baseshift` entry-point group.
         disabled_plugins: plugin names not to register (`BASESHIFT_DISABLE_PLUGINS=a,b`).
+        workflows_dir: the folder of `.bsw` files the server loads (`--workflows`,
+            `BASESHIFT_WORKFLOWS`, default `./workflows`).
+        templates: name of the job-template store backend (`BASESHIFT_TEMPLATES`).
         extra: plugin-specific settings, keyed by plugin name.
     """
 
@@ -30,11 +33,14 @@ class Settings:
     max_parallel: int = 64
     load_entrypoints: bool = True
     disabled_plugins: tuple[str, ...] = ()
+    workflows_dir: Path = Path("workflows")
+    templates: str = "sqlite"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.data_dir, Path):
-            object.__setattr__(self, "data_dir", Path(self.data_dir))
+        for name in ("data_dir", "workflows_dir"):
+            if not isinstance(getattr(self, name), Path):
+                object.__setattr__(self, name, Path(getattr(self, name)))
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -46,6 +52,10 @@ class Settings:
             values["data_dir"] = Path(env["BASESHIFT_DATA_DIR"])
         if "BASESHIFT_STORE" in env:
             values["store"] = env["BASESHIFT_STORE"]
+        if "BASESHIFT_WORKFLOWS" in env:
+            values["workflows_dir"] = Path(env["BASESHIFT_WORKFLOWS"])
+        if "BASESHIFT_TEMPLATES" in env:
+            values["templates"] = env["BASESHIFT_TEMPLATES"]
         if "BASESHIFT_MAX_PARALLEL" in env:
             values["max_parallel"] = _positive_int("BASESHIFT_MAX_PARALLEL",
                                                    env["BASESHIFT_MAX_PARALLEL"])
@@ -53,8 +63,6 @@ class Settings:
             values["disabled_plugins"] = tuple(
                 p.strip() for p in env["BASESHIFT_DISABLE_PLUGINS"].split(",") if p.strip())
         values.update({k: v for k, v in overrides.items() if v is not None})
-        if "data_dir" in values:
-            values["data_dir"] = Path(values["data_dir"])
         return replace(base, **values)
 
 
