@@ -5,7 +5,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from .records import Changes, JobRecord, RunRecord, RunSnapshot
+from .records import (
+    Changes,
+    JobDuration,
+    JobRecord,
+    RunPage,
+    RunPerformance,
+    RunQuery,
+    RunRecord,
+    RunSnapshot,
+    SuccessRates,
+    WorkflowPerformance,
+)
 from .states import RunState
 
 
@@ -95,4 +106,37 @@ class StateStore(Protocol):
 
     async def run_states(self, run_ids: Sequence[str]) -> dict[str, RunState]:
         """The stored states of some runs (how an engine notices a cancel made elsewhere)."""
+        ...
+
+    async def query_runs(self, query: RunQuery) -> RunPage:
+        """A page of runs, newest first by `(created_at, id)`, continuing below the query's
+        cursor (keyset pagination: runs inserted meanwhile never shift or repeat a page)."""
+        ...
+
+    async def count_runs_by_state(self, workflow: str | None = None) -> dict[RunState, int]:
+        """How many runs (of one workflow, or of all) are in each state; every state is a
+        key, with 0 when none is in it."""
+        ...
+
+    async def workflow_performance(self, run_id: str) -> RunPerformance | None:
+        """Job counts and durations of one run (None if there is no such run). Analytics
+        count logical jobs: fan-out items are folded into their parent job."""
+        ...
+
+    async def workflow_performance_summary(self, workflow: str | None = None,
+                                           since: float | None = None,
+                                           until: float | None = None) -> WorkflowPerformance:
+        """Runs of a workflow (or all) with `since <= created_at < until`, aggregated."""
+        ...
+
+    async def job_success_rate(self, workflow: str | None = None, since: float | None = None,
+                               until: float | None = None) -> SuccessRates:
+        """Succeeded and failed jobs per job name, over runs created in the range."""
+        ...
+
+    async def average_job_duration(self, workflow: str | None = None,
+                                   since: float | None = None,
+                                   until: float | None = None) -> list[JobDuration]:
+        """Durations of finished jobs per job name (sorted by name), over runs created in
+        the range."""
         ...

@@ -1,9 +1,14 @@
 """What the state store keeps: runs, jobs and attempts as plain mutable records."""
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import BadRequest
 from .states import JobState, RunState
 
 
@@ -94,3 +99,180 @@ class Changes:
 
     def attempt(self, a: AttemptRecord) -> None:
         self.attempts[(a.run_id, a.job_key, a.number)] = a
+
+
+# ------------------------------------------------------------------ run queries
+
+MAX_PAGE = 500
+"""The largest page `RunQuery.limit` accepts."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunCursor:
+    """Where a page of runs ended: the last run's `(created_at, id)`, the keyset that the next
+    page continues below. `encode()` makes the opaque string clients pass back."""
+
+    created_at: float
+    id: str
+
+    def encode(self) -> str:
+        raw = json.dumps([self.created_at, self.id], separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> RunCursor:
+        """The cursor `encode()` made; BadRequest for anything else."""
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            created_at, run_id = json.loads(raw)
+        except (binascii.Error, ValueError, TypeError) as exc:
+            raise _bad_cursor() from exc
+        if (type(created_at) not in (int, float) or not math.isfinite(created_at)
+                or not isinstance(run_id, str)):
+            raise _bad_cursor()
+        return cls(float(created_at), run_id)
+
+
+def _bad_cursor() -> BadRequest:
+    return BadRequest("Parameter 'cursor' is not a cursor this server made.",
+                      hint="pass the next_cursor of the previous page unchanged, or omit it")
+
+
+@dataclass(frozen=True, slots=True)
+class RunQuery:
+    """A page of runs, newest first (`created_at` then `id`, both descending).
+
+    `states` None means any state (an empty tuple matches nothing); the time range is
+    `created_after <= created_at < created_before` in epoch seconds; `cursor` is the
+    `next_cursor` of the previous page. A limit outside 1..500 or a malformed cursor raise
+    BadRequest when the query is built.
+    """
+
+    workflow: str | None = None
+    states: tuple[RunState, ...] | None = None
+    created_after: float | None = None
+    created_before: float | None = None
+    limit: int = 50
+    cursor: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.limit <= MAX_PAGE:
+            raise BadRequest(f"Parameter 'limit' is {self.limit}; it must be 1 to {MAX_PAGE}.")
+        self.position()
+
+    def position(self) -> RunCursor | None:
+        """The decoded cursor, or None for the first page."""
+        return None if self.cursor is None else RunCursor.decode(self.cursor)
+
+
+@dataclass(frozen=True, slots=True)
+class RunPage:
+    """One page of runs and the cursor of the next one (None on the last page)."""
+
+    runs: list[RunRecord]
+    next_cursor: str | None = None
+
+    @classmethod
+    def of(cls, runs: list[RunRecord], limit: int) -> RunPage:
+        """The first `limit` of `runs` (fetched one past the limit), with a cursor if more
+        were found."""
+        if len(runs) <= limit:
+            return cls(runs)
+        last = runs[limit - 1]
+        return cls(runs[:limit], RunCursor(last.created_at, last.id).encode())
+
+
+# ------------------------------------------------------------------ analytics
+#
+# Durations are a job record's `ended_at - started_at`: for a job that was retried, its last
+# attempt; for a fan-out job, from its expansion until its last item finished. Analytics count
+# logical jobs only (`index is None`: plain jobs, handlers and fan-out parents); fan-out items
+# are folded into their parent, whose state says whether the fan-out as a whole succeeded.
+
+
+@dataclass(frozen=True, slots=True)
+class RunPerformance:
+    """How one run went (the seed's `workflow-performance` shape, times in epoch seconds).
+
+    `in_progress_jobs` are RUNNING or RETRYING; `pending_jobs` are PENDING or READY;
+    `total_workflow_duration` runs to `ended_at`, or to now while the run is unfinished.
+    """
+
+    run_id: str
+    workflow: str
+    status: RunState
+    total_jobs: int
+    completed_jobs: int
+    failed_jobs: int
+    in_progress_jobs: int
+    pending_jobs: int
+    skipped_jobs: int
+    cancelled_jobs: int
+    average_job_duration: float | None
+    total_workflow_duration: float | None
+    start_time: float | None
+    end_time: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowPerformance:
+    """Runs of one workflow (or of all, when `workflow` is None) created in a time range:
+    how many ended how, their average duration (finished runs), and their jobs' outcomes."""
+
+    workflow: str | None
+    runs: int
+    completed_runs: int
+    failed_runs: int
+    cancelled_runs: int
+    unfinished_runs: int
+    average_run_duration: float | None
+    total_jobs: int
+    completed_jobs: int
+    failed_jobs: int
+    average_job_duration: float | None
+    first_start: float | None
+    last_end: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class JobSuccess:
+    """Outcomes of one job name: `total` is succeeded + failed (skipped, cancelled and
+    unfinished jobs say nothing about success); `success_rate` is None when total is 0."""
+
+    name: str
+    total: int
+    succeeded: int
+    failed: int
+
+    @property
+    def success_rate(self) -> float | None:
+        return None if self.total == 0 else self.succeeded / self.total
+
+
+@dataclass(frozen=True, slots=True)
+class SuccessRates:
+    """`job_success_rate`: one entry per job name (sorted by name) and all of them together
+    (`overall.name` is "*")."""
+
+    jobs: list[JobSuccess]
+    overall: JobSuccess
+
+    @classmethod
+    def of(cls, jobs: list[JobSuccess]) -> SuccessRates:
+        """The per-name entries with their sum as `overall`."""
+        ok, bad = sum(j.succeeded for j in jobs), sum(j.failed for j in jobs)
+        return cls(jobs, JobSuccess("*", ok + bad, ok, bad))
+
+
+@dataclass(frozen=True, slots=True)
+class JobDuration:
+    """Durations in seconds of one job name's finished (succeeded or failed) jobs; `p95` is
+    the nearest-rank 95th percentile (the ceil(0.95 n)-th smallest)."""
+
+    name: str
+    count: int
+    average: float
+    minimum: float
+    maximum: float
+    p95: float
+

@@ -8,10 +8,23 @@ from typing import Any, ClassVar, TypeVar
 
 from baseshift.core.errors import Conflict
 from baseshift.core.hookspecs import hookimpl
-from baseshift.core.records import AttemptRecord, Changes, JobRecord, RunRecord, RunSnapshot
+from baseshift.core.records import (
+    AttemptRecord,
+    Changes,
+    JobDuration,
+    JobRecord,
+    RunPage,
+    RunPerformance,
+    RunQuery,
+    RunRecord,
+    RunSnapshot,
+    SuccessRates,
+    WorkflowPerformance,
+)
 from baseshift.core.settings import Settings
 from baseshift.core.states import RunState
 
+from . import storage_memory_queries as queries
 from .storage_claims import LocalClaims
 
 R = TypeVar("R", RunRecord, JobRecord, AttemptRecord)
@@ -19,6 +32,7 @@ R = TypeVar("R", RunRecord, JobRecord, AttemptRecord)
 _IMMUTABLE = frozenset({str, int, float, bool, type(None)})
 _UNFINISHED = frozenset({RunState.INITIALIZED, RunState.RUNNING})
 _created_at = attrgetter("created_at")
+_newest_key = attrgetter("created_at", "id")
 
 
 def clone_json(value: Any) -> Any:
@@ -168,20 +182,52 @@ class MemoryStateStore:
 
     async def list_runs(self, *, limit: int = 50, workflow: str | None = None,
                         states: Sequence[RunState] | None = None) -> list[RunRecord]:
-        runs: Iterable[RunRecord] = reversed(self._runs.values())
+        runs: Iterable[RunRecord] = self._runs.values()
         if workflow is not None:
             runs = (r for r in runs if r.workflow == workflow)
         if states is not None:
             wanted = {RunState(s) for s in states}
             runs = (r for r in runs if r.state in wanted)
-        # A stable sort of newest-inserted-first: runs created at the same instant list the
-        # later insert first, as the SQLite store does.
-        newest = sorted(runs, key=_created_at, reverse=True)[:max(limit, 0)]
+        newest = sorted(runs, key=_newest_key, reverse=True)[:max(limit, 0)]
         return [copy_run(r) for r in newest]
 
     async def unfinished_runs(self) -> list[str]:
         runs = [r for r in self._runs.values() if r.state in _UNFINISHED]
         return [r.id for r in sorted(runs, key=_created_at)]
+
+    async def query_runs(self, query: RunQuery) -> RunPage:
+        found = queries.page_runs(self._runs.values(), query)
+        return RunPage.of([copy_run(r) for r in found], query.limit)
+
+    async def count_runs_by_state(self, workflow: str | None = None) -> dict[RunState, int]:
+        matches = queries.in_time_range(workflow, None, None)
+        return queries.count_by_state(filter(matches, self._runs.values()))
+
+    async def workflow_performance(self, run_id: str) -> RunPerformance | None:
+        run = self._runs.get(run_id)
+        if run is None:
+            return None
+        return queries.run_performance(run, self._jobs[run_id].values())
+
+    async def workflow_performance_summary(self, workflow: str | None = None,
+                                           since: float | None = None,
+                                           until: float | None = None) -> WorkflowPerformance:
+        return queries.workflow_performance(workflow, self._in_range(workflow, since, until),
+                                            self._jobs)
+
+    async def job_success_rate(self, workflow: str | None = None, since: float | None = None,
+                               until: float | None = None) -> SuccessRates:
+        return queries.job_success_rate(self._in_range(workflow, since, until), self._jobs)
+
+    async def average_job_duration(self, workflow: str | None = None,
+                                   since: float | None = None,
+                                   until: float | None = None) -> list[JobDuration]:
+        return queries.average_job_duration(self._in_range(workflow, since, until), self._jobs)
+
+    def _in_range(self, workflow: str | None, since: float | None,
+                  until: float | None) -> list[RunRecord]:
+        return list(filter(queries.in_time_range(workflow, since, until),
+                           self._runs.values()))
 
 
 @hookimpl

@@ -27,16 +27,29 @@ from sqlalchemy.sql import ColumnElement, bindparam, literal_column
 
 from baseshift.core.errors import ConfigError, Conflict, StoreError
 from baseshift.core.hookspecs import hookimpl
-from baseshift.core.records import Changes, JobRecord, RunRecord, RunSnapshot
+from baseshift.core.records import (
+    Changes,
+    JobDuration,
+    JobRecord,
+    RunPage,
+    RunPerformance,
+    RunQuery,
+    RunRecord,
+    RunSnapshot,
+    SuccessRates,
+    WorkflowPerformance,
+)
 from baseshift.core.settings import Settings
 from baseshift.core.states import RunState
 
+from . import storage_sql_queries as queries
 from .storage_claims import FileClaims, LocalClaims
 from .storage_sql_models import (
     ATTEMPTS,
     JOBS,
     META,
     METADATA,
+    RETIRED_INDEXES,
     RUNS,
     SCHEMA_VERSION,
     attempt_record,
@@ -62,7 +75,7 @@ PRAGMAS = (
 _BEGIN_OPTION = "baseshift_sqlite_begin"
 _UNFINISHED = (RunState.INITIALIZED.value, RunState.RUNNING.value)
 # The implicit rowid is insertion order: it orders jobs as first written and breaks ties
-# between runs created at the same instant.
+# between unfinished runs created at the same instant.
 _ROWID_RUNS: ColumnElement[int] = literal_column("runs.rowid")
 _ROWID_JOBS: ColumnElement[int] = literal_column("jobs.rowid")
 
@@ -189,6 +202,11 @@ class SQLiteStateStore:
     def _create_schema(self, writer: Engine) -> None:
         with writer.begin() as conn:
             METADATA.create_all(conn)
+            # create_all skips the indexes of tables that exist: add ones new since then.
+            for index in RUNS.indexes:
+                index.create(conn, checkfirst=True)
+            for name in RETIRED_INDEXES:
+                conn.exec_driver_sql(f'DROP INDEX IF EXISTS "{name}"')
             conn.execute(insert(META).on_conflict_do_nothing(),
                          {"key": "schema_version", "value": str(SCHEMA_VERSION)})
             found = conn.scalar(select(META.c.value).where(META.c.key == "schema_version"))
@@ -245,6 +263,35 @@ class SQLiteStateStore:
         with self.engine.begin() as conn:
             return list(conn.scalars(_SELECT_UNFINISHED))
 
+    async def query_runs(self, query: RunQuery) -> RunPage:
+        with self.engine.begin() as conn:
+            return queries.query_runs(conn, query)
+
+    async def count_runs_by_state(self, workflow: str | None = None) -> dict[RunState, int]:
+        with self.engine.begin() as conn:
+            return queries.count_runs_by_state(conn, workflow)
+
+    async def workflow_performance(self, run_id: str) -> RunPerformance | None:
+        with self.engine.begin() as conn:
+            return queries.run_performance(conn, run_id)
+
+    async def workflow_performance_summary(self, workflow: str | None = None,
+                                           since: float | None = None,
+                                           until: float | None = None) -> WorkflowPerformance:
+        with self.engine.begin() as conn:
+            return queries.workflow_performance(conn, workflow, since, until)
+
+    async def job_success_rate(self, workflow: str | None = None, since: float | None = None,
+                               until: float | None = None) -> SuccessRates:
+        with self.engine.begin() as conn:
+            return queries.job_success_rate(conn, workflow, since, until)
+
+    async def average_job_duration(self, workflow: str | None = None,
+                                   since: float | None = None,
+                                   until: float | None = None) -> list[JobDuration]:
+        with self.engine.begin() as conn:
+            return queries.average_job_duration(conn, workflow, since, until)
+
 
 def _list_runs_query(limit: int, workflow: str | None,
                      states: Sequence[RunState] | None) -> Select[Any]:
@@ -254,7 +301,7 @@ def _list_runs_query(limit: int, workflow: str | None,
     if states is not None:
         conditions.append(RUNS.c.state.in_([RunState(s).value for s in states]))
     return (select(RUNS).where(*conditions)
-            .order_by(RUNS.c.created_at.desc(), _ROWID_RUNS.desc()).limit(limit))
+            .order_by(RUNS.c.created_at.desc(), RUNS.c.id.desc()).limit(limit))
 
 
 @hookimpl

@@ -115,12 +115,16 @@ RUNS: Table = _table(RunRow)
 JOBS: Table = _table(JobRow)
 ATTEMPTS: Table = _table(AttemptRow)
 
-# Ascending on purpose: "newest first" orders by (created_at DESC, rowid DESC), which SQLite
-# reads from an ascending index scanned backwards; a DESC index would need a sort for ties.
+# Ascending on purpose: "newest first" orders by (created_at DESC, id DESC), which SQLite reads
+# from an ascending index scanned backwards, keyset pagination included. The filtered variants
+# serve run listings by workflow or by state without a sort; `state` leading also makes
+# counting runs by state a covering index scan.
 # Jobs by run_id needs no index of its own: it is the leading column of the jobs primary key.
-Index("ix_runs_created_at", RUNS.c.created_at)
-Index("ix_runs_workflow_created_at", RUNS.c.workflow, RUNS.c.created_at)
-Index("ix_runs_state_created_at", RUNS.c.state, RUNS.c.created_at)
+Index("ix_runs_created_id", RUNS.c.created_at, RUNS.c.id)
+Index("ix_runs_workflow_created_id", RUNS.c.workflow, RUNS.c.created_at, RUNS.c.id)
+Index("ix_runs_state_created_id", RUNS.c.state, RUNS.c.created_at, RUNS.c.id)
+RETIRED_INDEXES = ("ix_runs_created_at", "ix_runs_workflow_created_at", "ix_runs_state_created_at")
+"""Indexes of earlier builds that the ones above replace; `open()` drops them."""
 
 _RUN_STATES = {s.value: s for s in RunState}
 _JOB_STATES = {s.value: s for s in JobState}

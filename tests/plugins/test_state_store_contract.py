@@ -15,9 +15,23 @@ import pytest
 from sqlalchemy import text
 
 from baseshift.core import hookspecs
-from baseshift.core.errors import ConfigError, Conflict
+from baseshift.core.errors import BadRequest, ConfigError, Conflict
 from baseshift.core.protocols import StateStore
-from baseshift.core.records import AttemptRecord, Changes, JobRecord, RunRecord, RunSnapshot
+from baseshift.core.records import (
+    AttemptRecord,
+    Changes,
+    JobDuration,
+    JobRecord,
+    JobSuccess,
+    RunCursor,
+    RunPage,
+    RunPerformance,
+    RunQuery,
+    RunRecord,
+    RunSnapshot,
+    SuccessRates,
+    WorkflowPerformance,
+)
 from baseshift.core.settings import Settings
 from baseshift.core.states import JobState, RunState
 from baseshift.plugins import storage_memory, storage_sql
@@ -296,7 +310,7 @@ async def seed_runs(store: StateStore) -> None:
                                [])
 
 
-async def test_list_runs_newest_first_later_insert_wins_ties(store: StateStore) -> None:
+async def test_list_runs_newest_first_ties_by_id(store: StateStore) -> None:
     await seed_runs(store)
     runs = await store.list_runs()
     assert [r.id for r in runs] == ["new", "tie2", "tie1", "mid", "old"]
@@ -444,3 +458,210 @@ async def test_sqlite_write_failure_is_a_store_error_naming_the_file(
     with pytest.raises(StoreError, match="applying changes failed, nothing was written") as info:
         await sqlite_store.apply(changes(an_attempt("a", 1)))
     assert info.value.hint == f"check the database file {sqlite_store.url.database}"
+
+
+# --------------------------------------------------------------------- run queries
+
+
+async def page_ids(store: StateStore, **fields: Any) -> list[list[str]]:
+    """Every page of a query, followed cursor by cursor, as lists of run ids."""
+    pages, cursor = [], None
+    while True:
+        page = await store.query_runs(RunQuery(cursor=cursor, **fields))
+        pages.append([r.id for r in page.runs])
+        if page.next_cursor is None:
+            return pages
+        cursor = page.next_cursor
+
+
+async def test_query_runs_newest_first_ties_by_id(store: StateStore) -> None:
+    await seed_runs(store)
+    page = await store.query_runs(RunQuery())
+    assert [r.id for r in page.runs] == ["new", "tie2", "tie1", "mid", "old"]
+    assert page.next_cursor is None
+    assert page.runs[0] == a_run("new", state=RunState.RUNNING, created_at=4.0)
+
+
+async def test_query_runs_pages_follow_cursors_to_the_end(store: StateStore) -> None:
+    await seed_runs(store)
+    assert await page_ids(store, limit=2) == [["new", "tie2"], ["tie1", "mid"], ["old"]]
+    assert await page_ids(store, limit=1) == [["new"], ["tie2"], ["tie1"], ["mid"], ["old"]]
+    assert await page_ids(store, limit=5) == [["new", "tie2", "tie1", "mid", "old"]]
+
+
+async def test_query_runs_filters(store: StateStore) -> None:
+    await seed_runs(store)
+
+    async def ids(**fields: Any) -> list[str]:
+        return [r.id for r in (await store.query_runs(RunQuery(**fields))).runs]
+
+    assert await ids(workflow="billing") == ["mid"]
+    assert await ids(workflow="nope") == []
+    assert await ids(states=(RunState.RUNNING,)) == ["new", "mid"]
+    assert await ids(states=(RunState.FAILED, RunState.COMPLETED)) == ["tie1", "old"]
+    assert await ids(states=()) == []
+    assert await ids(created_after=2.0) == ["new", "tie2", "tie1", "mid"]
+    assert await ids(created_before=3.0) == ["mid", "old"]
+    assert await ids(created_after=3.0, created_before=4.0) == ["tie2", "tie1"]
+    assert await ids(workflow="orders", states=(RunState.RUNNING, RunState.FAILED),
+                     created_before=4.0) == ["tie1"]
+    assert await page_ids(store, workflow="orders", limit=2) == [["new", "tie2"],
+                                                                ["tie1", "old"]]
+
+
+async def test_query_runs_cursor_ignores_runs_inserted_meanwhile(store: StateStore) -> None:
+    await seed_runs(store)
+    first = await store.query_runs(RunQuery(limit=2))
+    await store.create_run(a_run("newer", created_at=5.0), [])
+    await store.create_run(a_run("tie0", created_at=3.0), [])
+    await store.create_run(a_run("tie3", created_at=3.0), [])
+    rest = await store.query_runs(RunQuery(limit=10, cursor=first.next_cursor))
+    # tie3 sorts above the cursor (tie2): it belongs to a page already read, not this one.
+    assert [r.id for r in rest.runs] == ["tie1", "tie0", "mid", "old"]
+
+
+async def test_query_runs_on_an_empty_store(store: StateStore) -> None:
+    assert await store.query_runs(RunQuery()) == RunPage(runs=[], next_cursor=None)
+
+
+@pytest.mark.parametrize("cursor", ["", "not base64!", "bm9wZQ", "W10", "WzEsMl0",
+                                    'WyJ4IiwieSJd', "WzEuMCwieSIsM10", "W051bGwsIngiXQ"])
+def test_a_malformed_cursor_is_a_bad_request(cursor: str) -> None:
+    with pytest.raises(BadRequest, match="'cursor'"):
+        RunQuery(cursor=cursor)
+
+
+@pytest.mark.parametrize("limit", [0, -1, 501])
+def test_a_limit_out_of_range_is_a_bad_request(limit: int) -> None:
+    with pytest.raises(BadRequest, match="'limit' is"):
+        RunQuery(limit=limit)
+
+
+def test_a_cursor_round_trips_exactly() -> None:
+    cursor = RunCursor(1712345678.1234567, "18f-ab☃")
+    assert RunCursor.decode(cursor.encode()) == cursor
+    assert "=" not in cursor.encode()
+
+
+async def test_count_runs_by_state(store: StateStore) -> None:
+    assert await store.count_runs_by_state() == dict.fromkeys(RunState, 0)
+    await seed_runs(store)
+    counts = await store.count_runs_by_state()
+    assert counts == {RunState.INITIALIZED: 1, RunState.RUNNING: 2, RunState.COMPLETED: 1,
+                      RunState.FAILED: 1, RunState.CANCELLED: 0}
+    assert list(counts) == list(RunState)
+    orders = await store.count_runs_by_state("orders")
+    assert orders[RunState.RUNNING] == 1 and sum(orders.values()) == 4
+    assert sum((await store.count_runs_by_state("nope")).values()) == 0
+
+
+# --------------------------------------------------------------------- analytics
+
+
+async def seed_analytics(store: StateStore) -> None:
+    """Two finished runs of `orders` and one running, one failed run of `billing`.
+
+    Durations of logical jobs (ended - started) are chosen so averages are exact binary
+    fractions; fan-out items, skipped and unfinished jobs must not be counted.
+    """
+    S, F = JobState.SUCCEEDED, JobState.FAILED
+    await store.create_run(a_run("o1", state=RunState.COMPLETED, created_at=10.0,
+                                 started_at=10.0, ended_at=20.0), [
+        a_job("a", "o1", state=S, started_at=10.0, ended_at=12.0),
+        a_job("b", "o1", state=S, started_at=12.0, ended_at=13.0),
+        a_job("b[0]", "o1", index=0, state=S, started_at=12.0, ended_at=12.5),
+        a_job("b[1]", "o1", index=1, state=F, started_at=12.0, ended_at=13.0),
+        a_job("on_fail", "o1", state=JobState.SKIPPED, handler=True)])
+    await store.create_run(a_run("o2", state=RunState.FAILED, created_at=30.0,
+                                 started_at=31.0, ended_at=35.0), [
+        a_job("a", "o2", state=F, started_at=31.0, ended_at=35.0),
+        a_job("b", "o2", state=JobState.CANCELLED, ended_at=35.0)])
+    await store.create_run(a_run("o3", state=RunState.RUNNING, created_at=40.0,
+                                 started_at=40.0), [
+        a_job("a", "o3", state=S, started_at=40.0, ended_at=40.5),
+        a_job("b", "o3", state=JobState.RETRYING, started_at=40.5, failures=1),
+        a_job("c", "o3", state=JobState.RUNNING, started_at=40.5),
+        a_job("d", "o3", state=JobState.READY), a_job("e", "o3")])
+    await store.create_run(a_run("b1", workflow="billing", state=RunState.FAILED,
+                                 created_at=50.0, started_at=50.0, ended_at=51.0), [
+        a_job("a", "b1", state=F, started_at=50.0, ended_at=51.0)])
+
+
+async def test_workflow_performance_of_a_finished_run(store: StateStore) -> None:
+    await seed_analytics(store)
+    perf = await store.workflow_performance("o1")
+    assert perf == RunPerformance(
+        run_id="o1", workflow="orders", status=RunState.COMPLETED, total_jobs=3,
+        completed_jobs=2, failed_jobs=0, in_progress_jobs=0, pending_jobs=0, skipped_jobs=1,
+        cancelled_jobs=0, average_job_duration=1.5, total_workflow_duration=10.0,
+        start_time=10.0, end_time=20.0)
+
+
+async def test_workflow_performance_of_a_running_run(store: StateStore) -> None:
+    await seed_analytics(store)
+    perf = await store.workflow_performance("o3")
+    assert perf is not None
+    assert (perf.status, perf.total_jobs, perf.completed_jobs, perf.in_progress_jobs,
+            perf.pending_jobs, perf.average_job_duration) == (RunState.RUNNING, 5, 1, 2, 2, 0.5)
+    assert perf.end_time is None
+    assert perf.total_workflow_duration is not None and perf.total_workflow_duration > 0
+
+
+async def test_workflow_performance_of_an_unknown_or_unstarted_run(store: StateStore) -> None:
+    assert await store.workflow_performance("nope") is None
+    await store.create_run(a_run(), [])
+    perf = await store.workflow_performance("r1")
+    assert perf is not None and perf.total_jobs == 0 and perf.average_job_duration is None
+    assert perf.total_workflow_duration is None and perf.start_time is None
+
+
+async def test_workflow_performance_summary(store: StateStore) -> None:
+    await seed_analytics(store)
+    orders = await store.workflow_performance_summary("orders")
+    assert orders == WorkflowPerformance(
+        workflow="orders", runs=3, completed_runs=1, failed_runs=1, cancelled_runs=0,
+        unfinished_runs=1, average_run_duration=7.0, total_jobs=10, completed_jobs=3,
+        failed_jobs=1, average_job_duration=1.875, first_start=10.0, last_end=35.0)
+    everything = await store.workflow_performance_summary()
+    assert (everything.workflow, everything.runs, everything.failed_runs,
+            everything.total_jobs, everything.average_run_duration) == (None, 4, 2, 11, 5.0)
+    window = await store.workflow_performance_summary("orders", since=30.0, until=40.0)
+    assert (window.runs, window.failed_runs, window.total_jobs) == (1, 1, 2)
+    empty = await store.workflow_performance_summary("nope")
+    assert empty == WorkflowPerformance("nope", 0, 0, 0, 0, 0, None, 0, 0, 0, None, None, None)
+
+
+async def test_job_success_rate(store: StateStore) -> None:
+    await seed_analytics(store)
+    rates = await store.job_success_rate()
+    assert rates.jobs == [JobSuccess("a", 4, 2, 2), JobSuccess("b", 1, 1, 0)]
+    assert rates.overall == JobSuccess("*", 5, 3, 2)
+    assert rates.jobs[0].success_rate == 0.5 and rates.overall.success_rate == 0.6
+    orders = await store.job_success_rate("orders", since=20.0)
+    assert orders.jobs == [JobSuccess("a", 2, 1, 1)]
+    none = await store.job_success_rate(until=0.0)
+    assert none == SuccessRates([], JobSuccess("*", 0, 0, 0))
+    assert none.overall.success_rate is None
+
+
+async def test_average_job_duration(store: StateStore) -> None:
+    await seed_analytics(store)
+    assert await store.average_job_duration() == [
+        JobDuration("a", 4, 1.875, 0.5, 4.0, 4.0), JobDuration("b", 1, 1.0, 1.0, 1.0, 1.0)]
+    assert await store.average_job_duration("billing") == [
+        JobDuration("a", 1, 1.0, 1.0, 1.0, 1.0)]
+    assert await store.average_job_duration("orders", since=10.0, until=30.0) == [
+        JobDuration("a", 1, 2.0, 2.0, 2.0, 2.0), JobDuration("b", 1, 1.0, 1.0, 1.0, 1.0)]
+    assert await store.average_job_duration(since=100.0) == []
+
+
+async def test_p95_is_the_nearest_rank(store: StateStore) -> None:
+    jobs = [a_job(f"j{i}", state=JobState.SUCCEEDED, started_at=0.0, ended_at=float(d))
+            for i, d in enumerate([7, 1, 3, 20, 5, 2, 9, 4, 6, 8, 10, 11, 12, 13, 14, 15,
+                                   16, 17, 18, 19, 100])]
+    for job in jobs:
+        job.name = "x"
+    await store.create_run(a_run(), jobs)
+    [x] = await store.average_job_duration()
+    # 21 durations: rank ceil(0.95 * 21) = 20 is the second largest.
+    assert (x.count, x.minimum, x.maximum, x.p95) == (21, 1.0, 100.0, 20.0)
