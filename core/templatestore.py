@@ -47,7 +47,8 @@ class TemplateError(InputError):
     code = "template.invalid"
 
     def __init__(self, path: JsonPath, message: str, *, hint: str | None = None) -> None:
-        super().__init__(f"{json_path(path)}: {message}", hint=hint)
+        super().__init__(f"{json_path(path)}: {message}", hint=hint,
+                         details={"field": json_path(path)})
         self.path = path
         self.detail = message
 
@@ -58,7 +59,8 @@ class TemplateIncompatible(Conflict):
     code = "template.incompatible"
 
     def __init__(self, message: str, reasons: Sequence[str]) -> None:
-        super().__init__(message, hint="publish it as a new major version (bump major)")
+        super().__init__(message, hint="publish it as a new major version (bump major)",
+                         details={"reasons": list(reasons)})
         self.reasons = list(reasons)
 
 

@@ -1,0 +1,158 @@
+"""Job templates kept as YAML files beside the workflows: `NAME.template.yaml` (or `.yml`).
+
+Each file holds one template document (or several, separated by `---`) in the same shape as
+the template store's JSON documents. Files are read with ruamel.yaml's round-trip loader,
+which keeps line and column of every key (the safe loader drops them) and, like the safe
+loader, never builds Python objects from tags. Problems come back as diagnostics located at
+the offending key, like errors in a `.bsw` file.
+"""
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.scalarbool import ScalarBoolean
+
+from .diagnostics import Diagnostic, Span
+from .plan import TemplateSpec
+from .templatespec import ExpressionParser, to_spec
+from .templatestore import JsonPath, TemplateDocument, TemplateError, parse_document
+
+PATTERNS = ("*.template.yaml", "*.template.yml")
+CODE = "template.invalid"
+
+
+def template_files(folder: Path) -> list[Path]:
+    """The template files of a folder (not recursive), in name order."""
+    if not folder.is_dir():
+        return []
+    return sorted({p for pattern in PATTERNS for p in folder.glob(pattern) if p.is_file()})
+
+
+def read_template_files(folder: Path, parse: ExpressionParser | None = None,
+                        executors: Iterable[str] | None = None
+                        ) -> tuple[list[TemplateSpec], list[Diagnostic]]:
+    """Every valid template in the folder's YAML files, and a diagnostic per problem.
+
+    `executors`, when given, are the step types allowed; `parse` defaults to the workflow
+    language's expression parser.
+    """
+    if parse is None:
+        from baseshift.dsl import parse_expression
+
+        parse = parse_expression
+    specs: list[TemplateSpec] = []
+    problems: list[Diagnostic] = []
+    seen: dict[str, str] = {}
+    for path in template_files(folder):
+        docs, found = read_template_file(path, executors)
+        problems.extend(found)
+        for doc, node in docs:
+            spec = _spec(path, doc, node, parse, problems)
+            if spec is None:
+                continue
+            if doc.ref in seen:
+                problems.append(_at(path, node, (), f"template {doc.ref} is also defined in "
+                                    f"{seen[doc.ref]}; this one is ignored", None))
+                continue
+            seen[doc.ref] = str(path)
+            specs.append(spec)
+    return specs, problems
+
+
+def _spec(path: Path, doc: TemplateDocument, node: Any, parse: ExpressionParser,
+          problems: list[Diagnostic]) -> TemplateSpec | None:
+    try:
+        return to_spec(doc, parse)
+    except TemplateError as exc:
+        problems.append(_at(path, node, exc.path, exc.detail, exc.hint))
+        return None
+
+
+def read_template_file(path: Path, executors: Iterable[str] | None = None
+                       ) -> tuple[list[tuple[TemplateDocument, Any]], list[Diagnostic]]:
+    """The documents of one file (each with its YAML node, for positions) and the problems."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return [], [Diagnostic(str(path), Span.point(1, 1), CODE, f"cannot read the file: {exc}")]
+    try:
+        nodes = [n for n in YAML(typ="rt").load_all(text) if n is not None]
+    except YAMLError as exc:
+        return [], [_yaml_problem(path, exc)]
+    docs: list[tuple[TemplateDocument, Any]] = []
+    problems: list[Diagnostic] = []
+    for node in nodes:
+        try:
+            doc = parse_document(plain(node))
+            if executors is not None:
+                from .templatestore import check_step_types
+
+                check_step_types(doc, executors)
+        except TemplateError as exc:
+            problems.append(_at(path, node, exc.path, exc.detail, exc.hint))
+            continue
+        docs.append((doc, node))
+    return docs, problems
+
+
+def plain(node: Any) -> Any:
+    """A YAML value as plain JSON values (ruamel's scalar subclasses become int, str...)."""
+    if isinstance(node, Mapping):
+        return {str(k): plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [plain(v) for v in node]
+    if isinstance(node, ScalarBoolean | bool):
+        return bool(node)
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, str):
+        return str(node)
+    if isinstance(node, datetime.date):
+        return node.isoformat()
+    return node  # None, or a tagged value the document check refuses
+
+
+def _yaml_problem(path: Path, exc: YAMLError) -> Diagnostic:
+    mark = exc.problem_mark if isinstance(exc, MarkedYAMLError) else None
+    line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    problem = exc.problem if isinstance(exc, MarkedYAMLError) and exc.problem else str(exc)
+    return Diagnostic(str(path), Span.point(line, col), "template.yaml",
+                      f"not valid YAML: {problem}")
+
+
+def _at(path: Path, node: Any, where: JsonPath, message: str, hint: str | None) -> Diagnostic:
+    line, col, width = position(node, where)
+    return Diagnostic(str(path), Span.point(line, col, width), CODE, message, hint)
+
+
+def position(node: Any, where: Sequence[str | int]) -> tuple[int, int, int]:
+    """1-based line and column of the deepest part of `where` present in the YAML tree, and
+    the width to underline (the key's length, or 1)."""
+    line, col, width = _start(node)
+    for part in where:
+        if isinstance(node, CommentedMap) and part in node:
+            key_line, key_col = node.lc.key(part)
+            line, col, width = key_line + 1, key_col + 1, len(str(part))
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
+            item_line, item_col = node.lc.item(part)
+            line, col, width = item_line + 1, item_col + 1, 1
+            node = node[part]
+        else:
+            break
+    return line, col, width
+
+
+def _start(node: Any) -> tuple[int, int, int]:
+    lc = getattr(node, "lc", None)
+    if lc is None or lc.line is None:
+        return 1, 1, 1
+    return lc.line + 1, lc.col + 1, 1
