@@ -1,10 +1,11 @@
-"""The process entry point: build the Base Shift application from the environment.
+"""The process entry point: the Base Shift application and its ASGI server app.
 
-`create_baseshift()` reads BASESHIFT_* settings, loads the builtin and pip-installed plugins
-and picks the configured state store. The HTTP server (REST API and web UI, served by
-Hypercorn) is built on this object by the server work; the CLI builds the same object.
+`hypercorn server:app` (or `baseshift serve`) serves `app`, built on first access from
+BASESHIFT_* settings; `create_baseshift()` builds the application object the CLI uses.
 """
 from __future__ import annotations
+
+from typing import Any
 
 from baseshift.core.app import BaseShift
 from baseshift.core.settings import Settings
@@ -13,3 +14,14 @@ from baseshift.core.settings import Settings
 def create_baseshift(settings: Settings | None = None) -> BaseShift:
     """The application as configured by the environment (or by `settings`)."""
     return BaseShift(settings or Settings.from_env())
+
+
+def __getattr__(name: str) -> Any:
+    """`app` is built lazily, so importing this module costs nothing until it is served."""
+    if name == "app":
+        from baseshift.web.app import create_app
+
+        app = create_app()
+        globals()["app"] = app
+        return app
+    raise AttributeError(name)

@@ -8,7 +8,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from .catalog import WorkflowCatalog
 from .errors import ConfigError, DSLError, NotFound
+from .hub import EventHub
 from .plan import Plan, TemplateSpec
 from .plugins import DEFAULT_PLUGINS, Hooks, make_plugin_manager
 from .protocols import StateStore
@@ -19,6 +21,8 @@ if TYPE_CHECKING:
     from baseshift.dsl import CheckEnv, Compiled
 
     from .engine import Engine
+    from .service import RunService
+    from .templatestore import TemplateStore
 
 
 class BaseShift:
@@ -44,10 +48,17 @@ class BaseShift:
         self.hooks.configure()
         self.executor_classes = self.hooks.executors()
         self.store: StateStore = self._make_store()
+        self.templates: TemplateStore | None = self._make_template_store()
         self._plugin_templates: list[TemplateSpec] | None = None
+        self.extra_templates: tuple[TemplateSpec, ...] = ()
+        """Templates from the template store and workflow folder, set by the catalog."""
+        self.live = EventHub()
+        self.catalog = WorkflowCatalog(self, self.settings.workflows_dir)
         from .engine import Engine
+        from .service import RunService
 
         self.engine: Engine = Engine(self)
+        self.runs = RunService(self)
 
     def _make_store(self) -> StateStore:
         stores = self.hooks.backends("state")
@@ -58,8 +69,21 @@ class BaseShift:
         store: StateStore = cls.from_settings(self.settings)
         return store
 
+    def _make_template_store(self) -> TemplateStore | None:
+        stores = self.hooks.backends("templates")
+        if not stores:
+            return None
+        cls = stores.get(self.settings.templates)
+        if cls is None:
+            raise ConfigError(f"Config 'templates' has value {self.settings.templates!r}. "
+                              f"Not one of: {', '.join(sorted(stores))}.")
+        store: TemplateStore = cls.from_settings(self.settings)
+        return store
+
     async def __aenter__(self) -> BaseShift:
         await self.store.open()
+        if self.templates is not None:
+            await self.templates.open()
         await self.hooks.startup()
         await self.engine.start()
         return self
@@ -68,6 +92,8 @@ class BaseShift:
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         await self.engine.stop()
         await self.hooks.shutdown()
+        if self.templates is not None:
+            await self.templates.close()
         await self.store.close()
 
     # ------------------------------------------------------------ workflows
@@ -77,7 +103,8 @@ class BaseShift:
         from baseshift.dsl import CheckEnv
 
         return CheckEnv(executors=self._executor_schemas(),
-                        templates=(*self.plugin_templates(), *extra_templates))
+                        templates=(*self.plugin_templates(), *self.extra_templates,
+                                   *extra_templates))
 
     def _executor_schemas(self) -> dict[str, dict[str, Any]]:
         return {n: dict(getattr(c, "config_schema", {}) or {})
@@ -104,9 +131,9 @@ class BaseShift:
         from baseshift.dsl import compile_files
 
         results = compile_files(list(paths), self.check_env())
-        return [self._with_plugin_checks(c) for c in results]
+        return [self.with_plugin_checks(c) for c in results]
 
-    def _with_plugin_checks(self, compiled: Compiled) -> Compiled:
+    def with_plugin_checks(self, compiled: Compiled) -> Compiled:
         if compiled.plan is None:
             return compiled
         extra = self.hooks.validate_plan(compiled.plan)
@@ -123,7 +150,7 @@ class BaseShift:
         target = Path(path)
         if not target.is_file():
             raise NotFound(f"no such workflow file: {target}")
-        _importable(target.parent)
+        make_importable(target.parent)
         siblings = sorted(p for p in target.parent.glob("*.bsw") if p.resolve() != target.resolve())
         results = self.compile_paths([target, *siblings])
         mine = results[0]
@@ -139,19 +166,20 @@ class BaseShift:
         from baseshift.dsl import compile_source
 
         folder = Path(run.path).parent
-        _importable(folder)
+        make_importable(folder)
         siblings = [p for p in sorted(folder.glob("*.bsw")) if str(p) != run.path]
         templates = [t for c in self.compile_paths(siblings) for t in c.templates] \
             if folder.is_dir() else []
-        compiled = self._with_plugin_checks(
+        compiled = self.with_plugin_checks(
             compile_source(run.source, run.path, self.check_env(templates)))
         if compiled.plan is None:
             raise DSLError(f"the workflow of run {run.id} no longer checks",
                            list(compiled.diagnostics))
-        return _pin_templates(compiled.plan, jobs, [*self.plugin_templates(), *templates])
+        return _pin_templates(compiled.plan, jobs,
+                              [*self.plugin_templates(), *self.extra_templates, *templates])
 
 
-def _importable(folder: Path) -> None:
+def make_importable(folder: Path) -> None:
     """`uses python` finds modules kept beside the workflow file (e.g. workflows/shop.py)."""
     entry = str(folder.resolve())
     if entry not in sys.path:

@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="baseshift",
         description="Base Shift: write workflows as .bsw files, check them, run them.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for spec in (*commands.COMMANDS, *_plugin_commands(commands.COMMANDS)):
         p = sub.add_parser(spec.name, help=spec.help, description=spec.help,
@@ -122,7 +122,8 @@ def print_json(value: Any) -> None:
     sys.stdout.write("\n")
 
 
-def _version() -> str:
+def package_version() -> str:
+    """The installed version of Base Shift ("unknown" when run from a bare source tree)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:

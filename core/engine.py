@@ -27,7 +27,7 @@ from .expr import evaluate
 from .inputs import prepare_inputs
 from .plan import Plan
 from .protocols import Executor, JobContext, JobResult
-from .records import JobRecord, RunRecord
+from .records import JobRecord, RunRecord, RunSnapshot
 from .runstate import ActiveRun, Effects, Launch
 from .scheduler import ReadyQueue
 from .states import JobState, RunState
@@ -104,8 +104,11 @@ class Engine:
     # ------------------------------------------------------------ public API
 
     async def submit(self, plan: Plan, inputs: Mapping[str, Any], *,
-                     run_id: str | None = None) -> str:
-        """Accept a run: check inputs, store the run and its jobs, then start it."""
+                     run_id: str | None = None, start: bool = True) -> str:
+        """Accept a run: check inputs, store the run and its jobs, then start it.
+
+        With `start=False` the run is stored INITIALIZED and unclaimed (queued); `resume`
+        starts it later."""
         values = prepare_inputs(plan.inputs, inputs)
         now = time.time()
         record = RunRecord(run_id or new_run_id(), plan.name, plan.version, plan.source,
@@ -114,34 +117,70 @@ class Engine:
                           template=j.template.ref if j.template else None)
                 for j in (*plan.jobs, *plan.handlers)]
         await self.store.create_run(record, jobs)
+        if not start:
+            return record.id
         if not await self.store.claim_run(record.id):
             raise Conflict(f"run '{record.id}' is claimed by another process")
-        self._accept("activate", ActiveRun(plan, record, {j.key: j for j in jobs}))
+        self._accept(("activate",), ActiveRun(plan, record, {j.key: j for j in jobs}))
         return record.id
 
     async def resume(self, plan: Plan, run_id: str, *, retry: bool = False) -> None:
         """Continue a stored run (after a crash), or with `retry`, rerun its failed jobs."""
-        snapshot = await self.store.load_run(run_id)
-        if snapshot is None:
-            raise NotFound(f"run '{run_id}' not found")
-        if run_id in self.runs:
-            raise Conflict(f"run '{run_id}' is already running in this process")
+        snapshot = await self._load_idle(run_id)
         state = snapshot.run.state
         if retry and state not in (RunState.FAILED, RunState.CANCELLED):
             raise Conflict(f"run '{run_id}' is {state.value}; only a failed or cancelled run "
                            "can be retried")
         if not retry and state.finished:
             raise Conflict(f"run '{run_id}' is already {state.value}")
+        await self._claim(run_id)
+        active = ActiveRun(plan, snapshot.run, snapshot.jobs)
+        active.running_stored = state is RunState.RUNNING and not retry
+        self._accept(("retry",) if retry else ("activate",), active)
+
+    async def rerun_from(self, plan: Plan, run_id: str, job: str) -> None:
+        """Run `job` and every job downstream of it again in a finished run; the results of
+        the jobs upstream are kept. The run is reopened (RUNNING) until they finish."""
+        snapshot = await self._load_idle(run_id)
+        if not snapshot.run.state.finished:
+            raise Conflict(f"run '{run_id}' is {snapshot.run.state.value}; re-run from a job "
+                           "once the run has finished (or cancel it first)")
+        if job not in plan.by_name or plan.job(job).handler:
+            raise NotFound(f"run '{run_id}' has no job '{job}'",
+                           hint=f"its jobs: {', '.join(j.name for j in plan.jobs)}")
+        await self._claim(run_id)
+        self._accept(("rerun", job), ActiveRun(plan, snapshot.run, snapshot.jobs))
+
+    def deliver(self, run_id: str, key: str, *, output: Any, error: str | None) -> None:
+        """Finish a job that waits for an outside call (an executor with `accept`):
+        the API's complete/fail. Conflict if no attempt of it is waiting here."""
+        task = self._tasks.get((run_id, key))
+        run = self.runs.get(run_id)
+        spec = run.plan.job(run.jobs[key].name) if run and key in run.jobs else None
+        executor = self.executors.get(spec.uses) if spec else None
+        accept = getattr(executor, "accept", None)
+        if task is None or run is None or accept is None:
+            raise Conflict(f"job '{key}' of run '{run_id}' is not waiting for a result here",
+                           hint="only jobs that use an executor waiting for outside calls "
+                           "(such as `manual`) can be completed or failed")
+        accept(run_id, key, output, error)
+
+    async def _load_idle(self, run_id: str) -> RunSnapshot:
+        snapshot = await self.store.load_run(run_id)
+        if snapshot is None:
+            raise NotFound(f"run '{run_id}' not found")
+        if run_id in self.runs:
+            raise Conflict(f"run '{run_id}' is already running in this process")
+        return snapshot
+
+    async def _claim(self, run_id: str) -> None:
         if not await self.store.claim_run(run_id):
             raise Conflict(f"run '{run_id}' is being executed by another process",
                            hint="wait for it, or cancel it with `baseshift cancel`")
-        active = ActiveRun(plan, snapshot.run, snapshot.jobs)
-        active.running_stored = state is RunState.RUNNING and not retry
-        self._accept("retry" if retry else "activate", active)
 
-    def _accept(self, kind: str, run: ActiveRun) -> None:
+    def _accept(self, command: tuple[Any, ...], run: ActiveRun) -> None:
         self.runs[run.id] = run
-        self._inbox.append((kind, run))
+        self._inbox.append((command[0], run, *command[1:]))
         self._wake.set()
 
     async def cancel(self, run_id: str) -> bool:
@@ -246,11 +285,13 @@ class Engine:
             else:
                 run.attempt_failed(key, number, error, retryable, log_text, fx)
             run.drain(fx)
-        elif kind in ("activate", "retry"):
+        elif kind in ("activate", "retry", "rerun"):
             run = msg[1]
             self.queue.set_limit(run.record.workflow, run.plan.concurrency)
             if kind == "retry":
                 run.reset_for_retry(fx)
+            elif kind == "rerun":
+                run.reset_from(msg[2], fx)
             run.activate(fx)
         elif kind == "cancel":
             self._cancel(msg[1], fx, *msg[2:])
@@ -348,7 +389,10 @@ class Engine:
         message: Message
         try:
             ctx.config = await self._render(launch)
-            result = await self._execute(spec.uses, ctx, run.record)
+            if spec.template is not None and len(spec.template.steps) > 1:
+                result = await self._run_steps(launch, ctx)
+            else:
+                result = await self._execute(spec.uses, ctx, run.record)
             output = self.templates.check_output(spec, result.output)
             _check_json(output)
             message = ("done", run.id, launch.key, launch.number, output, None, False,
@@ -387,6 +431,29 @@ class Engine:
         if not isinstance(config, dict):
             raise _NotRetryable("the job's with-block must be an object")
         return config
+
+    async def _run_steps(self, launch: Launch, ctx: JobContext) -> JobResult:
+        """A multi-step template: its steps in order, each seeing `steps.NAME.output` of the
+        earlier ones; the job's output is the last step's. `timeout` bounds each step."""
+        spec = launch.spec
+        assert spec.template is not None
+        try:
+            values = self.templates.inputs(spec.template, launch.config)
+        except ValueError as exc:
+            raise _NotRetryable(str(exc)) from None
+        secrets = {n: await self._secret(n) for n in self.templates.secret_names(spec)}
+        done: dict[str, Any] = {}
+        result = JobResult()
+        for step in spec.template.steps:
+            scope = launch.scope.with_values(input=values, secret=secrets, steps=done)
+            config = evaluate(step.config, scope)
+            ctx.config = config if isinstance(config, dict) else {}
+            ctx.log(f"step {step.name} ({step.uses})")
+            result = await self._execute(step.uses, ctx, launch.run.record)
+            if result.log:
+                ctx.log(result.log)
+            done[step.name] = {"output": result.output}
+        return JobResult(result.output, "\n".join(ctx.lines))
 
     async def _secret(self, name: str) -> str:
         value = await self.hooks.resolve_secret(name)

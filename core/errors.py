@@ -1,7 +1,7 @@
 """The one error hierarchy: every error has a stable dotted code, an HTTP status and a hint."""
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 class BaseShiftError(Exception):
@@ -14,10 +14,13 @@ class BaseShiftError(Exception):
     code: ClassVar[str] = "baseshift.error"
     status: ClassVar[int] = 500
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, hint: str | None = None,
+                 details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.details = details or {}
+        """Machine-readable specifics (e.g. `field` for bad input), added to API problems."""
 
     def __str__(self) -> str:
         return self.message if self.hint is None else f"{self.message} (hint: {self.hint})"

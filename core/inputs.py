@@ -19,19 +19,29 @@ def prepare_inputs(declared: Sequence[InputSpec], given: Mapping[str, Any]) -> d
     names = [i.name for i in declared]
     for key in given:
         if key not in names:
-            raise InputError(f"unknown input '{key}'", hint=_suggest(key, names))
+            raise InputError(f"unknown input '{key}'", hint=_suggest(key, names),
+                             details={"field": key})
     out: dict[str, Any] = {}
     for spec in declared:
         if spec.name in given and given[spec.name] is not None:
-            out[spec.name] = coerce(spec.type, given[spec.name], f"input '{spec.name}'")
+            out[spec.name] = _coerce(spec, given[spec.name])
         elif spec.has_default:
             out[spec.name] = spec.default
         elif spec.optional:
             out[spec.name] = None
         else:
             raise InputError(f"missing required input '{spec.name}' ({spec.type})",
-                             hint=f"pass it with --input {spec.name}=VALUE")
+                             hint=f"pass it with --input {spec.name}=VALUE",
+                             details={"field": spec.name})
     return out
+
+
+def _coerce(spec: InputSpec, value: Any) -> Any:
+    try:
+        return coerce(spec.type, value, f"input '{spec.name}'")
+    except InputError as exc:
+        exc.details.setdefault("field", spec.name)
+        raise
 
 
 def _suggest(key: str, names: list[str]) -> str:

@@ -28,10 +28,18 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "executor_python",
     "executor_shell",
     "executor_http",
+    "executor_manual",
     "storage_sql",
     "storage_memory",
     "secrets_env",
     "observer_progress",
+    "events_live",
+    "api_workflows",
+    "api_runs",
+    "api_analytics",
+    "server_cli",
+    "templates_sql", "templates_memory",
+    "web_ui",
 )
 """Builtin plugins, registered by module name from `baseshift.plugins` in this order."""
 

@@ -53,6 +53,32 @@ def snapshot_json(s: RunSnapshot, *, logs: bool = True) -> dict[str, Any]:
     return {**run_json(s.run), "jobs": jobs}
 
 
+_SEED_RUN = {"INITIALIZED": "pending", "RUNNING": "processing", "COMPLETED": "completed",
+             "FAILED": "failed", "CANCELLED": "cancelled"}
+_SEED_JOB = {"PENDING": "pending", "READY": "pending", "RUNNING": "in_progress",
+             "RETRYING": "retrying", "SUCCEEDED": "completed", "FAILED": "failed",
+             "SKIPPED": "skipped", "CANCELLED": "cancelled"}
+
+
+def status_json(s: RunSnapshot) -> dict[str, Any]:
+    """The progress shape of `GET /api/v1/workflows/{id}/status`: the job running now (the
+    first, when several run in parallel: all are in `running_jobs`), finished and pending jobs."""
+    finished, running, pending = [], [], []
+    for key, j in ordered_jobs(s):
+        item = {"id": key, "name": j.name, "status": _SEED_JOB[j.state.value],
+                "state": j.state.value}
+        if j.state.finished:
+            finished.append(item)
+        elif j.state.value in ("RUNNING", "RETRYING"):
+            running.append(item)
+        else:
+            pending.append(item)
+    return {"workflow_id": s.run.id, "workflow": s.run.workflow,
+            "status": _SEED_RUN[s.run.state.value], "state": s.run.state.value,
+            "current_job": running[0] if running else None, "running_jobs": running,
+            "completed_jobs": finished, "pending_jobs": pending, "error": s.run.error}
+
+
 def format_time(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
 

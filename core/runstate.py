@@ -412,6 +412,29 @@ class ActiveRun:
         self.record.ended_at = None
         self.record.outputs = None
 
+    def reset_from(self, job: str, fx: Effects) -> None:
+        """Put `job`, everything downstream of it and the handlers back to PENDING."""
+        again = self._downstream(job)
+        for rec in self.jobs.values():
+            if (rec.name in again or rec.handler) and rec.state is not JobState.PENDING:
+                rec.failures = 0
+                rec.next_attempt_at = None
+                rec.output = None
+                self.set_job(rec, JobState.PENDING, fx)
+        self.set_run(RunState.RUNNING, fx)
+        self.record.ended_at = None
+        self.record.outputs = None
+        self.record.error = None
+
+    def _downstream(self, job: str) -> set[str]:
+        seen, todo = {job}, [job]
+        while todo:
+            for name in self.plan.dependants[todo.pop()]:
+                if name not in seen:
+                    seen.add(name)
+                    todo.append(name)
+        return seen
+
     # ------------------------------------------------------------ scopes
 
     def scope(self) -> RunScope:

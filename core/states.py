@@ -39,11 +39,12 @@ _JOB_FINISHED = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.SKIPPED
                            JobState.CANCELLED})
 
 # FAILED/CANCELLED -> RUNNING exist only for "retry from failed": the run is reopened and its
-# failed jobs go back to PENDING; succeeded jobs keep their results.
+# failed jobs go back to PENDING; succeeded jobs keep their results. COMPLETED -> RUNNING is
+# "re-run from a job": that job and its dependants go back to PENDING.
 RUN_TRANSITIONS: dict[RunState, frozenset[RunState]] = {
     RunState.INITIALIZED: frozenset({RunState.RUNNING, RunState.FAILED, RunState.CANCELLED}),
     RunState.RUNNING: frozenset({RunState.COMPLETED, RunState.FAILED, RunState.CANCELLED}),
-    RunState.COMPLETED: frozenset(),
+    RunState.COMPLETED: frozenset({RunState.RUNNING}),
     RunState.FAILED: frozenset({RunState.RUNNING}),
     RunState.CANCELLED: frozenset({RunState.RUNNING}),
 }

@@ -29,6 +29,7 @@ class TemplateCalls:
             exprs: list[Expr] = [spec.config]
             if spec.template is not None:
                 exprs.append(spec.template.config)
+                exprs.extend(step.config for step in spec.template.steps)
             names = tuple(dict.fromkeys(
                 path[0] for e in exprs for root, path, _ in references(e)
                 if root == "secret" and path))
@@ -43,14 +44,21 @@ class TemplateCalls:
         """
         template = spec.template
         assert template is not None
-        values = _with_defaults(template, inputs if isinstance(inputs, dict) else {})
+        values = self.inputs(template, inputs)
+        config = evaluate(template.config, scope.with_values(input=values, secret=secrets))
+        return config if isinstance(config, dict) else {}
+
+    def inputs(self, template: TemplateSpec, given: Any) -> dict[str, Any]:
+        """The template's `input` values: defaults filled in, checked against inputSchema.
+
+        Raises ValueError when they break it."""
+        values = _with_defaults(template, given if isinstance(given, dict) else {})
         errors = self._errors(template, "input", template.input_schema, values)
         if errors:
             raise ValueError(f"inputs of template {template.ref} are invalid: {errors}")
         for spec_input in template.inputs:
             values.setdefault(spec_input.name, None)  # optional and absent: reads as null
-        config = evaluate(template.config, scope.with_values(input=values, secret=secrets))
-        return config if isinstance(config, dict) else {}
+        return values
 
     def check_output(self, spec: JobSpec, output: Any) -> Any:
         """Validate a template job's output against its outputSchema; other jobs pass."""

@@ -1,0 +1,184 @@
+"""The server's workflows: every `.bsw` file of one folder, compiled, reloaded on change.
+
+A file with errors stays listed with its diagnostics (the UI shows them) instead of stopping
+the server; runs can only start from files that check.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .diagnostics import Diagnostic, Severity, Span
+from .errors import DSLError, NotFound
+from .plan import Plan, TemplateSpec
+
+if TYPE_CHECKING:
+    from baseshift.dsl import Compiled
+
+    from .app import BaseShift
+
+log = logging.getLogger("baseshift.catalog")
+
+RELOAD_INTERVAL = 1.0
+"""Seconds between checks of the workflows folder for changed files."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowEntry:
+    """One workflow file as the server sees it: its plan, or the reasons it has none."""
+
+    name: str
+    path: Path
+    source: str
+    plan: Plan | None
+    diagnostics: tuple[Diagnostic, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.plan is not None
+
+
+Fingerprint = tuple[tuple[str, int, int], ...]
+
+
+class WorkflowCatalog:
+    """The workflows of `folder` (not recursive), with the templates they can use."""
+
+    def __init__(self, baseshift: BaseShift, folder: Path) -> None:
+        self.bs = baseshift
+        self.folder = folder
+        self._entries: dict[str, WorkflowEntry] = {}
+        self.templates: tuple[TemplateSpec, ...] = ()
+        self.problems: tuple[Diagnostic, ...] = ()
+        """Diagnostics of files that hold no workflow (template files)."""
+        self._seen: Fingerprint | None = None
+        self.generation = 0
+        """Incremented on every reload, so views can tell that the catalog changed."""
+
+    # ------------------------------------------------------------ reading
+
+    def entries(self) -> list[WorkflowEntry]:
+        return sorted(self._entries.values(), key=lambda e: e.name)
+
+    def get(self, name: str) -> WorkflowEntry:
+        entry = self._entries.get(name)
+        if entry is None:
+            known = ", ".join(sorted(self._entries)) or "(none)"
+            raise NotFound(f"no workflow named '{name}'", hint=f"loaded workflows: {known}")
+        return entry
+
+    def plan(self, name: str) -> Plan:
+        """The plan to start a run of `name`; DSLError if its file does not check now."""
+        entry = self.get(name)
+        if entry.plan is None:
+            raise DSLError(f"workflow '{name}' has errors in {entry.path}; fix them to run it",
+                           list(entry.diagnostics))
+        return entry.plan
+
+    def validate(self, source: str, filename: str = "pasted.bsw") -> Compiled:
+        """Check a workflow text against the executors and the templates the server knows."""
+        from baseshift.dsl import compile_source
+
+        compiled = compile_source(source, filename, self.bs.check_env(self.templates))
+        return self.bs.with_plugin_checks(compiled)
+
+    # ------------------------------------------------------------ loading
+
+    async def refresh(self, *, force: bool = False) -> bool:
+        """Reload when a file was added, changed or removed; True if it reloaded."""
+        seen = self._fingerprint()
+        if seen == self._seen and not force:
+            return False
+        stored = await self._stored_templates()
+        files = [Path(p) for p, _, _ in seen if p.endswith(".bsw")]
+        self._load(files, stored)
+        self._seen = seen
+        self.generation += 1
+        return True
+
+    async def watch(self, interval: float = RELOAD_INTERVAL) -> None:
+        """Reload on change until cancelled; a failing reload is logged and retried."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if await self.refresh():
+                    log.info("reloaded workflows from %s", self.folder)
+            except Exception:
+                log.exception("reloading workflows from %s failed", self.folder)
+
+    def _fingerprint(self) -> Fingerprint:
+        if not self.folder.is_dir():
+            return ()
+        out = []
+        for path in sorted(self.folder.iterdir()):
+            if path.suffix in (".bsw", ".yaml", ".yml") and path.is_file():
+                stat = path.stat()
+                out.append((str(path), stat.st_mtime_ns, stat.st_size))
+        return tuple(out)
+
+    async def _stored_templates(self) -> list[TemplateSpec]:
+        store = self.bs.templates
+        return list(await store.specs()) if store is not None else []
+
+    def _load(self, files: Sequence[Path], stored: Sequence[TemplateSpec]) -> None:
+        from baseshift.dsl import compile_files
+
+        from .app import make_importable
+
+        make_importable(self.folder)
+        file_templates, file_problems = _template_files(self.folder)
+        extra = (*stored, *file_templates)
+        results = [self.bs.with_plugin_checks(c)
+                   for c in compile_files(list(files), self.bs.check_env(extra))]
+        self.templates = (*extra, *(t for c in results for t in c.templates))
+        self.bs.extra_templates = self.templates
+        entries: dict[str, WorkflowEntry] = {}
+        problems = list(file_problems)
+        for compiled in results:
+            entry = _entry(compiled)
+            if entry is None:
+                problems.extend(compiled.diagnostics)
+            elif entry.name in entries:
+                problems.append(_duplicate(entry, entries[entry.name]))
+            else:
+                entries[entry.name] = entry
+        self._entries = entries
+        self.problems = tuple(problems)
+
+
+def _entry(compiled: Compiled) -> WorkflowEntry | None:
+    path = Path(compiled.path)
+    if compiled.plan is not None:
+        return WorkflowEntry(compiled.plan.name, path, compiled.source, compiled.plan,
+                             compiled.diagnostics)
+    if compiled.ok:
+        return None  # a file of templates only
+    return WorkflowEntry(_declared_name(compiled.source) or path.stem, path, compiled.source,
+                         None, compiled.diagnostics)
+
+
+def _declared_name(source: str) -> str | None:
+    """The name after `workflow` in a file that does not check (best effort, for listing)."""
+    for line in source.splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0] == "workflow":
+            return words[1].strip("{")
+    return None
+
+
+def _duplicate(entry: WorkflowEntry, first: WorkflowEntry) -> Diagnostic:
+    return Diagnostic(str(entry.path), Span(1, 1, 1, 1), "catalog.duplicate-workflow",
+                      f"workflow '{entry.name}' is also defined in {first.path}; this file is "
+                      "ignored", "give each workflow a unique name", Severity.ERROR)
+
+
+def _template_files(folder: Path) -> tuple[list[TemplateSpec], list[Diagnostic]]:
+    try:
+        from .template_files import read_template_files
+    except ImportError:  # the YAML template reader is optional until it ships
+        return [], []
+    return read_template_files(folder)

@@ -1,0 +1,119 @@
+"""What users do with runs, in one place for the API, the web UI, triggers and the CLI.
+
+Each operation checks its request against the stored state first and raises a core error
+(NotFound, Conflict, InputError) before anything changes.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from .errors import Conflict, NotFound
+from .records import RunRecord, RunSnapshot
+from .runstate import ActiveRun, Effects
+from .states import JobState, RunState
+
+if TYPE_CHECKING:
+    from .app import BaseShift
+
+log = logging.getLogger("baseshift.service")
+
+SETTLE_SECONDS = 5.0
+"""How long cancel waits for the engine to store the cancellation before answering."""
+
+
+class RunService:
+    """Start, inspect, cancel, retry and re-run runs; complete or fail waiting jobs."""
+
+    def __init__(self, baseshift: BaseShift) -> None:
+        from .admission import Admission
+
+        self.bs = baseshift
+        self.admission = Admission(baseshift)
+
+    async def start(self, workflow: str, inputs: Mapping[str, Any]) -> str:
+        """Start a run of a loaded workflow (subject to its run limit); returns the run id."""
+        plan = self.bs.catalog.plan(workflow)
+        return await self.admission.start(plan, dict(inputs))
+
+    async def snapshot(self, run_id: str) -> RunSnapshot:
+        snapshot = await self.bs.store.load_run(run_id)
+        if snapshot is None:
+            raise NotFound(f"run '{run_id}' not found")
+        return snapshot
+
+    async def cancel(self, run_id: str) -> RunRecord:
+        """Cancel an unfinished run, here or in the store for a run no process executes."""
+        snapshot = await self.snapshot(run_id)
+        if snapshot.run.state.finished:
+            raise Conflict(f"run '{run_id}' is already {snapshot.run.state.value}")
+        if await self.bs.engine.cancel(run_id):
+            return await self._settled(run_id)
+        plan = self.bs.plan_for_run(snapshot.run, snapshot.jobs)
+        fx = Effects(time.time())
+        ActiveRun(plan, snapshot.run, snapshot.jobs).cancel(fx)
+        await self.bs.store.apply(fx.changes)
+        for event in fx.events:
+            await self.bs.hooks.track_event(event)
+        return snapshot.run
+
+    async def _settled(self, run_id: str) -> RunRecord:
+        try:
+            return await asyncio.wait_for(asyncio.shield(self.bs.engine.wait(run_id)),
+                                          SETTLE_SECONDS)
+        except TimeoutError:
+            return (await self.snapshot(run_id)).run
+
+    async def retry(self, run_id: str) -> None:
+        """Rerun a failed or cancelled run's unfinished jobs; successes are kept."""
+        snapshot = await self.snapshot(run_id)
+        plan = self.bs.plan_for_run(snapshot.run, snapshot.jobs)
+        await self.bs.engine.resume(plan, run_id, retry=True)
+
+    async def rerun_from(self, run_id: str, job: str) -> None:
+        """Run `job` and everything downstream of it again, reusing upstream results."""
+        snapshot = await self.snapshot(run_id)
+        plan = self.bs.plan_for_run(snapshot.run, snapshot.jobs)
+        await self.bs.engine.rerun_from(plan, run_id, job)
+
+    async def complete_job(self, run_id: str, job: str, output: Any = None) -> None:
+        """Finish a job that waits for an external call (`uses manual`) with `output`."""
+        await self._deliver(run_id, job, output=output, error=None)
+
+    async def fail_job(self, run_id: str, job: str, error: str) -> None:
+        """Fail a job that waits for an external call; its retry policy applies."""
+        await self._deliver(run_id, job, output=None, error=error)
+
+    async def _deliver(self, run_id: str, job: str, *, output: Any, error: str | None) -> None:
+        snapshot = await self.snapshot(run_id)
+        record = snapshot.jobs.get(job)
+        if record is None:
+            raise NotFound(f"run '{run_id}' has no job '{job}'",
+                           hint=f"its jobs: {', '.join(sorted(snapshot.jobs))}")
+        if record.state is not JobState.RUNNING:
+            raise Conflict(f"job '{job}' is {record.state.value}, not waiting for a result")
+        self.bs.engine.deliver(run_id, job, output=output, error=error)
+
+    async def resume_interrupted(self) -> list[str]:
+        """Resume every RUNNING run that no live process executes (after a crash or stop)."""
+        resumed = []
+        states = await self.bs.store.run_states(await self.bs.store.unfinished_runs())
+        for run_id, state in states.items():
+            if state is not RunState.RUNNING or run_id in self.bs.engine.runs:
+                continue
+            try:
+                await self.retry_or_resume(run_id)
+                resumed.append(run_id)
+            except Conflict as exc:
+                log.info("not resuming %s: %s", run_id, exc.message)
+            except Exception:
+                log.exception("could not resume run %s", run_id)
+        return resumed
+
+    async def retry_or_resume(self, run_id: str) -> None:
+        snapshot = await self.snapshot(run_id)
+        plan = self.bs.plan_for_run(snapshot.run, snapshot.jobs)
+        await self.bs.engine.resume(plan, run_id)

@@ -1,0 +1,68 @@
+"""`baseshift serve`: the REST API and web UI under Hypercorn, stopped cleanly by a signal."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+from baseshift.core.cli import ExitCode, settings_from
+from baseshift.core.commands import Command
+from baseshift.core.hookspecs import hookimpl
+
+GRACEFUL_SECONDS = 5.0
+"""How long open requests (live event streams) get to finish when the server stops."""
+
+
+def _serve_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
+    p.add_argument("--workflows", metavar="DIR",
+                   help="folder of .bsw files to load and watch (env BASESHIFT_WORKFLOWS; "
+                   "default ./workflows)")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    from baseshift.web.app import create_app
+
+    settings = settings_from(args, workflows_dir=args.workflows)
+    app = create_app(settings)
+    config = Config()
+    config.bind = [f"{_host(args.host)}:{args.port}"]
+    config.graceful_timeout = GRACEFUL_SECONDS
+    config.accesslog = None
+    config.errorlog = "-"
+    url = f"http://{_host(args.host)}:{args.port}/"
+    print(f"Base Shift is serving {url}  (workflows: {settings.workflows_dir}, "
+          f"data: {settings.data_dir}); Ctrl-C stops it", flush=True)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+
+    try:
+        asyncio.run(main())
+    except OSError as exc:
+        print(f"error: cannot serve on {args.host}:{args.port}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return ExitCode.FAILED
+    print("stopped; runs that were executing resume when the server starts again",
+          file=sys.stderr)
+    return ExitCode.OK
+
+
+def _host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+@hookimpl
+def register_commands() -> list[Command]:
+    return [Command("serve", "serve the REST API and web UI for a folder of workflows",
+                    _serve_args, cmd_serve)]

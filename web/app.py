@@ -1,0 +1,62 @@
+"""The ASGI application: a Base Shift app, its plugins' routes, problem+json errors.
+
+Every route comes from the `register_routes` hook; this module only wires the lifespan
+(start the engine, load workflows, resume interrupted runs, watch the folder) and errors.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+
+from starlette.applications import Starlette
+
+from baseshift.core.app import BaseShift
+from baseshift.core.settings import Settings
+
+from .problems import EXCEPTION_HANDLERS
+
+log = logging.getLogger("baseshift.web")
+
+Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
+
+
+def create_app(settings: Settings | None = None, *, plugins: Sequence[object] = (),
+               baseshift: BaseShift | None = None) -> Starlette:
+    """The HTTP server for one Base Shift application (built from the environment by
+    default). The application starts and stops with the ASGI lifespan."""
+    bs = baseshift or BaseShift(settings or Settings.from_env(), plugins=plugins)
+    bs.stash["serving"] = True
+    app = Starlette(routes=bs.hooks.routes(), exception_handlers=EXCEPTION_HANDLERS,
+                    lifespan=_lifespan(bs))
+    app.state.baseshift = bs
+    return app
+
+
+def _lifespan(bs: BaseShift) -> Lifespan:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with bs:
+            await bs.catalog.refresh(force=True)
+            _report_catalog(bs)
+            resumed = await bs.runs.resume_interrupted()
+            if resumed:
+                log.info("resumed %d interrupted run(s): %s", len(resumed), ", ".join(resumed))
+            await bs.runs.admission.startup()
+            watcher = asyncio.create_task(bs.catalog.watch(), name="baseshift-catalog")
+            try:
+                yield
+            finally:
+                watcher.cancel()
+                with suppress(asyncio.CancelledError):
+                    await watcher
+
+    return lifespan
+
+
+def _report_catalog(bs: BaseShift) -> None:
+    entries = bs.catalog.entries()
+    broken = [e.name for e in entries if not e.ok]
+    log.info("loaded %d workflow(s) from %s%s", len(entries), bs.catalog.folder,
+             f"; with errors: {', '.join(broken)}" if broken else "")

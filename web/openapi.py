@@ -1,0 +1,112 @@
+"""The OpenAPI 3 document, built from the `@operation` metadata on each API view."""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from starlette.routing import BaseRoute, Mount, Route
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"}, "title": {"type": "string"},
+        "status": {"type": "integer"}, "detail": {"type": "string"},
+        "code": {"type": "string"}, "hint": {"type": ["string", "null"]},
+        "instance": {"type": "string"},
+    },
+}
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What the document says about one view: summary, schemas, parameters, statuses."""
+
+    summary: str
+    tags: tuple[str, ...] = ()
+    request: dict[str, Any] | None = None
+    response: dict[str, Any] | None = None
+    query: dict[str, dict[str, Any]] = field(default_factory=dict)
+    status: int = 200
+    errors: tuple[int, ...] = ()
+    content_type: str = "application/json"
+
+
+def operation(summary: str, *, tags: Sequence[str] = (), request: dict[str, Any] | None = None,
+              response: dict[str, Any] | None = None,
+              query: dict[str, dict[str, Any]] | None = None, status: int = 200,
+              errors: Sequence[int] = (),
+              content_type: str = "application/json") -> Callable[[F], F]:
+    """Describe an API view for the OpenAPI document (views without it are not listed)."""
+
+    def mark(view: F) -> F:
+        view.__openapi__ = Operation(summary, tuple(tags), request, response,  # type: ignore[attr-defined]
+                                     dict(query or {}), status, tuple(errors), content_type)
+        return view
+
+    return mark
+
+
+def build_document(routes: Iterable[BaseRoute], *, title: str, version: str) -> dict[str, Any]:
+    """An OpenAPI 3.1 document for every described route under any mount."""
+    paths: dict[str, dict[str, Any]] = {}
+    for path, methods, endpoint in _walk(routes, ""):
+        op: Operation | None = getattr(endpoint, "__openapi__", None)
+        if op is None:
+            continue
+        for method in sorted(methods - {"HEAD"}):
+            paths.setdefault(clean_path(path), {})[method.lower()] = _operation(
+                path, method, op, endpoint)
+    return {"openapi": "3.1.0", "info": {"title": title, "version": version},
+            "paths": dict(sorted(paths.items()))}
+
+
+def _walk(routes: Iterable[BaseRoute], prefix: str) -> Iterable[tuple[str, set[str], Any]]:
+    for route in routes:
+        if isinstance(route, Route):
+            yield prefix + route.path, set(route.methods or {"GET"}), route.endpoint
+        elif isinstance(route, Mount) and route.routes:
+            yield from _walk(route.routes, prefix + route.path)
+
+
+_PARAM = re.compile(r"{([^}:]+)(?::[^}]+)?}")
+
+
+def _operation(path: str, method: str, op: Operation, endpoint: Any) -> dict[str, Any]:
+    params: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in _PARAM.findall(path)]
+    params += [{"name": n, "in": "query", "required": False, "schema": s}
+               for n, s in op.query.items()]
+    out: dict[str, Any] = {
+        "summary": op.summary,
+        "operationId": f"{endpoint.__module__.rsplit('.', 1)[-1]}_{endpoint.__name__}",
+        "tags": list(op.tags),
+        "responses": _responses(op),
+    }
+    if params:
+        out["parameters"] = params
+    if op.request is not None:
+        out["requestBody"] = {"required": True,
+                              "content": {"application/json": {"schema": op.request}}}
+    return out
+
+
+def _responses(op: Operation) -> dict[str, Any]:
+    ok: dict[str, Any] = {"description": "OK"}
+    if op.response is not None:
+        ok["content"] = {op.content_type: {"schema": op.response}}
+    out: dict[str, Any] = {str(op.status): ok}
+    problem = {"content": {"application/problem+json": {"schema": PROBLEM_SCHEMA}}}
+    for status in sorted({*op.errors, *((400,) if op.request is not None else ())}):
+        out[str(status)] = {"description": "problem", **problem}
+    return out
+
+
+def clean_path(path: str) -> str:
+    """`/runs/{id:str}` -> `/runs/{id}` (Starlette converters are not OpenAPI syntax)."""
+    return _PARAM.sub(lambda m: "{" + m.group(1) + "}", path)

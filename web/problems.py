@@ -1,0 +1,76 @@
+"""RFC 7807 problem documents: every error the HTTP server answers with, in one shape."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from baseshift.core.errors import BaseShiftError, DSLError
+
+log = logging.getLogger("baseshift.web")
+
+PROBLEM_JSON = "application/problem+json"
+
+_TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+           405: "Method Not Allowed", 409: "Conflict", 415: "Unsupported Media Type",
+           422: "Unprocessable Content", 500: "Internal Server Error",
+           503: "Service Unavailable"}
+
+
+def problem(status: int, detail: str, *, code: str | None = None, hint: str | None = None,
+            instance: str | None = None, **extra: Any) -> JSONResponse:
+    """A problem+json response; `code` is our stable dotted error code (the `type` URI)."""
+    body: dict[str, Any] = {
+        "type": f"urn:baseshift:problem:{code}" if code else "about:blank",
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    if code:
+        body["code"] = code
+    if hint:
+        body["hint"] = hint
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+def diagnostics_json(exc: DSLError) -> list[dict[str, Any]]:
+    """Diagnostics as the API shows them: file, line and column, code, message, hint."""
+    return [d.to_json() for d in exc.diagnostics]  # type: ignore[attr-defined]
+
+
+async def on_baseshift_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, BaseShiftError)
+    extra: dict[str, Any] = dict(exc.details)
+    if isinstance(exc, DSLError) and exc.diagnostics:
+        extra["errors"] = diagnostics_json(exc)
+    if exc.status >= 500:
+        log.error("%s %s: %s", request.method, request.url.path, exc.message)
+    return problem(exc.status, exc.message, code=exc.code, hint=exc.hint,
+                   instance=request.url.path, **extra)
+
+
+async def on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    response = problem(exc.status_code, str(exc.detail), instance=request.url.path)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def on_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem(500, "the server failed to handle this request; see the server log",
+                   code="server.error", instance=request.url.path)
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    BaseShiftError: on_baseshift_error,
+    HTTPException: on_http_error,
+    Exception: on_unexpected,
+}

@@ -1,0 +1,75 @@
+"""Reading request bodies and query parameters into plain values, with clear 400s."""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from starlette.requests import Request
+
+from baseshift.core.errors import BadRequest, InputError
+
+MAX_BODY = 8 * 1024 * 1024
+"""Largest JSON body accepted (bytes): workflow sources and inputs are far smaller."""
+
+
+async def read_json(request: Request, *, default: Any = None) -> Any:
+    """The request's JSON body; `default` for an empty body. BadRequest if it is not JSON."""
+    content_type = request.headers.get("content-type", "")
+    body = await request.body()
+    if not body.strip():
+        return default
+    if len(body) > MAX_BODY:
+        raise BadRequest(f"the body is larger than {MAX_BODY // (1024 * 1024)} MiB")
+    if content_type and "json" not in content_type.split(";")[0]:
+        raise BadRequest(f"expected a JSON body, got content type {content_type!r}",
+                         hint="send Content-Type: application/json")
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}") from None
+
+
+def json_object(value: Any, what: str) -> dict[str, Any]:
+    """`value` if it is a JSON object, else InputError naming `what`."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InputError(f"{what} must be a JSON object, got {type(value).__name__}",
+                         details={"field": what})
+    return value
+
+
+def query_int(request: Request, name: str, default: int, *, low: int, high: int) -> int:
+    """An integer query parameter within [low, high]; BadRequest naming it otherwise."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise BadRequest(f"query parameter '{name}' must be an integer from {low} to {high}, "
+                         f"got {raw!r}", details={"parameter": name})
+    return value
+
+
+def query_time(request: Request, name: str) -> float | None:
+    """A time query parameter as epoch seconds: ISO 8601 (`2026-11-28T10:00:00Z`) or a number."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"query parameter '{name}' must be an ISO 8601 time or epoch "
+                         f"seconds, got {raw!r}", details={"parameter": name}) from None
+    if parsed.tzinfo is None:
+        raise BadRequest(f"query parameter '{name}' needs a time zone (e.g. a trailing Z)",
+                         details={"parameter": name})
+    return parsed.timestamp()
