@@ -135,7 +135,8 @@ class RunCursor:
 
 def _bad_cursor() -> BadRequest:
     return BadRequest("Parameter 'cursor' is not a cursor this server made.",
-                      hint="pass the next_cursor of the previous page unchanged, or omit it")
+                      hint="pass the next_cursor of the previous page unchanged, or omit it",
+                      details={"parameter": "cursor"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +158,8 @@ class RunQuery:
 
     def __post_init__(self) -> None:
         if not 1 <= self.limit <= MAX_PAGE:
-            raise BadRequest(f"Parameter 'limit' is {self.limit}; it must be 1 to {MAX_PAGE}.")
+            raise BadRequest(f"Parameter 'limit' is {self.limit}; it must be 1 to {MAX_PAGE}.",
+                             details={"parameter": "limit"})
         self.position()
 
     def position(self) -> RunCursor | None:
