@@ -231,3 +231,22 @@ def _object(wide: Mapping[str, Any], narrow: Mapping[str, Any], path: str,
             yield f"{side.where(path)}: unknown fields are now refused"
         else:
             yield f"{side.where(path)}: may now hold fields callers do not expect"
+
+
+def json_diff(old: Any, new: Any, path: str = "") -> list[dict[str, Any]]:
+    """Field-by-field differences of two JSON values: `{"path", "change", "from", "to"}` with
+    change `added`, `removed` or `changed` (lists are compared whole)."""
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        out: list[dict[str, Any]] = []
+        for key in sorted(set(old) | set(new), key=str):
+            where = f"{path}.{key}" if path else str(key)
+            if key not in new:
+                out.append({"path": where, "change": "removed", "from": old[key], "to": None})
+            elif key not in old:
+                out.append({"path": where, "change": "added", "from": None, "to": new[key]})
+            else:
+                out.extend(json_diff(old[key], new[key], where))
+        return out
+    if old == new and type(old) is type(new):
+        return []
+    return [{"path": path, "change": "changed", "from": old, "to": new}]
