@@ -209,3 +209,60 @@ def test_hook_register_job_templates(tmp_path: Path) -> None:
                     '  job a uses say@^2 { with { what: "hi" } }\n}\n')
     plan = bs.load_workflow(flow)
     assert plan.jobs[0].template is not None and plan.jobs[0].template.ref == "say@2.1.0"
+
+
+async def test_hook_register_routes(tmp_path: Path) -> None:
+    import httpx
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from baseshift.web.app import create_app
+    from baseshift.web.openapi import operation
+
+    @operation("count the loaded workflows", tags=["acme"])
+    async def count(request: Any) -> JSONResponse:
+        bs = request.app.state.baseshift
+        return JSONResponse({"workflows": len(bs.catalog.entries())})
+
+    class Routes:
+        @hookimpl
+        def register_routes(self) -> list[Any]:
+            return [Route("/api/v1/acme/count", count, name="acme:count")]
+
+    (tmp_path / "wf").mkdir()
+    settings = Settings(store="memory", data_dir=tmp_path / "d", load_entrypoints=False,
+                        workflows_dir=tmp_path / "wf")
+    app = create_app(settings, plugins=(Routes(),))
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        assert (await client.get("/api/v1/acme/count")).json() == {"workflows": 0}
+        document = (await client.get("/api/v1/openapi.json")).json()
+    assert document["paths"]["/api/v1/acme/count"]["get"]["summary"] == \
+        "count the loaded workflows"
+
+
+def test_hook_register_commands() -> None:
+    from baseshift.core.commands import Command
+    from baseshift.core.plugins import make_plugin_manager, plugin_commands
+
+    def hello(args: Any) -> int:
+        return 0
+
+    class Commands:
+        @hookimpl
+        def register_commands(self) -> list[Command]:
+            return [Command("hello", "say hello", lambda p: None, hello)]
+
+    pm = make_plugin_manager(load_entrypoints=False)
+    pm.register(Commands(), name="acme")
+    found = plugin_commands(pm)
+    assert found["hello"].handler is hello and "serve" in found
+
+    class Again:
+        @hookimpl
+        def register_commands(self) -> list[Command]:
+            return [Command("hello", "another hello", lambda p: None, hello)]
+
+    pm.register(Again(), name="acme2")
+    with pytest.raises(PluginError, match="'hello' is already provided by plugin"):
+        plugin_commands(pm)
