@@ -1,0 +1,499 @@
+"""The web UI's pages through the real app: rendering, forms, actions, htmx fragments, SSE."""
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from html import unescape
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from baseshift.core.app import BaseShift
+from baseshift.core.states import JobState, RunState
+from baseshift.plugins import web_ui
+from baseshift.web.forms import field_of_error
+from baseshift.web.highlight import highlight_line
+from baseshift.web.render import HTMX_JS, SSE_JS
+
+GREET = """
+workflow greet {
+  version "1.0.0"
+  description "Say hello"
+  input {
+    amount: number,
+    name: string = "world",
+    count: integer = 2,
+    loud: boolean = false,
+    tags: list<string> = ["a"],
+    note?: string
+  }
+  job hello uses shell { with { command: "echo '{\\"n\\": ${input.count}}'" } }
+  job done uses shell { needs hello  with { command: "echo done" } }
+}
+"""
+
+BREAKS = """
+workflow breaks {
+  version "1.0.0"
+  job first uses shell { with { command: "echo one" } }
+  job boom uses shell {
+    needs first
+    with { command: "echo 'the disk is on fire' >&2; exit 2" }
+  }
+  job after uses shell { needs boom  with { command: "echo never" } }
+}
+"""
+
+APPROVE = """
+workflow approve {
+  version "1.0.0"
+  job ask uses manual { with { prompt: "Approve the purchase?" } }
+  job after uses shell { needs ask  with { command: "echo approved" } }
+}
+"""
+
+BROKEN = """
+workflow broken {
+  version "1.0.0"
+  job a uses shel { with { command: "echo" } }
+}
+"""
+
+Client = tuple[BaseShift, httpx.AsyncClient]
+
+
+@pytest.fixture
+def ui_workflows(tmp_path: Path) -> Path:
+    folder = tmp_path / "ui-workflows"
+    folder.mkdir()
+    for name, text in (("greet", GREET), ("breaks", BREAKS), ("approve", APPROVE),
+                       ("broken", BROKEN)):
+        (folder / f"{name}.bsw").write_text(text)
+    return folder
+
+
+@pytest.fixture
+def ui(make_client: Callable[..., Any], ui_workflows: Path) -> Callable[..., Any]:
+    @asynccontextmanager
+    async def factory(**settings: Any) -> AsyncIterator[Client]:
+        settings.setdefault("store", "sqlite")
+        async with make_client(workflows=ui_workflows, **settings) as pair:
+            yield pair
+
+    return factory
+
+
+async def finished_run(bs: BaseShift, workflow: str, **inputs: Any) -> str:
+    run_id = await bs.runs.start(workflow, inputs)
+    await bs.engine.wait(run_id)
+    return run_id
+
+
+def text_of(html: str) -> str:
+    return unescape(re.sub(r"<[^>]+>", " ", html))
+
+
+# --------------------------------------------------------------------------- layout
+
+
+async def test_every_page_has_the_layout_nav_skip_link_and_local_scripts(
+        ui: Callable[..., Any]) -> None:
+    async with ui() as (bs, client):
+        for url, current in (("/", "Dashboard"), ("/ui/workflows", "Workflows"),
+                             ("/ui/runs", "Runs"), ("/ui/templates", "Templates"),
+                             ("/ui/validate", "Validate")):
+            page = await client.get(url)
+            assert page.status_code == 200, url
+            html = page.text
+            assert html.startswith("<!DOCTYPE html>") and '<html lang="en">' in html
+            assert '<a class="skip-link" href="#main">' in html and 'id="main"' in html
+            assert re.search(rf'aria-current="page">{current}<', html), url
+            assert f"/static/{HTMX_JS}" in html and f"/static/{SSE_JS}" in html
+            assert "https://" not in html, "no CDN"
+            assert len(re.findall(r"<h1>", html)) == 1
+
+
+async def test_static_files_are_the_vendored_htmx_and_the_stylesheet(
+        ui: Callable[..., Any]) -> None:
+    async with ui() as (_, client):
+        htmx = await client.get(f"/static/{HTMX_JS}")
+        assert htmx.status_code == 200 and 'version:"2.0.11"' in htmx.text.replace(" ", "")
+        assert (await client.get(f"/static/{SSE_JS}")).status_code == 200
+        css = await client.get("/static/baseshift.css")
+        assert "@media (max-width" in css.text
+
+
+# --------------------------------------------------------------------------- dashboard
+
+
+async def test_dashboard_counts_runs_by_state_and_lists_failures_first(
+        ui: Callable[..., Any]) -> None:
+    async with ui() as (bs, client):
+        ok = await finished_run(bs, "greet", amount=1)
+        bad = await finished_run(bs, "breaks")
+        html = (await client.get("/")).text
+    counts = {k: v for v, k in re.findall(r'<span class="n">(\d+)</span>(\w+)</a>', html)}
+    assert counts["failed"] == "1" and counts["completed"] == "1" and counts["running"] == "0"
+    assert html.index(">failed</a>") < html.index(">completed</a>")
+    failures = html[html.index('id="failed-heading"'):html.index('id="recent-heading"')]
+    assert bad in failures and ok not in failures
+    assert ok in html[html.index('id="recent-heading"'):]
+
+
+# --------------------------------------------------------------------------- workflows
+
+
+async def test_workflow_list_shows_each_workflow_and_the_errors_of_broken_files(
+        ui: Callable[..., Any]) -> None:
+    async with ui() as (_, client):
+        html = (await client.get("/ui/workflows")).text
+    for name in ("greet", "breaks", "approve", "broken"):
+        assert f'href="/ui/workflows/{name}"' in html
+    assert "Errors in broken.bsw" in html
+    assert "there is no executor &#39;shel&#39;" in html
+    assert "did you mean &#39;shell&#39;?" in html
+
+
+async def test_workflow_page_has_highlighted_source_dag_and_a_typed_run_form(
+        ui: Callable[..., Any]) -> None:
+    async with ui() as (_, client):
+        html = (await client.get("/ui/workflows/greet")).text
+    assert '<span class="tok-keyword">workflow</span>' in html
+    assert '<span class="tok-interp">${input.count}</span>' in html
+    assert 'id="dag-node-hello"' in html and 'id="dag-node-done"' in html
+    assert "uses shell" in html
+    assert "No schedule" in html
+    form = html[html.index('<form id="run-form"'):html.index("</form>")]
+    assert 'method="post" action="/ui/workflows/greet/runs"' in form
+    assert re.search(r'<input type="number"\s+step="any"\s+id="input-amount" name="amount" '
+                     r'value=""\s+aria-required="true"', form)
+    assert '<label for="input-amount">' in form and "(required)" in form
+    assert re.search(r'type="number"\s+step="1"\s+id="input-count" name="count" value="2"', form)
+    assert re.search(r'type="text"\s+id="input-name" name="name" value="world"', form)
+    assert re.search(r'type="checkbox" id="input-loud" name="loud" value="true">', form)
+    assert re.search(r'<textarea id="input-tags" name="tags"[^>]*>\[&#34;a&#34;\]</textarea>',
+                     form)
+    assert '<label for="input-note">' in form
+
+
+async def test_broken_workflow_page_shows_its_errors_on_the_marked_source(
+        ui: Callable[..., Any]) -> None:
+    async with ui() as (_, client):
+        html = (await client.get("/ui/workflows/broken")).text
+    assert "cannot run" in html and 'id="run-form"' not in html
+    assert '<li id="L4" class="error-line">' in html
+    assert '<a href="#L4">line 4:14</a>' in html
+
+
+async def test_unknown_workflow_is_an_html_404(ui: Callable[..., Any]) -> None:
+    async with ui() as (_, client):
+        page = await client.get("/ui/workflows/nope")
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "no workflow named &#39;nope&#39;" in page.text and "loaded workflows:" in page.text
+
+
+async def test_run_form_starts_a_run_and_redirects_to_it(ui: Callable[..., Any]) -> None:
+    async with ui() as (bs, client):
+        page = await client.post("/ui/workflows/greet/runs",
+                                 data={"amount": "12.5", "count": "3", "loud": "true",
+                                       "tags": '["x", "y"]', "name": "", "note": ""})
+        assert page.status_code == 303
+        run_id = page.headers["location"].rsplit("/", 1)[1]
+        assert page.headers["location"] == f"/ui/runs/{run_id}"
+        await bs.engine.wait(run_id)
+        snapshot = await bs.runs.snapshot(run_id)
+    assert snapshot.run.inputs == {"amount": 12.5, "name": "world", "count": 3, "loud": True,
+                                   "tags": ["x", "y"], "note": None}
+    assert snapshot.jobs["hello"].output == {"n": 3}
+
+
+async def test_run_form_errors_are_shown_next_to_the_field_with_status_422(
+        ui: Callable[..., Any]) -> None:
+    async with ui() as (bs, client):
+        bad = await client.post("/ui/workflows/greet/runs",
+                                data={"amount": "lots", "count": "7", "tags": "[1"})
+        missing = await client.post("/ui/workflows/greet/runs", data={"count": "7"})
+        runs = await bs.store.list_runs()
+    assert bad.status_code == 422 and missing.status_code == 422 and runs == []
+    field = bad.text[bad.text.index('<div class="field has-error">'):]
+    field = field[:field.index('</div>\n    </div>')]
+    assert 'id="input-amount"' in field and 'aria-invalid="true"' in field
+    assert "input &#39;amount&#39; must be a number, got &#39;lots&#39;" in field
+    assert 'value="lots"' in field and 'value="7"' in bad.text  # what was typed stays
+    assert "missing required input &#39;amount&#39;" in missing.text
+
+
+def test_input_errors_name_their_field() -> None:
+    assert field_of_error("input 'tags[2]' must be a string, got integer 3") == "tags"
+    assert field_of_error("missing required input 'amount' (number)") == "amount"
+    assert field_of_error("something else") is None
+
+
+# --------------------------------------------------------------------------- runs
+
+
+async def test_runs_list_filters_by_workflow_and_state(ui: Callable[..., Any]) -> None:
+    async with ui() as (bs, client):
+        ok = await finished_run(bs, "greet", amount=1)
+        bad = await finished_run(bs, "breaks")
+        everything = (await client.get("/ui/runs")).text
+        failed = (await client.get("/ui/runs", params={"state": "failed"})).text
+        greet = (await client.get("/ui/runs", params={"workflow": "greet"})).text
+        wrong = await client.get("/ui/runs", params={"state": "sleepy"})
+    assert ok in everything and bad in everything
+    assert bad in failed and ok not in failed
+    assert '<option value="FAILED" selected>' in failed
+    assert ok in greet and bad not in greet
+    assert wrong.status_code == 422 and "state &#39;SLEEPY&#39; is not one of" in wrong.text
+
+
+async def test_runs_list_pages_with_a_cursor_and_htmx_gets_only_the_list(
+        ui: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(web_ui, "PAGE_SIZE", 2)
+    async with ui() as (bs, client):
+        ids = [await finished_run(bs, "greet", amount=i) for i in range(3)]
+        first = (await client.get("/ui/runs")).text
+        link = re.search(r'href="/ui/runs\?([^"]+)" rel="next"', first)
+        assert link is not None
+        second = await client.get("/ui/runs?" + unescape(link.group(1)),
+                                  headers={"HX-Request": "true"})
+    assert ids[2] in first and ids[1] in first and ids[0] not in first
+    assert second.text.lstrip().startswith('<div id="run-list"')
+    assert "<html" not in second.text and ids[0] in second.text and ids[2] not in second.text
+    assert 'rel="next"' not in second.text and "First page" in second.text
+    assert second.headers["vary"] == "HX-Request"
+
+
+async def test_run_page_shows_graph_timeline_logs_and_a_retry_button(
+        ui: Callable[..., Any]) -> None:
+    async with ui() as (bs, client):
+        run_id = await finished_run(bs, "breaks")
+        html = (await client.get(f"/ui/runs/{run_id}")).text
+    assert 'sse-connect' not in html  # finished: nothing to listen to
+    assert re.search(r'id="dag-node-first" class="dag-node state-succeeded"', html)
+    assert re.search(r'id="dag-node-boom" class="dag-node state-failed"', html)
+    assert 'class="timeline"' in html and "boom #1" in html
+    log = html[html.index('<details id="log-boom">'):]
+    log = log[:log.index("</details>")]
+    assert "the disk is on fire" in log
+    assert f'action="/ui/runs/{run_id}/retry"' in html
+    assert f'action="/ui/runs/{run_id}/cancel"' not in html
+    assert f'action="/ui/runs/{run_id}/jobs/first/rerun"' in html
+
+
+async def test_retry_and_rerun_buttons_act_and_redirect_back(ui: Callable[..., Any]) -> None:
+    async with ui() as (bs, client):
+        run_id = await finished_run(bs, "greet", amount=1)
+        rerun = await client.post(f"/ui/runs/{run_id}/jobs/done/rerun")
+        assert rerun.status_code == 303 and rerun.headers["location"] == f"/ui/runs/{run_id}"
+        record = await bs.engine.wait(run_id)
+        snapshot = await bs.runs.snapshot(run_id)
+        assert record.state is RunState.COMPLETED
+        assert snapshot.jobs["done"].attempts == 2 and snapshot.jobs["hello"].attempts == 1
+        retry = await client.post(f"/ui/runs/{run_id}/retry")
+        cancel = await client.post(f"/ui/runs/{run_id}/cancel")
+    assert retry.status_code == 409 and "only a failed or cancelled run" in retry.text
+    assert retry.headers["content-type"].startswith("text/html") and 'role="alert"' in retry.text
+    assert cancel.status_code == 409 and "already COMPLETED" in cancel.text
+
+
+async def test_unknown_run_is_an_html_404(ui: Callable[..., Any]) -> None:
+    async with ui() as (_, client):
+        page = await client.get("/ui/runs/nope")
+        stream = await client.get("/ui/runs/nope/stream")
+    assert page.status_code == 404 and "run &#39;nope&#39; not found" in page.text
+    assert stream.status_code == 404
+
+
+async def test_manual_job_is_completed_from_the_run_page(ui: Callable[..., Any]) -> None:
+    async with ui() as (bs, client):
+        run_id = await bs.runs.start("approve", {})
+        html = await page_when(client, run_id, "Waiting for a result")
+        assert "Approve the purchase?" in html
+        assert f'action="/ui/runs/{run_id}/jobs/ask/complete"' in html
+        assert f'action="/ui/runs/{run_id}/jobs/ask/fail"' in html
+        assert f'action="/ui/runs/{run_id}/cancel"' in html
+        bad = await client.post(f"/ui/runs/{run_id}/jobs/ask/complete", data={"output": "{"})
+        assert bad.status_code == 422 and "the output is not JSON" in bad.text
+        done = await post_until_accepted(client, f"/ui/runs/{run_id}/jobs/ask/complete",
+                                         {"output": '{"approved": true}'})
+        assert done.status_code == 303
+        record = await bs.engine.wait(run_id)
+        snapshot = await bs.runs.snapshot(run_id)
+    assert record.state is RunState.COMPLETED
+    assert snapshot.jobs["ask"].output == {"approved": True}
+
+
+async def test_manual_job_is_failed_from_the_run_page(ui: Callable[..., Any]) -> None:
+    async with ui() as (bs, client):
+        run_id = await bs.runs.start("approve", {})
+        await page_when(client, run_id, "Waiting for a result")
+        await post_until_accepted(client, f"/ui/runs/{run_id}/jobs/ask/fail",
+                                  {"error": "too expensive"})
+        record = await bs.engine.wait(run_id)
+        snapshot = await bs.runs.snapshot(run_id)
+    assert record.state is RunState.FAILED
+    assert snapshot.jobs["ask"].state is JobState.FAILED
+    assert "too expensive" in (snapshot.jobs["ask"].error or "")
+
+
+async def page_when(client: httpx.AsyncClient, run_id: str, text: str) -> str:
+    """The run page once it shows `text` (the engine runs concurrently with the test)."""
+    for _ in range(2000):
+        html = (await client.get(f"/ui/runs/{run_id}")).text
+        if text in html:
+            return html
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the run page never showed {text!r}")
+
+
+async def post_until_accepted(client: httpx.AsyncClient, url: str,
+                              data: dict[str, str]) -> httpx.Response:
+    """POST until the job's attempt is waiting (409 'not waiting yet' before that)."""
+    for _ in range(2000):
+        page = await client.post(url, data=data)
+        if page.status_code != 409:
+            return page
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{url} kept answering 409")
+
+
+# --------------------------------------------------------------------------- live updates
+
+
+def sse_events(body: str) -> list[tuple[str, str]]:
+    events = []
+    for block in body.split("\n\n"):
+        lines = block.splitlines()
+        name = next((ln[7:] for ln in lines if ln.startswith("event: ")), None)
+        if name:
+            events.append((name, "\n".join(ln[6:] for ln in lines if ln.startswith("data: "))))
+    return events
+
+
+async def test_stream_of_a_finished_run_sends_its_blocks_then_done(
+        ui: Callable[..., Any]) -> None:
+    async with ui() as (bs, client):
+        run_id = await finished_run(bs, "breaks")
+        page = await client.get(f"/ui/runs/{run_id}/stream")
+    assert page.headers["content-type"].startswith("text/event-stream")
+    events = sse_events(page.text)
+    assert [name for name, _ in events] == ["header", "graph", "jobs", "done"]
+    graph = dict(events)["graph"]
+    assert 'id="dag-node-boom" class="dag-node state-failed"' in graph
+    assert "<html" not in graph and "sse-swap" not in graph
+
+
+async def test_stream_follows_a_live_run_until_it_finishes(ui: Callable[..., Any]) -> None:
+    async with ui() as (bs, client):
+        run_id = await bs.runs.start("approve", {})
+        html = (await client.get(f"/ui/runs/{run_id}")).text
+        assert f'sse-connect="/ui/runs/{run_id}/stream" sse-close="done"' in html
+        assert 'sse-swap="graph"' in html and 'sse-swap="jobs"' in html
+        stream = asyncio.create_task(client.get(f"/ui/runs/{run_id}/stream"))
+        await page_when(client, run_id, "Waiting for a result")
+        await post_until_accepted(client, f"/ui/runs/{run_id}/jobs/ask/complete", {})
+        body = (await stream).text
+    events = sse_events(body)
+    assert events[-1][0] == "done"
+    graphs = [data for name, data in events if name == "graph"]
+    assert len(graphs) >= 2
+    assert 'id="dag-node-after" class="dag-node state-succeeded"' in graphs[-1]
+    assert 'class="dag-node state-succeeded"' not in graphs[0].split('id="dag-node-after"')[1][:60]
+
+
+# --------------------------------------------------------------------------- templates
+
+
+async def test_templates_page_lists_versions_and_diffs_two_of_them(
+        ui: Callable[..., Any]) -> None:
+    from baseshift.core.templatestore import parse_document
+
+    def doc(version: str, required: list[str]) -> Any:
+        return parse_document({
+            "name": "greeter", "version": version, "description": f"v{version}",
+            "steps": [{"name": "say", "type": "shell", "config": {"command": "echo hi"}}],
+            "inputSchema": {"type": "object", "required": required,
+                            "properties": {"who": {"type": "string"},
+                                           "lang": {"type": "string"}}}})
+
+    async with ui() as (bs, client):
+        assert bs.templates is not None
+        await bs.templates.publish(doc("1.0.0", ["who"]))
+        await bs.templates.publish(doc("2.0.0", ["who", "lang"]))
+        listing = (await client.get("/ui/templates")).text
+        page = (await client.get("/ui/templates/greeter")).text
+        fragment = await client.get("/ui/templates/greeter", params={"from": "2.0.0",
+                                                                     "to": "2.0.0"},
+                                    headers={"HX-Request": "true"})
+        missing = await client.get("/ui/templates/nope")
+    assert 'href="/ui/templates/greeter"' in listing and "1.0.0, 2.0.0" in listing
+    assert "1.0.0 → 2.0.0" in page
+    assert re.search(r"<li>[^<]*lang[^<]*</li>", page), "the new required input breaks callers"
+    assert "+      &#34;lang&#34;" in page and "-  &#34;description&#34;: &#34;v1.0.0&#34;," in page
+    assert fragment.text.lstrip().startswith('<div id="diff-result"')
+    assert "identical apart from their version" in fragment.text
+    assert missing.status_code == 404
+
+
+async def test_templates_page_says_so_when_there_is_no_template_store(
+        ui: Callable[..., Any]) -> None:
+    async with ui() as (bs, client):
+        bs.templates = None
+        html = (await client.get("/ui/templates")).text
+    assert "no template store" in html
+
+
+# --------------------------------------------------------------------------- validate
+
+
+async def test_validate_shows_errors_in_place_and_htmx_gets_only_the_result(
+        ui: Callable[..., Any]) -> None:
+    source = 'workflow x {\n  version "1"\n  job a uses shel { with { command: "<b>" } }\n}\n'
+    async with ui() as (_, client):
+        full = await client.post("/ui/validate", data={"source": source})
+        part = await client.post("/ui/validate", data={"source": source},
+                                 headers={"HX-Request": "true"})
+    assert full.status_code == 200 and "<!DOCTYPE html>" in full.text
+    assert "&lt;b&gt;" in full.text and "<b>" not in full.text.split("<textarea")[1]
+    fragment = part.text
+    assert fragment.lstrip().startswith('<section id="validate-result"')
+    assert "there is no executor &#39;shel&#39;" in fragment
+    assert '<a href="#L3">line 3:14</a>' in fragment
+    assert '<li id="L3" class="error-line">' in fragment
+    assert "hint: did you mean &#39;shell&#39;?" in fragment
+
+
+async def test_validate_a_good_workflow_draws_its_graph(ui: Callable[..., Any]) -> None:
+    async with ui() as (_, client):
+        page = await client.post("/ui/validate", data={"source": GREET},
+                                 headers={"HX-Request": "true"})
+    assert "Workflow <code>greet</code> 1.0.0 checks: 2 jobs." in page.text
+    assert 'id="dag-pasted-node-hello"' in page.text
+
+
+# --------------------------------------------------------------------------- overrides
+
+
+async def test_a_plugin_template_overrides_a_page_and_extends_the_default(
+        ui: Callable[..., Any], tmp_path: Path) -> None:
+    folder = tmp_path / "overrides"
+    folder.mkdir()
+    (folder / "dashboard.html").write_text(
+        '{% extends "default:dashboard.html" %}'
+        "{% block content %}<p id=\"custom\">Ops team</p>{{ super() }}{% endblock %}")
+    async with ui(extra={"web": {"template_dirs": [str(folder)]}}) as (_, client):
+        html = (await client.get("/")).text
+    assert '<p id="custom">Ops team</p>' in html and "Runs by state" in html
+
+
+def test_highlighting_escapes_everything_it_does_not_wrap() -> None:
+    line = highlight_line('job a uses shell { with { command: "<i>${x}</i>" } } # <b>')
+    assert "<i>" not in line and "<b>" not in line
+    assert '<span class="tok-interp">${x}</span>' in line
+    assert '<span class="tok-comment"># &lt;b&gt;</span>' in line
