@@ -1,8 +1,11 @@
 """The immutable plan a workflow file compiles to: inputs, jobs, their DAG and policies."""
 from __future__ import annotations
 
+import json
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from functools import cached_property
 from typing import Any
 
@@ -165,6 +168,68 @@ class JobSpec:
         }
 
 
+class MissedRuns(StrEnum):
+    """What a schedule does about fire times that passed while the server was down."""
+
+    SKIP = "skip"
+    CATCH_UP = "catch-up"
+
+
+class ConflictPolicy(StrEnum):
+    """What happens to a new run when its key already has the allowed number of runs."""
+
+    QUEUE = "queue"
+    CANCEL_NEW = "cancel-new"
+    CANCEL_RUNNING = "cancel-running"
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """`schedule "0 3 * * *" timezone "Europe/Paris" missed catch-up with { ... }`: start a
+    run at every time the cron expression names, in that time zone, with those inputs."""
+
+    cron: str
+    timezone: str = "UTC"
+    missed: MissedRuns = MissedRuns.SKIP
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+    span: Span = NO_SPAN
+
+    @property
+    def key(self) -> str:
+        """Identifies the schedule across reloads: editing its cron, zone or inputs makes a
+        new schedule (two schedules may fire at the same times with different inputs)."""
+        inputs = json.dumps(dict(self.inputs), sort_keys=True, separators=(",", ":"))
+        return f"{self.cron} {self.timezone} {inputs}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"cron": self.cron, "timezone": self.timezone, "missed": self.missed.value,
+                "inputs": dict(self.inputs)}
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    """`webhook secret NAME`: runs start on `POST /api/v1/hooks/WORKFLOW` from callers that
+    prove they know the secret NAME (resolved through the `resolve_secret` hook)."""
+
+    secret: str
+    span: Span = NO_SPAN
+
+
+@dataclass(frozen=True, slots=True)
+class RunLimit:
+    """`runs N per KEY on conflict POLICY`: at most `limit` unfinished runs of the workflow
+    whose `key` (an expression over `input`; None: one key for all runs) is the same."""
+
+    limit: int
+    key: Expr | None = None
+    policy: ConflictPolicy = ConflictPolicy.QUEUE
+    span: Span = NO_SPAN
+
+    def to_json(self) -> dict[str, Any]:
+        return {"limit": self.limit, "key": describe(self.key) if self.key is not None else None,
+                "policy": self.policy.value}
+
+
 @dataclass(frozen=True)
 class Plan:
     """A checked workflow: jobs in a topological order, failure handlers, outputs.
@@ -184,6 +249,9 @@ class Plan:
     source: str = ""
     path: str = "<memory>"
     templates: tuple[TemplateSpec, ...] = field(default=())
+    schedules: tuple[Schedule, ...] = ()
+    webhook: Webhook | None = None
+    run_limit: RunLimit | None = None
 
     @cached_property
     def by_name(self) -> dict[str, JobSpec]:
@@ -212,6 +280,9 @@ class Plan:
             "on_failure": [j.to_json() for j in self.handlers],
             "outputs": {k: expr_json(v) for k, v in self.outputs},
             "templates": [t.to_json() for t in self.templates],
+            "schedules": [s.to_json() for s in self.schedules],
+            "webhook": {"secret": self.webhook.secret} if self.webhook else None,
+            "run_limit": self.run_limit.to_json() if self.run_limit else None,
         }
 
 

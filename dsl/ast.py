@@ -186,7 +186,45 @@ class OnFailure:
     span: Span
 
 
-WorkflowItem = Version | Description | Concurrency | InputBlock | Job | OnFailure | OutputBlock
+@dataclass(frozen=True, slots=True)
+class ScheduleOption:
+    """One part after `schedule "CRON"`: `timezone "Europe/Paris"` (a Text), `missed skip`
+    (a Text holding the word) or `with { ... }` (the scheduled run's inputs)."""
+
+    kind: str
+    value: Text | ObjectExpr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """`schedule "0 3 * * *" timezone "Europe/Paris" missed catch-up with { ... }`."""
+
+    cron: Text
+    options: tuple[ScheduleOption, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    """`webhook secret NAME`: runs start on `POST /api/v1/hooks/WORKFLOW` with that secret."""
+
+    secret: Ident
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class RunLimit:
+    """`runs N per KEY on conflict POLICY`: at most N runs at once with the same key."""
+
+    limit: Number
+    key: Expr | None
+    policy: Text | None
+    span: Span
+
+
+WorkflowItem = (Version | Description | Concurrency | InputBlock | Job | OnFailure | OutputBlock
+                | Schedule | Webhook | RunLimit)
 
 
 @dataclass(frozen=True, slots=True)

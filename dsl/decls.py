@@ -24,6 +24,8 @@ _JSON_TYPES = {"string": {"string"}, "number": {"number", "integer"}, "integer":
                "boolean": {"boolean"}, "object": {"object"}, "array": {"list"},
                "null": {"null"}}
 _NO_VALUE = object()
+NO_VALUE = _NO_VALUE
+"""What `constant` returns for an expression that is not a literal value."""
 
 
 def type_of(t: ast.TypeExpr, report: Reporter) -> TypeRef:

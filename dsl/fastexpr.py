@@ -27,7 +27,8 @@ KEYWORDS = frozenset({
     "workflow", "template", "version", "description", "concurrency", "input", "output",
     "job", "uses", "needs", "when", "with", "retry", "backoff", "factor", "exponential",
     "fixed", "max", "jitter", "timeout", "priority", "for", "in", "on", "failure",
-    "and", "or", "not", "true", "false", "null",
+    "and", "or", "not", "true", "false", "null", "schedule", "timezone", "missed", "webhook",
+    "secret", "runs", "per",
 })
 """The grammar's keywords: reserved only where the grammar can take them."""
 KEYWORD_TYPES = frozenset(k.upper() for k in KEYWORDS)

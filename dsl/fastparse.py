@@ -8,13 +8,20 @@ tests/dsl/test_dsl_fuzz.py checks the two agree, on examples and on fuzzed input
 """
 from __future__ import annotations
 
+import re
+
 from baseshift.core.diagnostics import Span
+from baseshift.core.expr import Expr, ObjectExpr
 
 from . import ast
 from .fastexpr import KEY_FOLLOW, KEYWORD_TYPES, KEYWORDS, Bail, ExprReader, parse_expression
+from .transformer import key_path, string_expr
 
 __all__ = ["KEYWORDS", "KEYWORD_TYPES", "KEY_FOLLOW", "parse_expression", "parse_file"]
 _RETRY_OPTIONS = frozenset({"backoff", "factor", "exponential", "fixed", "max", "jitter"})
+_SCHEDULE_OPTIONS = frozenset({"timezone", "missed", "with"})
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)*")
+_BLANK = re.compile(r"[ \t\f\r\n]+")
 
 
 def parse_file(source: str) -> ast.SourceFile | None:
@@ -90,6 +97,83 @@ class _Reader(ExprReader):
         a = self.i
         self.i += 1
         return ast.TemplateUses(self.ident(), self.span(a, self.i - 1))
+
+    # ---- triggers and keyed run concurrency
+
+    def schedule(self) -> ast.Schedule:
+        a = self.i
+        self.i += 1
+        cron = self.text()
+        options = []
+        while self.toks[self.i] in _SCHEDULE_OPTIONS:
+            options.append(self.schedule_option())
+        return ast.Schedule(cron, tuple(options), self.span(a, self.i - 1))
+
+    def schedule_option(self) -> ast.ScheduleOption:
+        a = self.i
+        kind = self.toks[self.i]
+        self.i += 1
+        value: ast.Text | ObjectExpr
+        if kind == "timezone":
+            value = self.text()
+        elif kind == "missed":
+            value = self.policy_word()
+        else:
+            value = self.object_expr()
+        return ast.ScheduleOption(kind, value, self.span(a, self.i - 1))
+
+    def webhook(self) -> ast.Webhook:
+        a = self.i
+        self.i += 1
+        self.take("secret")
+        return ast.Webhook(self.ident(), self.span(a, self.i - 1))
+
+    def run_limit(self) -> ast.RunLimit:
+        a = self.i
+        self.i += 1
+        limit = self.number()
+        key = None
+        if self.toks[self.i] == "per":
+            self.i += 1
+            key = self.run_key()
+        policy = None
+        if self.on_conflict():
+            self.i += 2
+            policy = self.policy_word()
+        return ast.RunLimit(limit, key, policy, self.span(a, self.i - 1))
+
+    def run_key(self) -> Expr:
+        a = self.i
+        t = self.toks[a]
+        if t[:1] == '"':
+            self.i += 1
+            return string_expr(t, self.span(a, a), self.interpolation)
+        names = [self.ident()]
+        while self.toks[self.i] == ".":
+            self.i += 1
+            names.append(self.ident())
+        return key_path([(n.name, n.span) for n in names])
+
+    def on_conflict(self) -> bool:
+        """`on conflict` as lark's ON_CONFLICT terminal reads it: blanks between, no comment."""
+        i = self.i
+        if self.toks[i] != "on" or self.toks[i + 1] != "conflict":
+            return False
+        gap = _BLANK.fullmatch(self.source, self.ends[i], self.ends[i + 1] - len("conflict"))
+        return gap is not None
+
+    def policy_word(self) -> ast.Text:
+        """A WORD terminal (`catch-up`): several of this reader's tokens, written together."""
+        a = self.i
+        word = _WORD.match(self.source, self.ends[a] - len(self.toks[a]))
+        if word is None:
+            raise Bail
+        while self.ends[self.i] < word.end():
+            self.i += 1
+        if self.ends[self.i] != word.end():
+            raise Bail
+        self.i += 1
+        return ast.Text(word.group(), self.span(a, self.i - 1))
 
     # ---- declarations
 
@@ -259,7 +343,8 @@ class _Reader(ExprReader):
 
 _WORKFLOW_ITEMS = {"version": "version", "description": "description",
                    "concurrency": "concurrency", "input": "input_block", "job": "job",
-                   "on": "on_failure", "output": "output_block"}
+                   "on": "on_failure", "output": "output_block", "schedule": "schedule",
+                   "webhook": "webhook", "runs": "run_limit"}
 _TEMPLATE_ITEMS = {"version": "version", "description": "description",
                    "uses": "template_uses", "with": "with_block", "input": "input_block",
                    "output": "output_decl"}

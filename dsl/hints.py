@@ -78,7 +78,7 @@ HINTS: dict[str, Hint] = {
     ),
     "workflow-statement": Hint(
         "a workflow's statements are: version, description, concurrency, input, job, "
-        "on failure and output",
+        "on failure, output, schedule, webhook and runs",
         (_WF + "  jobs a uses shell { }\n}\n", _WF + "  name \"x\"\n}\n"),
     ),
     "top-level": Hint(
@@ -88,6 +88,27 @@ HINTS: dict[str, Hint] = {
     "uses-range": Hint(
         "a template version range comes right after '@', like payment.validate@^1.2",
         (_WF + "  job a uses t@ { }\n}\n",),
+    ),
+    "schedule-string": Hint(
+        'write the cron expression as a quoted string: schedule "0 3 * * *"',
+        (_WF + "  schedule 0 3 * * *\n}\n", _WF + "  schedule\n}\n"),
+    ),
+    "schedule-option": Hint(
+        "a schedule's options are: timezone \"Area/City\", missed skip|catch-up and "
+        "with { input: value }",
+        (_WF + '  schedule "0 3 * * *" timezone Europe\n}\n',
+         _WF + '  schedule "0 3 * * *" missed "skip"\n}\n'),
+    ),
+    "webhook-secret": Hint(
+        "name the secret the webhook's callers must send: webhook secret NAME",
+        (_WF + "  webhook\n}\n", _WF + '  webhook secret "x"\n}\n',
+         _WF + "  webhook NAME\n}\n"),
+    ),
+    "run-limit": Hint(
+        "limit runs like this: runs 1 per input.customer on conflict queue "
+        "(or cancel-new, cancel-running)",
+        (_WF + "  runs\n}\n", _WF + "  runs 1 on conflict\n}\n",
+         _WF + "  runs 1 per input.x on conflict 3\n}\n"),
     ),
     "unclosed-string": Hint(
         "strings are closed on the same line; write \\\" for a quote inside a string and "
@@ -102,6 +123,8 @@ TERMINAL_WORDS: dict[str, str] = {
     "NUMBER": "a number",
     "DURATION": "a duration (like 30s, 5m or 1m30s)",
     "RANGE": "a version range (like ^1.2)",
+    "WORD": "a word (like queue or catch-up)",
+    "ON_CONFLICT": "'on conflict'",
     "$END": "the end of the file",
 }
 
@@ -125,7 +148,8 @@ ABSORBED: dict[str, frozenset[str]] = {
     "an expression": frozenset({"NOT", "MINUS", "LBRACE"}),
     "an operator": frozenset({"MINUS", "PERCENT", "IN", "DOT", "LSQB", "NE"}),
     "a job statement (needs, when, with, ...)": frozenset({"DESCRIPTION"}),
-    "a workflow statement (version, input, job, output, ...)": frozenset({"DESCRIPTION"}),
+    "a workflow statement (version, input, job, output, ...)": frozenset(
+        {"DESCRIPTION", "SCHEDULE", "WEBHOOK", "RUNS"}),
     "a template statement (version, uses, with, input, output)": frozenset({"DESCRIPTION"}),
 }
 """Terminals a phrase already covers, so they are not listed again after it."""

@@ -30,12 +30,28 @@ def _text(plan: Plan) -> str:
     for i in plan.inputs:
         default = f" = {json.dumps(i.default)}" if i.has_default else ""
         lines.append(f"  input {i.name}{'?' if i.optional else ''}: {i.type}{default}")
+    lines += _trigger_text(plan)
     lines += [line for n, job in enumerate(plan.jobs, 1) for line in _job_text(n, job)]
     if plan.handlers:
         lines.append("  on failure:")
         lines += [line for n, job in enumerate(plan.handlers, 1) for line in _job_text(n, job)]
     lines += [f"  output {name} = {describe(e)}" for name, e in plan.outputs]
     return "\n".join(lines) + "\n"
+
+
+def _trigger_text(plan: Plan) -> list[str]:
+    lines = []
+    for s in plan.schedules:
+        inputs = f" with {json.dumps(dict(s.inputs))}" if s.inputs else ""
+        lines.append(f"  schedule {json.dumps(s.cron)} timezone {s.timezone} "
+                     f"missed {s.missed.value}{inputs}")
+    if plan.webhook:
+        lines.append(f"  webhook secret {plan.webhook.secret}")
+    if plan.run_limit:
+        r = plan.run_limit
+        key = f" per {describe(r.key)}" if r.key is not None else ""
+        lines.append(f"  runs {r.limit}{key} on conflict {r.policy.value}")
+    return lines
 
 
 def _job_text(n: int, job: JobSpec) -> list[str]:

@@ -133,6 +133,15 @@ def _shift_value(value: Any, line: int, cols: int) -> Any:
     return value
 
 
+def key_path(names: list[tuple[str, Span]]) -> Expr:
+    """`input.customer` as written after `per`: a Name, then one Attr per further name."""
+    (first, start), *rest = names
+    e: Expr = Name(first, start)
+    for name, span in rest:
+        e = Attr(e, name, Span(start.line, start.col, span.end_line, span.end_col))
+    return e
+
+
 def token_span(t: Token) -> Span:
     return Span(t.line or 1, t.column or 1, t.end_line or 1, t.end_column or 1)
 
@@ -145,6 +154,10 @@ def _span(meta: Meta) -> Span:
 
 def _text(t: Token) -> ast.Text:
     return ast.Text(decode_text(str(t)), token_span(t))
+
+
+def _word(t: Token) -> ast.Text:
+    return ast.Text(str(t), token_span(t))
 
 
 def _number(t: Token, negative: Token | None = None) -> ast.Number:
@@ -192,6 +205,34 @@ class ToAst(Transformer[Token, Any]):
 
     def template_uses(self, meta: Meta, c: list[Any]) -> ast.TemplateUses:
         return ast.TemplateUses(ast.Ident(str(c[0]), token_span(c[0])), _span(meta))
+
+    # ---- triggers and keyed run concurrency
+
+    def schedule(self, meta: Meta, c: list[Any]) -> ast.Schedule:
+        return ast.Schedule(_text(c[0]), tuple(c[1:]), _span(meta))
+
+    def schedule_timezone(self, meta: Meta, c: list[Any]) -> ast.ScheduleOption:
+        return ast.ScheduleOption("timezone", _text(c[0]), _span(meta))
+
+    def schedule_missed(self, meta: Meta, c: list[Any]) -> ast.ScheduleOption:
+        return ast.ScheduleOption("missed", _word(c[0]), _span(meta))
+
+    def schedule_with(self, meta: Meta, c: list[Any]) -> ast.ScheduleOption:
+        return ast.ScheduleOption("with", c[0], _span(meta))
+
+    def webhook(self, meta: Meta, c: list[Any]) -> ast.Webhook:
+        return ast.Webhook(ast.Ident(str(c[0]), token_span(c[0])), _span(meta))
+
+    def key_path(self, meta: Meta, c: list[Any]) -> Expr:
+        return key_path([(str(t), token_span(t)) for t in c])
+
+    def key_string(self, meta: Meta, c: list[Any]) -> Expr:
+        return string_expr(str(c[0]), token_span(c[0]), self._inner)
+
+    def run_limit(self, meta: Meta, c: list[Any]) -> ast.RunLimit:
+        limit, key, _, policy = c
+        return ast.RunLimit(_number(limit), key, _word(policy) if policy is not None else None,
+                            _span(meta))
 
     # ---- declarations
 

@@ -24,7 +24,7 @@ from baseshift.core.plan import (
 )
 from baseshift.core.schema import ANY, INTEGER, OBJECT, STRING, TypeRef, list_of
 
-from . import ast, decls, graph
+from . import ast, decls, graph, triggers
 from .report import Reporter, did_you_mean
 from .templates import (
     RUN,
@@ -102,6 +102,7 @@ class WorkflowCheck:
         version = check_version(found.get(ast.Version), self.report, self.wf.name, "workflow")
         self.inputs = decls.input_specs(fields_of(found.get(ast.InputBlock)), self.report, "input")
         concurrency = self._concurrency(found.get(ast.Concurrency))
+        declared = triggers.check_triggers(self.wf, self.inputs, self.report)
         self._collect_jobs()
         main = [j for j in self.jobs.values() if not j.handler]
         handlers = [j for j in self.jobs.values() if j.handler]
@@ -115,7 +116,9 @@ class WorkflowCheck:
         used = {id(s.template): s.template for s in specs.values() if s.template}
         return Plan(self.wf.name.name, version, tuple(s for s in specs.values() if not s.handler),
                     self.inputs, tuple(s for s in specs.values() if s.handler), outputs,
-                    description, concurrency, templates=tuple(used.values()))
+                    description, concurrency, templates=tuple(used.values()),
+                    schedules=declared.schedules, webhook=declared.webhook,
+                    run_limit=declared.run_limit)
 
     def _concurrency(self, c: ast.Concurrency | None) -> int | None:
         if c is None:
