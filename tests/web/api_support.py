@@ -1,0 +1,123 @@
+"""Helpers of the API contract tests: test workflows, starting runs, polling their state,
+and reading problem+json answers."""
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+TEST_WORKFLOWS = HERE / "workflows"
+API = "/api/v1"
+PROBLEM_JSON = "application/problem+json"
+POLL_SECONDS = 60.0
+
+JSON = dict[str, Any]
+
+
+def install(folder: Path, *names: str) -> None:
+    """Copy test workflows (`tests/web/workflows/<name>.bsw`) into a server's folder."""
+    for name in names:
+        shutil.copy(TEST_WORKFLOWS / f"{name}.bsw", folder / f"{name}.bsw")
+
+
+async def start(client: httpx.AsyncClient, workflow: str, inputs: JSON | None = None,
+                *, path: str = f"{API}/workflows") -> str:
+    """Start a run through the API (201 with a Location); returns its id."""
+    response = await client.post(path, json={"workflow": workflow, "inputs": inputs or {}})
+    assert response.status_code == 201, response.text
+    body = response.json()
+    run_id: str = body["workflow_id"]
+    assert response.headers["location"] == body["url"] == f"{API}/workflows/{run_id}"
+    assert body["status_url"] == f"{API}/workflows/{run_id}/status"
+    return run_id
+
+
+async def get_json(client: httpx.AsyncClient, path: str, status: int = 200,
+                   **params: Any) -> Any:
+    response = await client.get(path, params=params)
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+async def run(client: httpx.AsyncClient, run_id: str) -> JSON:
+    body: JSON = await get_json(client, f"{API}/workflows/{run_id}")
+    return body
+
+
+async def status(client: httpx.AsyncClient, run_id: str) -> JSON:
+    body: JSON = await get_json(client, f"{API}/workflows/{run_id}/status")
+    return body
+
+
+async def poll(client: httpx.AsyncClient, run_id: str, done: Callable[[JSON], bool],
+               what: str) -> JSON:
+    """Read the run (GET /workflows/{id}) until `done(run)`; fails after POLL_SECONDS."""
+    body: JSON = {}
+    try:
+        async with asyncio.timeout(POLL_SECONDS):
+            while True:
+                body = await run(client, run_id)
+                if done(body):
+                    return body
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        raise AssertionError(f"run {run_id} never reached {what}: {body}") from None
+
+
+async def finished(client: httpx.AsyncClient, run_id: str) -> JSON:
+    """The run once it has finished (COMPLETED, FAILED or CANCELLED)."""
+    return await poll(client, run_id,
+                      lambda r: r["status"] in ("COMPLETED", "FAILED", "CANCELLED"),
+                      "a finished state")
+
+
+async def job_in(client: httpx.AsyncClient, run_id: str, key: str, state: str) -> JSON:
+    """The run once its job `key` is in `state` (e.g. RUNNING: a manual job waits)."""
+    return await poll(client, run_id, lambda r: job(r, key)["state"] == state,
+                      f"job {key} {state}")
+
+
+async def poll_attempts(client: httpx.AsyncClient, run_id: str, key: str, count: int) -> JSON:
+    """The run once job `key` has `count` attempts and the run has finished (again): retry
+    and re-run answer 202 before the engine has reopened the run."""
+    return await poll(client, run_id,
+                      lambda r: len(job(r, key)["attempts"]) == count
+                      and r["status"] in ("COMPLETED", "FAILED", "CANCELLED"),
+                      f"{key} with {count} attempts")
+
+
+def job(run_body: JSON, key: str) -> JSON:
+    found: JSON = next(j for j in run_body["jobs"] if j["key"] == key)
+    return found
+
+
+def attempts(run_body: JSON) -> dict[str, int]:
+    """Attempts per job key."""
+    return {j["key"]: len(j["attempts"]) for j in run_body["jobs"]}
+
+
+async def run_ids(client: httpx.AsyncClient) -> list[str]:
+    """Every run id the server lists (all pages)."""
+    ids: list[str] = []
+    cursor: str | None = None
+    while True:
+        params: JSON = {"limit": 500, **({"cursor": cursor} if cursor else {})}
+        page = await get_json(client, f"{API}/workflows", **params)
+        ids.extend(r["id"] for r in page["runs"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return ids
+
+
+def problem(response: httpx.Response, status: int) -> JSON:
+    """The problem+json body of an error answer with `status`."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].split(";")[0] == PROBLEM_JSON, response.headers
+    body: JSON = response.json()
+    assert body["status"] == status and body["detail"] and body["title"], body
+    return body
