@@ -21,7 +21,13 @@ from ruamel.yaml.scalarbool import ScalarBoolean
 from .diagnostics import Diagnostic, Span
 from .plan import TemplateSpec
 from .templatespec import ExpressionParser, to_spec
-from .templatestore import JsonPath, TemplateDocument, TemplateError, parse_document
+from .templatestore import (
+    JsonPath,
+    TemplateDocument,
+    TemplateError,
+    check_step_types,
+    parse_document,
+)
 
 PATTERNS = ("*.template.yaml", "*.template.yml")
 CODE = "template.invalid"
@@ -74,9 +80,13 @@ def _spec(path: Path, doc: TemplateDocument, node: Any, parse: ExpressionParser,
         return None
 
 
-def read_template_file(path: Path, executors: Iterable[str] | None = None
+def read_template_file(path: Path, executors: Iterable[str] | None = None, *,
+                       need_version: bool = True, parse: ExpressionParser | None = None
                        ) -> tuple[list[tuple[TemplateDocument, Any]], list[Diagnostic]]:
-    """The documents of one file (each with its YAML node, for positions) and the problems."""
+    """The documents of one file (each with its YAML node, for positions) and the problems.
+
+    `need_version=False` accepts documents without a version (to publish with a bump);
+    with `parse`, step configs are converted too, so their errors are reported here."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -89,11 +99,11 @@ def read_template_file(path: Path, executors: Iterable[str] | None = None
     problems: list[Diagnostic] = []
     for node in nodes:
         try:
-            doc = parse_document(plain(node))
+            doc = parse_document(plain(node), need_version=need_version)
             if executors is not None:
-                from .templatestore import check_step_types
-
                 check_step_types(doc, executors)
+            if parse is not None:
+                to_spec(doc, parse)
         except TemplateError as exc:
             problems.append(_at(path, node, exc.path, exc.detail, exc.hint))
             continue
