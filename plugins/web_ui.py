@@ -115,17 +115,21 @@ def workflow_dag(plan: Plan, prefix: str = "dag") -> Any:
 
 
 def schedules_of(plan: Plan) -> list[str]:
-    """Readable lines for the plan's schedules (`schedule "0 3 * * *"` blocks), if any."""
+    """Readable lines for how runs of the plan start besides by hand: its `schedule`s, its
+    webhook and its run limit (read with getattr: older plans have none of them)."""
     out = []
     for s in getattr(plan, "schedules", ()) or ():
-        cron = getattr(s, "cron", None) or getattr(s, "expression", None) or str(s)
-        parts = [f"cron {cron}"]
-        for attr, label in (("timezone", "time zone"), ("tz", "time zone"),
-                            ("missed", "missed runs"), ("catch_up", "catch up")):
-            value = getattr(s, attr, None)
-            if value not in (None, ""):
-                parts.append(f"{label} {getattr(value, 'value', value)}")
-        out.append(", ".join(parts))
+        missed = getattr(s.missed, "value", s.missed)
+        line = f"cron {s.cron} in time zone {s.timezone}; missed runs: {missed}"
+        out.append(line + (f"; inputs {json.dumps(dict(s.inputs))}" if s.inputs else ""))
+    webhook = getattr(plan, "webhook", None)
+    if webhook is not None:
+        out.append(f"webhook POST /api/v1/hooks/{plan.name} (secret {webhook.secret})")
+    limit = getattr(plan, "run_limit", None)
+    if limit is not None:
+        out.append(f"at most {limit.limit} unfinished run(s)"
+                   + (f" per {limit.to_json()['key']}" if limit.key is not None else "")
+                   + f"; on conflict: {getattr(limit.policy, 'value', limit.policy)}")
     return out
 
 

@@ -45,9 +45,8 @@ def timeline(snapshot: RunSnapshot, now: float) -> Timeline:
     bars = []
     for a in attempts:
         stop = max(a.ended_at if a.ended_at is not None else now, a.started_at)
-        offset = (a.started_at - start) / span * 100
-        width = max((stop - a.started_at) / span * 100, MIN_WIDTH)
+        offset = min((a.started_at - start) / span * 100, 100 - MIN_WIDTH)
+        width = min(max((stop - a.started_at) / span * 100, MIN_WIDTH), 100 - offset)
         bars.append(Bar(a.job_key, a.number, a.state.value, a.started_at, a.ended_at,
-                        stop - a.started_at, round(offset, 3), round(min(width, 100 - offset
-                                                                         + MIN_WIDTH), 3)))
+                        stop - a.started_at, round(offset, 3), round(width, 3)))
     return Timeline(tuple(bars), start, end - start)
