@@ -50,7 +50,7 @@ class WorkflowCatalog:
 
     def __init__(self, baseshift: BaseShift, folder: Path) -> None:
         self.bs = baseshift
-        self.folder = folder
+        self.folder = folder.resolve()  # runs record absolute paths: resumable from any cwd
         self._entries: dict[str, WorkflowEntry] = {}
         self.templates: tuple[TemplateSpec, ...] = ()
         self.problems: tuple[Diagnostic, ...] = ()

@@ -5,10 +5,14 @@ import argparse
 import asyncio
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 from baseshift.core.cli import ExitCode, settings_from
 from baseshift.core.commands import Command
 from baseshift.core.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from baseshift.core.app import BaseShift
 
 GRACEFUL_SECONDS = 5.0
 """How long open requests (live event streams) get to finish when the server stops."""
@@ -30,15 +34,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from baseshift.web.app import create_app
 
     settings = settings_from(args, workflows_dir=args.workflows)
-    app = create_app(settings)
+    url = f"http://{_host(args.host)}:{args.port}/"
+    app = create_app(settings, on_ready=lambda bs: _ready(bs, url))
     config = Config()
     config.bind = [f"{_host(args.host)}:{args.port}"]
     config.graceful_timeout = GRACEFUL_SECONDS
     config.accesslog = None
     config.errorlog = "-"
-    url = f"http://{_host(args.host)}:{args.port}/"
-    print(f"Base Shift is serving {url}  (workflows: {settings.workflows_dir}, "
-          f"data: {settings.data_dir}); Ctrl-C stops it", flush=True)
+    print(f"Base Shift is starting (workflows: {settings.workflows_dir}, "
+          f"data: {settings.data_dir})", flush=True)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -56,6 +60,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print("stopped; runs that were executing resume when the server starts again",
           file=sys.stderr)
     return ExitCode.OK
+
+
+def _ready(bs: BaseShift, url: str) -> None:
+    entries = bs.catalog.entries()
+    broken = [e.name for e in entries if not e.ok]
+    print(f"{len(entries)} workflow(s) loaded"
+          + (f", {len(broken)} with errors ({', '.join(broken)})" if broken else ""), flush=True)
+    print(f"Base Shift is ready: open {url}  (Ctrl-C stops it)", flush=True)
 
 
 def _host(host: str) -> str:

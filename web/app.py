@@ -23,18 +23,20 @@ Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
 
 
 def create_app(settings: Settings | None = None, *, plugins: Sequence[object] = (),
-               baseshift: BaseShift | None = None) -> Starlette:
+               baseshift: BaseShift | None = None,
+               on_ready: Callable[[BaseShift], None] | None = None) -> Starlette:
     """The HTTP server for one Base Shift application (built from the environment by
-    default). The application starts and stops with the ASGI lifespan."""
+    default). The application starts and stops with the ASGI lifespan; `on_ready` is called
+    once workflows are loaded and interrupted runs resumed."""
     bs = baseshift or BaseShift(settings or Settings.from_env(), plugins=plugins)
     bs.stash["serving"] = True
     app = Starlette(routes=bs.hooks.routes(), exception_handlers=EXCEPTION_HANDLERS,
-                    lifespan=_lifespan(bs))
+                    lifespan=_lifespan(bs, on_ready))
     app.state.baseshift = bs
     return app
 
 
-def _lifespan(bs: BaseShift) -> Lifespan:
+def _lifespan(bs: BaseShift, on_ready: Callable[[BaseShift], None] | None) -> Lifespan:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with bs:
@@ -45,6 +47,8 @@ def _lifespan(bs: BaseShift) -> Lifespan:
                 log.info("resumed %d interrupted run(s): %s", len(resumed), ", ".join(resumed))
             await bs.runs.admission.startup()
             watcher = asyncio.create_task(bs.catalog.watch(), name="baseshift-catalog")
+            if on_ready is not None:
+                on_ready(bs)
             try:
                 yield
             finally:

@@ -1,0 +1,145 @@
+"""`baseshift serve` as a real process: ready message, kill -9 and restart, SIGTERM, hypercorn."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+
+SLOW_FLOW = """workflow slow_chain {
+  version "1.0.0"
+  job first uses shell { with { command: "echo 1" } }
+  job nap uses shell {
+    needs first
+    with { command: "touch ${input.marker}; sleep 3; echo 2" }
+  }
+  job last uses shell { needs nap with { command: "echo 3" } }
+  input { marker: string }
+}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class Server:
+    """One `baseshift serve` process on a private port, data dir and workflows folder."""
+
+    def __init__(self, tmp: Path, *command: str) -> None:
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "BASESHIFT_DATA_DIR": str(tmp / "data"),
+               "BASESHIFT_WORKFLOWS": str(tmp / "flows")}
+        args = command or ("-m", "baseshift", "serve", "--port", str(self.port))
+        if command:
+            args = (*command, "--bind", f"127.0.0.1:{self.port}")
+        self.proc = subprocess.Popen([sys.executable, *args], cwd=tmp, env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True)
+        self.output = ""
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.base + "/api/v1/definitions", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            assert self.proc.poll() is None, self.read()
+            time.sleep(0.2)
+        raise AssertionError("server did not become ready: " + self.read())
+
+    def read(self) -> str:
+        if self.proc.poll() is not None and self.proc.stdout and not self.proc.stdout.closed:
+            self.output += self.proc.stdout.read()
+            self.proc.stdout.close()
+        return self.output
+
+    def stop(self, sig: int) -> int:
+        self.proc.send_signal(sig)
+        code = self.proc.wait(timeout=30)
+        self.read()
+        return code
+
+
+@pytest.fixture
+def tmp(tmp_path: Path) -> Iterator[Path]:
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "slow.bsw").write_text(SLOW_FLOW)
+    yield tmp_path
+
+
+def _wait_for(predicate: Any, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not reached in time")
+
+
+def _run(server: Server, run_id: str) -> dict[str, Any]:
+    body: dict[str, Any] = httpx.get(f"{server.base}/api/v1/workflows/{run_id}",
+                                     timeout=5).json()
+    return body
+
+
+def _start(server: Server, marker: Path) -> str:
+    response = httpx.post(f"{server.base}/api/v1/workflows", timeout=5,
+                          json={"workflow": "slow_chain", "inputs": {"marker": str(marker)}})
+    assert response.status_code == 201, response.text
+    run_id: str = response.json()["workflow_id"]
+    return run_id
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_a_run_interrupted_by_a_stop_completes_after_restart(tmp: Path, sig: int) -> None:
+    server = Server(tmp)
+    server.wait_ready()
+    marker = tmp / "nap-started"
+    run_id = _start(server, marker)
+    _wait_for(marker.exists)
+    code = server.stop(sig)
+    assert f"ready: open http://127.0.0.1:{server.port}/" in server.output
+    if sig == signal.SIGTERM:
+        assert code == 0, server.output
+        assert "resume when the server starts again" in server.output
+
+    again = Server(tmp)
+    again.wait_ready()
+    try:
+        _wait_for(lambda: _run(again, run_id)["status"] in ("COMPLETED", "FAILED",
+                                                           "CANCELLED"), timeout=120)
+        final = _run(again, run_id)
+        assert final["status"] == "COMPLETED", (final, again.read())
+        jobs = {j["key"]: j for j in final["jobs"]}
+        assert len(jobs["first"]["attempts"]) == 1  # a succeeded job never runs again
+        states = [a["state"] for a in jobs["nap"]["attempts"]]
+        assert states == ["CANCELLED", "SUCCEEDED"]  # the lost attempt, then a new one
+    finally:
+        again.stop(signal.SIGTERM)
+
+
+def test_hypercorn_serves_the_module_level_app(tmp: Path) -> None:
+    server = Server(tmp, "-m", "hypercorn", "baseshift.server:app")
+    server.wait_ready()
+    try:
+        names = [d["name"] for d in httpx.get(server.base + "/api/v1/definitions").json()]
+        assert names == ["slow_chain"]
+    finally:
+        server.stop(signal.SIGTERM)
