@@ -56,6 +56,16 @@ workflow approve {
 }
 """
 
+NIGHTLY = """
+workflow nightly {
+  version "1.0.0"
+  schedule "0 3 * * *" timezone "Europe/Paris" missed catch-up with { size: 2 }
+  webhook secret NIGHTLY_HOOK
+  input { size: integer = 1 }
+  job tick uses shell { with { command: "echo tick" } }
+}
+"""
+
 BROKEN = """
 workflow broken {
   version "1.0.0"
@@ -71,7 +81,7 @@ def ui_workflows(tmp_path: Path) -> Path:
     folder = tmp_path / "ui-workflows"
     folder.mkdir()
     for name, text in (("greet", GREET), ("breaks", BREAKS), ("approve", APPROVE),
-                       ("broken", BROKEN)):
+                       ("nightly", NIGHTLY), ("broken", BROKEN)):
         (folder / f"{name}.bsw").write_text(text)
     return folder
 
@@ -178,6 +188,15 @@ async def test_workflow_page_has_highlighted_source_dag_and_a_typed_run_form(
     assert re.search(r'<textarea id="input-tags" name="tags"[^>]*>\[&#34;a&#34;\]</textarea>',
                      form)
     assert '<label for="input-note">' in form
+
+
+async def test_workflow_page_shows_its_schedule_and_webhook(ui: Callable[..., Any]) -> None:
+    async with ui() as (_, client):
+        html = (await client.get("/ui/workflows/nightly")).text
+    triggers = html[html.index('id="schedule-heading"'):html.index('id="run-heading"')]
+    assert "cron 0 3 * * * in time zone Europe/Paris; missed runs: catch-up" in triggers
+    assert "inputs {&#34;size&#34;: 2}" in triggers
+    assert "webhook POST /api/v1/hooks/nightly (secret NIGHTLY_HOOK)" in triggers
 
 
 async def test_broken_workflow_page_shows_its_errors_on_the_marked_source(
