@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.pool import PoolProxiedConnection, StaticPool
-from sqlalchemy.sql import ColumnElement, bindparam, literal_column
+from sqlalchemy.sql import ColumnElement, literal_column
 
 from baseshift.core.errors import ConfigError, Conflict, StoreError
 from baseshift.core.hookspecs import hookimpl
@@ -52,13 +52,12 @@ from .storage_sql_models import (
     RETIRED_INDEXES,
     RUNS,
     SCHEMA_VERSION,
-    attempt_record,
     attempt_row,
-    job_record,
     job_row,
     run_record,
     run_row,
 )
+from .storage_sql_reads import load_snapshot
 from .storage_sql_writes import RawUpsert, write_batch
 
 DB_FILENAME = "baseshift.db"
@@ -74,10 +73,9 @@ PRAGMAS = (
 
 _BEGIN_OPTION = "baseshift_sqlite_begin"
 _UNFINISHED = (RunState.INITIALIZED.value, RunState.RUNNING.value)
-# The implicit rowid is insertion order: it orders jobs as first written and breaks ties
-# between unfinished runs created at the same instant.
+# The implicit rowid is insertion order: it breaks ties between unfinished runs created at
+# the same instant (and orders jobs as first written, in storage_sql_reads).
 _ROWID_RUNS: ColumnElement[int] = literal_column("runs.rowid")
-_ROWID_JOBS: ColumnElement[int] = literal_column("jobs.rowid")
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
 
@@ -92,10 +90,6 @@ _RAW_JOB = RawUpsert(JOBS, ("run_id", "key"))
 _RAW_ATTEMPT = RawUpsert(ATTEMPTS, ("run_id", "job_key", "number"))
 _INSERT_RUN = RawUpsert(RUNS, ("id",), update=False)
 _INSERT_JOB = RawUpsert(JOBS, ("run_id", "key"), update=False)
-_SELECT_RUN = select(RUNS).where(RUNS.c.id == bindparam("run_id"))
-_SELECT_JOBS = select(JOBS).where(JOBS.c.run_id == bindparam("run_id")).order_by(_ROWID_JOBS)
-_SELECT_ATTEMPTS = (select(ATTEMPTS).where(ATTEMPTS.c.run_id == bindparam("run_id"))
-                    .order_by(ATTEMPTS.c.job_key, ATTEMPTS.c.number))
 _SELECT_UNFINISHED = (select(RUNS.c.id).where(RUNS.c.state.in_(_UNFINISHED))
                       .order_by(RUNS.c.created_at, _ROWID_RUNS))
 
@@ -144,6 +138,7 @@ class SQLiteStateStore:
         self._engine: Engine | None = None
         self._writer: Engine | None = None
         self._raw: PoolProxiedConnection | None = None
+        self._reader: PoolProxiedConnection | None = None
         self._claims: FileClaims | LocalClaims = (
             LocalClaims() if _is_memory(self.url)
             else FileClaims(Path(f"{self.url.database}.claims")))
@@ -176,12 +171,14 @@ class SQLiteStateStore:
             raise
         self._engine, self._writer = engine, writer
         self._raw = writer.raw_connection()
+        self._reader = engine.raw_connection()
 
     async def close(self) -> None:
         self._claims.release_all()
-        if self._raw is not None:
-            self._raw.close()
-            self._raw = None
+        for raw in (self._raw, self._reader):
+            if raw is not None:
+                raw.close()
+        self._raw = self._reader = None
         if self._engine is not None:
             self._engine.dispose()
         self._engine = self._writer = None
@@ -242,16 +239,13 @@ class SQLiteStateStore:
                              hint=f"check the database file {self.url.database}") from exc
 
     async def load_run(self, run_id: str) -> RunSnapshot | None:
-        params = {"run_id": run_id}
-        with self.engine.begin() as conn:
-            row = conn.execute(_SELECT_RUN, params).mappings().first()
-            if row is None:
-                return None
-            jobs = [job_record(m) for m in conn.execute(_SELECT_JOBS, params).mappings()]
-            attempts = [attempt_record(m)
-                        for m in conn.execute(_SELECT_ATTEMPTS, params).mappings()]
-        return RunSnapshot(run=run_record(row), jobs={j.key: j for j in jobs},
-                           attempts=attempts)
+        if self._reader is None:
+            raise RuntimeError(f"state store {self.url!s} is not open")
+        try:
+            return load_snapshot(self._reader.driver_connection, run_id)  # type: ignore[arg-type]
+        except sqlite3.Error as exc:
+            raise StoreError(f"loading run {run_id!r} failed: {exc}",
+                             hint=f"check the database file {self.url.database}") from exc
 
     async def list_runs(self, *, limit: int = 50, workflow: str | None = None,
                         states: Sequence[RunState] | None = None) -> list[RunRecord]:

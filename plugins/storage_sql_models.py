@@ -2,9 +2,10 @@
 they map to and from `core.records`."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKeyConstraint, Index, RowMapping, Table
+from sqlalchemy import JSON, ForeignKeyConstraint, Index, Table
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -160,7 +161,7 @@ def attempt_row(a: AttemptRecord) -> dict[str, Any]:
     }
 
 
-def run_record(m: RowMapping) -> RunRecord:
+def run_record(m: Mapping[str, Any]) -> RunRecord:
     """Rebuild a RunRecord from a `runs` row mapping."""
     return RunRecord(
         id=m["id"], workflow=m["workflow"], version=m["version"], source=m["source"],
@@ -170,7 +171,7 @@ def run_record(m: RowMapping) -> RunRecord:
     )
 
 
-def job_record(m: RowMapping) -> JobRecord:
+def job_record(m: Mapping[str, Any]) -> JobRecord:
     """Rebuild a JobRecord from a `jobs` row mapping."""
     return JobRecord(
         run_id=m["run_id"], key=m["key"], name=m["name"], index=m["index"],
@@ -178,11 +179,11 @@ def job_record(m: RowMapping) -> JobRecord:
         output=m["output"], error=m["error"], inputs=m["inputs"], ready_at=m["ready_at"],
         started_at=m["started_at"], ended_at=m["ended_at"],
         next_attempt_at=m["next_attempt_at"], template=m["template"],
-        handler=m["handler"],
+        handler=bool(m["handler"]),
     )
 
 
-def attempt_record(m: RowMapping) -> AttemptRecord:
+def attempt_record(m: Mapping[str, Any]) -> AttemptRecord:
     """Rebuild an AttemptRecord from an `attempts` row mapping."""
     return AttemptRecord(
         run_id=m["run_id"], job_key=m["job_key"], number=m["number"],
