@@ -37,6 +37,8 @@ DOCUMENT_KEYS = frozenset({"templateId", "name", "version", "description", "step
                            "inputSchema", "outputSchema", "created_at"})
 STEP_KEYS = frozenset({"name", "type", "config"})
 EMPTY_INPUT: dict[str, Any] = {"type": "object", "properties": {}}
+MAX_DEPTH = 64
+"""Deeper documents are refused: every later step (schema checks, conversion) recurses."""
 
 JsonPath = tuple[str | int, ...]
 
@@ -142,6 +144,8 @@ def parse_document(data: Any, *, need_version: bool = True) -> TemplateDocument:
         TemplateError: naming the JSON path of the first bad field.
     """
     obj = _object(data, ())
+    if _depth(obj) > MAX_DEPTH:
+        raise TemplateError((), f"is nested deeper than {MAX_DEPTH} levels")
     unknown = sorted(set(obj) - DOCUMENT_KEYS)
     if unknown:
         raise TemplateError((unknown[0],), "unknown field",
@@ -156,6 +160,21 @@ def parse_document(data: Any, *, need_version: bool = True) -> TemplateDocument:
         description=_optional_text(obj, "description"),
         created_at=float(created) if isinstance(created, int | float) else None,
     )
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a JSON value, without recursion (it may be very deep)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if level > MAX_DEPTH:
+            break
+        if isinstance(item, Mapping):
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, level + 1) for v in item)
+    return deepest
 
 
 def _object(value: Any, path: JsonPath) -> Mapping[str, Any]:

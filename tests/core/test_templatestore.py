@@ -74,6 +74,14 @@ def test_an_invalid_document_names_the_json_path(changes: dict[str, Any], path: 
     assert isinstance(info.value, InputError) and info.value.status == 422
 
 
+def test_a_deeply_nested_document_is_refused_not_crashing() -> None:
+    config: dict[str, Any] = {}
+    for _ in range(5000):
+        config = {"x": config}
+    with pytest.raises(TemplateError, match="nested deeper than 64"):
+        parsed(steps=[{"name": "a", "type": "shell", "config": config}])
+
+
 def test_a_document_that_is_not_an_object() -> None:
     with pytest.raises(TemplateError, match=r"^\$: must be an object"):
         parse_document(["x"])
