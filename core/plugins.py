@@ -40,6 +40,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "server_cli",
     "templates_sql", "templates_memory",
     "web_ui",
+    "trigger_cron", "trigger_webhook",
 )
 """Builtin plugins, registered by module name from `baseshift.plugins` in this order."""
 
