@@ -82,6 +82,9 @@ class Admission:
         key = _key_of_new_run(limit, values)
         await self._listen()
         async with self._lock(plan.name):
+            if self._queues.get((plan.name, key)):
+                # runs finished unseen (in another process) may have freed places
+                await self._drain_locked(plan.name)
             active = await self._active(plan.name, limit, key)
             waiting = limit.policy is ConflictPolicy.QUEUE and self._queues.get((plan.name, key))
             if len(active) < limit.limit and not waiting:
@@ -217,19 +220,22 @@ class Admission:
     async def _drain(self, workflow: str) -> None:
         """Start queued runs of `workflow` while their key has room, oldest first."""
         async with self._lock(workflow):
-            for (name, key), runs in list(self._queues.items()):
-                if name != workflow:
-                    continue
-                while runs:
-                    limit = runs[0].plan.run_limit
-                    assert limit is not None
-                    if len(await self._active(workflow, limit, key)) >= limit.limit:
-                        break
-                    entry = runs.popleft()
-                    if await self._resume(entry.plan, entry.run_id):
-                        log.info("queued run %s of %s started", entry.run_id, workflow)
-                if not runs:
-                    del self._queues[(name, key)]
+            await self._drain_locked(workflow)
+
+    async def _drain_locked(self, workflow: str) -> None:
+        for (name, key), runs in list(self._queues.items()):
+            if name != workflow:
+                continue
+            while runs:
+                limit = runs[0].plan.run_limit
+                assert limit is not None
+                if len(await self._active(workflow, limit, key)) >= limit.limit:
+                    break
+                entry = runs.popleft()
+                if await self._resume(entry.plan, entry.run_id):
+                    log.info("queued run %s of %s started", entry.run_id, workflow)
+            if not runs:
+                del self._queues[(name, key)]
 
     async def _listen(self) -> None:
         """Follow every run's events, subscribed before any decision is taken so that no

@@ -307,3 +307,27 @@ async def test_startup_starts_initialized_runs_of_unlimited_workflows(
         await running(bs, waiting)
         assert (await finish(bs, waiting)).state is RunState.COMPLETED
         await bs.runs.admission.shutdown()
+
+
+async def test_a_finish_not_seen_here_is_noticed_at_the_next_start(make_baseshift: Any,
+                                                                   tmp_path: Path) -> None:
+    """The busy run is executed by another process (here: stored, never claimed) and ends
+    there without an event here; the next start of the key starts the queued run first."""
+    from baseshift.core.records import Changes
+
+    path = workflow(tmp_path, "runs 1")
+    async with make_baseshift(plugins=(GatePlugin(),)) as bs:
+        plan = bs.load_workflow(path)
+        elsewhere = await bs.engine.submit(plan, {}, start=False)
+        queued = await bs.runs.admission.start(plan, {})
+        assert bs.runs.admission.queued() == [queued]
+        record = await state_of(bs, elsewhere)
+        record.state = RunState.COMPLETED
+        await bs.store.apply(Changes(runs={record.id: record}))
+        newest = await bs.runs.admission.start(plan, {})
+        await running(bs, queued)
+        assert bs.runs.admission.queued() == [newest]
+        await finish(bs, queued)
+        await running(bs, newest)
+        await finish(bs, newest)
+        await bs.runs.admission.shutdown()
