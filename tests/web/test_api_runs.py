@@ -17,6 +17,7 @@ from api_support import (
     install,
     job,
     job_in,
+    poll,
     poll_attempts,
     problem,
     run,
@@ -415,3 +416,21 @@ async def test_rerun_of_an_unfinished_run_is_409(served: Served) -> None:
     assert "running" in problem(response, 409)["detail"]
     assert attempts(await run(client, run_id)) == {"nap": 1, "after": 0}
     await client.post(f"{API}/workflows/{run_id}/cancel")
+
+
+async def test_retry_of_a_cancelled_run_starts_its_unfinished_jobs_again(
+        served: Served) -> None:
+    _, client = served
+    run_id = await start(client, "slow")
+    await job_in(client, run_id, "nap", "RUNNING")
+    await client.post(f"{API}/workflows/{run_id}/cancel")
+    assert (await finished(client, run_id))["status"] == "CANCELLED"
+    response = await client.post(f"{API}/workflows/{run_id}/retry")
+    assert response.status_code == 202, response.text
+    again = await poll(client, run_id, lambda r: len(job(r, "nap")["attempts"]) == 2
+                       and job(r, "nap")["state"] == "RUNNING", "nap running again")
+    assert again["status"] == "RUNNING"
+    assert [a["state"] for a in job(again, "nap")["attempts"]] == ["CANCELLED", "RUNNING"]
+    response = await client.post(f"{API}/workflows/{run_id}/cancel")
+    assert response.status_code == 200, response.text
+    assert (await finished(client, run_id))["status"] == "CANCELLED"
