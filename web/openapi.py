@@ -54,15 +54,26 @@ def operation(summary: str, *, tags: Sequence[str] = (), request: dict[str, Any]
 def build_document(routes: Iterable[BaseRoute], *, title: str, version: str) -> dict[str, Any]:
     """An OpenAPI 3.1 document for every described route under any mount."""
     paths: dict[str, dict[str, Any]] = {}
+    ids: set[str] = set()
     for path, methods, endpoint in _walk(routes, ""):
         op: Operation | None = getattr(endpoint, "__openapi__", None)
         if op is None:
             continue
         for method in sorted(methods - {"HEAD"}):
-            paths.setdefault(clean_path(path), {})[method.lower()] = _operation(
-                path, method, op, endpoint)
+            described = _operation(path, method, op, endpoint)
+            described["operationId"] = _unique_id(described["operationId"], path, ids)
+            paths.setdefault(clean_path(path), {})[method.lower()] = described
     return {"openapi": "3.1.0", "info": {"title": title, "version": version},
             "paths": dict(sorted(paths.items()))}
+
+
+def _unique_id(base: str, path: str, taken: set[str]) -> str:
+    """The view's id; a view served at a second path (an alias) gets the path appended."""
+    name = base
+    if name in taken:
+        name = base + "_" + re.sub(r"[^A-Za-z0-9]+", "_", clean_path(path)).strip("_")
+    taken.add(name)
+    return name
 
 
 def _walk(routes: Iterable[BaseRoute], prefix: str) -> Iterable[tuple[str, set[str], Any]]:

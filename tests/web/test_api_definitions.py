@@ -312,28 +312,8 @@ async def test_the_openapi_document_covers_every_api_route(served: Served) -> No
                for p in run_params)
 
 
-@pytest.mark.xfail(strict=True, reason="web/openapi.py _operation derives operationId from the "
-                   "view alone, so the seed aliases in plugins/api_runs.py (/workflows, "
-                   "/workflows/{run_id}, its PUT jobs/{job_id}) repeat the ids of their "
-                   "/api/v1 twins: DuplicateOperationIDError")
 async def test_the_openapi_document_is_valid(served: Served) -> None:
     from openapi_spec_validator import validate
 
     _, client = served
     validate(await get_json(client, f"{API}/openapi.json"))
-
-
-async def test_the_openapi_document_is_valid_once_operation_ids_are_unique(
-        served: Served) -> None:
-    """Everything but the known duplicate ids (the xfail above) passes the validator."""
-    from openapi_spec_validator import validate
-
-    _, client = served
-    document = await get_json(client, f"{API}/openapi.json")
-    seen: set[str] = set()
-    for path, operations in document["paths"].items():
-        for method, operation in operations.items():
-            if operation["operationId"] in seen:
-                operation["operationId"] += f"_{method}_{path}"
-            seen.add(operation["operationId"])
-    validate(document)
