@@ -38,7 +38,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "api_runs",
     "api_analytics",
     "server_cli",
-    "templates_sql", "templates_memory",
+    "templates_sql", "templates_memory", "api_templates", "graphql_templates",
+    "cli_templates",
     "web_ui",
     "trigger_cron", "trigger_webhook",
 )
