@@ -80,7 +80,8 @@ class Admission:
             return await self.bs.engine.submit(plan, inputs)
         values = prepare_inputs(plan.inputs, inputs)
         key = _key_of_new_run(limit, values)
-        await self._listen()
+        if limit.policy is ConflictPolicy.QUEUE:
+            await self._listen()
         async with self._lock(plan.name):
             if self._queues.get((plan.name, key)):
                 # runs finished unseen (in another process) may have freed places
@@ -159,7 +160,6 @@ class Admission:
         """Take up the runs left INITIALIZED by a previous process, oldest first: queued runs
         of limited workflows wait for their turn, others (interrupted before they began)
         start now. Called once by the server after interrupted RUNNING runs are resumed."""
-        await self._listen()
         waiting = await self.bs.store.list_runs(limit=MAX_LISTED, states=[RunState.INITIALIZED])
         workflows: set[str] = set()
         for run in sorted(waiting, key=lambda r: (r.created_at, r.id)):
@@ -177,6 +177,8 @@ class Admission:
                 continue
             self._queues.setdefault((plan.name, key), deque()).append(_Queued(run.id, plan))
             workflows.add(plan.name)
+        if workflows:
+            await self._listen()
         for workflow in sorted(workflows):
             await self._drain(workflow)
 
@@ -239,7 +241,8 @@ class Admission:
 
     async def _listen(self) -> None:
         """Follow every run's events, subscribed before any decision is taken so that no
-        run can finish unseen between counting it and waiting for it."""
+        run can finish unseen between counting it and waiting for it. Only done once a
+        queue may form: a server without queueing workflows pays nothing per event."""
         if self._listener is not None:
             return
         self._stack = AsyncExitStack()
