@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from .diagnostics import Diagnostic, Severity, Span
 from .errors import DSLError, NotFound
 from .plan import Plan, TemplateSpec
+from .template_files import read_template_files
 
 if TYPE_CHECKING:
     from baseshift.dsl import Compiled
@@ -130,7 +131,8 @@ class WorkflowCatalog:
         from .app import make_importable
 
         make_importable(self.folder)
-        file_templates, file_problems = _template_files(self.folder)
+        file_templates, file_problems = read_template_files(
+            self.folder, executors=self.bs.executor_classes)
         extra = (*stored, *file_templates)
         results = [self.bs.with_plugin_checks(c)
                    for c in compile_files(list(files), self.bs.check_env(extra))]
@@ -174,11 +176,3 @@ def _duplicate(entry: WorkflowEntry, first: WorkflowEntry) -> Diagnostic:
     return Diagnostic(str(entry.path), Span(1, 1, 1, 1), "catalog.duplicate-workflow",
                       f"workflow '{entry.name}' is also defined in {first.path}; this file is "
                       "ignored", "give each workflow a unique name", Severity.ERROR)
-
-
-def _template_files(folder: Path) -> tuple[list[TemplateSpec], list[Diagnostic]]:
-    try:
-        from .template_files import read_template_files
-    except ImportError:  # the YAML template reader is optional until it ships
-        return [], []
-    return read_template_files(folder)

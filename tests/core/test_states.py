@@ -13,8 +13,13 @@ def test_the_run_lifecycle() -> None:
 
 
 @pytest.mark.parametrize(("old", "new"), [
-    (RunState.COMPLETED, RunState.RUNNING), (RunState.INITIALIZED, RunState.COMPLETED),
+    (RunState.COMPLETED, RunState.FAILED), (RunState.INITIALIZED, RunState.COMPLETED),
     (RunState.CANCELLED, RunState.COMPLETED)])
+def test_a_finished_run_reopens_only_for_retry_or_rerun() -> None:
+    for old in (RunState.COMPLETED, RunState.FAILED, RunState.CANCELLED):
+        assert transition(old, RunState.RUNNING) is RunState.RUNNING
+
+
 def test_illegal_run_moves_are_refused(old: RunState, new: RunState) -> None:
     with pytest.raises(IllegalTransition, match=f"illegal run transition {old} -> {new}"):
         transition(old, new)
