@@ -12,14 +12,14 @@ def test_the_run_lifecycle() -> None:
     assert transition(state, RunState.COMPLETED) is RunState.COMPLETED
 
 
-@pytest.mark.parametrize(("old", "new"), [
-    (RunState.COMPLETED, RunState.FAILED), (RunState.INITIALIZED, RunState.COMPLETED),
-    (RunState.CANCELLED, RunState.COMPLETED)])
 def test_a_finished_run_reopens_only_for_retry_or_rerun() -> None:
     for old in (RunState.COMPLETED, RunState.FAILED, RunState.CANCELLED):
         assert transition(old, RunState.RUNNING) is RunState.RUNNING
 
 
+@pytest.mark.parametrize(("old", "new"), [
+    (RunState.COMPLETED, RunState.FAILED), (RunState.INITIALIZED, RunState.COMPLETED),
+    (RunState.CANCELLED, RunState.COMPLETED)])
 def test_illegal_run_moves_are_refused(old: RunState, new: RunState) -> None:
     with pytest.raises(IllegalTransition, match=f"illegal run transition {old} -> {new}"):
         transition(old, new)
