@@ -71,6 +71,8 @@ class Engine:
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
+        # jobs run in the data dir: it must exist even when no store created it (memory)
+        self.bs.settings.data_dir.mkdir(parents=True, exist_ok=True)
         if self._loop_task is None:
             self._loop_task = asyncio.create_task(self._loop(), name="baseshift-engine")
             self._watch_task = asyncio.create_task(self._watch(), name="baseshift-watch")
