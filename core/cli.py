@@ -61,8 +61,11 @@ def _plugin_commands(builtin: Sequence[Any]) -> list[Any]:
 
 
 def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
+    """Settings from the common flags and the environment; keywords naming a Settings field
+    (such as `workflows_dir`) set it, the rest become plugin `extra` settings."""
+    fields = {k: extra.pop(k) for k in list(extra) if k in Settings.__dataclass_fields__}
     return Settings.from_env(data_dir=getattr(args, "data_dir", None),
-                             store=getattr(args, "store", None), extra=extra)
+                             store=getattr(args, "store", None), extra=extra, **fields)
 
 
 class Terminated(KeyboardInterrupt):

@@ -74,8 +74,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         [sys.executable, "-m", "baseshift", "serve", "--port", str(port), "--workflows",
          str(folder), "--data-dir", str(tmp_path / "data")],
         stdout=log, stderr=subprocess.STDOUT,
-        # BASESHIFT_WORKFLOWS as well: `serve --workflows` is not applied yet (lead's fix)
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "BASESHIFT_WORKFLOWS": str(folder)})
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_serving(url, proc, tmp_path / "server.log")
