@@ -114,6 +114,33 @@ async def run_ids(client: httpx.AsyncClient) -> list[str]:
             return ids
 
 
+def processes_of(run_id: str) -> list[int]:
+    """Processes (zombies too: not yet reaped) started by a job of the run, found by the
+    BASESHIFT_RUN_ID the shell executor puts in their environment."""
+    marker = f"BASESHIFT_RUN_ID={run_id}\0".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if marker in (proc / "environ").read_bytes():
+                found.append(int(proc.name))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+async def cancelled(client: httpx.AsyncClient, run_id: str) -> JSON:
+    """Cancel the run; return it once it is CANCELLED and its job processes are gone.
+    Waiting for them matters: the engine's stop does not wait for attempts a cancel is
+    still stopping (see test_server_resume), and the loop must not close under them."""
+    response = await client.post(f"{API}/workflows/{run_id}/cancel")
+    assert response.status_code == 200, response.text
+    body = await finished(client, run_id)
+    async with asyncio.timeout(POLL_SECONDS):
+        while processes_of(run_id):
+            await asyncio.sleep(0.02)
+    return body
+
+
 def problem(response: httpx.Response, status: int) -> JSON:
     """The problem+json body of an error answer with `status`."""
     assert response.status_code == status, response.text

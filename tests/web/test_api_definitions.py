@@ -36,10 +36,9 @@ INVALID = """workflow pasted {
 
 
 @pytest.fixture
-async def served(make_client: Callable[..., Any], workflows_dir: Path,
-                 tmp_path: Path) -> AsyncIterator[Served]:
+async def served(make_client: Callable[..., Any],
+                 workflows_dir: Path) -> AsyncIterator[Served]:
     install(workflows_dir, "broken", "gated")
-    (tmp_path / "data").mkdir()  # see test_api_runs: shell jobs need the data dir
     async with make_client() as (bs, client):
         yield bs, client
 

@@ -9,7 +9,19 @@ from typing import Any
 
 import httpx
 import pytest
-from api_support import API, JSON, attempts, finished, install, job, job_in, problem, run, start
+from api_support import (
+    API,
+    JSON,
+    attempts,
+    cancelled,
+    finished,
+    install,
+    job,
+    job_in,
+    problem,
+    run,
+    start,
+)
 
 from baseshift.core.app import BaseShift
 
@@ -19,9 +31,8 @@ APPROVED = {"approved": True, "by": "ada"}
 
 @pytest.fixture(params=["memory", "sqlite"])
 async def served(request: pytest.FixtureRequest, make_client: Callable[..., Any],
-                 workflows_dir: Path, tmp_path: Path) -> AsyncIterator[Served]:
+                 workflows_dir: Path) -> AsyncIterator[Served]:
     install(workflows_dir, "approval", "slow")
-    (tmp_path / "data").mkdir()  # see test_api_runs: shell jobs need the data dir
     async with make_client(store=request.param) as (bs, client):
         yield bs, client
 
@@ -184,7 +195,7 @@ async def test_a_running_shell_job_cannot_be_completed(served: Served) -> None:
                                      json={"output": 1}), 409)
     assert "manual" in body["hint"]
     assert job(await run(client, run_id), "nap")["state"] == "RUNNING"
-    await client.post(f"{API}/workflows/{run_id}/cancel")
+    await cancelled(client, run_id)
 
 
 @pytest.mark.parametrize("suffix", ["/complete", "/fail"])

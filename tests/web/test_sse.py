@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_support import API, JSON, finished, install, job_in, problem, start
+from api_support import API, JSON, finished, install, job_in, problem, processes_of, start
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
@@ -26,9 +26,8 @@ APPROVED = {"approved": True, "by": "ada"}
 
 @pytest.fixture(params=["memory", "sqlite"])
 async def served(request: pytest.FixtureRequest, make_client: Callable[..., Any],
-                 workflows_dir: Path, tmp_path: Path) -> AsyncIterator[Served]:
+                 workflows_dir: Path) -> AsyncIterator[Served]:
     install(workflows_dir, "approval", "slow")
-    (tmp_path / "data").mkdir()  # see test_api_runs: shell jobs need the data dir
     async with make_client(store=request.param) as (bs, client):
         yield bs, client
 
@@ -135,6 +134,9 @@ async def test_stream_of_a_cancelled_run(served: Served) -> None:
     assert ("JobStateChanged", "nap", "CANCELLED") in changes(messages)
     assert changes(messages)[-1] == ("RunStateChanged", None, "CANCELLED")
     assert messages[-1][0] == "end"
+    async with asyncio.timeout(60):
+        while processes_of(run_id):  # let the job's process go before the server stops
+            await asyncio.sleep(0.02)
 
 
 async def test_stream_of_a_finished_run_is_its_snapshot_then_end(served: Served) -> None:
@@ -170,7 +172,6 @@ async def test_events_arrive_while_the_run_is_still_going(tmp_path: Path,
     """Over hypercorn, the snapshot is read before the job is completed: the stream is not
     buffered until the run ends."""
     install(workflows_dir, "approval")
-    (tmp_path / "data").mkdir()
     bs = BaseShift(Settings(load_entrypoints=False, store="memory", templates="memory",
                             data_dir=tmp_path / "data", workflows_dir=workflows_dir))
     config = Config()
