@@ -129,7 +129,7 @@ class Admission:
         """Cancel a run: through the engine if it runs here, else in the store (a process
         executing it elsewhere notices the stored cancel)."""
         engine = self.bs.engine
-        if await engine.cancel(run_id):
+        if await engine.cancel(run_id, reason):
             with suppress(TimeoutError, BaseShiftError):
                 await asyncio.wait_for(asyncio.shield(engine.wait(run_id)), SETTLE_SECONDS)
             return

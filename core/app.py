@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from baseshift.dsl import CheckEnv, Compiled
 
     from .engine import Engine
-    from .service import RunService
     from .templatestore import TemplateStore
 
 

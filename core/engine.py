@@ -64,6 +64,8 @@ class Engine:
         self._timer_handle: asyncio.TimerHandle | None = None
         self._watch_task: asyncio.Task[None] | None = None
         self._to_stop: list[asyncio.Task[None]] = []
+        self._stopping: set[asyncio.Task[None]] = set()
+        """Cancelled attempts still cleaning up (a shell job's grace period): `stop` waits."""
         self._waiters: dict[str, list[asyncio.Future[RunRecord]]] = {}
         self._loop_task: asyncio.Task[None] | None = None
         self._failure: BaseException | None = None
@@ -87,7 +89,7 @@ class Engine:
             self._watch_task.cancel()
         if self._timer_handle is not None:
             self._timer_handle.cancel()
-        tasks = list(self._tasks.values())
+        tasks = [*self._tasks.values(), *self._stopping]
         for task in tasks:
             task.cancel()
         await asyncio.gather(self._loop_task, *filter(None, [self._watch_task]), *tasks,
@@ -157,15 +159,23 @@ class Engine:
         """Finish a job that waits for an outside call (an executor with `accept`):
         the API's complete/fail. Conflict if no attempt of it is waiting here."""
         task = self._tasks.get((run_id, key))
-        run = self.runs.get(run_id)
-        spec = run.plan.job(run.jobs[key].name) if run and key in run.jobs else None
-        executor = self.executors.get(spec.uses) if spec else None
-        accept = getattr(executor, "accept", None)
-        if task is None or run is None or accept is None:
+        accept = self._acceptor(run_id, key)
+        if task is None or accept is None:
             raise Conflict(f"job '{key}' of run '{run_id}' is not waiting for a result here",
                            hint="only jobs that use an executor waiting for outside calls "
                            "(such as `manual`) can be completed or failed")
         accept(run_id, key, output, error)
+
+    def waits_for_calls(self, run_id: str, key: str) -> bool:
+        """Whether the job runs here with an executor that outside calls finish (`manual`)."""
+        return self._acceptor(run_id, key) is not None
+
+    def _acceptor(self, run_id: str, key: str) -> Any:
+        run = self.runs.get(run_id)
+        if run is None or key not in run.jobs:
+            return None
+        executor = self.executors.get(run.plan.job(run.jobs[key].name).uses)
+        return getattr(executor, "accept", None)
 
     async def _load_idle(self, run_id: str) -> RunSnapshot:
         snapshot = await self.store.load_run(run_id)
@@ -185,11 +195,11 @@ class Engine:
         self._inbox.append((command[0], run, *command[1:]))
         self._wake.set()
 
-    async def cancel(self, run_id: str) -> bool:
+    async def cancel(self, run_id: str, reason: str = "cancelled by user") -> bool:
         """Cancel a run active in this process; False if it is not active here."""
         if run_id not in self.runs:
             return False
-        self._inbox.append(("cancel", run_id))
+        self._inbox.append(("cancel", run_id, reason))
         self._wake.set()
         return True
 
@@ -265,6 +275,8 @@ class Engine:
         self._mark_stored(fx)
         for task in self._to_stop:
             task.cancel()
+            self._stopping.add(task)
+            task.add_done_callback(self._stopping.discard)
         self._to_stop.clear()
         for launch in launches:
             self._launch(launch)

@@ -25,6 +25,11 @@ SETTLE_SECONDS = 5.0
 """How long cancel waits for the engine to store the cancellation before answering."""
 
 
+DELIVERY_TRIES = 20
+DELIVERY_PAUSE = 0.05
+"""A complete/fail call that finds its job RUNNING but not yet listening retries this often."""
+
+
 class RunService:
     """Start, inspect, cancel, retry and re-run runs; complete or fail waiting jobs."""
 
@@ -95,6 +100,13 @@ class RunService:
                            hint=f"its jobs: {', '.join(sorted(snapshot.jobs))}")
         if record.state is not JobState.RUNNING:
             raise Conflict(f"job '{job}' is {record.state.value}, not waiting for a result")
+        # RUNNING is stored a moment before the attempt starts listening: give it that moment
+        tries = DELIVERY_TRIES if self.bs.engine.waits_for_calls(run_id, job) else 1
+        for _ in range(tries - 1):
+            try:
+                return self.bs.engine.deliver(run_id, job, output=output, error=error)
+            except Conflict:
+                await asyncio.sleep(DELIVERY_PAUSE)
         self.bs.engine.deliver(run_id, job, output=output, error=error)
 
     async def resume_interrupted(self) -> list[str]:

@@ -15,8 +15,6 @@ from baseshift.core.report import job_json, run_json, snapshot_json, status_json
 from baseshift.core.states import RunState
 from baseshift.web.openapi import operation
 from baseshift.web.requests import json_object, query_int, query_time, read_json
-from baseshift.web.sse import run_event_stream
-
 from baseshift.web.schemas import (
     COMPLETE_BODY,
     FAIL_BODY,
@@ -29,6 +27,7 @@ from baseshift.web.schemas import (
     STARTED,
     STATUS,
 )
+from baseshift.web.sse import run_event_stream
 
 if TYPE_CHECKING:
     from baseshift.core.app import BaseShift

@@ -161,7 +161,7 @@ def attempt_row(a: AttemptRecord) -> dict[str, Any]:
     }
 
 
-def run_record(m: Mapping[str, Any]) -> RunRecord:
+def run_record(m: Mapping[Any, Any]) -> RunRecord:
     """Rebuild a RunRecord from a `runs` row mapping."""
     return RunRecord(
         id=m["id"], workflow=m["workflow"], version=m["version"], source=m["source"],

@@ -55,6 +55,7 @@ def _lifespan(bs: BaseShift, on_ready: Callable[[BaseShift], None] | None) -> Li
                 watcher.cancel()
                 with suppress(asyncio.CancelledError):
                     await watcher
+                await bs.runs.admission.shutdown()
 
     return lifespan
 

@@ -91,9 +91,6 @@ async def test_a_waiting_manual_job_waits_again_after_a_restart(
         assert (body["status"], body["outputs"]) == ("COMPLETED", APPROVED)
 
 
-@pytest.mark.xfail(strict=True, reason="core/engine.py: a cancel pops the attempt's task from "
-                   "_tasks and only cancels it (_to_stop), so Engine.stop() does not wait for "
-                   "it: the server stops while the job's process still runs (unreaped)")
 async def test_stopping_the_server_waits_for_jobs_a_cancel_is_still_stopping(
         make_client: Callable[..., Any], workflows_dir: Path) -> None:
     install(workflows_dir, "stubborn")
