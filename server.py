@@ -1,14 +1,18 @@
 """The process entry point: the Base Shift application and its ASGI server app.
 
-`hypercorn server:app` (or `baseshift serve`) serves `app`, built on first access from
-BASESHIFT_* settings; `create_baseshift()` builds the application object the CLI uses.
+`hypercorn server:app` (or `baseshift serve`) serves `app`, which builds the real
+application from BASESHIFT_* settings on its first ASGI event; `create_baseshift()` builds the
+application object the CLI uses.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from baseshift.core.app import BaseShift
 from baseshift.core.settings import Settings
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 
 def create_baseshift(settings: Settings | None = None) -> BaseShift:
@@ -16,12 +20,19 @@ def create_baseshift(settings: Settings | None = None) -> BaseShift:
     return BaseShift(settings or Settings.from_env())
 
 
-def __getattr__(name: str) -> Any:
-    """`app` is built lazily, so importing this module costs nothing until it is served."""
-    if name == "app":
-        from baseshift.web.app import create_app
+class LazyApp:
+    """An ASGI app that builds the server on first use, so importing this module is cheap
+    and reads the environment only when the server actually starts."""
 
-        app = create_app()
-        globals()["app"] = app
-        return app
-    raise AttributeError(name)
+    def __init__(self) -> None:
+        self._app: Starlette | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self._app is None:
+            from baseshift.web.app import create_app
+
+            self._app = create_app()
+        await self._app(scope, receive, send)
+
+
+app = LazyApp()
