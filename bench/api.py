@@ -45,31 +45,20 @@ START_BODY = json.dumps({"workflow": "noop", "inputs": {}}).encode()
 
 def serve(port: int, workflows: str, data: str, store: str, profile: str | None) -> None:
     """The server child: create_app + Hypercorn, as `baseshift serve`; SIGTERM stops it."""
-    from hypercorn.asyncio import serve as hypercorn_serve
-    from hypercorn.config import Config
-
     from baseshift.core.settings import Settings
+    from baseshift.plugins.server_cli import hypercorn_config, serve_forever
     from baseshift.web.app import create_app
 
     app = create_app(Settings.from_env(data_dir=Path(data), workflows_dir=Path(workflows),
                                        store=store))
-    config = Config()
-    config.bind = [f"127.0.0.1:{port}"]
-    config.accesslog = None
-    config.errorlog = "-"
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-        await hypercorn_serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
-
+    config = hypercorn_config("127.0.0.1", port)
     if profile is None:
-        asyncio.run(main())
+        serve_forever(app, config)
         return
     import cProfile
 
     profiler = cProfile.Profile()
-    profiler.runcall(asyncio.run, main())
+    profiler.runcall(serve_forever, app, config)
     profiler.dump_stats(profile)
 
 

@@ -165,8 +165,11 @@ class Hooks:
         return out
 
     def routes(self) -> list[Any]:
-        """Every plugin's HTTP routes, builtins first (the first matching route wins)."""
-        return [r for _, group in self._each("register_routes") for r in group or ()]
+        """Every plugin's HTTP routes in registration order: builtins first, then installed
+        plugins (the first matching route wins, so a plugin cannot shadow a builtin)."""
+        impls = self.pm.hook.register_routes.get_hookimpls()
+        return [r for impl in impls
+                for r in impl.function(**{k: self.baseshift for k in impl.argnames}) or ()]
 
     def job_template_sources(self) -> list[str]:
         return [s for group in self.pm.hook.register_job_templates(baseshift=self.baseshift)
