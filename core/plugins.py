@@ -167,9 +167,11 @@ class Hooks:
     def routes(self) -> list[Any]:
         """Every plugin's HTTP routes in registration order: builtins first, then installed
         plugins (the first matching route wins, so a plugin cannot shadow a builtin)."""
-        impls = self.pm.hook.register_routes.get_hookimpls()
-        return [r for impl in impls
-                for r in impl.function(**{k: self.baseshift for k in impl.argnames}) or ()]
+        routes: list[Any] = []
+        for impl in self.pm.hook.register_routes.get_hookimpls():
+            group: list[Any] | None = impl.function(**{k: self.baseshift for k in impl.argnames})
+            routes.extend(group or ())
+        return routes
 
     def job_template_sources(self) -> list[str]:
         return [s for group in self.pm.hook.register_job_templates(baseshift=self.baseshift)
