@@ -167,11 +167,7 @@ class Hooks:
     def routes(self) -> list[Any]:
         """Every plugin's HTTP routes in registration order: builtins first, then installed
         plugins (the first matching route wins, so a plugin cannot shadow a builtin)."""
-        routes: list[Any] = []
-        for impl in self.pm.hook.register_routes.get_hookimpls():
-            group: list[Any] | None = impl.function(**{k: self.baseshift for k in impl.argnames})
-            routes.extend(group or ())
-        return routes
+        return [r for _, group in reversed(self._each("register_routes")) for r in group or ()]
 
     def job_template_sources(self) -> list[str]:
         return [s for group in self.pm.hook.register_job_templates(baseshift=self.baseshift)
