@@ -13,25 +13,22 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-import json
 import logging
 import time
 import uuid
 from collections import deque
 from collections.abc import Mapping
-from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
 
-from .errors import Conflict, ExecutionError, ExpressionError, JobTimeout, NotFound
-from .expr import evaluate
+from .attempts import AttemptRunner
+from .errors import Conflict, NotFound
 from .inputs import prepare_inputs
 from .plan import Plan
-from .protocols import Executor, JobContext, JobResult
+from .protocols import Executor
 from .records import JobRecord, RunRecord, RunSnapshot
 from .runstate import ActiveRun, Effects, Launch
 from .scheduler import ReadyQueue
 from .states import JobState, RunState
-from .templating import TemplateCalls
 
 if TYPE_CHECKING:
     from .app import BaseShift
@@ -54,7 +51,7 @@ class Engine:
             name: cls() for name, cls in baseshift.executor_classes.items()}
         self.queue: ReadyQueue[tuple[str, str]] = ReadyQueue(baseshift.settings.max_parallel)
         self.runs: dict[str, ActiveRun] = {}
-        self.templates = TemplateCalls()
+        self.attempts = AttemptRunner(baseshift, self.executors)
         self._inbox: deque[Message] = deque()
         self._wake = asyncio.Event()
         self._timers: list[tuple[float, int, ActiveRun, str]] = []
@@ -397,124 +394,14 @@ class Engine:
     # ------------------------------------------------------------ one attempt
 
     async def _attempt(self, launch: Launch) -> None:
-        run, spec = launch.run, launch.spec
-        ctx = JobContext(run.id, launch.key, launch.number, {}, spec.timeout,
-                         str(self.bs.settings.data_dir))
-        message: Message
+        run = launch.run
         try:
-            ctx.config = await self._render(launch)
-            if spec.template is not None and len(spec.template.steps) > 1:
-                result = await self._run_steps(launch, ctx)
-            else:
-                result = await self._execute(spec.uses, ctx, run.record)
-            output = self.templates.check_output(spec, result.output)
-            _check_json(output)
-            message = ("done", run.id, launch.key, launch.number, output, None, False,
-                       result.log or "\n".join(ctx.lines))
-        except asyncio.CancelledError as exc:
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise  # cancel or shutdown: the engine already recorded what it needed
-            # user code let a CancelledError escape without this task being cancelled
-            message = ("done", run.id, launch.key, launch.number, None,
-                       f"CancelledError: {exc}", True, "\n".join(ctx.lines))
-        except (ExpressionError, _NotRetryable) as exc:
-            message = ("done", run.id, launch.key, launch.number, None, str(exc), False,
-                       "\n".join(ctx.lines))
-        except (Exception, SystemExit) as exc:  # any failure of user code fails the attempt
-            message = ("done", run.id, launch.key, launch.number, None, _describe(exc), True,
-                       "\n".join(ctx.lines))
+            outcome = await self.attempts.run(launch)
         finally:
             if self._tasks.get((run.id, launch.key)) is asyncio.current_task():
                 del self._tasks[(run.id, launch.key)]
-        self._inbox.append(message)
+        self._inbox.append(("done", run.id, launch.key, launch.number, *outcome))
         self._wake.set()
-
-    async def _render(self, launch: Launch) -> dict[str, Any]:
-        spec, scope = launch.spec, launch.scope
-        config = launch.config
-        names = self.templates.secret_names(spec)
-        secrets = {n: await self._secret(n) for n in names}
-        if names:
-            config = evaluate(spec.config, scope.with_values(secret=secrets))
-        if spec.template is not None:
-            try:
-                config = self.templates.render(spec, config, scope, secrets)
-            except ValueError as exc:
-                raise _NotRetryable(str(exc)) from None
-        if not isinstance(config, dict):
-            raise _NotRetryable("the job's with-block must be an object")
-        return config
-
-    async def _run_steps(self, launch: Launch, ctx: JobContext) -> JobResult:
-        """A multi-step template: its steps in order, each seeing `steps.NAME.output` of the
-        earlier ones; the job's output is the last step's. `timeout` bounds each step."""
-        spec = launch.spec
-        assert spec.template is not None
-        try:
-            values = self.templates.inputs(spec.template, launch.config)
-        except ValueError as exc:
-            raise _NotRetryable(str(exc)) from None
-        secrets = {n: await self._secret(n) for n in self.templates.secret_names(spec)}
-        done: dict[str, Any] = {}
-        result = JobResult()
-        for step in spec.template.steps:
-            scope = launch.scope.with_values(input=values, secret=secrets, steps=done)
-            config = evaluate(step.config, scope)
-            ctx.config = config if isinstance(config, dict) else {}
-            ctx.log(f"step {step.name} ({step.uses})")
-            result = await self._execute(step.uses, ctx, launch.run.record)
-            if result.log:
-                ctx.log(result.log)
-            done[step.name] = {"output": result.output}
-        return JobResult(result.output, "\n".join(ctx.lines))
-
-    async def _secret(self, name: str) -> str:
-        value = await self.hooks.resolve_secret(name)
-        if value is None:
-            raise _NotRetryable(f"secret '{name}' is not set (set the environment variable "
-                                f"{name}, or configure a secrets plugin)")
-        return value
-
-    async def _execute(self, uses: str, ctx: JobContext, run: RunRecord) -> JobResult:
-        executor = self.executors[uses]
-        wrappers = self.hooks.job_wrappers(run, ctx)
-        try:
-            async with asyncio.timeout(ctx.timeout), AsyncExitStack() as stack:
-                for wrapper in wrappers:
-                    await stack.enter_async_context(wrapper)
-                result = await executor.execute(ctx)
-        except TimeoutError:
-            raise JobTimeout(f"timed out after {_seconds(ctx.timeout)}") from None
-        if not isinstance(result, JobResult):
-            result = JobResult(output=result)
-        return result
-
-
-_PLAIN = frozenset({type(None), bool, int, float, str})
-
-
-class _NotRetryable(ExecutionError):
-    """A failure that another attempt cannot fix (bad inputs, a missing secret)."""
-
-
-def _check_json(value: Any) -> None:
-    if type(value) in _PLAIN:
-        return
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError) as exc:
-        raise ExecutionError(f"the job's output is not JSON: {exc}") from None
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, ExecutionError):
-        return exc.message
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _seconds(value: float | None) -> str:
-    return f"{value:g}s" if value is not None else "?"
 
 
 def new_run_id() -> str:

@@ -1,0 +1,143 @@
+"""One job attempt: render its config (secrets, template), call the executor inside the job
+wrappers and its timeout, check the output. The engine records whatever this returns."""
+from __future__ import annotations
+
+import asyncio
+import json
+from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING, Any
+
+from .errors import ExecutionError, ExpressionError, JobTimeout
+from .expr import evaluate
+from .protocols import Executor, JobContext, JobResult
+from .records import RunRecord
+from .templating import TemplateCalls
+
+if TYPE_CHECKING:
+    from .app import BaseShift
+    from .runstate import Launch
+
+Outcome = tuple[Any, str | None, bool, str]
+"""(output, error or None, whether another attempt may succeed, log text)."""
+
+
+class AttemptRunner:
+    """Executes attempts for one engine; holds the per-engine template caches."""
+
+    def __init__(self, baseshift: BaseShift, executors: dict[str, Executor]) -> None:
+        self.bs = baseshift
+        self.hooks = baseshift.hooks
+        self.executors = executors
+        self.templates = TemplateCalls()
+
+    async def run(self, launch: Launch) -> Outcome:
+        """Run the attempt; every failure of user code becomes an outcome. A cancellation of
+        this task (cancel, timeout of the run, shutdown) propagates."""
+        run, spec = launch.run, launch.spec
+        ctx = JobContext(run.id, launch.key, launch.number, {}, spec.timeout,
+                         str(self.bs.settings.data_dir))
+        try:
+            ctx.config = await self._render(launch)
+            if spec.template is not None and len(spec.template.steps) > 1:
+                result = await self._run_steps(launch, ctx)
+            else:
+                result = await self._execute(spec.uses, ctx, run.record)
+            output = self.templates.check_output(spec, result.output)
+            _check_json(output)
+            return output, None, False, result.log or "\n".join(ctx.lines)
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # cancel or shutdown: the engine already recorded what it needed
+            # user code let a CancelledError escape without this task being cancelled
+            return None, f"CancelledError: {exc}", True, "\n".join(ctx.lines)
+        except (ExpressionError, NotRetryable) as exc:
+            return None, str(exc), False, "\n".join(ctx.lines)
+        except (Exception, SystemExit) as exc:  # any failure of user code fails the attempt
+            return None, _describe(exc), True, "\n".join(ctx.lines)
+
+    async def _render(self, launch: Launch) -> dict[str, Any]:
+        spec, scope = launch.spec, launch.scope
+        config = launch.config
+        names = self.templates.secret_names(spec)
+        secrets = {n: await self._secret(n) for n in names}
+        if names:
+            config = evaluate(spec.config, scope.with_values(secret=secrets))
+        if spec.template is not None:
+            try:
+                config = self.templates.render(spec, config, scope, secrets)
+            except ValueError as exc:
+                raise NotRetryable(str(exc)) from None
+        if not isinstance(config, dict):
+            raise NotRetryable("the job's with-block must be an object")
+        return config
+
+    async def _run_steps(self, launch: Launch, ctx: JobContext) -> JobResult:
+        """A multi-step template: its steps in order, each seeing `steps.NAME.output` of the
+        earlier ones; the job's output is the last step's. `timeout` bounds each step."""
+        spec = launch.spec
+        assert spec.template is not None
+        try:
+            values = self.templates.inputs(spec.template, launch.config)
+        except ValueError as exc:
+            raise NotRetryable(str(exc)) from None
+        secrets = {n: await self._secret(n) for n in self.templates.secret_names(spec)}
+        done: dict[str, Any] = {}
+        result = JobResult()
+        for step in spec.template.steps:
+            scope = launch.scope.with_values(input=values, secret=secrets, steps=done)
+            config = evaluate(step.config, scope)
+            ctx.config = config if isinstance(config, dict) else {}
+            ctx.log(f"step {step.name} ({step.uses})")
+            result = await self._execute(step.uses, ctx, launch.run.record)
+            if result.log:
+                ctx.log(result.log)
+            done[step.name] = {"output": result.output}
+        return JobResult(result.output, "\n".join(ctx.lines))
+
+    async def _secret(self, name: str) -> str:
+        value = await self.hooks.resolve_secret(name)
+        if value is None:
+            raise NotRetryable(f"secret '{name}' is not set (set the environment variable "
+                               f"{name}, or configure a secrets plugin)")
+        return value
+
+    async def _execute(self, uses: str, ctx: JobContext, run: RunRecord) -> JobResult:
+        executor = self.executors[uses]
+        wrappers = self.hooks.job_wrappers(run, ctx)
+        try:
+            async with asyncio.timeout(ctx.timeout), AsyncExitStack() as stack:
+                for wrapper in wrappers:
+                    await stack.enter_async_context(wrapper)
+                result = await executor.execute(ctx)
+        except TimeoutError:
+            raise JobTimeout(f"timed out after {_seconds(ctx.timeout)}") from None
+        if not isinstance(result, JobResult):
+            result = JobResult(output=result)
+        return result
+
+
+_PLAIN = frozenset({type(None), bool, int, float, str})
+
+
+class NotRetryable(ExecutionError):
+    """A failure that another attempt cannot fix (bad inputs, a missing secret)."""
+
+
+def _check_json(value: Any) -> None:
+    if type(value) in _PLAIN:
+        return
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise ExecutionError(f"the job's output is not JSON: {exc}") from None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ExecutionError):
+        return exc.message
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _seconds(value: float | None) -> str:
+    return f"{value:g}s" if value is not None else "?"
