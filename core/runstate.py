@@ -218,6 +218,7 @@ class ActiveRun:
         self.open_instances[spec.name] = 0
         for i in range(len(items)):
             self._expand_one(spec, i, fx)
+        self._drop_stale_items(spec.name, len(items), fx)
         fx.events.append(JobsAdded(self.id, fx.now, spec.name, len(items)))
         if self.open_instances[spec.name] == 0:
             self._finish_fanout(spec.name, fx)
@@ -238,10 +239,20 @@ class ActiveRun:
                 return
         self._make_ready(rec, fx)
 
+    def _drop_stale_items(self, name: str, size: int, fx: Effects) -> None:
+        """Items of an earlier expansion beyond this list's end (a re-run produced a shorter
+        list) are finished as SKIPPED and left out of the output."""
+        for rec in self.jobs.values():
+            if rec.name == name and rec.index is not None and rec.index >= size \
+                    and not rec.state.finished:
+                self.set_job(rec, JobState.SKIPPED, fx, "no longer in the fan-out list")
+
     def _finish_fanout(self, name: str, fx: Effects) -> None:
         parent = self.jobs[name]
+        size = len(parent.output) if isinstance(parent.output, list) else None
         instances = sorted((r for r in self.jobs.values()
-                            if r.name == name and r.index is not None),
+                            if r.name == name and r.index is not None
+                            and (size is None or r.index < size)),
                            key=lambda r: r.index or 0)
         failed = [r.key for r in instances if r.state in FAILED_LIKE]
         parent.output = [r.output for r in instances]
@@ -413,10 +424,12 @@ class ActiveRun:
         self.record.outputs = None
 
     def reset_from(self, job: str, fx: Effects) -> None:
-        """Put `job`, everything downstream of it and the handlers back to PENDING."""
+        """Put `job`, everything downstream of it, the handlers and every job that did not
+        succeed (failed or cancelled) back to PENDING; other results are reused."""
         again = self._downstream(job)
         for rec in self.jobs.values():
-            if (rec.name in again or rec.handler) and rec.state is not JobState.PENDING:
+            redo = rec.name in again or rec.handler or rec.state in FAILED_LIKE
+            if redo and rec.state is not JobState.PENDING:
                 rec.failures = 0
                 rec.next_attempt_at = None
                 rec.output = None
