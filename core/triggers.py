@@ -213,8 +213,12 @@ class Scheduler:
         for workflow, schedules in self._schedules().items():
             self.state.keep_only(workflow, {s.key for s in schedules})
             for schedule in schedules:
-                fires += [(workflow, schedule, t) for t in self._due(workflow, schedule, now)]
-                wake = min(wake, next_fire(schedule, now))
+                try:
+                    fires += [(workflow, schedule, t)
+                              for t in self._due(workflow, schedule, now)]
+                    wake = min(wake, next_fire(schedule, now))
+                except Exception:  # one unusable schedule must not stop the others
+                    log.exception("schedule %r of workflow %s failed", schedule.cron, workflow)
         self.state.save()
         self._previous = now
         for workflow, schedule, at in fires:

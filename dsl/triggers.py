@@ -110,6 +110,10 @@ def check_cron(cron: str, span: Span, report: Reporter) -> bool:
         report.error(span, "dsl.bad-schedule", f"'{cron}' is not a valid cron expression",
                      CRON_HINT)
         return False
+    if not croniter.is_valid(cron, strict=True):  # e.g. the 31st of February
+        report.error(span, "dsl.bad-schedule", f"'{cron}' names a day that never comes",
+                     "check the day of month against the month")
+        return False
     return True
 
 
