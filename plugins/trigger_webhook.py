@@ -53,16 +53,20 @@ async def receive(request: Request) -> Response:
         log.warning("webhook of %s refused: secret %s is not set", name, plan.webhook.secret)
         raise Unauthorized(f"the webhook of workflow '{name}' has no secret configured on "
                            "the server", hint=f"set the secret {plan.webhook.secret}")
+    if not any(h in request.headers for h in (SECRET_HEADER, *SIGNATURE_HEADERS)):
+        raise Unauthorized("missing webhook secret", hint=AUTH_HINT)  # before reading a body
     body = await request.body()
     if not _authentic(request, body, secret):
-        raise Unauthorized("missing or wrong webhook secret",
-                           hint="send the header X-BaseShift-Secret, or X-BaseShift-Signature: "
-                                "sha256=<HMAC-SHA256 of the body>")
+        raise Unauthorized("missing or wrong webhook secret", hint=AUTH_HINT)
     inputs = json_object(await read_json(request), "body")
     run_id = await bs.runs.start(name, inputs)
     url = f"/api/v1/workflows/{run_id}"
     return JSONResponse({"workflow_id": run_id, "status_url": f"{url}/status", "url": url},
                         status_code=202, headers={"Location": url})
+
+
+AUTH_HINT = ("send the header X-BaseShift-Secret, or X-BaseShift-Signature: "
+             "sha256=<HMAC-SHA256 of the body>")
 
 
 def _webhook_plan(bs: BaseShift, name: str) -> Plan:

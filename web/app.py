@@ -11,10 +11,12 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 
 from baseshift.core.app import BaseShift
 from baseshift.core.settings import Settings
 
+from .guards import RequestGuard
 from .problems import EXCEPTION_HANDLERS
 
 log = logging.getLogger("baseshift.web")
@@ -31,7 +33,7 @@ def create_app(settings: Settings | None = None, *, plugins: Sequence[object] = 
     bs = baseshift or BaseShift(settings or Settings.from_env(), plugins=plugins)
     bs.stash["serving"] = True
     app = Starlette(routes=bs.hooks.routes(), exception_handlers=EXCEPTION_HANDLERS,
-                    lifespan=_lifespan(bs, on_ready))
+                    middleware=[Middleware(RequestGuard)], lifespan=_lifespan(bs, on_ready))
     app.state.baseshift = bs
     return app
 

@@ -10,8 +10,7 @@ from starlette.requests import Request
 
 from baseshift.core.errors import BadRequest, InputError
 
-MAX_BODY = 8 * 1024 * 1024
-"""Largest JSON body accepted (bytes): workflow sources and inputs are far smaller."""
+from .guards import MAX_BODY
 
 
 async def read_json(request: Request, *, default: Any = None) -> Any:

@@ -221,7 +221,7 @@ async def test_validate_raw_text(served: Served) -> None:
 @pytest.mark.parametrize(("content", "content_type", "status", "field"), [
     (b"\xff\xfeworkflow", "text/plain", 400, None),
     (b"#" * (2 * 1024 * 1024 + 1), "text/plain", 400, None),
-    (json.dumps({"source": "#" * (8 * 1024 * 1024)}).encode(), "application/json", 400,
+    (json.dumps({"source": "#" * (8 * 1024 * 1024)}).encode(), "application/json", 413,
      None),
     (b'{"source": ', "application/json", 400, None),
     (b"<source/>", "application/xml", 400, None),
@@ -231,7 +231,8 @@ async def test_validate_raw_text(served: Served) -> None:
     (b'{"source": "", "filename": 3}', "application/json", 422, "filename"),
     (b'{"source": "", "name": "x"}', "application/json", 422, "name"),
     (b'"workflow"', "application/json", 422, "body"),
-])
+], ids=["not-utf8", "text-over-2MiB", "json-over-8MiB", "truncated", "xml", "no-source",
+        "source-number", "empty-filename", "filename-number", "unknown-field", "not-object"])
 async def test_bad_validate_requests(served: Served, content: bytes, content_type: str,
                                      status: int, field: str | None) -> None:
     _, client = served
