@@ -50,6 +50,16 @@ class Subscription:
             self._lagged = False
         return item
 
+    def drain(self) -> int:
+        """Drop the events already waiting (a reader about to re-read the whole state);
+        returns how many there were."""
+        count = 0
+        while not self._queue.empty():
+            self._queue.get_nowait()
+            count += 1
+        self._lagged = False
+        return count
+
     async def next(self, timeout: float) -> Event | Lagged | None:
         """The next event, or None if none came within `timeout` seconds (for keep-alives)."""
         try:

@@ -10,6 +10,7 @@ import asyncio
 from typing import Any, ClassVar
 
 from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError, UnknownType
 
 from baseshift.core.errors import Conflict, ExecutionError, InputError
 from baseshift.core.hookspecs import hookimpl
@@ -36,6 +37,13 @@ class ManualExecutor:
         self._waiting: dict[tuple[str, str], tuple[asyncio.Future[Outcome], dict[str, Any]]] = {}
 
     async def execute(self, ctx: JobContext) -> JobResult:
+        schema = ctx.config.get("output_schema")
+        if isinstance(schema, dict):
+            try:
+                Draft202012Validator.check_schema(schema)
+            except SchemaError as exc:
+                raise ExecutionError(f"output_schema is not a valid JSON Schema: "
+                                     f"{exc.message}") from None
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._waiting[(ctx.run_id, ctx.job)] = (future, ctx.config)
         ctx.log(str(ctx.config.get("prompt") or "waiting for a complete or fail call"))
@@ -57,7 +65,12 @@ class ManualExecutor:
         future, config = waiting
         schema = config.get("output_schema")
         if error is None and isinstance(schema, dict):
-            problems = [e.message for e in Draft202012Validator(schema).iter_errors(output)]
+            try:
+                problems = [e.message for e in Draft202012Validator(schema).iter_errors(output)]
+            except (SchemaError, UnknownType) as exc:
+                raise Conflict(f"job '{job}' has an output_schema that is not a valid JSON "
+                               f"Schema ({exc.message if isinstance(exc, SchemaError) else exc});"
+                               " fail the job and fix the workflow") from None
             if problems:
                 raise InputError(f"the output does not match the job's output_schema: "
                                  f"{'; '.join(problems[:3])}", details={"field": "output"})

@@ -107,6 +107,10 @@ async def resolve_templates(_root: Any, info: Any,
     return [template_json(d) for d in docs]
 
 
+MAX_QUERY = 20_000
+"""Longest query accepted (characters); template queries are a few hundred."""
+
+
 def errors(*messages: str, status: int = 400) -> JSONResponse:
     return JSONResponse({"errors": [{"message": m} for m in messages]}, status_code=status)
 
@@ -118,7 +122,7 @@ async def _request(request: Request) -> tuple[Any, Any, Any]:
         if variables:
             try:
                 variables = json.loads(variables)
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:
                 raise GraphQLError(f"variables are not JSON: {exc}") from None
         return q.get("query"), variables, q.get("operationName")
     try:
@@ -141,8 +145,14 @@ async def graphql_view(request: Request) -> Response:
         return errors("'variables' must be a JSON object")
     if operation is not None and not isinstance(operation, str):
         return errors("'operationName' must be a string")
-    result = await graphql(template_schema(), query, variable_values=variables,
-                           operation_name=operation, context_value=request.app.state.baseshift)
+    if len(query) > MAX_QUERY:
+        return errors(f"the query is longer than {MAX_QUERY} characters")
+    try:
+        result = await graphql(template_schema(), query, variable_values=variables,
+                               operation_name=operation,
+                               context_value=request.app.state.baseshift)
+    except RecursionError:  # graphql-core parses recursively: absurd nesting lands here
+        return errors("the query is nested too deeply")
     body = result.formatted
     return JSONResponse(body, status_code=200 if result.data is not None else 400)
 

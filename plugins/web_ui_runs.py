@@ -140,6 +140,7 @@ async def _fragments(request: Request, bs: BaseShift, run_id: str) -> AsyncItera
                 return
             while await events.next(KEEPALIVE_SECONDS) is None:
                 yield ": keep-alive\n\n"
+            events.drain()  # one render for every change already waiting, not one each
 
 
 # --------------------------------------------------------------------------- actions
@@ -176,7 +177,7 @@ async def _complete(bs: BaseShift, request: Request, run_id: str) -> None:
     text = str((await request.form()).get("output", "")).strip()
     try:
         output = json.loads(text) if text else None
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise InputError(f"the output is not JSON: {exc}",
                          hint='write JSON, e.g. {"approved": true}, or leave it empty') from None
     await bs.runs.complete_job(run_id, request.path_params["job"], output)

@@ -99,7 +99,7 @@ def inputs_from_form(inputs: Sequence[InputSpec], form: Mapping[str, Any]) -> di
 def _any_value(text: str) -> Any:
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return text
 
 

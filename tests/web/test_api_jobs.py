@@ -211,3 +211,20 @@ async def test_unknown_runs_and_jobs_are_404(served: Served, suffix: str) -> Non
     problem(await client.get(job_path(run_id, "zz")), 404)
     assert job(await run(client, run_id), "review")["state"] == "RUNNING"
     await deliver(client, "POST", job_path(run_id) + "/fail", {"error": "end"})
+
+
+async def test_a_manual_job_with_an_invalid_output_schema_fails_clearly(
+        make_client: Callable[..., Any], workflows_dir: Path) -> None:
+    (workflows_dir / "badschema.bsw").write_text(
+        'workflow badschema {\n  version "1.0.0"\n'
+        '  job ask uses manual { with { output_schema: { type: "strnig" } } }\n}\n')
+    async with make_client() as (_, client):
+        response = await client.post("/api/v1/workflows", json={"workflow": "badschema"})
+        run_id = response.json()["workflow_id"]
+        for _ in range(500):
+            status = (await client.get(f"/api/v1/workflows/{run_id}")).json()
+            if status["status"] == "FAILED":
+                break
+            await asyncio.sleep(0.01)
+        assert status["status"] == "FAILED"
+        assert "output_schema is not a valid JSON Schema" in status["jobs"][0]["error"]

@@ -97,3 +97,16 @@ async def test_bad_get_variables(client: Any) -> None:
     r = await client.get("/graphql", params={"query": "{ jobTemplates { id } }",
                                              "variables": "{x"})
     assert r.status_code == 400 and "variables are not JSON" in r.json()["errors"][0]["message"]
+
+
+async def test_absurdly_nested_queries_and_variables_are_refused_not_crashed(
+        make_client: Any) -> None:
+    async with make_client() as (_, client):
+        deep = "{" * 5000 + "}" * 5000
+        variables = "[" * 3000 + "]" * 3000
+        for response in (await client.post("/graphql", json={"query": "{ a" + deep + " }"}),
+                         await client.get("/graphql", params={"query": "{ x }",
+                                                              "variables": variables}),
+                         await client.post("/graphql", json={"query": "{" * 30_000})):
+            assert response.status_code == 400
+            assert response.json()["errors"]
