@@ -70,6 +70,13 @@ class TemplateExists(Conflict):
     code = "template.exists"
 
 
+def retired_version(name: str, version: str) -> TemplateExists:
+    """A deleted version cannot come back with other content: runs may have pinned it."""
+    return TemplateExists(f"template {name}@{version} was published and deleted; a version "
+                          "number is never reused", hint="publish it under a new version "
+                          "(bump patch, minor or major)")
+
+
 def json_path(path: JsonPath) -> str:
     """`("steps", 0, "type")` -> `$.steps[0].type`."""
     return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)

@@ -15,6 +15,7 @@ from baseshift.core.templatestore import (
     filter_versions,
     matches,
     not_found,
+    retired_version,
     select,
     sorted_docs,
 )
@@ -47,6 +48,7 @@ class MemoryTemplateStore:
 
     def __init__(self) -> None:
         self._docs: dict[tuple[str, str], TemplateDocument] = {}
+        self._retired: set[tuple[str, str]] = set()
         self._cache = SpecCache()
 
     @classmethod
@@ -63,6 +65,8 @@ class MemoryTemplateStore:
                       bump: Bump | str | None = None) -> TemplateDocument:
         existing = [d for (name, _), d in self._docs.items() if name == doc.name]
         stored = check_publish(doc, existing, bump)
+        if (stored.name, stored.version) in self._retired:
+            raise retired_version(stored.name, stored.version)
         self._docs[(stored.name, stored.version)] = stored
         return stored
 
@@ -72,6 +76,7 @@ class MemoryTemplateStore:
     async def delete(self, name: str, version: str) -> None:
         if self._docs.pop((name, version), None) is None:
             raise not_found(name, version)
+        self._retired.add((name, version))
 
     async def specs(self) -> list[TemplateSpec]:
         return self._cache.specs(sorted_docs(self._docs.values()))

@@ -37,6 +37,7 @@ from baseshift.core.templatestore import (
     matches,
     not_found,
     parse_document,
+    retired_version,
     sorted_docs,
 )
 from baseshift.core.templatestore import (
@@ -72,7 +73,17 @@ class JobTemplateRow(_TemplateModel, table=True):
     created_at: float
 
 
+class RetiredTemplateRow(_TemplateModel, table=True):
+    """A deleted version: its number is never published again (runs may have pinned it)."""
+
+    __tablename__ = "job_template_retired"
+
+    name: str = Field(primary_key=True)
+    version: str = Field(primary_key=True)
+
+
 TABLE = JobTemplateRow.__table__  # type: ignore[attr-defined]
+RETIRED = RetiredTemplateRow.__table__  # type: ignore[attr-defined]
 
 
 def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -159,6 +170,10 @@ class SQLiteTemplateStore:
             with self._writer(self.engine).begin() as conn:
                 existing = self._versions(conn, doc.name)
                 stored = check_publish(doc, existing, bump)
+                retired = select(RETIRED.c.name).where(RETIRED.c.name == stored.name,
+                                                       RETIRED.c.version == stored.version)
+                if conn.execute(retired).first() is not None:
+                    raise retired_version(stored.name, stored.version)
                 conn.execute(insert(TABLE), _row(stored))
         except IntegrityError as exc:
             raise TemplateExists(f"template {doc.ref} is already published") from exc
@@ -180,6 +195,7 @@ class SQLiteTemplateStore:
         with self._writer(self.engine).begin() as conn:
             if conn.execute(stmt).rowcount == 0:
                 raise not_found(name, version)
+            conn.execute(insert(RETIRED), {"name": name, "version": version})
 
     async def specs(self) -> list[TemplateSpec]:
         return self._cache.specs(await self.list())

@@ -107,7 +107,9 @@ async def test_delete_one_version(store: TemplateStore) -> None:
     assert [d.version for d in await store.list()] == ["1.0.0"]
     with pytest.raises(NotFound):
         await store.delete("greet", "1.1.0")
-    await store.publish(doc(version="1.1.0"))  # a deleted version may be published again
+    with pytest.raises(TemplateExists, match="never reused"):
+        await store.publish(doc(version="1.1.0"))  # runs may have pinned the deleted one
+    assert (await store.publish(doc(version="1.1.1"))).version == "1.1.1"
 
 
 async def test_specs_give_every_version_for_the_checker(store: TemplateStore) -> None:
