@@ -13,12 +13,12 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import BaseShiftError, ExpressionError, InputError
+from .errors import BaseShiftError, Conflict, ExpressionError, InputError
 from .events import Event, RunStateChanged
 from .expr import describe, evaluate, to_text
 from .inputs import prepare_inputs
@@ -91,6 +91,25 @@ class Admission:
             if len(active) < limit.limit and not waiting:
                 return await self.bs.engine.submit(plan, values)
             return await self._over_limit(plan, values, key, active)
+
+    async def reopen(self, plan: Plan, run: RunRecord, action: Callable[[], Awaitable[None]]
+                     ) -> None:
+        """Retry or re-run a finished run (`action`) only if its key has a free place: a
+        reopened run counts against the workflow's run limit like a new one. Conflict
+        otherwise, whatever the policy (nothing is queued or cancelled for a reopen)."""
+        limit = plan.run_limit
+        if limit is None:
+            return await action()
+        key = _stored_key(limit, run)
+        async with self._lock(plan.name):
+            active = [r for r in await self._active(plan.name, limit, key or "")
+                      if r.id != run.id] if key is not None else []
+            if len(active) >= limit.limit:
+                raise Conflict(f"run '{run.id}' cannot run again now: {len(active)} other "
+                               f"run(s) {_with_key(limit, key or '')} are unfinished "
+                               f"(runs {limit.limit})",
+                               hint="retry it once those runs have finished")
+            await action()
 
     async def _over_limit(self, plan: Plan, values: dict[str, Any], key: str,
                           active: list[RunRecord]) -> str:

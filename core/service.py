@@ -73,16 +73,19 @@ class RunService:
             return (await self.snapshot(run_id)).run
 
     async def retry(self, run_id: str) -> None:
-        """Rerun a failed or cancelled run's unfinished jobs; successes are kept."""
+        """Rerun a failed or cancelled run's unfinished jobs; successes are kept. The run
+        counts against its workflow's run limit again (Conflict when its key is full)."""
         snapshot = await self.snapshot(run_id)
         plan = self.bs.plan_for_run(snapshot.run, snapshot.jobs)
-        await self.bs.engine.resume(plan, run_id, retry=True)
+        await self.admission.reopen(
+            plan, snapshot.run, lambda: self.bs.engine.resume(plan, run_id, retry=True))
 
     async def rerun_from(self, run_id: str, job: str) -> None:
         """Run `job` and everything downstream of it again, reusing upstream results."""
         snapshot = await self.snapshot(run_id)
         plan = self.bs.plan_for_run(snapshot.run, snapshot.jobs)
-        await self.bs.engine.rerun_from(plan, run_id, job)
+        await self.admission.reopen(
+            plan, snapshot.run, lambda: self.bs.engine.rerun_from(plan, run_id, job))
 
     async def complete_job(self, run_id: str, job: str, output: Any = None) -> None:
         """Finish a job that waits for an external call (`uses manual`) with `output`."""

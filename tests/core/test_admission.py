@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import pytest
 
 from baseshift.core.app import BaseShift
-from baseshift.core.errors import InputError
+from baseshift.core.errors import Conflict, InputError
 from baseshift.core.events import RunStateChanged
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.plan import Plan
@@ -331,3 +331,24 @@ async def test_a_finish_not_seen_here_is_noticed_at_the_next_start(make_baseshif
         await running(bs, newest)
         await finish(bs, newest)
         await bs.runs.admission.shutdown()
+
+
+async def test_retry_and_rerun_count_against_the_run_limit(make_baseshift: Any, tmp_path: Path,
+                                                           store: str) -> None:
+    """A run refused by cancel-new cannot be retried past the limit while its key is busy."""
+    path = workflow(tmp_path, "runs 1 per input.customer on conflict cancel-new")
+    async with make_baseshift(store=store, plugins=(GatePlugin(),)) as bs:
+        plan = bs.load_workflow(path)
+        first = await bs.runs.admission.start(plan, {"customer": "acme"})
+        await running(bs, first)
+        refused = await bs.runs.admission.start(plan, {"customer": "acme"})
+        await until(bs, refused, lambda r: r.state is RunState.CANCELLED)
+        with pytest.raises(Conflict, match="1 other run"):
+            await bs.runs.retry(refused)
+        assert (await state_of(bs, refused)).state is RunState.CANCELLED
+        assert (await finish(bs, first)).state is RunState.COMPLETED
+        await bs.runs.retry(refused)
+        await running(bs, refused)
+        with pytest.raises(Conflict, match="1 other run"):
+            await bs.runs.rerun_from(first, "work")
+        assert (await finish(bs, refused)).state is RunState.COMPLETED
