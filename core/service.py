@@ -44,8 +44,10 @@ class RunService:
         plan = self.bs.catalog.plan(workflow)
         return await self.admission.start(plan, dict(inputs))
 
-    async def snapshot(self, run_id: str) -> RunSnapshot:
-        snapshot = await self.bs.store.load_run(run_id)
+    async def snapshot(self, run_id: str, *, attempts: bool = True) -> RunSnapshot:
+        """The stored run (NotFound if none); `attempts=False` skips attempts and their
+        logs, for progress reads."""
+        snapshot = await self.bs.store.load_run(run_id, attempts=attempts)
         if snapshot is None:
             raise NotFound(f"run '{run_id}' not found")
         return snapshot

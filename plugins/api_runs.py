@@ -106,7 +106,7 @@ async def get_run(request: Request) -> Response:
 @operation("A run's progress: current, completed and pending jobs", tags=TAGS,
            response=STATUS, errors=(404,))
 async def run_status(request: Request) -> Response:
-    snapshot = await _bs(request).runs.snapshot(request.path_params["run_id"])
+    snapshot = await _bs(request).runs.snapshot(request.path_params["run_id"], attempts=False)
     return JSONResponse(status_json(snapshot))
 
 

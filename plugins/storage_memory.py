@@ -172,13 +172,14 @@ class MemoryStateStore:
         for a in attempts:
             self._attempts[a.run_id][(a.job_key, a.number)] = copy_attempt(a)
 
-    async def load_run(self, run_id: str) -> RunSnapshot | None:
+    async def load_run(self, run_id: str, *, attempts: bool = True) -> RunSnapshot | None:
         run = self._runs.get(run_id)
         if run is None:
             return None
         jobs = {key: copy_job(j) for key, j in self._jobs[run_id].items()}
-        attempts = [copy_attempt(a) for _, a in sorted(self._attempts[run_id].items())]
-        return RunSnapshot(run=copy_run(run), jobs=jobs, attempts=attempts)
+        tries = [copy_attempt(a) for _, a in sorted(self._attempts[run_id].items())] \
+            if attempts else []
+        return RunSnapshot(run=copy_run(run), jobs=jobs, attempts=tries)
 
     async def list_runs(self, *, limit: int = 50, workflow: str | None = None,
                         states: Sequence[RunState] | None = None) -> list[RunRecord]:

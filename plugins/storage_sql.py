@@ -238,11 +238,12 @@ class SQLiteStateStore:
             raise StoreError(f"{what} failed, nothing was written: {exc}",
                              hint=f"check the database file {self.url.database}") from exc
 
-    async def load_run(self, run_id: str) -> RunSnapshot | None:
+    async def load_run(self, run_id: str, *, attempts: bool = True) -> RunSnapshot | None:
         if self._reader is None:
             raise RuntimeError(f"state store {self.url!s} is not open")
         try:
-            return load_snapshot(self._reader.driver_connection, run_id)  # type: ignore[arg-type]
+            return load_snapshot(self._reader.driver_connection,  # type: ignore[arg-type]
+                                 run_id, attempts)
         except sqlite3.Error as exc:
             raise StoreError(f"loading run {run_id!r} failed: {exc}",
                              hint=f"check the database file {self.url.database}") from exc

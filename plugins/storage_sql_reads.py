@@ -54,7 +54,8 @@ _JOBS = RawSelect(JOBS, "run_id = ?", "rowid")
 _ATTEMPTS = RawSelect(ATTEMPTS, "run_id = ?", "job_key, number")
 
 
-def load_snapshot(conn: sqlite3.Connection, run_id: str) -> RunSnapshot | None:
+def load_snapshot(conn: sqlite3.Connection, run_id: str,
+                  with_attempts: bool = True) -> RunSnapshot | None:
     """The run, its jobs and attempts from one read transaction (a consistent snapshot)."""
     cursor = conn.cursor()
     cursor.execute("BEGIN")
@@ -63,7 +64,8 @@ def load_snapshot(conn: sqlite3.Connection, run_id: str) -> RunSnapshot | None:
         if not runs:
             return None
         jobs = [job_record(m) for m in _JOBS.rows(cursor, (run_id,))]
-        attempts = [attempt_record(m) for m in _ATTEMPTS.rows(cursor, (run_id,))]
+        attempts = [attempt_record(m) for m in _ATTEMPTS.rows(cursor, (run_id,))] \
+            if with_attempts else []
     finally:
         cursor.execute("COMMIT")
         cursor.close()

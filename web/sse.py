@@ -68,5 +68,5 @@ async def _events(bs: BaseShift, run_id: str) -> AsyncIterator[str]:
 
 
 async def _snapshot(bs: BaseShift, run_id: str) -> tuple[bool, str]:
-    snapshot = await bs.runs.snapshot(run_id)
+    snapshot = await bs.runs.snapshot(run_id, attempts=False)
     return snapshot.run.state.finished, sse("snapshot", status_json(snapshot))

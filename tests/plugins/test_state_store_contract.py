@@ -194,6 +194,15 @@ async def test_attempts_load_ordered_by_job_key_then_number(store: StateStore) -
     assert list(snap.jobs) == ["b", "a"]
 
 
+async def test_a_progress_read_skips_attempts_and_their_logs(store: StateStore) -> None:
+    await store.create_run(a_run(), [a_job("b"), a_job("a")])
+    await store.apply(changes(an_attempt("b", 1), an_attempt("a", 2)))
+    snap = await store.load_run("r1", attempts=False)
+    assert snap is not None
+    assert (snap.run.id, list(snap.jobs), snap.attempts) == ("r1", ["b", "a"], [])
+    assert await store.load_run("nope", attempts=False) is None
+
+
 async def test_apply_can_create_a_run_with_its_jobs(store: StateStore) -> None:
     await store.apply(changes(an_attempt("a", 1, run_id="r2"), a_job("a", run_id="r2"),
                               a_run("r2")))
