@@ -289,6 +289,30 @@ def _show_args(p: argparse.ArgumentParser) -> None:
     _json_flag(p, "the run with its jobs and attempts")
 
 
+def cmd_config(args: argparse.Namespace) -> int:
+    """`baseshift config show`: the effective settings, secrets masked."""
+    import dataclasses
+    import os
+
+    from .config import config_path, masked
+
+    settings = settings_from(args)
+    path = config_path(os.environ)
+    shown = masked({f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)})
+    if args.json:
+        print_json({"config_file": str(path) if path else None, "settings": shown})
+        return ExitCode.OK
+    print(f"# configuration file: {path or 'none (defaults, environment and flags)'}")
+    for key, value in shown.items():
+        print(f"{key} = {json.dumps(value)}")
+    return ExitCode.OK
+
+
+def _config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=["show"], help="show: print the effective settings")
+    _json_flag(p, "the settings")
+
+
 def cmd_plugins(args: argparse.Namespace) -> int:
     from .plugins import describe_plugins
 
@@ -321,6 +345,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("cancel", "cancel an unfinished run", _run_id, cmd_cancel),
     Command("retry", "rerun a failed run's failed jobs, keeping the successful ones",
             _retry_args, cmd_retry),
+    Command("config", "show the effective configuration (file, environment, flags), secrets "
+            "masked", _config_args, cmd_config),
     Command("plugins", "list loaded plugins and the hooks each implements",
             lambda p: _json_flag(p, "the plugins"), cmd_plugins),
 )

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .config import config_path, read_config
 from .errors import ConfigError
 
 DEFAULT_DATA_DIR = ".baseshift"
@@ -44,9 +45,11 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
-        """Defaults, overridden by BASESHIFT_* variables, overridden by explicit arguments."""
+        """Defaults, overridden by the configuration file (`baseshift.toml`, see
+        core/config.py), by BASESHIFT_* variables, then by explicit arguments."""
         env = dict(os.environ if env is None else env)
-        base = cls()
+        path = config_path(env)
+        base = replace(cls(), **read_config(path)) if path is not None else cls()
         values: dict[str, Any] = {}
         if "BASESHIFT_DATA_DIR" in env:
             values["data_dir"] = Path(env["BASESHIFT_DATA_DIR"])
@@ -63,6 +66,8 @@ class Settings:
             values["disabled_plugins"] = tuple(
                 p.strip() for p in env["BASESHIFT_DISABLE_PLUGINS"].split(",") if p.strip())
         values.update({k: v for k, v in overrides.items() if v is not None})
+        if "extra" in values:  # the file's plugin tables stay unless named again
+            values["extra"] = {**base.extra, **values["extra"]}
         return replace(base, **values)
 
 
