@@ -13,7 +13,7 @@ from typing import Any
 from .app import BaseShift
 from .cli import ExitCode, Handler, print_json, settings_from
 from .diagnostics import render_all
-from .errors import Conflict, InputError, NotFound
+from .errors import ConfigError, Conflict, InputError, NotFound
 from .records import RunSnapshot
 from .report import runs_table, snapshot_json, snapshot_text
 from .states import RunState
@@ -289,6 +289,45 @@ def _show_args(p: argparse.ArgumentParser) -> None:
     _json_flag(p, "the run with its jobs and attempts")
 
 
+async def cmd_backup(args: argparse.Namespace) -> int:
+    """`baseshift backup FILE`: a consistent copy of the state (and template) store."""
+    store = BaseShift(settings_from(args)).store
+    runs = await _store_call(store, "backup", Path(args.file))
+    print(f"backed up {runs} run(s) to {args.file}")
+    return ExitCode.OK
+
+
+async def cmd_restore(args: argparse.Namespace) -> int:
+    """`baseshift restore FILE`: replace the store's content with a backup's."""
+    if not args.yes:
+        print("error: restore replaces every run and template with the backup's; stop the "
+              "server first, then add --yes", file=sys.stderr)
+        return ExitCode.USAGE
+    store = BaseShift(settings_from(args)).store
+    runs = await _store_call(store, "restore", Path(args.file))
+    print(f"restored {runs} run(s) from {args.file}")
+    return ExitCode.OK
+
+
+async def _store_call(store: Any, method: str, path: Path) -> int:
+    call = getattr(store, method, None)
+    if call is None:
+        raise ConfigError(f"the {store.name!r} store cannot {method}",
+                          hint="backups are made by the store plugin; see docs/configuration.md")
+    count: int = await call(path)
+    return count
+
+
+def _backup_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", metavar="FILE", help="the backup file to write (must not exist)")
+
+
+def _restore_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", metavar="FILE", help="a file written by `baseshift backup`")
+    p.add_argument("--yes", action="store_true",
+                   help="confirm: the current runs and templates are replaced")
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     """`baseshift config show`: the effective settings, secrets masked."""
     import dataclasses
@@ -345,6 +384,10 @@ COMMANDS: tuple[Command, ...] = (
     Command("cancel", "cancel an unfinished run", _run_id, cmd_cancel),
     Command("retry", "rerun a failed run's failed jobs, keeping the successful ones",
             _retry_args, cmd_retry),
+    Command("backup", "copy the runs and templates to a file, safely while the server runs",
+            _backup_args, cmd_backup),
+    Command("restore", "replace the runs and templates with a backup's (server stopped)",
+            _restore_args, cmd_restore),
     Command("config", "show the effective configuration (file, environment, flags), secrets "
             "masked", _config_args, cmd_config),
     Command("plugins", "list loaded plugins and the hooks each implements",

@@ -44,6 +44,7 @@ from baseshift.core.states import RunState
 
 from . import storage_sql_queries as queries
 from .storage_claims import FileClaims, LocalClaims
+from .storage_sql_backup import backup_file, restore_file
 from .storage_sql_models import (
     ATTEMPTS,
     JOBS,
@@ -147,6 +148,19 @@ class SQLiteStateStore:
     def from_settings(cls, settings: Settings) -> SQLiteStateStore:
         """The store for `settings.data_dir / "baseshift.db"`."""
         return cls(URL.create("sqlite", database=str(settings.data_dir / DB_FILENAME)))
+
+    async def backup(self, target: Path) -> int:
+        """Copy the database, consistently, while it may be in use; returns the run count."""
+        return backup_file(self._file(), target)
+
+    async def restore(self, source: Path) -> int:
+        """Replace the database's content with a backup's; returns the run count."""
+        return restore_file(source, self._file())
+
+    def _file(self) -> Path:
+        if _is_memory(self.url):
+            raise ConfigError("an in-memory SQLite database has nothing to back up")
+        return Path(str(self.url.database))
 
     @property
     def engine(self) -> Engine:
