@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -20,10 +20,7 @@ from baseshift.core.hookspecs import hookimpl
 from baseshift.core.records import JobDuration, JobSuccess, RunPerformance, WorkflowPerformance
 from baseshift.core.states import RunState
 from baseshift.web.openapi import operation
-from baseshift.web.requests import query_time
-
-if TYPE_CHECKING:
-    from baseshift.core.app import BaseShift
+from baseshift.web.requests import baseshift_of, query_time
 
 TAGS = ["analytics"]
 PREFIX = "/api/v1/analytics"
@@ -77,11 +74,6 @@ DURATIONS = _object({
 })
 
 
-def _bs(request: Request) -> BaseShift:
-    bs: BaseShift = request.app.state.baseshift
-    return bs
-
-
 def iso(ts: float | None) -> str | None:
     """Epoch seconds as ISO 8601 UTC with milliseconds and a Z; None stays None."""
     if ts is None:
@@ -118,14 +110,14 @@ async def workflow_performance(request: Request) -> Response:
     run_id = request.query_params.get("workflow_id")
     if not run_id:
         filters = Filters.of(request)
-        summary = await _bs(request).store.workflow_performance_summary(
+        summary = await baseshift_of(request).store.workflow_performance_summary(
             filters.workflow, filters.since, filters.until)
         return JSONResponse(workflow_json(summary, filters))
     for other in ("workflow", "since", "until"):
         if request.query_params.get(other):
             raise BadRequest(f"query parameter '{other}' cannot be combined with "
                              "'workflow_id' (one run)", details={"parameter": other})
-    perf = await _bs(request).store.workflow_performance(run_id)
+    perf = await baseshift_of(request).store.workflow_performance(run_id)
     if perf is None:
         raise NotFound(f"there is no run '{run_id}'")
     return JSONResponse(run_json(perf))
@@ -161,7 +153,7 @@ def workflow_json(w: WorkflowPerformance, filters: Filters) -> dict[str, Any]:
            response=SUCCESS_RATES, query=_FILTERS, errors=(400,))
 async def job_success_rate(request: Request) -> Response:
     filters = Filters.of(request)
-    rates = await _bs(request).store.job_success_rate(filters.workflow, filters.since,
+    rates = await baseshift_of(request).store.job_success_rate(filters.workflow, filters.since,
                                                       filters.until)
     return JSONResponse({**filters.json(), "jobs": [_rate(j, named=True) for j in rates.jobs],
                          "overall": _rate(rates.overall, named=False)})
@@ -177,8 +169,8 @@ def _rate(j: JobSuccess, *, named: bool) -> dict[str, Any]:
            tags=TAGS, response=DURATIONS, query=_FILTERS, errors=(400,))
 async def average_job_duration(request: Request) -> Response:
     filters = Filters.of(request)
-    durations = await _bs(request).store.average_job_duration(filters.workflow, filters.since,
-                                                              filters.until)
+    store = baseshift_of(request).store
+    durations = await store.average_job_duration(filters.workflow, filters.since, filters.until)
     return JSONResponse({**filters.json(), "jobs": [_duration(d) for d in durations]})
 
 

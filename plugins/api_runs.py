@@ -2,7 +2,7 @@
 stream a run's events. Runs are `workflows` in URLs, as the seed plan names them."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -14,7 +14,14 @@ from baseshift.core.records import RunQuery
 from baseshift.core.report import job_json, run_json, snapshot_json, status_json
 from baseshift.core.states import RunState
 from baseshift.web.openapi import operation
-from baseshift.web.requests import json_object, query_int, query_time, read_json
+from baseshift.web.requests import (
+    baseshift_of,
+    json_object,
+    only_fields,
+    query_int,
+    query_time,
+    read_json,
+)
 from baseshift.web.schemas import (
     COMPLETE_BODY,
     FAIL_BODY,
@@ -26,44 +33,24 @@ from baseshift.web.schemas import (
     START_BODY,
     STARTED,
     STATUS,
+    run_response,
 )
 from baseshift.web.sse import run_event_stream
 
-if TYPE_CHECKING:
-    from baseshift.core.app import BaseShift
-
 TAGS = ["runs"]
-
-
-def _bs(request: Request) -> BaseShift:
-    bs: BaseShift = request.app.state.baseshift
-    return bs
-
-
-def _started(request: Request, run_id: str) -> JSONResponse:
-    url = f"/api/v1/workflows/{run_id}"
-    return JSONResponse({"workflow_id": run_id, "status_url": f"{url}/status", "url": url},
-                        status_code=201, headers={"Location": url})
-
-
-def _only(body: dict[str, Any], allowed: set[str]) -> None:
-    extra = sorted(set(body) - allowed)
-    if extra:
-        raise InputError(f"unknown field '{extra[0]}'; expected: {', '.join(sorted(allowed))}",
-                         details={"field": extra[0]})
 
 
 @operation("Start a run of a loaded workflow", tags=TAGS, request=START_BODY, response=STARTED,
            status=201, errors=(400, 404, 409, 422))
 async def start_run(request: Request) -> Response:
     body = json_object(await read_json(request), "body")
-    _only(body, {"workflow", "inputs"})
+    only_fields(body, {"workflow", "inputs"})
     name = body.get("workflow")
     if not isinstance(name, str) or not name:
         raise InputError("field 'workflow' must name a loaded workflow",
                          details={"field": "workflow"})
     inputs = json_object(body.get("inputs"), "inputs")
-    return _started(request, await _bs(request).runs.start(name, inputs))
+    return run_response(await baseshift_of(request).runs.start(name, inputs), 201)
 
 
 @operation("List runs, newest first, with filters and cursor pagination", tags=TAGS,
@@ -81,7 +68,7 @@ async def list_runs(request: Request) -> Response:
                      created_before=query_time(request, "until"),
                      limit=query_int(request, "limit", 50, low=1, high=500),
                      cursor=q.get("cursor") or None)
-    page = await _bs(request).store.query_runs(query)
+    page = await baseshift_of(request).store.query_runs(query)
     return JSONResponse({"runs": [run_json(r) for r in page.runs],
                          "next_cursor": page.next_cursor})
 
@@ -98,7 +85,7 @@ def _state(text: str) -> RunState:
 @operation("A run with its jobs and attempts (logs with ?logs=true)", tags=TAGS, response=RUN,
            errors=(404,), query={"logs": {"type": "boolean"}})
 async def get_run(request: Request) -> Response:
-    snapshot = await _bs(request).runs.snapshot(request.path_params["run_id"])
+    snapshot = await baseshift_of(request).runs.snapshot(request.path_params["run_id"])
     logs = request.query_params.get("logs", "false").lower() in ("1", "true", "yes")
     return JSONResponse(snapshot_json(snapshot, logs=logs))
 
@@ -106,13 +93,14 @@ async def get_run(request: Request) -> Response:
 @operation("A run's progress: current, completed and pending jobs", tags=TAGS,
            response=STATUS, errors=(404,))
 async def run_status(request: Request) -> Response:
-    snapshot = await _bs(request).runs.snapshot(request.path_params["run_id"], attempts=False)
+    runs = baseshift_of(request).runs
+    snapshot = await runs.snapshot(request.path_params["run_id"], attempts=False)
     return JSONResponse(status_json(snapshot))
 
 
 @operation("Cancel an unfinished run", tags=TAGS, response=RUN, errors=(404, 409))
 async def cancel_run(request: Request) -> Response:
-    bs = _bs(request)
+    bs = baseshift_of(request)
     run = await bs.runs.cancel(request.path_params["run_id"])
     return JSONResponse(run_json((await bs.runs.snapshot(run.id)).run))
 
@@ -121,8 +109,8 @@ async def cancel_run(request: Request) -> Response:
            response=STARTED, status=202, errors=(404, 409))
 async def retry_run(request: Request) -> Response:
     run_id = request.path_params["run_id"]
-    await _bs(request).runs.retry(run_id)
-    return _accepted(run_id)
+    await baseshift_of(request).runs.retry(run_id)
+    return run_response(run_id, 202)
 
 
 @operation("Re-run a finished run from a job: it and everything downstream run again",
@@ -131,26 +119,20 @@ async def retry_run(request: Request) -> Response:
 async def rerun_run(request: Request) -> Response:
     run_id = request.path_params["run_id"]
     body = json_object(await read_json(request), "body")
-    _only(body, {"from_job"})
+    only_fields(body, {"from_job"})
     job = body.get("from_job")
     if not isinstance(job, str) or not job:
         raise InputError("field 'from_job' must name a job of the run",
                          details={"field": "from_job"})
-    await _bs(request).runs.rerun_from(run_id, job)
-    return _accepted(run_id)
-
-
-def _accepted(run_id: str) -> JSONResponse:
-    url = f"/api/v1/workflows/{run_id}"
-    return JSONResponse({"workflow_id": run_id, "status_url": f"{url}/status", "url": url},
-                        status_code=202)
+    await baseshift_of(request).runs.rerun_from(run_id, job)
+    return run_response(run_id, 202)
 
 
 @operation("Server-sent events of a run: a snapshot, then every state change",
            tags=TAGS, errors=(404,), content_type="text/event-stream",
            response={"type": "string"})
 async def run_events(request: Request) -> Response:
-    bs = _bs(request)
+    bs = baseshift_of(request)
     snapshot = await bs.runs.snapshot(request.path_params["run_id"])
     return run_event_stream(bs, snapshot.run.id)
 
@@ -158,7 +140,7 @@ async def run_events(request: Request) -> Response:
 @operation("The jobs of a run, with their attempts", tags=TAGS,
            response={"type": "array", "items": JOB}, errors=(404,))
 async def list_jobs(request: Request) -> Response:
-    snapshot = await _bs(request).runs.snapshot(request.path_params["run_id"])
+    snapshot = await baseshift_of(request).runs.snapshot(request.path_params["run_id"])
     return JSONResponse(snapshot_json(snapshot, logs=False)["jobs"])
 
 
@@ -166,7 +148,7 @@ async def list_jobs(request: Request) -> Response:
            response=JOB, errors=(404,))
 async def get_job(request: Request) -> Response:
     run_id, key = request.path_params["run_id"], request.path_params["job_id"]
-    snapshot = await _bs(request).runs.snapshot(run_id)
+    snapshot = await baseshift_of(request).runs.snapshot(run_id)
     job = snapshot.jobs.get(key)
     if job is None:
         raise NotFound(f"run '{run_id}' has no job '{key}'")
@@ -178,7 +160,7 @@ async def get_job(request: Request) -> Response:
            request=COMPLETE_BODY, response=JOB, status=202, errors=(404, 409, 422))
 async def complete_job(request: Request) -> Response:
     body = json_object(await read_json(request, default={}), "body")
-    _only(body, {"output"})
+    only_fields(body, {"output"})
     return await _deliver(request, "completed", body.get("output"), None)
 
 
@@ -186,7 +168,7 @@ async def complete_job(request: Request) -> Response:
            response=JOB, status=202, errors=(404, 409, 422))
 async def fail_job(request: Request) -> Response:
     body = json_object(await read_json(request, default={}), "body")
-    _only(body, {"error"})
+    only_fields(body, {"error"})
     return await _deliver(request, "failed", None, _error_text(body))
 
 
@@ -195,7 +177,7 @@ async def fail_job(request: Request) -> Response:
            errors=(404, 409, 422))
 async def put_job(request: Request) -> Response:
     body = json_object(await read_json(request), "body")
-    _only(body, {"status", "output", "error"})
+    only_fields(body, {"status", "output", "error"})
     status = body.get("status")
     if status not in ("completed", "failed"):
         raise InputError("field 'status' must be 'completed' or 'failed'",
@@ -212,7 +194,7 @@ def _error_text(body: dict[str, Any]) -> str:
 
 
 async def _deliver(request: Request, status: str, output: Any, error: str | None) -> Response:
-    runs = _bs(request).runs
+    runs = baseshift_of(request).runs
     run_id, key = request.path_params["run_id"], request.path_params["job_id"]
     if status == "completed":
         await runs.complete_job(run_id, key, output)

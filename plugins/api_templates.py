@@ -20,7 +20,7 @@ from baseshift.core.templatestore import (
     parse_document,
 )
 from baseshift.web.openapi import operation
-from baseshift.web.requests import json_object, read_json
+from baseshift.web.requests import baseshift_of, json_object, read_json
 from baseshift.web.schemas import obj
 
 if TYPE_CHECKING:
@@ -50,11 +50,6 @@ DIFF = obj({"name": _STRING, "from": _STRING, "to": _STRING, "compatible": {"typ
 FILTERS = {"name": _STRING, "type": _STRING, "version": _STRING}
 
 
-def _bs(request: Request) -> BaseShift:
-    bs: BaseShift = request.app.state.baseshift
-    return bs
-
-
 def template_store(bs: BaseShift) -> TemplateStore:
     """The application's template store; NotFound when no backend is configured."""
     if bs.templates is None:
@@ -82,7 +77,7 @@ async def require(store: TemplateStore, name: str, version: str | None) -> Templ
            query=FILTERS, errors=(400, 422))
 async def list_templates(request: Request) -> Response:
     q = request.query_params
-    docs = await template_store(_bs(request)).list(q.get("name"), type=q.get("type"),
+    docs = await template_store(baseshift_of(request)).list(q.get("name"), type=q.get("type"),
                                                    version=q.get("version"))
     return JSONResponse({"templates": [d.to_json() for d in docs]})
 
@@ -91,7 +86,7 @@ async def list_templates(request: Request) -> Response:
            errors=(404,))
 async def get_versions(request: Request) -> Response:
     name = request.path_params["name"]
-    docs = await template_store(_bs(request)).list(name)
+    docs = await template_store(baseshift_of(request)).list(name)
     if not docs:
         raise not_found(name)
     return JSONResponse({"name": name, "latest": docs[-1].version,
@@ -102,14 +97,14 @@ async def get_versions(request: Request) -> Response:
            response=DOCUMENT, errors=(404, 422))
 async def get_version(request: Request) -> Response:
     p = request.path_params
-    doc = await require(template_store(_bs(request)), p["name"], p["version"])
+    doc = await require(template_store(baseshift_of(request)), p["name"], p["version"])
     return JSONResponse(doc.to_json())
 
 
 @operation("Publish a template version (give `version`, or `bump` to derive it)", tags=TAGS,
            request=PUBLISH_BODY, response=DOCUMENT, status=201, errors=(400, 409, 422))
 async def publish_template(request: Request) -> Response:
-    bs = _bs(request)
+    bs = baseshift_of(request)
     body = dict(json_object(await read_json(request), "the body"))
     if not body:
         raise BadRequest("the body must be a template document")
@@ -124,7 +119,7 @@ async def publish_template(request: Request) -> Response:
 
 @operation("Delete one template version", tags=TAGS, status=204, errors=(404,))
 async def delete_template(request: Request) -> Response:
-    bs = _bs(request)
+    bs = baseshift_of(request)
     p = request.path_params
     await template_store(bs).delete(p["name"], p["version"])
     await bs.catalog.refresh(force=True)
@@ -138,7 +133,7 @@ async def diff_templates(request: Request) -> Response:
     q = request.query_params
     if not q.get("from") or not q.get("to"):
         raise BadRequest("give both versions: ?from=1.0.0&to=1.1.0")
-    store = template_store(_bs(request))
+    store = template_store(baseshift_of(request))
     old, new = await require(store, name, q["from"]), await require(store, name, q["to"])
     return JSONResponse(diff_json(old, new))
 

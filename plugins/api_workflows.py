@@ -1,7 +1,7 @@
 """The workflow definitions API (the loaded `.bsw` files) and the OpenAPI document."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -14,11 +14,8 @@ from baseshift.core.hookspecs import hookimpl
 from baseshift.core.plan import Plan
 from baseshift.core.schema import to_json_schema
 from baseshift.web.openapi import build_document, operation
-from baseshift.web.requests import json_object, read_json
-from baseshift.web.schemas import DIAGNOSTIC, INPUTS_BODY, STARTED, obj
-
-if TYPE_CHECKING:
-    from baseshift.core.app import BaseShift
+from baseshift.web.requests import baseshift_of, json_object, only_fields, read_json
+from baseshift.web.schemas import DIAGNOSTIC, INPUTS_BODY, STARTED, obj, run_response
 
 TAGS = ["definitions"]
 MAX_SOURCE = 2 * 1024 * 1024
@@ -39,11 +36,6 @@ VALIDATION = obj({"valid": {"type": "boolean"}, "workflow": {"type": ["string", 
                  ("valid", "diagnostics"))
 VALIDATE_BODY = obj({"source": {"type": "string"}, "filename": {"type": "string"}},
                     ("source",), closed=True)
-
-
-def _bs(request: Request) -> BaseShift:
-    bs: BaseShift = request.app.state.baseshift
-    return bs
 
 
 def inputs_schema(plan: Plan) -> dict[str, Any]:
@@ -84,13 +76,13 @@ def _summary(entry: WorkflowEntry) -> dict[str, Any]:
 @operation("List the loaded workflows (files with errors included)", tags=TAGS,
            response={"type": "array", "items": DEFINITION_SUMMARY})
 async def list_definitions(request: Request) -> Response:
-    return JSONResponse([_summary(e) for e in _bs(request).catalog.entries()])
+    return JSONResponse([_summary(e) for e in baseshift_of(request).catalog.entries()])
 
 
 @operation("One workflow: source, plan, DAG, diagnostics", tags=TAGS, response=DEFINITION,
            errors=(404,))
 async def get_definition(request: Request) -> Response:
-    entry = _bs(request).catalog.get(request.path_params["name"])
+    entry = baseshift_of(request).catalog.get(request.path_params["name"])
     plan = entry.plan
     return JSONResponse({**_summary(entry), "source": entry.source,
                          "plan": plan.to_json() if plan else None,
@@ -102,15 +94,10 @@ async def get_definition(request: Request) -> Response:
            status=201, errors=(400, 404, 409, 422))
 async def start_definition(request: Request) -> Response:
     body = json_object(await read_json(request, default={}), "body")
-    extra = sorted(set(body) - {"inputs"})
-    if extra:
-        raise InputError(f"unknown field '{extra[0]}'; expected: inputs",
-                         details={"field": extra[0]})
-    run_id = await _bs(request).runs.start(request.path_params["name"],
-                                           json_object(body.get("inputs"), "inputs"))
-    url = f"/api/v1/workflows/{run_id}"
-    return JSONResponse({"workflow_id": run_id, "status_url": f"{url}/status", "url": url},
-                        status_code=201, headers={"Location": url})
+    only_fields(body, {"inputs"})
+    run_id = await baseshift_of(request).runs.start(request.path_params["name"],
+                                                    json_object(body.get("inputs"), "inputs"))
+    return run_response(run_id, 201)
 
 
 @operation("Check a .bsw text (JSON {source, filename} or the raw text): every error with "
@@ -118,7 +105,7 @@ async def start_definition(request: Request) -> Response:
            errors=(400, 422))
 async def validate_definition(request: Request) -> Response:
     source, filename = await _source(request)
-    compiled = _bs(request).catalog.validate(source, filename)
+    compiled = baseshift_of(request).catalog.validate(source, filename)
     return JSONResponse({"valid": compiled.ok,
                          "workflow": compiled.plan.name if compiled.plan else None,
                          "diagnostics": [d.to_json() for d in compiled.diagnostics]})
@@ -135,10 +122,7 @@ async def _source(request: Request) -> tuple[str, str]:
         except UnicodeDecodeError:
             raise BadRequest("the workflow text is not UTF-8") from None
     body = json_object(await read_json(request), "body")
-    extra = sorted(set(body) - {"source", "filename"})
-    if extra:
-        raise InputError(f"unknown field '{extra[0]}'; expected: source, filename",
-                         details={"field": extra[0]})
+    only_fields(body, {"source", "filename"})
     source, filename = body.get("source"), body.get("filename", "uploaded.bsw")
     if not isinstance(source, str):
         raise InputError("field 'source' must be the workflow text", details={"field": "source"})

@@ -20,7 +20,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from baseshift.core.errors import Conflict, NotFound, Unauthorized
@@ -28,7 +28,7 @@ from baseshift.core.hookspecs import hookimpl
 from baseshift.core.plan import Plan
 from baseshift.web.openapi import operation
 from baseshift.web.requests import json_object, read_json
-from baseshift.web.schemas import STARTED
+from baseshift.web.schemas import STARTED, run_response
 
 if TYPE_CHECKING:
     from baseshift.core.app import BaseShift
@@ -60,9 +60,7 @@ async def receive(request: Request) -> Response:
         raise Unauthorized("missing or wrong webhook secret", hint=AUTH_HINT)
     inputs = json_object(await read_json(request), "body")
     run_id = await bs.runs.start(name, inputs)
-    url = f"/api/v1/workflows/{run_id}"
-    return JSONResponse({"workflow_id": run_id, "status_url": f"{url}/status", "url": url},
-                        status_code=202, headers={"Location": url})
+    return run_response(run_id, 202)
 
 
 AUTH_HINT = ("send the header X-BaseShift-Secret, or X-BaseShift-Signature: "

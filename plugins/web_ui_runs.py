@@ -21,6 +21,7 @@ from baseshift.core.records import AttemptRecord, JobRecord, RunSnapshot
 from baseshift.core.states import JobState
 from baseshift.web.dag import Layout, layout_plan, render_svg, summarise_jobs
 from baseshift.web.render import render, render_text
+from baseshift.web.requests import baseshift_of
 from baseshift.web.sse import KEEPALIVE_SECONDS, sse
 from baseshift.web.timeline import timeline
 
@@ -52,11 +53,6 @@ class RunView:
     plan: Plan | None
     layout: Layout | None
     error: str | None = None
-
-
-def _bs(request: Request) -> BaseShift:
-    bs: BaseShift = request.app.state.baseshift
-    return bs
 
 
 def run_view(bs: BaseShift, snapshot: RunSnapshot) -> RunView:
@@ -105,7 +101,7 @@ def job_rows(snapshot: RunSnapshot, plan: Plan | None) -> list[JobRow]:
 
 async def run_page(request: Request, run_id: str, *, message: str | None = None,
                    status: int = 200) -> Response:
-    bs = _bs(request)
+    bs = baseshift_of(request)
     snapshot = await bs.runs.snapshot(run_id)
     context = run_context(snapshot, run_view(bs, snapshot), message)
     return render(request, "run.html", context, status=status)
@@ -120,7 +116,7 @@ async def run(request: Request) -> Response:
 
 async def run_stream(request: Request) -> Response:
     """Server-sent events: the page's live blocks as HTML, after every stored change."""
-    bs, run_id = _bs(request), request.path_params["run_id"]
+    bs, run_id = baseshift_of(request), request.path_params["run_id"]
     await bs.runs.snapshot(run_id)  # NotFound before the stream starts
     return StreamingResponse(_fragments(request, bs, run_id), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
@@ -152,7 +148,7 @@ def _action(operation: Callable[[BaseShift, Request, str], Awaitable[object]]) -
     async def view(request: Request) -> Response:
         run_id = request.path_params["run_id"]
         try:
-            await operation(_bs(request), request, run_id)
+            await operation(baseshift_of(request), request, run_id)
         except (Conflict, InputError) as exc:
             text = exc.message + (f" ({exc.hint})" if exc.hint else "")
             return await run_page(request, run_id, message=text, status=exc.status)

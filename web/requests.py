@@ -4,11 +4,14 @@ from __future__ import annotations
 import json
 import math
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 
 from baseshift.core.errors import BadRequest, InputError
+
+if TYPE_CHECKING:
+    from baseshift.core.app import BaseShift
 
 from .guards import MAX_BODY
 
@@ -78,3 +81,17 @@ def query_time(request: Request, name: str) -> float | None:
         raise BadRequest(f"query parameter '{name}' needs a time zone (e.g. a trailing Z)",
                          details={"parameter": name})
     return parsed.timestamp()
+
+
+def baseshift_of(request: Request) -> BaseShift:
+    """The application serving this request (set by `create_app`)."""
+    bs: BaseShift = request.app.state.baseshift
+    return bs
+
+
+def only_fields(body: dict[str, Any], allowed: set[str]) -> None:
+    """InputError naming the first field of `body` that is not in `allowed`."""
+    extra = sorted(set(body) - allowed)
+    if extra:
+        raise InputError(f"unknown field '{extra[0]}'; expected: {', '.join(sorted(allowed))}",
+                         details={"field": extra[0]})

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.responses import JSONResponse
+
 _NULLABLE_NUMBER = {"type": ["number", "null"]}
 _NULLABLE_STRING = {"type": ["string", "null"]}
 _RUN_STATES = ["INITIALIZED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"]
@@ -27,6 +29,13 @@ COMPLETE_BODY = obj({"output": {}}, closed=True)
 FAIL_BODY = obj({"error": {"type": "string", "minLength": 1}}, closed=True)
 PUT_JOB_BODY = obj({"status": {"enum": ["completed", "failed"]}, "output": {},
                     "error": {"type": "string", "minLength": 1}}, ("status",), closed=True)
+
+def run_response(run_id: str, status: int) -> JSONResponse:
+    """The answer to starting or reopening a run: its id and where to follow it (STARTED)."""
+    url = f"/api/v1/workflows/{run_id}"
+    return JSONResponse({"workflow_id": run_id, "status_url": f"{url}/status", "url": url},
+                        status_code=status, headers={"Location": url})
+
 
 STARTED = obj({"workflow_id": {"type": "string"}, "status_url": {"type": "string"},
                "url": {"type": "string"}}, ("workflow_id",))
