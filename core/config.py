@@ -87,6 +87,12 @@ def _name(path: Path, key: str, value: Any) -> str:
     return value
 
 
+def _url(path: Path, key: str, value: Any) -> str:
+    if not isinstance(value, str) or "://" not in value:
+        raise _expected(path, key, value, "a URL such as \"scheme://host:port/...\"")
+    return value
+
+
 def _positive(path: Path, key: str, value: Any) -> int:
     if type(value) is not int or value < 1:
         raise _expected(path, key, value, "a positive integer")
@@ -111,6 +117,8 @@ def _expected(path: Path, key: str, value: Any, what: str) -> ConfigError:
 
 _KEYS: dict[str, Callable[[Path, str, Any], Any]] = {
     "data_dir": _path, "workflows_dir": _path, "store": _name, "templates": _name,
+    "queue": _name, "cache": _name, "live": _name, "results": _name,
+    "database_url": _url, "redis_url": _url, "mongo_url": _url,
     "max_parallel": _positive, "load_entrypoints": _flag, "disabled_plugins": _names,
 }
 

@@ -25,7 +25,19 @@ class Settings:
         disabled_plugins: plugin names not to register (`BASESHIFT_DISABLE_PLUGINS=a,b`).
         workflows_dir: the folder of `.bsw` files the server loads (`--workflows`,
             `BASESHIFT_WORKFLOWS`, default `./workflows`).
-        templates: name of the job-template store backend (`BASESHIFT_TEMPLATES`).
+        templates: name of the job-template store backend (`BASESHIFT_TEMPLATES`:
+            `sqlite`, `memory`, `postgres` or `mongo`).
+        queue: where job attempts execute (`BASESHIFT_QUEUE`): `local` runs them in the
+            process that schedules them; `postgres` hands them to `baseshift worker`s.
+        cache: name of the cache backend (`BASESHIFT_CACHE`: `memory` or `redis`).
+        live: how live job status reaches other processes (`BASESHIFT_LIVE`: `local`
+            keeps it in this process; `redis` publishes it for every API server).
+        results: where job results are also kept as documents (`BASESHIFT_RESULTS`:
+            `none` or `mongo`).
+        database_url: the PostgreSQL server (`BASESHIFT_DATABASE_URL`), e.g.
+            `postgresql://user@127.0.0.1:5432/baseshift?schema=prod`.
+        redis_url: the Redis server (`BASESHIFT_REDIS_URL`), e.g. `redis://127.0.0.1:6379/0`.
+        mongo_url: the MongoDB server (`BASESHIFT_MONGO_URL`).
         extra: plugin-specific settings, keyed by plugin name.
     """
 
@@ -36,6 +48,13 @@ class Settings:
     disabled_plugins: tuple[str, ...] = ()
     workflows_dir: Path = Path("workflows")
     templates: str = "sqlite"
+    queue: str = "local"
+    cache: str = "memory"
+    live: str = "local"
+    results: str = "none"
+    database_url: str | None = None
+    redis_url: str | None = None
+    mongo_url: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -57,8 +76,9 @@ class Settings:
             values["store"] = env["BASESHIFT_STORE"]
         if "BASESHIFT_WORKFLOWS" in env:
             values["workflows_dir"] = Path(env["BASESHIFT_WORKFLOWS"])
-        if "BASESHIFT_TEMPLATES" in env:
-            values["templates"] = env["BASESHIFT_TEMPLATES"]
+        for name in _PLAIN_VARS:
+            if f"BASESHIFT_{name.upper()}" in env:
+                values[name] = env[f"BASESHIFT_{name.upper()}"]
         if "BASESHIFT_MAX_PARALLEL" in env:
             values["max_parallel"] = _positive_int("BASESHIFT_MAX_PARALLEL",
                                                    env["BASESHIFT_MAX_PARALLEL"])
@@ -69,6 +89,11 @@ class Settings:
         if "extra" in values:  # the file's plugin tables stay unless named again
             values["extra"] = {**base.extra, **values["extra"]}
         return replace(base, **values)
+
+
+_PLAIN_VARS = ("templates", "queue", "cache", "live", "results", "database_url", "redis_url",
+               "mongo_url")
+"""Settings read verbatim from `BASESHIFT_<NAME>`."""
 
 
 def _positive_int(key: str, text: str) -> int:
