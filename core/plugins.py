@@ -31,6 +31,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "executor_manual",
     "storage_sql",
     "storage_memory",
+    "storage_postgres",
     "secrets_env",
     "observer_progress",
     "events_live",

@@ -82,11 +82,27 @@ class RunSnapshot:
 
 @dataclass(slots=True)
 class Changes:
-    """A batch of records to write in one transaction (the engine's unit of durability)."""
+    """A batch of records to write in one transaction (the engine's unit of durability).
+
+    `was_job` / `was_run` hold the state each record had before the batch moved it: a store
+    shared by several processes writes a transition only where the stored state is still
+    that one (a guarded transition) and rejects the whole batch otherwise.
+    """
 
     runs: dict[str, RunRecord] = field(default_factory=dict)
     jobs: dict[tuple[str, str], JobRecord] = field(default_factory=dict)
     attempts: dict[tuple[str, str, int], AttemptRecord] = field(default_factory=dict)
+    was_job: dict[tuple[str, str], JobState] = field(default_factory=dict)
+    was_run: dict[str, RunState] = field(default_factory=dict)
+
+    def moved_job(self, j: JobRecord, before: JobState) -> None:
+        """Record `j`, which was `before` when the batch first moved it."""
+        self.was_job.setdefault((j.run_id, j.key), before)
+        self.jobs[(j.run_id, j.key)] = j
+
+    def moved_run(self, r: RunRecord, before: RunState) -> None:
+        self.was_run.setdefault(r.id, before)
+        self.runs[r.id] = r
 
     def __bool__(self) -> bool:
         return bool(self.runs or self.jobs or self.attempts)

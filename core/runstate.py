@@ -74,7 +74,7 @@ class ActiveRun:
             rec.error = error
         if state.finished:
             rec.ended_at = fx.now
-        fx.changes.job(rec)
+        fx.changes.moved_job(rec, old)
         fx.events.append(JobStateChanged(self.id, fx.now, rec.key, old, state, rec.attempts,
                                          error))
 
@@ -87,7 +87,7 @@ class ActiveRun:
         if state.finished:
             self.record.ended_at = fx.now
             fx.finished.append(self)
-        fx.changes.run(self.record)
+        fx.changes.moved_run(self.record, old)
         fx.events.append(RunStateChanged(self.id, fx.now, self.record.workflow, old, state,
                                          len(self.jobs), error))
 

@@ -56,3 +56,35 @@ def run_cli(tmp_path: Path) -> Callable[..., CliResult]:
         return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
     return run
+
+
+PG_SERVER = os.environ.get("BASESHIFT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+"""The PostgreSQL server the tests use (this machine's; `.ci/run` starts it when down)."""
+
+
+def fresh_pg_schema() -> str:
+    """A new, empty schema on the test server; returns the `database_url` that uses it."""
+    import uuid
+
+    import psycopg
+
+    schema = f"bs_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_SERVER, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"'.encode())
+    return f"{PG_SERVER}?schema={schema}"
+
+
+def drop_pg_schema(url: str) -> None:
+    import psycopg
+
+    schema = url.rsplit("schema=", 1)[1]
+    with psycopg.connect(PG_SERVER, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'.encode())
+
+
+@pytest.fixture
+def pg_url() -> Any:
+    """`database_url` of a fresh schema on the real PostgreSQL, dropped after the test."""
+    url = fresh_pg_schema()
+    yield url
+    drop_pg_schema(url)

@@ -36,9 +36,11 @@ from baseshift.core.settings import Settings
 from baseshift.core.states import JobState, RunState
 from baseshift.plugins import storage_memory, storage_sql
 from baseshift.plugins.storage_memory import MemoryStateStore
+from baseshift.plugins.storage_postgres import PostgresStateStore
 from baseshift.plugins.storage_sql import SQLiteStateStore
+from tests.conftest import drop_pg_schema, fresh_pg_schema
 
-BACKENDS = ["memory", "sqlite"]
+BACKENDS = ["memory", "sqlite", "postgres"]
 
 NESTED: dict[str, Any] = {
     "none": None, "true": True, "false": False, "zero": 0, "int": -(2**53), "big": 2**70,
@@ -48,19 +50,24 @@ NESTED: dict[str, Any] = {
 }
 
 
-def make_store(backend: str, data_dir: Path) -> StateStore:
-    settings = Settings(data_dir=data_dir, store=backend)
+def make_store(backend: str, data_dir: Path, database_url: str | None = None) -> StateStore:
+    settings = Settings(data_dir=data_dir, store=backend, database_url=database_url)
     if backend == "memory":
         return MemoryStateStore.from_settings(settings)
+    if backend == "postgres":
+        return PostgresStateStore.from_settings(settings)
     return SQLiteStateStore.from_settings(settings)
 
 
 @pytest.fixture(params=BACKENDS)
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StateStore]:
-    s = make_store(request.param, tmp_path / "data")
+    url = fresh_pg_schema() if request.param == "postgres" else None
+    s = make_store(request.param, tmp_path / "data", url)
     await s.open()
     yield s
     await s.close()
+    if url is not None:
+        drop_pg_schema(url)
 
 
 @pytest.fixture

@@ -1,0 +1,81 @@
+"""Where the PostgreSQL backends connect: `database_url` parsed once, connections opened with
+one clear error when the server is unreachable or refuses us."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+
+from baseshift.core.config import masked
+from baseshift.core.errors import ConfigError
+from baseshift.core.settings import Settings
+
+CONNECT_TIMEOUT = 5
+"""Seconds to wait for the server before `open()` gives up with an error."""
+
+
+@dataclass(frozen=True, slots=True)
+class PgTarget:
+    """A PostgreSQL database and the schema Base Shift keeps its tables in."""
+
+    url: str
+    dsn: str
+    schema: str
+
+    @classmethod
+    def parse(cls, url: str) -> PgTarget:
+        """`postgresql://user:pw@host:port/db?schema=NAME&sslmode=...`; `schema` (default
+        `public`) is ours, every other query parameter goes to libpq."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise ConfigError(f"database_url {masked(url)!r} is not a PostgreSQL URL",
+                              hint="write postgresql://user@host:5432/database")
+        query = dict(parse_qsl(parts.query))
+        schema = query.pop("schema", "public")
+        if not schema.replace("_", "").isalnum() or schema[0].isdigit():
+            raise ConfigError(f"database_url: schema {schema!r} is not a plain identifier",
+                              hint="use letters, digits and _ (not first a digit)")
+        dsn = urlunsplit(parts._replace(scheme="postgresql", query=urlencode(query)))
+        return cls(url, dsn, schema)
+
+    @classmethod
+    def required(cls, settings: Settings) -> PgTarget:
+        if not settings.database_url:
+            raise ConfigError("the postgres backends need database_url",
+                              hint="set BASESHIFT_DATABASE_URL=postgresql://user@host:5432/db "
+                              "or database_url in baseshift.toml")
+        return cls.parse(settings.database_url)
+
+    def __str__(self) -> str:
+        shown = masked(self.dsn)
+        return shown if self.schema == "public" else f"{shown} (schema {self.schema})"
+
+    def _options(self, autocommit: bool) -> dict[str, Any]:
+        return {"autocommit": autocommit, "connect_timeout": CONNECT_TIMEOUT,
+                "options": f"-c search_path={self.schema}"}
+
+    def connect(self, create_schema: bool = False,
+                autocommit: bool = False) -> psycopg.Connection[Any]:
+        """A blocking connection (schema changes, SQLAlchemy's pool, tools)."""
+        try:
+            if create_schema and self.schema != "public":
+                with psycopg.connect(self.dsn, autocommit=True,
+                                     connect_timeout=CONNECT_TIMEOUT) as conn:
+                    conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'.encode())
+            return psycopg.connect(self.dsn, **self._options(autocommit))
+        except psycopg.OperationalError as exc:
+            raise self._unreachable(exc) from None
+
+    async def connect_async(self, autocommit: bool = False) -> psycopg.AsyncConnection[Any]:
+        try:
+            return await psycopg.AsyncConnection.connect(self.dsn, **self._options(autocommit))
+        except psycopg.OperationalError as exc:
+            raise self._unreachable(exc) from None
+
+    def _unreachable(self, exc: Exception) -> ConfigError:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        return ConfigError(f"cannot connect to PostgreSQL at {masked(self.dsn)}: {reason}",
+                           hint="check database_url (BASESHIFT_DATABASE_URL) and that the "
+                           "server is running")

@@ -1,0 +1,385 @@
+"""The PostgreSQL state store: the SQLite store's tables, shared by any number of servers and
+workers.
+
+- `create_run` (the run and all its jobs) and `apply` (one engine round) are each one
+  transaction.
+- Every job and run transition is guarded by the state the engine last knew: if another
+  process moved the record meanwhile, the whole batch is rejected (`StaleState`), so two
+  processes can never both move the same job.
+- Who executes a run is a session advisory lock (`claim_run`): PostgreSQL releases it when the
+  holder's connection ends, however its process died.
+- Hot reads and writes go straight through psycopg on two long-lived connections; listings
+  and analytics reuse the SQLite store's SQLAlchemy queries (`storage_sql_queries`) on a small
+  pool, in a thread.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import psycopg
+from sqlalchemy import Connection, Engine, create_engine
+
+from baseshift.core.errors import Conflict, StoreError
+from baseshift.core.hookspecs import hookimpl
+from baseshift.core.records import (
+    Changes,
+    JobDuration,
+    JobRecord,
+    RunPage,
+    RunPerformance,
+    RunQuery,
+    RunRecord,
+    RunSnapshot,
+    SuccessRates,
+    WorkflowPerformance,
+)
+from baseshift.core.settings import Settings
+from baseshift.core.states import RunState
+
+from . import storage_pg_rows as sql
+from . import storage_sql_queries as queries
+from .storage_pg_backup import dump_database, restore_database
+from .storage_pg_connect import PgTarget
+from .storage_pg_schema import ensure_partitions, migrate
+from .storage_sql import _list_runs_query
+from .storage_sql_models import (
+    attempt_record,
+    attempt_row,
+    job_record,
+    job_row,
+    run_record,
+    run_row,
+)
+
+T = TypeVar("T")
+_UNFINISHED = [RunState.INITIALIZED.value, RunState.RUNNING.value]
+
+
+class StaleState(Conflict):
+    """A guarded write found records another process had moved; nothing was written."""
+
+    def __init__(self, message: str, run_ids: Sequence[str]) -> None:
+        super().__init__(message)
+        self.run_ids = tuple(run_ids)
+
+
+class PostgresStateStore:
+    """A `StateStore` in PostgreSQL (`store = "postgres"`, `database_url = "postgresql://..."`;
+    `?schema=NAME` keeps the tables in their own schema, created if missing)."""
+
+    kind: ClassVar[str] = "state"
+    name: ClassVar[str] = "postgres"
+
+    def __init__(self, url: str) -> None:
+        self.target = PgTarget.parse(url)
+        self._write: psycopg.AsyncConnection[Any] | None = None
+        self._read: psycopg.AsyncConnection[Any] | None = None
+        self._locks: psycopg.AsyncConnection[Any] | None = None
+        self._engine: Engine | None = None
+        self._write_lock = asyncio.Lock()
+        self._read_lock = asyncio.Lock()
+        self._claimed: set[str] = set()
+        self._known_runs: set[str] = set()
+        self._partitions_until = 0.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PostgresStateStore:
+        return cls(PgTarget.required(settings).url)
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def open(self) -> None:
+        if self._write is not None:
+            return
+        self._partitions_until = await asyncio.to_thread(self._prepare)
+        self._write = await self.target.connect_async()
+        self._read = await self.target.connect_async(autocommit=True)
+        self._locks = await self.target.connect_async(autocommit=True)
+        self._engine = create_engine("postgresql+psycopg://", creator=self.target.connect,
+                                     pool_size=2, max_overflow=4, pool_pre_ping=True)
+
+    def _prepare(self) -> float:
+        with self.target.connect(create_schema=True, autocommit=True) as conn:
+            migrate(conn)
+            return ensure_partitions(conn, time.time())
+
+    async def close(self) -> None:
+        for conn in (self._write, self._read, self._locks):
+            if conn is not None:
+                await conn.close()
+        self._write = self._read = self._locks = None
+        self._claimed.clear()
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def _conn(self, conn: psycopg.AsyncConnection[Any] | None) -> psycopg.AsyncConnection[Any]:
+        if conn is None:
+            raise RuntimeError(f"state store {self.target} is not open")
+        return conn
+
+    # ------------------------------------------------------------ writes
+
+    async def create_run(self, run: RunRecord, jobs: Sequence[JobRecord]) -> None:
+        if run.created_at >= self._partitions_until:
+            self._partitions_until = await asyncio.to_thread(self._prepare)
+        async with self._writing(f"creating run {run.id!r}") as conn, conn.cursor() as cur:
+            await cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 1))",
+                              (run.id,))
+            await cur.execute("SELECT 1 FROM runs WHERE id = %s", (run.id,))
+            if await cur.fetchone() is not None:
+                raise Conflict(f"creating run {run.id!r} was rejected, nothing was written: "
+                               "a run with this id exists")
+            await cur.execute(sql.INSERT_RUN, sql.RUN_PARAMS(run_row(run)))
+            if jobs:
+                await cur.executemany(sql.INSERT_JOB, [sql.JOB_PARAMS(job_row(j))
+                                                       for j in jobs])
+        self._known_runs.add(run.id)
+
+    async def apply(self, changes: Changes) -> None:
+        if not changes:
+            return
+        runs = [sql.RUN_PARAMS(run_row(r)) | {"was": _value(changes.was_run.get(r.id))}
+                for r in changes.runs.values()]
+        jobs = [sql.JOB_PARAMS(job_row(j)) | {"was": _value(changes.was_job.get(k))}
+                for k, j in changes.jobs.items()]
+        stale: list[str] = []
+        async with self._writing("applying changes") as conn, conn.cursor() as cur:
+            for statement, rows in ((sql.UPSERT_RUN, runs), (sql.UPSERT_JOB, jobs)):
+                if statement is sql.UPSERT_JOB:
+                    await self._require_runs(cur, {k[0] for k in changes.jobs})
+                if rows and await _written(cur, statement, rows) < len(rows):
+                    stale = await _moved_elsewhere(cur, changes)
+                    raise StaleState(
+                        f"runs {', '.join(stale) or '?'} were changed by another process; "
+                        "nothing of this batch was written", stale)
+            if changes.attempts:
+                await cur.executemany(sql.UPSERT_ATTEMPT, [
+                    sql.ATTEMPT_PARAMS(attempt_row(a)) for a in changes.attempts.values()])
+
+    async def _require_runs(self, cur: psycopg.AsyncCursor[Any], run_ids: set[str]) -> None:
+        """Jobs only of stored runs (what a foreign key would check: `runs` is partitioned
+        by time, so `jobs` cannot reference it). Runs seen once are remembered."""
+        unknown = run_ids - self._known_runs
+        if not unknown:
+            return
+        await cur.execute("SELECT id FROM runs WHERE id = ANY(%s)", (list(unknown),))
+        found = {str(r[0]) for r in await cur.fetchall()}
+        if unknown - found:
+            raise Conflict(f"applying changes was rejected, nothing was written: jobs of "
+                           f"unknown run(s) {', '.join(sorted(unknown - found))}")
+        self._known_runs |= found
+
+    def _writing(self, what: str) -> _Transaction:
+        return _Transaction(self._conn(self._write), self._write_lock, what, str(self.target))
+
+    # ------------------------------------------------------------ reads
+
+    async def load_run(self, run_id: str, *, attempts: bool = True) -> RunSnapshot | None:
+        conn = self._conn(self._read)
+        async with self._read_lock:
+            try:
+                async with conn.transaction(), conn.cursor() as cur:
+                    await cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    await cur.execute(sql.SELECT_RUN, (run_id,))
+                    run = await _one(cur)
+                    if run is None:
+                        return None
+                    await cur.execute(sql.SELECT_JOBS, (run_id,))
+                    jobs = [job_record(m) for m in await _all(cur)]
+                    found = []
+                    if attempts:
+                        await cur.execute(sql.SELECT_ATTEMPTS, (run_id,))
+                        found = [attempt_record(m) for m in await _all(cur)]
+            except psycopg.Error as exc:
+                raise StoreError(f"loading run {run_id!r} failed: {exc}") from exc
+        return RunSnapshot(run=run_record(run), jobs={j.key: j for j in jobs}, attempts=found)
+
+    async def run_states(self, run_ids: Sequence[str]) -> dict[str, RunState]:
+        if not run_ids:
+            return {}
+        rows = await self._fetch("SELECT id, state FROM runs WHERE id = ANY(%s)",
+                                 (list(run_ids),))
+        return {str(r[0]): RunState(r[1]) for r in rows}
+
+    async def unfinished_runs(self) -> list[str]:
+        rows = await self._fetch("SELECT id FROM runs WHERE state = ANY(%s) "
+                                 "ORDER BY created_at, id", (_UNFINISHED,))
+        return [str(r[0]) for r in rows]
+
+    async def _fetch(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        conn = self._conn(self._read)
+        async with self._read_lock:
+            try:
+                cur = await conn.execute(query.encode(), params)
+                return await cur.fetchall()
+            except psycopg.Error as exc:
+                raise StoreError(f"reading the store failed: {exc}") from exc
+
+    async def _query(self, fn: Callable[[Connection], T]) -> T:
+        if self._engine is None:
+            raise RuntimeError(f"state store {self.target} is not open")
+        engine = self._engine
+
+        def call() -> T:
+            with engine.begin() as conn:
+                return fn(conn)
+        return await asyncio.to_thread(call)
+
+    async def list_runs(self, *, limit: int = 50, workflow: str | None = None,
+                        states: Sequence[RunState] | None = None) -> list[RunRecord]:
+        stmt = _list_runs_query(max(limit, 0), workflow, states)
+        return await self._query(
+            lambda c: [run_record(m) for m in c.execute(stmt).mappings()])
+
+    async def query_runs(self, query: RunQuery) -> RunPage:
+        return await self._query(lambda c: queries.query_runs(c, query))
+
+    async def count_runs_by_state(self, workflow: str | None = None) -> dict[RunState, int]:
+        return await self._query(lambda c: queries.count_runs_by_state(c, workflow))
+
+    async def workflow_performance(self, run_id: str) -> RunPerformance | None:
+        return await self._query(lambda c: queries.run_performance(c, run_id))
+
+    async def workflow_performance_summary(self, workflow: str | None = None,
+                                           since: float | None = None,
+                                           until: float | None = None) -> WorkflowPerformance:
+        return await self._query(
+            lambda c: queries.workflow_performance(c, workflow, since, until))
+
+    async def job_success_rate(self, workflow: str | None = None, since: float | None = None,
+                               until: float | None = None) -> SuccessRates:
+        return await self._query(lambda c: queries.job_success_rate(c, workflow, since, until))
+
+    async def average_job_duration(self, workflow: str | None = None,
+                                   since: float | None = None,
+                                   until: float | None = None) -> list[JobDuration]:
+        return await self._query(
+            lambda c: queries.average_job_duration(c, workflow, since, until))
+
+    # ------------------------------------------------------------ claims
+
+    async def claim_run(self, run_id: str) -> bool:
+        if run_id in self._claimed:
+            return False
+        rows = await self._lock_call("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))",
+                                     run_id)
+        if rows:
+            self._claimed.add(run_id)
+        return rows
+
+    async def release_run(self, run_id: str) -> None:
+        if run_id in self._claimed:
+            self._claimed.discard(run_id)
+            await self._lock_call("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", run_id)
+
+    async def _lock_call(self, query: str, run_id: str) -> bool:
+        conn = self._conn(self._locks)
+        try:
+            cur = await conn.execute(query.encode(), (run_id,))
+            row = await cur.fetchone()
+        except psycopg.Error as exc:
+            raise StoreError(f"claiming run {run_id!r} failed: {exc}") from exc
+        return bool(row and row[0])
+
+    # ------------------------------------------------------------ operations
+
+    async def backup(self, target: Path) -> int:
+        """`pg_dump` of this store's schema (custom format); returns the run count."""
+        return await asyncio.to_thread(dump_database, self.target, target)
+
+    async def restore(self, source: Path) -> int:
+        """Replace this schema's content with a dump's (`pg_restore`); returns the run count."""
+        return await asyncio.to_thread(restore_database, self.target, source)
+
+
+class _Transaction:
+    """One write transaction on the store's write connection, serialised in this process;
+    database errors become Conflict (constraints) or StoreError, the transaction rolled back."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any], lock: asyncio.Lock, what: str,
+                 where: str) -> None:
+        self.conn, self.lock, self.what, self.where = conn, lock, what, where
+        self._tx: Any = None
+
+    async def __aenter__(self) -> psycopg.AsyncConnection[Any]:
+        await self.lock.acquire()
+        try:
+            self._tx = self.conn.transaction()
+            await self._tx.__aenter__()
+        except BaseException:
+            self.lock.release()
+            raise
+        return self.conn
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: Any) -> None:
+        try:
+            await self._tx.__aexit__(exc_type, exc, tb)
+        except psycopg.Error as error:
+            raise StoreError(f"{self.what} failed: {error}") from error
+        finally:
+            self.lock.release()
+        if isinstance(exc, psycopg.errors.IntegrityError):
+            raise Conflict(f"{self.what} was rejected, nothing was written: {exc}") from exc
+        if isinstance(exc, psycopg.Error):
+            raise StoreError(f"{self.what} failed, nothing was written: {exc}",
+                             hint=f"check the database {self.where}") from exc
+
+
+async def _written(cur: psycopg.AsyncCursor[Any], statement: str,
+                   rows: list[dict[str, Any]]) -> int:
+    """Run a guarded upsert for each row; how many were written (the rest were stale)."""
+    await cur.executemany(statement.encode(), rows, returning=True)
+    written = 0
+    while True:
+        if await cur.fetchone() is not None:
+            written += 1
+        if not cur.nextset():
+            return written
+
+
+async def _moved_elsewhere(cur: psycopg.AsyncCursor[Any], changes: Changes) -> list[str]:
+    """The runs of a rejected batch whose stored state differs from what the engine knew."""
+    stale: set[str] = set()
+    await cur.execute("SELECT id, state FROM runs WHERE id = ANY(%s)", (list(changes.was_run),))
+    for run_id, state in await cur.fetchall():
+        if changes.was_run[run_id].value != state:
+            stale.add(run_id)
+    keys = list(changes.was_job)
+    await cur.execute("SELECT run_id, key, state FROM jobs WHERE (run_id, key) IN "
+                      "(SELECT * FROM unnest(%s::text[], %s::text[]))",
+                      ([k[0] for k in keys], [k[1] for k in keys]))
+    for run_id, key, state in await cur.fetchall():
+        if changes.was_job[(run_id, key)].value != state:
+            stale.add(run_id)
+    return sorted(stale)
+
+
+async def _one(cur: psycopg.AsyncCursor[Any]) -> dict[str, Any] | None:
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    assert cur.description is not None
+    return dict(zip([d.name for d in cur.description], row, strict=True))
+
+
+async def _all(cur: psycopg.AsyncCursor[Any]) -> list[dict[str, Any]]:
+    assert cur.description is not None
+    names = [d.name for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in await cur.fetchall()]
+
+
+def _value(state: Any) -> str | None:
+    return None if state is None else str(state.value)
+
+
+@hookimpl
+def register_backends() -> list[type]:
+    """Offer the PostgreSQL state store (`store = "postgres"`)."""
+    return [PostgresStateStore]
+
