@@ -143,6 +143,8 @@ class JobSpec:
     handler: bool = False
     description: str | None = None
     span: Span = NO_SPAN
+    runs_on: tuple[str, ...] = ()
+    """Worker labels (sorted, unique): only a worker with all of them may run the job."""
 
     @property
     def dependencies(self) -> tuple[str, ...]:
@@ -163,6 +165,7 @@ class JobSpec:
                       "max_delay": r.max_delay, "jitter": r.jitter},
             "timeout": self.timeout,
             "priority": self.priority,
+            "runs_on": list(self.runs_on),
             "handler": self.handler,
             "description": self.description,
         }

@@ -161,6 +161,14 @@ class FanOut:
 
 
 @dataclass(frozen=True, slots=True)
+class RunsOn:
+    """`runs-on gpu, cuda12`: the job runs only on a worker that has all these labels."""
+
+    labels: tuple[Ident, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class UsesRef:
     """`uses http` (an executor) or `uses payment.validate@^1.2` (a template)."""
 
@@ -169,7 +177,7 @@ class UsesRef:
     span: Span
 
 
-JobStmt = Description | Needs | When | With | Retry | Timeout | Priority | FanOut
+JobStmt = Description | Needs | When | With | Retry | Timeout | Priority | FanOut | RunsOn
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +232,7 @@ class RunLimit:
 
 
 WorkflowItem = (Version | Description | Concurrency | InputBlock | Job | OnFailure | OutputBlock
-                | Schedule | Webhook | RunLimit)
+                | Schedule | Webhook | RunLimit | RunsOn)
 
 
 @dataclass(frozen=True, slots=True)

@@ -165,6 +165,21 @@ def retry_policy(r: ast.Retry, report: Reporter) -> RetryPolicy:
                        settings.get("max", 300.0), settings.get("jitter", 0.0))
 
 
+def labels(r: ast.RunsOn | None, report: Reporter, owner: str) -> tuple[str, ...] | None:
+    """The sorted labels of `runs-on` (None without one); a label listed twice is reported,
+    since it is almost always a typo for another label."""
+    if r is None:
+        return None
+    seen: set[str] = set()
+    for label in r.labels:
+        if label.name in seen:
+            report.error(label.span, "dsl.duplicate", f"{owner} lists label '{label.name}' twice",
+                         "a worker must have every label listed, so once is enough; "
+                         "remove this one (or fix its spelling)")
+        seen.add(label.name)
+    return tuple(sorted(seen))
+
+
 def _option_text(o: ast.RetryOption) -> str:
     return f"{o.kind} {o.text}".strip()
 

@@ -22,6 +22,11 @@ _RETRY_OPTIONS = frozenset({"backoff", "factor", "exponential", "fixed", "max", 
 _SCHEDULE_OPTIONS = frozenset({"timezone", "missed", "with"})
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)*")
 _BLANK = re.compile(r"[ \t\f\r\n]+")
+_RUNS_ON = re.compile(r"runs-on(?![A-Za-z0-9_-])")
+_STATEMENT_WORDS = ("description|needs|when|with|retry|timeout|priority|for|runs-on|runs|version"
+                    "|concurrency|input|job|on|output|schedule|webhook")
+LABEL = re.compile(rf"(?!(?:{_STATEMENT_WORDS})(?![A-Za-z0-9_-]))[A-Za-z][A-Za-z0-9_-]*")
+"""The grammar's LABEL terminal (tests/dsl/test_dsl_parser.py checks they are the same)."""
 
 
 def parse_file(source: str) -> ast.SourceFile | None:
@@ -128,6 +133,11 @@ class _Reader(ExprReader):
         self.take("secret")
         return ast.Webhook(self.ident(), self.span(a, self.i - 1))
 
+    def runs(self) -> ast.RunsOn | ast.RunLimit:
+        """A workflow's `runs-on gpu` or `runs 1 per input.x` (both start with `runs`)."""
+        start = self.ends[self.i] - len(self.toks[self.i])
+        return self.runs_on() if _RUNS_ON.match(self.source, start) else self.run_limit()
+
     def run_limit(self) -> ast.RunLimit:
         a = self.i
         self.i += 1
@@ -163,17 +173,23 @@ class _Reader(ExprReader):
         return gap is not None
 
     def policy_word(self) -> ast.Text:
-        """A WORD terminal (`catch-up`): several of this reader's tokens, written together."""
+        """A WORD terminal (`catch-up`)."""
         a = self.i
-        word = _WORD.match(self.source, self.ends[a] - len(self.toks[a]))
-        if word is None:
+        return ast.Text(self.joined(_WORD), self.span(a, self.i - 1))
+
+    def joined(self, terminal: re.Pattern[str]) -> str:
+        """One lark terminal that this reader splits into several tokens written together
+        (`catch-up`, `runs-on`, `linux-x64`): its text, once past those tokens."""
+        a = self.i
+        match = terminal.match(self.source, self.ends[a] - len(self.toks[a]))
+        if match is None:
             raise Bail
-        while self.ends[self.i] < word.end():
+        while self.ends[self.i] < match.end():
             self.i += 1
-        if self.ends[self.i] != word.end():
+        if self.ends[self.i] != match.end():
             raise Bail
         self.i += 1
-        return ast.Text(word.group(), self.span(a, self.i - 1))
+        return match.group()
 
     # ---- declarations
 
@@ -334,6 +350,19 @@ class _Reader(ExprReader):
         value = ast.Number(-n.value, self.span(a + 1, self.i - 1)) if negative else n
         return ast.Priority(value, self.span(a, self.i - 1))
 
+    def runs_on(self) -> ast.RunsOn:
+        a = self.i
+        self.joined(_RUNS_ON)
+        labels = [self.label()]
+        while self.toks[self.i] == ",":
+            self.i += 1
+            labels.append(self.label())
+        return ast.RunsOn(tuple(labels), self.span(a, self.i - 1))
+
+    def label(self) -> ast.Ident:
+        a = self.i
+        return ast.Ident(self.joined(LABEL), self.span(a, self.i - 1))
+
     def fan_out(self) -> ast.FanOut:
         a = self.i
         self.i += 1
@@ -344,10 +373,10 @@ class _Reader(ExprReader):
 _WORKFLOW_ITEMS = {"version": "version", "description": "description",
                    "concurrency": "concurrency", "input": "input_block", "job": "job",
                    "on": "on_failure", "output": "output_block", "schedule": "schedule",
-                   "webhook": "webhook", "runs": "run_limit"}
+                   "webhook": "webhook", "runs": "runs"}
 _TEMPLATE_ITEMS = {"version": "version", "description": "description",
                    "uses": "template_uses", "with": "with_block", "input": "input_block",
                    "output": "output_decl"}
 _JOB_STATEMENTS = {"description": "description", "needs": "needs", "when": "when",
                    "with": "with_block", "retry": "retry", "timeout": "timeout",
-                   "priority": "priority", "for": "fan_out"}
+                   "priority": "priority", "for": "fan_out", "runs": "runs_on"}

@@ -72,13 +72,13 @@ HINTS: dict[str, Hint] = {
          _WF + "  retry 3\n}\n", _WF + "  timeout 5s\n}\n"),
     ),
     "job-statement": Hint(
-        "a job's statements are: description, needs, when, with, retry, timeout, priority "
-        "and for",
+        "a job's statements are: description, needs, when, with, retry, timeout, priority, "
+        "for and runs-on",
         (_JOB + "    needz b\n  }\n}\n", _JOB + "    command: \"x\"\n  }\n}\n"),
     ),
     "workflow-statement": Hint(
         "a workflow's statements are: version, description, concurrency, input, job, "
-        "on failure, output, schedule, webhook and runs",
+        "on failure, output, schedule, webhook, runs and runs-on",
         (_WF + "  jobs a uses shell { }\n}\n", _WF + "  name \"x\"\n}\n"),
     ),
     "top-level": Hint(
@@ -110,6 +110,26 @@ HINTS: dict[str, Hint] = {
         (_WF + "  runs\n}\n", _WF + "  runs 1 on conflict\n}\n",
          _WF + "  runs 1 per input.x on conflict 3\n}\n"),
     ),
+    "runs-on-labels": Hint(
+        "write one or more worker labels after 'runs-on', separated by commas: "
+        "runs-on gpu, linux-x64 (a label has letters, digits, '-' and '_', starts with a "
+        "letter, and is not a statement word like 'with')",
+        (_JOB + "    runs-on\n  }\n}\n", _JOB + '    runs-on\n    with { command: "x" }\n  }\n}\n',
+         _JOB + '    runs-on "gpu"\n  }\n}\n', _JOB + "    runs-on 9gpu\n  }\n}\n",
+         _JOB + "    runs-on gpu,\n  }\n}\n", _JOB + '    runs-on gpu,\n    with { }\n  }\n}\n',
+         _WF + "  runs-on\n}\n", _WF + "  runs-on\n  job b uses shell { }\n}\n"),
+    ),
+    "runs-on-list": Hint(
+        "separate labels with commas: runs-on gpu, cuda12",
+        (_JOB + "    runs-on gpu cuda12\n  }\n}\n",),
+    ),
+    "template-runs-on": Hint(
+        "'runs-on' chooses workers for a job: write it in the jobs that use this template",
+        ('template t {\n  version "1.0.0"\n  runs-on gpu\n}\n',
+         'template t {\n  version "1.0.0"\n  uses shell\n  runs-on gpu\n}\n',
+         'template t {\n  version "1.0.0"\n  with { a: 1 }\n  runs-on gpu\n}\n',
+         'template t {\n  version "1.0.0"\n  input { a: string }\n  runs-on gpu\n}\n'),
+    ),
     "unclosed-string": Hint(
         "strings are closed on the same line; write \\\" for a quote inside a string and "
         "close every '${' with '}'",
@@ -125,6 +145,8 @@ TERMINAL_WORDS: dict[str, str] = {
     "RANGE": "a version range (like ^1.2)",
     "WORD": "a word (like queue or catch-up)",
     "ON_CONFLICT": "'on conflict'",
+    "RUNS_ON": "'runs-on'",
+    "LABEL": "a label (like gpu or linux-x64)",
     "$END": "the end of the file",
 }
 
@@ -147,9 +169,9 @@ GROUPS: tuple[tuple[frozenset[str], str], ...] = (
 ABSORBED: dict[str, frozenset[str]] = {
     "an expression": frozenset({"NOT", "MINUS", "LBRACE"}),
     "an operator": frozenset({"MINUS", "PERCENT", "IN", "DOT", "LSQB", "NE"}),
-    "a job statement (needs, when, with, ...)": frozenset({"DESCRIPTION"}),
+    "a job statement (needs, when, with, ...)": frozenset({"DESCRIPTION", "RUNS_ON"}),
     "a workflow statement (version, input, job, output, ...)": frozenset(
-        {"DESCRIPTION", "SCHEDULE", "WEBHOOK", "RUNS"}),
+        {"DESCRIPTION", "SCHEDULE", "WEBHOOK", "RUNS", "RUNS_ON"}),
     "a template statement (version, uses, with, input, output)": frozenset({"DESCRIPTION"}),
 }
 """Terminals a phrase already covers, so they are not listed again after it."""

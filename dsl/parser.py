@@ -29,7 +29,8 @@ _MAX_RECOVERIES = 2000
 _KEY_FOLLOW = re.compile(r"[ \t\f\r\n]*\??[ \t\f\r\n]*:")
 _CLOSERS = {"RBRACE": "}", "RSQB": "]", "RPAR": ")"}
 _FIRST_TRIED = ("RBRACE", "RSQB", "RPAR", "COMMA", "COLON")
-_STAND_INS = {"DURATION": "1s", "NUMBER": "0", "STRING": '""', "NAME": "_", "RANGE": "*"}
+_STAND_INS = {"DURATION": "1s", "NUMBER": "0", "STRING": '""', "NAME": "_", "RANGE": "*",
+              "LABEL": "label"}
 
 
 class _KeywordLexer(ContextualLexer):
@@ -192,6 +193,11 @@ def _repair(e: UnexpectedToken) -> bool:
             return False
         parser.feed_token(Token.new_borrow_pos(closer, _CLOSERS[closer], e.token))
         return True
+    label = _as_label(e.token)
+    if label is not None and "COMMA" in accepts and _fits(parser, "COMMA", label):
+        parser.feed_token(_stand_in("COMMA", label))
+        parser.feed_token(label)
+        return True
     candidates = [*(t for t in _FIRST_TRIED if t in accepts), *sorted(accepts - set(_FIRST_TRIED))]
     for kind in candidates:
         if _fits(parser, kind, e.token):
@@ -202,6 +208,14 @@ def _repair(e: UnexpectedToken) -> bool:
     if stand_in is not None:
         parser.feed_token(_stand_in(stand_in, e.token))
     return True
+
+
+def _as_label(token: Token) -> Token | None:
+    """A name as a label: after `runs-on gpu`, a name is most likely a label missing its
+    comma, which lark lexed as a NAME because no label can come there."""
+    if token.type == "NAME" and fastparse.LABEL.fullmatch(str(token)):
+        return Token.new_borrow_pos("LABEL", str(token), token)
+    return None
 
 
 def _stand_in(kind: str, at: Token) -> Token:

@@ -69,6 +69,8 @@ def _job_text(n: int, job: JobSpec) -> list[str]:
                    f"max {r.max_delay:g}s, jitter {r.jitter:g})")
     if job.timeout is not None:
         out.append(f"       timeout {job.timeout:g}s")
+    if job.runs_on:
+        out.append("       runs-on " + ", ".join(job.runs_on))
     return out
 
 

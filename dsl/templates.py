@@ -16,6 +16,8 @@ from .typecheck import Checker, Scope, Shape
 
 SECRET = Shape(OBJECT, what="secret", each=Shape(STRING))
 RUN = Shape(OBJECT, {"id": Shape(STRING), "workflow": Shape(STRING)}, "run")
+_WORDS: dict[type, str] = {ast.FanOut: "for", ast.RunsOn: "runs-on"}
+"""Statements whose keyword is not their class name in lower case."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +58,7 @@ def singles(body: Sequence[object], kinds: tuple[type, ...], report: Reporter,
         if kind not in kinds:
             continue
         if kind in found:
-            word = kind.__name__.lower().replace("fanout", "for").replace("block", "")
+            word = _WORDS.get(kind) or kind.__name__.lower().replace("block", "")
             report.error(stmt.span, "dsl.duplicate",  # type: ignore[attr-defined]
                          f"{where} has more than one '{word}'")
             continue

@@ -312,6 +312,9 @@ class ToAst(Transformer[Token, Any]):
     def fan_out(self, meta: Meta, c: list[Any]) -> ast.FanOut:
         return ast.FanOut(ast.Ident(str(c[0]), token_span(c[0])), c[2], _span(meta))
 
+    def runs_on(self, meta: Meta, c: list[Any]) -> ast.RunsOn:
+        return ast.RunsOn(tuple(ast.Ident(str(t), token_span(t)) for t in c[1:]), _span(meta))
+
     # ---- expressions
 
     def binary(self, meta: Meta, c: list[Any]) -> Binary:

@@ -41,7 +41,7 @@ RESERVED = frozenset({"input", "secret", "run", "failure", "true", "false", "nul
                       "and", "or", "in"})
 _FAILURE = Shape(OBJECT, {"jobs": Shape(list_of(STRING)), "error": Shape(STRING)}, "failure")
 _JOB_STATEMENTS = (ast.Description, ast.When, ast.With, ast.Retry, ast.Timeout, ast.Priority,
-                   ast.FanOut)
+                   ast.FanOut, ast.RunsOn)
 
 
 class _Roots(Mapping[str, Shape]):
@@ -82,6 +82,7 @@ class _Job:
     timeout: float | None = None
     retry: RetryPolicy = RetryPolicy()
     priority: int = 0
+    runs_on: tuple[str, ...] = ()
 
 
 class WorkflowCheck:
@@ -94,11 +95,15 @@ class WorkflowCheck:
         self.inputs: tuple[InputSpec, ...] = ()
         self.acyclic = True
         self.ancestry: dict[bool, graph.Ancestry] = {}
+        self.runs_on: tuple[str, ...] = ()
 
     def run(self) -> Plan | None:
         start = len(self.report.diagnostics)
-        kinds = (ast.Version, ast.Description, ast.Concurrency, ast.InputBlock, ast.OutputBlock)
-        found = singles(self.wf.body, kinds, self.report, f"workflow '{self.wf.name.name}'")
+        kinds = (ast.Version, ast.Description, ast.Concurrency, ast.InputBlock, ast.OutputBlock,
+                 ast.RunsOn)
+        where = f"workflow '{self.wf.name.name}'"
+        found = singles(self.wf.body, kinds, self.report, where)
+        self.runs_on = decls.labels(found.get(ast.RunsOn), self.report, where) or ()
         version = check_version(found.get(ast.Version), self.report, self.wf.name, "workflow")
         self.inputs = decls.input_specs(fields_of(found.get(ast.InputBlock)), self.report, "input")
         concurrency = self._concurrency(found.get(ast.Concurrency))
@@ -171,6 +176,8 @@ class WorkflowCheck:
                               f"priority must be a whole number, not {p.value.value}")
         elif p is not None:
             job.priority = p.value.value
+        own = decls.labels(f.get(ast.RunsOn), self.report, f"job '{job.name}'")
+        job.runs_on = self.runs_on if own is None else own
 
     def _resolve_uses(self, job: _Job) -> None:
         uses = job.node.uses
@@ -354,4 +361,5 @@ class WorkflowCheck:
             f[ast.When].condition if ast.When in f else None,
             FanOut(fan.var.name, fan.over, fan.span) if fan else None, job.template, job.retry,
             job.timeout, job.priority, job.handler,
-            f[ast.Description].value.value if ast.Description in f else None, job.node.span)
+            f[ast.Description].value.value if ast.Description in f else None, job.node.span,
+            job.runs_on)
