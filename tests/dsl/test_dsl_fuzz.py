@@ -14,7 +14,8 @@ VALID = [p.read_text(encoding="utf-8")
          for p in sorted((Path(__file__).parent / "cases").glob("*/*.bsw"))]
 TOKENS = ["{", "}", "(", ")", "[", "]", ",", ":", "?", "@", ".", "=", "==", "<", ">", "-",
           "+", "*", "%", '"', '"${', "}\"", "#", "\n", " ", "1", "2.5", "5s", "x", "a.b",
-          *sorted(fastparse.KEYWORDS), '"s"', "^1.2", "@^1", "${input.x}", "\\", "\t"]
+          *sorted(fastparse.KEYWORDS), '"s"', "^1.2", "@^1", "${input.x}", "\\", "\t",
+          "runs-on", "runs-on gpu", "gpu,", "linux-x64", "-on"]
 FAST = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
