@@ -9,10 +9,12 @@ URL use the real driver against a closed port, so they always run.
 """
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -80,19 +82,32 @@ def with_database(url: str, name: str) -> str:
 def mongo_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """A MongoDB URL with a fresh database: mongomock's (patched into pymongo) or the real
     server's, dropped afterwards."""
-    name = f"baseshift_test_{uuid.uuid4().hex[:12]}"
     if request.param == "mongomock":
         with mongomock.patch(servers=(FAKE_HOST,)):
-            yield f"mongodb://{FAKE_HOST[0]}:{FAKE_HOST[1]}/{name}"
-        return
+            yield f"mongodb://{FAKE_HOST[0]}:{FAKE_HOST[1]}/{fresh_name()}"
+    else:
+        with server_database() as url:
+            yield url
+
+
+def fresh_name() -> str:
+    return f"baseshift_test_{uuid.uuid4().hex[:12]}"
+
+
+@contextmanager
+def server_database() -> Iterator[str]:
+    """The real server's URL naming a fresh database, dropped afterwards; skips without one."""
     server = os.environ.get("BASESHIFT_MONGO_URL")
     if not server:
         pytest.skip(NO_SERVER)
-    yield with_database(server, name)
-    import pymongo
+    name = fresh_name()
+    try:
+        yield with_database(server, name)
+    finally:
+        import pymongo
 
-    with pymongo.MongoClient(server) as client:
-        client.drop_database(name)
+        with pymongo.MongoClient(server) as client:
+            client.drop_database(name)
 
 
 @pytest.fixture
@@ -195,6 +210,25 @@ async def test_bumps_racing_each_get_their_own_version(mock_connection: MongoCon
     racer = RacingStore(mock_connection, plain, doc(version="1.0.0"))
     assert (await racer.publish(doc(version=None), "minor")).version == "1.1.0"
     assert [d.version for d in await plain.list()] == ["1.0.0", "1.1.0"]
+
+
+async def test_servers_publishing_at_once_each_check_against_the_last() -> None:
+    """Real concurrency needs a real server: mongomock does not enforce a unique index
+    atomically across threads."""
+    with server_database() as url:
+        stores = [MongoTemplateStore(MongoConnection(url)) for _ in range(3)]
+        for store in stores:
+            await store.open()
+        try:
+            published = await asyncio.gather(*(
+                stores[i % 3].publish(doc(version=None), "minor") for i in range(12)))
+            rows = stores[0].connection.collection(COLLECTION).find({}, sort=[("seq", 1)])
+            seqs = [(r["seq"], r["version"]) for r in rows]
+        finally:
+            for store in stores:
+                await store.close()
+    assert sorted(d.semver.minor for d in published) == list(range(1, 13))
+    assert seqs == [(i, f"0.{i}.0") for i in range(1, 13)]
 
 
 async def test_documents_removed_by_hand_give_a_clear_error(
@@ -310,6 +344,7 @@ async def test_a_run_leaves_its_results_as_documents(mongo_url: str, tmp_path: P
         await check.close()
     by_job = {d["job"]: d for d in docs}
     assert sorted(by_job) == ["square", "square[0]", "square[1]", "square[2]", "total"]
+    assert by_job["square"]["result"] == [1, 4, str(2**80)]
     assert by_job["square[1]"]["result"] == 4
     assert by_job["square[2]"]["result"] == str(2**80)
     assert by_job["total"]["result"]["sum"] == str(1 + 4 + 2**80)
