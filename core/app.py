@@ -13,7 +13,7 @@ from .errors import ConfigError, DSLError, NotFound
 from .hub import EventHub
 from .plan import Plan, TemplateSpec
 from .plugins import DEFAULT_PLUGINS, Hooks, make_plugin_manager
-from .protocols import StateStore
+from .protocols import AttemptQueue, StateStore
 from .records import JobRecord, RunRecord
 from .settings import Settings
 
@@ -48,6 +48,7 @@ class BaseShift:
         self.executor_classes = self.hooks.executors()
         self.store: StateStore = self._make_store()
         self.templates: TemplateStore | None = self._make_template_store()
+        self.queue: AttemptQueue | None = self._make_queue()
         self._plugin_templates: list[TemplateSpec] | None = None
         self.extra_templates: tuple[TemplateSpec, ...] = ()
         """Templates from the template store and workflow folder, set by the catalog."""
@@ -68,6 +69,17 @@ class BaseShift:
         store: StateStore = cls.from_settings(self.settings)
         return store
 
+    def _make_queue(self) -> AttemptQueue | None:
+        if self.settings.queue == "local":
+            return None
+        queues = self.hooks.backends("queue")
+        cls = queues.get(self.settings.queue)
+        if cls is None:
+            raise ConfigError(f"Config 'queue' has value {self.settings.queue!r}. "
+                              f"Not one of: {', '.join(['local', *sorted(queues)])}.")
+        queue: AttemptQueue = cls.from_settings(self.settings)
+        return queue
+
     def _make_template_store(self) -> TemplateStore | None:
         stores = self.hooks.backends("templates")
         if not stores:
@@ -83,6 +95,8 @@ class BaseShift:
         await self.store.open()
         if self.templates is not None:
             await self.templates.open()
+        if self.queue is not None:
+            await self.queue.open()
         await self.hooks.startup()
         await self.engine.start()
         return self
@@ -90,6 +104,8 @@ class BaseShift:
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         await self.engine.stop()
+        if self.queue is not None:
+            await self.queue.close()
         await self.hooks.shutdown()
         if self.templates is not None:
             await self.templates.close()

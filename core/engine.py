@@ -21,10 +21,10 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .attempts import AttemptRunner
-from .errors import Conflict, NotFound
+from .errors import BaseShiftError, Conflict, NotFound, StaleState
 from .inputs import prepare_inputs
 from .plan import Plan
-from .protocols import Executor
+from .protocols import Executor, LostAttempt, QueuedAttempt
 from .records import JobRecord, RunRecord, RunSnapshot
 from .runstate import ActiveRun, Effects, Launch
 from .scheduler import ReadyQueue
@@ -52,6 +52,8 @@ class Engine:
         self.queue: ReadyQueue[tuple[str, str]] = ReadyQueue(baseshift.settings.max_parallel)
         self.runs: dict[str, ActiveRun] = {}
         self.attempts = AttemptRunner(baseshift, self.executors)
+        self.remote = baseshift.queue
+        """Where attempts run when not here (`baseshift worker`s); None runs them here."""
         self._inbox: deque[Message] = deque()
         self._wake = asyncio.Event()
         self._timers: list[tuple[float, int, ActiveRun, str]] = []
@@ -135,6 +137,7 @@ class Engine:
         if not retry and state.finished:
             raise Conflict(f"run '{run_id}' is already {state.value}")
         await self._claim(run_id)
+        await self._forget_queued(run_id)
         active = ActiveRun(plan, snapshot.run, snapshot.jobs)
         active.running_stored = state is RunState.RUNNING and not retry
         self._accept(("retry",) if retry else ("activate",), active)
@@ -150,6 +153,7 @@ class Engine:
             raise NotFound(f"run '{run_id}' has no job '{job}'",
                            hint=f"its jobs: {', '.join(j.name for j in plan.jobs)}")
         await self._claim(run_id)
+        await self._forget_queued(run_id)
         self._accept(("rerun", job), ActiveRun(plan, snapshot.run, snapshot.jobs))
 
     def deliver(self, run_id: str, key: str, *, output: Any, error: str | None) -> None:
@@ -186,6 +190,11 @@ class Engine:
         if not await self.store.claim_run(run_id):
             raise Conflict(f"run '{run_id}' is being executed by another process",
                            hint="wait for it, or cancel it with `baseshift cancel`")
+
+    async def _forget_queued(self, run_id: str) -> None:
+        """Attempts a dead process queued for this run must not run beside the new ones."""
+        if self.remote is not None:
+            await self.remote.forget(run_id)
 
     def _accept(self, command: tuple[Any, ...], run: ActiveRun) -> None:
         self.runs[run.id] = run
@@ -268,7 +277,7 @@ class Engine:
             if queued == len(fx.ready):
                 break
         if fx.changes:
-            await self.store.apply(fx.changes)
+            launches = await self._store(fx, launches)
         self._mark_stored(fx)
         for task in self._to_stop:
             task.cancel()
@@ -283,6 +292,42 @@ class Engine:
         for run in fx.finished:
             await self._finish(run)
 
+    async def _store(self, fx: Effects, launches: list[Launch]) -> list[Launch]:
+        """Store the round. When a shared store reports runs that another process moved
+        (cancelled them, say), stop executing those runs here and store the rest."""
+        while True:
+            try:
+                await self.store.apply(fx.changes)
+                return launches
+            except StaleState as exc:
+                if not exc.run_ids:
+                    raise
+                gone = set(exc.run_ids)
+                log.warning("runs %s were changed by another process; no longer executed "
+                            "here", ", ".join(sorted(gone)))
+                fx.drop_runs(gone)
+                for launch in launches:
+                    if launch.run.id in gone:
+                        self._release(launch.run.id, launch.key, launch.number)
+                launches = [x for x in launches if x.run.id not in gone]
+                for run_id in gone:
+                    self._let_go(run_id)
+
+    def _let_go(self, run_id: str) -> None:
+        """Forget a run another process has taken over: stop its attempts, free its claim."""
+        self.runs.pop(run_id, None)
+        self.queue.remove(lambda item: item[0] == run_id)
+        for (rid, key), task in list(self._tasks.items()):
+            if rid == run_id:
+                del self._tasks[(rid, key)]
+                self._to_stop.append(task)
+        for rid, key, number in [h for h in self._holding if h[0] == run_id]:
+            self._release(rid, key, number)
+        asyncio.get_running_loop().create_task(self.store.release_run(run_id))
+        for future in self._waiters.pop(run_id, []):
+            if not future.done():
+                future.set_exception(Conflict(f"run '{run_id}' was changed by another process"))
+
     def _handle(self, msg: Message, fx: Effects) -> None:
         kind = msg[0]
         if kind == "done":
@@ -296,6 +341,13 @@ class Engine:
             else:
                 run.attempt_failed(key, number, error, retryable, log_text, fx)
             run.drain(fx)
+        elif kind == "lost":
+            _, run_id, key, number, reason = msg
+            self._release(run_id, key, number)
+            run = self.runs.get(run_id)
+            if run is not None:
+                run.attempt_lost(key, number, reason, fx)
+                run.drain(fx)
         elif kind in ("activate", "retry", "rerun"):
             run = msg[1]
             self.queue.set_limit(run.record.workflow, run.plan.concurrency)
@@ -395,13 +447,36 @@ class Engine:
 
     async def _attempt(self, launch: Launch) -> None:
         run = launch.run
+        message: Message
         try:
-            outcome = await self.attempts.run(launch)
+            if self._runs_remotely(launch):
+                message = await self._remote_attempt(launch)
+            else:
+                message = ("done", run.id, launch.key, launch.number,
+                           *await self.attempts.run(launch))
         finally:
             if self._tasks.get((run.id, launch.key)) is asyncio.current_task():
                 del self._tasks[(run.id, launch.key)]
-        self._inbox.append(("done", run.id, launch.key, launch.number, *outcome))
+        self._inbox.append(message)
         self._wake.set()
+
+    def _runs_remotely(self, launch: Launch) -> bool:
+        """With a queue, every attempt goes to the workers except those of executors that
+        wait for calls to this process (`manual`)."""
+        if self.remote is None:
+            return False
+        return getattr(self.executors.get(launch.spec.uses), "accept", None) is None
+
+    async def _remote_attempt(self, launch: Launch) -> Message:
+        assert self.remote is not None
+        ids = (launch.run.id, launch.key, launch.number)
+        labels = tuple(getattr(launch.spec, "runs_on", ()))
+        try:
+            return ("done", *ids, *await self.remote.run(QueuedAttempt(*ids, labels)))
+        except LostAttempt as exc:
+            return ("lost", *ids, str(exc))
+        except BaseShiftError as exc:  # the queue's database failed: try another attempt
+            return ("done", *ids, None, f"the attempt could not be queued: {exc}", True, "")
 
 
 def new_run_id() -> str:

@@ -65,6 +65,17 @@ class Conflict(BaseShiftError):
     status = 409
 
 
+class StaleState(Conflict):
+    """A guarded write found records that another process moved since this one read them;
+    nothing of the batch was written. `run_ids` are the runs concerned."""
+
+    code = "conflict.stale"
+
+    def __init__(self, message: str, run_ids: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.run_ids = run_ids
+
+
 class StoreError(BaseShiftError):
     """The state store could not read or write (disk full, database locked, file removed)."""
 

@@ -143,3 +143,42 @@ class StateStore(Protocol):
         """Durations of finished jobs per job name (sorted by name), over runs created in
         the range."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedAttempt:
+    """One attempt handed to an attempt queue: which job, which attempt, and the labels a
+    worker must all have to take it (`runs-on`)."""
+
+    run_id: str
+    job: str
+    number: int
+    labels: tuple[str, ...] = ()
+
+
+class LostAttempt(Exception):
+    """The attempt's worker vanished (its lease expired): the job starts a new attempt, and
+    the lost one does not count as a failure."""
+
+
+@runtime_checkable
+class AttemptQueue(Protocol):
+    """Where attempts execute when not in the scheduling process (`kind = "queue"`, chosen by
+    `settings.queue`; `local`, the default, has no queue: the engine runs attempts itself).
+
+    `run` hands the attempt to a worker and returns its outcome, `(output, error or None,
+    retryable, log)`, or raises `LostAttempt`. Cancelling the task awaiting `run` (a user
+    cancel, shutdown) stops the attempt on its worker. `forget` drops every attempt of a run
+    queued by any process (before this process resumes the run).
+    """
+
+    name: ClassVar[str]
+    kind: ClassVar[str]
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def run(self, attempt: QueuedAttempt) -> tuple[Any, str | None, bool, str]: ...
+
+    async def forget(self, run_id: str) -> None: ...

@@ -100,6 +100,14 @@ class Changes:
         self.was_job.setdefault((j.run_id, j.key), before)
         self.jobs[(j.run_id, j.key)] = j
 
+    def drop_runs(self, run_ids: set[str]) -> None:
+        """Remove every record of these runs from the batch."""
+        self.runs = {k: v for k, v in self.runs.items() if k not in run_ids}
+        self.was_run = {k: v for k, v in self.was_run.items() if k not in run_ids}
+        self.jobs = {k: v for k, v in self.jobs.items() if k[0] not in run_ids}
+        self.was_job = {k: v for k, v in self.was_job.items() if k[0] not in run_ids}
+        self.attempts = {k: v for k, v in self.attempts.items() if k[0] not in run_ids}
+
     def moved_run(self, r: RunRecord, before: RunState) -> None:
         self.was_run.setdefault(r.id, before)
         self.runs[r.id] = r

@@ -32,6 +32,14 @@ class Effects:
     timers: list[tuple[float, ActiveRun, str]] = field(default_factory=list)
     finished: list[ActiveRun] = field(default_factory=list)
 
+    def drop_runs(self, run_ids: set[str]) -> None:
+        """Forget everything decided about these runs (another process owns them now)."""
+        self.changes.drop_runs(run_ids)
+        self.events = [e for e in self.events if e.run_id not in run_ids]
+        self.ready = [r for r in self.ready if r[0].id not in run_ids]
+        self.timers = [t for t in self.timers if t[1].id not in run_ids]
+        self.finished = [r for r in self.finished if r.id not in run_ids]
+
 
 @dataclass(slots=True)
 class Launch:
@@ -294,6 +302,18 @@ class ActiveRun:
         self._close_attempt(rec, JobState.SUCCEEDED, fx, None, log)
         self.set_job(rec, JobState.SUCCEEDED, fx)
         self._job_finished(rec, fx)
+
+    def attempt_lost(self, key: str, number: int, reason: str, fx: Effects) -> None:
+        """The attempt vanished with its worker: close it and run the job again as a new
+        attempt, without counting a failure (as after a crash of this process)."""
+        rec = self.jobs[key]
+        if rec.state is not JobState.RUNNING or rec.attempts != number:
+            return
+        self._close_attempt(rec, JobState.CANCELLED, fx, f"lost: {reason}; a new attempt "
+                            "starts")
+        self.set_job(rec, JobState.READY, fx)
+        rec.ready_at = fx.now
+        fx.ready.append((self, key))
 
     def attempt_failed(self, key: str, number: int, error: str, retryable: bool, log: str,
                        fx: Effects) -> None:

@@ -23,7 +23,7 @@ from typing import Any, ClassVar, TypeVar
 import psycopg
 from sqlalchemy import Connection, Engine, create_engine
 
-from baseshift.core.errors import Conflict, StoreError
+from baseshift.core.errors import Conflict, StaleState, StoreError
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.records import (
     Changes,
@@ -57,14 +57,6 @@ from .storage_sql_models import (
 
 T = TypeVar("T")
 _UNFINISHED = [RunState.INITIALIZED.value, RunState.RUNNING.value]
-
-
-class StaleState(Conflict):
-    """A guarded write found records another process had moved; nothing was written."""
-
-    def __init__(self, message: str, run_ids: Sequence[str]) -> None:
-        super().__init__(message)
-        self.run_ids = tuple(run_ids)
 
 
 class PostgresStateStore:
@@ -156,7 +148,7 @@ class PostgresStateStore:
                     stale = await _moved_elsewhere(cur, changes)
                     raise StaleState(
                         f"runs {', '.join(stale) or '?'} were changed by another process; "
-                        "nothing of this batch was written", stale)
+                        "nothing of this batch was written", tuple(stale))
             if changes.attempts:
                 await cur.executemany(sql.UPSERT_ATTEMPT, [
                     sql.ATTEMPT_PARAMS(attempt_row(a)) for a in changes.attempts.values()])

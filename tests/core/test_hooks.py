@@ -112,7 +112,7 @@ async def test_hook_register_backends(make_baseshift: Any) -> None:
 
 def test_unknown_store_names_the_choices(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="Config 'store' has value 'postgress'. Not one of: "
-                                          "memory, sqlite."):
+                                          "memory, postgres, sqlite."):
         BaseShift(Settings(store="postgress", data_dir=tmp_path, load_entrypoints=False))
 
 
