@@ -26,18 +26,19 @@ _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _QUANTITY = re.compile(r"^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)"
                        r"([eE][-+]?[0-9]+|[numkMGTPE]|[KMGTPE]i)?$")
 
+_SCALAR = {"type": ["string", "number", "boolean"], "description": "Numbers and booleans "
+           "are passed as text."}
 _QUANTITIES = {"type": "object", "additionalProperties": {"type": ["string", "number"]},
                "description": 'Resource name to quantity, e.g. {cpu: "250m", memory: "64Mi"}.'}
 WITH_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "image": {"type": "string", "minLength": 1, "description": "The container image."},
-        "command": {"type": "array", "items": {"type": "string"}, "minItems": 1,
+        "command": {"type": "array", "items": _SCALAR, "minItems": 1,
                     "description": "Replaces the image's entrypoint."},
-        "args": {"type": "array", "items": {"type": "string"},
+        "args": {"type": "array", "items": _SCALAR,
                  "description": "Arguments to the command (or to the image's entrypoint)."},
-        "env": {"type": "object",
-                "additionalProperties": {"type": ["string", "number", "boolean"]},
+        "env": {"type": "object", "additionalProperties": _SCALAR,
                 "description": "Environment variables of the container."},
         "resources": {"type": "object",
                       "properties": {"requests": _QUANTITIES, "limits": _QUANTITIES},
@@ -188,12 +189,23 @@ def _label_key_ok(key: str) -> bool:
 
 
 def _strings(config: Mapping[str, Any], key: str) -> tuple[str, ...] | None:
+    """A list of strings; numbers and booleans are written as text ("${input.epochs}" on
+    its own evaluates to the number, and a container's argv can only hold text)."""
     value = config.get(key)
     if value is None:
         return None
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+    texts = [_text(v) for v in value] if isinstance(value, list) else [None]
+    if any(t is None for t in texts):
         raise ExecutionError(f"'{key}' must be a list of strings, got {value!r}")
-    return tuple(value)
+    return tuple(t for t in texts if t is not None)
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    return _number(value)
 
 
 def _env(value: Any) -> tuple[tuple[str, str], ...]:
@@ -205,12 +217,11 @@ def _env(value: Any) -> tuple[tuple[str, str], ...]:
     for name, raw in value.items():
         if not isinstance(name, str) or not name or "=" in name:
             raise ExecutionError(f"'env': {name!r} is not a valid variable name")
-        if isinstance(raw, bool):
-            raw = "true" if raw else "false"
-        if not isinstance(raw, str | int | float):
+        text = _text(raw)
+        if text is None:
             raise ExecutionError(f"'env': {name} must be a string, number or boolean, "
                                  f"got {raw!r}")
-        out.append((name, str(raw)))
+        out.append((name, text))
     return tuple(out)
 
 
