@@ -1,0 +1,245 @@
+"""The PostgreSQL attempt queue (`queue = "postgres"`): the scheduling side.
+
+The engine's attempts become rows of `job_queue` (created by the PostgreSQL store's
+migrations); `baseshift worker`s claim them with `FOR UPDATE SKIP LOCKED` (see
+`plugins/worker.py`). Everything is event-driven:
+
+- rows queued in one event-loop tick are inserted by one statement, then `NOTIFY bs_work`
+  wakes the workers;
+- a worker stores a result in its row and `NOTIFY bs_done, '<owner>'`; the owner (this
+  process) takes every finished row of its own in one `DELETE ... RETURNING`;
+- a timer every `lease / 2` seconds (not a busy poll) turns rows whose lease ran out into
+  `LostAttempt`s and catches results whose notification was missed.
+
+Why PostgreSQL rather than Redis Streams: the queue row, the job state and the lease live in
+the same database, so "claimed" and "result stored" are transactions against the records
+they are about, with no second system to keep consistent; and a deployment that runs the
+PostgreSQL store needs nothing more. docs/workers.md has the measurements.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import uuid
+from typing import Any, ClassVar
+
+import psycopg
+from psycopg.types.json import Json
+
+from baseshift.core.errors import StoreError
+from baseshift.core.hookspecs import hookimpl
+from baseshift.core.protocols import LostAttempt, QueuedAttempt
+from baseshift.core.settings import Settings
+
+from .storage_pg_connect import PgTarget
+
+log = logging.getLogger("baseshift.queue")
+
+WORK_CHANNEL = "bs_work"
+DONE_CHANNEL = "bs_done"
+CANCEL_CHANNEL = "bs_cancel"
+DEFAULT_LEASE = 15.0
+"""Seconds a claim lasts unless its worker renews it; a dead worker's attempts run again
+after at most this long."""
+
+Outcome = tuple[Any, str | None, bool, str]
+
+
+def lease_seconds(settings: Settings) -> float:
+    value = settings.extra.get("queue_postgres", {}).get("lease", DEFAULT_LEASE)
+    return float(value)
+
+
+def process_id(role: str) -> str:
+    """A name for this process in the queue: host, pid and a random part."""
+    return f"{role}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class PostgresAttemptQueue:
+    """Queues this process's attempts for workers and waits for their outcomes."""
+
+    kind: ClassVar[str] = "queue"
+    name: ClassVar[str] = "postgres"
+
+    def __init__(self, target: PgTarget, lease: float = DEFAULT_LEASE) -> None:
+        self.target = target
+        self.lease = lease
+        self.owner = process_id("server")
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._listen: psycopg.AsyncConnection[Any] | None = None
+        self._lock = asyncio.Lock()
+        self._outbox: list[tuple[QueuedAttempt, asyncio.Future[int],
+                                 asyncio.Future[Outcome]]] = []
+        self._flushing: asyncio.Task[None] | None = None
+        self._waiting: dict[int, asyncio.Future[Outcome]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._collect = asyncio.Event()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PostgresAttemptQueue:
+        return cls(PgTarget.required(settings), lease_seconds(settings))
+
+    async def open(self) -> None:
+        self._conn = await self.target.connect_async(autocommit=True)
+        self._listen = await self.target.connect_async(autocommit=True)
+        await self._listen.execute(f"LISTEN {DONE_CHANNEL}".encode())
+        self._tasks = [asyncio.create_task(self._notifications(), name="queue-notify"),
+                       asyncio.create_task(self._collector(), name="queue-collect"),
+                       asyncio.create_task(self._reaper(), name="queue-reaper")]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        for conn in (self._listen, self._conn):
+            if conn is not None:
+                await conn.close()
+        self._conn = self._listen = None
+
+    # ------------------------------------------------------------ the engine's side
+
+    async def run(self, attempt: QueuedAttempt) -> Outcome:
+        loop = asyncio.get_running_loop()
+        queued: asyncio.Future[int] = loop.create_future()
+        outcome: asyncio.Future[Outcome] = loop.create_future()
+        self._outbox.append((attempt, queued, outcome))
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.create_task(self._flush())
+        row_id: int | None = None
+        try:
+            row_id = await asyncio.shield(queued)
+            return await outcome
+        except asyncio.CancelledError:
+            if row_id is None and queued.done() and not queued.cancelled() \
+                    and queued.exception() is None:
+                row_id = queued.result()
+            if row_id is not None:
+                await asyncio.shield(self._withdraw(row_id))
+            raise
+        finally:
+            if row_id is not None:
+                self._waiting.pop(row_id, None)
+
+    async def forget(self, run_id: str) -> None:
+        rows = await self._execute(
+            "DELETE FROM job_queue WHERE run_id = %s RETURNING worker", (run_id,))
+        await self._tell_workers({str(r[0]) for r in rows if r[0]})
+
+    async def _flush(self) -> None:
+        """Insert every attempt queued so far in one statement, then wake the workers."""
+        await asyncio.sleep(0)  # let the rest of this round's launches join the batch
+        batch, self._outbox = self._outbox, []
+        try:
+            rows = await self._execute(
+                "INSERT INTO job_queue (owner, run_id, job_key, number, labels) "
+                "SELECT %s, r, k, n, l::text[] "
+                "FROM unnest(%s::text[], %s::text[], %s::int[], %s::text[]) AS u(r, k, n, l) "
+                "RETURNING id, run_id, job_key, number",
+                (self.owner, [a.run_id for a, _, _ in batch], [a.job for a, _, _ in batch],
+                 [a.number for a, _, _ in batch],
+                 ["{" + ",".join(a.labels) + "}" for a, _, _ in batch]))
+            await self._execute(f"NOTIFY {WORK_CHANNEL}", ())
+        except Exception as exc:  # each waiting attempt gets the error
+            for _, future, _ in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        except asyncio.CancelledError:
+            for _, future, _ in batch:
+                future.cancel()
+            raise
+        ids = {(str(r[1]), str(r[2]), int(r[3])): int(r[0]) for r in rows}
+        for attempt, queued, outcome in batch:
+            row_id = ids[(attempt.run_id, attempt.job, attempt.number)]
+            self._waiting[row_id] = outcome
+            if not queued.done():
+                queued.set_result(row_id)
+
+    async def _withdraw(self, row_id: int) -> None:
+        """Stop a cancelled attempt: its row goes, and its worker is told."""
+        try:
+            rows = await self._execute("DELETE FROM job_queue WHERE id = %s RETURNING worker",
+                                       (row_id,))
+            await self._tell_workers({str(r[0]) for r in rows if r[0]})
+        except (StoreError, RuntimeError) as exc:
+            log.warning("could not withdraw queued attempt %s: %s", row_id, exc)
+
+    async def _tell_workers(self, workers: set[str]) -> None:
+        for worker in workers:
+            await self._execute("SELECT pg_notify(%s, %s)", (CANCEL_CHANNEL, worker))
+
+    # ------------------------------------------------------------ outcomes
+
+    async def _notifications(self) -> None:
+        assert self._listen is not None
+        async for note in self._listen.notifies():
+            if note.payload == self.owner:
+                self._collect.set()
+
+    async def _collector(self) -> None:
+        while True:
+            await self._collect.wait()
+            self._collect.clear()
+            await self._take_finished()
+
+    async def _take_finished(self) -> None:
+        try:
+            rows = await self._execute(
+                "DELETE FROM job_queue WHERE owner = %s AND state = 'done' "
+                "RETURNING id, result", (self.owner,))
+        except StoreError as exc:
+            log.warning("could not read finished attempts: %s", exc)
+            return
+        for row_id, result in rows:
+            future = self._waiting.get(int(row_id))
+            if future is not None and not future.done():
+                future.set_result(_outcome(result))
+
+    async def _reaper(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease / 2)
+            await self._take_finished()
+            try:
+                rows = await self._execute(
+                    "DELETE FROM job_queue WHERE owner = %s AND state = 'leased' "
+                    "AND leased_until < now() RETURNING id, worker", (self.owner,))
+            except StoreError as exc:
+                log.warning("could not check leases: %s", exc)
+                continue
+            for row_id, worker in rows:
+                future = self._waiting.get(int(row_id))
+                if future is not None and not future.done():
+                    future.set_exception(LostAttempt(
+                        f"worker {worker} stopped renewing its lease for {self.lease:g}s"))
+
+    async def _execute(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        if self._conn is None:
+            raise RuntimeError("the attempt queue is not open")
+        async with self._lock:
+            try:
+                cur = await self._conn.execute(query.encode(), params)
+                return await cur.fetchall() if cur.description else []
+            except psycopg.Error as exc:
+                raise StoreError(f"the attempt queue failed: {exc}") from exc
+
+
+def _outcome(result: Any) -> Outcome:
+    data = result if isinstance(result, dict) else json.loads(result)
+    return data.get("output"), data.get("error"), bool(data.get("retryable")), \
+        str(data.get("log") or "")
+
+
+def result_json(outcome: Outcome) -> Json:
+    output, error, retryable, log_text = outcome
+    return Json({"output": output, "error": error, "retryable": retryable,
+                 "log": log_text.replace("\0", "\ufffd")})
+
+
+@hookimpl
+def register_backends() -> list[type]:
+    """Offer the PostgreSQL attempt queue (`queue = "postgres"`)."""
+    return [PostgresAttemptQueue]

@@ -1,0 +1,67 @@
+"""Fixtures for scale-out tests: a scheduling application and workers sharing PostgreSQL."""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from baseshift.core.app import BaseShift
+from baseshift.core.settings import Settings
+from baseshift.plugins.storage_pg_connect import PgTarget
+from baseshift.plugins.worker import Worker
+
+STEPS = '''
+import asyncio, os, time
+
+def double(x):
+    return x * 2
+
+async def nap(seconds):
+    await asyncio.sleep(seconds)
+    return os.getpid()
+
+def where():
+    return os.getpid()
+'''
+
+
+@pytest.fixture
+def workflows(tmp_path: Path) -> Path:
+    folder = tmp_path / "workflows"
+    folder.mkdir()
+    (folder / "steps.py").write_text(STEPS)
+    return folder
+
+
+@pytest.fixture
+def settings(pg_url: str, tmp_path: Path, workflows: Path) -> Settings:
+    """The scheduling side: PostgreSQL store and queue."""
+    return Settings(store="postgres", queue="postgres", database_url=pg_url,
+                    data_dir=tmp_path / "data", workflows_dir=workflows, templates="memory",
+                    load_entrypoints=False, extra={"queue_postgres": {"lease": 2}})
+
+
+@pytest.fixture
+def start_worker(settings: Settings) -> Callable[..., Any]:
+    """`async with start_worker(labels=[...]) as worker:` a Worker in this process."""
+
+    @asynccontextmanager
+    async def start(labels: tuple[str, ...] = (), concurrency: int = 8) -> AsyncIterator[Worker]:
+        mine = dataclasses.replace(settings, queue="local")
+        async with BaseShift(mine) as bs:
+            worker = Worker(bs, PgTarget.required(mine), labels=labels,
+                            concurrency=concurrency, lease=2)
+            stop = asyncio.Event()
+            task = asyncio.create_task(worker.run(stop))
+            try:
+                yield worker
+            finally:
+                stop.set()
+                await task
+
+    return start

@@ -1,0 +1,82 @@
+"""Workers execute the attempts a scheduling process queues in PostgreSQL."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from baseshift.core.app import BaseShift
+from baseshift.core.settings import Settings
+from baseshift.core.states import JobState, RunState
+
+FANOUT = """
+workflow doubling {
+  version "1.0.0"
+  input { n: integer }
+  job items uses python { with { function: "steps:where" } }
+  job work uses python {
+    needs items
+    for i in range(input.n)
+    with { function: "steps:double", x: i }
+  }
+  output { doubled: work.output }
+}
+"""
+
+SLOW = """
+workflow slow {
+  version "1.0.0"
+  job wait uses shell { with { command: "sleep 30" } }
+}
+"""
+
+
+def load(bs: BaseShift, folder: Path, name: str, source: str) -> Any:
+    (folder / f"{name}.bsw").write_text(source)
+    return bs.load_workflow(folder / f"{name}.bsw")
+
+
+def queue_rows(settings: Settings) -> int:
+    url, schema = str(settings.database_url).split("?schema=")
+    with psycopg.connect(url, options=f"-c search_path={schema}") as conn:
+        row = conn.execute("SELECT count(*) FROM job_queue").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def test_attempts_run_on_the_worker_not_in_the_scheduler(
+        settings: Settings, workflows: Path, start_worker: Callable[..., Any]) -> None:
+    async with BaseShift(settings) as bs, start_worker() as worker:
+        plan = load(bs, workflows, "doubling", FANOUT)
+        run_id = await bs.engine.submit(plan, {"n": 20})
+        record = await asyncio.wait_for(bs.engine.wait(run_id), 60)
+    assert record.state is RunState.COMPLETED
+    assert record.outputs == {"doubled": [i * 2 for i in range(20)]}
+    assert worker.executed == 21
+    assert queue_rows(settings) == 0
+
+
+async def test_cancel_stops_the_attempt_on_its_worker(
+        settings: Settings, workflows: Path, start_worker: Callable[..., Any]) -> None:
+    async with BaseShift(settings) as bs, start_worker() as worker:
+        plan = load(bs, workflows, "slow", SLOW)
+        run_id = await bs.engine.submit(plan, {})
+        for _ in range(200):
+            if worker.active:
+                break
+            await asyncio.sleep(0.05)
+        assert worker.active, "the worker never took the attempt"
+        await bs.runs.cancel(run_id)
+        for _ in range(200):
+            if not worker.active:
+                break
+            await asyncio.sleep(0.05)
+        assert not worker.active, "the worker still runs the cancelled attempt"
+        snapshot = await bs.store.load_run(run_id)
+    assert snapshot is not None
+    assert snapshot.run.state is RunState.CANCELLED
+    assert snapshot.jobs["wait"].state is JobState.CANCELLED
+    assert queue_rows(settings) == 0
