@@ -385,13 +385,11 @@ async def test_the_blocking_client_does_not_block_the_event_loop() -> None:
     api = FakeCoreV1Api.replaying("succeeded", create_gate=gate)
     task = asyncio.create_task(executor(api).execute(ctx()))
     await until(api.create_started.is_set)
-    ticks = 0
-    for _ in range(5):  # the loop keeps running other coroutines while the call blocks
-        await asyncio.sleep(0)
-        ticks += 1
-    assert ticks == 5 and not task.done()
+    # the create call is blocked in the middle, and this coroutine still runs
+    assert not gate.is_set() and not task.done()
     gate.set()
     assert (await asyncio.wait_for(task, LIMIT)).output == {"accuracy": 0.93, "epochs": 3}
+    assert api.threads and threading.get_ident() not in api.threads
 
 
 # ------------------------------------------------------------------ client errors
@@ -419,6 +417,17 @@ async def test_a_refused_pod_says_what_the_api_server_said() -> None:
     error = await fails(api)
     assert "the Kubernetes API answered 422 while creating pod" in error.message
     assert "must be less than or equal to cpu limit of 1" in error.message
+
+
+async def test_a_watch_that_is_refused_fails_the_attempt_and_deletes_the_pod() -> None:
+    body = json.dumps({"message": 'pods is forbidden: cannot watch resource "pods"'})
+    api = FakeCoreV1Api.replaying("succeeded", watch_error=ApiException(
+        status=403, reason="Forbidden", body=body))
+    error = await fails(api)
+    assert error.message.startswith("not allowed: watching pod bs-train-1-")
+    assert 'cannot watch resource "pods"' in error.message
+    [pod] = api.created
+    assert api.deleted == [("default", pod["metadata"]["name"])]
 
 
 def _closed_port() -> int:

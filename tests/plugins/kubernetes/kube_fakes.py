@@ -67,8 +67,12 @@ class FakeCoreV1Api:
 
     def __init__(self, rounds: list[list[dict[str, Any]]], log: str | None = "", *,
                  create_error: Exception | None = None, log_error: Exception | None = None,
-                 create_gate: threading.Event | None = None) -> None:
+                 create_gate: threading.Event | None = None,
+                 watch_error: Exception | None = None) -> None:
         self.rounds = rounds
+        self.watch_error = watch_error
+        self.threads: set[int] = set()
+        """The threads the calls came from (the event loop's must not be one of them)."""
         self.log_text = log
         self.create_error = create_error
         self.log_error = log_error
@@ -91,6 +95,7 @@ class FakeCoreV1Api:
 
     def create_namespaced_pod(self, namespace: str, body: dict[str, Any],
                               **kwargs: Any) -> dict[str, Any]:
+        self.threads.add(threading.get_ident())
         self.create_started.set()
         if self.create_gate is not None:
             self.create_gate.wait(30)
@@ -104,6 +109,9 @@ class FakeCoreV1Api:
                             _preload_content: bool, timeout_seconds: int,
                             **kwargs: Any) -> WatchResponse:
         assert watch is True and _preload_content is False
+        self.threads.add(threading.get_ident())
+        if self.watch_error is not None:
+            raise self.watch_error
         name = field_selector.removeprefix("metadata.name=")
         with self._lock:
             index = sum(1 for w in self.watches if w["name"] == name)  # rounds are per pod
@@ -120,6 +128,7 @@ class FakeCoreV1Api:
 
     def read_namespaced_pod_log(self, name: str, namespace: str, container: str | None = None,
                                 **kwargs: Any) -> str:
+        self.threads.add(threading.get_ident())
         self.log_reads.append((namespace, name, container))
         if self.log_error is not None:
             raise self.log_error
@@ -130,6 +139,7 @@ class FakeCoreV1Api:
         return self.log_text
 
     def delete_namespaced_pod(self, name: str, namespace: str, **kwargs: Any) -> None:
+        self.threads.add(threading.get_ident())
         if not any(p["metadata"]["name"] == name for p in self.created):
             raise ApiException(status=404, reason="Not Found")
         self.deleted.append((namespace, name))
