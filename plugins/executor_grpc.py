@@ -20,8 +20,8 @@ JobExecutor at TARGET".
 
 When the attempt is cancelled (by a user, a timeout or the server stopping), the remote job is
 cancelled with `CancelJob` and the attempt ends once the worker says it stopped (the shell
-executor there kills its command's process group). The job's `timeout` is also sent, so a
-worker stops the job itself if this process dies.
+executor there kills its command's process group). The job's `timeout` (plus 5 s) is also
+sent, so a worker stops the job itself if this process dies.
 
 One channel per target is shared by every attempt of an executor instance and closed by
 `aclose()`. Channels are insecure: the settings (secrets included) travel unencrypted, so
@@ -47,6 +47,9 @@ from .grpc_service import CHANNEL_OPTIONS
 from .json_text import loads_strict
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
+REMOTE_TIMEOUT_MARGIN = 5.0
+"""Seconds added to the job's timeout when it is sent: here the timeout cancels the remote
+job explicitly; the worker's own limit is the backstop for when this process is gone."""
 CANCEL_TIMEOUT = 30.0
 """Seconds to wait for the worker to confirm a cancel (a shell job's grace fits in it)."""
 RECONNECT_OPTIONS = (("grpc.initial_reconnect_backoff_ms", 200),
@@ -110,7 +113,8 @@ class GrpcExecutor:
         stub = stubs().pb2_grpc.JobExecutorStub(channel)
         request = stubs().pb2.ExecuteJobRequest(
             job_id=job_id, job_type=call.executor, job_data=call.config,
-            timeout_seconds=ctx.timeout or 0, attempt=ctx.attempt, run_id=ctx.run_id,
+            timeout_seconds=ctx.timeout + REMOTE_TIMEOUT_MARGIN if ctx.timeout else 0,
+            attempt=ctx.attempt, run_id=ctx.run_id,
             job_name=ctx.job)
         response = await _execute(stub, request, call, ctx)
         if response.log:

@@ -2,11 +2,16 @@
 executors (`baseshift worker --grpc HOST:PORT` serves it; the `grpc` executor calls it).
 
 `ExecuteJob` runs one job to its end (queued while `max_parallel` jobs already run) and
-answers with its status, output, log and error. `GetJobStatus` reports where a job is:
-QUEUED, RUNNING, SUCCEEDED, FAILED or CANCELLED (the last 1,000 finished jobs are
-remembered). `CancelJob` cancels the job's asyncio task, so the executor gets a real
-cancellation (the shell executor kills the command's process group), and answers once the
-job has stopped. A caller that cancels its `ExecuteJob` call or goes away cancels the job too.
+answers with its status, output, log and error; a job running longer than its
+`timeout_seconds` is cancelled and FAILED. `GetJobStatus` reports where a job is: QUEUED,
+RUNNING, SUCCEEDED, FAILED or CANCELLED (the last 1,000 finished jobs are remembered).
+`CancelJob` cancels the job's asyncio task, so the executor gets a real cancellation (the
+shell executor kills the command's process group), and answers once the job has stopped; a
+cancel that overtakes its job's `ExecuteJob` is remembered, and that job never runs. A caller
+that cancels its `ExecuteJob` call or goes away cancels the job too.
+
+A job's task is cancelled at most once, whatever asks (cancel, timeout, caller gone, server
+stopping): a second cancellation would interrupt the executor's own cleanup.
 
 The port is insecure (plain HTTP/2, no authentication): bind it to loopback or a private
 network. TLS and credentials belong to the security work, not to this module.
@@ -19,6 +24,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -77,6 +83,9 @@ class RemoteJob:
     log: str = ""
     error: str = ""
     cancel_reason: str = ""
+    timed_out: bool = False
+    early: bool = False
+    """Cancelled by a CancelJob that overtook its ExecuteJob: that call must not run it."""
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     def move(self, target: RemoteStatus, *, error: str = "") -> None:
@@ -84,6 +93,18 @@ class RemoteJob:
             raise IllegalTransition(f"illegal remote job transition {self.status.value} -> "
                                     f"{target.value}")
         self.status, self.error = target, error
+
+    def stop(self, reason: str, *, timed_out: bool = False) -> None:
+        """Cancel the job's task, once: a second cancellation (a timeout firing during a
+        cancel's cleanup) would cut the executor's cleanup short, leaving processes behind."""
+        if self.cancel_reason or self.task is None or self.task.done():
+            return
+        self.cancel_reason, self.timed_out = reason, timed_out
+        self.task.cancel()
+
+    async def stopped(self) -> None:
+        if self.task is not None and not self.task.done():
+            await asyncio.wait({self.task})
 
 
 class JobTable:
@@ -101,6 +122,15 @@ class JobTable:
             raise Conflict(f"job {job_id!r} is already {old.status.value.lower()} here")
         self._finished.pop(job_id, None)
         job = self._jobs[job_id] = RemoteJob(job_id)
+        return job
+
+    def cancelled_early(self, job_id: str) -> RemoteJob:
+        """Record a cancel for a job not seen yet, so its ExecuteJob, arriving later, does
+        not run it (the two calls may overtake each other)."""
+        job = self._jobs[job_id] = RemoteJob(job_id, early=True)
+        job.move(RemoteStatus.CANCELLED, error="cancelled by a CancelJob request before "
+                                               "the job arrived")
+        self.finished(job)
         return job
 
     def get(self, job_id: str) -> RemoteJob | None:
@@ -144,8 +174,13 @@ class JobExecutorServicer:
         self.jobs = JobTable()
         self._slots = asyncio.Semaphore(max_parallel)
         self._validators: dict[str, Draft202012Validator] = {}
+        self.closing = ""
+        """Why jobs are being cancelled when the whole service stops."""
 
     async def ExecuteJob(self, request: Any, context: Any) -> Any:
+        early = self.jobs.get(request.job_id)
+        if early is not None and early.early:
+            return _answer(early)
         try:
             order = self._order(request)
             job = self.jobs.admit(request.job_id)
@@ -155,14 +190,14 @@ class JobExecutorServicer:
             await context.abort(grpc.StatusCode.ALREADY_EXISTS, exc.message)
         job.task = asyncio.create_task(self._run(job, order), name=f"grpc-job-{job.id}")
         try:
-            await job.task
+            # Shielded: every cancellation of the job goes through `RemoteJob.stop`.
+            await asyncio.shield(job.task)
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if current is not None and current.cancelling():
-                raise  # the caller went away or the server stops: no one to answer
-        return stubs().pb2.ExecuteJobResponse(
-            status=job.status.to_proto(), result=job.output, log=job.log, error=job.error,
-            job_id=job.id)
+                job.stop(self.closing or "the caller cancelled its call or went away")
+                raise  # no one is left to answer
+        return _answer(job)
 
     async def GetJobStatus(self, request: Any, context: Any) -> Any:
         job = await self._known(request.job_id, context)
@@ -170,24 +205,24 @@ class JobExecutorServicer:
                                                 job_id=job.id)
 
     async def CancelJob(self, request: Any, context: Any) -> Any:
-        job = await self._known(request.job_id, context)
-        if job.status in _ACTIVE and job.task is not None:
-            job.cancel_reason = "cancelled by a CancelJob request"
-            job.task.cancel()
-            await asyncio.wait({job.task})
+        if not request.job_id:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "job_id is empty")
+        job = self.jobs.get(request.job_id)
+        if job is None:
+            job = self.jobs.cancelled_early(request.job_id)
+        job.stop("cancelled by a CancelJob request")
+        await job.stopped()
         return stubs().pb2.CancelJobResponse(success=job.status is RemoteStatus.CANCELLED,
                                              status=job.status.to_proto())
 
     async def cancel_all(self, reason: str) -> None:
         """Cancel every queued and running job and wait until they have stopped."""
-        tasks = []
-        for job in self.jobs.active():
-            if job.task is not None:
-                job.cancel_reason = reason
-                job.task.cancel()
-                tasks.append(job.task)
-        if tasks:
-            await asyncio.wait(tasks)
+        self.closing = reason
+        jobs = self.jobs.active()
+        for job in jobs:
+            job.stop(reason)
+        for job in jobs:
+            await job.stopped()
 
     async def _known(self, job_id: str, context: Any) -> RemoteJob:
         job = self.jobs.get(job_id)
@@ -231,36 +266,47 @@ class JobExecutorServicer:
         return config
 
     async def _run(self, job: RemoteJob, order: _Order) -> None:
-        """Run the job, recording every way it can end; a cancellation propagates."""
-        ctx = order.ctx
-        limit = asyncio.timeout(order.timeout)
+        """Run the job, recording every way it can end. A cancellation propagates, except
+        the one this job's own timeout asked for."""
+        ctx, timer = order.ctx, None
         try:
             async with self._slots:
                 job.move(RemoteStatus.RUNNING)
-                async with limit:
-                    result = await order.executor.execute(ctx)
+                if order.timeout is not None:
+                    timer = asyncio.get_running_loop().call_later(
+                        order.timeout, partial(job.stop, f"timed out after {order.timeout:g}s",
+                                               timed_out=True))
+                result = await order.executor.execute(ctx)
             if not isinstance(result, JobResult):
                 result = JobResult(output=result)
             job.log = result.log or "\n".join(ctx.lines)
             job.output = _json_bytes(result.output)
             job.move(RemoteStatus.SUCCEEDED)
         except asyncio.CancelledError:
-            self._end(job, ctx, RemoteStatus.CANCELLED,
-                      job.cancel_reason or "the caller cancelled its call or went away")
-            raise
-        except TimeoutError as exc:
-            reason = (f"timed out after {order.timeout:g}s" if limit.expired()
-                      else describe_failure(exc))
-            self._end(job, ctx, RemoteStatus.FAILED, reason)
+            if not job.timed_out:
+                self._end(job, ctx, RemoteStatus.CANCELLED,
+                          job.cancel_reason or "the caller cancelled its call or went away")
+                raise
+            task = asyncio.current_task()
+            assert task is not None
+            task.uncancel()
+            self._end(job, ctx, RemoteStatus.FAILED, job.cancel_reason)
         except (Exception, SystemExit) as exc:  # any failure of executor code fails the job
             self._end(job, ctx, RemoteStatus.FAILED, describe_failure(exc))
         finally:
+            if timer is not None:
+                timer.cancel()
             self.jobs.finished(job)
 
     @staticmethod
     def _end(job: RemoteJob, ctx: JobContext, status: RemoteStatus, reason: str) -> None:
         job.log = job.log or "\n".join(ctx.lines)
         job.move(status, error=reason)
+
+
+def _answer(job: RemoteJob) -> Any:
+    return stubs().pb2.ExecuteJobResponse(status=job.status.to_proto(), result=job.output,
+                                          log=job.log, error=job.error, job_id=job.id)
 
 
 def _json_bytes(value: Any) -> bytes:
@@ -317,8 +363,9 @@ class JobExecutorServer:
         if self._server is None:
             return
         server, self._server = self._server, None
+        self.servicer.closing = "the worker is stopping"
         await server.stop(grace)
-        await self.servicer.cancel_all("the worker is stopping")
+        await self.servicer.cancel_all(self.servicer.closing)
 
     async def wait_for_termination(self) -> None:
         """Wait until the server stops (for a command that serves until interrupted)."""
