@@ -2,9 +2,10 @@
 
 Each stored engine event is written to the seed's keys and published twice: the job's
 status on `job_status_channel:{id}` (for any Redis client) and the whole event, tagged with
-this process's origin id, on `baseshift:events`. Every process listens to that channel and
-feeds the events of OTHER processes into its own `baseshift.live` hub, so an SSE stream
-served by server B follows a run that server A executes.
+this process's origin id, on `baseshift:events` (events written together share a
+message). Every process listens to that channel and feeds the events of OTHER processes
+into its own `baseshift.live` hub, so an SSE stream served by server B follows a run that
+server A executes.
 
 Keys (all behind `[plugins.live_redis] prefix`, default none); a job's `{id}` is
 `<run_id>/<job_key>`, e.g. `3f2a.../build[2]` for a fan-out instance:
@@ -173,50 +174,79 @@ _STATE_TYPES: dict[type[Event], type[RunState] | type[JobState]] = {
     RunStateChanged: RunState, JobStateChanged: JobState}
 
 
-def encode_event(event: Event, origin: str) -> str:
-    fields = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
-    return json.dumps({"origin": origin, "type": type(event).__name__, "event": fields})
+def encode_events(events: list[Event], origin: str) -> str:
+    """One bridge message for a batch of events, in order."""
+    return json.dumps({"origin": origin, "events": [
+        {"type": type(e).__name__, **{f.name: getattr(e, f.name) for f in dataclasses.fields(e)}}
+        for e in events]})
 
 
-def decode_event(data: str | bytes) -> tuple[str, Event]:
-    """(origin, event) of a message; ValueError for a type this version does not know."""
+def decode_events(data: str | bytes) -> tuple[str, list[Event]]:
+    """(origin, events) of a bridge message; ValueError for an event type this version
+    does not know (a newer server's), so the message is logged rather than half-applied."""
     message = json.loads(data)
-    cls = _EVENT_TYPES.get(message.get("type"))
+    return str(message["origin"]), [_decode(dict(item)) for item in message["events"]]
+
+
+def _decode(fields: dict[str, Any]) -> Event:
+    name = fields.pop("type", None)
+    cls = _EVENT_TYPES.get(name)
     if cls is None:
-        raise ValueError(f"unknown event type {message.get('type')!r}")
-    fields: dict[str, Any] = dict(message["event"])
+        raise ValueError(f"unknown event type {name!r}")
     states = _STATE_TYPES.get(cls)
-    for name in ("old", "new") if states else ():
-        if fields.get(name) is not None:
-            fields[name] = states(fields[name])  # type: ignore[misc]
-    return str(message["origin"]), cls(**fields)
+    for key in ("old", "new") if states else ():
+        if fields.get(key) is not None:
+            fields[key] = states(fields[key])  # type: ignore[misc]
+    return cls(**fields)
 
 
-# ------------------------------------------------------------------ keys
+# ------------------------------------------------------------------ keys, written by scripts
+# Scripts build the key names themselves, so that one call writes a whole batch of events:
+# one command per job event costs more Python time than the engine spends on the job.
+# (Keys not passed as KEYS: fine on one Redis server, not on Redis Cluster.)
 
+_JOB_EVENTS = """
+local p = ARGV[1]
+for i = 2, #ARGV, 6 do
+  local run, job, status = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local id = run .. '/' .. job
+  redis.call('HSET', p .. 'job:' .. id, 'status', status, 'run', run, 'job', job,
+             'attempt', ARGV[i + 3], 'error', ARGV[i + 4], 'updated', ARGV[i + 5])
+  redis.call('PUBLISH', p .. 'job_status_channel:' .. id, status)
+  if status == 'RUNNING' then
+    redis.call('SET', p .. 'workflow:' .. run .. ':currentJob', job)
+  end
+end
+"""
+"""ARGV: prefix, then per job event: run id, job key, status, attempt, error, time."""
 
-def job_id(run_id: str, job_key: str) -> str:
-    return f"{run_id}/{job_key}"
+_JOB_LIST = """
+local p, run = ARGV[1], ARGV[2]
+local list = p .. 'workflow:' .. run .. ':jobs'
+redis.call('DEL', list)
+for i = 3, #ARGV, 2 do
+  local job = p .. 'job:' .. run .. '/' .. ARGV[i]
+  redis.call('RPUSH', list, ARGV[i])
+  if redis.call('HSETNX', job, 'status', ARGV[i + 1]) == 1 then
+    redis.call('HSET', job, 'run', run, 'job', ARGV[i])
+  end
+  redis.call('PERSIST', job)
+end
+"""
+"""ARGV: prefix, run id, then per job in plan order: key, stored state. Jobs that have
+no status yet (PENDING ones) get their stored one; a reopened run's job keys persist."""
 
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Keys:
-    """Key and channel names, all behind one prefix (one Redis for several installations)."""
-
-    prefix: str = ""
-
-    def job(self, run_id: str, job_key: str) -> str:
-        return f"{self.prefix}job:{job_id(run_id, job_key)}"
-
-    def job_channel(self, run_id: str, job_key: str) -> str:
-        return f"{self.prefix}job_status_channel:{job_id(run_id, job_key)}"
-
-    def run(self, run_id: str, part: str) -> str:
-        return f"{self.prefix}workflow:{run_id}:{part}"
-
-    @property
-    def events(self) -> str:
-        return f"{self.prefix}baseshift:events"
+_RUN_FINISHED = """
+local p, run, ttl = ARGV[1], ARGV[2], ARGV[3]
+local base = p .. 'workflow:' .. run
+redis.call('DEL', base .. ':currentJob')
+for _, job in ipairs(redis.call('LRANGE', base .. ':jobs', 0, -1)) do
+  redis.call('EXPIRE', p .. 'job:' .. run .. '/' .. job, ttl)
+end
+redis.call('EXPIRE', base .. ':state', ttl)
+redis.call('EXPIRE', base .. ':jobs', ttl)
+"""
+"""ARGV: prefix, run id, ttl: the run's keys expire, there is no current job any more."""
 
 
 # ------------------------------------------------------------------ the plugin object
@@ -229,7 +259,8 @@ class RedisLive:
     def __init__(self, bs: BaseShift) -> None:
         self.bs = bs
         redis_url(bs.settings, "live")
-        self.keys = Keys(option(bs.settings, "live_redis", "prefix", ""))
+        self.prefix = option(bs.settings, "live_redis", "prefix", "")
+        self.channel = f"{self.prefix}baseshift:events"
         self.ttl = option(bs.settings, "live_redis", "ttl", TTL)
         self.origin = uuid.uuid4().hex
         self.client: aioredis.Redis | None = None
@@ -240,14 +271,18 @@ class RedisLive:
 
     @hookimpl
     async def startup(self) -> None:
-        self.client = await open_redis(self.bs.settings, "live", f"baseshift-live-{self.origin}")
-        self.listener = ChannelListener(self.client, self.keys.events, self._receive)
+        self.client = client = await open_redis(self.bs.settings, "live",
+                                                f"baseshift-live-{self.origin}")
+        self._job_events = client.register_script(_JOB_EVENTS)
+        self._job_list_of = client.register_script(_JOB_LIST)
+        self._run_finished = client.register_script(_RUN_FINISHED)
+        self.listener = ChannelListener(client, self.channel, self._receive)
         try:
             await self.listener.start()
         except REDIS_ERRORS as exc:
-            await self.client.aclose()
+            await client.aclose()
             raise ConfigError(f"Config 'live' is 'redis': cannot subscribe to "
-                              f"{self.keys.events}: {exc}") from None
+                              f"{self.channel}: {exc}") from None
         self._writer = asyncio.create_task(self._write_forever(), name="live-redis-writer")
 
     @hookimpl
@@ -281,9 +316,10 @@ class RedisLive:
     # -------------------------------------------------------------- receiving
 
     def _receive(self, data: bytes) -> None:
-        origin, event = decode_event(data)
+        origin, events = decode_events(data)
         if origin != self.origin and self.bs.live.subscribers:
-            self.bs.live.publish(event)
+            for event in events:
+                self.bs.live.publish(event)
 
     # -------------------------------------------------------------- writing
 
@@ -307,8 +343,7 @@ class RedisLive:
         while True:
             try:
                 async with self.client.pipeline(transaction=True) as pipe:
-                    for event in batch:
-                        await self._commands(pipe, event)
+                    await self._commands(pipe, batch)
                     await pipe.execute()
             except REDIS_ERRORS as exc:
                 log.warning("cannot write live status to Redis: %s; retrying in %.1fs", exc, delay)
@@ -320,57 +355,43 @@ class RedisLive:
                 self._dropped = 0
             return
 
-    async def _commands(self, pipe: Pipeline, event: Event) -> None:
-        if isinstance(event, JobStateChanged):
-            self._job_commands(pipe, event)
-        elif isinstance(event, RunStateChanged):
-            await self._run_commands(pipe, event)
-        elif isinstance(event, JobsAdded):
-            await self._jobs_list(pipe, event.run_id, refresh=True)
-        pipe.publish(self.keys.events, encode_event(event, self.origin))
-
-    def _job_commands(self, pipe: Pipeline, event: JobStateChanged) -> None:
-        pipe.hset(self.keys.job(event.run_id, event.job), mapping={
-            "status": event.new.value, "run": event.run_id, "job": event.job,
-            "attempt": event.attempt, "error": event.error or "", "updated": repr(event.at)})
-        pipe.publish(self.keys.job_channel(event.run_id, event.job), event.new.value)
-        if event.new is JobState.RUNNING:
-            pipe.set(self.keys.run(event.run_id, "currentJob"), event.job)
+    async def _commands(self, pipe: Pipeline, batch: list[Event]) -> None:
+        """Queue the batch's writes in event order: runs of job events as one script call."""
+        args: list[str] = [self.prefix]
+        for event in batch:
+            if isinstance(event, JobStateChanged):
+                args += [event.run_id, event.job, event.new.value, str(event.attempt),
+                         event.error or "", repr(event.at)]
+                continue
+            if len(args) > 1:
+                await self._job_events(args=args, client=pipe)
+                args = [self.prefix]
+            if isinstance(event, RunStateChanged):
+                await self._run_commands(pipe, event)
+            elif isinstance(event, JobsAdded):
+                await self._job_list(pipe, event.run_id)
+        if len(args) > 1:
+            await self._job_events(args=args, client=pipe)
+        pipe.publish(self.channel, encode_events(batch, self.origin))
 
     async def _run_commands(self, pipe: Pipeline, event: RunStateChanged) -> None:
-        run_id = event.run_id
-        pipe.set(self.keys.run(run_id, "state"), event.new.value)
+        pipe.set(f"{self.prefix}workflow:{event.run_id}:state", event.new.value)
         if event.new.finished:
-            pipe.delete(self.keys.run(run_id, "currentJob"))
-            jobs = await self._jobs_list(pipe, run_id, refresh=False)
-            for key in (self.keys.run(run_id, "state"), self.keys.run(run_id, "jobs"),
-                        *(self.keys.job(run_id, j) for j in jobs)):
-                pipe.expire(key, self.ttl)
+            await self._run_finished(args=[self.prefix, event.run_id, self.ttl], client=pipe)
         elif event.old in (None, RunState.INITIALIZED) or event.old.finished:
-            await self._jobs_list(pipe, run_id, refresh=True)
+            await self._job_list(pipe, event.run_id)
 
-    async def _jobs_list(self, pipe: Pipeline, run_id: str, *, refresh: bool) -> list[str]:
-        """The run's job keys from the store; with `refresh`, written as the jobs list, and
-        jobs without a status yet get their stored one (a reopened run's keys persist)."""
+    async def _job_list(self, pipe: Pipeline, run_id: str) -> None:
+        """Write the run's job keys in plan order (from the store, which has every job,
+        pending ones included)."""
         try:
             snapshot = await self.bs.store.load_run(run_id, attempts=False)
         except BaseShiftError as exc:
             log.warning("live status of run %s: cannot read its jobs: %s", run_id, exc)
-            return []
-        if snapshot is None:
-            return []
-        jobs = ordered_jobs(snapshot)
-        if refresh:
-            listed = self.keys.run(run_id, "jobs")
-            pipe.delete(listed)
-            if jobs:
-                pipe.rpush(listed, *(key for key, _ in jobs))
-            for key, record in jobs:
-                hashed = self.keys.job(run_id, key)
-                for name, value in (("status", record.state.value), ("run", run_id), ("job", key)):
-                    pipe.hsetnx(hashed, name, value)
-                pipe.persist(hashed)
-        return [key for key, _ in jobs]
+            return
+        if snapshot is not None:
+            jobs = [text for key, job in ordered_jobs(snapshot) for text in (key, job.state.value)]
+            await self._job_list_of(args=[self.prefix, run_id, *jobs], client=pipe)
 
 
 @hookimpl
