@@ -162,6 +162,9 @@ class ChannelListener:
     def _deliver(self, data: bytes) -> None:
         try:
             self.handle(data)
+        except (ValueError, KeyError, TypeError) as exc:  # malformed, or from a newer version
+            log.warning("Redis channel %s: cannot handle message %.200r: %s", self.channel,
+                        data, exc)
         except Exception:
             log.exception("Redis channel %s: cannot handle message %.200r", self.channel, data)
 

@@ -268,6 +268,19 @@ async def test_each_server_sees_every_run_once(make_server: Callable[..., Any]) 
         == changes([e for e in on_a if e.run_id == second])
 
 
+async def test_bad_bridge_messages_are_logged_and_skipped(
+        make_server: Callable[..., Any], raw: aioredis.Redis, prefix: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    async with make_server() as a, make_server() as b, b.live.subscribe() as seen_by_b:
+        for junk in ("not json", json.dumps({"origin": "x", "events": [{"type": "Future"}]})):
+            await raw.publish(f"{prefix}baseshift:events", junk)
+        run_id = await run_to_end(a, "hello.bsw")
+        on_b = await collect_until_finished(seen_by_b)
+    assert {e.run_id for e in on_b} == {run_id}
+    assert "cannot handle message b'not json'" in caplog.text
+    assert "unknown event type 'Future'" in caplog.text
+
+
 async def test_the_bridge_reconnects_after_redis_drops_it(make_server: Callable[..., Any],
                                                          raw: aioredis.Redis,
                                                          prefix: str) -> None:
