@@ -129,12 +129,13 @@ def failed(pod: Mapping[str, Any]) -> Verdict:
     if problem is not None:  # e.g. the deadline passed while the image could not be pulled
         return Verdict(False, problem, ran=False)
     terminated = _state(pod, "terminated")
-    if terminated is None:
-        reason = _get(pod, "status", "reason")
-        message = _get(pod, "status", "message")
-        detail = ": ".join(str(p) for p in (reason, message) if p)
+    reason = _get(pod, "status", "reason")
+    if reason or terminated is None:
+        # the pod's own reason (DeadlineExceeded, Evicted) explains more than the exit code
+        # of the container the kubelet stopped for it
+        detail = ": ".join(str(p) for p in (reason, _get(pod, "status", "message")) if p)
         return Verdict(False, f"the pod failed: {detail}" if detail else "the pod failed",
-                       ran=False)
+                       ran=terminated is not None)
     if terminated.get("reason") == "OOMKilled":
         limit = _memory_limit(pod)
         return Verdict(False, "the container was killed: out of memory "
