@@ -2,6 +2,7 @@
 
     python bench/engine.py --shape fanout --jobs 1000 --store sqlite
     python bench/engine.py --shape chain --jobs 200 --store memory
+    python bench/engine.py --store postgres --workers 2     # attempts on 2 worker processes
 
 Prints one JSON object. Interpreter start, plugin loading and parsing are excluded: the
 clock runs from submitting the run to its completion (all states stored).
@@ -10,10 +11,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -43,13 +49,14 @@ def chain_source(n: int, fn: str) -> str:
 
 
 async def measure(source: str, n: int, store: str, data_dir: Path, parallel: int,
-                  profile: str | None) -> dict[str, object]:
+                  profile: str | None, database_url: str | None = None,
+                  queue: str = "local") -> dict[str, object]:
     from baseshift.core.app import BaseShift
     from baseshift.core.settings import Settings
     from baseshift.dsl import compile_source
 
     bs = BaseShift(Settings(store=store, data_dir=data_dir, load_entrypoints=False,
-                            max_parallel=parallel))
+                            max_parallel=parallel, database_url=database_url, queue=queue))
     compiled = compile_source(source, "bench.bsw", bs.check_env())
     assert compiled.plan is not None, compiled.diagnostics
     async with bs:
@@ -84,11 +91,57 @@ def _stop_profiler(profiler: object, path: str | None) -> None:
     Path(path).write_text(profiler.output_text(unicode=False, color=False))  # type: ignore[attr-defined]
 
 
+@contextlib.contextmanager
+def postgres_schema(server: str) -> Iterator[str]:
+    """A fresh schema on `server` for one benchmark; dropped afterwards."""
+    import psycopg
+
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}".encode())
+    try:
+        yield f"{server}?schema={schema}"
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE".encode())
+
+
+@contextlib.contextmanager
+def workers(count: int, url: str, concurrency: int, data_dir: Path) -> Iterator[None]:
+    """`count` `baseshift worker` processes on the queue at `url`, ready when yielded."""
+    env = {**os.environ, "BASESHIFT_STORE": "postgres", "BASESHIFT_DATABASE_URL": url,
+           "BASESHIFT_DATA_DIR": str(data_dir), "BASESHIFT_TEMPLATES": "memory",
+           "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
+    procs = [subprocess.Popen([sys.executable, "-m", "baseshift", "worker", "--concurrency",
+                               str(concurrency), "--workflows", str(HERE)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              text=True) for _ in range(count)]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            if "ready" not in line:
+                raise SystemExit(f"a worker did not start: {line!r}")
+        yield
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--shape", choices=("fanout", "chain"), default="fanout")
     parser.add_argument("--jobs", type=int, default=1000, help="number of no-op jobs")
-    parser.add_argument("--store", choices=("memory", "sqlite"), default="memory")
+    parser.add_argument("--store", choices=("memory", "sqlite", "postgres"), default="memory")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="with --store postgres: attempts run on this many `baseshift "
+                        "worker` processes (0: in this process)")
+    parser.add_argument("--worker-concurrency", type=int, default=64,
+                        help="attempts each worker runs at once")
+    parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/test",
+                        help="PostgreSQL server for --store postgres (a fresh schema is used)")
     parser.add_argument("--function", choices=("sync", "async"), default="sync",
                         help="no-op job function kind (default sync, run in a thread)")
     parser.add_argument("--parallel", type=int, default=64, help="global concurrency limit")
@@ -98,14 +151,24 @@ def main() -> None:
     sys.path.insert(0, str(HERE))
     fn = "jobs:noop" if args.function == "sync" else "jobs:anoop"
     make = fanout_source if args.shape == "fanout" else chain_source
+    if args.workers and args.store != "postgres":
+        parser.error("--workers needs --store postgres")
     results = []
     for i in range(args.repeat):
-        with tempfile.TemporaryDirectory() as tmp:
-            results.append(asyncio.run(measure(make(args.jobs, fn), args.jobs, args.store,
-                                               Path(tmp), args.parallel,
-                                               args.profile if i == args.repeat - 1 else None)))
+        with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+            url = stack.enter_context(postgres_schema(args.database_url)) \
+                if args.store == "postgres" else None
+            if args.workers:
+                assert url is not None
+                stack.enter_context(workers(args.workers, url, args.worker_concurrency,
+                                            Path(tmp)))
+            results.append(asyncio.run(measure(
+                make(args.jobs, fn), args.jobs, args.store, Path(tmp), args.parallel,
+                args.profile if i == args.repeat - 1 else None, url,
+                "postgres" if args.workers else "local")))
     best = max(results, key=lambda r: r["jobs_per_second"])  # type: ignore[arg-type,return-value]
     print(json.dumps({"benchmark": "engine", "shape": args.shape, "store": args.store,
+                      "workers": args.workers,
                       "function": args.function, "parallel": args.parallel, **best,
                       "all_runs_jobs_per_second": [r["jobs_per_second"] for r in results]}))
 

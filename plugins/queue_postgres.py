@@ -130,9 +130,15 @@ class PostgresAttemptQueue:
         await self._tell_workers({str(r[0]) for r in rows if r[0]})
 
     async def _flush(self) -> None:
-        """Insert every attempt queued so far in one statement, then wake the workers."""
+        """Insert the attempts queued so far in one statement, wake the workers, and repeat
+        while more were queued meanwhile."""
         await asyncio.sleep(0)  # let the rest of this round's launches join the batch
-        batch, self._outbox = self._outbox, []
+        while self._outbox:
+            batch, self._outbox = self._outbox, []
+            await self._insert(batch)
+
+    async def _insert(self, batch: list[tuple[QueuedAttempt, asyncio.Future[int],
+                                              asyncio.Future[Outcome]]]) -> None:
         try:
             rows = await self._execute(
                 "INSERT INTO job_queue (owner, run_id, job_key, number, labels) "
