@@ -20,6 +20,7 @@ import pytest
 from baseshift.core.attempts import NotRetryable
 from baseshift.core.errors import ConfigError, ExecutionError, PluginError
 from baseshift.core.hookspecs import hookimpl
+from baseshift.core.plugins import DEFAULT_PLUGINS
 from baseshift.core.protocols import Executor, JobContext, JobResult
 from baseshift.core.states import JobState, RunState
 from baseshift.plugins import executor_grpc, grpc_codegen
@@ -34,6 +35,8 @@ if HERE not in sys.path:
 from loopback_http import closed_port  # noqa: E402
 
 LIMIT = 20  # seconds; only to keep a broken test from hanging the suite
+CLIENT_PLUGINS = () if "executor_grpc" in DEFAULT_PLUGINS else (executor_grpc,)
+"""The grpc executor, registered here until it is a builtin (registering it twice fails)."""
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -491,7 +494,7 @@ async def test_workflow_runs_its_jobs_on_the_worker(worker: Worker, make_baseshi
                                                     tmp_path: Path) -> None:
     flow = tmp_path / "remote.bsw"
     flow.write_text(WORKFLOW.replace("TARGET", worker.target))
-    async with make_baseshift(plugins=(executor_grpc,)) as bs:
+    async with make_baseshift(plugins=CLIENT_PLUGINS) as bs:
         snap = await run_file(bs, flow)
     assert snap.run.state is RunState.COMPLETED, snap.run.error
     assert snap.run.outputs == {"message": '"hello grpc"'}
@@ -507,7 +510,7 @@ async def test_workflow_timeout_cancels_the_remote_process(worker: Worker,
     flow = tmp_path / "slow.bsw"
     flow.write_text(SLOW.replace("TARGET", worker.target)
                     .replace("COMMAND", long_command(pidfile)))
-    async with make_baseshift(plugins=(executor_grpc,)) as bs:
+    async with make_baseshift(plugins=CLIENT_PLUGINS) as bs:
         snap = await run_file(bs, flow)
     assert snap.run.state is RunState.FAILED
     job = snap.jobs["wait"]
@@ -523,7 +526,7 @@ async def test_check_rejects_a_grpc_job_without_executor(make_baseshift: Any,
     flow = tmp_path / "bad.bsw"
     flow.write_text('workflow bad {\n  version "1.0.0"\n'
                     '  job a uses grpc { with { target: "h:1" } }\n}\n')
-    async with make_baseshift(plugins=(executor_grpc,)) as bs:
+    async with make_baseshift(plugins=CLIENT_PLUGINS) as bs:
         (compiled,) = bs.compile_paths([flow])
     (diagnostic,) = compiled.diagnostics
     assert diagnostic.code == "dsl.config"
