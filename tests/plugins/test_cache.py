@@ -17,8 +17,8 @@ import redis.asyncio as aioredis
 from baseshift.core.app import BaseShift
 from baseshift.core.cache import Cache, CacheStats, JSONValue, decode, encode
 from baseshift.core.errors import ConfigError
+from baseshift.core.plugins import DEFAULT_PLUGINS
 from baseshift.core.settings import Settings
-from baseshift.plugins import cache_memory, cache_redis
 from baseshift.plugins.cache_memory import MemoryCache
 from baseshift.plugins.cache_redis import RedisCache
 
@@ -91,8 +91,9 @@ async def gone(cache: Cache, key: str) -> None:
 
 
 def test_backends_are_caches_registered_by_their_plugins(tmp_path: Path) -> None:
+    builtins = tuple(dict.fromkeys((*DEFAULT_PLUGINS, "cache_memory", "cache_redis")))
     bs = BaseShift(Settings(load_entrypoints=False, store="memory", templates="memory",
-                            data_dir=tmp_path), plugins=[cache_memory, cache_redis])
+                            data_dir=tmp_path), builtins=builtins)
     assert bs.hooks.backends("cache") == BACKENDS
     for name, cls in BACKENDS.items():
         assert (cls.kind, cls.name) == ("cache", name)
