@@ -4,10 +4,12 @@ from __future__ import annotations
 import dataclasses
 import sys
 from collections.abc import Sequence
+from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from .cache import Cache
 from .catalog import WorkflowCatalog
 from .errors import ConfigError, DSLError, NotFound
 from .hub import EventHub
@@ -43,12 +45,14 @@ class BaseShift:
         for plugin in plugins:
             self.pm.register(plugin)
         self.stash: dict[str, Any] = {}
+        self._opened = AsyncExitStack()
         self.hooks = Hooks(self.pm, self)
         self.hooks.configure()
         self.executor_classes = self.hooks.executors()
-        self.store: StateStore = self._make_store()
+        self.store: StateStore = self._backend("state", "store")
+        self.cache: Cache = self._backend("cache", "cache")
         self.templates: TemplateStore | None = self._make_template_store()
-        self.queue: AttemptQueue | None = self._make_queue()
+        self.queue: AttemptQueue | None = self._backend("queue", "queue", builtin=("local",))
         self._plugin_templates: list[TemplateSpec] | None = None
         self.extra_templates: tuple[TemplateSpec, ...] = ()
         """Templates from the template store and workflow folder, set by the catalog."""
@@ -60,56 +64,46 @@ class BaseShift:
         self.engine: Engine = Engine(self)
         self.runs = RunService(self)
 
-    def _make_store(self) -> StateStore:
-        stores = self.hooks.backends("state")
-        cls = stores.get(self.settings.store)
-        if cls is None:
-            raise ConfigError(f"Config 'store' has value {self.settings.store!r}. "
-                              f"Not one of: {', '.join(sorted(stores)) or '(none installed)'}.")
-        store: StateStore = cls.from_settings(self.settings)
-        return store
-
-    def _make_queue(self) -> AttemptQueue | None:
-        if self.settings.queue == "local":
+    def _backend(self, kind: str, setting: str, *, builtin: tuple[str, ...] = ()) -> Any:
+        """The backend of `kind` that setting `setting` names, built from the settings;
+        None for a name in `builtin` (handled by the core itself)."""
+        chosen = getattr(self.settings, setting)
+        if chosen in builtin:
             return None
-        queues = self.hooks.backends("queue")
-        cls = queues.get(self.settings.queue)
+        offered = self.hooks.backends(kind)
+        cls = offered.get(chosen)
         if cls is None:
-            raise ConfigError(f"Config 'queue' has value {self.settings.queue!r}. "
-                              f"Not one of: {', '.join(['local', *sorted(queues)])}.")
-        queue: AttemptQueue = cls.from_settings(self.settings)
-        return queue
+            names = [*builtin, *sorted(offered)]
+            raise ConfigError(f"Config '{setting}' has value {chosen!r}. "
+                              f"Not one of: {', '.join(names) or '(none installed)'}.")
+        return cls.from_settings(self.settings)
 
     def _make_template_store(self) -> TemplateStore | None:
-        stores = self.hooks.backends("templates")
-        if not stores:
+        if not self.hooks.backends("templates"):
             return None
-        cls = stores.get(self.settings.templates)
-        if cls is None:
-            raise ConfigError(f"Config 'templates' has value {self.settings.templates!r}. "
-                              f"Not one of: {', '.join(sorted(stores))}.")
-        store: TemplateStore = cls.from_settings(self.settings)
+        store: TemplateStore = self._backend("templates", "templates")
         return store
 
     async def __aenter__(self) -> BaseShift:
-        await self.store.open()
-        if self.templates is not None:
-            await self.templates.open()
-        if self.queue is not None:
-            await self.queue.open()
-        await self.hooks.startup()
-        await self.engine.start()
+        """Open the backends, then start plugins and the engine. If any step fails (an
+        unreachable server, say), what was opened is closed again before the error goes on."""
+        async with AsyncExitStack() as opened:
+            for backend in (self.store, self.cache, self.templates, self.queue):
+                if backend is not None:
+                    await backend.open()
+                    opened.push_async_callback(backend.close)
+            await self.hooks.startup()
+            opened.push_async_callback(self.hooks.shutdown)
+            await self.engine.start()
+            self._opened = opened.pop_all()
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
+        """Stop the engine first (running attempts stay resumable), then close the rest in
+        the reverse order of opening."""
         await self.engine.stop()
-        if self.queue is not None:
-            await self.queue.close()
-        await self.hooks.shutdown()
-        if self.templates is not None:
-            await self.templates.close()
-        await self.store.close()
+        await self._opened.aclose()
 
     # ------------------------------------------------------------ workflows
 

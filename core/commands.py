@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -309,6 +310,51 @@ async def _store_call(store: Any, method: str, path: Path) -> int:
     return count
 
 
+async def cmd_retention(args: argparse.Namespace) -> int:
+    """`baseshift retention --older-than DAYS`: retire old runs, by whole months."""
+    if not (args.yes or args.dry_run):
+        print("error: retention deletes old runs for good (archive them with --archive DIR); "
+              "look first with --dry-run, then add --yes", file=sys.stderr)
+        return ExitCode.USAGE
+    store = BaseShift(settings_from(args)).store
+    retire = getattr(store, "retire", None)
+    if retire is None:
+        raise ConfigError(f"the {store.name!r} store has no retention",
+                          hint="retention works by time partitions: use store = \"postgres\"")
+    cutoff = time.time() - args.older_than * 86400
+    archive = Path(args.archive) if args.archive else None
+    await store.open()
+    try:
+        retired = await retire(cutoff, archive, args.dry_run)
+    finally:
+        await store.close()
+    for item in retired:
+        where = f" -> {item.archive}" if item.archive else ""
+        print(f"{item.partition}: {item.runs} run(s), {item.action}{where}")
+    if not retired:
+        print(f"nothing to retire: no month of runs ends more than {args.older_than:g} days ago")
+    return ExitCode.OK
+
+
+def _retention_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--older-than", type=_days, required=True, metavar="DAYS",
+                   help="retire the months of runs that ended more than DAYS days ago")
+    p.add_argument("--archive", metavar="DIR",
+                   help="first write each month's runs, jobs and attempts as JSON Lines here")
+    p.add_argument("--dry-run", action="store_true", help="only show what would be retired")
+    p.add_argument("--yes", action="store_true", help="confirm: old runs are deleted")
+
+
+def _days(text: str) -> float:
+    try:
+        value = float(text.removesuffix("d"))
+    except ValueError:
+        value = -1
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days (e.g. 180)")
+    return value
+
+
 def _backup_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", metavar="FILE", help="the backup file to write (must not exist)")
 
@@ -379,6 +425,8 @@ COMMANDS: tuple[Command, ...] = (
             _backup_args, cmd_backup),
     Command("restore", "replace the runs and templates with a backup's (server stopped)",
             _restore_args, cmd_restore),
+    Command("retention", "retire old runs by whole months (PostgreSQL), archiving them first "
+            "if asked", _retention_args, cmd_retention),
     Command("config", "show the effective configuration (file, environment, flags), secrets "
             "masked", _config_args, cmd_config),
     Command("plugins", "list loaded plugins and the hooks each implements",

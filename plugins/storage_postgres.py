@@ -44,6 +44,7 @@ from . import storage_pg_rows as sql
 from . import storage_sql_queries as queries
 from .storage_pg_backup import dump_database, restore_database
 from .storage_pg_connect import PgTarget
+from .storage_pg_retention import Retired, retire_before
 from .storage_pg_schema import ensure_partitions, migrate
 from .storage_sql import _list_runs_query
 from .storage_sql_models import (
@@ -283,6 +284,12 @@ class PostgresStateStore:
     async def backup(self, target: Path) -> int:
         """`pg_dump` of this store's schema (custom format); returns the run count."""
         return await asyncio.to_thread(dump_database, self.target, target)
+
+    async def retire(self, cutoff: float, archive: Path | None,
+                     dry_run: bool = False) -> list[Retired]:
+        """`baseshift retention`: drop (after archiving) the monthly partitions of runs
+        that end before `cutoff`; see plugins/storage_pg_retention.py."""
+        return await asyncio.to_thread(retire_before, self.target, cutoff, archive, dry_run)
 
     async def restore(self, source: Path) -> int:
         """Replace this schema's content with a dump's (`pg_restore`); returns the run count."""
