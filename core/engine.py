@@ -470,9 +470,9 @@ class Engine:
     async def _remote_attempt(self, launch: Launch) -> Message:
         assert self.remote is not None
         ids = (launch.run.id, launch.key, launch.number)
-        labels = tuple(getattr(launch.spec, "runs_on", ()))
         try:
-            return ("done", *ids, *await self.remote.run(QueuedAttempt(*ids, labels)))
+            return ("done", *ids,
+                    *await self.remote.run(QueuedAttempt(*ids, launch.spec.runs_on)))
         except LostAttempt as exc:
             return ("lost", *ids, str(exc))
         except BaseShiftError as exc:  # the queue's database failed: try another attempt

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,9 @@ if TYPE_CHECKING:
     from .storage_pg_connect import PgTarget
 
 _TABLE_ENTRY = re.compile(r"\bTABLE (\S+) runs\b")
+_SCHEMA_ENTRY = re.compile(r"^\d+; \d+ \d+ (SCHEMA|COMMENT) - ")
+TABLES = ("meta", "runs", "jobs", "attempts", "job_queue", "retired_partitions")
+"""Every table of the store's schema (migrations), dropped before a restore."""
 
 
 def dump_database(target: PgTarget, file: Path) -> int:
@@ -28,7 +32,12 @@ def dump_database(target: PgTarget, file: Path) -> int:
 
 
 def restore_database(target: PgTarget, file: Path) -> int:
-    """Replace the schema's tables with the dump's, in one transaction."""
+    """Replace the store's tables with the dump's, in one transaction.
+
+    The dump's SQL (from `pg_restore`, without its CREATE SCHEMA) runs through `psql
+    --single-transaction` after dropping the store's tables: partitioned tables cannot be
+    cleaned piecemeal the way `pg_restore --clean` tries, and a failure half-way must leave
+    the old content in place."""
     if not file.is_file():
         raise ConfigError(f"no such backup file: {file}")
     listing = _run(["pg_restore", "--list", str(file)], "pg_restore",
@@ -41,16 +50,24 @@ def restore_database(target: PgTarget, file: Path) -> int:
                           f"names schema {target.schema}",
                           hint="restore into the schema the backup was made from "
                           "(?schema=NAME in database_url)")
-    _run(["pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction",
-          f"--dbname={target.dsn}", str(file)], "pg_restore")
+    with tempfile.TemporaryDirectory() as tmp:
+        entries = Path(tmp) / "entries.list"
+        entries.write_text("\n".join(line for line in listing.splitlines()
+                                     if not _SCHEMA_ENTRY.search(line)))
+        script = _run(["pg_restore", "--no-owner", f"--use-list={entries}", "--file=-",
+                       str(file)], "pg_restore")
+    drop = f'DROP TABLE IF EXISTS {", ".join(f"{target.schema}.{t}" for t in TABLES)} CASCADE;'
+    _run(["psql", "--no-psqlrc", "--quiet", "--single-transaction", "--set=ON_ERROR_STOP=1",
+          f"--dbname={target.dsn}"], "psql", stdin=f"{drop}\n{script}")
     return _count_runs(target)
 
 
-def _run(command: list[str], tool: str, bad_input: str | None = None) -> str:
+def _run(command: list[str], tool: str, bad_input: str | None = None,
+         stdin: str | None = None) -> str:
     if shutil.which(tool) is None:
         raise ConfigError(f"{tool} is not installed", hint="install the PostgreSQL client "
                           "tools (Debian: apt-get install postgresql-client)")
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, check=False, input=stdin)
     if done.returncode != 0:
         detail = " ".join(done.stderr.split())[:500]
         if bad_input is not None:

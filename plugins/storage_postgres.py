@@ -140,16 +140,19 @@ class PostgresStateStore:
                 for r in changes.runs.values()]
         jobs = [sql.JOB_PARAMS(job_row(j)) | {"was": _value(changes.was_job.get(k))}
                 for k, j in changes.jobs.items()]
-        stale: list[str] = []
         async with self._writing("applying changes") as conn, conn.cursor() as cur:
-            for statement, rows in ((sql.UPSERT_RUN, runs), (sql.UPSERT_JOB, jobs)):
+            stale: set[str] = set()
+            for statement, rows, ids in ((sql.UPSERT_RUN, runs, list(changes.runs)),
+                                         (sql.UPSERT_JOB, jobs, [k[0] for k in changes.jobs])):
                 if statement is sql.UPSERT_JOB:
-                    await self._require_runs(cur, {k[0] for k in changes.jobs})
-                if rows and await _written(cur, statement, rows) < len(rows):
-                    stale = await _moved_elsewhere(cur, changes)
-                    raise StaleState(
-                        f"runs {', '.join(stale) or '?'} were changed by another process; "
-                        "nothing of this batch was written", tuple(stale))
+                    await self._require_runs(cur, set(ids))
+                if rows:
+                    written = await _written(cur, statement, rows)
+                    stale |= {run_id for run_id, ok in zip(ids, written, strict=True) if not ok}
+            if stale:
+                raise StaleState(f"runs {', '.join(sorted(stale))} were changed by another "
+                                 "process; nothing of this batch was written",
+                                 tuple(sorted(stale)))
             if changes.attempts:
                 await cur.executemany(sql.UPSERT_ATTEMPT, [
                     sql.ATTEMPT_PARAMS(attempt_row(a)) for a in changes.attempts.values()])
@@ -331,32 +334,14 @@ class _Transaction:
 
 
 async def _written(cur: psycopg.AsyncCursor[Any], statement: str,
-                   rows: list[dict[str, Any]]) -> int:
-    """Run a guarded upsert for each row; how many were written (the rest were stale)."""
+                   rows: list[dict[str, Any]]) -> list[bool]:
+    """Run a guarded upsert for each row; whether each was written (False: stale)."""
     await cur.executemany(statement.encode(), rows, returning=True)
-    written = 0
+    written = []
     while True:
-        if await cur.fetchone() is not None:
-            written += 1
+        written.append(await cur.fetchone() is not None)
         if not cur.nextset():
             return written
-
-
-async def _moved_elsewhere(cur: psycopg.AsyncCursor[Any], changes: Changes) -> list[str]:
-    """The runs of a rejected batch whose stored state differs from what the engine knew."""
-    stale: set[str] = set()
-    await cur.execute("SELECT id, state FROM runs WHERE id = ANY(%s)", (list(changes.was_run),))
-    for run_id, state in await cur.fetchall():
-        if changes.was_run[run_id].value != state:
-            stale.add(run_id)
-    keys = list(changes.was_job)
-    await cur.execute("SELECT run_id, key, state FROM jobs WHERE (run_id, key) IN "
-                      "(SELECT * FROM unnest(%s::text[], %s::text[]))",
-                      ([k[0] for k in keys], [k[1] for k in keys]))
-    for run_id, key, state in await cur.fetchall():
-        if changes.was_job[(run_id, key)].value != state:
-            stale.add(run_id)
-    return sorted(stale)
 
 
 async def _one(cur: psycopg.AsyncCursor[Any]) -> dict[str, Any] | None:

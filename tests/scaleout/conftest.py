@@ -34,7 +34,7 @@ def where():
 def workflows(tmp_path: Path) -> Path:
     folder = tmp_path / "workflows"
     folder.mkdir()
-    (folder / "steps.py").write_text(STEPS)
+    (folder / "scaleout_steps.py").write_text(STEPS)
     return folder
 
 

@@ -16,11 +16,11 @@ FANOUT = """
 workflow doubling {
   version "1.0.0"
   input { n: integer }
-  job items uses python { with { function: "steps:where" } }
+  job items uses python { with { function: "scaleout_steps:where" } }
   job work uses python {
     needs items
     for i in range(input.n)
-    with { function: "steps:double", x: i }
+    with { function: "scaleout_steps:double", x: i }
   }
   output { doubled: work.output }
 }
@@ -80,3 +80,35 @@ async def test_cancel_stops_the_attempt_on_its_worker(
     assert snapshot.run.state is RunState.CANCELLED
     assert snapshot.jobs["wait"].state is JobState.CANCELLED
     assert queue_rows(settings) == 0
+
+
+LABELLED = """
+workflow labelled {
+  version "1.0.0"
+  job anywhere uses python { with { function: "scaleout_steps:where" } }
+  job train uses python {
+    runs-on gpu
+    with { function: "scaleout_steps:where" }
+  }
+}
+"""
+
+
+async def test_a_job_runs_only_on_a_worker_with_all_its_labels(
+        settings: Settings, workflows: Path, start_worker: Callable[..., Any]) -> None:
+    async with BaseShift(settings) as bs, start_worker() as plain:
+        plan = load(bs, workflows, "labelled", LABELLED)
+        run_id = await bs.engine.submit(plan, {})
+        for _ in range(100):
+            snapshot = await bs.store.load_run(run_id, attempts=False)
+            assert snapshot is not None
+            if snapshot.jobs["anywhere"].state is JobState.SUCCEEDED:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # time enough for the plain worker to take `train` if it would
+        assert plain.executed == 1
+        assert snapshot.jobs["train"].state is JobState.RUNNING  # queued, waiting for a gpu
+        async with start_worker(labels=("gpu", "linux")) as gpu:
+            record = await asyncio.wait_for(bs.engine.wait(run_id), 30)
+    assert record.state is RunState.COMPLETED
+    assert (plain.executed, gpu.executed) == (1, 1)

@@ -1,0 +1,341 @@
+"""The PostgreSQL store's own promises, on the real server: migrations from every earlier
+version, monthly partitions, guarded transitions, indexes used, clear connection errors,
+backup and restore to an identical state, and retention by whole months."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from baseshift.core.errors import ConfigError, StaleState
+from baseshift.core.records import Changes, RunSnapshot
+from baseshift.core.settings import Settings
+from baseshift.core.states import JobState, RunState
+from baseshift.plugins.storage_pg_connect import PgTarget
+from baseshift.plugins.storage_pg_schema import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    Month,
+    ensure_partitions,
+    migrate,
+    partitions,
+)
+from baseshift.plugins.storage_postgres import PostgresStateStore
+from tests.conftest import CliResult
+from tests.plugins.test_state_store_contract import a_job, a_run, an_attempt, changes
+
+
+@pytest.fixture
+async def store(pg_url: str) -> AsyncIterator[PostgresStateStore]:
+    s = PostgresStateStore(pg_url)
+    await s.open()
+    yield s
+    await s.close()
+
+
+def sql(url: str, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    with PgTarget.parse(url).connect(autocommit=True) as conn:
+        cur = conn.execute(query.encode(), params or None)
+        return cur.fetchall() if cur.description else []
+
+
+def epoch(year: int, month: int, day: int = 15) -> float:
+    return dt.datetime(year, month, day, tzinfo=dt.UTC).timestamp()
+
+
+# --------------------------------------------------------------------- migrations
+
+SAMPLE_AT = {  # rows valid at each version, written before upgrading
+    1: "INSERT INTO runs (id, workflow, version, source, path, inputs, state, created_at) "
+       "VALUES ('old', 'orders', '1.0.0', 'job a {}', 'w.bsw', '{\"n\": 1}', 'COMPLETED', 100);"
+       "INSERT INTO jobs (run_id, key, name, state, attempts, failures, output, handler) "
+       "VALUES ('old', 'a', 'a', 'SUCCEEDED', 1, 0, '[1, 2]', false);"
+       "INSERT INTO attempts (run_id, job_key, number, state, started_at, log) "
+       "VALUES ('old', 'a', 1, 'SUCCEEDED', 101, 'done')",
+}
+
+
+@pytest.mark.parametrize("start", range(SCHEMA_VERSION))
+async def test_open_upgrades_a_database_from_every_earlier_version(pg_url: str,
+                                                                   start: int) -> None:
+    with PgTarget.parse(pg_url).connect(autocommit=True) as conn:
+        assert migrate(conn, target=start) == 0
+        for version in range(1, start + 1):
+            if version in SAMPLE_AT:
+                conn.execute(SAMPLE_AT[version].encode())
+    store = PostgresStateStore(pg_url)
+    await store.open()
+    try:
+        snapshot = await store.load_run("old")
+    finally:
+        await store.close()
+    assert sql(pg_url, "SELECT value FROM meta WHERE key = 'schema_version'") == [
+        (str(SCHEMA_VERSION),)]
+    if start >= 1:
+        assert snapshot is not None
+        assert snapshot.run.state is RunState.COMPLETED
+        assert snapshot.jobs["a"].output == [1, 2]
+        assert [a.log for a in snapshot.attempts] == ["done"]
+    assert sql(pg_url, "SELECT count(*) FROM job_queue") == [(0,)]  # every table exists
+
+
+async def test_a_newer_database_is_refused_with_a_clear_error(pg_url: str) -> None:
+    with PgTarget.parse(pg_url).connect(autocommit=True) as conn:
+        migrate(conn)
+        conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(ConfigError, match="schema version 99; this Base Shift knows versions "
+                       f"up to {SCHEMA_VERSION}"):
+        await PostgresStateStore(pg_url).open()
+
+
+def test_migrations_are_only_ever_appended() -> None:
+    """Released migrations never change: a database at version N has run exactly these."""
+    assert len(MIGRATIONS) == SCHEMA_VERSION == 3
+    assert "CREATE TABLE runs" in MIGRATIONS[0] and "CREATE TABLE job_queue" in MIGRATIONS[1]
+
+
+# --------------------------------------------------------------------- partitions
+
+
+async def test_open_creates_this_month_and_three_ahead(store: PostgresStateStore,
+                                                       pg_url: str) -> None:
+    month = Month.of(time.time())
+    expected = []
+    for _ in range(4):
+        expected += [f"attempts_{month.suffix()}", f"runs_{month.suffix()}"]
+        month = month.next()
+    with store.target.connect() as conn:
+        assert sorted(partitions(conn)) == sorted(expected)
+    await store.create_run(a_run("now", created_at=time.time()), [a_job("a", "now")])
+    assert sql(pg_url, f"SELECT id FROM runs_{Month.of(time.time()).suffix()}") == [("now",)]
+
+
+async def test_a_partition_made_later_takes_its_rows_from_the_default(
+        store: PostgresStateStore, pg_url: str) -> None:
+    far = epoch(2031, 7)
+    await store.create_run(a_run("far", created_at=far), [a_job("a", "far")])
+    await store.apply(changes(an_attempt("a", 1, "far", started_at=far + 1)))
+    assert sql(pg_url, "SELECT id FROM runs_default") == [("far",)]
+    with store.target.connect(autocommit=True) as conn:
+        ensure_partitions(conn, far, ahead=0)
+    assert sql(pg_url, "SELECT id FROM runs_default") == []
+    assert sql(pg_url, "SELECT id FROM runs_y2031m07") == [("far",)]
+    assert sql(pg_url, "SELECT job_key FROM attempts_y2031m07") == [("a",)]
+    snapshot = await store.load_run("far")
+    assert snapshot is not None and [a.job_key for a in snapshot.attempts] == ["a"]
+
+
+def test_month_bounds_are_calendar_months_in_utc() -> None:
+    december = Month.of(epoch(2026, 12, 31))
+    assert (december.start, december.end) == (epoch(2026, 12, 1), epoch(2027, 1, 1))
+    assert december.next() == Month(2027, 1) and december.suffix() == "y2026m12"
+
+
+# --------------------------------------------------------------------- guarded transitions
+
+
+async def test_two_processes_cannot_both_move_the_same_job(store: PostgresStateStore,
+                                                           pg_url: str) -> None:
+    await store.create_run(a_run("r1"), [a_job("a", "r1")])
+    await store.create_run(a_run("r2"), [a_job("b", "r2")])
+    other = PostgresStateStore(pg_url)
+    await other.open()
+    try:
+        mine, theirs = Changes(), Changes()
+        mine.moved_job(a_job("a", "r1", state=JobState.READY), JobState.PENDING)
+        theirs.moved_job(a_job("a", "r1", state=JobState.CANCELLED), JobState.PENDING)
+        theirs.moved_job(a_job("b", "r2", state=JobState.READY), JobState.PENDING)
+        await store.apply(mine)
+        with pytest.raises(StaleState) as info:
+            await other.apply(theirs)
+    finally:
+        await other.close()
+    assert info.value.run_ids == ("r1",)
+    assert sql(pg_url, "SELECT run_id, key, state FROM jobs ORDER BY run_id") == [
+        ("r1", "a", "READY"), ("r2", "b", "PENDING")]  # nothing of the rejected batch
+
+
+async def test_a_run_transition_is_guarded_too(store: PostgresStateStore) -> None:
+    await store.create_run(a_run("r1"), [])
+    first, second = Changes(), Changes()
+    first.moved_run(a_run("r1", state=RunState.CANCELLED), RunState.INITIALIZED)
+    second.moved_run(a_run("r1", state=RunState.RUNNING), RunState.INITIALIZED)
+    await store.apply(first)
+    with pytest.raises(StaleState):
+        await store.apply(second)
+    assert (await store.run_states(["r1"])) == {"r1": RunState.CANCELLED}
+
+
+async def test_claims_are_exclusive_across_connections(store: PostgresStateStore,
+                                                       pg_url: str) -> None:
+    other = PostgresStateStore(pg_url)
+    await other.open()
+    try:
+        assert await store.claim_run("r1")
+        assert not await store.claim_run("r1")
+        assert not await other.claim_run("r1")
+        await store.release_run("r1")
+        assert await other.claim_run("r1")
+    finally:
+        await other.close()  # a closed session frees its claims, as a dead process would
+    assert await store.claim_run("r1")
+
+
+# --------------------------------------------------------------------- indexes
+
+
+@pytest.mark.parametrize(("query", "index"), [
+    ("SELECT * FROM runs WHERE workflow = 'w' ORDER BY created_at DESC, id DESC LIMIT 50",
+     "ix_runs_workflow_created_id"),
+    ("SELECT * FROM runs WHERE state = 'RUNNING' ORDER BY created_at DESC, id DESC LIMIT 50",
+     "ix_runs_state_created_id"),
+    ("SELECT * FROM runs WHERE id = 'r1'", "ix_runs_id"),
+    ("SELECT * FROM jobs WHERE run_id = 'r1' ORDER BY seq", "ix_jobs_run_seq"),
+    ("SELECT id FROM job_queue WHERE state = 'queued' ORDER BY id LIMIT 16 "
+     "FOR UPDATE SKIP LOCKED", "ix_job_queue_queued"),
+])
+async def test_hot_queries_use_their_indexes(store: PostgresStateStore, query: str,
+                                             index: str) -> None:
+    with store.target.connect() as conn:
+        conn.execute("SET enable_seqscan = off")  # tiny tables: ask whether an index fits
+        plan = "\n".join(str(r[0]) for r in conn.execute(f"EXPLAIN {query}".encode()))
+        # on a partitioned table each partition scans its own copy of the index
+        copies = [str(r[0]) for r in conn.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = %s", (index,))]
+    assert any(f"using {name} " in plan for name in [index, *copies]), plan
+
+
+# --------------------------------------------------------------------- errors
+
+
+async def test_an_unreachable_server_is_one_clear_error() -> None:
+    store = PostgresStateStore("postgresql://postgres:s3cret@127.0.0.1:1/test")
+    with pytest.raises(ConfigError) as info:
+        await store.open()
+    assert str(info.value).startswith(
+        "cannot connect to PostgreSQL at postgresql://postgres:***@127.0.0.1:1/test: ")
+    assert "s3cret" not in str(info.value)
+
+
+def test_the_cli_reports_an_unreachable_database_without_a_traceback(
+        run_cli: Callable[..., CliResult]) -> None:
+    result = run_cli("runs", env={"BASESHIFT_STORE": "postgres",
+                                  "BASESHIFT_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/x"})
+    assert result.exit_code != 0
+    assert "cannot connect to PostgreSQL at postgresql://nobody@127.0.0.1:1/x" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("mysql://127.0.0.1/x", "is not a PostgreSQL URL"),
+    ("postgresql://127.0.0.1/x?schema=drop;table", "is not a plain identifier"),
+])
+def test_bad_urls_are_refused(url: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        PgTarget.parse(url)
+
+
+def test_postgres_without_a_url_says_what_to_set() -> None:
+    with pytest.raises(ConfigError, match="the postgres backends need database_url"):
+        PostgresStateStore.from_settings(Settings(store="postgres"))
+
+
+# --------------------------------------------------------------------- backup and restore
+
+
+async def snapshots(store: PostgresStateStore) -> dict[str, RunSnapshot | None]:
+    return {r.id: await store.load_run(r.id) for r in await store.list_runs(limit=100)}
+
+
+async def test_restore_brings_back_the_identical_state(store: PostgresStateStore,
+                                                       pg_url: str, tmp_path: Path) -> None:
+    for n in range(3):
+        run = a_run(f"r{n}", created_at=time.time() + n, outputs={"n": n, "text": "é\0x"})
+        await store.create_run(run, [a_job("a", run.id), a_job("b", run.id)])
+        await store.apply(changes(an_attempt("a", 1, run.id, log="line\n" * 3)))
+    before = await snapshots(store)
+    assert await store.backup(tmp_path / "state.dump") == 3
+
+    await store.create_run(a_run("later", created_at=time.time()), [a_job("a", "later")])
+    await store.apply(changes(a_run("r0", state=RunState.FAILED, created_at=before["r0"]
+                                    .run.created_at)))  # type: ignore[union-attr]
+    assert await store.restore(tmp_path / "state.dump") == 3
+    assert await snapshots(store) == before
+    await store.create_run(a_run("after", created_at=time.time()), [a_job("a", "after")])
+
+
+async def test_a_bad_backup_file_changes_nothing(store: PostgresStateStore,
+                                                 tmp_path: Path) -> None:
+    await store.create_run(a_run("r1", created_at=time.time()), [a_job("a", "r1")])
+    bad = tmp_path / "bad.dump"
+    bad.write_text("not a dump")
+    with pytest.raises(ConfigError, match="is not a Base Shift PostgreSQL backup"):
+        await store.restore(bad)
+    assert [r.id for r in await store.list_runs()] == ["r1"]
+
+
+async def test_a_backup_never_overwrites_a_file(store: PostgresStateStore,
+                                                tmp_path: Path) -> None:
+    (tmp_path / "x.dump").write_text("keep me")
+    with pytest.raises(Exception, match="already exists"):
+        await store.backup(tmp_path / "x.dump")
+    assert (tmp_path / "x.dump").read_text() == "keep me"
+
+
+# --------------------------------------------------------------------- retention
+
+
+async def test_retention_archives_then_drops_whole_old_months(store: PostgresStateStore,
+                                                              pg_url: str,
+                                                              tmp_path: Path) -> None:
+    old, recent = epoch(2024, 3), time.time()
+    await store.create_run(a_run("old", created_at=old, state=RunState.COMPLETED),
+                           [a_job("a", "old")])
+    await store.apply(changes(an_attempt("a", 1, "old", started_at=old + 5, log="hi")))
+    await store.create_run(a_run("stuck", created_at=epoch(2024, 4), state=RunState.RUNNING),
+                           [a_job("a", "stuck")])
+    await store.create_run(a_run("new", created_at=recent), [a_job("a", "new")])
+    with store.target.connect(autocommit=True) as conn:
+        for month in (old, epoch(2024, 4)):
+            ensure_partitions(conn, month, ahead=0)
+
+    cutoff = epoch(2025, 1)
+    planned = await store.retire(cutoff, None, dry_run=True)
+    assert [(r.partition, r.runs, r.action) for r in planned] == [
+        ("runs_y2024m03", 1, "would drop"), ("runs_y2024m04", 1, "kept: 1 unfinished run(s)")]
+    assert await store.load_run("old") is not None
+
+    done = await store.retire(cutoff, tmp_path / "archive", dry_run=False)
+    assert [(r.partition, r.action) for r in done] == [
+        ("runs_y2024m03", "archived and dropped"), ("runs_y2024m04", "kept: 1 unfinished run(s)")]
+    assert await store.load_run("old") is None
+    assert await store.load_run("stuck") is not None and await store.load_run("new") is not None
+    folder = tmp_path / "archive" / "runs_y2024m03"
+    rows = {kind: [json.loads(line) for line in (folder / f"{kind}.jsonl").read_text()
+                   .splitlines()] for kind in ("runs", "jobs", "attempts")}
+    assert [r["id"] for r in rows["runs"]] == ["old"]
+    assert [(j["run_id"], j["key"]) for j in rows["jobs"]] == [("old", "a")]
+    assert [a["log"] for a in rows["attempts"]] == ["hi"]
+    names = sql(pg_url, "SELECT name, rows FROM retired_partitions")
+    assert names == [("runs_y2024m03", 1)]
+    assert "attempts_y2024m03" not in sql(pg_url, "SELECT string_agg(relname, ',') FROM "
+                                          "pg_class WHERE relname LIKE 'attempts_y2024%'")[0]
+    assert sql(pg_url, "SELECT count(*) FROM attempts WHERE run_id = 'old'") == [(0,)]
+
+
+def test_retention_command_asks_for_confirmation(run_cli: Callable[..., CliResult],
+                                                 pg_url: str) -> None:
+    env = {"BASESHIFT_STORE": "postgres", "BASESHIFT_DATABASE_URL": pg_url}
+    refused = run_cli("retention", "--older-than", "365", env=env)
+    assert refused.exit_code == 2 and "--dry-run" in refused.stderr
+    looked = run_cli("retention", "--older-than", "365", "--dry-run", env=env)
+    assert looked.exit_code == 0, looked.stderr
+    assert "nothing to retire" in looked.stdout
+    sqlite = run_cli("retention", "--older-than", "30", "--yes")
+    assert sqlite.exit_code != 0 and "the 'sqlite' store has no retention" in sqlite.stderr
