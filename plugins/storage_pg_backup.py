@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from .storage_pg_connect import PgTarget
 
 _TABLE_ENTRY = re.compile(r"\bTABLE (\S+) runs\b")
+_TABLE_NAMES = re.compile(r"^\d+; \d+ \d+ TABLE \S+ (\w+) ", re.MULTILINE)
 _SCHEMA_ENTRY = re.compile(r"^\d+; \d+ \d+ (SCHEMA|COMMENT) - ")
 TABLES = ("meta", "runs", "jobs", "attempts", "job_queue", "retired_partitions")
 """Every table of the store's schema (migrations), dropped before a restore."""
@@ -56,7 +57,8 @@ def restore_database(target: PgTarget, file: Path) -> int:
                                      if not _SCHEMA_ENTRY.search(line)))
         script = _run(["pg_restore", "--no-owner", f"--use-list={entries}", "--file=-",
                        str(file)], "pg_restore")
-    drop = f'DROP TABLE IF EXISTS {", ".join(f"{target.schema}.{t}" for t in TABLES)} CASCADE;'
+    tables = sorted({*TABLES, *_TABLE_NAMES.findall(listing)})  # templates' too
+    drop = f'DROP TABLE IF EXISTS {", ".join(f"{target.schema}.{t}" for t in tables)} CASCADE;'
     _run(["psql", "--no-psqlrc", "--quiet", "--single-transaction", "--set=ON_ERROR_STOP=1",
           f"--dbname={target.dsn}"], "psql", stdin=f"{drop}\n{script}")
     return _count_runs(target)

@@ -16,6 +16,7 @@ from baseshift.core.errors import ConfigError, StaleState
 from baseshift.core.records import Changes, RunSnapshot
 from baseshift.core.settings import Settings
 from baseshift.core.states import JobState, RunState
+from baseshift.core.templatestore import parse_document
 from baseshift.plugins.storage_pg_connect import PgTarget
 from baseshift.plugins.storage_pg_schema import (
     MIGRATIONS,
@@ -26,6 +27,7 @@ from baseshift.plugins.storage_pg_schema import (
     partitions,
 )
 from baseshift.plugins.storage_postgres import PostgresStateStore
+from baseshift.plugins.templates_postgres import PostgresTemplateStore
 from tests.conftest import CliResult
 from tests.plugins.test_state_store_contract import a_job, a_run, an_attempt, changes
 
@@ -259,14 +261,21 @@ async def test_restore_brings_back_the_identical_state(store: PostgresStateStore
         run = a_run(f"r{n}", created_at=time.time() + n, outputs={"n": n, "text": "é\0x"})
         await store.create_run(run, [a_job("a", run.id), a_job("b", run.id)])
         await store.apply(changes(an_attempt("a", 1, run.id, log="line\n" * 3)))
+    templates = PostgresTemplateStore(store.target)
+    await templates.open()
+    await templates.publish(parse_document({"templateId": "greet", "version": "1.0.0", "steps": [
+        {"name": "say", "type": "shell", "config": {"command": "echo hi"}}]}))
     before = await snapshots(store)
     assert await store.backup(tmp_path / "state.dump") == 3
+    await templates.delete("greet", "1.0.0")
 
     await store.create_run(a_run("later", created_at=time.time()), [a_job("a", "later")])
     await store.apply(changes(a_run("r0", state=RunState.FAILED, created_at=before["r0"]
                                     .run.created_at)))  # type: ignore[union-attr]
     assert await store.restore(tmp_path / "state.dump") == 3
     assert await snapshots(store) == before
+    assert [d.ref for d in await templates.list()] == ["greet@1.0.0"]
+    await templates.close()
     await store.create_run(a_run("after", created_at=time.time()), [a_job("a", "after")])
 
 

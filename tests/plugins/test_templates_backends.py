@@ -17,9 +17,12 @@ from baseshift.core.templatestore import (
     parse_document,
 )
 from baseshift.plugins.templates_memory import MemoryTemplateStore
+from baseshift.plugins.templates_postgres import PostgresTemplateStore
 from baseshift.plugins.templates_sql import SQLiteTemplateStore
+from tests.conftest import drop_pg_schema, fresh_pg_schema
 
-BACKENDS = {"sqlite": SQLiteTemplateStore, "memory": MemoryTemplateStore}
+BACKENDS = {"sqlite": SQLiteTemplateStore, "memory": MemoryTemplateStore,
+            "postgres": PostgresTemplateStore}
 INPUT = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"],
          "additionalProperties": False}
 
@@ -35,18 +38,23 @@ def doc(name: str = "greet", version: str | None = "1.0.0", kind: str = "shell",
 
 @pytest.fixture(params=sorted(BACKENDS))
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[TemplateStore]:
-    backend = BACKENDS[request.param].from_settings(Settings(data_dir=tmp_path))
+    url = fresh_pg_schema() if request.param == "postgres" else None
+    backend = BACKENDS[request.param].from_settings(Settings(data_dir=tmp_path,
+                                                             database_url=url))
     await backend.open()
     try:
         yield backend
     finally:
         await backend.close()
+        if url is not None:
+            drop_pg_schema(url)
 
 
 def test_backends_are_template_stores() -> None:
     for cls in BACKENDS.values():
         assert cls.kind == "templates"
-        assert isinstance(cls.from_settings(Settings()), TemplateStore)
+        settings = Settings(database_url="postgresql://nobody@127.0.0.1:1/none")
+        assert isinstance(cls.from_settings(settings), TemplateStore)
 
 
 async def test_publish_then_get_exact_range_and_latest(store: TemplateStore) -> None:
