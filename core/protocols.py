@@ -74,6 +74,11 @@ class StateStore(Protocol):
     `apply` and `create_run` are each one transaction: either every record is written or none.
     The engine calls `apply` before it acts on any change, which is what makes runs survive
     a crash.
+
+    Optional methods, found with `getattr`: `backup(path)` / `restore(path)` (`baseshift
+    backup`), `retire(cutoff, archive, dry_run)` (`baseshift retention`), and `lead(role)`:
+    whether this process leads `role` among the processes sharing the store (the cron
+    scheduler asks for "cron"; without `lead`, every process leads).
     """
 
     name: ClassVar[str]

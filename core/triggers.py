@@ -171,6 +171,10 @@ def _mark(raw: dict[str, Any]) -> Mark:
 # ---------------------------------------------------------------- the scheduler
 
 
+LEAD_RETRY = 5.0
+"""Seconds between a follower's attempts to become the cron leader (failover time)."""
+
+
 class Scheduler:
     """Starts the runs of every loaded workflow's schedules at their fire times."""
 
@@ -195,14 +199,22 @@ class Scheduler:
             self._task = None
 
     async def run(self) -> None:
-        """Tick, sleep until the next fire time (or a recheck), forever."""
+        """Tick, sleep until the next fire time (or a recheck), forever. With several
+        servers on one store only the leader ticks; the others wait to take over."""
         while True:
             try:
+                if not await self._leads():
+                    await self.clock.sleep(min(self.recheck, LEAD_RETRY))
+                    continue
                 wake = await self.tick()
             except Exception:  # a bad tick must not end scheduling for good
                 log.exception("scheduler tick failed")
                 wake = self.clock.now() + timedelta(seconds=self.recheck)
             await self.clock.sleep((wake - self.clock.now()).total_seconds())
+
+    async def _leads(self) -> bool:
+        lead = getattr(self.bs.store, "lead", None)  # optional: a store one process uses
+        return True if lead is None else bool(await lead("cron"))
 
     async def tick(self) -> datetime:
         """Start the runs due now; return when the next tick should happen."""

@@ -18,6 +18,9 @@ class LocalClaims:
     def __init__(self) -> None:
         self._held: set[str] = set()
 
+    def holds(self, run_id: str) -> bool:
+        return run_id in self._held
+
     def claim(self, run_id: str) -> bool:
         if run_id in self._held:
             return False
@@ -37,6 +40,9 @@ class FileClaims:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._fds: dict[str, int] = {}
+
+    def holds(self, run_id: str) -> bool:
+        return run_id in self._fds
 
     def claim(self, run_id: str) -> bool:
         if run_id in self._fds:
@@ -64,6 +70,13 @@ class FileClaims:
     def release_all(self) -> None:
         for run_id in list(self._fds):
             self.release(run_id)
+
+
+def lead(claims: LocalClaims | FileClaims, role: str) -> bool:
+    """Whether this process leads `role` (the cron scheduler, say): the first process to ask
+    becomes the leader and stays it until it stops; a claim, like a run's, named `~lead-ROLE`."""
+    key = f"~lead-{role}"
+    return claims.holds(key) or claims.claim(key)
 
 
 def _safe(run_id: str) -> str:

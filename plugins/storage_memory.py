@@ -25,7 +25,7 @@ from baseshift.core.settings import Settings
 from baseshift.core.states import RunState
 
 from . import storage_memory_queries as queries
-from .storage_claims import LocalClaims
+from .storage_claims import LocalClaims, lead
 
 R = TypeVar("R", RunRecord, JobRecord, AttemptRecord)
 
@@ -118,6 +118,10 @@ class MemoryStateStore:
 
     async def release_run(self, run_id: str) -> None:
         self._claims.release(run_id)
+
+    async def lead(self, role: str) -> bool:
+        """Whether this process leads `role` among those sharing the store."""
+        return lead(self._claims, role)
 
     async def run_states(self, run_ids: Sequence[str]) -> dict[str, RunState]:
         return {r: self._runs[r].state for r in run_ids if r in self._runs}

@@ -76,6 +76,7 @@ class PostgresStateStore:
         self._write_lock = asyncio.Lock()
         self._read_lock = asyncio.Lock()
         self._claimed: set[str] = set()
+        self._leading: set[str] = set()
         self._known_runs: set[str] = set()
         self._partitions_until = 0.0
 
@@ -106,6 +107,7 @@ class PostgresStateStore:
                 await conn.close()
         self._write = self._read = self._locks = None
         self._claimed.clear()
+        self._leading.clear()
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
@@ -272,6 +274,15 @@ class PostgresStateStore:
         if run_id in self._claimed:
             self._claimed.discard(run_id)
             await self._lock_call("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", run_id)
+
+    async def lead(self, role: str) -> bool:
+        """Whether this process leads `role` (e.g. the cron scheduler) among every process
+        on this database: a session advisory lock, given up only when this session ends."""
+        if role in self._leading:
+            return True
+        if await self._lock_call("SELECT pg_try_advisory_lock(hashtextextended(%s, 2))", role):
+            self._leading.add(role)
+        return role in self._leading
 
     async def _lock_call(self, query: str, run_id: str) -> bool:
         conn = self._conn(self._locks)

@@ -43,7 +43,7 @@ from baseshift.core.settings import Settings
 from baseshift.core.states import RunState
 
 from . import storage_sql_queries as queries
-from .storage_claims import FileClaims, LocalClaims
+from .storage_claims import FileClaims, LocalClaims, lead
 from .storage_sql_backup import backup_file, restore_file
 from .storage_sql_models import (
     ATTEMPTS,
@@ -202,6 +202,10 @@ class SQLiteStateStore:
 
     async def release_run(self, run_id: str) -> None:
         self._claims.release(run_id)
+
+    async def lead(self, role: str) -> bool:
+        """Whether this process leads `role` among those sharing the store."""
+        return lead(self._claims, role)
 
     async def run_states(self, run_ids: Sequence[str]) -> dict[str, RunState]:
         if not run_ids:

@@ -16,6 +16,7 @@ from baseshift.core.plan import MissedRuns, Schedule
 from baseshift.core.settings import Settings
 from baseshift.core.states import RunState
 from baseshift.core.triggers import (
+    LEAD_RETRY,
     Mark,
     Scheduler,
     ScheduleState,
@@ -256,3 +257,27 @@ async def test_the_plugin_runs_the_scheduler_only_in_a_server(tmp_path: Path) ->
         assert isinstance(scheduler, Scheduler)
         assert isinstance(scheduler.clock, ManualClock)
     assert STASH_KEY not in bs.stash
+
+
+async def test_only_the_leading_server_fires_and_a_follower_takes_over(
+        make_baseshift: Any, tmp_path: Path) -> None:
+    """Two servers on one store (here one SQLite file): the first to ask leads the cron
+    scheduler; the other waits, and leads once the first has stopped."""
+    folder = tmp_path / "flows"
+    write_workflow(folder, 'schedule "*/5 * * * *" with { who: "cron" }')
+    async with make_baseshift(workflows_dir=folder, store="sqlite") as first, \
+            make_baseshift(workflows_dir=folder, store="sqlite") as second:
+        for bs in (first, second):
+            await bs.catalog.refresh(force=True)
+        clock = ManualClock(T0)
+        leader = Scheduler(first, clock=clock, recheck=3600)
+        follower = Scheduler(second, clock=clock, recheck=3600)
+        assert await leader._leads() and not await follower._leads()
+        follower.start()
+        await clock.sleeping.wait()
+        assert clock.sleeps == [LEAD_RETRY]  # waiting to lead, not ticking
+        await first.store.close()  # the leader stops
+        clock.move_to(T0 + timedelta(seconds=LEAD_RETRY))
+        await asyncio.sleep(0.05)
+        assert await follower._leads()
+        await follower.stop()

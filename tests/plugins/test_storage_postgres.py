@@ -183,9 +183,12 @@ async def test_claims_are_exclusive_across_connections(store: PostgresStateStore
         assert not await other.claim_run("r1")
         await store.release_run("r1")
         assert await other.claim_run("r1")
+        assert await other.lead("cron") and await other.lead("cron")
+        assert not await store.lead("cron")
     finally:
         await other.close()  # a closed session frees its claims, as a dead process would
     assert await store.claim_run("r1")
+    assert await store.lead("cron")
 
 
 # --------------------------------------------------------------------- indexes
