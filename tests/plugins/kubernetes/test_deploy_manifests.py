@@ -175,7 +175,7 @@ def test_the_config_map_is_a_valid_baseshift_toml(tmp_path: Path) -> None:
     path = tmp_path / "baseshift.toml"
     path.write_text(config_map["data"]["baseshift.toml"])
     values = read_config(path)  # the server's own reader: unknown keys are errors
-    assert values["store"] == "postgres" and values["queue"] == "postgres"
+    assert values["store"] == values["queue"] == values["templates"] == "postgres"
     assert values["database_url"].startswith("postgresql://")
     assert values["redis_url"].startswith("redis://")
     options = KubeOptions.from_settings(Settings(extra=values["extra"]))
