@@ -30,6 +30,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "executor_http",
     "executor_manual",
     "executor_grpc",
+    "executor_kubernetes",
     "storage_sql",
     "storage_memory",
     "storage_postgres",

@@ -184,7 +184,7 @@ def test_plugins_lists_builtins_and_their_hooks(run_cli: Any) -> None:
     result = run_cli("plugins")
     assert result.exit_code == 0
     assert "executor_shell  (builtin)\n    hooks: register_executors" in result.stdout
-    assert "executors: grpc, http, manual, python, shell" in result.stdout
+    assert "executors: grpc, http, kubernetes, manual, python, shell" in result.stdout
 
 
 def test_python_dash_m_and_console_script_agree() -> None:
