@@ -74,9 +74,10 @@ def register_executors(baseshift: BaseShift) -> list[type[Executor]]:
 
 @hookspec
 def register_backends(baseshift: BaseShift) -> list[type[Any]]:
-    """Return backend classes. Each has `kind` (for now: "state") and `name`; settings choose
-    one per kind by name (`store = "sqlite"`), and it is built with
-    `cls.from_settings(baseshift.settings)`. A state backend implements `StateStore`.
+    """Return backend classes. Each has `kind` and `name`; settings choose one per kind by
+    name, and it is built with `cls.from_settings(baseshift.settings)`. Kinds: "state"
+    (`store`, implements `StateStore`), "templates" (`templates`, `TemplateStore`), "queue"
+    (`queue`, `AttemptQueue`), "cache" (`cache`, `core.cache.Cache`).
 
     Mode: collect. Async: no.
     """
