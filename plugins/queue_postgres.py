@@ -34,7 +34,7 @@ from baseshift.core.hookspecs import hookimpl
 from baseshift.core.protocols import LostAttempt, QueuedAttempt
 from baseshift.core.settings import Settings
 
-from .storage_pg_connect import PgTarget
+from .storage_pg_connect import PgSession, PgTarget
 
 log = logging.getLogger("baseshift.queue")
 
@@ -68,9 +68,8 @@ class PostgresAttemptQueue:
         self.target = target
         self.lease = lease
         self.owner = process_id("server")
-        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._db = PgSession(target, "the attempt queue")
         self._listen: psycopg.AsyncConnection[Any] | None = None
-        self._lock = asyncio.Lock()
         self._outbox: list[tuple[QueuedAttempt, asyncio.Future[int],
                                  asyncio.Future[Outcome]]] = []
         self._flushing: asyncio.Task[None] | None = None
@@ -83,7 +82,7 @@ class PostgresAttemptQueue:
         return cls(PgTarget.required(settings), lease_seconds(settings))
 
     async def open(self) -> None:
-        self._conn = await self.target.connect_async(autocommit=True)
+        await self._db.connect()
         self._listen = await self.target.connect_async(autocommit=True)
         await self._listen.execute(f"LISTEN {DONE_CHANNEL}".encode())
         self._tasks = [asyncio.create_task(self._notifications(), name="queue-notify"),
@@ -95,10 +94,10 @@ class PostgresAttemptQueue:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
-        for conn in (self._listen, self._conn):
-            if conn is not None:
-                await conn.close()
-        self._conn = self._listen = None
+        if self._listen is not None:
+            await self._listen.close()
+        self._listen = None
+        await self._db.close()
 
     # ------------------------------------------------------------ the engine's side
 
@@ -223,14 +222,7 @@ class PostgresAttemptQueue:
                         f"worker {worker} stopped renewing its lease for {self.lease:g}s"))
 
     async def _execute(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        if self._conn is None:
-            raise RuntimeError("the attempt queue is not open")
-        async with self._lock:
-            try:
-                cur = await self._conn.execute(query.encode(), params)
-                return await cur.fetchall() if cur.description else []
-            except psycopg.Error as exc:
-                raise StoreError(f"the attempt queue failed: {exc}") from exc
+        return await self._db.execute(query, params)
 
 
 def _outcome(result: Any) -> Outcome:

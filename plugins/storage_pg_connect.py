@@ -2,6 +2,7 @@
 one clear error when the server is unreachable or refuses us."""
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -9,7 +10,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import psycopg
 
 from baseshift.core.config import masked
-from baseshift.core.errors import ConfigError
+from baseshift.core.errors import ConfigError, StoreError
 from baseshift.core.settings import Settings
 
 CONNECT_TIMEOUT = 5
@@ -79,3 +80,36 @@ class PgTarget:
         return ConfigError(f"cannot connect to PostgreSQL at {masked(self.dsn)}: {reason}",
                            hint="check database_url (BASESHIFT_DATABASE_URL) and that the "
                            "server is running")
+
+
+class PgSession:
+    """One autocommit connection for short statements from several tasks, one at a time;
+    reconnects on the next call after the connection broke (a server restart), so a worker
+    or queue outlives a database blip. Errors become StoreError."""
+
+    def __init__(self, target: PgTarget, what: str) -> None:
+        self.target = target
+        self.what = what
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._lock = asyncio.Lock()
+
+    async def connect(self) -> psycopg.AsyncConnection[Any]:
+        if self._conn is None or self._conn.closed:
+            self._conn = await self.target.connect_async(autocommit=True)
+        return self._conn
+
+    async def execute(self, query: str, params: Any = ()) -> list[tuple[Any, ...]]:
+        async with self._lock:
+            try:
+                conn = await self.connect()
+                cur = await conn.execute(query.encode(), params)
+                return await cur.fetchall() if cur.description else []
+            except psycopg.Error as exc:
+                raise StoreError(f"{self.what} failed: {' '.join(str(exc).split())}") from exc
+            except ConfigError as exc:  # could not reconnect
+                raise StoreError(f"{self.what} failed: {exc.message}") from exc
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None

@@ -27,7 +27,7 @@ import psycopg
 from baseshift.core.attempts import AttemptRunner
 from baseshift.core.cli import ExitCode, settings_from
 from baseshift.core.commands import Command
-from baseshift.core.errors import BaseShiftError, ConfigError
+from baseshift.core.errors import BaseShiftError
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.runstate import ActiveRun, Launch
 from baseshift.core.states import JobState
@@ -40,7 +40,7 @@ from .queue_postgres import (
     lease_seconds,
     process_id,
 )
-from .storage_pg_connect import PgTarget
+from .storage_pg_connect import PgSession, PgTarget
 
 if TYPE_CHECKING:
     from baseshift.core.app import BaseShift
@@ -90,9 +90,8 @@ class Worker:
         self.runner = AttemptRunner(bs, bs.engine.executors)
         self.active: dict[int, asyncio.Task[None]] = {}
         self.executed = 0
-        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._db = PgSession(target, "the worker's database call")
         self._listen: psycopg.AsyncConnection[Any] | None = None
-        self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._results: list[tuple[int, Outcome]] = []
         self._storing: asyncio.Task[None] | None = None
@@ -100,7 +99,7 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until `stop` is set; then hand unfinished claims back to the queue."""
-        self._conn = await self.target.connect_async(autocommit=True)
+        await self._db.connect()
         self._listen = await self.target.connect_async(autocommit=True)
         for channel in (WORK_CHANNEL, CANCEL_CHANNEL):
             await self._listen.execute(f"LISTEN {channel}".encode())
@@ -108,7 +107,11 @@ class Worker:
                    asyncio.create_task(self._heartbeat())]
         try:
             while not stop.is_set():
-                claimed = await self._claim() if len(self.active) < self.concurrency else []
+                try:
+                    claimed = await self._claim() if len(self.active) < self.concurrency else []
+                except BaseShiftError as exc:  # the database is away: try again shortly
+                    log.error("could not claim attempts: %s", exc)
+                    claimed = []
                 if claimed:
                     await self._start(claimed)
                     continue
@@ -134,9 +137,9 @@ class Worker:
             await self._execute(f"NOTIFY {WORK_CHANNEL}", ())
         except BaseShiftError as exc:
             log.warning("could not hand back claimed attempts: %s", exc)
-        for conn in (self._listen, self._conn):
-            if conn is not None:
-                await conn.close()
+        if self._listen is not None:
+            await self._listen.close()
+        await self._db.close()
 
     # ------------------------------------------------------------ claiming
 
@@ -255,14 +258,7 @@ class Worker:
                 task.cancel()
 
     async def _execute(self, query: str, params: Any) -> list[tuple[Any, ...]]:
-        if self._conn is None:
-            raise RuntimeError("the worker is not connected")
-        async with self._lock:
-            try:
-                cur = await self._conn.execute(query.encode(), params)
-                return await cur.fetchall() if cur.description else []
-            except psycopg.Error as exc:
-                raise ConfigError(f"the worker's database call failed: {exc}") from exc
+        return await self._db.execute(query, params)
 
 
 def _result_text(outcome: Outcome) -> str:

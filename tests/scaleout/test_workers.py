@@ -112,3 +112,19 @@ async def test_a_job_runs_only_on_a_worker_with_all_its_labels(
             record = await asyncio.wait_for(bs.engine.wait(run_id), 30)
     assert record.state is RunState.COMPLETED
     assert (plain.executed, gpu.executed) == (1, 1)
+
+
+async def test_a_worker_reconnects_after_its_database_connection_is_killed(
+        settings: Settings, workflows: Path, start_worker: Callable[..., Any]) -> None:
+    async with BaseShift(settings) as bs, start_worker() as worker:
+        plan = load(bs, workflows, "doubling", FANOUT)
+        first = await bs.engine.submit(plan, {"n": 3})
+        await asyncio.wait_for(bs.engine.wait(first), 30)
+        conn = await worker._db.connect()
+        url, schema = str(settings.database_url).split("?schema=")
+        with psycopg.connect(url) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
+        second = await bs.engine.submit(plan, {"n": 3})
+        record = await asyncio.wait_for(bs.engine.wait(second), 30)
+    assert record.state is RunState.COMPLETED
+    assert worker.executed == 8
