@@ -56,6 +56,19 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
 ENTRYPOINT_GROUP = "baseshift"
 
 
+async def _in_order(results: list[Any]) -> None:
+    """Await hook results one after another; when one fails, the coroutines of the later
+    ones are closed rather than left never awaited."""
+    pending = list(results)
+    try:
+        while pending:
+            await await_me_maybe(pending.pop(0))
+    finally:
+        for result in pending:
+            if inspect.iscoroutine(result):
+                result.close()
+
+
 def make_plugin_manager(*, builtins: Sequence[str] = DEFAULT_PLUGINS,
                         load_entrypoints: bool = True,
                         blocked: Iterable[str] = ()) -> pluggy.PluginManager:
@@ -148,12 +161,10 @@ class Hooks:
         self.refresh()
 
     async def startup(self) -> None:
-        for result in self.pm.hook.startup(baseshift=self.baseshift):
-            await await_me_maybe(result)
+        await _in_order(self.pm.hook.startup(baseshift=self.baseshift))
 
     async def shutdown(self) -> None:
-        for result in self.pm.hook.shutdown(baseshift=self.baseshift):
-            await await_me_maybe(result)
+        await _in_order(self.pm.hook.shutdown(baseshift=self.baseshift))
 
     def executors(self) -> dict[str, type[Executor]]:
         return _unique_by_name("register_executors", self._each("register_executors"))

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
     from baseshift.core.app import BaseShift
+    from baseshift.core.settings import Settings
 
 GRACEFUL_SECONDS = 5.0
 """How long open requests (live event streams) get to finish when the server stops."""
@@ -34,6 +35,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from baseshift.web.app import create_app
 
     settings = settings_from(args, workflows_dir=args.workflows)
+    asyncio.run(_preflight(settings))
     url = f"http://{_host(args.host)}:{args.port}/"
     app = create_app(settings, on_ready=lambda bs: _ready(bs, url))
     print(f"Base Shift is starting (workflows: {settings.workflows_dir}, "
@@ -47,6 +49,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print("stopped; runs that were executing resume when the server starts again",
           file=sys.stderr)
     return ExitCode.OK
+
+
+async def _preflight(settings: Settings) -> None:
+    """Open and close every configured backend once, so that a bad or unreachable URL is one
+    clear error (raised to the command line) before Hypercorn starts, not a traceback from
+    inside the server's startup."""
+    from baseshift.core.app import BaseShift
+
+    async with BaseShift(settings):
+        pass
 
 
 def hypercorn_config(host: str, port: int) -> Config:

@@ -228,13 +228,15 @@ async def test_an_unreachable_server_is_one_clear_error() -> None:
     assert "s3cret" not in str(info.value)
 
 
+@pytest.mark.parametrize("command", [("runs",), ("serve", "--port", "8799"), ("worker",)])
 def test_the_cli_reports_an_unreachable_database_without_a_traceback(
-        run_cli: Callable[..., CliResult]) -> None:
-    result = run_cli("runs", env={"BASESHIFT_STORE": "postgres",
+        run_cli: Callable[..., CliResult], command: tuple[str, ...]) -> None:
+    result = run_cli(*command, env={"BASESHIFT_STORE": "postgres",
                                   "BASESHIFT_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/x"})
-    assert result.exit_code != 0
-    assert "cannot connect to PostgreSQL at postgresql://nobody@127.0.0.1:1/x" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        "error: cannot connect to PostgreSQL at postgresql://nobody@127.0.0.1:1/x: ")
+    assert "Traceback" not in result.stderr and "Warning" not in result.stderr
 
 
 @pytest.mark.parametrize(("url", "message"), [
