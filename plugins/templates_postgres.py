@@ -13,7 +13,7 @@ from baseshift.core.hookspecs import hookimpl
 from baseshift.core.settings import Settings
 
 from .storage_pg_connect import PgTarget
-from .templates_sql import TEMPLATE_REGISTRY, SQLiteTemplateStore
+from .templates_sql import SQLiteTemplateStore
 
 
 class PostgresTemplateStore(SQLiteTemplateStore):
@@ -29,19 +29,10 @@ class PostgresTemplateStore(SQLiteTemplateStore):
     def from_settings(cls, settings: Settings) -> PostgresTemplateStore:
         return cls(PgTarget.required(settings))
 
-    async def open(self) -> None:
-        if self._engine is not None:
-            return
+    def _new_engine(self) -> Engine:
         self.target.connect(create_schema=True).close()  # one clear error when unreachable
-        engine = create_engine("postgresql+psycopg://", creator=self.target.connect,
-                               pool_size=2, max_overflow=2, pool_pre_ping=True)
-        try:
-            with engine.begin() as conn:
-                TEMPLATE_REGISTRY.metadata.create_all(conn)
-        except BaseException:
-            engine.dispose()
-            raise
-        self._engine = engine
+        return create_engine("postgresql+psycopg://", creator=self.target.connect,
+                             pool_size=2, max_overflow=2, pool_pre_ping=True)
 
     @staticmethod
     def _writer(engine: Engine) -> Engine:

@@ -138,6 +138,16 @@ class SQLiteTemplateStore:
     async def open(self) -> None:
         if self._engine is not None:
             return
+        engine = self._new_engine()
+        try:
+            with self._writer(engine).begin() as conn:
+                TEMPLATE_REGISTRY.metadata.create_all(conn)
+        except BaseException:
+            engine.dispose()
+            raise
+        self._engine = engine
+
+    def _new_engine(self) -> Engine:
         memory = self.url.database in (None, "", ":memory:")
         options: dict[str, Any] = {}
         if memory:
@@ -147,13 +157,7 @@ class SQLiteTemplateStore:
         engine = create_engine(self.url, **options)
         event.listen(engine, "connect", _on_connect)
         event.listen(engine, "begin", _on_begin)
-        try:
-            with self._writer(engine).begin() as conn:
-                TEMPLATE_REGISTRY.metadata.create_all(conn)
-        except BaseException:
-            engine.dispose()
-            raise
-        self._engine = engine
+        return engine
 
     @staticmethod
     def _writer(engine: Engine) -> Engine:

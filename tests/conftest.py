@@ -88,3 +88,13 @@ def pg_url() -> Any:
     url = fresh_pg_schema()
     yield url
     drop_pg_schema(url)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import pytest
 from baseshift.core.app import BaseShift
 from baseshift.core.settings import Settings
 from baseshift.core.states import RunState
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -32,16 +32,9 @@ workflow remote {
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def grpc_worker(tmp_path: Path) -> Iterator[str]:
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     log = tmp_path / "worker.log"
     with log.open("w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "baseshift", "worker", "--grpc", address],

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -37,13 +38,6 @@ async def handle(i):
     await asyncio.sleep(0.02)
     return {"i": i, "pid": os.getpid()}
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _wait(predicate: Callable[[], Any], what: str, timeout: float = 180) -> Any:
@@ -119,7 +113,7 @@ def _query(url: str, sql: str) -> list[tuple[Any, ...]]:
 
 
 def test_a_killed_worker_loses_no_job(processes: Processes, pg_url: str) -> None:
-    port = _free_port()
+    port = free_port()
     server = processes.start("serve", "--port", str(port))
     base = f"http://127.0.0.1:{port}"
 
