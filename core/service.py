@@ -23,6 +23,8 @@ log = logging.getLogger("baseshift.service")
 
 SETTLE_SECONDS = 5.0
 """How long cancel waits for the engine to store the cancellation before answering."""
+ADOPT_INTERVAL = 10.0
+"""Seconds between a server's looks for runs whose process died (several servers, one store)."""
 
 
 DELIVERY_TRIES = 20
@@ -114,21 +116,40 @@ class RunService:
                 await asyncio.sleep(DELIVERY_PAUSE)
         self.bs.engine.deliver(run_id, job, output=output, error=error)
 
-    async def resume_interrupted(self) -> list[str]:
-        """Resume every RUNNING run that no live process executes (after a crash or stop)."""
+    async def resume_interrupted(self, *, quiet: bool = False) -> list[str]:
+        """Resume every RUNNING run that no live process executes: after a crash or stop of
+        this server, or, with several servers on one store, of another one (the server
+        calls this again every `ADOPT_INTERVAL` seconds). `quiet` logs only what it resumes."""
         resumed = []
         states = await self.bs.store.run_states(await self.bs.store.unfinished_runs())
         for run_id, state in states.items():
             if state is not RunState.RUNNING or run_id in self.bs.engine.runs:
                 continue
+            if not await self.bs.store.claim_run(run_id):
+                continue  # a live process executes it
+            await self.bs.store.release_run(run_id)
             try:
                 await self.retry_or_resume(run_id)
                 resumed.append(run_id)
             except Conflict as exc:
-                log.info("not resuming %s: %s", run_id, exc.message)
+                if not quiet:
+                    log.info("not resuming %s: %s", run_id, exc.message)
             except Exception:
                 log.exception("could not resume run %s", run_id)
         return resumed
+
+    async def adopt_orphans_forever(self, interval: float = ADOPT_INTERVAL) -> None:
+        """Resume, every `interval` seconds, runs whose process died (see above)."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                adopted = await self.resume_interrupted(quiet=True)
+            except Exception:
+                log.exception("looking for interrupted runs failed")
+                continue
+            if adopted:
+                log.warning("resumed %d run(s) whose process stopped: %s", len(adopted),
+                            ", ".join(adopted))
 
     async def retry_or_resume(self, run_id: str) -> None:
         snapshot = await self.snapshot(run_id)

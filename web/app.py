@@ -48,15 +48,18 @@ def _lifespan(bs: BaseShift, on_ready: Callable[[BaseShift], None] | None) -> Li
             if resumed:
                 log.info("resumed %d interrupted run(s): %s", len(resumed), ", ".join(resumed))
             await bs.runs.admission.startup()
-            watcher = asyncio.create_task(bs.catalog.watch(), name="baseshift-catalog")
+            tasks = [asyncio.create_task(bs.catalog.watch(), name="baseshift-catalog"),
+                     asyncio.create_task(bs.runs.adopt_orphans_forever(),
+                                         name="baseshift-adopt")]
             if on_ready is not None:
                 on_ready(bs)
             try:
                 yield
             finally:
-                watcher.cancel()
-                with suppress(asyncio.CancelledError):
-                    await watcher
+                for task in tasks:
+                    task.cancel()
+                    with suppress(asyncio.CancelledError):
+                        await task
                 await bs.runs.admission.shutdown()
 
     return lifespan

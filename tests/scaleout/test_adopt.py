@@ -1,0 +1,82 @@
+"""Two servers on one PostgreSQL database: when the server executing a run is killed, the
+other one adopts the run and finishes it; succeeded jobs never run again."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from baseshift.core.app import BaseShift
+from baseshift.core.settings import Settings
+from baseshift.core.states import JobState, RunState
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.slow
+
+FLOW = """
+workflow two_steps {
+  version "1.0.0"
+  job first uses shell { with { command: "echo first >> MARKS" } }
+  job second uses shell {
+    needs first
+    with { command: "echo second >> MARKS; sleep 2" }
+  }
+}
+"""
+
+
+async def test_a_run_of_a_killed_server_is_adopted_by_another(pg_url: str,
+                                                               tmp_path: Path) -> None:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    marks = tmp_path / "marks.txt"
+    (flows / "two_steps.bsw").write_text(FLOW.replace("MARKS", str(marks)))
+    env = {**os.environ, "BASESHIFT_STORE": "postgres", "BASESHIFT_DATABASE_URL": pg_url,
+           "BASESHIFT_TEMPLATES": "memory", "BASESHIFT_WORKFLOWS": str(flows),
+           "BASESHIFT_DATA_DIR": str(tmp_path / "a")}
+    port = free_port()
+    log = tmp_path / "a.log"
+    with log.open("w") as out:
+        server = subprocess.Popen([sys.executable, "-m", "baseshift", "serve", "--port",
+                                   str(port)], env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while "ready" not in log.read_text():
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        answer = httpx.post(f"{base}/api/v1/workflows", json={"workflow": "two_steps"},
+                            timeout=10)
+        assert answer.status_code == 201, answer.text
+        run_id = answer.json()["workflow_id"]
+        while "second" not in (marks.read_text() if marks.exists() else ""):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        server.send_signal(signal.SIGKILL)
+        server.wait(10)
+
+    settings = Settings(store="postgres", database_url=pg_url, templates="memory",
+                        workflows_dir=flows, data_dir=tmp_path / "b", load_entrypoints=False)
+    async with BaseShift(settings) as other:
+        adopter = asyncio.create_task(other.runs.adopt_orphans_forever(interval=0.1))
+        for _ in range(100):
+            if run_id in other.engine.runs:
+                break
+            await asyncio.sleep(0.1)
+        record = await asyncio.wait_for(other.engine.wait(run_id), 60)
+        adopter.cancel()
+        snapshot = await other.store.load_run(run_id)
+    assert record.state is RunState.COMPLETED
+    assert snapshot is not None
+    assert snapshot.jobs["second"].state is JobState.SUCCEEDED
+    assert [a.state for a in snapshot.attempts_of("second")] == [JobState.CANCELLED,
+                                                                  JobState.SUCCEEDED]
+    assert marks.read_text().split() == ["first", "second", "second"]
