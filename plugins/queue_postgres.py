@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 import psycopg
 from psycopg.types.json import Json
 
-from baseshift.core.errors import StoreError
+from baseshift.core.errors import ConfigError, StoreError
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.protocols import LostAttempt, QueuedAttempt
 from baseshift.core.settings import Settings
@@ -51,6 +51,14 @@ Outcome = tuple[Any, str | None, bool, str]
 def lease_seconds(settings: Settings) -> float:
     value = settings.extra.get("queue_postgres", {}).get("lease", DEFAULT_LEASE)
     return float(value)
+
+
+def require_shared_store(settings: Settings, what: str) -> None:
+    """Workers read the runs they execute from the store: it must be the shared one."""
+    if settings.store != "postgres":
+        raise ConfigError(f"{what} needs store = \"postgres\" (the store is "
+                          f"{settings.store!r}): workers read the runs from the database",
+                          hint="set store = \"postgres\" and database_url in baseshift.toml")
 
 
 def process_id(role: str) -> str:
@@ -79,6 +87,7 @@ class PostgresAttemptQueue:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PostgresAttemptQueue:
+        require_shared_store(settings, "queue = \"postgres\"")
         return cls(PgTarget.required(settings), lease_seconds(settings))
 
     async def open(self) -> None:

@@ -39,6 +39,7 @@ from .queue_postgres import (
     Outcome,
     lease_seconds,
     process_id,
+    require_shared_store,
 )
 from .storage_pg_connect import PgSession, PgTarget
 
@@ -317,6 +318,7 @@ async def _work(settings: Any, labels: list[str], concurrency: int | None,
         server = await _grpc_server(bs, grpc) if grpc else None
         try:
             if settings.database_url:
+                require_shared_store(settings, "baseshift worker")
                 worker = Worker(bs, PgTarget.required(settings), labels=labels,
                                 concurrency=concurrency or settings.max_parallel,
                                 lease=lease_seconds(settings))

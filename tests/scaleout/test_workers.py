@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from baseshift.core.app import BaseShift
+from baseshift.core.errors import ConfigError
 from baseshift.core.settings import Settings
 from baseshift.core.states import JobState, RunState
 
@@ -128,3 +130,9 @@ async def test_a_worker_reconnects_after_its_database_connection_is_killed(
         record = await asyncio.wait_for(bs.engine.wait(second), 30)
     assert record.state is RunState.COMPLETED
     assert worker.executed == 8
+
+
+def test_the_postgres_queue_needs_the_postgres_store(pg_url: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match='queue = "postgres" needs store = "postgres"'):
+        BaseShift(Settings(queue="postgres", database_url=pg_url, data_dir=tmp_path,
+                           load_entrypoints=False))
