@@ -399,6 +399,9 @@ class RedisLive:
 
 @hookimpl
 def configure(baseshift: BaseShift) -> None:
+    if baseshift.settings.live not in ("local", "redis"):
+        raise ConfigError(f"Config 'live' has value {baseshift.settings.live!r}. "
+                          "Not one of: local, redis.")
     if baseshift.settings.live == "redis":
         baseshift.stash["live_redis"] = live = RedisLive(baseshift)
         baseshift.pm.register(live, name=f"{__name__}.writer")

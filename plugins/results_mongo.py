@@ -207,7 +207,11 @@ def _connection(baseshift: BaseShift) -> tuple[MongoConnection, bool]:
 
 @hookimpl
 def configure(baseshift: BaseShift) -> None:
-    """A missing `mongo_url` is a configuration error before anything opens."""
+    """A missing `mongo_url` (or an unknown `results`) is a configuration error before
+    anything opens."""
+    if baseshift.settings.results not in ("none", "mongo"):
+        raise ConfigError(f"Config 'results' has value {baseshift.settings.results!r}. "
+                          "Not one of: none, mongo.")
     if baseshift.settings.results == "mongo":
         mongo_url(baseshift.settings, "results")
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from baseshift.core.app import BaseShift
 from baseshift.core.config import masked
 from baseshift.core.errors import ConfigError
 from baseshift.core.settings import Settings
@@ -101,3 +102,14 @@ def test_a_bad_file_stops_every_command_with_one_clear_error(run_cli: Any,
     assert result.exit_code == 2
     assert "'baseshift.store' has value 3" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("setting", "value", "choices"), [
+    ("live", "redsi", "local, redis"), ("results", "mongodb", "none, mongo"),
+    ("queue", "rabbit", "local, postgres"), ("cache", "memcached", "memory, redis"),
+])
+def test_an_unknown_backend_name_lists_the_choices(tmp_path: Path, setting: str, value: str,
+                                                   choices: str) -> None:
+    with pytest.raises(ConfigError, match=f"Config '{setting}' has value '{value}'. "
+                       f"Not one of: {choices}."):
+        BaseShift(Settings(data_dir=tmp_path, load_entrypoints=False, **{setting: value}))
