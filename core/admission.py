@@ -13,8 +13,8 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AsyncExitStack, suppress
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -82,7 +82,7 @@ class Admission:
         key = _key_of_new_run(limit, values)
         if limit.policy is ConflictPolicy.QUEUE:
             await self._listen()
-        async with self._lock(plan.name):
+        async with self._exclusive(plan.name):
             if self._queues.get((plan.name, key)):
                 # runs finished unseen (in another process) may have freed places
                 await self._drain_locked(plan.name)
@@ -101,7 +101,7 @@ class Admission:
         if limit is None:
             return await action()
         key = _stored_key(limit, run)
-        async with self._lock(plan.name):
+        async with self._exclusive(plan.name):
             active = [r for r in await self._active(plan.name, limit, key or "")
                       if r.id != run.id] if key is not None else []
             if len(active) >= limit.limit:
@@ -139,8 +139,18 @@ class Admission:
         mine = [r for r in runs if r.id not in queued and _stored_key(limit, r) == key]
         return sorted(mine, key=lambda r: (r.created_at, r.id))
 
-    def _lock(self, workflow: str) -> asyncio.Lock:
-        return self._locks.setdefault(workflow, asyncio.Lock())
+    @asynccontextmanager
+    async def _exclusive(self, workflow: str) -> AsyncIterator[None]:
+        """Decide about one workflow's runs alone: one decision at a time in this process,
+        and, when the store offers `exclusive` (PostgreSQL), in every process sharing it, so
+        two servers cannot both take a run limit's last place."""
+        async with self._locks.setdefault(workflow, asyncio.Lock()):
+            shared = getattr(self.bs.store, "exclusive", None)
+            if shared is None:
+                yield
+                return
+            async with shared(f"admission:{workflow}"):
+                yield
 
     # ------------------------------------------------------------ cancelling
 
@@ -240,7 +250,7 @@ class Admission:
 
     async def _drain(self, workflow: str) -> None:
         """Start queued runs of `workflow` while their key has room, oldest first."""
-        async with self._lock(workflow):
+        async with self._exclusive(workflow):
             await self._drain_locked(workflow)
 
     async def _drain_locked(self, workflow: str) -> None:

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -57,6 +58,8 @@ from .storage_sql_models import (
 )
 
 T = TypeVar("T")
+EXCLUSIVE_RETRY = 0.01
+"""Seconds between tries for a lock another process holds (held for milliseconds)."""
 _UNFINISHED = [RunState.INITIALIZED.value, RunState.RUNNING.value]
 
 
@@ -283,6 +286,19 @@ class PostgresStateStore:
         if await self._lock_call("SELECT pg_try_advisory_lock(hashtextextended(%s, 2))", role):
             self._leading.add(role)
         return role in self._leading
+
+    @asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[None]:
+        """Hold lock `name` against every other process on this database (admission holds
+        one per workflow while it counts runs and starts one). Within one process callers
+        must serialise themselves: a session's advisory locks are re-entrant."""
+        while not await self._lock_call(
+                "SELECT pg_try_advisory_lock(hashtextextended(%s, 3))", name):
+            await asyncio.sleep(EXCLUSIVE_RETRY)
+        try:
+            yield
+        finally:
+            await self._lock_call("SELECT pg_advisory_unlock(hashtextextended(%s, 3))", name)
 
     async def _lock_call(self, query: str, run_id: str) -> bool:
         conn = self._conn(self._locks)
