@@ -78,7 +78,9 @@ class StateStore(Protocol):
     Optional methods, found with `getattr`: `backup(path)` / `restore(path)` (`baseshift
     backup`), `retire(cutoff, archive, dry_run)` (`baseshift retention`), and `lead(role)`:
     whether this process leads `role` among the processes sharing the store (the cron
-    scheduler asks for "cron"; without `lead`, every process leads).
+    scheduler asks for "cron"; without `lead`, every process leads); and `exclusive(name)`,
+    an async context manager holding a lock against every process sharing the store
+    (admission holds one per workflow while it counts runs and starts one).
     """
 
     name: ClassVar[str]
