@@ -63,6 +63,7 @@ class Engine:
         self._timer_handle: asyncio.TimerHandle | None = None
         self._watch_task: asyncio.Task[None] | None = None
         self._to_stop: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[None]] = set()
         self._stopping: set[asyncio.Task[None]] = set()
         """Cancelled attempts still cleaning up (a shell job's grace period): `stop` waits."""
         self._waiters: dict[str, list[asyncio.Future[RunRecord]]] = {}
@@ -323,10 +324,23 @@ class Engine:
                 self._to_stop.append(task)
         for rid, key, number in [h for h in self._holding if h[0] == run_id]:
             self._release(rid, key, number)
-        asyncio.get_running_loop().create_task(self.store.release_run(run_id))
-        for future in self._waiters.pop(run_id, []):
-            if not future.done():
-                future.set_exception(Conflict(f"run '{run_id}' was changed by another process"))
+        task = asyncio.get_running_loop().create_task(
+            self._settled_elsewhere(run_id, self._waiters.pop(run_id, [])))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _settled_elsewhere(self, run_id: str,
+                                 waiters: list[asyncio.Future[RunRecord]]) -> None:
+        """Free the claim of a run let go, and answer its waiters with the stored record."""
+        await self.store.release_run(run_id)
+        snapshot = await self.store.load_run(run_id, attempts=False)
+        for future in waiters:
+            if future.done():
+                continue
+            if snapshot is None:
+                future.set_exception(NotFound(f"run '{run_id}' is gone from the store"))
+            else:
+                future.set_result(snapshot.run)
 
     def _handle(self, msg: Message, fx: Effects) -> None:
         kind = msg[0]

@@ -127,7 +127,7 @@ class PostgresStateStore:
             self._partitions_until = await asyncio.to_thread(self._prepare)
         async with self._writing(f"creating run {run.id!r}") as conn, conn.cursor() as cur:
             await cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 1))",
-                              (run.id,))
+                              (self._lock_name(run.id),))
             await cur.execute("SELECT 1 FROM runs WHERE id = %s", (run.id,))
             if await cur.fetchone() is not None:
                 raise Conflict(f"creating run {run.id!r} was rejected, nothing was written: "
@@ -300,10 +300,15 @@ class PostgresStateStore:
         finally:
             await self._lock_call("SELECT pg_advisory_unlock(hashtextextended(%s, 3))", name)
 
+    def _lock_name(self, name: str) -> str:
+        """Advisory locks are per database, not per schema: the schema is part of the name,
+        so two deployments in two schemas of one database never share a lock."""
+        return f"{self.target.schema}:{name}"
+
     async def _lock_call(self, query: str, run_id: str) -> bool:
         conn = self._conn(self._locks)
         try:
-            cur = await conn.execute(query.encode(), (run_id,))
+            cur = await conn.execute(query.encode(), (self._lock_name(run_id),))
             row = await cur.fetchone()
         except psycopg.Error as exc:
             raise StoreError(f"claiming run {run_id!r} failed: {exc}") from exc

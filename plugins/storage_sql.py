@@ -25,7 +25,7 @@ from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.pool import PoolProxiedConnection, StaticPool
 from sqlalchemy.sql import ColumnElement, literal_column
 
-from baseshift.core.errors import ConfigError, Conflict, StoreError
+from baseshift.core.errors import ConfigError, Conflict, StaleState, StoreError
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.records import (
     Changes,
@@ -86,8 +86,8 @@ def _dumps(value: Any) -> str:
     return _ENCODER.encode(value)
 
 
-_RAW_RUN = RawUpsert(RUNS, ("id",))
-_RAW_JOB = RawUpsert(JOBS, ("run_id", "key"))
+_RAW_RUN = RawUpsert(RUNS, ("id",), guarded=True)
+_RAW_JOB = RawUpsert(JOBS, ("run_id", "key"), guarded=True)
 _RAW_ATTEMPT = RawUpsert(ATTEMPTS, ("run_id", "job_key", "number"))
 _INSERT_RUN = RawUpsert(RUNS, ("id",), update=False)
 _INSERT_JOB = RawUpsert(JOBS, ("run_id", "key"), update=False)
@@ -240,16 +240,42 @@ class SQLiteStateStore:
         if not changes:
             return
         # Parents first, so the foreign keys of jobs and attempts are satisfied within the batch.
-        self._write("applying changes", [
-            (_RAW_RUN, _RAW_RUN.rows(changes.runs.values(), run_row)),
-            (_RAW_JOB, _RAW_JOB.rows(changes.jobs.values(), job_row)),
+        # Runs and jobs are guarded by the state the engine knew (another process may have
+        # cancelled the run meanwhile): a stale row refuses the whole batch.
+        written = self._write("applying changes", [
+            (_RAW_RUN, _RAW_RUN.rows(changes.runs.values(), run_row,
+                                     lambda r: _was(changes.was_run.get(r.id)))),
+            (_RAW_JOB, _RAW_JOB.rows(changes.jobs.values(), job_row,
+                                     lambda j: _was(changes.was_job.get((j.run_id, j.key))))),
             (_RAW_ATTEMPT, _RAW_ATTEMPT.rows(changes.attempts.values(), attempt_row))])
+        if not written:
+            stale = await self._moved(changes)
+            raise StaleState(f"runs {', '.join(stale) or '?'} were changed by another "
+                             "process; nothing of this batch was written", tuple(stale))
 
-    def _write(self, what: str, batches: list[tuple[RawUpsert, list[tuple[Any, ...]]]]) -> None:
+    async def _moved(self, changes: Changes) -> list[str]:
+        """The runs of a refused batch whose stored run or job state is not what the batch
+        expected (records not stored yet are new, not stale)."""
+        ids = {*changes.was_run, *(k[0] for k in changes.was_job)}
+        stale: set[str] = set()
+        for run_id in ids:
+            snapshot = await self.load_run(run_id, attempts=False)
+            if snapshot is None:
+                continue
+            was = changes.was_run.get(run_id)
+            if was is not None and snapshot.run.state is not was:
+                stale.add(run_id)
+            for (rid, key), state in changes.was_job.items():
+                job = snapshot.jobs.get(key) if rid == run_id else None
+                if job is not None and job.state is not state:
+                    stale.add(run_id)
+        return sorted(stale)
+
+    def _write(self, what: str, batches: list[tuple[RawUpsert, list[tuple[Any, ...]]]]) -> bool:
         if self._raw is None:
             raise RuntimeError(f"state store {self.url!s} is not open")
         try:
-            write_batch(self._raw.driver_connection, batches)  # type: ignore[arg-type]
+            return write_batch(self._raw.driver_connection, batches)  # type: ignore[arg-type]
         except sqlite3.IntegrityError as exc:
             raise Conflict(f"{what} was rejected, nothing was written: {exc}") from exc
         except sqlite3.Error as exc:
@@ -304,6 +330,10 @@ class SQLiteStateStore:
                                    until: float | None = None) -> list[JobDuration]:
         with self.engine.begin() as conn:
             return queries.average_job_duration(conn, workflow, since, until)
+
+
+def _was(state: Any) -> str | None:
+    return None if state is None else str(state.value)
 
 
 def _list_runs_query(limit: int, workflow: str | None,

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from baseshift.core import hookspecs
-from baseshift.core.errors import BadRequest, ConfigError, Conflict
+from baseshift.core.errors import BadRequest, ConfigError, Conflict, StaleState
 from baseshift.core.protocols import StateStore
 from baseshift.core.records import (
     AttemptRecord,
@@ -681,3 +681,66 @@ async def test_p95_is_the_nearest_rank(store: StateStore) -> None:
     [x] = await store.average_job_duration()
     # 21 durations: rank ceil(0.95 * 21) = 20 is the second largest.
     assert (x.count, x.minimum, x.maximum, x.p95) == (21, 1.0, 100.0, 20.0)
+
+
+# --------------------------------------------------------------------- shared by processes
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def two_stores(request: pytest.FixtureRequest, tmp_path: Path
+                     ) -> AsyncIterator[tuple[StateStore, StateStore]]:
+    """Two stores on one database, as two processes would have."""
+    url = fresh_pg_schema() if request.param == "postgres" else None
+    first = make_store(request.param, tmp_path / "data", url)
+    second = make_store(request.param, tmp_path / "data", url)
+    await first.open()
+    await second.open()
+    yield first, second
+    await second.close()
+    await first.close()
+    if url is not None:
+        drop_pg_schema(url)
+
+
+async def test_two_processes_cannot_both_move_the_same_job(
+        two_stores: tuple[StateStore, StateStore]) -> None:
+    store, other = two_stores
+    await store.create_run(a_run("r1"), [a_job("a", "r1")])
+    await store.create_run(a_run("r2"), [a_job("b", "r2")])
+    mine, theirs = Changes(), Changes()
+    mine.moved_job(a_job("a", "r1", state=JobState.READY), JobState.PENDING)
+    theirs.moved_job(a_job("a", "r1", state=JobState.CANCELLED), JobState.PENDING)
+    theirs.moved_job(a_job("b", "r2", state=JobState.READY), JobState.PENDING)
+    theirs.attempt(an_attempt("b", 1, "r2"))
+    await store.apply(mine)
+    with pytest.raises(StaleState) as info:
+        await other.apply(theirs)
+    assert info.value.run_ids == ("r1",)
+    one, two = await store.load_run("r1"), await store.load_run("r2")
+    assert one is not None and one.jobs["a"].state is JobState.READY
+    assert two is not None and two.jobs["b"].state is JobState.PENDING  # nothing written
+    assert two.attempts == []
+
+
+async def test_a_run_transition_is_guarded_too(
+        two_stores: tuple[StateStore, StateStore]) -> None:
+    store, other = two_stores
+    await store.create_run(a_run("r1"), [])
+    first, second = Changes(), Changes()
+    first.moved_run(a_run("r1", state=RunState.CANCELLED), RunState.INITIALIZED)
+    second.moved_run(a_run("r1", state=RunState.RUNNING), RunState.INITIALIZED)
+    await store.apply(first)
+    with pytest.raises(StaleState):
+        await other.apply(second)
+    assert (await store.run_states(["r1"])) == {"r1": RunState.CANCELLED}
+
+
+async def test_records_new_in_a_batch_are_never_stale(
+        two_stores: tuple[StateStore, StateStore]) -> None:
+    store, _ = two_stores
+    await store.create_run(a_run("r1"), [a_job("work", "r1")])
+    batch = Changes()
+    batch.moved_job(a_job("work[0]", "r1", state=JobState.READY, index=0), JobState.PENDING)
+    await store.apply(batch)
+    snapshot = await store.load_run("r1")
+    assert snapshot is not None and snapshot.jobs["work[0]"].state is JobState.READY

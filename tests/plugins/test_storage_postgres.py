@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from baseshift.core.errors import ConfigError, StaleState
-from baseshift.core.records import Changes, RunSnapshot
+from baseshift.core.errors import ConfigError
+from baseshift.core.records import RunSnapshot
 from baseshift.core.settings import Settings
-from baseshift.core.states import JobState, RunState
+from baseshift.core.states import RunState
 from baseshift.core.templatestore import parse_document
 from baseshift.plugins.storage_pg_connect import PgTarget
 from baseshift.plugins.storage_pg_schema import (
@@ -139,38 +139,6 @@ def test_month_bounds_are_calendar_months_in_utc() -> None:
 
 
 # --------------------------------------------------------------------- guarded transitions
-
-
-async def test_two_processes_cannot_both_move_the_same_job(store: PostgresStateStore,
-                                                           pg_url: str) -> None:
-    await store.create_run(a_run("r1"), [a_job("a", "r1")])
-    await store.create_run(a_run("r2"), [a_job("b", "r2")])
-    other = PostgresStateStore(pg_url)
-    await other.open()
-    try:
-        mine, theirs = Changes(), Changes()
-        mine.moved_job(a_job("a", "r1", state=JobState.READY), JobState.PENDING)
-        theirs.moved_job(a_job("a", "r1", state=JobState.CANCELLED), JobState.PENDING)
-        theirs.moved_job(a_job("b", "r2", state=JobState.READY), JobState.PENDING)
-        await store.apply(mine)
-        with pytest.raises(StaleState) as info:
-            await other.apply(theirs)
-    finally:
-        await other.close()
-    assert info.value.run_ids == ("r1",)
-    assert sql(pg_url, "SELECT run_id, key, state FROM jobs ORDER BY run_id") == [
-        ("r1", "a", "READY"), ("r2", "b", "PENDING")]  # nothing of the rejected batch
-
-
-async def test_a_run_transition_is_guarded_too(store: PostgresStateStore) -> None:
-    await store.create_run(a_run("r1"), [])
-    first, second = Changes(), Changes()
-    first.moved_run(a_run("r1", state=RunState.CANCELLED), RunState.INITIALIZED)
-    second.moved_run(a_run("r1", state=RunState.RUNNING), RunState.INITIALIZED)
-    await store.apply(first)
-    with pytest.raises(StaleState):
-        await store.apply(second)
-    assert (await store.run_states(["r1"])) == {"r1": RunState.CANCELLED}
 
 
 async def test_claims_are_exclusive_across_connections(store: PostgresStateStore,
