@@ -80,7 +80,9 @@ class StateStore(Protocol):
     whether this process leads `role` among the processes sharing the store (the cron
     scheduler asks for "cron"; without `lead`, every process leads); and `exclusive(name)`,
     an async context manager holding a lock against every process sharing the store
-    (admission holds one per workflow while it counts runs and starts one).
+    (admission holds one per workflow while it counts runs and starts one); and
+    `load_document(name)` / `save_document(name, value)`, small JSON documents shared by
+    every process (the cron leader's schedule marks; without them, `data_dir` keeps them).
     """
 
     name: ClassVar[str]

@@ -112,11 +112,29 @@ class Mark:
 
 
 class ScheduleState:
-    """The marks of every schedule, kept in a small JSON file written atomically."""
+    """The marks of every schedule. Kept in a small JSON file written atomically
+    (`data_dir/schedules.json`), or, when the store keeps documents (PostgreSQL, shared by
+    several servers), as the store's "schedules" document, so that a server taking over as
+    cron leader continues from the marks the previous leader left."""
 
-    def __init__(self, path: Path) -> None:
+    DOCUMENT = "schedules"
+
+    def __init__(self, path: Path | None, marks: dict[str, dict[str, Mark]] | None = None
+                 ) -> None:
         self.path = path
-        self.marks: dict[str, dict[str, Mark]] = self._read()
+        self.marks: dict[str, dict[str, Mark]] = (
+            marks if marks is not None else self._read() if path is not None else {})
+
+    @classmethod
+    def from_data(cls, data: Any, path: Path | None = None) -> ScheduleState:
+        """The marks of a saved `data()`; empty (with a warning) if it cannot be read."""
+        try:
+            marks = {wf: {key: _mark(m) for key, m in marks.items()}
+                     for wf, marks in data["schedules"].items()}
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            log.warning("ignoring unreadable schedule marks (%s): schedules start afresh", exc)
+            marks = {}
+        return cls(path, marks)
 
     def get(self, workflow: str, key: str) -> Mark | None:
         return self.marks.get(workflow, {}).get(key)
@@ -132,17 +150,25 @@ class ScheduleState:
         else:
             self.marks.pop(workflow, None)
 
-    def save(self) -> None:
-        data = {"version": 1, "schedules": {
+    def data(self) -> dict[str, Any]:
+        return {"version": 1, "schedules": {
             wf: {key: {"checked": m.checked.isoformat(),
                        "fired": m.fired.isoformat() if m.fired else None}
                  for key, m in sorted(marks.items())}
             for wf, marks in sorted(self.marks.items())}}
+
+    async def save(self, store: Any = None) -> None:
+        """Into the store's document when it keeps documents, else into the file."""
+        if store is not None and hasattr(store, "save_document"):
+            await store.save_document(self.DOCUMENT, self.data())
+            return
+        if self.path is None:
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".schedules-", suffix=".json", dir=self.path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f, indent=2)
+                json.dump(self.data(), f, indent=2)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, self.path)
@@ -150,16 +176,24 @@ class ScheduleState:
             Path(tmp).unlink(missing_ok=True)
             raise
 
+    @classmethod
+    async def load(cls, store: Any, path: Path) -> ScheduleState:
+        """The marks as the last leader saved them (store document, else the file)."""
+        if hasattr(store, "load_document"):
+            data = await store.load_document(cls.DOCUMENT)
+            return cls.from_data(data) if data is not None else cls(None, {})
+        return cls(path)
+
     def _read(self) -> dict[str, dict[str, Mark]]:
+        assert self.path is not None
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
-            return {wf: {key: _mark(m) for key, m in marks.items()}
-                    for wf, marks in data["schedules"].items()}
         except FileNotFoundError:
             return {}
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (OSError, ValueError) as exc:
             log.warning("ignoring unreadable %s (%s): schedules start afresh", self.path, exc)
             return {}
+        return ScheduleState.from_data(data).marks
 
 
 def _mark(raw: dict[str, Any]) -> Mark:
@@ -183,7 +217,9 @@ class Scheduler:
                  max_catch_up: int = MAX_CATCH_UP, recheck: float = RECHECK) -> None:
         self.bs = baseshift
         self.clock: Clock = clock or SystemClock()
-        self.state = ScheduleState(state_path or baseshift.settings.data_dir / STATE_FILE)
+        self.state_path = state_path or baseshift.settings.data_dir / STATE_FILE
+        self.state = ScheduleState(self.state_path)
+        self._leading = False
         self.grace, self.max_catch_up, self.recheck = grace, max_catch_up, recheck
         self._previous: datetime | None = None
         self._task: asyncio.Task[None] | None = None
@@ -206,6 +242,9 @@ class Scheduler:
                 if not await self._leads():
                     await self.clock.sleep(min(self.recheck, LEAD_RETRY))
                     continue
+                if not self._leading:  # just became the leader: continue from its marks
+                    self.state = await ScheduleState.load(self.bs.store, self.state_path)
+                    self._leading = True
                 wake = await self.tick()
             except Exception:  # a bad tick must not end scheduling for good
                 log.exception("scheduler tick failed")
@@ -231,7 +270,7 @@ class Scheduler:
                     wake = min(wake, next_fire(schedule, now))
                 except Exception:  # one unusable schedule must not stop the others
                     log.exception("schedule %r of workflow %s failed", schedule.cron, workflow)
-        self.state.save()
+        await self.state.save(self.bs.store)
         self._previous = now
         for workflow, schedule, at in fires:
             await self._start(workflow, schedule, at)

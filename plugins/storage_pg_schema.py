@@ -111,6 +111,14 @@ MIGRATIONS: tuple[str, ...] = (
         retired_at timestamptz NOT NULL DEFAULT now()
     );
     """,
+    # 4: small documents shared by every server (the cron leader's schedule marks)
+    """
+    CREATE TABLE documents (
+        name text PRIMARY KEY,
+        value json NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now()
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _MIGRATION_LOCK = 0x62617365  # "base": one advisory lock id for schema changes

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import psycopg
+from psycopg.types.json import Json
 from sqlalchemy import Connection, Engine, create_engine
 
 from baseshift.core.errors import Conflict, StaleState, StoreError
@@ -313,6 +314,20 @@ class PostgresStateStore:
         except psycopg.Error as exc:
             raise StoreError(f"claiming run {run_id!r} failed: {exc}") from exc
         return bool(row and row[0])
+
+    # ------------------------------------------------------------ documents
+
+    async def load_document(self, name: str) -> Any:
+        """A small JSON document every server shares (the cron schedule marks), or None."""
+        rows = await self._fetch("SELECT value FROM documents WHERE name = %s", (name,))
+        return rows[0][0] if rows else None
+
+    async def save_document(self, name: str, value: Any) -> None:
+        async with self._writing(f"saving document {name!r}") as conn:
+            await conn.execute(
+                b"INSERT INTO documents (name, value) VALUES (%s, %s) ON CONFLICT (name) "
+                b"DO UPDATE SET value = EXCLUDED.value, updated_at = now()",
+                (name, Json(value)))
 
     # ------------------------------------------------------------ operations
 

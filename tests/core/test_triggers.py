@@ -103,13 +103,13 @@ def test_catch_up_fires_every_missed_time_up_to_the_bound() -> None:
 # ---------------------------------------------------------------- durable state
 
 
-def test_state_round_trips_through_its_file(tmp_path: Path) -> None:
+async def test_state_round_trips_through_its_file(tmp_path: Path) -> None:
     path = tmp_path / "d" / "schedules.json"
     state = ScheduleState(path)
     state.put("wf", "k", Mark(utc(2025, 1, 1), utc(2024, 12, 31)))
     state.put("wf", "gone", Mark(utc(2025, 1, 1)))
     state.keep_only("wf", {"k"})
-    state.save()
+    await state.save()
     assert [p.name for p in path.parent.iterdir()] == ["schedules.json"]  # no temp file left
     again = ScheduleState(path)
     assert again.marks == {"wf": {"k": Mark(utc(2025, 1, 1), utc(2024, 12, 31))}}
@@ -281,3 +281,35 @@ async def test_only_the_leading_server_fires_and_a_follower_takes_over(
         await asyncio.sleep(0.05)
         assert await follower._leads()
         await follower.stop()
+
+
+async def test_a_new_cron_leader_continues_from_the_marks_the_last_one_left(
+        make_baseshift: Any, tmp_path: Path, pg_url: str) -> None:
+    """Servers on PostgreSQL share the schedule marks: a leader taking over (with its own
+    data folder) catches up the fire time missed while no server led."""
+    folder = tmp_path / "flows"
+    write_workflow(folder, 'schedule "*/5 * * * *" missed catch-up with { who: "cron" }')
+    shared = {"workflows_dir": folder, "store": "postgres", "database_url": pg_url}
+    async with make_baseshift(data_dir=tmp_path / "a", **shared) as first:
+        await first.catalog.refresh(force=True)
+        clock = ManualClock(T0)
+        leader = Scheduler(first, clock=clock, recheck=3600)
+        leader.start()
+        await clock.sleeping.wait()
+        clock.move_to(utc(2025, 3, 29, 12, 5))
+        await asyncio.sleep(0.2)
+        assert await started(first) == [{"who": "cron"}]
+        await leader.stop()
+    async with make_baseshift(data_dir=tmp_path / "b", **shared) as second:
+        await second.catalog.refresh(force=True)
+        clock = ManualClock(utc(2025, 3, 29, 12, 12))  # 12:10 passed while nobody led
+        follower = Scheduler(second, clock=clock, recheck=3600)
+        follower.start()
+        await clock.sleeping.wait()
+        for _ in range(50):
+            if len(await started(second)) == 2:
+                break
+            await asyncio.sleep(0.05)
+        await follower.stop()
+        assert await started(second) == [{"who": "cron"}, {"who": "cron"}]
+    assert not (tmp_path / "b" / "schedules.json").exists()  # the marks live in the store

@@ -84,6 +84,7 @@ async def test_open_upgrades_a_database_from_every_earlier_version(pg_url: str,
         assert snapshot.jobs["a"].output == [1, 2]
         assert [a.log for a in snapshot.attempts] == ["done"]
     assert sql(pg_url, "SELECT count(*) FROM job_queue") == [(0,)]  # every table exists
+    assert sql(pg_url, "SELECT count(*) FROM documents") == [(0,)]
 
 
 async def test_a_newer_database_is_refused_with_a_clear_error(pg_url: str) -> None:
@@ -97,8 +98,9 @@ async def test_a_newer_database_is_refused_with_a_clear_error(pg_url: str) -> No
 
 def test_migrations_are_only_ever_appended() -> None:
     """Released migrations never change: a database at version N has run exactly these."""
-    assert len(MIGRATIONS) == SCHEMA_VERSION == 3
+    assert len(MIGRATIONS) == SCHEMA_VERSION == 4
     assert "CREATE TABLE runs" in MIGRATIONS[0] and "CREATE TABLE job_queue" in MIGRATIONS[1]
+    assert "CREATE TABLE documents" in MIGRATIONS[3]
 
 
 # --------------------------------------------------------------------- partitions
