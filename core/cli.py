@@ -32,8 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--data-dir", metavar="DIR",
                         help="where runs are stored (env BASESHIFT_DATA_DIR; default ./.baseshift)")
     common.add_argument("--store", metavar="NAME",
-                        help="state store backend: sqlite (default) or memory "
-                        "(env BASESHIFT_STORE)")
+                        help="state store backend: sqlite (default), memory or postgres "
+                        "(env BASESHIFT_STORE; postgres also needs BASESHIFT_DATABASE_URL)")
     parser = argparse.ArgumentParser(
         prog="baseshift",
         description="Base Shift: write workflows as .bsw files, check them, run them.")
