@@ -6,7 +6,6 @@ removed afterwards."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -21,24 +20,10 @@ from baseshift.core.plugins import DEFAULT_PLUGINS
 from baseshift.core.settings import Settings
 from baseshift.plugins.cache_memory import MemoryCache
 from baseshift.plugins.cache_redis import RedisCache
+from tests.plugins.conftest import REDIS_URL
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 BACKENDS = {"memory": MemoryCache, "redis": RedisCache}
 VALUES: list[JSONValue] = [1, 2.5, "text", True, False, [1, "a", None], {"a": {"b": [1, 2]}}, 0, ""]
-
-
-@pytest.fixture
-async def prefix() -> AsyncIterator[str]:
-    """A key prefix for this test only; every key under it is deleted afterwards."""
-    name = f"bstest-{uuid.uuid4().hex[:12]}:"
-    yield name
-    client = aioredis.from_url(REDIS_URL)
-    try:
-        keys = [k async for k in client.scan_iter(match=f"{name}*")]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import asyncio
 import json
 import logging
 import shutil
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -29,8 +28,8 @@ from baseshift.core.report import ordered_jobs
 from baseshift.core.settings import Settings
 from baseshift.plugins.live_redis import RedisLive, decode_events
 from baseshift.web.app import create_app
+from tests.plugins.conftest import REDIS_URL
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = (REPO / "workflows" / "hello.bsw", REPO / "workflows" / "fanout.bsw",
              REPO / "workflows" / "shop.py", REPO / "tests" / "web" / "workflows" / "approval.bsw")
@@ -41,20 +40,6 @@ API = "/api/v1"
 APPROVED = {"approved": True, "by": "ada"}
 
 Change = tuple[str, str | None, str]
-
-
-@pytest.fixture
-async def prefix() -> AsyncIterator[str]:
-    """A key prefix for this test only; every key under it is deleted afterwards."""
-    name = f"bstest-{uuid.uuid4().hex[:12]}:"
-    yield name
-    client = aioredis.from_url(REDIS_URL)
-    try:
-        keys = [k async for k in client.scan_iter(match=f"{name}*")]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
 
 
 @pytest.fixture
