@@ -15,8 +15,9 @@ workers.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -25,7 +26,7 @@ import psycopg
 from psycopg.types.json import Json
 from sqlalchemy import Connection, Engine, create_engine
 
-from baseshift.core.errors import Conflict, StaleState, StoreError
+from baseshift.core.errors import ConfigError, Conflict, StaleState, StoreError
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.records import (
     Changes,
@@ -58,6 +59,8 @@ from .storage_sql_models import (
     run_row,
 )
 
+log = logging.getLogger("baseshift.store")
+
 T = TypeVar("T")
 EXCLUSIVE_RETRY = 0.01
 """Seconds between tries for a lock another process holds (held for milliseconds)."""
@@ -80,7 +83,6 @@ class PostgresStateStore:
         self._write_lock = asyncio.Lock()
         self._read_lock = asyncio.Lock()
         self._claimed: set[str] = set()
-        self._leading: set[str] = set()
         self._known_runs: set[str] = set()
         self._partitions_until = 0.0
 
@@ -111,7 +113,6 @@ class PostgresStateStore:
                 await conn.close()
         self._write = self._read = self._locks = None
         self._claimed.clear()
-        self._leading.clear()
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
@@ -120,6 +121,45 @@ class PostgresStateStore:
         if conn is None:
             raise RuntimeError(f"state store {self.target} is not open")
         return conn
+
+    async def _reopened(self, conn: psycopg.AsyncConnection[Any] | None,
+                        autocommit: bool) -> psycopg.AsyncConnection[Any] | None:
+        """A new session in place of `conn` if the last call found it ended (a database
+        restart, a killed backend), else None: a lost session costs one failed call."""
+        if not self._conn(conn).closed:
+            return None
+        try:
+            return await self.target.connect_async(autocommit=autocommit)
+        except ConfigError as exc:  # still unreachable
+            raise StoreError(exc.message, hint=exc.hint) from None
+
+    async def _writer(self) -> psycopg.AsyncConnection[Any]:
+        self._write = await self._reopened(self._write, False) or self._write
+        return self._conn(self._write)
+
+    async def _reader(self) -> psycopg.AsyncConnection[Any]:
+        self._read = await self._reopened(self._read, True) or self._read
+        return self._conn(self._read)
+
+    async def _locker(self) -> psycopg.AsyncConnection[Any]:
+        """The session holding this process's advisory locks. When it ended, so did its
+        locks: on the new session the claims are taken again where still free; those
+        another process took meanwhile are no longer ours (its guarded writes then make
+        this process let go of the run)."""
+        fresh = await self._reopened(self._locks, True)
+        if fresh is None:
+            return self._conn(self._locks)
+        self._locks = fresh
+        lost = set()
+        for run_id in sorted(self._claimed):
+            if not await self._lock_call(
+                    "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", run_id):
+                lost.add(run_id)
+        self._claimed -= lost
+        if lost:
+            log.warning("claims on runs %s ended with a lost database session and were "
+                        "taken by another process", ", ".join(sorted(lost)))
+        return fresh
 
     # ------------------------------------------------------------ writes
 
@@ -177,14 +217,14 @@ class PostgresStateStore:
         self._known_runs |= found
 
     def _writing(self, what: str) -> _Transaction:
-        return _Transaction(self._conn(self._write), self._write_lock, what, str(self.target))
+        return _Transaction(self._writer, self._write_lock, what, str(self.target))
 
     # ------------------------------------------------------------ reads
 
     async def load_run(self, run_id: str, *, attempts: bool = True) -> RunSnapshot | None:
-        conn = self._conn(self._read)
         async with self._read_lock:
             try:
+                conn = await self._reader()
                 async with conn.transaction(), conn.cursor() as cur:
                     await cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                     await cur.execute(sql.SELECT_RUN, (run_id,))
@@ -214,9 +254,9 @@ class PostgresStateStore:
         return [str(r[0]) for r in rows]
 
     async def _fetch(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        conn = self._conn(self._read)
         async with self._read_lock:
             try:
+                conn = await self._reader()
                 cur = await conn.execute(query.encode(), params)
                 return await cur.fetchall()
             except psycopg.Error as exc:
@@ -277,16 +317,15 @@ class PostgresStateStore:
     async def release_run(self, run_id: str) -> None:
         if run_id in self._claimed:
             self._claimed.discard(run_id)
-            await self._lock_call("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", run_id)
+            await self._unlock(0, run_id)
 
     async def lead(self, role: str) -> bool:
         """Whether this process leads `role` (e.g. the cron scheduler) among every process
-        on this database: a session advisory lock, given up only when this session ends."""
-        if role in self._leading:
-            return True
-        if await self._lock_call("SELECT pg_try_advisory_lock(hashtextextended(%s, 2))", role):
-            self._leading.add(role)
-        return role in self._leading
+        on this database: a session advisory lock, given up only when this session ends.
+        Asked of the database every time (re-taking a lock one holds is a no-op), so a
+        leader whose session ended learns it before another leader acts beside it."""
+        return await self._lock_call(
+            "SELECT pg_try_advisory_lock(hashtextextended(%s, 2))", role)
 
     @asynccontextmanager
     async def exclusive(self, name: str) -> AsyncIterator[None]:
@@ -299,7 +338,15 @@ class PostgresStateStore:
         try:
             yield
         finally:
-            await self._lock_call("SELECT pg_advisory_unlock(hashtextextended(%s, 3))", name)
+            await self._unlock(3, name)
+
+    async def _unlock(self, space: int, name: str) -> None:
+        try:
+            await self._lock_call(
+                f"SELECT pg_advisory_unlock(hashtextextended(%s, {space}))", name)
+        except StoreError:
+            if not self._conn(self._locks).closed:
+                raise  # else the lock ended with its session: released all the same
 
     def _lock_name(self, name: str) -> str:
         """Advisory locks are per database, not per schema: the schema is part of the name,
@@ -307,8 +354,8 @@ class PostgresStateStore:
         return f"{self.target.schema}:{name}"
 
     async def _lock_call(self, query: str, run_id: str) -> bool:
-        conn = self._conn(self._locks)
         try:
+            conn = await self._locker()
             cur = await conn.execute(query.encode(), (self._lock_name(run_id),))
             row = await cur.fetchone()
         except psycopg.Error as exc:
@@ -350,20 +397,25 @@ class _Transaction:
     """One write transaction on the store's write connection, serialised in this process;
     database errors become Conflict (constraints) or StoreError, the transaction rolled back."""
 
-    def __init__(self, conn: psycopg.AsyncConnection[Any], lock: asyncio.Lock, what: str,
-                 where: str) -> None:
-        self.conn, self.lock, self.what, self.where = conn, lock, what, where
+    def __init__(self, connect: Callable[[], Awaitable[psycopg.AsyncConnection[Any]]],
+                 lock: asyncio.Lock, what: str, where: str) -> None:
+        self.connect, self.lock, self.what, self.where = connect, lock, what, where
         self._tx: Any = None
 
     async def __aenter__(self) -> psycopg.AsyncConnection[Any]:
         await self.lock.acquire()
         try:
-            self._tx = self.conn.transaction()
+            conn = await self.connect()
+            self._tx = conn.transaction()
             await self._tx.__aenter__()
+        except psycopg.Error as exc:
+            self.lock.release()
+            raise StoreError(f"{self.what} failed, nothing was written: {exc}",
+                             hint=f"check the database {self.where}") from exc
         except BaseException:
             self.lock.release()
             raise
-        return self.conn
+        return conn
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: Any) -> None:
