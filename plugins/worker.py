@@ -27,7 +27,7 @@ import psycopg
 from baseshift.core.attempts import AttemptRunner
 from baseshift.core.cli import ExitCode, settings_from
 from baseshift.core.commands import Command
-from baseshift.core.errors import BaseShiftError
+from baseshift.core.errors import BaseShiftError, StoreError
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.runstate import ActiveRun, Launch
 from baseshift.core.states import JobState
@@ -60,7 +60,7 @@ _CLAIM = (
     "AND labels <@ %(labels)s::text[] ORDER BY id LIMIT %(n)s FOR UPDATE SKIP LOCKED) "
     "RETURNING id, run_id, job_key, number")
 _RENEW = ("UPDATE job_queue SET leased_until = now() + make_interval(secs => %s) "
-          "WHERE worker = %s AND state = 'leased' RETURNING id")
+          "WHERE worker = %s AND state = 'leased' AND id <> ALL(%s) RETURNING id")
 _STORE = (
     "UPDATE job_queue q SET state = 'done', result = v.result::json "
     "FROM unnest(%s::bigint[], %s::text[]) AS v(id, result) "
@@ -95,6 +95,8 @@ class Worker:
         self._listen: psycopg.AsyncConnection[Any] | None = None
         self._wake = asyncio.Event()
         self._results: list[tuple[int, Outcome]] = []
+        self._unstored: set[int] = set()
+        """Rows whose result could not be stored: never renewed again."""
         self._storing: asyncio.Task[None] | None = None
         self._plans: dict[str, Plan] = {}
 
@@ -157,6 +159,11 @@ class Worker:
         for run_id, items in by_run.items():
             try:
                 launches = await self._launches(run_id, items)
+            except StoreError as exc:  # the store is away for now: another worker, or later
+                log.error("could not read run %s, its attempts go back to the queue: %s",
+                          run_id, exc)
+                await self._hand_back([c.id for c in items])
+                continue
             except Exception as exc:  # the run cannot be prepared here: fail its attempts
                 message = f"the worker could not prepare the attempt: {exc}"
                 for c in items:
@@ -168,6 +175,13 @@ class Worker:
                                        "took it", False, ""))
                 else:
                     self.active[c.id] = asyncio.create_task(self._execute_attempt(c, launch))
+
+    async def _hand_back(self, row_ids: list[int]) -> None:
+        """Return claimed rows to the queue; if even that fails, their leases run out."""
+        try:
+            await self._execute(_HAND_BACK + " AND id = ANY(%s)", (self.id, row_ids))
+        except BaseShiftError as exc:
+            log.warning("could not hand back claimed attempts: %s", exc)
 
     async def _launches(self, run_id: str, items: list[Claimed]
                         ) -> list[tuple[Claimed, Launch | None]]:
@@ -229,6 +243,7 @@ class Worker:
                     await self._execute("SELECT pg_notify(%s, %s)", (DONE_CHANNEL, owner))
             except BaseShiftError as exc:  # the lease runs out: the attempt runs again
                 log.error("could not store %d result(s): %s", len(batch), exc)
+                self._unstored |= {i for i, _ in batch}
 
     # ------------------------------------------------------------ leases and wake-ups
 
@@ -253,7 +268,10 @@ class Worker:
         withdrawn (cancelled, or the run was taken over)."""
         if not self.active:
             return
-        held = {int(r[0]) for r in await self._execute(_RENEW, (self.lease, self.id))}
+        # not rows whose result could not be stored: their leases must run out, so that
+        # their server runs them again instead of waiting as long as this worker is busy
+        held = {int(r[0]) for r in await self._execute(
+            _RENEW, (self.lease, self.id, sorted(self._unstored)))}
         for row_id, task in list(self.active.items()):
             if row_id not in held and not task.done():
                 task.cancel()
