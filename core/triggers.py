@@ -240,6 +240,7 @@ class Scheduler:
         while True:
             try:
                 if not await self._leads():
+                    self._leading = False  # leading again later: reload the marks first
                     await self.clock.sleep(min(self.recheck, LEAD_RETRY))
                     continue
                 if not self._leading:  # just became the leader: continue from its marks

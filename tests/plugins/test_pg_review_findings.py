@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
 from baseshift.core.errors import StoreError
+from baseshift.core.triggers import Scheduler
 from baseshift.plugins.storage_pg_connect import PgTarget
 from baseshift.plugins.storage_postgres import PostgresStateStore
+from tests.core.test_triggers import T0, ManualClock
 from tests.plugins.test_state_store_contract import a_job, a_run
 
 GONE_TRIES = 200
@@ -85,3 +89,40 @@ async def test_leadership_ends_with_the_session_that_held_it(store: PostgresStat
         assert await store.claim_run("r1"), "a claim lost with a session is not held any more"
     finally:
         await other.close()
+
+
+async def test_a_scheduler_leading_again_continues_from_the_stored_marks(
+        make_baseshift: Any, tmp_path: Path, pg_url: str) -> None:
+    """A cron leader that lost its session (and so the lead) and leads again later must
+    load the marks the leader in between saved, not save its own stale ones over them."""
+    marks = {"version": 1, "schedules": {"w": {"k": {"checked": "2025-03-29T12:10:00+00:00",
+                                                    "fired": "2025-03-29T12:10:00+00:00"}}}}
+    async with make_baseshift(store="postgres", database_url=pg_url,
+                              workflows_dir=tmp_path / "none") as bs:
+        clock = ManualClock(T0)
+        scheduler = Scheduler(bs, clock=clock, recheck=60)
+        scheduler.start()
+        await clock.sleeping.wait()  # it leads, ticked, and sleeps
+        other = PostgresStateStore(pg_url)
+        await other.open()
+        try:
+            kill(pg_url, bs.store._locks)  # type: ignore[attr-defined]
+            for _ in range(GONE_TRIES):
+                if await other.lead("cron"):
+                    break
+                await asyncio.sleep(0.05)
+            await other.save_document("schedules", marks)  # the leader in between
+            for step in range(1, 4):  # the old leader finds out, then waits to lead
+                clock.sleeping.clear()
+                clock.move_to(T0 + timedelta(seconds=60 * step))
+                await clock.sleeping.wait()
+        finally:
+            await other.close()  # the leader in between stops
+        for _ in range(GONE_TRIES):
+            clock.sleeping.clear()
+            clock.move_to(clock.now() + timedelta(seconds=60))
+            await clock.sleeping.wait()
+            if scheduler._leading and clock.sleeps[-1] == 60:
+                break
+        await scheduler.stop()
+        assert await bs.store.load_document("schedules") == marks
