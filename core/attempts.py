@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
 
@@ -125,10 +126,12 @@ class NotRetryable(ExecutionError):
 
 
 def _check_json(value: Any) -> None:
-    if type(value) in _PLAIN:
+    """Outputs must be JSON that every store accepts: no NaN or infinities (PostgreSQL's json
+    type refuses them, and they are not JSON)."""
+    if type(value) in _PLAIN and not (type(value) is float and not math.isfinite(value)):
         return
     try:
-        json.dumps(value)
+        json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ExecutionError(f"the job's output is not JSON: {exc}") from None
 

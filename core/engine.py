@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .attempts import AttemptRunner
-from .errors import BaseShiftError, Conflict, NotFound, StaleState
+from .errors import BaseShiftError, Conflict, NotFound, StaleState, StoreError
 from .inputs import prepare_inputs
 from .plan import Plan
 from .protocols import Executor, LostAttempt, QueuedAttempt
@@ -295,7 +295,10 @@ class Engine:
 
     async def _store(self, fx: Effects, launches: list[Launch]) -> list[Launch]:
         """Store the round. When a shared store reports runs that another process moved
-        (cancelled them, say), stop executing those runs here and store the rest."""
+        (cancelled them, say), stop executing those runs here and store the rest. When the
+        store fails (a database restart), let go of every run of the round: what was stored
+        before stays true, and the runs resume from it once a server adopts them (this one
+        too, within seconds, once the store answers again)."""
         while True:
             try:
                 await self.store.apply(fx.changes)
@@ -303,19 +306,25 @@ class Engine:
             except StaleState as exc:
                 if not exc.run_ids:
                     raise
-                gone = set(exc.run_ids)
+                gone, error = set(exc.run_ids), None
                 log.warning("runs %s were changed by another process; no longer executed "
                             "here", ", ".join(sorted(gone)))
-                fx.drop_runs(gone)
-                for launch in launches:
-                    if launch.run.id in gone:
-                        self._release(launch.run.id, launch.key, launch.number)
-                launches = [x for x in launches if x.run.id not in gone]
-                for run_id in gone:
-                    self._let_go(run_id)
+            except StoreError as exc:
+                gone = fx.changes.run_ids() | {x.run.id for x in launches}
+                error = exc
+                log.error("storing a scheduling round failed (%s); runs %s stop here and "
+                          "resume from their stored state", exc, ", ".join(sorted(gone)))
+            fx.drop_runs(gone)
+            for launch in launches:
+                if launch.run.id in gone:
+                    self._release(launch.run.id, launch.key, launch.number)
+            launches = [x for x in launches if x.run.id not in gone]
+            for run_id in gone:
+                self._let_go(run_id, error)
 
-    def _let_go(self, run_id: str) -> None:
-        """Forget a run another process has taken over: stop its attempts, free its claim."""
+    def _let_go(self, run_id: str, error: StoreError | None = None) -> None:
+        """Forget a run another process has taken over (or that could not be stored): stop
+        its attempts, free its claim."""
         self.runs.pop(run_id, None)
         self.queue.remove(lambda item: item[0] == run_id)
         for (rid, key), task in list(self._tasks.items()):
@@ -325,22 +334,31 @@ class Engine:
         for rid, key, number in [h for h in self._holding if h[0] == run_id]:
             self._release(rid, key, number)
         task = asyncio.get_running_loop().create_task(
-            self._settled_elsewhere(run_id, self._waiters.pop(run_id, [])))
+            self._settled_elsewhere(run_id, self._waiters.pop(run_id, []), error))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _settled_elsewhere(self, run_id: str,
-                                 waiters: list[asyncio.Future[RunRecord]]) -> None:
-        """Free the claim of a run let go, and answer its waiters with the stored record."""
-        await self.store.release_run(run_id)
-        snapshot = await self.store.load_run(run_id, attempts=False)
+    async def _settled_elsewhere(self, run_id: str, waiters: list[asyncio.Future[RunRecord]],
+                                 error: StoreError | None) -> None:
+        """Free the claim of a run let go, and answer its waiters with the stored record
+        (or, when it is unfinished because the store failed, with that failure)."""
+        try:
+            await self.store.release_run(run_id)
+            snapshot = await self.store.load_run(run_id, attempts=False)
+        except BaseShiftError as exc:
+            snapshot, error = None, error or StoreError(str(exc))
         for future in waiters:
             if future.done():
                 continue
-            if snapshot is None:
-                future.set_exception(NotFound(f"run '{run_id}' is gone from the store"))
-            else:
+            if snapshot is not None and (error is None or snapshot.run.state.finished):
                 future.set_result(snapshot.run)
+            elif error is not None:
+                future.set_exception(StoreError(
+                    f"run '{run_id}' was interrupted: {error.message}",
+                    hint="it resumes from its stored state when a server adopts it, or "
+                    "with `baseshift resume`"))
+            else:
+                future.set_exception(NotFound(f"run '{run_id}' is gone from the store"))
 
     def _handle(self, msg: Message, fx: Effects) -> None:
         kind = msg[0]

@@ -100,6 +100,10 @@ class Changes:
         self.was_job.setdefault((j.run_id, j.key), before)
         self.jobs[(j.run_id, j.key)] = j
 
+    def run_ids(self) -> set[str]:
+        """The runs this batch writes records of."""
+        return {*self.runs, *(k[0] for k in self.jobs), *(k[0] for k in self.attempts)}
+
     def drop_runs(self, run_ids: set[str]) -> None:
         """Remove every record of these runs from the batch."""
         self.runs = {k: v for k, v in self.runs.items() if k not in run_ids}

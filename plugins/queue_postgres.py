@@ -83,6 +83,7 @@ class PostgresAttemptQueue:
         self._flushing: asyncio.Task[None] | None = None
         self._waiting: dict[int, asyncio.Future[Outcome]] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._withdrawing: set[asyncio.Task[None]] = set()
         self._collect = asyncio.Event()
 
     @classmethod
@@ -122,8 +123,10 @@ class PostgresAttemptQueue:
             row_id = await asyncio.shield(queued)
             return await outcome
         except asyncio.CancelledError:
-            if row_id is None and queued.done() and not queued.cancelled() \
-                    and queued.exception() is None:
+            if row_id is None and not queued.done():
+                # cancelled while its insert is in flight: withdraw the row once it exists
+                queued.add_done_callback(self._withdraw_when_queued)
+            elif row_id is None and not queued.cancelled() and queued.exception() is None:
                 row_id = queued.result()
             if row_id is not None:
                 await asyncio.shield(self._withdraw(row_id))
@@ -131,6 +134,15 @@ class PostgresAttemptQueue:
         finally:
             if row_id is not None:
                 self._waiting.pop(row_id, None)
+
+    def _withdraw_when_queued(self, queued: asyncio.Future[int]) -> None:
+        if queued.cancelled() or queued.exception() is not None:
+            return
+        row_id = queued.result()
+        self._waiting.pop(row_id, None)
+        task = asyncio.get_running_loop().create_task(self._withdraw(row_id))
+        self._withdrawing.add(task)
+        task.add_done_callback(self._withdrawing.discard)
 
     async def forget(self, run_id: str) -> None:
         rows = await self._execute(

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -136,3 +137,28 @@ def test_the_postgres_queue_needs_the_postgres_store(pg_url: str, tmp_path: Path
     with pytest.raises(ConfigError, match='queue = "postgres" needs store = "postgres"'):
         BaseShift(Settings(queue="postgres", database_url=pg_url, data_dir=tmp_path,
                            load_entrypoints=False))
+
+
+async def test_an_attempt_cancelled_while_being_queued_leaves_no_row(
+        settings: Settings) -> None:
+    from baseshift.core.protocols import QueuedAttempt
+    from baseshift.plugins.queue_postgres import PostgresAttemptQueue
+
+    async with BaseShift(dataclasses.replace(settings, queue="local")):  # migrates the schema
+        pass
+    queue = PostgresAttemptQueue.from_settings(settings)
+    await queue.open()
+    try:
+        task = asyncio.ensure_future(queue.run(QueuedAttempt("r1", "a", 1)))
+        await asyncio.sleep(0)  # queued in the outbox; its insert is about to start
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        for _ in range(100):
+            if queue_rows(settings) == 0 and not queue._waiting:
+                break
+            await asyncio.sleep(0.02)
+        assert queue_rows(settings) == 0
+        assert queue._waiting == {}
+    finally:
+        await queue.close()
