@@ -185,14 +185,19 @@ class Admission:
 
     # ------------------------------------------------------------ the queue
 
-    async def startup(self) -> None:
+    async def startup(self, older_than: float | None = None) -> None:
         """Take up the runs left INITIALIZED by a previous process, oldest first: queued runs
         of limited workflows wait for their turn, others (interrupted before they began)
-        start now. Called once by the server after interrupted RUNNING runs are resumed."""
+        start now. Called by the server after interrupted RUNNING runs are resumed, then
+        again every few seconds with `older_than` (seconds), for the queued runs of a
+        server that died (young runs may be about to start in the process that made them;
+        who starts one is decided by its claim)."""
         waiting = await self.bs.store.list_runs(limit=MAX_LISTED, states=[RunState.INITIALIZED])
         workflows: set[str] = set()
+        born_before = time.time() - older_than if older_than is not None else float("inf")
         for run in sorted(waiting, key=lambda r: (r.created_at, r.id)):
-            if run.id in self.bs.engine.runs or self._is_queued(run.id):
+            if run.id in self.bs.engine.runs or self._is_queued(run.id) \
+                    or run.created_at > born_before:
                 continue
             plan = await self._plan_of(run.id)
             if plan is None:

@@ -24,6 +24,8 @@ log = logging.getLogger("baseshift.service")
 SETTLE_SECONDS = 5.0
 """How long cancel waits for the engine to store the cancellation before answering."""
 ADOPT_INTERVAL = 10.0
+ADOPT_AGE = 30.0
+"""INITIALIZED runs younger than this (seconds) may still be started by their own process."""
 """Seconds between a server's looks for runs whose process died (several servers, one store)."""
 
 
@@ -139,11 +141,13 @@ class RunService:
         return resumed
 
     async def adopt_orphans_forever(self, interval: float = ADOPT_INTERVAL) -> None:
-        """Resume, every `interval` seconds, runs whose process died (see above)."""
+        """Resume, every `interval` seconds, runs whose process died (see above), and take
+        up the runs such a process had queued or not yet begun."""
         while True:
             await asyncio.sleep(interval)
             try:
                 adopted = await self.resume_interrupted(quiet=True)
+                await self.admission.startup(older_than=ADOPT_AGE)
             except Exception:
                 log.exception("looking for interrupted runs failed")
                 continue

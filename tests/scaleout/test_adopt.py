@@ -3,6 +3,7 @@ other one adopts the run and finishes it; succeeded jobs never run again."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import subprocess
@@ -80,3 +81,40 @@ async def test_a_run_of_a_killed_server_is_adopted_by_another(pg_url: str,
     assert [a.state for a in snapshot.attempts_of("second")] == [JobState.CANCELLED,
                                                                   JobState.SUCCEEDED]
     assert marks.read_text().split() == ["first", "second", "second"]
+
+
+QUEUED = """
+workflow one_at_a_time {
+  version "1.0.0"
+  input { n: integer }
+  runs 1 on conflict queue
+  job work uses shell { with { command: "sleep 1" } }
+}
+"""
+
+
+async def test_runs_a_dead_server_had_queued_are_taken_up_by_another(pg_url: str,
+                                                                      tmp_path: Path) -> None:
+    flow = tmp_path / "one_at_a_time.bsw"
+    flow.write_text(QUEUED)
+    settings = Settings(store="postgres", database_url=pg_url, templates="memory",
+                        data_dir=tmp_path / "a", load_entrypoints=False)
+    async with BaseShift(settings) as first:
+        plan = first.load_workflow(flow)
+        running = await first.runs.admission.start(plan, {"n": 1})
+        queued = await first.runs.admission.start(plan, {"n": 2})
+        assert first.runs.admission.queued() == [queued]
+    # `first` stopped without starting `queued`; another server takes both up
+    async with BaseShift(dataclasses.replace(settings, data_dir=tmp_path / "b")) as second:
+        assert await second.runs.resume_interrupted(quiet=True) == [running]
+        await second.runs.admission.startup(older_than=3600)
+        assert second.runs.admission.queued() == []  # too young: its server may start it
+        await second.runs.admission.startup(older_than=0)
+        assert second.runs.admission.queued() == [queued]
+        for run_id in (running, queued):
+            for _ in range(100):
+                if run_id in second.engine.runs:
+                    break
+                await asyncio.sleep(0.05)
+            record = await asyncio.wait_for(second.engine.wait(run_id), 30)
+            assert record.state is RunState.COMPLETED
