@@ -55,7 +55,7 @@ class AttemptRunner:
         except (ExpressionError, NotRetryable) as exc:
             return None, str(exc), False, "\n".join(ctx.lines)
         except (Exception, SystemExit) as exc:  # any failure of user code fails the attempt
-            return None, _describe(exc), True, "\n".join(ctx.lines)
+            return None, describe_failure(exc), True, "\n".join(ctx.lines)
 
     async def _render(self, launch: Launch) -> dict[str, Any]:
         spec, scope = launch.spec, launch.scope
@@ -136,7 +136,9 @@ def _check_json(value: Any) -> None:
         raise ExecutionError(f"the job's output is not JSON: {exc}") from None
 
 
-def _describe(exc: BaseException) -> str:
+def describe_failure(exc: BaseException) -> str:
+    """How a failed attempt's error reads: an ExecutionError's message, else the exception
+    type and text."""
     if isinstance(exc, ExecutionError):
         return exc.message
     return f"{type(exc).__name__}: {exc}"

@@ -36,7 +36,7 @@ from baseshift.core.errors import ExecutionError
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.protocols import Executor, JobContext, JobResult
 
-from .executor_shell import _NOT_JSON, _parse_json
+from .json_text import NOT_JSON, output_json
 from .kube_client import PodApi, connect
 from .kube_options import KubeOptions
 from .kube_pods import CONTAINER, WITH_SCHEMA, parse_request, pod_manifest, pod_name
@@ -164,8 +164,8 @@ def _failure(verdict: Verdict, text: str) -> str:
 
 
 def _output(text: str) -> Any:
-    value = _parse_json(text)
-    return {"log": text} if value is _NOT_JSON else value
+    value = output_json(text)
+    return {"log": text} if value is NOT_JSON else value
 
 
 @hookimpl

@@ -47,12 +47,11 @@ from baseshift.core.errors import ExecutionError
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.protocols import JobContext, JobResult
 
-from .json_text import loads_strict
+from .json_text import NOT_JSON, output_json
 
 CAPTURE_LIMIT = 1024 * 1024
 TAIL_LINES = 10
 TAIL_CHARS = 2000
-_NOT_JSON = object()
 
 
 class _Capture:
@@ -313,28 +312,10 @@ def _signal_group(pgid: int, sig: signal.Signals) -> bool:
 
 def _output(stdout: _Capture, stderr: _Capture, code: int) -> Any:
     if not stdout.dropped:
-        value = _parse_json(_decode(stdout.data))
-        if value is not _NOT_JSON:
+        value = output_json(_decode(stdout.data))
+        if value is not NOT_JSON:
             return value
     return {"stdout": stdout.text(), "stderr": stderr.text(), "exit_code": code}
-
-
-def _parse_json(text: str) -> Any:
-    """The whole text as JSON, else its last non-empty line if that is an object or array."""
-    stripped = text.strip()
-    if not stripped:
-        return _NOT_JSON
-    try:
-        return loads_strict(stripped)
-    except ValueError:
-        pass
-    last = stripped.rsplit("\n", 1)[-1].strip()
-    if last[:1] not in ("{", "["):
-        return _NOT_JSON
-    try:
-        return loads_strict(last)
-    except ValueError:
-        return _NOT_JSON
 
 
 

@@ -31,7 +31,7 @@ import grpc
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from baseshift.core.attempts import _describe as describe_failure
+from baseshift.core.attempts import describe_failure
 from baseshift.core.errors import ConfigError, Conflict, ExecutionError, IllegalTransition
 from baseshift.core.protocols import Executor, JobContext, JobResult
 

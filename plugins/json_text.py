@@ -12,3 +12,27 @@ def loads_strict(text: str) -> Any:
 
 def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
+
+
+NOT_JSON = object()
+"""What `output_json` returns for text that holds no JSON value."""
+
+
+def output_json(text: str) -> Any:
+    """A step's printed output as JSON: the whole text, else its last non-empty line if that
+    is an object or array; `NOT_JSON` when neither is (the shell and kubernetes executors
+    read output the same way)."""
+    stripped = text.strip()
+    if not stripped:
+        return NOT_JSON
+    try:
+        return loads_strict(stripped)
+    except ValueError:
+        pass
+    last = stripped.rsplit("\n", 1)[-1].strip()
+    if last[:1] not in ("{", "["):
+        return NOT_JSON
+    try:
+        return loads_strict(last)
+    except ValueError:
+        return NOT_JSON

@@ -17,6 +17,7 @@ from baseshift.core.errors import ExecutionError
 from baseshift.core.protocols import Executor, JobContext, JobResult
 from baseshift.plugins import executor_shell
 from baseshift.plugins.executor_shell import CAPTURE_LIMIT, ShellExecutor
+from baseshift.plugins.json_text import output_json
 
 LIMIT = 20  # seconds; only to keep a broken test from hanging the suite
 
@@ -195,9 +196,9 @@ async def test_stderr_does_not_spoil_json_stdout_and_is_logged() -> None:
 ), st.lists(st.from_regex(r"[a-z][a-z 0-9]*", fullmatch=True), max_size=3))
 def test_parse_json_finds_the_value_after_log_lines(value: Any, log: list[str]) -> None:
     text = json.dumps(value)
-    assert executor_shell._parse_json(text + "\n") == value
+    assert output_json(text + "\n") == value
     if isinstance(value, dict | list):
-        assert executor_shell._parse_json("\n".join([*log, text, ""])) == value
+        assert output_json("\n".join([*log, text, ""])) == value
 
 
 async def test_output_is_capped_and_truncation_noted() -> None:
