@@ -154,10 +154,10 @@ async def test_an_attempt_cancelled_while_being_queued_leaves_no_row(
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        for _ in range(100):
+        for _ in range(200):
             if queue_rows(settings) == 0 and not queue._waiting:
                 break
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.05)
         assert queue_rows(settings) == 0
         assert queue._waiting == {}
     finally:
