@@ -65,6 +65,8 @@ T = TypeVar("T")
 EXCLUSIVE_RETRY = 0.01
 """Seconds between tries for a lock another process holds (held for milliseconds)."""
 _UNFINISHED = [RunState.INITIALIZED.value, RunState.RUNNING.value]
+# Advisory lock spaces (the second argument of hashtextextended), one per kind of lock.
+_CLAIMS, _RUN_IDS, _LEADERS, _EXCLUSIVE = 0, 1, 2, 3
 
 
 class PostgresStateStore:
@@ -152,8 +154,7 @@ class PostgresStateStore:
         self._locks = fresh
         lost = set()
         for run_id in sorted(self._claimed):
-            if not await self._lock_call(
-                    "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", run_id):
+            if not await self._try_lock(_CLAIMS, run_id):
                 lost.add(run_id)
         self._claimed -= lost
         if lost:
@@ -167,7 +168,7 @@ class PostgresStateStore:
         if run.created_at >= self._partitions_until:
             self._partitions_until = await asyncio.to_thread(self._prepare)
         async with self._writing(f"creating run {run.id!r}") as conn, conn.cursor() as cur:
-            await cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 1))",
+            await cur.execute(f"SELECT pg_advisory_xact_lock(hashtextextended(%s, {_RUN_IDS}))",
                               (self._lock_name(run.id),))
             await cur.execute("SELECT 1 FROM runs WHERE id = %s", (run.id,))
             if await cur.fetchone() is not None:
@@ -187,14 +188,11 @@ class PostgresStateStore:
         jobs = [sql.JOB_PARAMS(job_row(j)) | {"was": _value(changes.was_job.get(k))}
                 for k, j in changes.jobs.items()]
         async with self._writing("applying changes") as conn, conn.cursor() as cur:
-            stale: set[str] = set()
-            for statement, rows, ids in ((sql.UPSERT_RUN, runs, list(changes.runs)),
-                                         (sql.UPSERT_JOB, jobs, [k[0] for k in changes.jobs])):
-                if statement is sql.UPSERT_JOB:
-                    await self._require_runs(cur, set(ids))
-                if rows:
-                    written = await _written(cur, statement, rows)
-                    stale |= {run_id for run_id, ok in zip(ids, written, strict=True) if not ok}
+            stale = await _stale_runs(cur, sql.UPSERT_RUN, runs, list(changes.runs))
+            if jobs:
+                await self._require_runs(cur, {k[0] for k in changes.jobs})
+                stale |= await _stale_runs(cur, sql.UPSERT_JOB, jobs,
+                                           [k[0] for k in changes.jobs])
             if stale:
                 raise StaleState(f"runs {', '.join(sorted(stale))} were changed by another "
                                  "process; nothing of this batch was written",
@@ -308,37 +306,38 @@ class PostgresStateStore:
     async def claim_run(self, run_id: str) -> bool:
         if run_id in self._claimed:
             return False
-        rows = await self._lock_call("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))",
-                                     run_id)
-        if rows:
+        taken = await self._try_lock(_CLAIMS, run_id)
+        if taken:
             self._claimed.add(run_id)
-        return rows
+        return taken
 
     async def release_run(self, run_id: str) -> None:
         if run_id in self._claimed:
             self._claimed.discard(run_id)
-            await self._unlock(0, run_id)
+            await self._unlock(_CLAIMS, run_id)
 
     async def lead(self, role: str) -> bool:
         """Whether this process leads `role` (e.g. the cron scheduler) among every process
         on this database: a session advisory lock, given up only when this session ends.
         Asked of the database every time (re-taking a lock one holds is a no-op), so a
         leader whose session ended learns it before another leader acts beside it."""
-        return await self._lock_call(
-            "SELECT pg_try_advisory_lock(hashtextextended(%s, 2))", role)
+        return await self._try_lock(_LEADERS, role)
 
     @asynccontextmanager
     async def exclusive(self, name: str) -> AsyncIterator[None]:
         """Hold lock `name` against every other process on this database (admission holds
         one per workflow while it counts runs and starts one). Within one process callers
         must serialise themselves: a session's advisory locks are re-entrant."""
-        while not await self._lock_call(
-                "SELECT pg_try_advisory_lock(hashtextextended(%s, 3))", name):
+        while not await self._try_lock(_EXCLUSIVE, name):
             await asyncio.sleep(EXCLUSIVE_RETRY)
         try:
             yield
         finally:
-            await self._unlock(3, name)
+            await self._unlock(_EXCLUSIVE, name)
+
+    async def _try_lock(self, space: int, name: str) -> bool:
+        return await self._lock_call(
+            f"SELECT pg_try_advisory_lock(hashtextextended(%s, {space}))", name)
 
     async def _unlock(self, space: int, name: str) -> None:
         try:
@@ -353,13 +352,13 @@ class PostgresStateStore:
         so two deployments in two schemas of one database never share a lock."""
         return f"{self.target.schema}:{name}"
 
-    async def _lock_call(self, query: str, run_id: str) -> bool:
+    async def _lock_call(self, query: str, name: str) -> bool:
         try:
             conn = await self._locker()
-            cur = await conn.execute(query.encode(), (self._lock_name(run_id),))
+            cur = await conn.execute(query.encode(), (self._lock_name(name),))
             row = await cur.fetchone()
         except psycopg.Error as exc:
-            raise StoreError(f"claiming run {run_id!r} failed: {exc}") from exc
+            raise StoreError(f"the advisory lock on {name!r} failed: {exc}") from exc
         return bool(row and row[0])
 
     # ------------------------------------------------------------ documents
@@ -432,15 +431,19 @@ class _Transaction:
                              hint=f"check the database {self.where}") from exc
 
 
-async def _written(cur: psycopg.AsyncCursor[Any], statement: str,
-                   rows: list[dict[str, Any]]) -> list[bool]:
-    """Run a guarded upsert for each row; whether each was written (False: stale)."""
+async def _stale_runs(cur: psycopg.AsyncCursor[Any], statement: str,
+                      rows: list[dict[str, Any]], run_ids: list[str]) -> set[str]:
+    """Run a guarded upsert for each row (row i belongs to run_ids[i]); the runs of the rows
+    it did not write because their stored state had moved on."""
+    if not rows:
+        return set()
     await cur.executemany(statement.encode(), rows, returning=True)
-    written = []
-    while True:
-        written.append(await cur.fetchone() is not None)
-        if not cur.nextset():
-            return written
+    stale = set()
+    for run_id in run_ids:
+        if await cur.fetchone() is None:
+            stale.add(run_id)
+        cur.nextset()
+    return stale
 
 
 async def _one(cur: psycopg.AsyncCursor[Any]) -> dict[str, Any] | None:
