@@ -100,13 +100,14 @@ class PodApi:
         await self._call(doing, self.api.create_namespaced_pod, namespace, manifest)
 
     async def delete(self, namespace: str, name: str) -> bool:
-        """Delete the pod; False if it was already gone."""
+        """Delete the pod; False if it was already gone (the API answered 404)."""
         try:
-            await self._call(f"deleting pod {name} in namespace {namespace}",
-                             self.api.delete_namespaced_pod, name, namespace,
-                             propagation_policy="Background")
-        except _NotFound:
-            return False
+            await _thread(self.api.delete_namespaced_pod, name, namespace,
+                          propagation_policy="Background")
+        except Exception as exc:
+            if getattr(exc, "status", None) == 404:
+                return False
+            raise self.explain(exc, f"deleting pod {name} in namespace {namespace}") from None
         return True
 
     async def log(self, namespace: str, name: str, container: str) -> str:
@@ -120,19 +121,17 @@ class PodApi:
 
     async def _call(self, doing: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
-            return await asyncio.to_thread(fn, *args, _request_timeout=REQUEST_TIMEOUT,
-                                           **kwargs)
+            return await _thread(fn, *args, **kwargs)
         except Exception as exc:
-            if getattr(exc, "status", None) == 404 and doing.startswith("deleting"):
-                raise _NotFound() from None
             raise self.explain(exc, doing) from None
 
     def explain(self, exc: BaseException, doing: str) -> ExecutionError:
         return explain(exc, doing, self.api)
 
 
-class _NotFound(Exception):
-    pass
+async def _thread(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """One client call on a thread, bounded by REQUEST_TIMEOUT."""
+    return await asyncio.to_thread(fn, *args, _request_timeout=REQUEST_TIMEOUT, **kwargs)
 
 
 class PodEvents:

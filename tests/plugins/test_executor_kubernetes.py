@@ -430,6 +430,31 @@ async def test_a_watch_that_is_refused_fails_the_attempt_and_deletes_the_pod() -
     assert api.deleted == [("default", pod["metadata"]["name"])]
 
 
+async def test_a_pod_already_gone_at_delete_time_is_not_an_error() -> None:
+    """Someone deleted the pod after it succeeded: the 404 of our delete is no failure."""
+    gone = ApiException(status=404, reason="Not Found",
+                        body=json.dumps({"message": 'pods "x" not found'}))
+    api = FakeCoreV1Api.replaying("succeeded", delete_error=gone)
+    result = await run(api)
+    assert result.output == {"accuracy": 0.93, "epochs": 3}
+    name = api.created[0]["metadata"]["name"]
+    assert result.log.splitlines()[-1] == '{"accuracy": 0.93, "epochs": 3}'
+    assert not any(line.startswith(f"pod {name} ") and "delete" in line
+                   for line in result.log.splitlines())
+
+
+async def test_a_failed_delete_is_logged_with_the_api_answer() -> None:
+    refused = ApiException(status=500, reason="Internal Server Error",
+                           body=json.dumps({"message": "etcdserver: request timed out"}))
+    api = FakeCoreV1Api.replaying("succeeded", delete_error=refused)
+    result = await run(api)
+    assert result.output == {"accuracy": 0.93, "epochs": 3}
+    name = api.created[0]["metadata"]["name"]
+    assert result.log.splitlines()[-1] == (
+        f"pod {name} could not be deleted: the Kubernetes API answered 500 while deleting pod "
+        f"{name} in namespace default: etcdserver: request timed out")
+
+
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

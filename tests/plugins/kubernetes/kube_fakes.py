@@ -68,9 +68,11 @@ class FakeCoreV1Api:
     def __init__(self, rounds: list[list[dict[str, Any]]], log: str | None = "", *,
                  create_error: Exception | None = None, log_error: Exception | None = None,
                  create_gate: threading.Event | None = None,
-                 watch_error: Exception | None = None) -> None:
+                 watch_error: Exception | None = None,
+                 delete_error: Exception | None = None) -> None:
         self.rounds = rounds
         self.watch_error = watch_error
+        self.delete_error = delete_error
         self.threads: set[int] = set()
         """The threads the calls came from (the event loop's must not be one of them)."""
         self.log_text = log
@@ -140,6 +142,8 @@ class FakeCoreV1Api:
 
     def delete_namespaced_pod(self, name: str, namespace: str, **kwargs: Any) -> None:
         self.threads.add(threading.get_ident())
+        if self.delete_error is not None:
+            raise self.delete_error
         if not any(p["metadata"]["name"] == name for p in self.created):
             raise ApiException(status=404, reason="Not Found")
         self.deleted.append((namespace, name))
