@@ -32,7 +32,9 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.connection import parse_url
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from baseshift.core.cache import option
 from baseshift.core.config import masked
@@ -59,6 +61,8 @@ BACKOFF = (0.1, 5.0)
 RETRY_BACKOFF = ExponentialWithJitterBackoff(cap=0.5, base=0.01)
 """Between the retries of one command whose connection failed."""
 REDIS_ERRORS = (RedisError, OSError)
+OUTAGES = (RedisConnectionError, RedisTimeoutError, OSError)
+"""Redis away (worth waiting for), unlike a command it refuses (a key of the wrong type)."""
 
 # ------------------------------------------------------------------ connecting
 
@@ -340,7 +344,8 @@ class RedisLive:
 
     async def _write(self, batch: list[Event]) -> None:
         """One MULTI/EXEC for the batch (each event's keys change together), retried with
-        backoff while Redis is away; events arriving meanwhile wait in the queue."""
+        backoff while Redis is away; events arriving meanwhile wait in the queue. A batch
+        Redis refuses is not retried (it would be refused for ever): the caller drops it."""
         assert self.client is not None
         delay = BACKOFF[0]
         while True:
@@ -348,7 +353,7 @@ class RedisLive:
                 async with self.client.pipeline(transaction=True) as pipe:
                     await self._commands(pipe, batch)
                     await pipe.execute()
-            except REDIS_ERRORS as exc:
+            except OUTAGES as exc:
                 log.warning("cannot write live status to Redis: %s; retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, BACKOFF[1])

@@ -425,3 +425,25 @@ async def read_stream(client: httpx.AsyncClient, run_id: str) -> list[tuple[str,
             data = "\n".join(line[6:] for line in lines if line.startswith("data: "))
             messages.append((event, json.loads(data)))
     return messages
+
+
+async def test_a_batch_redis_refuses_is_dropped_and_later_ones_are_written(
+        make_server: Callable[..., Any], raw: aioredis.Redis, prefix: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A key of the wrong type makes Redis refuse a batch for good (not an outage): the
+    writer logs and drops it instead of retrying it forever, and goes on with the next."""
+    async with make_server() as bs:
+        plan = bs.load_workflow(bs.settings.workflows_dir / "approval.bsw")
+        blocked = await bs.engine.submit(plan, {})
+        async with asyncio.timeout(30):
+            while await raw.hget(f"{prefix}job:{blocked}/review", "status") != "RUNNING":
+                await asyncio.sleep(0.02)
+        await raw.set(f"{prefix}job:{blocked}/publish", "not a hash")
+        await bs.runs.complete_job(blocked, "review", APPROVED)
+        await bs.engine.wait(blocked)
+        async with asyncio.timeout(30):
+            await live_of(bs).flush()
+        after = await run_to_end(bs, "hello.bsw")
+    assert "WRONGTYPE" in caplog.text and "dropped" in caplog.text
+    assert "retrying" not in caplog.text
+    assert await raw.get(f"{prefix}workflow:{after}:state") == "COMPLETED"
