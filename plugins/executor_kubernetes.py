@@ -62,6 +62,7 @@ class KubernetesExecutor:
         self._pods: PodApi | None = None
         self._connecting = asyncio.Lock()
         self._own_client = False
+        self._removals: set[asyncio.Task[None]] = set()
 
     @classmethod
     def configured(cls, options: KubeOptions) -> type[KubernetesExecutor]:
@@ -84,13 +85,16 @@ class KubernetesExecutor:
             for line in text.splitlines():
                 ctx.log(line)
         finally:
-            await _remove(pods, creating, namespace, name, ctx)
+            await self._remove(pods, creating, namespace, name, ctx)
         if not verdict.succeeded:
             raise ExecutionError(_failure(verdict, text))
         return JobResult(output=_output(text), log="\n".join(ctx.lines))
 
     async def aclose(self) -> None:
-        """Close the client this executor built (never one passed in the options)."""
+        """Close the client this executor built (never one passed in the options), once the
+        pods of cancelled attempts are deleted."""
+        if self._removals:
+            await asyncio.wait(set(self._removals))
         pods, self._pods = self._pods, None
         if pods is not None and self._own_client:
             await asyncio.to_thread(pods.api.api_client.close)
@@ -138,19 +142,28 @@ class KubernetesExecutor:
                    + text[-LOG_LIMIT:]
         return text
 
+    async def _remove(self, pods: PodApi, creating: asyncio.Future[None], namespace: str,
+                      name: str, ctx: JobContext) -> None:
+        """Delete the pod in a task of its own, shielded: an attempt cancelled again while
+        it waits for the create call or the delete ends at once, and the pod is still
+        deleted (`aclose` waits for that)."""
+        removal = asyncio.create_task(_remove(pods, creating, namespace, name, ctx),
+                                      name=f"baseshift-kube-remove-{name}")
+        self._removals.add(removal)
+        removal.add_done_callback(self._removals.discard)
+        await asyncio.shield(removal)
+
 
 async def _remove(pods: PodApi, creating: asyncio.Future[None], namespace: str, name: str,
                   ctx: JobContext) -> None:
     """Delete the pod once its create call has ended (a cancel during the call must not
-    leave a pod behind). The delete is shielded: cancelled again, it still happens."""
+    leave a pod behind)."""
     try:
-        await asyncio.shield(creating)
-    except asyncio.CancelledError:
-        raise
+        await creating
     except Exception:
         return  # never created; the create error is what propagates
     try:
-        if await asyncio.shield(asyncio.ensure_future(pods.delete(namespace, name))):
+        if await pods.delete(namespace, name):
             ctx.log(f"pod {name} deleted")
     except ExecutionError as exc:
         ctx.log(f"pod {name} could not be deleted: {exc.message}")

@@ -4,6 +4,14 @@ from __future__ import annotations
 import json
 from typing import Any, NoReturn
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
+
+def dumps_compact(value: Any) -> str:
+    """JSON text without spaces, as the stores write it. One prebuilt encoder: `json.dumps`
+    with non-default options builds a new one per call, which shows on the write path."""
+    return _COMPACT.encode(value)
+
 
 def loads_strict(text: str) -> Any:
     """`json.loads`, refusing the NaN/Infinity extensions; ValueError when it is not JSON."""

@@ -27,13 +27,13 @@ import uuid
 from typing import Any, ClassVar
 
 import psycopg
-from psycopg.types.json import Json
 
 from baseshift.core.errors import ConfigError, StoreError
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.protocols import LostAttempt, QueuedAttempt
 from baseshift.core.settings import Settings
 
+from .json_text import dumps_compact
 from .storage_pg_connect import PgSession, PgTarget
 
 log = logging.getLogger("baseshift.queue")
@@ -145,7 +145,7 @@ class PostgresAttemptQueue:
         task.add_done_callback(self._withdrawing.discard)
 
     async def forget(self, run_id: str) -> None:
-        rows = await self._execute(
+        rows = await self._db.execute(
             "DELETE FROM job_queue WHERE run_id = %s RETURNING worker", (run_id,))
         await self._tell_workers({str(r[0]) for r in rows if r[0]})
 
@@ -160,7 +160,7 @@ class PostgresAttemptQueue:
     async def _insert(self, batch: list[tuple[QueuedAttempt, asyncio.Future[int],
                                               asyncio.Future[Outcome]]]) -> None:
         try:
-            rows = await self._execute(
+            rows = await self._db.execute(
                 "INSERT INTO job_queue (owner, run_id, job_key, number, labels) "
                 "SELECT %s, r, k, n, l::text[] "
                 "FROM unnest(%s::text[], %s::text[], %s::int[], %s::text[]) AS u(r, k, n, l) "
@@ -168,7 +168,7 @@ class PostgresAttemptQueue:
                 (self.owner, [a.run_id for a, _, _ in batch], [a.job for a, _, _ in batch],
                  [a.number for a, _, _ in batch],
                  ["{" + ",".join(a.labels) + "}" for a, _, _ in batch]))
-            await self._execute(f"NOTIFY {WORK_CHANNEL}", ())
+            await self._db.execute(f"NOTIFY {WORK_CHANNEL}", ())
         except Exception as exc:  # each waiting attempt gets the error
             for _, future, _ in batch:
                 if not future.done():
@@ -188,7 +188,7 @@ class PostgresAttemptQueue:
     async def _withdraw(self, row_id: int) -> None:
         """Stop a cancelled attempt: its row goes, and its worker is told."""
         try:
-            rows = await self._execute("DELETE FROM job_queue WHERE id = %s RETURNING worker",
+            rows = await self._db.execute("DELETE FROM job_queue WHERE id = %s RETURNING worker",
                                        (row_id,))
             await self._tell_workers({str(r[0]) for r in rows if r[0]})
         except (StoreError, RuntimeError) as exc:
@@ -196,7 +196,7 @@ class PostgresAttemptQueue:
 
     async def _tell_workers(self, workers: set[str]) -> None:
         for worker in workers:
-            await self._execute("SELECT pg_notify(%s, %s)", (CANCEL_CHANNEL, worker))
+            await self._db.execute("SELECT pg_notify(%s, %s)", (CANCEL_CHANNEL, worker))
 
     # ------------------------------------------------------------ outcomes
 
@@ -214,7 +214,7 @@ class PostgresAttemptQueue:
 
     async def _take_finished(self) -> None:
         try:
-            rows = await self._execute(
+            rows = await self._db.execute(
                 "DELETE FROM job_queue WHERE owner = %s AND state = 'done' "
                 "RETURNING id, result", (self.owner,))
         except StoreError as exc:
@@ -230,7 +230,7 @@ class PostgresAttemptQueue:
             await asyncio.sleep(self.lease / 2)
             await self._take_finished()
             try:
-                rows = await self._execute(
+                rows = await self._db.execute(
                     "DELETE FROM job_queue WHERE owner = %s AND state = 'leased' "
                     "AND leased_until < now() RETURNING id, worker", (self.owner,))
             except StoreError as exc:
@@ -242,20 +242,18 @@ class PostgresAttemptQueue:
                     future.set_exception(LostAttempt(
                         f"worker {worker} stopped renewing its lease for {self.lease:g}s"))
 
-    async def _execute(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        return await self._db.execute(query, params)
+
+def result_text(outcome: Outcome) -> str:
+    """How a worker stores an attempt's outcome in its `job_queue` row (`_outcome` reads it)."""
+    output, error, retryable, log_text = outcome
+    return dumps_compact({"output": output, "error": error, "retryable": retryable,
+                          "log": log_text})
 
 
 def _outcome(result: Any) -> Outcome:
     data = result if isinstance(result, dict) else json.loads(result)
     return data.get("output"), data.get("error"), bool(data.get("retryable")), \
         str(data.get("log") or "")
-
-
-def result_json(outcome: Outcome) -> Json:
-    output, error, retryable, log_text = outcome
-    return Json({"output": output, "error": error, "retryable": retryable,
-                 "log": log_text.replace("\0", "\ufffd")})
 
 
 @hookimpl

@@ -3,21 +3,16 @@ records to parameters (JSON columns wrapped, NUL characters replaced: PostgreSQL
 hold them, a job's log can)."""
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from psycopg.types.json import Json
 from sqlalchemy import JSON, Table
 
+from .json_text import dumps_compact
 from .storage_sql_models import ATTEMPTS, JOBS, RUNS
 
-_ENCODER = json.JSONEncoder(separators=(",", ":"))
 Row = dict[str, Any]
-
-
-def _dumps(value: Any) -> str:
-    return _ENCODER.encode(value)
 
 
 def _params(table: Table) -> Callable[[Row], Row]:
@@ -27,7 +22,7 @@ def _params(table: Table) -> Callable[[Row], Row]:
         out: Row = {}
         for name, value in row.items():
             if name in json_columns:
-                out[name] = None if value is None else Json(value, _dumps)
+                out[name] = None if value is None else Json(value, dumps_compact)
             elif type(value) is str and "\0" in value:
                 out[name] = value.replace("\0", "\ufffd")
             else:

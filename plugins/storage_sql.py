@@ -43,6 +43,7 @@ from baseshift.core.settings import Settings
 from baseshift.core.states import RunState
 
 from . import storage_sql_queries as queries
+from .json_text import dumps_compact
 from .storage_claims import FileClaims, LocalClaims, lead
 from .storage_sql_backup import backup_file, restore_file
 from .storage_sql_models import (
@@ -78,14 +79,6 @@ _UNFINISHED = (RunState.INITIALIZED.value, RunState.RUNNING.value)
 # the same instant (and orders jobs as first written, in storage_sql_reads).
 _ROWID_RUNS: ColumnElement[int] = literal_column("runs.rowid")
 
-_ENCODER = json.JSONEncoder(separators=(",", ":"))
-
-
-def _dumps(value: Any) -> str:
-    # One prebuilt encoder: json.dumps with non-default options builds a new one per call.
-    return _ENCODER.encode(value)
-
-
 _RAW_RUN = RawUpsert(RUNS, ("id",), guarded=True)
 _RAW_JOB = RawUpsert(JOBS, ("run_id", "key"), guarded=True)
 _RAW_ATTEMPT = RawUpsert(ATTEMPTS, ("run_id", "job_key", "number"))
@@ -114,7 +107,7 @@ def _is_memory(url: URL) -> bool:
 
 
 def _create_engine(url: URL) -> Engine:
-    options: dict[str, Any] = {"json_serializer": _dumps, "json_deserializer": json.loads}
+    options: dict[str, Any] = {"json_serializer": dumps_compact, "json_deserializer": json.loads}
     if _is_memory(url):
         options |= {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
     engine = create_engine(url, **options)

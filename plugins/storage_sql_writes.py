@@ -7,14 +7,13 @@ text derived once from the table definitions (the same tables SQLModel creates).
 """
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import JSON, Table
 
-_ENCODER = json.JSONEncoder(separators=(",", ":"))
+from .json_text import dumps_compact
 
 
 class RawUpsert:
@@ -55,7 +54,7 @@ class RawUpsert:
 
 
 def _json(value: Any) -> str | None:
-    return None if value is None else _ENCODER.encode(value)
+    return None if value is None else dumps_compact(value)
 
 
 def write_batch(conn: sqlite3.Connection,

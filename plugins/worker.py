@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import json
 import logging
 import signal
 import sys
@@ -40,6 +39,7 @@ from .queue_postgres import (
     lease_seconds,
     process_id,
     require_shared_store,
+    result_text,
 )
 from .storage_pg_connect import PgSession, PgTarget
 
@@ -136,8 +136,8 @@ class Worker:
             await asyncio.gather(self._storing, return_exceptions=True)
         await self._store_results()
         try:
-            await self._execute(_HAND_BACK, (self.id,))
-            await self._execute(f"NOTIFY {WORK_CHANNEL}", ())
+            await self._db.execute(_HAND_BACK, (self.id,))
+            await self._db.execute(f"NOTIFY {WORK_CHANNEL}", ())
         except BaseShiftError as exc:
             log.warning("could not hand back claimed attempts: %s", exc)
         if self._listen is not None:
@@ -147,7 +147,7 @@ class Worker:
     # ------------------------------------------------------------ claiming
 
     async def _claim(self) -> list[Claimed]:
-        rows = await self._execute(_CLAIM, {
+        rows = await self._db.execute(_CLAIM, {
             "worker": self.id, "lease": self.lease, "labels": self.labels,
             "n": self.concurrency - len(self.active)})
         return [Claimed(int(r[0]), str(r[1]), str(r[2]), int(r[3])) for r in rows]
@@ -179,7 +179,7 @@ class Worker:
     async def _hand_back(self, row_ids: list[int]) -> None:
         """Return claimed rows to the queue; if even that fails, their leases run out."""
         try:
-            await self._execute(_HAND_BACK + " AND id = ANY(%s)", (self.id, row_ids))
+            await self._db.execute(_HAND_BACK + " AND id = ANY(%s)", (self.id, row_ids))
         except BaseShiftError as exc:
             log.warning("could not hand back claimed attempts: %s", exc)
 
@@ -237,10 +237,10 @@ class Worker:
         while self._results:
             batch, self._results = self._results, []
             try:
-                rows = await self._execute(_STORE, (
-                    [i for i, _ in batch], [_result_text(o) for _, o in batch], self.id))
+                rows = await self._db.execute(_STORE, (
+                    [i for i, _ in batch], [result_text(o) for _, o in batch], self.id))
                 for owner in {str(r[0]) for r in rows}:
-                    await self._execute("SELECT pg_notify(%s, %s)", (DONE_CHANNEL, owner))
+                    await self._db.execute("SELECT pg_notify(%s, %s)", (DONE_CHANNEL, owner))
             except BaseShiftError as exc:  # the lease runs out: the attempt runs again
                 log.error("could not store %d result(s): %s", len(batch), exc)
                 self._unstored |= {i for i, _ in batch}
@@ -270,20 +270,11 @@ class Worker:
             return
         # not rows whose result could not be stored: their leases must run out, so that
         # their server runs them again instead of waiting as long as this worker is busy
-        held = {int(r[0]) for r in await self._execute(
+        held = {int(r[0]) for r in await self._db.execute(
             _RENEW, (self.lease, self.id, sorted(self._unstored)))}
         for row_id, task in list(self.active.items()):
             if row_id not in held and not task.done():
                 task.cancel()
-
-    async def _execute(self, query: str, params: Any) -> list[tuple[Any, ...]]:
-        return await self._db.execute(query, params)
-
-
-def _result_text(outcome: Outcome) -> str:
-    output, error, retryable, log_text = outcome
-    return json.dumps({"output": output, "error": error, "retryable": retryable,
-                       "log": log_text}, separators=(",", ":"))
 
 
 # ------------------------------------------------------------ the command
