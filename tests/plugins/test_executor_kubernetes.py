@@ -358,6 +358,29 @@ async def test_a_cancel_during_the_create_call_still_deletes_the_pod() -> None:
     assert api.deleted == [("default", pod["metadata"]["name"])]
 
 
+async def test_a_second_cancel_during_the_create_call_still_deletes_the_pod() -> None:
+    """A timeout then a user's cancel: the attempt ends at the second cancel, and the pod the
+    create call makes afterwards is still deleted (closing the executor waits for that)."""
+    import threading
+
+    gate = threading.Event()
+    api = FakeCoreV1Api.replaying("running_forever", create_gate=gate)
+    kube = executor(api)
+    task = asyncio.create_task(kube.execute(ctx()))
+    await until(api.create_started.is_set)
+    task.cancel()
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert not task.done()  # waiting for the create call, to delete what it makes
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, LIMIT)
+    gate.set()
+    await asyncio.wait_for(kube.aclose(), LIMIT)
+    [pod] = api.created
+    assert api.deleted == [("default", pod["metadata"]["name"])]
+
+
 async def test_a_job_timeout_fails_the_job_and_deletes_its_pod(make_baseshift: Any) -> None:
     from baseshift.dsl import compile_source
 
