@@ -20,16 +20,17 @@ import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import ClassVar
-
-import redis.asyncio as aioredis
+from typing import TYPE_CHECKING, ClassVar
 
 from baseshift.core.cache import CacheStats, JSONValue, check_key, check_ttl, decode, encode, option
 from baseshift.core.errors import StoreError
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.settings import Settings
 from baseshift.plugins.cache_memory import LRUStore
-from baseshift.plugins.live_redis import REDIS_ERRORS, ChannelListener, open_redis, redis_url
+from baseshift.plugins.redis_connect import ChannelListener, open_redis, redis_errors, redis_url
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 log = logging.getLogger("baseshift.cache_redis")
 
@@ -92,7 +93,7 @@ class RedisCache:
                                         f"baseshift-cache-{self.origin}")
         self._lookup = self._client.register_script(_LOOKUP)
         self._listener = ChannelListener(self._client, self._channel, self._invalidated,
-                                         on_reconnect=self._forget_all)
+                                         log, on_reconnect=self._forget_all)
         try:
             with _failures("subscribe to invalidations"):
                 await self._listener.start()
@@ -110,7 +111,7 @@ class RedisCache:
         if self._client is not None:
             try:
                 await self._flush_hits()
-            except REDIS_ERRORS as exc:
+            except redis_errors() as exc:
                 log.warning("%d near-cache hit(s) not counted: %s", self._near_hits, exc)
             await self._client.aclose()
             self._client = None
@@ -219,7 +220,7 @@ class RedisCache:
             await asyncio.sleep(FLUSH_SECONDS)
             try:
                 await self._flush_hits()
-            except REDIS_ERRORS as exc:
+            except redis_errors() as exc:
                 log.warning("cannot count near-cache hits in Redis yet: %s", exc)
 
 
@@ -228,7 +229,7 @@ def _failures(action: str) -> Iterator[None]:
     """Redis failing mid-operation is a StoreError (HTTP 503), not a driver traceback."""
     try:
         yield
-    except REDIS_ERRORS as exc:
+    except redis_errors() as exc:
         raise StoreError(f"the Redis cache could not {action}: {exc}") from exc
 
 

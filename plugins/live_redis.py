@@ -25,19 +25,9 @@ import dataclasses
 import json
 import logging
 import uuid
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff
-from redis.connection import parse_url
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
 from baseshift.core.cache import option
-from baseshift.core.config import masked
 from baseshift.core.errors import BaseShiftError, ConfigError
 from baseshift.core.events import Event, JobsAdded, JobStateChanged, RunStateChanged
 from baseshift.core.hookspecs import hookimpl
@@ -45,133 +35,19 @@ from baseshift.core.hub import QUEUE_SIZE
 from baseshift.core.report import ordered_jobs
 from baseshift.core.states import JobState, RunState
 
+from .redis_connect import BACKOFF, ChannelListener, open_redis, outages, redis_errors, redis_url
+
 if TYPE_CHECKING:
-    from redis.asyncio.client import Pipeline, PubSub
+    import redis.asyncio as aioredis
+    from redis.asyncio.client import Pipeline
 
     from baseshift.core.app import BaseShift
-    from baseshift.core.settings import Settings
 
 log = logging.getLogger("baseshift.live_redis")
 
 TTL = 86_400
 BATCH = 500
 """Events written in one Redis round trip at most (the writer catches up in batches)."""
-BACKOFF = (0.1, 5.0)
-"""First and longest wait before reconnecting to Redis."""
-RETRY_BACKOFF = ExponentialWithJitterBackoff(cap=0.5, base=0.01)
-"""Between the retries of one command whose connection failed."""
-REDIS_ERRORS = (RedisError, OSError)
-OUTAGES = (RedisConnectionError, RedisTimeoutError, OSError)
-"""Redis away (worth waiting for), unlike a command it refuses (a key of the wrong type)."""
-
-# ------------------------------------------------------------------ connecting
-
-
-def redis_url(settings: Settings, chosen_by: str) -> str:
-    """The checked `redis_url`, or one ConfigError saying which setting needs it."""
-    url = settings.redis_url
-    if not url:
-        raise ConfigError(f"Config '{chosen_by}' is 'redis' but 'redis_url' is not set.",
-                          hint="set redis_url in baseshift.toml or BASESHIFT_REDIS_URL, "
-                               "e.g. redis://127.0.0.1:6379/0")
-    try:
-        parse_url(url)  # type: ignore[no-untyped-call]
-    except ValueError as exc:
-        raise ConfigError(f"Config 'redis_url' has value {masked(url)!r}. {exc}.") from None
-    return url
-
-
-async def open_redis(settings: Settings, chosen_by: str, client_name: str) -> aioredis.Redis:
-    """A client for `redis_url`, checked with a PING: an unreachable server is one
-    ConfigError at start, not a traceback at the first event. Its connections carry
-    `client_name` (CLIENT LIST shows which process and feature each one serves)."""
-    url = redis_url(settings, chosen_by)
-    # from_url clients do not retry by default: without this, the first command after a
-    # Redis restart fails on the dropped pooled connection instead of reconnecting
-    client = aioredis.from_url(url, socket_connect_timeout=5, socket_keepalive=True,
-                               client_name=client_name, retry=Retry(RETRY_BACKOFF, 3))
-    try:
-        await client.ping()
-    except REDIS_ERRORS as exc:
-        await client.aclose()
-        raise ConfigError(f"Config 'redis_url': cannot reach Redis at {masked(url)}: {exc}",
-                          hint=f"start Redis or fix redis_url ('{chosen_by}' is 'redis')") \
-            from None
-    return client
-
-
-class ChannelListener:
-    """Hands each message of one pub/sub channel to `handle` until stopped. Survives Redis
-    restarts: it logs, waits (backoff), subscribes again and calls `on_reconnect`, since
-    messages sent meanwhile are lost. A failing `handle` is logged, never fatal."""
-
-    def __init__(self, client: aioredis.Redis, channel: str, handle: Callable[[bytes], None],
-                 on_reconnect: Callable[[], None] = lambda: None) -> None:
-        self.client = client
-        self.channel = channel
-        self.handle = handle
-        self.on_reconnect = on_reconnect
-        self._pubsub: PubSub | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        """Subscribe (confirmed by the server: a message published after this returns is
-        received), then listen in a task."""
-        self._pubsub = await self._subscribe()
-        self._task = asyncio.create_task(self._run(), name=f"redis-listen:{self.channel}")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-        await self._close()
-
-    async def _subscribe(self) -> PubSub:
-        pubsub = self.client.pubsub()
-        try:
-            await pubsub.subscribe(self.channel)
-            async with asyncio.timeout(10):
-                while (await pubsub.get_message(timeout=1.0) or {}).get("type") != "subscribe":
-                    pass
-        except BaseException:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
-            raise
-        return pubsub
-
-    async def _close(self) -> None:
-        if self._pubsub is not None:
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
-            self._pubsub = None
-
-    async def _run(self) -> None:
-        delay = BACKOFF[0]
-        while True:
-            try:
-                if self._pubsub is None:
-                    self._pubsub = await self._subscribe()
-                    log.info("listening to Redis channel %s again", self.channel)
-                    delay = BACKOFF[0]
-                    self.on_reconnect()
-                async for message in self._pubsub.listen():
-                    if message.get("type") == "message":
-                        self._deliver(message["data"])
-                raise ConnectionError("the subscription ended")
-            except (*REDIS_ERRORS, TimeoutError) as exc:
-                log.warning("Redis channel %s: %s; reconnecting in %.1fs", self.channel, exc, delay)
-                await self._close()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, BACKOFF[1])
-
-    def _deliver(self, data: bytes) -> None:
-        try:
-            self.handle(data)
-        except (ValueError, KeyError, TypeError) as exc:  # malformed, or from a newer version
-            log.warning("Redis channel %s: cannot handle message %.200r: %s", self.channel,
-                        data, exc)
-        except Exception:
-            log.exception("Redis channel %s: cannot handle message %.200r", self.channel, data)
-
 
 # ------------------------------------------------------------------ events on the wire
 
@@ -283,10 +159,10 @@ class RedisLive:
         self._job_events = client.register_script(_JOB_EVENTS)
         self._job_list_of = client.register_script(_JOB_LIST)
         self._run_finished = client.register_script(_RUN_FINISHED)
-        self.listener = ChannelListener(client, self.channel, self._receive)
+        self.listener = ChannelListener(client, self.channel, self._receive, log)
         try:
             await self.listener.start()
-        except REDIS_ERRORS as exc:
+        except redis_errors() as exc:
             await client.aclose()
             raise ConfigError(f"Config 'live' is 'redis': cannot subscribe to "
                               f"{self.channel}: {exc}") from None
@@ -353,7 +229,7 @@ class RedisLive:
                 async with self.client.pipeline(transaction=True) as pipe:
                     await self._commands(pipe, batch)
                     await pipe.execute()
-            except OUTAGES as exc:
+            except outages() as exc:
                 log.warning("cannot write live status to Redis: %s; retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, BACKOFF[1])

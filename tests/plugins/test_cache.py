@@ -6,6 +6,8 @@ removed afterwards."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -198,6 +200,19 @@ def test_redis_cache_needs_a_redis_url() -> None:
         RedisCache.from_settings(Settings(cache="redis"))
     with pytest.raises(ConfigError, match="'redis_url' has value 'http://u:\\*\\*\\*@h/0'"):
         RedisCache.from_settings(Settings(cache="redis", redis_url="http://u:secret@h/0"))
+
+
+def test_an_app_not_using_redis_does_not_import_it(tmp_path: Path) -> None:
+    """Every start loads the Redis plugins; the driver (the costliest import of a start)
+    only comes with a Redis backend. MongoDB's driver likewise."""
+    script = ("import sys\n"
+              "from baseshift.core.app import BaseShift\n"
+              "from baseshift.core.settings import Settings\n"
+              f"BaseShift(Settings(load_entrypoints=False, data_dir={str(tmp_path)!r}))\n"
+              "print(sorted({'redis', 'pymongo'} & set(sys.modules)))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=False)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "[]\n", "")
 
 
 async def test_unreachable_redis_is_one_config_error() -> None:
