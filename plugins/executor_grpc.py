@@ -42,8 +42,7 @@ from baseshift.core.errors import ExecutionError
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.protocols import JobContext, JobResult
 
-from .grpc_codegen import stubs
-from .grpc_service import CHANNEL_OPTIONS
+from .grpc_codegen import CHANNEL_OPTIONS, stubs
 from .json_text import loads_strict
 
 DEFAULT_CONNECT_TIMEOUT = 5.0

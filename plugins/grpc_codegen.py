@@ -10,6 +10,8 @@ one cannot be written.
 Two processes may generate at the same moment: each writes into its own temporary folder and
 renames it into place; the first rename wins and the other process uses the winner's copy.
 The modules are imported as `baseshift.plugins.proto.jobexecution_pb2` and `..._pb2_grpc`.
+The channel options both ends of the service use are here too, so the `grpc` executor (a
+builtin, imported at every start) need not import the server module.
 """
 from __future__ import annotations
 
@@ -32,6 +34,13 @@ from baseshift.core.errors import PluginError
 PROTO_NAME = "jobexecution.proto"
 PACKAGE = "baseshift.plugins.proto"
 """The package the generated modules are imported under (their `import` lines need it)."""
+
+MESSAGE_LIMIT = 64 * 1024 * 1024
+"""Largest request or answer in bytes, both ways (gRPC's default of 4 MiB is too small for
+long logs)."""
+CHANNEL_OPTIONS = (("grpc.max_send_message_length", MESSAGE_LIMIT),
+                   ("grpc.max_receive_message_length", MESSAGE_LIMIT))
+"""Options of the worker's server and of the `grpc` executor's channels."""
 
 _SUBDIR = Path(*PACKAGE.split("."))
 _TOOLS = ("grpcio-tools", "protobuf")

@@ -35,17 +35,12 @@ from baseshift.core.attempts import describe_failure
 from baseshift.core.errors import ConfigError, Conflict, ExecutionError, IllegalTransition
 from baseshift.core.protocols import Executor, JobContext, JobResult
 
-from .grpc_codegen import stubs
+from .grpc_codegen import CHANNEL_OPTIONS, stubs
 
 if TYPE_CHECKING:
     from baseshift.core.app import BaseShift
 
 KEEP_FINISHED = 1000
-MESSAGE_LIMIT = 64 * 1024 * 1024
-"""Largest request or answer in bytes, both ways (gRPC's default of 4 MiB is too small for
-long logs)."""
-CHANNEL_OPTIONS = (("grpc.max_send_message_length", MESSAGE_LIMIT),
-                   ("grpc.max_receive_message_length", MESSAGE_LIMIT))
 
 
 class RemoteStatus(Enum):

@@ -282,6 +282,15 @@ async def test_local_timeout_cancels_the_remote_job(worker: Worker, executor: Gr
     assert job.error == "cancelled by a CancelJob request"
 
 
+async def test_requests_and_answers_over_grpcs_default_4_mib_pass(
+        worker: Worker, executor: GrpcExecutor) -> None:
+    big = "x" * (5 * 1024 * 1024)
+    config = {"target": worker.target, "executor": "python",
+              "with": {"function": "json:loads", "args": [json.dumps(big)]}}
+    result = await asyncio.wait_for(executor.execute(JobContext("r", "j", 1, config)), LIMIT)
+    assert result.output == big
+
+
 async def test_the_remote_executor_gets_the_attempt_context(worker: Worker,
                                                             executor: GrpcExecutor) -> None:
     context = ctx(worker.target, "context_echo", timeout=2, n=[1, {"k": None}])
