@@ -156,7 +156,6 @@ class _Order:
 
     executor: Executor
     ctx: JobContext
-    timeout: float | None
 
 
 class JobExecutorServicer:
@@ -238,7 +237,7 @@ class JobExecutorServicer:
         timeout = request.timeout_seconds if request.timeout_seconds > 0 else None
         ctx = JobContext(request.run_id or request.job_id, request.job_name or request.job_id,
                          request.attempt or 1, config, timeout, self.workdir)
-        return _Order(executor, ctx, timeout)
+        return _Order(executor, ctx)
 
     def _config(self, name: str, executor: Executor, data: bytes) -> dict[str, Any]:
         try:
@@ -267,10 +266,10 @@ class JobExecutorServicer:
         try:
             async with self._slots:
                 job.move(RemoteStatus.RUNNING)
-                if order.timeout is not None:
+                if ctx.timeout is not None:
                     timer = asyncio.get_running_loop().call_later(
-                        order.timeout, partial(job.stop, f"timed out after {order.timeout:g}s",
-                                               timed_out=True))
+                        ctx.timeout, partial(job.stop, f"timed out after {ctx.timeout:g}s",
+                                             timed_out=True))
                 result = await order.executor.execute(ctx)
             if not isinstance(result, JobResult):
                 result = JobResult(output=result)
