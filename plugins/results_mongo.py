@@ -89,17 +89,28 @@ class MongoResults:
 
     async def put(self, docs: Sequence[Document]) -> None:
         """Insert or replace each document by its `job_id` (a re-run job gets its new
-        output)."""
-        from pymongo.errors import DuplicateKeyError
+        output). A document MongoDB can never hold (a key with a NUL byte, over 16 MB) is
+        logged and skipped: retrying it would hold it pending for ever."""
+        from bson.errors import InvalidDocument
+        from pymongo.errors import WriteError
 
         def write() -> None:
             for doc in docs:
                 try:
-                    self._col.replace_one({"job_id": doc["job_id"]}, doc, upsert=True)
-                except DuplicateKeyError:  # another server inserted it first: now replace
-                    self._col.replace_one({"job_id": doc["job_id"]}, doc, upsert=True)
+                    self._replace(doc)
+                except (InvalidDocument, WriteError) as exc:  # this document, not an outage
+                    log.error("job result %s cannot be stored in MongoDB: %s; skipped",
+                              doc["job_id"], exc)
 
         await self.connection.run("writing job results", write)
+
+    def _replace(self, doc: Document) -> None:
+        from pymongo.errors import DuplicateKeyError
+
+        try:
+            self._col.replace_one({"job_id": doc["job_id"]}, doc, upsert=True)
+        except DuplicateKeyError:  # another server inserted it first: now replace
+            self._col.replace_one({"job_id": doc["job_id"]}, doc, upsert=True)
 
     async def get_result(self, job_id: str) -> Document | None:
         """The document of one job (`<run_id>/<job_key>`), or None."""

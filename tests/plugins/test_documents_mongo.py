@@ -317,6 +317,28 @@ async def test_the_writer_keeps_results_until_mongodb_takes_them(
         ("r1/a", 7)]
 
 
+async def test_a_result_mongodb_refuses_is_skipped_not_retried_for_ever(
+        mock_connection: MongoConnection, caplog: pytest.LogCaptureFixture) -> None:
+    """A key with a NUL byte is valid JSON, never valid BSON: that document is logged and
+    skipped, the run's other results are written, nothing stays pending."""
+    from test_state_store_contract import a_job, a_run
+
+    state = MemoryStateStore()
+    await state.open()
+    await state.create_run(a_run(), [
+        a_job("a", state=JobState.SUCCEEDED, output={"bad\x00key": 1}),
+        a_job("b", state=JobState.SUCCEEDED, output=7)])
+    writer = ResultWriter(state, MongoResults(mock_connection), owns_connection=False)
+    writer.add("r1", "a")
+    writer.add("r1", "b")
+    assert await writer.flush() is True
+    assert writer.pending == 0
+    assert [(d["job_id"], d["result"]) for d in await writer.results.run_results("r1")] == [
+        ("r1/b", 7)]
+    assert "job result r1/a cannot be stored in MongoDB" in caplog.text
+    assert "not in MongoDB yet" not in caplog.text
+
+
 # ------------------------------------------------------------------ the application
 
 
