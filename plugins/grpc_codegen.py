@@ -80,18 +80,19 @@ def generate(source: bytes, root: Path | None = None) -> Path:
     final = base / cache_key(source)
     if (final / _SUBDIR).is_dir():
         return final
-    work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=base))
     try:
-        _run_protoc(source, work)
+        work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=base))
         try:
-            os.rename(work, final)
-        except OSError:
-            if not (final / _SUBDIR).is_dir():  # not a lost race: a real failure
-                raise
+            _run_protoc(source, work)
+            try:
+                os.rename(work, final)
+            except OSError:
+                if not (final / _SUBDIR).is_dir():  # not a lost race: a real failure
+                    raise
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
     except OSError as exc:
         raise PluginError(f"cannot write generated gRPC code into {base}: {exc}") from exc
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return final
 
 

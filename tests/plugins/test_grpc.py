@@ -620,6 +620,17 @@ def test_a_temp_folder_others_can_write_is_refused(tmp_path: Path,
     assert "others can write it; set XDG_CACHE_HOME" in info.value.message
 
 
+def test_a_full_disk_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def full(**kwargs: Any) -> str:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("tempfile.mkdtemp", full)
+    with pytest.raises(PluginError) as info:
+        grpc_codegen.generate(grpc_codegen.proto_source(), tmp_path)
+    assert info.value.message == (f"cannot write generated gRPC code into {tmp_path}: "
+                                  "[Errno 28] No space left on device")
+
+
 def test_a_broken_proto_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(PluginError) as info:
         grpc_codegen.generate(b'syntax = "proto3";\nmessage {', tmp_path)
