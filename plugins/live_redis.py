@@ -199,8 +199,10 @@ class RedisLive:
     # -------------------------------------------------------------- receiving
 
     def _receive(self, data: bytes) -> None:
+        if not self.bs.live.subscribers:
+            return  # nobody here listens: not worth decoding every other server's events
         origin, events = decode_events(data)
-        if origin != self.origin and self.bs.live.subscribers:
+        if origin != self.origin:
             for event in events:
                 self.bs.live.publish(event)
 
