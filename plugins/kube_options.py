@@ -59,9 +59,12 @@ class KubeOptions:
         seconds = table.get("watch_seconds", 60)
         if type(seconds) is not int or seconds < 1:
             raise ExecutionError(f"'watch_seconds' must be a positive integer, got {seconds!r}")
+        api = table.get("api")
+        if api is not None and not hasattr(api, "create_namespaced_pod"):
+            # only Python code can pass a client; from baseshift.toml it is a mistake
+            raise ExecutionError(f"'api' must be a CoreV1Api-like client object, got {api!r}")
         return cls(defaults=defaults, kubeconfig=_text(table, "kubeconfig"),
-                   context=_text(table, "context"), watch_seconds=seconds,
-                   api=table.get("api"))
+                   context=_text(table, "context"), watch_seconds=seconds, api=api)
 
 
 def _text(table: dict[str, Any], key: str) -> str | None:

@@ -99,6 +99,8 @@ def test_the_hook_registers_an_executor_bound_to_the_settings() -> None:
     ({"labels": {"team": "a b"}}, "label 'team' has value 'a b'"),
     ({"watch_seconds": 0}, "'watch_seconds' must be a positive integer"),
     ({"kubeconfig": ""}, "'kubeconfig' must be a non-empty string"),
+    ({"api": "https://10.0.0.1:6443"}, "'api' must be a CoreV1Api-like client object, "
+                                       "got 'https://10.0.0.1:6443'"),
 ])
 def test_bad_settings_stop_the_start_with_the_key(table: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as info:
