@@ -105,6 +105,8 @@ class GrpcExecutor:
 
     async def execute(self, ctx: JobContext) -> JobResult:
         call = _parse_config(ctx.config)
+        # the first use generates and imports the stubs: blocking work, kept off the loop
+        await asyncio.to_thread(stubs)
         job_id = f"{ctx.run_id}:{ctx.job}:{ctx.attempt}:{secrets.token_hex(4)}"
         ctx.log(f"sending {call.executor} job {job_id} to JobExecutor at {call.target}")
         channel = self.channel(call.target)

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -300,6 +301,26 @@ async def test_the_remote_executor_gets_the_attempt_context(worker: Worker,
                              "config": {"n": [1, {"k": None}]}}
     assert (await executor.execute(ctx(worker.target, "context_echo"))).output["timeout"] \
         is None
+
+
+async def test_the_first_use_generates_the_code_off_the_event_loop(
+        worker: Worker, executor: GrpcExecutor, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loop must run while the stubs are loaded: it is the one that opens the gate."""
+    started, gate = threading.Event(), threading.Event()
+    load = grpc_codegen.load_from
+
+    def slow_load(folder: Path) -> Any:
+        started.set()
+        assert gate.wait(LIMIT), "the event loop was blocked while the code was loaded"
+        return load(folder)
+
+    monkeypatch.setattr(grpc_codegen, "_loaded", None)
+    monkeypatch.setattr(grpc_codegen, "load_from", slow_load)
+    task = asyncio.create_task(executor.execute(ctx(worker.target, command="echo 1")))
+    await until(started.is_set)
+    assert not task.done()
+    gate.set()
+    assert (await asyncio.wait_for(task, LIMIT)).output == 1
 
 
 # ------------------------------------------------------------------ the service
