@@ -18,6 +18,7 @@ import dataclasses
 import logging
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -95,8 +96,9 @@ class Worker:
         self._listen: psycopg.AsyncConnection[Any] | None = None
         self._wake = asyncio.Event()
         self._results: list[tuple[int, Outcome]] = []
-        self._unstored: set[int] = set()
-        """Rows whose result could not be stored: never renewed again."""
+        self._unstored: dict[int, float] = {}
+        """Rows whose result could not be stored, with when: never renewed again (forgotten
+        once their lease has surely run out, so the set does not grow for ever)."""
         self._storing: asyncio.Task[None] | None = None
         self._plans: dict[str, Plan] = {}
 
@@ -243,7 +245,8 @@ class Worker:
                     await self._db.execute("SELECT pg_notify(%s, %s)", (DONE_CHANNEL, owner))
             except BaseShiftError as exc:  # the lease runs out: the attempt runs again
                 log.error("could not store %d result(s): %s", len(batch), exc)
-                self._unstored |= {i for i, _ in batch}
+                failed_at = time.monotonic()
+                self._unstored.update((i, failed_at) for i, _ in batch)
 
     # ------------------------------------------------------------ leases and wake-ups
 
@@ -270,6 +273,8 @@ class Worker:
             return
         # not rows whose result could not be stored: their leases must run out, so that
         # their server runs them again instead of waiting as long as this worker is busy
+        expired = time.monotonic() - 2 * self.lease
+        self._unstored = {i: t for i, t in self._unstored.items() if t > expired}
         held = {int(r[0]) for r in await self._db.execute(
             _RENEW, (self.lease, self.id, sorted(self._unstored)))}
         for row_id, task in list(self.active.items()):
