@@ -38,12 +38,17 @@ def workflows(tmp_path: Path) -> Path:
     return folder
 
 
+def on_postgres(pg_url: str, data_dir: Path, **more: Any) -> Settings:
+    """Settings of one process on the shared PostgreSQL store (its own data folder)."""
+    return Settings(store="postgres", database_url=pg_url, templates="memory",
+                    data_dir=data_dir, load_entrypoints=False, **more)
+
+
 @pytest.fixture
 def settings(pg_url: str, tmp_path: Path, workflows: Path) -> Settings:
     """The scheduling side: PostgreSQL store and queue."""
-    return Settings(store="postgres", queue="postgres", database_url=pg_url,
-                    data_dir=tmp_path / "data", workflows_dir=workflows, templates="memory",
-                    load_entrypoints=False, extra={"queue_postgres": {"lease": 2}})
+    return on_postgres(pg_url, tmp_path / "data", queue="postgres", workflows_dir=workflows,
+                       extra={"queue_postgres": {"lease": 2}})
 
 
 @pytest.fixture

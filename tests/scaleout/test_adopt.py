@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from baseshift.core.app import BaseShift
-from baseshift.core.settings import Settings
 from baseshift.core.states import JobState, RunState
 from tests.conftest import free_port
+from tests.scaleout.conftest import on_postgres
 
 pytestmark = pytest.mark.slow
 
@@ -64,8 +64,7 @@ async def test_a_run_of_a_killed_server_is_adopted_by_another(pg_url: str,
         server.send_signal(signal.SIGKILL)
         server.wait(10)
 
-    settings = Settings(store="postgres", database_url=pg_url, templates="memory",
-                        workflows_dir=flows, data_dir=tmp_path / "b", load_entrypoints=False)
+    settings = on_postgres(pg_url, tmp_path / "b", workflows_dir=flows)
     async with BaseShift(settings) as other:
         adopter = asyncio.create_task(other.runs.adopt_orphans_forever(interval=0.1))
         for _ in range(100):
@@ -97,8 +96,7 @@ async def test_runs_a_dead_server_had_queued_are_taken_up_by_another(pg_url: str
                                                                       tmp_path: Path) -> None:
     flow = tmp_path / "one_at_a_time.bsw"
     flow.write_text(QUEUED)
-    settings = Settings(store="postgres", database_url=pg_url, templates="memory",
-                        data_dir=tmp_path / "a", load_entrypoints=False)
+    settings = on_postgres(pg_url, tmp_path / "a")
     async with BaseShift(settings) as first:
         plan = first.load_workflow(flow)
         running = await first.runs.admission.start(plan, {"n": 1})

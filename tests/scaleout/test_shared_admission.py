@@ -7,8 +7,8 @@ import dataclasses
 from pathlib import Path
 
 from baseshift.core.app import BaseShift
-from baseshift.core.settings import Settings
 from baseshift.core.states import RunState
+from tests.scaleout.conftest import on_postgres
 
 LIMITED = """
 workflow limited {
@@ -23,8 +23,7 @@ workflow limited {
 async def test_two_servers_never_both_take_the_last_place(pg_url: str, tmp_path: Path) -> None:
     flow = tmp_path / "limited.bsw"
     flow.write_text(LIMITED)
-    settings = Settings(store="postgres", database_url=pg_url, templates="memory",
-                        data_dir=tmp_path / "a", load_entrypoints=False)
+    settings = on_postgres(pg_url, tmp_path / "a")
     async with BaseShift(settings) as a, \
             BaseShift(dataclasses.replace(settings, data_dir=tmp_path / "b")) as b:
         starts = [(server, server.load_workflow(flow)) for server in (a, b)] * 4

@@ -10,9 +10,9 @@ import pytest
 
 from baseshift.core.app import BaseShift
 from baseshift.core.errors import StoreError
-from baseshift.core.settings import Settings
 from baseshift.core.states import JobState, RunState
 from tests.conftest import PG_SERVER
+from tests.scaleout.conftest import on_postgres
 
 FLOW = """
 workflow outage {
@@ -27,8 +27,7 @@ async def test_a_failed_write_lets_the_run_go_and_the_engine_goes_on(pg_url: str
                                                                      tmp_path: Path) -> None:
     flow = tmp_path / "outage.bsw"
     flow.write_text(FLOW)
-    settings = Settings(store="postgres", database_url=pg_url, templates="memory",
-                        data_dir=tmp_path / "data", load_entrypoints=False)
+    settings = on_postgres(pg_url, tmp_path / "data")
     async with BaseShift(settings) as bs:
         plan = bs.load_workflow(flow)
         run_id = await bs.engine.submit(plan, {})
