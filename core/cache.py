@@ -10,12 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import ClassVar, Protocol, TypeVar, runtime_checkable
-
-from .errors import ConfigError
-from .settings import Settings
-
-T = TypeVar("T", int, float, str)
+from typing import ClassVar, Protocol, runtime_checkable
 
 JSONValue = bool | int | float | str | list["JSONValue | None"] | dict[str, "JSONValue | None"]
 """What a cache holds: any JSON value except null at the top (null means "not cached")."""
@@ -103,19 +98,3 @@ def check_ttl(ttl: float | None) -> float | None:
     return ttl
 
 
-def option(settings: Settings, table: str, key: str, default: T) -> T:
-    """`[plugins.TABLE] KEY` from the configuration, of the default's type (numbers
-    positive), or ConfigError naming the key: a typo in a cache size must not pass."""
-    options = settings.extra.get(table) or {}
-    if key not in options:
-        return default
-    value = options[key]
-    kind = type(default)
-    ok = isinstance(value, str) if kind is str else (
-        isinstance(value, int | float) and not isinstance(value, bool) and value > 0
-        and (kind is float or isinstance(value, int)))
-    if not ok:
-        number = "integer" if kind is int else "number"
-        wanted = "a string" if kind is str else f"a positive {number}"
-        raise ConfigError(f"Config 'plugins.{table}.{key}' has value {value!r}. Expected {wanted}.")
-    return kind(value)

@@ -18,9 +18,12 @@ import re
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 FILE_NAME = "baseshift.toml"
 
@@ -139,3 +142,24 @@ def masked(value: Any, key: str = "") -> Any:
     if isinstance(value, Path):
         return str(value)
     return value
+
+
+T = TypeVar("T", int, float, str)
+
+
+def option(settings: Settings, table: str, key: str, default: T) -> T:
+    """`[plugins.TABLE] KEY` from the configuration, of the default's type (numbers
+    positive), or ConfigError naming the key: a typo in a cache size must not pass."""
+    options = settings.extra.get(table) or {}
+    if key not in options:
+        return default
+    value = options[key]
+    kind = type(default)
+    ok = isinstance(value, str) if kind is str else (
+        isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+        and (kind is float or isinstance(value, int)))
+    if not ok:
+        number = "integer" if kind is int else "number"
+        wanted = "a string" if kind is str else f"a positive {number}"
+        raise ConfigError(f"Config 'plugins.{table}.{key}' has value {value!r}. Expected {wanted}.")
+    return kind(value)

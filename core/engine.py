@@ -495,9 +495,7 @@ class Engine:
     def _runs_remotely(self, launch: Launch) -> bool:
         """With a queue, every attempt goes to the workers except those of executors that
         wait for calls to this process (`manual`)."""
-        if self.remote is None:
-            return False
-        return getattr(self.executors.get(launch.spec.uses), "accept", None) is None
+        return self.remote is not None and self._acceptor(launch.run.id, launch.key) is None
 
     async def _remote_attempt(self, launch: Launch) -> Message:
         assert self.remote is not None

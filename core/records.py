@@ -100,6 +100,11 @@ class Changes:
         self.was_job.setdefault((j.run_id, j.key), before)
         self.jobs[(j.run_id, j.key)] = j
 
+    def moved_run(self, r: RunRecord, before: RunState) -> None:
+        """Record `r`, which was `before` when the batch first moved it."""
+        self.was_run.setdefault(r.id, before)
+        self.runs[r.id] = r
+
     def run_ids(self) -> set[str]:
         """The runs this batch writes records of."""
         return {*self.runs, *(k[0] for k in self.jobs), *(k[0] for k in self.attempts)}
@@ -111,10 +116,6 @@ class Changes:
         self.jobs = {k: v for k, v in self.jobs.items() if k[0] not in run_ids}
         self.was_job = {k: v for k, v in self.was_job.items() if k[0] not in run_ids}
         self.attempts = {k: v for k, v in self.attempts.items() if k[0] not in run_ids}
-
-    def moved_run(self, r: RunRecord, before: RunState) -> None:
-        self.was_run.setdefault(r.id, before)
-        self.runs[r.id] = r
 
     def __bool__(self) -> bool:
         return bool(self.runs or self.jobs or self.attempts)

@@ -24,9 +24,9 @@ log = logging.getLogger("baseshift.service")
 SETTLE_SECONDS = 5.0
 """How long cancel waits for the engine to store the cancellation before answering."""
 ADOPT_INTERVAL = 10.0
+"""Seconds between a server's looks for runs whose process died (several servers, one store)."""
 ADOPT_AGE = 30.0
 """INITIALIZED runs younger than this (seconds) may still be started by their own process."""
-"""Seconds between a server's looks for runs whose process died (several servers, one store)."""
 
 
 DELIVERY_TRIES = 20

@@ -9,7 +9,8 @@ import time
 from collections import OrderedDict
 from typing import ClassVar
 
-from baseshift.core.cache import CacheStats, JSONValue, check_key, check_ttl, decode, encode, option
+from baseshift.core.cache import CacheStats, JSONValue, check_key, check_ttl, decode, encode
+from baseshift.core.config import option
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.settings import Settings
 

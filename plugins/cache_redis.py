@@ -22,7 +22,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, ClassVar
 
-from baseshift.core.cache import CacheStats, JSONValue, check_key, check_ttl, decode, encode, option
+from baseshift.core.cache import CacheStats, JSONValue, check_key, check_ttl, decode, encode
+from baseshift.core.config import option
 from baseshift.core.errors import StoreError
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.settings import Settings

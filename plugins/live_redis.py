@@ -27,7 +27,7 @@ import logging
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from baseshift.core.cache import option
+from baseshift.core.config import option
 from baseshift.core.errors import BaseShiftError, ConfigError
 from baseshift.core.events import Event, JobsAdded, JobStateChanged, RunStateChanged
 from baseshift.core.hookspecs import hookimpl

@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 
 import psycopg
 
+from baseshift.core.config import option
 from baseshift.core.errors import ConfigError, StoreError
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.protocols import LostAttempt, QueuedAttempt
@@ -49,8 +50,7 @@ Outcome = tuple[Any, str | None, bool, str]
 
 
 def lease_seconds(settings: Settings) -> float:
-    value = settings.extra.get("queue_postgres", {}).get("lease", DEFAULT_LEASE)
-    return float(value)
+    return option(settings, "queue_postgres", "lease", DEFAULT_LEASE)
 
 
 def require_shared_store(settings: Settings, what: str) -> None:

@@ -47,6 +47,7 @@ from .storage_pg_connect import PgSession, PgTarget
 if TYPE_CHECKING:
     from baseshift.core.app import BaseShift
     from baseshift.core.plan import Plan
+    from baseshift.core.records import JobRecord, RunRecord
 
 log = logging.getLogger("baseshift.worker")
 
@@ -204,7 +205,7 @@ class Worker:
                                   run.item_scope(rec), rec.inputs)))
         return out
 
-    async def _plan(self, run: Any, jobs: Any) -> Plan:
+    async def _plan(self, run: RunRecord, jobs: dict[str, JobRecord]) -> Plan:
         try:
             plan = self.bs.plan_for_run(run, jobs)
         except BaseShiftError:  # a template published since the worker started

@@ -162,3 +162,11 @@ async def test_an_attempt_cancelled_while_being_queued_leaves_no_row(
         assert queue._waiting == {}
     finally:
         await queue.close()
+
+
+@pytest.mark.parametrize("lease", ["soon", 0, -3, True])
+def test_a_bad_lease_is_a_configuration_error(settings: Settings, lease: object) -> None:
+    bad = dataclasses.replace(settings, extra={"queue_postgres": {"lease": lease}})
+    with pytest.raises(ConfigError, match="Config 'plugins.queue_postgres.lease' has value "
+                       f"{lease!r}. Expected a positive number."):
+        BaseShift(bad)
