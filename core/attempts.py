@@ -130,8 +130,14 @@ def _check_json(value: Any) -> None:
     type refuses them, and they are not JSON)."""
     if type(value) in _PLAIN and not (type(value) is float and not math.isfinite(value)):
         return
+    output_text(value)
+
+
+def output_text(value: Any) -> str:
+    """A job's output as JSON text; ExecutionError when it is not JSON (NaN and infinities
+    included): the check of `_check_json`, for whoever also needs the text."""
     try:
-        json.dumps(value, allow_nan=False)
+        return json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ExecutionError(f"the job's output is not JSON: {exc}") from None
 

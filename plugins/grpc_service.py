@@ -31,8 +31,8 @@ import grpc
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from baseshift.core.attempts import describe_failure
-from baseshift.core.errors import ConfigError, Conflict, ExecutionError, IllegalTransition
+from baseshift.core.attempts import describe_failure, output_text
+from baseshift.core.errors import ConfigError, Conflict, IllegalTransition
 from baseshift.core.protocols import Executor, JobContext, JobResult
 
 from .grpc_codegen import CHANNEL_OPTIONS, stubs
@@ -274,7 +274,7 @@ class JobExecutorServicer:
             if not isinstance(result, JobResult):
                 result = JobResult(output=result)
             job.log = result.log or "\n".join(ctx.lines)
-            job.output = _json_bytes(result.output)
+            job.output = output_text(result.output).encode()
             job.move(RemoteStatus.SUCCEEDED)
         except asyncio.CancelledError:
             if not job.timed_out:
@@ -301,13 +301,6 @@ class JobExecutorServicer:
 def _answer(job: RemoteJob) -> Any:
     return stubs().pb2.ExecuteJobResponse(status=job.status.to_proto(), result=job.output,
                                           log=job.log, error=job.error, job_id=job.id)
-
-
-def _json_bytes(value: Any) -> bytes:
-    try:
-        return json.dumps(value, allow_nan=False).encode()
-    except (TypeError, ValueError) as exc:
-        raise ExecutionError(f"the job's output is not JSON: {exc}") from None
 
 
 class JobExecutorServer:
