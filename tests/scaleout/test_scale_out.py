@@ -35,7 +35,7 @@ ITEMS = """
 import asyncio, os
 
 async def handle(i):
-    await asyncio.sleep(0.02)
+    await asyncio.sleep(0.1)  # long enough that the victim is mid-job when killed
     return {"i": i, "pid": os.getpid()}
 """
 
