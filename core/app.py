@@ -17,6 +17,7 @@ from .plan import Plan, TemplateSpec
 from .plugins import DEFAULT_PLUGINS, Hooks, make_plugin_manager
 from .protocols import AttemptQueue, StateStore
 from .records import JobRecord, RunRecord
+from .registry import load_backend
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ class BaseShift:
             names = [*builtin, *sorted(offered)]
             raise ConfigError(f"Config '{setting}' has value {chosen!r}. "
                               f"Not one of: {', '.join(names) or '(none installed)'}.")
-        return cls.from_settings(self.settings)
+        return load_backend(cls).from_settings(self.settings)
 
     def _make_template_store(self) -> TemplateStore | None:
         if not self.hooks.backends("templates"):

@@ -2,18 +2,21 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
+import inspect
 import json
 import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import BaseShiftError, ConfigError, DSLError, InputError
-from .settings import Settings
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 
 class ExitCode(IntEnum):
@@ -22,12 +25,40 @@ class ExitCode(IntEnum):
     USAGE = 2
 
 
+T = TypeVar("T")
 Handler = Callable[[argparse.Namespace], Coroutine[Any, Any, int] | int]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from . import commands
+@dataclass(frozen=True)
+class Command:
+    """A `baseshift` subcommand: builtin, or returned by a plugin's `register_commands`.
 
+    `configure` adds its arguments; `handler` runs it and returns the exit code (it may be a
+    coroutine function). Keep the module defining a plugin command light: import what the
+    handler needs inside it, since every command line loads every plugin's commands."""
+
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    handler: Handler
+
+
+def run_async(main: Coroutine[Any, Any, T]) -> T:
+    """Run a long-lived command's coroutine on uvloop when it is installed
+    (`baseshift[fast]`), else on asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:
+        import asyncio
+
+        return asyncio.run(main)
+    result: T = uvloop.run(main)
+    return result
+
+
+def build_parser(*, with_commands: bool = True) -> argparse.ArgumentParser:
+    """The command line. `with_commands=False` leaves out the subcommands (and so every
+    plugin's import): enough to answer `--version`."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", metavar="DIR",
                         help="where runs are stored (env BASESHIFT_DATA_DIR; default ./.baseshift)")
@@ -38,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="baseshift",
         description="Base Shift: write workflows as .bsw files, check them, run them.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    if not with_commands:
+        return parser
+    from . import commands
+
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for spec in (*commands.COMMANDS, *_plugin_commands(commands.COMMANDS)):
         p = sub.add_parser(spec.name, help=spec.help, description=spec.help,
@@ -47,8 +82,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _asks_version(words: Sequence[str]) -> bool:
+    """Whether `--version` comes before any command (argparse answers it and exits there)."""
+    for word in words:
+        if word == "--version":
+            return True
+        if not word.startswith("-"):
+            return False
+    return False
+
+
 def _plugin_commands(builtin: Sequence[Any]) -> list[Any]:
     from .plugins import make_plugin_manager, plugin_commands
+    from .settings import Settings
 
     settings = Settings.from_env()
     pm = make_plugin_manager(load_entrypoints=settings.load_entrypoints,
@@ -63,6 +109,8 @@ def _plugin_commands(builtin: Sequence[Any]) -> list[Any]:
 def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
     """Settings from the common flags and the environment; keywords naming a Settings field
     (such as `workflows_dir`) set it, the rest become plugin `extra` settings."""
+    from .settings import Settings
+
     fields = {k: extra.pop(k) for k in list(extra) if k in Settings.__dataclass_fields__}
     return Settings.from_env(data_dir=getattr(args, "data_dir", None),
                              store=getattr(args, "store", None), extra=extra, **fields)
@@ -80,9 +128,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, run the command, map errors to messages and exit codes."""
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        args = build_parser().parse_args(argv)
+        words = sys.argv[1:] if argv is None else list(argv)
+        args = build_parser(with_commands=not _asks_version(words)).parse_args(words)
         result = args.handler(args)
-        if asyncio.iscoroutine(result):
+        if inspect.iscoroutine(result):
+            import asyncio
+
             result = asyncio.run(result)
         return int(result)
     except DSLError as exc:
@@ -126,13 +177,10 @@ def print_json(value: Any) -> None:
 
 
 def package_version() -> str:
-    """The installed version of Base Shift ("unknown" when run from a bare source tree)."""
-    from importlib.metadata import PackageNotFoundError, version
+    """The version of Base Shift (pyproject.toml reads it from `baseshift.core.version`)."""
+    from .version import __version__
 
-    try:
-        return version("baseshift")
-    except PackageNotFoundError:
-        return "unknown"
+    return __version__
 
 
 if __name__ == "__main__":

@@ -5,26 +5,18 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .app import BaseShift
-from .cli import ExitCode, Handler, print_json, settings_from
+from .cli import Command, ExitCode, print_json, settings_from
 from .diagnostics import render_all
 from .errors import ConfigError, Conflict, InputError, NotFound
 from .records import RunSnapshot
 from .report import runs_table, snapshot_json, snapshot_text
 from .states import RunState
 
-
-@dataclass(frozen=True)
-class Command:
-    name: str
-    help: str
-    configure: Callable[[argparse.ArgumentParser], None]
-    handler: Handler
+if TYPE_CHECKING:
+    from .app import BaseShift
 
 
 def _paths(p: argparse.ArgumentParser) -> None:
@@ -41,6 +33,16 @@ def _run_id(p: argparse.ArgumentParser) -> None:
 
 def _json_flag(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--json", action="store_true", help=f"print {what} as JSON")
+
+
+def app_for(args: argparse.Namespace, **extra: Any) -> BaseShift:
+    """The application a command works with, from its flags (see `settings_from`).
+
+    Imported here, not at the top: `baseshift --version` and `--help` load this module and
+    should not pay for the application's imports."""
+    from .app import BaseShift
+
+    return BaseShift(settings_from(args, **extra))
 
 
 # ------------------------------------------------------------------ check / plan
@@ -64,7 +66,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     files = collect_files(args.paths)
     if not files:
         raise NotFound(f"no .bsw files in {', '.join(args.paths)}")
-    bs = BaseShift(settings_from(args))
+    bs = app_for(args)
     results = bs.compile_paths(files)
     diagnostics = [d for c in results for d in c.diagnostics]
     if args.json:
@@ -92,7 +94,7 @@ def _count(n: int, noun: str) -> str:
 def cmd_plan(args: argparse.Namespace) -> int:
     from baseshift.dsl import render_plan
 
-    plan = BaseShift(settings_from(args)).load_workflow(args.file)
+    plan = app_for(args).load_workflow(args.file)
     print(render_plan(plan, args.format))
     return ExitCode.OK
 
@@ -162,7 +164,7 @@ def _report(snapshots: list[RunSnapshot], as_json: bool) -> int:
 
 async def cmd_run(args: argparse.Namespace) -> int:
     inputs = parse_inputs(args.input, args.input_file)
-    bs = BaseShift(settings_from(args, progress=_progress_mode(args)))
+    bs = app_for(args, progress=_progress_mode(args))
     plan = bs.load_workflow(Path(args.file).resolve())
     async with bs:
         run_id = await bs.engine.submit(plan, inputs)
@@ -171,7 +173,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
 
 
 async def cmd_resume(args: argparse.Namespace) -> int:
-    bs = BaseShift(settings_from(args, progress=_progress_mode(args)))
+    bs = app_for(args, progress=_progress_mode(args))
     async with bs:
         resumed = args.run_ids or []
         for run_id in resumed:
@@ -218,7 +220,7 @@ def _resume_args(p: argparse.ArgumentParser) -> None:
 
 
 async def cmd_retry(args: argparse.Namespace) -> int:
-    bs = BaseShift(settings_from(args, progress=_progress_mode(args)))
+    bs = app_for(args, progress=_progress_mode(args))
     async with bs:
         await _resume_one(bs, args.run_id, retry=True)
         snapshots = await _wait_all(bs, [args.run_id])
@@ -231,7 +233,7 @@ def _retry_args(p: argparse.ArgumentParser) -> None:
 
 
 async def cmd_cancel(args: argparse.Namespace) -> int:
-    bs = BaseShift(settings_from(args))
+    bs = app_for(args)
     async with bs:
         await load_snapshot(bs, args.run_id)  # NotFound with the `baseshift runs` hint
         await bs.runs.cancel(args.run_id)  # a process executing it notices within 0.5 s
@@ -244,7 +246,7 @@ async def cmd_cancel(args: argparse.Namespace) -> int:
 
 async def cmd_runs(args: argparse.Namespace) -> int:
     states = [RunState(s) for s in args.state] if args.state else None
-    bs = BaseShift(settings_from(args))
+    bs = app_for(args)
     async with bs:
         runs = await bs.store.list_runs(limit=args.limit, workflow=args.workflow, states=states)
     if args.json:
@@ -265,7 +267,7 @@ def _runs_args(p: argparse.ArgumentParser) -> None:
 
 
 async def cmd_show(args: argparse.Namespace) -> int:
-    bs = BaseShift(settings_from(args))
+    bs = app_for(args)
     async with bs:
         snapshot = await load_snapshot(bs, args.run_id)
     if args.json:
@@ -283,7 +285,7 @@ def _show_args(p: argparse.ArgumentParser) -> None:
 
 async def cmd_backup(args: argparse.Namespace) -> int:
     """`baseshift backup FILE`: a consistent copy of the state (and template) store."""
-    store = BaseShift(settings_from(args)).store
+    store = app_for(args).store
     runs = await _store_call(store, "backup", Path(args.file))
     print(f"backed up {runs} run(s) to {args.file}")
     return ExitCode.OK
@@ -295,7 +297,7 @@ async def cmd_restore(args: argparse.Namespace) -> int:
         print("error: restore replaces every run and template with the backup's; stop the "
               "server first, then add --yes", file=sys.stderr)
         return ExitCode.USAGE
-    store = BaseShift(settings_from(args)).store
+    store = app_for(args).store
     runs = await _store_call(store, "restore", Path(args.file))
     print(f"restored {runs} run(s) from {args.file}")
     return ExitCode.OK
@@ -316,7 +318,7 @@ async def cmd_retention(args: argparse.Namespace) -> int:
         print("error: retention deletes old runs for good (archive them with --archive DIR); "
               "look first with --dry-run, then add --yes", file=sys.stderr)
         return ExitCode.USAGE
-    store = BaseShift(settings_from(args)).store
+    store = app_for(args).store
     retire = getattr(store, "retire", None)
     if retire is None:
         raise ConfigError(f"the {store.name!r} store has no retention",
@@ -392,7 +394,7 @@ def _config_args(p: argparse.ArgumentParser) -> None:
 def cmd_plugins(args: argparse.Namespace) -> int:
     from .plugins import describe_plugins
 
-    bs = BaseShift(settings_from(args))
+    bs = app_for(args)
     infos = describe_plugins(bs.pm)
     if args.json:
         print_json([{"name": i.name, "module": i.module, "distribution": i.distribution,

@@ -20,12 +20,13 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable
 
     from .app import BaseShift
-    from .commands import Command
+    from .cli import Command
     from .diagnostics import Diagnostic
     from .events import Event
     from .plan import Plan
     from .protocols import Executor, JobContext
     from .records import RunRecord
+    from .registry import Backend
 
 hookspec = pluggy.HookspecMarker("baseshift")
 hookimpl = pluggy.HookimplMarker("baseshift")
@@ -73,11 +74,15 @@ def register_executors(baseshift: BaseShift) -> list[type[Executor]]:
 
 
 @hookspec
-def register_backends(baseshift: BaseShift) -> list[type[Any]]:
-    """Return backend classes. Each has `kind` and `name`; settings choose one per kind by
-    name, and it is built with `cls.from_settings(baseshift.settings)`. Kinds: "state"
-    (`store`, implements `StateStore`), "templates" (`templates`, `TemplateStore`), "queue"
-    (`queue`, `AttemptQueue`), "cache" (`cache`, `core.cache.Cache`).
+def register_backends(baseshift: BaseShift) -> list[Backend]:
+    """Return `registry.Backend` references: a `kind`, a `name` and the import path of the
+    class, imported only when settings choose it (so an unused backend costs nothing and
+    needs no driver installed). Settings choose one per kind by name; it is built with
+    `load().from_settings(baseshift.settings)`. Kinds: "state" (`store`, implements
+    `StateStore`), "templates" (`templates`, `TemplateStore`), "queue" (`queue`,
+    `AttemptQueue`), "cache" (`cache`, `core.cache.Cache`). A backend's `requires` names the
+    modules it needs and the command installing them: a missing one is a ConfigError that
+    shows that command. A class with `kind` and `name` is accepted in place of a reference.
 
     Mode: collect. Async: no.
     """

@@ -169,7 +169,9 @@ class Hooks:
     def executors(self) -> dict[str, type[Executor]]:
         return _unique_by_name("register_executors", self._each("register_executors"))
 
-    def backends(self, kind: str) -> dict[str, type[Any]]:
+    def backends(self, kind: str) -> dict[str, Any]:
+        """The backends of `kind` by name: `registry.Backend` references (or classes, from
+        plugins that return them); nothing is imported here."""
         results = [(owner, [c for c in group or () if getattr(c, "kind", None) == kind])
                    for owner, group in self._each("register_backends")]
         return _unique_by_name("register_backends", results)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+from copy import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,11 @@ class _KeywordLexer(ContextualLexer):
     """
 
     def __init__(self, conf: Any, states: dict[int, Any], always_accept: Any = ()) -> None:
+        if not conf.strict:
+            # The terminal collision analysis (interegular) takes lark seconds to minutes; it
+            # belongs to the strict build, which a test runs, not to every start.
+            conf = copy(conf)
+            conf.skip_validation = True
         super().__init__(conf, states, always_accept)
         self._name_states = frozenset(s for s, accepts in states.items() if "NAME" in accepts)
 
@@ -55,11 +61,23 @@ class _KeywordLexer(ContextualLexer):
 
 @functools.cache
 def lark_parser() -> Lark:
-    """The one lark parser for the language (built once; strict, so conflicts are errors)."""
+    """The one lark parser for the language, built on first use (in about 0.2 s).
+
+    Files without syntax errors never get here (`fastparse` reads them), so most commands
+    never build it."""
+    return build_lark(strict=False)
+
+
+def build_lark(*, strict: bool) -> Lark:
+    """Build the lark parser. `strict=True` (for the tests) makes grammar conflicts and
+    colliding terminals errors; it needs `interegular` and takes far longer.
+
+    No cache file: building takes about as long as loading lark's pickle from the shared
+    temporary folder, which another local user could plant."""
     return Lark.open_from_package(
         "baseshift.grammar", "baseshift.lark", parser="lalr", lexer="contextual",
         start=["file", "expr"], propagate_positions=True, maybe_placeholders=True,
-        strict=True, cache=True, _plugins={"ContextualLexer": _KeywordLexer},
+        strict=strict, _plugins={"ContextualLexer": _KeywordLexer},
     )
 
 

@@ -12,6 +12,7 @@ from typing import ClassVar
 from baseshift.core.cache import CacheStats, JSONValue, check_key, check_ttl, decode, encode
 from baseshift.core.config import option
 from baseshift.core.hookspecs import hookimpl
+from baseshift.core.registry import Backend
 from baseshift.core.settings import Settings
 
 MAX_ENTRIES = 10_000
@@ -107,5 +108,5 @@ class MemoryCache:
 
 
 @hookimpl
-def register_backends() -> list[type[MemoryCache]]:
-    return [MemoryCache]
+def register_backends() -> list[Backend]:
+    return [Backend("cache", "memory", "baseshift.plugins.cache_memory:MemoryCache")]

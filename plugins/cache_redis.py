@@ -26,8 +26,10 @@ from baseshift.core.cache import CacheStats, JSONValue, check_key, check_ttl, de
 from baseshift.core.config import option
 from baseshift.core.errors import StoreError
 from baseshift.core.hookspecs import hookimpl
+from baseshift.core.registry import Backend
 from baseshift.core.settings import Settings
 from baseshift.plugins.cache_memory import LRUStore
+from baseshift.plugins.extras import REDIS
 from baseshift.plugins.redis_connect import ChannelListener, open_redis, redis_errors, redis_url
 
 if TYPE_CHECKING:
@@ -239,5 +241,6 @@ def _text(name: bytes | str) -> str:
 
 
 @hookimpl
-def register_backends() -> list[type[RedisCache]]:
-    return [RedisCache]
+def register_backends() -> list[Backend]:
+    return [Backend("cache", "redis", "baseshift.plugins.cache_redis:RedisCache",
+                    requires=REDIS)]

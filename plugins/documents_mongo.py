@@ -15,6 +15,8 @@ from baseshift.core.config import masked
 from baseshift.core.errors import ConfigError, StoreError
 from baseshift.core.settings import Settings
 
+from .extras import MONGO
+
 if TYPE_CHECKING:
     from pymongo import MongoClient
     from pymongo.collection import Collection
@@ -34,7 +36,9 @@ URL_HINT = "like mongodb://user:password@127.0.0.1:27017/baseshift"
 
 
 def mongo_url(settings: Settings, key: str) -> str:
-    """`settings.mongo_url`, required because `key` (templates, results) chose MongoDB."""
+    """`settings.mongo_url`, required because `key` (templates, results) chose MongoDB (which
+    also needs the `pymongo` package: a ConfigError says how to install it)."""
+    MONGO.check(f"{key} = \"mongo\"")
     if not settings.mongo_url:
         raise ConfigError(f"Config '{key}' is 'mongo' but 'mongo_url' is not set.",
                           hint=f"set mongo_url (or BASESHIFT_MONGO_URL), {URL_HINT}")

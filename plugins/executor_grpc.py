@@ -33,17 +33,20 @@ import asyncio
 import json
 import secrets
 from dataclasses import dataclass
-from typing import Any, ClassVar, NoReturn
-
-import grpc
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from baseshift.core.attempts import NotRetryable
 from baseshift.core.errors import ExecutionError
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.protocols import JobContext, JobResult
 
+from .extras import GRPC, missing_driver
 from .grpc_codegen import CHANNEL_OPTIONS, stubs
 from .json_text import loads_strict
+
+if TYPE_CHECKING:
+    from baseshift.core.diagnostics import Diagnostic
+    from baseshift.core.plan import Plan
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
 REMOTE_TIMEOUT_MARGIN = 5.0
@@ -55,7 +58,8 @@ RECONNECT_OPTIONS = (("grpc.initial_reconnect_backoff_ms", 200),
                      ("grpc.max_reconnect_backoff_ms", 2000))
 """Retry a lost worker every 2 s at most (gRPC's default backoff grows to 2 minutes)."""
 
-_REFUSED = frozenset({grpc.StatusCode.INVALID_ARGUMENT})
+_REFUSED = frozenset({"INVALID_ARGUMENT"})
+"""Status codes (by name) of a job the service will never accept: not worth a retry."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +95,8 @@ class GrpcExecutor:
 
     def channel(self, target: str) -> Any:
         """The shared channel to `target`, opened on first use (and again after `aclose`)."""
+        import grpc
+
         channel = self._channels.get(target)
         if channel is None:
             channel = self._channels[target] = grpc.aio.insecure_channel(
@@ -104,6 +110,7 @@ class GrpcExecutor:
             await channel.close()
 
     async def execute(self, ctx: JobContext) -> JobResult:
+
         call = _parse_config(ctx.config)
         # the first use generates and imports the stubs: blocking work, kept off the loop
         await asyncio.to_thread(stubs)
@@ -155,6 +162,8 @@ async def _connect(channel: Any, call: _Call) -> None:
 
 async def _execute(stub: Any, request: Any, call: _Call, ctx: JobContext) -> Any:
     """Run the remote call; on cancellation, cancel the remote job before giving up."""
+    import grpc
+
     rpc = stub.ExecuteJob(request, wait_for_ready=False)
     # Shielded so that our cancellation does not cut the call before CancelJob has stopped
     # the job: the worker then knows it was cancelled on purpose and waits for it to stop.
@@ -173,6 +182,8 @@ async def _execute(stub: Any, request: Any, call: _Call, ctx: JobContext) -> Any
 
 
 async def _cancel_remote(stub: Any, job_id: str, call: _Call, ctx: JobContext) -> None:
+    import grpc
+
     cancel = stubs().pb2.CancelJobRequest(job_id=job_id)
     try:
         reply = await stub.CancelJob(cancel, timeout=CANCEL_TIMEOUT)
@@ -200,8 +211,10 @@ def _outcome(response: Any, call: _Call) -> Any:
 
 
 def _rpc_failed(exc: Any, call: _Call) -> NoReturn:
+    import grpc
+
     code, details = exc.code(), exc.details()
-    if code in _REFUSED:
+    if code.name in _REFUSED:
         raise NotRetryable(f"JobExecutor at {call.target} refused the job: {details}")
     if code == grpc.StatusCode.UNAVAILABLE:
         raise ExecutionError(f"cannot reach JobExecutor at {call.target}: {details}")
@@ -211,3 +224,9 @@ def _rpc_failed(exc: Any, call: _Call) -> NoReturn:
 @hookimpl
 def register_executors() -> list[type]:
     return [GrpcExecutor]
+
+
+@hookimpl
+def validate_plan(plan: Plan) -> list[Diagnostic]:
+    """`uses grpc` needs `baseshift[grpc]`: say so at check time."""
+    return missing_driver(plan, GrpcExecutor.name, GRPC)

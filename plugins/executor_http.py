@@ -43,15 +43,16 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
-from typing import Any, ClassVar, NoReturn
-
-import httpx
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from baseshift.core.errors import ExecutionError
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.protocols import JobContext, JobResult
 
 from .json_text import loads_strict
+
+if TYPE_CHECKING:
+    import httpx
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 DEFAULT_TIMEOUT = 30.0
@@ -118,6 +119,8 @@ class HttpExecutor:
     def make_client(self) -> httpx.AsyncClient:
         """Build the shared client; a subclass may override it (certificates, proxies, a
         mock transport in tests). Per-request settings are passed with each request."""
+        import httpx  # here, not at the top: `check` and `serve` never need it
+
         return httpx.AsyncClient()
 
     async def aclose(self) -> None:
@@ -139,6 +142,8 @@ class HttpExecutor:
 
     async def _send(self, request: _Request) -> tuple[httpx.Response, bytes]:
         """Send the request and read its body, turning every transport problem into data."""
+        import httpx
+
         try:
             async with asyncio.timeout(request.timeout):
                 return await self._exchange(request)
@@ -150,6 +155,8 @@ class HttpExecutor:
             _fail(request, f"invalid URL: {exc}")
 
     async def _exchange(self, request: _Request) -> tuple[httpx.Response, bytes]:
+        import httpx
+
         # Streaming: leaving the block early (cancel, size limit) closes the connection.
         url = httpx.URL(request.url)
         if request.query:
@@ -265,6 +272,8 @@ def _excerpt(body: Any) -> str:
 
 
 def _reason(exc: httpx.RequestError) -> str:
+    import httpx
+
     if isinstance(exc, httpx.ConnectError):
         kind = "cannot connect"
     elif isinstance(exc, httpx.TooManyRedirects):
@@ -277,6 +286,8 @@ def _reason(exc: httpx.RequestError) -> str:
 
 def _display_url(url: str) -> str:
     """The URL without credentials, for logs and messages."""
+    import httpx
+
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError):

@@ -36,6 +36,7 @@ from baseshift.core.errors import ExecutionError
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.protocols import Executor, JobContext, JobResult
 
+from .extras import KUBERNETES, missing_driver
 from .json_text import NOT_JSON, output_json
 from .kube_client import PodApi, connect
 from .kube_options import KubeOptions
@@ -44,6 +45,8 @@ from .kube_watch import PodTracker, Verdict
 
 if TYPE_CHECKING:
     from baseshift.core.app import BaseShift
+    from baseshift.core.diagnostics import Diagnostic
+    from baseshift.core.plan import Plan
 
 LOG_LIMIT = 1024 * 1024
 """Characters of a pod's log kept: the end, where the output line is."""
@@ -184,3 +187,9 @@ def _output(text: str) -> Any:
 @hookimpl
 def register_executors(baseshift: BaseShift) -> list[type[Executor]]:
     return [KubernetesExecutor.configured(KubeOptions.from_settings(baseshift.settings))]
+
+
+@hookimpl
+def validate_plan(plan: Plan) -> list[Diagnostic]:
+    """`uses kubernetes` needs `baseshift[kubernetes]`: say so at check time."""
+    return missing_driver(plan, KubernetesExecutor.name, KUBERNETES)

@@ -9,9 +9,6 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any, TextIO
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
 from baseshift.core.events import Event, JobsAdded, JobStateChanged, RunStateChanged
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.states import JobState
@@ -44,36 +41,43 @@ class LineDisplay:
 
 
 class BarDisplay:
-    """A rich progress bar per run, counting finished jobs against all jobs."""
+    """A progress bar per run (tqdm), counting finished jobs against all jobs.
+
+    tqdm is imported here, not at the top, so commands that show no bar never load it."""
+
+    _FORMAT = "{desc} {bar} {n_fmt}/{total_fmt} {postfix} [{elapsed}]"
 
     def __init__(self, out: TextIO) -> None:
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
-                                 MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
-                                 TimeElapsedColumn(), console=Console(file=out),
-                                 transient=False)
-        self.tasks: dict[str, Any] = {}
-        self.progress.start()
+        self.out = out
+        self.bars: dict[str, Any] = {}
 
     def handle(self, event: Event) -> None:
-        task = self.tasks.get(event.run_id)
+        bar = self.bars.get(event.run_id)
         if isinstance(event, RunStateChanged):
-            if task is None:
-                task = self.tasks[event.run_id] = self.progress.add_task(
-                    event.workflow, total=event.jobs_total, status=event.new.value)
-            self.progress.update(task, status=event.new.value)
-        elif task is None:
+            if bar is None:
+                bar = self.bars[event.run_id] = self._new_bar(event.workflow, event.jobs_total)
+            bar.set_postfix_str(event.new.value)
+        elif bar is None:
             return
         elif isinstance(event, JobsAdded):
-            self.progress.update(task, total=(self.progress.tasks[task].total or 0) + event.count)
+            bar.total = (bar.total or 0) + event.count
+            bar.refresh()
         elif isinstance(event, JobStateChanged):
             if event.new in _COUNTED:
-                self.progress.advance(task)
+                bar.update(1)
             elif event.old in _COUNTED:
-                self.progress.advance(task, -1)
-            self.progress.update(task, status=f"{event.job} {event.new.value.lower()}")
+                bar.update(-1)
+            bar.set_postfix_str(f"{event.job} {event.new.value.lower()}")
+
+    def _new_bar(self, workflow: str, total: int) -> Any:
+        from tqdm import tqdm
+
+        return tqdm(total=total, desc=workflow, file=self.out, bar_format=self._FORMAT,
+                    position=len(self.bars), leave=True, dynamic_ncols=True)
 
     def close(self) -> None:
-        self.progress.stop()
+        for bar in self.bars.values():
+            bar.close()
 
 
 def make_display(mode: str, out: TextIO | None = None) -> LineDisplay | BarDisplay:

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 from baseshift.core.config import masked
 from baseshift.core.errors import ConfigError
 
+from .extras import REDIS
+
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
     from redis.asyncio.client import PubSub
@@ -43,7 +45,9 @@ def outages() -> tuple[type[Exception], ...]:
 
 
 def redis_url(settings: Settings, chosen_by: str) -> str:
-    """The checked `redis_url`, or one ConfigError saying which setting needs it."""
+    """The checked `redis_url`, or one ConfigError saying which setting needs it (or that
+    the `redis` package is not installed, and how to install it)."""
+    REDIS.check(f"{chosen_by} = \"redis\"")
     from redis.connection import parse_url
 
     url = settings.redis_url

@@ -7,8 +7,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
-from baseshift.core.cli import ExitCode, settings_from
-from baseshift.core.commands import Command
+from baseshift.core.cli import Command, ExitCode, run_async, settings_from
 from baseshift.core.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -85,12 +84,7 @@ def serve_forever(app: ASGIApp, config: Config) -> None:
             loop.add_signal_handler(sig, stop.set)
         await serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
 
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(main())
-    else:
-        uvloop.run(main())
+    run_async(main())
 
 
 def _ready(bs: BaseShift, url: str) -> None:

@@ -21,6 +21,7 @@ from baseshift.core.records import (
     SuccessRates,
     WorkflowPerformance,
 )
+from baseshift.core.registry import Backend
 from baseshift.core.settings import Settings
 from baseshift.core.states import RunState
 
@@ -236,6 +237,6 @@ class MemoryStateStore:
 
 
 @hookimpl
-def register_backends() -> list[type]:
+def register_backends() -> list[Backend]:
     """Offer the in-memory state store (`store = "memory"`)."""
-    return [MemoryStateStore]
+    return [Backend("state", "memory", "baseshift.plugins.storage_memory:MemoryStateStore")]

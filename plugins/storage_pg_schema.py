@@ -80,7 +80,7 @@ MIGRATIONS: tuple[str, ...] = (
     ) PARTITION BY RANGE (started_at);
     CREATE TABLE attempts_default PARTITION OF attempts DEFAULT;
     """,
-    # 2: the work queue of `baseshift worker`s (plugins/queue_postgres.py)
+    # 2: the work queue of `baseshift worker`s (plugins/queue_pg.py)
     """
     CREATE TABLE job_queue (
         id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.plan import TemplateSpec
+from baseshift.core.registry import Backend
 from baseshift.core.settings import Settings
 from baseshift.core.templatespec import to_spec
 from baseshift.core.templatestore import (
@@ -88,6 +89,7 @@ class MemoryTemplateStore:
 
 
 @hookimpl
-def register_backends() -> list[type]:
+def register_backends() -> list[Backend]:
     """Offer the in-memory template store (`templates = "memory"`)."""
-    return [MemoryTemplateStore]
+    return [Backend("templates", "memory",
+                    "baseshift.plugins.templates_memory:MemoryTemplateStore")]

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, ClassVar
 from baseshift.core.errors import StoreError
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.plan import TemplateSpec
+from baseshift.core.registry import Backend
 from baseshift.core.settings import Settings
 from baseshift.core.templatestore import (
     DOCUMENT_KEYS,
@@ -33,6 +34,7 @@ from baseshift.core.templatestore import (
 from baseshift.core.templatestore import (
     select as select_version,
 )
+from baseshift.plugins.extras import MONGO
 
 from .documents_mongo import Document, MongoConnection, mongo_url
 from .templates_memory import SpecCache
@@ -161,6 +163,7 @@ class MongoTemplateStore:
 
 
 @hookimpl
-def register_backends() -> list[type]:
+def register_backends() -> list[Backend]:
     """Offer the MongoDB template store (`templates = "mongo"`, with `mongo_url`)."""
-    return [MongoTemplateStore]
+    return [Backend("templates", "mongo", "baseshift.plugins.templates_mongo:MongoTemplateStore",
+                    requires=MONGO)]

@@ -26,6 +26,7 @@ from baseshift.web.dag import layout_plan, render_svg
 from baseshift.web.forms import field_of_error, form_fields, inputs_from_form, submitted_values
 from baseshift.web.highlight import highlight
 from baseshift.web.render import builtin_static, render
+from baseshift.web.requests import read_form
 
 if TYPE_CHECKING:
     from baseshift.core.app import BaseShift
@@ -137,7 +138,7 @@ def schedules_of(plan: Plan) -> list[str]:
 async def start_run(request: Request) -> Response:
     bs, name = baseshift_of(request), request.path_params["name"]
     plan = bs.catalog.plan(name)
-    form = await request.form()
+    form = await read_form(request)
     try:
         run_id = await bs.runs.start(name, inputs_from_form(plan.inputs, form))
     except InputError as exc:
@@ -234,7 +235,7 @@ async def validate(request: Request) -> Response:
     bs = baseshift_of(request)
     context: dict[str, Any] = {"section": "validate", "source": "", "checked": False}
     if request.method == "POST":
-        source = str((await request.form()).get("source", ""))
+        source = str((await read_form(request)).get("source", ""))
         context.update(check_source(bs, source))
     return render(request, "validate.html", context, block="result")
 

@@ -21,7 +21,7 @@ from baseshift.core.records import AttemptRecord, JobRecord, RunSnapshot
 from baseshift.core.states import JobState
 from baseshift.web.dag import Layout, layout_plan, render_svg, summarise_jobs
 from baseshift.web.render import render, render_text
-from baseshift.web.requests import baseshift_of
+from baseshift.web.requests import baseshift_of, read_form
 from baseshift.web.sse import KEEPALIVE_SECONDS, sse
 from baseshift.web.timeline import timeline
 
@@ -170,7 +170,7 @@ async def _rerun_from(bs: BaseShift, request: Request, run_id: str) -> None:
 
 
 async def _complete(bs: BaseShift, request: Request, run_id: str) -> None:
-    text = str((await request.form()).get("output", "")).strip()
+    text = str((await read_form(request)).get("output", "")).strip()
     try:
         output = json.loads(text) if text else None
     except (ValueError, RecursionError) as exc:
@@ -180,7 +180,7 @@ async def _complete(bs: BaseShift, request: Request, run_id: str) -> None:
 
 
 async def _fail(bs: BaseShift, request: Request, run_id: str) -> None:
-    reason = str((await request.form()).get("error", "")).strip() or "failed in the web UI"
+    reason = str((await read_form(request)).get("error", "")).strip() or "failed in the web UI"
     await bs.runs.fail_job(run_id, request.path_params["job"], reason)
 
 

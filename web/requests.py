@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+from urllib.parse import parse_qsl
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,25 @@ async def read_json(request: Request, *, default: Any = None) -> Any:
         return json.loads(body)
     except (ValueError, RecursionError) as exc:
         raise BadRequest(f"the body is not valid JSON: {exc}") from None
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """A submitted HTML form (`application/x-www-form-urlencoded`, what every form of the UI
+    sends) as field -> value, the last value winning as in Starlette's form data.
+
+    Read with the standard library, so the plain install needs no multipart parser; any other
+    content type is a BadRequest."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise BadRequest(f"the body is larger than {MAX_BODY // (1024 * 1024)} MiB")
+    if body and content_type != "application/x-www-form-urlencoded":
+        raise BadRequest(f"expected a form, got content type {content_type or 'none'!r}",
+                         hint="send Content-Type: application/x-www-form-urlencoded")
+    try:
+        return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadRequest(f"the form is not valid UTF-8 URL-encoded text: {exc}") from None
 
 
 def json_object(value: Any, what: str) -> dict[str, Any]:

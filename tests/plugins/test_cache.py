@@ -19,6 +19,7 @@ from baseshift.core.app import BaseShift
 from baseshift.core.cache import Cache, CacheStats, JSONValue, decode, encode
 from baseshift.core.errors import ConfigError
 from baseshift.core.plugins import DEFAULT_PLUGINS
+from baseshift.core.registry import load_backend
 from baseshift.core.settings import Settings
 from baseshift.plugins.cache_memory import MemoryCache
 from baseshift.plugins.cache_redis import RedisCache
@@ -81,7 +82,8 @@ def test_backends_are_caches_registered_by_their_plugins(tmp_path: Path) -> None
     builtins = tuple(dict.fromkeys((*DEFAULT_PLUGINS, "cache_memory", "cache_redis")))
     bs = BaseShift(Settings(load_entrypoints=False, store="memory", templates="memory",
                             data_dir=tmp_path), builtins=builtins)
-    assert bs.hooks.backends("cache") == BACKENDS
+    offered = bs.hooks.backends("cache")
+    assert {name: load_backend(ref) for name, ref in offered.items()} == BACKENDS
     for name, cls in BACKENDS.items():
         assert (cls.kind, cls.name) == ("cache", name)
         assert isinstance(cls.from_settings(settings(name, "x:")), Cache)

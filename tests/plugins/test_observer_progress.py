@@ -40,8 +40,9 @@ def test_bar_display_counts_finished_jobs_against_all_jobs() -> None:
     display = BarDisplay(out)
     for event in EVENTS:
         display.handle(event)
-    task = display.progress.tasks[0]
+    bar = display.bars["r1"]
     display.close()
-    assert (task.completed, task.total) == (2, 5)
-    assert task.fields["status"] == "FAILED"
+    assert (bar.n, bar.total) == (2, 5)
+    assert bar.postfix == "FAILED"
     assert "orders" in out.getvalue()
+    assert "2/5" in out.getvalue()

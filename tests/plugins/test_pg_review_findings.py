@@ -17,7 +17,7 @@ import pytest
 from baseshift.core.errors import StoreError
 from baseshift.core.triggers import Scheduler
 from baseshift.plugins.storage_pg_connect import PgTarget
-from baseshift.plugins.storage_postgres import PostgresStateStore
+from baseshift.plugins.storage_pg_store import PostgresStateStore
 from tests.core.test_triggers import T0, ManualClock
 from tests.plugins.test_state_store_contract import a_job, a_run
 

@@ -32,12 +32,13 @@ from baseshift.core.records import (
     SuccessRates,
     WorkflowPerformance,
 )
+from baseshift.core.registry import load_backend
 from baseshift.core.settings import Settings
 from baseshift.core.states import JobState, RunState
 from baseshift.plugins import storage_memory, storage_sql
 from baseshift.plugins.storage_memory import MemoryStateStore
-from baseshift.plugins.storage_postgres import PostgresStateStore
-from baseshift.plugins.storage_sql import SQLiteStateStore
+from baseshift.plugins.storage_pg_store import PostgresStateStore
+from baseshift.plugins.storage_sql_store import SQLiteStateStore
 from tests.conftest import drop_pg_schema, fresh_pg_schema
 
 BACKENDS = ["memory", "sqlite", "postgres"]
@@ -116,7 +117,7 @@ async def test_plugin_registers_its_backend(module: Any, cls: Any) -> None:
     pm.register(module)
     pm.check_pending()
     offered = [c for group in pm.hook.register_backends(baseshift=None) for c in group]
-    assert offered == [cls]
+    assert [(b.kind, b.name, load_backend(b)) for b in offered] == [("state", cls.name, cls)]
     assert cls.kind == "state"
 
 
@@ -416,7 +417,7 @@ CHILD = textwrap.dedent("""
     import asyncio, sys, time
     from baseshift.core.records import AttemptRecord, Changes, JobRecord, RunRecord, RunSnapshot
     from baseshift.core.states import JobState, RunState
-    from baseshift.plugins.storage_sql import SQLiteStateStore
+    from baseshift.plugins.storage_sql_store import SQLiteStateStore
 
     async def main() -> None:
         store = SQLiteStateStore(sys.argv[1])

@@ -27,8 +27,8 @@ from baseshift.plugins.storage_pg_schema import (
     migrate,
     partitions,
 )
-from baseshift.plugins.storage_postgres import PostgresStateStore
-from baseshift.plugins.templates_postgres import PostgresTemplateStore
+from baseshift.plugins.storage_pg_store import PostgresStateStore
+from baseshift.plugins.templates_pg_store import PostgresTemplateStore
 from tests.conftest import CliResult
 from tests.plugins.test_state_store_contract import a_job, a_run, an_attempt, changes
 

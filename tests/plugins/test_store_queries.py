@@ -19,7 +19,7 @@ from baseshift.core.settings import Settings
 from baseshift.core.states import JobState, RunState
 from baseshift.plugins import storage_sql_queries as queries
 from baseshift.plugins.storage_memory import MemoryStateStore
-from baseshift.plugins.storage_sql import SQLiteStateStore
+from baseshift.plugins.storage_sql_store import SQLiteStateStore
 
 CURSOR = RunCursor(5.0, "x").encode()
 

@@ -17,8 +17,8 @@ from baseshift.core.templatestore import (
     parse_document,
 )
 from baseshift.plugins.templates_memory import MemoryTemplateStore
-from baseshift.plugins.templates_postgres import PostgresTemplateStore
-from baseshift.plugins.templates_sql import SQLiteTemplateStore
+from baseshift.plugins.templates_pg_store import PostgresTemplateStore
+from baseshift.plugins.templates_sql_store import SQLiteTemplateStore
 from tests.conftest import drop_pg_schema, fresh_pg_schema
 
 BACKENDS = {"sqlite": SQLiteTemplateStore, "memory": MemoryTemplateStore,

@@ -13,7 +13,7 @@ import pytest
 from baseshift.core.app import BaseShift
 from baseshift.core.settings import Settings
 from baseshift.plugins.storage_pg_connect import PgTarget
-from baseshift.plugins.worker import Worker
+from baseshift.plugins.worker_loop import Worker
 
 STEPS = '''
 import asyncio, os, time

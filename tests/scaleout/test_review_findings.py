@@ -13,7 +13,7 @@ from baseshift.core.app import BaseShift
 from baseshift.core.settings import Settings
 from baseshift.core.states import RunState
 from baseshift.plugins.storage_pg_connect import PgTarget
-from baseshift.plugins.worker import Worker
+from baseshift.plugins.worker_loop import Worker
 from tests.scaleout.test_workers import FANOUT, load
 
 
