@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sys
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
@@ -50,10 +51,14 @@ class BaseShift:
         self.hooks = Hooks(self.pm, self)
         self.hooks.configure()
         self.executor_classes = self.hooks.executors()
-        self.store: StateStore = self._backend("state", "store")
-        self.cache: Cache = self._backend("cache", "cache")
-        self.templates: TemplateStore | None = self._make_template_store()
-        self.queue: AttemptQueue | None = self._backend("queue", "queue", builtin=("local",))
+        # Chosen now (an unknown name or a missing driver is an error at once), built on first
+        # use: `check` and `plan` never import a database library.
+        self._chosen: dict[str, Any] = {
+            "state": self._choose("state", "store"),
+            "cache": self._choose("cache", "cache"),
+            "templates": self._choose("templates", "templates", optional=True),
+            "queue": self._choose("queue", "queue", builtin=("local",)),
+        }
         self._plugin_templates: list[TemplateSpec] | None = None
         self.extra_templates: tuple[TemplateSpec, ...] = ()
         """Templates from the template store and workflow folder, set by the catalog."""
@@ -65,25 +70,50 @@ class BaseShift:
         self.engine: Engine = Engine(self)
         self.runs = RunService(self)
 
-    def _backend(self, kind: str, setting: str, *, builtin: tuple[str, ...] = ()) -> Any:
-        """The backend of `kind` that setting `setting` names, built from the settings;
-        None for a name in `builtin` (handled by the core itself)."""
+    def _choose(self, kind: str, setting: str, *, builtin: tuple[str, ...] = (),
+                optional: bool = False) -> Any:
+        """What plugins offer for the backend of `kind` that setting `setting` names (None for
+        a name in `builtin`, handled by the core itself, or when no plugin offers an
+        `optional` kind); checks that its driver is installed, imports nothing."""
         chosen = getattr(self.settings, setting)
-        if chosen in builtin:
-            return None
         offered = self.hooks.backends(kind)
-        cls = offered.get(chosen)
-        if cls is None:
+        if chosen in builtin or (optional and not offered):
+            return None
+        ref = offered.get(chosen)
+        if ref is None:
             names = [*builtin, *sorted(offered)]
             raise ConfigError(f"Config '{setting}' has value {chosen!r}. "
                               f"Not one of: {', '.join(names) or '(none installed)'}.")
-        return load_backend(cls).from_settings(self.settings)
+        requires = getattr(ref, "requires", None)
+        if requires is not None:
+            requires.check(f"{setting} = {chosen!r}")
+        return ref
 
-    def _make_template_store(self) -> TemplateStore | None:
-        if not self.hooks.backends("templates"):
-            return None
-        store: TemplateStore = self._backend("templates", "templates")
+    def _build(self, kind: str) -> Any:
+        ref = self._chosen[kind]
+        return None if ref is None else load_backend(ref).from_settings(self.settings)
+
+    @functools.cached_property
+    def store(self) -> StateStore:
+        """The state store, built from the settings on first use."""
+        store: StateStore = self._build("state")
         return store
+
+    @functools.cached_property
+    def cache(self) -> Cache:
+        cache: Cache = self._build("cache")
+        return cache
+
+    @functools.cached_property
+    def templates(self) -> TemplateStore | None:
+        templates: TemplateStore | None = self._build("templates")
+        return templates
+
+    @functools.cached_property
+    def queue(self) -> AttemptQueue | None:
+        """Where attempts go to `baseshift worker`s; None runs them in this process."""
+        queue: AttemptQueue | None = self._build("queue")
+        return queue
 
     async def __aenter__(self) -> BaseShift:
         """Open the backends, then start plugins and the engine. If any step fails (an

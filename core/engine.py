@@ -24,7 +24,7 @@ from .attempts import AttemptRunner
 from .errors import BaseShiftError, Conflict, NotFound, StaleState, StoreError
 from .inputs import prepare_inputs
 from .plan import Plan
-from .protocols import Executor, LostAttempt, QueuedAttempt
+from .protocols import AttemptQueue, Executor, LostAttempt, QueuedAttempt, StateStore
 from .records import JobRecord, RunRecord, RunSnapshot
 from .runstate import ActiveRun, Effects, Launch
 from .scheduler import ReadyQueue
@@ -45,15 +45,12 @@ class Engine:
 
     def __init__(self, baseshift: BaseShift) -> None:
         self.bs = baseshift
-        self.store = baseshift.store
         self.hooks = baseshift.hooks
         self.executors: dict[str, Executor] = {
             name: cls() for name, cls in baseshift.executor_classes.items()}
         self.queue: ReadyQueue[tuple[str, str]] = ReadyQueue(baseshift.settings.max_parallel)
         self.runs: dict[str, ActiveRun] = {}
         self.attempts = AttemptRunner(baseshift, self.executors)
-        self.remote = baseshift.queue
-        """Where attempts run when not here (`baseshift worker`s); None runs them here."""
         self._inbox: deque[Message] = deque()
         self._wake = asyncio.Event()
         self._timers: list[tuple[float, int, ActiveRun, str]] = []
@@ -71,6 +68,16 @@ class Engine:
         self._failure: BaseException | None = None
 
     # ------------------------------------------------------------ lifecycle
+
+
+    @property
+    def store(self) -> StateStore:
+        return self.bs.store
+
+    @property
+    def remote(self) -> AttemptQueue | None:
+        """Where attempts run when not here (`baseshift worker`s); None runs them here."""
+        return self.bs.queue
 
     async def start(self) -> None:
         # jobs run in the data dir: it must exist even when no store created it (memory)

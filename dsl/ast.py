@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from baseshift.core.diagnostics import Span
+from baseshift.core.diagnostics import Diagnostic, Span
 from baseshift.core.expr import Expr, ObjectExpr
 
 
@@ -269,3 +269,11 @@ class SourceFile:
     @property
     def templates(self) -> tuple[Template, ...]:
         return tuple(i for i in self.items if isinstance(i, Template))
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A parsed file: its tree (None when there were syntax errors) and those errors."""
+
+    tree: SourceFile | None
+    diagnostics: tuple[Diagnostic, ...]

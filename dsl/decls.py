@@ -15,8 +15,8 @@ from baseshift.core.plan import InputSpec, RetryPolicy, TemplateSpec
 from baseshift.core.schema import ANY, SCALARS, TypeRef, list_of, to_json_schema
 
 from . import ast
+from .literals import parse_duration
 from .report import Reporter, article, did_you_mean
-from .transformer import parse_duration
 from .typecheck import Shape, shape_of
 
 _TYPE_NAMES = (*SCALARS, "list")

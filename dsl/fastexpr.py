@@ -21,7 +21,7 @@ from baseshift.core.expr import (
 )
 
 from . import ast
-from .transformer import decode_text, number_value, string_expr
+from .literals import decode_text, number_value, string_expr
 
 KEYWORDS = frozenset({
     "workflow", "template", "version", "description", "concurrency", "input", "output",

@@ -15,7 +15,7 @@ from baseshift.core.expr import Expr, ObjectExpr
 
 from . import ast
 from .fastexpr import KEY_FOLLOW, KEYWORD_TYPES, KEYWORDS, Bail, ExprReader, parse_expression
-from .transformer import key_path, string_expr
+from .literals import key_path, string_expr
 
 __all__ = ["KEYWORDS", "KEYWORD_TYPES", "KEY_FOLLOW", "parse_expression", "parse_file"]
 _RETRY_OPTIONS = frozenset({"backoff", "factor", "exponential", "fixed", "max", "jitter"})

@@ -123,13 +123,13 @@ class ChannelListener:
                 while (await pubsub.get_message(timeout=1.0) or {}).get("type") != "subscribe":
                     pass
         except BaseException:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]  # typed from redis 8
             raise
         return pubsub
 
     async def _close(self) -> None:
         if self._pubsub is not None:
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]  # typed from redis 8
             self._pubsub = None
 
     async def _run(self) -> None:

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import json
 import math
-from urllib.parse import parse_qsl
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 

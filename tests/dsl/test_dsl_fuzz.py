@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from baseshift.dsl import fastparse
-from baseshift.dsl.parser import _lark_parse
+from baseshift.dsl.larkparse import lark_parse
 
 VALID = [p.read_text(encoding="utf-8")
          for p in sorted((Path(__file__).parent / "cases").glob("*/*.bsw"))]
@@ -63,7 +63,7 @@ def test_fast_parser_agrees_with_lark(source: str) -> None:
     fast = fastparse.parse_file(source)
     if fast is None:
         return  # lark reads it; nothing to compare
-    slow = _lark_parse(source, "x", "file")
+    slow = lark_parse(source, "x", "file")
     assert slow.diagnostics == ()
     assert fast == slow.tree
 
@@ -71,7 +71,7 @@ def test_fast_parser_agrees_with_lark(source: str) -> None:
 def test_every_case_file_parses_the_same_both_ways() -> None:
     for source in VALID:
         fast = fastparse.parse_file(source)
-        slow = _lark_parse(source, "x", "file")
+        slow = lark_parse(source, "x", "file")
         if fast is not None:
             assert fast == slow.tree
         else:

@@ -8,7 +8,8 @@ from baseshift.core.diagnostics import Span
 from baseshift.core.errors import DSLError
 from baseshift.core.expr import Attr, Binary, Interp, Literal, Name, ObjectExpr
 from baseshift.dsl import fastparse, parse_expression
-from baseshift.dsl.parser import _lark_parse, build_lark, lark_parser, parse_source
+from baseshift.dsl.larkparse import build_lark, lark_parse, lark_parser
+from baseshift.dsl.parser import parse_source
 
 
 def test_grammar_builds_strict_lalr() -> None:
@@ -103,7 +104,7 @@ def test_fast_and_lark_parsers_agree_on_the_reference_example() -> None:
 
     source = (Path(__file__).parent / "cases/valid/order_fulfillment.bsw").read_text()
     fast = fastparse.parse_file(source)
-    slow = _lark_parse(source, "x", "file")
+    slow = lark_parse(source, "x", "file")
     assert fast is not None and slow.diagnostics == () and fast == slow.tree
 
 

@@ -11,7 +11,7 @@ from dsl_helpers import codes, compile_text
 from baseshift.core.expr import ObjectExpr
 from baseshift.core.plan import JobSpec
 from baseshift.dsl import fastparse, render_plan
-from baseshift.dsl.parser import _lark_parse, lark_parser
+from baseshift.dsl.larkparse import lark_parse, lark_parser
 
 WF = 'workflow w {{\n  version "1.0.0"\n{body}\n}}\n'
 JOB = '  job a uses shell {{\n{stmts}\n    with {{ command: "true" }}\n  }}'
@@ -45,7 +45,7 @@ def test_label_pattern_is_the_grammars() -> None:
 ])
 def test_fast_reader_and_lark_build_the_same_tree(source: str) -> None:
     fast = fastparse.parse_file(source)
-    slow = _lark_parse(source, "x", "file")
+    slow = lark_parse(source, "x", "file")
     assert slow.diagnostics == ()
     assert fast is not None and fast == slow.tree
 

@@ -8,7 +8,7 @@ from dsl_helpers import codes, compile_text
 from baseshift.core.expr import Attr, Interp, Name
 from baseshift.core.plan import ConflictPolicy, MissedRuns
 from baseshift.dsl import fastparse
-from baseshift.dsl.parser import _lark_parse
+from baseshift.dsl.larkparse import lark_parse
 
 JOB = '  job a uses shell { with { command: "true" } }\n'
 
@@ -20,7 +20,7 @@ def _wf(body: str) -> str:
 def _both(source: str) -> None:
     """Whatever the fast reader accepts, lark reads to the same tree without errors."""
     fast = fastparse.parse_file(source)
-    slow = _lark_parse(source, "x", "file")
+    slow = lark_parse(source, "x", "file")
     if fast is not None:
         assert slow.diagnostics == ()
         assert fast == slow.tree
