@@ -134,9 +134,10 @@ async def test_a_worker_reconnects_after_its_database_connection_is_killed(
 
 
 def test_the_postgres_queue_needs_the_postgres_store(pg_url: str, tmp_path: Path) -> None:
+    bs = BaseShift(Settings(queue="postgres", database_url=pg_url, data_dir=tmp_path,
+                            load_entrypoints=False))  # backends are built on first use
     with pytest.raises(ConfigError, match='queue = "postgres" needs store = "postgres"'):
-        BaseShift(Settings(queue="postgres", database_url=pg_url, data_dir=tmp_path,
-                           load_entrypoints=False))
+        assert bs.queue
 
 
 async def test_an_attempt_cancelled_while_being_queued_leaves_no_row(
@@ -167,6 +168,7 @@ async def test_an_attempt_cancelled_while_being_queued_leaves_no_row(
 @pytest.mark.parametrize("lease", ["soon", 0, -3, True])
 def test_a_bad_lease_is_a_configuration_error(settings: Settings, lease: object) -> None:
     bad = dataclasses.replace(settings, extra={"queue_postgres": {"lease": lease}})
+    bs = BaseShift(bad)
     with pytest.raises(ConfigError, match="Config 'plugins.queue_postgres.lease' has value "
                        f"{lease!r}. Expected a positive number."):
-        BaseShift(bad)
+        assert bs.queue
