@@ -17,7 +17,7 @@ from baseshift.core.settings import Settings
 from baseshift.core.template_files import read_template_file
 from baseshift.core.templatestore import TemplateDocument, TemplateStore, not_found
 
-from .api_templates import diff_json, template_store
+from .templates_common import diff_json, template_store
 
 HELP = "list, show, publish, delete and compare job templates in the template store"
 

@@ -19,7 +19,7 @@ from baseshift.core.errors import BaseShiftError
 from baseshift.core.templatestore import TemplateDocument
 from baseshift.web.requests import read_json
 
-from .api_templates import template_store
+from .templates_common import template_store
 
 if TYPE_CHECKING:
     from baseshift.core.app import BaseShift

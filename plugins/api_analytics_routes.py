@@ -1,0 +1,190 @@
+"""The analytics API: a run's or a workflow's performance, job success rates and job durations,
+answered by the state store's aggregates (SQL in the SQLite store).
+
+Durations are seconds; times are ISO 8601 UTC with milliseconds (`2026-11-28T10:00:00.000Z`).
+Time filters `since`/`until` select runs by creation time (`since <= created_at < until`) and
+take ISO 8601 with a time zone or epoch seconds.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from baseshift.core.errors import BadRequest, NotFound
+from baseshift.core.records import JobDuration, JobSuccess, RunPerformance, WorkflowPerformance
+from baseshift.core.states import RunState
+from baseshift.web.openapi import operation
+from baseshift.web.requests import baseshift_of, query_time
+
+TAGS = ["analytics"]
+PREFIX = "/api/v1/analytics"
+
+# The seed's analytics example names an unfinished run IN_PROGRESS; `state` keeps ours.
+_SEED_STATUS = {RunState.INITIALIZED: "PENDING", RunState.RUNNING: "IN_PROGRESS"}
+
+_SECONDS: dict[str, Any] = {"type": ["number", "null"]}
+_TIME: dict[str, Any] = {"type": ["string", "null"], "format": "date-time"}
+_COUNT: dict[str, Any] = {"type": "integer", "minimum": 0}
+_NAME: dict[str, Any] = {"type": ["string", "null"]}
+_FILTERS: dict[str, dict[str, Any]] = {
+    "workflow": {"type": "string"},
+    "since": {"type": "string", "description": "ISO 8601 time with zone, or epoch seconds"},
+    "until": {"type": "string", "description": "ISO 8601 time with zone, or epoch seconds"},
+}
+
+
+def _object(properties: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "required": sorted(properties), "properties": properties}
+
+
+RANGE = {"workflow": _NAME, "since": _TIME, "until": _TIME}
+RUN_PERFORMANCE = _object({
+    "workflow_id": {"type": "string"}, "workflow": {"type": "string"},
+    "status": {"type": "string"}, "state": {"type": "string", "enum": list(RunState)},
+    **{f"{k}_jobs": _COUNT for k in ("total", "completed", "failed", "in_progress", "pending",
+                                     "skipped", "cancelled")},
+    "average_job_duration": _SECONDS, "total_workflow_duration": _SECONDS,
+    "start_time": _TIME, "end_time": _TIME,
+})
+WORKFLOW_PERFORMANCE = _object({
+    **RANGE,
+    **{f"{k}runs": _COUNT for k in ("", "completed_", "failed_", "cancelled_", "unfinished_")},
+    "total_jobs": _COUNT, "completed_jobs": _COUNT, "failed_jobs": _COUNT,
+    "average_run_duration": _SECONDS, "average_job_duration": _SECONDS,
+    "start_time": _TIME, "end_time": _TIME,
+})
+_RATE = {"total": _COUNT, "succeeded": _COUNT, "failed": _COUNT,
+         "success_rate": {"type": ["number", "null"], "minimum": 0, "maximum": 1}}
+SUCCESS_RATES = _object({
+    **RANGE,
+    "jobs": {"type": "array", "items": _object({"name": {"type": "string"}, **_RATE})},
+    "overall": _object(_RATE),
+})
+DURATIONS = _object({
+    **RANGE,
+    "jobs": {"type": "array", "items": _object({
+        "name": {"type": "string"}, "count": _COUNT,
+        **{f"{k}_duration": {"type": "number"} for k in ("average", "min", "max", "p95")}})},
+})
+
+
+def iso(ts: float | None) -> str | None:
+    """Epoch seconds as ISO 8601 UTC with milliseconds and a Z; None stays None."""
+    if ts is None:
+        return None
+    moment = dt.datetime.fromtimestamp(ts, dt.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """The `workflow`, `since` and `until` query parameters, checked."""
+
+    workflow: str | None
+    since: float | None
+    until: float | None
+
+    @classmethod
+    def of(cls, request: Request) -> Filters:
+        since, until = query_time(request, "since"), query_time(request, "until")
+        if since is not None and until is not None and until < since:
+            raise BadRequest("query parameter 'until' is before 'since'",
+                             details={"parameter": "until"})
+        return cls(request.query_params.get("workflow") or None, since, until)
+
+    def json(self) -> dict[str, Any]:
+        return {"workflow": self.workflow, "since": iso(self.since), "until": iso(self.until)}
+
+
+@operation("Performance of one run (workflow_id) or of a workflow's runs in a time range",
+           tags=TAGS, response={"anyOf": [RUN_PERFORMANCE, WORKFLOW_PERFORMANCE]},
+           query={"workflow_id": {"type": "string", "description": "a run id"}, **_FILTERS},
+           errors=(400, 404))
+async def workflow_performance(request: Request) -> Response:
+    run_id = request.query_params.get("workflow_id")
+    if not run_id:
+        filters = Filters.of(request)
+        summary = await baseshift_of(request).store.workflow_performance_summary(
+            filters.workflow, filters.since, filters.until)
+        return JSONResponse(workflow_json(summary, filters))
+    for other in ("workflow", "since", "until"):
+        if request.query_params.get(other):
+            raise BadRequest(f"query parameter '{other}' cannot be combined with "
+                             "'workflow_id' (one run)", details={"parameter": other})
+    perf = await baseshift_of(request).store.workflow_performance(run_id)
+    if perf is None:
+        raise NotFound(f"there is no run '{run_id}'")
+    return JSONResponse(run_json(perf))
+
+
+def run_json(p: RunPerformance) -> dict[str, Any]:
+    """The seed's `workflow-performance` shape of one run."""
+    return {
+        "workflow_id": p.run_id, "workflow": p.workflow,
+        "status": _SEED_STATUS.get(p.status, p.status.value), "state": p.status.value,
+        "total_jobs": p.total_jobs, "completed_jobs": p.completed_jobs,
+        "failed_jobs": p.failed_jobs, "in_progress_jobs": p.in_progress_jobs,
+        "pending_jobs": p.pending_jobs, "skipped_jobs": p.skipped_jobs,
+        "cancelled_jobs": p.cancelled_jobs, "average_job_duration": p.average_job_duration,
+        "total_workflow_duration": p.total_workflow_duration,
+        "start_time": iso(p.start_time), "end_time": iso(p.end_time),
+    }
+
+
+def workflow_json(w: WorkflowPerformance, filters: Filters) -> dict[str, Any]:
+    """The aggregate over a workflow's runs, in the same spirit as one run's shape."""
+    return {
+        **filters.json(), "runs": w.runs, "completed_runs": w.completed_runs,
+        "failed_runs": w.failed_runs, "cancelled_runs": w.cancelled_runs,
+        "unfinished_runs": w.unfinished_runs, "average_run_duration": w.average_run_duration,
+        "total_jobs": w.total_jobs, "completed_jobs": w.completed_jobs,
+        "failed_jobs": w.failed_jobs, "average_job_duration": w.average_job_duration,
+        "start_time": iso(w.first_start), "end_time": iso(w.last_end),
+    }
+
+
+@operation("Succeeded and failed jobs per job name, and overall", tags=TAGS,
+           response=SUCCESS_RATES, query=_FILTERS, errors=(400,))
+async def job_success_rate(request: Request) -> Response:
+    filters = Filters.of(request)
+    rates = await baseshift_of(request).store.job_success_rate(filters.workflow, filters.since,
+                                                      filters.until)
+    return JSONResponse({**filters.json(), "jobs": [_rate(j, named=True) for j in rates.jobs],
+                         "overall": _rate(rates.overall, named=False)})
+
+
+def _rate(j: JobSuccess, *, named: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": j.name} if named else {}
+    return out | {"total": j.total, "succeeded": j.succeeded, "failed": j.failed,
+                  "success_rate": j.success_rate}
+
+
+@operation("Durations of finished jobs per job name: count, average, min, max, p95",
+           tags=TAGS, response=DURATIONS, query=_FILTERS, errors=(400,))
+async def average_job_duration(request: Request) -> Response:
+    filters = Filters.of(request)
+    store = baseshift_of(request).store
+    durations = await store.average_job_duration(filters.workflow, filters.since, filters.until)
+    return JSONResponse({**filters.json(), "jobs": [_duration(d) for d in durations]})
+
+
+def _duration(d: JobDuration) -> dict[str, Any]:
+    return {"name": d.name, "count": d.count, "average_duration": d.average,
+            "min_duration": d.minimum, "max_duration": d.maximum, "p95_duration": d.p95}
+
+
+def routes() -> list[BaseRoute]:
+    """The three analytics endpoints of the seed plan."""
+    return [
+        Route(f"{PREFIX}/workflow-performance", workflow_performance, methods=["GET"],
+              name="api_analytics:workflow_performance"),
+        Route(f"{PREFIX}/job-success-rate", job_success_rate, methods=["GET"],
+              name="api_analytics:job_success_rate"),
+        Route(f"{PREFIX}/average-job-duration", average_job_duration, methods=["GET"],
+              name="api_analytics:average_job_duration"),
+    ]

@@ -1,0 +1,230 @@
+"""The runs API: start, list, inspect, cancel, retry and re-run runs; finish waiting jobs;
+stream a run's events. Runs are `workflows` in URLs, as the seed plan names them."""
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from baseshift.core.errors import BadRequest, InputError, NotFound
+from baseshift.core.records import RunQuery
+from baseshift.core.report import job_json, run_json, snapshot_json, status_json
+from baseshift.core.states import RunState
+from baseshift.web.openapi import operation
+from baseshift.web.requests import (
+    baseshift_of,
+    json_object,
+    only_fields,
+    query_int,
+    query_time,
+    read_json,
+)
+from baseshift.web.schemas import (
+    COMPLETE_BODY,
+    FAIL_BODY,
+    JOB,
+    PUT_JOB_BODY,
+    RERUN_BODY,
+    RUN,
+    RUN_PAGE,
+    START_BODY,
+    STARTED,
+    STATUS,
+    run_response,
+)
+from baseshift.web.sse import run_event_stream
+
+TAGS = ["runs"]
+
+
+@operation("Start a run of a loaded workflow", tags=TAGS, request=START_BODY, response=STARTED,
+           status=201, errors=(400, 404, 409, 422))
+async def start_run(request: Request) -> Response:
+    body = json_object(await read_json(request), "body")
+    only_fields(body, {"workflow", "inputs"})
+    name = body.get("workflow")
+    if not isinstance(name, str) or not name:
+        raise InputError("field 'workflow' must name a loaded workflow",
+                         details={"field": "workflow"})
+    inputs = json_object(body.get("inputs"), "inputs")
+    return run_response(await baseshift_of(request).runs.start(name, inputs), 201)
+
+
+@operation("List runs, newest first, with filters and cursor pagination", tags=TAGS,
+           response=RUN_PAGE, errors=(400,),
+           query={"workflow": {"type": "string"},
+                  "state": {"type": "string", "enum": [s.value for s in RunState]},
+                  "since": {"type": "string"}, "until": {"type": "string"},
+                  "limit": {"type": "integer", "minimum": 1, "maximum": 500},
+                  "cursor": {"type": "string"}})
+async def list_runs(request: Request) -> Response:
+    q = request.query_params
+    states = tuple(_state(s) for s in q.getlist("state")) or None
+    query = RunQuery(workflow=q.get("workflow") or None, states=states,
+                     created_after=query_time(request, "since"),
+                     created_before=query_time(request, "until"),
+                     limit=query_int(request, "limit", 50, low=1, high=500),
+                     cursor=q.get("cursor") or None)
+    page = await baseshift_of(request).store.query_runs(query)
+    return JSONResponse({"runs": [run_json(r) for r in page.runs],
+                         "next_cursor": page.next_cursor})
+
+
+def _state(text: str) -> RunState:
+    try:
+        return RunState(text.upper())
+    except ValueError:
+        raise BadRequest(f"query parameter 'state' has value {text!r}; use one of: "
+                         f"{', '.join(s.value for s in RunState)}",
+                         details={"parameter": "state"}) from None
+
+
+@operation("A run with its jobs and attempts (logs with ?logs=true)", tags=TAGS, response=RUN,
+           errors=(404,), query={"logs": {"type": "boolean"}})
+async def get_run(request: Request) -> Response:
+    snapshot = await baseshift_of(request).runs.snapshot(request.path_params["run_id"])
+    logs = request.query_params.get("logs", "false").lower() in ("1", "true", "yes")
+    return JSONResponse(snapshot_json(snapshot, logs=logs))
+
+
+@operation("A run's progress: current, completed and pending jobs", tags=TAGS,
+           response=STATUS, errors=(404,))
+async def run_status(request: Request) -> Response:
+    runs = baseshift_of(request).runs
+    snapshot = await runs.snapshot(request.path_params["run_id"], attempts=False)
+    return JSONResponse(status_json(snapshot))
+
+
+@operation("Cancel an unfinished run", tags=TAGS, response=RUN, errors=(404, 409))
+async def cancel_run(request: Request) -> Response:
+    bs = baseshift_of(request)
+    run = await bs.runs.cancel(request.path_params["run_id"])
+    return JSONResponse(run_json((await bs.runs.snapshot(run.id)).run))
+
+
+@operation("Retry a failed or cancelled run: its unfinished jobs run again", tags=TAGS,
+           response=STARTED, status=202, errors=(404, 409))
+async def retry_run(request: Request) -> Response:
+    run_id = request.path_params["run_id"]
+    await baseshift_of(request).runs.retry(run_id)
+    return run_response(run_id, 202)
+
+
+@operation("Re-run a finished run from a job: it and everything downstream run again",
+           tags=TAGS, request=RERUN_BODY, response=STARTED, status=202,
+           errors=(404, 409, 422))
+async def rerun_run(request: Request) -> Response:
+    run_id = request.path_params["run_id"]
+    body = json_object(await read_json(request), "body")
+    only_fields(body, {"from_job"})
+    job = body.get("from_job")
+    if not isinstance(job, str) or not job:
+        raise InputError("field 'from_job' must name a job of the run",
+                         details={"field": "from_job"})
+    await baseshift_of(request).runs.rerun_from(run_id, job)
+    return run_response(run_id, 202)
+
+
+@operation("Server-sent events of a run: a snapshot, then every state change",
+           tags=TAGS, errors=(404,), content_type="text/event-stream",
+           response={"type": "string"})
+async def run_events(request: Request) -> Response:
+    bs = baseshift_of(request)
+    snapshot = await bs.runs.snapshot(request.path_params["run_id"])
+    return run_event_stream(bs, snapshot.run.id)
+
+
+@operation("The jobs of a run, with their attempts", tags=TAGS,
+           response={"type": "array", "items": JOB}, errors=(404,))
+async def list_jobs(request: Request) -> Response:
+    snapshot = await baseshift_of(request).runs.snapshot(request.path_params["run_id"])
+    return JSONResponse(snapshot_json(snapshot, logs=False)["jobs"])
+
+
+@operation("One job of a run: inputs, output, error, attempts with logs", tags=TAGS,
+           response=JOB, errors=(404,))
+async def get_job(request: Request) -> Response:
+    run_id, key = request.path_params["run_id"], request.path_params["job_id"]
+    snapshot = await baseshift_of(request).runs.snapshot(run_id)
+    job = snapshot.jobs.get(key)
+    if job is None:
+        raise NotFound(f"run '{run_id}' has no job '{key}'")
+    attempts = sorted(snapshot.attempts_of(key), key=lambda a: a.number)
+    return JSONResponse(job_json(job, attempts))
+
+
+@operation("Complete a job that waits for an outside call, with its output", tags=TAGS,
+           request=COMPLETE_BODY, response=JOB, status=202, errors=(404, 409, 422))
+async def complete_job(request: Request) -> Response:
+    body = json_object(await read_json(request, default={}), "body")
+    only_fields(body, {"output"})
+    return await _deliver(request, "completed", body.get("output"), None)
+
+
+@operation("Fail a job that waits for an outside call", tags=TAGS, request=FAIL_BODY,
+           response=JOB, status=202, errors=(404, 409, 422))
+async def fail_job(request: Request) -> Response:
+    body = json_object(await read_json(request, default={}), "body")
+    only_fields(body, {"error"})
+    return await _deliver(request, "failed", None, _error_text(body))
+
+
+@operation("Update a job's status (completed or failed) for jobs that wait for it",
+           tags=TAGS, request=PUT_JOB_BODY, response=JOB, status=202,
+           errors=(404, 409, 422))
+async def put_job(request: Request) -> Response:
+    body = json_object(await read_json(request), "body")
+    only_fields(body, {"status", "output", "error"})
+    status = body.get("status")
+    if status not in ("completed", "failed"):
+        raise InputError("field 'status' must be 'completed' or 'failed'",
+                         details={"field": "status"})
+    error = _error_text(body) if status == "failed" else None
+    return await _deliver(request, status, body.get("output"), error)
+
+
+def _error_text(body: dict[str, Any]) -> str:
+    error = body.get("error", "failed by an outside call")
+    if not isinstance(error, str) or not error:
+        raise InputError("field 'error' must be a non-empty string", details={"field": "error"})
+    return error
+
+
+async def _deliver(request: Request, status: str, output: Any, error: str | None) -> Response:
+    runs = baseshift_of(request).runs
+    run_id, key = request.path_params["run_id"], request.path_params["job_id"]
+    if status == "completed":
+        await runs.complete_job(run_id, key, output)
+    else:
+        await runs.fail_job(run_id, key, error or "failed")
+    return JSONResponse({"workflow_id": run_id, "job": key, "accepted": status},
+                        status_code=202)
+
+
+RUN_PATH = "/api/v1/workflows/{run_id}"
+JOB_PATH = RUN_PATH + "/jobs/{job_id}"
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/api/v1/workflows", start_run, methods=["POST"], name="api_runs:start"),
+        Route("/api/v1/workflows", list_runs, methods=["GET"], name="api_runs:list"),
+        Route(RUN_PATH, get_run, methods=["GET"], name="api_runs:get"),
+        Route(RUN_PATH + "/status", run_status, methods=["GET"], name="api_runs:status"),
+        Route(RUN_PATH + "/cancel", cancel_run, methods=["POST"], name="api_runs:cancel"),
+        Route(RUN_PATH + "/retry", retry_run, methods=["POST"], name="api_runs:retry"),
+        Route(RUN_PATH + "/rerun", rerun_run, methods=["POST"], name="api_runs:rerun"),
+        Route(RUN_PATH + "/events", run_events, methods=["GET"], name="api_runs:events"),
+        Route(RUN_PATH + "/jobs", list_jobs, methods=["GET"], name="api_runs:jobs"),
+        Route(JOB_PATH, get_job, methods=["GET"], name="api_runs:job"),
+        Route(JOB_PATH, put_job, methods=["PUT"], name="api_runs:put-job"),
+        Route(JOB_PATH + "/complete", complete_job, methods=["POST"], name="api_runs:complete"),
+        Route(JOB_PATH + "/fail", fail_job, methods=["POST"], name="api_runs:fail"),
+        # the seed plan's paths, without the /api/v1 prefix
+        Route("/workflows", start_run, methods=["POST"], name="api_runs:seed-start"),
+        Route("/workflows/{run_id}", get_run, methods=["GET"], name="api_runs:seed-get"),
+        Route("/workflows/{run_id}/jobs/{job_id}", put_job, methods=["PUT"],
+              name="api_runs:seed-put-job"),
+    ]

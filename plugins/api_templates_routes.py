@@ -1,0 +1,147 @@
+"""The job template store over REST: `/api/v1/templates` (list, versions, publish, delete, diff)."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from baseshift.core.errors import BadRequest
+from baseshift.core.templatespec import to_spec
+from baseshift.core.templatestore import (
+    TemplateDocument,
+    TemplateStore,
+    check_step_types,
+    not_found,
+    parse_bump,
+    parse_document,
+)
+from baseshift.web.openapi import operation
+from baseshift.web.requests import baseshift_of, json_object, read_json
+from baseshift.web.schemas import obj
+
+from .templates_common import diff_json, template_store
+
+if TYPE_CHECKING:
+    from baseshift.core.app import BaseShift
+
+TAGS = ["templates"]
+_STRING = {"type": "string"}
+_SCHEMA = {"type": "object"}
+STEP = obj({"name": _STRING, "type": _STRING, "config": {"type": "object"}}, ("type",))
+DOCUMENT = obj({"templateId": _STRING, "name": _STRING, "version": _STRING,
+                "description": {"type": ["string", "null"]},
+                "steps": {"type": "array", "items": STEP, "minItems": 1},
+                "inputSchema": _SCHEMA, "outputSchema": _SCHEMA,
+                "created_at": {"type": ["number", "null"]}},
+               ("templateId", "version", "steps", "inputSchema", "outputSchema"))
+PUBLISH_BODY = obj({**DOCUMENT["properties"], "bump": {"enum": ["major", "minor", "patch"]}},
+                   ("steps",))
+TEMPLATE_LIST = obj({"templates": {"type": "array", "items": DOCUMENT}}, ("templates",))
+VERSIONS = obj({"name": _STRING, "latest": _STRING,
+                "versions": {"type": "array", "items": DOCUMENT}}, ("name", "latest", "versions"))
+DIFF = obj({"name": _STRING, "from": _STRING, "to": _STRING, "compatible": {"type": "boolean"},
+            "reasons": {"type": "array", "items": _STRING},
+            "changes": {"type": "array", "items": obj({
+                "path": _STRING, "change": {"enum": ["added", "removed", "changed"]},
+                "from": {}, "to": {}}, ("path", "change"))}},
+           ("name", "from", "to", "compatible", "reasons", "changes"))
+FILTERS = {"name": _STRING, "type": _STRING, "version": _STRING}
+
+
+def validate_for(bs: BaseShift, doc: TemplateDocument) -> None:
+    """Refuse unknown step types and configs that do not parse, before storing anything."""
+    from baseshift.dsl import parse_expression
+
+    check_step_types(doc, bs.executor_classes)
+    to_spec(doc, parse_expression)
+
+
+async def require(store: TemplateStore, name: str, version: str | None) -> TemplateDocument:
+    doc = await store.get(name, version)
+    if doc is None:
+        raise not_found(name, version)
+    return doc
+
+
+@operation("List published templates (every version)", tags=TAGS, response=TEMPLATE_LIST,
+           query=FILTERS, errors=(400, 422))
+async def list_templates(request: Request) -> Response:
+    q = request.query_params
+    docs = await template_store(baseshift_of(request)).list(q.get("name"), type=q.get("type"),
+                                                   version=q.get("version"))
+    return JSONResponse({"templates": [d.to_json() for d in docs]})
+
+
+@operation("The published versions of one template", tags=TAGS, response=VERSIONS,
+           errors=(404,))
+async def get_versions(request: Request) -> Response:
+    name = request.path_params["name"]
+    docs = await template_store(baseshift_of(request)).list(name)
+    if not docs:
+        raise not_found(name)
+    return JSONResponse({"name": name, "latest": docs[-1].version,
+                         "versions": [d.to_json() for d in docs]})
+
+
+@operation("One version of a template (an exact version or a range like ^1.2)", tags=TAGS,
+           response=DOCUMENT, errors=(404, 422))
+async def get_version(request: Request) -> Response:
+    p = request.path_params
+    doc = await require(template_store(baseshift_of(request)), p["name"], p["version"])
+    return JSONResponse(doc.to_json())
+
+
+@operation("Publish a template version (give `version`, or `bump` to derive it)", tags=TAGS,
+           request=PUBLISH_BODY, response=DOCUMENT, status=201, errors=(400, 409, 422))
+async def publish_template(request: Request) -> Response:
+    bs = baseshift_of(request)
+    body = dict(json_object(await read_json(request), "the body"))
+    if not body:
+        raise BadRequest("the body must be a template document")
+    bump = parse_bump(body.pop("bump")) if "bump" in body else None
+    doc = parse_document(body, need_version=bump is None)
+    validate_for(bs, doc)
+    stored = await template_store(bs).publish(doc, bump)
+    await bs.catalog.refresh(force=True)  # workflows may now use it
+    url = request.url_for("api_templates:version", name=stored.name, version=stored.version)
+    return JSONResponse(stored.to_json(), status_code=201, headers={"Location": str(url)})
+
+
+@operation("Delete one template version", tags=TAGS, status=204, errors=(404,))
+async def delete_template(request: Request) -> Response:
+    bs = baseshift_of(request)
+    p = request.path_params
+    await template_store(bs).delete(p["name"], p["version"])
+    await bs.catalog.refresh(force=True)
+    return Response(status_code=204)
+
+
+@operation("Differences between two versions, and why callers would break", tags=TAGS,
+           response=DIFF, query={"from": _STRING, "to": _STRING}, errors=(400, 404, 422))
+async def diff_templates(request: Request) -> Response:
+    name = request.path_params["name"]
+    q = request.query_params
+    if not q.get("from") or not q.get("to"):
+        raise BadRequest("give both versions: ?from=1.0.0&to=1.1.0")
+    store = template_store(baseshift_of(request))
+    old, new = await require(store, name, q["from"]), await require(store, name, q["to"])
+    return JSONResponse(diff_json(old, new))
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/api/v1/templates", list_templates, methods=["GET"],
+              name="api_templates:list"),
+        Route("/api/v1/templates", publish_template, methods=["POST"],
+              name="api_templates:publish"),
+        Route("/api/v1/templates/{name}", get_versions, methods=["GET"],
+              name="api_templates:versions"),
+        Route("/api/v1/templates/{name}/diff", diff_templates, methods=["GET"],
+              name="api_templates:diff"),
+        Route("/api/v1/templates/{name}/{version}", get_version, methods=["GET"],
+              name="api_templates:version"),
+        Route("/api/v1/templates/{name}/{version}", delete_template, methods=["DELETE"],
+              name="api_templates:delete"),
+    ]
