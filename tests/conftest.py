@@ -90,11 +90,56 @@ def pg_url() -> Any:
     drop_pg_schema(url)
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    import socket
+_PORT_LOCKS: list[Any] = []
+"""Open lock files of the ports this process reserved; closing them (at exit) frees them."""
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on, reserved for this process: no other
+    test process on this machine (another xdist worker, another pytest run) gets it.
+
+    Ports come from below the kernel's ephemeral range, so no `bind(("127.0.0.1", 0))` and no
+    outgoing connection (to PostgreSQL, Redis, ...) is given it in the time between this call
+    and the server binding it; a lock file under the temporary folder, held until this
+    process exits, keeps the other test processes off it. A port also serves as one nothing
+    listens on, for "connection refused" tests."""
+    import fcntl
+    import random
+    import socket
+    import tempfile
+
+    low, high = _reservable_ports()
+    folder = Path(tempfile.gettempdir()) / "baseshift-test-ports"
+    folder.mkdir(mode=0o777, exist_ok=True)
+    start = random.randrange(low, high)
+    for offset in range(high - low):
+        port = low + (start - low + offset) % (high - low)
+        handle = open(folder / f"{port}.lock", "a")  # kept open: it is the reservation
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()  # another test process holds it
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:  # something else uses it (or it is still in TIME_WAIT)
+                handle.close()
+                continue
+        _PORT_LOCKS.append(handle)
         return port
+    raise RuntimeError(f"no free port between {low} and {high}")
+
+
+def _reservable_ports() -> tuple[int, int]:
+    """Ports [low, high) the kernel never hands out by itself: below (or else above) its
+    ephemeral range."""
+    try:
+        first, last = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        first, last = 32768, 60999  # Linux's default
+    if first > 20000:
+        return 10000, min(first, 30000)
+    if last < 55000:
+        return last + 1, 65536
+    raise RuntimeError(f"the ephemeral port range {first}-{last} leaves no ports to reserve")

@@ -15,7 +15,6 @@ Routes:
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -138,7 +137,8 @@ class running_server:
 
 
 def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nothing listens on, reserved for this process (`free_port`), so no
+    server of another test can be given it meanwhile."""
+    from tests.conftest import free_port
+
+    return free_port()
