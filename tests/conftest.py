@@ -18,6 +18,20 @@ from baseshift.core.settings import Settings
 REPO = Path(__file__).resolve().parent.parent
 
 
+START_FIRST = ("tests/dsl/test_dsl_parser.py::test_grammar_builds_strict_lalr",)
+"""The longest tests, started before all others."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist, hand out the longest tests first (START_FIRST, then those marked
+    `slow`), so that none of them starts last and keeps one worker busy while the others
+    are idle. A serial run (`-n 0`, `-p no:xdist`) keeps pytest's order."""
+    if not hasattr(config, "workerinput"):
+        return
+    items.sort(key=lambda item: 0 if item.nodeid in START_FIRST
+               else 1 if item.get_closest_marker("slow") else 2)
+
+
 @pytest.fixture
 def make_baseshift(tmp_path: Path) -> Callable[..., Any]:
     """`async with make_baseshift(store="memory", plugins=[...]) as bs:` — a started app

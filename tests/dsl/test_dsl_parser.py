@@ -12,6 +12,7 @@ from baseshift.dsl import fastparse, parse_expression
 from baseshift.dsl.parser import _lark_parse, lark_parser, parse_source
 
 
+@pytest.mark.slow
 def test_grammar_builds_strict_lalr() -> None:
     parser = Lark.open_from_package("baseshift.grammar", "baseshift.lark", parser="lalr",
                                     start=["file", "expr"], strict=True,

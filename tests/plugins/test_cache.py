@@ -202,6 +202,7 @@ def test_redis_cache_needs_a_redis_url() -> None:
         RedisCache.from_settings(Settings(cache="redis", redis_url="http://u:secret@h/0"))
 
 
+@pytest.mark.slow
 def test_an_app_not_using_redis_does_not_import_it(tmp_path: Path) -> None:
     """Every start loads the Redis plugins; the driver (the costliest import of a start)
     only comes with a Redis backend. MongoDB's driver likewise."""

@@ -12,6 +12,8 @@ import pytest
 HERE = Path(__file__).resolve().parent
 PACKAGE = HERE.parent / "fixture_plugins" / "baseshift-hello"
 
+pytestmark = pytest.mark.slow
+
 WORKFLOW = """
 workflow greetings {
   version "1.0.0"

@@ -117,6 +117,7 @@ async def test_a_job_runs_only_on_a_worker_with_all_its_labels(
     assert (plain.executed, gpu.executed) == (1, 1)
 
 
+@pytest.mark.slow
 async def test_a_worker_reconnects_after_its_database_connection_is_killed(
         settings: Settings, workflows: Path, start_worker: Callable[..., Any]) -> None:
     async with BaseShift(settings) as bs, start_worker() as worker:
