@@ -49,6 +49,19 @@ def make_baseshift(tmp_path: Path) -> Callable[..., Any]:
     return factory
 
 
+def source_copy(source: Path, target: Path) -> Path:
+    """A copy of the project at `source` (without VCS data, caches and build output) at
+    `target`, to build a distribution from: pip builds in the source folder (build/,
+    *.egg-info), and two builds of one folder at once, as parallel test processes would
+    do, break each other's files."""
+    import shutil
+
+    shutil.copytree(source, target, symlinks=True, ignore=shutil.ignore_patterns(
+        ".git", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis",
+        ".mypy_cache", ".ruff_cache"))
+    return target
+
+
 @dataclass(frozen=True)
 class CliResult:
     exit_code: int
