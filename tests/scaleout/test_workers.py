@@ -155,8 +155,9 @@ async def test_an_attempt_cancelled_while_being_queued_leaves_no_row(
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        for _ in range(200):
-            if queue_rows(settings) == 0 and not queue._waiting:
+        for _ in range(200):  # until the insert that was in flight is done, and withdrawn
+            if (queue._flushing is not None and queue._flushing.done()
+                    and queue_rows(settings) == 0 and not queue._waiting):
                 break
             await asyncio.sleep(0.05)
         assert queue_rows(settings) == 0
