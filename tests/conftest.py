@@ -18,6 +18,35 @@ from baseshift.core.settings import Settings
 REPO = Path(__file__).resolve().parent.parent
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Once per run (in the controller, not in each xdist worker): compile the sources to
+    __pycache__ (gitignored). Where PYTHONDONTWRITEBYTECODE is set, nothing else writes
+    them, and each of the ~250 `python -m baseshift` processes the tests start would compile
+    every module it imports again, a sixth of its start-up time."""
+    if hasattr(config, "workerinput") or not sys.dont_write_bytecode:
+        return
+    import compileall
+
+    for name in ("core", "dsl", "plugins", "web"):
+        compileall.compile_dir(REPO / name, quiet=1, workers=1)
+    for name in ("__main__.py", "server.py"):
+        compileall.compile_file(REPO / name, quiet=1)
+
+
+START_FIRST = ("tests/dsl/test_dsl_parser.py::test_grammar_builds_strict_lalr",)
+"""The longest tests, started before all others."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist, hand out the longest tests first (START_FIRST, then those marked
+    `slow`), so that none of them starts last and keeps one worker busy while the others
+    are idle. A serial run (`-n 0`, `-p no:xdist`) keeps pytest's order."""
+    if not hasattr(config, "workerinput"):
+        return
+    items.sort(key=lambda item: 0 if item.nodeid in START_FIRST
+               else 1 if item.get_closest_marker("slow") else 2)
+
+
 @pytest.fixture
 def make_baseshift(tmp_path: Path) -> Callable[..., Any]:
     """`async with make_baseshift(store="memory", plugins=[...]) as bs:` — a started app
@@ -33,6 +62,19 @@ def make_baseshift(tmp_path: Path) -> Callable[..., Any]:
             yield bs
 
     return factory
+
+
+def source_copy(source: Path, target: Path) -> Path:
+    """A copy of the project at `source` (without VCS data, caches and build output) at
+    `target`, to build a distribution from: pip builds in the source folder (build/,
+    *.egg-info), and two builds of one folder at once, as parallel test processes would
+    do, break each other's files."""
+    import shutil
+
+    shutil.copytree(source, target, symlinks=True, ignore=shutil.ignore_patterns(
+        ".git", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis",
+        ".mypy_cache", ".ruff_cache"))
+    return target
 
 
 @dataclass(frozen=True)
@@ -90,11 +132,56 @@ def pg_url() -> Any:
     drop_pg_schema(url)
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    import socket
+_PORT_LOCKS: list[Any] = []
+"""Open lock files of the ports this process reserved; closing them (at exit) frees them."""
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on, reserved for this process: no other
+    test process on this machine (another xdist worker, another pytest run) gets it.
+
+    Ports come from below the kernel's ephemeral range, so no `bind(("127.0.0.1", 0))` and no
+    outgoing connection (to PostgreSQL, Redis, ...) is given it in the time between this call
+    and the server binding it; a lock file under the temporary folder, held until this
+    process exits, keeps the other test processes off it. A port also serves as one nothing
+    listens on, for "connection refused" tests."""
+    import fcntl
+    import random
+    import socket
+    import tempfile
+
+    low, high = _reservable_ports()
+    folder = Path(tempfile.gettempdir()) / "baseshift-test-ports"
+    folder.mkdir(mode=0o777, exist_ok=True)
+    start = random.randrange(low, high)
+    for offset in range(high - low):
+        port = low + (start - low + offset) % (high - low)
+        handle = open(folder / f"{port}.lock", "a")  # kept open: it is the reservation
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()  # another test process holds it
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:  # something else uses it (or it is still in TIME_WAIT)
+                handle.close()
+                continue
+        _PORT_LOCKS.append(handle)
         return port
+    raise RuntimeError(f"no free port between {low} and {high}")
+
+
+def _reservable_ports() -> tuple[int, int]:
+    """Ports [low, high) the kernel never hands out by itself: below (or else above) its
+    ephemeral range."""
+    try:
+        first, last = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        first, last = 32768, 60999  # Linux's default
+    if first > 20000:
+        return 10000, min(first, 30000)
+    if last < 55000:
+        return last + 1, 65536
+    raise RuntimeError(f"the ephemeral port range {first}-{last} leaves no ports to reserve")

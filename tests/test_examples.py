@@ -27,12 +27,14 @@ def test_there_are_at_least_six_examples() -> None:
     assert len([p for p in EXAMPLES if "workflow " in p.read_text()]) >= 6
 
 
+@pytest.mark.slow
 def test_every_example_checks(run_cli: Any) -> None:
     result = run_cli("check", "workflows")
     assert result.exit_code == 0, result.stderr
     assert result.stdout.startswith(f"{len(EXAMPLES)} files ok")
 
 
+@pytest.mark.slow
 def test_orders_charges_over_http_and_ships(run_cli: Any) -> None:
     code, run = run_example(run_cli, "orders")
     assert code == 0 and run["status"] == "COMPLETED"
@@ -42,6 +44,7 @@ def test_orders_charges_over_http_and_ships(run_cli: Any) -> None:
     assert charge["inputs"]["headers"]["Authorization"] == "Bearer ***"
 
 
+@pytest.mark.slow
 def test_orders_refuses_an_invalid_payment(run_cli: Any) -> None:
     code, run = run_example(run_cli, "orders", "currency=XYZ")
     assert code == 0 and run["status"] == "COMPLETED"
@@ -50,6 +53,7 @@ def test_orders_refuses_an_invalid_payment(run_cli: Any) -> None:
     assert run["outputs"]["status"] == "invalid"
 
 
+@pytest.mark.slow
 def test_fanout_squares_in_parallel_and_totals(run_cli: Any) -> None:
     code, run = run_example(run_cli, "fanout", "numbers=[1, 2, 3]")
     assert code == 0
@@ -58,6 +62,7 @@ def test_fanout_squares_in_parallel_and_totals(run_cli: Any) -> None:
         "square[0]", "square[1]", "square[2]"]
 
 
+@pytest.mark.slow
 def test_flaky_job_succeeds_on_its_third_attempt(run_cli: Any) -> None:
     code, run = run_example(run_cli, "flaky")
     assert code == 0
@@ -66,6 +71,7 @@ def test_flaky_job_succeeds_on_its_third_attempt(run_cli: Any) -> None:
     assert run["outputs"]["attempts"] == 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("amount", "approved", "review"),
                          [("120", True, "SKIPPED"), ("5000", False, "SUCCEEDED")])
 def test_conditional_branches_by_amount(run_cli: Any, amount: str, approved: bool,
@@ -77,6 +83,7 @@ def test_conditional_branches_by_amount(run_cli: Any, amount: str, approved: boo
     assert states(run)["notify"] == "SUCCEEDED"
 
 
+@pytest.mark.slow
 def test_failure_handlers_run_and_the_run_fails(run_cli: Any) -> None:
     code, run = run_example(run_cli, "failure")
     assert code == 1 and run["status"] == "FAILED"
@@ -87,6 +94,7 @@ def test_failure_handlers_run_and_the_run_fails(run_cli: Any) -> None:
     assert alert["output"]["stdout"] == "notify: export failed: upload\n"
 
 
+@pytest.mark.slow
 def test_hello(run_cli: Any) -> None:
     code, run = run_example(run_cli, "hello", "name=ada")
     assert code == 0 and run["outputs"] == {"message": "HELLO ADA!"}

@@ -47,6 +47,7 @@ def test_every_command_has_help() -> None:
         assert info.value.code == 0
 
 
+@pytest.mark.slow
 def test_help_and_usage_errors_exit_codes(run_cli: Any) -> None:
     assert run_cli("--help").exit_code == 0
     bad = run_cli("frobnicate")
@@ -54,6 +55,7 @@ def test_help_and_usage_errors_exit_codes(run_cli: Any) -> None:
     assert run_cli("run").exit_code == 2
 
 
+@pytest.mark.slow
 def test_check_reports_errors_with_location_and_exits_1(run_cli: Any, tmp_path: Path) -> None:
     flow = write(tmp_path, "bad.bsw", 'workflow w {\n  version "1.0.0"\n'
                  '  job a uses shell { with { command: "x" } }\n'
@@ -66,6 +68,7 @@ def test_check_reports_errors_with_location_and_exits_1(run_cli: Any, tmp_path: 
     assert "check failed: 1 of 1 files have errors" in result.stderr
 
 
+@pytest.mark.slow
 def test_check_json(run_cli: Any) -> None:
     result = run_cli("check", "workflows/hello.bsw", "--json")
     assert result.exit_code == 0
@@ -73,11 +76,13 @@ def test_check_json(run_cli: Any) -> None:
     assert entry["ok"] and entry["workflow"] == "hello" and entry["diagnostics"] == []
 
 
+@pytest.mark.slow
 def test_check_missing_path_exits_1(run_cli: Any) -> None:
     result = run_cli("check", "nope/missing.bsw")
     assert result.exit_code == 1 and "no such file or folder: nope/missing.bsw" in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("fmt", "expected"), [
     ("text", "greet"), ("dot", "digraph"), ("mermaid", "flowchart"), ("json", '"workflow"')])
 def test_plan_formats(run_cli: Any, fmt: str, expected: str) -> None:
@@ -86,6 +91,7 @@ def test_plan_formats(run_cli: Any, fmt: str, expected: str) -> None:
     assert expected in result.stdout
 
 
+@pytest.mark.slow
 def test_run_rejects_bad_inputs_with_usage_exit_code(run_cli: Any) -> None:
     result = run_cli("run", "workflows/fanout.bsw", "--input", "numbers=notjson")
     assert result.exit_code == 2
@@ -94,6 +100,7 @@ def test_run_rejects_bad_inputs_with_usage_exit_code(run_cli: Any) -> None:
     assert typo.exit_code == 2 and "did you mean 'name'?" in typo.stderr
 
 
+@pytest.mark.slow
 def test_run_input_file(run_cli: Any, tmp_path: Path) -> None:
     inputs = write(tmp_path, "in.json", json.dumps({"numbers": [2, 2]}))
     result = run_cli("run", "workflows/fanout.bsw", "--input-file", str(inputs), "--json")
@@ -101,6 +108,7 @@ def test_run_input_file(run_cli: Any, tmp_path: Path) -> None:
     assert json.loads(result.stdout)["outputs"]["sum"] == 8
 
 
+@pytest.mark.slow
 def test_run_prints_progress_lines_when_not_a_terminal(run_cli: Any) -> None:
     result = run_cli("run", "workflows/hello.bsw")
     assert result.exit_code == 0
@@ -108,6 +116,7 @@ def test_run_prints_progress_lines_when_not_a_terminal(run_cli: Any) -> None:
     assert "COMPLETED" in result.stdout
 
 
+@pytest.mark.slow
 def test_runs_show_and_retry_from_failed(run_cli: Any, tmp_path: Path) -> None:
     flag = tmp_path / "flag"
     flow = write(tmp_path, "gate.bsw", FLAKY)
@@ -132,6 +141,7 @@ def test_runs_show_and_retry_from_failed(run_cli: Any, tmp_path: Path) -> None:
                         "after": ["SUCCEEDED"]}
 
 
+@pytest.mark.slow
 def test_retry_refuses_a_completed_run(run_cli: Any) -> None:
     done = json.loads(run_cli("run", "workflows/hello.bsw", "--json").stdout)
     result = run_cli("retry", done["id"])
@@ -139,12 +149,14 @@ def test_retry_refuses_a_completed_run(run_cli: Any) -> None:
     assert "only a failed or cancelled run can be retried" in result.stderr
 
 
+@pytest.mark.slow
 def test_show_unknown_run(run_cli: Any) -> None:
     result = run_cli("show", "nope")
     assert result.exit_code == 1
     assert "run 'nope' not found" in result.stderr and "hint:" in result.stderr
 
 
+@pytest.mark.slow
 def test_cancel_from_another_process_stops_the_run(run_cli: Any, tmp_path: Path) -> None:
     flow = write(tmp_path, "slow.bsw", SLOW)
     env = {"BASESHIFT_DATA_DIR": str(tmp_path / "cli-data")}
@@ -175,11 +187,13 @@ def _wait_for_run(run_cli: Any) -> str:
     raise AssertionError("the run never started")
 
 
+@pytest.mark.slow
 def test_resume_with_nothing_to_do(run_cli: Any) -> None:
     result = run_cli("resume")
     assert result.exit_code == 0 and "nothing to resume" in result.stdout
 
 
+@pytest.mark.slow
 def test_plugins_lists_builtins_and_their_hooks(run_cli: Any) -> None:
     result = run_cli("plugins")
     assert result.exit_code == 0
@@ -187,6 +201,7 @@ def test_plugins_lists_builtins_and_their_hooks(run_cli: Any) -> None:
     assert "executors: grpc, http, kubernetes, manual, python, shell" in result.stdout
 
 
+@pytest.mark.slow
 def test_python_dash_m_and_console_script_agree() -> None:
     script = subprocess.run(["baseshift", "--version"], capture_output=True, text=True)
     module = subprocess.run([sys.executable, "-m", "baseshift", "--version"],
@@ -194,6 +209,7 @@ def test_python_dash_m_and_console_script_agree() -> None:
     assert script.stdout == module.stdout and script.stdout.startswith("baseshift ")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("signum", "code"), [(2, 130), (15, 143)])
 def test_ctrl_c_or_sigterm_stop_attempts_and_leave_the_run_resumable(
         run_cli: Any, tmp_path: Path, signum: int, code: int) -> None:

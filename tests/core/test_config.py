@@ -82,6 +82,7 @@ def test_masking_hides_secret_keys_and_url_passwords() -> None:
                                       "token": "", "port": 5432}}}
 
 
+@pytest.mark.slow
 def test_config_show_prints_the_effective_settings_masked(run_cli: Any, tmp_path: Path) -> None:
     (tmp_path / "baseshift.toml").write_text(FILE)
     result = run_cli("config", "show", "--json", cwd=tmp_path,

@@ -12,6 +12,7 @@ from baseshift.dsl.larkparse import build_lark, lark_parse, lark_parser
 from baseshift.dsl.parser import parse_source
 
 
+@pytest.mark.slow
 def test_grammar_builds_strict_lalr() -> None:
     """The runtime parser skips the terminal collision analysis; this build makes sure there
     is nothing for it to find (no LALR conflict, no two terminals matching the same text)."""

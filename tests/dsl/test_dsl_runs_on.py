@@ -113,6 +113,7 @@ def test_plan_text_and_json_show_the_labels() -> None:
     assert plain is not None and "runs-on" not in render_plan(plain, "text")
 
 
+@pytest.mark.slow
 def test_baseshift_plan_prints_the_labels(tmp_path: Path,
                                           run_cli: Callable[..., Any]) -> None:
     (tmp_path / "w.bsw").write_text(WF.format(body=(

@@ -58,6 +58,7 @@ def _run(tmp_path: Path, source: str, name: str = "wf.bsw") -> tuple[dict[str, A
 # ---------------------------------------------------------------- 1. check ok, run fails
 
 
+@pytest.mark.slow
 def test_when_that_cannot_be_evaluated_crashes_the_engine(tmp_path: Path) -> None:
     """A `when` that errors (null optional input) kills the run with 'internal error ...
     illegal job transition PENDING -> FAILED' and a traceback instead of failing the job."""
@@ -69,6 +70,7 @@ def test_when_that_cannot_be_evaluated_crashes_the_engine(tmp_path: Path) -> Non
     assert "condition could not be evaluated" in snapshot["jobs"][0]["error"]
 
 
+@pytest.mark.slow
 def test_fanout_list_that_cannot_be_evaluated_crashes_the_engine(tmp_path: Path) -> None:
     """A `for x in ...` whose list errors at run time crashes the engine (PENDING -> FAILED)."""
     snapshot, out = _run(tmp_path, _wf(
@@ -78,6 +80,7 @@ def test_fanout_list_that_cannot_be_evaluated_crashes_the_engine(tmp_path: Path)
     assert snapshot is not None and snapshot["status"] == "FAILED"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("body", [
     '  job a uses shell { when secret.HOME != ""  with { command: "true" } }',
     '  job a uses shell { with { command: "true" } }\n  output { h: secret.HOME }',
@@ -91,6 +94,7 @@ def test_secret_outside_with_is_refused_by_check(tmp_path: Path, body: str) -> N
     assert "secrets can only be used in 'with' blocks" in check.stdout + check.stderr
 
 
+@pytest.mark.slow
 def test_optional_template_input_passed_null_fails_at_run_time(tmp_path: Path) -> None:
     """The checker lets a job pass null to an optional template input (and `x?: T = null`),
     but the run fails: "inputs of template ... are invalid: who: None is not of type 'string'"."""
@@ -104,6 +108,7 @@ def test_optional_template_input_passed_null_fails_at_run_time(tmp_path: Path) -
     assert snapshot["status"] == "COMPLETED", snapshot["error"]
 
 
+@pytest.mark.slow
 def test_integer_template_output_that_is_a_whole_float_cannot_index(tmp_path: Path) -> None:
     """A template output declared `integer` passes its schema as 1.0 (JSON Schema counts 1.0
     as an integer), but `xs[job.output.n]` then fails: 'list index must be an integer'."""
@@ -260,6 +265,7 @@ def test_compile_never_raises(source: str) -> None:
     compile_text(source)
 
 
+@pytest.mark.slow
 def test_utf8_file_with_bom_is_a_syntax_error(tmp_path: Path) -> None:
     """A UTF-8 file saved with a byte-order mark (Windows editors) fails with "unexpected
     text '\\ufeffworkflow'", an invisible character in the message."""

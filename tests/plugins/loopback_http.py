@@ -15,7 +15,6 @@ Routes:
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -95,12 +94,16 @@ class _Handler(BaseHTTPRequestHandler):
     def _slow(self) -> None:
         """Promise 1000 bytes, send 10, then wait until the client closes the connection."""
         self.close_connection = True
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", "1000")
-        self.end_headers()
-        self.wfile.write(b"x" * 10)
-        self.wfile.flush()
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b"x" * 10)
+            self.wfile.flush()
+        except OSError:  # the client left before this handler got to answer (a loaded
+            self.server.loopback.slow_abandoned.set()  # machine, a short timeout)
+            return
         self.server.loopback.slow_started.set()
         self.connection.settimeout(20)
         try:
@@ -138,7 +141,8 @@ class running_server:
 
 
 def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nothing listens on, reserved for this process (`free_port`), so no
+    server of another test can be given it meanwhile."""
+    from tests.conftest import free_port
+
+    return free_port()

@@ -441,6 +441,7 @@ async def test_an_unreachable_server_is_one_store_error(tmp_path: Path, kind: st
                             "is running)")
 
 
+@pytest.mark.slow
 def test_the_command_line_reports_an_unreachable_server_in_one_line(run_cli: Any) -> None:
     env = {"BASESHIFT_TEMPLATES": "mongo", "BASESHIFT_MONGO_URL": CLOSED_PORT_URL}
     result = run_cli("run", str(REPO / "workflows/hello.bsw"), env=env)

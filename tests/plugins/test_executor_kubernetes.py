@@ -16,7 +16,6 @@ import asyncio
 import json
 import os
 import re
-import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +36,7 @@ from baseshift.plugins.executor_kubernetes import KubernetesExecutor
 from baseshift.plugins.kube_options import KubeOptions
 from baseshift.plugins.kube_pods import PodDefaults
 from baseshift.plugins.kube_watch import PodPhase, PodTracker
+from tests.conftest import free_port
 
 HERE = Path(__file__).parent / "kubernetes"
 if str(HERE) not in sys.path:
@@ -480,16 +480,9 @@ async def test_a_failed_delete_is_logged_with_the_api_answer() -> None:
         f"{name} in namespace default: etcdserver: request timed out")
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
-
-
 async def test_an_unreachable_cluster_is_one_clear_error(tmp_path: Path) -> None:
     """The real client, configured from a kubeconfig file, against a port nobody listens on."""
-    port = _closed_port()
+    port = free_port()  # reserved, and nothing listens on it
     kubeconfig = tmp_path / "config"
     kubeconfig.write_text(json.dumps({
         "apiVersion": "v1", "kind": "Config", "current-context": "none",

@@ -204,6 +204,7 @@ async def test_an_unreachable_server_is_one_clear_error() -> None:
     assert "s3cret" not in str(info.value)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [("runs",), ("serve", "--port", "8799"), ("worker",)])
 def test_the_cli_reports_an_unreachable_database_without_a_traceback(
         run_cli: Callable[..., CliResult], command: tuple[str, ...]) -> None:
@@ -319,6 +320,7 @@ async def test_retention_archives_then_drops_whole_old_months(store: PostgresSta
     assert sql(pg_url, "SELECT count(*) FROM attempts WHERE run_id = 'old'") == [(0,)]
 
 
+@pytest.mark.slow
 def test_retention_command_asks_for_confirmation(run_cli: Callable[..., CliResult],
                                                  pg_url: str) -> None:
     env = {"BASESHIFT_STORE": "postgres", "BASESHIFT_DATABASE_URL": pg_url}

@@ -163,6 +163,7 @@ async def _answers(store: Any, filters: dict[str, Any], limit: int,
     return found
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(runs=runs_with_jobs(), filters=FILTERS, limit=st.integers(1, 4))

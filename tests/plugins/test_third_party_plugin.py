@@ -9,8 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import source_copy
+
 HERE = Path(__file__).resolve().parent
 PACKAGE = HERE.parent / "fixture_plugins" / "baseshift-hello"
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hello_plugin")]  # one install
 
 WORKFLOW = """
 workflow greetings {
@@ -26,9 +30,10 @@ workflow greetings {
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """pip-install the fixture plugin into a private folder (no network, no build isolation)."""
     target = tmp_path_factory.mktemp("site")
+    source = source_copy(PACKAGE, tmp_path_factory.mktemp("source") / PACKAGE.name)
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
                     "--no-build-isolation", "--disable-pip-version-check", "--no-index",
-                    "--target", str(target), str(PACKAGE)], check=True, capture_output=True)
+                    "--target", str(target), str(source)], check=True, capture_output=True)
     return target
 
 

@@ -23,6 +23,7 @@ workflow outage {
 """
 
 
+@pytest.mark.slow
 async def test_a_failed_write_lets_the_run_go_and_the_engine_goes_on(pg_url: str,
                                                                      tmp_path: Path) -> None:
     flow = tmp_path / "outage.bsw"

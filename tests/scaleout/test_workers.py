@@ -117,6 +117,7 @@ async def test_a_job_runs_only_on_a_worker_with_all_its_labels(
     assert (plain.executed, gpu.executed) == (1, 1)
 
 
+@pytest.mark.slow
 async def test_a_worker_reconnects_after_its_database_connection_is_killed(
         settings: Settings, workflows: Path, start_worker: Callable[..., Any]) -> None:
     async with BaseShift(settings) as bs, start_worker() as worker:
@@ -155,8 +156,9 @@ async def test_an_attempt_cancelled_while_being_queued_leaves_no_row(
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        for _ in range(200):
-            if queue_rows(settings) == 0 and not queue._waiting:
+        for _ in range(200):  # until the insert that was in flight is done, and withdrawn
+            if (queue._flushing is not None and queue._flushing.done()
+                    and queue_rows(settings) == 0 and not queue._waiting):
                 break
             await asyncio.sleep(0.05)
         assert queue_rows(settings) == 0

@@ -7,7 +7,6 @@ log, retry the run. Screenshots are saved under a folder the test prints.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -51,13 +52,6 @@ workflow live_demo {
   }
 }
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -29,18 +30,11 @@ SLOW_FLOW = """workflow slow_chain {
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 class Server:
     """One `baseshift serve` process on a private port, data dir and workflows folder."""
 
     def __init__(self, tmp: Path, *command: str) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "BASESHIFT_DATA_DIR": str(tmp / "data"),
                "BASESHIFT_WORKFLOWS": str(tmp / "flows")}

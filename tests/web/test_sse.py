@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from hypercorn.config import Config
 from baseshift.core.app import BaseShift
 from baseshift.core.settings import Settings
 from baseshift.web.app import create_app
+from tests.conftest import free_port
 
 Served = tuple[BaseShift, httpx.AsyncClient]
 Message = tuple[str, Any]
@@ -158,13 +158,6 @@ async def test_stream_of_an_unknown_run_is_404(served: Served) -> None:
 
 
 # ------------------------------------------------------------------ over real HTTP
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 async def test_events_arrive_while_the_run_is_still_going(tmp_path: Path,
