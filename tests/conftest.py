@@ -101,7 +101,7 @@ def run_cli(tmp_path: Path) -> Callable[..., CliResult]:
 
 
 PG_SERVER = os.environ.get("BASESHIFT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-"""The PostgreSQL server the tests use (this machine's; `.ci/run` starts it when down)."""
+"""The PostgreSQL server the tests use (this machine's; `tests/run` starts it when down)."""
 
 
 def fresh_pg_schema() -> str:

@@ -8,7 +8,7 @@ import pytest
 import redis.asyncio as aioredis
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-"""This machine's Redis (`.ci/run` starts it when down); each test keeps to its prefix."""
+"""This machine's Redis (`tests/run` starts it when down); each test keeps to its prefix."""
 
 
 @pytest.fixture

@@ -100,7 +100,7 @@ def wait_until_serving(url: str, proc: subprocess.Popen[bytes], log: Path) -> No
 def test_start_watch_live_open_log_and_retry(server: tuple[str, Path], tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     assert CHROMIUM.exists(), ("the browser test needs Debian's Chromium at /usr/bin/chromium: "
-                               "apt-get install -y chromium (.ci/run installs it)")
+                               "apt-get install -y chromium (tests/run installs it)")
     from playwright.sync_api import sync_playwright
 
     url, gate = server
