@@ -19,8 +19,7 @@ async def not_installed(request: Request) -> Response:
     """`/graphql` when graphql-core is not installed: GraphQL's own error shape, status 501."""
     from starlette.responses import JSONResponse
 
-    message = (f"GraphQL needs {', '.join(GRAPHQL.missing())}, which is not installed on this "
-               f"server: {GRAPHQL.install}")
+    message = f"GraphQL (graphql-core) is not installed on this server: {GRAPHQL.install}"
     return JSONResponse({"errors": [{"message": message}]}, status_code=501)
 
 

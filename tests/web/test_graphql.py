@@ -110,3 +110,16 @@ async def test_absurdly_nested_queries_and_variables_are_refused_not_crashed(
                          await client.post("/graphql", json={"query": "{" * 30_000})):
             assert response.status_code == 400
             assert response.json()["errors"]
+
+
+async def test_without_graphql_core_the_route_says_how_to_install_it(
+        make_client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from baseshift.core.registry import extra
+    from baseshift.plugins import graphql_templates
+
+    monkeypatch.setattr(graphql_templates, "GRAPHQL", extra("graphql", "no_such_graphql_xyz"))
+    async with make_client() as (_, c):
+        r = await c.post("/graphql", json={"query": "{ jobTemplates { name } }"})
+    assert r.status_code == 501
+    assert r.json() == {"errors": [{"message": "GraphQL (graphql-core) is not installed on "
+                                               "this server: pip install 'baseshift[graphql]'"}]}
