@@ -120,8 +120,20 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, handled like Ctrl-C: running attempts are stopped, state stays resumable."""
 
 
+_terminated: list[int] = []
+"""The SIGTERMs received (for the exit code: 143, not Ctrl-C's 130)."""
+
+
 def _on_sigterm(signum: int, frame: object) -> None:
-    raise Terminated()
+    """Stop as Ctrl-C stops. While an event loop runs, asyncio's own SIGINT handler cancels
+    the command's task, so running attempts are cancelled and their processes killed; a
+    KeyboardInterrupt raised here instead could land anywhere, even between the fork of a
+    shell step and its bookkeeping, and leave the process running. Where Ctrl-C itself
+    would do nothing (SIGINT ignored, as for a background job) it raises at once."""
+    _terminated.append(signum)
+    if signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, signal.SIG_DFL, None):
+        raise Terminated()
+    signal.raise_signal(signal.SIGINT)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -156,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         print("interrupted; unfinished runs can be continued with `baseshift resume`",
               file=sys.stderr)
-        return 143 if isinstance(exc, Terminated) else 130
+        return 143 if isinstance(exc, Terminated) or _terminated else 130
 
 
 def _sources(diagnostics: list[Any]) -> dict[str, str]:
