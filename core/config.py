@@ -18,12 +18,9 @@ import re
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from .errors import ConfigError
-
-if TYPE_CHECKING:
-    from .settings import Settings
 
 FILE_NAME = "baseshift.toml"
 
@@ -147,7 +144,14 @@ def masked(value: Any, key: str = "") -> Any:
 T = TypeVar("T", int, float, str)
 
 
-def option(settings: Settings, table: str, key: str, default: T) -> T:
+class WithPluginOptions(Protocol):
+    """What `option` reads: `Settings`, whose `extra` holds the `[plugins.*]` tables."""
+
+    @property
+    def extra(self) -> Mapping[str, Any]: ...
+
+
+def option(settings: WithPluginOptions, table: str, key: str, default: T) -> T:
     """`[plugins.TABLE] KEY` from the configuration, of the default's type (numbers
     positive), or ConfigError naming the key: a typo in a cache size must not pass."""
     options = settings.extra.get(table) or {}

@@ -2,12 +2,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from .runstate import ActiveRun
+    from .plan import Plan
+    from .records import JobRecord
 
 REDACTED = "***"
+
+
+class RunView(Protocol):
+    """What a scope reads of a run (`runstate.ActiveRun`): its plan and job records."""
+
+    @property
+    def plan(self) -> Plan: ...
+
+    @property
+    def jobs(self) -> Mapping[str, JobRecord]: ...
 
 
 class RunScope(Mapping[str, Any]):
@@ -18,7 +29,7 @@ class RunScope(Mapping[str, Any]):
 
     __slots__ = ("base", "run")
 
-    def __init__(self, run: ActiveRun, base: dict[str, Any]) -> None:
+    def __init__(self, run: RunView, base: dict[str, Any]) -> None:
         self.run = run
         self.base = base
 
