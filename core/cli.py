@@ -3,57 +3,18 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import json
 import os
 import signal
 import sys
-from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
-from enum import IntEnum
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
+from .command import ExitCode
 from .errors import BaseShiftError, ConfigError, DSLError, InputError
 
 if TYPE_CHECKING:
-    from .settings import Settings
-
-
-class ExitCode(IntEnum):
-    OK = 0
-    FAILED = 1
-    USAGE = 2
-
-
-T = TypeVar("T")
-Handler = Callable[[argparse.Namespace], Coroutine[Any, Any, int] | int]
-
-
-@dataclass(frozen=True)
-class Command:
-    """A `baseshift` subcommand: builtin, or returned by a plugin's `register_commands`.
-
-    `configure` adds its arguments; `handler` runs it and returns the exit code (it may be a
-    coroutine function). Keep the module defining a plugin command light: import what the
-    handler needs inside it, since every command line loads every plugin's commands."""
-
-    name: str
-    help: str
-    configure: Callable[[argparse.ArgumentParser], None]
-    handler: Handler
-
-
-def run_async(main: Coroutine[Any, Any, T]) -> T:
-    """Run a long-lived command's coroutine on uvloop when it is installed
-    (`baseshift[fast]`), else on asyncio's own loop."""
-    try:
-        import uvloop
-    except ImportError:
-        import asyncio
-
-        return asyncio.run(main)
-    result: T = uvloop.run(main)
-    return result
+    pass
 
 
 def build_parser(*, with_commands: bool = True) -> argparse.ArgumentParser:
@@ -104,16 +65,6 @@ def _plugin_commands(builtin: Sequence[Any]) -> list[Any]:
     if taken:
         raise ConfigError(f"a plugin redefines the builtin command(s): {', '.join(sorted(taken))}")
     return list(found.values())
-
-
-def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
-    """Settings from the common flags and the environment; keywords naming a Settings field
-    (such as `workflows_dir`) set it, the rest become plugin `extra` settings."""
-    from .settings import Settings
-
-    fields = {k: extra.pop(k) for k in list(extra) if k in Settings.__dataclass_fields__}
-    return Settings.from_env(data_dir=getattr(args, "data_dir", None),
-                             store=getattr(args, "store", None), extra=extra, **fields)
 
 
 class Terminated(KeyboardInterrupt):
@@ -181,11 +132,6 @@ def _sources(diagnostics: list[Any]) -> dict[str, str]:
             except (OSError, UnicodeDecodeError):
                 pass
     return out
-
-
-def print_json(value: Any) -> None:
-    json.dump(value, sys.stdout, indent=2, default=str)
-    sys.stdout.write("\n")
 
 
 def package_version() -> str:

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .cli import Command, ExitCode, print_json, settings_from
+from .command import Command, ExitCode, print_json, settings_from
 from .diagnostics import render_all
 from .errors import ConfigError, Conflict, InputError, NotFound
 from .records import RunSnapshot

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable
 
     from .app import BaseShift
-    from .cli import Command
+    from .command import Command
     from .diagnostics import Diagnostic
     from .events import Event
     from .plan import Plan

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from baseshift.core.app import BaseShift
-from baseshift.core.cli import Command, ExitCode, print_json
+from baseshift.core.command import Command, ExitCode, print_json
 from baseshift.core.diagnostics import render_all
 from baseshift.core.errors import NotFound
 from baseshift.core.hookspecs import hookimpl

@@ -7,7 +7,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
-from baseshift.core.cli import Command, ExitCode, run_async, settings_from
+from baseshift.core.command import Command, ExitCode, run_async, settings_from
 from baseshift.core.hookspecs import hookimpl
 
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 import sys
 
-from baseshift.core.cli import Command, ExitCode, run_async, settings_from
+from baseshift.core.command import Command, ExitCode, run_async, settings_from
 from baseshift.core.hookspecs import hookimpl
 
 from .extras import GRPC, POSTGRES

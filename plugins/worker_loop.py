@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from baseshift.core.attempts import AttemptRunner
-from baseshift.core.cli import ExitCode
+from baseshift.core.command import ExitCode
 from baseshift.core.errors import BaseShiftError, StoreError
 from baseshift.core.runstate import ActiveRun, Launch
 from baseshift.core.states import JobState

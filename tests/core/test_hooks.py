@@ -242,7 +242,7 @@ async def test_hook_register_routes(tmp_path: Path) -> None:
 
 
 def test_hook_register_commands() -> None:
-    from baseshift.core.cli import Command
+    from baseshift.core.command import Command
     from baseshift.core.plugins import make_plugin_manager, plugin_commands
 
     def hello(args: Any) -> int:

@@ -1,0 +1,68 @@
+"""What a `baseshift` subcommand is, and the helpers handlers share (builtin or a plugin's).
+
+Kept apart from `cli` (which builds the command line from every command) so that command
+modules import this, not the command line that imports them."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from .settings import Settings
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FAILED = 1
+    USAGE = 2
+
+
+T = TypeVar("T")
+Handler = Callable[[argparse.Namespace], Coroutine[Any, Any, int] | int]
+
+
+@dataclass(frozen=True)
+class Command:
+    """A `baseshift` subcommand: builtin, or returned by a plugin's `register_commands`.
+
+    `configure` adds its arguments; `handler` runs it and returns the exit code (it may be a
+    coroutine function). Keep the module defining a plugin command light: import what the
+    handler needs inside it, since every command line loads every plugin's commands."""
+
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    handler: Handler
+
+
+def run_async(main: Coroutine[Any, Any, T]) -> T:
+    """Run a long-lived command's coroutine on uvloop when it is installed
+    (`baseshift[fast]`), else on asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:
+        import asyncio
+
+        return asyncio.run(main)
+    result: T = uvloop.run(main)
+    return result
+
+
+def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
+    """Settings from the common flags and the environment; keywords naming a Settings field
+    (such as `workflows_dir`) set it, the rest become plugin `extra` settings."""
+    from .settings import Settings
+
+    fields = {k: extra.pop(k) for k in list(extra) if k in Settings.__dataclass_fields__}
+    return Settings.from_env(data_dir=getattr(args, "data_dir", None),
+                             store=getattr(args, "store", None), extra=extra, **fields)
+
+
+def print_json(value: Any) -> None:
+    json.dump(value, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
