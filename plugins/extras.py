@@ -25,10 +25,9 @@ def missing_driver(plan: Plan, executor: str, requirement: Requirement) -> list[
     """A `dsl.missing-extra` error at each job of `plan` that uses `executor` while the
     driver it needs is not installed (for executors' `validate_plan`), so `check` says what
     to install instead of the job failing at run time."""
-    absent = requirement.missing()
-    if not absent:
-        return []
+    users = [job for job in plan.jobs if job.uses == executor]
+    absent = requirement.missing() if users else []  # most plans use neither: no lookup
     return [Diagnostic(plan.path, job.span, "dsl.missing-extra",
                        f"job '{job.name}' uses {executor}, which needs {', '.join(absent)} "
                        f"(not installed)", f"install it with: {requirement.install}")
-            for job in plan.jobs if job.uses == executor]
+            for job in users if absent]
