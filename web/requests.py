@@ -17,14 +17,19 @@ if TYPE_CHECKING:
 from .guards import MAX_BODY
 
 
+async def _body(request: Request) -> bytes:
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise BadRequest(f"the body is larger than {MAX_BODY // (1024 * 1024)} MiB")
+    return body
+
+
 async def read_json(request: Request, *, default: Any = None) -> Any:
     """The request's JSON body; `default` for an empty body. BadRequest if it is not JSON."""
     content_type = request.headers.get("content-type", "")
-    body = await request.body()
+    body = await _body(request)
     if not body.strip():
         return default
-    if len(body) > MAX_BODY:
-        raise BadRequest(f"the body is larger than {MAX_BODY // (1024 * 1024)} MiB")
     if content_type and "json" not in content_type.split(";")[0]:
         raise BadRequest(f"expected a JSON body, got content type {content_type!r}",
                          hint="send Content-Type: application/json")
@@ -41,9 +46,7 @@ async def read_form(request: Request) -> dict[str, str]:
     Read with the standard library, so the plain install needs no multipart parser; any other
     content type is a BadRequest."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise BadRequest(f"the body is larger than {MAX_BODY // (1024 * 1024)} MiB")
+    body = await _body(request)
     if body and content_type != "application/x-www-form-urlencoded":
         raise BadRequest(f"expected a form, got content type {content_type or 'none'!r}",
                          hint="send Content-Type: application/x-www-form-urlencoded")
