@@ -65,6 +65,26 @@ class WorkflowCatalog:
     def entries(self) -> list[WorkflowEntry]:
         return sorted(self._entries.values(), key=lambda e: e.name)
 
+    def log_summary(self, what: str) -> None:
+        """Log what was (re)loaded: a warning when a file is broken, else an info line."""
+        line, broken = self.summary()
+        log.log(logging.WARNING if broken else logging.INFO, "%s %s", what, line)
+
+    def summary(self) -> tuple[str, bool]:
+        """One line for the console, what is loaded and which files are broken, and whether
+        any is."""
+        entries = self.entries()
+        broken: dict[str, int] = {}
+        for d in (*(d for e in entries for d in e.diagnostics), *self.problems):
+            if d.severity is Severity.ERROR:
+                broken[d.path] = broken.get(d.path, 0) + 1
+        line = f"{len(entries)} workflow(s) from {self.folder}"
+        if not broken:
+            return line, False
+        files = ", ".join(f"{Path(p).name} ({n} error{'s' if n > 1 else ''})"
+                          for p, n in sorted(broken.items()))
+        return f"{line}; broken: {files}", True
+
     def get(self, name: str) -> WorkflowEntry:
         entry = self._entries.get(name)
         if entry is None:
@@ -107,7 +127,7 @@ class WorkflowCatalog:
             await asyncio.sleep(interval)
             try:
                 if await self.refresh():
-                    log.info("reloaded workflows from %s", self.folder)
+                    self.log_summary("reloaded")
             except Exception:
                 log.exception("reloading workflows from %s failed", self.folder)
 

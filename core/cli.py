@@ -92,7 +92,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         words = sys.argv[1:] if argv is None else list(argv)
-        args = build_parser(with_commands=not _asks_version(words)).parse_args(words)
+        version_only = _asks_version(words)
+        if not version_only:
+            from .console import configure_console
+
+            configure_console()
+        args = build_parser(with_commands=not version_only).parse_args(words)
         result = args.handler(args)
         if inspect.iscoroutine(result):
             import asyncio

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -61,6 +62,22 @@ def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
     fields = {k: extra.pop(k) for k in list(extra) if k in Settings.__dataclass_fields__}
     return Settings.from_env(data_dir=getattr(args, "data_dir", None),
                              store=getattr(args, "store", None), extra=extra, **fields)
+
+
+def existing_path(raw: str) -> str:
+    """An argparse `type` for a file or folder argument: a path that does not exist is a
+    usage error (exit code 2, with the usage line), like any other bad argument."""
+    if not os.path.exists(raw):
+        raise argparse.ArgumentTypeError(f"no such file or folder: {raw}")
+    return raw
+
+
+def existing_file(raw: str) -> str:
+    """An argparse `type` for an argument naming a file to read (see `existing_path`)."""
+    existing_path(raw)
+    if os.path.isdir(raw):
+        raise argparse.ArgumentTypeError(f"{raw} is a folder; give a file")
+    return raw
 
 
 def print_json(value: Any) -> None:

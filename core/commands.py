@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .command import Command, ExitCode, print_json, settings_from
+from .command import Command, ExitCode, existing_file, existing_path, print_json, settings_from
 from .diagnostics import render_all
 from .errors import ConfigError, Conflict, InputError, NotFound
 from .records import RunSnapshot
@@ -20,11 +20,12 @@ if TYPE_CHECKING:
 
 
 def _paths(p: argparse.ArgumentParser) -> None:
-    p.add_argument("paths", nargs="+", metavar="PATH", help=".bsw files or folders to check")
+    p.add_argument("paths", nargs="+", metavar="PATH", type=existing_path,
+                   help=".bsw files or folders to check")
 
 
 def _file(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", metavar="FILE", help="the .bsw workflow file")
+    p.add_argument("file", metavar="FILE", type=existing_file, help="the .bsw workflow file")
 
 
 def _run_id(p: argparse.ArgumentParser) -> None:
@@ -113,7 +114,8 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input", "-i", action="append", default=[], metavar="KEY=VALUE",
                    help="an input value, converted to the declared type (lists and objects "
                    "as JSON); repeatable")
-    p.add_argument("--input-file", metavar="FILE", help="a JSON object of inputs")
+    p.add_argument("--input-file", metavar="FILE", type=existing_file,
+                   help="a JSON object of inputs")
     _json_flag(p, "the finished run (id, status, jobs, attempts, timings, outputs)")
 
 
@@ -362,7 +364,8 @@ def _backup_args(p: argparse.ArgumentParser) -> None:
 
 
 def _restore_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", metavar="FILE", help="a file written by `baseshift backup`")
+    p.add_argument("file", metavar="FILE", type=existing_file,
+                   help="a file written by `baseshift backup`")
     p.add_argument("--yes", action="store_true",
                    help="confirm: the current runs and templates are replaced")
 

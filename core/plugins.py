@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from . import hookspecs
-from .errors import PluginError
+from .errors import ConfigError, PluginError
 
 if TYPE_CHECKING:
     from .app import BaseShift
@@ -37,6 +37,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "queue_postgres",
     "secrets_env",
     "observer_progress",
+    "observer_console",
     "events_live",
     "live_redis",
     "cache_memory", "cache_redis",
@@ -79,6 +80,7 @@ def make_plugin_manager(*, builtins: Sequence[str] = DEFAULT_PLUGINS,
     """
     pm = pluggy.PluginManager("baseshift")
     pm.add_hookspecs(hookspecs)
+    _check_known(blocked, builtins)
     for name in blocked:
         pm.set_blocked(name)
     for name in builtins:
@@ -91,6 +93,26 @@ def make_plugin_manager(*, builtins: Sequence[str] = DEFAULT_PLUGINS,
     except pluggy.PluginValidationError as exc:
         raise PluginError(f"plugin {exc.plugin!r}: {exc}") from None
     return pm
+
+
+def _check_known(names: Iterable[str], builtins: Sequence[str]) -> None:
+    """Refuse to disable a plugin that does not exist: a misspelt name in
+    `BASESHIFT_DISABLE_PLUGINS` would otherwise leave the plugin it meant running."""
+    unknown = [n for n in names if n not in builtins]
+    if not unknown:
+        return
+    from importlib.metadata import entry_points
+
+    known = [*builtins, *(ep.name for ep in entry_points(group=ENTRYPOINT_GROUP))]
+    for name in unknown:
+        if name not in known:
+            import difflib
+
+            close = difflib.get_close_matches(name, known, n=1)
+            raise ConfigError(
+                f"cannot disable plugin {name!r}: no plugin has that name",
+                hint=(f"did you mean {close[0]!r}? " if close else "")
+                + "`baseshift plugins` lists the plugins by name")
 
 
 def _load_entrypoints(pm: pluggy.PluginManager) -> None:

@@ -1,6 +1,8 @@
 """Settings: where state lives and which backends to use, from flags, then env, then defaults."""
 from __future__ import annotations
 
+import difflib
+import logging
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -10,6 +12,8 @@ from .config import config_path, read_config
 from .errors import ConfigError
 
 DEFAULT_DATA_DIR = ".baseshift"
+
+log = logging.getLogger("baseshift.settings")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +71,7 @@ class Settings:
         """Defaults, overridden by the configuration file (`baseshift.toml`, see
         core/config.py), by BASESHIFT_* variables, then by explicit arguments."""
         env = dict(os.environ if env is None else env)
+        _warn_misspelt(env)
         path = config_path(env)
         base = replace(cls(), **read_config(path)) if path is not None else cls()
         values: dict[str, Any] = {}
@@ -94,6 +99,31 @@ class Settings:
 _PLAIN_VARS = ("templates", "queue", "cache", "live", "results", "database_url", "redis_url",
                "mongo_url")
 """Settings read verbatim from `BASESHIFT_<NAME>`."""
+
+
+_OTHER_VARS = ("BASESHIFT_DATA_DIR", "BASESHIFT_STORE", "BASESHIFT_WORKFLOWS",
+               "BASESHIFT_MAX_PARALLEL", "BASESHIFT_DISABLE_PLUGINS", "BASESHIFT_CONFIG",
+               "BASESHIFT_RUN_ID", "BASESHIFT_JOB", "BASESHIFT_ATTEMPT")
+"""The other variables Base Shift reads or sets (the last three: for a step's process)."""
+
+KNOWN_VARS = frozenset((*_OTHER_VARS, *(f"BASESHIFT_{n.upper()}" for n in _PLAIN_VARS)))
+
+
+_warned: set[str] = set()
+
+
+def _warn_misspelt(env: dict[str, str]) -> None:
+    """Warn about a BASESHIFT_ variable that is not a setting but nearly spells one: it is
+    most likely a typo that would otherwise be ignored without a word. Variables of other
+    names (a plugin's own, `BASESHIFT_SECRET_*`) pass silently."""
+    for name in env:
+        if not name.startswith("BASESHIFT_") or name in KNOWN_VARS or name in _warned:
+            continue
+        close = difflib.get_close_matches(name, KNOWN_VARS, n=1, cutoff=0.85)
+        if close:
+            _warned.add(name)
+            log.warning("environment variable %s is not a setting and is ignored; "
+                        "did you mean %s?", name, close[0])
 
 
 def _positive_int(key: str, text: str) -> int:

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from baseshift.core.app import BaseShift
-from baseshift.core.command import Command, ExitCode, print_json
+from baseshift.core.command import Command, ExitCode, existing_file, print_json
 from baseshift.core.diagnostics import render_all
 from baseshift.core.errors import NotFound
 from baseshift.core.hookspecs import hookimpl
@@ -48,7 +48,8 @@ def configure(p: argparse.ArgumentParser) -> None:
                       help="an exact version or a range like ^1.2")
     _json_flag(show, "the template document")
     publish = actions.add_parser("publish", help="publish the templates of a YAML file")
-    publish.add_argument("file", metavar="FILE", help="a .yaml file of template documents")
+    publish.add_argument("file", metavar="FILE", type=existing_file,
+                         help="a .yaml file of template documents")
     publish.add_argument("--bump", choices=("major", "minor", "patch"),
                          help="derive the version from the latest instead of the file's")
     _json_flag(publish, "the published documents")

@@ -16,7 +16,8 @@ keyword argument. The return value is the job's output and must be JSON-serialis
 become lists, non-string keys become strings), so the output is the same before and after it
 is stored. A function raising fails the attempt with the exception's type and message; the
 traceback goes to the attempt's log; a function raising `ExecutionError` fails the attempt
-with exactly its message.
+with exactly its message. What the function prints (stdout and stderr) goes to the attempt's
+log too, line by line, never to the output of the process running it.
 
 Async functions (and objects with an async `__call__`) are awaited on the event loop. Sync
 functions run in a worker thread (`executor_python_threads`): they never block the loop. A sync
@@ -42,6 +43,7 @@ from baseshift.core.errors import ExecutionError
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.protocols import JobContext, JobResult
 
+from .executor_python_stdio import output_to
 from .executor_python_threads import ThreadRunner
 
 _DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
@@ -93,12 +95,13 @@ class PythonExecutor:
             raise ExecutionError(f"'args' must be a list, got {type(args).__name__}")
         kwargs = {k: v for k, v in config.items() if k not in _RESERVED} if len(config) > 1 else {}
         try:
-            if is_async:
-                result = await fn(*args, **kwargs)
-            else:
-                result = await self._threads.run(fn, args, kwargs)
-            if type(result) not in _PLAIN:
-                result = await _to_json(spec, result)
+            with output_to(ctx.log):
+                if is_async:
+                    result = await fn(*args, **kwargs)
+                else:
+                    result = await self._threads.run(fn, args, kwargs)
+                if type(result) not in _PLAIN:
+                    result = await _to_json(spec, result)
         except ExecutionError:
             raise
         except (Exception, SystemExit) as exc:

@@ -28,11 +28,16 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workflows", metavar="DIR",
                    help="folder of .bsw files to load and watch (env BASESHIFT_WORKFLOWS; "
                    "default ./workflows)")
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="print warnings and errors only: no line per request, reload or "
+                   "failed run")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from baseshift.core.console import configure_console
     from baseshift.web.app import create_app
 
+    configure_console(verbose=not args.quiet, timestamps=True)
     settings = settings_from(args, workflows_dir=args.workflows)
     asyncio.run(_preflight(settings))
     url = f"http://{_host(args.host)}:{args.port}/"
@@ -40,7 +45,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"Base Shift is starting (workflows: {settings.workflows_dir}, "
           f"data: {settings.data_dir})", flush=True)
     try:
-        serve_forever(app, hypercorn_config(args.host, args.port))
+        serve_forever(app, hypercorn_config(args.host, args.port, access_log=not args.quiet))
     except OSError as exc:
         print(f"error: cannot serve on {args.host}:{args.port}: {exc.strerror or exc}",
               file=sys.stderr)
@@ -60,15 +65,25 @@ async def _preflight(settings: Settings) -> None:
         pass
 
 
-def hypercorn_config(host: str, port: int) -> Config:
-    """How `baseshift serve` configures Hypercorn (the API benchmark uses it too)."""
+ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'
+"""client, method and path (never the query string: it may hold a token), status, bytes
+and seconds."""
+
+
+def hypercorn_config(host: str, port: int, *, access_log: bool = False) -> Config:
+    """How `baseshift serve` configures Hypercorn (the API benchmark uses it too): its
+    messages and, with `access_log`, a line per request go through Base Shift's console log
+    (core/console.py), escaped like every other line."""
+    import logging
+
     from hypercorn.config import Config
 
     config = Config()
     config.bind = [f"{_host(host)}:{port}"]
     config.graceful_timeout = GRACEFUL_SECONDS
-    config.accesslog = None
-    config.errorlog = "-"
+    config.accesslog = logging.getLogger("baseshift.access") if access_log else None
+    config.access_log_format = ACCESS_LOG_FORMAT
+    config.errorlog = logging.getLogger("baseshift.server")
     return config
 
 
@@ -88,10 +103,6 @@ def serve_forever(app: ASGIApp, config: Config) -> None:
 
 
 def _ready(bs: BaseShift, url: str) -> None:
-    entries = bs.catalog.entries()
-    broken = [e.name for e in entries if not e.ok]
-    print(f"{len(entries)} workflow(s) loaded"
-          + (f", {len(broken)} with errors ({', '.join(broken)})" if broken else ""), flush=True)
     print(f"Base Shift is ready: open {url}  (Ctrl-C stops it)", flush=True)
 
 

@@ -66,7 +66,4 @@ def _lifespan(bs: BaseShift, on_ready: Callable[[BaseShift], None] | None) -> Li
 
 
 def _report_catalog(bs: BaseShift) -> None:
-    entries = bs.catalog.entries()
-    broken = [e.name for e in entries if not e.ok]
-    log.info("loaded %d workflow(s) from %s%s", len(entries), bs.catalog.folder,
-             f"; with errors: {', '.join(broken)}" if broken else "")
+    bs.catalog.log_summary("loaded")

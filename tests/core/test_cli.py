@@ -77,9 +77,53 @@ def test_check_json(run_cli: Any) -> None:
 
 
 @pytest.mark.slow
-def test_check_missing_path_exits_1(run_cli: Any) -> None:
-    result = run_cli("check", "nope/missing.bsw")
-    assert result.exit_code == 1 and "no such file or folder: nope/missing.bsw" in result.stderr
+@pytest.mark.parametrize("args", [("check", "nope/missing.bsw"), ("run", "missing.bsw"),
+                                  ("plan", "missing.bsw"),
+                                  ("run", "workflows/hello.bsw", "--input-file", "no.json")])
+def test_a_missing_file_is_a_usage_error(run_cli: Any, args: tuple[str, ...]) -> None:
+    result = run_cli(*args)
+    assert result.exit_code == 2, result.stderr
+    assert "no such file or folder: " in result.stderr and "usage: baseshift" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_folder_where_a_file_is_needed_is_a_usage_error(run_cli: Any) -> None:
+    result = run_cli("run", "workflows")
+    assert result.exit_code == 2 and "workflows is a folder; give a file" in result.stderr
+
+
+@pytest.mark.slow
+def test_disabling_an_unknown_plugin_is_refused(run_cli: Any) -> None:
+    result = run_cli("check", "workflows/hello.bsw", env={"BASESHIFT_DISABLE_PLUGINS": "web_uii"})
+    assert result.exit_code == 2
+    assert "cannot disable plugin 'web_uii': no plugin has that name" in result.stderr
+    assert "did you mean 'web_ui'?" in result.stderr
+    known = run_cli("check", "workflows/hello.bsw", env={"BASESHIFT_DISABLE_PLUGINS": "web_ui"})
+    assert known.exit_code == 0, known.stderr
+
+
+@pytest.mark.slow
+def test_a_misspelt_setting_variable_is_named_in_a_warning(run_cli: Any) -> None:
+    result = run_cli("check", "workflows/hello.bsw", env={"BASESHIFT_STROE": "memory",
+                                                           "BASESHIFT_SECRET_X": "s"})
+    assert result.exit_code == 0
+    assert result.stderr.count("warning: environment variable BASESHIFT_STROE is not a "
+                               "setting and is ignored; did you mean BASESHIFT_STORE?") == 1
+    assert "SECRET" not in result.stderr
+
+
+@pytest.mark.slow
+def test_run_json_stays_json_when_a_step_prints(run_cli: Any, tmp_path: Path) -> None:
+    write(tmp_path, "noisy_step.py", "import sys\n\ndef go():\n    print('hello from the step')\n"
+          "    print('to stderr', file=sys.stderr)\n    return 7\n")
+    flow = write(tmp_path, "noisy.bsw", 'workflow noisy {\n  version "1.0.0"\n'
+                 '  job go uses python { with { function: "noisy_step:go" } }\n}\n')
+    result = run_cli("run", str(flow), "--json", cwd=tmp_path)
+    assert result.exit_code == 0, result.stderr
+    run = json.loads(result.stdout)
+    assert "hello from the step" not in result.stderr
+    shown = run_cli("show", run["id"], "--logs", "--json", cwd=tmp_path)
+    assert "hello from the step" in shown.stdout and "to stderr" in shown.stdout
 
 
 @pytest.mark.slow

@@ -122,3 +122,18 @@ class Sleeper:
             await asyncio.sleep(30)
         finally:
             cls.cleaned = True
+
+
+def chatty(tag: str) -> str:
+    """Prints to stdout and stderr, partly without a final newline."""
+    print(f"{tag} out 1")
+    print(f"{tag} err", file=sys.stderr)
+    sys.stdout.write(f"{tag} tail")
+    return tag
+
+
+async def async_chatty(tag: str) -> str:
+    print(f"{tag} async out")
+    await asyncio.sleep(0.01)
+    print(f"{tag} async after")
+    return tag

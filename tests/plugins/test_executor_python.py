@@ -234,3 +234,37 @@ async def test_cancel_abandons_a_blocked_sync_function() -> None:
         assert not executor_samples.release.is_set()
     finally:
         executor_samples.release.set()
+
+
+# ------------------------------------------------------------------ printed output
+
+
+async def test_printed_text_goes_to_the_attempt_log_not_stdout(
+        capfd: pytest.CaptureFixture[str]) -> None:
+    result = await run(function=f"{S}:chatty", tag="a")
+    assert result.output == "a"
+    assert result.log.splitlines() == ["a out 1", "a err", "a tail"]
+    out, err = capfd.readouterr()
+    assert "a out" not in out + err and "a tail" not in out + err
+
+
+async def test_concurrent_steps_each_keep_their_own_lines(
+        capfd: pytest.CaptureFixture[str]) -> None:
+    executor = PythonExecutor()
+    tags = [f"t{i}" for i in range(8)]
+    results = await asyncio.gather(
+        *(executor.execute(ctx(function=f"{S}:chatty", tag=t)) for t in tags),
+        *(executor.execute(ctx(function=f"{S}:async_chatty", tag=t)) for t in tags))
+    for tag, result in zip(tags, results[:8], strict=True):
+        assert result.log.splitlines() == [f"{tag} out 1", f"{tag} err", f"{tag} tail"]
+    for tag, result in zip(tags, results[8:], strict=True):
+        assert result.log.splitlines() == [f"{tag} async out", f"{tag} async after"]
+    out, err = capfd.readouterr()
+    assert " out" not in out + err
+
+
+async def test_printing_outside_a_step_still_reaches_the_real_stream(
+        capfd: pytest.CaptureFixture[str]) -> None:
+    await run(function=f"{S}:chatty", tag="a")
+    print("after the step")
+    assert "after the step" in capfd.readouterr().out

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -33,12 +34,12 @@ SLOW_FLOW = """workflow slow_chain {
 class Server:
     """One `baseshift serve` process on a private port, data dir and workflows folder."""
 
-    def __init__(self, tmp: Path, *command: str) -> None:
+    def __init__(self, tmp: Path, *command: str, serve_args: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "BASESHIFT_DATA_DIR": str(tmp / "data"),
                "BASESHIFT_WORKFLOWS": str(tmp / "flows")}
-        args = command or ("-m", "baseshift", "serve", "--port", str(self.port))
+        args = command or ("-m", "baseshift", "serve", "--port", str(self.port), *serve_args)
         if command:
             args = (*command, "--bind", f"127.0.0.1:{self.port}")
         self.proc = subprocess.Popen([sys.executable, *args], cwd=tmp, env=env,
@@ -137,3 +138,49 @@ def test_hypercorn_serves_the_module_level_app(tmp: Path) -> None:
         assert names == ["slow_chain"]
     finally:
         server.stop(signal.SIGTERM)
+
+
+FAILING_FLOW = """workflow failing {
+  version "1.0.0"
+  job boom uses shell { with { command: "echo no >&2; exit 3" } }
+}
+"""
+
+
+def _console_session(tmp: Path, *serve_args: str) -> str:
+    """Serve, reload a broken file, fail a run and send a request whose path holds a
+    terminal escape; returns everything the server printed."""
+    (tmp / "flows" / "failing.bsw").write_text(FAILING_FLOW)
+    server = Server(tmp, serve_args=serve_args)
+    server.wait_ready()
+    try:
+        (tmp / "flows" / "broken.bsw").write_text("workflow broken {\n  job a uses\n}\n")
+        _wait_for(lambda: any(d["name"] == "broken" or not d.get("ok", True) for d in
+                              httpx.get(server.base + "/api/v1/definitions").json()), 30)
+        time.sleep(1.5)  # a reload of the catalog happens once a second
+        response = httpx.post(f"{server.base}/api/v1/workflows", json={"workflow": "failing"})
+        run_id = response.json()["workflow_id"]
+        _wait_for(lambda: _run(server, run_id)["status"] == "FAILED", 60)
+        httpx.get(server.base + "/ui/%1b[2Jcleared?token=hunter2")
+        time.sleep(0.5)
+    finally:
+        server.stop(signal.SIGTERM)
+    return server.output.replace(run_id, "RUN_ID")
+
+
+def test_the_console_says_what_the_server_does(tmp: Path) -> None:
+    out = _console_session(tmp)
+    assert re.search(r"warning reloaded 3 workflow\(s\) from .*; broken: broken.bsw \(1 error",
+                     out), out
+    assert "info run RUN_ID of workflow failing failed: job boom failed: " in out, out
+    assert re.search(r'info 127.0.0.1:\d+ "POST /api/v1/workflows" 201', out), out
+    assert '"GET /ui/\\x1b[2Jcleared" 404' in out, out  # escaped, without the query string
+    assert "\x1b" not in out and "hunter2" not in out
+
+
+def test_quiet_serve_prints_no_access_reload_or_run_lines(tmp: Path) -> None:
+    out = _console_session(tmp, "--quiet")
+    assert "ready: open" in out
+    assert "warning reloaded 3 workflow(s)" in out  # a broken file is a warning
+    for noisy in ("info", "failed:", '"POST /api/v1/workflows"', "GET /ui"):
+        assert noisy not in out, out

@@ -1,0 +1,67 @@
+"""Log lines on the terminal: warnings from every command, and what a server is doing.
+
+Every command prints warnings and errors as `warning: ...`. `baseshift serve` also prints
+what it does (reloads, failed runs, one line per request) with a timestamp, unless
+`--quiet`. Messages can carry text from outside (a request path, a file name, an error from
+a step), so every non-printable character is escaped: a terminal escape sequence in a URL
+must not clear or recolour the operator's terminal, and a newline must not forge a log line.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from typing import TextIO
+
+LOGGER = "baseshift"
+
+
+def printable(text: str) -> str:
+    """`text` with every non-printable character written as an escape (`\\x1b`, `\\n`,
+    `\\u{feff}`); printable text, including non-ASCII letters, stays as it is."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _escape(c) for c in text)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    named = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(char)
+    if named:
+        return named
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{{{code:04x}}}"
+
+
+class ConsoleFormatter(logging.Formatter):
+    """`warning: message`, or `2026-12-04 20:50:01 info message` with timestamps; the
+    message escaped (see `printable`), a traceback kept as it is (our own text)."""
+
+    def __init__(self, *, timestamps: bool) -> None:
+        super().__init__(datefmt="%Y-%m-%d %H:%M:%S")
+        self.timestamps = timestamps
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = self.formatTime(record, self.datefmt) + " " if self.timestamps else ""
+        level = record.levelname.lower()
+        line = f"{stamp}{level}{' ' if self.timestamps else ': '}{printable(record.getMessage())}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+_handler: logging.Handler | None = None
+
+
+def configure_console(*, verbose: bool = False, timestamps: bool = False,
+                      stream: TextIO | None = None) -> None:
+    """Send Base Shift's log records to stderr: warnings and errors only, or, `verbose`,
+    informational lines too; `timestamps` for a long-running process (a server). Calling
+    it again replaces the earlier setting."""
+    global _handler
+    root = logging.getLogger(LOGGER)
+    if _handler is not None:
+        root.removeHandler(_handler)
+    _handler = logging.StreamHandler(stream or sys.stderr)
+    _handler.setFormatter(ConsoleFormatter(timestamps=timestamps))
+    root.addHandler(_handler)
+    root.setLevel(logging.INFO if verbose else logging.WARNING)
+    root.propagate = False
