@@ -240,6 +240,7 @@ class PostgresAttemptQueue:
     async def _missed_outcomes(self) -> None:
         """After listening again: take the outcomes notified while the listener was away
         now, not at the next lease check."""
+        await self._db.renew()
         self._collect.set()
 
     async def _collector(self) -> None:

@@ -256,6 +256,7 @@ class Worker:
     async def _missed_notifications(self) -> None:
         """After listening again: claim the work queued while the listener was away, and
         stop attempts cancelled meanwhile, now rather than at the next timer."""
+        await self._db.renew()
         self._wake.set()
         await self._renew()
 
