@@ -11,6 +11,9 @@ migrations); `baseshift worker`s claim them with `FOR UPDATE SKIP LOCKED` (see
 - a timer every `lease / 2` seconds (not a busy poll) turns rows whose lease ran out into
   `LostAttempt`s and catches results whose notification was missed.
 
+The LISTEN connection survives database outages and catches up when it is back
+(`queue_pg_listen`); channel names carry the schema (`Channels`).
+
 Why PostgreSQL rather than Redis Streams: the queue row, the job state and the lease live in
 the same database, so "claimed" and "result stored" are transactions against the records
 they are about, with no second system to keep consistent; and a deployment that runs the

@@ -5,7 +5,9 @@ A worker claims up to `--concurrency` rows at once with `FOR UPDATE SKIP LOCKED`
 never wait on each other's rows), only rows whose labels it has all of (`runs-on`). It renews
 its lease on them every `lease / 3` seconds; the scheduling process gives the attempt to
 another worker when a lease runs out (the worker was killed, or lost the database). Claims
-wait on `LISTEN bs_work`, not a busy poll; a slow safety poll covers lost notifications.
+wait on `LISTEN bs_work`, not a busy poll; a slow safety poll covers lost notifications,
+and after a database outage the LISTEN connection comes back and catches up at once
+(`queue_pg_listen`).
 
 A worker rebuilds each attempt exactly as the scheduling process would run it: the run's
 plan from its stored source, the job's scope from the stored records, secrets resolved here.
