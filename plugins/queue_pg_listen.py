@@ -140,6 +140,9 @@ class PgListener:
     async def _deliver(self, note: psycopg.Notify) -> None:
         try:
             await self.handle(note)
+        except BaseShiftError as exc:  # the database, most likely: no traceback needed
+            self.log.warning("%s: cannot handle notification %s %.200r: %s", self.what,
+                             note.channel, note.payload, exc)
         except Exception:
             self.log.exception("%s: cannot handle notification %s %.200r", self.what,
                                note.channel, note.payload)
@@ -147,5 +150,7 @@ class PgListener:
     async def _catch_up(self) -> None:
         try:
             await self.caught_up()
+        except BaseShiftError as exc:
+            self.log.warning("%s: cannot catch up on missed notifications: %s", self.what, exc)
         except Exception:
             self.log.exception("%s: cannot catch up on missed notifications", self.what)
