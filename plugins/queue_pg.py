@@ -11,6 +11,9 @@ migrations); `baseshift worker`s claim them with `FOR UPDATE SKIP LOCKED` (see
 - a timer every `lease / 2` seconds (not a busy poll) turns rows whose lease ran out into
   `LostAttempt`s and catches results whose notification was missed.
 
+The LISTEN connection survives database outages and catches up when it is back
+(`queue_pg_listen`); channel names carry the schema (`Channels`).
+
 Why PostgreSQL rather than Redis Streams: the queue row, the job state and the lease live in
 the same database, so "claimed" and "result stored" are transactions against the records
 they are about, with no second system to keep consistent; and a deployment that runs the
@@ -19,11 +22,13 @@ PostgreSQL store needs nothing more. docs/workers.md has the measurements.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import os
 import socket
 import uuid
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import psycopg
@@ -34,18 +39,51 @@ from baseshift.core.protocols import LostAttempt, QueuedAttempt
 from baseshift.core.settings import Settings
 
 from .json_text import dumps_compact
+from .queue_pg_listen import PgListener
 from .storage_pg_connect import PgSession, PgTarget
 
 log = logging.getLogger("baseshift.queue")
 
-WORK_CHANNEL = "bs_work"
-DONE_CHANNEL = "bs_done"
-CANCEL_CHANNEL = "bs_cancel"
+CHANNEL_MAX = 63
+"""Bytes in a PostgreSQL identifier, so in a channel name (NAMEDATALEN - 1)."""
 DEFAULT_LEASE = 15.0
 """Seconds a claim lasts unless its worker renews it; a dead worker's attempts run again
 after at most this long."""
 
 Outcome = tuple[Any, str | None, bool, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Channels:
+    """The notification channels of the queue in one schema. PostgreSQL channels belong to
+    the database, not to a schema: without the schema in their names, two stores in one
+    database would wake each other (and a server collect its outcomes for nothing)."""
+
+    work: str
+    done: str
+    cancel: str
+
+    @classmethod
+    def of(cls, target: PgTarget) -> Channels:
+        return cls(*(channel_name(base, target.schema)
+                     for base in ("bs_work", "bs_done", "bs_cancel")))
+
+
+def channel_name(base: str, schema: str) -> str:
+    """`base` alone in schema `public` (the names a deployment in one schema always used,
+    so processes of different versions still wake each other during an upgrade), else
+    `base_schema`, or a digest of the schema where that name would be too long."""
+    if schema == "public":
+        return base
+    name = f"{base}_{schema}"
+    if len(name.encode()) <= CHANNEL_MAX:
+        return name
+    return f"{base}_{hashlib.blake2b(schema.encode(), digest_size=16).hexdigest()}"
+
+
+async def notify(db: PgSession, channel: str, payload: str = "") -> None:
+    """`NOTIFY channel, payload` (as a function call, since channel names are data here)."""
+    await db.execute("SELECT pg_notify(%s, %s)", (channel, payload))
 
 
 def lease_seconds(settings: Settings) -> float:
@@ -75,8 +113,11 @@ class PostgresAttemptQueue:
         self.target = target
         self.lease = lease
         self.owner = process_id("server")
+        self.channels = Channels.of(target)
         self._db = PgSession(target, "the attempt queue")
-        self._listen: psycopg.AsyncConnection[Any] | None = None
+        self._listener = PgListener(target, [self.channels.done], self._notified,
+                                    what="the attempt queue", log=log,
+                                    caught_up=self._missed_outcomes)
         self._outbox: list[tuple[QueuedAttempt, asyncio.Future[int],
                                  asyncio.Future[Outcome]]] = []
         self._flushing: asyncio.Task[None] | None = None
@@ -92,10 +133,8 @@ class PostgresAttemptQueue:
 
     async def open(self) -> None:
         await self._db.connect()
-        self._listen = await self.target.connect_async(autocommit=True)
-        await self._listen.execute(f"LISTEN {DONE_CHANNEL}".encode())
-        self._tasks = [asyncio.create_task(self._notifications(), name="queue-notify"),
-                       asyncio.create_task(self._collector(), name="queue-collect"),
+        await self._listener.start()
+        self._tasks = [asyncio.create_task(self._collector(), name="queue-collect"),
                        asyncio.create_task(self._reaper(), name="queue-reaper")]
 
     async def close(self) -> None:
@@ -103,9 +142,7 @@ class PostgresAttemptQueue:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
-        if self._listen is not None:
-            await self._listen.close()
-        self._listen = None
+        await self._listener.stop()
         await self._db.close()
 
     # ------------------------------------------------------------ the engine's side
@@ -167,7 +204,7 @@ class PostgresAttemptQueue:
                 (self.owner, [a.run_id for a, _, _ in batch], [a.job for a, _, _ in batch],
                  [a.number for a, _, _ in batch],
                  ["{" + ",".join(a.labels) + "}" for a, _, _ in batch]))
-            await self._db.execute(f"NOTIFY {WORK_CHANNEL}", ())
+            await notify(self._db, self.channels.work)
         except Exception as exc:  # each waiting attempt gets the error
             for _, future, _ in batch:
                 if not future.done():
@@ -195,15 +232,19 @@ class PostgresAttemptQueue:
 
     async def _tell_workers(self, workers: set[str]) -> None:
         for worker in workers:
-            await self._db.execute("SELECT pg_notify(%s, %s)", (CANCEL_CHANNEL, worker))
+            await notify(self._db, self.channels.cancel, worker)
 
     # ------------------------------------------------------------ outcomes
 
-    async def _notifications(self) -> None:
-        assert self._listen is not None
-        async for note in self._listen.notifies():
-            if note.payload == self.owner:
-                self._collect.set()
+    async def _notified(self, note: psycopg.Notify) -> None:
+        if note.payload == self.owner:
+            self._collect.set()
+
+    async def _missed_outcomes(self) -> None:
+        """After listening again: take the outcomes notified while the listener was away
+        now, not at the next lease check."""
+        await self._db.renew()
+        self._collect.set()
 
     async def _collector(self) -> None:
         while True:

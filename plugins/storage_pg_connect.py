@@ -109,6 +109,13 @@ class PgSession:
             except ConfigError as exc:  # could not reconnect
                 raise StoreError(f"{self.what} failed: {exc.message}") from exc
 
+    async def renew(self) -> None:
+        """Start the next call on a new connection. After an outage the old one is most
+        likely dead, and only a failed call would tell: one that matters, such as the
+        catch-up after a LISTEN connection came back."""
+        async with self._lock:
+            await self.close()
+
     async def close(self) -> None:
         if self._conn is not None:
             await self._conn.close()

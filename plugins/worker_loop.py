@@ -5,7 +5,9 @@ A worker claims up to `--concurrency` rows at once with `FOR UPDATE SKIP LOCKED`
 never wait on each other's rows), only rows whose labels it has all of (`runs-on`). It renews
 its lease on them every `lease / 3` seconds; the scheduling process gives the attempt to
 another worker when a lease runs out (the worker was killed, or lost the database). Claims
-wait on `LISTEN bs_work`, not a busy poll; a slow safety poll covers lost notifications.
+wait on `LISTEN bs_work`, not a busy poll; a slow safety poll covers lost notifications,
+and after a database outage the LISTEN connection comes back and catches up at once
+(`queue_pg_listen`).
 
 A worker rebuilds each attempt exactly as the scheduling process would run it: the run's
 plan from its stored source, the job's scope from the stored records, secrets resolved here.
@@ -30,15 +32,15 @@ from baseshift.core.runstate import ActiveRun, Launch
 from baseshift.core.states import JobState
 
 from .queue_pg import (
-    CANCEL_CHANNEL,
-    DONE_CHANNEL,
-    WORK_CHANNEL,
+    Channels,
     Outcome,
     lease_seconds,
+    notify,
     process_id,
     require_shared_store,
     result_text,
 )
+from .queue_pg_listen import PgListener
 from .storage_pg_connect import PgSession, PgTarget
 
 if TYPE_CHECKING:
@@ -90,8 +92,11 @@ class Worker:
         self.runner = AttemptRunner(bs, bs.engine.executors)
         self.active: dict[int, asyncio.Task[None]] = {}
         self.executed = 0
+        self.channels = Channels.of(target)
         self._db = PgSession(target, "the worker's database call")
-        self._listen: psycopg.AsyncConnection[Any] | None = None
+        self._listener = PgListener(target, [self.channels.work, self.channels.cancel],
+                                    self._notified, what=f"worker {self.id}", log=log,
+                                    caught_up=self._missed_notifications)
         self._wake = asyncio.Event()
         self._results: list[tuple[int, Outcome]] = []
         self._unstored: dict[int, float] = {}
@@ -103,11 +108,8 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         """Work until `stop` is set; then hand unfinished claims back to the queue."""
         await self._db.connect()
-        self._listen = await self.target.connect_async(autocommit=True)
-        for channel in (WORK_CHANNEL, CANCEL_CHANNEL):
-            await self._listen.execute(f"LISTEN {channel}".encode())
-        helpers = [asyncio.create_task(self._notifications()),
-                   asyncio.create_task(self._heartbeat())]
+        await self._listener.start()
+        helpers = [asyncio.create_task(self._heartbeat())]
         try:
             while not stop.is_set():
                 try:
@@ -137,11 +139,10 @@ class Worker:
         await self._store_results()
         try:
             await self._db.execute(_HAND_BACK, (self.id,))
-            await self._db.execute(f"NOTIFY {WORK_CHANNEL}", ())
+            await notify(self._db, self.channels.work)
         except BaseShiftError as exc:
             log.warning("could not hand back claimed attempts: %s", exc)
-        if self._listen is not None:
-            await self._listen.close()
+        await self._listener.stop()
         await self._db.close()
 
     # ------------------------------------------------------------ claiming
@@ -240,7 +241,7 @@ class Worker:
                 rows = await self._db.execute(_STORE, (
                     [i for i, _ in batch], [result_text(o) for _, o in batch], self.id))
                 for owner in {str(r[0]) for r in rows}:
-                    await self._db.execute("SELECT pg_notify(%s, %s)", (DONE_CHANNEL, owner))
+                    await notify(self._db, self.channels.done, owner)
             except BaseShiftError as exc:  # the lease runs out: the attempt runs again
                 log.error("could not store %d result(s): %s", len(batch), exc)
                 failed_at = time.monotonic()
@@ -248,13 +249,18 @@ class Worker:
 
     # ------------------------------------------------------------ leases and wake-ups
 
-    async def _notifications(self) -> None:
-        assert self._listen is not None
-        async for note in self._listen.notifies():
-            if note.channel == WORK_CHANNEL:
-                self._wake.set()
-            elif note.payload == self.id:
-                await self._renew()
+    async def _notified(self, note: psycopg.Notify) -> None:
+        if note.channel == self.channels.work:
+            self._wake.set()
+        elif note.payload == self.id:
+            await self._renew()
+
+    async def _missed_notifications(self) -> None:
+        """After listening again: claim the work queued while the listener was away, and
+        stop attempts cancelled meanwhile, now rather than at the next timer."""
+        await self._db.renew()
+        self._wake.set()
+        await self._renew()
 
     async def _heartbeat(self) -> None:
         while True:

@@ -1,0 +1,106 @@
+"""PgListener on its own: its backoff never turns into a hot loop, a failing handler does not
+end it, and the queue's channels of one schema are not those of another."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import astuple
+
+import psycopg
+import pytest
+
+from baseshift.core.errors import StoreError
+from baseshift.plugins.queue_pg import CHANNEL_MAX, Channels, channel_name
+from baseshift.plugins.queue_pg_listen import Backoff, PgListener
+from baseshift.plugins.storage_pg_connect import PgTarget
+from tests.conftest import PG_SERVER
+
+
+def test_the_backoff_grows_to_its_longest_wait() -> None:
+    backoff = Backoff(0.1, 5.0)
+    assert [backoff.next() for _ in range(8)] == [0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0]
+
+
+def test_a_connection_dropped_at_once_keeps_the_slow_pace() -> None:
+    """A database that accepts and drops connections must not be retried in a hot loop."""
+    backoff = Backoff(0.1, 5.0)
+    for _ in range(6):
+        backoff.next()
+        backoff.connected_for(0.01)
+    assert backoff.next() == 5.0
+    backoff.connected_for(5.0)  # a stable connection earns a quick first retry
+    assert backoff.next() == 0.1
+
+
+async def test_a_failing_handler_is_logged_and_the_next_notification_delivered(
+        pg_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    seen: list[str] = []
+    delivered = asyncio.Event()
+
+    async def handle(note: psycopg.Notify) -> None:
+        if note.payload == "bad":
+            raise StoreError("the database went away while handling it")
+        seen.append(note.payload)
+        delivered.set()
+
+    target = PgTarget.parse(pg_url)
+    listener = PgListener(target, ["bs_listener_test"], handle, what="the test",
+                          log=logging.getLogger("baseshift.test"), caught_up=nothing)
+    await listener.start()
+    try:
+        async with await psycopg.AsyncConnection.connect(PG_SERVER, autocommit=True) as conn:
+            for payload in ("bad", "good"):
+                await conn.execute("SELECT pg_notify('bs_listener_test', %s)", (payload,))
+        await asyncio.wait_for(delivered.wait(), 30)
+    finally:
+        await listener.stop()
+    assert seen == ["good"]
+    assert listener.outages == 0
+    assert "cannot handle notification bs_listener_test 'bad'" in caplog.text
+
+
+def test_each_schema_has_its_own_channels() -> None:
+    public = Channels.of(PgTarget.parse("postgresql://db/x"))
+    assert public == Channels("bs_work", "bs_done", "bs_cancel")  # as earlier versions
+    mine = Channels.of(PgTarget.parse("postgresql://db/x?schema=tenant_a"))
+    theirs = Channels.of(PgTarget.parse("postgresql://db/x?schema=tenant_b"))
+    assert mine.work == "bs_work_tenant_a"
+    assert len({*astuple(public), *astuple(mine), *astuple(theirs)}) == 9
+
+
+def test_a_long_schema_name_still_makes_a_valid_distinct_channel() -> None:
+    long_a, long_b = "s" * 60 + "_a", "s" * 60 + "_b"
+    names = {channel_name("bs_cancel", long_a), channel_name("bs_cancel", long_b)}
+    assert len(names) == 2
+    assert all(len(n.encode()) <= CHANNEL_MAX for n in names)
+
+
+async def test_a_notification_of_one_schema_does_not_reach_the_listeners_of_another(
+        pg_url: str) -> None:
+    """Two stores in one database (schemas): the work queued in one wakes only its own
+    workers. The other schema's notification, sent first, would arrive first."""
+    received: list[str] = []
+    arrived = asyncio.Event()
+
+    async def handle(note: psycopg.Notify) -> None:
+        received.append(note.payload)
+        arrived.set()
+
+    mine = PgTarget.parse(pg_url)
+    other = PgTarget.parse(f"{pg_url}_other")
+    listener = PgListener(mine, [Channels.of(mine).work], handle, what="the test",
+                          log=logging.getLogger("baseshift.test"), caught_up=nothing)
+    await listener.start()
+    try:
+        async with await psycopg.AsyncConnection.connect(PG_SERVER, autocommit=True) as conn:
+            for target in (other, mine):
+                await conn.execute("SELECT pg_notify(%s, %s)",
+                                   (Channels.of(target).work, target.schema))
+        await asyncio.wait_for(arrived.wait(), 30)
+    finally:
+        await listener.stop()
+    assert received == [mine.schema]
+
+
+async def nothing() -> None:
+    """A catch-up with nothing to catch up."""
