@@ -25,9 +25,14 @@ def _worker_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workflows", metavar="DIR",
                    help="folder of .bsw files and templates (python modules beside them are "
                    "imported from there; default ./workflows)")
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="print warnings and errors only")
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from baseshift.core.console import configure_console
+
+    configure_console(verbose=not args.quiet, timestamps=True)
     settings = settings_from(args, workflows_dir=args.workflows)
     if args.concurrency is not None and args.concurrency < 1:
         print("error: --concurrency must be at least 1", file=sys.stderr)
