@@ -3,6 +3,7 @@
 store, every template a server knows with where it comes from, and diffing versions."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -115,7 +116,7 @@ class KnownTemplates:
                 raise TemplateReadOnly(t.document.ref, str(t.path))
 
     async def _stored(self, name: str | None, type: str | None,
-                      version: str | None) -> list[TemplateDocument]:
+                      version: str | None) -> Sequence[TemplateDocument]:
         if self.store is None:
             return []
         return await self.store.list(name, type=type, version=version)
