@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .diagnostics import Diagnostic
+from .diagnostics import Diagnostic, Severity, Span
 from .errors import DSLError, NotFound
 from .loader import FileTemplate, folder_files, load_folder
 from .plan import Plan, TemplateSpec
@@ -139,8 +139,10 @@ class WorkflowCatalog:
         problems: list[Diagnostic] = []
         for compiled in loaded.files:
             entry = _entry(compiled)
-            if entry is None or entry.name in entries:
+            if entry is None or (entry.name in entries and not compiled.ok):
                 problems.extend(compiled.diagnostics)
+            elif entry.name in entries:  # named like an earlier file that does not check
+                problems.append(_duplicate(entry, entries[entry.name]))
             else:
                 entries[entry.name] = entry
         self._entries = entries
@@ -167,3 +169,9 @@ def _declared_name(source: str) -> str | None:
         if len(words) >= 2 and words[0] == "workflow":
             return words[1].strip("{")
     return None
+
+
+def _duplicate(entry: WorkflowEntry, first: WorkflowEntry) -> Diagnostic:
+    return Diagnostic(str(entry.path), Span(1, 1, 1, 1), "catalog.duplicate-workflow",
+                      f"workflow '{entry.name}' is also defined in {first.path}; this file is "
+                      "ignored", "give each workflow a unique name", Severity.ERROR)

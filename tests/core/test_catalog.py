@@ -76,3 +76,18 @@ async def test_reloads_follow_a_changed_and_a_removed_yaml_template(make_baseshi
             await bs.catalog.refresh(force=True)
             assert not any(ref.startswith("greeting@") for ref in state(bs)[2])
             assert dict(state(bs)[0])["welcome"] is False and state(bs)[1] == []
+
+
+async def test_a_workflow_named_twice_is_listed_once_with_a_problem(make_baseshift: Any,
+                                                                   folder: Path) -> None:
+    hello = (folder / "hello.bsw").read_text()
+    (folder / "hello_again.bsw").write_text(hello)
+    (folder / "a_broken_hello.bsw").write_text(hello.replace("{", "", 1))
+    async with make_baseshift(workflows_dir=folder, templates="memory") as bs:
+        for _ in range(2):
+            await bs.catalog.refresh(force=True)
+            entry = bs.catalog.get("hello")
+            assert entry.path.name == "a_broken_hello.bsw" and not entry.ok
+            ignored = {Path(d.path).name for d in bs.catalog.problems
+                       if d.code == "catalog.duplicate-workflow"}
+            assert ignored == {"hello.bsw", "hello_again.bsw"}
