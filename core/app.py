@@ -14,6 +14,7 @@ from .cache import Cache
 from .catalog import WorkflowCatalog
 from .errors import ConfigError, DSLError, NotFound
 from .hub import EventHub
+from .loader import load_folder
 from .plan import Plan, TemplateSpec
 from .plugins import DEFAULT_PLUGINS, Hooks, make_plugin_manager
 from .protocols import AttemptQueue, StateStore
@@ -61,7 +62,8 @@ class BaseShift:
         }
         self._plugin_templates: list[TemplateSpec] | None = None
         self.extra_templates: tuple[TemplateSpec, ...] = ()
-        """Templates from the template store and workflow folder, set by the catalog."""
+        """The template store's templates, as the catalog last read them (a folder's own
+        templates are not kept here: `core/loader.py` reads them with the folder)."""
         self.live = EventHub()
         self.catalog = WorkflowCatalog(self, self.settings.workflows_dir)
         from .engine import Engine
@@ -183,7 +185,8 @@ class BaseShift:
         return merged if merged.ok else dataclasses.replace(merged, plan=None)
 
     def load_workflow(self, path: str | Path) -> Plan:
-        """The plan of one workflow file, with templates from the `.bsw` files beside it.
+        """The plan of one workflow file, checked with the other files of its folder as
+        `baseshift check` and the server check it (`core/loader.py`).
 
         Raises DSLError (with every diagnostic) when the file does not check.
         """
@@ -191,9 +194,7 @@ class BaseShift:
         if not target.is_file():
             raise NotFound(f"no such workflow file: {target}")
         make_importable(target.parent)
-        siblings = sorted(p for p in target.parent.glob("*.bsw") if p.resolve() != target.resolve())
-        results = self.compile_paths([target, *siblings])
-        mine = results[0]
+        mine = load_folder(self, target.parent, include=[target]).file(target)
         if not mine.ok or mine.plan is None:
             if mine.ok:
                 raise DSLError(f"{target} declares no workflow", [])
@@ -207,9 +208,9 @@ class BaseShift:
 
         folder = Path(run.path).parent
         make_importable(folder)
-        siblings = [p for p in sorted(folder.glob("*.bsw")) if str(p) != run.path]
-        templates = [t for c in self.compile_paths(siblings) for t in c.templates] \
-            if folder.is_dir() else []
+        own = Path(run.path).resolve()
+        templates = [t.spec for t in load_folder(self, folder).templates
+                     if t.path.resolve() != own]
         compiled = self.with_plugin_checks(
             compile_source(run.source, run.path, self.check_env(templates)))
         if compiled.plan is None:

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 from .diagnostics import Diagnostic, Severity, Span
 from .errors import DSLError, NotFound
+from .loader import FileTemplate, folder_files, load_folder
 from .plan import Plan, TemplateSpec
-from .template_files import read_template_files
+from .template_files import is_template_file
 
 if TYPE_CHECKING:
     from baseshift.dsl import Compiled
@@ -54,6 +55,10 @@ class WorkflowCatalog:
         self.folder = folder.resolve()  # runs record absolute paths: resumable from any cwd
         self._entries: dict[str, WorkflowEntry] = {}
         self.templates: tuple[TemplateSpec, ...] = ()
+        """Every template the workflows can use besides the plugins': the store's, the
+        folder's."""
+        self.file_templates: tuple[FileTemplate, ...] = ()
+        """The templates defined in the folder's files, with their paths."""
         self.problems: tuple[Diagnostic, ...] = ()
         """Diagnostics of files that hold no workflow (template files)."""
         self._seen: Fingerprint | None = None
@@ -114,9 +119,7 @@ class WorkflowCatalog:
         seen = self._fingerprint()
         if seen == self._seen and not force:
             return False
-        stored = await self._stored_templates()
-        files = [Path(p) for p, _, _ in seen if p.endswith(".bsw")]
-        self._load(files, stored)
+        self._load(await self._stored_templates())
         self._seen = seen
         self.generation += 1
         return True
@@ -132,39 +135,33 @@ class WorkflowCatalog:
                 log.exception("reloading workflows from %s failed", self.folder)
 
     def _fingerprint(self) -> Fingerprint:
-        if not self.folder.is_dir():
-            return ()
         out = []
-        for path in sorted(self.folder.iterdir()):
-            if path.suffix in (".bsw", ".yaml", ".yml") and path.is_file():
-                stat = path.stat()
-                out.append((str(path), stat.st_mtime_ns, stat.st_size))
+        for path in folder_files(self.folder):
+            stat = path.stat()
+            out.append((str(path), stat.st_mtime_ns, stat.st_size))
         return tuple(out)
 
     async def _stored_templates(self) -> list[TemplateSpec]:
         store = self.bs.templates
         return list(await store.specs()) if store is not None else []
 
-    def _load(self, files: Sequence[Path], stored: Sequence[TemplateSpec]) -> None:
-        from baseshift.dsl import compile_files
-
+    def _load(self, stored: Sequence[TemplateSpec]) -> None:
         from .app import make_importable
 
         make_importable(self.folder)
-        file_templates, file_problems = read_template_files(
-            self.folder, executors=self.bs.executor_classes)
-        extra = (*stored, *file_templates)
-        results = [self.bs.with_plugin_checks(c)
-                   for c in compile_files(list(files), self.bs.check_env(extra))]
-        self.templates = (*extra, *(t for c in results for t in c.templates))
-        self.bs.extra_templates = self.templates
+        # Only the store's templates are the application's: the folder's own are found again
+        # by every load (kept here, they would clash with themselves on the next reload).
+        self.bs.extra_templates = tuple(stored)
+        loaded = load_folder(self.bs, self.folder)
+        self.file_templates = loaded.templates
+        self.templates = (*stored, *(t.spec for t in loaded.templates))
         entries: dict[str, WorkflowEntry] = {}
-        problems = list(file_problems)
-        for compiled in results:
+        problems: list[Diagnostic] = []
+        for compiled in loaded.files:
             entry = _entry(compiled)
-            if entry is None:
+            if entry is None or (entry.name in entries and not compiled.ok):
                 problems.extend(compiled.diagnostics)
-            elif entry.name in entries:
+            elif entry.name in entries:  # named like an earlier file that does not check
                 problems.append(_duplicate(entry, entries[entry.name]))
             else:
                 entries[entry.name] = entry
@@ -174,6 +171,8 @@ class WorkflowCatalog:
 
 def _entry(compiled: Compiled) -> WorkflowEntry | None:
     path = Path(compiled.path)
+    if is_template_file(path):
+        return None  # its problems are listed with the folder's, it is not a workflow
     if compiled.plan is not None:
         return WorkflowEntry(compiled.plan.name, path, compiled.source, compiled.plan,
                              compiled.diagnostics)

@@ -16,12 +16,14 @@ from .report import runs_table, snapshot_json, snapshot_text
 from .states import RunState
 
 if TYPE_CHECKING:
+    from baseshift.dsl import Compiled
+
     from .app import BaseShift
 
 
 def _paths(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", type=existing_path,
-                   help=".bsw files or folders to check")
+                   help=".bsw workflow files, .template.yaml template files, or folders")
 
 
 def _file(p: argparse.ArgumentParser) -> None:
@@ -49,26 +51,42 @@ def app_for(args: argparse.Namespace, **extra: Any) -> BaseShift:
 # ------------------------------------------------------------------ check / plan
 
 
-def collect_files(paths: list[str]) -> list[Path]:
-    """Expand folders to the .bsw files inside them (recursively), keeping the order given."""
-    files: list[Path] = []
+def collect_files(paths: list[str]) -> dict[Path, list[Path]]:
+    """The files to report, by the folder they are loaded with, in the order given.
+
+    A folder stands for the workflow and template files in it and in its sub-folders; each
+    folder is loaded on its own (`core/loader.py`), as `run` and the server load it."""
+    from .loader import folder_files
+
+    by_folder: dict[Path, list[Path]] = {}
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files.extend(sorted(path.rglob("*.bsw")))
+            for folder in sorted({path, *(p for p in path.rglob("*") if p.is_dir())}):
+                by_folder.setdefault(folder, []).extend(folder_files(folder))
         elif path.exists():
-            files.append(path)
+            by_folder.setdefault(path.parent, []).append(path)
         else:
             raise NotFound(f"no such file or folder: {raw}")
-    return files
+    return {folder: list(dict.fromkeys(files)) for folder, files in by_folder.items() if files}
+
+
+def check_files(bs: BaseShift, paths: list[str]) -> list[Compiled]:
+    """Each file named (or found in a folder named) checked with its folder's other files."""
+    from .loader import load_folder
+
+    results: list[Compiled] = []
+    for folder, files in collect_files(paths).items():
+        loaded = load_folder(bs, folder, include=files)
+        results.extend(loaded.file(f) for f in files)
+    return results
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    files = collect_files(args.paths)
-    if not files:
-        raise NotFound(f"no .bsw files in {', '.join(args.paths)}")
     bs = app_for(args)
-    results = bs.compile_paths(files)
+    results = check_files(bs, args.paths)
+    if not results:
+        raise NotFound(f"no .bsw or .template.yaml files in {', '.join(args.paths)}")
     diagnostics = [d for c in results for d in c.diagnostics]
     if args.json:
         print_json([{"path": c.path, "ok": c.ok, "workflow": c.plan.name if c.plan else None,
@@ -79,11 +97,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.json:
         pass
     elif failed:
-        print(f"check failed: {len(failed)} of {len(files)} files have errors", file=sys.stderr)
+        print(f"check failed: {len(failed)} of {len(results)} files have errors",
+              file=sys.stderr)
     else:
         workflows = sum(c.plan is not None for c in results)
         templates = sum(len(c.templates) for c in results)
-        print(f"{_count(len(files), 'file')} ok ({_count(workflows, 'workflow')}, "
+        print(f"{_count(len(results), 'file')} ok ({_count(workflows, 'workflow')}, "
               f"{_count(templates, 'template')})")
     return ExitCode.FAILED if failed else ExitCode.OK
 
@@ -416,7 +435,8 @@ def _check_args(p: argparse.ArgumentParser) -> None:
 
 
 COMMANDS: tuple[Command, ...] = (
-    Command("check", "check .bsw files for errors without running anything", _check_args,
+    Command("check", "check workflow and template files for errors without running anything",
+            _check_args,
             cmd_check),
     Command("plan", "show the DAG a workflow compiles to", _plan_args, cmd_plan),
     Command("run", "run a workflow here and wait for it to finish", _run_args, cmd_run),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +30,31 @@ from .templatestore import (
     parse_document,
 )
 
-PATTERNS = ("*.template.yaml", "*.template.yml")
+SUFFIXES = (".template.yaml", ".template.yml")
 CODE = "template.invalid"
+
+
+def is_template_file(path: Path) -> bool:
+    """Whether a file's name makes it a YAML template file (`NAME.template.yaml` or `.yml`)."""
+    return path.name.endswith(SUFFIXES) and not path.name.startswith(".")
 
 
 def template_files(folder: Path) -> list[Path]:
     """The template files of a folder (not recursive), in name order."""
     if not folder.is_dir():
         return []
-    return sorted({p for pattern in PATTERNS for p in folder.glob(pattern) if p.is_file()})
+    return sorted(p for p in folder.iterdir() if is_template_file(p) and p.is_file())
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateFile:
+    """One YAML template file as checked: its text (to show problems in), each valid
+    template with the document it came from, and the problems."""
+
+    path: Path
+    source: str
+    templates: tuple[tuple[TemplateDocument, TemplateSpec], ...]
+    diagnostics: tuple[Diagnostic, ...]
 
 
 def read_template_files(folder: Path, parse: ExpressionParser | None = None,
@@ -48,27 +65,38 @@ def read_template_files(folder: Path, parse: ExpressionParser | None = None,
     `executors`, when given, are the step types allowed; `parse` defaults to the workflow
     language's expression parser.
     """
+    files = check_template_files(template_files(folder), parse, executors)
+    return ([spec for f in files for _, spec in f.templates],
+            [d for f in files for d in f.diagnostics])
+
+
+def check_template_files(paths: Iterable[Path], parse: ExpressionParser | None = None,
+                         executors: Iterable[str] | None = None) -> list[TemplateFile]:
+    """Each file checked; a template defined again in a later file is a problem there."""
     if parse is None:
         from baseshift.dsl import parse_expression
 
         parse = parse_expression
-    specs: list[TemplateSpec] = []
-    problems: list[Diagnostic] = []
     seen: dict[str, str] = {}
-    for path in template_files(folder):
-        docs, found = read_template_file(path, executors)
-        problems.extend(found)
-        for doc, node in docs:
-            spec = _spec(path, doc, node, parse, problems)
-            if spec is None:
-                continue
-            if doc.ref in seen:
-                problems.append(_at(path, node, (), f"template {doc.ref} is also defined in "
-                                    f"{seen[doc.ref]}; this one is ignored", None))
-                continue
-            seen[doc.ref] = str(path)
-            specs.append(spec)
-    return specs, problems
+    return [_check_file(path, parse, executors, seen) for path in paths]
+
+
+def _check_file(path: Path, parse: ExpressionParser, executors: Iterable[str] | None,
+                seen: dict[str, str]) -> TemplateFile:
+    source, docs, found = _read(path, executors, need_version=True, parse=None)
+    problems = list(found)
+    templates: list[tuple[TemplateDocument, TemplateSpec]] = []
+    for doc, node in docs:
+        spec = _spec(path, doc, node, parse, problems)
+        if spec is None:
+            continue
+        if doc.ref in seen:
+            problems.append(_at(path, node, (), f"template {doc.ref} is also defined in "
+                                f"{seen[doc.ref]}; this one is ignored", None))
+            continue
+        seen[doc.ref] = str(path)
+        templates.append((doc, spec))
+    return TemplateFile(path, source, tuple(templates), tuple(problems))
 
 
 def _spec(path: Path, doc: TemplateDocument, node: Any, parse: ExpressionParser,
@@ -87,14 +115,22 @@ def read_template_file(path: Path, executors: Iterable[str] | None = None, *,
 
     `need_version=False` accepts documents without a version (to publish with a bump);
     with `parse`, step configs are converted too, so their errors are reported here."""
+    _, docs, problems = _read(path, executors, need_version=need_version, parse=parse)
+    return docs, problems
+
+
+def _read(path: Path, executors: Iterable[str] | None, *, need_version: bool,
+          parse: ExpressionParser | None
+          ) -> tuple[str, list[tuple[TemplateDocument, Any]], list[Diagnostic]]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        return [], [Diagnostic(str(path), Span.point(1, 1), CODE, f"cannot read the file: {exc}")]
+        return "", [], [Diagnostic(str(path), Span.point(1, 1), CODE,
+                                   f"cannot read the file: {exc}")]
     try:
         nodes = [n for n in YAML(typ="rt").load_all(text) if n is not None]
     except YAMLError as exc:
-        return [], [_yaml_problem(path, exc)]
+        return text, [], [_yaml_problem(path, exc)]
     docs: list[tuple[TemplateDocument, Any]] = []
     problems: list[Diagnostic] = []
     for node in nodes:
@@ -108,7 +144,7 @@ def read_template_file(path: Path, executors: Iterable[str] | None = None, *,
             problems.append(_at(path, node, exc.path, exc.detail, exc.hint))
             continue
         docs.append((doc, node))
-    return docs, problems
+    return text, docs, problems
 
 
 def plain(node: Any) -> Any:

@@ -12,11 +12,21 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .errors import DSLError
-from .expr import FUNCTIONS, Call, Expr, Interp, ListExpr, Literal, ObjectExpr, children
+from .expr import (
+    FUNCTIONS,
+    Call,
+    Expr,
+    Interp,
+    ListExpr,
+    Literal,
+    ObjectExpr,
+    children,
+    describe,
+)
 from .expr import references as expr_references
 from .plan import NO_SPAN, InputSpec, TemplateSpec, TemplateStep
 from .schema import from_json_schema
-from .templatestore import JsonPath, TemplateDocument, TemplateError
+from .templatestore import EMPTY_INPUT, JsonPath, StepDocument, TemplateDocument, TemplateError
 
 ExpressionParser = Callable[[str], Expr]
 """Parses the text inside `${...}`; raises DSLError when it is not an expression."""
@@ -48,6 +58,44 @@ def to_spec(doc: TemplateDocument, parse: ExpressionParser) -> TemplateSpec:
         inputs=inputs, outputs=input_specs(doc.output_schema),
         description=doc.description, span=NO_SPAN,
         steps=tuple(steps) if len(steps) > 1 else ())
+
+
+def to_document(spec: TemplateSpec) -> TemplateDocument:
+    """The document of a template declared in a `.bsw` file, so the template APIs show every
+    template in one shape; step configs become JSON with `${...}` strings (`config_expr`
+    reads them back to the same expressions). A one-step template's step is named after
+    the last part of the template's name."""
+    steps = spec.steps or (TemplateStep(spec.name.rpartition(".")[2], spec.uses, spec.config),)
+    return TemplateDocument(
+        name=spec.name, version=spec.version,
+        steps=tuple(StepDocument(s.name, s.uses, _fields_json(s.config)) for s in steps),
+        input_schema=dict(spec.input_schema) or dict(EMPTY_INPUT),
+        output_schema=dict(spec.output_schema), description=spec.description)
+
+
+def config_json(e: Expr) -> Any:
+    """An expression as template JSON: the inverse of `config_expr`."""
+    match e:
+        case ObjectExpr():
+            return _fields_json(e)
+        case ListExpr(items=items):
+            return [config_json(i) for i in items]
+        case Literal(value=str() as text):
+            return _escaped(text)
+        case Literal(value=value):
+            return value
+        case Interp(parts=parts):
+            return "".join(_escaped(p) if isinstance(p, str) else "${" + describe(p) + "}"
+                           for p in parts)
+    return "${" + describe(e) + "}"
+
+
+def _fields_json(e: ObjectExpr) -> dict[str, Any]:
+    return {k: config_json(v) for k, v in e.fields}
+
+
+def _escaped(text: str) -> str:
+    return text.replace("${", "$${")
 
 
 def input_specs(schema: Mapping[str, Any]) -> tuple[InputSpec, ...]:

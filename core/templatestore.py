@@ -70,6 +70,20 @@ class TemplateExists(Conflict):
     code = "template.exists"
 
 
+class TemplateReadOnly(Conflict):
+    """A template defined in a workflow folder's file cannot be published over or deleted
+    through the store's faces: the file is what the server reloads."""
+
+    code = "template.read-only"
+
+    def __init__(self, ref: str, path: str) -> None:
+        super().__init__(f"template {ref} is defined in the file {path}; templates defined in "
+                         "files are read-only here", hint="edit or delete the file instead, "
+                         "or publish the template under another name",
+                         details={"path": path})
+        self.path = path
+
+
 def retired_version(name: str, version: str) -> TemplateExists:
     """A deleted version cannot come back with other content: runs may have pinned it."""
     return TemplateExists(f"template {name}@{version} was published and deleted; a version "

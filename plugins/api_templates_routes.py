@@ -11,7 +11,6 @@ from baseshift.core.errors import BadRequest
 from baseshift.core.templatespec import to_spec
 from baseshift.core.templatestore import (
     TemplateDocument,
-    TemplateStore,
     check_step_types,
     not_found,
     parse_bump,
@@ -21,7 +20,7 @@ from baseshift.web.openapi import operation
 from baseshift.web.requests import baseshift_of, json_object, read_json
 from baseshift.web.schemas import obj
 
-from .templates_common import diff_json, template_store
+from .templates_common import KnownTemplates, ListedTemplate, diff_json, template_store
 
 if TYPE_CHECKING:
     from baseshift.core.app import BaseShift
@@ -30,14 +29,17 @@ TAGS = ["templates"]
 _STRING = {"type": "string"}
 _SCHEMA = {"type": "object"}
 STEP = obj({"name": _STRING, "type": _STRING, "config": {"type": "object"}}, ("type",))
-DOCUMENT = obj({"templateId": _STRING, "name": _STRING, "version": _STRING,
-                "description": {"type": ["string", "null"]},
-                "steps": {"type": "array", "items": STEP, "minItems": 1},
-                "inputSchema": _SCHEMA, "outputSchema": _SCHEMA,
-                "created_at": {"type": ["number", "null"]}},
-               ("templateId", "version", "steps", "inputSchema", "outputSchema"))
-PUBLISH_BODY = obj({**DOCUMENT["properties"], "bump": {"enum": ["major", "minor", "patch"]}},
-                   ("steps",))
+FIELDS = {"templateId": _STRING, "name": _STRING, "version": _STRING,
+          "description": {"type": ["string", "null"]},
+          "steps": {"type": "array", "items": STEP, "minItems": 1},
+          "inputSchema": _SCHEMA, "outputSchema": _SCHEMA,
+          "created_at": {"type": ["number", "null"]}}
+ORIGIN = {"source": {"enum": ["store", "file"]}, "path": {"type": ["string", "null"]},
+          "readOnly": {"type": "boolean"}}
+"""Where a listed template comes from: read-only when a workflow folder's file defines it."""
+DOCUMENT = obj({**FIELDS, **ORIGIN}, ("templateId", "version", "steps", "inputSchema",
+                                      "outputSchema", "source", "path", "readOnly"))
+PUBLISH_BODY = obj({**FIELDS, "bump": {"enum": ["major", "minor", "patch"]}}, ("steps",))
 TEMPLATE_LIST = obj({"templates": {"type": "array", "items": DOCUMENT}}, ("templates",))
 VERSIONS = obj({"name": _STRING, "latest": _STRING,
                 "versions": {"type": "array", "items": DOCUMENT}}, ("name", "latest", "versions"))
@@ -58,39 +60,32 @@ def validate_for(bs: BaseShift, doc: TemplateDocument) -> None:
     to_spec(doc, parse_expression)
 
 
-async def require(store: TemplateStore, name: str, version: str | None) -> TemplateDocument:
-    doc = await store.get(name, version)
-    if doc is None:
-        raise not_found(name, version)
-    return doc
-
-
-@operation("List published templates (every version)", tags=TAGS, response=TEMPLATE_LIST,
-           query=FILTERS, errors=(400, 422))
+@operation("List templates (every version): the store's and those defined in workflow "
+           "files (read-only)", tags=TAGS, response=TEMPLATE_LIST, query=FILTERS,
+           errors=(400, 422))
 async def list_templates(request: Request) -> Response:
     q = request.query_params
-    docs = await template_store(baseshift_of(request)).list(q.get("name"), type=q.get("type"),
-                                                   version=q.get("version"))
-    return JSONResponse({"templates": [d.to_json() for d in docs]})
+    listed = await KnownTemplates(baseshift_of(request)).list(
+        q.get("name"), type=q.get("type"), version=q.get("version"))
+    return JSONResponse({"templates": [t.to_json() for t in listed]})
 
 
-@operation("The published versions of one template", tags=TAGS, response=VERSIONS,
-           errors=(404,))
+@operation("The versions of one template", tags=TAGS, response=VERSIONS, errors=(404,))
 async def get_versions(request: Request) -> Response:
     name = request.path_params["name"]
-    docs = await template_store(baseshift_of(request)).list(name)
-    if not docs:
+    listed = await KnownTemplates(baseshift_of(request)).list(name)
+    if not listed:
         raise not_found(name)
-    return JSONResponse({"name": name, "latest": docs[-1].version,
-                         "versions": [d.to_json() for d in docs]})
+    return JSONResponse({"name": name, "latest": listed[-1].doc.version,
+                         "versions": [t.to_json() for t in listed]})
 
 
 @operation("One version of a template (an exact version or a range like ^1.2)", tags=TAGS,
            response=DOCUMENT, errors=(404, 422))
 async def get_version(request: Request) -> Response:
     p = request.path_params
-    doc = await require(template_store(baseshift_of(request)), p["name"], p["version"])
-    return JSONResponse(doc.to_json())
+    listed = await KnownTemplates(baseshift_of(request)).require(p["name"], p["version"])
+    return JSONResponse(listed.to_json())
 
 
 @operation("Publish a template version (give `version`, or `bump` to derive it)", tags=TAGS,
@@ -103,16 +98,20 @@ async def publish_template(request: Request) -> Response:
     bump = parse_bump(body.pop("bump")) if "bump" in body else None
     doc = parse_document(body, need_version=bump is None)
     validate_for(bs, doc)
+    KnownTemplates(bs).refuse_publish(doc.name)
     stored = await template_store(bs).publish(doc, bump)
     await bs.catalog.refresh(force=True)  # workflows may now use it
     url = request.url_for("api_templates:version", name=stored.name, version=stored.version)
-    return JSONResponse(stored.to_json(), status_code=201, headers={"Location": str(url)})
+    return JSONResponse(ListedTemplate(stored).to_json(), status_code=201,
+                        headers={"Location": str(url)})
 
 
-@operation("Delete one template version", tags=TAGS, status=204, errors=(404,))
+@operation("Delete one template version (not one defined in a workflow file)", tags=TAGS,
+           status=204, errors=(404, 409))
 async def delete_template(request: Request) -> Response:
     bs = baseshift_of(request)
     p = request.path_params
+    KnownTemplates(bs).refuse_delete(p["name"], p["version"])
     await template_store(bs).delete(p["name"], p["version"])
     await bs.catalog.refresh(force=True)
     return Response(status_code=204)
@@ -125,9 +124,9 @@ async def diff_templates(request: Request) -> Response:
     q = request.query_params
     if not q.get("from") or not q.get("to"):
         raise BadRequest("give both versions: ?from=1.0.0&to=1.1.0")
-    store = template_store(baseshift_of(request))
-    old, new = await require(store, name, q["from"]), await require(store, name, q["to"])
-    return JSONResponse(diff_json(old, new))
+    known = KnownTemplates(baseshift_of(request))
+    old, new = await known.require(name, q["from"]), await known.require(name, q["to"])
+    return JSONResponse(diff_json(old.doc, new.doc))
 
 
 def routes() -> list[BaseRoute]:

@@ -16,10 +16,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from baseshift.core.errors import BaseShiftError
-from baseshift.core.templatestore import TemplateDocument
 from baseshift.web.requests import read_json
 
-from .templates_common import template_store
+from .templates_common import KnownTemplates, ListedTemplate
 
 if TYPE_CHECKING:
     from baseshift.core.app import BaseShift
@@ -28,7 +27,7 @@ SDL = """
 "A JSON object (step configs, JSON Schemas)."
 scalar JSONObject
 
-"One published version of a job template; `id` is the template's name."
+"One version of a job template; `id` is the template's name."
 type JobTemplate {
   id: ID!
   name: String!
@@ -38,6 +37,12 @@ type JobTemplate {
   steps: [JobStep!]!
   inputSchema: JSONObject!
   outputSchema: JSONObject!
+  "Where it comes from: store (published) or file (defined in a workflow folder's file)."
+  source: String!
+  "The file that defines it, for source file."
+  path: String
+  "True for a template defined in a file: edit the file to change it."
+  readOnly: Boolean!
 }
 
 type JobStep {
@@ -49,7 +54,7 @@ type JobStep {
 type Query {
   "One version: exact (1.2.0), a range (^1.2), or the highest when version is omitted."
   jobTemplate(id: ID!, version: String): JobTemplate
-  "Every published version matching the filter, by name then version."
+  "Every version matching the filter (published or in files), by name then version."
   jobTemplates(filter: JobTemplateFilter): [JobTemplate!]!
 }
 
@@ -83,27 +88,30 @@ def template_schema() -> GraphQLSchema:
     return schema
 
 
-def template_json(doc: TemplateDocument) -> dict[str, Any]:
+def template_json(listed: ListedTemplate) -> dict[str, Any]:
+    doc = listed.doc
     return {"id": doc.name, "name": doc.name, "version": doc.version,
             "description": doc.description, "createdAt": doc.created_at,
             "steps": [s.to_json() for s in doc.steps],
-            "inputSchema": doc.input_schema, "outputSchema": doc.output_schema}
+            "inputSchema": doc.input_schema, "outputSchema": doc.output_schema,
+            "source": listed.source, "path": None if listed.path is None else str(listed.path),
+            "readOnly": listed.read_only}
 
 
 async def resolve_template(_root: Any, info: Any, id: str,
                            version: str | None = None) -> dict[str, Any] | None:
     bs: BaseShift = info.context
-    doc = await template_store(bs).get(id, version)
-    return template_json(doc) if doc is not None else None
+    listed = await KnownTemplates(bs).get(id, version)
+    return template_json(listed) if listed is not None else None
 
 
 async def resolve_templates(_root: Any, info: Any,
                             filter: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     bs: BaseShift = info.context
     f = filter or {}
-    docs = await template_store(bs).list(f.get("name"), type=f.get("type"),
-                                         version=f.get("version"))
-    return [template_json(d) for d in docs]
+    listed = await KnownTemplates(bs).list(f.get("name"), type=f.get("type"),
+                                           version=f.get("version"))
+    return [template_json(t) for t in listed]
 
 
 MAX_QUERY = 20_000

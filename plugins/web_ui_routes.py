@@ -21,6 +21,7 @@ from baseshift.core.errors import BaseShiftError, InputError, NotFound
 from baseshift.core.records import RunQuery
 from baseshift.core.states import RunState
 from baseshift.plugins import web_ui_runs as runs
+from baseshift.plugins.templates_common import KnownTemplates, ListedTemplate
 from baseshift.web.dag import layout_plan, render_svg
 from baseshift.web.forms import field_of_error, form_fields, inputs_from_form, submitted_values
 from baseshift.web.highlight import highlight
@@ -179,24 +180,21 @@ async def runs_list(request: Request) -> Response:
 @html_errors
 async def templates(request: Request) -> Response:
     bs = baseshift_of(request)
-    store = getattr(bs, "templates", None)
-    published: dict[str, list[Any]] = {}
-    if store is not None:
-        for doc in await store.list():
-            published.setdefault(doc.name, []).append(doc)
+    by_name: dict[str, list[ListedTemplate]] = {}
+    for listed in await KnownTemplates(bs).list():
+        by_name.setdefault(listed.doc.name, []).append(listed)
     return render(request, "templates.html", {
-        "section": "templates", "store": store, "published": sorted(published.items()),
-        "file_templates": getattr(bs.catalog, "templates", ())})
+        "section": "templates", "store": bs.templates, "templates": sorted(by_name.items())})
 
 
 @html_errors
 async def template(request: Request) -> Response:
     bs, name = baseshift_of(request), request.path_params["name"]
-    store = getattr(bs, "templates", None)
-    docs = await store.list(name) if store is not None else []
-    if not docs:
-        raise NotFound(f"template {name} is not published",
-                       hint="published templates are listed on the templates page")
+    listed = await KnownTemplates(bs).list(name)
+    if not listed:
+        raise NotFound(f"template {name} is not published or defined in a workflow file",
+                       hint="every template is listed on the templates page")
+    docs = [t.doc for t in listed]
     by_version = {d.version: d for d in docs}
     old = request.query_params.get("from") or (docs[-2] if len(docs) > 1 else docs[-1]).version
     new = request.query_params.get("to") or docs[-1].version
@@ -204,8 +202,9 @@ async def template(request: Request) -> Response:
     if old in by_version and new in by_version:
         diff, breaking = template_diff(by_version[old], by_version[new])
     return render(request, "template.html", {
-        "section": "templates", "name": name, "docs": docs, "old_version": old,
-        "new_version": new, "diff": diff, "breaking": breaking}, block="diff")
+        "section": "templates", "name": name, "listed": listed, "docs": docs,
+        "old_version": old, "new_version": new, "diff": diff, "breaking": breaking},
+        block="diff")
 
 
 def template_diff(old: Any, new: Any) -> tuple[list[str], list[str]]:

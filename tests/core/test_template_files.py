@@ -80,3 +80,48 @@ def test_yaml_syntax_errors_and_duplicates(tmp_path: Path) -> None:
         ("b.template.yaml", "template.invalid"), ("b.template.yaml", "template.invalid"),
         ("c.template.yaml", "template.yaml"), ("d.template.yaml", "template.invalid")]
     assert "also defined in" in messages[0][2]
+
+
+TRICKY = """\
+template tricky.one {
+  version "0.1.0"
+  uses shell
+  with { command: "echo \\${HOME} ${input.word} and ${upper(input.word)}",
+         args: [1, "two", input.n * 2, { deep: input.word, keep: null, yes: true }],
+         n: input.n }
+  input { word: string, n: integer = 3 }
+  output { said: string }
+}
+"""
+
+
+SCOPE = {"input": {"amount": 1.239, "currency": "EUR", "message": "m", "word": "w", "n": 3},
+         "secret": {}, "run": {"id": "r", "workflow": "w"}}
+
+
+def test_a_bsw_template_reads_back_from_its_document() -> None:
+    """The APIs show a `.bsw` template as a document; reading that document again gives
+    the same step config, schemas and description (so the shown JSON is faithful)."""
+    from baseshift.core.expr import evaluate
+    from baseshift.core.templatespec import to_document, to_spec
+    from baseshift.dsl import parse_expression
+
+    env = CheckEnv(executors={"shell": {}, "python": {}})
+    source = (REPO / "workflows" / "templates.bsw").read_text() + TRICKY
+    compiled = compile_source(source, "t.bsw", env)
+    assert compiled.ok, compiled.diagnostics
+    assert len(compiled.templates) == 4
+    for spec in compiled.templates:
+        doc = to_document(spec)
+        again = to_spec(doc, parse_expression)
+        assert (again.name, again.version, again.uses) == (spec.name, spec.version, spec.uses)
+        assert evaluate(again.config, SCOPE) == evaluate(spec.config, SCOPE), spec.ref
+        assert (again.input_schema, again.output_schema, again.description) == (
+            spec.input_schema, spec.output_schema, spec.description)
+    tricky = to_document(compiled.templates[-1])
+    assert tricky.steps[0].name == "one"
+    assert tricky.steps[0].config["command"] == "echo $${HOME} ${input.word} and " \
+        "${upper(input.word)}"
+    assert tricky.steps[0].config["args"] == [1, "two", "${input.n * 2}",
+                                              {"deep": "${input.word}", "keep": None,
+                                               "yes": True}]

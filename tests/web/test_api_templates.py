@@ -22,6 +22,11 @@ def document(**changes: Any) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if v is not None}
 
 
+def stored(listing: dict[str, Any]) -> list[dict[str, Any]]:
+    """The listed templates of the store (the example workflows folder defines others)."""
+    return [t for t in listing["templates"] if t["source"] == "store"]
+
+
 @pytest.mark.parametrize("store", ["memory", "sqlite"])
 async def test_publish_get_list_and_delete(make_client: Any, store: str) -> None:
     async with make_client(templates=store) as (_, client):
@@ -43,7 +48,7 @@ async def test_publish_get_list_and_delete(make_client: Any, store: str) -> None
         assert r.json()["version"] == "1.1.0"
 
         r = await client.get("/api/v1/templates", params={"type": "shell"})
-        assert [t["version"] for t in r.json()["templates"]] == ["1.0.0", "1.1.0"]
+        assert [t["version"] for t in stored(r.json())] == ["1.0.0", "1.1.0"]
         r = await client.get("/api/v1/templates", params={"type": "http"})
         assert r.json() == {"templates": []}
 
@@ -117,7 +122,7 @@ async def test_an_invalid_document_is_422_naming_the_field(make_client: Any, bod
         assert r.headers["content-type"] == "application/problem+json"
         if field is not None:
             assert r.json()["field"] == field
-        assert (await client.get("/api/v1/templates")).json() == {"templates": []}
+        assert stored((await client.get("/api/v1/templates")).json()) == []
 
 
 @pytest.mark.parametrize(("content", "headers"), [

@@ -1,6 +1,7 @@
 """The `/graphql` endpoint over the template store (the seed's schema), with graphql-core."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,8 +26,9 @@ query ($id: ID!, $version: String) {
 
 
 @pytest.fixture
-async def client(make_client: Any) -> Any:
-    async with make_client() as (_, c):
+async def client(make_client: Any, tmp_path: Path) -> Any:
+    """Four published templates, and a workflows folder that defines none."""
+    async with make_client(workflows=tmp_path / "no-workflows") as (_, c):
         for name, version, kind in [("greet", "1.0.0", "shell"), ("greet", "1.1.0", "shell"),
                                     ("greet", "2.0.0", "shell"), ("fetch", "0.1.0", "http")]:
             r = await c.post("/api/v1/templates", json=document(name, version, kind))

@@ -1,0 +1,147 @@
+"""One loader for `check`, `run` and the server: which files of a folder are workflows and
+which are templates, and the template set they are checked against together.
+
+`check FILE`, `check DIR`, `run` and the server's catalog all call `load_folder`, so they
+cannot disagree about what a file may use: a workflow sees the templates of every `.bsw` and
+`*.template.yaml` file beside it, plus the plugins' and the template store's.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .diagnostics import Diagnostic, Severity, Span
+from .errors import InputError
+from .plan import TemplateSpec
+from .template_files import TemplateFile, check_template_files, is_template_file
+from .templatespec import to_document
+from .templatestore import TemplateDocument
+
+if TYPE_CHECKING:
+    from baseshift.dsl import CheckEnv, Compiled
+
+WORKFLOW_SUFFIX = ".bsw"
+
+
+class Checks(Protocol):
+    """What loading needs from the application (`BaseShift` provides it): the executors, the
+    templates every folder sees (plugins', the store's) and the plugins' plan checks."""
+
+    @property
+    def executor_classes(self) -> Mapping[str, Any]: ...
+
+    def check_env(self, extra_templates: Sequence[TemplateSpec] = ()) -> CheckEnv: ...
+
+    def with_plugin_checks(self, compiled: Compiled) -> Compiled: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FileTemplate:
+    """A template defined in a file of the folder. The template APIs list it with its path;
+    it is read-only there (edit the file to change it)."""
+
+    spec: TemplateSpec
+    document: TemplateDocument
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedFolder:
+    """Every workflow and template file of a folder, checked; `files` in name order, a
+    template file as a `Compiled` without a plan."""
+
+    folder: Path
+    files: tuple[Compiled, ...]
+    templates: tuple[FileTemplate, ...]
+
+    def file(self, path: Path) -> Compiled:
+        """The result of one loaded file (KeyError if it was not loaded)."""
+        wanted = path.resolve()
+        for compiled in self.files:
+            if Path(compiled.path).resolve() == wanted:
+                return compiled
+        raise KeyError(str(path))
+
+
+def is_workflow_file(path: Path) -> bool:
+    return path.suffix == WORKFLOW_SUFFIX and not path.name.startswith(".")
+
+
+def folder_files(folder: Path) -> list[Path]:
+    """The workflow and template files of a folder (not sub-folders), in name order."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir()
+                  if (is_workflow_file(p) or is_template_file(p)) and p.is_file())
+
+
+def load_folder(checks: Checks, folder: Path, include: Iterable[Path] = ()) -> LoadedFolder:
+    """Check the folder's files together.
+
+    `include` names files of the folder to load whatever their names (`check FILE` and
+    `run FILE` of a file not named `.bsw`); they are read as workflows.
+
+    Raises:
+        InputError: an included file is YAML but not named as a template file.
+    """
+    paths = folder_files(folder)
+    known = {p.resolve() for p in paths}
+    for path in include:
+        _refuse_plain_yaml(path)
+        if path.resolve() not in known:
+            paths.append(path)
+            known.add(path.resolve())
+    yaml = check_template_files([p for p in paths if is_template_file(p)],
+                                executors=checks.executor_classes)
+    found = [FileTemplate(spec, doc, f.path) for f in yaml for doc, spec in f.templates]
+    workflows = _compile(checks, [p for p in paths if not is_template_file(p)],
+                         [t.spec for t in found])
+    found += [FileTemplate(spec, to_document(spec), Path(c.path))
+              for c in workflows for spec in c.templates]
+    by_path = {c.path: c for c in (*workflows, *(_as_compiled(f) for f in yaml))}
+    return LoadedFolder(folder, tuple(by_path[str(p)] for p in paths), tuple(found))
+
+
+def _refuse_plain_yaml(path: Path) -> None:
+    if path.suffix in (".yaml", ".yml") and not is_template_file(path):
+        raise InputError(f"{path} is neither a workflow (.bsw) nor a template file",
+                         hint=f"name a template file NAME.template{path.suffix}")
+
+
+def _compile(checks: Checks, paths: Sequence[Path],
+             templates: Sequence[TemplateSpec]) -> list[Compiled]:
+    from baseshift.dsl import compile_files
+
+    results = [checks.with_plugin_checks(c)
+               for c in compile_files(list(paths), checks.check_env(templates))]
+    return _refuse_duplicate_workflows(results)
+
+
+def _refuse_duplicate_workflows(results: list[Compiled]) -> list[Compiled]:
+    """A workflow name defined again in a later file: that file gets an error and no plan
+    (its templates stay: the other files were checked with them)."""
+    first: dict[str, str] = {}
+    out = []
+    for compiled in results:
+        plan = compiled.plan
+        if plan is not None and plan.name in first:
+            problem = Diagnostic(compiled.path, Span(1, 1, 1, 1), "catalog.duplicate-workflow",
+                                 f"workflow '{plan.name}' is also defined in "
+                                 f"{first[plan.name]}; this file is ignored",
+                                 "give each workflow a unique name", Severity.ERROR)
+            compiled = dataclasses.replace(compiled, plan=None,
+                                           diagnostics=(*compiled.diagnostics, problem))
+        elif plan is not None:
+            first[plan.name] = compiled.path
+        out.append(compiled)
+    return out
+
+
+def _as_compiled(f: TemplateFile) -> Compiled:
+    from baseshift.dsl import Compiled
+
+    return Compiled(str(f.path), f.source, None, tuple(s for _, s in f.templates),
+                    f.diagnostics)
