@@ -109,11 +109,26 @@ def _default(f: ast.FieldDecl, t: TypeRef, report: Reporter, what: str) -> Any:
     return _NO_VALUE
 
 
-def record(specs: Sequence[InputSpec], what: str, code: str) -> Shape:
-    """The shape of `input` (or a template's output) for expressions."""
+def record(specs: Sequence[InputSpec], what: str, code: str, *,
+           null_means_default: bool = False) -> Shape:
+    """The shape of `input` (or a template's output) for expressions.
+
+    An optional field may be null at run time: when absent without a default, or when
+    given null explicitly, unless `null_means_default` (a run's inputs: null given for an
+    input with a default takes the default, see core.inputs).
+    """
     from baseshift.core.schema import OBJECT
 
-    return Shape(OBJECT, {s.name: shape_of(s.type) for s in specs}, what, code)
+    return Shape(OBJECT, {s.name: shape_of(s.type, _null_when(s, what, null_means_default))
+                          for s in specs}, what, code)
+
+
+def _null_when(s: InputSpec, what: str, null_means_default: bool) -> str:
+    if not s.optional or (null_means_default and s.has_default and s.default is not None):
+        return ""
+    owner = what.split(" (")[0]
+    return f"'{s.name}' of {owner} is optional" if owner != "input" \
+        else f"input '{s.name}' is optional"
 
 
 def object_schema(specs: Sequence[InputSpec], *, closed: bool = True) -> dict[str, Any]:
