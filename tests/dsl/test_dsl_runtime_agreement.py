@@ -170,6 +170,67 @@ def test_list_concatenation_keeps_the_left_item_type() -> None:
     assert _output_expr_diags('xs: list<integer> = [1, 2]', '(input.xs + ["a"])[2] == "a"') == []
 
 
+@pytest.mark.slow
+def test_when_that_is_not_a_boolean_at_run_time_fails_the_job(tmp_path: Path) -> None:
+    """A `when` the checker cannot type (an executor's output) that turns out to be "no" ran
+    the job (a non-empty string is truthy); the job must fail and say why instead."""
+    snapshot, out = _run(tmp_path, _wf(
+        """  job a uses shell { with { command: "echo '{\\"go\\": \\"no\\"}'" } }\n"""
+        '  job b uses shell { needs a  when a.output.go  with { command: "true" } }'))
+    assert snapshot is not None, out
+    jobs = {j["name"]: j for j in snapshot["jobs"]}
+    assert jobs["b"]["state"] == "FAILED", jobs["b"]
+    assert "not true or false" in jobs["b"]["error"]
+
+
+@pytest.mark.parametrize("value", ["", "no", 0, 1, [], {}, None, 0.5])
+def test_a_condition_is_true_or_false_never_truthy(value: Any) -> None:
+    """The engine's `when` takes true or false only: any other value is an error that
+    names the expression and its type, as the checker does for the types it knows."""
+    from baseshift.core.errors import ExpressionError
+    from baseshift.core.expr import condition
+
+    with pytest.raises(ExpressionError, match=r"^v is an? \w+, not true or false"):
+        condition(parse_expression("v"), {"v": value})
+    assert condition(parse_expression("v == 1"), {"v": 1}) is True
+    assert condition(parse_expression("v"), {"v": False}) is False
+
+
+@pytest.mark.parametrize(("inputs", "expr"), [
+    ("s: string", "input.s"),
+    ("n: integer", "input.n"),
+    ("xs: list<string>", "input.xs"),
+    ("o: object", "input.o"),
+    ("n: integer, ok: boolean", "input.ok and input.n"),
+    ("s: string", "not input.s"),
+    ("s: string", '"${input.s}!"'),
+])
+def test_conditions_that_are_not_booleans_are_refused_by_check(inputs: str, expr: str) -> None:
+    """A `when` of another type than boolean (or an `and`/`or`/`not` operand) was
+    evaluated by truthiness; check refuses it with a hint that shows a comparison."""
+    diags = compile_text(_wf(f"  input {{ {inputs} }}\n"
+                             f'  job a uses shell {{ when {expr}  with {{ command: "x" }} }}'
+                             )).diagnostics
+    assert [d.code for d in diags] == ["dsl.condition"], [d.message for d in diags]
+    assert diags[0].hint and diags[0].hint.startswith(("compare it: ", "test its size: "))
+
+
+@pytest.mark.parametrize(("body", "reads"), [
+    ("  job sq uses shell { for x in [1, 2]  with { command: \"echo ${x}\" } }\n"
+     "  output { s: sq.output.sum }", "sq.output.sum"),
+    ("  job sq uses shell { for x in [1, 2]  with { command: \"echo ${x}\" } }\n"
+     "  output { s: sq.output + 1 }", "sq.output + 1"),
+    ("  job sq uses shell { for x in [1, 2]  with { command: \"echo ${x}\" } }\n"
+     "  output { s: keys(sq.output) }", "keys"),
+])
+def test_a_fan_out_output_is_a_list(body: str, reads: str) -> None:
+    """A fan-out job's output is the list of its instances' outputs, so reading a field of
+    it ("cannot read field 'sum' of a list" at run time) or using it as a number fails."""
+    diags = [d for d in compile_text(_wf(body)).diagnostics if d.code == "dsl.type"]
+    assert diags, reads
+    assert "list" in diags[0].message
+
+
 # ---------------------------------------------------------------- evaluator inconsistencies
 
 
