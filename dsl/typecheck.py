@@ -172,7 +172,9 @@ class Checker:
             return maybe_null(found, shape.null_when)
         if shape.each is not None:
             return maybe_null(shape.each, shape.null_when)
-        if shape.type.name not in ("any", "object", "null"):
+        if shape.type.name == "null":
+            return shape  # a field of null is null
+        if shape.type.name not in ("any", "object"):
             self._not_a_record(shape, name, e)
         return ANY_SHAPE
 
@@ -201,7 +203,9 @@ class Checker:
             if kind == "string":
                 return maybe_null(Shape(STRING), shape.null_when)
             return maybe_null(shape.items or shape_of(shape.type.item or ANY), shape.null_when)
-        if kind not in ("any", "object", "null"):
+        if kind == "null":
+            return shape  # an item of null is null
+        if kind not in ("any", "object"):
             self.report.error(e.span, "dsl.type", f"{describe(e)}: cannot index {_a(shape)}")
         return ANY_SHAPE
 
@@ -236,7 +240,8 @@ class Checker:
     def _zero_divisor(self, e: Binary) -> None:
         if e.op in ("/", "%") and isinstance(e.right, Literal) and e.right.value == 0 \
                 and not isinstance(e.right.value, bool):
-            self.report.error(e.right.span, "dsl.type", f"{describe(e)}: division by zero")
+            self.report.error(e.right.span, "dsl.type", f"{describe(e)}: division by zero",
+                              "this always fails at run time; divide by another number")
 
     def _call(self, e: Call) -> Shape:
         shapes = [self.infer(a) for a in e.args]
@@ -260,15 +265,25 @@ class Checker:
                 self.present(e.args[0], shapes[0], f"{e.func}()"):
             problem = argument_problem(e.func, args)
             if problem:
-                self.report.error(e.span, "dsl.type", f"{describe(e)}: {problem}")
+                hint = None
+                if e.func == "default":
+                    hint = (f"give a fallback of the same type: default({describe(e.args[0])}, "
+                            f"{_placeholder(args[0])})")
+                self.report.error(e.span, "dsl.type", f"{describe(e)}: {problem}", hint)
         return self._result(e.func, shapes, result(args))
 
     @staticmethod
     def _result(func: str, shapes: list[Shape], result: TypeRef) -> Shape:
         if func in ("min", "max") and shapes[0].items is not None:
             return shapes[0].items
-        null_when = shapes[1].null_when if func == "default" else ""
-        return shape_of(result, null_when)
+        if func == "default":
+            value, fallback = shapes
+            if value.type.name == "null":
+                return fallback
+            if not value.null_when or fallback.type.name == "null":
+                return value  # never null: the fallback is never used (or null itself)
+            return shape_of(result, fallback.null_when)
+        return shape_of(result)
 
     def _list(self, e: ListExpr) -> Shape:
         items = [self.infer(i).type for i in e.items]
