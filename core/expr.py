@@ -259,6 +259,23 @@ def truthy(x: Any) -> bool:
     return bool(x)
 
 
+def condition(expr: Expr, scope: Mapping[str, Any]) -> bool:
+    """Evaluate a `when` condition, which must be true or false.
+
+    No other value stands for either (an empty string, 0, null): the checker refuses such
+    conditions when it knows their type, and this refuses them when it could not.
+    """
+    value = evaluate(expr, scope)
+    if not isinstance(value, bool):
+        raise ExpressionError(f"{describe(expr)} is {_article(type_name(value))}, not true or "
+                              "false (compare it, e.g. with != \"\" or != null)")
+    return value
+
+
+def _article(noun: str) -> str:
+    return f"an {noun}" if noun[0] in "aeiou" else f"a {noun}"
+
+
 def _attr(obj: Any, name: str, e: Expr) -> Any:
     if obj is None:
         return None

@@ -12,7 +12,7 @@ from typing import Any
 
 from .errors import ExpressionError
 from .events import Event, JobsAdded, JobStateChanged, RunStateChanged
-from .expr import evaluate, references, truthy
+from .expr import condition, evaluate, references
 from .plan import JobSpec, Plan
 from .records import AttemptRecord, Changes, JobRecord, RunRecord
 from .scope import Redacted, RunScope
@@ -188,7 +188,7 @@ class ActiveRun:
         """Evaluate `when`; on false or error the job is finished here (skipped/failed)."""
         assert spec.when is not None
         try:
-            if truthy(evaluate(spec.when, scope)):
+            if condition(spec.when, scope):
                 return True
         except ExpressionError as exc:
             self.set_job(rec, JobState.FAILED, fx, f"condition could not be evaluated: {exc}")

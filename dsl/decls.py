@@ -109,11 +109,26 @@ def _default(f: ast.FieldDecl, t: TypeRef, report: Reporter, what: str) -> Any:
     return _NO_VALUE
 
 
-def record(specs: Sequence[InputSpec], what: str, code: str) -> Shape:
-    """The shape of `input` (or a template's output) for expressions."""
+def record(specs: Sequence[InputSpec], what: str, code: str, *,
+           null_means_default: bool = False) -> Shape:
+    """The shape of `input` (or a template's output) for expressions.
+
+    An optional field may be null at run time: when absent without a default, or when
+    given null explicitly, unless `null_means_default` (a run's inputs: null given for an
+    input with a default takes the default, see core.inputs).
+    """
     from baseshift.core.schema import OBJECT
 
-    return Shape(OBJECT, {s.name: shape_of(s.type) for s in specs}, what, code)
+    return Shape(OBJECT, {s.name: shape_of(s.type, _null_when(s, what, null_means_default))
+                          for s in specs}, what, code)
+
+
+def _null_when(s: InputSpec, what: str, null_means_default: bool) -> str:
+    if not s.optional or (null_means_default and s.has_default and s.default is not None):
+        return ""
+    owner = what.split(" (")[0]
+    return f"'{s.name}' of {owner} is optional" if owner != "input" \
+        else f"input '{s.name}' is optional"
 
 
 def object_schema(specs: Sequence[InputSpec], *, closed: bool = True) -> dict[str, Any]:
@@ -161,8 +176,36 @@ def retry_policy(r: ast.Retry, report: Reporter) -> RetryPolicy:
         value = _retry_value(option, report)
         if value is not None:
             settings[slot] = value
-    return RetryPolicy(count, settings.get("backoff", 1.0), settings.get("factor", 2.0),
-                       settings.get("max", 300.0), settings.get("jitter", 0.0))
+    policy = RetryPolicy(count, settings.get("backoff", 1.0), settings.get("factor", 2.0),
+                         settings.get("max", 300.0), settings.get("jitter", 0.0))
+    if r.count.value == 0 and r.options:
+        report.error(r.options[0].span, "dsl.bad-value",
+                     f"'retry 0' never retries, so '{_option_text(r.options[0])}' has no effect",
+                     "retry at least once ('retry 1 ...'), or remove the retry statement")
+    if policy.max_delay < policy.delay:
+        _cap_below_first_delay(r, seen, report)
+    return policy
+
+
+def _cap_below_first_delay(r: ast.Retry, seen: Mapping[str, ast.RetryOption],
+                           report: Reporter) -> None:
+    """`max` caps every delay, so a cap below `backoff` (the first delay) silently replaces
+    the backoff and the factor: the retries would all wait `max`."""
+    cap, first = seen.get("max"), seen.get("backoff")
+    if cap is not None and first is not None:
+        report.error(cap.span, "dsl.bad-value",
+                     f"retry max {cap.text} is shorter than backoff {first.text} (the first delay)",
+                     f"every delay is capped at max, so each retry would wait {cap.text}; make "
+                     f"max at least {first.text}, or lower backoff")
+    elif first is not None:
+        report.error(first.span, "dsl.bad-value",
+                     f"retry backoff {first.text} is longer than the default max of 5m "
+                     "(the longest delay)", f"add 'max {first.text}' (or longer), or lower backoff")
+    elif cap is not None:
+        report.error(cap.span, "dsl.bad-value",
+                     f"retry max {cap.text} is shorter than the default backoff of 1s "
+                     "(the first delay)",
+                     f"add 'backoff {cap.text}' (or shorter), or make max at least 1s")
 
 
 def labels(r: ast.RunsOn | None, report: Reporter, owner: str) -> tuple[str, ...] | None:

@@ -2,10 +2,13 @@
 
 `Checker.infer` walks an expression once, reports unknown names, unknown fields, bad
 function calls and type errors, and returns the expression's static `Shape`; it records
-the jobs an expression reads so the caller can check they run upstream.
+the jobs an expression reads so the caller can check they run upstream. A shape is what
+the evaluator in core.expr will produce: a value that may be null at run time (an optional
+input) says so, and so does every field read through it, because `.field` of null is null.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -28,7 +31,6 @@ from baseshift.core.expr import (
 from baseshift.core.schema import (
     ANY,
     BOOLEAN,
-    INTEGER,
     NUMBER,
     OBJECT,
     STRING,
@@ -38,6 +40,18 @@ from baseshift.core.schema import (
 )
 
 from .report import Reporter, article, did_you_mean
+from .typerules import (
+    BINARY_RULES,
+    KIND_WORDS,
+    LOGIC,
+    NULL_REFUSED,
+    NULL_REFUSING_CALLS,
+    NUMERIC,
+    SIGNATURES,
+    argument_problem,
+    fits_kind,
+    join,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,14 +63,23 @@ class Shape:
     what: str = ""
     code: str = "dsl.unknown-field"
     each: Shape | None = None  # the shape of any field (secret.X is a string)
+    items: Shape | None = None  # the shape of each item of a list (a fan-out's outputs)
+    null_when: str = ""  # why the value may be null at run time; "" when it cannot be
 
 
 ANY_SHAPE = Shape(ANY)
-_NUMERIC = frozenset({"number", "integer"})
 
 
-def shape_of(t: TypeRef) -> Shape:
-    return ANY_SHAPE if t.name == "any" else Shape(t)
+def shape_of(t: TypeRef, null_when: str = "") -> Shape:
+    """The shape of a value of type `t` (`any` already includes null)."""
+    return ANY_SHAPE if t.name == "any" else Shape(t, null_when=null_when)
+
+
+def maybe_null(shape: Shape, why: str) -> Shape:
+    """`shape`, read through a value that may be null (`why`): null-safe reads give null."""
+    if not why or shape.null_when or shape.type.name in ("any", "null"):
+        return shape
+    return dataclasses.replace(shape, null_when=why)
 
 
 @dataclass(slots=True)
@@ -80,6 +103,32 @@ class Checker:
     def infer(self, e: Expr) -> Shape:
         method = _DISPATCH.get(type(e))
         return method(self, e) if method else ANY_SHAPE
+
+    def present(self, e: Expr, shape: Shape, taker: str) -> bool:
+        """Report a value that may be null where `taker` fails on null; True if it cannot be."""
+        if not shape.null_when:
+            return True
+        text = describe(e)
+        self.report.error(e.span, "dsl.nullable",
+                          f"{text} may be null ({shape.null_when}), which {taker} cannot take",
+                          f"choose a value for null: default({text}, {_placeholder(shape.type)})")
+        return False
+
+    def condition(self, e: Expr, where: str) -> Shape:
+        """Infer a condition: it must be true or false; no other value counts as either."""
+        shape = self.infer(e)
+        self.truth(e, shape, where)
+        return shape
+
+    def truth(self, e: Expr, shape: Shape, where: str) -> None:
+        """Report a value used as true/false that is not a boolean (there is no truthiness)."""
+        kind = shape.type.name
+        if kind not in ("boolean", "any"):
+            self.report.error(e.span, "dsl.condition",
+                              f"{where} must be true or false, not {_a(shape)}: {describe(e)}",
+                              _comparison_hint(e, shape.type))
+        else:
+            self.present(e, shape, where)
 
     def _literal(self, e: Literal) -> Shape:
         return Shape(type_of_value(e.value))
@@ -113,20 +162,31 @@ class Checker:
     def _attr(self, e: Attr) -> Shape:
         return self._field(self.infer(e.obj), e.name, e)
 
-    def _field(self, shape: Shape, name: str, e: Expr) -> Shape:
+    def _field(self, shape: Shape, name: str, e: Attr | Index) -> Shape:
         if shape.fields is not None:
             found = shape.fields.get(name)
             if found is None:
                 self.report.error(e.span, shape.code, f"{shape.what} has no field '{name}'",
                                   did_you_mean(name, shape.fields, "its fields"))
                 return ANY_SHAPE
-            return found
+            return maybe_null(found, shape.null_when)
         if shape.each is not None:
-            return shape.each
-        if shape.type.name not in ("any", "object", "null"):
-            self.report.error(e.span, "dsl.type",
-                              f"{describe(e)}: cannot read field '{name}' of {_a(shape)}")
+            return maybe_null(shape.each, shape.null_when)
+        if shape.type.name == "null":
+            return shape  # a field of null is null
+        if shape.type.name not in ("any", "object"):
+            self._not_a_record(shape, name, e)
         return ANY_SHAPE
+
+    def _not_a_record(self, shape: Shape, name: str, e: Attr | Index) -> None:
+        whose = f" ({shape.what})" if shape.what else ""
+        hint = None
+        if shape.type.name == "list":
+            obj = describe(e.obj)
+            hint = (f"read one item, {obj}[0].{name}, or the field of every item, "
+                    f"pluck({obj}, \"{name}\")")
+        self.report.error(e.span, "dsl.type",
+                          f"{describe(e)}: cannot read field '{name}' of {_a(shape)}{whose}", hint)
 
     def _index(self, e: Index) -> Shape:
         shape, index = self.infer(e.obj), self.infer(e.index)
@@ -138,30 +198,54 @@ class Checker:
             if index.type.name not in ("integer", "any"):
                 self.report.error(e.index.span, "dsl.type",
                                   f"{kind} index must be an integer, not {_a(index)}")
-            return Shape(shape.type.item or ANY) if kind == "list" else Shape(STRING)
-        if kind not in ("any", "object", "null"):
+            else:
+                self.present(e.index, index, f"{kind} index")
+            if kind == "string":
+                return maybe_null(Shape(STRING), shape.null_when)
+            return maybe_null(shape.items or shape_of(shape.type.item or ANY), shape.null_when)
+        if kind == "null":
+            return shape  # an item of null is null
+        if kind not in ("any", "object"):
             self.report.error(e.span, "dsl.type", f"{describe(e)}: cannot index {_a(shape)}")
         return ANY_SHAPE
 
     def _unary(self, e: Unary) -> Shape:
         operand = self.infer(e.operand)
         if e.op == "not":
+            self.truth(e.operand, operand, "the operand of 'not'")
             return Shape(BOOLEAN)
-        if operand.type.name not in _NUMERIC and operand.type.name != "any":
+        if operand.type.name not in NUMERIC and operand.type.name != "any":
             self.report.error(e.span, "dsl.type", f"'-' needs a number, not {_a(operand)}")
             return Shape(NUMBER)
-        return operand
+        self.present(e.operand, operand, "'-'")
+        return dataclasses.replace(operand, null_when="")
 
     def _binary(self, e: Binary) -> Shape:
-        left, right = self.infer(e.left).type, self.infer(e.right).type
-        rule = _BINARY_RULES[e.op]
-        problem, result = rule(left, right)
-        if problem:
+        left, right = self.infer(e.left), self.infer(e.right)
+        problem, result = BINARY_RULES[e.op](left.type, right.type)
+        if e.op in LOGIC:
+            for side, shape in ((e.left, left), (e.right, right)):
+                self.truth(side, shape, f"each side of '{e.op}'")
+        elif problem:
             self.report.error(e.span, "dsl.type", f"{describe(e)}: {problem}")
+        elif e.op in NULL_REFUSED:
+            for side, shape in ((e.left, left), (e.right, right)):
+                self.present(side, shape, f"'{e.op}'")
+            self._zero_divisor(e)
+        elif e.op == "in" and self.present(e.right, right, "the right side of 'in'") \
+                and right.type.name == "string":
+            self.present(e.left, left, "'in' a string")
         return shape_of(result)
 
+    def _zero_divisor(self, e: Binary) -> None:
+        if e.op in ("/", "%") and isinstance(e.right, Literal) and e.right.value == 0 \
+                and not isinstance(e.right.value, bool):
+            self.report.error(e.right.span, "dsl.type", f"{describe(e)}: division by zero",
+                              "this always fails at run time; divide by another number")
+
     def _call(self, e: Call) -> Shape:
-        args = [self.infer(a).type for a in e.args]
+        shapes = [self.infer(a) for a in e.args]
+        args = [s.type for s in shapes]
         if e.func not in FUNCTION_ARITY:
             self.report.error(e.span, "dsl.unknown-function", f"unknown function '{e.func}'",
                               did_you_mean(e.func, FUNCTION_ARITY, "functions"))
@@ -173,19 +257,37 @@ class Checker:
                               f"{e.func}() takes {want} argument{'s' * (high != 1)}, "
                               f"got {len(args)}")
             return ANY_SHAPE
-        need, result = _SIGNATURES.get(e.func, ("", lambda a: ANY))
-        if need and args and not _fits_kind(args[0], need):
+        need, result = SIGNATURES.get(e.func, ("", lambda a: ANY))
+        if need and args and not fits_kind(args[0], need):
             self.report.error(e.args[0].span, "dsl.type",
-                              f"{e.func}() needs {_KIND_WORDS[need]}, not {_a(Shape(args[0]))}")
-        else:
-            problem = _argument_problem(e.func, args)
+                              f"{e.func}() needs {KIND_WORDS[need]}, not {_a(shapes[0])}")
+        elif e.func not in NULL_REFUSING_CALLS or \
+                self.present(e.args[0], shapes[0], f"{e.func}()"):
+            problem = argument_problem(e.func, args)
             if problem:
-                self.report.error(e.span, "dsl.type", f"{describe(e)}: {problem}")
-        return shape_of(result(args))
+                hint = None
+                if e.func == "default":
+                    hint = (f"give a fallback of the same type: default({describe(e.args[0])}, "
+                            f"{_placeholder(args[0])})")
+                self.report.error(e.span, "dsl.type", f"{describe(e)}: {problem}", hint)
+        return self._result(e.func, shapes, result(args))
+
+    @staticmethod
+    def _result(func: str, shapes: list[Shape], result: TypeRef) -> Shape:
+        if func in ("min", "max") and shapes[0].items is not None:
+            return shapes[0].items
+        if func == "default":
+            value, fallback = shapes
+            if value.type.name == "null":
+                return fallback
+            if not value.null_when or fallback.type.name == "null":
+                return value  # never null: the fallback is never used (or null itself)
+            return shape_of(result, fallback.null_when)
+        return shape_of(result)
 
     def _list(self, e: ListExpr) -> Shape:
         items = [self.infer(i).type for i in e.items]
-        return Shape(list_of(_join(items)))
+        return Shape(list_of(join(items)))
 
     def _object(self, e: ObjectExpr) -> Shape:
         self.fields(e)
@@ -193,7 +295,11 @@ class Checker:
 
     def fields(self, e: ObjectExpr) -> list[TypeRef]:
         """The type of each field's value, reporting keys given twice."""
-        types = [self.infer(value).type for _, value in e.fields]
+        return [s.type for s in self.field_shapes(e)]
+
+    def field_shapes(self, e: ObjectExpr) -> list[Shape]:
+        """The shape of each field's value, reporting keys given twice."""
+        shapes = [self.infer(value) for _, value in e.fields]
         if len(e.fields) > 1 and len({k for k, _ in e.fields}) < len(e.fields):
             seen: set[str] = set()
             for key, value in e.fields:
@@ -201,7 +307,7 @@ class Checker:
                     self.report.error(self.report.key_span(value), "dsl.duplicate",
                                       f"key '{key}' appears twice in this object")
                 seen.add(key)
-        return types
+        return shapes
 
 
 _DISPATCH: dict[type, Callable[[Checker, object], Shape]] = {
@@ -216,128 +322,21 @@ def _a(shape: Shape) -> str:
     return article(str(shape.type))
 
 
-def _join(types: Sequence[TypeRef]) -> TypeRef:
-    if not types:
-        return ANY
-    first = types[0]
-    if all(t == first for t in types):
-        return first
-    if all(t.name in _NUMERIC for t in types):
-        return NUMBER
-    return ANY
+_PLACEHOLDERS = {"string": '""', "number": "0", "integer": "0", "boolean": "false",
+                 "list": "[]", "object": "{}"}
 
 
-def _known(*types: TypeRef) -> bool:
-    return all(t.name != "any" for t in types)
+def _placeholder(t: TypeRef) -> str:
+    return _PLACEHOLDERS.get(t.name, "...")
 
 
-def _equality(a: TypeRef, b: TypeRef) -> tuple[str | None, TypeRef]:
-    if _known(a, b) and "null" not in (a.name, b.name) and not (a.accepts(b) or b.accepts(a)):
-        return f"comparing {article(str(a))} with {article(str(b))} is always false", BOOLEAN
-    return None, BOOLEAN
-
-
-def _ordering(a: TypeRef, b: TypeRef) -> tuple[str | None, TypeRef]:
-    kinds = {a.name, b.name} - {"any"}
-    if kinds <= _NUMERIC or kinds == {"string"}:
-        return None, BOOLEAN
-    return f"cannot order {article(str(a))} and {article(str(b))}", BOOLEAN
-
-
-def _plus(a: TypeRef, b: TypeRef) -> tuple[str | None, TypeRef]:
-    kinds = {a.name, b.name}
-    if kinds <= _NUMERIC:
-        return None, INTEGER if kinds == {"integer"} else NUMBER
-    if kinds == {"list"}:
-        return None, list_of(_join([a.item or ANY, b.item or ANY]))
-    if kinds - {"any"} in ({"string"}, {"list"}, set()):
-        return None, a if a.name != "any" else b
-    if kinds - {"any"} <= _NUMERIC:
-        return None, NUMBER
-    return f"cannot add {article(str(a))} and {article(str(b))}", ANY
-
-
-def _arithmetic(op: str) -> Callable[[TypeRef, TypeRef], tuple[str | None, TypeRef]]:
-    def rule(a: TypeRef, b: TypeRef) -> tuple[str | None, TypeRef]:
-        bad = next((t for t in (a, b) if t.name not in _NUMERIC | {"any"}), None)
-        if bad is not None:
-            return f"'{op}' needs numbers, not {article(str(bad))}", NUMBER
-        both_int = a.name == b.name == "integer" and op != "/"
-        return None, INTEGER if both_int else NUMBER
-    return rule
-
-
-def _argument_problem(func: str, args: list[TypeRef]) -> str | None:
-    """What the evaluator would always refuse in a call whose first argument has the right
-    kind: adding up non-numbers, looking for a non-string in a string."""
-    first = args[0] if args else ANY
-    if func == "sum" and first.name == "list" and first.item is not None and \
-            first.item.name not in _NUMERIC | {"any"}:
-        return f"sum() needs a list of numbers, not {article(str(first))}"
-    if func == "contains" and first.name == "string" and len(args) > 1 and \
-            args[1].name not in ("string", "any"):
-        return f"contains() on a string looks for a string, not {article(str(args[1]))}"
-    return None
-
-
-def _membership(a: TypeRef, b: TypeRef) -> tuple[str | None, TypeRef]:
-    if b.name not in ("list", "object", "string", "any"):
-        return f"'in' needs a list, object or string on its right, not {article(str(b))}", BOOLEAN
-    if b.name == "string" and a.name not in ("string", "any"):
-        return f"'in' a string needs a string on its left, not {article(str(a))}", BOOLEAN
-    if b.name == "object" and a.name in ("list", "object"):
-        return f"'in' an object looks up a key, not {article(str(a))}", BOOLEAN
-    return None, BOOLEAN
-
-
-def _logic(a: TypeRef, b: TypeRef) -> tuple[str | None, TypeRef]:
-    return None, _join([a, b])
-
-
-_BINARY_RULES: dict[str, Callable[[TypeRef, TypeRef], tuple[str | None, TypeRef]]] = {
-    "==": _equality, "!=": _equality, "<": _ordering, "<=": _ordering, ">": _ordering,
-    ">=": _ordering, "+": _plus, "-": _arithmetic("-"), "*": _arithmetic("*"),
-    "/": _arithmetic("/"), "%": _arithmetic("%"), "in": _membership, "and": _logic,
-    "or": _logic,
-}
-
-_KIND_WORDS = {"sized": "a string, list or object", "list": "a list", "number": "a number",
-               "object": "an object"}
-
-
-def _fits_kind(t: TypeRef, need: str) -> bool:
-    allowed = {"sized": {"string", "list", "object"}, "list": {"list"}, "number": _NUMERIC,
-               "object": {"object"}}[need]
-    return t.name in allowed or t.name == "any"
-
-
-def _item(args: list[TypeRef]) -> TypeRef:
-    return (args[0].item or ANY) if args and args[0].name == "list" else ANY
-
-
-_SIGNATURES: dict[str, tuple[str, Callable[[list[TypeRef]], TypeRef]]] = {
-    "len": ("sized", lambda a: INTEGER),
-    "all": ("list", lambda a: BOOLEAN),
-    "any": ("list", lambda a: BOOLEAN),
-    "sum": ("list", lambda a: NUMBER),
-    "min": ("list", _item),
-    "max": ("list", _item),
-    "abs": ("number", lambda a: a[0] if a[0].name in _NUMERIC else NUMBER),
-    "round": ("number", lambda a: INTEGER if len(a) == 1 else NUMBER),
-    "lower": ("", lambda a: STRING),
-    "upper": ("", lambda a: STRING),
-    "string": ("", lambda a: STRING),
-    "json": ("", lambda a: STRING),
-    "number": ("", lambda a: NUMBER),
-    "int": ("", lambda a: INTEGER),
-    "keys": ("object", lambda a: list_of(STRING)),
-    "values": ("object", lambda a: list_of(ANY)),
-    "default": ("", lambda a: _join(a)),
-    "join": ("list", lambda a: STRING),
-    "split": ("", lambda a: list_of(STRING)),
-    "contains": ("sized", lambda a: BOOLEAN),
-    "pluck": ("list", lambda a: list_of(ANY)),
-    "startswith": ("", lambda a: BOOLEAN),
-    "endswith": ("", lambda a: BOOLEAN),
-    "range": ("number", lambda a: list_of(INTEGER)),
-}
+def _comparison_hint(e: Expr, t: TypeRef) -> str:
+    """How to say what a non-boolean condition meant, as a comparison."""
+    text = describe(e)
+    if " " in text and not text.startswith(("(", "[", "{")):
+        text = f"({text})"
+    if t.name in ("list", "object"):
+        return f"test its size: len({text}) > 0"
+    if t.name == "null":
+        return "write true or false"
+    return f"compare it: {text} != {_placeholder(t)}"

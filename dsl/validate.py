@@ -22,7 +22,7 @@ from baseshift.core.plan import (
     RetryPolicy,
     TemplateSpec,
 )
-from baseshift.core.schema import ANY, INTEGER, OBJECT, STRING, TypeRef, list_of
+from baseshift.core.schema import ANY, INTEGER, OBJECT, STRING, list_of
 
 from . import ast, decls, graph, triggers
 from .report import Reporter, did_you_mean
@@ -35,7 +35,7 @@ from .templates import (
     singles,
     unknown_executor,
 )
-from .typecheck import ANY_SHAPE, Checker, Scope, Shape
+from .typecheck import ANY_SHAPE, Checker, Scope, Shape, maybe_null, shape_of
 
 RESERVED = frozenset({"input", "secret", "run", "failure", "true", "false", "null", "not",
                       "and", "or", "in"})
@@ -238,14 +238,27 @@ class WorkflowCheck:
         job = self.jobs[name]
         output = ANY_SHAPE
         t = job.template
-        if t is not None and t.outputs and ast.FanOut not in job.found:
+        if t is not None and t.outputs:
             output = decls.record(t.outputs, f"the output of job '{job.name}' ({t.ref})",
                                   "dsl.unknown-field")
+        if ast.FanOut in job.found:
+            output = self._fanout_output(job, output)
         return Shape(OBJECT, {"output": output, "state": Shape(STRING),
                               "attempts": Shape(INTEGER)}, f"job '{job.name}'")
 
+    def _fanout_output(self, job: _Job, each: Shape) -> Shape:
+        """A fan-out job's output is the list of its instances' outputs, in item order; an
+        instance whose own `when` was false left null in its place."""
+        when = job.found.get(ast.When)
+        var = job.found[ast.FanOut].var.name
+        if when is not None and any(root == var for root, _, _ in references(when.condition)):
+            each = maybe_null(each, f"an item of '{job.name}' whose condition was false is null")
+        return Shape(list_of(each.type), what=f"job '{job.name}' fans out: one output per item",
+                     items=each)
+
     def _scopes(self) -> tuple[Scope, Scope]:
-        base = {"input": decls.record(self.inputs, "input", "dsl.unknown-input"),
+        base = {"input": decls.record(self.inputs, "input", "dsl.unknown-input",
+                                      null_means_default=True),
                 "secret": SECRET, "run": RUN}
         usable = frozenset(self.jobs) - RESERVED
         main_names = frozenset(n for n in usable if not self.jobs[n].handler)
@@ -283,9 +296,10 @@ class WorkflowCheck:
         over = Checker(self.report, scope, names)
         shape = over.infer(fan.over)
         self._upstream(job, over.refs)
-        item: TypeRef = ANY
+        item = ANY_SHAPE
         if shape.type.name == "list":
-            item = shape.type.item or ANY
+            over.present(fan.over, shape, "'for'")
+            item = shape.items or shape_of(shape.type.item or ANY)
         elif shape.type.name != "any":
             self.report.error(fan.over.span, "dsl.type",
                               f"'for' needs a list to go over, not {shape.type}")
@@ -295,27 +309,41 @@ class WorkflowCheck:
                               f"the loop variable '{var}' hides the name '{var}'")
         roots = _Roots({"input": scope.roots["input"], "secret": SECRET, "run": RUN,
                         **({"failure": _FAILURE} if job.handler else {}),
-                        var: Shape(item) if item.name != "any" else ANY_SHAPE},
+                        var: item},
                        scope.jobs - {var}, self._job_shape)
         return Scope(roots, scope.jobs - {var}, scope.elsewhere)
 
     def _job_expressions(self, job: _Job, checker: Checker) -> None:
         when = job.found.get(ast.When)
         if when is not None:
-            checker.infer(when.condition)
+            checker.condition(when.condition, "a 'when' condition")
             self._no_secrets(when.condition, "a 'when' condition")
         fan = job.found.get(ast.FanOut)
         if fan is not None:
             self._no_secrets(fan.over, "a 'for' list")
         with_ = job.found.get(ast.With)
         values = with_.values if with_ else ObjectExpr((), job.node.span)
-        types = checker.fields(values)
+        shapes = checker.field_shapes(values)
+        types = [s.type for s in shapes]
         where = with_.span if with_ else job.node.uses.span
         if job.template is not None:
             decls.check_template_inputs(self.report, job.name, job.template, values, types, where)
+            self._null_template_inputs(checker, job.template, values, shapes)
         elif job.executor is not None:
             decls.check_config(self.report, job.name, job.executor,
                                self.executors[job.executor], values, types, where)
+
+    @staticmethod
+    def _null_template_inputs(checker: Checker, template: TemplateSpec, values: ObjectExpr,
+                              shapes: list[Shape]) -> None:
+        """A value that may be null breaks the input schema of a template input that is not
+        optional (null passed explicitly does not take the default)."""
+        inputs = {i.name: i for i in template.inputs}
+        for (key, value), shape in zip(values.fields, shapes, strict=True):
+            spec = inputs.get(key)
+            if spec is not None and not spec.optional:
+                checker.present(value, shape,
+                                f"the non-optional input '{key}' of template {template.ref}")
 
     def _upstream(self, job: _Job, refs: list[tuple[str, Span]]) -> None:
         ancestry = self.ancestry[job.handler]

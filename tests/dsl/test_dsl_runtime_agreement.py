@@ -60,11 +60,12 @@ def _run(tmp_path: Path, source: str, name: str = "wf.bsw") -> tuple[dict[str, A
 
 @pytest.mark.slow
 def test_when_that_cannot_be_evaluated_crashes_the_engine(tmp_path: Path) -> None:
-    """A `when` that errors (null optional input) kills the run with 'internal error ...
-    illegal job transition PENDING -> FAILED' and a traceback instead of failing the job."""
+    """A `when` that errors (here a division by an input that is 0) killed the run with
+    'internal error ... illegal job transition PENDING -> FAILED' and a traceback instead of
+    failing the job."""
     snapshot, out = _run(tmp_path, _wf(
-        "  input { cnt?: integer }\n"
-        '  job a uses shell { when input.cnt > 1  with { command: "true" } }'))
+        "  input { cnt: integer = 0 }\n"
+        '  job a uses shell { when 1 / input.cnt > 1  with { command: "true" } }'))
     assert "Traceback" not in out and "illegal job transition" not in out, out
     assert snapshot is not None and snapshot["status"] == "FAILED"
     assert "condition could not be evaluated" in snapshot["jobs"][0]["error"]
@@ -72,10 +73,10 @@ def test_when_that_cannot_be_evaluated_crashes_the_engine(tmp_path: Path) -> Non
 
 @pytest.mark.slow
 def test_fanout_list_that_cannot_be_evaluated_crashes_the_engine(tmp_path: Path) -> None:
-    """A `for x in ...` whose list errors at run time crashes the engine (PENDING -> FAILED)."""
+    """A `for x in ...` whose list errors at run time crashed the engine (PENDING -> FAILED)."""
     snapshot, out = _run(tmp_path, _wf(
-        "  input { xs?: list<string> }\n"
-        '  job a uses shell { for x in input.xs + ["z"]  with { command: "echo ${x}" } }'))
+        "  input { n: integer = 0 }\n"
+        '  job a uses shell { for x in range(10 / input.n)  with { command: "echo ${x}" } }'))
     assert "Traceback" not in out and "illegal job transition" not in out, out
     assert snapshot is not None and snapshot["status"] == "FAILED"
 
@@ -154,8 +155,6 @@ def test_calls_and_operators_the_evaluator_always_rejects_pass_check(expr: str) 
     assert any(d.startswith("dsl.type") for d in _output_expr_diags(inputs, expr))
 
 
-@pytest.mark.xfail(strict=True, reason="known defect: the checker types optional inputs as "
-                   "always present; needs a nullable flag on shapes")
 @pytest.mark.parametrize("expr", ["input.cnt + 1", "input.cnt > 1", "len(input.note)",
                                   'input.note + "!"'])
 def test_optional_input_used_as_if_always_present_passes_check(expr: str) -> None:
@@ -169,6 +168,67 @@ def test_list_concatenation_keeps_the_left_item_type() -> None:
     """`(input.xs + ["a"])[2] == "a"` is true at run time but check rejects it: the sum of a
     list<integer> and a list<string> is typed list<integer>."""
     assert _output_expr_diags('xs: list<integer> = [1, 2]', '(input.xs + ["a"])[2] == "a"') == []
+
+
+@pytest.mark.slow
+def test_when_that_is_not_a_boolean_at_run_time_fails_the_job(tmp_path: Path) -> None:
+    """A `when` the checker cannot type (an executor's output) that turns out to be "no" ran
+    the job (a non-empty string is truthy); the job must fail and say why instead."""
+    snapshot, out = _run(tmp_path, _wf(
+        """  job a uses shell { with { command: "echo '{\\"go\\": \\"no\\"}'" } }\n"""
+        '  job b uses shell { needs a  when a.output.go  with { command: "true" } }'))
+    assert snapshot is not None, out
+    jobs = {j["name"]: j for j in snapshot["jobs"]}
+    assert jobs["b"]["state"] == "FAILED", jobs["b"]
+    assert "not true or false" in jobs["b"]["error"]
+
+
+@pytest.mark.parametrize("value", ["", "no", 0, 1, [], {}, None, 0.5])
+def test_a_condition_is_true_or_false_never_truthy(value: Any) -> None:
+    """The engine's `when` takes true or false only: any other value is an error that
+    names the expression and its type, as the checker does for the types it knows."""
+    from baseshift.core.errors import ExpressionError
+    from baseshift.core.expr import condition
+
+    with pytest.raises(ExpressionError, match=r"^v is an? \w+, not true or false"):
+        condition(parse_expression("v"), {"v": value})
+    assert condition(parse_expression("v == 1"), {"v": 1}) is True
+    assert condition(parse_expression("v"), {"v": False}) is False
+
+
+@pytest.mark.parametrize(("inputs", "expr"), [
+    ("s: string", "input.s"),
+    ("n: integer", "input.n"),
+    ("xs: list<string>", "input.xs"),
+    ("o: object", "input.o"),
+    ("n: integer, ok: boolean", "input.ok and input.n"),
+    ("s: string", "not input.s"),
+    ("s: string", '"${input.s}!"'),
+])
+def test_conditions_that_are_not_booleans_are_refused_by_check(inputs: str, expr: str) -> None:
+    """A `when` of another type than boolean (or an `and`/`or`/`not` operand) was
+    evaluated by truthiness; check refuses it with a hint that shows a comparison."""
+    diags = compile_text(_wf(f"  input {{ {inputs} }}\n"
+                             f'  job a uses shell {{ when {expr}  with {{ command: "x" }} }}'
+                             )).diagnostics
+    assert [d.code for d in diags] == ["dsl.condition"], [d.message for d in diags]
+    assert diags[0].hint and diags[0].hint.startswith(("compare it: ", "test its size: "))
+
+
+@pytest.mark.parametrize(("body", "reads"), [
+    ("  job sq uses shell { for x in [1, 2]  with { command: \"echo ${x}\" } }\n"
+     "  output { s: sq.output.sum }", "sq.output.sum"),
+    ("  job sq uses shell { for x in [1, 2]  with { command: \"echo ${x}\" } }\n"
+     "  output { s: sq.output + 1 }", "sq.output + 1"),
+    ("  job sq uses shell { for x in [1, 2]  with { command: \"echo ${x}\" } }\n"
+     "  output { s: keys(sq.output) }", "keys"),
+])
+def test_a_fan_out_output_is_a_list(body: str, reads: str) -> None:
+    """A fan-out job's output is the list of its instances' outputs, so reading a field of
+    it ("cannot read field 'sum' of a list" at run time) or using it as a number fails."""
+    diags = [d for d in compile_text(_wf(body)).diagnostics if d.code == "dsl.type"]
+    assert diags, reads
+    assert "list" in diags[0].message
 
 
 # ---------------------------------------------------------------- evaluator inconsistencies
