@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -49,7 +50,12 @@ class RetryPolicy:
     jitter: float = 0.0
 
     def delay_before(self, retry: int, rng: random.Random | None = None) -> float:
-        base = min(self.delay * self.factor ** max(retry - 1, 0), self.max_delay)
+        """Seconds to wait before retry number `retry` (1-based), capped at `max_delay`."""
+        try:
+            grown = self.delay * self.factor ** max(retry - 1, 0)
+        except OverflowError:  # factor ** 1100 with retry 2000: far past any max_delay
+            grown = math.inf
+        base = min(grown, self.max_delay)
         if not self.jitter:
             return base
         spread = (rng or random).uniform(-self.jitter, self.jitter)

@@ -86,6 +86,13 @@ async def test_retries_use_backoff_then_succeed(make_baseshift: Any) -> None:
     assert attempts[2].started_at - attempts[1].ended_at >= 0.02
 
 
+def test_a_late_retry_of_a_long_retry_series_waits_the_max_delay() -> None:
+    """retry 2000: the 1,100th delay is far past max_delay; it must not overflow a float."""
+    policy = RetryPolicy(retries=2000, delay=1.0, factor=2.0, max_delay=300.0, jitter=0.1)
+    assert policy.delay_before(1100) <= 330.0
+    assert RetryPolicy(retries=2000, max_delay=300.0).delay_before(2000) == 300.0
+
+
 async def test_retries_exhausted_fail_the_job(make_baseshift: Any) -> None:
     plan = Plan("p", "1.0.0", jobs=(job("f", "fail_until", args={"tag": "f", "times": 9},
                                         retry=RetryPolicy(retries=2, delay=0.001)),))
