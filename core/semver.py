@@ -20,7 +20,7 @@ __all__ = ["Range", "Version", "VersionError"]
 
 _ID = r"(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)"
 _VERSION = re.compile(rf"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-({_ID}(?:\.{_ID})*))?")
-_EXPECTED = "expected MAJOR.MINOR.PATCH like 1.2.3, or a prerelease like 1.2.3-beta.1"
+_EXPECTED = "expected MAJOR.MINOR.PATCH like 1.2.3"
 
 
 @functools.total_ordering

@@ -36,7 +36,7 @@ class VersionError(ValueError):
 _REASONS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^(?:<=|>=|~>|[<>=~^])+$"), "an operator needs a version after it"),
     (re.compile(r"[xX*]\.\d"), "a number cannot follow a wildcard (x, X or *)"),
-    (re.compile(r"(?:^|[^\d.A-Za-z-])0\d|\.0\d"), "numbers have no leading zeros"),
+    (re.compile(r"(?<![\dA-Za-z])0\d"), "numbers have no leading zeros"),
     (re.compile(r"\d\.\d+\.\d+\.\d"), "a version has three numbers, MAJOR.MINOR.PATCH"),
     (re.compile(r"[-+]"), "a prerelease (-beta.1) or build (+b5) follows three numbers"),
     (re.compile(r"^[<>=~^]*[<>=~^][<>=~^]"), "one operator per bound: <, <=, >, >=, =, ~ or ^"),
