@@ -13,7 +13,7 @@ MAX_LENGTH = 256
 """npm's limit on a version or range, in characters."""
 MAX_NUMBER = 2**53 - 1
 """npm's limit on a version number (JavaScript's largest exact integer)."""
-EXAMPLES = "expected e.g. ^1.2, ~1.2.3, >=1.0 <2, 1.2.x, 1.0.0 - 2.0.0 or ^1 || ^2"
+EXAMPLES = "valid ranges look like ^1.2, ~1.2.3, >=1.0 <2, 1.2.x, 1.0.0 - 2.0.0 or ^1 || ^2"
 
 _NR = r"(?:0|[1-9]\d*)"
 _WILD = r"[xX*]"
@@ -30,7 +30,13 @@ _QUALIFIERS = re.compile(r"[-+].*")
 
 
 class VersionError(ValueError):
-    """A malformed version or range; the message says what form is expected."""
+    """A malformed version or range: `message` says what is wrong, `hint` (for a range)
+    shows valid ones; str() gives both, for callers with no place for a hint."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(f"{message}; {hint}" if hint else message)
+        self.message = message
+        self.hint = hint
 
 
 _REASONS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -56,10 +62,10 @@ def normalize(text: str) -> str:
     alternatives = [_AFTER_OPERATOR.sub(r"\1", " ".join(a.replace(",", " ").split()))
                     for a in text.split("||")]
     if alternatives == [""]:
-        raise VersionError(f"empty version range; {EXAMPLES}")
+        raise VersionError("empty version range", EXAMPLES)
     if "" in alternatives:
-        raise VersionError(f"'{text}' has an empty side of '||' (npm reads it as any version); "
-                           f"write * for any version, or {EXAMPLES}")
+        raise VersionError(f"'{text}' has an empty side of '||' (npm reads it as any version)",
+                           f"write * for any version; {EXAMPLES}")
     for alternative in alternatives:
         _check_alternative(alternative, text)
     return " || ".join(alternatives)
@@ -88,8 +94,7 @@ def _check_numbers(alternative: str, whole: str) -> None:
 def _refused(part: str, whole: str) -> VersionError:
     if part == "-":
         return VersionError(f"'{whole}' is not a version range: a hyphen range is LOW - HIGH "
-                            "alone between '||' (1.0.0 - 2.0.0 || >=3); "
-                            f"{EXAMPLES}")
+                            "alone between '||' (1.0.0 - 2.0.0 || >=3)", EXAMPLES)
     why = next((reason for pattern, reason in _REASONS if pattern.search(part)), None)
     where = f"'{part}'" if part == whole else f"'{part}' in '{whole}'"
-    return VersionError(f"{where} is not a version range{': ' + why if why else ''}; {EXAMPLES}")
+    return VersionError(f"{where} is not a version range{': ' + why if why else ''}", EXAMPLES)
