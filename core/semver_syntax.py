@@ -45,7 +45,8 @@ _REASONS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?<![\dA-Za-z])0\d"), "numbers have no leading zeros"),
     (re.compile(r"\d\.\d+\.\d+\.\d"), "a version has three numbers, MAJOR.MINOR.PATCH"),
     (re.compile(r"[-+]"), "a prerelease (-beta.1) or build (+b5) follows three numbers"),
-    (re.compile(r"^[<>=~^]*[<>=~^][<>=~^]"), "one operator per bound: <, <=, >, >=, =, ~ or ^"),
+    (re.compile(r"^(?>(?:<=|>=|~>|[<>=~^]))[<>=~^]"),  # atomic: >= is one operator, not > =
+     "one operator per bound: <, <=, >, >=, =, ~ or ^"),
 )
 """Why a comparator is refused, the first that applies; checked only once it is refused."""
 

@@ -71,6 +71,8 @@ def test_ranges(text: str, inside: list[str], outside: list[str]) -> None:
     ("1 - 2 - 3", "a hyphen range is LOW - HIGH"),
     ("1 - 2 >=1.5", "a hyphen range is LOW - HIGH"),
     ("latest", "'latest' is not a version range; valid"),
+    (">=latest", "'>=latest' is not a version range; valid"),
+    ("~>=1", "one operator per bound"),
 ])
 def test_bad_ranges_say_what_is_wrong_and_show_valid_ones(bad: str, why: str) -> None:
     with pytest.raises(VersionError, match=r"; valid ranges look like \^1\.2, ") as caught:
