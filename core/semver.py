@@ -1,55 +1,82 @@
-"""Semantic versions and the ranges `uses name@range` accepts (^1.2, ~1.2.3, >=1 <2, 1.2.3, *)."""
+"""Semantic versions and the npm-style ranges `uses name@range` accepts (^1.2, >=1.0 <2, ...).
+
+Ranges mean exactly what they mean to npm: node-semver (a port of npm's `semver`) reads
+them, after `semver_syntax` has refused what npm refuses, with a message that says why.
+tests/core/test_semver_npm.py checks both against npm's own package, run by node.
+"""
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-_VERSION = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
-_PARTIAL = re.compile(r"^(0|[1-9]\d*)(?:\.(0|[1-9]\d*|[xX*]))?(?:\.(0|[1-9]\d*|[xX*]))?$")
-_COMPARATOR = re.compile(r"^(>=|<=|>|<|=|\^|~)?\s*(.+)$")
+import nodesemver
+
+from .semver_syntax import MAX_LENGTH, MAX_NUMBER, VersionError, normalize
+
+__all__ = ["Range", "Version", "VersionError"]
+
+_ID = r"(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)"
+_VERSION = re.compile(rf"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-({_ID}(?:\.{_ID})*))?")
+_EXPECTED = "expected MAJOR.MINOR.PATCH like 1.2.3"
 
 
-class VersionError(ValueError):
-    """A malformed version or range; the message says what form is expected."""
-
-
-@dataclass(frozen=True, slots=True, order=True)
+@functools.total_ordering
+@dataclass(frozen=True, slots=True)
 class Version:
+    """MAJOR.MINOR.PATCH with an optional prerelease, ordered as semver.org says: a
+    prerelease comes before its release, and its numeric parts compare as numbers."""
+
     major: int
     minor: int
     patch: int
+    prerelease: tuple[str, ...] = ()
 
     @classmethod
     def parse(cls, text: str) -> Version:
-        m = _VERSION.match(text.strip())
-        if not m or len(text) > 64:
-            raise VersionError(f"'{text}' is not a version; expected MAJOR.MINOR.PATCH like 1.2.3")
-        return cls(int(m[1]), int(m[2]), int(m[3]))
+        m = _VERSION.fullmatch(text.strip()) if len(text) <= MAX_LENGTH else None
+        if not m:
+            raise VersionError(f"'{text}' is not a version; {_EXPECTED}")
+        numbers = (m[1], m[2], m[3])
+        # len() first: int() refuses more than 4300 digits
+        if any(len(n) > 16 or int(n) > MAX_NUMBER for n in numbers):
+            raise VersionError(f"'{text}' has a number above {MAX_NUMBER}, the largest one "
+                               "a version may hold")
+        return cls(int(m[1]), int(m[2]), int(m[3]), tuple(m[4].split(".")) if m[4] else ())
+
+    def _key(self) -> tuple[int, int, int, int, tuple[tuple[int, int, str], ...]]:
+        pre = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in self.prerelease)
+        return (self.major, self.minor, self.patch, 0 if pre else 1, pre)
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Version):
+            return NotImplemented
+        return self._key() < other._key()
 
     def __str__(self) -> str:
-        return f"{self.major}.{self.minor}.{self.patch}"
+        pre = "-" + ".".join(self.prerelease) if self.prerelease else ""
+        return f"{self.major}.{self.minor}.{self.patch}{pre}"
 
 
 @dataclass(frozen=True, slots=True)
 class Range:
-    """A conjunction of comparators; a version matches when it satisfies every one."""
+    """An npm range: alternatives (`||`) of bounds that a version must all satisfy.
+
+    As in npm, a prerelease matches only a range that names a prerelease of the same
+    MAJOR.MINOR.PATCH: `^1.2.3-alpha` takes 1.2.3-beta, not 1.2.4-beta.
+    """
 
     text: str
-    bounds: tuple[tuple[str, Version], ...]
+    _npm: Any = field(compare=False, repr=False)
 
     @classmethod
     def parse(cls, text: str) -> Range:
-        parts = text.replace(",", " ").split()
-        if not parts:
-            raise VersionError("empty version range; expected e.g. ^1.2, ~1.2.3, >=1.0 <2 or 1.2.3")
-        bounds: list[tuple[str, Version]] = []
-        for part in parts:
-            bounds.extend(_comparator(part))
-        return cls(text, tuple(bounds))
+        return cls(text, nodesemver.make_range(normalize(text), loose=False))
 
     def matches(self, v: Version) -> bool:
-        return all(_OPS[op](v, bound) for op, bound in self.bounds)
+        return bool(self._npm.test(str(v)))
 
     def best(self, versions: Iterable[Version]) -> Version | None:
         """The highest version in `versions` that this range accepts."""
@@ -57,42 +84,3 @@ class Range:
 
     def __str__(self) -> str:
         return self.text
-
-
-_OPS = {
-    ">=": lambda a, b: a >= b, ">": lambda a, b: a > b, "<=": lambda a, b: a <= b,
-    "<": lambda a, b: a < b, "=": lambda a, b: a == b,
-}
-
-
-def _comparator(part: str) -> list[tuple[str, Version]]:
-    if part in ("*", "x", "X"):
-        return [(">=", Version(0, 0, 0))]
-    m = _COMPARATOR.match(part)
-    assert m is not None  # the pattern accepts any non-empty text
-    op, rest = m[1] or "", m[2]
-    pm = _PARTIAL.match(rest)
-    if not pm or len(rest) > 64:
-        raise VersionError(f"'{part}' is not a version range; "
-                           "expected e.g. ^1.2, ~1.2.3, >=1.0 <2 or 1.2.3")
-    nums = [int(g) if g and g not in "xX*" else None for g in pm.groups()]
-    major, minor, patch = nums
-    low = Version(major or 0, minor or 0, patch or 0)
-    assert major is not None
-    if op in ("", "="):
-        if minor is None:
-            return [(">=", low), ("<", Version(major + 1, 0, 0))]
-        if patch is None:
-            return [(">=", low), ("<", Version(major, minor + 1, 0))]
-        return [("=", low)]
-    if op == "^":
-        if major > 0 or minor is None:
-            return [(">=", low), ("<", Version(major + 1, 0, 0))]
-        if minor > 0 or patch is None:
-            return [(">=", low), ("<", Version(0, minor + 1, 0))]
-        return [("=", low)]
-    if op == "~":
-        if minor is None:
-            return [(">=", low), ("<", Version(major + 1, 0, 0))]
-        return [(">=", low), ("<", Version(major, minor + 1, 0))]
-    return [(op, low)]

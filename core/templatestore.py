@@ -373,7 +373,7 @@ def select(docs: Iterable[TemplateDocument], version: str | None) -> TemplateDoc
     try:
         wanted = Range.parse(version)
     except VersionError as exc:
-        raise TemplateError(("version",), str(exc)) from None
+        raise TemplateError(("version",), exc.message, hint=exc.hint) from None
     best = wanted.best(by_version)
     return by_version[best] if best is not None else None
 
@@ -439,5 +439,5 @@ def filter_versions(docs: Iterable[TemplateDocument], version: str | None
     try:
         wanted = Range.parse(version)
     except VersionError as exc:
-        raise TemplateError(("version",), str(exc)) from None
+        raise TemplateError(("version",), exc.message, hint=exc.hint) from None
     return [d for d in docs if wanted.matches(d.semver)]

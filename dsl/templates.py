@@ -32,7 +32,7 @@ class Registry:
         try:
             wanted = Range.parse(text)
         except VersionError as exc:
-            report.error(ref.range.span, "dsl.bad-version", str(exc))
+            report.error(ref.range.span, "dsl.bad-version", exc.message, exc.hint)
             return None
         versions = self.templates.get(name)
         if not versions:

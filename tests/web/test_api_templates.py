@@ -103,6 +103,30 @@ async def test_an_incompatible_minor_is_409_with_reasons(make_client: Any) -> No
         assert r.status_code == 201 and r.json()["version"] == "2.0.0"
 
 
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+async def test_version_ranges_read_as_npm_reads_them(make_client: Any, store: str) -> None:
+    async with make_client(templates=store) as (_, client):
+        for version in ("1.2.0", "1.2.8", "1.3.0", "2.0.0-beta.1", "2.0.0"):
+            r = await client.post("/api/v1/templates", json=document(version=version))
+            assert r.status_code == 201, r.text
+
+        async def listed(version: str) -> list[str]:
+            r = await client.get("/api/v1/templates", params={"version": version})
+            assert r.status_code == 200, r.text
+            return [t["version"] for t in r.json()["templates"]]
+
+        assert await listed(">1.2") == ["1.3.0", "2.0.0"]
+        assert await listed("<=1.2.x") == ["1.2.0", "1.2.8"]
+        assert await listed("1.2.0 - 1.2.8 || >= 2.0.0-beta") == [
+            "1.2.0", "1.2.8", "2.0.0-beta.1", "2.0.0"]
+        r = await client.get("/api/v1/templates/hello.say/v1.2.0")
+        assert r.json()["version"] == "1.2.0"
+        r = await client.get("/api/v1/templates/hello.say/1.x.3")
+        assert r.status_code == 422 and r.json()["field"] == "$.version"
+        assert "a number cannot follow a wildcard" in r.json()["detail"]
+        assert r.json()["hint"].startswith("valid ranges look like ^1.2")
+
+
 @pytest.mark.parametrize(("body", "field"), [
     (document(steps=[{"name": "x", "type": "nope"}]), "$.steps[0].type"),
     (document(version="one"), "$.version"),
