@@ -19,7 +19,7 @@ from lark.lexer import ContextualLexer, LexerState
 from baseshift.core.diagnostics import Diagnostic, Span
 from baseshift.core.expr import Expr, Literal
 
-from . import fastparse, hints
+from . import fastparse, hints, recovery
 from .ast import Parsed
 from .literals import shift
 from .transformer import ToAst
@@ -27,10 +27,6 @@ from .transformer import ToAst
 MAX_ERRORS = 20
 _MAX_RECOVERIES = 2000
 _KEY_FOLLOW = re.compile(r"[ \t\f\r\n]*\??[ \t\f\r\n]*:")
-_CLOSERS = {"RBRACE": "}", "RSQB": "]", "RPAR": ")"}
-_FIRST_TRIED = ("RBRACE", "RSQB", "RPAR", "COMMA", "COLON")
-_STAND_INS = {"DURATION": "1s", "NUMBER": "0", "STRING": '""', "NAME": "_", "RANGE": "*",
-              "LABEL": "label"}
 
 
 class _KeywordLexer(ContextualLexer):
@@ -143,7 +139,11 @@ def relocate(diagnostics: list[Diagnostic], line: int, cols: int) -> list[Diagno
 
 
 class _Recovery:
-    """lark's on_error callback: records each error, then repairs or skips and goes on."""
+    """lark's on_error callback: records each error, then repairs the parse and goes on.
+
+    After a repair that did not read the tokens after it (the parser lost its place), errors
+    are not reported again until it has read RESYNC tokens in a row: those would be
+    follow-ons of the first one, like yacc's error state."""
 
     def __init__(self, source: str, path: str) -> None:
         self.source = source
@@ -151,71 +151,47 @@ class _Recovery:
         self.diagnostics: list[Diagnostic] = []
         self._lines: set[int] = set()
         self._calls = 0
+        self._lost_at: int | None = None
 
     def __call__(self, e: UnexpectedInput) -> bool:
         self._calls += 1
         self.report(e)
         if self._calls > _MAX_RECOVERIES or len(self.diagnostics) >= MAX_ERRORS:
             return False
-        if isinstance(e, UnexpectedToken):
-            return _repair(e)
-        return True
+        if not isinstance(e, UnexpectedToken):
+            return True
+        read = recovery.repair(e, _literals())
+        if read < recovery.RESYNC:
+            self._lost_at = recovery.lexer_state(e.interactive_parser).line_ctr.char_pos
+        return read >= 0
 
     def report(self, e: UnexpectedInput) -> None:
+        here = _position(e)
+        if self._lost_at is not None:
+            if _tokens_between(self.source, self._lost_at, here) < recovery.RESYNC:
+                self._lost_at = here
+                return
+            self._lost_at = None
         d = syntax_diagnostic(e, self.source, self.path)
         if d.span.line not in self._lines:
             self._lines.add(d.span.line)
             self.diagnostics.append(d)
 
 
-def _repair(e: UnexpectedToken) -> bool:
-    """Repair the parse so it can go on: insert a missing token when that makes the
-    unexpected one fit, else stand in for a missing value, else skip the token."""
-    parser = e.interactive_parser
-    accepts = e.accepts or set()
-    if e.token.type == "$END":
-        closer = next((t for t in _CLOSERS if t in accepts), None)
-        if closer is None:
-            return False
-        parser.feed_token(Token.new_borrow_pos(closer, _CLOSERS[closer], e.token))
-        return True
-    label = _as_label(e.token)
-    if label is not None and "COMMA" in accepts and _fits(parser, "COMMA", label):
-        parser.feed_token(_stand_in("COMMA", label))
-        parser.feed_token(label)
-        return True
-    candidates = [*(t for t in _FIRST_TRIED if t in accepts), *sorted(accepts - set(_FIRST_TRIED))]
-    for kind in candidates:
-        if _fits(parser, kind, e.token):
-            parser.feed_token(_stand_in(kind, e.token))
-            parser.feed_token(e.token)
-            return True
-    stand_in = next((k for k in _STAND_INS if k in accepts), None)
-    if stand_in is not None:
-        parser.feed_token(_stand_in(stand_in, e.token))
-    return True
+_TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"?|#[^\n]*|[A-Za-z0-9_]+|\S')
 
 
-def _as_label(token: Token) -> Token | None:
-    """A name as a label: after `runs-on gpu`, a name is most likely a label missing its
-    comma, which lark lexed as a NAME because no label can come there."""
-    if token.type == "NAME" and fastparse.LABEL.fullmatch(str(token)):
-        return Token.new_borrow_pos("LABEL", str(token), token)
-    return None
+def _position(e: UnexpectedInput) -> int:
+    if isinstance(e, UnexpectedToken):
+        return e.token.start_pos if e.token.start_pos is not None else -1
+    return e.pos_in_stream or 0
 
 
-def _stand_in(kind: str, at: Token) -> Token:
-    return Token.new_borrow_pos(kind, _STAND_INS.get(kind) or _literal(kind), at)
-
-
-def _fits(parser: Any, kind: str, token: Token) -> bool:
-    trial = parser.copy(deepcopy_values=False)
-    try:
-        trial.feed_token(_stand_in(kind, token))
-        trial.feed_token(token)
-    except UnexpectedInput:
-        return False
-    return True
+def _tokens_between(source: str, start: int, end: int) -> int:
+    """About how many tokens the parser read between two errors (comments not counted)."""
+    if end < 0:
+        return 0
+    return sum(not t.startswith("#") for t in _TOKEN.findall(source, start, end))
 
 
 def syntax_diagnostic(e: UnexpectedInput, source: str, path: str) -> Diagnostic:

@@ -27,7 +27,7 @@ class Reporter:
     def key_span(self, value: Expr) -> Span:
         """Where the key of an object field is, given its value (keys keep no span)."""
         if self._lines is None:
-            self._lines = self.source.splitlines()
+            self._lines = self.source.split("\n")  # the parsers' lines: '\n' ends one
         s = value.span
         line = self._lines[s.line - 1] if 0 < s.line <= len(self._lines) else ""
         m = _KEY_BEFORE.search(line[: s.col - 1])
