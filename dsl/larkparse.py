@@ -21,6 +21,7 @@ from baseshift.core.expr import Expr, Literal
 
 from . import fastparse, hints, recovery
 from .ast import Parsed
+from .damage import assess
 from .literals import shift
 from .transformer import ToAst
 
@@ -30,10 +31,12 @@ _KEY_FOLLOW = re.compile(r"[ \t\f\r\n]*\??[ \t\f\r\n]*:")
 
 
 class _KeywordLexer(ContextualLexer):
-    """lark's contextual lexer, plus one rule: a keyword followed by ':' is a key.
+    """lark's contextual lexer, plus two rules about keywords (as `fastparse` reads them).
 
-    LALR merges the states after an expression, so `timeout` after `{ a: 1` is a keyword
-    for lark; where a name may also stand and a ':' follows, it can only be a key.
+    A keyword followed by ':' is a key: LALR merges the states after an expression, so
+    `timeout` after `{ a: 1` is a keyword for lark; where a name may also stand and a ':'
+    follows, it can only be a key. And a keyword is a whole word: where no name may stand,
+    lark would read `jobs` as the keyword `job` and a name `s`.
     """
 
     def __init__(self, conf: Any, states: dict[int, Any], always_accept: Any = ()) -> None:
@@ -47,11 +50,22 @@ class _KeywordLexer(ContextualLexer):
 
     def lex(self, lexer_state: LexerState, parser_state: Any) -> Iterator[Token]:
         for token in super().lex(lexer_state, parser_state):
-            if (token.type in fastparse.KEYWORD_TYPES
-                    and parser_state.position in self._name_states
-                    and _KEY_FOLLOW.match(lexer_state.text.text, lexer_state.line_ctr.char_pos)):
-                token = Token.new_borrow_pos("NAME", str(token), token)
+            if token.type in fastparse.KEYWORD_TYPES:
+                text = lexer_state.text.text
+                assert isinstance(text, str)
+                rest = _WORD_REST.match(text, lexer_state.line_ctr.char_pos)
+                if rest is not None:
+                    lexer_state.line_ctr.feed(rest.group(), test_newline=False)
+                    token = Token.new_borrow_pos("NAME", str(token) + rest.group(), token)
+                    token.end_column = lexer_state.line_ctr.column
+                    token.end_pos = lexer_state.line_ctr.char_pos
+                elif (parser_state.position in self._name_states
+                        and _KEY_FOLLOW.match(text, lexer_state.line_ctr.char_pos)):
+                    token = Token.new_borrow_pos("NAME", str(token), token)
             yield token
+
+
+_WORD_REST = re.compile(r"[A-Za-z0-9_]+")
 
 
 @functools.cache
@@ -77,24 +91,31 @@ def build_lark(*, strict: bool) -> Lark:
 
 
 def lark_parse(source: str, path: str, start: str) -> Parsed:
+    """Parse with lark, repairing each syntax error; the repaired tree comes back with the
+    errors and what they damage (see `damage`), for the checks of what is intact."""
     recovery = _Recovery(source, path)
     try:
         tree = lark_parser().parse(source, start=start, on_error=recovery)
     except UnexpectedInput as e:
         recovery.report(e)
         tree = None
-    if recovery.diagnostics or tree is None:
+    if tree is None:
         return Parsed(None, tuple(recovery.diagnostics))
     inner = _InnerParser(path)
     try:
         result = ToAst(inner).transform(tree)
     except RecursionError:
-        return Parsed(None, (_too_deep(path),))
+        return Parsed(None, (*recovery.diagnostics, _too_deep(path)))
     except VisitError as exc:
         if isinstance(exc.orig_exc, RecursionError):
-            return Parsed(None, (_too_deep(path),))
+            return Parsed(None, (*recovery.diagnostics, _too_deep(path)))
         raise
-    return Parsed(None if inner.errors else result, tuple(inner.errors))
+    errors = (*recovery.diagnostics, *inner.errors)
+    if not errors:
+        return Parsed(result, ())
+    if start != "file":
+        return Parsed(None, errors)
+    return Parsed(result, errors, assess(result, errors))
 
 
 def _too_deep(path: str) -> Diagnostic:

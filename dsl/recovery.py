@@ -10,6 +10,7 @@ error: inserting a keyword because the parser state allows one (`retries 3` read
 from __future__ import annotations
 
 import re
+from copy import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,7 +142,7 @@ def _reread(keyword: Token, accepts: set[str], literal: dict[str, str]) -> list[
 def _progress(parser: Any, r: Repair, unexpected: Token) -> int:
     """How many of the file's tokens a repair reads: the unexpected one if it keeps it,
     then up to LOOKAHEAD more; -1 when the repair itself does not fit."""
-    trial = parser.copy(deepcopy_values=False)
+    trial = _dry_run(parser)
     try:
         for token in r.tokens:
             trial.feed_token(token)
@@ -162,6 +163,16 @@ def _progress(parser: Any, r: Repair, unexpected: Token) -> int:
     except UnexpectedInput:
         return read
     return LOOKAHEAD + 1
+
+
+def _dry_run(parser: Any) -> Any:
+    """A copy of the parser that builds no tree nodes: lark's tree builder may extend the
+    children of a node on the value stack in place, which the real parse shares."""
+    trial = parser.copy(deepcopy_values=False)
+    conf = copy(trial.parser_state.parse_conf)
+    conf.callbacks = {}
+    trial.parser_state.parse_conf = conf
+    return trial
 
 
 def lexer_state(parser: Any) -> LexerState:
