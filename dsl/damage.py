@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TypeVar
 
-from baseshift.core.diagnostics import Diagnostic, Span
+from baseshift.core.diagnostics import Span
 
 from . import ast
 from .ast import Damage
@@ -28,31 +28,39 @@ _TEMPLATES_KNOWN = frozenset({"dsl.unknown-template"})
 _Node = TypeVar("_Node", ast.Workflow | ast.Template, ast.WorkflowItem | ast.Job)
 
 
-def assess(tree: ast.SourceFile, errors: Iterable[Diagnostic]) -> Damage:
-    """Where each syntax error is, in terms of the declarations of `tree`."""
+def assess(tree: ast.SourceFile, errors: Iterable[Span]) -> Damage:
+    """What the syntax errors at `errors` (reported or not) spoil in the repaired `tree`.
+
+    Every declaration around an error is spoiled, not only the first: a repair may end one
+    declaration early and start the next with stand-in tokens at the same place."""
     broken: list[Span] = []
     unreliable: set[str] = set()
-    for error in errors:
-        span, codes = _place(tree, error.span)
-        if span is not None:
-            broken.append(span)
+    for at in errors:
+        spans, codes = _place(tree, at)
+        broken += spans
         unreliable |= codes
-    return Damage(tuple(broken), frozenset(unreliable))
+    return Damage(tuple(dict.fromkeys(broken)), frozenset(unreliable))
 
 
-def _place(tree: ast.SourceFile, at: Span) -> tuple[Span | None, frozenset[str]]:
-    """The declaration an error spoils, and the checks it makes unreliable."""
-    item = _first_around(tree.items, at)
-    if isinstance(item, ast.Template):
-        return item.span, _TEMPLATES_KNOWN
-    if item is None:
-        return None, _TEMPLATES_KNOWN | _JOBS_KNOWN
-    part = _first_around(_declarations(item), at)
-    if part is None:
-        return None, _JOBS_KNOWN
-    if isinstance(part, ast.InputBlock):
-        return part.span, _INPUTS_KNOWN
-    return part.span, frozenset()
+def _place(tree: ast.SourceFile, at: Span) -> tuple[list[Span], frozenset[str]]:
+    """The declarations an error spoils, and the checks it makes unreliable."""
+    items = _around(tree.items, at)
+    if not items:
+        return [], _TEMPLATES_KNOWN | _JOBS_KNOWN
+    spans: list[Span] = []
+    codes: set[str] = set()
+    for item in items:
+        if isinstance(item, ast.Template):
+            spans.append(item.span)
+            codes |= _TEMPLATES_KNOWN
+            continue
+        parts = _around(_declarations(item), at)
+        if not parts:
+            codes |= _JOBS_KNOWN
+        spans += [p.span for p in parts]
+        if any(isinstance(p, ast.InputBlock) for p in parts):
+            codes |= _INPUTS_KNOWN
+    return spans, frozenset(codes)
 
 
 def _declarations(wf: ast.Workflow) -> list[ast.WorkflowItem | ast.Job]:
@@ -63,8 +71,5 @@ def _declarations(wf: ast.Workflow) -> list[ast.WorkflowItem | ast.Job]:
     return out
 
 
-def _first_around(items: Iterable[_Node], at: Span) -> _Node | None:
-    return next((i for i in items if _inside(at, i.span)), None)
-
-
-_inside = ast.starts_within
+def _around(items: Iterable[_Node], at: Span) -> list[_Node]:
+    return [i for i in items if ast.starts_within(at, i.span)]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lark import Token
-from lark.exceptions import UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.lexer import LexerState
 
 from . import fastparse
@@ -113,6 +113,31 @@ def repair(e: UnexpectedToken, literal: dict[str, str]) -> int:
     if best.drops_block:
         _drop_block(lexer_state(parser))
     return score
+
+
+def skip_string(e: UnexpectedCharacters) -> None:
+    """After a string the lexer refused: read it as a string that ends at the last '"' of
+    its line (or at the line's end), which is what its author most likely meant."""
+    state = lexer_state(e.interactive_parser)
+    text = state.text.text
+    assert isinstance(text, str)
+    start = state.line_ctr.char_pos
+    if not text.startswith('"', start):
+        return
+    line_end = text.find("\n", start)
+    line_end = len(text) if line_end < 0 else line_end
+    last = text.rfind('"', start + 1, line_end)
+    # With no other quote, the closers at the line's end are most likely the statement's
+    # (`with { command: "echo }`), not the string's.
+    end = last + 1 if last > start else start + len(text[start:line_end].rstrip(" \t\r}]),"))
+    stand_in = Token("STRING", '""', start, e.line, e.column, e.line, e.column + 2, start + 2)
+    trial = _dry_run(e.interactive_parser)
+    try:
+        trial.feed_token(stand_in)
+    except UnexpectedInput:
+        return
+    e.interactive_parser.feed_token(stand_in)
+    state.line_ctr.feed(text[start:end], test_newline=False)
 
 
 def _options(token: Token, accepts: set[str], literal: dict[str, str]) -> list[Repair]:
