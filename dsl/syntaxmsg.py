@@ -110,7 +110,7 @@ def settled(parser_state: Any) -> int:
     of which can only reduce to "inside the workflow's braces"; an example written after
     one then gives its hint after the other too."""
     states = parser_state.parse_conf.states
-    stack = list(parser_state.state_stack)
+    stack: list[int] = list(parser_state.state_stack)
     while True:
         actions = set(states[stack[-1]].values())
         if len(actions) != 1:
