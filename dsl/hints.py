@@ -19,6 +19,9 @@ class Hint:
     text: str
     examples: tuple[str, ...]
     anywhere: bool = False
+    same_line: bool = False
+    """The mistake is within one line (`needs a b`): the hint does not fit a token on the
+    next line, which more likely starts the next statement."""
 
 
 _WF = 'workflow w {\n  version "1.0.0"\n'
@@ -42,10 +45,12 @@ HINTS: dict[str, Hint] = {
     "needs-list": Hint(
         "separate dependencies with commas: 'needs a, b'",
         (_JOB + "    needs a b\n  }\n}\n",),
+        same_line=True,
     ),
     "list-comma": Hint(
         "separate list items with commas: [a, b]",
         (_JOB + "    with { x: [1 2] }\n  }\n}\n",),
+        same_line=True,
     ),
     "with-needs-braces": Hint(
         "'with' takes an object: with { key: value, ... }",
@@ -93,7 +98,8 @@ HINTS: dict[str, Hint] = {
         "for and runs-on",
         (_JOB + "    needz b\n  }\n}\n", _JOB + "    command: \"x\"\n  }\n}\n",
          _JOB + '    with { command: "x" }\n    needz b\n  }\n}\n',
-         _JOB + "    timeout 5s\n    needz b\n  }\n}\n"),
+         _JOB + "    timeout 5s\n    needz b\n  }\n}\n",
+         _JOB + "    needs b\n    needz b\n  }\n}\n"),
     ),
     "workflow-statement": Hint(
         "a workflow's statements are: version, description, concurrency, input, job, "
@@ -146,6 +152,7 @@ HINTS: dict[str, Hint] = {
     "runs-on-list": Hint(
         "separate labels with commas: runs-on gpu, cuda12",
         (_JOB + "    runs-on gpu cuda12\n  }\n}\n",),
+        same_line=True,
     ),
     "template-runs-on": Hint(
         "'runs-on' chooses workers for a job: write it in the jobs that use this template",

@@ -112,31 +112,47 @@ class _Recovery:
         self._lines: set[int] = set()
         self._calls = 0
         self._lost_at: int | None = None
+        self._owed = 0
+        """Openers a repair inserted: the closers the file then lacks are follow-ons."""
 
     def __call__(self, e: UnexpectedInput) -> bool:
         self._calls += 1
-        self.report(e)
+        found = self._diagnose(e)
         if self._calls > _MAX_RECOVERIES or len(self.diagnostics) >= MAX_ERRORS:
+            self._add(found)
             return False
         if isinstance(e, UnexpectedCharacters):
             recovery.skip_string(e)
         if not isinstance(e, UnexpectedToken):
+            self._add(found)
             return True
-        read = recovery.repair(e, literals())
-        if read < recovery.RESYNC:
+        done = recovery.repair(e, literals())
+        if done.closed and self._owed:
+            self._owed -= done.closed
+            found = None
+        self._owed += done.opened
+        self._add(found)
+        if done.read < recovery.RESYNC:
             self._lost_at = recovery.lexer_state(e.interactive_parser).line_ctr.char_pos
-        return read >= 0
+        return done.read >= 0
 
     def report(self, e: UnexpectedInput) -> None:
+        """Report the error the parse stopped at."""
+        self._add(self._diagnose(e))
+
+    def _diagnose(self, e: UnexpectedInput) -> Diagnostic | None:
+        """The error's diagnostic, or None while the parser has not found its place again."""
         self.repaired.append(Span.point(e.line or 1, e.column or 1))
         here = _position(e)
         if self._lost_at is not None:
             if _tokens_between(self.source, self._lost_at, here) < recovery.RESYNC:
                 self._lost_at = here
-                return
+                return None
             self._lost_at = None
-        d = syntax_diagnostic(e, self.source, self.path)
-        if d.span.line not in self._lines:
+        return syntax_diagnostic(e, self.source, self.path)
+
+    def _add(self, d: Diagnostic | None) -> None:
+        if d is not None and d.span.line not in self._lines:
             self._lines.add(d.span.line)
             self.diagnostics.append(d)
 

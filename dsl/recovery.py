@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from copy import copy
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
@@ -26,7 +26,7 @@ RESYNC = 3
 """A repair that reads this many tokens has found the parser's place again (yacc's rule)."""
 
 CLOSERS = {"RBRACE": "}", "RSQB": "]", "RPAR": ")"}
-_PUNCTUATION = ("RBRACE", "RSQB", "RPAR", "COMMA", "COLON")
+_PUNCTUATION = ("RBRACE", "RSQB", "RPAR", "COMMA", "COLON", "LBRACE")
 STAND_INS = {"DURATION": "1s", "NUMBER": "0", "STRING": '""', "NAME": "_", "RANGE": "*",
              "LABEL": "label"}
 
@@ -77,9 +77,17 @@ def rewind(parser: Any, literal: dict[str, str]) -> Rewind | None:
     return Rewind(trial, Token.new_borrow_pos(kind, str(word), word), comma)
 
 
-def repair(e: UnexpectedToken, literal: dict[str, str]) -> int:
-    """Repair the parse after `e` so that it can go on; how many of the following tokens
-    the repair reads (LOOKAHEAD + 1 when it reads them all), or -1 when the parse cannot go on.
+class Outcome(NamedTuple):
+    """What a repair did: how many of the following tokens it read (LOOKAHEAD + 1 for all of
+    them, -1 when the parse cannot go on), and how many openers and closers it inserted."""
+
+    read: int
+    opened: int = 0
+    closed: int = 0
+
+
+def repair(e: UnexpectedToken, literal: dict[str, str]) -> Outcome:
+    """Repair the parse after `e` so that it can go on.
 
     `literal` maps terminal names to their text, for the tokens a repair inserts."""
     parser = e.interactive_parser
@@ -87,14 +95,14 @@ def repair(e: UnexpectedToken, literal: dict[str, str]) -> int:
     if e.token.type == "$END":
         closer = next((t for t in CLOSERS if t in accepts), None)
         if closer is None:
-            return -1
+            return Outcome(-1)
         parser.feed_token(Token.new_borrow_pos(closer, CLOSERS[closer], e.token))
-        return LOOKAHEAD + 1
+        return Outcome(LOOKAHEAD + 1, closed=1)
     if e.token.type == "RANGE" and len(e.token) > 1:
         # Stray text (`&&`, `'x'`, an invisible character glued to a keyword): drop its
         # first character only, so that what follows is read as what it is.
         _resume_at(lexer_state(parser), e.token, 1)
-        return 0
+        return Outcome(0)
     scored = [(_progress(parser, r, e.token), parser, r)
               for r in _options(e.token, accepts, literal)]
     back = rewind(parser, literal)
@@ -112,7 +120,8 @@ def repair(e: UnexpectedToken, literal: dict[str, str]) -> int:
         _resume_at(lexer_state(parser), e.token, 0)
     if best.drops_block:
         _drop_block(lexer_state(parser))
-    return score
+    inserted = [t.type for t in best.tokens if t is not e.token]
+    return Outcome(score, sum(t in _OPENERS for t in inserted), sum(t in CLOSERS for t in inserted))
 
 
 def skip_string(e: UnexpectedCharacters) -> None:

@@ -8,7 +8,7 @@ first by `mistakes`.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, TypeVar
 
 from lark import Token
 from lark.exceptions import UnexpectedInput, UnexpectedToken
@@ -20,6 +20,7 @@ from . import hints, mistakes, recovery
 from .larkbuild import lark_parser, literals
 
 CODE = "dsl.syntax"
+_K = TypeVar("_K")
 
 
 def syntax_diagnostic(e: UnexpectedInput, source: str, path: str) -> Diagnostic:
@@ -130,16 +131,30 @@ def hint_for(e: UnexpectedInput) -> str | None:
     if where is None:
         return None
     exact, anywhere = _hint_table()
-    label = exact.get(where) or anywhere.get(where[0])
-    return hints.HINTS[label].text if label else None
+    for label in (*exact.get(where, ()), *anywhere.get(where[0], ())):
+        hint = hints.HINTS[label]
+        if not hint.same_line or _on_the_line_before(e):
+            return hint.text
+    return None
+
+
+def _on_the_line_before(e: UnexpectedInput) -> bool:
+    """Whether the unexpected token is on the line of the token the parser read before it."""
+    if not isinstance(e, UnexpectedToken):
+        return True
+    values = e.interactive_parser.parser_state.value_stack
+    last = values[-1] if values else None
+    line = last.end_line if isinstance(last, Token) else getattr(
+        getattr(last, "meta", None), "end_line", None)
+    return line is None or line == e.token.line
 
 
 @functools.cache
-def _hint_table() -> tuple[dict[Place, str], dict[int, str]]:
+def _hint_table() -> tuple[dict[Place, list[str]], dict[int, list[str]]]:
     """Hint labels by the place and token kind of their examples' errors, and by the parser
-    state alone for the hints that fit any token there."""
-    exact: dict[Place, str] = {}
-    anywhere: dict[int, str] = {}
+    state alone for the hints that fit any token there; in the order of `hints.HINTS`."""
+    exact: dict[Place, list[str]] = {}
+    anywhere: dict[int, list[str]] = {}
     for label, hint in hints.HINTS.items():
         for example in hint.examples:
             try:
@@ -148,7 +163,12 @@ def _hint_table() -> tuple[dict[Place, str], dict[int, str]]:
                 where = place(e)
                 if where is None:
                     continue
-                exact.setdefault(where, label)
+                _add(exact, where, label)
                 if hint.anywhere:
-                    anywhere.setdefault(where[0], label)
+                    _add(anywhere, where[0], label)
     return exact, anywhere
+
+
+def _add(table: dict[_K, list[str]], key: _K, label: str) -> None:
+    if label not in table.setdefault(key, []):
+        table[key].append(label)
