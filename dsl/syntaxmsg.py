@@ -7,6 +7,7 @@ first by `mistakes`.
 """
 from __future__ import annotations
 
+import difflib
 import functools
 from typing import Any, TypeVar
 
@@ -41,10 +42,18 @@ def syntax_diagnostic(e: UnexpectedInput, source: str, path: str) -> Diagnostic:
         found = f"character '{source[e.pos_in_stream or 0]}'"
         expected = set(getattr(e, "allowed", None) or ())
     message = f"unexpected {found}"
-    wanted = describe_expected(expected)
+    wanted = describe_expected(set(expected))
     if wanted:
         message += f"; expected {wanted}"
-    return Diagnostic(path, span, CODE, message, hint_for(e))
+    word = str(e.token) if isinstance(e, UnexpectedToken) and e.token.type == "NAME" else ""
+    return Diagnostic(path, span, CODE, message, _misspelled(word, expected) or hint_for(e))
+
+
+def _misspelled(word: str, expected: set[str]) -> str | None:
+    """`did you mean 'retry'?` for a name close to a keyword that could stand there."""
+    keywords = [text for t in expected if (text := literals().get(t, "")).isidentifier()]
+    close = difflib.get_close_matches(word, keywords, n=1, cutoff=0.6) if word else []
+    return f"did you mean '{close[0]}'?" if close else None
 
 
 def _describe_token(token: Token, source: str) -> tuple[str, Span]:

@@ -186,8 +186,10 @@ def test_a_keyword_is_a_whole_word() -> None:
     ('    needs fetch,\n    when input.limit > 0', (9, 16), "this ',' ends a list", "remove"),
     # a misspelled statement word: no "'{' not closed"
     ('    needs fetch\n    retries 3', (10, 5), "unexpected name 'retries'",
-     "a job's statements are"),
+     "did you mean 'retry'?"),
     ('    with { command: "x" }\n    timout 5s', (10, 5), "unexpected name 'timout'",
+     "did you mean 'timeout'?"),
+    ('    with { command: "x" }\n    command: "y"', (10, 5), "unexpected name 'command'",
      "a job's statements are"),
     # strings
     ('    with { command: "a ${input.day + \\"x\\"}" }', (9, 38),
