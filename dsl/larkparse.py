@@ -152,7 +152,8 @@ class _Recovery:
         return syntax_diagnostic(e, self.source, self.path)
 
     def _add(self, d: Diagnostic | None) -> None:
-        if d is not None and d.span.line not in self._lines:
+        if d is not None and d.span.line not in self._lines and \
+                len(self.diagnostics) < MAX_ERRORS:
             self._lines.add(d.span.line)
             self.diagnostics.append(d)
 
