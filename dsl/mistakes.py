@@ -232,13 +232,15 @@ def unclosed_string(e: UnexpectedInput, source: str) -> Known | None:
         elif piece == "}" and not inner:
             opened = None
         elif piece == '\\"' and not inner:
+            close = source.find("}", m.end(), end)
+            fixed = source[opened: close + 1].replace('\\"', '"') if close > 0 else ""
             return Known(Span.point(line, col + m.start() - pos, 2),
                          "inside '${...}' a string is written with plain quotes, not \\\"",
-                         'write ${input.day + "x"}, not ${input.day + \\"x\\"}')
+                         f"write {fixed}" if fixed else 'like ${input.day + "x"}')
     if opened is not None:
         return Known(Span.point(line, col + opened - pos, 2),
                      "this '${' is not closed with '}' before the end of the line",
-                     "close it: ${input.name}")
+                     "close it with '}', like ${input.name}")
     return Known(Span.point(line, col), "this string is not closed on its line",
                  "end it with '\"' on the same line; write \\\" for a quote inside it")
 
