@@ -42,6 +42,7 @@ class Diagnostic:
         return (self.path, self.span.line, self.span.col, self.code)
 
     def to_json(self) -> dict[str, object]:
+        """The diagnostic for machines; message and hint escaped as in `render`."""
         return {
             "path": self.path,
             "line": self.span.line,
@@ -50,25 +51,45 @@ class Diagnostic:
             "end_col": self.span.end_col,
             "severity": self.severity.value,
             "code": self.code,
-            "message": self.message,
-            "hint": self.hint,
+            "message": printable(self.message),
+            "hint": None if self.hint is None else printable(self.hint),
         }
 
 
 def render(diagnostic: Diagnostic, source: str | None) -> str:
-    """Render `path:line:col: error[code]: message`, the source line, a caret line and the hint."""
+    """Render `path:line:col: error[code]: message`, the source line, a caret line and the hint.
+
+    Every part that comes from the file is passed through `printable`: a file is data, and
+    its escape sequences must not reach the terminal that shows the message."""
     d, s = diagnostic, diagnostic.span
     head = f"{d.path}:{s.line}:{s.col}: {d.severity.value}[{d.code}]: {d.message}"
-    lines = [head]
+    lines = [printable(head)]
     text = _source_line(source, s.line)
     if text is not None:
         gutter = f"{s.line:>5} | "
-        width = s.end_col - s.col if s.end_line == s.line else len(text) - s.col + 1
-        lines.append(gutter + text)
-        lines.append(" " * (len(gutter) - 2) + "| " + " " * (s.col - 1) + "^" * max(width, 1))
+        end = s.end_col if s.end_line == s.line else len(text) + 1
+        before = printable(text[: s.col - 1])
+        width = len(printable(text[s.col - 1: max(end, s.col + 1) - 1]))
+        lines.append(gutter + printable(text))
+        lines.append(" " * (len(gutter) - 2) + "| " + " " * len(before) + "^" * max(width, 1))
     if d.hint:
-        lines.append(f"   hint: {d.hint}")
+        lines.append(f"   hint: {printable(d.hint)}")
     return "\n".join(lines)
+
+
+def printable(text: str) -> str:
+    """`text` with every character a terminal would not show as itself written as an escape:
+    `\\x1b` for control characters, `\\u{FEFF}` for invisible and formatting ones (a
+    byte-order mark, a no-break space, a bidi override). Only the plain space stays as it
+    is; `render` has already turned the tabs of source lines into spaces."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _escape(c) for c in text)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0xA0 else f"\\u{{{code:04X}}}"
 
 
 def render_all(diagnostics: list[Diagnostic], sources: dict[str, str]) -> str:
@@ -83,7 +104,7 @@ def render_all(diagnostics: list[Diagnostic], sources: dict[str, str]) -> str:
 def _source_line(source: str | None, line: int) -> str | None:
     if source is None:
         return None
-    lines = source.splitlines()
+    lines = source.split("\n")  # not splitlines(): the parsers count only '\n' as a line end
     if 1 <= line <= len(lines):
         return lines[line - 1].expandtabs(1).rstrip("\r")
     return None

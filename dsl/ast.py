@@ -272,8 +272,27 @@ class SourceFile:
 
 
 @dataclass(frozen=True, slots=True)
+class Damage:
+    """The declarations that hold a syntax error, and the codes of checks made unreliable."""
+
+    broken: tuple[Span, ...] = ()
+    unreliable: frozenset[str] = frozenset()
+
+    def spoils(self, d: Diagnostic) -> bool:
+        """True for a problem found in a repaired declaration or by an unreliable check."""
+        return d.code in self.unreliable or any(starts_within(d.span, s) for s in self.broken)
+
+
+def starts_within(at: Span, span: Span) -> bool:
+    """Whether `at` starts within `span` (whose end is exclusive)."""
+    return (span.line, span.col) <= (at.line, at.col) < (span.end_line, span.end_col)
+
+
+@dataclass(frozen=True, slots=True)
 class Parsed:
-    """A parsed file: its tree (None when there were syntax errors) and those errors."""
+    """A parsed file: its tree and its syntax errors. With errors, the tree is the repaired
+    one (None when no repair could finish it), and `damage` says what checks of it to drop."""
 
     tree: SourceFile | None
     diagnostics: tuple[Diagnostic, ...]
+    damage: Damage = Damage()

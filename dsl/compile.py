@@ -118,6 +118,7 @@ def _guarded(unit: _Unit, step: Any) -> Any:
 def _parse(unit: _Unit) -> None:
     parsed = parse_source(unit.source, unit.path)
     unit.report.diagnostics.extend(parsed.diagnostics)
+    unit.report.damage = parsed.damage
     unit.tree = parsed.tree
 
 

@@ -17,6 +17,7 @@ from baseshift.core.schema import ANY, SCALARS, TypeRef, list_of, to_json_schema
 from . import ast
 from .literals import parse_duration
 from .report import Reporter, article, did_you_mean
+from .schemawords import plain
 from .typecheck import Shape, shape_of
 
 _TYPE_NAMES = (*SCALARS, "list")
@@ -286,8 +287,9 @@ def _check_literal(report: Reporter, key: str, owner: str, prop: Mapping[str, An
     validator = cached[1]
     error = best_match(validator.iter_errors(literal))
     if error is not None:
-        report.error(value.span, "dsl.config",
-                     f"setting '{key}' of {owner} is invalid: {error.message}")
+        about = prop.get("description")
+        report.error(value.span, "dsl.config", f"setting '{key}' of {owner} {plain(error)}",
+                     about if isinstance(about, str) else None)
 
 
 _VALIDATORS: dict[int, tuple[Mapping[str, Any], Draft202012Validator]] = {}

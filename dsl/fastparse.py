@@ -17,15 +17,18 @@ from . import ast
 from .fastexpr import KEY_FOLLOW, KEYWORD_TYPES, KEYWORDS, Bail, ExprReader, parse_expression
 from .literals import key_path, string_expr
 
-__all__ = ["KEYWORDS", "KEYWORD_TYPES", "KEY_FOLLOW", "parse_expression", "parse_file"]
+__all__ = ["KEYWORDS", "KEYWORD_TYPES", "KEY_FOLLOW", "STATEMENT_WORDS", "parse_expression",
+           "parse_file"]
 _RETRY_OPTIONS = frozenset({"backoff", "factor", "exponential", "fixed", "max", "jitter"})
 _SCHEDULE_OPTIONS = frozenset({"timezone", "missed", "with"})
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)*")
 _BLANK = re.compile(r"[ \t\f\r\n]+")
 _RUNS_ON = re.compile(r"runs-on(?![A-Za-z0-9_-])")
-_STATEMENT_WORDS = ("description|needs|when|with|retry|timeout|priority|for|runs-on|runs|version"
-                    "|concurrency|input|job|on|output|schedule|webhook")
-LABEL = re.compile(rf"(?!(?:{_STATEMENT_WORDS})(?![A-Za-z0-9_-]))[A-Za-z][A-Za-z0-9_-]*")
+STATEMENT_WORDS = ("description", "needs", "when", "with", "retry", "timeout", "priority", "for",
+                   "runs-on", "runs", "version", "concurrency", "input", "job", "on", "output",
+                   "schedule", "webhook")
+"""The words that start a job or workflow statement."""
+LABEL = re.compile(rf"(?!(?:{'|'.join(STATEMENT_WORDS)})(?![A-Za-z0-9_-]))[A-Za-z][A-Za-z0-9_-]*")
 """The grammar's LABEL terminal (tests/dsl/test_dsl_parser.py checks they are the same)."""
 
 

@@ -1,8 +1,10 @@
 """What syntax errors say: terminal names in words users know, and hints by example.
 
-New hints are data: add a malformed snippet under a label in `HINTS`. The parser matches an
-error to the example that failed in the same parser state (lark's `match_examples` idea,
-with the examples parsed once instead of at every error).
+New hints are data: add a malformed snippet under a label in `HINTS`. An error gets the hint
+of an example that failed at the same place (what the parser would have taken there) with
+the same kind of token, or at the same place at all for an `anywhere` hint (lark's
+`match_examples` idea, with the examples parsed once instead of at every error). No example
+that fits means no hint: a hint about another mistake misleads.
 """
 from __future__ import annotations
 
@@ -11,8 +13,15 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Hint:
+    """A hint, the malformed snippets it is for, and whether it fits whatever token comes at
+    their error's place (`anywhere`) or only the same kind of token as in an example."""
+
     text: str
     examples: tuple[str, ...]
+    anywhere: bool = False
+    same_line: bool = False
+    """The mistake is within one line (`needs a b`): the hint does not fit a token on the
+    next line, which more likely starts the next statement."""
 
 
 _WF = 'workflow w {\n  version "1.0.0"\n'
@@ -24,6 +33,8 @@ HINTS: dict[str, Hint] = {
         (_JOB + '    with { command: "x" }\n  job b uses shell { }\n}\n',
          _JOB + '    with { command: "x" }\n',
          _WF + "  input { a: string\n",
+         _WF + "  input { a: string\n  job b uses shell { }\n}\n",
+         _WF + "  input { a: number = 1\n  job b uses shell { }\n}\n",
          _JOB + '    with { command: "x"\n  }\n}\n'),
     ),
     "missing-uses": Hint(
@@ -34,19 +45,28 @@ HINTS: dict[str, Hint] = {
     "needs-list": Hint(
         "separate dependencies with commas: 'needs a, b'",
         (_JOB + "    needs a b\n  }\n}\n",),
+        same_line=True,
     ),
     "list-comma": Hint(
         "separate list items with commas: [a, b]",
         (_JOB + "    with { x: [1 2] }\n  }\n}\n",),
+        same_line=True,
     ),
     "with-needs-braces": Hint(
         "'with' takes an object: with { key: value, ... }",
         (_JOB + '    with command: "x"\n  }\n}\n', _JOB + "    with\n  }\n}\n"),
+        anywhere=True,
     ),
     "object-colon": Hint(
         "object fields are written 'key: value'",
         (_JOB + '    with { command = "x" }\n  }\n}\n',
          _JOB + '    with { command "x" }\n  }\n}\n'),
+        anywhere=True,
+    ),
+    "input-colon": Hint(
+        "inputs are declared 'name: type', like amount: number or note?: string",
+        (_WF + "  input { a string }\n}\n", _WF + "  input { a: string\n    b string }\n}\n"),
+        anywhere=True,
     ),
     "and-or": Hint(
         "write boolean logic with words: 'and', 'or', 'not' (not &&, ||, !)",
@@ -61,10 +81,12 @@ HINTS: dict[str, Hint] = {
     "duration-unit": Hint(
         "durations need a unit: 500ms, 30s, 5m, 2h, 1d or compound like 1m30s",
         (_JOB + "    timeout 30\n  }\n}\n", _JOB + "    retry 3 backoff 5\n  }\n}\n"),
+        anywhere=True,
     ),
     "version-string": Hint(
         'write the version as a quoted string: version "1.0.0"',
         ("workflow w {\n  version 1.0.0\n}\n",),
+        anywhere=True,
     ),
     "statement-outside-job": Hint(
         "this statement belongs inside a job: job NAME uses EXECUTOR { ... }",
@@ -74,7 +96,10 @@ HINTS: dict[str, Hint] = {
     "job-statement": Hint(
         "a job's statements are: description, needs, when, with, retry, timeout, priority, "
         "for and runs-on",
-        (_JOB + "    needz b\n  }\n}\n", _JOB + "    command: \"x\"\n  }\n}\n"),
+        (_JOB + "    needz b\n  }\n}\n", _JOB + "    command: \"x\"\n  }\n}\n",
+         _JOB + '    with { command: "x" }\n    needz b\n  }\n}\n',
+         _JOB + "    timeout 5s\n    needz b\n  }\n}\n",
+         _JOB + "    needs b\n    needz b\n  }\n}\n"),
     ),
     "workflow-statement": Hint(
         "a workflow's statements are: version, description, concurrency, input, job, "
@@ -88,10 +113,12 @@ HINTS: dict[str, Hint] = {
     "uses-range": Hint(
         "a template version range comes right after '@', like payment.validate@^1.2",
         (_WF + "  job a uses t@ { }\n}\n",),
+        anywhere=True,
     ),
     "schedule-string": Hint(
         'write the cron expression as a quoted string: schedule "0 3 * * *"',
         (_WF + "  schedule 0 3 * * *\n}\n", _WF + "  schedule\n}\n"),
+        anywhere=True,
     ),
     "schedule-option": Hint(
         "a schedule's options are: timezone \"Area/City\", missed skip|catch-up and "
@@ -103,12 +130,14 @@ HINTS: dict[str, Hint] = {
         "name the secret the webhook's callers must send: webhook secret NAME",
         (_WF + "  webhook\n}\n", _WF + '  webhook secret "x"\n}\n',
          _WF + "  webhook NAME\n}\n"),
+        anywhere=True,
     ),
     "run-limit": Hint(
         "limit runs like this: runs 1 per input.customer on conflict queue "
         "(or cancel-new, cancel-running)",
         (_WF + "  runs\n}\n", _WF + "  runs 1 on conflict\n}\n",
          _WF + "  runs 1 per input.x on conflict 3\n}\n"),
+        anywhere=True,
     ),
     "runs-on-labels": Hint(
         "write one or more worker labels after 'runs-on', separated by commas: "
@@ -118,10 +147,12 @@ HINTS: dict[str, Hint] = {
          _JOB + '    runs-on "gpu"\n  }\n}\n', _JOB + "    runs-on 9gpu\n  }\n}\n",
          _JOB + "    runs-on gpu,\n  }\n}\n", _JOB + '    runs-on gpu,\n    with { }\n  }\n}\n',
          _WF + "  runs-on\n}\n", _WF + "  runs-on\n  job b uses shell { }\n}\n"),
+        anywhere=True,
     ),
     "runs-on-list": Hint(
         "separate labels with commas: runs-on gpu, cuda12",
         (_JOB + "    runs-on gpu cuda12\n  }\n}\n",),
+        same_line=True,
     ),
     "template-runs-on": Hint(
         "'runs-on' chooses workers for a job: write it in the jobs that use this template",

@@ -1,104 +1,58 @@
-"""The lark LALR(1) parser of workflow files: syntax diagnostics and error recovery.
+"""Parsing with lark: every syntax error reported, each repaired, and the repaired tree.
 
 `parser.parse_source` hands lark only what `fastparse` does not accept, so every syntax
-error is reported from here: all of them, with the expected tokens in words and a hint from
-`hints.HINTS`. This module (and lark) is imported only then.
+error is reported from here: all of them, worded by `syntaxmsg`, repaired by `recovery`.
+This module (and lark) is imported only then.
 """
 from __future__ import annotations
 
-import functools
 import re
-from collections.abc import Iterator
-from copy import copy
-from typing import Any
 
-from lark import Lark, Token
-from lark.exceptions import UnexpectedInput, UnexpectedToken, VisitError
-from lark.lexer import ContextualLexer, LexerState
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 
 from baseshift.core.diagnostics import Diagnostic, Span
 from baseshift.core.expr import Expr, Literal
 
-from . import fastparse, hints
+from . import fastparse, recovery
 from .ast import Parsed
+from .damage import assess
+from .larkbuild import build_lark, lark_parser, literals
 from .literals import shift
+from .syntaxmsg import syntax_diagnostic
 from .transformer import ToAst
+
+__all__ = ["MAX_ERRORS", "build_lark", "lark_parse", "lark_parser", "relocate"]
 
 MAX_ERRORS = 20
 _MAX_RECOVERIES = 2000
-_KEY_FOLLOW = re.compile(r"[ \t\f\r\n]*\??[ \t\f\r\n]*:")
-_CLOSERS = {"RBRACE": "}", "RSQB": "]", "RPAR": ")"}
-_FIRST_TRIED = ("RBRACE", "RSQB", "RPAR", "COMMA", "COLON")
-_STAND_INS = {"DURATION": "1s", "NUMBER": "0", "STRING": '""', "NAME": "_", "RANGE": "*",
-              "LABEL": "label"}
-
-
-class _KeywordLexer(ContextualLexer):
-    """lark's contextual lexer, plus one rule: a keyword followed by ':' is a key.
-
-    LALR merges the states after an expression, so `timeout` after `{ a: 1` is a keyword
-    for lark; where a name may also stand and a ':' follows, it can only be a key.
-    """
-
-    def __init__(self, conf: Any, states: dict[int, Any], always_accept: Any = ()) -> None:
-        if not conf.strict:
-            # The terminal collision analysis (interegular) takes lark seconds to minutes; it
-            # belongs to the strict build, which a test runs, not to every start.
-            conf = copy(conf)
-            conf.skip_validation = True
-        super().__init__(conf, states, always_accept)
-        self._name_states = frozenset(s for s, accepts in states.items() if "NAME" in accepts)
-
-    def lex(self, lexer_state: LexerState, parser_state: Any) -> Iterator[Token]:
-        for token in super().lex(lexer_state, parser_state):
-            if (token.type in fastparse.KEYWORD_TYPES
-                    and parser_state.position in self._name_states
-                    and _KEY_FOLLOW.match(lexer_state.text.text, lexer_state.line_ctr.char_pos)):
-                token = Token.new_borrow_pos("NAME", str(token), token)
-            yield token
-
-
-@functools.cache
-def lark_parser() -> Lark:
-    """The one lark parser for the language, built on first use (in about 0.2 s).
-
-    Files without syntax errors never get here (`fastparse` reads them), so most commands
-    never build it."""
-    return build_lark(strict=False)
-
-
-def build_lark(*, strict: bool) -> Lark:
-    """Build the lark parser. `strict=True` (for the tests) makes grammar conflicts and
-    colliding terminals errors; it needs `interegular` and takes far longer.
-
-    No cache file: building takes about as long as loading lark's pickle from the shared
-    temporary folder, which another local user could plant."""
-    return Lark.open_from_package(
-        "baseshift.grammar", "baseshift.lark", parser="lalr", lexer="contextual",
-        start=["file", "expr"], propagate_positions=True, maybe_placeholders=True,
-        strict=strict, _plugins={"ContextualLexer": _KeywordLexer},
-    )
 
 
 def lark_parse(source: str, path: str, start: str) -> Parsed:
+    """Parse with lark, repairing each syntax error; the repaired tree comes back with the
+    errors and what they damage (see `damage`), for the checks of what is intact."""
     recovery = _Recovery(source, path)
     try:
         tree = lark_parser().parse(source, start=start, on_error=recovery)
     except UnexpectedInput as e:
         recovery.report(e)
         tree = None
-    if recovery.diagnostics or tree is None:
+    if tree is None:
         return Parsed(None, tuple(recovery.diagnostics))
     inner = _InnerParser(path)
     try:
         result = ToAst(inner).transform(tree)
     except RecursionError:
-        return Parsed(None, (_too_deep(path),))
+        return Parsed(None, (*recovery.diagnostics, _too_deep(path)))
     except VisitError as exc:
         if isinstance(exc.orig_exc, RecursionError):
-            return Parsed(None, (_too_deep(path),))
+            return Parsed(None, (*recovery.diagnostics, _too_deep(path)))
         raise
-    return Parsed(None if inner.errors else result, tuple(inner.errors))
+    errors = (*recovery.diagnostics, *inner.errors)
+    if not errors:
+        return Parsed(result, ())
+    if start != "file":
+        return Parsed(None, errors)
+    return Parsed(result, errors, assess(result, [*recovery.repaired, *(d.span for d in errors)]))
 
 
 def _too_deep(path: str) -> Diagnostic:
@@ -143,181 +97,78 @@ def relocate(diagnostics: list[Diagnostic], line: int, cols: int) -> list[Diagno
 
 
 class _Recovery:
-    """lark's on_error callback: records each error, then repairs or skips and goes on."""
+    """lark's on_error callback: records each error, then repairs the parse and goes on.
+
+    After a repair that did not read the tokens after it (the parser lost its place), errors
+    are not reported again until it has read RESYNC tokens in a row: those would be
+    follow-ons of the first one, like yacc's error state."""
 
     def __init__(self, source: str, path: str) -> None:
         self.source = source
         self.path = path
         self.diagnostics: list[Diagnostic] = []
+        self.repaired: list[Span] = []
+        """Where every error was, reported or not: the repairs made there."""
         self._lines: set[int] = set()
         self._calls = 0
+        self._lost_at: int | None = None
+        self._owed = 0
+        """Openers a repair inserted: the closers the file then lacks are follow-ons."""
 
     def __call__(self, e: UnexpectedInput) -> bool:
         self._calls += 1
-        self.report(e)
+        found = self._diagnose(e)
         if self._calls > _MAX_RECOVERIES or len(self.diagnostics) >= MAX_ERRORS:
+            self._add(found)
             return False
-        if isinstance(e, UnexpectedToken):
-            return _repair(e)
-        return True
+        if isinstance(e, UnexpectedCharacters):
+            recovery.skip_string(e)
+        if not isinstance(e, UnexpectedToken):
+            self._add(found)
+            return True
+        done = recovery.repair(e, literals())
+        if done.closed and self._owed:
+            self._owed -= done.closed
+            found = None
+        self._owed += done.opened
+        self._add(found)
+        if done.read < recovery.RESYNC:
+            self._lost_at = recovery.lexer_state(e.interactive_parser).line_ctr.char_pos
+        return done.read >= 0
 
     def report(self, e: UnexpectedInput) -> None:
-        d = syntax_diagnostic(e, self.source, self.path)
-        if d.span.line not in self._lines:
+        """Report the error the parse stopped at."""
+        self._add(self._diagnose(e))
+
+    def _diagnose(self, e: UnexpectedInput) -> Diagnostic | None:
+        """The error's diagnostic, or None while the parser has not found its place again."""
+        self.repaired.append(Span.point(e.line or 1, e.column or 1))
+        here = _position(e)
+        if self._lost_at is not None:
+            if _tokens_between(self.source, self._lost_at, here) < recovery.RESYNC:
+                self._lost_at = here
+                return None
+            self._lost_at = None
+        return syntax_diagnostic(e, self.source, self.path)
+
+    def _add(self, d: Diagnostic | None) -> None:
+        if d is not None and d.span.line not in self._lines and \
+                len(self.diagnostics) < MAX_ERRORS:
             self._lines.add(d.span.line)
             self.diagnostics.append(d)
 
 
-def _repair(e: UnexpectedToken) -> bool:
-    """Repair the parse so it can go on: insert a missing token when that makes the
-    unexpected one fit, else stand in for a missing value, else skip the token."""
-    parser = e.interactive_parser
-    accepts = e.accepts or set()
-    if e.token.type == "$END":
-        closer = next((t for t in _CLOSERS if t in accepts), None)
-        if closer is None:
-            return False
-        parser.feed_token(Token.new_borrow_pos(closer, _CLOSERS[closer], e.token))
-        return True
-    label = _as_label(e.token)
-    if label is not None and "COMMA" in accepts and _fits(parser, "COMMA", label):
-        parser.feed_token(_stand_in("COMMA", label))
-        parser.feed_token(label)
-        return True
-    candidates = [*(t for t in _FIRST_TRIED if t in accepts), *sorted(accepts - set(_FIRST_TRIED))]
-    for kind in candidates:
-        if _fits(parser, kind, e.token):
-            parser.feed_token(_stand_in(kind, e.token))
-            parser.feed_token(e.token)
-            return True
-    stand_in = next((k for k in _STAND_INS if k in accepts), None)
-    if stand_in is not None:
-        parser.feed_token(_stand_in(stand_in, e.token))
-    return True
+_TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"?|#[^\n]*|[A-Za-z0-9_]+|\S')
 
 
-def _as_label(token: Token) -> Token | None:
-    """A name as a label: after `runs-on gpu`, a name is most likely a label missing its
-    comma, which lark lexed as a NAME because no label can come there."""
-    if token.type == "NAME" and fastparse.LABEL.fullmatch(str(token)):
-        return Token.new_borrow_pos("LABEL", str(token), token)
-    return None
-
-
-def _stand_in(kind: str, at: Token) -> Token:
-    return Token.new_borrow_pos(kind, _STAND_INS.get(kind) or _literal(kind), at)
-
-
-def _fits(parser: Any, kind: str, token: Token) -> bool:
-    trial = parser.copy(deepcopy_values=False)
-    try:
-        trial.feed_token(_stand_in(kind, token))
-        trial.feed_token(token)
-    except UnexpectedInput:
-        return False
-    return True
-
-
-def syntax_diagnostic(e: UnexpectedInput, source: str, path: str) -> Diagnostic:
-    """A `dsl.syntax` diagnostic for one lark error, in words a workflow author knows."""
+def _position(e: UnexpectedInput) -> int:
     if isinstance(e, UnexpectedToken):
-        found, span = _describe_token(e.token, source)
-        expected = e.accepts if e.accepts else e.expected
-    else:
-        pos = e.pos_in_stream or 0
-        char = source[pos] if pos < len(source) else ""
-        span = Span.point(e.line, e.column)
-        found = f"character {char!r}"
-        expected = getattr(e, "allowed", None) or set()
-        if char == '"':
-            return Diagnostic(path, span, "dsl.syntax", "this string is not closed on its line "
-                              "(or has a '${' without its '}')", _hint(e))
-    message = f"unexpected {found}"
-    wanted = describe_expected(set(expected))
-    if wanted:
-        message += f"; expected {wanted}"
-    return Diagnostic(path, span, "dsl.syntax", message, _hint(e))
+        return e.token.start_pos if e.token.start_pos is not None else -1
+    return e.pos_in_stream or 0
 
 
-def _describe_token(token: Token, source: str) -> tuple[str, Span]:
-    if token.type == "$END":
-        return "end of file", _end_span(source)
-    span = Span.point(token.line or 1, token.column or 1, len(str(token)))
-    if token.type == "NAME":
-        return f"name '{token}'", span
-    if token.type in ("STRING", "NUMBER", "DURATION"):
-        return f"{token.type.lower()} {_short(str(token))}", span
-    if token.type == "RANGE":  # only ever unexpected as stray text the other terminals refuse
-        return f"text '{_short(str(token))}'", span
-    return f"'{token}'", span
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= 30 else text[:27] + "..."
-
-
-def _end_span(source: str) -> Span:
-    text = source.rstrip()
-    line = text.count("\n") + 1
-    col = len(text) - (text.rfind("\n") + 1) + 1
-    return Span.point(line, col)
-
-
-def describe_expected(expected: set[str]) -> str:
-    """`'}' or a job statement (needs, when, with, ...)` for a set of terminal names."""
-    expected -= {"WS", "COMMENT"}
-    phrases: list[str] = []
-    for group, phrase in hints.GROUPS:
-        if group <= expected:
-            expected -= group | hints.ABSORBED.get(phrase, frozenset())
-            phrases.append(phrase)
-    literal = sorted(f"'{_literal(t)}'" for t in expected if t not in hints.TERMINAL_WORDS)
-    words = [hints.TERMINAL_WORDS[t] for t in hints.TERMINAL_WORDS if t in expected]
-    items = literal + phrases + words
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " or " + items[-1]
-
-
-@functools.cache
-def _literals() -> dict[str, str]:
-    return {t.name: str(t.pattern.value) for t in lark_parser().terminals
-            if t.pattern.type == "str"}
-
-
-def _literal(name: str) -> str:
-    return _literals().get(name, name.lower())
-
-
-@functools.cache
-def _hint_table() -> tuple[dict[tuple[int, str], str], dict[int, str]]:
-    exact: dict[tuple[int, str], str] = {}
-    by_state: dict[int, str] = {}
-    for label, hint in hints.HINTS.items():
-        for example in hint.examples:
-            try:
-                lark_parser().parse(example, start="file")
-            except UnexpectedInput as e:
-                state = _state_of(e)
-                if state is not None:
-                    exact.setdefault((state, _kind(e)), label)
-                    by_state.setdefault(state, label)
-    return exact, by_state
-
-
-def _state_of(e: UnexpectedInput) -> int | None:
-    state = getattr(e, "state", None)
-    return getattr(state, "position", None)
-
-
-def _kind(e: UnexpectedInput) -> str:
-    return e.token.type if isinstance(e, UnexpectedToken) else "<char>"
-
-
-def _hint(e: UnexpectedInput) -> str | None:
-    state = _state_of(e)
-    if state is None:
-        return None
-    exact, by_state = _hint_table()
-    label = exact.get((state, _kind(e))) or by_state.get(state)
-    return hints.HINTS[label].text if label else None
+def _tokens_between(source: str, start: int, end: int) -> int:
+    """About how many tokens the parser read between two errors (comments not counted)."""
+    if end < 0:
+        return 0
+    return sum(not t.startswith("#") for t in _TOKEN.findall(source, start, end))

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from baseshift.core.diagnostics import Diagnostic, Span
 from baseshift.core.expr import Expr
 
+from .ast import Damage
+
 _KEY_BEFORE = re.compile(r'([A-Za-z_][A-Za-z0-9_]*|"(?:[^"\\]|\\.)*")[ \t]*:[ \t]*$')
 
 
@@ -19,15 +21,19 @@ class Reporter:
     path: str
     source: str
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    damage: Damage = Damage()
+    """What the file's syntax errors spoil: problems found there are not the author's."""
     _lines: list[str] | None = None
 
     def error(self, span: Span, code: str, message: str, hint: str | None = None) -> None:
-        self.diagnostics.append(Diagnostic(self.path, span, code, message, hint))
+        d = Diagnostic(self.path, span, code, message, hint)
+        if not self.damage.spoils(d):
+            self.diagnostics.append(d)
 
     def key_span(self, value: Expr) -> Span:
         """Where the key of an object field is, given its value (keys keep no span)."""
         if self._lines is None:
-            self._lines = self.source.splitlines()
+            self._lines = self.source.split("\n")  # the parsers' lines: '\n' ends one
         s = value.span
         line = self._lines[s.line - 1] if 0 < s.line <= len(self._lines) else ""
         m = _KEY_BEFORE.search(line[: s.col - 1])

@@ -20,7 +20,7 @@ from baseshift.core.expr import Expr, ObjectExpr, references
 from baseshift.core.inputs import prepare_inputs
 from baseshift.core.plan import ConflictPolicy, InputSpec, MissedRuns, RunLimit, Schedule, Webhook
 
-from . import ast, decls
+from . import ast, cronfields, decls
 from .report import Reporter, did_you_mean
 from .typecheck import Checker, Scope
 
@@ -107,8 +107,9 @@ def check_cron(cron: str, span: Span, report: Reporter) -> bool:
                      f"{len(fields)} field{'s' if len(fields) != 1 else ''}, not 5", CRON_HINT)
         return False
     if not croniter.is_valid(cron):
-        report.error(span, "dsl.bad-schedule", f"'{cron}' is not a valid cron expression",
-                     CRON_HINT)
+        why = cronfields.explain(cron)
+        report.error(span, "dsl.bad-schedule", f"'{cron}' is not a valid cron expression"
+                     + (f": {why}" if why else ""), CRON_HINT)
         return False
     if not croniter.is_valid(cron, strict=True):  # e.g. the 31st of February
         report.error(span, "dsl.bad-schedule", f"'{cron}' names a day that never comes",

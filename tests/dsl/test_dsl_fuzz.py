@@ -7,6 +7,7 @@ from dsl_helpers import compile_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from baseshift.core.diagnostics import render_all
 from baseshift.dsl import fastparse
 from baseshift.dsl.larkparse import lark_parse
 
@@ -15,7 +16,8 @@ VALID = [p.read_text(encoding="utf-8")
 TOKENS = ["{", "}", "(", ")", "[", "]", ",", ":", "?", "@", ".", "=", "==", "<", ">", "-",
           "+", "*", "%", '"', '"${', "}\"", "#", "\n", " ", "1", "2.5", "5s", "x", "a.b",
           *sorted(fastparse.KEYWORDS), '"s"', "^1.2", "@^1", "${input.x}", "\\", "\t",
-          "runs-on", "runs-on gpu", "gpu,", "linux-x64", "-on"]
+          "runs-on", "runs-on gpu", "gpu,", "linux-x64", "-on",
+          "\ufeff", "\x1b[2J", "\u00a0", "\x07", "'x'", "fetch-data", "a < b < c", "//", ";"]
 FAST = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -55,6 +57,18 @@ def mutated(draw: st.DrawFn) -> str:
 @given(mutated())
 def test_mutated_files_never_raise(source: str) -> None:
     compile_text(source)
+
+
+@FAST
+@given(mutated())
+def test_messages_are_placed_in_the_file_and_printable(source: str) -> None:
+    """Every diagnostic points into the file, and nothing the file holds reaches the
+    terminal unescaped: the rendered text has no character but printable ones and newlines."""
+    result = compile_text(source)
+    lines = source.count("\n") + 1
+    assert all(1 <= d.span.line <= lines and d.span.col >= 1 for d in result.diagnostics)
+    text = render_all(list(result.diagnostics), {result.path: result.source})
+    assert all(c.isprintable() or c == "\n" for c in text)
 
 
 @FAST

@@ -275,9 +275,6 @@ def test_double_ampersand_is_answered_with_and() -> None:
     assert "'and'" in diags[0].message + (diags[0].hint or "")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known defect: recovery after an unclosed string reports follow-on errors"
-))
 def test_unclosed_string_reports_follow_on_errors() -> None:
     """A missing closing quote adds "unexpected 'job'; expected ':'" (object hint) and "a '{'
     above is not closed" errors for lines that are fine."""
@@ -285,9 +282,6 @@ def test_unclosed_string_reports_follow_on_errors() -> None:
     assert [d.span.line for d in diags] == [4], [f"{d.span.line}: {d.message}" for d in diags]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known defect: recovery after 'with' without braces blames a brace"
-))
 def test_with_without_braces_claims_a_brace_is_unclosed() -> None:
     """`with command: "x"` also reports 'unexpected end of file ... a '{' above is not
     closed' although every brace in the file is balanced."""
