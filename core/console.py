@@ -12,28 +12,14 @@ import logging
 import sys
 from typing import TextIO
 
+from .diagnostics import printable
+
 LOGGER = "baseshift"
-
-
-def printable(text: str) -> str:
-    """`text` with every non-printable character written as an escape (`\\x1b`, `\\n`,
-    `\\u{feff}`); printable text, including non-ASCII letters, stays as it is."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else _escape(c) for c in text)
-
-
-def _escape(char: str) -> str:
-    code = ord(char)
-    named = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(char)
-    if named:
-        return named
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{{{code:04x}}}"
 
 
 class ConsoleFormatter(logging.Formatter):
     """`warning: message`, or `2026-12-04 20:50:01 info message` with timestamps; the
-    message escaped (see `printable`), a traceback kept as it is (our own text)."""
+    message escaped (`diagnostics.printable`), a traceback kept as it is (our own text)."""
 
     def __init__(self, *, timestamps: bool) -> None:
         super().__init__(datefmt="%Y-%m-%d %H:%M:%S")

@@ -1,6 +1,6 @@
 """Checker and run time agree: what `check` accepts runs, and what it refuses would fail.
 
-Tests marked xfail(strict) are known defects, listed so that fixing one turns it green.
+Each test states one agreement; a defect found later is added here as a strict xfail until fixed.
 Checker-only tests compile text with the real executor schemas; run-time tests evaluate
 expressions with core.expr.evaluate or run the CLI on a temporary folder.
 """
@@ -289,16 +289,17 @@ def test_with_without_braces_claims_a_brace_is_unclosed() -> None:
     assert len(diags) == 1, [f"{d.span.line}: {d.message} / {d.hint}" for d in diags]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known defect: the hint advises a backslash-quote inside ${...}, which the lexer "
-    "refuses"
-))
-def test_escaped_quote_inside_interpolation_as_the_hint_says() -> None:
-    """The unclosed-string hint says "write \\" for a quote inside a string", but
-    "${input[\\"a b\\"]}" is then rejected with that very error."""
-    source = _wf('  input { "a b": string = "x" }\n'
+def test_the_hint_for_a_backslash_quote_inside_interpolation_is_followed_to_a_clean_check() -> None:
+    """Inside `${...}` a string is written with plain quotes. The hint used to advise
+    `\\"` there, which the lexer refuses; it now gives the expression as it must be written,
+    and writing it so passes the check."""
+    broken = _wf('  input { "a b": string = "x" }\n'
                  '  job a uses shell { with { command: "echo ${input[\\"a b\\"]}" } }')
-    assert _diags(source) == []
+    [diag] = compile_text(broken).diagnostics
+    assert diag.hint == 'write ${input["a b"]}'
+    assert diag.hint is not None
+    fixed = broken.replace('${input[\\"a b\\"]}', diag.hint.removeprefix("write "))
+    assert _diags(fixed) == []
 
 
 # ---------------------------------------------------------------- 4. tracebacks
