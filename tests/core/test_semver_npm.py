@@ -112,7 +112,7 @@ def _agree(npm: Npm, text: str, range_: Range, pool: list[str]) -> None:
         str(Version.parse(answer["best"])) if answer["best"] else None)
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)  # each example is a round trip to node
 @given(ranges, st.lists(versions, min_size=1, max_size=8))
 def test_every_range_of_npms_grammar_means_what_it_means_to_npm(
         npm: Npm, text: str, pool: list[str]) -> None:
@@ -124,7 +124,7 @@ def test_every_range_of_npms_grammar_means_what_it_means_to_npm(
     _agree(npm, text, Range.parse(text), pool)
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)  # each example is a round trip to node
 @given(noise, st.lists(versions, min_size=1, max_size=4))
 def test_what_we_accept_npm_accepts_and_reads_alike(npm: Npm, text: str,
                                                     pool: list[str]) -> None:
@@ -136,12 +136,14 @@ def test_what_we_accept_npm_accepts_and_reads_alike(npm: Npm, text: str,
     _agree(npm, text, range_, pool)
 
 
+@settings(deadline=None)
 @given(st.lists(versions, max_size=8))
 def test_versions_sort_as_npm_sorts_them(npm: Npm, pool: list[str]) -> None:
     ours = [str(v) for v in sorted(Version.parse(v) for v in pool)]
     assert ours == npm.ask(sort=ours[::-1])["sorted"]
 
 
+@settings(deadline=None)
 @given(st.one_of(versions, st.text("0123456789.-+av", max_size=16)))
 def test_a_version_we_accept_is_the_same_version_to_npm(npm: Npm, text: str) -> None:
     try:
