@@ -17,15 +17,12 @@ from starlette.routing import BaseRoute, Route
 
 from baseshift.core.errors import BadRequest, NotFound
 from baseshift.core.records import JobDuration, JobSuccess, RunPerformance, WorkflowPerformance
-from baseshift.core.states import RunState
 from baseshift.web.openapi import operation
 from baseshift.web.requests import baseshift_of, query_time
+from baseshift.web.schemas import RUN_STATUS
 
 TAGS = ["analytics"]
 PREFIX = "/api/v1/analytics"
-
-# The seed's analytics example names an unfinished run IN_PROGRESS; `state` keeps ours.
-_SEED_STATUS = {RunState.INITIALIZED: "PENDING", RunState.RUNNING: "IN_PROGRESS"}
 
 _SECONDS: dict[str, Any] = {"type": ["number", "null"]}
 _TIME: dict[str, Any] = {"type": ["string", "null"], "format": "date-time"}
@@ -45,7 +42,7 @@ def _object(properties: dict[str, Any]) -> dict[str, Any]:
 RANGE = {"workflow": _NAME, "since": _TIME, "until": _TIME}
 RUN_PERFORMANCE = _object({
     "workflow_id": {"type": "string"}, "workflow": {"type": "string"},
-    "status": {"type": "string"}, "state": {"type": "string", "enum": list(RunState)},
+    "status": RUN_STATUS, "state": {**RUN_STATUS, "deprecated": True},
     **{f"{k}_jobs": _COUNT for k in ("total", "completed", "failed", "in_progress", "pending",
                                      "skipped", "cancelled")},
     "average_job_duration": _SECONDS, "total_workflow_duration": _SECONDS,
@@ -126,7 +123,7 @@ def run_json(p: RunPerformance) -> dict[str, Any]:
     """The seed's `workflow-performance` shape of one run."""
     return {
         "workflow_id": p.run_id, "workflow": p.workflow,
-        "status": _SEED_STATUS.get(p.status, p.status.value), "state": p.status.value,
+        "status": p.status.value, "state": p.status.value,
         "total_jobs": p.total_jobs, "completed_jobs": p.completed_jobs,
         "failed_jobs": p.failed_jobs, "in_progress_jobs": p.in_progress_jobs,
         "pending_jobs": p.pending_jobs, "skipped_jobs": p.skipped_jobs,

@@ -89,8 +89,8 @@ async def get_definition(request: Request) -> Response:
                          "diagnostics": [d.to_json() for d in entry.diagnostics]})
 
 
-@operation("Start a run of this workflow", tags=TAGS, request=INPUTS_BODY, response=STARTED,
-           status=201, errors=(400, 404, 409, 422))
+@operation("Start a run of this workflow (no body: no inputs)", tags=TAGS, request=INPUTS_BODY,
+           response=STARTED, status=201, errors=(400, 404, 409, 422), body_required=False)
 async def start_definition(request: Request) -> Response:
     body = json_object(await read_json(request, default={}), "body")
     only_fields(body, {"inputs"})

@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 
 from starlette.routing import BaseRoute, Mount, Route
 
+from .schemas import COMPONENTS
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -34,18 +36,22 @@ class Operation:
     status: int = 200
     errors: tuple[int, ...] = ()
     content_type: str = "application/json"
+    body_required: bool = True
+    """False for views that read a missing body as `{}` (start a run without inputs)."""
 
 
 def operation(summary: str, *, tags: Sequence[str] = (), request: dict[str, Any] | None = None,
               response: dict[str, Any] | None = None,
               query: dict[str, dict[str, Any]] | None = None, status: int = 200,
               errors: Sequence[int] = (),
-              content_type: str = "application/json") -> Callable[[F], F]:
+              content_type: str = "application/json",
+              body_required: bool = True) -> Callable[[F], F]:
     """Describe an API view for the OpenAPI document (views without it are not listed)."""
 
     def mark(view: F) -> F:
         view.__openapi__ = Operation(summary, tuple(tags), request, response,  # type: ignore[attr-defined]
-                                     dict(query or {}), status, tuple(errors), content_type)
+                                     dict(query or {}), status, tuple(errors), content_type,
+                                     body_required)
         return view
 
     return mark
@@ -64,7 +70,7 @@ def build_document(routes: Iterable[BaseRoute], *, title: str, version: str) -> 
             described["operationId"] = _unique_id(described["operationId"], path, ids)
             paths.setdefault(clean_path(path), {})[method.lower()] = described
     return {"openapi": "3.1.0", "info": {"title": title, "version": version},
-            "paths": dict(sorted(paths.items()))}
+            "paths": dict(sorted(paths.items())), "components": {"schemas": COMPONENTS}}
 
 
 def _unique_id(base: str, path: str, taken: set[str]) -> str:
@@ -102,7 +108,7 @@ def _operation(path: str, method: str, op: Operation, endpoint: Any) -> dict[str
     if params:
         out["parameters"] = params
     if op.request is not None:
-        out["requestBody"] = {"required": True,
+        out["requestBody"] = {"required": op.body_required,
                               "content": {"application/json": {"schema": op.request}}}
     return out
 
