@@ -202,7 +202,7 @@ def schema_errors(document: JSON, schema: JSON, value: Any) -> list[str]:
     document's components resolve)."""
     from jsonschema import Draft202012Validator
 
-    validator = Draft202012Validator({**schema, "components": document["components"]})
+    validator = Draft202012Validator({**schema, "components": document.get("components", {})})
     return [f"{'/'.join(map(str, e.absolute_path)) or '$'}: {e.message}"
             for e in validator.iter_errors(value)]
 

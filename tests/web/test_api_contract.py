@@ -4,11 +4,24 @@ documented vocabulary."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
-from api_support import PROBLEM_JSON
+import httpx
+from api_support import (
+    API,
+    JSON,
+    PROBLEM_JSON,
+    install,
+    job_in,
+    schema_errors,
+    start,
+    stream_while,
+)
 from starlette.routing import Route
+
+from baseshift.core.states import JobState, RunState
 
 _PARAM = re.compile(r"{[^}]+}")
 
@@ -37,3 +50,80 @@ async def test_a_405_allows_every_method_the_path_is_served_with(
             body = response.json()
             assert set(body["allowed"]) == served[path]
             assert body["detail"].startswith("PATCH is not allowed"), body
+
+
+# ------------------------------------------------------------------ status words
+
+_STATUS_KEYS = frozenset({"status", "state", "old", "new", "accepted"})
+_FILL = {"run_id": "", "job_id": "review", "name": "approval_gate", "workflow_id": ""}
+
+
+def _words(value: Any) -> Iterator[str]:
+    """Every string under a status-like key, anywhere in a JSON answer."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in _STATUS_KEYS and isinstance(item, str):
+                yield item
+            else:
+                yield from _words(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _words(item)
+
+
+VOCABULARY = {s.value for s in RunState} | {s.value for s in JobState}
+
+
+async def _walk(client: httpx.AsyncClient, document: JSON, run_id: str) -> dict[str, set[str]]:
+    """GET every documented JSON operation about the run; the status words each reports,
+    after checking the answer against its documented schema."""
+    fill = {k: v or run_id for k, v in _FILL.items()}
+    reported: dict[str, set[str]] = {}
+    for path, item in document["paths"].items():
+        get = item.get("get")
+        if get is None or "application/json" not in get["responses"]["200"].get("content", {}):
+            continue
+        names = [p["name"] for p in get.get("parameters", ())]
+        if any(p["in"] == "path" and p["name"] not in fill for p in get.get("parameters", ())):
+            continue
+        url = _PARAM.sub(lambda m: fill[m.group(0)[1:-1]], path)
+        response = await client.get(url, params={n: fill[n] for n in names
+                                                 if n in fill and f"{{{n}}}" not in path})
+        if response.status_code != 200:
+            continue
+        schema = get["responses"]["200"]["content"]["application/json"]["schema"]
+        assert schema_errors(document, schema, response.json()) == [], path
+        reported[path] = set(_words(response.json()))
+    return reported
+
+
+async def test_every_status_word_reported_is_in_the_documented_vocabulary(
+        make_client: Callable[..., Any], workflows_dir: Path) -> None:
+    """A run whose job waits is RUNNING wherever it is reported (REST, the seed's paths,
+    analytics, the events); finished, it is reported with the same words again."""
+    install(workflows_dir, "approval")
+    async with make_client() as (bs, client):
+        document = (await client.get(f"{API}/openapi.json")).json()
+        run_id = await start(client, "approval_gate")
+        await job_in(client, run_id, "review", "RUNNING")
+
+        running = await _walk(client, document, run_id)
+        reporting = {path for path, words in running.items() if words}
+        assert {f"{API}/workflows", f"{API}/workflows/{{run_id}}/status",
+                "/workflows/{run_id}", f"{API}/analytics/workflow-performance"} <= reporting
+        assert {path for path in reporting if "RUNNING" not in running[path]} == set()
+
+        messages = await stream_while(bs, client, run_id, "PUT",
+                                      f"{API}/workflows/{run_id}/jobs/review",
+                                      {"status": "SUCCEEDED", "output": {"approved": True}})
+        streamed = {word for _, data in messages for word in _words(data)}
+        done = await _walk(client, document, run_id)
+
+        unknown = {(path, word) for path, words in [*running.items(), *done.items(),
+                                                   ("events", streamed)]
+                   for word in words if word not in VOCABULARY}
+        assert unknown == set()
+        assert {"RUNNING", "SUCCEEDED", "COMPLETED"} <= streamed
+    schemas = document["components"]["schemas"]
+    assert schemas["RunStatus"]["enum"] == [s.value for s in RunState]
+    assert schemas["JobStatus"]["enum"] == [s.value for s in JobState]
