@@ -9,18 +9,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from baseshift.core.errors import BadRequest, InputError, NotFound
-from baseshift.core.records import RunQuery
+from baseshift.core.records import MAX_PAGE, RunCursor, RunQuery
 from baseshift.core.report import job_json, run_json, snapshot_json, status_json
 from baseshift.core.states import JobState, RunState
+from baseshift.web.limits import FlagParam, IntParam, Text, TextParam, TimeParam
 from baseshift.web.openapi import operation
-from baseshift.web.requests import (
-    baseshift_of,
-    json_object,
-    only_fields,
-    query_int,
-    query_time,
-    read_json,
-)
+from baseshift.web.requests import baseshift_of, json_object, only_fields, read_json
 from baseshift.web.schemas import (
     ACCEPTED,
     COMPLETE_BODY,
@@ -55,21 +49,22 @@ async def start_run(request: Request) -> Response:
     return run_response(await baseshift_of(request).runs.start(name, inputs), 201)
 
 
+WORKFLOW = TextParam("workflow")
+SINCE, UNTIL = TimeParam("since"), TimeParam("until")
+LIMIT = IntParam("limit", 1, MAX_PAGE, default=50)
+CURSOR = TextParam("cursor", Text(RunCursor.PATTERN, hint="pass the next_cursor of the "
+                                  "previous page unchanged, or omit it"))
+LOGS = FlagParam("logs")
+
+
 @operation("List runs, newest first, with filters and cursor pagination", tags=TAGS,
-           response=RUN_PAGE, errors=(400,),
-           query={"workflow": {"type": "string"},
-                  "state": RUN_STATUS,
-                  "since": {"type": "string"}, "until": {"type": "string"},
-                  "limit": {"type": "integer", "minimum": 1, "maximum": 500},
-                  "cursor": {"type": "string"}})
+           response=RUN_PAGE, errors=(400,), params=(WORKFLOW, SINCE, UNTIL, LIMIT, CURSOR),
+           query={"state": {"type": "array", "items": RUN_STATUS}})
 async def list_runs(request: Request) -> Response:
-    q = request.query_params
-    states = tuple(_state(s) for s in q.getlist("state")) or None
-    query = RunQuery(workflow=q.get("workflow") or None, states=states,
-                     created_after=query_time(request, "since"),
-                     created_before=query_time(request, "until"),
-                     limit=query_int(request, "limit", 50, low=1, high=500),
-                     cursor=q.get("cursor") or None)
+    states = tuple(_state(s) for s in request.query_params.getlist("state")) or None
+    query = RunQuery(workflow=WORKFLOW.read(request), states=states,
+                     created_after=SINCE.read(request), created_before=UNTIL.read(request),
+                     limit=LIMIT.read(request), cursor=CURSOR.read(request))
     page = await baseshift_of(request).store.query_runs(query)
     return JSONResponse({"runs": [run_json(r) for r in page.runs],
                          "next_cursor": page.next_cursor})
@@ -85,10 +80,10 @@ def _state(text: str) -> RunState:
 
 
 @operation("A run with its jobs and attempts (logs with ?logs=true)", tags=TAGS, response=RUN,
-           errors=(404,), query={"logs": {"type": "boolean"}})
+           errors=(400, 404), params=(LOGS,))
 async def get_run(request: Request) -> Response:
+    logs = LOGS.read(request)
     snapshot = await baseshift_of(request).runs.snapshot(request.path_params["run_id"])
-    logs = request.query_params.get("logs", "false").lower() in ("1", "true", "yes")
     return JSONResponse(snapshot_json(snapshot, logs=logs))
 
 

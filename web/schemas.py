@@ -1,6 +1,7 @@
 """JSON Schemas of the API's bodies and responses, for the OpenAPI document."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from starlette.responses import JSONResponse
@@ -19,6 +20,14 @@ COMPONENTS: dict[str, Any] = {
 """Schemas the document declares once, under `components/schemas`, for the `$ref`s below."""
 RUN_STATUS: dict[str, Any] = {"$ref": "#/components/schemas/RunStatus"}
 JOB_STATUS: dict[str, Any] = {"$ref": "#/components/schemas/JobStatus"}
+EXECUTOR: dict[str, Any] = {"$ref": "#/components/schemas/Executor"}
+
+
+def app_components(executors: Iterable[str]) -> dict[str, Any]:
+    """Components that depend on the running application: the executors installed (what
+    a template step's `type` must name, as the server checks)."""
+    return {"Executor": {"type": "string", "enum": sorted(executors),
+                         "description": "an installed executor"}}
 
 
 def obj(properties: dict[str, Any], required: tuple[str, ...] = (), *,
