@@ -127,3 +127,31 @@ async def test_every_status_word_reported_is_in_the_documented_vocabulary(
     schemas = document["components"]["schemas"]
     assert schemas["RunStatus"]["enum"] == [s.value for s in RunState]
     assert schemas["JobStatus"]["enum"] == [s.value for s in JobState]
+
+
+# ------------------------------------------------------------------ request bodies
+
+
+async def test_a_body_the_document_requires_cannot_be_left_out_and_an_optional_one_can(
+        make_client: Callable[..., Any]) -> None:
+    async with make_client() as (_, client):
+        document = (await client.get(f"{API}/openapi.json")).json()
+        run_id = await start(client, "hello")
+        fill = {"run_id": run_id, "job_id": "greet", "name": "hello", "workflow": "hello",
+                "version": "1.0.0"}
+        answers: dict[tuple[str, str], tuple[bool, int]] = {}
+        for path, item in document["paths"].items():
+            for method, op in item.items():
+                if "requestBody" not in op:
+                    continue
+                url = _PARAM.sub(lambda m: fill[m.group(0)[1:-1]], path)
+                response = await client.request(method.upper(), url)
+                answers[(method, path)] = (op["requestBody"]["required"], response.status_code)
+        # a webhook without its secret stops at 401, an unknown template at 404: before the body
+        reached = {key: answer for key, answer in answers.items() if answer[1] not in (401, 404)}
+        assert len(reached) >= 8
+        assert {key for key, (required, _) in reached.items() if not required} >= {
+            ("post", f"{API}/definitions/{{name}}/runs"),
+            ("post", f"{API}/workflows/{{run_id}}/jobs/{{job_id}}/complete")}
+        assert {key: answer for key, answer in reached.items()
+                if answer[0] != (answer[1] in (400, 415, 422))} == {}
