@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from api_support import (
     API,
     JSON,
@@ -19,9 +20,14 @@ from api_support import (
     start,
     stream_while,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.routing import Route
 
+from baseshift.core.semver import Range, Version
 from baseshift.core.states import JobState, RunState
+from baseshift.plugins.api_analytics_routes import iso
+from baseshift.web.limits import FIRST, VERSION, VERSION_RANGE
 
 _PARAM = re.compile(r"{[^}]+}")
 
@@ -155,3 +161,48 @@ async def test_a_body_the_document_requires_cannot_be_left_out_and_an_optional_o
             ("post", f"{API}/workflows/{{run_id}}/jobs/{{job_id}}/complete")}
         assert {key: answer for key, answer in reached.items()
                 if answer[0] != (answer[1] in (400, 415, 422))} == {}
+
+
+# ------------------------------------------------------------------ declared limits
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.from_regex(f"^(?:{VERSION_RANGE.pattern})$", fullmatch=True))
+def test_every_version_range_the_document_admits_is_read_by_the_parser(text: str) -> None:
+    Range.parse(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.from_regex(f"^(?:{VERSION.pattern})$", fullmatch=True))
+def test_every_version_the_document_admits_is_read_by_the_parser(text: str) -> None:
+    Version.parse(text)
+
+
+@pytest.mark.parametrize(("value", "epoch"), [
+    ("2026-11-28T10:00:00Z", 1795860000.0),
+    ("2026-11-28t11:30:00.25+01:30", 1795860000.25),
+    ("2016-12-31T23:59:60Z", 1483228800.0),
+    ("0001-01-01T00:00:00+23:59", FIRST),
+    ("1795860000", 1795860000.0),
+    ("-1.5", -1.5),
+])
+async def test_times_the_document_admits_are_read(make_client: Callable[..., Any], value: str,
+                                                  epoch: float) -> None:
+    async with make_client() as (_, client):
+        body = (await client.get(f"{API}/analytics/job-success-rate",
+                                 params={"since": value})).json()
+    assert body["since"] == iso(epoch)
+
+
+@pytest.mark.parametrize("value", [
+    "2026-02-30T00:00:00Z", "2026-11-28T10:00:00", "2026-11-28 10:00:00Z", "2026-11-28",
+    "2026-11-28T10:00Z", "2026-11-28T10:00:61Z", "2026-11-28T10:00:00+24:00", "1e5", "inf",
+    "0x10", " 1", "1_000", "1234567890123456"])
+async def test_times_the_document_refuses_are_400(make_client: Callable[..., Any],
+                                                  value: str) -> None:
+    """Not RFC 3339 (no offset, no seconds, a space, 30 February, :61), not a plain decimal."""
+    async with make_client() as (_, client):
+        response = await client.get(f"{API}/workflows", params={"since": value})
+    assert response.status_code == 400, response.text
+    assert response.json()["parameter"] == "since"
+    assert "RFC 3339" in response.json()["detail"]
