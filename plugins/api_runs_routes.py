@@ -71,11 +71,13 @@ async def list_runs(request: Request) -> Response:
 
 
 def _state(text: str) -> RunState:
+    """A run status word, exactly as every answer writes it (the document's enum)."""
     try:
-        return RunState(text.upper())
+        return RunState(text)
     except ValueError:
         raise BadRequest(f"query parameter 'state' has value {text!r}; use one of: "
                          f"{', '.join(s.value for s in RunState)}",
+                         hint="the status words are upper case, as runs report them",
                          details={"parameter": "state"}) from None
 
 

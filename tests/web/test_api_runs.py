@@ -243,7 +243,7 @@ async def test_list_filters_by_workflow_and_state(served: Served, tmp_path: Path
     assert await ids(workflow="chain") == [chain]
     assert await ids(workflow="nope") == []
     assert await ids(state="FAILED") == [failed]
-    assert await ids(state="completed") == [chain, hello]
+    assert await ids(state="COMPLETED") == [chain, hello]
     assert await ids(state=["FAILED", "COMPLETED"]) == [failed, chain, hello]
     assert await ids(state="COMPLETED", workflow="hello") == [hello]
     assert await ids(state="RUNNING") == []
@@ -270,6 +270,7 @@ async def test_list_filters_by_creation_time(served: Served) -> None:
 
 @pytest.mark.parametrize(("params", "parameter"), [
     ({"state": "DONE"}, "state"),
+    ({"state": "completed"}, "state"),
     ({"limit": "0"}, "limit"),
     ({"limit": "501"}, "limit"),
     ({"limit": "ten"}, "limit"),
