@@ -171,12 +171,10 @@ def _date_time(text: str) -> float | None:
         return None
     year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
     sign, off_h, off_m = m[8], m[9], m[10]
-    if second > 60:
+    if second > 60 or (sign and (int(off_h) > 23 or int(off_m) > 59)):
         return None
     try:
         offset = timedelta(hours=int(off_h), minutes=int(off_m)) if sign else timedelta()
-        if offset >= timedelta(days=1):
-            return None
         zone = timezone(-offset if sign == "-" else offset)
         # a leap second (:60) is the first instant of the next minute
         moment = datetime(year, month, day, hour, minute, min(second, 59), tzinfo=zone)
