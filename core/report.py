@@ -53,20 +53,14 @@ def snapshot_json(s: RunSnapshot, *, logs: bool = True) -> dict[str, Any]:
     return {**run_json(s.run), "jobs": jobs}
 
 
-_SEED_RUN = {"INITIALIZED": "pending", "RUNNING": "processing", "COMPLETED": "completed",
-             "FAILED": "failed", "CANCELLED": "cancelled"}
-_SEED_JOB = {"PENDING": "pending", "READY": "pending", "RUNNING": "in_progress",
-             "RETRYING": "retrying", "SUCCEEDED": "completed", "FAILED": "failed",
-             "SKIPPED": "skipped", "CANCELLED": "cancelled"}
-
-
 def status_json(s: RunSnapshot) -> dict[str, Any]:
     """The progress shape of `GET /api/v1/workflows/{id}/status`: the job running now (the
-    first, when several run in parallel: all are in `running_jobs`), finished and pending jobs."""
+    first, when several run in parallel: all are in `running_jobs`), finished and pending jobs.
+    `status` and `state` are the same word of the state vocabulary (core/states.py); `state`
+    stays for clients written before `status` used it too."""
     finished, running, pending = [], [], []
     for key, j in ordered_jobs(s):
-        item = {"id": key, "name": j.name, "status": _SEED_JOB[j.state.value],
-                "state": j.state.value}
+        item = {"id": key, "name": j.name, "status": j.state.value, "state": j.state.value}
         if j.state.finished:
             finished.append(item)
         elif j.state.value in ("RUNNING", "RETRYING"):
@@ -74,7 +68,7 @@ def status_json(s: RunSnapshot) -> dict[str, Any]:
         else:
             pending.append(item)
     return {"workflow_id": s.run.id, "workflow": s.run.workflow,
-            "status": _SEED_RUN[s.run.state.value], "state": s.run.state.value,
+            "status": s.run.state.value, "state": s.run.state.value,
             "current_job": running[0] if running else None, "running_jobs": running,
             "completed_jobs": finished, "pending_jobs": pending, "error": s.run.error}
 

@@ -29,6 +29,26 @@ _AFTER_OPERATOR = re.compile(r"(<=|>=|~>|[<>=~^])\s+")
 _QUALIFIERS = re.compile(r"[-+].*")
 
 
+# The same grammar as one regular expression, for documents (an OpenAPI pattern, which must
+# be the same in JavaScript): separators are spaces and commas only, and numbers have at
+# most 15 digits (all below MAX_NUMBER), so every text it admits `normalize` accepts too.
+_DOC_NR = r"(?:0|[1-9][0-9]{0,14})"
+_DOC_ID = r"(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"
+_DOC_PRERELEASE = rf"-{_DOC_ID}(?:\.{_DOC_ID})*"
+_DOC_QUALIFIER = rf"(?:{_DOC_PRERELEASE})?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?"
+_DOC_PARTIAL = (rf"(?:v?{_DOC_NR}\.{_DOC_NR}\.{_DOC_NR}{_DOC_QUALIFIER}"
+                rf"|v?{_DOC_NR}\.{_DOC_NR}(?:\.{_WILD})?|v?{_DOC_NR}(?:\.{_WILD}){{0,2}}"
+                rf"|{_WILD}(?:\.{_WILD}){{0,2}})")
+_DOC_COMPARATOR = rf"(?:(?:<=|>=|<|>|=|~>|~|\^) *)?{_DOC_PARTIAL}"
+_DOC_ALTERNATIVE = (rf"[ ,]*(?:{_DOC_PARTIAL}[ ,]+-[ ,]+{_DOC_PARTIAL}"
+                    rf"|{_DOC_COMPARATOR}(?:[ ,]+{_DOC_COMPARATOR})*)[ ,]*")
+RANGE_PATTERN = rf"{_DOC_ALTERNATIVE}(?:\|\|{_DOC_ALTERNATIVE})*"
+"""A version range (unanchored), as a regular expression admitting a subset of what
+`normalize` accepts: for an API document."""
+VERSION_PATTERN = rf"{_DOC_NR}\.{_DOC_NR}\.{_DOC_NR}(?:{_DOC_PRERELEASE})?"
+"""A published version (MAJOR.MINOR.PATCH and an optional prerelease), unanchored."""
+
+
 class VersionError(ValueError):
     """A malformed version or range: `message` says what is wrong, `hint` (for a range)
     shows valid ones; str() gives both, for callers with no place for a hint."""

@@ -1,4 +1,10 @@
-"""Run and job state machines: the states, the legal transitions, and a checked `transition()`."""
+"""Run and job state machines: the states, the legal transitions, and a checked `transition()`.
+
+The states' values are the one status vocabulary: every interface that reports a run's or a
+job's status (REST and its seed-shaped paths, server-sent events, the CLI, the web UI)
+says `RUNNING`, `COMPLETED`, ... with these words, and the OpenAPI document declares them as
+the `RunStatus` and `JobStatus` enums (docs/server.md, "Status words").
+"""
 from __future__ import annotations
 
 from enum import StrEnum

@@ -3,7 +3,7 @@ answered by the state store's aggregates (SQL in the SQLite store).
 
 Durations are seconds; times are ISO 8601 UTC with milliseconds (`2026-11-28T10:00:00.000Z`).
 Time filters `since`/`until` select runs by creation time (`since <= created_at < until`) and
-take ISO 8601 with a time zone or epoch seconds.
+take an RFC 3339 date-time with its offset or epoch seconds.
 """
 from __future__ import annotations
 
@@ -15,27 +15,29 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from baseshift.core.errors import BadRequest, NotFound
-from baseshift.core.records import JobDuration, JobSuccess, RunPerformance, WorkflowPerformance
-from baseshift.core.states import RunState
+from baseshift.core.errors import NotFound
+from baseshift.core.records import (
+    JobDuration,
+    JobSuccess,
+    RunPerformance,
+    RunRecord,
+    WorkflowPerformance,
+)
+from baseshift.web.limits import TextParam, TimeParam
 from baseshift.web.openapi import operation
-from baseshift.web.requests import baseshift_of, query_time
+from baseshift.web.requests import baseshift_of
+from baseshift.web.schemas import RUN_STATUS
 
 TAGS = ["analytics"]
 PREFIX = "/api/v1/analytics"
-
-# The seed's analytics example names an unfinished run IN_PROGRESS; `state` keeps ours.
-_SEED_STATUS = {RunState.INITIALIZED: "PENDING", RunState.RUNNING: "IN_PROGRESS"}
 
 _SECONDS: dict[str, Any] = {"type": ["number", "null"]}
 _TIME: dict[str, Any] = {"type": ["string", "null"], "format": "date-time"}
 _COUNT: dict[str, Any] = {"type": "integer", "minimum": 0}
 _NAME: dict[str, Any] = {"type": ["string", "null"]}
-_FILTERS: dict[str, dict[str, Any]] = {
-    "workflow": {"type": "string"},
-    "since": {"type": "string", "description": "ISO 8601 time with zone, or epoch seconds"},
-    "until": {"type": "string", "description": "ISO 8601 time with zone, or epoch seconds"},
-}
+WORKFLOW, RUN_ID = TextParam("workflow"), TextParam("workflow_id")
+SINCE, UNTIL = TimeParam("since"), TimeParam("until")
+FILTERS = (WORKFLOW, SINCE, UNTIL)
 
 
 def _object(properties: dict[str, Any]) -> dict[str, Any]:
@@ -45,7 +47,7 @@ def _object(properties: dict[str, Any]) -> dict[str, Any]:
 RANGE = {"workflow": _NAME, "since": _TIME, "until": _TIME}
 RUN_PERFORMANCE = _object({
     "workflow_id": {"type": "string"}, "workflow": {"type": "string"},
-    "status": {"type": "string"}, "state": {"type": "string", "enum": list(RunState)},
+    "status": RUN_STATUS, "state": {**RUN_STATUS, "deprecated": True},
     **{f"{k}_jobs": _COUNT for k in ("total", "completed", "failed", "in_progress", "pending",
                                      "skipped", "cancelled")},
     "average_job_duration": _SECONDS, "total_workflow_duration": _SECONDS,
@@ -83,7 +85,9 @@ def iso(ts: float | None) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Filters:
-    """The `workflow`, `since` and `until` query parameters, checked."""
+    """The `workflow`, `since` and `until` query parameters. Each narrows the runs on its
+    own (a range that ends before it starts selects none), so every combination the document
+    allows is answered."""
 
     workflow: str | None
     since: float | None
@@ -91,34 +95,36 @@ class Filters:
 
     @classmethod
     def of(cls, request: Request) -> Filters:
-        since, until = query_time(request, "since"), query_time(request, "until")
-        if since is not None and until is not None and until < since:
-            raise BadRequest("query parameter 'until' is before 'since'",
-                             details={"parameter": "until"})
-        return cls(request.query_params.get("workflow") or None, since, until)
+        return cls(WORKFLOW.read(request), SINCE.read(request), UNTIL.read(request))
+
+    def select(self, run: RunRecord) -> bool:
+        """Whether the filters keep this run (`since <= created_at < until`)."""
+        return ((self.workflow is None or run.workflow == self.workflow)
+                and (self.since is None or self.since <= run.created_at)
+                and (self.until is None or run.created_at < self.until))
 
     def json(self) -> dict[str, Any]:
         return {"workflow": self.workflow, "since": iso(self.since), "until": iso(self.until)}
 
 
-@operation("Performance of one run (workflow_id) or of a workflow's runs in a time range",
-           tags=TAGS, response={"anyOf": [RUN_PERFORMANCE, WORKFLOW_PERFORMANCE]},
-           query={"workflow_id": {"type": "string", "description": "a run id"}, **_FILTERS},
-           errors=(400, 404))
+@operation("Performance of one run (workflow_id, if the filters keep it) or of a workflow's "
+           "runs in a time range", tags=TAGS,
+           response={"anyOf": [RUN_PERFORMANCE, WORKFLOW_PERFORMANCE]},
+           params=(RUN_ID, *FILTERS), errors=(400, 404))
 async def workflow_performance(request: Request) -> Response:
-    run_id = request.query_params.get("workflow_id")
-    if not run_id:
-        filters = Filters.of(request)
-        summary = await baseshift_of(request).store.workflow_performance_summary(
-            filters.workflow, filters.since, filters.until)
+    store = baseshift_of(request).store
+    run_id, filters = RUN_ID.read(request), Filters.of(request)
+    if run_id is None:
+        summary = await store.workflow_performance_summary(filters.workflow, filters.since,
+                                                           filters.until)
         return JSONResponse(workflow_json(summary, filters))
-    for other in ("workflow", "since", "until"):
-        if request.query_params.get(other):
-            raise BadRequest(f"query parameter '{other}' cannot be combined with "
-                             "'workflow_id' (one run)", details={"parameter": other})
-    perf = await baseshift_of(request).store.workflow_performance(run_id)
-    if perf is None:
+    snapshot = await store.load_run(run_id, attempts=False)
+    perf = await store.workflow_performance(run_id) if snapshot is not None else None
+    if snapshot is None or perf is None:
         raise NotFound(f"there is no run '{run_id}'")
+    if not filters.select(snapshot.run):
+        raise NotFound(f"run '{run_id}' is not among the runs the filters select",
+                       hint="drop workflow, since or until to see it")
     return JSONResponse(run_json(perf))
 
 
@@ -126,7 +132,7 @@ def run_json(p: RunPerformance) -> dict[str, Any]:
     """The seed's `workflow-performance` shape of one run."""
     return {
         "workflow_id": p.run_id, "workflow": p.workflow,
-        "status": _SEED_STATUS.get(p.status, p.status.value), "state": p.status.value,
+        "status": p.status.value, "state": p.status.value,
         "total_jobs": p.total_jobs, "completed_jobs": p.completed_jobs,
         "failed_jobs": p.failed_jobs, "in_progress_jobs": p.in_progress_jobs,
         "pending_jobs": p.pending_jobs, "skipped_jobs": p.skipped_jobs,
@@ -149,7 +155,7 @@ def workflow_json(w: WorkflowPerformance, filters: Filters) -> dict[str, Any]:
 
 
 @operation("Succeeded and failed jobs per job name, and overall", tags=TAGS,
-           response=SUCCESS_RATES, query=_FILTERS, errors=(400,))
+           response=SUCCESS_RATES, params=FILTERS, errors=(400,))
 async def job_success_rate(request: Request) -> Response:
     filters = Filters.of(request)
     rates = await baseshift_of(request).store.job_success_rate(filters.workflow, filters.since,
@@ -165,7 +171,7 @@ def _rate(j: JobSuccess, *, named: bool) -> dict[str, Any]:
 
 
 @operation("Durations of finished jobs per job name: count, average, min, max, p95",
-           tags=TAGS, response=DURATIONS, query=_FILTERS, errors=(400,))
+           tags=TAGS, response=DURATIONS, params=FILTERS, errors=(400,))
 async def average_job_duration(request: Request) -> Response:
     filters = Filters.of(request)
     store = baseshift_of(request).store

@@ -9,32 +9,29 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from baseshift.core.errors import BadRequest, InputError, NotFound
-from baseshift.core.records import RunQuery
+from baseshift.core.records import MAX_PAGE, RunCursor, RunQuery
 from baseshift.core.report import job_json, run_json, snapshot_json, status_json
-from baseshift.core.states import RunState
+from baseshift.core.states import JobState, RunState
+from baseshift.web.limits import FlagParam, IntParam, Text, TextParam, TimeParam
 from baseshift.web.openapi import operation
-from baseshift.web.requests import (
-    baseshift_of,
-    json_object,
-    only_fields,
-    query_int,
-    query_time,
-    read_json,
-)
+from baseshift.web.requests import baseshift_of, json_object, only_fields, read_json
 from baseshift.web.schemas import (
+    ACCEPTED,
     COMPLETE_BODY,
     FAIL_BODY,
     JOB,
     PUT_JOB_BODY,
+    PUT_JOB_STATUSES,
     RERUN_BODY,
     RUN,
     RUN_PAGE,
+    RUN_STATUS,
     START_BODY,
     STARTED,
     STATUS,
     run_response,
 )
-from baseshift.web.sse import run_event_stream
+from baseshift.web.sse import EVENT_MESSAGE, run_event_stream
 
 TAGS = ["runs"]
 
@@ -52,40 +49,43 @@ async def start_run(request: Request) -> Response:
     return run_response(await baseshift_of(request).runs.start(name, inputs), 201)
 
 
+WORKFLOW = TextParam("workflow")
+SINCE, UNTIL = TimeParam("since"), TimeParam("until")
+LIMIT = IntParam("limit", 1, MAX_PAGE, default=50)
+CURSOR = TextParam("cursor", Text(RunCursor.PATTERN, hint="pass the next_cursor of the "
+                                  "previous page unchanged, or omit it"))
+LOGS = FlagParam("logs")
+
+
 @operation("List runs, newest first, with filters and cursor pagination", tags=TAGS,
-           response=RUN_PAGE, errors=(400,),
-           query={"workflow": {"type": "string"},
-                  "state": {"type": "string", "enum": [s.value for s in RunState]},
-                  "since": {"type": "string"}, "until": {"type": "string"},
-                  "limit": {"type": "integer", "minimum": 1, "maximum": 500},
-                  "cursor": {"type": "string"}})
+           response=RUN_PAGE, errors=(400,), params=(WORKFLOW, SINCE, UNTIL, LIMIT, CURSOR),
+           query={"state": {"type": "array", "items": RUN_STATUS}})
 async def list_runs(request: Request) -> Response:
-    q = request.query_params
-    states = tuple(_state(s) for s in q.getlist("state")) or None
-    query = RunQuery(workflow=q.get("workflow") or None, states=states,
-                     created_after=query_time(request, "since"),
-                     created_before=query_time(request, "until"),
-                     limit=query_int(request, "limit", 50, low=1, high=500),
-                     cursor=q.get("cursor") or None)
+    states = tuple(_state(s) for s in request.query_params.getlist("state")) or None
+    query = RunQuery(workflow=WORKFLOW.read(request), states=states,
+                     created_after=SINCE.read(request), created_before=UNTIL.read(request),
+                     limit=LIMIT.read(request), cursor=CURSOR.read(request))
     page = await baseshift_of(request).store.query_runs(query)
     return JSONResponse({"runs": [run_json(r) for r in page.runs],
                          "next_cursor": page.next_cursor})
 
 
 def _state(text: str) -> RunState:
+    """A run status word, exactly as every answer writes it (the document's enum)."""
     try:
-        return RunState(text.upper())
+        return RunState(text)
     except ValueError:
         raise BadRequest(f"query parameter 'state' has value {text!r}; use one of: "
                          f"{', '.join(s.value for s in RunState)}",
+                         hint="the status words are upper case, as runs report them",
                          details={"parameter": "state"}) from None
 
 
 @operation("A run with its jobs and attempts (logs with ?logs=true)", tags=TAGS, response=RUN,
-           errors=(404,), query={"logs": {"type": "boolean"}})
+           errors=(400, 404), params=(LOGS,))
 async def get_run(request: Request) -> Response:
+    logs = LOGS.read(request)
     snapshot = await baseshift_of(request).runs.snapshot(request.path_params["run_id"])
-    logs = request.query_params.get("logs", "false").lower() in ("1", "true", "yes")
     return JSONResponse(snapshot_json(snapshot, logs=logs))
 
 
@@ -129,7 +129,7 @@ async def rerun_run(request: Request) -> Response:
 
 @operation("Server-sent events of a run: a snapshot, then every state change",
            tags=TAGS, errors=(404,), content_type="text/event-stream",
-           response={"type": "string"})
+           response=EVENT_MESSAGE)
 async def run_events(request: Request) -> Response:
     bs = baseshift_of(request)
     snapshot = await bs.runs.snapshot(request.path_params["run_id"])
@@ -156,32 +156,34 @@ async def get_job(request: Request) -> Response:
 
 
 @operation("Complete a job that waits for an outside call, with its output", tags=TAGS,
-           request=COMPLETE_BODY, response=JOB, status=202, errors=(404, 409, 422))
+           request=COMPLETE_BODY, response=ACCEPTED, status=202, errors=(404, 409, 422),
+           body_required=False)
 async def complete_job(request: Request) -> Response:
     body = json_object(await read_json(request, default={}), "body")
     only_fields(body, {"output"})
-    return await _deliver(request, "completed", body.get("output"), None)
+    return await _deliver(request, JobState.SUCCEEDED, body.get("output"), None)
 
 
 @operation("Fail a job that waits for an outside call", tags=TAGS, request=FAIL_BODY,
-           response=JOB, status=202, errors=(404, 409, 422))
+           response=ACCEPTED, status=202, errors=(404, 409, 422), body_required=False)
 async def fail_job(request: Request) -> Response:
     body = json_object(await read_json(request, default={}), "body")
     only_fields(body, {"error"})
-    return await _deliver(request, "failed", None, _error_text(body))
+    return await _deliver(request, JobState.FAILED, None, _error_text(body))
 
 
-@operation("Update a job's status (completed or failed) for jobs that wait for it",
-           tags=TAGS, request=PUT_JOB_BODY, response=JOB, status=202,
+@operation("Set a waiting job's status: SUCCEEDED or FAILED (the seed's completed/failed too)",
+           tags=TAGS, request=PUT_JOB_BODY, response=ACCEPTED, status=202,
            errors=(404, 409, 422))
 async def put_job(request: Request) -> Response:
     body = json_object(await read_json(request), "body")
     only_fields(body, {"status", "output", "error"})
-    status = body.get("status")
-    if status not in ("completed", "failed"):
-        raise InputError("field 'status' must be 'completed' or 'failed'",
+    raw = body.get("status")
+    status = PUT_JOB_STATUSES.get(raw) if isinstance(raw, str) else None
+    if status is None:
+        raise InputError(f"field 'status' must be one of: {', '.join(PUT_JOB_STATUSES)}",
                          details={"field": "status"})
-    error = _error_text(body) if status == "failed" else None
+    error = _error_text(body) if status is JobState.FAILED else None
     return await _deliver(request, status, body.get("output"), error)
 
 
@@ -192,14 +194,15 @@ def _error_text(body: dict[str, Any]) -> str:
     return error
 
 
-async def _deliver(request: Request, status: str, output: Any, error: str | None) -> Response:
+async def _deliver(request: Request, status: JobState, output: Any,
+                   error: str | None) -> Response:
     runs = baseshift_of(request).runs
     run_id, key = request.path_params["run_id"], request.path_params["job_id"]
-    if status == "completed":
+    if status is JobState.SUCCEEDED:
         await runs.complete_job(run_id, key, output)
     else:
         await runs.fail_job(run_id, key, error or "failed")
-    return JSONResponse({"workflow_id": run_id, "job": key, "accepted": status},
+    return JSONResponse({"workflow_id": run_id, "job": key, "accepted": status.value},
                         status_code=202)
 
 

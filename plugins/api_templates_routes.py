@@ -10,15 +10,19 @@ from starlette.routing import BaseRoute, Route
 from baseshift.core.errors import BadRequest
 from baseshift.core.templatespec import to_spec
 from baseshift.core.templatestore import (
+    MAX_NAME,
+    NAME,
+    STEP_NAME,
     TemplateDocument,
     check_step_types,
     not_found,
     parse_bump,
     parse_document,
 )
+from baseshift.web.limits import VERSION, VERSION_RANGE, Text, TextParam, whole
 from baseshift.web.openapi import operation
 from baseshift.web.requests import baseshift_of, json_object, read_json
-from baseshift.web.schemas import obj
+from baseshift.web.schemas import EXECUTOR, obj
 
 from .templates_common import KnownTemplates, ListedTemplate, diff_json, template_store
 
@@ -28,8 +32,10 @@ if TYPE_CHECKING:
 TAGS = ["templates"]
 _STRING = {"type": "string"}
 _SCHEMA = {"type": "object"}
-STEP = obj({"name": _STRING, "type": _STRING, "config": {"type": "object"}}, ("type",))
-FIELDS = {"templateId": _STRING, "name": _STRING, "version": _STRING,
+_NAME = Text(whole(NAME), min_length=1, max_length=MAX_NAME).schema()
+STEP = obj({"name": Text(whole(STEP_NAME)).schema(), "type": EXECUTOR,
+            "config": {"type": "object"}}, ("type",), closed=True)
+FIELDS = {"templateId": _NAME, "name": _NAME, "version": VERSION.schema(),
           "description": {"type": ["string", "null"]},
           "steps": {"type": "array", "items": STEP, "minItems": 1},
           "inputSchema": _SCHEMA, "outputSchema": _SCHEMA,
@@ -39,7 +45,21 @@ ORIGIN = {"source": {"enum": ["store", "file"]}, "path": {"type": ["string", "nu
 """Where a listed template comes from: read-only when a workflow folder's file defines it."""
 DOCUMENT = obj({**FIELDS, **ORIGIN}, ("templateId", "version", "steps", "inputSchema",
                                       "outputSchema", "source", "path", "readOnly"))
-PUBLISH_BODY = obj({**FIELDS, "bump": {"enum": ["major", "minor", "patch"]}}, ("steps",))
+_NAMED_ONCE = {"oneOf": [{"required": [key], "properties": {alias: False}}
+                         for key, alias in (("templateId", "name"), ("name", "templateId"))]}
+_VERSION_OR_BUMP = {"oneOf": [
+    {"required": ["version"], "properties": {"version": VERSION.schema(), "bump": False}},
+    {"required": ["bump"], "properties": {"version": {"type": "null"}}}]}
+PUBLISH_BODY = {**obj({**FIELDS, "bump": {"enum": ["major", "minor", "patch"]},
+                       "version": {"anyOf": [VERSION.schema(), {"type": "null"}]},
+                       "inputSchema": {"type": ["object", "null"],
+                                       "properties": {"type": {"const": "object"}}},
+                       "outputSchema": {"type": ["object", "null"]},
+                       "created_at": {"description": "ignored: publishing sets it"}},
+                      ("steps",), closed=True),
+                "allOf": [_NAMED_ONCE, _VERSION_OR_BUMP],
+                "description": "templateId (or its alias name); a version, or a bump to derive "
+                               "it; steps with different names"}
 TEMPLATE_LIST = obj({"templates": {"type": "array", "items": DOCUMENT}}, ("templates",))
 VERSIONS = obj({"name": _STRING, "latest": _STRING,
                 "versions": {"type": "array", "items": DOCUMENT}}, ("name", "latest", "versions"))
@@ -49,7 +69,8 @@ DIFF = obj({"name": _STRING, "from": _STRING, "to": _STRING, "compatible": {"typ
                 "path": _STRING, "change": {"enum": ["added", "removed", "changed"]},
                 "from": {}, "to": {}}, ("path", "change"))}},
            ("name", "from", "to", "compatible", "reasons", "changes"))
-FILTERS = {"name": _STRING, "type": _STRING, "version": _STRING}
+FILTERS = {"name": _STRING, "type": _STRING, "version": VERSION_RANGE.schema()}
+_RANGE_PATH = {"version": VERSION_RANGE.schema()}
 
 
 def validate_for(bs: BaseShift, doc: TemplateDocument) -> None:
@@ -81,7 +102,7 @@ async def get_versions(request: Request) -> Response:
 
 
 @operation("One version of a template (an exact version or a range like ^1.2)", tags=TAGS,
-           response=DOCUMENT, errors=(404, 422))
+           response=DOCUMENT, errors=(404, 422), path=_RANGE_PATH)
 async def get_version(request: Request) -> Response:
     p = request.path_params
     listed = await KnownTemplates(baseshift_of(request)).require(p["name"], p["version"])
@@ -118,7 +139,9 @@ async def delete_template(request: Request) -> Response:
 
 
 @operation("Differences between two versions, and why callers would break", tags=TAGS,
-           response=DIFF, query={"from": _STRING, "to": _STRING}, errors=(400, 404, 422))
+           response=DIFF, errors=(400, 404, 422),
+           params=(TextParam("from", VERSION_RANGE, required=True),
+                   TextParam("to", VERSION_RANGE, required=True)))
 async def diff_templates(request: Request) -> Response:
     name = request.path_params["name"]
     q = request.query_params

@@ -12,9 +12,17 @@ from baseshift.core.cli import package_version
 from baseshift.core.errors import BadRequest, InputError
 from baseshift.core.plan import Plan
 from baseshift.core.schema import to_json_schema
+from baseshift.web.limits import Text
 from baseshift.web.openapi import build_document, operation
 from baseshift.web.requests import baseshift_of, json_object, only_fields, read_json
-from baseshift.web.schemas import DIAGNOSTIC, INPUTS_BODY, STARTED, obj, run_response
+from baseshift.web.schemas import (
+    DIAGNOSTIC,
+    INPUTS_BODY,
+    STARTED,
+    app_components,
+    obj,
+    run_response,
+)
 
 TAGS = ["definitions"]
 MAX_SOURCE = 2 * 1024 * 1024
@@ -33,7 +41,8 @@ DEFINITION = obj({**DEFINITION_SUMMARY["properties"], "source": {"type": "string
 VALIDATION = obj({"valid": {"type": "boolean"}, "workflow": {"type": ["string", "null"]},
                   "diagnostics": {"type": "array", "items": DIAGNOSTIC}},
                  ("valid", "diagnostics"))
-VALIDATE_BODY = obj({"source": {"type": "string"}, "filename": {"type": "string"}},
+FILENAME = Text(r"[^\x00]+", description="the name diagnostics show (uploaded.bsw)")
+VALIDATE_BODY = obj({"source": {"type": "string"}, "filename": FILENAME.schema()},
                     ("source",), closed=True)
 
 
@@ -89,8 +98,8 @@ async def get_definition(request: Request) -> Response:
                          "diagnostics": [d.to_json() for d in entry.diagnostics]})
 
 
-@operation("Start a run of this workflow", tags=TAGS, request=INPUTS_BODY, response=STARTED,
-           status=201, errors=(400, 404, 409, 422))
+@operation("Start a run of this workflow (no body: no inputs)", tags=TAGS, request=INPUTS_BODY,
+           response=STARTED, status=201, errors=(400, 404, 409, 422), body_required=False)
 async def start_definition(request: Request) -> Response:
     body = json_object(await read_json(request, default={}), "body")
     only_fields(body, {"inputs"})
@@ -125,14 +134,15 @@ async def _source(request: Request) -> tuple[str, str]:
     source, filename = body.get("source"), body.get("filename", "uploaded.bsw")
     if not isinstance(source, str):
         raise InputError("field 'source' must be the workflow text", details={"field": "source"})
-    if not isinstance(filename, str) or not filename or "\x00" in filename:
+    if not FILENAME.accepts(filename):
         raise InputError("field 'filename' must be a file name", details={"field": "filename"})
     return source, filename
 
 
 async def openapi_document(request: Request) -> Response:
+    components = app_components(baseshift_of(request).executor_classes)
     return JSONResponse(build_document(request.app.routes, title="Base Shift API",
-                                       version=package_version()))
+                                       version=package_version(), components=components))
 
 
 def routes() -> list[BaseRoute]:

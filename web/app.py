@@ -17,6 +17,7 @@ from baseshift.core.app import BaseShift
 from baseshift.core.settings import Settings
 
 from .guards import RequestGuard
+from .methods import on_method_not_allowed
 from .problems import EXCEPTION_HANDLERS
 
 log = logging.getLogger("baseshift.web")
@@ -32,7 +33,8 @@ def create_app(settings: Settings | None = None, *, plugins: Sequence[object] = 
     once workflows are loaded and interrupted runs resumed."""
     bs = baseshift or BaseShift(settings or Settings.from_env(), plugins=plugins)
     bs.stash["serving"] = True
-    app = Starlette(routes=bs.hooks.routes(), exception_handlers=EXCEPTION_HANDLERS,
+    handlers = {**EXCEPTION_HANDLERS, 405: on_method_not_allowed}
+    app = Starlette(routes=bs.hooks.routes(), exception_handlers=handlers,
                     middleware=[Middleware(RequestGuard)], lifespan=_lifespan(bs, on_ready))
     app.state.baseshift = bs
     return app

@@ -8,6 +8,9 @@ from typing import Any, TypeVar
 
 from starlette.routing import BaseRoute, Mount, Route
 
+from .limits import Param
+from .schemas import COMPONENTS
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -34,25 +37,36 @@ class Operation:
     status: int = 200
     errors: tuple[int, ...] = ()
     content_type: str = "application/json"
+    body_required: bool = True
+    """False for views that read a missing body as `{}` (start a run without inputs)."""
+    params: tuple[Param, ...] = ()
+    """Query parameters declared with their limits (web/limits.py), read through them."""
+    path: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Schemas of path parameters (a string otherwise)."""
 
 
 def operation(summary: str, *, tags: Sequence[str] = (), request: dict[str, Any] | None = None,
               response: dict[str, Any] | None = None,
               query: dict[str, dict[str, Any]] | None = None, status: int = 200,
               errors: Sequence[int] = (),
-              content_type: str = "application/json") -> Callable[[F], F]:
+              content_type: str = "application/json",
+              body_required: bool = True, params: Sequence[Param] = (),
+              path: dict[str, dict[str, Any]] | None = None) -> Callable[[F], F]:
     """Describe an API view for the OpenAPI document (views without it are not listed)."""
 
     def mark(view: F) -> F:
         view.__openapi__ = Operation(summary, tuple(tags), request, response,  # type: ignore[attr-defined]
-                                     dict(query or {}), status, tuple(errors), content_type)
+                                     dict(query or {}), status, tuple(errors), content_type,
+                                     body_required, tuple(params), dict(path or {}))
         return view
 
     return mark
 
 
-def build_document(routes: Iterable[BaseRoute], *, title: str, version: str) -> dict[str, Any]:
-    """An OpenAPI 3.1 document for every described route under any mount."""
+def build_document(routes: Iterable[BaseRoute], *, title: str, version: str,
+                   components: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An OpenAPI 3.1 document for every described route under any mount; `components`
+    adds schemas that depend on the application (web/schemas.py: `app_components`)."""
     paths: dict[str, dict[str, Any]] = {}
     ids: set[str] = set()
     for path, methods, endpoint in _walk(routes, ""):
@@ -64,7 +78,8 @@ def build_document(routes: Iterable[BaseRoute], *, title: str, version: str) -> 
             described["operationId"] = _unique_id(described["operationId"], path, ids)
             paths.setdefault(clean_path(path), {})[method.lower()] = described
     return {"openapi": "3.1.0", "info": {"title": title, "version": version},
-            "paths": dict(sorted(paths.items()))}
+            "paths": dict(sorted(paths.items())),
+            "components": {"schemas": {**COMPONENTS, **(components or {})}}}
 
 
 def _unique_id(base: str, path: str, taken: set[str]) -> str:
@@ -89,10 +104,13 @@ _PARAM = re.compile(r"{([^}:]+)(?::[^}]+)?}")
 
 def _operation(path: str, method: str, op: Operation, endpoint: Any) -> dict[str, Any]:
     params: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        {"name": name, "in": "path", "required": True,
+         "schema": op.path.get(name, {"type": "string"})}
         for name in _PARAM.findall(path)]
     params += [{"name": n, "in": "query", "required": False, "schema": s}
                for n, s in op.query.items()]
+    params += [{"name": p.name, "in": "query", "required": p.required, "schema": p.schema()}
+               for p in op.params]
     out: dict[str, Any] = {
         "summary": op.summary,
         "operationId": f"{endpoint.__module__.rsplit('.', 1)[-1]}_{endpoint.__name__}",
@@ -102,7 +120,7 @@ def _operation(path: str, method: str, op: Operation, endpoint: Any) -> dict[str
     if params:
         out["parameters"] = params
     if op.request is not None:
-        out["requestBody"] = {"required": True,
+        out["requestBody"] = {"required": op.body_required,
                               "content": {"application/json": {"schema": op.request}}}
     return out
 

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import math
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -64,46 +62,6 @@ def json_object(value: Any, what: str) -> dict[str, Any]:
         raise InputError(f"{what} must be a JSON object, got {type(value).__name__}",
                          details={"field": what})
     return value
-
-
-def query_int(request: Request, name: str, default: int, *, low: int, high: int) -> int:
-    """An integer query parameter within [low, high]; BadRequest naming it otherwise."""
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = low - 1
-    if not low <= value <= high:
-        raise BadRequest(f"query parameter '{name}' must be an integer from {low} to {high}, "
-                         f"got {raw!r}", details={"parameter": name})
-    return value
-
-
-def query_time(request: Request, name: str) -> float | None:
-    """A time query parameter as epoch seconds: ISO 8601 (`2026-11-28T10:00:00Z`) or a number."""
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        pass
-    else:
-        if not math.isfinite(value):
-            raise BadRequest(f"query parameter '{name}' must be a finite time, got {raw!r}",
-                             details={"parameter": name})
-        return value
-    try:
-        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadRequest(f"query parameter '{name}' must be an ISO 8601 time or epoch "
-                         f"seconds, got {raw!r}", details={"parameter": name}) from None
-    if parsed.tzinfo is None:
-        raise BadRequest(f"query parameter '{name}' needs a time zone (e.g. a trailing Z)",
-                         details={"parameter": name})
-    return parsed.timestamp()
 
 
 def baseshift_of(request: Request) -> BaseShift:

@@ -1,15 +1,33 @@
 """JSON Schemas of the API's bodies and responses, for the OpenAPI document."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from starlette.responses import JSONResponse
 
+from baseshift.core.states import JobState, RunState
+
 _NULLABLE_NUMBER = {"type": ["number", "null"]}
 _NULLABLE_STRING = {"type": ["string", "null"]}
-_RUN_STATES = ["INITIALIZED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"]
-_JOB_STATES = ["PENDING", "READY", "RUNNING", "SUCCEEDED", "FAILED", "RETRYING", "SKIPPED",
-               "CANCELLED"]
+
+COMPONENTS: dict[str, Any] = {
+    "RunStatus": {"type": "string", "enum": [s.value for s in RunState],
+                  "description": "A run's status; the same words in every endpoint and event"},
+    "JobStatus": {"type": "string", "enum": [s.value for s in JobState],
+                  "description": "A job's or attempt's status; the same words everywhere"},
+}
+"""Schemas the document declares once, under `components/schemas`, for the `$ref`s below."""
+RUN_STATUS: dict[str, Any] = {"$ref": "#/components/schemas/RunStatus"}
+JOB_STATUS: dict[str, Any] = {"$ref": "#/components/schemas/JobStatus"}
+EXECUTOR: dict[str, Any] = {"$ref": "#/components/schemas/Executor"}
+
+
+def app_components(executors: Iterable[str]) -> dict[str, Any]:
+    """Components that depend on the running application: the executors installed (what
+    a template step's `type` must name, as the server checks)."""
+    return {"Executor": {"type": "string", "enum": sorted(executors),
+                         "description": "an installed executor"}}
 
 
 def obj(properties: dict[str, Any], required: tuple[str, ...] = (), *,
@@ -27,8 +45,16 @@ INPUTS_BODY = obj({"inputs": {"type": "object"}}, closed=True)
 RERUN_BODY = obj({"from_job": {"type": "string", "minLength": 1}}, ("from_job",), closed=True)
 COMPLETE_BODY = obj({"output": {}}, closed=True)
 FAIL_BODY = obj({"error": {"type": "string", "minLength": 1}}, closed=True)
-PUT_JOB_BODY = obj({"status": {"enum": ["completed", "failed"]}, "output": {},
+PUT_JOB_STATUSES: dict[str, JobState] = {
+    "SUCCEEDED": JobState.SUCCEEDED, "FAILED": JobState.FAILED,
+    "completed": JobState.SUCCEEDED, "failed": JobState.FAILED}
+"""What `PUT .../jobs/{job}` may set: the job vocabulary's words, and the seed plan's
+`completed`/`failed` for clients written against it."""
+PUT_JOB_BODY = obj({"status": {"enum": list(PUT_JOB_STATUSES)}, "output": {},
                     "error": {"type": "string", "minLength": 1}}, ("status",), closed=True)
+ACCEPTED = obj({"workflow_id": {"type": "string"}, "job": {"type": "string"},
+                "accepted": {**JOB_STATUS, "description": "the state the job is moving to"}},
+               ("workflow_id", "job", "accepted"))
 
 def run_response(run_id: str, status: int) -> JSONResponse:
     """The answer to starting or reopening a run: its id and where to follow it (STARTED)."""
@@ -40,19 +66,19 @@ def run_response(run_id: str, status: int) -> JSONResponse:
 STARTED = obj({"workflow_id": {"type": "string"}, "status_url": {"type": "string"},
                "url": {"type": "string"}}, ("workflow_id",))
 
-ATTEMPT = obj({"number": {"type": "integer"}, "state": {"enum": _JOB_STATES},
+ATTEMPT = obj({"number": {"type": "integer"}, "state": JOB_STATUS,
                "started_at": {"type": "number"}, "ended_at": _NULLABLE_NUMBER,
                "duration": _NULLABLE_NUMBER, "error": _NULLABLE_STRING,
                "log": {"type": "string"}}, ("number", "state"))
 JOB = obj({"key": {"type": "string"}, "name": {"type": "string"},
-           "index": {"type": ["integer", "null"]}, "state": {"enum": _JOB_STATES},
+           "index": {"type": ["integer", "null"]}, "state": JOB_STATUS,
            "template": _NULLABLE_STRING, "handler": {"type": "boolean"}, "inputs": {},
            "output": {}, "error": _NULLABLE_STRING, "started_at": _NULLABLE_NUMBER,
            "ended_at": _NULLABLE_NUMBER, "duration": _NULLABLE_NUMBER,
            "attempts": {"type": "array", "items": ATTEMPT}}, ("key", "name", "state"))
 RUN_FIELDS: dict[str, Any] = {
     "id": {"type": "string"}, "workflow": {"type": "string"}, "version": {"type": "string"},
-    "status": {"enum": _RUN_STATES}, "path": {"type": "string"}, "inputs": {"type": "object"},
+    "status": RUN_STATUS, "path": {"type": "string"}, "inputs": {"type": "object"},
     "outputs": {"type": ["object", "null"]}, "error": _NULLABLE_STRING,
     "created_at": {"type": "number"}, "started_at": _NULLABLE_NUMBER,
     "ended_at": _NULLABLE_NUMBER, "duration": _NULLABLE_NUMBER}
@@ -62,16 +88,17 @@ RUN_PAGE = obj({"runs": {"type": "array", "items": RUN_SUMMARY},
                 "next_cursor": _NULLABLE_STRING}, ("runs", "next_cursor"))
 
 _JOB_REF = obj({"id": {"type": "string"}, "name": {"type": "string"},
-                "status": {"type": "string"}, "state": {"enum": _JOB_STATES}},
-               ("id", "name", "status"))
+                "status": JOB_STATUS, "state": {**JOB_STATUS, "deprecated": True}},
+               ("id", "name", "status", "state"))
 STATUS = obj({"workflow_id": {"type": "string"}, "workflow": {"type": "string"},
-              "status": {"type": "string"}, "state": {"enum": _RUN_STATES},
+              "status": RUN_STATUS, "state": {**RUN_STATUS, "deprecated": True},
               "current_job": {"anyOf": [_JOB_REF, {"type": "null"}]},
               "running_jobs": {"type": "array", "items": _JOB_REF},
               "completed_jobs": {"type": "array", "items": _JOB_REF},
               "pending_jobs": {"type": "array", "items": _JOB_REF},
               "error": _NULLABLE_STRING},
-             ("workflow_id", "status", "current_job", "completed_jobs", "pending_jobs"))
+             ("workflow_id", "workflow", "status", "state", "current_job", "running_jobs",
+              "completed_jobs", "pending_jobs", "error"))
 
 DIAGNOSTIC = obj({"path": {"type": "string"}, "line": {"type": "integer"},
                   "col": {"type": "integer"}, "end_line": {"type": "integer"},

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
+import typing
 from collections.abc import AsyncIterator
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -12,6 +14,9 @@ from starlette.responses import StreamingResponse
 from baseshift.core.events import Event, RunStateChanged
 from baseshift.core.hub import Lagged
 from baseshift.core.report import status_json
+from baseshift.core.states import JobState, RunState
+
+from .schemas import JOB_STATUS, RUN_STATUS, STATUS, obj
 
 if TYPE_CHECKING:
     from baseshift.core.app import BaseShift
@@ -30,6 +35,52 @@ def event_json(event: Event) -> dict[str, Any]:
     out = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
     out["type"] = type(event).__name__
     return out
+
+
+_JSON_TYPES: dict[Any, dict[str, Any]] = {
+    str: {"type": "string"}, int: {"type": "integer"}, float: {"type": "number"},
+    bool: {"type": "boolean"}, RunState: RUN_STATUS, JobState: JOB_STATUS}
+
+
+def event_data_schema(cls: type[Event]) -> dict[str, Any]:
+    """The JSON Schema of `event_json` for one event class, read from its dataclass fields,
+    so a field or an event added to core/events.py is documented as it is sent."""
+    hints = typing.get_type_hints(cls)
+    props = {f.name: _json_type(hints[f.name]) for f in dataclasses.fields(cls)}
+    props["type"] = {"const": cls.__name__}
+    return obj(props, tuple(props))
+
+
+def _json_type(hint: Any) -> dict[str, Any]:
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return {"anyOf": [_json_type(arg) if arg is not type(None) else {"type": "null"}
+                          for arg in typing.get_args(hint)]}
+    return _JSON_TYPES.get(hint, {})
+
+
+def _event_classes(cls: type[Event] = Event) -> dict[str, type[Event]]:
+    """Every event class by name (a slotted dataclass leaves its first draft among the
+    subclasses too: the name keeps one)."""
+    found: dict[str, type[Event]] = {}
+    for sub in cls.__subclasses__():
+        found[sub.__name__] = sub
+        found.update(_event_classes(sub))
+    return found
+
+
+def _message(event: str, data: dict[str, Any]) -> dict[str, Any]:
+    """One message as a client parses it: the event name, and data that is this JSON."""
+    return obj({"event": {"const": event},
+                "data": {"type": "string", "contentMediaType": "application/json",
+                         "contentSchema": data}}, ("event", "data"))
+
+
+END = obj({"workflow_id": {"type": "string"}}, ("workflow_id",))
+EVENT_MESSAGE: dict[str, Any] = {"oneOf": [
+    _message("snapshot", STATUS), _message("end", END),
+    *(_message(name, event_data_schema(cls)) for name, cls in _event_classes().items())]}
+"""Each message of a run's stream (OpenAPI 3.1: the `schema` of `text/event-stream` is one
+event): `snapshot` (the status document), the change events, then `end`."""
 
 
 def _plain(value: Any) -> Any:

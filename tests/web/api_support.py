@@ -1,14 +1,17 @@
 """Helpers of the API contract tests: test workflows, starting runs, polling their state,
-and reading problem+json answers."""
+reading problem+json answers and server-sent event streams."""
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from baseshift.core.app import BaseShift
 
 HERE = Path(__file__).resolve().parent
 TEST_WORKFLOWS = HERE / "workflows"
@@ -17,6 +20,7 @@ PROBLEM_JSON = "application/problem+json"
 POLL_SECONDS = 60.0
 
 JSON = dict[str, Any]
+Message = tuple[str, Any]
 
 
 def install(folder: Path, *names: str) -> None:
@@ -148,3 +152,70 @@ def problem(response: httpx.Response, status: int) -> JSON:
     body: JSON = response.json()
     assert body["status"] == status and body["detail"] and body["title"], body
     return body
+
+
+def parse(text: str) -> list[Message]:
+    """SSE text as (event, data) pairs; data is JSON; comments (keep-alives) are dropped."""
+    messages = []
+    for block in text.split("\n\n"):
+        lines = [line for line in block.splitlines() if line and not line.startswith(":")]
+        if not lines:
+            continue
+        event = next(line[7:] for line in lines if line.startswith("event: "))
+        data = "\n".join(line[6:] for line in lines if line.startswith("data: "))
+        messages.append((event, json.loads(data)))
+    return messages
+
+
+async def read_stream(client: httpx.AsyncClient, run_id: str) -> list[Message]:
+    async with client.stream("GET", f"{API}/workflows/{run_id}/events") as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert response.headers["cache-control"] == "no-cache"
+        text = "".join([chunk async for chunk in response.aiter_text()])
+    return parse(text)
+
+
+async def subscribed(bs: BaseShift, baseline: int) -> None:
+    """Wait until one more subscriber than `baseline` listens: the stream subscribes before
+    it reads the snapshot (the server itself also listens to every run)."""
+    async with asyncio.timeout(30):
+        while bs.live.subscribers <= baseline:
+            await asyncio.sleep(0.01)
+
+
+async def stream_while(bs: BaseShift, client: httpx.AsyncClient, run_id: str,
+                       method: str, path: str, body: JSON | None) -> list[Message]:
+    """Read the run's stream while `method path` is sent once the stream listens. (httpx's
+    in-process transport hands the body over when the response ends, i.e. with the run.)"""
+    baseline = bs.live.subscribers
+    reader = asyncio.create_task(read_stream(client, run_id))
+    await subscribed(bs, baseline)
+    response = await client.request(method, path, json=body)
+    assert response.status_code in (200, 202), response.text
+    async with asyncio.timeout(60):
+        return await reader
+
+
+def schema_errors(document: JSON, schema: JSON, value: Any) -> list[str]:
+    """Where `value` breaks `schema`, a schema of the OpenAPI `document` (its `$ref`s into the
+    document's components resolve)."""
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator({**schema, "components": document.get("components", {})})
+    return [f"{'/'.join(map(str, e.absolute_path)) or '$'}: {e.message}"
+            for e in validator.iter_errors(value)]
+
+
+def message_errors(document: JSON, event: str, data: Any) -> list[str]:
+    """Where one server-sent message breaks the documented event schema: the message as a
+    client parses it (`event`, and `data` as text), then its data against the event's
+    `contentSchema` (JSON Schema keeps that one an annotation)."""
+    events = document["paths"][f"{API}/workflows/{{run_id}}/events"]["get"]
+    schema = events["responses"]["200"]["content"]["text/event-stream"]["schema"]
+    errors = schema_errors(document, schema, {"event": event, "data": json.dumps(data)})
+    for branch in schema["oneOf"]:
+        if branch["properties"]["event"]["const"] == event:
+            content = branch["properties"]["data"]["contentSchema"]
+            errors += schema_errors(document, content, data)
+    return errors

@@ -142,11 +142,25 @@ async def test_performance_of_an_unknown_run_is_404(served: Started) -> None:
     assert "nope" in response.json()["detail"]
 
 
-async def test_a_run_and_a_workflow_filter_cannot_be_combined(served: Started) -> None:
+async def test_filters_narrow_a_run_asked_for_by_id(served: Started) -> None:
+    """Every combination of parameters the document allows is answered: with workflow_id,
+    the filters decide whether that run is selected (404 when they leave it out)."""
     _, client, runs = served
-    body = await get(client, "workflow-performance", 400, workflow_id=runs["steady"],
-                     workflow="steady")
-    assert body["parameter"] == "workflow"
+    steady = runs["steady"]
+    kept = await get(client, "workflow-performance", workflow_id=steady, workflow="steady",
+                     since="0", until="4102444800")
+    assert kept["workflow_id"] == steady
+    for filters in ({"workflow": "broken"}, {"since": "4102444800"}, {"until": "0"}):
+        body = await get(client, "workflow-performance", 404, workflow_id=steady, **filters)
+        assert steady in body["detail"] and "filters" in body["detail"]
+
+
+async def test_a_range_that_ends_before_it_starts_selects_nothing(served: Started) -> None:
+    _, client, _ = served
+    body = await get(client, "workflow-performance", since="100", until="50")
+    assert (body["runs"], body["since"], body["until"]) == (
+        0, "1970-01-01T00:01:40.000Z", "1970-01-01T00:00:50.000Z")
+    assert (await get(client, "job-success-rate", since="100", until="50"))["jobs"] == []
 
 
 # ------------------------------------------------------------------ aggregates
@@ -205,7 +219,8 @@ async def test_time_filters_take_iso_or_epoch_and_echo_iso(served: Started) -> N
 @pytest.mark.parametrize("params, parameter", [
     ({"since": "yesterday"}, "since"),
     ({"until": "2026-01-01T00:00:00"}, "until"),
-    ({"since": "100", "until": "50"}, "until"),
+    ({"since": "2026-02-30T00:00:00Z"}, "since"),
+    ({"until": "1e5"}, "until"),
 ])
 async def test_bad_time_filters_are_400_naming_the_parameter(
         served: Started, path: str, params: dict[str, str], parameter: str) -> None:

@@ -66,7 +66,7 @@ async def test_complete_with_an_output_feeds_downstream_jobs(served: Served) -> 
     response = await deliver(client, "POST", job_path(run_id) + "/complete",
                              {"output": APPROVED})
     assert response.status_code == 202, response.text
-    assert response.json() == {"workflow_id": run_id, "job": "review", "accepted": "completed"}
+    assert response.json() == {"workflow_id": run_id, "job": "review", "accepted": "SUCCEEDED"}
     body = await finished(client, run_id)
     assert body["status"] == "COMPLETED"
     assert job(body, "review")["output"] == APPROVED
@@ -77,14 +77,16 @@ async def test_complete_with_an_output_feeds_downstream_jobs(served: Served) -> 
     assert "approve the release" in one["attempts"][0]["log"]
 
 
-@pytest.mark.parametrize("seed", [False, True])
-async def test_put_completes_a_waiting_job(served: Served, seed: bool) -> None:
+@pytest.mark.parametrize(("seed", "word"), [(False, "SUCCEEDED"), (True, "completed")])
+async def test_put_completes_a_waiting_job(served: Served, seed: bool, word: str) -> None:
+    """The job vocabulary's SUCCEEDED, or the seed plan's `completed`; the answer says the
+    state in the one vocabulary either way."""
     _, client = served
     run_id = await waiting(client)
     response = await deliver(client, "PUT", job_path(run_id, seed=seed),
-                             {"status": "completed", "output": APPROVED})
+                             {"status": word, "output": APPROVED})
     assert response.status_code == 202, response.text
-    assert response.json()["accepted"] == "completed"
+    assert response.json()["accepted"] == "SUCCEEDED"
     body = await finished(client, run_id)
     assert body["status"] == "COMPLETED" and body["outputs"] == APPROVED
 
@@ -95,7 +97,7 @@ async def test_fail_fails_the_job_and_the_run(served: Served) -> None:
     response = await deliver(client, "POST", job_path(run_id) + "/fail",
                              {"error": "rejected by bob"})
     assert response.status_code == 202, response.text
-    assert response.json()["accepted"] == "failed"
+    assert response.json()["accepted"] == "FAILED"
     body = await finished(client, run_id)
     assert body["status"] == "FAILED"
     review = job(body, "review")
@@ -104,13 +106,14 @@ async def test_fail_fails_the_job_and_the_run(served: Served) -> None:
     assert attempts(body) == {"prepare": 1, "review": 1, "publish": 0}
 
 
-@pytest.mark.parametrize("seed", [False, True])
-async def test_put_fails_a_waiting_job(served: Served, seed: bool) -> None:
+@pytest.mark.parametrize(("seed", "word"), [(False, "FAILED"), (True, "failed")])
+async def test_put_fails_a_waiting_job(served: Served, seed: bool, word: str) -> None:
     _, client = served
     run_id = await waiting(client)
     response = await deliver(client, "PUT", job_path(run_id, seed=seed),
-                             {"status": "failed", "error": "no"})
+                             {"status": word, "error": "no"})
     assert response.status_code == 202, response.text
+    assert response.json()["accepted"] == "FAILED"
     body = await finished(client, run_id)
     assert body["status"] == "FAILED" and job(body, "review")["error"].endswith("no")
 

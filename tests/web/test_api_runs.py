@@ -183,9 +183,9 @@ async def test_status_of_a_finished_run(served: Served) -> None:
     await finished(client, run_id)
     body = await status(client, run_id)
     assert body == {
-        "workflow_id": run_id, "workflow": "chain", "status": "completed",
+        "workflow_id": run_id, "workflow": "chain", "status": "COMPLETED",
         "state": "COMPLETED", "current_job": None, "running_jobs": [],
-        "completed_jobs": [{"id": k, "name": k, "status": "completed", "state": "SUCCEEDED"}
+        "completed_jobs": [{"id": k, "name": k, "status": "SUCCEEDED", "state": "SUCCEEDED"}
                            for k in ("a", "b", "c")],
         "pending_jobs": [], "error": None}
 
@@ -195,12 +195,12 @@ async def test_status_of_a_running_run_names_the_current_job(served: Served) -> 
     run_id = await start(client, "slow")
     await job_in(client, run_id, "nap", "RUNNING")
     body = await status(client, run_id)
-    nap = {"id": "nap", "name": "nap", "status": "in_progress", "state": "RUNNING"}
-    assert (body["status"], body["state"]) == ("processing", "RUNNING")
+    nap = {"id": "nap", "name": "nap", "status": "RUNNING", "state": "RUNNING"}
+    assert (body["status"], body["state"]) == ("RUNNING", "RUNNING")
     assert body["current_job"] == nap and body["running_jobs"] == [nap]
     assert body["completed_jobs"] == []
     assert body["pending_jobs"] == [
-        {"id": "after", "name": "after", "status": "pending", "state": "PENDING"}]
+        {"id": "after", "name": "after", "status": "PENDING", "state": "PENDING"}]
     await cancelled(client, run_id)
 
 
@@ -209,7 +209,7 @@ async def test_status_of_a_failed_run_carries_the_error(served: Served, tmp_path
     run_id = await start(client, "gated", {"flag": str(tmp_path / "absent")})
     await finished(client, run_id)
     body = await status(client, run_id)
-    assert (body["status"], body["state"]) == ("failed", "FAILED")
+    assert (body["status"], body["state"]) == ("FAILED", "FAILED")
     assert body["error"]
     states = {j["id"]: j["state"] for j in body["completed_jobs"] + body["pending_jobs"]}
     assert states["prepare"] == "SUCCEEDED" and states["gate"] == "FAILED"
@@ -243,7 +243,7 @@ async def test_list_filters_by_workflow_and_state(served: Served, tmp_path: Path
     assert await ids(workflow="chain") == [chain]
     assert await ids(workflow="nope") == []
     assert await ids(state="FAILED") == [failed]
-    assert await ids(state="completed") == [chain, hello]
+    assert await ids(state="COMPLETED") == [chain, hello]
     assert await ids(state=["FAILED", "COMPLETED"]) == [failed, chain, hello]
     assert await ids(state="COMPLETED", workflow="hello") == [hello]
     assert await ids(state="RUNNING") == []
@@ -270,6 +270,7 @@ async def test_list_filters_by_creation_time(served: Served) -> None:
 
 @pytest.mark.parametrize(("params", "parameter"), [
     ({"state": "DONE"}, "state"),
+    ({"state": "completed"}, "state"),
     ({"limit": "0"}, "limit"),
     ({"limit": "501"}, "limit"),
     ({"limit": "ten"}, "limit"),
@@ -321,7 +322,7 @@ async def test_cancel_a_run_with_a_long_running_job(served: Served) -> None:
         while processes_of(run_id):  # the job's process is stopped
             await asyncio.sleep(0.02)
     assert job(body, "after")["state"] in ("CANCELLED", "PENDING")
-    assert (await status(client, run_id))["status"] == "cancelled"
+    assert (await status(client, run_id))["status"] == "CANCELLED"
     again = problem(await client.post(f"{API}/workflows/{run_id}/cancel"), 409)
     assert "CANCELLED" in again["detail"]
     assert (await run(client, run_id))["status"] == "CANCELLED"

@@ -1,6 +1,8 @@
-"""Schemathesis against the server's own OpenAPI document: generated requests for every
-documented operation never get a 5xx, and responses match the status codes, content types
-and schemas the document declares.
+"""Schemathesis against the server's own OpenAPI document, with every check it has: for
+every documented operation, requests the document allows are accepted and those it forbids
+are refused (positive and negative data), nothing answers 5xx, answers match the declared
+status codes, content types, headers and schemas, and a 405's `Allow` lists the documented
+methods.
 
 The ASGI app runs in-process with its lifespan started once (schemathesis' ASGI client keeps
 one event loop thread for it), over SQLite and the example workflows. Examples are few and
@@ -16,21 +18,17 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import CHECKS, load_all_checks
+from schemathesis.generation import GenerationMode
 from schemathesis.python.asgi import shutdown_lifespans
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from baseshift.core.app import BaseShift
 from baseshift.core.settings import Settings
 from baseshift.web.app import create_app
 
 REPO = Path(__file__).resolve().parents[2]
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance]
+load_all_checks()
+ALL_CHECKS = list(CHECKS.get_all())
 
 pytestmark = pytest.mark.slow
 
@@ -45,16 +43,34 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
                             workflows_dir=workflows))
     app = create_app(baseshift=bs)
     try:
-        yield schemathesis.openapi.from_asgi("/api/v1/openapi.json", app)
+        loaded = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app)
+        loaded.config.generation.update(modes=list(GenerationMode))
+        loaded.hook(filter_body)
+        yield loaded
     finally:
         shutdown_lifespans()
+
+
+def filter_body(context: Any, body: Any) -> bool:
+    """What JSON Schema cannot state, taught to the generator: a published template's step
+    names (given, or `step<N>` by position) differ. The document says so in words and the
+    server answers 422; any other generated body is sent as it is."""
+    operation = context.operation
+    if operation is None or operation.path != "/api/v1/templates" or not isinstance(body, dict):
+        return True
+    steps = body.get("steps")
+    if not isinstance(steps, list):
+        return True
+    names = [s.get("name", f"step{i + 1}") if isinstance(s, dict) else i
+             for i, s in enumerate(steps)]
+    return len(set(map(repr, names))) == len(names)
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @schema.parametrize()
-@settings(max_examples=12, derandomize=True, deadline=None,
+@settings(max_examples=25, derandomize=True, deadline=None,
           suppress_health_check=list(HealthCheck))
 def test_api_conforms_to_its_openapi_document(case: Any) -> None:
-    case.call_and_validate(checks=CHECKS)
+    case.call_and_validate(checks=ALL_CHECKS)

@@ -10,17 +10,32 @@ from typing import Any
 
 import httpx
 import pytest
-from api_support import API, JSON, finished, install, job_in, problem, processes_of, start
+from api_support import (
+    API,
+    Message,
+    finished,
+    install,
+    job_in,
+    message_errors,
+    parse,
+    problem,
+    processes_of,
+    read_stream,
+    start,
+    stream_while,
+)
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
 from baseshift.core.app import BaseShift
+from baseshift.core.events import Event
+from baseshift.core.hookspecs import hookimpl
 from baseshift.core.settings import Settings
 from baseshift.web.app import create_app
+from baseshift.web.sse import event_json, sse
 from tests.conftest import free_port
 
 Served = tuple[BaseShift, httpx.AsyncClient]
-Message = tuple[str, Any]
 APPROVED = {"approved": True, "by": "ada"}
 
 
@@ -30,49 +45,6 @@ async def served(request: pytest.FixtureRequest, make_client: Callable[..., Any]
     install(workflows_dir, "approval", "slow")
     async with make_client(store=request.param) as (bs, client):
         yield bs, client
-
-
-def parse(text: str) -> list[Message]:
-    """SSE text as (event, data) pairs; data is JSON; comments (keep-alives) are dropped."""
-    messages = []
-    for block in text.split("\n\n"):
-        lines = [line for line in block.splitlines() if line and not line.startswith(":")]
-        if not lines:
-            continue
-        event = next(line[7:] for line in lines if line.startswith("event: "))
-        data = "\n".join(line[6:] for line in lines if line.startswith("data: "))
-        messages.append((event, json.loads(data)))
-    return messages
-
-
-async def read_stream(client: httpx.AsyncClient, run_id: str) -> list[Message]:
-    async with client.stream("GET", f"{API}/workflows/{run_id}/events") as response:
-        assert response.status_code == 200
-        assert response.headers["content-type"].startswith("text/event-stream")
-        assert response.headers["cache-control"] == "no-cache"
-        text = "".join([chunk async for chunk in response.aiter_text()])
-    return parse(text)
-
-
-async def subscribed(bs: BaseShift, baseline: int) -> None:
-    """Wait until one more subscriber than `baseline` listens: the stream subscribes before
-    it reads the snapshot (the server itself also listens to every run)."""
-    async with asyncio.timeout(30):
-        while bs.live.subscribers <= baseline:
-            await asyncio.sleep(0.01)
-
-
-async def stream_while(bs: BaseShift, client: httpx.AsyncClient, run_id: str,
-                       method: str, path: str, body: JSON | None) -> list[Message]:
-    """Read the run's stream while `method path` is sent once the stream listens. (httpx's
-    in-process transport hands the body over when the response ends, i.e. with the run.)"""
-    baseline = bs.live.subscribers
-    reader = asyncio.create_task(read_stream(client, run_id))
-    await subscribed(bs, baseline)
-    response = await client.request(method, path, json=body)
-    assert response.status_code in (200, 202), response.text
-    async with asyncio.timeout(60):
-        return await reader
 
 
 def changes(messages: list[Message]) -> list[tuple[str, str | None, str]]:
@@ -205,3 +177,39 @@ async def _until_up(client: httpx.AsyncClient) -> None:
             except httpx.TransportError:
                 pass
             await asyncio.sleep(0.05)
+
+
+# ------------------------------------------------------------------ the documented schema
+
+
+async def test_every_message_of_a_stream_matches_the_documented_schema(served: Served) -> None:
+    bs, client = served
+    document = (await client.get(f"{API}/openapi.json")).json()
+    run_id = await start(client, "approval_gate")
+    await job_in(client, run_id, "review", "RUNNING")
+    messages = await stream_while(bs, client, run_id, "POST",
+                                  f"{API}/workflows/{run_id}/jobs/review/complete",
+                                  {"output": APPROVED})
+    assert {event for event, _ in messages} == {"snapshot", "JobStateChanged",
+                                                "RunStateChanged", "end"}
+    assert [(event, error) for event, data in messages
+            for error in message_errors(document, event, data)] == []
+
+
+async def test_every_event_the_engine_emits_is_documented(make_client: Callable[..., Any]) -> None:
+    """Every event class (a fan-out's JobsAdded too), as the stream would carry it."""
+    emitted: list[Event] = []
+
+    class Recorder:
+        @hookimpl
+        def track_event(self, event: Event) -> None:
+            emitted.append(event)
+
+    async with make_client(plugins=(Recorder(),)) as (_, client):
+        document = (await client.get(f"{API}/openapi.json")).json()
+        await finished(client, await start(client, "sum_of_squares"))
+    messages = [parse(sse(type(e).__name__, event_json(e)))[0] for e in emitted]
+    assert {event for event, _ in messages} == {"RunStateChanged", "JobStateChanged",
+                                                "JobsAdded"}
+    assert [(event, error) for event, data in messages
+            for error in message_errors(document, event, data)] == []
