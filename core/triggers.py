@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 
 from .plan import MissedRuns, Schedule
+from .tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from .app import BaseShift
@@ -229,10 +230,8 @@ class Scheduler:
             self._task = asyncio.create_task(self.run(), name="baseshift-scheduler")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def run(self) -> None:
         """Tick, sleep until the next fire time (or a recheck), forever. With several

@@ -17,6 +17,7 @@ import psycopg
 from psycopg import sql
 
 from baseshift.core.errors import BaseShiftError
+from baseshift.core.tasks import cancel_and_wait
 
 from .storage_pg_connect import PgTarget
 
@@ -79,10 +80,8 @@ class PgListener:
         self._task = asyncio.create_task(self._follow(), name=f"pg-listen:{self.what}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         await self._close()
 
     async def _listen(self) -> psycopg.AsyncConnection[Any]:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from baseshift.core.config import masked
 from baseshift.core.errors import ConfigError
+from baseshift.core.tasks import cancel_and_wait
 
 from .extras import REDIS
 
@@ -109,10 +110,8 @@ class ChannelListener:
         self._task = asyncio.create_task(self._run(), name=f"redis-listen:{self.channel}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         await self._close()
 
     async def _subscribe(self) -> PubSub:
