@@ -27,7 +27,7 @@ def _store_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS,
                    help="where the store lives (env BASESHIFT_DATA_DIR; default ./.baseshift)")
     p.add_argument("--templates", metavar="NAME", default=argparse.SUPPRESS,
-                   help="template store backend: sqlite (default) or memory "
+                   help="template store backend: sqlite (default), memory, postgres or mongo "
                    "(env BASESHIFT_TEMPLATES)")
 
 
