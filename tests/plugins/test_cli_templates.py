@@ -67,7 +67,8 @@ def test_errors_exit_non_zero_with_a_message(run_cli: Any, tmp_path: Path) -> No
     missing = run_cli("templates", "show", "nobody")
     assert missing.exit_code == 1 and "template nobody is not published" in missing.stderr
     assert run_cli("templates", "delete", "greeting", "9.9.9").exit_code == 1
-    assert run_cli("templates", "publish", str(tmp_path / "none.yaml")).exit_code == 1
+    absent = run_cli("templates", "publish", str(tmp_path / "none.yaml"))
+    assert absent.exit_code == 2 and "no such file or folder" in absent.stderr
     assert run_cli("templates", "bogus").exit_code == 2
     assert run_cli("templates", "show").exit_code == 2
 
