@@ -222,6 +222,7 @@ def test_a_refused_answer_stays_in_place_through_live_updates(
     error.wait_for()
     assert "the output is not JSON" in error.inner_text()
     assert page.input_value("#output-ask") == '{"approved": tru'
+    assert page.input_value("#error-ask") == "rejected in the web UI"
     assert page.url == run_url and page.evaluate("window.__sameDocument === true")
 
     # A live update while the person is still typing keeps the form, the text and the error.
