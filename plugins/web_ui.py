@@ -9,9 +9,11 @@ from baseshift.core.hookspecs import hookimpl
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
 
+    from baseshift.core.app import BaseShift
+
 
 @hookimpl
-def register_routes() -> list[BaseRoute]:
+def register_routes(baseshift: BaseShift) -> list[BaseRoute]:
     from .web_ui_routes import routes
 
-    return routes()
+    return routes(baseshift)

@@ -25,6 +25,7 @@ from baseshift.plugins.templates_common import KnownTemplates, ListedTemplate
 from baseshift.web.dag import layout_plan, render_svg
 from baseshift.web.forms import field_of_error, form_fields, inputs_from_form, submitted_values
 from baseshift.web.highlight import highlight
+from baseshift.web.problems import HTML_ERRORS_KEY
 from baseshift.web.render import builtin_static, render
 from baseshift.web.requests import read_form
 
@@ -52,11 +53,29 @@ def html_errors(view: View) -> View:
     return wrapper
 
 
+ERROR_TITLES = {400: "Bad request", 404: "Not found", 405: "Method not allowed",
+                409: "Conflict", 422: "Invalid input"}
+
+
 def error_page(request: Request, exc: BaseShiftError) -> Response:
-    titles = {404: "Not found", 409: "Conflict", 422: "Invalid input", 400: "Bad request"}
     return render(request, "error.html",
-                  {"title": titles.get(exc.status, "Error"), "message": exc.message,
+                  {"title": ERROR_TITLES.get(exc.status, "Error"), "message": exc.message,
                    "hint": exc.hint}, status=exc.status if exc.status >= 400 else 500)
+
+
+def http_error_page(request: Request, status: int, detail: str) -> Response:
+    """An HTTP error under `/ui/` (no such page, a GET on a form's address) in the site's
+    layout: people read these in a browser, not as problem+json."""
+    hint = ("the menu above leads to every page" if status == 404 else
+            "go back to the page and use its form" if status == 405 else None)
+    return render(request, "error.html",
+                  {"title": ERROR_TITLES.get(status, "Error"), "message": detail, "hint": hint},
+                  status=status)
+
+
+async def favicon(request: Request) -> Response:
+    """Browsers ask for `/favicon.ico` on pages that name no icon (the API's JSON, say)."""
+    return RedirectResponse(request.url_for("static", path="favicon.svg").path, status_code=301)
 
 
 # --------------------------------------------------------------------------- dashboard
@@ -101,18 +120,21 @@ def workflow_page(request: Request, name: str, *, values: dict[str, str] | None 
         "error_lines": {d.span.line for d in entry.diagnostics}, "form_error": form_error,
         "fields": form_fields(plan.inputs, values, errors) if plan else [],
         "schedules": schedules_of(plan) if plan else [],
-        "dag": workflow_dag(plan) if plan else None,
+        "dag": workflow_dag(plan, source_links=True) if plan else None,
     }
     return render(request, "workflow.html", context, block="run_form" if status != 200 else None,
                   status=status)
 
 
-def workflow_dag(plan: Plan, prefix: str = "dag") -> Any:
-    """The plan's graph, each node showing the step type it uses."""
+def workflow_dag(plan: Plan, prefix: str = "dag", *, source_links: bool = False) -> Any:
+    """The plan's graph, each node showing the step type it uses; with `source_links` (the
+    page lists the source) a node links to the line that declares its job."""
+    jobs = (*plan.jobs, *plan.handlers)
     details = {j.name: f"uses {j.template.ref if j.template else j.uses}"
-               + (" · for each" if j.fanout else "") for j in (*plan.jobs, *plan.handlers)}
+               + (" · for each" if j.fanout else "") for j in jobs}
+    links = {j.name: f"#L{j.span.line}" for j in jobs if source_links and j.span.line}
     return render_svg(layout_plan(plan), title=f"Jobs of workflow {plan.name}",
-                      details=details, prefix=prefix)
+                      details=details, prefix=prefix, links=links)
 
 
 def schedules_of(plan: Plan) -> list[str]:
@@ -252,10 +274,13 @@ def check_source(bs: BaseShift, source: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- routes
 
 
-def routes() -> list[BaseRoute]:
-    """The web UI's pages, its run event stream and its static files."""
+def routes(bs: BaseShift) -> list[BaseRoute]:
+    """The web UI's pages, its run event stream and its static files; HTTP errors under
+    `/ui/` become pages too."""
+    bs.stash.setdefault(HTML_ERRORS_KEY, {})["/ui/"] = http_error_page
     return [
         Route("/", dashboard, name="web_ui:dashboard"),
+        Route("/favicon.ico", favicon, name="web_ui:favicon"),
         Route("/ui/workflows", workflows, name="web_ui:workflows"),
         Route("/ui/workflows/{name}", workflow, name="web_ui:workflow"),
         Route("/ui/workflows/{name}/runs", start_run, methods=["POST"], name="web_ui:start_run"),

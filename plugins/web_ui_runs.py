@@ -8,19 +8,18 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from baseshift.core.errors import BaseShiftError, Conflict, InputError
-from baseshift.core.records import AttemptRecord, JobRecord, RunSnapshot
-from baseshift.core.states import JobState
+from baseshift.core.errors import BaseShiftError, Conflict, InputError, NotFound
+from baseshift.plugins.web_ui_jobs import job_anchor, job_groups
 from baseshift.web.dag import Layout, layout_plan, render_svg, summarise_jobs
-from baseshift.web.render import render, render_text
+from baseshift.web.render import is_htmx, render, render_text
 from baseshift.web.requests import baseshift_of, read_form
 from baseshift.web.sse import KEEPALIVE_SECONDS, sse
 from baseshift.web.timeline import timeline
@@ -28,22 +27,10 @@ from baseshift.web.timeline import timeline
 if TYPE_CHECKING:
     from baseshift.core.app import BaseShift
     from baseshift.core.plan import Plan
+    from baseshift.core.records import RunSnapshot
 
 View = Callable[[Request], Awaitable[Response]]
 LIVE_BLOCKS = ("header", "graph", "jobs")
-
-
-@dataclass(slots=True)
-class JobRow:
-    """One job (or fan-out item) as the run page lists it."""
-
-    record: JobRecord
-    attempts: list[AttemptRecord]
-    uses: str
-    waiting: bool = False
-    prompt: str = ""
-    can_rerun: bool = False
-    dom_id: str = field(default="")
 
 
 @dataclass(slots=True)
@@ -64,46 +51,38 @@ def run_view(bs: BaseShift, snapshot: RunSnapshot) -> RunView:
     return RunView(plan, layout_plan(plan))
 
 
-def run_context(snapshot: RunSnapshot, view: RunView, message: str | None = None
-                ) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """What a person typed into a waiting job's form and why it was refused: the form is
+    shown again with the error next to the field and the text kept."""
+
+    job: str
+    action: str
+    values: Mapping[str, str]
+    error: str
+
+
+def run_context(snapshot: RunSnapshot, view: RunView, message: str | None = None,
+                draft: Draft | None = None) -> dict[str, Any]:
     now = time.time()
     dag = None
+    groups = job_groups(snapshot, view.plan)
     if view.layout is not None:
         dag = render_svg(view.layout, title=f"Jobs of run {snapshot.run.id}",
-                         summaries=summarise_jobs(snapshot.jobs))
-    return {"section": "runs", "run": snapshot.run, "rows": job_rows(snapshot, view.plan),
+                         summaries=summarise_jobs(snapshot.jobs),
+                         links={g.row.record.name: "#" + job_anchor(g.row.record.key)
+                                for g in groups})
+    return {"section": "runs", "run": snapshot.run, "groups": groups,
+            "waiting": any(g.row.waiting or g.needs_attention for g in groups),
             "dag": dag, "dag_error": view.error, "timeline": timeline(snapshot, now),
-            "now": now, "message": message}
-
-
-def job_rows(snapshot: RunSnapshot, plan: Plan | None) -> list[JobRow]:
-    """Every job record in plan order (fan-out items after their job), with its actions."""
-    specs = {j.name: j for j in (*plan.jobs, *plan.handlers)} if plan else {}
-    order = {name: i for i, name in enumerate(specs)}
-    finished = snapshot.run.state.finished
-    rows = []
-    records = sorted(snapshot.jobs.values(),
-                     key=lambda r: (order.get(r.name, len(order)), r.name,
-                                    -1 if r.index is None else r.index))
-    for record in records:
-        spec = specs.get(record.name)
-        uses = (spec.template.ref if spec and spec.template else spec.uses) if spec else ""
-        waiting = uses == "manual" and record.state is JobState.RUNNING
-        prompt = (record.inputs or {}).get("prompt") if waiting else None
-        rows.append(JobRow(
-            record, snapshot.attempts_of(record.key), f"uses {uses}" if uses else "",
-            waiting=waiting, prompt=str(prompt or ""),
-            can_rerun=finished and spec is not None and record.index is None
-            and not record.handler,
-            dom_id="".join(c if c.isalnum() or c in "_-" else "-" for c in record.key)))
-    return rows
+            "now": now, "message": message, "draft": draft}
 
 
 async def run_page(request: Request, run_id: str, *, message: str | None = None,
-                   status: int = 200) -> Response:
+                   draft: Draft | None = None, status: int = 200) -> Response:
     bs = baseshift_of(request)
     snapshot = await bs.runs.snapshot(run_id)
-    context = run_context(snapshot, run_view(bs, snapshot), message)
+    context = run_context(snapshot, run_view(bs, snapshot), message, draft)
     return render(request, "run.html", context, status=status)
 
 
@@ -141,61 +120,98 @@ async def _fragments(request: Request, bs: BaseShift, run_id: str) -> AsyncItera
 
 # --------------------------------------------------------------------------- actions
 
+Form = Mapping[str, str]
+Operation = Callable[["BaseShift", str, Form], Awaitable[object]]
 
-def _action(operation: Callable[[BaseShift, Request, str], Awaitable[object]]) -> View:
-    """A POST that changes a run, then shows the run page again (303 See Other); a refused
-    action shows the page with the reason and the error's status."""
-    async def view(request: Request) -> Response:
-        run_id = request.path_params["run_id"]
-        try:
-            await operation(baseshift_of(request), request, run_id)
-        except (Conflict, InputError) as exc:
-            text = exc.message + (f" ({exc.hint})" if exc.hint else "")
+
+async def act(request: Request) -> Response:
+    """Every form of the run page posts back to the run page, naming its action in `do`:
+    success answers 303 See Other to the page; a refused action shows the page again at its
+    own URL (so a reload never reaches a POST-only path) with the reason, and a refused
+    answer to a waiting job keeps what was typed, with the error next to the field. An htmx
+    request for a waiting job gets only that job's form back."""
+    bs, run_id = baseshift_of(request), request.path_params["run_id"]
+    form = await read_form(request)
+    action, job = form.get("do", ""), form.get("job", "")
+    operation = ACTIONS.get(action)
+    if operation is None:
+        raise InputError(f"the run page has no action {action!r}",
+                         hint=f"post one of: {', '.join(ACTIONS)}")
+    try:
+        await operation(bs, run_id, form)
+    except (Conflict, InputError) as exc:
+        text = exc.message + (f" ({exc.hint})" if exc.hint else "")
+        if action not in PERSON_ACTIONS:
             return await run_page(request, run_id, message=text, status=exc.status)
-        target = request.url_for("web_ui:run", run_id=run_id).path
-        return RedirectResponse(target, status_code=303)
-    return view
+        draft = Draft(job, action, dict(form), text)
+        if is_htmx(request):
+            return await waiting_form(request, run_id, job, draft, exc.status)
+        return await run_page(request, run_id, draft=draft, status=exc.status)
+    if is_htmx(request) and action in PERSON_ACTIONS:
+        return await waiting_form(request, run_id, job, None, 200)
+    return RedirectResponse(request.url_for("web_ui:run", run_id=run_id).path, status_code=303)
 
 
-async def _cancel(bs: BaseShift, request: Request, run_id: str) -> None:
+async def waiting_form(request: Request, run_id: str, job: str, draft: Draft | None,
+                       status: int) -> Response:
+    """The forms of one waiting job (htmx swaps them in place), or a line saying what became
+    of the job once it no longer waits."""
+    bs = baseshift_of(request)
+    snapshot = await bs.runs.snapshot(run_id)
+    rows = [r for g in job_groups(snapshot, run_view(bs, snapshot).plan)
+            for r in (g.row, *g.items) if r.record.key == job]
+    if not rows:
+        raise NotFound(f"run {run_id!r} has no job {job!r}")
+    context = {"run": snapshot.run, "row": rows[0], "draft": draft}
+    return HTMLResponse(render_text(request, "_parts/waiting.html", context, block="forms"),
+                        status_code=status)
+
+
+def _job(form: Form) -> str:
+    job = form.get("job", "").strip()
+    if not job:
+        raise InputError("the form names no job", hint="send the job's key in the field 'job'")
+    return job
+
+
+async def _cancel(bs: BaseShift, run_id: str, form: Form) -> None:
     await bs.runs.cancel(run_id)
 
 
-async def _retry(bs: BaseShift, request: Request, run_id: str) -> None:
+async def _retry(bs: BaseShift, run_id: str, form: Form) -> None:
     await bs.runs.retry(run_id)
 
 
-async def _rerun_from(bs: BaseShift, request: Request, run_id: str) -> None:
-    await bs.runs.rerun_from(run_id, request.path_params["job"])
+async def _rerun_from(bs: BaseShift, run_id: str, form: Form) -> None:
+    await bs.runs.rerun_from(run_id, _job(form))
 
 
-async def _complete(bs: BaseShift, request: Request, run_id: str) -> None:
-    text = str((await read_form(request)).get("output", "")).strip()
+async def _complete(bs: BaseShift, run_id: str, form: Form) -> None:
+    text = form.get("output", "").strip()
     try:
         output = json.loads(text) if text else None
     except (ValueError, RecursionError) as exc:
         raise InputError(f"the output is not JSON: {exc}",
                          hint='write JSON, e.g. {"approved": true}, or leave it empty') from None
-    await bs.runs.complete_job(run_id, request.path_params["job"], output)
+    await bs.runs.complete_job(run_id, _job(form), output)
 
 
-async def _fail(bs: BaseShift, request: Request, run_id: str) -> None:
-    reason = str((await read_form(request)).get("error", "")).strip() or "failed in the web UI"
-    await bs.runs.fail_job(run_id, request.path_params["job"], reason)
+async def _fail(bs: BaseShift, run_id: str, form: Form) -> None:
+    reason = form.get("error", "").strip() or "failed in the web UI"
+    await bs.runs.fail_job(run_id, _job(form), reason)
+
+
+ACTIONS: dict[str, Operation] = {"cancel": _cancel, "retry": _retry, "rerun": _rerun_from,
+                                 "complete": _complete, "fail": _fail}
+PERSON_ACTIONS = frozenset({"complete", "fail"})
+"""Answers to a job that waits for a person: their refusals keep the form's text."""
 
 
 def routes(wrap: Callable[[View], View]) -> list[Route]:
     """The run routes, each view wrapped (by the caller) to show errors as HTML pages."""
     base = "/ui/runs/{run_id}"
     return [
-        Route(base, wrap(run), name="web_ui:run"),
+        Route(base, wrap(run), methods=["GET"], name="web_ui:run"),
+        Route(base, wrap(act), methods=["POST"], name="web_ui:run_action"),
         Route(base + "/stream", wrap(run_stream), name="web_ui:run_stream"),
-        Route(base + "/cancel", wrap(_action(_cancel)), methods=["POST"], name="web_ui:cancel_run"),
-        Route(base + "/retry", wrap(_action(_retry)), methods=["POST"], name="web_ui:retry_run"),
-        Route(base + "/jobs/{job}/rerun", wrap(_action(_rerun_from)), methods=["POST"],
-              name="web_ui:rerun_from"),
-        Route(base + "/jobs/{job}/complete", wrap(_action(_complete)), methods=["POST"],
-              name="web_ui:complete_job"),
-        Route(base + "/jobs/{job}/fail", wrap(_action(_fail)), methods=["POST"],
-              name="web_ui:fail_job"),
     ]

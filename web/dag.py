@@ -274,6 +274,10 @@ STYLE = """
 .dag .state-failed rect{fill:#ffd8d8;stroke:#c92a2a;stroke-width:3}
 .dag .state-skipped rect{fill:#f8f9fa;stroke:#868e96;stroke-dasharray:4 3}
 .dag .state-cancelled rect{fill:#e9ecef;stroke:#495057;stroke-dasharray:4 3}
+.dag a.dag-link{cursor:pointer}
+.dag a.dag-link:hover rect{stroke-width:3}
+.dag a.dag-link:focus{outline:none}
+.dag a.dag-link:focus-visible rect{stroke:#f08c00;stroke-width:4}
 """
 
 
@@ -283,20 +287,28 @@ def node_id(prefix: str, job: str) -> str:
 
 
 def render_svg(layout: Layout, *, title: str, summaries: Mapping[str, JobSummary] | None = None,
-               details: Mapping[str, str] | None = None, prefix: str = "dag") -> Markup:
+               details: Mapping[str, str] | None = None, prefix: str = "dag",
+               links: Mapping[str, str] | None = None) -> Markup:
     """Inline SVG of a layout. `summaries` colour nodes by job state (a run's graph);
-    `details` is the second line of a node without a state (a workflow's graph: `uses`)."""
+    `details` is the second line of a node without a state (a workflow's graph: `uses`);
+    `links` makes a node a link (job name -> href), so a click or Enter opens what it names.
+
+    With links the drawing is a `group`, not an `img`: an image's children are hidden from
+    assistive technology, and the links must be reachable by keyboard and screen reader."""
     summaries = summaries or {}
     details = details or {}
+    links = links or {}
     jobs = layout.jobs
     body = [_edge_svg(e) for e in layout.edges]
-    body += [_node_svg(n, summaries.get(n.name), details.get(n.name, ""), prefix) for n in jobs]
+    body += [_linked(_node_svg(n, summaries.get(n.name), details.get(n.name, ""), prefix),
+                     links.get(n.name), _tip(n.name, summaries.get(n.name))) for n in jobs]
     if layout.lane_y is not None:
         body.insert(0, f'<text class="dag-lane" x="{PAD}" y="{layout.lane_y + 14:g}">'
                        "on failure</text>")
     desc = _description(layout, summaries)
+    role = "group" if links else "img"
     head = (f'<svg xmlns="http://www.w3.org/2000/svg" class="dag" id="{escape(prefix)}" '
-            f'role="img" width="{layout.width:g}" height="{layout.height:g}" '
+            f'role="{role}" width="{layout.width:g}" height="{layout.height:g}" '
             f'viewBox="0 0 {layout.width:g} {layout.height:g}" '
             f'aria-labelledby="{escape(prefix)}-title {escape(prefix)}-desc">'
             f'<title id="{escape(prefix)}-title">{escape(title)}</title>'
@@ -333,8 +345,7 @@ def _node_svg(node: Node, summary: JobSummary | None, detail: str, prefix: str) 
     sub = state.lower() if state else detail
     if summary and summary.note:
         sub = f"{sub} · {summary.note}"
-    tip = node.name + (f" — {state}" if state else "") + (f" ({summary.note})"
-                                                           if summary and summary.note else "")
+    tip = _tip(node.name, summary)
     return (f'<g id="{escape(node_id(prefix, node.name))}" class="{classes}" '
             f'data-job="{escape(node.name)}" data-state="{escape(state)}">'
             f"<title>{escape(tip)}</title>"
@@ -343,6 +354,18 @@ def _node_svg(node: Node, summary: JobSummary | None, detail: str, prefix: str) 
             f"{escape(_clip(node.name))}</text>"
             f'<text class="dag-sub" x="{node.x + 10:g}" y="{node.y + 40:g}">'
             f"{escape(_clip(sub, LABEL_CHARS + 6))}</text></g>")
+
+
+def _tip(name: str, summary: JobSummary | None) -> str:
+    if summary is None:
+        return name
+    return name + f" — {summary.state}" + (f" ({summary.note})" if summary.note else "")
+
+
+def _linked(node: str, href: str | None, label: str) -> str:
+    if href is None:
+        return node
+    return f'<a class="dag-link" href="{escape(href)}" aria-label="{escape(label)}">{node}</a>'
 
 
 def _clip(text: str, limit: int = LABEL_CHARS) -> str:

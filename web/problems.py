@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -13,6 +14,13 @@ from baseshift.core.errors import BaseShiftError, DSLError
 log = logging.getLogger("baseshift.web")
 
 PROBLEM_JSON = "application/problem+json"
+
+HTML_ERRORS_KEY = "web.html_errors"
+"""`bs.stash[HTML_ERRORS_KEY]`: path prefix -> `(request, status, detail) -> Response`. A web
+plugin whose pages people read in a browser (the web UI, `/ui/`) answers HTTP errors under
+its prefix with a page; every other path keeps problem+json."""
+
+HtmlError = Callable[[Request, int, str], Response]
 
 _TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
            405: "Method Not Allowed", 409: "Conflict", 415: "Unsupported Media Type",
@@ -55,9 +63,19 @@ async def on_baseshift_error(request: Request, exc: Exception) -> Response:
                    instance=request.url.path, **extra)
 
 
+def _html_error(request: Request, status: int, detail: str) -> Response | None:
+    baseshift = getattr(request.app.state, "baseshift", None)
+    pages: dict[str, HtmlError] = baseshift.stash.get(HTML_ERRORS_KEY, {}) if baseshift else {}
+    for prefix, page in pages.items():
+        if request.url.path.startswith(prefix):
+            return page(request, status, detail)
+    return None
+
+
 async def on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    response = problem(exc.status_code, str(exc.detail), instance=request.url.path)
+    response = (_html_error(request, exc.status_code, str(exc.detail))
+                or problem(exc.status_code, str(exc.detail), instance=request.url.path))
     if exc.headers:
         response.headers.update(exc.headers)
     return response

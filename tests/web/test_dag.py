@@ -145,3 +145,18 @@ async def test_the_example_workflows_lay_out_with_their_handlers(
     assert [names[k].layer for k in ("export", "upload", "cleanup")] == [0, 1, 2]
     assert names["alert"].handler and names["log_failure"].handler
     ET.fromstring(render_svg(lay, title="nightly_export"))
+
+
+def test_linked_nodes_are_keyboard_reachable_links_in_a_group() -> None:
+    lay = layout([("fetch", []), ("parse", [("fetch", False)])])
+    svg = render_svg(lay, title="t", summaries={"fetch": JobSummary("FAILED")},
+                     links={"fetch": "#job-fetch", "parse": '#job-"parse"'})
+    root = ET.fromstring(svg)
+    assert root.get("role") == "group", "an img hides its links from assistive technology"
+    links = {a.get("href"): a for a in root.iter(f"{SVG}a")}
+    assert set(links) == {"#job-fetch", '#job-"parse"'}
+    fetch = links["#job-fetch"]
+    assert fetch.get("aria-label") == "fetch — FAILED"
+    assert fetch.find(f"{SVG}g").get("id") == "dag-node-fetch"  # type: ignore[union-attr]
+    unlinked = ET.fromstring(render_svg(lay, title="t"))
+    assert unlinked.get("role") == "img" and not list(unlinked.iter(f"{SVG}a"))

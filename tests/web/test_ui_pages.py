@@ -66,6 +66,19 @@ workflow nightly {
 }
 """
 
+SOMETIMES = """
+workflow sometimes {
+  version "1.0.0"
+  input { size: integer = 3 }
+  job first uses shell { with { command: "echo one" } }
+  job never uses shell { needs first  when input.size > 10  with { command: "echo big" } }
+  job square uses shell {
+    for x in range(input.size)
+    with { command: "echo ${x * x}" }
+  }
+}
+"""
+
 BROKEN = """
 workflow broken {
   version "1.0.0"
@@ -81,7 +94,7 @@ def ui_workflows(tmp_path: Path) -> Path:
     folder = tmp_path / "ui-workflows"
     folder.mkdir()
     for name, text in (("greet", GREET), ("breaks", BREAKS), ("approve", APPROVE),
-                       ("nightly", NIGHTLY), ("broken", BROKEN)):
+                       ("nightly", NIGHTLY), ("broken", BROKEN), ("sometimes", SOMETIMES)):
         (folder / f"{name}.bsw").write_text(text)
     return folder
 
@@ -300,22 +313,23 @@ async def test_run_page_shows_graph_timeline_logs_and_a_retry_button(
     log = html[html.index('<details id="log-boom">'):]
     log = log[:log.index("</details>")]
     assert "the disk is on fire" in log
-    assert f'action="/ui/runs/{run_id}/retry"' in html
-    assert f'action="/ui/runs/{run_id}/cancel"' not in html
-    assert f'action="/ui/runs/{run_id}/jobs/first/rerun"' in html
+    assert f'action="/ui/runs/{run_id}"' in html
+    assert 'name="do" value="retry"' in html and 'name="do" value="cancel"' not in html
+    assert re.search(r'name="do" value="rerun"><input type="hidden" name="job" value="first">',
+                     html)
 
 
 async def test_retry_and_rerun_buttons_act_and_redirect_back(ui: Callable[..., Any]) -> None:
     async with ui() as (bs, client):
         run_id = await finished_run(bs, "greet", amount=1)
-        rerun = await client.post(f"/ui/runs/{run_id}/jobs/done/rerun")
+        rerun = await client.post(f"/ui/runs/{run_id}", data={"do": "rerun", "job": "done"})
         assert rerun.status_code == 303 and rerun.headers["location"] == f"/ui/runs/{run_id}"
         record = await bs.engine.wait(run_id)
         snapshot = await bs.runs.snapshot(run_id)
         assert record.state is RunState.COMPLETED
         assert snapshot.jobs["done"].attempts == 2 and snapshot.jobs["hello"].attempts == 1
-        retry = await client.post(f"/ui/runs/{run_id}/retry")
-        cancel = await client.post(f"/ui/runs/{run_id}/cancel")
+        retry = await client.post(f"/ui/runs/{run_id}", data={"do": "retry"})
+        cancel = await client.post(f"/ui/runs/{run_id}", data={"do": "cancel"})
     assert retry.status_code == 409 and "only a failed or cancelled run" in retry.text
     assert retry.headers["content-type"].startswith("text/html") and 'role="alert"' in retry.text
     assert cancel.status_code == 409 and "already COMPLETED" in cancel.text
@@ -334,13 +348,14 @@ async def test_manual_job_is_completed_from_the_run_page(ui: Callable[..., Any])
         run_id = await bs.runs.start("approve", {})
         html = await page_when(client, run_id, "Waiting for a result")
         assert "Approve the purchase?" in html
-        assert f'action="/ui/runs/{run_id}/jobs/ask/complete"' in html
-        assert f'action="/ui/runs/{run_id}/jobs/ask/fail"' in html
-        assert f'action="/ui/runs/{run_id}/cancel"' in html
-        bad = await client.post(f"/ui/runs/{run_id}/jobs/ask/complete", data={"output": "{"})
+        assert 'name="do" value="complete"' in html and 'name="do" value="fail"' in html
+        assert 'name="do" value="cancel"' in html
+        bad = await client.post(f"/ui/runs/{run_id}",
+                                data={"do": "complete", "job": "ask", "output": "{"})
         assert bad.status_code == 422 and "the output is not JSON" in bad.text
-        done = await post_until_accepted(client, f"/ui/runs/{run_id}/jobs/ask/complete",
-                                         {"output": '{"approved": true}'})
+        done = await post_until_accepted(client, f"/ui/runs/{run_id}",
+                                         {"do": "complete", "job": "ask",
+                                          "output": '{"approved": true}'})
         assert done.status_code == 303
         record = await bs.engine.wait(run_id)
         snapshot = await bs.runs.snapshot(run_id)
@@ -352,8 +367,8 @@ async def test_manual_job_is_failed_from_the_run_page(ui: Callable[..., Any]) ->
     async with ui() as (bs, client):
         run_id = await bs.runs.start("approve", {})
         await page_when(client, run_id, "Waiting for a result")
-        await post_until_accepted(client, f"/ui/runs/{run_id}/jobs/ask/fail",
-                                  {"error": "too expensive"})
+        await post_until_accepted(client, f"/ui/runs/{run_id}",
+                                  {"do": "fail", "job": "ask", "error": "too expensive"})
         record = await bs.engine.wait(run_id)
         snapshot = await bs.runs.snapshot(run_id)
     assert record.state is RunState.FAILED
@@ -416,7 +431,7 @@ async def test_stream_follows_a_live_run_until_it_finishes(ui: Callable[..., Any
         assert 'sse-swap="graph"' in html and 'sse-swap="jobs"' in html
         stream = asyncio.create_task(client.get(f"/ui/runs/{run_id}/stream"))
         await page_when(client, run_id, "Waiting for a result")
-        await post_until_accepted(client, f"/ui/runs/{run_id}/jobs/ask/complete", {})
+        await post_until_accepted(client, f"/ui/runs/{run_id}", {"do": "complete", "job": "ask"})
         body = (await stream).text
     events = sse_events(body)
     assert events[-1][0] == "done"
@@ -516,3 +531,149 @@ def test_highlighting_escapes_everything_it_does_not_wrap() -> None:
     assert "<i>" not in line and "<b>" not in line
     assert '<span class="tok-interp">${x}</span>' in line
     assert '<span class="tok-comment"># &lt;b&gt;</span>' in line
+
+
+# --------------------------------------------------------------------------- issue 10 defects
+
+
+async def test_a_refused_answer_keeps_the_text_next_to_its_field_at_the_run_pages_url(
+        ui: Callable[..., Any]) -> None:
+    async with ui() as (bs, client):
+        run_id = await bs.runs.start("approve", {})
+        waiting = await page_when(client, run_id, "Waiting for a result")
+        form = {"do": "complete", "job": "ask", "output": '{"approved": tru'}
+        page = await post_until_accepted(client, f"/ui/runs/{run_id}", form)
+        fragment = await client.post(f"/ui/runs/{run_id}", data=form,
+                                     headers={"HX-Request": "true"})
+        again = await client.get(f"/ui/runs/{run_id}")
+        await post_until_accepted(client, f"/ui/runs/{run_id}", {"do": "fail", "job": "ask"})
+    # No JavaScript: the run page itself answers (its URL reloads), the text is kept and the
+    # error sits in the field, not in a live block that the next update replaces.
+    assert page.status_code == 422 and again.status_code == 200
+    field = page.text[page.text.index('<div class="field has-error">'):]
+    field = field[:field.index("</form>")]
+    assert 'id="output-ask"' in field and 'aria-invalid="true"' in field
+    assert ">{&#34;approved&#34;: tru</textarea>" in field
+    assert 'class="field-error" role="alert">the output is not JSON' in field
+    header = page.text[page.text.index('id="run-header"'):page.text.index('id="run-graph"')]
+    assert "not JSON" not in header
+    # htmx: only that job's forms come back, refused with 422 (which the page swaps in).
+    assert fragment.status_code == 422
+    assert fragment.text.lstrip().startswith('<div class="waiting-forms" id="waiting-ask-forms">')
+    assert "<html" not in fragment.text and "tru</textarea>" in fragment.text
+    other = 'aria-describedby="error-ask-help"\n             value="rejected in the web UI">'
+    assert other in fragment.text, "the form that was not refused keeps its own default"
+    assert '{"code": "422", "swap": true}' in waiting
+    # Live updates keep the panel (and what is typed in it); no reload while a job waits.
+    assert re.search(r'<div class="panel waiting" id="waiting-ask" hx-preserve', waiting)
+    assert 'http-equiv="refresh"' not in waiting
+
+
+async def test_a_refused_action_shows_its_reason_outside_the_live_blocks(
+        ui: Callable[..., Any]) -> None:
+    async with ui() as (bs, client):
+        run_id = await bs.runs.start("approve", {})
+        await page_when(client, run_id, "Waiting for a result")
+        page = await client.post(f"/ui/runs/{run_id}", data={"do": "rerun", "job": "ask"})
+        unknown = await client.post(f"/ui/runs/{run_id}", data={"do": "dance"})
+        await post_until_accepted(client, f"/ui/runs/{run_id}", {"do": "fail", "job": "ask"})
+    assert page.status_code == 409 and 'sse-connect' in page.text
+    assert page.text.index('id="run-message"') < page.text.index('id="run-live"')
+    assert unknown.status_code == 422 and "no action &#39;dance&#39;" in unknown.text
+
+
+async def test_source_listings_have_no_text_between_their_lines(
+        ui: Callable[..., Any]) -> None:
+    broken = 'workflow x {\n  version "1"\n  job a uses shel { with { command: "x" } }\n}\n'
+    async with ui() as (_, client):
+        pages = [(await client.get("/ui/workflows/greet")).text,
+                 (await client.get("/ui/workflows/broken")).text,
+                 (await client.post("/ui/validate", data={"source": broken})).text]
+        css = (await client.get("/static/baseshift.css")).text
+    for html in pages:
+        listing = html[html.index('<ol class="source"'):]
+        listing = listing[:listing.index("</ol>")]
+        assert listing.count("<li ") > 3
+        assert re.search(r">\s+<li", listing) is None and re.search(r"</li>\s+<", listing) is None
+    rule = css[css.index("ol.source {"):]
+    assert "white-space: pre" not in rule[:rule.index("}")], "pre on the list shows its markup"
+
+
+async def test_a_skipped_jobs_reason_is_not_styled_as_an_error(ui: Callable[..., Any]) -> None:
+    async with ui() as (bs, client):
+        run_id = await finished_run(bs, "sometimes")
+        failed = await finished_run(bs, "breaks")
+        html = (await client.get(f"/ui/runs/{run_id}")).text
+        broken = (await client.get(f"/ui/runs/{failed}")).text
+    never = html[html.index('id="job-never"'):]
+    never = never[:never.index("</article>")]
+    assert '<p class="reason">skipped: condition is false</p>' in never
+    assert "error-message" not in never
+    boom = broken[broken.index('id="job-boom"'):]
+    assert '<p class="error-message">' in boom[:boom.index("</article>")]
+    after = broken[broken.index('id="job-after"'):]
+    assert '<p class="reason">cancelled: upstream job' in after[:after.index("</article>")]
+
+
+async def test_unknown_ui_addresses_are_html_pages_and_api_ones_stay_problem_json(
+        ui: Callable[..., Any]) -> None:
+    async with ui() as (_, client):
+        missing = await client.get("/ui/nowhere/at/all")
+        wrong_method = await client.get("/ui/workflows/greet/runs")
+        api = await client.get("/api/v1/nowhere")
+    for page, status in ((missing, 404), (wrong_method, 405)):
+        assert page.status_code == status
+        assert page.headers["content-type"].startswith("text/html")
+        assert page.text.startswith("<!DOCTYPE html>") and 'class="skip-link"' in page.text
+        assert 'role="alert"' in page.text
+    assert "<h1>Not found</h1>" in missing.text
+    assert "<h1>Method not allowed</h1>" in wrong_method.text
+    assert api.status_code == 404
+    assert api.headers["content-type"] == "application/problem+json"
+
+
+async def test_every_page_links_a_favicon_that_is_served(ui: Callable[..., Any]) -> None:
+    async with ui() as (bs, client):
+        run_id = await finished_run(bs, "breaks")
+        pages = [(await client.get(url)).text for url in (
+            "/", "/ui/workflows", "/ui/workflows/greet", "/ui/runs", f"/ui/runs/{run_id}",
+            "/ui/templates", "/ui/validate", "/ui/nowhere")]
+        icon = await client.get("/static/favicon.svg")
+        legacy = await client.get("/favicon.ico")
+    for html in pages:
+        assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in html
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+    assert legacy.status_code == 301 and legacy.headers["location"] == "/static/favicon.svg"
+
+
+async def test_fan_out_items_are_grouped_under_their_job_with_counts(
+        ui: Callable[..., Any]) -> None:
+    async with ui() as (bs, client):
+        run_id = await finished_run(bs, "sometimes", size=40)
+        html = (await client.get(f"/ui/runs/{run_id}")).text
+    group = html[html.index('<details class="panel fanout" id="job-square">'):]
+    group = group[:group.index("</ol>")]
+    summary = group[:group.index("</summary>")]
+    assert "40 items:" in summary
+    assert '<span class="count state-succeeded" data-state="SUCCEEDED">40 succeeded</span>' \
+        in summary
+    assert all(f'id="job-square-{i}-"' in group for i in range(40))
+    assert html.count('<article class="panel job"') == 3 + 40  # first, never, square, items
+    items = group.index('<ol class="fanout-items"')
+    assert all(group.index(f'id="job-square-{i}-"') > items for i in range(40))
+
+
+async def test_graph_nodes_link_to_what_the_page_shows_of_their_job(
+        ui: Callable[..., Any]) -> None:
+    async with ui() as (bs, client):
+        run_id = await finished_run(bs, "sometimes")
+        pages = {"run": (await client.get(f"/ui/runs/{run_id}")).text,
+                 "workflow": (await client.get("/ui/workflows/greet")).text}
+    for name, html in pages.items():
+        svg = html[html.index("<svg"):html.index("</svg>")]
+        links = re.findall(r'<a class="dag-link" href="#([^"]+)"', svg)
+        assert len(links) == svg.count('class="dag-node'), name
+        assert all(f'id="{target}"' in html for target in links), name
+        assert 'role="group"' in svg
+    assert 'href="#job-square"' in pages["run"] and 'href="#job-never"' in pages["run"]
+    assert 'href="#L14"' in pages["workflow"]  # `job hello` is declared on line 14
