@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import Scope
 
-from .problems import problem
+from .problems import html_error, problem
 
 
 def allowed_methods(routes: Iterable[BaseRoute], scope: Scope) -> set[str]:
@@ -43,11 +43,13 @@ def _matching(routes: Iterable[BaseRoute], scope: Scope,
 
 
 async def on_method_not_allowed(request: Request, exc: Exception) -> Response:
-    """problem+json 405 naming the allowed methods, in the body and in `Allow`."""
+    """405 naming the allowed methods in `Allow`, and in the body: problem+json, or the HTML
+    page a plugin registered for the path (the web UI's)."""
     assert isinstance(exc, HTTPException)
     allowed = sorted(allowed_methods(request.app.router.routes, request.scope))
-    response = problem(405, f"{request.method} is not allowed on {request.url.path}; "
-                            f"allowed: {', '.join(allowed)}", code="request.method-not-allowed",
-                       instance=request.url.path, allowed=allowed)
+    detail = f"{request.method} is not allowed on {request.url.path}; allowed: {', '.join(allowed)}"
+    response = html_error(request, 405, detail) or problem(
+        405, detail, code="request.method-not-allowed", instance=request.url.path,
+        allowed=allowed)
     response.headers["Allow"] = ", ".join(allowed)
     return response

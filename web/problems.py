@@ -63,7 +63,8 @@ async def on_baseshift_error(request: Request, exc: Exception) -> Response:
                    instance=request.url.path, **extra)
 
 
-def _html_error(request: Request, status: int, detail: str) -> Response | None:
+def html_error(request: Request, status: int, detail: str) -> Response | None:
+    """The HTML error page a plugin registered for the request's path prefix, if any."""
     baseshift = getattr(request.app.state, "baseshift", None)
     pages: dict[str, HtmlError] = baseshift.stash.get(HTML_ERRORS_KEY, {}) if baseshift else {}
     for prefix, page in pages.items():
@@ -74,7 +75,7 @@ def _html_error(request: Request, status: int, detail: str) -> Response | None:
 
 async def on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    response = (_html_error(request, exc.status_code, str(exc.detail))
+    response = (html_error(request, exc.status_code, str(exc.detail))
                 or problem(exc.status_code, str(exc.detail), instance=request.url.path))
     if exc.headers:
         response.headers.update(exc.headers)
