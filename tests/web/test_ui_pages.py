@@ -632,6 +632,16 @@ async def test_unknown_ui_addresses_are_html_pages_and_api_ones_stay_problem_jso
     assert api.headers["content-type"] == "application/problem+json"
 
 
+async def test_an_error_page_shows_the_address_as_text_never_markup(
+        ui: Callable[..., Any]) -> None:
+    async with ui() as (_, client):
+        missing = await client.get("/ui/%3Cscript%3Ealert(1)%3C/script%3E")
+        wrong_method = await client.patch("/ui/runs/%3Cimg%20src=x%20onerror=alert(1)%3E")
+    for page in (missing, wrong_method):
+        assert page.headers["content-type"].startswith("text/html")
+        assert "<script>alert" not in page.text and "<img src=x" not in page.text
+
+
 async def test_every_page_links_a_favicon_that_is_served(ui: Callable[..., Any]) -> None:
     async with ui() as (bs, client):
         run_id = await finished_run(bs, "breaks")
