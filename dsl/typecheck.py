@@ -270,6 +270,8 @@ class Checker:
                     hint = (f"give a fallback of the same type: default({describe(e.args[0])}, "
                             f"{_placeholder(args[0])})")
                 self.report.error(e.span, "dsl.type", f"{describe(e)}: {problem}", hint)
+            elif e.func == "contains" and len(args) > 1 and args[0].name == "string":
+                self.present(e.args[1], shapes[1], "contains() in a string")  # as 'in' does
         return self._result(e.func, shapes, result(args))
 
     @staticmethod

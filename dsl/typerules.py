@@ -125,6 +125,10 @@ def argument_problem(func: str, args: list[TypeRef]) -> str | None:
     if func == "sum" and first.name == "list" and first.item is not None and \
             first.item.name not in NUMERIC | {"any"}:
         return f"sum() needs a list of numbers, not {article(str(first))}"
+    if func == "pluck" and first.name == "list" and first.item is not None and \
+            first.item.name not in ("object", "any"):
+        return f"pluck() reads a field of each item: it needs a list of objects, not " \
+               f"{article(str(first))}"
     if func == "default" and len(args) > 1 and _known(first, args[1]) and \
             "null" not in (first.name, args[1].name) and \
             not (first.accepts(args[1]) or args[1].accepts(first)):

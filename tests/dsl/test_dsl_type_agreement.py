@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from dsl_helpers import compile_text
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from baseshift.core.errors import ExpressionError
@@ -66,6 +66,8 @@ def _accepted(expr: str) -> bool:
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(EXPRESSIONS)
+@example("contains(input.s, input.os)")  # found by this test: null looked for in a string
+@example("sum(pluck(input.xs, input.s))")  # and a field read of strings (nulls)
 def test_what_check_accepts_evaluates(expr: str) -> None:
     if not _accepted(expr):
         return
