@@ -219,7 +219,7 @@ def _name(obj: Mapping[str, Any]) -> str:
     if not given:
         raise TemplateError((), "has no name", hint='add "templateId": "my.template"')
     for key, value in given.items():
-        if not isinstance(value, str) or not NAME.match(value) or len(value) > MAX_NAME:
+        if not isinstance(value, str) or not NAME.fullmatch(value) or len(value) > MAX_NAME:
             raise TemplateError((key,), f"{value!r} is not a template name",
                                 hint="use letters, digits and _ in dot-separated parts, "
                                 "like payment.charge")
@@ -269,7 +269,7 @@ def _step(value: Any, i: int) -> StepDocument:
         raise TemplateError(("steps", i, unknown[0]), "unknown field",
                             hint="a step has name, type and config")
     name, kind = obj.get("name", f"step{i + 1}"), obj.get("type")
-    if not isinstance(name, str) or not STEP_NAME.match(name):
+    if not isinstance(name, str) or not STEP_NAME.fullmatch(name):
         raise TemplateError(("steps", i, "name"), f"{name!r} is not a step name",
                             hint="letters, digits and _")
     if not isinstance(kind, str) or not kind:

@@ -159,7 +159,7 @@ def _slug(text: str, limit: int) -> str:
 
 def check_dns_label(key: str, value: Any) -> str:
     """`value` if it is a DNS label (namespaces, service accounts), else ExecutionError."""
-    if not isinstance(value, str) or not _DNS_LABEL.match(value):
+    if not isinstance(value, str) or not _DNS_LABEL.fullmatch(value):
         raise ExecutionError(f"'{key}' must be a DNS label (lower-case letters, digits and "
                              f"'-', at most 63 characters), got {value!r}")
     return value
@@ -177,7 +177,7 @@ def check_labels(key: str, value: Any) -> tuple[tuple[str, str], ...]:
         if name.startswith(LABEL_PREFIX):
             raise ExecutionError(f"'{key}': the label prefix '{LABEL_PREFIX}' is reserved "
                                  "for the labels Base Shift sets")
-        if not isinstance(text, str) or (text and not _LABEL_NAME.match(text)):
+        if not isinstance(text, str) or (text and not _LABEL_NAME.fullmatch(text)):
             raise ExecutionError(f"'{key}': label '{name}' has value {text!r}; a label value "
                                  "is at most 63 letters, digits, '-', '_' or '.'")
     return tuple((str(k), str(v)) for k, v in value.items())
@@ -185,7 +185,7 @@ def check_labels(key: str, value: Any) -> tuple[tuple[str, str], ...]:
 
 def _label_key_ok(key: str) -> bool:
     prefix, _, name = key.rpartition("/")
-    return bool(_LABEL_NAME.match(name)) and (not prefix or bool(_DNS_SUBDOMAIN.match(prefix)))
+    return bool(_LABEL_NAME.fullmatch(name)) and (not prefix or bool(_DNS_SUBDOMAIN.fullmatch(prefix)))
 
 
 def _strings(config: Mapping[str, Any], key: str) -> tuple[str, ...] | None:
@@ -241,7 +241,7 @@ def _quantities(kind: str, value: Any) -> tuple[tuple[str, str], ...]:
     out = []
     for name, raw in value.items():
         text = raw if isinstance(raw, str) else _number(raw)
-        if text is None or not _QUANTITY.match(text):
+        if text is None or not _QUANTITY.fullmatch(text):
             raise ExecutionError(f"'resources.{kind}.{name}' has value {raw!r}, which is not a "
                                  'Kubernetes quantity such as "250m", "0.5" or "64Mi"')
         out.append((str(name), text))

@@ -178,7 +178,7 @@ _PARTITION_NAME = re.compile(r"^(runs|attempts)_y(\d{4})m(\d{2})$")
 
 
 def month_of_partition(name: str) -> Month | None:
-    match = _PARTITION_NAME.match(name)
+    match = _PARTITION_NAME.fullmatch(name)
     return Month(int(match[2]), int(match[3])) if match else None
 
 

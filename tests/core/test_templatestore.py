@@ -60,6 +60,8 @@ def test_the_seed_document_shape_round_trips() -> None:
     ({"version": "1.0"}, "$.version"),
     ({"version": 1}, "$.version"),
     ({"templateId": "no spaces"}, "$.templateId"),
+    ({"templateId": "trailing.newline\n"}, "$.templateId"),  # `$` would let it through
+    ({"steps": [{"name": "a\n", "type": "shell"}]}, "$.steps[0].name"),
     ({"name": "other"}, "$.name"),
     ({"inputSchema": {"type": 12}}, "$.inputSchema.type"),
     ({"inputSchema": {"type": "string"}}, "$.inputSchema.type"),

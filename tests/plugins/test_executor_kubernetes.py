@@ -191,6 +191,8 @@ async def test_every_attempt_gets_its_own_pod_name() -> None:
     ({"env": {"A": [1]}}, "'env': A must be a string, number or boolean"),
     ({"command": "python"}, "'command' must be a list of strings"),
     ({"namespace": "Prod"}, "'namespace' must be a DNS label"),
+    ({"namespace": "prod\n"}, "'namespace' must be a DNS label"),  # `$` matches before \n
+    ({"resources": {"limits": {"memory": "1Gi\n"}}}, "is not a Kubernetes quantity"),
 ])
 async def test_a_bad_with_block_fails_before_any_pod_exists(config: dict[str, Any],
                                                              message: str) -> None:
