@@ -185,7 +185,8 @@ def check_labels(key: str, value: Any) -> tuple[tuple[str, str], ...]:
 
 def _label_key_ok(key: str) -> bool:
     prefix, _, name = key.rpartition("/")
-    return bool(_LABEL_NAME.fullmatch(name)) and (not prefix or bool(_DNS_SUBDOMAIN.fullmatch(prefix)))
+    return bool(_LABEL_NAME.fullmatch(name)) and (
+        not prefix or bool(_DNS_SUBDOMAIN.fullmatch(prefix)))
 
 
 def _strings(config: Mapping[str, Any], key: str) -> tuple[str, ...] | None:

@@ -331,3 +331,21 @@ def test_retention_command_asks_for_confirmation(run_cli: Callable[..., CliResul
     assert "nothing to retire" in looked.stdout
     sqlite = run_cli("retention", "--older-than", "30", "--yes")
     assert sqlite.exit_code != 0 and "the 'sqlite' store has no retention" in sqlite.stderr
+
+
+async def test_connections_probe_a_silent_peer_with_tcp_keepalives(pg_url: str) -> None:
+    """A LISTEN connection waits in silence: without keepalives a server that vanished
+    without a FIN is noticed after the system's two hours. The URL can still set its own."""
+    from baseshift.plugins.storage_pg_connect import PgTarget
+
+    conn = await PgTarget.parse(pg_url).connect_async(autocommit=True)
+    try:
+        params = conn.info.get_parameters()
+        assert (params.get("keepalives_idle"), params.get("keepalives_count")) == ("30", "3")
+    finally:
+        await conn.close()
+    own = await PgTarget.parse(pg_url + "&keepalives_idle=7").connect_async(autocommit=True)
+    try:
+        assert own.info.get_parameters().get("keepalives_idle") == "7"
+    finally:
+        await own.close()
