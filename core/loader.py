@@ -97,8 +97,7 @@ def load_folder(checks: Checks, folder: Path, include: Iterable[Path] = ()) -> L
     yaml = check_template_files([p for p in paths if is_template_file(p)],
                                 executors=checks.executor_classes)
     found = [FileTemplate(spec, doc, f.path) for f in yaml for doc, spec in f.templates]
-    workflows = _compile(checks, [p for p in paths if not is_template_file(p)],
-                         [t.spec for t in found])
+    workflows = _compile(checks, [p for p in paths if not is_template_file(p)], found)
     found += [FileTemplate(spec, to_document(spec), Path(c.path))
               for c in workflows for spec in c.templates]
     by_path = {c.path: c for c in (*workflows, *(_as_compiled(f) for f in yaml))}
@@ -112,11 +111,12 @@ def _refuse_plain_yaml(path: Path) -> None:
 
 
 def _compile(checks: Checks, paths: Sequence[Path],
-             templates: Sequence[TemplateSpec]) -> list[Compiled]:
+             templates: Sequence[FileTemplate]) -> list[Compiled]:
     from baseshift.dsl import compile_files
 
-    results = [checks.with_plugin_checks(c)
-               for c in compile_files(list(paths), checks.check_env(templates))]
+    env = dataclasses.replace(checks.check_env([t.spec for t in templates]),
+                              template_origins={t.spec.ref: str(t.path) for t in templates})
+    results = [checks.with_plugin_checks(c) for c in compile_files(list(paths), env)]
     return _refuse_duplicate_workflows(results)
 
 

@@ -5,7 +5,7 @@ import dataclasses
 import gc
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,9 @@ class CheckEnv:
 
     executors: Mapping[str, dict[str, Any]]
     templates: Sequence[TemplateSpec] = ()
+    template_origins: Mapping[str, str] = field(default_factory=dict)
+    """Where a template of `templates` comes from, by `name@version` (a file's path), for
+    messages; those not named are the store's or a plugin's."""
 
 
 @dataclass(frozen=True)
@@ -131,7 +134,8 @@ def _registry(units: list[_Unit], env: CheckEnv) -> Registry:
         except VersionError:
             continue
         known.setdefault(spec.name, {})[version] = spec
-        origin[(spec.name, version)] = "the server's templates"
+        origin[(spec.name, version)] = env.template_origins.get(
+            spec.ref, "the template store or a plugin")
     for unit in units:
         if unit.tree is not None:
             _guarded(unit, lambda u: _register(u, env, known, origin))

@@ -69,3 +69,18 @@ async def test_check_run_and_the_server_agree_on_every_file(make_baseshift: Any,
                 assert run_verdict(bs, path) == ran, path
             else:
                 assert served[0] == checked[0] and served[2] == checked[2], path
+
+
+async def test_a_template_defined_twice_in_a_folder_names_the_other_file(
+        make_baseshift: Any, tmp_path: Path) -> None:
+    (tmp_path / "a.template.yaml").write_text(
+        "templateId: greet.hi\nversion: 1.0.0\nsteps:\n  - name: s\n    type: shell\n"
+        '    config: { command: "echo hi" }\n')
+    (tmp_path / "b.bsw").write_text(
+        'template greet.hi {\n  version "1.0.0"\n  uses shell\n  with { command: "echo" }\n}\n')
+    async with make_baseshift() as bs:
+        [_, second] = check_files(bs, [str(tmp_path)])
+    [diag] = second.diagnostics
+    assert diag.code == "dsl.duplicate"
+    assert diag.message == ("template greet.hi@1.0.0 is already defined in "
+                            f"{tmp_path / 'a.template.yaml'}")
