@@ -1,12 +1,17 @@
 """The OpenAPI 3 document, built from the `@operation` metadata on each API view."""
 from __future__ import annotations
 
+import difflib
+import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from starlette.requests import Request
 from starlette.routing import BaseRoute, Mount, Route
+
+from baseshift.core.errors import BadRequest
 
 from .limits import Param
 from .schemas import COMPONENTS
@@ -52,15 +57,38 @@ def operation(summary: str, *, tags: Sequence[str] = (), request: dict[str, Any]
               content_type: str = "application/json",
               body_required: bool = True, params: Sequence[Param] = (),
               path: dict[str, dict[str, Any]] | None = None) -> Callable[[F], F]:
-    """Describe an API view for the OpenAPI document (views without it are not listed)."""
+    """Describe an API view for the OpenAPI document (views without it are not listed).
+
+    The view then also refuses a query parameter the description does not name (400 with
+    the known names): `?stat=RUNNING` must not answer every run as if nothing was asked."""
 
     def mark(view: F) -> F:
-        view.__openapi__ = Operation(summary, tuple(tags), request, response,  # type: ignore[attr-defined]
-                                     dict(query or {}), status, tuple(errors), content_type,
-                                     body_required, tuple(params), dict(path or {}))
-        return view
+        op = Operation(summary, tuple(tags), request, response, dict(query or {}), status,
+                       tuple(errors), content_type, body_required, tuple(params),
+                       dict(path or {}))
+        known = frozenset((*op.query, *(p.name for p in op.params)))
+
+        @functools.wraps(view)
+        async def checked(request: Request) -> Any:
+            unknown = [k for k in request.query_params if k not in known]
+            if unknown:
+                raise unknown_parameter(unknown[0], known)
+            return await view(request)
+
+        checked.__openapi__ = op  # type: ignore[attr-defined]
+        return checked  # type: ignore[return-value]
 
     return mark
+
+
+def unknown_parameter(name: str, known: Iterable[str]) -> BadRequest:
+    """The 400 for a query parameter a view does not take, with the one meant if it is close."""
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    hint = (f"did you mean '{close[0]}'?" if close else
+            f"this endpoint takes {', '.join(sorted(known))}" if known else
+            "this endpoint takes no query parameters")
+    return BadRequest(f"unknown query parameter '{name}'", hint=hint,
+                      details={"parameter": name})
 
 
 def build_document(routes: Iterable[BaseRoute], *, title: str, version: str,

@@ -167,6 +167,30 @@ async def test_a_body_the_document_requires_cannot_be_left_out_and_an_optional_o
                 if answer[0] != (answer[1] in (400, 415, 422))} == {}
 
 
+# ------------------------------------------------------------------ query parameters
+
+
+async def test_every_documented_get_refuses_a_query_parameter_it_does_not_take(
+        make_client: Callable[..., Any]) -> None:
+    """A misspelt filter (`?stat=RUNNING`) must not answer as if nothing was asked."""
+    async with make_client() as (_, client):
+        document = (await client.get(f"{API}/openapi.json")).json()
+        run_id = await start(client, "hello")
+        fill = {"run_id": run_id, "job_id": "greet", "name": "hello", "workflow": "hello",
+                "version": "1.0.0"}
+        answers = {}
+        for path, item in document["paths"].items():
+            if "get" in item:
+                url = _PARAM.sub(lambda m: fill[m.group(0)[1:-1]], path)
+                answers[path] = await client.get(url, params={"no_such_parameter": "1"})
+        misspelt = await client.get(f"{API}/workflows", params={"stat": "RUNNING"})
+    assert len(answers) >= 10
+    assert {p: r.status_code for p, r in answers.items() if r.status_code != 400} == {}
+    assert all("unknown query parameter 'no_such_parameter'" in r.json()["detail"]
+               for r in answers.values())
+    assert misspelt.status_code == 400 and misspelt.json()["hint"] == "did you mean 'state'?"
+
+
 # ------------------------------------------------------------------ declared limits
 
 
