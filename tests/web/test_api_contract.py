@@ -142,19 +142,27 @@ async def test_every_status_word_reported_is_in_the_documented_vocabulary(
 # ------------------------------------------------------------------ request bodies
 
 
+async def _document_and_urls(client: httpx.AsyncClient) -> tuple[dict[str, Any],
+                                                                  Callable[[str], str]]:
+    """The OpenAPI document, and a function making a documented path a real URL (of a run of
+    `hello` started here)."""
+    document = (await client.get(f"{API}/openapi.json")).json()
+    run_id = await start(client, "hello")
+    fill = {"run_id": run_id, "job_id": "greet", "name": "hello", "workflow": "hello",
+            "version": "1.0.0"}
+    return document, lambda path: _PARAM.sub(lambda m: fill[m.group(0)[1:-1]], path)
+
+
 async def test_a_body_the_document_requires_cannot_be_left_out_and_an_optional_one_can(
         make_client: Callable[..., Any]) -> None:
     async with make_client() as (_, client):
-        document = (await client.get(f"{API}/openapi.json")).json()
-        run_id = await start(client, "hello")
-        fill = {"run_id": run_id, "job_id": "greet", "name": "hello", "workflow": "hello",
-                "version": "1.0.0"}
+        document, concrete = await _document_and_urls(client)
         answers: dict[tuple[str, str], tuple[bool, int]] = {}
         for path, item in document["paths"].items():
             for method, op in item.items():
                 if "requestBody" not in op:
                     continue
-                url = _PARAM.sub(lambda m: fill[m.group(0)[1:-1]], path)
+                url = concrete(path)
                 response = await client.request(method.upper(), url)
                 answers[(method, path)] = (op["requestBody"]["required"], response.status_code)
         # a webhook without its secret stops at 401, an unknown template at 404: before the body
@@ -174,15 +182,9 @@ async def test_every_documented_get_refuses_a_query_parameter_it_does_not_take(
         make_client: Callable[..., Any]) -> None:
     """A misspelt filter (`?stat=RUNNING`) must not answer as if nothing was asked."""
     async with make_client() as (_, client):
-        document = (await client.get(f"{API}/openapi.json")).json()
-        run_id = await start(client, "hello")
-        fill = {"run_id": run_id, "job_id": "greet", "name": "hello", "workflow": "hello",
-                "version": "1.0.0"}
-        answers = {}
-        for path, item in document["paths"].items():
-            if "get" in item:
-                url = _PARAM.sub(lambda m: fill[m.group(0)[1:-1]], path)
-                answers[path] = await client.get(url, params={"no_such_parameter": "1"})
+        document, concrete = await _document_and_urls(client)
+        answers = {path: await client.get(concrete(path), params={"no_such_parameter": "1"})
+                   for path, item in document["paths"].items() if "get" in item}
         misspelt = await client.get(f"{API}/workflows", params={"stat": "RUNNING"})
     assert len(answers) >= 10
     assert {p: r.status_code for p, r in answers.items() if r.status_code != 400} == {}

@@ -139,8 +139,7 @@ def test_start_watch_live_open_log_and_retry(server: tuple[str, Path], tmp_path:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.set_default_timeout(WAIT_MS)
+            page = new_page(browser)
 
             # Start a run from the form generated from the workflow's inputs.
             page.goto(f"{url}/ui/workflows/live_demo")
@@ -207,12 +206,18 @@ def browser() -> Iterator[Any]:
             chromium.close()
 
 
+def new_page(browser: Any) -> Any:
+    """A page of the usual desktop size that waits WAIT_MS for what a test expects."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(WAIT_MS)
+    return page
+
+
 def test_a_refused_answer_stays_in_place_through_live_updates(
         server: tuple[str, Path], tmp_path: Path, browser: Any) -> None:
     url, _ = server
     run_url = start_run(url, "review")
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.set_default_timeout(WAIT_MS)
+    page = new_page(browser)
     page.goto(run_url)
     page.evaluate("window.__sameDocument = true")
 
@@ -267,8 +272,7 @@ def test_a_fan_out_is_one_line_until_opened_and_graph_nodes_open_their_job(
         server: tuple[str, Path], tmp_path: Path, browser: Any) -> None:
     url, _ = server
     run_url = start_run(url, "many")
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.set_default_timeout(WAIT_MS)
+    page = new_page(browser)
     page.goto(run_url)
     page.wait_for_selector("#run-state .state-failed")
     page.goto(run_url)  # the finished page, without a live connection
