@@ -41,7 +41,8 @@ def configure_console(*, verbose: bool = False, timestamps: bool = False,
                       stream: TextIO | None = None) -> None:
     """Send Base Shift's log records to stderr: warnings and errors only, or, `verbose`,
     informational lines too; `timestamps` for a long-running process (a server). Calling
-    it again replaces the earlier setting."""
+    it again replaces the earlier setting. Records still propagate: an application that
+    embeds Base Shift and configured the root logger gets them too."""
     global _handler
     root = logging.getLogger(LOGGER)
     if _handler is not None:
@@ -50,4 +51,3 @@ def configure_console(*, verbose: bool = False, timestamps: bool = False,
     _handler.setFormatter(ConsoleFormatter(timestamps=timestamps))
     root.addHandler(_handler)
     root.setLevel(logging.INFO if verbose else logging.WARNING)
-    root.propagate = False
