@@ -223,10 +223,6 @@ class Hooks:
         results = self.pm.hook.job_wrapper(baseshift=self.baseshift, run=run, ctx=ctx)
         return [r for r in results if r is not None]
 
-    @property
-    def has_observers(self) -> bool:
-        return self._observers
-
     async def track_event(self, event: Event) -> None:
         """Tell every observer; an observer's exception is logged, never propagated."""
         if not self._observers:

@@ -1,7 +1,7 @@
 """What plugins implement: executors (step types) and the state store."""
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -62,9 +62,6 @@ class Executor(Protocol):
     config_schema: ClassVar[dict[str, Any]]
 
     async def execute(self, ctx: JobContext) -> JobResult: ...
-
-
-ExecutorFactory = Callable[[Any], Executor]
 
 
 @runtime_checkable

@@ -18,13 +18,17 @@ log = logging.getLogger("baseshift.settings")
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """The effective configuration of one BaseShift application.
+    """The effective configuration of one BaseShift application: command-line flags, then
+    BASESHIFT_* variables, then the configuration file (`baseshift.toml`, core/config.py),
+    then these defaults (`from_env` merges them in that order).
 
     Attributes:
         data_dir: folder for the SQLite database and job working files
             (`--data-dir`, `BASESHIFT_DATA_DIR`, default `./.baseshift`).
-        store: name of the state-store backend (`BASESHIFT_STORE`: `sqlite` or `memory`).
-        max_parallel: global limit of attempts running at once (`BASESHIFT_MAX_PARALLEL`).
+        store: name of the state-store backend (`--store`, `BASESHIFT_STORE`: `sqlite`,
+            `memory` or `postgres`).
+        max_parallel: global limit of attempts running at once (`BASESHIFT_MAX_PARALLEL`,
+            default 64).
         load_entrypoints: load pip-installed plugins from the `baseshift` entry-point group.
         disabled_plugins: plugin names not to register (`BASESHIFT_DISABLE_PLUGINS=a,b`).
         workflows_dir: the folder of `.bsw` files the server loads (`--workflows`,
@@ -42,7 +46,8 @@ class Settings:
             `postgresql://user@127.0.0.1:5432/baseshift?schema=prod`.
         redis_url: the Redis server (`BASESHIFT_REDIS_URL`), e.g. `redis://127.0.0.1:6379/0`.
         mongo_url: the MongoDB server (`BASESHIFT_MONGO_URL`).
-        extra: plugin-specific settings, keyed by plugin name.
+        extra: the file's `[plugins.NAME]` tables, keyed by NAME (read with
+            `config.option`), and values a command sets for a plugin (`progress`).
     """
 
     data_dir: Path = Path(DEFAULT_DATA_DIR)

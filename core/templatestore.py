@@ -210,10 +210,6 @@ def _kind(value: Any) -> str:
     return type_name(value)
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def _name(obj: Mapping[str, Any]) -> str:
     given = {k: obj[k] for k in ("templateId", "name") if k in obj}
     if not given:
