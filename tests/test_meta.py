@@ -81,6 +81,14 @@ def test_dsl_imports_only_core(path: Path) -> None:
     assert not bad, f"dsl/{path.name} imports {bad}"
 
 
+def test_no_test_module_imports_another() -> None:
+    """Shared helpers live in conftest.py or a helpers module: importing a test module
+    collects its tests twice and ties two subjects together."""
+    bad = {str(p.relative_to(REPO)): m for p in sorted((REPO / "tests").rglob("*.py"))
+           for m in _imports(p) if m.rsplit(".", 1)[-1].startswith("test_")}
+    assert bad == {}
+
+
 def test_ruff_is_clean() -> None:
     import subprocess
     import sys

@@ -25,35 +25,9 @@ from baseshift.core.triggers import (
     next_fire,
 )
 from baseshift.plugins.trigger_cron import STASH_KEY
+from tests.core.manual_clock import T0, ManualClock
 
-T0 = datetime(2025, 3, 29, 12, 0, 30, tzinfo=UTC)
 DEADLINE = 30.0
-
-
-class ManualClock:
-    """A clock the test moves; `sleep` returns once the test moved it far enough."""
-
-    def __init__(self, now: datetime) -> None:
-        self._now = now
-        self.sleeps: list[float] = []
-        self._moved = asyncio.Event()
-        self.sleeping = asyncio.Event()
-
-    def now(self) -> datetime:
-        return self._now
-
-    async def sleep(self, seconds: float) -> None:
-        until = self._now + timedelta(seconds=seconds)
-        self.sleeps.append(seconds)
-        while self._now < until:
-            self._moved.clear()
-            self.sleeping.set()
-            await self._moved.wait()
-        self.sleeping.clear()
-
-    def move_to(self, when: datetime) -> None:
-        self._now = when
-        self._moved.set()
 
 
 def utc(*args: int) -> datetime:

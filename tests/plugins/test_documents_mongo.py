@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -44,12 +43,7 @@ from baseshift.plugins.results_mongo import (
 )
 from baseshift.plugins.storage_memory import MemoryStateStore
 from baseshift.plugins.templates_mongo import COLLECTION, MongoTemplateStore
-
-HERE = str(Path(__file__).parent)
-if HERE not in sys.path:
-    sys.path.insert(0, HERE)
-
-import test_templates_backends as contract  # noqa: E402
+from tests.plugins import template_store_contract as contract
 
 REPO = Path(__file__).resolve().parents[2]
 NO_SERVER = "no MongoDB server: set BASESHIFT_MONGO_URL"
@@ -299,7 +293,7 @@ class FlakyResults(MongoResults):
 
 async def test_the_writer_keeps_results_until_mongodb_takes_them(
         mock_connection: MongoConnection, caplog: pytest.LogCaptureFixture) -> None:
-    from test_state_store_contract import a_job, a_run
+    from tests.plugins.store_records import a_job, a_run
 
     state = MemoryStateStore()
     await state.open()
@@ -321,7 +315,7 @@ async def test_a_result_mongodb_refuses_is_skipped_not_retried_for_ever(
         mock_connection: MongoConnection, caplog: pytest.LogCaptureFixture) -> None:
     """A key with a NUL byte is valid JSON, never valid BSON: that document is logged and
     skipped, the run's other results are written, nothing stays pending."""
-    from test_state_store_contract import a_job, a_run
+    from tests.plugins.store_records import a_job, a_run
 
     state = MemoryStateStore()
     await state.open()

@@ -21,13 +21,11 @@ from baseshift.core.records import (
     AttemptRecord,
     Changes,
     JobDuration,
-    JobRecord,
     JobSuccess,
     RunCursor,
     RunPage,
     RunPerformance,
     RunQuery,
-    RunRecord,
     RunSnapshot,
     SuccessRates,
     WorkflowPerformance,
@@ -40,6 +38,7 @@ from baseshift.plugins.storage_memory import MemoryStateStore
 from baseshift.plugins.storage_pg_store import PostgresStateStore
 from baseshift.plugins.storage_sql_store import SQLiteStateStore
 from tests.conftest import drop_pg_schema, fresh_pg_schema
+from tests.plugins.store_records import a_job, a_run, an_attempt, changes
 
 BACKENDS = ["memory", "sqlite", "postgres"]
 
@@ -79,31 +78,6 @@ async def sqlite_store(tmp_path: Path) -> AsyncIterator[SQLiteStateStore]:
     await s.close()
 
 
-def a_run(run_id: str = "r1", **fields: Any) -> RunRecord:
-    values: dict[str, Any] = {"workflow": "orders", "version": "1.2.0", "source": "job a {}",
-                              "path": "workflows/orders.bsw", "inputs": {"n": 1},
-                              "created_at": 100.0}
-    return RunRecord(id=run_id, **(values | fields))
-
-
-def a_job(key: str, run_id: str = "r1", **fields: Any) -> JobRecord:
-    return JobRecord(run_id=run_id, key=key, name=key.split("[")[0], **fields)
-
-
-def an_attempt(key: str, number: int, run_id: str = "r1", **fields: Any) -> AttemptRecord:
-    return AttemptRecord(run_id=run_id, job_key=key, number=number, **fields)
-
-
-def changes(*records: RunRecord | JobRecord | AttemptRecord) -> Changes:
-    batch = Changes()
-    for r in records:
-        if isinstance(r, RunRecord):
-            batch.run(r)
-        elif isinstance(r, JobRecord):
-            batch.job(r)
-        else:
-            batch.attempt(r)
-    return batch
 
 
 # --------------------------------------------------------------------- registration

@@ -30,7 +30,7 @@ from baseshift.plugins.storage_pg_schema import (
 from baseshift.plugins.storage_pg_store import PostgresStateStore
 from baseshift.plugins.templates_pg_store import PostgresTemplateStore
 from tests.conftest import CliResult
-from tests.plugins.test_state_store_contract import a_job, a_run, an_attempt, changes
+from tests.plugins.store_records import a_job, a_run, an_attempt, changes
 
 
 @pytest.fixture

@@ -15,6 +15,21 @@ from baseshift.core.settings import Settings
 from baseshift.plugins.storage_pg_connect import PgTarget
 from baseshift.plugins.worker_loop import Worker
 
+FANOUT = """
+workflow doubling {
+  version "1.0.0"
+  input { n: integer }
+  job items uses python { with { function: "scaleout_steps:where" } }
+  job work uses python {
+    needs items
+    for i in range(input.n)
+    with { function: "scaleout_steps:double", x: i }
+  }
+  output { doubled: work.output }
+}
+"""
+"""A fan-out over the steps module below: doubles range(n) in parallel jobs."""
+
 STEPS = '''
 import asyncio, os, time
 
@@ -70,3 +85,8 @@ def start_worker(settings: Settings) -> Callable[..., Any]:
                 await task
 
     return start
+
+
+def load(bs: BaseShift, folder: Path, name: str, source: str) -> Any:
+    (folder / f"{name}.bsw").write_text(source)
+    return bs.load_workflow(folder / f"{name}.bsw")

@@ -14,20 +14,7 @@ from baseshift.core.app import BaseShift
 from baseshift.core.errors import ConfigError
 from baseshift.core.settings import Settings
 from baseshift.core.states import JobState, RunState
-
-FANOUT = """
-workflow doubling {
-  version "1.0.0"
-  input { n: integer }
-  job items uses python { with { function: "scaleout_steps:where" } }
-  job work uses python {
-    needs items
-    for i in range(input.n)
-    with { function: "scaleout_steps:double", x: i }
-  }
-  output { doubled: work.output }
-}
-"""
+from tests.scaleout.conftest import FANOUT, load
 
 SLOW = """
 workflow slow {
@@ -35,11 +22,6 @@ workflow slow {
   job wait uses shell { with { command: "sleep 30" } }
 }
 """
-
-
-def load(bs: BaseShift, folder: Path, name: str, source: str) -> Any:
-    (folder / f"{name}.bsw").write_text(source)
-    return bs.load_workflow(folder / f"{name}.bsw")
 
 
 def queue_rows(settings: Settings) -> int:

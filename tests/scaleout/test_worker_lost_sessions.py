@@ -1,4 +1,5 @@
-"""Review findings on workers and the PostgreSQL queue: lost sessions and lost results."""
+"""Workers and the PostgreSQL queue after a killed session: no job fails, no result is
+renewed for ever."""
 from __future__ import annotations
 
 import asyncio
@@ -14,7 +15,7 @@ from baseshift.core.settings import Settings
 from baseshift.core.states import RunState
 from baseshift.plugins.storage_pg_connect import PgTarget
 from baseshift.plugins.worker_loop import Worker
-from tests.scaleout.test_workers import FANOUT, load
+from tests.scaleout.conftest import FANOUT, load
 
 
 def kill(settings: Settings, conn: psycopg.AsyncConnection[Any] | None) -> None:

@@ -1,4 +1,4 @@
-"""Review findings on the PostgreSQL store: what a lost connection must not break.
+"""The PostgreSQL store after its sessions are killed: what a lost connection must not break.
 
 A database restart, a failover or an idle-connection killer ends the store's sessions. The
 store must come back on the next call (one failed call, not a dead process), and must not
@@ -18,8 +18,8 @@ from baseshift.core.errors import StoreError
 from baseshift.core.triggers import Scheduler
 from baseshift.plugins.storage_pg_connect import PgTarget
 from baseshift.plugins.storage_pg_store import PostgresStateStore
-from tests.core.test_triggers import T0, ManualClock
-from tests.plugins.test_state_store_contract import a_job, a_run
+from tests.core.manual_clock import T0, ManualClock
+from tests.plugins.store_records import a_job, a_run
 
 GONE_TRIES = 200
 """Polls (of 0.05 s) for a killed session's locks to be freed by the server."""
