@@ -8,7 +8,8 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -78,6 +79,29 @@ def existing_file(raw: str) -> str:
     if os.path.isdir(raw):
         raise argparse.ArgumentTypeError(f"{raw} is a folder; give a file")
     return raw
+
+
+@contextmanager
+def stdout_to_stderr(active: bool = True) -> Iterator[None]:
+    """While the block runs, whatever reaches file descriptor 1 (a step's subprocess that
+    inherited it, a C library) goes to stderr instead: stdout is kept for the one JSON
+    document printed after it (`run --json`). A no-op when stdout is not a file descriptor."""
+    try:
+        fd = sys.stdout.fileno() if active else -1
+    except (OSError, ValueError, AttributeError):
+        fd = -1
+    if fd < 0:
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(fd)
+    os.dup2(sys.stderr.fileno(), fd)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, fd)
+        os.close(saved)
 
 
 def print_json(value: Any) -> None:

@@ -8,7 +8,15 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .command import Command, ExitCode, existing_file, existing_path, print_json, settings_from
+from .command import (
+    Command,
+    ExitCode,
+    existing_file,
+    existing_path,
+    print_json,
+    settings_from,
+    stdout_to_stderr,
+)
 from .diagnostics import render_all
 from .errors import ConfigError, Conflict, InputError, NotFound
 from .records import RunSnapshot
@@ -187,21 +195,23 @@ async def cmd_run(args: argparse.Namespace) -> int:
     inputs = parse_inputs(args.input, args.input_file)
     bs = app_for(args, progress=_progress_mode(args))
     plan = bs.load_workflow(Path(args.file).resolve())
-    async with bs:
-        run_id = await bs.engine.submit(plan, inputs)
-        snapshots = await _wait_all(bs, [run_id])
+    with stdout_to_stderr(args.json):
+        async with bs:
+            run_id = await bs.engine.submit(plan, inputs)
+            snapshots = await _wait_all(bs, [run_id])
     return _report(snapshots, args.json)
 
 
 async def cmd_resume(args: argparse.Namespace) -> int:
     bs = app_for(args, progress=_progress_mode(args))
-    async with bs:
-        resumed = args.run_ids or []
-        for run_id in resumed:
-            await _resume_one(bs, run_id, retry=False)
-        if not resumed:
-            resumed = await _resume_orphans(bs)
-        snapshots = await _wait_all(bs, resumed)
+    with stdout_to_stderr(args.json):
+        async with bs:
+            resumed = args.run_ids or []
+            for run_id in resumed:
+                await _resume_one(bs, run_id, retry=False)
+            if not resumed:
+                resumed = await _resume_orphans(bs)
+            snapshots = await _wait_all(bs, resumed)
     if not snapshots:
         print("nothing to resume: no unfinished run is waiting for a process")
         return ExitCode.OK
@@ -242,9 +252,10 @@ def _resume_args(p: argparse.ArgumentParser) -> None:
 
 async def cmd_retry(args: argparse.Namespace) -> int:
     bs = app_for(args, progress=_progress_mode(args))
-    async with bs:
-        await _resume_one(bs, args.run_id, retry=True)
-        snapshots = await _wait_all(bs, [args.run_id])
+    with stdout_to_stderr(args.json):
+        async with bs:
+            await _resume_one(bs, args.run_id, retry=True)
+            snapshots = await _wait_all(bs, [args.run_id])
     return _report(snapshots, args.json)
 
 

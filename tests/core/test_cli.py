@@ -114,14 +114,17 @@ def test_a_misspelt_setting_variable_is_named_in_a_warning(run_cli: Any) -> None
 
 @pytest.mark.slow
 def test_run_json_stays_json_when_a_step_prints(run_cli: Any, tmp_path: Path) -> None:
-    write(tmp_path, "noisy_step.py", "import sys\n\ndef go():\n    print('hello from the step')\n"
-          "    print('to stderr', file=sys.stderr)\n    return 7\n")
+    write(tmp_path, "noisy_step.py", "import os, sys\n\ndef go():\n"
+          "    print('hello from the step')\n    print('to stderr', file=sys.stderr)\n"
+          "    os.system('echo from a subprocess')\n    os.write(1, b'raw bytes\\n')\n"
+          "    return 7\n")
     flow = write(tmp_path, "noisy.bsw", 'workflow noisy {\n  version "1.0.0"\n'
                  '  job go uses python { with { function: "noisy_step:go" } }\n}\n')
     result = run_cli("run", str(flow), "--json", cwd=tmp_path)
     assert result.exit_code == 0, result.stderr
-    run = json.loads(result.stdout)
+    run = json.loads(result.stdout)  # what reached file descriptor 1 went to stderr
     assert "hello from the step" not in result.stderr
+    assert "from a subprocess" in result.stderr and "raw bytes" in result.stderr
     shown = run_cli("show", run["id"], "--logs", "--json", cwd=tmp_path)
     assert "hello from the step" in shown.stdout and "to stderr" in shown.stdout
 
