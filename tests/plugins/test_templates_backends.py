@@ -20,18 +20,8 @@ BACKENDS = {"sqlite": SQLiteTemplateStore, "memory": MemoryTemplateStore,
             "postgres": PostgresTemplateStore}
 doc = contract.doc
 
-# The template-store contract, collected here against the `store` fixture below.
-test_publish_then_get_exact_range_and_latest = \
-    contract.test_publish_then_get_exact_range_and_latest
-test_versions_are_immutable = contract.test_versions_are_immutable
-test_bumps_derive_the_version_from_the_latest = \
-    contract.test_bumps_derive_the_version_from_the_latest
-test_an_incompatible_minor_is_refused_and_nothing_is_stored = \
-    contract.test_an_incompatible_minor_is_refused_and_nothing_is_stored
-test_list_filters_by_name_type_and_version = contract.test_list_filters_by_name_type_and_version
-test_delete_one_version = contract.test_delete_one_version
-test_specs_give_every_version_for_the_checker = \
-    contract.test_specs_give_every_version_for_the_checker
+class TestTemplateStoreContract(contract.TemplateStoreContract):
+    """The template-store contract, against the `store` fixture below."""
 
 
 @pytest.fixture(params=sorted(BACKENDS))
