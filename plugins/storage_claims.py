@@ -72,11 +72,24 @@ class FileClaims:
             self.release(run_id)
 
 
-def lead(claims: LocalClaims | FileClaims, role: str) -> bool:
-    """Whether this process leads `role` (the cron scheduler, say): the first process to ask
-    becomes the leader and stays it until it stops; a claim, like a run's, named `~lead-ROLE`."""
-    key = f"~lead-{role}"
-    return claims.holds(key) or claims.claim(key)
+class ClaimedRuns:
+    """The StateStore methods about who executes a run, for the stores that keep claims in
+    this machine (`_claims`, set by the store)."""
+
+    _claims: LocalClaims | FileClaims
+
+    async def claim_run(self, run_id: str) -> bool:
+        return self._claims.claim(run_id)
+
+    async def release_run(self, run_id: str) -> None:
+        self._claims.release(run_id)
+
+    async def lead(self, role: str) -> bool:
+        """Whether this process leads `role` (the cron scheduler, say): the first process to
+        ask becomes the leader and stays it until it stops; a claim, like a run's, named
+        `~lead-ROLE`."""
+        key = f"~lead-{role}"
+        return self._claims.holds(key) or self._claims.claim(key)
 
 
 def _safe(run_id: str) -> str:

@@ -26,7 +26,7 @@ from baseshift.core.settings import Settings
 from baseshift.core.states import RunState
 
 from . import storage_memory_queries as queries
-from .storage_claims import LocalClaims, lead
+from .storage_claims import ClaimedRuns, LocalClaims
 
 R = TypeVar("R", RunRecord, JobRecord, AttemptRecord)
 
@@ -86,7 +86,7 @@ def copy_job(job: JobRecord) -> JobRecord:
     return new
 
 
-class MemoryStateStore:
+class MemoryStateStore(ClaimedRuns):
     """A `StateStore` held in this process's memory; its data lives as long as the instance.
 
     It keeps the SQLite store's rules so tests on it mean something: records are copied on
@@ -113,16 +113,6 @@ class MemoryStateStore:
 
     async def close(self) -> None:
         self._claims.release_all()
-
-    async def claim_run(self, run_id: str) -> bool:
-        return self._claims.claim(run_id)
-
-    async def release_run(self, run_id: str) -> None:
-        self._claims.release(run_id)
-
-    async def lead(self, role: str) -> bool:
-        """Whether this process leads `role` among those sharing the store."""
-        return lead(self._claims, role)
 
     async def run_states(self, run_ids: Sequence[str]) -> dict[str, RunState]:
         return {r: self._runs[r].state for r in run_ids if r in self._runs}

@@ -43,7 +43,7 @@ from baseshift.core.states import RunState
 
 from . import storage_sql_queries as queries
 from .json_text import dumps_compact
-from .storage_claims import FileClaims, LocalClaims, lead
+from .storage_claims import ClaimedRuns, FileClaims, LocalClaims
 from .storage_sql_backup import backup_file, restore_file
 from .storage_sql_models import (
     ATTEMPTS,
@@ -115,7 +115,7 @@ def _create_engine(url: URL) -> Engine:
     return engine
 
 
-class SQLiteStateStore:
+class SQLiteStateStore(ClaimedRuns):
     """A `StateStore` in SQLite: `settings.data_dir / "baseshift.db"`, or any `sqlite://` URL
     given directly (`sqlite://` alone is an in-memory database, for tests).
 
@@ -188,16 +188,6 @@ class SQLiteStateStore:
         if self._engine is not None:
             self._engine.dispose()
         self._engine = self._writer = None
-
-    async def claim_run(self, run_id: str) -> bool:
-        return self._claims.claim(run_id)
-
-    async def release_run(self, run_id: str) -> None:
-        self._claims.release(run_id)
-
-    async def lead(self, role: str) -> bool:
-        """Whether this process leads `role` among those sharing the store."""
-        return lead(self._claims, role)
 
     async def run_states(self, run_ids: Sequence[str]) -> dict[str, RunState]:
         if not run_ids:
