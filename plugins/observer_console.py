@@ -3,25 +3,38 @@
 Logged at INFO on `baseshift.runs`: `baseshift serve` shows it (not with `--quiet`); the
 commands that run a workflow in the foreground report the failure themselves and show only
 warnings, so they print nothing more.
+
+The line names the run, its workflow and the jobs that failed, never their error text: that
+text ends with what the step printed, which may hold a secret, and a server's log is often
+shipped and kept where the run's own record is not. `baseshift show RUN` has the reasons.
 """
 from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING
 
-from baseshift.core.events import Event, RunStateChanged
+from baseshift.core.events import Event, JobStateChanged, RunStateChanged
 from baseshift.core.hookspecs import hookimpl
-from baseshift.core.states import RunState
+from baseshift.core.states import JobState, RunState
 
 if TYPE_CHECKING:
     from baseshift.core.app import BaseShift
 
 log = logging.getLogger("baseshift.runs")
 
+_failed_jobs: dict[str, list[str]] = {}
+"""Jobs that failed, by run, until the run ends (then the line is logged and they go)."""
+
 
 @hookimpl
 def track_event(baseshift: BaseShift, event: Event) -> None:
-    if (isinstance(event, RunStateChanged) and event.new is RunState.FAILED
-            and log.isEnabledFor(logging.INFO)):
-        log.info("run %s of workflow %s failed: %s", event.run_id, event.workflow,
-                 event.error or "a job failed")
+    if not log.isEnabledFor(logging.INFO):
+        return
+    if isinstance(event, JobStateChanged) and event.new is JobState.FAILED:
+        _failed_jobs.setdefault(event.run_id, []).append(event.job)
+    elif isinstance(event, RunStateChanged) and event.new.finished:
+        jobs = _failed_jobs.pop(event.run_id, [])
+        if event.new is RunState.FAILED:
+            named = f" (job{'s' if len(jobs) > 1 else ''} {', '.join(jobs)})" if jobs else ""
+            log.info("run %s of workflow %s failed%s; `baseshift show %s` gives the reasons",
+                     event.run_id, event.workflow, named, event.run_id)
