@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import BaseShiftError, Conflict, ExpressionError, InputError
 from .events import Event, RunStateChanged
@@ -28,8 +28,11 @@ from .runstate import ActiveRun, Effects
 from .states import RunState
 
 if TYPE_CHECKING:
-    from .app import BaseShift
-    from .hub import Subscription
+    from .engine import Engine
+    from .hooks import Hooks
+    from .hub import EventHub, Subscription
+    from .protocols import StateStore
+    from .records import JobRecord
 
 log = logging.getLogger("baseshift.admission")
 
@@ -54,10 +57,24 @@ class _Queued:
     plan: Plan
 
 
+class AdmissionHost(Protocol):
+    """What admission needs of the application: the engine, the store, the live events, the
+    hooks, and the plan of a stored run."""
+
+    engine: Engine
+    live: EventHub
+    hooks: Hooks
+
+    @property
+    def store(self) -> StateStore: ...
+
+    def plan_for_run(self, run: RunRecord, jobs: dict[str, JobRecord]) -> Plan: ...
+
+
 class Admission:
     """Starts runs through the engine, applying each workflow's run limit."""
 
-    def __init__(self, baseshift: BaseShift) -> None:
+    def __init__(self, baseshift: AdmissionHost) -> None:
         self.bs = baseshift
         self._locks: dict[str, asyncio.Lock] = {}
         self._queues: dict[tuple[str, str], deque[_Queued]] = {}

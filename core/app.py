@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import sys
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -13,10 +12,11 @@ from typing import TYPE_CHECKING, Any
 from .cache import Cache
 from .catalog import WorkflowCatalog
 from .errors import ConfigError, DSLError, NotFound
+from .hooks import Hooks
 from .hub import EventHub
-from .loader import load_folder
+from .loader import load_folder, make_importable
 from .plan import Plan, TemplateSpec
-from .plugins import DEFAULT_PLUGINS, Hooks, make_plugin_manager
+from .plugins import DEFAULT_PLUGINS, make_plugin_manager
 from .protocols import AttemptQueue, StateStore
 from .records import JobRecord, RunRecord
 from .registry import load_backend
@@ -25,6 +25,7 @@ from .settings import Settings
 if TYPE_CHECKING:
     from baseshift.dsl import CheckEnv, Compiled
 
+    from .appface import App
     from .engine import Engine
     from .templatestore import TemplateStore
 
@@ -220,13 +221,6 @@ class BaseShift:
                               [*self.plugin_templates(), *self.extra_templates, *templates])
 
 
-def make_importable(folder: Path) -> None:
-    """`uses python` finds modules kept beside the workflow file (e.g. workflows/shop.py)."""
-    entry = str(folder.resolve())
-    if entry not in sys.path:
-        sys.path.append(entry)
-
-
 def _pin_templates(plan: Plan, jobs: dict[str, JobRecord],
                    available: Sequence[TemplateSpec]) -> Plan:
     by_ref = {t.ref: t for t in available}
@@ -246,3 +240,7 @@ def _pin_templates(plan: Plan, jobs: dict[str, JobRecord],
         return plan
     n = len(plan.jobs)
     return dataclasses.replace(plan, jobs=tuple(pinned[:n]), handlers=tuple(pinned[n:]))
+
+
+if TYPE_CHECKING:
+    _IS_AN_APP: type[App] = BaseShift  # mypy: BaseShift is what every hook is promised

@@ -6,7 +6,7 @@ import asyncio
 import json
 import math
 from contextlib import AsyncExitStack
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import ExecutionError, ExpressionError, JobTimeout
 from .expr import evaluate
@@ -15,17 +15,25 @@ from .records import RunRecord
 from .templating import TemplateCalls
 
 if TYPE_CHECKING:
-    from .app import BaseShift
+    from .hooks import Hooks
     from .runstate import Launch
+    from .settings import Settings
 
 Outcome = tuple[Any, str | None, bool, str]
 """(output, error or None, whether another attempt may succeed, log text)."""
 
 
+class AttemptHost(Protocol):
+    """What attempts need of the application: where jobs run, and the hooks."""
+
+    settings: Settings
+    hooks: Hooks
+
+
 class AttemptRunner:
     """Executes attempts for one engine; holds the per-engine template caches."""
 
-    def __init__(self, baseshift: BaseShift, executors: dict[str, Executor]) -> None:
+    def __init__(self, baseshift: AttemptHost, executors: dict[str, Executor]) -> None:
         self.bs = baseshift
         self.hooks = baseshift.hooks
         self.executors = executors

@@ -10,18 +10,18 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from .diagnostics import Diagnostic, Severity, Span
 from .errors import DSLError, NotFound
-from .loader import FileTemplate, folder_files, load_folder
+from .loader import Checks, FileTemplate, folder_files, load_folder, make_importable
 from .plan import Plan, TemplateSpec
 from .template_files import is_template_file
 
 if TYPE_CHECKING:
     from baseshift.dsl import Compiled
 
-    from .app import BaseShift
+    from .templatestore import TemplateStore
 
 log = logging.getLogger("baseshift.catalog")
 
@@ -47,10 +47,20 @@ class WorkflowEntry:
 Fingerprint = tuple[tuple[str, int, int], ...]
 
 
+class CatalogHost(Checks, Protocol):
+    """What the catalog needs of the application: the checks every folder is loaded with,
+    the template store, and where it leaves the store's templates for the checks."""
+
+    extra_templates: tuple[TemplateSpec, ...]
+
+    @property
+    def templates(self) -> TemplateStore | None: ...
+
+
 class WorkflowCatalog:
     """The workflows of `folder` (not recursive), with the templates they can use."""
 
-    def __init__(self, baseshift: BaseShift, folder: Path) -> None:
+    def __init__(self, baseshift: CatalogHost, folder: Path) -> None:
         self.bs = baseshift
         self.folder = folder.resolve()  # runs record absolute paths: resumable from any cwd
         self._entries: dict[str, WorkflowEntry] = {}
@@ -146,7 +156,6 @@ class WorkflowCatalog:
         return list(await store.specs()) if store is not None else []
 
     def _load(self, stored: Sequence[TemplateSpec]) -> None:
-        from .app import make_importable
 
         make_importable(self.folder)
         # Only the store's templates are the application's: the folder's own are found again

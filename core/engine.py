@@ -18,7 +18,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .attempts import AttemptRunner
 from .errors import BaseShiftError, Conflict, NotFound, StaleState, StoreError
@@ -31,7 +31,8 @@ from .scheduler import ReadyQueue
 from .states import JobState, RunState
 
 if TYPE_CHECKING:
-    from .app import BaseShift
+    from .hooks import Hooks
+    from .settings import Settings
 
 log = logging.getLogger("baseshift.engine")
 
@@ -40,10 +41,25 @@ WATCH_INTERVAL = 0.5
 """Seconds between checks for runs cancelled by another process."""
 
 
+class EngineHost(Protocol):
+    """What the engine needs of the application: settings, the hooks, the executor classes,
+    the state store and the attempt queue (built on first use)."""
+
+    settings: Settings
+    hooks: Hooks
+    executor_classes: dict[str, type[Executor]]
+
+    @property
+    def store(self) -> StateStore: ...
+
+    @property
+    def queue(self) -> AttemptQueue | None: ...
+
+
 class Engine:
     """Runs workflows in this process against the configured state store."""
 
-    def __init__(self, baseshift: BaseShift) -> None:
+    def __init__(self, baseshift: EngineHost) -> None:
         self.bs = baseshift
         self.hooks = baseshift.hooks
         self.executors: dict[str, Executor] = {

@@ -1,6 +1,6 @@
 """The plugin contract: every hook Base Shift calls, with its mode and whether it may be async.
 
-Modes (applied by the `Hooks` facade in `core/plugins.py`, the only caller of `pm.hook`):
+Modes (applied by the `Hooks` facade in `core/hooks.py`, the only caller of `pm.hook`):
 
 - collect: every implementation runs; list results are flattened.
 - first: implementations are awaited in call order; the first non-None result wins.
@@ -19,7 +19,7 @@ import pluggy
 if TYPE_CHECKING:
     from collections.abc import Awaitable
 
-    from .app import BaseShift
+    from .appface import App
     from .command import Command
     from .diagnostics import Diagnostic
     from .events import Event
@@ -35,7 +35,7 @@ hookimpl = pluggy.HookimplMarker("baseshift")
 
 
 @hookspec
-def configure(baseshift: BaseShift) -> None:
+def configure(baseshift: App) -> None:
     """Set the plugin up once, after settings are read and before any backend opens.
 
     Mode: collect. Async: no.
@@ -43,7 +43,7 @@ def configure(baseshift: BaseShift) -> None:
 
 
 @hookspec
-def startup(baseshift: BaseShift) -> Awaitable[None] | None:
+def startup(baseshift: App) -> Awaitable[None] | None:
     """Called after the state store is open, before runs are started or resumed.
 
     Mode: collect. Async: yes.
@@ -51,7 +51,7 @@ def startup(baseshift: BaseShift) -> Awaitable[None] | None:
 
 
 @hookspec
-def shutdown(baseshift: BaseShift) -> Awaitable[None] | None:
+def shutdown(baseshift: App) -> Awaitable[None] | None:
     """Called once when the application stops, after the engine has stopped; close pools here.
 
     Mode: collect. Async: yes.
@@ -62,7 +62,7 @@ def shutdown(baseshift: BaseShift) -> Awaitable[None] | None:
 
 
 @hookspec
-def register_executors(baseshift: BaseShift) -> list[type[Executor]]:
+def register_executors(baseshift: App) -> list[type[Executor]]:
     """Return executor classes: the step types a job names with `uses NAME`.
 
     Each class has a unique `name`, a `config_schema` (JSON Schema of its `with` block) and an
@@ -74,7 +74,7 @@ def register_executors(baseshift: BaseShift) -> list[type[Executor]]:
 
 
 @hookspec
-def register_backends(baseshift: BaseShift) -> list[Backend]:
+def register_backends(baseshift: App) -> list[Backend]:
     """Return `registry.Backend` references: a `kind`, a `name` and the import path of the
     class, imported only when settings choose it (so an unused backend costs nothing and
     needs no driver installed). Settings choose one per kind by name; it is built with
@@ -89,7 +89,7 @@ def register_backends(baseshift: BaseShift) -> list[Backend]:
 
 
 @hookspec
-def register_job_templates(baseshift: BaseShift) -> list[str]:
+def register_job_templates(baseshift: App) -> list[str]:
     """Return workflow-language sources holding `template` blocks shipped by the plugin.
 
     They are available to every workflow through `uses name@range`, like templates in files
@@ -100,7 +100,7 @@ def register_job_templates(baseshift: BaseShift) -> list[str]:
 
 
 @hookspec
-def register_routes(baseshift: BaseShift) -> list[Any]:
+def register_routes(baseshift: App) -> list[Any]:
     """Return Starlette routes (`Route`, `Mount`, `WebSocketRoute`) for the HTTP server.
 
     Every route of the server, the builtin REST API and web pages included, comes from this
@@ -127,7 +127,7 @@ def register_commands() -> list[Command]:
 
 @hookspec
 def job_wrapper(
-    baseshift: BaseShift, run: RunRecord, ctx: JobContext
+    baseshift: App, run: RunRecord, ctx: JobContext
 ) -> AbstractAsyncContextManager[None] | None:
     """Return an async context manager entered around one job attempt (timing, tracing, logs).
 
@@ -139,7 +139,7 @@ def job_wrapper(
 
 
 @hookspec
-def track_event(baseshift: BaseShift, event: Event) -> Awaitable[None] | None:
+def track_event(baseshift: App, event: Event) -> Awaitable[None] | None:
     """Observe an event: run and job state changes, fan-out expansion.
 
     Called after the change is stored, never as the system of record. An exception is
@@ -150,7 +150,7 @@ def track_event(baseshift: BaseShift, event: Event) -> Awaitable[None] | None:
 
 
 @hookspec
-def resolve_secret(baseshift: BaseShift, name: str) -> str | Awaitable[str | None] | None:
+def resolve_secret(baseshift: App, name: str) -> str | Awaitable[str | None] | None:
     """Return the value of secret `name` (`${secret.NAME}` in a workflow), or None if unknown.
 
     Secret values reach executors but are never stored: stored job inputs show `***`.
@@ -163,7 +163,7 @@ def resolve_secret(baseshift: BaseShift, name: str) -> str | Awaitable[str | Non
 
 
 @hookspec
-def validate_plan(baseshift: BaseShift, plan: Plan) -> list[Diagnostic]:
+def validate_plan(baseshift: App, plan: Plan) -> list[Diagnostic]:
     """Return extra diagnostics for a checked plan (house rules such as "every job needs a
     timeout"). Errors among them stop the workflow from running, like language errors.
 

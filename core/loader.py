@@ -8,6 +8,7 @@ cannot disagree about what a file may use: a workflow sees the templates of ever
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +103,13 @@ def load_folder(checks: Checks, folder: Path, include: Iterable[Path] = ()) -> L
               for c in workflows for spec in c.templates]
     by_path = {c.path: c for c in (*workflows, *(_as_compiled(f) for f in yaml))}
     return LoadedFolder(folder, tuple(by_path[str(p)] for p in paths), tuple(found))
+
+
+def make_importable(folder: Path) -> None:
+    """`uses python` finds modules kept beside the workflow file (e.g. workflows/shop.py)."""
+    entry = str(folder.resolve())
+    if entry not in sys.path:
+        sys.path.append(entry)
 
 
 def _refuse_plain_yaml(path: Path) -> None:

@@ -9,15 +9,16 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from .admission import Admission, AdmissionHost
 from .errors import Conflict, NotFound
 from .records import RunRecord, RunSnapshot
 from .runstate import ActiveRun, Effects
 from .states import JobState, RunState
 
 if TYPE_CHECKING:
-    from .app import BaseShift
+    from .catalog import WorkflowCatalog
 
 log = logging.getLogger("baseshift.service")
 
@@ -34,12 +35,17 @@ DELIVERY_PAUSE = 0.05
 """A complete/fail call that finds its job RUNNING but not yet listening retries this often."""
 
 
+class ServiceHost(AdmissionHost, Protocol):
+    """What the run service needs of the application: what admission needs, and the
+    catalog of workflows runs are started from."""
+
+    catalog: WorkflowCatalog
+
+
 class RunService:
     """Start, inspect, cancel, retry and re-run runs; complete or fail waiting jobs."""
 
-    def __init__(self, baseshift: BaseShift) -> None:
-        from .admission import Admission
-
+    def __init__(self, baseshift: ServiceHost) -> None:
         self.bs = baseshift
         self.admission = Admission(baseshift)
 

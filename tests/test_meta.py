@@ -59,7 +59,8 @@ def _imports(path: Path) -> set[str]:
     return found
 
 
-COMPOSITION = {"app.py", "commands.py", "cli.py", "catalog.py", "loader.py", "template_files.py"}
+COMPOSITION = {"app.py", "appface.py", "commands.py", "cli.py", "catalog.py", "loader.py",
+               "template_files.py"}
 """Core modules that assemble the application and may reach the language front end."""
 
 

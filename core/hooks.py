@@ -1,0 +1,145 @@
+"""The `Hooks` facade: the only code that calls `pm.hook`, applying each hook's mode.
+
+Kept apart from the plugin manager (core/plugins.py), which needs the hook specs: the
+components that call hooks import this module, and the specs name the application those
+components make up, so neither may import the other's module."""
+from __future__ import annotations
+
+import inspect
+import logging
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from .errors import PluginError
+
+if TYPE_CHECKING:
+    from .diagnostics import Diagnostic
+    from .events import Event
+    from .plan import Plan
+    from .protocols import Executor, JobContext
+    from .records import RunRecord
+
+log = logging.getLogger("baseshift.plugins")
+
+
+async def _in_order(results: list[Any]) -> None:
+    """Await hook results one after another; when one fails, the coroutines of the later
+    ones are closed rather than left never awaited."""
+    pending = list(results)
+    try:
+        while pending:
+            await await_me_maybe(pending.pop(0))
+    finally:
+        for result in pending:
+            if inspect.iscoroutine(result):
+                result.close()
+
+
+async def await_me_maybe(value: Any) -> Any:
+    """Await `value` if it is awaitable; hook implementations may be sync or async."""
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+class Hooks:
+    """Typed, async-aware calls of every hook, applying each hook's documented mode."""
+
+    def __init__(self, pm: pluggy.PluginManager, baseshift: object) -> None:
+        """`baseshift` is the application every hook receives (`appface.App`); only passed on."""
+        self.pm = pm
+        self.baseshift = baseshift
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Note which per-job hooks have implementations, so unused ones cost nothing.
+
+        Call again after registering plugins (`configure` implementations may register
+        helper objects of their own)."""
+        self._observers = bool(self.pm.hook.track_event.get_hookimpls())
+        self._wrappers = bool(self.pm.hook.job_wrapper.get_hookimpls())
+
+    def configure(self) -> None:
+        self.pm.hook.configure(baseshift=self.baseshift)
+        self.refresh()
+
+    async def startup(self) -> None:
+        await _in_order(self.pm.hook.startup(baseshift=self.baseshift))
+
+    async def shutdown(self) -> None:
+        await _in_order(self.pm.hook.shutdown(baseshift=self.baseshift))
+
+    def executors(self) -> dict[str, type[Executor]]:
+        return unique_by_name("register_executors", self._each("register_executors"))
+
+    def backends(self, kind: str) -> dict[str, Any]:
+        """The backends of `kind` by name: `registry.Backend` references (or classes, from
+        plugins that return them); nothing is imported here."""
+        results = [(owner, [c for c in group or () if getattr(c, "kind", None) == kind])
+                   for owner, group in self._each("register_backends")]
+        return unique_by_name("register_backends", results)
+
+    def _each(self, hook: str) -> list[tuple[str, Any]]:
+        """Call a registry hook per plugin, keeping who returned what (for error messages)."""
+        kwargs = {"baseshift": self.baseshift}
+        out = []
+        for impl in reversed(getattr(self.pm.hook, hook).get_hookimpls()):
+            args = {k: kwargs[k] for k in impl.argnames}
+            out.append((impl.plugin_name, impl.function(**args)))
+        return out
+
+    def routes(self) -> list[Any]:
+        """Every plugin's HTTP routes in registration order: builtins first, then installed
+        plugins (the first matching route wins, so a plugin cannot shadow a builtin)."""
+        return [r for _, group in reversed(self._each("register_routes")) for r in group or ()]
+
+    def job_template_sources(self) -> list[str]:
+        return [s for group in self.pm.hook.register_job_templates(baseshift=self.baseshift)
+                for s in group]
+
+    def job_wrappers(self, run: RunRecord,
+                     ctx: JobContext) -> list[AbstractAsyncContextManager[None]]:
+        if not self._wrappers:
+            return []
+        results = self.pm.hook.job_wrapper(baseshift=self.baseshift, run=run, ctx=ctx)
+        return [r for r in results if r is not None]
+
+    async def track_event(self, event: Event) -> None:
+        """Tell every observer; an observer's exception is logged, never propagated."""
+        if not self._observers:
+            return
+        try:
+            results = self.pm.hook.track_event(baseshift=self.baseshift, event=event)
+            for result in results:
+                await await_me_maybe(result)
+        except Exception:
+            log.exception("track_event observer failed for %r", event)
+
+    async def resolve_secret(self, name: str) -> str | None:
+        for result in self.pm.hook.resolve_secret(baseshift=self.baseshift, name=name):
+            value = await await_me_maybe(result)
+            if value is not None:
+                return str(value)
+        return None
+
+    def validate_plan(self, plan: Plan) -> list[Diagnostic]:
+        return [d for group in self.pm.hook.validate_plan(baseshift=self.baseshift, plan=plan)
+                for d in group]
+
+
+def unique_by_name(hook: str, results: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Merge collected classes by their `name`; two plugins offering one name is an error."""
+    found: dict[str, Any] = {}
+    owner_of: dict[str, str] = {}
+    for owner, group in results:
+        for cls in group or ():
+            key = getattr(cls, "name", None)
+            if not isinstance(key, str) or not key:
+                raise PluginError(f"Plugin '{owner}' (hook {hook}): {cls!r} has no 'name'")
+            if key in found and found[key] is not cls:
+                raise PluginError(f"Plugin '{owner}' (hook {hook}): '{key}' is already "
+                                  f"provided by plugin '{owner_of[key]}'")
+            found[key], owner_of[key] = cls, owner
+    return found
