@@ -46,7 +46,7 @@ START_BODY = json.dumps({"workflow": "noop", "inputs": {}}).encode()
 def serve(port: int, workflows: str, data: str, store: str, profile: str | None) -> None:
     """The server child: create_app + Hypercorn, as `baseshift serve`; SIGTERM stops it."""
     from baseshift.core.settings import Settings
-    from baseshift.plugins.server_cli import hypercorn_config, serve_forever
+    from baseshift.plugins.server.serve import hypercorn_config, serve_forever
     from baseshift.web.app import create_app
 
     app = create_app(Settings.from_env(data_dir=Path(data), workflows_dir=Path(workflows),

@@ -14,41 +14,53 @@ from . import hookspecs
 from .errors import ConfigError, PluginError
 from .hooks import Hooks, await_me_maybe, unique_by_name
 
-__all__ = ["DEFAULT_PLUGINS", "Hooks", "await_me_maybe", "describe_plugins", "make_plugin_manager",
-           "plugin_commands"]
+__all__ = ["BUILTIN_PLUGINS", "DEFAULT_PLUGINS", "Hooks", "await_me_maybe", "builtin_module",
+           "describe_plugins", "make_plugin_manager", "plugin_commands"]
 
 
 log = logging.getLogger("baseshift.plugins")
 
-DEFAULT_PLUGINS: tuple[str, ...] = (
-    "executor_python",
-    "executor_shell",
-    "executor_http",
-    "executor_manual",
-    "executor_grpc",
-    "executor_kubernetes",
-    "storage_sql",
-    "storage_memory",
-    "storage_postgres",
-    "queue_postgres",
-    "secrets_env",
-    "observer_progress",
-    "observer_console",
-    "events_live",
-    "live_redis",
-    "cache_memory", "cache_redis",
-    "api_workflows",
-    "api_runs",
-    "api_analytics",
-    "server_cli",
-    "worker",
-    "templates_sql", "templates_memory", "templates_postgres", "templates_mongo",
-    "results_mongo", "api_templates", "graphql_templates",
-    "cli_templates",
-    "web_ui",
-    "trigger_cron", "trigger_webhook",
-)
-"""Builtin plugins, registered by module name from `baseshift.plugins` in this order."""
+BUILTIN_PLUGINS: dict[str, str] = {
+    "executor_python": "executors.python",
+    "executor_shell": "executors.shell",
+    "executor_http": "executors.http",
+    "executor_manual": "executors.manual",
+    "executor_grpc": "grpc.executor",
+    "executor_kubernetes": "kubernetes.executor",
+    "storage_sql": "storage.sqlite",
+    "storage_memory": "storage.memory",
+    "storage_postgres": "storage.postgres",
+    "queue_postgres": "queue.postgres",
+    "secrets_env": "secrets.env",
+    "observer_progress": "observers.progress",
+    "observer_console": "observers.console",
+    "events_live": "observers.live",
+    "live_redis": "redis.live",
+    "cache_memory": "cache.memory",
+    "cache_redis": "redis.cache",
+    "api_workflows": "api.workflows",
+    "api_runs": "api.runs",
+    "api_analytics": "api.analytics",
+    "server_cli": "server.serve",
+    "worker": "queue.worker",
+    "templates_sql": "templates.sqlite",
+    "templates_memory": "templates.memory",
+    "templates_postgres": "templates.postgres",
+    "templates_mongo": "mongo.templates",
+    "results_mongo": "mongo.results",
+    "api_templates": "templates.api",
+    "graphql_templates": "templates.graphql",
+    "cli_templates": "templates.cli",
+    "web_ui": "ui.web",
+    "trigger_cron": "triggers.cron",
+    "trigger_webhook": "triggers.webhook",
+}
+"""Builtin plugins by name, registered in this order from their module under
+`baseshift.plugins` (a family package each: `ls plugins/` is the capability map). The names
+are what `baseshift plugins` lists and `BASESHIFT_DISABLE_PLUGINS` takes."""
+
+DEFAULT_PLUGINS: tuple[str, ...] = tuple(BUILTIN_PLUGINS)
+"""The names of the builtin plugins, in registration order."""
 
 ENTRYPOINT_GROUP = "baseshift"
 
@@ -68,7 +80,7 @@ def make_plugin_manager(*, builtins: Sequence[str] = DEFAULT_PLUGINS,
         pm.set_blocked(name)
     for name in builtins:
         if not pm.is_blocked(name):
-            pm.register(importlib.import_module(f"baseshift.plugins.{name}"), name=name)
+            pm.register(importlib.import_module(builtin_module(name)), name=name)
     if load_entrypoints:
         _load_entrypoints(pm)
     try:
@@ -76,6 +88,11 @@ def make_plugin_manager(*, builtins: Sequence[str] = DEFAULT_PLUGINS,
     except pluggy.PluginValidationError as exc:
         raise PluginError(f"plugin {exc.plugin!r}: {exc}") from None
     return pm
+
+
+def builtin_module(name: str) -> str:
+    """The dotted module of the builtin plugin called `name`."""
+    return f"baseshift.plugins.{BUILTIN_PLUGINS[name]}"
 
 
 def _check_known(names: Iterable[str], builtins: Sequence[str]) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from baseshift.core import hookspecs
-from baseshift.core.plugins import DEFAULT_PLUGINS
+from baseshift.core.plugins import BUILTIN_PLUGINS, DEFAULT_PLUGINS
 
 REPO = Path(__file__).resolve().parent.parent
 HOOKS = sorted(name for name, fn in vars(hookspecs).items()
@@ -44,8 +44,19 @@ def test_every_hook_has_a_test(hook: str) -> None:
 
 
 def test_builtin_plugin_modules_are_all_registered() -> None:
-    with_hooks = {p.stem for p in (REPO / "plugins").glob("*.py") if "@hookimpl" in p.read_text()}
-    assert with_hooks == set(DEFAULT_PLUGINS)
+    with_hooks = {".".join(p.relative_to(REPO / "plugins").with_suffix("").parts)
+                  for p in (REPO / "plugins").rglob("*.py") if "@hookimpl" in p.read_text()}
+    assert with_hooks == set(BUILTIN_PLUGINS.values())
+    assert list(BUILTIN_PLUGINS) == list(DEFAULT_PLUGINS)
+
+
+def test_plugins_top_level_holds_families_not_modules() -> None:
+    """`ls plugins/` reads as the capability map: each family is a package; only the
+    helper every family shares (`extras`) sits beside them."""
+    top = sorted(p.name for p in (REPO / "plugins").glob("*.py"))
+    assert top == ["__init__.py", "extras.py"]
+    families = {p.parent.name for p in (REPO / "plugins").glob("*/__init__.py")}
+    assert {v.split(".")[0] for v in BUILTIN_PLUGINS.values()} <= families
 
 
 def _imports(path: Path) -> set[str]:

@@ -30,7 +30,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_wheel_contents(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for required in ("baseshift/core/engine.py", "baseshift/dsl/parser.py",
-                     "baseshift/plugins/executor_shell.py", "baseshift/grammar/baseshift.lark",
+                     "baseshift/plugins/executors/shell.py", "baseshift/grammar/baseshift.lark",
                      "baseshift/server.py", "baseshift/__main__.py"):
         assert required in names
     assert not [n for n in names if n.startswith(("baseshift/tests", "baseshift/bench",
@@ -55,3 +55,16 @@ def test_installed_wheel_checks_a_workflow(wheel: Path, tmp_path: Path) -> None:
                             capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "1 file ok" in result.stdout
+
+
+def test_every_package_folder_is_listed_in_pyproject() -> None:
+    """The package list is explicit (no discovery picking up tests/ or bench/), so a new
+    plugin family must be added to it, or the wheel would ship without it."""
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())
+                 ["tool"]["setuptools"]["packages"])
+    found = {"baseshift." + ".".join(p.parent.relative_to(REPO).parts)
+             for top in ("core", "dsl", "plugins", "web")
+             for p in (REPO / top).rglob("__init__.py")}
+    assert found <= listed, sorted(found - listed)

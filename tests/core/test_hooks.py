@@ -20,7 +20,7 @@ from baseshift.core.plan import JobSpec, Plan
 from baseshift.core.protocols import JobContext, JobResult
 from baseshift.core.settings import Settings
 from baseshift.core.states import RunState
-from baseshift.plugins.storage_memory import MemoryStateStore
+from baseshift.plugins.storage.memory import MemoryStateStore
 
 
 class Upper:

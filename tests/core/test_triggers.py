@@ -24,7 +24,7 @@ from baseshift.core.triggers import (
     fire_times,
     next_fire,
 )
-from baseshift.plugins.trigger_cron import STASH_KEY
+from baseshift.plugins.triggers.cron import STASH_KEY
 from tests.core.manual_clock import T0, ManualClock
 
 DEADLINE = 30.0

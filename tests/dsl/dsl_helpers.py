@@ -4,9 +4,9 @@ from __future__ import annotations
 from typing import Any
 
 from baseshift.dsl import CheckEnv, Compiled, compile_source
-from baseshift.plugins.executor_http import HttpExecutor
-from baseshift.plugins.executor_python import PythonExecutor
-from baseshift.plugins.executor_shell import ShellExecutor
+from baseshift.plugins.executors.http import HttpExecutor
+from baseshift.plugins.executors.python import PythonExecutor
+from baseshift.plugins.executors.shell import ShellExecutor
 
 EXECUTORS: dict[str, dict[str, Any]] = {
     cls.name: cls.config_schema for cls in (PythonExecutor, ShellExecutor, HttpExecutor)}

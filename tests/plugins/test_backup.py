@@ -9,8 +9,8 @@ import pytest
 
 from baseshift.core.errors import ConfigError, InputError
 from baseshift.core.settings import Settings
-from baseshift.plugins.storage_memory import MemoryStateStore
-from baseshift.plugins.storage_sql_store import SQLiteStateStore
+from baseshift.plugins.storage.memory import MemoryStateStore
+from baseshift.plugins.storage.sqlite_store import SQLiteStateStore
 
 pytestmark = pytest.mark.slow
 

@@ -21,8 +21,8 @@ from baseshift.core.errors import ConfigError
 from baseshift.core.plugins import DEFAULT_PLUGINS
 from baseshift.core.registry import load_backend
 from baseshift.core.settings import Settings
-from baseshift.plugins.cache_memory import MemoryCache
-from baseshift.plugins.cache_redis import RedisCache
+from baseshift.plugins.cache.memory import MemoryCache
+from baseshift.plugins.redis.cache import RedisCache
 from tests.plugins.conftest import REDIS_URL
 
 BACKENDS = {"memory": MemoryCache, "redis": RedisCache}

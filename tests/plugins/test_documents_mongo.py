@@ -33,16 +33,16 @@ from baseshift.core.templatestore import (
     TemplateIncompatible,
     TemplateStore,
 )
-from baseshift.plugins.documents_mongo import MongoConnection
-from baseshift.plugins.results_mongo import (
+from baseshift.plugins.mongo.documents import MongoConnection
+from baseshift.plugins.mongo.results import (
     MongoResults,
     ResultWriter,
     bson_safe,
     result_document,
     results_of,
 )
-from baseshift.plugins.storage_memory import MemoryStateStore
-from baseshift.plugins.templates_mongo import COLLECTION, MongoTemplateStore
+from baseshift.plugins.mongo.templates import COLLECTION, MongoTemplateStore
+from baseshift.plugins.storage.memory import MemoryStateStore
 from tests.plugins import template_store_contract as contract
 
 REPO = Path(__file__).resolve().parents[2]

@@ -13,8 +13,8 @@ import pytest
 
 from baseshift.core.errors import ExecutionError
 from baseshift.core.protocols import Executor, JobContext, JobResult
-from baseshift.plugins import executor_http
-from baseshift.plugins.executor_http import HttpExecutor
+from baseshift.plugins.executors import http as executor_http
+from baseshift.plugins.executors.http import HttpExecutor
 
 HERE = str(Path(__file__).parent)
 if HERE not in sys.path:

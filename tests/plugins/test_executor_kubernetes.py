@@ -31,11 +31,11 @@ from baseshift.core.plugins import DEFAULT_PLUGINS
 from baseshift.core.protocols import Executor, JobContext, JobResult
 from baseshift.core.settings import Settings
 from baseshift.core.states import JobState, RunState
-from baseshift.plugins import executor_kubernetes
-from baseshift.plugins.executor_kubernetes import KubernetesExecutor
-from baseshift.plugins.kube_options import KubeOptions
-from baseshift.plugins.kube_pods import PodDefaults
-from baseshift.plugins.kube_watch import PodPhase, PodTracker
+from baseshift.plugins.kubernetes import executor as executor_kubernetes
+from baseshift.plugins.kubernetes.executor import KubernetesExecutor
+from baseshift.plugins.kubernetes.options import KubeOptions
+from baseshift.plugins.kubernetes.pods import PodDefaults
+from baseshift.plugins.kubernetes.watch import PodPhase, PodTracker
 from tests.conftest import free_port
 
 HERE = Path(__file__).parent / "kubernetes"
@@ -517,7 +517,7 @@ def _reachable_cluster() -> str | None:
     if not os.environ.get("KUBECONFIG"):
         return "KUBECONFIG is not set: no Kubernetes cluster to run a real pod on"
     try:
-        from baseshift.plugins.kube_client import connect
+        from baseshift.plugins.kubernetes.client import connect
 
         connect(None, None).list_namespaced_pod("default", limit=1, _request_timeout=5)
     except Exception as exc:

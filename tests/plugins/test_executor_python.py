@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from baseshift.core.errors import ExecutionError
 from baseshift.core.protocols import Executor, JobContext, JobResult
-from baseshift.plugins import executor_python
-from baseshift.plugins.executor_python import PythonExecutor
+from baseshift.plugins.executors import python as executor_python
+from baseshift.plugins.executors.python import PythonExecutor
 
 # The tests dir is not a package: make the sample module importable by name in any mode.
 HERE = str(Path(__file__).parent)

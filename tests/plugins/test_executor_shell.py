@@ -14,10 +14,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from baseshift.core.errors import ExecutionError
+from baseshift.core.json_text import output_json
 from baseshift.core.protocols import Executor, JobContext, JobResult
-from baseshift.plugins import executor_shell
-from baseshift.plugins.executor_shell import CAPTURE_LIMIT, ShellExecutor
-from baseshift.plugins.json_text import output_json
+from baseshift.plugins.executors import shell as executor_shell
+from baseshift.plugins.executors.shell import CAPTURE_LIMIT, ShellExecutor
 
 LIMIT = 20  # seconds; only to keep a broken test from hanging the suite
 

@@ -24,10 +24,11 @@ from baseshift.core.hookspecs import hookimpl
 from baseshift.core.plugins import DEFAULT_PLUGINS
 from baseshift.core.protocols import Executor, JobContext, JobResult
 from baseshift.core.states import JobState, RunState
-from baseshift.plugins import executor_grpc, grpc_codegen
-from baseshift.plugins.executor_grpc import GrpcExecutor
-from baseshift.plugins.grpc_codegen import stubs
-from baseshift.plugins.grpc_service import JobExecutorServer
+from baseshift.plugins.grpc import codegen as grpc_codegen
+from baseshift.plugins.grpc import executor as executor_grpc
+from baseshift.plugins.grpc.codegen import stubs
+from baseshift.plugins.grpc.executor import GrpcExecutor
+from baseshift.plugins.grpc.service import JobExecutorServer
 
 HERE = str(Path(__file__).parent)
 if HERE not in sys.path:
@@ -571,10 +572,10 @@ def test_generated_code_is_cached_outside_the_package(tmp_path: Path,
     source = grpc_codegen.proto_source()
     folder = grpc_codegen.generate(source, tmp_path)
     assert folder == tmp_path / grpc_codegen.cache_key(source)
-    generated = folder / "baseshift" / "plugins" / "proto"
+    generated = folder / "baseshift" / "plugins" / "grpc" / "proto"
     assert {p.name for p in generated.iterdir()} >= {
         "jobexecution_pb2.py", "jobexecution_pb2_grpc.py"}
-    assert sorted(p.name for p in (REPO / "plugins" / "proto").iterdir()) == [
+    assert sorted(p.name for p in (REPO / "plugins" / "grpc" / "proto").iterdir()) == [
         "jobexecution.proto"]
 
     def no_protoc(source: bytes, work: Path) -> None:
@@ -594,7 +595,7 @@ def test_editing_the_proto_regenerates_the_code(tmp_path: Path) -> None:
     new = grpc_codegen.generate(edited, tmp_path)
     assert new != old and old.is_dir()
     # A fresh interpreter: one process can hold only one version of the proto's messages.
-    script = ("import sys; from pathlib import Path; from baseshift.plugins import grpc_codegen"
+    script = ("import sys; from pathlib import Path; from baseshift.plugins.grpc import codegen"
               " as g; s = g.load_from(Path(sys.argv[1]));"
               " print(sorted(s.pb2.CancelJobRequest.DESCRIPTOR.fields_by_name))")
     fields = subprocess.run([sys.executable, "-c", script, str(new)], capture_output=True,
@@ -605,7 +606,7 @@ def test_editing_the_proto_regenerates_the_code(tmp_path: Path) -> None:
 def test_concurrent_first_use_by_processes(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
-    script = ("from baseshift.plugins.grpc_codegen import stubs;"
+    script = ("from baseshift.plugins.grpc.codegen import stubs;"
               " print(stubs().pb2.ExecuteJobRequest(job_id='ok').job_id)")
     procs = [subprocess.Popen([sys.executable, "-c", script], env=env, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -26,7 +26,7 @@ from baseshift.core.hub import Subscription
 from baseshift.core.plugins import DEFAULT_PLUGINS
 from baseshift.core.report import ordered_jobs
 from baseshift.core.settings import Settings
-from baseshift.plugins.live_redis import RedisLive, decode_events
+from baseshift.plugins.redis.live import RedisLive, decode_events
 from baseshift.web.app import create_app
 from tests.plugins.conftest import REDIS_URL
 

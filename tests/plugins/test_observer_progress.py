@@ -6,7 +6,7 @@ import time
 
 from baseshift.core.events import JobsAdded, JobStateChanged, RunStateChanged
 from baseshift.core.states import JobState, RunState
-from baseshift.plugins.observer_progress import BarDisplay, LineDisplay
+from baseshift.plugins.observers.progress import BarDisplay, LineDisplay
 
 NOW = time.time()
 EVENTS = [

@@ -33,10 +33,11 @@ from baseshift.core.records import (
 from baseshift.core.registry import load_backend
 from baseshift.core.settings import Settings
 from baseshift.core.states import JobState, RunState
-from baseshift.plugins import storage_memory, storage_sql
-from baseshift.plugins.storage_memory import MemoryStateStore
-from baseshift.plugins.storage_pg_store import PostgresStateStore
-from baseshift.plugins.storage_sql_store import SQLiteStateStore
+from baseshift.plugins.storage import memory as storage_memory
+from baseshift.plugins.storage import sqlite as storage_sql
+from baseshift.plugins.storage.memory import MemoryStateStore
+from baseshift.plugins.storage.pg_store import PostgresStateStore
+from baseshift.plugins.storage.sqlite_store import SQLiteStateStore
 from tests.conftest import drop_pg_schema, fresh_pg_schema
 from tests.plugins.store_records import a_job, a_run, an_attempt, changes
 
@@ -391,7 +392,7 @@ CHILD = textwrap.dedent("""
     import asyncio, sys, time
     from baseshift.core.records import AttemptRecord, Changes, JobRecord, RunRecord, RunSnapshot
     from baseshift.core.states import JobState, RunState
-    from baseshift.plugins.storage_sql_store import SQLiteStateStore
+    from baseshift.plugins.storage.sqlite_store import SQLiteStateStore
 
     async def main() -> None:
         store = SQLiteStateStore(sys.argv[1])

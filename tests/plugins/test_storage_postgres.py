@@ -18,8 +18,8 @@ from baseshift.core.records import RunSnapshot
 from baseshift.core.settings import Settings
 from baseshift.core.states import RunState
 from baseshift.core.templatestore import parse_document
-from baseshift.plugins.storage_pg_connect import PgTarget
-from baseshift.plugins.storage_pg_schema import (
+from baseshift.plugins.storage.pg_connect import PgTarget
+from baseshift.plugins.storage.pg_schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
     Month,
@@ -27,8 +27,8 @@ from baseshift.plugins.storage_pg_schema import (
     migrate,
     partitions,
 )
-from baseshift.plugins.storage_pg_store import PostgresStateStore
-from baseshift.plugins.templates_pg_store import PostgresTemplateStore
+from baseshift.plugins.storage.pg_store import PostgresStateStore
+from baseshift.plugins.templates.pg_store import PostgresTemplateStore
 from tests.conftest import CliResult
 from tests.plugins.store_records import a_job, a_run, an_attempt, changes
 
@@ -336,7 +336,7 @@ def test_retention_command_asks_for_confirmation(run_cli: Callable[..., CliResul
 async def test_connections_probe_a_silent_peer_with_tcp_keepalives(pg_url: str) -> None:
     """A LISTEN connection waits in silence: without keepalives a server that vanished
     without a FIN is noticed after the system's two hours. The URL can still set its own."""
-    from baseshift.plugins.storage_pg_connect import PgTarget
+    from baseshift.plugins.storage.pg_connect import PgTarget
 
     conn = await PgTarget.parse(pg_url).connect_async(autocommit=True)
     try:

@@ -17,9 +17,9 @@ from sqlalchemy import Select, event
 from baseshift.core.records import JobRecord, RunCursor, RunQuery, RunRecord
 from baseshift.core.settings import Settings
 from baseshift.core.states import JobState, RunState
-from baseshift.plugins import storage_sql_queries as queries
-from baseshift.plugins.storage_memory import MemoryStateStore
-from baseshift.plugins.storage_sql_store import SQLiteStateStore
+from baseshift.plugins.storage import sql_queries as queries
+from baseshift.plugins.storage.memory import MemoryStateStore
+from baseshift.plugins.storage.sqlite_store import SQLiteStateStore
 
 CURSOR = RunCursor(5.0, "x").encode()
 

@@ -10,9 +10,9 @@ import pytest
 
 from baseshift.core.settings import Settings
 from baseshift.core.templatestore import TemplateStore
-from baseshift.plugins.templates_memory import MemoryTemplateStore
-from baseshift.plugins.templates_pg_store import PostgresTemplateStore
-from baseshift.plugins.templates_sql_store import SQLiteTemplateStore
+from baseshift.plugins.templates.memory import MemoryTemplateStore
+from baseshift.plugins.templates.pg_store import PostgresTemplateStore
+from baseshift.plugins.templates.sqlite_store import SQLiteTemplateStore
 from tests.conftest import drop_pg_schema, fresh_pg_schema
 from tests.plugins import template_store_contract as contract
 

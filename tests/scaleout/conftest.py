@@ -12,8 +12,8 @@ import pytest
 
 from baseshift.core.app import BaseShift
 from baseshift.core.settings import Settings
-from baseshift.plugins.storage_pg_connect import PgTarget
-from baseshift.plugins.worker_loop import Worker
+from baseshift.plugins.queue.worker_loop import Worker
+from baseshift.plugins.storage.pg_connect import PgTarget
 
 FANOUT = """
 workflow doubling {

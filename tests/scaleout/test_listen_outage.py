@@ -23,11 +23,11 @@ from baseshift.core.hookspecs import hookimpl
 from baseshift.core.records import RunRecord
 from baseshift.core.settings import Settings
 from baseshift.core.states import RunState
-from baseshift.plugins import worker_loop
-from baseshift.plugins.queue_pg import PostgresAttemptQueue
-from baseshift.plugins.queue_pg_listen import PgListener
-from baseshift.plugins.storage_pg_connect import PgTarget
-from baseshift.plugins.worker_loop import Worker
+from baseshift.plugins.queue import worker_loop
+from baseshift.plugins.queue.pg_listen import PgListener
+from baseshift.plugins.queue.pg_queue import PostgresAttemptQueue
+from baseshift.plugins.queue.worker_loop import Worker
+from baseshift.plugins.storage.pg_connect import PgTarget
 from tests.conftest import PG_SERVER
 from tests.scaleout.tcp_proxy import TcpProxy
 

@@ -10,9 +10,9 @@ import psycopg
 import pytest
 
 from baseshift.core.errors import StoreError
-from baseshift.plugins.queue_pg import CHANNEL_MAX, Channels, channel_name
-from baseshift.plugins.queue_pg_listen import Backoff, PgListener
-from baseshift.plugins.storage_pg_connect import PgTarget
+from baseshift.plugins.queue.pg_listen import Backoff, PgListener
+from baseshift.plugins.queue.pg_queue import CHANNEL_MAX, Channels, channel_name
+from baseshift.plugins.storage.pg_connect import PgTarget
 from tests.conftest import PG_SERVER
 
 

@@ -13,8 +13,8 @@ import psycopg
 from baseshift.core.app import BaseShift
 from baseshift.core.settings import Settings
 from baseshift.core.states import RunState
-from baseshift.plugins.storage_pg_connect import PgTarget
-from baseshift.plugins.worker_loop import Worker
+from baseshift.plugins.queue.worker_loop import Worker
+from baseshift.plugins.storage.pg_connect import PgTarget
 from tests.scaleout.conftest import FANOUT, load
 
 

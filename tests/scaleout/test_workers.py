@@ -126,7 +126,7 @@ def test_the_postgres_queue_needs_the_postgres_store(pg_url: str, tmp_path: Path
 async def test_an_attempt_cancelled_while_being_queued_leaves_no_row(
         settings: Settings) -> None:
     from baseshift.core.protocols import QueuedAttempt
-    from baseshift.plugins.queue_pg import PostgresAttemptQueue
+    from baseshift.plugins.queue.pg_queue import PostgresAttemptQueue
 
     async with BaseShift(dataclasses.replace(settings, queue="local")):  # migrates the schema
         pass

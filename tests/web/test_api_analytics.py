@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from baseshift.core.app import BaseShift
-from baseshift.plugins.api_analytics_routes import iso
+from baseshift.plugins.api.analytics_routes import iso
 
 A = "/api/v1/analytics"
 

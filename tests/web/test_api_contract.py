@@ -26,7 +26,7 @@ from starlette.routing import Route
 
 from baseshift.core.semver import Range, Version
 from baseshift.core.states import JobState, RunState
-from baseshift.plugins.api_analytics_routes import iso
+from baseshift.plugins.api.analytics_routes import iso
 from baseshift.web.limits import FIRST, VERSION, VERSION_RANGE
 
 _PARAM = re.compile(r"{[^}]+}")

@@ -13,7 +13,8 @@ from api_support import API, JSON, finished, get_json, install, problem, run_ids
 from starlette.routing import Route
 
 from baseshift.core.app import BaseShift
-from baseshift.plugins import api_runs, api_workflows
+from baseshift.plugins.api import runs as api_runs
+from baseshift.plugins.api import workflows as api_workflows
 
 Served = tuple[BaseShift, httpx.AsyncClient]
 D = f"{API}/definitions"

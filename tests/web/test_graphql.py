@@ -117,7 +117,7 @@ async def test_absurdly_nested_queries_and_variables_are_refused_not_crashed(
 async def test_without_graphql_core_the_route_says_how_to_install_it(
         make_client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from baseshift.core.registry import extra
-    from baseshift.plugins import graphql_templates
+    from baseshift.plugins.templates import graphql as graphql_templates
 
     monkeypatch.setattr(graphql_templates, "GRAPHQL", extra("graphql", "no_such_graphql_xyz"))
     async with make_client() as (_, c):

@@ -14,7 +14,7 @@ import pytest
 
 from baseshift.core.app import BaseShift
 from baseshift.core.states import JobState, RunState
-from baseshift.plugins import web_ui_routes as web_ui
+from baseshift.plugins.ui import routes as web_ui
 from baseshift.web.forms import field_of_error
 from baseshift.web.highlight import highlight_line
 from baseshift.web.render import HTMX_JS, SSE_JS

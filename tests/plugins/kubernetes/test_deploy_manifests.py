@@ -27,7 +27,7 @@ from ruamel.yaml import YAML
 
 from baseshift.core.config import read_config
 from baseshift.core.settings import Settings
-from baseshift.plugins.kube_options import KubeOptions
+from baseshift.plugins.kubernetes.options import KubeOptions
 
 REPO = Path(__file__).resolve().parents[3]
 DEPLOY = REPO / "deploy" / "kubernetes"

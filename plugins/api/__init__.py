@@ -1,0 +1,1 @@
+"""The REST API: workflows, runs and analytics."""

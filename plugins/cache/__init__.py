@@ -1,0 +1,1 @@
+"""The in-process cache (the Redis cache is in `plugins.redis`)."""

@@ -1,0 +1,1 @@
+"""The builtin step types: `python`, `shell`, `http` and `manual`."""

@@ -1,0 +1,1 @@
+"""The `kubernetes` step type: a job runs as a Pod."""

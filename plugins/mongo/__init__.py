@@ -1,0 +1,1 @@
+"""MongoDB backends: the job template store and job results as documents."""

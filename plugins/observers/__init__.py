@@ -1,0 +1,1 @@
+"""Observers of engine events: the console, the terminal progress, the live hub."""

@@ -1,0 +1,1 @@
+"""The PostgreSQL attempt queue and the `baseshift worker` that drains it."""

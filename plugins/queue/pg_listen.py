@@ -1,0 +1,155 @@
+"""A `LISTEN` connection of the PostgreSQL queue that survives database outages.
+
+The server (outcomes, `pg_queue`) and every worker (work, cancels, `worker_loop`) wait on
+notifications instead of polling; a listener that died with its connection would leave them
+on their slow safety timers for good. So a `PgListener` reconnects with backoff, listens
+again and then calls `caught_up`, because whatever was notified while it was away is lost.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from baseshift.core.errors import BaseShiftError
+from baseshift.core.tasks import cancel_and_wait
+
+from ..storage.pg_connect import PgTarget
+
+BACKOFF = (0.1, 5.0)
+"""First and longest wait before trying the database again."""
+
+Handler = Callable[[psycopg.Notify], Awaitable[None]]
+CatchUp = Callable[[], Awaitable[None]]
+
+
+class Backoff:
+    """Waits that double from `first` up to `longest`. They start again from `first` only
+    after a connection stayed up for `longest` seconds, so a database that accepts a
+    connection and drops it at once is retried at the slow pace, never in a hot loop."""
+
+    def __init__(self, first: float = BACKOFF[0], longest: float = BACKOFF[1]) -> None:
+        self.first, self.longest = first, longest
+        self.delay = first
+
+    def next(self) -> float:
+        """The wait before the next try; the one after is twice as long (at most `longest`)."""
+        delay, self.delay = self.delay, min(self.delay * 2, self.longest)
+        return delay
+
+    def connected_for(self, seconds: float) -> None:
+        """A connection ended after `seconds`: a stable one earns a quick first retry."""
+        if seconds >= self.longest:
+            self.delay = self.first
+
+
+class PgListener:
+    """Hands each notification on `channels` to `handle` until stopped, from a connection of
+    its own. When the connection is lost it logs one warning, reconnects with backoff
+    (retries log at debug level), listens again, logs that once, and awaits `caught_up`.
+    A failing `handle` or `caught_up` is logged, never fatal."""
+
+    def __init__(self, target: PgTarget, channels: Sequence[str], handle: Handler, *,
+                 what: str, log: logging.Logger, caught_up: CatchUp) -> None:
+        self.target = target
+        self.channels = tuple(channels)
+        self.handle = handle
+        self.what = what
+        self.log = log
+        self.caught_up = caught_up
+        self.outages = 0
+        """Connections lost so far (tests wait on it)."""
+        self.retries = 0
+        """Failed reconnection attempts in the current outage."""
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def listening(self) -> bool:
+        return self._conn is not None and not self._conn.closed
+
+    async def start(self) -> None:
+        """Listen (an unreachable database is the ConfigError of starting), then follow the
+        notifications in a task."""
+        self._conn = await self._listen()
+        self._task = asyncio.create_task(self._follow(), name=f"pg-listen:{self.what}")
+
+    async def stop(self) -> None:
+        await cancel_and_wait(self._task)
+        self._task = None
+        await self._close()
+
+    async def _listen(self) -> psycopg.AsyncConnection[Any]:
+        conn = await self.target.connect_async(autocommit=True)
+        try:
+            for channel in self.channels:
+                await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+        except BaseException:
+            await conn.close()
+            raise
+        return conn
+
+    async def _close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    async def _follow(self) -> None:
+        backoff = Backoff()
+        while True:
+            since = time.monotonic()
+            lost = await self._receive()
+            backoff.connected_for(time.monotonic() - since)
+            await self._close()
+            self.outages += 1
+            self.log.warning("%s: lost the database connection that listens for %s (%s); "
+                             "reconnecting", self.what, ", ".join(self.channels), lost)
+            await self._reconnect(backoff)
+            await self._catch_up()
+
+    async def _receive(self) -> str:
+        """Deliver notifications until the connection fails; returns why it did."""
+        assert self._conn is not None
+        try:
+            async for note in self._conn.notifies():
+                await self._deliver(note)
+        except psycopg.Error as exc:
+            return " ".join(str(exc).split()) or type(exc).__name__
+        return "the connection ended"
+
+    async def _reconnect(self, backoff: Backoff) -> None:
+        self.retries = 0
+        while True:
+            await asyncio.sleep(backoff.next())
+            try:
+                self._conn = await self._listen()
+            except (BaseShiftError, psycopg.Error) as exc:
+                self.retries += 1
+                self.log.debug("%s: still cannot listen: %s", self.what, exc)
+                continue
+            self.log.info("%s: listening for %s again (after %d failed attempt(s))",
+                          self.what, ", ".join(self.channels), self.retries)
+            return
+
+    async def _deliver(self, note: psycopg.Notify) -> None:
+        try:
+            await self.handle(note)
+        except BaseShiftError as exc:  # the database, most likely: no traceback needed
+            self.log.warning("%s: cannot handle notification %s %.200r: %s", self.what,
+                             note.channel, note.payload, exc)
+        except Exception:
+            self.log.exception("%s: cannot handle notification %s %.200r", self.what,
+                               note.channel, note.payload)
+
+    async def _catch_up(self) -> None:
+        try:
+            await self.caught_up()
+        except BaseShiftError as exc:
+            self.log.warning("%s: cannot catch up on missed notifications: %s", self.what, exc)
+        except Exception:
+            self.log.exception("%s: cannot catch up on missed notifications", self.what)

@@ -1,0 +1,1 @@
+"""Redis backends: live job status shared by every server, and the shared cache."""

@@ -1,0 +1,1 @@
+"""Where `${secret.X}` values come from."""

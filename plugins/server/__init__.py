@@ -1,0 +1,1 @@
+"""`baseshift serve`: the ASGI server."""

@@ -1,0 +1,462 @@
+"""The PostgreSQL state store: the SQLite store's tables, shared by any number of servers and
+workers.
+
+- `create_run` (the run and all its jobs) and `apply` (one engine round) are each one
+  transaction.
+- Every job and run transition is guarded by the state the engine last knew: if another
+  process moved the record meanwhile, the whole batch is rejected (`StaleState`), so two
+  processes can never both move the same job.
+- Who executes a run is a session advisory lock (`claim_run`): PostgreSQL releases it when the
+  holder's connection ends, however its process died.
+- Hot reads and writes go straight through psycopg on two long-lived connections; listings
+  and analytics reuse the SQLite store's SQLAlchemy queries (`sql_queries`) on a small
+  pool, in a thread.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import psycopg
+from psycopg.types.json import Json
+from sqlalchemy import Connection, Engine, create_engine
+
+from baseshift.core.errors import ConfigError, Conflict, StaleState, StoreError
+from baseshift.core.records import (
+    Changes,
+    JobDuration,
+    JobRecord,
+    RunPage,
+    RunPerformance,
+    RunQuery,
+    RunRecord,
+    RunSnapshot,
+    SuccessRates,
+    WorkflowPerformance,
+)
+from baseshift.core.settings import Settings
+from baseshift.core.states import RunState
+
+from . import pg_rows as sql
+from . import sql_queries as queries
+from .pg_backup import dump_database, restore_database
+from .pg_connect import PgTarget
+from .pg_retention import Retired, retire_before
+from .pg_schema import ensure_partitions, migrate
+from .sql_models import (
+    attempt_record,
+    attempt_row,
+    job_record,
+    job_row,
+    run_record,
+    run_row,
+)
+
+log = logging.getLogger("baseshift.store")
+
+T = TypeVar("T")
+EXCLUSIVE_RETRY = 0.01
+"""Seconds between tries for a lock another process holds (held for milliseconds)."""
+_UNFINISHED = [RunState.INITIALIZED.value, RunState.RUNNING.value]
+# Advisory lock spaces (the second argument of hashtextextended), one per kind of lock.
+_CLAIMS, _RUN_IDS, _LEADERS, _EXCLUSIVE = 0, 1, 2, 3
+
+
+class PostgresStateStore:
+    """A `StateStore` in PostgreSQL (`store = "postgres"`, `database_url = "postgresql://..."`;
+    `?schema=NAME` keeps the tables in their own schema, created if missing)."""
+
+    kind: ClassVar[str] = "state"
+    name: ClassVar[str] = "postgres"
+
+    def __init__(self, url: str) -> None:
+        self.target = PgTarget.parse(url)
+        self._write: psycopg.AsyncConnection[Any] | None = None
+        self._read: psycopg.AsyncConnection[Any] | None = None
+        self._locks: psycopg.AsyncConnection[Any] | None = None
+        self._engine: Engine | None = None
+        self._write_lock = asyncio.Lock()
+        self._read_lock = asyncio.Lock()
+        self._claimed: set[str] = set()
+        self._known_runs: set[str] = set()
+        self._partitions_until = 0.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PostgresStateStore:
+        return cls(PgTarget.required(settings).url)
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def open(self) -> None:
+        if self._write is not None:
+            return
+        self._partitions_until = await asyncio.to_thread(self._prepare)
+        self._write = await self.target.connect_async()
+        self._read = await self.target.connect_async(autocommit=True)
+        self._locks = await self.target.connect_async(autocommit=True)
+        self._engine = create_engine("postgresql+psycopg://", creator=self.target.connect,
+                                     pool_size=2, max_overflow=4, pool_pre_ping=True)
+
+    def _prepare(self) -> float:
+        with self.target.connect(create_schema=True, autocommit=True) as conn:
+            migrate(conn)
+            return ensure_partitions(conn, time.time())
+
+    async def close(self) -> None:
+        for conn in (self._write, self._read, self._locks):
+            if conn is not None:
+                await conn.close()
+        self._write = self._read = self._locks = None
+        self._claimed.clear()
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def _conn(self, conn: psycopg.AsyncConnection[Any] | None) -> psycopg.AsyncConnection[Any]:
+        if conn is None:
+            raise RuntimeError(f"state store {self.target} is not open")
+        return conn
+
+    async def _reopened(self, conn: psycopg.AsyncConnection[Any] | None,
+                        autocommit: bool) -> psycopg.AsyncConnection[Any] | None:
+        """A new session in place of `conn` if the last call found it ended (a database
+        restart, a killed backend), else None: a lost session costs one failed call."""
+        if not self._conn(conn).closed:
+            return None
+        try:
+            return await self.target.connect_async(autocommit=autocommit)
+        except ConfigError as exc:  # still unreachable
+            raise StoreError(exc.message, hint=exc.hint) from None
+
+    async def _writer(self) -> psycopg.AsyncConnection[Any]:
+        self._write = await self._reopened(self._write, False) or self._write
+        return self._conn(self._write)
+
+    async def _reader(self) -> psycopg.AsyncConnection[Any]:
+        self._read = await self._reopened(self._read, True) or self._read
+        return self._conn(self._read)
+
+    async def _locker(self) -> psycopg.AsyncConnection[Any]:
+        """The session holding this process's advisory locks. When it ended, so did its
+        locks: on the new session the claims are taken again where still free; those
+        another process took meanwhile are no longer ours (its guarded writes then make
+        this process let go of the run)."""
+        fresh = await self._reopened(self._locks, True)
+        if fresh is None:
+            return self._conn(self._locks)
+        self._locks = fresh
+        lost = set()
+        for run_id in sorted(self._claimed):
+            if not await self._try_lock(_CLAIMS, run_id):
+                lost.add(run_id)
+        self._claimed -= lost
+        if lost:
+            log.warning("claims on runs %s ended with a lost database session and were "
+                        "taken by another process", ", ".join(sorted(lost)))
+        return fresh
+
+    # ------------------------------------------------------------ writes
+
+    async def create_run(self, run: RunRecord, jobs: Sequence[JobRecord]) -> None:
+        if run.created_at >= self._partitions_until:
+            self._partitions_until = await asyncio.to_thread(self._prepare)
+        async with self._writing(f"creating run {run.id!r}") as conn, conn.cursor() as cur:
+            await cur.execute(f"SELECT pg_advisory_xact_lock(hashtextextended(%s, {_RUN_IDS}))",
+                              (self._lock_name(run.id),))
+            await cur.execute("SELECT 1 FROM runs WHERE id = %s", (run.id,))
+            if await cur.fetchone() is not None:
+                raise Conflict(f"creating run {run.id!r} was rejected, nothing was written: "
+                               "a run with this id exists")
+            await cur.execute(sql.INSERT_RUN, sql.RUN_PARAMS(run_row(run)))
+            if jobs:
+                await cur.executemany(sql.INSERT_JOB, [sql.JOB_PARAMS(job_row(j))
+                                                       for j in jobs])
+        self._known_runs.add(run.id)
+
+    async def apply(self, changes: Changes) -> None:
+        if not changes:
+            return
+        runs = [sql.RUN_PARAMS(run_row(r)) | {"was": _value(changes.was_run.get(r.id))}
+                for r in changes.runs.values()]
+        jobs = [sql.JOB_PARAMS(job_row(j)) | {"was": _value(changes.was_job.get(k))}
+                for k, j in changes.jobs.items()]
+        async with self._writing("applying changes") as conn, conn.cursor() as cur:
+            stale = await _stale_runs(cur, sql.UPSERT_RUN, runs, list(changes.runs))
+            if jobs:
+                await self._require_runs(cur, {k[0] for k in changes.jobs})
+                stale |= await _stale_runs(cur, sql.UPSERT_JOB, jobs,
+                                           [k[0] for k in changes.jobs])
+            if stale:
+                raise StaleState(f"runs {', '.join(sorted(stale))} were changed by another "
+                                 "process; nothing of this batch was written",
+                                 tuple(sorted(stale)))
+            if changes.attempts:
+                await cur.executemany(sql.UPSERT_ATTEMPT, [
+                    sql.ATTEMPT_PARAMS(attempt_row(a)) for a in changes.attempts.values()])
+
+    async def _require_runs(self, cur: psycopg.AsyncCursor[Any], run_ids: set[str]) -> None:
+        """Jobs only of stored runs (what a foreign key would check: `runs` is partitioned
+        by time, so `jobs` cannot reference it). Runs seen once are remembered."""
+        unknown = run_ids - self._known_runs
+        if not unknown:
+            return
+        await cur.execute("SELECT id FROM runs WHERE id = ANY(%s)", (list(unknown),))
+        found = {str(r[0]) for r in await cur.fetchall()}
+        if unknown - found:
+            raise Conflict(f"applying changes was rejected, nothing was written: jobs of "
+                           f"unknown run(s) {', '.join(sorted(unknown - found))}")
+        self._known_runs |= found
+
+    def _writing(self, what: str) -> _Transaction:
+        return _Transaction(self._writer, self._write_lock, what, str(self.target))
+
+    # ------------------------------------------------------------ reads
+
+    async def load_run(self, run_id: str, *, attempts: bool = True) -> RunSnapshot | None:
+        async with self._read_lock:
+            try:
+                conn = await self._reader()
+                async with conn.transaction(), conn.cursor() as cur:
+                    await cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    await cur.execute(sql.SELECT_RUN, (run_id,))
+                    run = await _one(cur)
+                    if run is None:
+                        return None
+                    await cur.execute(sql.SELECT_JOBS, (run_id,))
+                    jobs = [job_record(m) for m in await _all(cur)]
+                    found = []
+                    if attempts:
+                        await cur.execute(sql.SELECT_ATTEMPTS, (run_id,))
+                        found = [attempt_record(m) for m in await _all(cur)]
+            except psycopg.Error as exc:
+                raise StoreError(f"loading run {run_id!r} failed: {exc}") from exc
+        return RunSnapshot(run=run_record(run), jobs={j.key: j for j in jobs}, attempts=found)
+
+    async def run_states(self, run_ids: Sequence[str]) -> dict[str, RunState]:
+        if not run_ids:
+            return {}
+        rows = await self._fetch("SELECT id, state FROM runs WHERE id = ANY(%s)",
+                                 (list(run_ids),))
+        return {str(r[0]): RunState(r[1]) for r in rows}
+
+    async def unfinished_runs(self) -> list[str]:
+        rows = await self._fetch("SELECT id FROM runs WHERE state = ANY(%s) "
+                                 "ORDER BY created_at, id", (_UNFINISHED,))
+        return [str(r[0]) for r in rows]
+
+    async def _fetch(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        async with self._read_lock:
+            try:
+                conn = await self._reader()
+                cur = await conn.execute(query.encode(), params)
+                return await cur.fetchall()
+            except psycopg.Error as exc:
+                raise StoreError(f"reading the store failed: {exc}") from exc
+
+    async def _query(self, fn: Callable[[Connection], T]) -> T:
+        if self._engine is None:
+            raise RuntimeError(f"state store {self.target} is not open")
+        engine = self._engine
+
+        def call() -> T:
+            with engine.begin() as conn:
+                return fn(conn)
+        return await asyncio.to_thread(call)
+
+    async def list_runs(self, *, limit: int = 50, workflow: str | None = None,
+                        states: Sequence[RunState] | None = None) -> list[RunRecord]:
+        stmt = queries.list_runs_query(max(limit, 0), workflow, states)
+        return await self._query(
+            lambda c: [run_record(m) for m in c.execute(stmt).mappings()])
+
+    async def query_runs(self, query: RunQuery) -> RunPage:
+        return await self._query(lambda c: queries.query_runs(c, query))
+
+    async def count_runs_by_state(self, workflow: str | None = None) -> dict[RunState, int]:
+        return await self._query(lambda c: queries.count_runs_by_state(c, workflow))
+
+    async def workflow_performance(self, run_id: str) -> RunPerformance | None:
+        return await self._query(lambda c: queries.run_performance(c, run_id))
+
+    async def workflow_performance_summary(self, workflow: str | None = None,
+                                           since: float | None = None,
+                                           until: float | None = None) -> WorkflowPerformance:
+        return await self._query(
+            lambda c: queries.workflow_performance(c, workflow, since, until))
+
+    async def job_success_rate(self, workflow: str | None = None, since: float | None = None,
+                               until: float | None = None) -> SuccessRates:
+        return await self._query(lambda c: queries.job_success_rate(c, workflow, since, until))
+
+    async def average_job_duration(self, workflow: str | None = None,
+                                   since: float | None = None,
+                                   until: float | None = None) -> list[JobDuration]:
+        return await self._query(
+            lambda c: queries.average_job_duration(c, workflow, since, until))
+
+    # ------------------------------------------------------------ claims
+
+    async def claim_run(self, run_id: str) -> bool:
+        if run_id in self._claimed:
+            return False
+        taken = await self._try_lock(_CLAIMS, run_id)
+        if taken:
+            self._claimed.add(run_id)
+        return taken
+
+    async def release_run(self, run_id: str) -> None:
+        if run_id in self._claimed:
+            self._claimed.discard(run_id)
+            await self._unlock(_CLAIMS, run_id)
+
+    async def lead(self, role: str) -> bool:
+        """Whether this process leads `role` (e.g. the cron scheduler) among every process
+        on this database: a session advisory lock, given up only when this session ends.
+        Asked of the database every time (re-taking a lock one holds is a no-op), so a
+        leader whose session ended learns it before another leader acts beside it."""
+        return await self._try_lock(_LEADERS, role)
+
+    @asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[None]:
+        """Hold lock `name` against every other process on this database (admission holds
+        one per workflow while it counts runs and starts one). Within one process callers
+        must serialise themselves: a session's advisory locks are re-entrant."""
+        while not await self._try_lock(_EXCLUSIVE, name):
+            await asyncio.sleep(EXCLUSIVE_RETRY)
+        try:
+            yield
+        finally:
+            await self._unlock(_EXCLUSIVE, name)
+
+    async def _try_lock(self, space: int, name: str) -> bool:
+        return await self._lock_call(
+            f"SELECT pg_try_advisory_lock(hashtextextended(%s, {space}))", name)
+
+    async def _unlock(self, space: int, name: str) -> None:
+        try:
+            await self._lock_call(
+                f"SELECT pg_advisory_unlock(hashtextextended(%s, {space}))", name)
+        except StoreError:
+            if not self._conn(self._locks).closed:
+                raise  # else the lock ended with its session: released all the same
+
+    def _lock_name(self, name: str) -> str:
+        """Advisory locks are per database, not per schema: the schema is part of the name,
+        so two deployments in two schemas of one database never share a lock."""
+        return f"{self.target.schema}:{name}"
+
+    async def _lock_call(self, query: str, name: str) -> bool:
+        try:
+            conn = await self._locker()
+            cur = await conn.execute(query.encode(), (self._lock_name(name),))
+            row = await cur.fetchone()
+        except psycopg.Error as exc:
+            raise StoreError(f"the advisory lock on {name!r} failed: {exc}") from exc
+        return bool(row and row[0])
+
+    # ------------------------------------------------------------ documents
+
+    async def load_document(self, name: str) -> Any:
+        """A small JSON document every server shares (the cron schedule marks), or None."""
+        rows = await self._fetch("SELECT value FROM documents WHERE name = %s", (name,))
+        return rows[0][0] if rows else None
+
+    async def save_document(self, name: str, value: Any) -> None:
+        async with self._writing(f"saving document {name!r}") as conn:
+            await conn.execute(
+                b"INSERT INTO documents (name, value) VALUES (%s, %s) ON CONFLICT (name) "
+                b"DO UPDATE SET value = EXCLUDED.value, updated_at = now()",
+                (name, Json(value)))
+
+    # ------------------------------------------------------------ operations
+
+    async def backup(self, target: Path) -> int:
+        """`pg_dump` of this store's schema (custom format); returns the run count."""
+        return await asyncio.to_thread(dump_database, self.target, target)
+
+    async def retire(self, cutoff: float, archive: Path | None,
+                     dry_run: bool = False) -> list[Retired]:
+        """`baseshift retention`: drop (after archiving) the monthly partitions of runs
+        that end before `cutoff`; see plugins/storage/pg_retention.py."""
+        return await asyncio.to_thread(retire_before, self.target, cutoff, archive, dry_run)
+
+    async def restore(self, source: Path) -> int:
+        """Replace this schema's content with a dump's (`pg_restore`); returns the run count."""
+        return await asyncio.to_thread(restore_database, self.target, source)
+
+
+class _Transaction:
+    """One write transaction on the store's write connection, serialised in this process;
+    database errors become Conflict (constraints) or StoreError, the transaction rolled back."""
+
+    def __init__(self, connect: Callable[[], Awaitable[psycopg.AsyncConnection[Any]]],
+                 lock: asyncio.Lock, what: str, where: str) -> None:
+        self.connect, self.lock, self.what, self.where = connect, lock, what, where
+        self._tx: Any = None
+
+    async def __aenter__(self) -> psycopg.AsyncConnection[Any]:
+        await self.lock.acquire()
+        try:
+            conn = await self.connect()
+            self._tx = conn.transaction()
+            await self._tx.__aenter__()
+        except psycopg.Error as exc:
+            self.lock.release()
+            raise StoreError(f"{self.what} failed, nothing was written: {exc}",
+                             hint=f"check the database {self.where}") from exc
+        except BaseException:
+            self.lock.release()
+            raise
+        return conn
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: Any) -> None:
+        try:
+            await self._tx.__aexit__(exc_type, exc, tb)
+        except psycopg.Error as error:
+            raise StoreError(f"{self.what} failed: {error}") from error
+        finally:
+            self.lock.release()
+        if isinstance(exc, psycopg.errors.IntegrityError):
+            raise Conflict(f"{self.what} was rejected, nothing was written: {exc}") from exc
+        if isinstance(exc, psycopg.Error):
+            raise StoreError(f"{self.what} failed, nothing was written: {exc}",
+                             hint=f"check the database {self.where}") from exc
+
+
+async def _stale_runs(cur: psycopg.AsyncCursor[Any], statement: str,
+                      rows: list[dict[str, Any]], run_ids: list[str]) -> set[str]:
+    """Run a guarded upsert for each row (row i belongs to run_ids[i]); the runs of the rows
+    it did not write because their stored state had moved on."""
+    if not rows:
+        return set()
+    await cur.executemany(statement.encode(), rows, returning=True)
+    stale = set()
+    for run_id in run_ids:
+        if await cur.fetchone() is None:
+            stale.add(run_id)
+        cur.nextset()
+    return stale
+
+
+async def _one(cur: psycopg.AsyncCursor[Any]) -> dict[str, Any] | None:
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    assert cur.description is not None
+    return dict(zip([d.name for d in cur.description], row, strict=True))
+
+
+async def _all(cur: psycopg.AsyncCursor[Any]) -> list[dict[str, Any]]:
+    assert cur.description is not None
+    names = [d.name for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in await cur.fetchall()]
+
+
+def _value(state: Any) -> str | None:
+    return None if state is None else str(state.value)

@@ -1,0 +1,197 @@
+"""Read queries of the SQLite store: run pages with keyset pagination, counts by state, and
+analytics computed by SQLite's aggregates (COUNT, AVG, MIN, MAX, window functions), so only
+one row per group ever reaches Python.
+
+The analytics count logical jobs (`index IS NULL`), as `core.records` explains.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Select, and_, case, func, select, tuple_
+from sqlalchemy.sql import ColumnElement
+
+from baseshift.core.records import (
+    JobDuration,
+    JobSuccess,
+    RunPage,
+    RunPerformance,
+    RunQuery,
+    SuccessRates,
+    WorkflowPerformance,
+)
+from baseshift.core.states import JobState, RunState
+
+from .sql_models import JOBS, RUNS, run_record
+
+_S, _F = JobState.SUCCEEDED.value, JobState.FAILED.value
+_OUTCOMES = (_S, _F)
+_RUN_STATES = {s.value: s for s in RunState}
+_FINISHED_RUNS = tuple(s.value for s in RunState if s.finished)
+_JOB_DURATION = JOBS.c.ended_at - JOBS.c.started_at
+_RUN_DURATION = RUNS.c.ended_at - RUNS.c.started_at
+_NEWEST_FIRST = (RUNS.c.created_at.desc(), RUNS.c.id.desc())
+
+
+def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    # COUNT skips NULLs, and a CASE without ELSE is NULL: a filtered count that is 0, not
+    # NULL, over no rows (SUM would be NULL).
+    return func.count(case((condition, 1)))
+
+
+def _states(*states: JobState) -> ColumnElement[bool]:
+    return JOBS.c.state.in_([s.value for s in states])
+
+
+def _timed_outcome() -> ColumnElement[bool]:
+    return and_(JOBS.c.state.in_(_OUTCOMES), JOBS.c.started_at.is_not(None),
+                JOBS.c.ended_at.is_not(None))
+
+
+# ------------------------------------------------------------------ runs
+
+
+def _run_filters(query: RunQuery) -> list[ColumnElement[bool]]:
+    found = _range_filters(query.workflow, query.created_after, query.created_before)
+    if query.states is not None:
+        found.append(RUNS.c.state.in_([RunState(s).value for s in query.states]))
+    position = query.position()
+    if position is not None:
+        found.append(tuple_(RUNS.c.created_at, RUNS.c.id)
+                     < tuple_(position.created_at, position.id))
+    return found
+
+
+def _range_filters(workflow: str | None, since: float | None,
+                   until: float | None) -> list[ColumnElement[bool]]:
+    found: list[ColumnElement[bool]] = []
+    if workflow is not None:
+        found.append(RUNS.c.workflow == workflow)
+    if since is not None:
+        found.append(RUNS.c.created_at >= since)
+    if until is not None:
+        found.append(RUNS.c.created_at < until)
+    return found
+
+
+def runs_page_statement(query: RunQuery) -> Select[Any]:
+    """The page's SELECT, one row past the limit to tell whether another page follows."""
+    return (select(RUNS).where(*_run_filters(query)).order_by(*_NEWEST_FIRST)
+            .limit(query.limit + 1))
+
+
+def query_runs(conn: Connection, query: RunQuery) -> RunPage:
+    """A page of runs, newest first, and the cursor of the next page."""
+    runs = [run_record(m) for m in conn.execute(runs_page_statement(query)).mappings()]
+    return RunPage.of(runs, query.limit)
+
+
+def count_runs_by_state(conn: Connection, workflow: str | None) -> dict[RunState, int]:
+    """Runs per state, every state present."""
+    stmt = (select(RUNS.c.state, func.count()).where(*_range_filters(workflow, None, None))
+            .group_by(RUNS.c.state))
+    counts = dict.fromkeys(RunState, 0)
+    for state, n in conn.execute(stmt):
+        counts[_RUN_STATES[state]] = n
+    return counts
+
+
+# ------------------------------------------------------------------ analytics
+
+
+def run_performance(conn: Connection, run_id: str) -> RunPerformance | None:
+    """One run's job counts and durations; None if there is no such run."""
+    run = conn.execute(select(RUNS.c.workflow, RUNS.c.state, RUNS.c.started_at,
+                              RUNS.c.ended_at).where(RUNS.c.id == run_id)).first()
+    if run is None:
+        return None
+    stmt = select(
+        func.count(), _count(_states(JobState.SUCCEEDED)), _count(_states(JobState.FAILED)),
+        _count(_states(JobState.RUNNING, JobState.RETRYING)),
+        _count(_states(JobState.PENDING, JobState.READY)), _count(_states(JobState.SKIPPED)),
+        _count(_states(JobState.CANCELLED)), func.avg(case((_timed_outcome(), _JOB_DURATION))),
+    ).where(JOBS.c.run_id == run_id, JOBS.c.index.is_(None))
+    total, done, failed, active, pending, skipped, cancelled, avg = conn.execute(stmt).one()
+    end = run.ended_at if run.ended_at is not None else time.time()
+    return RunPerformance(
+        run_id=run_id, workflow=run.workflow, status=_RUN_STATES[run.state],
+        total_jobs=total, completed_jobs=done, failed_jobs=failed, in_progress_jobs=active,
+        pending_jobs=pending, skipped_jobs=skipped, cancelled_jobs=cancelled,
+        average_job_duration=avg,
+        total_workflow_duration=None if run.started_at is None else end - run.started_at,
+        start_time=run.started_at, end_time=run.ended_at)
+
+
+def workflow_performance(conn: Connection, workflow: str | None, since: float | None,
+                         until: float | None) -> WorkflowPerformance:
+    """Runs created in the range, and their logical jobs, aggregated."""
+    where = _range_filters(workflow, since, until)
+    runs = conn.execute(select(
+        func.count(), _count(RUNS.c.state == RunState.COMPLETED.value),
+        _count(RUNS.c.state == RunState.FAILED.value),
+        _count(RUNS.c.state == RunState.CANCELLED.value),
+        _count(RUNS.c.state.not_in(_FINISHED_RUNS)),
+        func.avg(case((and_(RUNS.c.state.in_(_FINISHED_RUNS), RUNS.c.started_at.is_not(None),
+                            RUNS.c.ended_at.is_not(None)), _RUN_DURATION))),
+        func.min(RUNS.c.started_at), func.max(RUNS.c.ended_at),
+    ).where(*where)).one()
+    jobs = conn.execute(_jobs_of_runs(
+        select(func.count(), _count(_states(JobState.SUCCEEDED)),
+               _count(_states(JobState.FAILED)),
+               func.avg(case((_timed_outcome(), _JOB_DURATION)))), where)).one()
+    return WorkflowPerformance(
+        workflow=workflow, runs=runs[0], completed_runs=runs[1], failed_runs=runs[2],
+        cancelled_runs=runs[3], unfinished_runs=runs[4], average_run_duration=runs[5],
+        total_jobs=jobs[0], completed_jobs=jobs[1], failed_jobs=jobs[2],
+        average_job_duration=jobs[3], first_start=runs[6], last_end=runs[7])
+
+
+def _jobs_of_runs(stmt: Select[Any], where: list[ColumnElement[bool]]) -> Select[Any]:
+    # Logical jobs of the runs `where` selects; without run filters the join is not needed.
+    stmt = stmt.select_from(JOBS).where(JOBS.c.index.is_(None))
+    if where:
+        stmt = stmt.join(RUNS, RUNS.c.id == JOBS.c.run_id).where(*where)
+    return stmt
+
+
+def job_success_rate(conn: Connection, workflow: str | None, since: float | None,
+                     until: float | None) -> SuccessRates:
+    """Succeeded and failed logical jobs per name; `overall` sums the groups."""
+    stmt = _jobs_of_runs(
+        select(JOBS.c.name, _count(JOBS.c.state == _S), _count(JOBS.c.state == _F)),
+        _range_filters(workflow, since, until))
+    stmt = stmt.where(JOBS.c.state.in_(_OUTCOMES)).group_by(JOBS.c.name).order_by(JOBS.c.name)
+    jobs = [JobSuccess(name, ok + bad, ok, bad) for name, ok, bad in conn.execute(stmt)]
+    return SuccessRates.of(jobs)
+
+
+def average_job_duration(conn: Connection, workflow: str | None, since: float | None,
+                         until: float | None) -> list[JobDuration]:
+    """Count, average, min, max and nearest-rank p95 of durations per job name."""
+    ranked = _jobs_of_runs(select(
+        JOBS.c.name.label("name"), _JOB_DURATION.label("d"),
+        func.row_number().over(partition_by=JOBS.c.name, order_by=_JOB_DURATION).label("rn"),
+        func.count().over(partition_by=JOBS.c.name).label("n"),
+    ), _range_filters(workflow, since, until)).where(_timed_outcome()).subquery()
+    # Nearest rank ceil(0.95 n) in integer arithmetic: SQLite may lack ceil().
+    p95_rank = (ranked.c.n * 95 + 99) // 100
+    stmt = (select(ranked.c.name, func.count(), func.avg(ranked.c.d), func.min(ranked.c.d),
+                   func.max(ranked.c.d), func.max(case((ranked.c.rn == p95_rank, ranked.c.d))))
+            .group_by(ranked.c.name).order_by(ranked.c.name))
+    return [JobDuration(name, n, avg, low, high, p95)
+            for name, n, avg, low, high, p95 in conn.execute(stmt)]
+
+
+def list_runs_query(limit: int, workflow: str | None,
+                     states: Sequence[RunState] | None) -> Select[Any]:
+    """The newest `limit` runs, of one workflow and in some states if given (the stores'
+    `list_runs`)."""
+    conditions: list[ColumnElement[bool]] = []
+    if workflow is not None:
+        conditions.append(RUNS.c.workflow == workflow)
+    if states is not None:
+        conditions.append(RUNS.c.state.in_([RunState(s).value for s in states]))
+    return (select(RUNS).where(*conditions)
+            .order_by(RUNS.c.created_at.desc(), RUNS.c.id.desc()).limit(limit))

@@ -1,0 +1,317 @@
+"""The SQLite state store: runs, jobs and attempts in one WAL-mode database file.
+
+Every `create_run` and `apply` is one transaction of Core executemany upserts (no ORM session,
+no SELECT before a write), so a scheduling round of a thousand records costs one commit.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    URL,
+    Connection,
+    Engine,
+    create_engine,
+    event,
+    make_url,
+    select,
+)
+from sqlalchemy.dialects.sqlite import insert
+from sqlalchemy.pool import PoolProxiedConnection, StaticPool
+from sqlalchemy.sql import ColumnElement, literal_column
+
+from baseshift.core.errors import ConfigError, Conflict, StaleState, StoreError
+from baseshift.core.json_text import dumps_compact
+from baseshift.core.records import (
+    Changes,
+    JobDuration,
+    JobRecord,
+    RunPage,
+    RunPerformance,
+    RunQuery,
+    RunRecord,
+    RunSnapshot,
+    SuccessRates,
+    WorkflowPerformance,
+)
+from baseshift.core.settings import Settings
+from baseshift.core.states import RunState
+
+from . import sql_queries as queries
+from .claims import ClaimedRuns, FileClaims, LocalClaims
+from .sql_models import (
+    ATTEMPTS,
+    JOBS,
+    META,
+    METADATA,
+    RETIRED_INDEXES,
+    RUNS,
+    SCHEMA_VERSION,
+    attempt_row,
+    job_row,
+    run_record,
+    run_row,
+)
+from .sqlite_backup import backup_file, restore_file
+from .sqlite_reads import load_snapshot
+from .sqlite_writes import RawUpsert, write_batch
+
+DB_FILENAME = "baseshift.db"
+
+# WAL + synchronous=NORMAL: a commit is in the WAL file (the OS page cache) when it returns,
+# which survives the process being killed; only a power loss can drop the last commits.
+PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=5000",
+)
+
+_BEGIN_OPTION = "baseshift_sqlite_begin"
+_UNFINISHED = (RunState.INITIALIZED.value, RunState.RUNNING.value)
+# The implicit rowid is insertion order: it breaks ties between unfinished runs created at
+# the same instant (and orders jobs as first written, in sqlite_reads).
+_ROWID_RUNS: ColumnElement[int] = literal_column("runs.rowid")
+
+_RAW_RUN = RawUpsert(RUNS, ("id",), guarded=True)
+_RAW_JOB = RawUpsert(JOBS, ("run_id", "key"), guarded=True)
+_RAW_ATTEMPT = RawUpsert(ATTEMPTS, ("run_id", "job_key", "number"))
+_INSERT_RUN = RawUpsert(RUNS, ("id",), update=False)
+_INSERT_JOB = RawUpsert(JOBS, ("run_id", "key"), update=False)
+_SELECT_UNFINISHED = (select(RUNS.c.id).where(RUNS.c.state.in_(_UNFINISHED))
+                      .order_by(RUNS.c.created_at, _ROWID_RUNS))
+
+
+def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Take transaction control from the sqlite3 module (which never BEGINs before a SELECT),
+    # so `_on_begin` decides: reads of load_run then see one consistent snapshot.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    for pragma in PRAGMAS:
+        cursor.execute(pragma)
+    cursor.close()
+
+
+def _on_begin(conn: Connection) -> None:
+    conn.exec_driver_sql(conn.get_execution_options().get(_BEGIN_OPTION, "BEGIN"))
+
+
+def _is_memory(url: URL) -> bool:
+    return url.database in (None, "", ":memory:")
+
+
+def _create_engine(url: URL) -> Engine:
+    options: dict[str, Any] = {"json_serializer": dumps_compact, "json_deserializer": json.loads}
+    if _is_memory(url):
+        options |= {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+    engine = create_engine(url, **options)
+    event.listen(engine, "connect", _on_connect)
+    event.listen(engine, "begin", _on_begin)
+    return engine
+
+
+class SQLiteStateStore(ClaimedRuns):
+    """A `StateStore` in SQLite: `settings.data_dir / "baseshift.db"`, or any `sqlite://` URL
+    given directly (`sqlite://` alone is an in-memory database, for tests).
+
+    Constraint violations (a duplicate run id, an attempt of a job that was never written)
+    raise `Conflict` and leave the database as it was before the call.
+    """
+
+    kind: ClassVar[str] = "state"
+    name: ClassVar[str] = "sqlite"
+
+    def __init__(self, url: str | URL) -> None:
+        self.url = make_url(url)
+        self._engine: Engine | None = None
+        self._writer: Engine | None = None
+        self._raw: PoolProxiedConnection | None = None
+        self._reader: PoolProxiedConnection | None = None
+        self._claims: FileClaims | LocalClaims = (
+            LocalClaims() if _is_memory(self.url)
+            else FileClaims(Path(f"{self.url.database}.claims")))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SQLiteStateStore:
+        """The store for `settings.data_dir / "baseshift.db"`."""
+        return cls(URL.create("sqlite", database=str(settings.data_dir / DB_FILENAME)))
+
+    async def backup(self, target: Path) -> int:
+        """Copy the database, consistently, while it may be in use; returns the run count."""
+        return backup_file(self._file(), target)
+
+    async def restore(self, source: Path) -> int:
+        """Replace the database's content with a backup's; returns the run count."""
+        return restore_file(source, self._file())
+
+    def _file(self) -> Path:
+        if _is_memory(self.url):
+            raise ConfigError("an in-memory SQLite database has nothing to back up")
+        return Path(str(self.url.database))
+
+    @property
+    def engine(self) -> Engine:
+        """The open engine; raises RuntimeError before `open()` or after `close()`."""
+        if self._engine is None:
+            raise RuntimeError(f"state store {self.url!s} is not open")
+        return self._engine
+
+    async def open(self) -> None:
+        if self._engine is not None:
+            return
+        if not _is_memory(self.url):
+            Path(str(self.url.database)).parent.mkdir(parents=True, exist_ok=True)
+        engine = _create_engine(self.url)
+        # IMMEDIATE takes the write lock up front, waiting out busy_timeout, instead of failing
+        # when two processes that both read first then try to write (schema creation does).
+        writer = engine.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE"})
+        try:
+            self._create_schema(writer)
+        except BaseException:
+            engine.dispose()
+            raise
+        self._engine, self._writer = engine, writer
+        self._raw = writer.raw_connection()
+        self._reader = engine.raw_connection()
+
+    async def close(self) -> None:
+        self._claims.release_all()
+        for raw in (self._raw, self._reader):
+            if raw is not None:
+                raw.close()
+        self._raw = self._reader = None
+        if self._engine is not None:
+            self._engine.dispose()
+        self._engine = self._writer = None
+
+    async def run_states(self, run_ids: Sequence[str]) -> dict[str, RunState]:
+        if not run_ids:
+            return {}
+        stmt = select(RUNS.c.id, RUNS.c.state).where(RUNS.c.id.in_(list(run_ids)))
+        with self.engine.begin() as conn:
+            return {row.id: RunState(row.state) for row in conn.execute(stmt)}
+
+    def _create_schema(self, writer: Engine) -> None:
+        with writer.begin() as conn:
+            METADATA.create_all(conn)
+            # create_all skips the indexes of tables that exist: add ones new since then.
+            for index in RUNS.indexes:
+                index.create(conn, checkfirst=True)
+            for name in RETIRED_INDEXES:
+                conn.exec_driver_sql(f'DROP INDEX IF EXISTS "{name}"')
+            conn.execute(insert(META).on_conflict_do_nothing(),
+                         {"key": "schema_version", "value": str(SCHEMA_VERSION)})
+            found = conn.scalar(select(META.c.value).where(META.c.key == "schema_version"))
+        if found != str(SCHEMA_VERSION):
+            raise ConfigError(
+                f"Database {self.url.database} has schema version {found}; this Base Shift "
+                f"uses version {SCHEMA_VERSION}.",
+                hint="point data_dir at a database made by this version of Base Shift")
+
+    async def create_run(self, run: RunRecord, jobs: Sequence[JobRecord]) -> None:
+        self._write(f"creating run {run.id!r}", [
+            (_INSERT_RUN, _INSERT_RUN.rows([run], run_row)),
+            (_INSERT_JOB, _INSERT_JOB.rows(jobs, job_row))])
+
+    async def apply(self, changes: Changes) -> None:
+        if not changes:
+            return
+        # Parents first, so the foreign keys of jobs and attempts are satisfied within the batch.
+        # Runs and jobs are guarded by the state the engine knew (another process may have
+        # cancelled the run meanwhile): a stale row refuses the whole batch.
+        written = self._write("applying changes", [
+            (_RAW_RUN, _RAW_RUN.rows(changes.runs.values(), run_row,
+                                     lambda r: _was(changes.was_run.get(r.id)))),
+            (_RAW_JOB, _RAW_JOB.rows(changes.jobs.values(), job_row,
+                                     lambda j: _was(changes.was_job.get((j.run_id, j.key))))),
+            (_RAW_ATTEMPT, _RAW_ATTEMPT.rows(changes.attempts.values(), attempt_row))])
+        if not written:
+            stale = await self._moved(changes)
+            raise StaleState(f"runs {', '.join(stale) or '?'} were changed by another "
+                             "process; nothing of this batch was written", tuple(stale))
+
+    async def _moved(self, changes: Changes) -> list[str]:
+        """The runs of a refused batch whose stored run or job state is not what the batch
+        expected (records not stored yet are new, not stale)."""
+        ids = {*changes.was_run, *(k[0] for k in changes.was_job)}
+        stale: set[str] = set()
+        for run_id in ids:
+            snapshot = await self.load_run(run_id, attempts=False)
+            if snapshot is None:
+                continue
+            was = changes.was_run.get(run_id)
+            if was is not None and snapshot.run.state is not was:
+                stale.add(run_id)
+            for (rid, key), state in changes.was_job.items():
+                job = snapshot.jobs.get(key) if rid == run_id else None
+                if job is not None and job.state is not state:
+                    stale.add(run_id)
+        return sorted(stale)
+
+    def _write(self, what: str, batches: list[tuple[RawUpsert, list[tuple[Any, ...]]]]) -> bool:
+        if self._raw is None:
+            raise RuntimeError(f"state store {self.url!s} is not open")
+        try:
+            return write_batch(self._raw.driver_connection, batches)  # type: ignore[arg-type]
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(f"{what} was rejected, nothing was written: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise StoreError(f"{what} failed, nothing was written: {exc}",
+                             hint=f"check the database file {self.url.database}") from exc
+
+    async def load_run(self, run_id: str, *, attempts: bool = True) -> RunSnapshot | None:
+        if self._reader is None:
+            raise RuntimeError(f"state store {self.url!s} is not open")
+        try:
+            return load_snapshot(self._reader.driver_connection,  # type: ignore[arg-type]
+                                 run_id, attempts)
+        except sqlite3.Error as exc:
+            raise StoreError(f"loading run {run_id!r} failed: {exc}",
+                             hint=f"check the database file {self.url.database}") from exc
+
+    async def list_runs(self, *, limit: int = 50, workflow: str | None = None,
+                        states: Sequence[RunState] | None = None) -> list[RunRecord]:
+        stmt = queries.list_runs_query(max(limit, 0), workflow, states)
+        with self.engine.begin() as conn:
+            return [run_record(m) for m in conn.execute(stmt).mappings()]
+
+    async def unfinished_runs(self) -> list[str]:
+        with self.engine.begin() as conn:
+            return list(conn.scalars(_SELECT_UNFINISHED))
+
+    async def query_runs(self, query: RunQuery) -> RunPage:
+        with self.engine.begin() as conn:
+            return queries.query_runs(conn, query)
+
+    async def count_runs_by_state(self, workflow: str | None = None) -> dict[RunState, int]:
+        with self.engine.begin() as conn:
+            return queries.count_runs_by_state(conn, workflow)
+
+    async def workflow_performance(self, run_id: str) -> RunPerformance | None:
+        with self.engine.begin() as conn:
+            return queries.run_performance(conn, run_id)
+
+    async def workflow_performance_summary(self, workflow: str | None = None,
+                                           since: float | None = None,
+                                           until: float | None = None) -> WorkflowPerformance:
+        with self.engine.begin() as conn:
+            return queries.workflow_performance(conn, workflow, since, until)
+
+    async def job_success_rate(self, workflow: str | None = None, since: float | None = None,
+                               until: float | None = None) -> SuccessRates:
+        with self.engine.begin() as conn:
+            return queries.job_success_rate(conn, workflow, since, until)
+
+    async def average_job_duration(self, workflow: str | None = None,
+                                   since: float | None = None,
+                                   until: float | None = None) -> list[JobDuration]:
+        with self.engine.begin() as conn:
+            return queries.average_job_duration(conn, workflow, since, until)
+
+
+def _was(state: Any) -> str | None:
+    return None if state is None else str(state.value)

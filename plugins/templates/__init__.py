@@ -1,0 +1,1 @@
+"""The job template store: its backends and its faces (REST, GraphQL, CLI)."""

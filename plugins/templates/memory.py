@@ -1,0 +1,95 @@
+"""The in-memory job template store (`templates = "memory"`), for tests and throwaway servers."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import ClassVar
+
+from baseshift.core.hookspecs import hookimpl
+from baseshift.core.plan import TemplateSpec
+from baseshift.core.registry import Backend
+from baseshift.core.settings import Settings
+from baseshift.core.templatespec import to_spec
+from baseshift.core.templatestore import (
+    Bump,
+    TemplateDocument,
+    check_publish,
+    filter_versions,
+    matches,
+    not_found,
+    retired_version,
+    select,
+    sorted_docs,
+)
+
+
+class SpecCache:
+    """Published versions are immutable, so each is converted to a `TemplateSpec` once."""
+
+    def __init__(self) -> None:
+        self._specs: dict[tuple[str, str, float | None], TemplateSpec] = {}
+
+    def specs(self, docs: Iterable[TemplateDocument]) -> list[TemplateSpec]:
+        from baseshift.dsl import parse_expression
+
+        out, kept = [], {}
+        for doc in docs:
+            key = (doc.name, doc.version, doc.created_at)
+            spec = self._specs.get(key) or to_spec(doc, parse_expression)
+            kept[key] = spec
+            out.append(spec)
+        self._specs = kept  # forget deleted versions
+        return out
+
+
+class MemoryTemplateStore:
+    """A `TemplateStore` in a dictionary; gone when the process ends."""
+
+    kind: ClassVar[str] = "templates"
+    name: ClassVar[str] = "memory"
+
+    def __init__(self) -> None:
+        self._docs: dict[tuple[str, str], TemplateDocument] = {}
+        self._retired: set[tuple[str, str]] = set()
+        self._cache = SpecCache()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MemoryTemplateStore:
+        return cls()
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def publish(self, doc: TemplateDocument,
+                      bump: Bump | str | None = None) -> TemplateDocument:
+        existing = [d for (name, _), d in self._docs.items() if name == doc.name]
+        stored = check_publish(doc, existing, bump)
+        if (stored.name, stored.version) in self._retired:
+            raise retired_version(stored.name, stored.version)
+        self._docs[(stored.name, stored.version)] = stored
+        return stored
+
+    async def get(self, name: str, version: str | None = None) -> TemplateDocument | None:
+        return select((d for (n, _), d in self._docs.items() if n == name), version)
+
+    async def delete(self, name: str, version: str) -> None:
+        if self._docs.pop((name, version), None) is None:
+            raise not_found(name, version)
+        self._retired.add((name, version))
+
+    async def specs(self) -> list[TemplateSpec]:
+        return self._cache.specs(sorted_docs(self._docs.values()))
+
+    async def list(self, name: str | None = None, *, type: str | None = None,
+                   version: str | None = None) -> list[TemplateDocument]:
+        found = [d for d in self._docs.values() if matches(d, name, type)]
+        return sorted_docs(filter_versions(found, version))
+
+
+@hookimpl
+def register_backends() -> list[Backend]:
+    """Offer the in-memory template store (`templates = "memory"`)."""
+    return [Backend("templates", "memory",
+                    "baseshift.plugins.templates.memory:MemoryTemplateStore")]

@@ -1,0 +1,1 @@
+"""What starts runs besides a person: cron schedules and webhooks."""

@@ -1,0 +1,217 @@
+"""Run pages of the web UI: a run's live graph, timeline, jobs and logs, and its actions.
+
+The page subscribes to `/ui/runs/{id}/stream` (htmx SSE extension); each stored change
+re-renders the page's `header`, `graph` and `jobs` blocks on the server and sends them as
+named events; a `done` event after the run finishes tells the browser to stop listening.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from baseshift.core.errors import BaseShiftError, Conflict, InputError, NotFound
+from baseshift.plugins.ui.jobs import job_anchor, job_groups
+from baseshift.web.dag import Layout, layout_plan, render_svg, summarise_jobs
+from baseshift.web.render import is_htmx, render, render_text
+from baseshift.web.requests import baseshift_of, read_form
+from baseshift.web.sse import KEEPALIVE_SECONDS, sse
+from baseshift.web.timeline import timeline
+
+if TYPE_CHECKING:
+    from baseshift.core.app import BaseShift
+    from baseshift.core.plan import Plan
+    from baseshift.core.records import RunSnapshot
+
+View = Callable[[Request], Awaitable[Response]]
+LIVE_BLOCKS = ("header", "graph", "jobs")
+
+
+@dataclass(slots=True)
+class RunView:
+    """What the run page needs that does not change while the run goes on."""
+
+    plan: Plan | None
+    layout: Layout | None
+    error: str | None = None
+
+
+def run_view(bs: BaseShift, snapshot: RunSnapshot) -> RunView:
+    """The plan the run follows (as it was started) and its graph layout."""
+    try:
+        plan = bs.plan_for_run(snapshot.run, snapshot.jobs)
+    except BaseShiftError as exc:
+        return RunView(None, None, exc.message)
+    return RunView(plan, layout_plan(plan))
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """What a person typed into a waiting job's form and why it was refused: the form is
+    shown again with the error next to the field and the text kept."""
+
+    job: str
+    action: str
+    values: Mapping[str, str]
+    error: str
+
+
+def run_context(snapshot: RunSnapshot, view: RunView, message: str | None = None,
+                draft: Draft | None = None) -> dict[str, Any]:
+    now = time.time()
+    dag = None
+    groups = job_groups(snapshot, view.plan)
+    if view.layout is not None:
+        dag = render_svg(view.layout, title=f"Jobs of run {snapshot.run.id}",
+                         summaries=summarise_jobs(snapshot.jobs),
+                         links={g.row.record.name: "#" + job_anchor(g.row.record.key)
+                                for g in groups})
+    return {"section": "runs", "run": snapshot.run, "groups": groups,
+            "waiting": any(g.row.waiting or g.needs_attention for g in groups),
+            "dag": dag, "dag_error": view.error, "timeline": timeline(snapshot, now),
+            "now": now, "message": message, "draft": draft}
+
+
+async def run_page(request: Request, run_id: str, *, message: str | None = None,
+                   draft: Draft | None = None, status: int = 200) -> Response:
+    bs = baseshift_of(request)
+    snapshot = await bs.runs.snapshot(run_id)
+    context = run_context(snapshot, run_view(bs, snapshot), message, draft)
+    return render(request, "run.html", context, status=status)
+
+
+async def run(request: Request) -> Response:
+    return await run_page(request, request.path_params["run_id"])
+
+
+# --------------------------------------------------------------------------- live updates
+
+
+async def run_stream(request: Request) -> Response:
+    """Server-sent events: the page's live blocks as HTML, after every stored change."""
+    bs, run_id = baseshift_of(request), request.path_params["run_id"]
+    await bs.runs.snapshot(run_id)  # NotFound before the stream starts
+    return StreamingResponse(_fragments(request, bs, run_id), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def _fragments(request: Request, bs: BaseShift, run_id: str) -> AsyncIterator[str]:
+    async with bs.live.subscribe(run_id) as events:
+        view: RunView | None = None
+        while True:
+            snapshot = await bs.runs.snapshot(run_id)
+            view = view or run_view(bs, snapshot)
+            context = run_context(snapshot, view)
+            for block in LIVE_BLOCKS:
+                yield sse(block, render_text(request, "run.html", context, block=block))
+            if snapshot.run.state.finished:
+                yield sse("done", "finished")
+                return
+            while await events.next(KEEPALIVE_SECONDS) is None:
+                yield ": keep-alive\n\n"
+            events.drain()  # one render for every change already waiting, not one each
+
+
+# --------------------------------------------------------------------------- actions
+
+Form = Mapping[str, str]
+Operation = Callable[["BaseShift", str, Form], Awaitable[object]]
+
+
+async def act(request: Request) -> Response:
+    """Every form of the run page posts back to the run page, naming its action in `do`:
+    success answers 303 See Other to the page; a refused action shows the page again at its
+    own URL (so a reload never reaches a POST-only path) with the reason, and a refused
+    answer to a waiting job keeps what was typed, with the error next to the field. An htmx
+    request for a waiting job gets only that job's form back."""
+    bs, run_id = baseshift_of(request), request.path_params["run_id"]
+    form = await read_form(request)
+    action, job = form.get("do", ""), form.get("job", "")
+    operation = ACTIONS.get(action)
+    if operation is None:
+        raise InputError(f"the run page has no action {action!r}",
+                         hint=f"post one of: {', '.join(ACTIONS)}")
+    try:
+        await operation(bs, run_id, form)
+    except (Conflict, InputError) as exc:
+        text = exc.message + (f" ({exc.hint})" if exc.hint else "")
+        if action not in PERSON_ACTIONS:
+            return await run_page(request, run_id, message=text, status=exc.status)
+        draft = Draft(job, action, dict(form), text)
+        if is_htmx(request):
+            return await waiting_form(request, run_id, job, draft, exc.status)
+        return await run_page(request, run_id, draft=draft, status=exc.status)
+    if is_htmx(request) and action in PERSON_ACTIONS:
+        return await waiting_form(request, run_id, job, None, 200)
+    return RedirectResponse(request.url_for("web_ui:run", run_id=run_id).path, status_code=303)
+
+
+async def waiting_form(request: Request, run_id: str, job: str, draft: Draft | None,
+                       status: int) -> Response:
+    """The forms of one waiting job (htmx swaps them in place), or a line saying what became
+    of the job once it no longer waits."""
+    bs = baseshift_of(request)
+    snapshot = await bs.runs.snapshot(run_id)
+    rows = [r for g in job_groups(snapshot, run_view(bs, snapshot).plan)
+            for r in (g.row, *g.items) if r.record.key == job]
+    if not rows:
+        raise NotFound(f"run {run_id!r} has no job {job!r}")
+    context = {"run": snapshot.run, "row": rows[0], "draft": draft}
+    return HTMLResponse(render_text(request, "_parts/waiting.html", context, block="forms"),
+                        status_code=status)
+
+
+def _job(form: Form) -> str:
+    job = form.get("job", "").strip()
+    if not job:
+        raise InputError("the form names no job", hint="send the job's key in the field 'job'")
+    return job
+
+
+async def _cancel(bs: BaseShift, run_id: str, form: Form) -> None:
+    await bs.runs.cancel(run_id)
+
+
+async def _retry(bs: BaseShift, run_id: str, form: Form) -> None:
+    await bs.runs.retry(run_id)
+
+
+async def _rerun_from(bs: BaseShift, run_id: str, form: Form) -> None:
+    await bs.runs.rerun_from(run_id, _job(form))
+
+
+async def _complete(bs: BaseShift, run_id: str, form: Form) -> None:
+    text = form.get("output", "").strip()
+    try:
+        output = json.loads(text) if text else None
+    except (ValueError, RecursionError) as exc:
+        raise InputError(f"the output is not JSON: {exc}",
+                         hint='write JSON, e.g. {"approved": true}, or leave it empty') from None
+    await bs.runs.complete_job(run_id, _job(form), output)
+
+
+async def _fail(bs: BaseShift, run_id: str, form: Form) -> None:
+    reason = form.get("error", "").strip() or "failed in the web UI"
+    await bs.runs.fail_job(run_id, _job(form), reason)
+
+
+ACTIONS: dict[str, Operation] = {"cancel": _cancel, "retry": _retry, "rerun": _rerun_from,
+                                 "complete": _complete, "fail": _fail}
+PERSON_ACTIONS = frozenset({"complete", "fail"})
+"""Answers to a job that waits for a person: their refusals keep the form's text."""
+
+
+def routes(wrap: Callable[[View], View]) -> list[Route]:
+    """The run routes, each view wrapped (by the caller) to show errors as HTML pages."""
+    base = "/ui/runs/{run_id}"
+    return [
+        Route(base, wrap(run), methods=["GET"], name="web_ui:run"),
+        Route(base, wrap(act), methods=["POST"], name="web_ui:run_action"),
+        Route(base + "/stream", wrap(run_stream), name="web_ui:run_stream"),
+    ]
