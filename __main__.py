@@ -1,4 +1,4 @@
 """`python -m baseshift`: the same command line as the `baseshift` script."""
-from baseshift.core.cli import main
+from baseshift.core.app.cli import main
 
 raise SystemExit(main())

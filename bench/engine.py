@@ -51,7 +51,7 @@ def chain_source(n: int, fn: str) -> str:
 async def measure(source: str, n: int, store: str, data_dir: Path, parallel: int,
                   profile: str | None, database_url: str | None = None,
                   queue: str = "local") -> dict[str, object]:
-    from baseshift.core.app import BaseShift
+    from baseshift.core.app.application import BaseShift
     from baseshift.core.settings import Settings
     from baseshift.dsl import compile_source
 

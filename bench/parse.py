@@ -29,7 +29,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs; the best is reported")
     args = parser.parse_args()
 
-    from baseshift.core.app import BaseShift
+    from baseshift.core.app.application import BaseShift
     from baseshift.core.settings import Settings
     from baseshift.dsl import compile_source
 

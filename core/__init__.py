@@ -1,7 +1,7 @@
 """Base Shift's core: the public API plugins use (`from baseshift.core import hookimpl`).
 
 The names are imported on first use (PEP 562), so importing a submodule such as
-`baseshift.core.cli` does not load the engine's types."""
+`baseshift.core.app.cli` does not load the engine's types."""
 from __future__ import annotations
 
 import importlib

@@ -3,27 +3,68 @@
 The hook specs (core/hookspecs.py) name this, not the `BaseShift` class: the class is built
 from the components below, and the specs are read by the plugin manager that class creates,
 so naming the class would tie them in a circle. `BaseShift` is checked against this protocol
-(core/app.py), so the two cannot drift apart."""
+(core/app/application.py), so the two cannot drift apart."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from baseshift.dsl import CheckEnv, Compiled
-
     from .cache import Cache
-    from .catalog import WorkflowCatalog
+    from .compiled import CheckEnv, Compiled, FileTemplate, WorkflowEntry
     from .engine import Engine
     from .hooks import Hooks
     from .hub import EventHub
     from .plan import Plan, TemplateSpec
     from .protocols import AttemptQueue, Executor, StateStore
-    from .records import JobRecord, RunRecord
-    from .service import RunService
+    from .records import JobRecord, RunRecord, RunSnapshot
     from .settings import Settings
     from .templatestore import TemplateStore
+
+
+class Catalog(Protocol):
+    """The server's workflows (`core.app.catalog.WorkflowCatalog`), as plugins use them."""
+
+    file_templates: tuple[FileTemplate, ...]
+    generation: int
+    """Counts the reloads that changed something, so a reader can tell its view is stale."""
+
+    def entries(self) -> list[WorkflowEntry]: ...
+
+    def log_summary(self, what: str) -> None: ...
+
+    def get(self, name: str) -> WorkflowEntry: ...
+
+    def plan(self, name: str) -> Plan: ...
+
+    def validate(self, source: str, filename: str = "pasted.bsw") -> Compiled: ...
+
+    async def refresh(self, *, force: bool = False) -> bool: ...
+
+    async def watch(self, interval: float = ...) -> None: ...
+
+
+class Runs(Protocol):
+    """Starting and steering runs (`core.app.service.RunService`), as plugins use it."""
+
+    async def start(self, workflow: str, inputs: Mapping[str, Any]) -> str: ...
+
+    async def snapshot(self, run_id: str, *, attempts: bool = True) -> RunSnapshot: ...
+
+    async def cancel(self, run_id: str) -> RunRecord: ...
+
+    async def retry(self, run_id: str) -> None: ...
+
+    async def rerun_from(self, run_id: str, job: str) -> None: ...
+
+    async def complete_job(self, run_id: str, job: str, output: Any = None) -> None: ...
+
+    async def fail_job(self, run_id: str, job: str, error: str) -> None: ...
+
+    async def resume_interrupted(self, *, quiet: bool = False) -> list[str]: ...
+
+    async def adopt_orphans_forever(self, interval: float = ...) -> None: ...
 
 
 class App(Protocol):
@@ -36,9 +77,13 @@ class App(Protocol):
     executor_classes: dict[str, type[Executor]]
     extra_templates: tuple[TemplateSpec, ...]
     live: EventHub
-    catalog: WorkflowCatalog
     engine: Engine
-    runs: RunService
+
+    @property
+    def catalog(self) -> Catalog: ...
+
+    @property
+    def runs(self) -> Runs: ...
 
     @property
     def store(self) -> StateStore: ...

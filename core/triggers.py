@@ -30,7 +30,7 @@ from .plan import MissedRuns, Schedule
 from .tasks import cancel_and_wait
 
 if TYPE_CHECKING:
-    from .app import BaseShift
+    from .appface import App
 
 log = logging.getLogger("baseshift.triggers")
 
@@ -213,7 +213,7 @@ LEAD_RETRY = 5.0
 class Scheduler:
     """Starts the runs of every loaded workflow's schedules at their fire times."""
 
-    def __init__(self, baseshift: BaseShift, *, clock: Clock | None = None,
+    def __init__(self, baseshift: App, *, clock: Clock | None = None,
                  state_path: Path | None = None, grace: float = GRACE,
                  max_catch_up: int = MAX_CATCH_UP, recheck: float = RECHECK) -> None:
         self.bs = baseshift

@@ -4,7 +4,9 @@ The engine and the CLI use only what is exported here.
 """
 from __future__ import annotations
 
-from .compile import CheckEnv, Compiled, compile_files, compile_source
+from baseshift.core.compiled import CheckEnv, Compiled
+
+from .compile import compile_files, compile_source
 from .parser import parse_expression
 from .render import render_plan
 

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from baseshift.core.compiled import CheckEnv, Compiled
 from baseshift.core.diagnostics import Diagnostic, Severity, Span
 from baseshift.core.plan import Plan, TemplateSpec
 from baseshift.core.semver import Version, VersionError
@@ -18,33 +19,6 @@ from .parser import parse_source
 from .report import Reporter
 from .templates import Registry, check_template, template_version
 from .validate import WorkflowCheck
-
-
-@dataclass(frozen=True)
-class CheckEnv:
-    """What a file is checked against: executor config schemas and known templates."""
-
-    executors: Mapping[str, dict[str, Any]]
-    templates: Sequence[TemplateSpec] = ()
-    template_origins: Mapping[str, str] = field(default_factory=dict)
-    """Where a template of `templates` comes from, by `name@version` (a file's path), for
-    messages; those not named are the store's or a plugin's."""
-
-
-@dataclass(frozen=True)
-class Compiled:
-    """The result of compiling one file; `plan` is None if it has no workflow or errors."""
-
-    path: str
-    source: str
-    plan: Plan | None
-    templates: tuple[TemplateSpec, ...]
-    diagnostics: tuple[Diagnostic, ...]
-
-    @property
-    def ok(self) -> bool:
-        """True when no diagnostic is an error."""
-        return not any(d.severity is Severity.ERROR for d in self.diagnostics)
 
 
 @dataclass(slots=True)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from baseshift.core.app import BaseShift
+from baseshift.core.app.application import BaseShift
 from baseshift.core.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent

@@ -31,9 +31,9 @@ from typing import Any
 
 import pytest
 
-from baseshift.core.app import BaseShift
+from baseshift.core.app.application import BaseShift
+from baseshift.core.app.loader import load_folder
 from baseshift.core.diagnostics import Severity, render_all
-from baseshift.core.loader import load_folder
 from baseshift.core.plan import TemplateSpec
 from baseshift.core.settings import Settings
 from baseshift.dsl import Compiled

@@ -1,7 +1,6 @@
 """Rules about the code base itself: hooks documented and tested, layering, plugin lists."""
 from __future__ import annotations
 
-import ast
 import inspect
 import re
 from pathlib import Path
@@ -10,6 +9,7 @@ import pytest
 
 from baseshift.core import hookspecs
 from baseshift.core.plugins import BUILTIN_PLUGINS, DEFAULT_PLUGINS
+from tests.import_graph import circles, dependencies, imports_of, shipped_modules
 
 REPO = Path(__file__).resolve().parent.parent
 HOOKS = sorted(name for name, fn in vars(hookspecs).items()
@@ -60,37 +60,71 @@ def test_plugins_top_level_holds_families_not_modules() -> None:
 
 
 def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text())
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-    return found
+    return {imp.module for imp in imports_of(path)}
 
 
-COMPOSITION = {"app.py", "appface.py", "commands.py", "cli.py", "catalog.py", "loader.py",
-               "template_files.py"}
-"""Core modules that assemble the application and may reach the language front end."""
+MODULES = shipped_modules()
+GRAPH = dependencies(MODULES)
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "core").glob("*.py")), ids=lambda p: p.name)
-def test_core_imports_no_plugins_web_or_storage_engines(path: Path) -> None:
-    banned = ("baseshift.plugins", "baseshift.web", "starlette", "sqlalchemy", "sqlmodel",
-              "redis", "httpx")
-    if path.name not in COMPOSITION:
-        banned += ("baseshift.dsl",)
-    bad = [m for m in _imports(path) if m.startswith(banned)]
-    assert not bad, f"core/{path.name} imports {bad}"
+def _layer(module: str) -> str:
+    """kernel (core/*.py), app (core/app/), dsl, web or plugins."""
+    parts = module.split(".")
+    if parts[1] == "core":
+        return "app" if parts[2:3] == ["app"] else "kernel"
+    return parts[1]
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "dsl").glob("*.py")), ids=lambda p: p.name)
-def test_dsl_imports_only_core(path: Path) -> None:
-    bad = [m for m in _imports(path)
-           if m.startswith(("baseshift.plugins", "baseshift.web", "sqlalchemy", "sqlmodel",
-                            "httpx", "starlette"))]
-    assert not bad, f"dsl/{path.name} imports {bad}"
+MAY_IMPORT = {
+    "kernel": {"kernel"},
+    "dsl": {"kernel", "dsl"},
+    "app": {"kernel", "dsl", "app"},
+    "web": {"kernel", "app", "web"},
+    "plugins": {"kernel", "dsl", "app", "web", "plugins"},
+}
+"""Who may import whom (docs/architecture.md): the kernel only itself; the language front
+end the kernel; the application layer (core/app/) the front end too; the HTTP toolkit the
+application layer; plugins any of them."""
+
+KERNEL_BANNED = ("starlette", "sqlalchemy", "sqlmodel", "redis", "httpx", "psycopg", "jinja2")
+"""Drivers and frameworks the kernel and the language never import: they speak through
+hookspecs and protocols, and plugins bring the drivers."""
+
+
+def test_layers_cover_every_shipped_folder() -> None:
+    assert {_layer(m) for m in MODULES} == set(MAY_IMPORT)
+    folders = {p.parent.relative_to(REPO).parts[0] for p in MODULES.values()}
+    assert folders == {"core", "dsl", "plugins", "web"}
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_module_imports_only_the_layers_below_it(module: str) -> None:
+    layer = _layer(module)
+    bad = sorted(dep for dep in GRAPH[module] if _layer(dep) not in MAY_IMPORT[layer])
+    if layer in ("kernel", "dsl"):
+        bad += sorted(m for m in _imports(MODULES[module]) if m.startswith(KERNEL_BANNED))
+    assert not bad, f"{module} ({layer}) imports {bad}"
+
+
+def test_no_import_circles_in_shipped_code() -> None:
+    """Counting imports under TYPE_CHECKING and inside functions: a circle held together by
+    a deferred or type-only import is still two modules that cannot be understood apart."""
+    assert circles(GRAPH) == []
+
+
+def _family(module: str) -> str:
+    parts = module.split(".")
+    return ".".join(parts[:3]) if parts[1] == "plugins" else module
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if _layer(m) == "plugins"))
+def test_plugins_use_only_public_names_of_other_modules(module: str) -> None:
+    """A family shares helpers through public names; a private name (`_x`) of another
+    family, or of the kernel, is an internal that may change under it."""
+    bad = sorted(f"{imp.module}.{imp.name}" for imp in imports_of(MODULES[module])
+                 if imp.module.startswith("baseshift") and imp.name and imp.name.startswith("_")
+                 and _family(imp.module) != _family(module))
+    assert not bad, f"{module} imports private {bad}"
 
 
 def test_no_test_module_imports_another() -> None:

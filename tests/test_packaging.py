@@ -48,7 +48,7 @@ def test_installed_wheel_checks_a_workflow(wheel: Path, tmp_path: Path) -> None:
                     '"echo hi" } }\n}\n')
     # -S skips .pth files, so the editable install of the source tree is not visible.
     code = ("import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]; "
-            "import baseshift.core.cli as c; assert c.__file__.startswith(sys.argv[1]), "
+            "import baseshift.core.app.cli as c; assert c.__file__.startswith(sys.argv[1]), "
             "c.__file__; sys.argv = ['baseshift', 'check', sys.argv[3]]; sys.exit(c.main())")
     result = subprocess.run([sys.executable, "-S", "-c", code, str(target),
                              sysconfig.get_paths()["purelib"], str(flow)],

@@ -34,7 +34,7 @@ class NotInstalled(importlib.abc.MetaPathFinder):
         return None
 
 sys.meta_path.insert(0, NotInstalled())
-from baseshift.core.cli import main
+from baseshift.core.app.cli import main
 try:
     code = main(sys.argv[1:])
 except SystemExit as exc:

@@ -13,7 +13,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppres
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from baseshift.core.app import BaseShift
+from baseshift.core.app.application import BaseShift
 from baseshift.core.settings import Settings
 
 from .guards import RequestGuard

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 if TYPE_CHECKING:
-    from baseshift.core.app import BaseShift
+    from baseshift.core.app.application import BaseShift
 
 STASH_KEY = "web.jinja"
 TEMPLATE_DIRS_KEY = "web.template_dirs"

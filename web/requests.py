@@ -10,7 +10,7 @@ from starlette.requests import Request
 from baseshift.core.errors import BadRequest, InputError
 
 if TYPE_CHECKING:
-    from baseshift.core.app import BaseShift
+    from baseshift.core.app.application import BaseShift
 
 from .guards import MAX_BODY
 

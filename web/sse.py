@@ -19,7 +19,7 @@ from baseshift.core.states import JobState, RunState
 from .schemas import JOB_STATUS, RUN_STATUS, STATUS, obj
 
 if TYPE_CHECKING:
-    from baseshift.core.app import BaseShift
+    from baseshift.core.app.application import BaseShift
 
 KEEPALIVE_SECONDS = 15.0
 

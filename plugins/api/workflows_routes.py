@@ -7,8 +7,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from baseshift.core.catalog import WorkflowEntry
-from baseshift.core.cli import package_version
+from baseshift.core.app.cli import package_version
+from baseshift.core.compiled import WorkflowEntry
 from baseshift.core.errors import BadRequest, InputError
 from baseshift.core.plan import Plan
 from baseshift.core.schema import to_json_schema

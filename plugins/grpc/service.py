@@ -38,7 +38,7 @@ from baseshift.core.protocols import Executor, JobContext, JobResult
 from .codegen import CHANNEL_OPTIONS, stubs
 
 if TYPE_CHECKING:
-    from baseshift.core.app import BaseShift
+    from baseshift.core.app.application import BaseShift
 
 KEEP_FINISHED = 1000
 

@@ -44,7 +44,7 @@ from .pods import CONTAINER, WITH_SCHEMA, parse_request, pod_manifest, pod_name
 from .watch import PodTracker, Verdict
 
 if TYPE_CHECKING:
-    from baseshift.core.app import BaseShift
+    from baseshift.core.app.application import BaseShift
     from baseshift.core.diagnostics import Diagnostic
     from baseshift.core.plan import Plan
 

@@ -28,7 +28,7 @@ from .templates import MongoTemplateStore
 if TYPE_CHECKING:
     from pymongo.collection import Collection
 
-    from baseshift.core.app import BaseShift
+    from baseshift.core.app.application import BaseShift
 
 log = logging.getLogger("baseshift.results_mongo")
 

@@ -18,7 +18,7 @@ from baseshift.core.hookspecs import hookimpl
 from baseshift.core.states import JobState, RunState
 
 if TYPE_CHECKING:
-    from baseshift.core.app import BaseShift
+    from baseshift.core.app.application import BaseShift
 
 log = logging.getLogger("baseshift.runs")
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from baseshift.core.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from baseshift.core.app import BaseShift
+    from baseshift.core.app.application import BaseShift
     from baseshift.core.events import Event
 
 

@@ -14,7 +14,7 @@ from baseshift.core.hookspecs import hookimpl
 from baseshift.core.states import JobState
 
 if TYPE_CHECKING:
-    from baseshift.core.app import BaseShift
+    from baseshift.core.app.application import BaseShift
 
 _COUNTED = {JobState.SUCCEEDED, JobState.FAILED, JobState.SKIPPED, JobState.CANCELLED}
 

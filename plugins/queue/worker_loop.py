@@ -44,7 +44,7 @@ from .pg_queue import (
 )
 
 if TYPE_CHECKING:
-    from baseshift.core.app import BaseShift
+    from baseshift.core.app.application import BaseShift
     from baseshift.core.plan import Plan
     from baseshift.core.records import JobRecord, RunRecord
 
@@ -288,7 +288,7 @@ class Worker:
 
 async def work(settings: Any, labels: list[str], concurrency: int | None,
                 grpc: str | None) -> int:
-    from baseshift.core.app import BaseShift
+    from baseshift.core.app.application import BaseShift
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     import redis.asyncio as aioredis
     from redis.asyncio.client import Pipeline
 
-    from baseshift.core.app import BaseShift
+    from baseshift.core.app.application import BaseShift
 
 log = logging.getLogger("baseshift.live_redis")
 

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from hypercorn.config import Config
     from starlette.types import ASGIApp
 
-    from baseshift.core.app import BaseShift
+    from baseshift.core.app.application import BaseShift
     from baseshift.core.settings import Settings
 
 GRACEFUL_SECONDS = 5.0
@@ -59,7 +59,7 @@ async def _preflight(settings: Settings) -> None:
     """Open and close every configured backend once, so that a bad or unreachable URL is one
     clear error (raised to the command line) before Hypercorn starts, not a traceback from
     inside the server's startup."""
-    from baseshift.core.app import BaseShift
+    from baseshift.core.app.application import BaseShift
 
     async with BaseShift(settings):
         pass

@@ -27,7 +27,7 @@ from baseshift.web.schemas import EXECUTOR, obj
 from .common import KnownTemplates, ListedTemplate, diff_json, template_store
 
 if TYPE_CHECKING:
-    from baseshift.core.app import BaseShift
+    from baseshift.core.app.application import BaseShift
 
 TAGS = ["templates"]
 _STRING = {"type": "string"}

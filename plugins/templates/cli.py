@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from baseshift.core.app import BaseShift
+from baseshift.core.app.application import BaseShift
+from baseshift.core.app.template_files import read_template_file
 from baseshift.core.command import Command, ExitCode, existing_file, print_json
 from baseshift.core.diagnostics import render_all
 from baseshift.core.errors import NotFound
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.settings import Settings
-from baseshift.core.template_files import read_template_file
 from baseshift.core.templatestore import TemplateDocument, TemplateStore, not_found
 
 from .common import diff_json, template_store

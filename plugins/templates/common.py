@@ -19,8 +19,8 @@ from baseshift.core.templatestore import (
 )
 
 if TYPE_CHECKING:
-    from baseshift.core.app import BaseShift
-    from baseshift.core.loader import FileTemplate
+    from baseshift.core.app.application import BaseShift
+    from baseshift.core.compiled import FileTemplate
     from baseshift.core.templatestore import TemplateStore
 
 

@@ -21,7 +21,7 @@ from baseshift.web.requests import read_json
 from .common import KnownTemplates, ListedTemplate
 
 if TYPE_CHECKING:
-    from baseshift.core.app import BaseShift
+    from baseshift.core.app.application import BaseShift
 
 SDL = """
 "A JSON object (step configs, JSON Schemas)."

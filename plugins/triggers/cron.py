@@ -13,7 +13,7 @@ from baseshift.core.hookspecs import hookimpl
 from baseshift.core.triggers import GRACE, MAX_CATCH_UP, RECHECK, Scheduler
 
 if TYPE_CHECKING:
-    from baseshift.core.app import BaseShift
+    from baseshift.core.app.application import BaseShift
 
 STASH_KEY = "trigger_cron"
 """`baseshift.stash[STASH_KEY]`: the running Scheduler."""

@@ -30,7 +30,7 @@ from baseshift.web.requests import json_object, read_json
 from baseshift.web.schemas import STARTED, run_response
 
 if TYPE_CHECKING:
-    from baseshift.core.app import BaseShift
+    from baseshift.core.app.application import BaseShift
 
 log = logging.getLogger("baseshift.webhook")
 

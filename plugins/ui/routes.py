@@ -30,7 +30,7 @@ from baseshift.web.render import builtin_static, render
 from baseshift.web.requests import read_form
 
 if TYPE_CHECKING:
-    from baseshift.core.app import BaseShift
+    from baseshift.core.app.application import BaseShift
     from baseshift.core.plan import Plan
 
 View = Callable[[Request], Awaitable[Response]]

@@ -25,7 +25,7 @@ from baseshift.web.sse import KEEPALIVE_SECONDS, sse
 from baseshift.web.timeline import timeline
 
 if TYPE_CHECKING:
-    from baseshift.core.app import BaseShift
+    from baseshift.core.app.application import BaseShift
     from baseshift.core.plan import Plan
     from baseshift.core.records import RunSnapshot
 

@@ -9,7 +9,7 @@ from baseshift.core.hookspecs import hookimpl
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
 
-    from baseshift.core.app import BaseShift
+    from baseshift.core.app.application import BaseShift
 
 
 @hookimpl

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from baseshift.core.app import BaseShift
+from baseshift.core.app.application import BaseShift
 from baseshift.core.errors import Conflict, InputError
 from baseshift.core.events import RunStateChanged
 from baseshift.core.hookspecs import hookimpl

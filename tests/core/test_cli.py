@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from baseshift.core.cli import build_parser
+from baseshift.core.app.cli import build_parser
 
 COMMANDS = ["check", "plan", "run", "runs", "show", "resume", "cancel", "retry", "plugins"]
 

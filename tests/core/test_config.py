@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from baseshift.core.app import BaseShift
+from baseshift.core.app.application import BaseShift
 from baseshift.core.config import masked
 from baseshift.core.errors import ConfigError
 from baseshift.core.settings import Settings

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from plans import job
 
-from baseshift.core.app import BaseShift
+from baseshift.core.app.application import BaseShift
 from baseshift.core.expr import Binary, Index, ListExpr, Literal
 from baseshift.core.plan import Plan
 from baseshift.core.settings import Settings

@@ -11,7 +11,7 @@ import pytest
 from plans import job
 
 from baseshift.core import hookimpl
-from baseshift.core.app import BaseShift
+from baseshift.core.app.application import BaseShift
 from baseshift.core.diagnostics import Diagnostic
 from baseshift.core.errors import ConfigError, PluginError
 from baseshift.core.events import JobStateChanged, RunStateChanged

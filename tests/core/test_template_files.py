@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from baseshift.core.template_files import read_template_files, template_files
+from baseshift.core.app.template_files import read_template_files, template_files
 from baseshift.dsl import CheckEnv, compile_source
 
 REPO = Path(__file__).resolve().parent.parent.parent

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from baseshift.core.app import BaseShift
+from baseshift.core.app.application import BaseShift
 from baseshift.core.plan import MissedRuns, Schedule
 from baseshift.core.settings import Settings
 from baseshift.core.states import RunState

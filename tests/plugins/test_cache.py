@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from baseshift.core.app import BaseShift
+from baseshift.core.app.application import BaseShift
 from baseshift.core.cache import Cache, CacheStats, JSONValue, decode, encode
 from baseshift.core.errors import ConfigError
 from baseshift.core.plugins import DEFAULT_PLUGINS
@@ -209,7 +209,7 @@ def test_an_app_not_using_redis_does_not_import_it(tmp_path: Path) -> None:
     """Every start loads the Redis plugins; the driver (the costliest import of a start)
     only comes with a Redis backend. MongoDB's driver likewise."""
     script = ("import sys\n"
-              "from baseshift.core.app import BaseShift\n"
+              "from baseshift.core.app.application import BaseShift\n"
               "from baseshift.core.settings import Settings\n"
               f"BaseShift(Settings(load_entrypoints=False, data_dir={str(tmp_path)!r}))\n"
               "print(sorted({'redis', 'pymongo'} & set(sys.modules)))\n")

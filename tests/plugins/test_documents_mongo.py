@@ -22,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 import mongomock
 import pytest
 
-from baseshift.core.app import BaseShift
+from baseshift.core.app.application import BaseShift
 from baseshift.core.errors import ConfigError, StoreError
 from baseshift.core.plugins import DEFAULT_PLUGINS
 from baseshift.core.settings import Settings

@@ -19,7 +19,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from baseshift.core.app import BaseShift
+from baseshift.core.app.application import BaseShift
 from baseshift.core.errors import ConfigError
 from baseshift.core.events import Event, JobStateChanged, RunStateChanged
 from baseshift.core.hub import Subscription

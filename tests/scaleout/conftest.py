@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from baseshift.core.app import BaseShift
+from baseshift.core.app.application import BaseShift
 from baseshift.core.settings import Settings
 from baseshift.plugins.queue.worker_loop import Worker
 from baseshift.plugins.storage.pg_connect import PgTarget

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from baseshift.core.app import BaseShift
+from baseshift.core.app.application import BaseShift
 from baseshift.core.states import JobState, RunState
 from tests.conftest import free_port
 from tests.scaleout.conftest import on_postgres

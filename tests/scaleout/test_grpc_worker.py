@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from baseshift.core.app import BaseShift
+from baseshift.core.app.application import BaseShift
 from baseshift.core.settings import Settings
 from baseshift.core.states import RunState
 from tests.conftest import free_port

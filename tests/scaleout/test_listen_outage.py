@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from baseshift.core.app import BaseShift
+from baseshift.core.app.application import BaseShift
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.records import RunRecord
 from baseshift.core.settings import Settings

@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from baseshift.core.app import BaseShift
+from baseshift.core.app.application import BaseShift
 from baseshift.core.errors import StoreError
 from baseshift.core.states import JobState, RunState
 from tests.conftest import PG_SERVER

@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg
 
-from baseshift.core.app import BaseShift
+from baseshift.core.app.application import BaseShift
 from baseshift.core.settings import Settings
 from baseshift.core.states import RunState
 from baseshift.plugins.queue.worker_loop import Worker

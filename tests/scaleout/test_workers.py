@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from baseshift.core.app import BaseShift
+from baseshift.core.app.application import BaseShift
 from baseshift.core.errors import ConfigError
 from baseshift.core.settings import Settings
 from baseshift.core.states import JobState, RunState

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from baseshift.core.app import BaseShift
+from baseshift.core.app.application import BaseShift
 
 HERE = Path(__file__).resolve().parent
 TEST_WORKFLOWS = HERE / "workflows"

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from baseshift.core.app import BaseShift
+from baseshift.core.app.application import BaseShift
 from baseshift.core.settings import Settings
 from baseshift.web.app import create_app
 

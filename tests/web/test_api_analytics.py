@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from baseshift.core.app import BaseShift
+from baseshift.core.app.application import BaseShift
 from baseshift.plugins.api.analytics_routes import iso
 
 A = "/api/v1/analytics"

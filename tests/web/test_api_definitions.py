@@ -12,7 +12,7 @@ import pytest
 from api_support import API, JSON, finished, get_json, install, problem, run_ids
 from starlette.routing import Route
 
-from baseshift.core.app import BaseShift
+from baseshift.core.app.application import BaseShift
 from baseshift.plugins.api import runs as api_runs
 from baseshift.plugins.api import workflows as api_workflows
 

@@ -23,7 +23,7 @@ from api_support import (
     start,
 )
 
-from baseshift.core.app import BaseShift
+from baseshift.core.app.application import BaseShift
 
 Served = tuple[BaseShift, httpx.AsyncClient]
 APPROVED = {"approved": True, "by": "ada"}

@@ -29,7 +29,7 @@ from api_support import (
     status,
 )
 
-from baseshift.core.app import BaseShift
+from baseshift.core.app.application import BaseShift
 
 Served = tuple[BaseShift, httpx.AsyncClient]
 

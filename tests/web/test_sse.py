@@ -27,7 +27,7 @@ from api_support import (
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
-from baseshift.core.app import BaseShift
+from baseshift.core.app.application import BaseShift
 from baseshift.core.events import Event
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.settings import Settings

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from baseshift.core.app import BaseShift
+from baseshift.core.app.application import BaseShift
 from baseshift.core.states import JobState, RunState
 from baseshift.plugins.ui import routes as web_ui
 from baseshift.web.forms import field_of_error

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from baseshift.core.app import BaseShift
+from baseshift.core.app.application import BaseShift
 from baseshift.core.states import RunState
 
 SECRET = "s3cret-value"

@@ -8,40 +8,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from .diagnostics import Diagnostic, Severity, Span
-from .errors import DSLError, NotFound
-from .loader import Checks, FileTemplate, folder_files, load_folder, make_importable
-from .plan import Plan, TemplateSpec
+from ..compiled import Compiled, FileTemplate, WorkflowEntry
+from ..diagnostics import Diagnostic, Severity, Span
+from ..errors import DSLError, NotFound
+from ..plan import Plan, TemplateSpec
+from .loader import Checks, folder_files, load_folder, make_importable
 from .template_files import is_template_file
 
 if TYPE_CHECKING:
-    from baseshift.dsl import Compiled
-
-    from .templatestore import TemplateStore
+    from ..templatestore import TemplateStore
 
 log = logging.getLogger("baseshift.catalog")
 
 RELOAD_INTERVAL = 1.0
 """Seconds between checks of the workflows folder for changed files."""
-
-
-@dataclass(frozen=True, slots=True)
-class WorkflowEntry:
-    """One workflow file as the server sees it: its plan, or the reasons it has none."""
-
-    name: str
-    path: Path
-    source: str
-    plan: Plan | None
-    diagnostics: tuple[Diagnostic, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        return self.plan is not None
 
 
 Fingerprint = tuple[tuple[str, int, int], ...]

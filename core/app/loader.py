@@ -12,17 +12,14 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-from .diagnostics import Diagnostic, Severity, Span
-from .errors import InputError
-from .plan import TemplateSpec
+from ..compiled import CheckEnv, Compiled, FileTemplate
+from ..diagnostics import Diagnostic, Severity, Span
+from ..errors import InputError
+from ..plan import TemplateSpec
+from ..templatespec import to_document
 from .template_files import TemplateFile, check_template_files, is_template_file
-from .templatespec import to_document
-from .templatestore import TemplateDocument
-
-if TYPE_CHECKING:
-    from baseshift.dsl import CheckEnv, Compiled
 
 WORKFLOW_SUFFIX = ".bsw"
 
@@ -37,16 +34,6 @@ class Checks(Protocol):
     def check_env(self, extra_templates: Sequence[TemplateSpec] = ()) -> CheckEnv: ...
 
     def with_plugin_checks(self, compiled: Compiled) -> Compiled: ...
-
-
-@dataclass(frozen=True, slots=True)
-class FileTemplate:
-    """A template defined in a file of the folder. The template APIs list it with its path;
-    it is read-only there (edit the file to change it)."""
-
-    spec: TemplateSpec
-    document: TemplateDocument
-    path: Path
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +136,5 @@ def _refuse_duplicate_workflows(results: list[Compiled]) -> list[Compiled]:
 
 
 def _as_compiled(f: TemplateFile) -> Compiled:
-    from baseshift.dsl import Compiled
-
     return Compiled(str(f.path), f.source, None, tuple(s for _, s in f.templates),
                     f.diagnostics)

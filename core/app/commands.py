@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .command import (
+from ..command import (
     Command,
     ExitCode,
     existing_file,
@@ -17,16 +17,15 @@ from .command import (
     settings_from,
     stdout_to_stderr,
 )
-from .diagnostics import render_all
-from .errors import ConfigError, Conflict, InputError, NotFound
-from .records import RunSnapshot
-from .report import runs_table, snapshot_json, snapshot_text
-from .states import RunState
+from ..diagnostics import render_all
+from ..errors import ConfigError, Conflict, InputError, NotFound
+from ..records import RunSnapshot
+from ..report import runs_table, snapshot_json, snapshot_text
+from ..states import RunState
 
 if TYPE_CHECKING:
-    from baseshift.dsl import Compiled
-
-    from .app import BaseShift
+    from ..compiled import Compiled
+    from .application import BaseShift
 
 
 def _paths(p: argparse.ArgumentParser) -> None:
@@ -51,7 +50,7 @@ def app_for(args: argparse.Namespace, **extra: Any) -> BaseShift:
 
     Imported here, not at the top: `baseshift --version` and `--help` load this module and
     should not pay for the application's imports."""
-    from .app import BaseShift
+    from .application import BaseShift
 
     return BaseShift(settings_from(args, **extra))
 
@@ -63,7 +62,7 @@ def collect_files(paths: list[str]) -> dict[Path, list[Path]]:
     """The files to report, by the folder they are loaded with, in the order given.
 
     A folder stands for the workflow and template files in it and in its sub-folders; each
-    folder is loaded on its own (`core/loader.py`), as `run` and the server load it."""
+    folder is loaded on its own (`core/app/loader.py`), as `run` and the server load it."""
     from .loader import folder_files
 
     by_folder: dict[Path, list[Path]] = {}
@@ -282,7 +281,7 @@ async def cmd_runs(args: argparse.Namespace) -> int:
     async with bs:
         runs = await bs.store.list_runs(limit=args.limit, workflow=args.workflow, states=states)
     if args.json:
-        from .report import run_json
+        from ..report import run_json
 
         print_json([run_json(r) for r in runs])
     else:
@@ -405,7 +404,7 @@ def cmd_config(args: argparse.Namespace) -> int:
     import dataclasses
     import os
 
-    from .config import config_path, masked
+    from ..config import config_path, masked
 
     settings = settings_from(args)
     path = config_path(os.environ)
@@ -425,7 +424,7 @@ def _config_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    from .plugins import describe_plugins
+    from ..plugins import describe_plugins
 
     bs = app_for(args)
     infos = describe_plugins(bs.pm)

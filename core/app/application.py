@@ -9,25 +9,24 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .cache import Cache
+from ..cache import Cache
+from ..compiled import CheckEnv, Compiled
+from ..errors import ConfigError, DSLError, NotFound
+from ..hooks import Hooks
+from ..hub import EventHub
+from ..plan import Plan, TemplateSpec
+from ..plugins import DEFAULT_PLUGINS, make_plugin_manager
+from ..protocols import AttemptQueue, StateStore
+from ..records import JobRecord, RunRecord
+from ..registry import load_backend
+from ..settings import Settings
 from .catalog import WorkflowCatalog
-from .errors import ConfigError, DSLError, NotFound
-from .hooks import Hooks
-from .hub import EventHub
 from .loader import load_folder, make_importable
-from .plan import Plan, TemplateSpec
-from .plugins import DEFAULT_PLUGINS, make_plugin_manager
-from .protocols import AttemptQueue, StateStore
-from .records import JobRecord, RunRecord
-from .registry import load_backend
-from .settings import Settings
 
 if TYPE_CHECKING:
-    from baseshift.dsl import CheckEnv, Compiled
-
-    from .appface import App
-    from .engine import Engine
-    from .templatestore import TemplateStore
+    from ..appface import App
+    from ..engine import Engine
+    from ..templatestore import TemplateStore
 
 
 class BaseShift:
@@ -64,10 +63,10 @@ class BaseShift:
         self._plugin_templates: list[TemplateSpec] | None = None
         self.extra_templates: tuple[TemplateSpec, ...] = ()
         """The template store's templates, as the catalog last read them (a folder's own
-        templates are not kept here: `core/loader.py` reads them with the folder)."""
+        templates are not kept here: `core/app/loader.py` reads them with the folder)."""
         self.live = EventHub()
         self.catalog = WorkflowCatalog(self, self.settings.workflows_dir)
-        from .engine import Engine
+        from ..engine import Engine
         from .service import RunService
 
         self.engine: Engine = Engine(self)
@@ -143,8 +142,6 @@ class BaseShift:
 
     def check_env(self, extra_templates: Sequence[TemplateSpec] = ()) -> CheckEnv:
         """What the language checker needs to know: executors and available templates."""
-        from baseshift.dsl import CheckEnv
-
         return CheckEnv(executors=self._executor_schemas(),
                         templates=(*self.plugin_templates(), *self.extra_templates,
                                    *extra_templates))
@@ -156,7 +153,7 @@ class BaseShift:
     def plugin_templates(self) -> list[TemplateSpec]:
         """Templates shipped by plugins through `register_job_templates`, compiled once."""
         if self._plugin_templates is None:
-            from baseshift.dsl import CheckEnv, compile_source
+            from baseshift.dsl import compile_source
 
             env = CheckEnv(executors=self._executor_schemas())
             found: list[TemplateSpec] = []
@@ -187,7 +184,7 @@ class BaseShift:
 
     def load_workflow(self, path: str | Path) -> Plan:
         """The plan of one workflow file, checked with the other files of its folder as
-        `baseshift check` and the server check it (`core/loader.py`).
+        `baseshift check` and the server check it (`core/app/loader.py`).
 
         Raises DSLError (with every diagnostic) when the file does not check.
         """

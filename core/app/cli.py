@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .command import ExitCode
-from .errors import BaseShiftError, ConfigError, DSLError, InputError
+from ..command import ExitCode
+from ..errors import BaseShiftError, ConfigError, DSLError, InputError
 
 if TYPE_CHECKING:
     pass
@@ -54,8 +54,8 @@ def _asks_version(words: Sequence[str]) -> bool:
 
 
 def _plugin_commands(builtin: Sequence[Any]) -> list[Any]:
-    from .plugins import make_plugin_manager, plugin_commands
-    from .settings import Settings
+    from ..plugins import make_plugin_manager, plugin_commands
+    from ..settings import Settings
 
     settings = Settings.from_env()
     pm = make_plugin_manager(load_entrypoints=settings.load_entrypoints,
@@ -94,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         words = sys.argv[1:] if argv is None else list(argv)
         version_only = _asks_version(words)
         if not version_only:
-            from .console import configure_console
+            from ..console import configure_console
 
             configure_console()
         args = build_parser(with_commands=not version_only).parse_args(words)
@@ -105,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = asyncio.run(result)
         return int(result)
     except DSLError as exc:
-        from .diagnostics import render_all
+        from ..diagnostics import render_all
 
         if exc.diagnostics:
             sources = _sources(exc.diagnostics)
@@ -141,7 +141,7 @@ def _sources(diagnostics: list[Any]) -> dict[str, str]:
 
 def package_version() -> str:
     """The version of Base Shift (pyproject.toml reads it from `baseshift.core.version`)."""
-    from .version import __version__
+    from ..version import __version__
 
     return __version__
 

@@ -11,11 +11,11 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .admission import Admission, AdmissionHost
-from .errors import Conflict, NotFound
-from .records import RunRecord, RunSnapshot
-from .runstate import ActiveRun, Effects
-from .states import JobState, RunState
+from ..admission import Admission, AdmissionHost
+from ..errors import Conflict, NotFound
+from ..records import RunRecord, RunSnapshot
+from ..runstate import ActiveRun, Effects
+from ..states import JobState, RunState
 
 if TYPE_CHECKING:
     from .catalog import WorkflowCatalog

@@ -19,10 +19,10 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.scalarbool import ScalarBoolean
 
-from .diagnostics import Diagnostic, Span
-from .plan import TemplateSpec
-from .templatespec import ExpressionParser, to_spec
-from .templatestore import (
+from ..diagnostics import Diagnostic, Span
+from ..plan import TemplateSpec
+from ..templatespec import ExpressionParser, to_spec
+from ..templatestore import (
     JsonPath,
     TemplateDocument,
     TemplateError,
