@@ -1,39 +1,170 @@
-"""Base Shift's core: the public API plugins use (`from baseshift.core import hookimpl`).
+"""Base Shift's public API for plugin authors: `from baseshift.core import hookimpl, ...`.
 
-The names are imported on first use (PEP 562), so importing a submodule such as
-`baseshift.core.app.cli` does not load the engine's types."""
+Everything a plugin needs to add an executor, a backend (state store, template store,
+queue, cache), a CLI command, an event observer, a secret resolver or a plan check is
+importable from here; route helpers, which need Starlette, come from `baseshift.web`.
+docs/plugins.md ("The public API") lists every name, and a test keeps the two in step.
+Submodules are implementation: their names may move between versions, these may not.
+
+The names are imported on first use (PEP 562), so `import baseshift.core` (and the command
+line, which imports `baseshift.core.app.cli`) loads no engine, driver or web framework."""
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .exports import lazy_exports
 
 if TYPE_CHECKING:
-    from .errors import BaseShiftError, ExecutionError, JobTimeout
+    from .app.application import BaseShift
+    from .appface import App
+    from .cache import Cache, CacheStats, JSONValue, check_key, check_ttl, decode, encode
+    from .command import (
+        Command,
+        ExitCode,
+        existing_file,
+        existing_path,
+        print_json,
+        run_async,
+        settings_from,
+    )
+    from .config import masked, option
+    from .console import configure_console
+    from .diagnostics import Diagnostic, Severity, Span
+    from .errors import (
+        BadRequest,
+        BaseShiftError,
+        ConfigError,
+        Conflict,
+        DSLError,
+        ExecutionError,
+        ExpressionError,
+        IllegalTransition,
+        InputError,
+        JobTimeout,
+        NotFound,
+        PluginError,
+        StaleState,
+        StoreError,
+        Unauthorized,
+    )
+    from .events import Event, JobsAdded, JobStateChanged, RunStateChanged
     from .hookspecs import hookimpl, hookspec
-    from .protocols import Executor, JobContext, JobResult, StateStore
-
-_WHERE = {
-    "BaseShiftError": "errors", "ExecutionError": "errors", "JobTimeout": "errors",
-    "hookimpl": "hookspecs", "hookspec": "hookspecs",
-    "Executor": "protocols", "JobContext": "protocols", "JobResult": "protocols",
-    "StateStore": "protocols",
-}
+    from .json_text import NOT_JSON, dumps_compact, loads_strict, output_json
+    from .plan import JobSpec, Plan, TemplateSpec
+    from .protocols import (
+        AttemptQueue,
+        Executor,
+        JobContext,
+        JobResult,
+        LostAttempt,
+        QueuedAttempt,
+        StateStore,
+    )
+    from .records import (
+        MAX_PAGE,
+        AttemptRecord,
+        Changes,
+        JobDuration,
+        JobRecord,
+        JobSuccess,
+        RunCursor,
+        RunPage,
+        RunPerformance,
+        RunQuery,
+        RunRecord,
+        RunSnapshot,
+        SuccessRates,
+        WorkflowPerformance,
+    )
+    from .registry import Backend, Requirement
+    from .settings import Settings
+    from .states import JobState, RunState
+    from .tasks import cancel_and_wait
+    from .templatestore import (
+        DOCUMENT_KEYS,
+        Bump,
+        StepDocument,
+        TemplateDocument,
+        TemplateError,
+        TemplateExists,
+        TemplateIncompatible,
+        TemplateReadOnly,
+        TemplateStore,
+        check_publish,
+        filter_versions,
+        matches,
+        not_found,
+        parse_document,
+        retired_version,
+        select,
+        sorted_docs,
+    )
 
 __all__ = [
-    "BaseShiftError",
-    "ExecutionError",
-    "Executor",
-    "JobContext",
-    "JobResult",
-    "JobTimeout",
-    "StateStore",
-    "hookimpl",
-    "hookspec",
+    # hooks
+    "App", "hookimpl", "hookspec",
+    # executors
+    "Executor", "JobContext", "JobResult", "NOT_JSON", "loads_strict", "output_json",
+    # backends and their settings
+    "Backend", "Requirement", "Settings", "masked", "option",
+    # state stores
+    "AttemptRecord", "Changes", "JobDuration", "JobRecord", "JobSuccess", "MAX_PAGE",
+    "RunCursor", "RunPage", "RunPerformance", "RunQuery", "RunRecord", "RunSnapshot",
+    "StateStore", "SuccessRates", "WorkflowPerformance", "dumps_compact",
+    # template stores
+    "Bump", "DOCUMENT_KEYS", "StepDocument", "TemplateDocument", "TemplateError",
+    "TemplateExists", "TemplateIncompatible", "TemplateReadOnly", "TemplateSpec",
+    "TemplateStore", "check_publish", "filter_versions", "matches", "not_found",
+    "parse_document", "retired_version", "select", "sorted_docs",
+    # queues
+    "AttemptQueue", "LostAttempt", "QueuedAttempt",
+    # caches
+    "Cache", "CacheStats", "JSONValue", "check_key", "check_ttl", "decode", "encode",
+    # events and states
+    "Event", "JobState", "JobStateChanged", "JobsAdded", "RunState", "RunStateChanged",
+    # workflows and plan checks
+    "Diagnostic", "JobSpec", "Plan", "Severity", "Span",
+    # errors
+    "BadRequest", "BaseShiftError", "ConfigError", "Conflict", "DSLError", "ExecutionError",
+    "ExpressionError", "IllegalTransition", "InputError", "JobTimeout", "NotFound",
+    "PluginError", "StaleState", "StoreError", "Unauthorized",
+    # commands
+    "BaseShift", "Command", "ExitCode", "configure_console", "existing_file",
+    "existing_path", "print_json", "run_async", "settings_from",
+    # background tasks
+    "cancel_and_wait",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+if not TYPE_CHECKING:  # type checkers read the imports above, and reject other names
+    __getattr__, __dir__ = lazy_exports(globals(), {
+        "app.application": ("BaseShift",),
+        "appface": ("App",),
+        "cache": ("Cache", "CacheStats", "JSONValue", "check_key", "check_ttl", "decode", "encode"),
+        "command": ("Command", "ExitCode", "existing_file", "existing_path", "print_json",
+                    "run_async", "settings_from"),
+        "config": ("masked", "option"),
+        "console": ("configure_console",),
+        "diagnostics": ("Diagnostic", "Severity", "Span"),
+        "errors": ("BadRequest", "BaseShiftError", "ConfigError", "Conflict", "DSLError",
+                   "ExecutionError", "ExpressionError", "IllegalTransition", "InputError",
+                   "JobTimeout", "NotFound", "PluginError", "StaleState", "StoreError",
+                   "Unauthorized"),
+        "events": ("Event", "JobStateChanged", "JobsAdded", "RunStateChanged"),
+        "hookspecs": ("hookimpl", "hookspec"),
+        "json_text": ("NOT_JSON", "dumps_compact", "loads_strict", "output_json"),
+        "plan": ("JobSpec", "Plan", "TemplateSpec"),
+        "protocols": ("AttemptQueue", "Executor", "JobContext", "JobResult", "LostAttempt",
+                      "QueuedAttempt", "StateStore"),
+        "records": ("AttemptRecord", "Changes", "JobDuration", "JobRecord", "JobSuccess",
+                    "MAX_PAGE", "RunCursor", "RunPage", "RunPerformance", "RunQuery", "RunRecord",
+                    "RunSnapshot", "SuccessRates", "WorkflowPerformance"),
+        "registry": ("Backend", "Requirement"),
+        "settings": ("Settings",),
+        "states": ("JobState", "RunState"),
+        "tasks": ("cancel_and_wait",),
+        "templatestore": ("Bump", "DOCUMENT_KEYS", "StepDocument", "TemplateDocument",
+                          "TemplateError", "TemplateExists", "TemplateIncompatible",
+                          "TemplateReadOnly", "TemplateStore", "check_publish", "filter_versions",
+                          "matches", "not_found", "parse_document", "retired_version", "select",
+                          "sorted_docs"),
+    })

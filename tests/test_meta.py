@@ -68,8 +68,11 @@ GRAPH = dependencies(MODULES)
 
 
 def _layer(module: str) -> str:
-    """kernel (core/*.py), app (core/app/), dsl, web or plugins."""
+    """api (the package `baseshift.core`), kernel (core/*.py), app (core/app/), dsl, web
+    or plugins."""
     parts = module.split(".")
+    if module == "baseshift.core":
+        return "api"
     if parts[1] == "core":
         return "app" if parts[2:3] == ["app"] else "kernel"
     return parts[1]
@@ -80,11 +83,13 @@ MAY_IMPORT = {
     "dsl": {"kernel", "dsl"},
     "app": {"kernel", "dsl", "app"},
     "web": {"kernel", "app", "web"},
-    "plugins": {"kernel", "dsl", "app", "web", "plugins"},
+    "plugins": {"api", "kernel", "dsl", "app", "web", "plugins"},
+    "api": {"kernel", "app"},
 }
 """Who may import whom (docs/architecture.md): the kernel only itself; the language front
 end the kernel; the application layer (core/app/) the front end too; the HTTP toolkit the
-application layer; plugins any of them."""
+application layer; plugins any of them. The public API (`baseshift.core` itself) names
+kernel and application types, for plugins only."""
 
 KERNEL_BANNED = ("starlette", "sqlalchemy", "sqlmodel", "redis", "httpx", "psycopg", "jinja2")
 """Drivers and frameworks the kernel and the language never import: they speak through

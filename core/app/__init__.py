@@ -6,17 +6,14 @@ It may import the language front end (`baseshift.dsl`); the kernel (the modules 
 first use (PEP 562), so that `baseshift.core.app.cli` starts without loading the engine."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..exports import lazy_exports
 
 if TYPE_CHECKING:
     from .application import BaseShift
 
 __all__ = ["BaseShift"]
 
-
-def __getattr__(name: str) -> Any:
-    if name != "BaseShift":
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from .application import BaseShift
-
-    return BaseShift
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_exports(globals(), {"application": ("BaseShift",)})

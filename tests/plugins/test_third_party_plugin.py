@@ -1,4 +1,5 @@
-"""A pip-installed plugin adds a step type and a template through the `baseshift` entry point."""
+"""A pip-installed plugin adds a step type, a template and a command through the `baseshift`
+entry point."""
 from __future__ import annotations
 
 import json
@@ -40,7 +41,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def cli(site: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get(
         "PYTHONPATH", "")]), "BASESHIFT_DATA_DIR": str(tmp_path / "data")}
-    return subprocess.run([sys.executable, "-m", "baseshift", *args], env=env,
+    return subprocess.run([sys.executable, "-m", "baseshift", *args], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -50,7 +51,8 @@ def test_installed_plugin_is_listed(site: Path, tmp_path: Path) -> None:
     plugins = {p["name"]: p for p in json.loads(result.stdout)}
     assert plugins["hello"]["distribution"] == "baseshift-hello"
     assert plugins["hello"]["version"] == "0.3.0"
-    assert plugins["hello"]["hooks"] == ["register_executors", "register_job_templates"]
+    assert plugins["hello"]["hooks"] == ["register_commands", "register_executors",
+                                         "register_job_templates"]
 
 
 def test_workflow_uses_the_plugins_step_type_and_template(site: Path, tmp_path: Path) -> None:
@@ -63,6 +65,23 @@ def test_workflow_uses_the_plugins_step_type_and_template(site: Path, tmp_path: 
     assert run["outputs"] == {"first": "hello Ada", "second": "bonjour dear hello Ada"}
     polite = next(j for j in run["jobs"] if j["name"] == "polite")
     assert polite["template"] == "hello.polite@1.0.0"
+
+
+def test_the_plugins_command_reads_its_table_of_the_configuration_file(
+        site: Path, tmp_path: Path) -> None:
+    (tmp_path / "baseshift.toml").write_text('[plugins.hello]\nlanguage = "de"\n')
+    result = cli(site, tmp_path, "hello", "Ada")
+    assert (result.returncode, result.stdout) == (0, "hallo Ada\n"), result.stderr
+    result = cli(site, tmp_path, "hello", "Ada", "--language", "fr")
+    assert (result.returncode, result.stdout) == (0, "bonjour Ada\n"), result.stderr
+
+
+def test_the_plugins_command_is_in_the_help_and_checks_its_arguments(
+        site: Path, tmp_path: Path) -> None:
+    assert "greet someone, as the `greet` step does" in cli(site, tmp_path, "--help").stdout
+    result = cli(site, tmp_path, "hello", "Ada", "--language", "xx")
+    assert result.returncode == 2
+    assert "invalid choice: 'xx'" in result.stderr
 
 
 def test_without_the_plugin_the_step_type_is_unknown(tmp_path: Path) -> None:

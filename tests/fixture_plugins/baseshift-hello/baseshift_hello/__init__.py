@@ -1,10 +1,27 @@
-"""A third-party plugin as users would write one: a step type and a job template."""
+"""A third-party plugin as users would write one: a step type, a job template and a command.
+
+It imports only Base Shift's public module, `baseshift.core`, as docs/plugins.md asks."""
 from __future__ import annotations
 
+import argparse
 from typing import Any, ClassVar
 
-from baseshift.core import hookimpl
-from baseshift.core.protocols import JobContext, JobResult
+from baseshift.core import (
+    Command,
+    ExitCode,
+    JobContext,
+    JobResult,
+    hookimpl,
+    option,
+    settings_from,
+)
+
+WORDS = {"en": "hello", "fr": "bonjour", "de": "hallo"}
+
+
+def greeting(name: str, language: str) -> str:
+    """`name` greeted in `language`, in English when the language is not known."""
+    return f"{WORDS.get(language, WORDS['en'])} {name}"
 
 
 class GreetExecutor:
@@ -19,14 +36,33 @@ class GreetExecutor:
     }
 
     async def execute(self, ctx: JobContext) -> JobResult:
-        word = {"fr": "bonjour", "de": "hallo"}.get(ctx.config.get("language", ""), "hello")
         ctx.log(f"greeting {ctx.config['name']}")
-        return JobResult(output={"greeting": f"{word} {ctx.config['name']}"})
+        return JobResult(output={"greeting": greeting(ctx.config["name"],
+                                                      ctx.config.get("language", ""))})
+
+
+def _hello_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", help="who to greet")
+    parser.add_argument("--language", choices=sorted(WORDS),
+                        help="the language (default: [plugins.hello] language, else en)")
+
+
+def cmd_hello(args: argparse.Namespace) -> int:
+    """`baseshift hello NAME`: the greeting the `greet` step would give."""
+    language = args.language or option(settings_from(args), "hello", "language", "en")
+    print(greeting(args.name, language))
+    return ExitCode.OK
 
 
 @hookimpl
 def register_executors() -> list[type]:
     return [GreetExecutor]
+
+
+@hookimpl
+def register_commands() -> list[Command]:
+    return [Command("hello", "greet someone, as the `greet` step does", _hello_args,
+                    cmd_hello)]
 
 
 @hookimpl
