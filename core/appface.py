@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from baseshift.dsl import CheckEnv, Compiled
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .records import JobRecord, RunRecord
     from .service import RunService
     from .settings import Settings
+    from .stash import Stash
     from .templatestore import TemplateStore
 
 
@@ -31,8 +32,8 @@ class App(Protocol):
 
     settings: Settings
     hooks: Hooks
-    stash: dict[str, Any]
-    """Plugin state, by a key the plugin owns."""
+    stash: Stash
+    """Plugin state, by a typed key the plugin owns (`core/stash.py`)."""
     executor_classes: dict[str, type[Executor]]
     extra_templates: tuple[TemplateSpec, ...]
     live: EventHub
