@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .app.application import BaseShift
     from .appface import App
     from .cache import Cache, CacheStats, JSONValue, check_key, check_ttl, decode, encode
+    from .capabilities import Backups, Leadership, Retention, SharedDocuments, SharedLocks
     from .command import (
         Command,
         ExitCode,
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
         JobResult,
         LostAttempt,
         QueuedAttempt,
+        RunAnalytics,
         StateStore,
     )
     from .records import (
@@ -67,6 +69,7 @@ if TYPE_CHECKING:
         JobDuration,
         JobRecord,
         JobSuccess,
+        Retired,
         RunCursor,
         RunPage,
         RunPerformance,
@@ -76,8 +79,9 @@ if TYPE_CHECKING:
         SuccessRates,
         WorkflowPerformance,
     )
-    from .registry import Backend, Requirement
+    from .registry import Backend, BackendClass, Offered, Requirement
     from .settings import Settings
+    from .stash import Stash, StashKey
     from .states import JobState, RunState
     from .tasks import cancel_and_wait
     from .templatestore import (
@@ -106,11 +110,15 @@ __all__ = [
     # executors
     "Executor", "JobContext", "JobResult", "NOT_JSON", "loads_strict", "output_json",
     # backends and their settings
-    "Backend", "Requirement", "Settings", "masked", "option",
+    "Backend", "BackendClass", "Offered", "Requirement", "Settings", "masked", "option",
+    # plugin state
+    "Stash", "StashKey",
     # state stores
     "AttemptRecord", "Changes", "JobDuration", "JobRecord", "JobSuccess", "MAX_PAGE",
     "RunCursor", "RunPage", "RunPerformance", "RunQuery", "RunRecord", "RunSnapshot",
     "StateStore", "SuccessRates", "WorkflowPerformance", "dumps_compact",
+    "RunAnalytics", "Backups", "Leadership", "Retention", "Retired", "SharedDocuments",
+    "SharedLocks",
     # template stores
     "Bump", "DOCUMENT_KEYS", "StepDocument", "TemplateDocument", "TemplateError",
     "TemplateExists", "TemplateIncompatible", "TemplateReadOnly", "TemplateSpec",
@@ -142,6 +150,7 @@ if not TYPE_CHECKING:  # type checkers read the imports above, and reject other 
         "cache": ("Cache", "CacheStats", "JSONValue", "check_key", "check_ttl", "decode", "encode"),
         "command": ("Command", "ExitCode", "existing_file", "existing_path", "print_json",
                     "run_async", "settings_from"),
+        "capabilities": ("Backups", "Leadership", "Retention", "SharedDocuments", "SharedLocks"),
         "config": ("masked", "option"),
         "console": ("configure_console",),
         "diagnostics": ("Diagnostic", "Severity", "Span"),
@@ -154,12 +163,13 @@ if not TYPE_CHECKING:  # type checkers read the imports above, and reject other 
         "json_text": ("NOT_JSON", "dumps_compact", "loads_strict", "output_json"),
         "plan": ("JobSpec", "Plan", "TemplateSpec"),
         "protocols": ("AttemptQueue", "Executor", "JobContext", "JobResult", "LostAttempt",
-                      "QueuedAttempt", "StateStore"),
+                      "QueuedAttempt", "RunAnalytics", "StateStore"),
         "records": ("AttemptRecord", "Changes", "JobDuration", "JobRecord", "JobSuccess",
                     "MAX_PAGE", "RunCursor", "RunPage", "RunPerformance", "RunQuery", "RunRecord",
-                    "RunSnapshot", "SuccessRates", "WorkflowPerformance"),
-        "registry": ("Backend", "Requirement"),
+                    "RunSnapshot", "Retired", "SuccessRates", "WorkflowPerformance"),
+        "registry": ("Backend", "BackendClass", "Offered", "Requirement"),
         "settings": ("Settings",),
+        "stash": ("Stash", "StashKey"),
         "states": ("JobState", "RunState"),
         "tasks": ("cancel_and_wait",),
         "templatestore": ("Bump", "DOCUMENT_KEYS", "StepDocument", "TemplateDocument",

@@ -18,6 +18,7 @@ from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .capabilities import SharedLocks
 from .errors import BaseShiftError, Conflict, ExpressionError, InputError
 from .events import Event, RunStateChanged
 from .expr import describe, evaluate, to_text
@@ -159,14 +160,14 @@ class Admission:
     @asynccontextmanager
     async def _exclusive(self, workflow: str) -> AsyncIterator[None]:
         """Decide about one workflow's runs alone: one decision at a time in this process,
-        and, when the store offers `exclusive` (PostgreSQL), in every process sharing it, so
+        and, when the store has `SharedLocks` (PostgreSQL), in every process sharing it, so
         two servers cannot both take a run limit's last place."""
         async with self._locks.setdefault(workflow, asyncio.Lock()):
-            shared = getattr(self.bs.store, "exclusive", None)
-            if shared is None:
+            store = self.bs.store
+            if not isinstance(store, SharedLocks):
                 yield
                 return
-            async with shared(f"admission:{workflow}"):
+            async with store.exclusive(f"admission:{workflow}"):
                 yield
 
     # ------------------------------------------------------------ cancelling

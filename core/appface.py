@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .protocols import AttemptQueue, Executor, StateStore
     from .records import JobRecord, RunRecord, RunSnapshot
     from .settings import Settings
+    from .stash import Stash
     from .templatestore import TemplateStore
 
 
@@ -72,8 +73,8 @@ class App(Protocol):
 
     settings: Settings
     hooks: Hooks
-    stash: dict[str, Any]
-    """Plugin state, by a key the plugin owns."""
+    stash: Stash
+    """Plugin state, by a typed key the plugin owns (`core/stash.py`)."""
     executor_classes: dict[str, type[Executor]]
     extra_templates: tuple[TemplateSpec, ...]
     live: EventHub

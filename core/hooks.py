@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from .errors import PluginError
+from .registry import Backend
 
 if TYPE_CHECKING:
     from .diagnostics import Diagnostic
@@ -74,12 +75,13 @@ class Hooks:
     def executors(self) -> dict[str, type[Executor]]:
         return unique_by_name("register_executors", self._each("register_executors"))
 
-    def backends(self, kind: str) -> dict[str, Any]:
-        """The backends of `kind` by name: `registry.Backend` references (or classes, from
-        plugins that return them); nothing is imported here."""
+    def backends(self, kind: str) -> dict[str, Backend]:
+        """The backends of `kind` by name, as `registry.Backend` references (a class a plugin
+        returned becomes its own reference); nothing is imported here."""
         results = [(owner, [c for c in group or () if getattr(c, "kind", None) == kind])
                    for owner, group in self._each("register_backends")]
-        return unique_by_name("register_backends", results)
+        return {name: Backend.of(offered)
+                for name, offered in unique_by_name("register_backends", results).items()}
 
     def _each(self, hook: str) -> list[tuple[str, Any]]:
         """Call a registry hook per plugin, keeping who returned what (for error messages)."""

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .plan import Plan
     from .protocols import Executor, JobContext
     from .records import RunRecord
-    from .registry import Backend
+    from .registry import Offered
 
 hookspec = pluggy.HookspecMarker("baseshift")
 hookimpl = pluggy.HookimplMarker("baseshift")
@@ -74,13 +74,16 @@ def register_executors(baseshift: App) -> list[type[Executor]]:
 
 
 @hookspec
-def register_backends(baseshift: App) -> list[Backend]:
+def register_backends(baseshift: App) -> list[Offered]:
     """Return `registry.Backend` references: a `kind`, a `name` and the import path of the
     class, imported only when settings choose it (so an unused backend costs nothing and
-    needs no driver installed). Settings choose one per kind by name; it is built with
-    `load().from_settings(baseshift.settings)`. Kinds: "state" (`store`, implements
-    `StateStore`), "templates" (`templates`, `TemplateStore`), "queue" (`queue`,
-    `AttemptQueue`), "cache" (`cache`, `core.cache.Cache`). A backend's `requires` names the
+    needs no driver installed). Settings choose one per kind by name (`core/backends.py`);
+    it is built with `load().from_settings(baseshift.settings)`. Kinds: "state" (`store`,
+    implements `StateStore`, and `RunAnalytics` for the analytics API), "templates"
+    (`templates`, `TemplateStore`), "queue" (`queue`, `AttemptQueue`), "cache" (`cache`,
+    `core.cache.Cache`), "live" (`live`) and "results" (`results`): these two are built
+    when the application is, and registered as plugins, so their hook implementations
+    (`startup`, `track_event`, `shutdown`) do their work. A backend's `requires` names the
     modules it needs and the command installing them: a missing one is a ConfigError that
     shows that command. A class with `kind` and `name` is accepted in place of a reference.
 

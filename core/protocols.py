@@ -72,14 +72,9 @@ class StateStore(Protocol):
     The engine calls `apply` before it acts on any change, which is what makes runs survive
     a crash.
 
-    Optional methods, found with `getattr`: `backup(path)` / `restore(path)` (`baseshift
-    backup`), `retire(cutoff, archive, dry_run)` (`baseshift retention`), and `lead(role)`:
-    whether this process leads `role` among the processes sharing the store (the cron
-    scheduler asks for "cron"; without `lead`, every process leads); and `exclusive(name)`,
-    an async context manager holding a lock against every process sharing the store
-    (admission holds one per workflow while it counts runs and starts one); and
-    `load_document(name)` / `save_document(name, value)`, small JSON documents shared by
-    every process (the cron leader's schedule marks; without them, `data_dir` keeps them).
+    A store also answers `RunAnalytics` (the builtin ones do; the analytics API needs it), and
+    may offer the optional abilities of `core/capabilities.py` (backups, retention, leading,
+    shared locks and documents), each a protocol the core checks with `isinstance`.
     """
 
     name: ClassVar[str]
@@ -126,6 +121,15 @@ class StateStore(Protocol):
         """How many runs (of one workflow, or of all) are in each state; every state is a
         key, with 0 when none is in it."""
         ...
+
+
+@runtime_checkable
+class RunAnalytics(Protocol):
+    """Aggregates over stored runs, for the analytics API (`plugins/api/analytics_routes.py`).
+
+    Apart from `StateStore` because only that API needs them: a store without them still
+    runs workflows, and a server whose store lacks them stops at start, naming both.
+    """
 
     async def workflow_performance(self, run_id: str) -> RunPerformance | None:
         """Job counts and durations of one run (None if there is no such run). Analytics

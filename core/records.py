@@ -305,3 +305,13 @@ class JobDuration:
     maximum: float
     p95: float
 
+
+@dataclass(frozen=True, slots=True)
+class Retired:
+    """One partition `baseshift retention` looked at, and what it did (or would do, in a
+    dry run)."""
+
+    partition: str
+    runs: int
+    action: str  # "dropped", "archived and dropped", "kept: N unfinished run(s)", "would drop"
+    archive: str | None = None

@@ -10,9 +10,12 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,27 +50,53 @@ def _installed(module: str) -> bool:
         return False
 
 
+class BackendClass(Protocol):
+    """What a `Backend` reference loads: a class offered for a `kind` under a `name`, built
+    with `from_settings` (into a `StateStore`, a `Cache` ... as its kind says)."""
+
+    kind: ClassVar[str]
+    name: ClassVar[str]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Any: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Backend:
     """A backend a plugin offers: chosen by settings per `kind` by `name`, built with
     `load().from_settings(settings)`.
 
-    `target` is `"package.module:ClassName"`; `requires` lists the drivers it needs."""
+    `target` is `"package.module:ClassName"`, imported by `load`, or (for a class a plugin
+    offered itself) the class; `requires` lists the drivers it needs."""
 
     kind: str
     name: str
-    target: str
+    target: str | type[BackendClass]
     requires: Requirement | None = None
 
-    def load(self) -> Any:
+    @classmethod
+    def of(cls, offered: Backend | type[BackendClass]) -> Backend:
+        """What `register_backends` returned, as a reference: a class offered directly (as
+        plugins written before lazy references do) is its own target."""
+        if isinstance(offered, Backend):
+            return offered
+        return cls(offered.kind, offered.name, offered)
+
+    def load(self) -> type[BackendClass]:
         """Import and return the backend class (ConfigError if its driver is missing)."""
         if self.requires is not None:
             self.requires.check(f"the {self.kind} backend '{self.name}'")
+        if not isinstance(self.target, str):
+            return self.target
         module, _, attr = self.target.partition(":")
-        return getattr(importlib.import_module(module), attr)
+        loaded: type[BackendClass] = getattr(importlib.import_module(module), attr)
+        return loaded
 
 
-def load_backend(offered: Any) -> Any:
-    """The class behind what `register_backends` returned: a `Backend`, or (as plugins
-    written before lazy references do) the class itself."""
-    return offered.load() if isinstance(offered, Backend) else offered
+Offered = Backend | type[BackendClass]
+"""What `register_backends` returns a list of."""
+
+
+def load_backend(offered: Offered) -> type[BackendClass]:
+    """The class behind what `register_backends` returned."""
+    return Backend.of(offered).load()

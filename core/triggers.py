@@ -26,11 +26,13 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
+from .capabilities import Leadership, SharedDocuments
 from .plan import MissedRuns, Schedule
 from .tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from .appface import App
+    from .protocols import StateStore
 
 log = logging.getLogger("baseshift.triggers")
 
@@ -158,9 +160,9 @@ class ScheduleState:
                  for key, m in sorted(marks.items())}
             for wf, marks in sorted(self.marks.items())}}
 
-    async def save(self, store: Any = None) -> None:
+    async def save(self, store: StateStore | None = None) -> None:
         """Into the store's document when it keeps documents, else into the file."""
-        if store is not None and hasattr(store, "save_document"):
+        if isinstance(store, SharedDocuments):
             await store.save_document(self.DOCUMENT, self.data())
             return
         if self.path is None:
@@ -178,9 +180,9 @@ class ScheduleState:
             raise
 
     @classmethod
-    async def load(cls, store: Any, path: Path) -> ScheduleState:
+    async def load(cls, store: StateStore, path: Path) -> ScheduleState:
         """The marks as the last leader saved them (store document, else the file)."""
-        if hasattr(store, "load_document"):
+        if isinstance(store, SharedDocuments):
             data = await store.load_document(cls.DOCUMENT)
             return cls.from_data(data) if data is not None else cls(None, {})
         return cls(path)
@@ -252,8 +254,8 @@ class Scheduler:
             await self.clock.sleep((wake - self.clock.now()).total_seconds())
 
     async def _leads(self) -> bool:
-        lead = getattr(self.bs.store, "lead", None)  # optional: a store one process uses
-        return True if lead is None else bool(await lead("cron"))
+        store = self.bs.store
+        return await store.lead("cron") if isinstance(store, Leadership) else True
 
     async def tick(self) -> datetime:
         """Start the runs due now; return when the next tick should happen."""

@@ -15,6 +15,7 @@ from starlette.middleware import Middleware
 
 from baseshift.core.app.application import BaseShift
 from baseshift.core.settings import Settings
+from baseshift.core.stash import SERVING
 
 from .guards import RequestGuard
 from .methods import on_method_not_allowed
@@ -32,7 +33,7 @@ def create_app(settings: Settings | None = None, *, plugins: Sequence[object] = 
     default). The application starts and stops with the ASGI lifespan; `on_ready` is called
     once workflows are loaded and interrupted runs resumed."""
     bs = baseshift or BaseShift(settings or Settings.from_env(), plugins=plugins)
-    bs.stash["serving"] = True
+    bs.stash[SERVING] = True
     handlers = {**EXCEPTION_HANDLERS, 405: on_method_not_allowed}
     app = Starlette(routes=bs.hooks.routes(), exception_handlers=handlers,
                     middleware=[Middleware(RequestGuard)], lifespan=_lifespan(bs, on_ready))

@@ -10,17 +10,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from baseshift.core.errors import BaseShiftError, DSLError
+from baseshift.core.stash import StashKey
 
 log = logging.getLogger("baseshift.web")
 
 PROBLEM_JSON = "application/problem+json"
 
-HTML_ERRORS_KEY = "web.html_errors"
+HtmlError = Callable[[Request, int, str], Response]
+
+HTML_ERRORS_KEY: StashKey[dict[str, HtmlError]] = StashKey("web.html_errors")
 """`bs.stash[HTML_ERRORS_KEY]`: path prefix -> `(request, status, detail) -> Response`. A web
 plugin whose pages people read in a browser (the web UI, `/ui/`) answers HTTP errors under
 its prefix with a page; every other path keeps problem+json."""
-
-HtmlError = Callable[[Request, int, str], Response]
 
 _TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
            405: "Method Not Allowed", 409: "Conflict", 415: "Unsupported Media Type",

@@ -18,11 +18,13 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from baseshift.core.stash import StashKey
+
 if TYPE_CHECKING:
     from baseshift.core.app.application import BaseShift
 
-STASH_KEY = "web.jinja"
-TEMPLATE_DIRS_KEY = "web.template_dirs"
+STASH_KEY: StashKey[jinja2.Environment] = StashKey("web.jinja")
+TEMPLATE_DIRS_KEY: StashKey[list[str | Path]] = StashKey("web.template_dirs")
 """`bs.stash[TEMPLATE_DIRS_KEY]`: a list of folders a plugin appends to in `configure`."""
 
 HTMX_JS = "htmx-2.0.11.min.js"
@@ -59,10 +61,9 @@ def environment(bs: BaseShift) -> jinja2.Environment:
     """The application's environment, built once (plugins add folders before first use)."""
     env = bs.stash.get(STASH_KEY)
     if env is None:
-        extra = [*bs.stash.get(TEMPLATE_DIRS_KEY, ()),
+        extra = [*bs.stash.get(TEMPLATE_DIRS_KEY, []),
                  *bs.settings.extra.get("web", {}).get("template_dirs", ())]
         env = bs.stash[STASH_KEY] = make_environment(extra)
-    assert isinstance(env, jinja2.Environment)
     return env
 
 

@@ -9,17 +9,18 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from ..backends import CACHE, OBSERVERS, QUEUE, STATE, TEMPLATES, BackendRegistry
 from ..cache import Cache
 from ..compiled import CheckEnv, Compiled
-from ..errors import ConfigError, DSLError, NotFound
+from ..errors import DSLError, NotFound
 from ..hooks import Hooks
 from ..hub import EventHub
 from ..plan import Plan, TemplateSpec
 from ..plugins import DEFAULT_PLUGINS, make_plugin_manager
 from ..protocols import AttemptQueue, StateStore
 from ..records import JobRecord, RunRecord
-from ..registry import load_backend
 from ..settings import Settings
+from ..stash import Stash
 from .catalog import WorkflowCatalog
 from .loader import load_folder, make_importable
 
@@ -47,19 +48,15 @@ class BaseShift:
                                       blocked=self.settings.disabled_plugins)
         for plugin in plugins:
             self.pm.register(plugin)
-        self.stash: dict[str, Any] = {}
+        self.stash = Stash()
         self._opened = AsyncExitStack()
         self.hooks = Hooks(self.pm, self)
         self.hooks.configure()
         self.executor_classes = self.hooks.executors()
         # Chosen now (an unknown name or a missing driver is an error at once), built on first
         # use: `check` and `plan` never import a database library.
-        self._chosen: dict[str, Any] = {
-            "state": self._choose("state", "store"),
-            "cache": self._choose("cache", "cache"),
-            "templates": self._choose("templates", "templates", optional=True),
-            "queue": self._choose("queue", "queue", builtin=("local",)),
-        }
+        self.backends = BackendRegistry(self.settings, self.hooks)
+        self._register_observers()
         self._plugin_templates: list[TemplateSpec] | None = None
         self.extra_templates: tuple[TemplateSpec, ...] = ()
         """The template store's templates, as the catalog last read them (a folder's own
@@ -72,50 +69,36 @@ class BaseShift:
         self.engine: Engine = Engine(self)
         self.runs = RunService(self)
 
-    def _choose(self, kind: str, setting: str, *, builtin: tuple[str, ...] = (),
-                optional: bool = False) -> Any:
-        """What plugins offer for the backend of `kind` that setting `setting` names (None for
-        a name in `builtin`, handled by the core itself, or when no plugin offers an
-        `optional` kind); checks that its driver is installed, imports nothing."""
-        chosen = getattr(self.settings, setting)
-        offered = self.hooks.backends(kind)
-        if chosen in builtin or (optional and not offered):
-            return None
-        ref = offered.get(chosen)
-        if ref is None:
-            names = [*builtin, *sorted(offered)]
-            raise ConfigError(f"Config '{setting}' has value {chosen!r}. "
-                              f"Not one of: {', '.join(names) or '(none installed)'}.")
-        requires = getattr(ref, "requires", None)
-        if requires is not None:
-            requires.check(f"{setting} = {chosen!r}")
-        return ref
-
-    def _build(self, kind: str) -> Any:
-        ref = self._chosen[kind]
-        return None if ref is None else load_backend(ref).from_settings(self.settings)
+    def _register_observers(self) -> None:
+        """Build the chosen `live` and `results` backends now and register them as plugins:
+        they work through hooks (`startup`, `track_event`, `shutdown`)."""
+        for kind in OBSERVERS:
+            ref = self.backends.chosen(kind)
+            if ref is not None:
+                self.pm.register(self.backends.build(kind), name=f"{ref.kind}:{ref.name}")
+        self.hooks.refresh()
 
     @functools.cached_property
     def store(self) -> StateStore:
         """The state store, built from the settings on first use."""
-        store: StateStore = self._build("state")
+        store = self.backends.build(STATE)
+        assert store is not None  # a state store is never optional
         return store
 
     @functools.cached_property
     def cache(self) -> Cache:
-        cache: Cache = self._build("cache")
+        cache = self.backends.build(CACHE)
+        assert cache is not None  # nor is a cache
         return cache
 
     @functools.cached_property
     def templates(self) -> TemplateStore | None:
-        templates: TemplateStore | None = self._build("templates")
-        return templates
+        return self.backends.build(TEMPLATES)
 
     @functools.cached_property
     def queue(self) -> AttemptQueue | None:
         """Where attempts go to `baseshift worker`s; None runs them in this process."""
-        queue: AttemptQueue | None = self._build("queue")
-        return queue
+        return self.backends.build(QUEUE)
 
     async def __aenter__(self) -> BaseShift:
         """Open the backends, then start plugins and the engine. If any step fails (an

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..capabilities import Backups, Retention
 from ..command import (
     Command,
     ExitCode,
@@ -19,6 +20,7 @@ from ..command import (
 )
 from ..diagnostics import render_all
 from ..errors import ConfigError, Conflict, InputError, NotFound
+from ..protocols import StateStore
 from ..records import RunSnapshot
 from ..report import runs_table, snapshot_json, snapshot_text
 from ..states import RunState
@@ -316,8 +318,7 @@ def _show_args(p: argparse.ArgumentParser) -> None:
 
 async def cmd_backup(args: argparse.Namespace) -> int:
     """`baseshift backup FILE`: a consistent copy of the state (and template) store."""
-    store = app_for(args).store
-    runs = await _store_call(store, "backup", Path(args.file))
+    runs = await _backups(app_for(args).store, "backup").backup(Path(args.file))
     print(f"backed up {runs} run(s) to {args.file}")
     return ExitCode.OK
 
@@ -328,19 +329,16 @@ async def cmd_restore(args: argparse.Namespace) -> int:
         print("error: restore replaces every run and template with the backup's; stop the "
               "server first, then add --yes", file=sys.stderr)
         return ExitCode.USAGE
-    store = app_for(args).store
-    runs = await _store_call(store, "restore", Path(args.file))
+    runs = await _backups(app_for(args).store, "restore").restore(Path(args.file))
     print(f"restored {runs} run(s) from {args.file}")
     return ExitCode.OK
 
 
-async def _store_call(store: Any, method: str, path: Path) -> int:
-    call = getattr(store, method, None)
-    if call is None:
-        raise ConfigError(f"the {store.name!r} store cannot {method}",
+def _backups(store: StateStore, command: str) -> Backups:
+    if not isinstance(store, Backups):
+        raise ConfigError(f"the {store.name!r} store cannot {command}",
                           hint="backups are made by the store plugin; see docs/configuration.md")
-    count: int = await call(path)
-    return count
+    return store
 
 
 async def cmd_retention(args: argparse.Namespace) -> int:
@@ -350,15 +348,14 @@ async def cmd_retention(args: argparse.Namespace) -> int:
               "look first with --dry-run, then add --yes", file=sys.stderr)
         return ExitCode.USAGE
     store = app_for(args).store
-    retire = getattr(store, "retire", None)
-    if retire is None:
+    if not isinstance(store, Retention):
         raise ConfigError(f"the {store.name!r} store has no retention",
                           hint="retention works by time partitions: use store = \"postgres\"")
     cutoff = time.time() - args.older_than * 86400
     archive = Path(args.archive) if args.archive else None
     await store.open()
     try:
-        retired = await retire(cutoff, archive, args.dry_run)
+        retired = await store.retire(cutoff, archive, args.dry_run)
     finally:
         await store.close()
     for item in retired:

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from baseshift.core.errors import NotFound
+from baseshift.core.protocols import RunAnalytics
 from baseshift.core.records import (
     JobDuration,
     JobSuccess,
@@ -27,6 +28,8 @@ from baseshift.web.limits import TextParam, TimeParam
 from baseshift.web.openapi import operation
 from baseshift.web.requests import baseshift_of
 from baseshift.web.schemas import RUN_STATUS
+
+from .analytics_store import analytics
 
 TAGS = ["analytics"]
 PREFIX = "/api/v1/analytics"
@@ -115,17 +118,21 @@ async def workflow_performance(request: Request) -> Response:
     store = baseshift_of(request).store
     run_id, filters = RUN_ID.read(request), Filters.of(request)
     if run_id is None:
-        summary = await store.workflow_performance_summary(filters.workflow, filters.since,
-                                                           filters.until)
+        summary = await analytics(store).workflow_performance_summary(
+            filters.workflow, filters.since, filters.until)
         return JSONResponse(workflow_json(summary, filters))
     snapshot = await store.load_run(run_id, attempts=False)
-    perf = await store.workflow_performance(run_id) if snapshot is not None else None
+    perf = await analytics(store).workflow_performance(run_id) if snapshot is not None else None
     if snapshot is None or perf is None:
         raise NotFound(f"there is no run '{run_id}'")
     if not filters.select(snapshot.run):
         raise NotFound(f"run '{run_id}' is not among the runs the filters select",
                        hint="drop workflow, since or until to see it")
     return JSONResponse(run_json(perf))
+
+
+def analytics_of(request: Request) -> RunAnalytics:
+    return analytics(baseshift_of(request).store)
 
 
 def run_json(p: RunPerformance) -> dict[str, Any]:
@@ -158,8 +165,8 @@ def workflow_json(w: WorkflowPerformance, filters: Filters) -> dict[str, Any]:
            response=SUCCESS_RATES, params=FILTERS, errors=(400,))
 async def job_success_rate(request: Request) -> Response:
     filters = Filters.of(request)
-    rates = await baseshift_of(request).store.job_success_rate(filters.workflow, filters.since,
-                                                      filters.until)
+    rates = await analytics_of(request).job_success_rate(filters.workflow, filters.since,
+                                                         filters.until)
     return JSONResponse({**filters.json(), "jobs": [_rate(j, named=True) for j in rates.jobs],
                          "overall": _rate(rates.overall, named=False)})
 
@@ -174,8 +181,8 @@ def _rate(j: JobSuccess, *, named: bool) -> dict[str, Any]:
            tags=TAGS, response=DURATIONS, params=FILTERS, errors=(400,))
 async def average_job_duration(request: Request) -> Response:
     filters = Filters.of(request)
-    store = baseshift_of(request).store
-    durations = await store.average_job_duration(filters.workflow, filters.since, filters.until)
+    durations = await analytics_of(request).average_job_duration(filters.workflow, filters.since,
+                                                                 filters.until)
     return JSONResponse({**filters.json(), "jobs": [_duration(d) for d in durations]})
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from baseshift.core.config import masked
 from baseshift.core.errors import ConfigError, StoreError
@@ -132,3 +132,11 @@ class MongoConnection:
             return StoreError(f"MongoDB at {self.where} is unreachable ({what}): {reason}",
                               hint="check mongo_url and that the server is running")
         return StoreError(f"MongoDB at {self.where}: {what} failed: {reason}")
+
+
+@runtime_checkable
+class SharesMongoConnection(Protocol):
+    """A backend keeping its documents in MongoDB, whose connection the application's other
+    MongoDB backends use too (one client per application)."""
+
+    def mongo_connection(self) -> MongoConnection: ...

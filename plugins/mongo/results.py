@@ -13,27 +13,27 @@ import logging
 from collections.abc import Sequence
 from contextlib import suppress
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from baseshift.core.errors import ConfigError
 from baseshift.core.events import Event, JobStateChanged
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.protocols import StateStore
 from baseshift.core.records import JobRecord, RunRecord
+from baseshift.core.registry import Backend
+from baseshift.core.stash import StashKey
 from baseshift.core.states import JobState
 
-from .documents import Document, MongoConnection, mongo_url
-from .templates import MongoTemplateStore
+from .documents import Document, MongoConnection, SharesMongoConnection, mongo_url
 
 if TYPE_CHECKING:
     from pymongo.collection import Collection
 
     from baseshift.core.app.application import BaseShift
+    from baseshift.core.settings import Settings
 
 log = logging.getLogger("baseshift.results_mongo")
 
-STASH_KEY = "results_mongo"
-"""`baseshift.stash[STASH_KEY]`: the running `ResultWriter`."""
 COLLECTION = "job_results"
 INT64 = (-(2**63), 2**63 - 1)
 RETRY_FIRST, RETRY_MAX = 0.5, 30.0
@@ -199,63 +199,73 @@ class ResultWriter:
             await self.results.connection.close()
 
 
+STASH_KEY: StashKey[ResultWriter] = StashKey("results_mongo")
+"""`baseshift.stash[STASH_KEY]`: the running `ResultWriter`."""
+
+
 def results_of(baseshift: BaseShift) -> MongoResults:
     """The `job_results` collection of a started application with `results = "mongo"`."""
     writer = baseshift.stash.get(STASH_KEY)
-    if not isinstance(writer, ResultWriter):
+    if writer is None:
         raise ConfigError("job results are not kept in MongoDB",
                           hint='set results = "mongo" and mongo_url, and start the app')
     return writer.results
 
 
-def _connection(baseshift: BaseShift) -> tuple[MongoConnection, bool]:
+def _connection(baseshift: BaseShift, url: str) -> tuple[MongoConnection, bool]:
     """The template store's connection when templates are in MongoDB too (one client per
     application), else a new one; and whether it is new."""
-    if isinstance(baseshift.templates, MongoTemplateStore):
-        return baseshift.templates.connection, False
-    return MongoConnection(mongo_url(baseshift.settings, "results")), True
+    if isinstance(baseshift.templates, SharesMongoConnection):
+        return baseshift.templates.mongo_connection(), False
+    return MongoConnection(url), True
+
+
+class MongoResultsBackend:
+    """The `results = "mongo"` backend: built when the application is (a missing `mongo_url`
+    is a configuration error before anything opens) and registered as a plugin, whose hooks
+    start the writer, note succeeded jobs and stop it."""
+
+    kind: ClassVar[str] = "results"
+    name: ClassVar[str] = "mongo"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MongoResultsBackend:
+        return cls(mongo_url(settings, "results"))
+
+    @hookimpl
+    async def startup(self, baseshift: BaseShift) -> None:
+        """Connect (a bad or unreachable server stops the start) and start the writer."""
+        connection, owned = _connection(baseshift, self.url)
+        results = MongoResults(connection)
+        try:
+            await connection.open()
+            await results.ensure_indexes()
+        except BaseException:
+            if owned:
+                await connection.close()
+            raise
+        writer = ResultWriter(baseshift.store, results, owns_connection=owned)
+        writer.start()
+        baseshift.stash[STASH_KEY] = writer
+
+    @hookimpl
+    def track_event(self, baseshift: BaseShift, event: Event) -> None:
+        if isinstance(event, JobStateChanged) and event.new is JobState.SUCCEEDED:
+            writer = baseshift.stash.get(STASH_KEY)
+            if writer is not None:
+                writer.add(event.run_id, event.job)
+
+    @hookimpl
+    async def shutdown(self, baseshift: BaseShift) -> None:
+        writer = baseshift.stash.pop(STASH_KEY)
+        if writer is not None:
+            await writer.stop()
 
 
 @hookimpl
-def configure(baseshift: BaseShift) -> None:
-    """A missing `mongo_url` (or an unknown `results`) is a configuration error before
-    anything opens."""
-    if baseshift.settings.results not in ("none", "mongo"):
-        raise ConfigError(f"Config 'results' has value {baseshift.settings.results!r}. "
-                          "Not one of: none, mongo.")
-    if baseshift.settings.results == "mongo":
-        mongo_url(baseshift.settings, "results")
-
-
-@hookimpl
-async def startup(baseshift: BaseShift) -> None:
-    """Connect (a bad or unreachable server stops the start) and start the writer."""
-    if baseshift.settings.results != "mongo":
-        return
-    connection, owned = _connection(baseshift)
-    results = MongoResults(connection)
-    try:
-        await connection.open()
-        await results.ensure_indexes()
-    except BaseException:
-        if owned:
-            await connection.close()
-        raise
-    writer = ResultWriter(baseshift.store, results, owns_connection=owned)
-    writer.start()
-    baseshift.stash[STASH_KEY] = writer
-
-
-@hookimpl
-def track_event(baseshift: BaseShift, event: Event) -> None:
-    if isinstance(event, JobStateChanged) and event.new is JobState.SUCCEEDED:
-        writer = baseshift.stash.get(STASH_KEY)
-        if isinstance(writer, ResultWriter):
-            writer.add(event.run_id, event.job)
-
-
-@hookimpl
-async def shutdown(baseshift: BaseShift) -> None:
-    writer = baseshift.stash.pop(STASH_KEY, None)
-    if isinstance(writer, ResultWriter):
-        await writer.stop()
+def register_backends() -> list[Backend]:
+    """Offer `results = "mongo"` (pymongo is imported only when the writer connects)."""
+    return [Backend("results", "mongo", f"{__name__}:MongoResultsBackend")]

@@ -74,6 +74,10 @@ class MongoTemplateStore:
     def from_settings(cls, settings: Settings) -> MongoTemplateStore:
         return cls(MongoConnection(mongo_url(settings, "templates")))
 
+    def mongo_connection(self) -> MongoConnection:
+        """`SharesMongoConnection`: job results in MongoDB use this store's client."""
+        return self.connection
+
     @property
     def _col(self) -> Collection[Document]:
         return self.connection.collection(COLLECTION)

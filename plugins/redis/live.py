@@ -25,14 +25,16 @@ import dataclasses
 import json
 import logging
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from baseshift.core.config import option
 from baseshift.core.errors import BaseShiftError, ConfigError
 from baseshift.core.events import Event, JobsAdded, JobStateChanged, RunStateChanged
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.hub import QUEUE_SIZE
+from baseshift.core.registry import Backend
 from baseshift.core.report import ordered_jobs
+from baseshift.core.stash import StashKey
 from baseshift.core.states import JobState, RunState
 
 from .connect import BACKOFF, ChannelListener, open_redis, outages, redis_errors, redis_url
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
     from redis.asyncio.client import Pipeline
 
     from baseshift.core.app.application import BaseShift
+    from baseshift.core.settings import Settings
 
 log = logging.getLogger("baseshift.live_redis")
 
@@ -136,15 +139,20 @@ redis.call('EXPIRE', base .. ':jobs', ttl)
 
 
 class RedisLive:
-    """Writes events to Redis from a queue (the engine never waits on Redis) and bridges
-    other processes' events into this process's hub."""
+    """The `live = "redis"` backend: writes events to Redis from a queue (the engine never
+    waits on Redis) and bridges other processes' events into this process's hub. Built when
+    the application is and registered as a plugin: it works through its hooks."""
 
-    def __init__(self, bs: BaseShift) -> None:
-        self.bs = bs
-        redis_url(bs.settings, "live")
-        self.prefix = option(bs.settings, "live_redis", "prefix", "")
+    kind: ClassVar[str] = "live"
+    name: ClassVar[str] = "redis"
+
+    def __init__(self, settings: Settings) -> None:
+        redis_url(settings, "live")
+        self.settings = settings
+        self.prefix = option(settings, "live_redis", "prefix", "")
         self.channel = f"{self.prefix}baseshift:events"
-        self.ttl = option(bs.settings, "live_redis", "ttl", TTL)
+        self.ttl = option(settings, "live_redis", "ttl", TTL)
+        self._app: BaseShift | None = None
         self.origin = uuid.uuid4().hex
         self.client: aioredis.Redis | None = None
         self.listener: ChannelListener | None = None
@@ -152,9 +160,21 @@ class RedisLive:
         self._writer: asyncio.Task[None] | None = None
         self._dropped = 0
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RedisLive:
+        return cls(settings)
+
+    @property
+    def bs(self) -> BaseShift:
+        """The application this backend serves (known from `startup` on)."""
+        assert self._app is not None, "RedisLive is used before startup"
+        return self._app
+
     @hookimpl
-    async def startup(self) -> None:
-        self.client = client = await open_redis(self.bs.settings, "live",
+    async def startup(self, baseshift: BaseShift) -> None:
+        self._app = baseshift
+        baseshift.stash[STASH_KEY] = self
+        self.client = client = await open_redis(self.settings, "live",
                                                 f"baseshift-live-{self.origin}")
         self._job_events = client.register_script(_JOB_EVENTS)
         self._job_list_of = client.register_script(_JOB_LIST)
@@ -280,11 +300,12 @@ class RedisLive:
             await self._job_list_of(args=[self.prefix, run_id, *jobs], client=pipe)
 
 
+STASH_KEY: StashKey[RedisLive] = StashKey("live_redis")
+"""`baseshift.stash[STASH_KEY]`: the started `RedisLive`, when `live = "redis"`."""
+
+
 @hookimpl
-def configure(baseshift: BaseShift) -> None:
-    if baseshift.settings.live not in ("local", "redis"):
-        raise ConfigError(f"Config 'live' has value {baseshift.settings.live!r}. "
-                          "Not one of: local, redis.")
-    if baseshift.settings.live == "redis":
-        baseshift.stash["live_redis"] = live = RedisLive(baseshift)
-        baseshift.pm.register(live, name=f"{__name__}.writer")
+def register_backends() -> list[Backend]:
+    """Offer `live = "redis"` (the class is in this module: the driver is imported only when
+    it opens)."""
+    return [Backend("live", "redis", f"{__name__}:RedisLive")]

@@ -10,24 +10,15 @@ the same rows one by one would take hours on a large installation and bloat the 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
+from baseshift.core.records import Retired
+
 from .pg_connect import PgTarget
 from .pg_schema import month_of_partition, partitions
-
-
-@dataclass(frozen=True, slots=True)
-class Retired:
-    """One partition retention looked at, and what it did (or would do, in a dry run)."""
-
-    partition: str
-    runs: int
-    action: str  # "dropped", "archived and dropped", "kept: N unfinished run(s)", "would drop"
-    archive: str | None = None
 
 
 def retire_before(target: PgTarget, cutoff: float, archive: Path | None,

@@ -31,6 +31,7 @@ from baseshift.core.records import (
     Changes,
     JobDuration,
     JobRecord,
+    Retired,
     RunPage,
     RunPerformance,
     RunQuery,
@@ -46,7 +47,7 @@ from . import pg_rows as sql
 from . import sql_queries as queries
 from .pg_backup import dump_database, restore_database
 from .pg_connect import PgTarget
-from .pg_retention import Retired, retire_before
+from .pg_retention import retire_before
 from .pg_schema import ensure_partitions, migrate
 from .sql_models import (
     attempt_record,

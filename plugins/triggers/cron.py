@@ -1,6 +1,6 @@
 """Cron schedules for the server: runs the scheduler of `core/triggers.py` while it serves.
 
-Acts only in a server (`baseshift.stash["serving"]`, set by the ASGI app): a CLI run of one
+Acts only in a server (`baseshift.stash[SERVING]`, set by the ASGI app): a CLI run of one
 workflow never fires schedules. Options in `settings.extra["trigger_cron"]`: `clock` (an
 object with `now()` and `async sleep(seconds)`, for tests), `grace`, `max_catch_up`,
 `recheck` (see `core/triggers.py`).
@@ -10,21 +10,24 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from baseshift.core.hookspecs import hookimpl
+from baseshift.core.stash import SERVING, StashKey
 from baseshift.core.triggers import GRACE, MAX_CATCH_UP, RECHECK, Scheduler
 
 if TYPE_CHECKING:
     from baseshift.core.app.application import BaseShift
 
-STASH_KEY = "trigger_cron"
+OPTIONS = "trigger_cron"
+"""The plugin's table of options in `settings.extra`."""
+STASH_KEY: StashKey[Scheduler] = StashKey("trigger_cron")
 """`baseshift.stash[STASH_KEY]`: the running Scheduler."""
 
 
 @hookimpl
 def startup(baseshift: BaseShift) -> None:
     """Start the scheduler task (it first ticks once the event loop gets to it)."""
-    if not baseshift.stash.get("serving") or STASH_KEY in baseshift.stash:
+    if not baseshift.stash.get(SERVING) or STASH_KEY in baseshift.stash:
         return
-    options: dict[str, Any] = dict(baseshift.settings.extra.get(STASH_KEY) or {})
+    options: dict[str, Any] = dict(baseshift.settings.extra.get(OPTIONS) or {})
     scheduler = Scheduler(baseshift, clock=options.get("clock"),
                           grace=float(options.get("grace", GRACE)),
                           max_catch_up=int(options.get("max_catch_up", MAX_CATCH_UP)),
@@ -35,6 +38,6 @@ def startup(baseshift: BaseShift) -> None:
 
 @hookimpl
 async def shutdown(baseshift: BaseShift) -> None:
-    scheduler = baseshift.stash.pop(STASH_KEY, None)
-    if isinstance(scheduler, Scheduler):
+    scheduler = baseshift.stash.pop(STASH_KEY)
+    if scheduler is not None:
         await scheduler.stop()

@@ -14,6 +14,7 @@ import pytest
 from baseshift.core.app.application import BaseShift
 from baseshift.core.plan import MissedRuns, Schedule
 from baseshift.core.settings import Settings
+from baseshift.core.stash import SERVING
 from baseshift.core.states import RunState
 from baseshift.core.triggers import (
     LEAD_RETRY,
@@ -225,7 +226,7 @@ async def test_the_plugin_runs_the_scheduler_only_in_a_server(tmp_path: Path) ->
     async with BaseShift(settings) as bs:
         assert STASH_KEY not in bs.stash
     bs = BaseShift(settings)
-    bs.stash["serving"] = True
+    bs.stash[SERVING] = True
     async with bs:
         scheduler = bs.stash[STASH_KEY]
         assert isinstance(scheduler, Scheduler)

@@ -16,6 +16,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from baseshift.core.app.application import BaseShift
+from baseshift.core.backends import CACHE
 from baseshift.core.cache import Cache, CacheStats, JSONValue, decode, encode
 from baseshift.core.errors import ConfigError
 from baseshift.core.plugins import DEFAULT_PLUGINS
@@ -23,6 +24,7 @@ from baseshift.core.registry import load_backend
 from baseshift.core.settings import Settings
 from baseshift.plugins.cache.memory import MemoryCache
 from baseshift.plugins.redis.cache import RedisCache
+from tests.plugins.backends import build
 from tests.plugins.conftest import REDIS_URL
 
 BACKENDS = {"memory": MemoryCache, "redis": RedisCache}
@@ -51,7 +53,7 @@ def make_cache(prefix: str) -> Callable[..., Any]:
 
     @asynccontextmanager
     async def factory(backend: str, **options: Any) -> AsyncIterator[Cache]:
-        cache: Cache = BACKENDS[backend].from_settings(settings(backend, prefix, **options))
+        cache = build(CACHE, settings(backend, prefix, **options))
         await cache.open()
         try:
             yield cache

@@ -35,6 +35,7 @@ from baseshift.core.templatestore import (
 )
 from baseshift.plugins.mongo.documents import MongoConnection
 from baseshift.plugins.mongo.results import (
+    STASH_KEY,
     MongoResults,
     ResultWriter,
     bson_safe,
@@ -382,7 +383,7 @@ async def test_templates_and_results_share_one_client(mongo_url: str, tmp_path: 
         run_id = await bs.runs.start("greet", {})
         await bs.engine.wait(run_id)
         assert (await bs.runs.snapshot(run_id)).jobs["say"].template == "hello.say@1.0.0"
-        await bs.stash["results_mongo"].flush()
+        await bs.stash[STASH_KEY].flush()
         got = await results_of(bs).get_result(f"{run_id}/say")
     assert got is not None and got["result"] == {"greeting": "hi Ada"}
 

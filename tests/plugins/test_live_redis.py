@@ -26,7 +26,7 @@ from baseshift.core.hub import Subscription
 from baseshift.core.plugins import DEFAULT_PLUGINS
 from baseshift.core.report import ordered_jobs
 from baseshift.core.settings import Settings
-from baseshift.plugins.redis.live import RedisLive, decode_events
+from baseshift.plugins.redis.live import STASH_KEY, RedisLive, decode_events
 from baseshift.web.app import create_app
 from tests.plugins.conftest import REDIS_URL
 
@@ -85,7 +85,7 @@ def make_server(make_settings: Callable[..., Settings]) -> Callable[..., Any]:
 
 
 def live_of(bs: BaseShift) -> RedisLive:
-    live = bs.stash["live_redis"]
+    live = bs.stash[STASH_KEY]
     assert isinstance(live, RedisLive)
     return live
 
@@ -221,7 +221,7 @@ async def test_unreachable_redis_is_one_config_error_at_start(
 async def test_other_live_settings_write_nothing(make_server: Callable[..., Any],
                                                  raw: aioredis.Redis, prefix: str) -> None:
     async with make_server(live="local") as bs:
-        assert "live_redis" not in bs.stash
+        assert STASH_KEY not in bs.stash
         plan = bs.load_workflow(bs.settings.workflows_dir / "hello.bsw")
         await bs.engine.wait(await bs.engine.submit(plan, {}))
     assert [k async for k in raw.scan_iter(match=f"{prefix}*")] == []

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from baseshift.core import hookspecs
+from baseshift.core.backends import STATE
 from baseshift.core.errors import BadRequest, ConfigError, Conflict, StaleState
 from baseshift.core.protocols import StateStore
 from baseshift.core.records import (
@@ -36,12 +37,13 @@ from baseshift.core.states import JobState, RunState
 from baseshift.plugins.storage import memory as storage_memory
 from baseshift.plugins.storage import sqlite as storage_sql
 from baseshift.plugins.storage.memory import MemoryStateStore
-from baseshift.plugins.storage.pg_store import PostgresStateStore
 from baseshift.plugins.storage.sqlite_store import SQLiteStateStore
 from tests.conftest import drop_pg_schema, fresh_pg_schema
+from tests.plugins.backends import build, names
 from tests.plugins.store_records import a_job, a_run, an_attempt, changes
 
-BACKENDS = ["memory", "sqlite", "postgres"]
+BACKENDS = names(STATE)
+"""Every state store a builtin plugin offers (memory, postgres, sqlite)."""
 
 NESTED: dict[str, Any] = {
     "none": None, "true": True, "false": False, "zero": 0, "int": -(2**53), "big": 2**70,
@@ -52,12 +54,7 @@ NESTED: dict[str, Any] = {
 
 
 def make_store(backend: str, data_dir: Path, database_url: str | None = None) -> StateStore:
-    settings = Settings(data_dir=data_dir, store=backend, database_url=database_url)
-    if backend == "memory":
-        return MemoryStateStore.from_settings(settings)
-    if backend == "postgres":
-        return PostgresStateStore.from_settings(settings)
-    return SQLiteStateStore.from_settings(settings)
+    return build(STATE, Settings(data_dir=data_dir, store=backend, database_url=database_url))
 
 
 @pytest.fixture(params=BACKENDS)

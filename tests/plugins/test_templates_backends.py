@@ -8,27 +8,28 @@ from pathlib import Path
 
 import pytest
 
+from baseshift.core.backends import TEMPLATES
 from baseshift.core.settings import Settings
 from baseshift.core.templatestore import TemplateStore
-from baseshift.plugins.templates.memory import MemoryTemplateStore
-from baseshift.plugins.templates.pg_store import PostgresTemplateStore
 from baseshift.plugins.templates.sqlite_store import SQLiteTemplateStore
 from tests.conftest import drop_pg_schema, fresh_pg_schema
 from tests.plugins import template_store_contract as contract
+from tests.plugins.backends import build, names
 
-BACKENDS = {"sqlite": SQLiteTemplateStore, "memory": MemoryTemplateStore,
-            "postgres": PostgresTemplateStore}
+BACKENDS = [name for name in names(TEMPLATES) if name != "mongo"]
+"""The template stores builtin plugins offer (memory, postgres, sqlite); MongoDB's runs the
+contract in test_documents_mongo.py, against mongomock and a server."""
 doc = contract.doc
 
 class TestTemplateStoreContract(contract.TemplateStoreContract):
     """The template-store contract, against the `store` fixture below."""
 
 
-@pytest.fixture(params=sorted(BACKENDS))
+@pytest.fixture(params=BACKENDS)
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[TemplateStore]:
     url = fresh_pg_schema() if request.param == "postgres" else None
-    backend = BACKENDS[request.param].from_settings(Settings(data_dir=tmp_path,
-                                                             database_url=url))
+    backend = build(TEMPLATES, Settings(data_dir=tmp_path, templates=request.param,
+                                        database_url=url))
     await backend.open()
     try:
         yield backend
@@ -39,10 +40,11 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 
 
 def test_backends_are_template_stores() -> None:
-    for cls in BACKENDS.values():
-        assert cls.kind == "templates"
-        settings = Settings(database_url="postgresql://nobody@127.0.0.1:1/none")
-        assert isinstance(cls.from_settings(settings), TemplateStore)
+    assert BACKENDS == ["memory", "postgres", "sqlite"]
+    for name in BACKENDS:
+        settings = Settings(templates=name, database_url="postgresql://nobody@127.0.0.1:1/none")
+        backend = build(TEMPLATES, settings)
+        assert type(backend).kind == "templates" and isinstance(backend, TemplateStore)
 
 
 async def test_sqlite_keeps_templates_in_the_state_database(tmp_path: Path) -> None:

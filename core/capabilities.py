@@ -1,0 +1,71 @@
+"""The optional abilities of a state store, each a small protocol the core checks with
+`isinstance` where it uses one (never a `getattr` probe), and the error naming a store that
+lacks an ability a feature cannot work without.
+
+A store offers an ability by having its methods; it declares nothing else. The builtin
+stores: `memory` and `sqlite` lead (`lead`, within one machine) and `sqlite` backs up;
+`postgres` has them all.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from .errors import ConfigError
+from .protocols import StateStore
+from .records import Retired
+
+
+@runtime_checkable
+class Backups(Protocol):
+    """`baseshift backup` / `baseshift restore`: the store's whole content to and from one
+    file; each returns the number of runs in it."""
+
+    async def backup(self, target: Path) -> int: ...
+
+    async def restore(self, source: Path) -> int: ...
+
+
+@runtime_checkable
+class Retention(Protocol):
+    """`baseshift retention`: retire the runs created before `cutoff` (epoch seconds), first
+    archived as JSON Lines into `archive` when given; `dry_run` only reports."""
+
+    async def retire(self, cutoff: float, archive: Path | None,
+                     dry_run: bool = False) -> Sequence[Retired]: ...
+
+
+@runtime_checkable
+class Leadership(Protocol):
+    """Whether this process leads `role` among the processes sharing the store (the cron
+    scheduler asks for "cron"). Without it, every process leads: a store one process uses."""
+
+    async def lead(self, role: str) -> bool: ...
+
+
+@runtime_checkable
+class SharedLocks(Protocol):
+    """A lock named `name` held against every process sharing the store, as an async context
+    manager (admission holds one per workflow while it counts runs and starts one). Without
+    it, a lock within this process is enough: no other process shares the store."""
+
+    def exclusive(self, name: str) -> AbstractAsyncContextManager[None]: ...
+
+
+@runtime_checkable
+class SharedDocuments(Protocol):
+    """Small JSON documents every process sharing the store reads and writes (the cron
+    leader's schedule marks); `load_document` is None for a document never saved. Without
+    them, such documents stay in files under `data_dir`."""
+
+    async def load_document(self, name: str) -> Any: ...
+
+    async def save_document(self, name: str, value: Any) -> None: ...
+
+
+def missing_ability(store: StateStore, does: str, needed_by: str, hint: str) -> ConfigError:
+    """The error for a store that cannot do what a configured feature needs, naming both."""
+    return ConfigError(f"store {store.name!r} cannot {does}, which {needed_by} needs",
+                       hint=hint)

@@ -1,0 +1,30 @@
+"""Backends as the application finds them: offered by the builtin plugins' `register_backends`
+and built by the registry (core/backends.py), so a contract suite runs against every backend
+of a kind that a builtin plugin offers, with no list of classes to keep up to date."""
+from __future__ import annotations
+
+import functools
+from typing import Any, TypeVar
+
+from baseshift.core.backends import BackendKind, BackendRegistry
+from baseshift.core.plugins import Hooks, make_plugin_manager
+from baseshift.core.settings import Settings
+
+T = TypeVar("T")
+
+
+@functools.cache
+def _hooks() -> Hooks:
+    return Hooks(make_plugin_manager(load_entrypoints=False), None)
+
+
+def names(kind: BackendKind[Any]) -> list[str]:
+    """The names the builtin plugins offer backends of `kind` under, sorted."""
+    return sorted(_hooks().backends(kind.kind))
+
+
+def build(kind: BackendKind[T], settings: Settings) -> T:
+    """A new backend of `kind`, the one `settings` choose, built as the application would."""
+    built = BackendRegistry(settings, _hooks()).build(kind)
+    assert built is not None, f"settings choose no {kind.kind} backend"
+    return built
