@@ -21,6 +21,10 @@ __all__ = ["BUILTIN_PLUGINS", "DEFAULT_PLUGINS", "Hooks", "await_me_maybe", "bui
 log = logging.getLogger("baseshift.plugins")
 
 BUILTIN_PLUGINS: dict[str, str] = {
+    "commands_workflows": "commands.workflows",
+    "commands_runs": "commands.runs",
+    "commands_store": "commands.store",
+    "commands_info": "commands.info",
     "executor_python": "executors.python",
     "executor_shell": "executors.shell",
     "executor_http": "executors.http",
@@ -156,7 +160,8 @@ def describe_plugins(pm: pluggy.PluginManager) -> list[PluginInfo]:
 
 
 def plugin_commands(pm: pluggy.PluginManager) -> dict[str, Any]:
-    """The `Command`s plugins add to the command line, by name (duplicates are an error)."""
+    """The `Command`s of the command line, by name (duplicates are an error), in the order
+    their plugins were registered: the builtin ones first, then installed ones."""
     results = [(impl.plugin_name, impl.function())
-               for impl in reversed(pm.hook.register_commands.get_hookimpls())]
+               for impl in pm.hook.register_commands.get_hookimpls()]
     return unique_by_name("register_commands", results)

@@ -8,13 +8,10 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..command import ExitCode
 from ..errors import BaseShiftError, ConfigError, DSLError, InputError
-
-if TYPE_CHECKING:
-    pass
 
 
 def build_parser(*, with_commands: bool = True) -> argparse.ArgumentParser:
@@ -32,10 +29,8 @@ def build_parser(*, with_commands: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     if not with_commands:
         return parser
-    from . import commands
-
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for spec in (*commands.COMMANDS, *_plugin_commands(commands.COMMANDS)):
+    for spec in _commands():
         p = sub.add_parser(spec.name, help=spec.help, description=spec.help,
                            parents=[common])
         spec.configure(p)
@@ -53,18 +48,16 @@ def _asks_version(words: Sequence[str]) -> bool:
     return False
 
 
-def _plugin_commands(builtin: Sequence[Any]) -> list[Any]:
+def _commands() -> list[Any]:
+    """Every command, from the plugins (the builtin ones are plugins too: `plugins/commands/`,
+    `baseshift serve`, `worker`, `templates`), as the environment enables them."""
     from ..plugins import make_plugin_manager, plugin_commands
     from ..settings import Settings
 
     settings = Settings.from_env()
     pm = make_plugin_manager(load_entrypoints=settings.load_entrypoints,
                              blocked=settings.disabled_plugins)
-    found = plugin_commands(pm)
-    taken = {c.name for c in builtin} & set(found)
-    if taken:
-        raise ConfigError(f"a plugin redefines the builtin command(s): {', '.join(sorted(taken))}")
-    return list(found.values())
+    return list(plugin_commands(pm).values())
 
 
 class Terminated(KeyboardInterrupt):

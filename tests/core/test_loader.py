@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from baseshift.core.app.commands import check_files
 from baseshift.core.app.loader import folder_files
 from baseshift.core.app.template_files import is_template_file
 from baseshift.core.errors import DSLError
+from baseshift.plugins.commands.workflows import check_files
 
 REPO = Path(__file__).resolve().parents[2]
 FOLDERS = sorted({p.parent for p in (*REPO.glob("workflows/*"), *REPO.glob("tests/**/*"))

@@ -1,0 +1,88 @@
+"""What the builtin commands share: their common arguments, the application or store a
+command works with, and how a command that runs workflows waits for and reports them."""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from baseshift.core.command import ExitCode, existing_file, existing_path, print_json, settings_from
+from baseshift.core.errors import NotFound
+from baseshift.core.records import RunSnapshot
+from baseshift.core.report import snapshot_json, snapshot_text
+from baseshift.core.states import RunState
+
+if TYPE_CHECKING:
+    from baseshift.core.app.application import BaseShift
+    from baseshift.core.protocols import StateStore
+
+
+def paths_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="+", metavar="PATH", type=existing_path,
+                   help=".bsw workflow files, .template.yaml template files, or folders")
+
+
+def file_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", metavar="FILE", type=existing_file, help="the .bsw workflow file")
+
+
+def run_id_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_id", metavar="RUN_ID", help="a run id, as `baseshift runs` shows")
+
+
+def json_flag(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--json", action="store_true", help=f"print {what} as JSON")
+
+
+def app_for(args: argparse.Namespace, **extra: Any) -> BaseShift:
+    """The application a command works with, from its flags (see `settings_from`).
+
+    Imported here, not at the top: `baseshift --version` and `--help` load this module and
+    should not pay for the application's imports."""
+    from baseshift.core.app.application import BaseShift
+
+    return BaseShift(settings_from(args, **extra))
+
+
+@asynccontextmanager
+async def opened_store(args: argparse.Namespace) -> AsyncIterator[StateStore]:
+    """Only the state store, open: what a command that reads or copies runs needs (no
+    engine, no other backend, no plugin's start-up)."""
+    store = app_for(args).store
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def load_snapshot(store: StateStore, run_id: str) -> RunSnapshot:
+    """The stored run, or NotFound with a hint."""
+    snapshot = await store.load_run(run_id)
+    if snapshot is None:
+        raise NotFound(f"run '{run_id}' not found", hint="`baseshift runs` lists runs")
+    return snapshot
+
+
+def progress_mode(args: argparse.Namespace) -> str | None:
+    if getattr(args, "json", False):
+        return None
+    return "bar" if sys.stderr.isatty() else "lines"
+
+
+async def wait_all(bs: BaseShift, run_ids: list[str]) -> list[RunSnapshot]:
+    """Wait for runs to finish and load them (printed once the progress display is gone)."""
+    records = [await bs.engine.wait(r) for r in run_ids]
+    return [await load_snapshot(bs.store, r.id) for r in records]
+
+
+def report(snapshots: list[RunSnapshot], as_json: bool) -> int:
+    for snap in snapshots:
+        if as_json:
+            print_json(snapshot_json(snap))
+        else:
+            print(snapshot_text(snap))
+    ok = all(s.run.state is RunState.COMPLETED for s in snapshots)
+    return ExitCode.OK if ok else ExitCode.FAILED

@@ -1,0 +1,140 @@
+"""`baseshift runs`, `show`, `resume`, `cancel` and `retry`: the stored runs, inspected and
+steered from a shell."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+from baseshift.core.command import Command, ExitCode, print_json, stdout_to_stderr
+from baseshift.core.errors import Conflict
+from baseshift.core.hookspecs import hookimpl
+from baseshift.core.report import runs_table, snapshot_json, snapshot_text
+from baseshift.core.states import RunState
+
+from .common import (
+    app_for,
+    json_flag,
+    load_snapshot,
+    opened_store,
+    progress_mode,
+    report,
+    run_id_arg,
+    wait_all,
+)
+
+if TYPE_CHECKING:
+    from baseshift.core.app.application import BaseShift
+
+
+async def cmd_resume(args: argparse.Namespace) -> int:
+    bs = app_for(args, progress=progress_mode(args))
+    with stdout_to_stderr(args.json):
+        async with bs:
+            resumed = args.run_ids or []
+            for run_id in resumed:
+                await _resume_one(bs, run_id, retry=False)
+            if not resumed:
+                resumed = await _resume_orphans(bs)
+            snapshots = await wait_all(bs, resumed)
+    if not snapshots:
+        print("nothing to resume: no unfinished run is waiting for a process")
+        return ExitCode.OK
+    return report(snapshots, args.json)
+
+
+async def _resume_orphans(bs: BaseShift) -> list[str]:
+    """Resume every unfinished run that no live process is executing."""
+    resumed = []
+    for run_id in await bs.store.unfinished_runs():
+        try:
+            await _resume_one(bs, run_id, retry=False)
+            resumed.append(run_id)
+        except Conflict as exc:  # another live process is executing it
+            print(f"skipped {run_id}: {exc.message}", file=sys.stderr)
+    return resumed
+
+
+async def _resume_one(bs: BaseShift, run_id: str, *, retry: bool) -> None:
+    snapshot = await load_snapshot(bs.store, run_id)
+    plan = bs.plan_for_run(snapshot.run, snapshot.jobs)
+    await bs.engine.resume(plan, run_id, retry=retry)
+
+
+def _resume_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_ids", nargs="*", metavar="RUN_ID",
+                   help="runs to continue (default: every unfinished run)")
+    json_flag(p, "the finished runs")
+
+
+async def cmd_retry(args: argparse.Namespace) -> int:
+    bs = app_for(args, progress=progress_mode(args))
+    with stdout_to_stderr(args.json):
+        async with bs:
+            await _resume_one(bs, args.run_id, retry=True)
+            snapshots = await wait_all(bs, [args.run_id])
+    return report(snapshots, args.json)
+
+
+def _retry_args(p: argparse.ArgumentParser) -> None:
+    run_id_arg(p)
+    json_flag(p, "the finished run")
+
+
+async def cmd_cancel(args: argparse.Namespace) -> int:
+    bs = app_for(args)
+    async with bs:
+        await load_snapshot(bs.store, args.run_id)  # NotFound with the `baseshift runs` hint
+        await bs.runs.cancel(args.run_id)  # a process executing it notices within 0.5 s
+        print(f"run {args.run_id} CANCELLED")
+        return ExitCode.OK
+
+
+async def cmd_runs(args: argparse.Namespace) -> int:
+    states = [RunState(s) for s in args.state] if args.state else None
+    async with opened_store(args) as store:
+        runs = await store.list_runs(limit=args.limit, workflow=args.workflow, states=states)
+    if args.json:
+        from baseshift.core.report import run_json
+
+        print_json([run_json(r) for r in runs])
+    else:
+        print(runs_table(runs))
+    return ExitCode.OK
+
+
+def _runs_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--limit", type=int, default=20, help="how many runs (default 20)")
+    p.add_argument("--workflow", help="only runs of this workflow")
+    p.add_argument("--state", action="append", choices=[s.value for s in RunState],
+                   help="only runs in this state (repeatable)")
+    json_flag(p, "the runs")
+
+
+async def cmd_show(args: argparse.Namespace) -> int:
+    async with opened_store(args) as store:
+        snapshot = await load_snapshot(store, args.run_id)
+    if args.json:
+        print_json(snapshot_json(snapshot))
+    else:
+        print(snapshot_text(snapshot, logs=args.logs))
+    return ExitCode.OK
+
+
+def _show_args(p: argparse.ArgumentParser) -> None:
+    run_id_arg(p)
+    p.add_argument("--logs", action="store_true", help="include the attempts' logs")
+    json_flag(p, "the run with its jobs and attempts")
+
+
+@hookimpl
+def register_commands() -> list[Command]:
+    return [
+        Command("runs", "list recent runs", _runs_args, cmd_runs),
+        Command("show", "show one run: jobs, attempts, outputs", _show_args, cmd_show),
+        Command("resume", "continue runs interrupted by a crash or stop", _resume_args,
+                cmd_resume),
+        Command("cancel", "cancel an unfinished run", run_id_arg, cmd_cancel),
+        Command("retry", "rerun a failed run's failed jobs, keeping the successful ones",
+                _retry_args, cmd_retry),
+    ]
