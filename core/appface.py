@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from .cache import Cache
     from .catalog import WorkflowCatalog
     from .engine import Engine
+    from .executors import Executors
     from .hooks import Hooks
     from .hub import EventHub
     from .plan import Plan, TemplateSpec
@@ -34,6 +35,8 @@ class App(Protocol):
     stash: dict[str, Any]
     """Plugin state, by a key the plugin owns."""
     executor_classes: dict[str, type[Executor]]
+    executors: Executors
+    """The executor instances (one per step type), read-only."""
     extra_templates: tuple[TemplateSpec, ...]
     live: EventHub
     catalog: WorkflowCatalog
