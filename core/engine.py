@@ -70,10 +70,11 @@ class Engine:
         self._slots = AttemptSlots(baseshift.settings.max_parallel)
         self._timers: RetryTimers[tuple[ActiveRun, str]] = RetryTimers(self._inbox.wake)
         self._tasks = AttemptTasks(AttemptRunner(baseshift, baseshift.executors), baseshift,
-                                  self._inbox.post)
+                                   self._inbox.post)
         self._waiters = Waiters()
         self._watch = CancelWatch(baseshift, self.runs, self._inbox.post)
         self.calls = OutsideCalls(self.runs, baseshift.executors, self._tasks)
+        """The API's complete/fail of jobs waiting for outside calls (`manual`)."""
         self._loop_task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------ lifecycle
