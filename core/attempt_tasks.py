@@ -13,10 +13,16 @@ import asyncio
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from .attempts import AttemptRunner, Launch, Outcome
+from .attempts import Launch, Outcome
 from .errors import BaseShiftError
 from .inbox import AttemptDone, AttemptLost, Message
 from .protocols import AttemptQueue, LostAttempt, QueuedAttempt
+
+
+class Runner(Protocol):
+    """What executes an attempt in this process (`attempts.AttemptRunner`)."""
+
+    async def run(self, launch: Launch) -> Outcome: ...
 
 
 class QueueHost(Protocol):
@@ -29,7 +35,7 @@ class QueueHost(Protocol):
 class AttemptTasks:
     """Running attempts by (run id, job key), and the cancelled ones not yet ended."""
 
-    def __init__(self, runner: AttemptRunner, host: QueueHost,
+    def __init__(self, runner: Runner, host: QueueHost,
                  post: Callable[[Message], None]) -> None:
         self._runner = runner
         self._host = host
