@@ -33,6 +33,20 @@ class AttemptSlots:
         self._queue.push((run.id, key), run.record.workflow, run.plan.job(rec.name).priority,
                          rec.ready_at or now)
 
+    def dispatch(self, runs: Mapping[str, ActiveRun], fx: Effects) -> list[Launch]:
+        """Queue the jobs the round made ready and begin attempts while slots are free. A job
+        failing before it starts can make others ready (its run's failure handlers, say):
+        queue and fill again until the round decides nothing new."""
+        launches: list[Launch] = []
+        queued = 0
+        while True:
+            for run, key in fx.ready[queued:]:
+                self.offer(run, key, fx.now)
+            queued = len(fx.ready)
+            launches += self.fill(runs, fx)
+            if queued == len(fx.ready):
+                return launches
+
     def fill(self, runs: Mapping[str, ActiveRun], fx: Effects) -> list[Launch]:
         """Begin attempts for the best queued jobs while slots are free. A job no longer
         ready (its run was cancelled while it waited) or failing before it starts gives

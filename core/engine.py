@@ -211,17 +211,7 @@ class Engine:
         for run, key in self._timers.due(fx.now):
             if self.runs.get(run.id) is run:  # not a timer left by a cancelled activation
                 run.retry_due(key, fx)
-        launches: list[Launch] = []
-        queued = 0
-        # A job failing while being dispatched can make others ready (its failure handlers,
-        # say): keep queueing and dispatching until the round decides nothing new.
-        while True:
-            for run, key in fx.ready[queued:]:
-                self._slots.offer(run, key, fx.now)
-            queued = len(fx.ready)
-            launches += self._slots.fill(self.runs, fx)
-            if queued == len(fx.ready):
-                break
+        launches = self._slots.dispatch(self.runs, fx)
         if fx.changes:
             launches = await self._store(fx, launches)
         self._watch.stored(fx.changes)

@@ -94,3 +94,12 @@ def test_offer_orders_by_priority_and_age() -> None:
     run.jobs["old"].ready_at = NOW - 100  # ageing: 100 s waited is worth 10 priority points
     launches = slots.fill(offered(slots, (run, fx)), fx)
     assert [x.key for x in launches] == ["old"]
+
+
+def test_dispatch_begins_the_jobs_made_ready_by_a_job_failing_before_it_starts() -> None:
+    plan = Plan("p", "1.0.0", jobs=(job("bad", args={"tag": Name("nowhere")}),),
+                handlers=(job("on_failure", handler=True),))
+    slots, (run, fx) = AttemptSlots(1), started(plan)
+    launches = slots.dispatch({run.id: run}, fx)
+    assert [x.key for x in launches] == ["on_failure"]
+    assert run.jobs["bad"].state is JobState.FAILED
