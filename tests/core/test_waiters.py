@@ -28,7 +28,9 @@ async def test_finished_answers_every_waiter_of_that_run_only() -> None:
     waiters.finished("r1", record("r1"))
     assert (await first).id == (await second).id == "r1"
     assert not other.done()
-    other.cancel()
+    waiters.cancel_all()
+    with pytest.raises(asyncio.CancelledError):
+        await other
 
 
 async def test_failed_run_raises_for_its_waiters() -> None:
