@@ -53,7 +53,9 @@ if TYPE_CHECKING:
     from .json_text import NOT_JSON, dumps_compact, loads_strict, output_json
     from .plan import JobSpec, Plan, TemplateSpec
     from .protocols import (
+        AcceptsCalls,
         AttemptQueue,
+        Closable,
         Executor,
         JobContext,
         JobResult,
@@ -109,6 +111,7 @@ __all__ = [
     "App", "hookimpl", "hookspec",
     # executors
     "Executor", "JobContext", "JobResult", "NOT_JSON", "loads_strict", "output_json",
+    "AcceptsCalls", "Closable",
     # backends and their settings
     "Backend", "BackendClass", "Offered", "Requirement", "Settings", "masked", "option",
     # plugin state
@@ -162,7 +165,7 @@ if not TYPE_CHECKING:  # type checkers read the imports above, and reject other 
         "hookspecs": ("hookimpl", "hookspec"),
         "json_text": ("NOT_JSON", "dumps_compact", "loads_strict", "output_json"),
         "plan": ("JobSpec", "Plan", "TemplateSpec"),
-        "protocols": ("AttemptQueue", "Executor", "JobContext", "JobResult", "LostAttempt",
+        "protocols": ("AcceptsCalls", "AttemptQueue", "Closable", "Executor", "JobContext", "JobResult", "LostAttempt",
                       "QueuedAttempt", "RunAnalytics", "StateStore"),
         "records": ("AttemptRecord", "Changes", "JobDuration", "JobRecord", "JobSuccess",
                     "MAX_PAGE", "RunCursor", "RunPage", "RunPerformance", "RunQuery", "RunRecord",

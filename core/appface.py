@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from .cache import Cache
     from .compiled import CheckEnv, Compiled, FileTemplate, WorkflowEntry
     from .engine import Engine
+    from .executors import Executors
     from .hooks import Hooks
     from .hub import EventHub
     from .plan import Plan, TemplateSpec
@@ -76,6 +77,8 @@ class App(Protocol):
     stash: Stash
     """Plugin state, by a typed key the plugin owns (`core/stash.py`)."""
     executor_classes: dict[str, type[Executor]]
+    executors: Executors
+    """The executor instances (one per step type), read-only."""
     extra_templates: tuple[TemplateSpec, ...]
     live: EventHub
     engine: Engine

@@ -1,26 +1,74 @@
-"""One job attempt: render its config (secrets, template), call the executor inside the job
-wrappers and its timeout, check the output. The engine records whatever this returns."""
+"""One job attempt: what it is (`Launch`, from `prepare_attempt`), then running it: render its
+config (secrets, template), call the executor inside the job wrappers and its timeout, check
+the output. The engine records whatever this returns."""
 from __future__ import annotations
 
 import asyncio
 import json
 import math
+from collections.abc import Mapping
 from contextlib import AsyncExitStack
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from .errors import ExecutionError, ExpressionError, JobTimeout
 from .expr import evaluate
 from .protocols import Executor, JobContext, JobResult
 from .records import RunRecord
+from .runstate import ActiveRun
+from .states import JobState
 from .templating import TemplateCalls
 
 if TYPE_CHECKING:
     from .hooks import Hooks
-    from .runstate import Launch
+    from .plan import JobSpec, Plan
+    from .records import RunSnapshot
+    from .scope import RunScope
     from .settings import Settings
 
-Outcome = tuple[Any, str | None, bool, str]
-"""(output, error or None, whether another attempt may succeed, log text)."""
+
+class Outcome(NamedTuple):
+    """How an attempt ended: its output, or its error and whether another attempt may
+    succeed; its log either way. A named tuple because it is the very tuple an
+    `AttemptQueue.run` returns (core/protocols.py), named."""
+
+    output: Any
+    error: str | None
+    retryable: bool
+    log: str
+
+
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """An attempt ready to run: which attempt of which job of which run, the job's spec, the
+    scope its config is rendered in (its fan-out item included) and its stored inputs
+    (secrets still `***`)."""
+
+    run: ActiveRun
+    key: str
+    number: int
+    spec: JobSpec
+    scope: RunScope
+    config: Any
+
+
+def prepare_attempt(run: ActiveRun, key: str) -> Launch:
+    """The attempt job `key` of `run` is running now, as `AttemptRunner.run` executes it.
+
+    The engine prepares each attempt it begins with this, and a queue worker each attempt
+    it claims (`claimed_attempt`), so an attempt is the same wherever it runs."""
+    rec = run.jobs[key]
+    return Launch(run, key, rec.attempts, run.plan.job(rec.name), run.item_scope(rec),
+                  rec.inputs)
+
+
+def claimed_attempt(plan: Plan, snapshot: RunSnapshot, key: str, number: int) -> Launch | None:
+    """Attempt `number` of job `key`, prepared from the run as stored (what a queue worker
+    knows of it); None when the stored job is no longer running that attempt."""
+    rec = snapshot.jobs.get(key)
+    if rec is None or rec.state is not JobState.RUNNING or rec.attempts != number:
+        return None
+    return prepare_attempt(ActiveRun(plan, snapshot.run, snapshot.jobs), key)
 
 
 class AttemptHost(Protocol):
@@ -33,7 +81,7 @@ class AttemptHost(Protocol):
 class AttemptRunner:
     """Executes attempts for one engine; holds the per-engine template caches."""
 
-    def __init__(self, baseshift: AttemptHost, executors: dict[str, Executor]) -> None:
+    def __init__(self, baseshift: AttemptHost, executors: Mapping[str, Executor]) -> None:
         self.bs = baseshift
         self.hooks = baseshift.hooks
         self.executors = executors
@@ -53,17 +101,17 @@ class AttemptRunner:
                 result = await self._execute(spec.uses, ctx, run.record)
             output = self.templates.check_output(spec, result.output)
             _check_json(output)
-            return output, None, False, result.log or "\n".join(ctx.lines)
+            return Outcome(output, None, False, result.log or "\n".join(ctx.lines))
         except asyncio.CancelledError as exc:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
                 raise  # cancel or shutdown: the engine already recorded what it needed
             # user code let a CancelledError escape without this task being cancelled
-            return None, f"CancelledError: {exc}", True, "\n".join(ctx.lines)
+            return Outcome(None, f"CancelledError: {exc}", True, "\n".join(ctx.lines))
         except (ExpressionError, NotRetryable) as exc:
-            return None, str(exc), False, "\n".join(ctx.lines)
+            return Outcome(None, str(exc), False, "\n".join(ctx.lines))
         except (Exception, SystemExit) as exc:  # any failure of user code fails the attempt
-            return None, describe_failure(exc), True, "\n".join(ctx.lines)
+            return Outcome(None, describe_failure(exc), True, "\n".join(ctx.lines))
 
     async def _render(self, launch: Launch) -> dict[str, Any]:
         spec, scope = launch.spec, launch.scope

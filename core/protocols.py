@@ -65,6 +65,24 @@ class Executor(Protocol):
 
 
 @runtime_checkable
+class AcceptsCalls(Protocol):
+    """An executor whose attempts wait for an outside call (`manual`): the run service hands
+    it the API's complete or fail with `accept`. `accept` raises `Conflict` while the job is
+    not waiting (yet) and `InputError` for an output it refuses. Jobs of such an executor run
+    in the scheduling process, never on a queue's workers: the call arrives there."""
+
+    def accept(self, run_id: str, job: str, output: Any, error: str | None) -> None: ...
+
+
+@runtime_checkable
+class Closable(Protocol):
+    """An executor holding what its attempts share (a client, a channel, a pool): `aclose`
+    is awaited once, when the application stops, after its last attempt."""
+
+    async def aclose(self) -> None: ...
+
+
+@runtime_checkable
 class StateStore(Protocol):
     """The system of record for runs, jobs and attempts.
 

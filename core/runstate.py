@@ -41,18 +41,6 @@ class Effects:
         self.finished = [r for r in self.finished if r.id not in run_ids]
 
 
-@dataclass(slots=True)
-class Launch:
-    """An attempt the engine should start once the round is stored."""
-
-    run: ActiveRun
-    key: str
-    number: int
-    spec: JobSpec
-    scope: RunScope
-    config: Any
-
-
 class ActiveRun:
     """A run the engine is executing: its plan, records and dependency counters."""
 
@@ -275,8 +263,9 @@ class ActiveRun:
 
     # ------------------------------------------------------------ attempts
 
-    def begin_attempt(self, key: str, fx: Effects) -> Launch | None:
-        """Move a READY job to RUNNING with a new attempt; None if it fails before starting."""
+    def begin_attempt(self, key: str, fx: Effects) -> bool:
+        """Move a READY job to RUNNING with a new attempt, its inputs evaluated (secrets as
+        `***`); False if it failed before starting (`attempts.prepare_attempt` follows)."""
         rec = self.jobs[key]
         spec = self.plan.job(rec.name)
         rec.attempts += 1
@@ -284,14 +273,13 @@ class ActiveRun:
         rec.next_attempt_at = None
         self.set_job(rec, JobState.RUNNING, fx)
         fx.changes.attempt(AttemptRecord(self.id, key, rec.attempts, JobState.RUNNING, fx.now))
-        scope = self.item_scope(rec)
         try:
-            rec.inputs = evaluate(spec.config, scope.with_values(secret=Redacted()))
+            rec.inputs = evaluate(spec.config, self.item_scope(rec).with_values(secret=Redacted()))
         except ExpressionError as exc:
             self.attempt_failed(key, rec.attempts, f"inputs could not be evaluated: {exc}",
                                 False, "", fx)
-            return None
-        return Launch(self, key, rec.attempts, spec, scope, rec.inputs)
+            return False
+        return True
 
     def attempt_succeeded(self, key: str, number: int, output: Any, log: str,
                           fx: Effects) -> None:

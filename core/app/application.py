@@ -13,6 +13,7 @@ from ..backends import CACHE, OBSERVERS, QUEUE, STATE, TEMPLATES, BackendRegistr
 from ..cache import Cache
 from ..compiled import CheckEnv, Compiled
 from ..errors import DSLError, NotFound
+from ..executors import Executors
 from ..hooks import Hooks
 from ..hub import EventHub
 from ..plan import Plan, TemplateSpec
@@ -53,6 +54,9 @@ class BaseShift:
         self.hooks = Hooks(self.pm, self)
         self.hooks.configure()
         self.executor_classes = self.hooks.executors()
+        self.executors = Executors(self.executor_classes)
+        """The executor instances, read-only: the engine, a queue worker and the gRPC service
+        run jobs with them; closed when the application stops."""
         # Chosen now (an unknown name or a missing driver is an error at once), built on first
         # use: `check` and `plan` never import a database library.
         self.backends = BackendRegistry(self.settings, self.hooks)
@@ -116,9 +120,10 @@ class BaseShift:
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
-        """Stop the engine first (running attempts stay resumable), then close the rest in
-        the reverse order of opening."""
+        """Stop the engine first (running attempts stay resumable) and close the executors,
+        then close the rest in the reverse order of opening."""
         await self.engine.stop()
+        await self.executors.aclose()
         await self._opened.aclose()
 
     # ------------------------------------------------------------ workflows

@@ -116,13 +116,13 @@ class RunService:
         if record.state is not JobState.RUNNING:
             raise Conflict(f"job '{job}' is {record.state.value}, not waiting for a result")
         # RUNNING is stored a moment before the attempt starts listening: give it that moment
-        tries = DELIVERY_TRIES if self.bs.engine.waits_for_calls(run_id, job) else 1
+        tries = DELIVERY_TRIES if self.bs.engine.calls.waits_for_calls(run_id, job) else 1
         for _ in range(tries - 1):
             try:
-                return self.bs.engine.deliver(run_id, job, output=output, error=error)
+                return self.bs.engine.calls.deliver(run_id, job, output=output, error=error)
             except Conflict:
                 await asyncio.sleep(DELIVERY_PAUSE)
-        self.bs.engine.deliver(run_id, job, output=output, error=error)
+        self.bs.engine.calls.deliver(run_id, job, output=output, error=error)
 
     async def resume_interrupted(self, *, quiet: bool = False) -> list[str]:
         """Resume every RUNNING run that no live process executes: after a crash or stop of

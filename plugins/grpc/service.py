@@ -313,14 +313,14 @@ class JobExecutorServer:
     await server.stop(grace=5)
     ```
 
-    Jobs run with the application's executors (`baseshift.engine.executors`), at most
+    Jobs run with the application's executors (`baseshift.executors`), at most
     `settings.max_parallel` at once; the others wait QUEUED. Stop the server before the
     application closes: closing it closes the executors.
     """
 
     def __init__(self, baseshift: BaseShift, address: str) -> None:
         self.address = address
-        self.servicer = JobExecutorServicer(baseshift.engine.executors,
+        self.servicer = JobExecutorServicer(baseshift.executors,
                                             str(baseshift.settings.data_dir),
                                             baseshift.settings.max_parallel)
         self._server: Any = None

@@ -25,17 +25,14 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from baseshift.core.attempts import AttemptRunner
+from baseshift.core.attempts import AttemptRunner, Launch, Outcome, claimed_attempt
 from baseshift.core.command import ExitCode
 from baseshift.core.errors import BaseShiftError, StoreError
-from baseshift.core.runstate import ActiveRun, Launch
-from baseshift.core.states import JobState
 
 from ..storage.pg_connect import PgSession, PgTarget
 from .pg_listen import PgListener
 from .pg_queue import (
     Channels,
-    Outcome,
     lease_seconds,
     notify,
     process_id,
@@ -89,7 +86,7 @@ class Worker:
         self.concurrency = concurrency
         self.lease = lease
         self.id = process_id("worker")
-        self.runner = AttemptRunner(bs, bs.engine.executors)
+        self.runner = AttemptRunner(bs, bs.executors)
         self.active: dict[int, asyncio.Task[None]] = {}
         self.executed = 0
         self.channels = Channels.of(target)
@@ -168,12 +165,12 @@ class Worker:
             except Exception as exc:  # the run cannot be prepared here: fail its attempts
                 message = f"the worker could not prepare the attempt: {exc}"
                 for c in items:
-                    self._finished(c.id, (None, message, False, ""))
+                    self._finished(c.id, Outcome(None, message, False, ""))
                 continue
             for c, launch in launches:
                 if launch is None:
-                    self._finished(c.id, (None, "the job was not running when the worker "
-                                       "took it", False, ""))
+                    self._finished(c.id, Outcome(None, "the job was not running when the "
+                                               "worker took it", False, ""))
                 else:
                     self.active[c.id] = asyncio.create_task(self._execute_attempt(c, launch))
 
@@ -192,16 +189,7 @@ class Worker:
         plan = self._plans.get(run_id)
         if plan is None:
             plan = await self._plan(snapshot.run, snapshot.jobs)
-        run = ActiveRun(plan, snapshot.run, snapshot.jobs)
-        out: list[tuple[Claimed, Launch | None]] = []
-        for c in items:
-            rec = snapshot.jobs.get(c.key)
-            if rec is None or rec.state is not JobState.RUNNING or rec.attempts != c.number:
-                out.append((c, None))
-                continue
-            out.append((c, Launch(run, c.key, c.number, plan.job(rec.name),
-                                  run.item_scope(rec), rec.inputs)))
-        return out
+        return [(c, claimed_attempt(plan, snapshot, c.key, c.number)) for c in items]
 
     async def _plan(self, run: RunRecord, jobs: dict[str, JobRecord]) -> Plan:
         try:

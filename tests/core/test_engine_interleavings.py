@@ -97,7 +97,7 @@ async def test_retry_of_a_fan_out_with_a_skipped_item(make_baseshift: Any) -> No
 
 async def test_retry_timer_of_a_cancelled_run_does_not_fire_in_the_retried_run(
         make_baseshift: Any) -> None:
-    """BUG: cancel leaves the job's retry timer in `Engine._timers`, keyed by (run id, job
+    """BUG: cancel leaves the job's retry timer in the engine's retry timers, keyed by (run id, job
     key). After `retry` the same run id is active again; when the job is RETRYING again,
     the stale timer makes it READY early, ignoring the backoff."""
     delay = 0.6
@@ -139,11 +139,11 @@ async def test_cancelled_error_raised_by_user_code_fails_the_attempt(
 async def test_retrying_a_cancelled_run_is_not_cancelled_again_by_the_watcher(
         make_baseshift: Any, monkeypatch: Any) -> None:
     """BUG: `resume(retry=True)` puts the run in `self.runs` while the store still says
-    CANCELLED (the RUNNING state is stored by the next round). `_watch` polling in that
+    CANCELLED (the RUNNING state is stored by the next round). the cancel watch polling in that
     window sees CANCELLED and cancels the freshly retried run. WATCH_INTERVAL is shrunk
     only to make the window deterministic; with 0.5 s (and SQLite's slower commits) it is
     a race that a server retrying runs will hit now and then."""
-    import baseshift.core.engine as engine_module
+    import baseshift.core.cancel_watch as cancel_watch
 
     plan = Plan("p", "1.0.0", jobs=(local_job("g", "gate"),))
     async with make_baseshift() as bs:
@@ -153,7 +153,7 @@ async def test_retrying_a_cancelled_run_is_not_cancelled_again_by_the_watcher(
         await bs.engine.cancel(run_id)
         assert (await asyncio.wait_for(bs.engine.wait(run_id), WAIT)).state is \
             RunState.CANCELLED
-        monkeypatch.setattr(engine_module, "WATCH_INTERVAL", 0.0)
+        monkeypatch.setattr(cancel_watch, "WATCH_INTERVAL", 0.0)
         await asyncio.sleep(0.6)  # the watcher is now polling continuously
         samples.FLAGS["g"] = True
         await bs.engine.resume(plan, run_id, retry=True)
