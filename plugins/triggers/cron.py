@@ -1,9 +1,9 @@
-"""Cron schedules for the server: runs the scheduler of `core/triggers.py` while it serves.
+"""Cron schedules for the server: runs the scheduler (`scheduler.py`) while it serves.
 
 Acts only in a server (`baseshift.stash[SERVING]`, set by the ASGI app): a CLI run of one
 workflow never fires schedules. Options in `settings.extra["trigger_cron"]`: `clock` (an
 object with `now()` and `async sleep(seconds)`, for tests), `grace`, `max_catch_up`,
-`recheck` (see `core/triggers.py`).
+`recheck` (see `scheduler.py`).
 """
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.stash import SERVING, StashKey
-from baseshift.core.triggers import GRACE, MAX_CATCH_UP, RECHECK, Scheduler
+
+from .scheduler import GRACE, MAX_CATCH_UP, RECHECK, Scheduler
 
 if TYPE_CHECKING:
     from baseshift.core.app.application import BaseShift

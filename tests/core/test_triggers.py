@@ -16,7 +16,8 @@ from baseshift.core.plan import MissedRuns, Schedule
 from baseshift.core.settings import Settings
 from baseshift.core.stash import SERVING
 from baseshift.core.states import RunState
-from baseshift.core.triggers import (
+from baseshift.plugins.triggers.cron import STASH_KEY
+from baseshift.plugins.triggers.scheduler import (
     LEAD_RETRY,
     Mark,
     Scheduler,
@@ -25,7 +26,6 @@ from baseshift.core.triggers import (
     fire_times,
     next_fire,
 )
-from baseshift.plugins.triggers.cron import STASH_KEY
 from tests.core.manual_clock import T0, ManualClock
 
 DEADLINE = 30.0

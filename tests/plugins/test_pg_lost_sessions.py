@@ -15,9 +15,9 @@ import psycopg
 import pytest
 
 from baseshift.core.errors import StoreError
-from baseshift.core.triggers import Scheduler
 from baseshift.plugins.storage.pg_connect import PgTarget
 from baseshift.plugins.storage.pg_store import PostgresStateStore
+from baseshift.plugins.triggers.scheduler import Scheduler
 from tests.core.manual_clock import T0, ManualClock
 from tests.plugins.store_records import a_job, a_run
 

@@ -26,13 +26,13 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
-from .capabilities import Leadership, SharedDocuments
-from .plan import MissedRuns, Schedule
-from .tasks import cancel_and_wait
+from baseshift.core.capabilities import Leadership, SharedDocuments
+from baseshift.core.plan import MissedRuns, Schedule
+from baseshift.core.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
-    from .appface import App
-    from .protocols import StateStore
+    from baseshift.core.appface import App
+    from baseshift.core.protocols import StateStore
 
 log = logging.getLogger("baseshift.triggers")
 
