@@ -122,6 +122,26 @@ def _family(module: str) -> str:
     return ".".join(parts[:3]) if parts[1] == "plugins" else module
 
 
+BACKEND_MODULES = {m.group(1) for path in MODULES.values()
+                   for m in re.finditer(r'"(baseshift\.plugins\.[\w.]+):\w+"', path.read_text())}
+"""Modules holding a backend class (the targets of `Backend` references)."""
+
+
+def test_backend_modules_are_found() -> None:
+    assert "baseshift.plugins.storage.sqlite_store" in BACKEND_MODULES
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if _layer(m) == "plugins"))
+def test_plugins_use_no_plugin_or_backend_module_of_another_family(module: str) -> None:
+    """A family offers what others may share through modules of their own (`pg_connect`,
+    `cache.lru`, `templates.specs`), never through one of its plugins or backend classes:
+    those are chosen, disabled and replaced by configuration."""
+    plugins = {f"baseshift.plugins.{m}" for m in BUILTIN_PLUGINS.values()}
+    reached = {dep for dep in GRAPH[module] if _layer(dep) == "plugins"
+               and _family(dep) != _family(module)}
+    assert not sorted(reached & (plugins | BACKEND_MODULES)), module
+
+
 @pytest.mark.parametrize("module", sorted(m for m in MODULES if _layer(m) == "plugins"))
 def test_plugins_use_only_public_names_of_other_modules(module: str) -> None:
     """A family shares helpers through public names; a private name (`_x`) of another

@@ -36,7 +36,7 @@ from baseshift.core.templatestore import (
 )
 from baseshift.plugins.extras import MONGO
 
-from ..templates.memory import SpecCache
+from ..templates.specs import SpecCache
 from .documents import Document, MongoConnection, mongo_url
 
 if TYPE_CHECKING:

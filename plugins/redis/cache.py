@@ -28,7 +28,7 @@ from baseshift.core.errors import StoreError
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.registry import Backend
 from baseshift.core.settings import Settings
-from baseshift.plugins.cache.memory import LRUStore
+from baseshift.plugins.cache.lru import LRUStore
 from baseshift.plugins.extras import REDIS
 from baseshift.plugins.redis.connect import ChannelListener, open_redis, redis_errors, redis_url
 

@@ -57,19 +57,9 @@ from .sql_models import (
     run_row,
 )
 from .sqlite_backup import backup_file, restore_file
+from .sqlite_file import DB_FILENAME, PRAGMAS
 from .sqlite_reads import load_snapshot
 from .sqlite_writes import RawUpsert, write_batch
-
-DB_FILENAME = "baseshift.db"
-
-# WAL + synchronous=NORMAL: a commit is in the WAL file (the OS page cache) when it returns,
-# which survives the process being killed; only a power loss can drop the last commits.
-PRAGMAS = (
-    "PRAGMA journal_mode=WAL",
-    "PRAGMA synchronous=NORMAL",
-    "PRAGMA foreign_keys=ON",
-    "PRAGMA busy_timeout=5000",
-)
 
 _BEGIN_OPTION = "baseshift_sqlite_begin"
 _UNFINISHED = (RunState.INITIALIZED.value, RunState.RUNNING.value)

@@ -1,14 +1,12 @@
 """The in-memory job template store (`templates = "memory"`), for tests and throwaway servers."""
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import ClassVar
 
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.plan import TemplateSpec
 from baseshift.core.registry import Backend
 from baseshift.core.settings import Settings
-from baseshift.core.templatespec import to_spec
 from baseshift.core.templatestore import (
     Bump,
     TemplateDocument,
@@ -21,24 +19,7 @@ from baseshift.core.templatestore import (
     sorted_docs,
 )
 
-
-class SpecCache:
-    """Published versions are immutable, so each is converted to a `TemplateSpec` once."""
-
-    def __init__(self) -> None:
-        self._specs: dict[tuple[str, str, float | None], TemplateSpec] = {}
-
-    def specs(self, docs: Iterable[TemplateDocument]) -> list[TemplateSpec]:
-        from baseshift.dsl import parse_expression
-
-        out, kept = [], {}
-        for doc in docs:
-            key = (doc.name, doc.version, doc.created_at)
-            spec = self._specs.get(key) or to_spec(doc, parse_expression)
-            kept[key] = spec
-            out.append(spec)
-        self._specs = kept  # forget deleted versions
-        return out
+from .specs import SpecCache
 
 
 class MemoryTemplateStore:

@@ -43,8 +43,8 @@ from baseshift.core.templatestore import (
     select as select_version,
 )
 
-from ..storage.sqlite_store import DB_FILENAME, PRAGMAS
-from .memory import SpecCache
+from ..storage.sqlite_file import DB_FILENAME, PRAGMAS
+from .specs import SpecCache
 
 # Our own registry: these tables never mix with the state store's metadata or schema version.
 TEMPLATE_REGISTRY = registry()
