@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
@@ -85,12 +86,7 @@ class Hooks:
 
     def _each(self, hook: str) -> list[tuple[str, Any]]:
         """Call a registry hook per plugin, keeping who returned what (for error messages)."""
-        kwargs = {"baseshift": self.baseshift}
-        out = []
-        for impl in reversed(getattr(self.pm.hook, hook).get_hookimpls()):
-            args = {k: kwargs[k] for k in impl.argnames}
-            out.append((impl.plugin_name, impl.function(**args)))
-        return out
+        return [(impl.plugin_name, self._call(impl)) for impl in self._impls(hook)]
 
     def routes(self) -> list[Any]:
         """Every plugin's HTTP routes in registration order: builtins first, then installed
@@ -129,6 +125,47 @@ class Hooks:
     def validate_plan(self, plan: Plan) -> list[Diagnostic]:
         return [d for group in self.pm.hook.validate_plan(baseshift=self.baseshift, plan=plan)
                 for d in group]
+
+    async def admit_run(self, plan: Plan, inputs: Mapping[str, Any]) -> str | None:
+        """The id of the run a plugin started (or queued, or refused) for `plan`; None when
+        none took the start over."""
+        run_id = await self._first("admit_run", plan=plan, inputs=inputs)
+        return None if run_id is None else str(run_id)
+
+    def admits_runs(self) -> bool:
+        """Whether a plugin may take over starts (`admit_run`): without one, a run limit
+        cannot be applied."""
+        return bool(self.pm.hook.admit_run.get_hookimpls())
+
+    async def reopen_run(self, plan: Plan, run: RunRecord,
+                         action: Callable[[], Awaitable[None]]) -> bool:
+        """Whether a plugin decided about reopening `run` (and awaited `action` if allowed)."""
+        return bool(await self._first("reopen_run", plan=plan, run=run, action=action))
+
+    async def take_up_runs(self, runs: list[RunRecord]) -> set[str]:
+        """The ids of the INITIALIZED `runs` that plugins take care of."""
+        taken: set[str] = set()
+        for impl in self._impls("take_up_runs"):
+            taken.update(await await_me_maybe(self._call(impl, runs=runs)) or ())
+        return taken
+
+    async def _first(self, hook: str, **kwargs: Any) -> Any:
+        """Call a first-mode hook's implementations one at a time until one answers: those
+        after it are not called at all, since an implementation may act (start a run)."""
+        for impl in self._impls(hook):
+            value = await await_me_maybe(self._call(impl, **kwargs))
+            if value is not None:
+                return value
+        return None
+
+    def _impls(self, hook: str) -> list[pluggy.HookImpl]:
+        """A hook's implementations in pluggy's call order (the last registered first)."""
+        return list(reversed(getattr(self.pm.hook, hook).get_hookimpls()))
+
+    def _call(self, impl: pluggy.HookImpl, **kwargs: Any) -> Any:
+        """Call one implementation with the arguments it names (and the application)."""
+        kwargs["baseshift"] = self.baseshift
+        return impl.function(**{k: kwargs[k] for k in impl.argnames})
 
 
 def unique_by_name(hook: str, results: list[tuple[str, Any]]) -> dict[str, Any]:

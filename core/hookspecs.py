@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable
+    from collections.abc import Awaitable, Callable, Mapping
 
     from .appface import App
     from .command import Command
@@ -159,6 +159,47 @@ def resolve_secret(baseshift: App, name: str) -> str | Awaitable[str | None] | N
     Secret values reach executors but are never stored: stored job inputs show `***`.
 
     Mode: first. Async: yes.
+    """
+
+
+# --------------------------------------------------------------------- admission
+
+
+@hookspec
+def admit_run(baseshift: App, plan: Plan, inputs: Mapping[str, Any]
+              ) -> str | Awaitable[str | None] | None:
+    """Take over the start of a new run of `plan`: start it, queue it (stored INITIALIZED) or
+    refuse it (stored CANCELLED), and return its id; or return None to let the engine start
+    it at once. The builtin `run_limits` plugin applies the plan's `run_limit` here.
+
+    A plan with a `run_limit` that no plugin took over is refused (a ConfigError), and
+    `baseshift check` reports it when no plugin implements this hook: a disabled
+    `run_limits` never lets such a workflow run unlimited.
+
+    Mode: first. Async: yes.
+    """
+
+
+@hookspec
+def reopen_run(baseshift: App, plan: Plan, run: RunRecord,
+               action: Callable[[], Awaitable[None]]) -> bool | Awaitable[bool | None] | None:
+    """Decide whether finished run `run` may run again (a retry, a re-run from a job): await
+    `action`, which reopens it, and return True; raise (a Conflict) to refuse; or return None
+    to let it reopen at once. The same rule as `admit_run` holds for plans with a
+    `run_limit`.
+
+    Mode: first. Async: yes.
+    """
+
+
+@hookspec
+def take_up_runs(baseshift: App, runs: list[RunRecord]) -> list[str] | Awaitable[list[str]]:
+    """Take up runs left INITIALIZED (stored, not begun): `runs`, oldest first, are those no
+    engine here executes, at server start and then every few seconds (those of a stopped
+    server once they are old enough). Return the ids of the runs the plugin takes care of
+    (queues, starts or keeps waiting); the run service starts the others.
+
+    Mode: collect. Async: yes.
     """
 
 

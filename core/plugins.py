@@ -58,6 +58,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "web_ui": "ui.web",
     "trigger_cron": "triggers.cron",
     "trigger_webhook": "triggers.webhook",
+    "run_limits": "limits.run_limits",
 }
 """Builtin plugins by name, registered in this order from their module under
 `baseshift.plugins` (a family package each: `ls plugins/` is the capability map). The names

@@ -50,7 +50,7 @@ def _lifespan(bs: BaseShift, on_ready: Callable[[BaseShift], None] | None) -> Li
             resumed = await bs.runs.resume_interrupted()
             if resumed:
                 log.info("resumed %d interrupted run(s): %s", len(resumed), ", ".join(resumed))
-            await bs.runs.admission.startup()
+            await bs.runs.take_up_waiting()
             tasks = [asyncio.create_task(bs.catalog.watch(), name="baseshift-catalog"),
                      asyncio.create_task(bs.runs.adopt_orphans_forever(),
                                          name="baseshift-adopt")]
@@ -63,7 +63,6 @@ def _lifespan(bs: BaseShift, on_ready: Callable[[BaseShift], None] | None) -> Li
                     task.cancel()
                     with suppress(asyncio.CancelledError):
                         await task
-                await bs.runs.admission.shutdown()
 
     return lifespan
 

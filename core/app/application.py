@@ -24,6 +24,7 @@ from ..settings import Settings
 from ..stash import Stash
 from .catalog import WorkflowCatalog
 from .loader import load_folder, make_importable
+from .unapplied_limits import unapplied
 
 if TYPE_CHECKING:
     from ..appface import App
@@ -162,9 +163,13 @@ class BaseShift:
         return [self.with_plugin_checks(c) for c in results]
 
     def with_plugin_checks(self, compiled: Compiled) -> Compiled:
+        """`compiled` with the diagnostics of `validate_plan` plugins, and an error for a run
+        limit that no plugin would apply."""
         if compiled.plan is None:
             return compiled
         extra = self.hooks.validate_plan(compiled.plan)
+        if compiled.plan.run_limit is not None and not self.hooks.admits_runs():
+            extra.append(unapplied(compiled.plan))
         if not extra:
             return compiled
         merged = dataclasses.replace(compiled, diagnostics=(*compiled.diagnostics, *extra))

@@ -1,23 +1,30 @@
 """What users do with runs, in one place for the API, the web UI, triggers and the CLI.
 
 Each operation checks its request against the stored state first and raises a core error
-(NotFound, Conflict, InputError) before anything changes.
+(NotFound, Conflict, InputError) before anything changes. Starts, retries and the runs left
+INITIALIZED go through the admission hooks (`admit_run`, `reopen_run`, `take_up_runs`),
+through which the `run_limits` plugin applies workflows' run limits.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..admission import Admission, AdmissionHost
-from ..errors import Conflict, NotFound
+from ..errors import BaseShiftError, Conflict, NotFound
 from ..records import RunRecord, RunSnapshot
 from ..runstate import ActiveRun, Effects
 from ..states import JobState, RunState
+from .unapplied_limits import refuse_unapplied
 
 if TYPE_CHECKING:
+    from ..engine import Engine
+    from ..hooks import Hooks
+    from ..plan import Plan
+    from ..protocols import StateStore
+    from ..records import JobRecord
     from .catalog import WorkflowCatalog
 
 log = logging.getLogger("baseshift.service")
@@ -28,6 +35,8 @@ ADOPT_INTERVAL = 10.0
 """Seconds between a server's looks for runs whose process died (several servers, one store)."""
 ADOPT_AGE = 30.0
 """INITIALIZED runs younger than this (seconds) may still be started by their own process."""
+MAX_LISTED = 1_000_000
+"""Upper bound passed to `list_runs` when looking for every INITIALIZED run."""
 
 
 DELIVERY_TRIES = 20
@@ -35,11 +44,18 @@ DELIVERY_PAUSE = 0.05
 """A complete/fail call that finds its job RUNNING but not yet listening retries this often."""
 
 
-class ServiceHost(AdmissionHost, Protocol):
-    """What the run service needs of the application: what admission needs, and the
-    catalog of workflows runs are started from."""
+class ServiceHost(Protocol):
+    """What the run service needs of the application: the engine, the store, the hooks,
+    the plan of a stored run, and the catalog of workflows runs are started from."""
 
+    engine: Engine
+    hooks: Hooks
     catalog: WorkflowCatalog
+
+    @property
+    def store(self) -> StateStore: ...
+
+    def plan_for_run(self, run: RunRecord, jobs: dict[str, JobRecord]) -> Plan: ...
 
 
 class RunService:
@@ -47,12 +63,19 @@ class RunService:
 
     def __init__(self, baseshift: ServiceHost) -> None:
         self.bs = baseshift
-        self.admission = Admission(baseshift)
 
     async def start(self, workflow: str, inputs: Mapping[str, Any]) -> str:
         """Start a run of a loaded workflow (subject to its run limit); returns the run id."""
-        plan = self.bs.catalog.plan(workflow)
-        return await self.admission.start(plan, dict(inputs))
+        return await self.start_plan(self.bs.catalog.plan(workflow), inputs)
+
+    async def start_plan(self, plan: Plan, inputs: Mapping[str, Any]) -> str:
+        """Start a run of `plan`, or let a plugin start, queue or refuse it (`admit_run`);
+        returns the run id. ConfigError for a run limit that no plugin applied."""
+        run_id = await self.bs.hooks.admit_run(plan, dict(inputs))
+        if run_id is not None:
+            return run_id
+        refuse_unapplied(plan)
+        return await self.bs.engine.submit(plan, dict(inputs))
 
     async def snapshot(self, run_id: str, *, attempts: bool = True) -> RunSnapshot:
         """The stored run (NotFound if none); `attempts=False` skips attempts and their
@@ -89,15 +112,24 @@ class RunService:
         counts against its workflow's run limit again (Conflict when its key is full)."""
         snapshot = await self.snapshot(run_id)
         plan = self.bs.plan_for_run(snapshot.run, snapshot.jobs)
-        await self.admission.reopen(
-            plan, snapshot.run, lambda: self.bs.engine.resume(plan, run_id, retry=True))
+        await self._reopen(plan, snapshot.run,
+                           lambda: self.bs.engine.resume(plan, run_id, retry=True))
 
     async def rerun_from(self, run_id: str, job: str) -> None:
         """Run `job` and everything downstream of it again, reusing upstream results."""
         snapshot = await self.snapshot(run_id)
         plan = self.bs.plan_for_run(snapshot.run, snapshot.jobs)
-        await self.admission.reopen(
-            plan, snapshot.run, lambda: self.bs.engine.rerun_from(plan, run_id, job))
+        await self._reopen(plan, snapshot.run,
+                           lambda: self.bs.engine.rerun_from(plan, run_id, job))
+
+    async def _reopen(self, plan: Plan, run: RunRecord,
+                      action: Callable[[], Awaitable[None]]) -> None:
+        """Reopen a finished run with `action`, unless a plugin decides about it
+        (`reopen_run`: a run limit may refuse it)."""
+        if await self.bs.hooks.reopen_run(plan, run, action):
+            return
+        refuse_unapplied(plan)
+        await action()
 
     async def complete_job(self, run_id: str, job: str, output: Any = None) -> None:
         """Finish a job that waits for an external call (`uses manual`) with `output`."""
@@ -153,13 +185,48 @@ class RunService:
             await asyncio.sleep(interval)
             try:
                 adopted = await self.resume_interrupted(quiet=True)
-                await self.admission.startup(older_than=ADOPT_AGE)
+                await self.take_up_waiting(older_than=ADOPT_AGE)
             except Exception:
                 log.exception("looking for interrupted runs failed")
                 continue
             if adopted:
                 log.warning("resumed %d run(s) whose process stopped: %s", len(adopted),
                             ", ".join(adopted))
+
+    async def take_up_waiting(self, older_than: float | None = None) -> None:
+        """Take up the runs left INITIALIZED by a previous process, oldest first: plugins
+        take theirs (`take_up_runs`: runs queued behind a run limit wait for their turn),
+        the others (interrupted before they began) start now. Called by the server after
+        interrupted RUNNING runs are resumed, then again every few seconds with
+        `older_than` (seconds), for the runs of a server that died (young runs may be about
+        to start in the process that made them; who starts one is decided by its claim)."""
+        waiting = await self.bs.store.list_runs(limit=MAX_LISTED, states=[RunState.INITIALIZED])
+        born_before = time.time() - older_than if older_than is not None else float("inf")
+        runs = [r for r in sorted(waiting, key=lambda r: (r.created_at, r.id))
+                if r.id not in self.bs.engine.runs and r.created_at <= born_before]
+        if not runs:
+            return
+        taken = await self.bs.hooks.take_up_runs(runs)
+        for run in runs:
+            if run.id not in taken:
+                await self._start_waiting(run.id)
+
+    async def _start_waiting(self, run_id: str) -> None:
+        """Start a run that was stored INITIALIZED, unless its plan cannot be rebuilt or
+        has a run limit (which no plugin took up: starting it would run it unlimited)."""
+        snapshot = await self.bs.store.load_run(run_id)
+        if snapshot is None:
+            return
+        try:
+            plan = self.bs.plan_for_run(snapshot.run, snapshot.jobs)
+            refuse_unapplied(plan)
+        except BaseShiftError as exc:
+            log.warning("run %s stays INITIALIZED: %s", run_id, exc)
+            return
+        try:
+            await self.bs.engine.resume(plan, run_id)
+        except BaseShiftError as exc:  # cancelled meanwhile, or claimed elsewhere
+            log.info("run %s not started: %s", run_id, exc)
 
     async def retry_or_resume(self, run_id: str) -> None:
         snapshot = await self.snapshot(run_id)

@@ -1,7 +1,7 @@
 """One test per hook: an ad-hoc plugin implements it and the core honours it."""
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, ClassVar
@@ -13,11 +13,12 @@ from plans import job
 from baseshift.core import hookimpl
 from baseshift.core.app.application import BaseShift
 from baseshift.core.diagnostics import Diagnostic
-from baseshift.core.errors import ConfigError, PluginError
+from baseshift.core.errors import ConfigError, Conflict, PluginError
 from baseshift.core.events import JobStateChanged, RunStateChanged
 from baseshift.core.expr import Attr, Literal, Name, ObjectExpr
 from baseshift.core.plan import JobSpec, Plan
 from baseshift.core.protocols import JobContext, JobResult
+from baseshift.core.records import RunRecord
 from baseshift.core.settings import Settings
 from baseshift.core.states import RunState
 from baseshift.plugins.storage.memory import MemoryStateStore
@@ -266,3 +267,93 @@ def test_hook_register_commands() -> None:
     pm.register(Again(), name="acme2")
     with pytest.raises(PluginError, match="'hello' is already provided by plugin"):
         plugin_commands(pm)
+
+
+def shell_flow(tmp_path: Path, command: str) -> Path:
+    """A workflow file of one shell job (retries and take-ups rebuild plans from source)."""
+    flow = tmp_path / "flows" / "f.bsw"
+    flow.parent.mkdir(exist_ok=True)
+    flow.write_text('workflow f {\n  version "1.0.0"\n  input { keep: boolean = false }\n'
+                    f'  job a uses shell {{ with {{ command: "{command}" }} }}\n}}\n')
+    return flow
+
+
+async def test_hook_admit_run(make_baseshift: Any) -> None:
+    """The first implementation that answers takes the start over and the later ones are
+    not called; when none answers, the engine starts the run."""
+    asked: list[str] = []
+
+    class Spy:
+        @hookimpl
+        def admit_run(self, plan: Plan) -> None:
+            asked.append(plan.name)
+
+    class Hold:
+        @hookimpl
+        async def admit_run(self, baseshift: BaseShift, plan: Plan,
+                            inputs: dict[str, Any]) -> str | None:
+            if plan.name != "held":
+                return None
+            return await baseshift.engine.submit(plan, inputs, start=False)
+
+    async with make_baseshift(plugins=(Spy(), Hold())) as bs:
+        held = await bs.runs.start_plan(Plan("held", "1.0.0", jobs=(job("a"),)), {})
+        snapshot = await bs.store.load_run(held)
+        assert snapshot is not None and snapshot.run.state is RunState.INITIALIZED
+        assert held not in bs.engine.runs and asked == []
+        started = await bs.runs.start_plan(Plan("p", "1.0.0", jobs=(job("a"),)), {})
+        assert (await bs.engine.wait(started)).state is RunState.COMPLETED
+        assert asked == ["p"]
+
+
+async def test_hook_reopen_run(make_baseshift: Any, tmp_path: Path) -> None:
+    """A plugin may refuse a retry (Conflict) or reopen the run itself with `action`."""
+    reopened: list[str] = []
+
+    class Frozen:
+        @hookimpl
+        def reopen_run(self, run: RunRecord) -> None:
+            if not reopened:
+                raise Conflict(f"run '{run.id}' is frozen")
+
+    class Counted:
+        @hookimpl
+        async def reopen_run(self, run: RunRecord, action: Callable[[], Awaitable[None]]
+                             ) -> bool:
+            await action()
+            reopened.append(run.id)
+            return True
+
+    async with make_baseshift(plugins=(Counted(), Frozen())) as bs:
+        run_id = await bs.runs.start_plan(bs.load_workflow(shell_flow(tmp_path, "false")), {})
+        assert (await bs.engine.wait(run_id)).state is RunState.FAILED
+        with pytest.raises(Conflict, match="is frozen"):
+            await bs.runs.retry(run_id)
+        reopened.append("thawed")
+        await bs.runs.retry(run_id)
+        assert reopened == ["thawed", run_id]
+        assert (await bs.engine.wait(run_id)).state is RunState.FAILED
+        snapshot = await bs.runs.snapshot(run_id)
+        assert len(snapshot.attempts_of("a")) == 2
+
+
+async def test_hook_take_up_runs(make_baseshift: Any, tmp_path: Path) -> None:
+    """Runs left INITIALIZED go to the plugins first; those none takes are started."""
+    offered: list[str] = []
+
+    class Keep:
+        @hookimpl
+        def take_up_runs(self, runs: list[RunRecord]) -> list[str]:
+            offered.extend(r.id for r in runs)
+            return [r.id for r in runs if r.inputs["keep"]]
+
+    async with make_baseshift(plugins=(Keep(),)) as bs:
+        plan = bs.load_workflow(shell_flow(tmp_path, "true"))
+        kept = await bs.engine.submit(plan, {"keep": True}, start=False)
+        started = await bs.engine.submit(plan, {}, start=False)
+        await bs.runs.take_up_waiting()
+        assert sorted(offered) == sorted([kept, started])
+        assert (await bs.engine.wait(started)).state is RunState.COMPLETED
+        snapshot = await bs.store.load_run(kept)
+        assert snapshot is not None and snapshot.run.state is RunState.INITIALIZED
+        assert kept not in bs.engine.runs

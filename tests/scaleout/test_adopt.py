@@ -16,6 +16,7 @@ import pytest
 
 from baseshift.core.app.application import BaseShift
 from baseshift.core.states import JobState, RunState
+from baseshift.plugins.limits.run_limits import STASH_KEY as RUN_LIMITS
 from tests.conftest import free_port
 from tests.scaleout.conftest import on_postgres
 
@@ -99,16 +100,16 @@ async def test_runs_a_dead_server_had_queued_are_taken_up_by_another(pg_url: str
     settings = on_postgres(pg_url, tmp_path / "a")
     async with BaseShift(settings) as first:
         plan = first.load_workflow(flow)
-        running = await first.runs.admission.start(plan, {"n": 1})
-        queued = await first.runs.admission.start(plan, {"n": 2})
-        assert first.runs.admission.queued() == [queued]
+        running = await first.runs.start_plan(plan, {"n": 1})
+        queued = await first.runs.start_plan(plan, {"n": 2})
+        assert first.stash[RUN_LIMITS].queued() == [queued]
     # `first` stopped without starting `queued`; another server takes both up
     async with BaseShift(dataclasses.replace(settings, data_dir=tmp_path / "b")) as second:
         assert await second.runs.resume_interrupted(quiet=True) == [running]
-        await second.runs.admission.startup(older_than=3600)
-        assert second.runs.admission.queued() == []  # too young: its server may start it
-        await second.runs.admission.startup(older_than=0)
-        assert second.runs.admission.queued() == [queued]
+        await second.runs.take_up_waiting(older_than=3600)
+        assert second.stash[RUN_LIMITS].queued() == []  # too young: its server may start it
+        await second.runs.take_up_waiting(older_than=0)
+        assert second.stash[RUN_LIMITS].queued() == [queued]
         for run_id in (running, queued):
             for _ in range(100):
                 if run_id in second.engine.runs:

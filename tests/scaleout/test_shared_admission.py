@@ -27,7 +27,7 @@ async def test_two_servers_never_both_take_the_last_place(pg_url: str, tmp_path:
     async with BaseShift(settings) as a, \
             BaseShift(dataclasses.replace(settings, data_dir=tmp_path / "b")) as b:
         starts = [(server, server.load_workflow(flow)) for server in (a, b)] * 4
-        ids = await asyncio.gather(*(server.runs.admission.start(plan, {"customer": "acme"})
+        ids = await asyncio.gather(*(server.runs.start_plan(plan, {"customer": "acme"})
                                      for server, plan in starts))
         states = await a.store.run_states(ids)
         admitted = [i for i in ids if states[i] is not RunState.CANCELLED]

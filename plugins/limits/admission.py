@@ -4,8 +4,9 @@ Unfinished runs are counted from the store (RUNNING and INITIALIZED runs of the 
 their stored inputs giving their key), so the count is right after a restart and includes
 runs started by other processes. Queued runs are stored INITIALIZED and unclaimed; they
 start in creation order when a run with their key finishes (seen on `bs.live`), and
-`startup()` takes them up again after a restart. Admission decisions for one workflow are
+`take_up()` queues them again after a restart. Admission decisions for one workflow are
 made one at a time (a lock), so two simultaneous starts cannot both take the last place.
+The `run_limits` plugin (`run_limits.py`) calls this through the run hooks.
 """
 from __future__ import annotations
 
@@ -18,22 +19,22 @@ from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .capabilities import SharedLocks
-from .errors import BaseShiftError, Conflict, ExpressionError, InputError
-from .events import Event, RunStateChanged
-from .expr import describe, evaluate, to_text
-from .inputs import prepare_inputs
-from .plan import ConflictPolicy, Plan, RunLimit
-from .records import RunRecord
-from .runstate import ActiveRun, Effects
-from .states import RunState
+from baseshift.core.capabilities import SharedLocks
+from baseshift.core.errors import BaseShiftError, Conflict, ExpressionError, InputError
+from baseshift.core.events import Event, RunStateChanged
+from baseshift.core.expr import describe, evaluate, to_text
+from baseshift.core.inputs import prepare_inputs
+from baseshift.core.plan import ConflictPolicy, Plan, RunLimit
+from baseshift.core.records import RunRecord
+from baseshift.core.runstate import ActiveRun, Effects
+from baseshift.core.states import RunState
 
 if TYPE_CHECKING:
-    from .engine import Engine
-    from .hooks import Hooks
-    from .hub import EventHub, Subscription
-    from .protocols import StateStore
-    from .records import JobRecord
+    from baseshift.core.engine import Engine
+    from baseshift.core.hooks import Hooks
+    from baseshift.core.hub import EventHub, Subscription
+    from baseshift.core.protocols import StateStore
+    from baseshift.core.records import JobRecord
 
 log = logging.getLogger("baseshift.admission")
 
@@ -73,7 +74,7 @@ class AdmissionHost(Protocol):
 
 
 class Admission:
-    """Starts runs through the engine, applying each workflow's run limit."""
+    """Starts runs of workflows with a run limit through the engine, applying the limit."""
 
     def __init__(self, baseshift: AdmissionHost) -> None:
         self.bs = baseshift
@@ -84,8 +85,9 @@ class Admission:
 
     # ------------------------------------------------------------ starting runs
 
-    async def start(self, plan: Plan, inputs: Mapping[str, Any]) -> str:
-        """Start (or queue, or refuse) a run of `plan`; returns the new run's id.
+    async def start(self, plan: Plan, inputs: Mapping[str, Any]) -> str | None:
+        """Start (or queue, or refuse) a run of `plan`; returns the new run's id, or None
+        when `plan` has no run limit (nothing to decide: the engine starts it).
 
         Under `cancel-new` a run over the limit is still created, stored CANCELLED with the
         reason as its error, and its id returned: the caller (a webhook, a schedule) gets a
@@ -95,7 +97,7 @@ class Admission:
         """
         limit = plan.run_limit
         if limit is None:
-            return await self.bs.engine.submit(plan, inputs)
+            return None
         values = prepare_inputs(plan.inputs, inputs)
         key = _key_of_new_run(limit, values)
         if limit.policy is ConflictPolicy.QUEUE:
@@ -111,13 +113,14 @@ class Admission:
             return await self._over_limit(plan, values, key, active)
 
     async def reopen(self, plan: Plan, run: RunRecord, action: Callable[[], Awaitable[None]]
-                     ) -> None:
+                     ) -> bool | None:
         """Retry or re-run a finished run (`action`) only if its key has a free place: a
         reopened run counts against the workflow's run limit like a new one. Conflict
-        otherwise, whatever the policy (nothing is queued or cancelled for a reopen)."""
+        otherwise, whatever the policy (nothing is queued or cancelled for a reopen).
+        True once `action` is done; None, without calling it, when `plan` has no limit."""
         limit = plan.run_limit
         if limit is None:
-            return await action()
+            return None
         key = _stored_key(limit, run)
         async with self._exclusive(plan.name):
             active = [r for r in await self._active(plan.name, limit, key or "")
@@ -128,6 +131,7 @@ class Admission:
                                f"(runs {limit.limit})",
                                hint="retry it once those runs have finished")
             await action()
+            return True
 
     async def _over_limit(self, plan: Plan, values: dict[str, Any], key: str,
                           active: list[RunRecord]) -> str:
@@ -203,26 +207,22 @@ class Admission:
 
     # ------------------------------------------------------------ the queue
 
-    async def startup(self, older_than: float | None = None) -> None:
-        """Take up the runs left INITIALIZED by a previous process, oldest first: queued runs
-        of limited workflows wait for their turn, others (interrupted before they began)
-        start now. Called by the server after interrupted RUNNING runs are resumed, then
-        again every few seconds with `older_than` (seconds), for the queued runs of a
-        server that died (young runs may be about to start in the process that made them;
-        who starts one is decided by its claim)."""
-        waiting = await self.bs.store.list_runs(limit=MAX_LISTED, states=[RunState.INITIALIZED])
+    async def take_up(self, runs: list[RunRecord]) -> list[str]:
+        """Take up runs left INITIALIZED by a previous process (`runs`, oldest first, from the
+        run service: at server start, then every few seconds those of a server that died):
+        the runs of limited workflows join their queue and start when their turn comes.
+        Returns their ids (those queued here already included); the run service starts the
+        others, and reports those whose plan cannot be rebuilt."""
+        taken: list[str] = []
         workflows: set[str] = set()
-        born_before = time.time() - older_than if older_than is not None else float("inf")
-        for run in sorted(waiting, key=lambda r: (r.created_at, r.id)):
-            if run.id in self.bs.engine.runs or self._is_queued(run.id) \
-                    or run.created_at > born_before:
+        for run in runs:
+            if self._is_queued(run.id):
+                taken.append(run.id)
                 continue
             plan = await self._plan_of(run.id)
-            if plan is None:
+            if plan is None or plan.run_limit is None:
                 continue
-            if plan.run_limit is None:
-                await self._resume(plan, run.id)
-                continue
+            taken.append(run.id)
             key = _stored_key(plan.run_limit, run)
             if key is None:  # its inputs no longer give a key: nothing to wait for
                 await self._resume(plan, run.id)
@@ -233,6 +233,7 @@ class Admission:
             await self._listen()
         for workflow in sorted(workflows):
             await self._drain(workflow)
+        return taken
 
     async def shutdown(self) -> None:
         """Stop following finished runs (queued runs stay stored for the next start)."""
@@ -254,13 +255,14 @@ class Admission:
         return any(q.run_id == run_id for runs in self._queues.values() for q in runs)
 
     async def _plan_of(self, run_id: str) -> Plan | None:
+        """The plan of a stored run; None, quietly, if it cannot be rebuilt (the run
+        service, left to start it, says why)."""
         snapshot = await self.bs.store.load_run(run_id)
         if snapshot is None:
             return None
         try:
             return self.bs.plan_for_run(snapshot.run, snapshot.jobs)
-        except BaseShiftError as exc:
-            log.warning("run %s stays INITIALIZED: %s", run_id, exc)
+        except BaseShiftError:
             return None
 
     async def _resume(self, plan: Plan, run_id: str) -> bool:
