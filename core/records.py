@@ -132,6 +132,10 @@ class Changes:
 MAX_PAGE = 500
 """The largest page `RunQuery.limit` accepts."""
 
+MAX_LISTED = 1_000_000
+"""The `limit` passed to `StateStore.list_runs` when every matching run is wanted (the
+unfinished runs of a workflow, the runs left INITIALIZED)."""
+
 
 @dataclass(frozen=True, slots=True)
 class RunCursor:

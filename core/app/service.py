@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import BaseShiftError, Conflict, NotFound
-from ..records import RunRecord, RunSnapshot
+from ..records import MAX_LISTED, RunRecord, RunSnapshot
 from ..runstate import ActiveRun, Effects
 from ..states import JobState, RunState
 from .unapplied_limits import refuse_unapplied
@@ -35,8 +35,6 @@ ADOPT_INTERVAL = 10.0
 """Seconds between a server's looks for runs whose process died (several servers, one store)."""
 ADOPT_AGE = 30.0
 """INITIALIZED runs younger than this (seconds) may still be started by their own process."""
-MAX_LISTED = 1_000_000
-"""Upper bound passed to `list_runs` when looking for every INITIALIZED run."""
 
 
 DELIVERY_TRIES = 20

@@ -25,7 +25,7 @@ from baseshift.core.events import Event, RunStateChanged
 from baseshift.core.expr import describe, evaluate, to_text
 from baseshift.core.inputs import prepare_inputs
 from baseshift.core.plan import ConflictPolicy, Plan, RunLimit
-from baseshift.core.records import RunRecord
+from baseshift.core.records import MAX_LISTED, RunRecord
 from baseshift.core.runstate import ActiveRun, Effects
 from baseshift.core.states import RunState
 
@@ -38,8 +38,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("baseshift.admission")
 
-MAX_LISTED = 1_000_000
-"""Upper bound passed to `list_runs` when counting a workflow's unfinished runs."""
 SETTLE_SECONDS = 5.0
 """How long `cancel-running` waits for a cancelled run to be stored as finished."""
 
