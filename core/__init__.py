@@ -15,6 +15,15 @@ from typing import TYPE_CHECKING
 from .exports import lazy_exports
 
 if TYPE_CHECKING:
+    from baseshift.plugins.templates.publishing import (
+        check_publish,
+        filter_versions,
+        matches,
+        retired_version,
+        select,
+        sorted_docs,
+    )
+
     from .app.application import BaseShift
     from .appface import App
     from .cache import Cache, CacheStats, JSONValue, check_key, check_ttl, decode, encode
@@ -96,14 +105,8 @@ if TYPE_CHECKING:
         TemplateIncompatible,
         TemplateReadOnly,
         TemplateStore,
-        check_publish,
-        filter_versions,
-        matches,
         not_found,
         parse_document,
-        retired_version,
-        select,
-        sorted_docs,
     )
 
 __all__ = [
@@ -177,7 +180,7 @@ if not TYPE_CHECKING:  # type checkers read the imports above, and reject other 
         "tasks": ("cancel_and_wait",),
         "templatestore": ("Bump", "DOCUMENT_KEYS", "StepDocument", "TemplateDocument",
                           "TemplateError", "TemplateExists", "TemplateIncompatible",
-                          "TemplateReadOnly", "TemplateStore", "check_publish", "filter_versions",
-                          "matches", "not_found", "parse_document", "retired_version", "select",
-                          "sorted_docs"),
+                          "TemplateReadOnly", "TemplateStore", "not_found", "parse_document"),
+        "baseshift.plugins.templates.publishing": ("check_publish", "filter_versions", "matches",
+                                                   "retired_version", "select", "sorted_docs"),
     })

@@ -12,7 +12,8 @@ from typing import Any
 def lazy_exports(namespace: MutableMapping[str, Any], modules: Mapping[str, tuple[str, ...]]
                  ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """The module `__getattr__` and `__dir__` of the package whose globals are `namespace`:
-    `modules` maps each submodule to the names taken from it."""
+    `modules` maps each submodule (or a module by its full name, `baseshift....`) to the names
+    taken from it."""
     package = namespace["__name__"]
     where = {name: module for module, names in modules.items() for name in names}
 
@@ -20,7 +21,8 @@ def lazy_exports(namespace: MutableMapping[str, Any], modules: Mapping[str, tupl
         module = where.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(f"{package}.{module}"), name)
+        full = module if module.startswith("baseshift.") else f"{package}.{module}"
+        value = getattr(importlib.import_module(full), name)
         namespace[name] = value  # later lookups do not come back here
         return value
 

@@ -1,4 +1,6 @@
-"""The job template store: the template document, its validation, versions and publishing rules.
+"""The job template store's contract: the template document, its validation, and the protocol
+every template store implements (the publishing rules are the templates family's,
+`plugins/templates/publishing.py`).
 
 A stored template is a JSON document (the seed's shape):
 
@@ -6,18 +8,14 @@ A stored template is a JSON document (the seed's shape):
      "steps": [{"name": "charge", "type": "http", "config": {"url": "${input.url}"}}],
      "inputSchema": {...JSON Schema...}, "outputSchema": {...JSON Schema...}}
 
-Published versions are immutable. A minor or patch version must keep the callers of the
-versions before it in its line working (`core/schemacompat.py`); the line is the major
-version, or `0.MINOR` before 1.0.0, the same versions a `^` range accepts.
 Backends (`kind = "templates"`) implement `TemplateStore` and call `check_publish` so every
 backend applies the same rules.
 """
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -26,8 +24,7 @@ from jsonschema.exceptions import SchemaError
 
 from .errors import Conflict, InputError, NotFound
 from .plan import TemplateSpec
-from .schemacompat import breaking_changes
-from .semver import Range, Version, VersionError
+from .semver import Version, VersionError
 
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
 """Template names are the DSL's dotted names (`payment.charge`), so `uses NAME@^1` works."""
@@ -82,13 +79,6 @@ class TemplateReadOnly(Conflict):
                          "or publish the template under another name",
                          details={"path": path})
         self.path = path
-
-
-def retired_version(name: str, version: str) -> TemplateExists:
-    """A deleted version cannot come back with other content: runs may have pinned it."""
-    return TemplateExists(f"template {name}@{version} was published and deleted; a version "
-                          "number is never reused", hint="publish it under a new version "
-                          "(bump patch, minor or major)")
 
 
 def json_path(path: JsonPath) -> str:
@@ -299,91 +289,6 @@ def check_step_types(doc: TemplateDocument, executors: Iterable[str]) -> None:
                                 hint=f"known executors: {', '.join(known)}")
 
 
-# ------------------------------------------------------------------ versions
-
-
-def line_of(v: Version) -> tuple[int, ...]:
-    """Versions that must stay compatible: same major, or same 0.minor before 1.0.0."""
-    return (v.major,) if v.major > 0 else (0, v.minor)
-
-
-def next_version(existing: Iterable[Version], bump: Bump | str) -> Version:
-    """The version after the highest of `existing`; the first version of a new template is
-    1.0.0 for a major bump, 0.1.0 for minor and 0.0.1 for patch."""
-    kind = Bump(bump)
-    latest = max(existing, default=Version(0, 0, 0))
-    if kind is Bump.MAJOR:
-        return Version(latest.major + 1, 0, 0)
-    if kind is Bump.MINOR:
-        return Version(latest.major, latest.minor + 1, 0)
-    return Version(latest.major, latest.minor, latest.patch + 1)
-
-
-def parse_bump(value: Any) -> Bump:
-    try:
-        return Bump(value)
-    except ValueError:
-        raise TemplateError(("bump",), f"{value!r} is not one of major, minor, patch") from None
-
-
-def check_publish(doc: TemplateDocument, existing: Sequence[TemplateDocument],
-                  bump: Bump | str | None = None, now: float | None = None
-                  ) -> TemplateDocument:
-    """The document to store, given every stored version of its name.
-
-    Sets the version from `bump` (when given) and `created_at`.
-
-    Raises:
-        TemplateError: neither a version nor a bump, or both.
-        TemplateExists: that version is already published.
-        TemplateIncompatible: with the reasons, when an earlier version of the same line
-            has callers the new one would break.
-    """
-    if bump is not None:
-        if doc.version:
-            raise TemplateError(("version",), "give either a version or a bump, not both")
-        doc = replace(doc, version=str(next_version((d.semver for d in existing), bump)))
-    if not doc.version:
-        raise TemplateError(("version",), "is missing", hint='give "version" or "bump"')
-    new = doc.semver
-    if any(d.semver == new for d in existing):
-        raise TemplateExists(f"template {doc.ref} is already published; versions are immutable",
-                             hint="publish a new version (bump minor or patch)")
-    earlier = [d for d in existing if line_of(d.semver) == line_of(new) and d.semver < new]
-    if earlier:
-        previous = max(earlier, key=lambda d: d.semver)
-        reasons = breaking_changes(previous.input_schema, previous.output_schema,
-                                   doc.input_schema, doc.output_schema)
-        if reasons:
-            raise TemplateIncompatible(
-                f"template {doc.ref} would break callers of {previous.ref}: "
-                + "; ".join(reasons), reasons)
-    return replace(doc, created_at=time.time() if now is None else now)
-
-
-def select(docs: Iterable[TemplateDocument], version: str | None) -> TemplateDocument | None:
-    """The version asked for: exact (`1.2.0`), a range (`^1.2`), or the highest (None)."""
-    by_version = {d.semver: d for d in docs}
-    if version is None:
-        return by_version[max(by_version)] if by_version else None
-    try:
-        wanted = Range.parse(version)
-    except VersionError as exc:
-        raise TemplateError(("version",), exc.message, hint=exc.hint) from None
-    best = wanted.best(by_version)
-    return by_version[best] if best is not None else None
-
-
-def sorted_docs(docs: Iterable[TemplateDocument]) -> list[TemplateDocument]:
-    """By name, then version (oldest first): the order every `list` returns."""
-    return sorted(docs, key=lambda d: (d.name, d.semver))
-
-
-def matches(doc: TemplateDocument, name: str | None, type: str | None) -> bool:
-    """`list` filters: exact name, and a step of the given executor type."""
-    return (name is None or doc.name == name) and (type is None or type in doc.types)
-
-
 def not_found(name: str, version: str | None = None) -> NotFound:
     what = f"template {name}@{version}" if version else f"template {name}"
     return NotFound(f"{what} is not published", hint="list them with `baseshift templates list`")
@@ -396,7 +301,8 @@ def not_found(name: str, version: str | None = None) -> NotFound:
 class TemplateStore(Protocol):
     """Where published templates live (`kind = "templates"`, chosen by `settings.templates`).
 
-    `publish` applies `check_publish` in the same transaction as its insert.
+    `publish` applies the publishing rules (`check_publish`) in the same transaction as its
+    insert.
     `specs()` gives every published version as a `TemplateSpec` for the checker.
     """
 
@@ -425,15 +331,3 @@ class TemplateStore(Protocol):
         """Every version (filtered by name, step type, and version range), by name and
         version."""
         ...
-
-
-def filter_versions(docs: Iterable[TemplateDocument], version: str | None
-                    ) -> list[TemplateDocument]:
-    """Documents whose version matches a range (or an exact version)."""
-    if version is None:
-        return list(docs)
-    try:
-        wanted = Range.parse(version)
-    except VersionError as exc:
-        raise TemplateError(("version",), exc.message, hint=exc.hint) from None
-    return [d for d in docs if wanted.matches(d.semver)]

@@ -84,12 +84,13 @@ MAY_IMPORT = {
     "app": {"kernel", "dsl", "app"},
     "web": {"kernel", "app", "web"},
     "plugins": {"api", "kernel", "dsl", "app", "web", "plugins"},
-    "api": {"kernel", "app"},
+    "api": {"kernel", "app", "plugins"},
 }
 """Who may import whom (docs/architecture.md): the kernel only itself; the language front
 end the kernel; the application layer (core/app/) the front end too; the HTTP toolkit the
 application layer; plugins any of them. The public API (`baseshift.core` itself) names
-kernel and application types, for plugins only."""
+kernel and application types, and the rules a builtin family shares with third-party
+backends (the template publishing rules), for plugins only."""
 
 KERNEL_BANNED = ("starlette", "sqlalchemy", "sqlmodel", "redis", "httpx", "psycopg", "jinja2")
 """Drivers and frameworks the kernel and the language never import: they speak through

@@ -18,8 +18,8 @@ from ..compiled import CheckEnv, Compiled, FileTemplate
 from ..diagnostics import Diagnostic, Severity, Span
 from ..errors import InputError
 from ..plan import TemplateSpec
-from ..templatespec import to_document
 from .template_files import TemplateFile, check_template_files, is_template_file
+from .templatespec import to_document
 
 WORKFLOW_SUFFIX = ".bsw"
 

@@ -21,7 +21,6 @@ from ruamel.yaml.scalarbool import ScalarBoolean
 
 from ..diagnostics import Diagnostic, Span
 from ..plan import TemplateSpec
-from ..templatespec import ExpressionParser, to_spec
 from ..templatestore import (
     JsonPath,
     TemplateDocument,
@@ -29,6 +28,7 @@ from ..templatestore import (
     check_step_types,
     parse_document,
 )
+from .templatespec import ExpressionParser, to_spec
 
 SUFFIXES = (".template.yaml", ".template.yml")
 CODE = "template.invalid"

@@ -24,17 +24,17 @@ from baseshift.core.templatestore import (
     Bump,
     TemplateDocument,
     TemplateError,
-    check_publish,
-    filter_versions,
     not_found,
     parse_document,
+)
+from baseshift.plugins.extras import MONGO
+from baseshift.plugins.templates.publishing import (
+    check_publish,
+    filter_versions,
     retired_version,
     sorted_docs,
 )
-from baseshift.core.templatestore import (
-    select as select_version,
-)
-from baseshift.plugins.extras import MONGO
+from baseshift.plugins.templates.publishing import select as select_version
 
 from ..templates.specs import SpecCache
 from .documents import Document, MongoConnection, mongo_url

@@ -7,8 +7,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from baseshift.core.app.templatespec import to_spec
 from baseshift.core.errors import BadRequest
-from baseshift.core.templatespec import to_spec
 from baseshift.core.templatestore import (
     MAX_NAME,
     NAME,
@@ -16,7 +16,6 @@ from baseshift.core.templatestore import (
     TemplateDocument,
     check_step_types,
     not_found,
-    parse_bump,
     parse_document,
 )
 from baseshift.web.limits import VERSION, VERSION_RANGE, Text, TextParam, whole
@@ -25,6 +24,7 @@ from baseshift.web.requests import baseshift_of, json_object, read_json
 from baseshift.web.schemas import EXECUTOR, obj
 
 from .common import KnownTemplates, ListedTemplate, diff_json, template_store
+from .publishing import parse_bump
 
 if TYPE_CHECKING:
     from baseshift.core.app.application import BaseShift

@@ -9,14 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from baseshift.core.errors import NotFound
-from baseshift.core.schemacompat import breaking_changes, json_diff
-from baseshift.core.templatestore import (
-    TemplateDocument,
-    TemplateReadOnly,
-    filter_versions,
-    matches,
-    select,
-)
+from baseshift.core.templatestore import TemplateDocument, TemplateReadOnly
+from baseshift.plugins.templates.schemacompat import breaking_changes, json_diff
+
+from .publishing import filter_versions, matches, select
 
 if TYPE_CHECKING:
     from baseshift.core.app.application import BaseShift

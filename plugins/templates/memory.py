@@ -7,18 +7,16 @@ from baseshift.core.hookspecs import hookimpl
 from baseshift.core.plan import TemplateSpec
 from baseshift.core.registry import Backend
 from baseshift.core.settings import Settings
-from baseshift.core.templatestore import (
-    Bump,
-    TemplateDocument,
+from baseshift.core.templatestore import Bump, TemplateDocument, not_found
+
+from .publishing import (
     check_publish,
     filter_versions,
     matches,
-    not_found,
     retired_version,
     select,
     sorted_docs,
 )
-
 from .specs import SpecCache
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from baseshift.core.app.templatespec import to_spec
 from baseshift.core.plan import TemplateSpec
-from baseshift.core.templatespec import to_spec
 from baseshift.core.templatestore import TemplateDocument
 
 

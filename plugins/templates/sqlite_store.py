@@ -31,19 +31,13 @@ from baseshift.core.templatestore import (
     Bump,
     TemplateDocument,
     TemplateExists,
-    check_publish,
-    filter_versions,
-    matches,
     not_found,
     parse_document,
-    retired_version,
-    sorted_docs,
-)
-from baseshift.core.templatestore import (
-    select as select_version,
 )
 
 from ..storage.sqlite_file import DB_FILENAME, PRAGMAS
+from .publishing import check_publish, filter_versions, matches, retired_version, sorted_docs
+from .publishing import select as select_version
 from .specs import SpecCache
 
 # Our own registry: these tables never mix with the state store's metadata or schema version.

@@ -232,7 +232,7 @@ async def template(request: Request) -> Response:
 def template_diff(old: Any, new: Any) -> tuple[list[str], list[str]]:
     """A unified diff of two template versions' documents, and the changes that break
     callers of the older one (as the store's publish check sees them)."""
-    from baseshift.core.schemacompat import breaking_changes
+    from baseshift.plugins.templates.schemacompat import breaking_changes
 
     def text(doc: Any) -> list[str]:
         data = doc.to_json()

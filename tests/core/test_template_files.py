@@ -102,8 +102,8 @@ SCOPE = {"input": {"amount": 1.239, "currency": "EUR", "message": "m", "word": "
 def test_a_bsw_template_reads_back_from_its_document() -> None:
     """The APIs show a `.bsw` template as a document; reading that document again gives
     the same step config, schemas and description (so the shown JSON is faithful)."""
+    from baseshift.core.app.templatespec import to_document, to_spec
     from baseshift.core.expr import evaluate
-    from baseshift.core.templatespec import to_document, to_spec
     from baseshift.dsl import parse_expression
 
     env = CheckEnv(executors={"shell": {}, "python": {}})

@@ -5,22 +5,20 @@ from typing import Any
 
 import pytest
 
+from baseshift.core.app.templatespec import to_spec
 from baseshift.core.errors import Conflict, InputError
 from baseshift.core.expr import Interp, Literal, ObjectExpr, evaluate
 from baseshift.core.semver import Version
-from baseshift.core.templatespec import to_spec
 from baseshift.core.templatestore import (
     TemplateDocument,
     TemplateError,
     TemplateExists,
     TemplateIncompatible,
-    check_publish,
     check_step_types,
-    next_version,
     parse_document,
-    select,
 )
 from baseshift.dsl import parse_expression
+from baseshift.plugins.templates.publishing import check_publish, next_version, select
 
 INPUT = {"type": "object", "properties": {"amount": {"type": "number"},
                                           "currency": {"type": "string", "default": "EUR"}},

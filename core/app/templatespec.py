@@ -11,8 +11,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .errors import DSLError
-from .expr import (
+from ..errors import DSLError
+from ..expr import (
     FUNCTIONS,
     Call,
     Expr,
@@ -23,10 +23,10 @@ from .expr import (
     children,
     describe,
 )
-from .expr import references as expr_references
-from .plan import NO_SPAN, InputSpec, TemplateSpec, TemplateStep
-from .schema import from_json_schema
-from .templatestore import EMPTY_INPUT, JsonPath, StepDocument, TemplateDocument, TemplateError
+from ..expr import references as expr_references
+from ..plan import NO_SPAN, InputSpec, TemplateSpec, TemplateStep
+from ..schema import from_json_schema
+from ..templatestore import EMPTY_INPUT, JsonPath, StepDocument, TemplateDocument, TemplateError
 
 ExpressionParser = Callable[[str], Expr]
 """Parses the text inside `${...}`; raises DSLError when it is not an expression."""

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from baseshift.core.schemacompat import breaking_changes, input_changes, output_changes
+from baseshift.plugins.templates.schemacompat import breaking_changes, input_changes, output_changes
 
 Schema = dict[str, Any]
 NAMES = st.sampled_from(["a", "b", "c", "amount", "id"])
