@@ -11,8 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    import pluggy
+
     from .cache import Cache
     from .compiled import CheckEnv, Compiled, FileTemplate, WorkflowEntry
+    from .diagnostics import Diagnostic
     from .engine import Engine
     from .executors import Executors
     from .hooks import Hooks
@@ -28,6 +31,10 @@ if TYPE_CHECKING:
 class Catalog(Protocol):
     """The server's workflows (`core.app.catalog.WorkflowCatalog`), as plugins use them."""
 
+    folder: Path
+    """The workflows folder, resolved."""
+    problems: tuple[Diagnostic, ...]
+    """What the last load found wrong beyond single files (duplicate names, say)."""
     file_templates: tuple[FileTemplate, ...]
     generation: int
     """Counts the reloads that changed something, so a reader can tell its view is stale."""
@@ -74,6 +81,8 @@ class App(Protocol):
 
     settings: Settings
     hooks: Hooks
+    pm: pluggy.PluginManager
+    """The plugin manager, for a plugin that registers an object of its own as a plugin."""
     stash: Stash
     """Plugin state, by a typed key the plugin owns (`core/stash.py`)."""
     executor_classes: dict[str, type[Executor]]

@@ -21,7 +21,7 @@ from starlette.responses import HTMLResponse
 from baseshift.core.stash import StashKey
 
 if TYPE_CHECKING:
-    from baseshift.core.app.application import BaseShift
+    from baseshift.core.appface import App
 
 STASH_KEY: StashKey[jinja2.Environment] = StashKey("web.jinja")
 TEMPLATE_DIRS_KEY: StashKey[list[str | Path]] = StashKey("web.template_dirs")
@@ -57,7 +57,7 @@ def make_environment(extra_dirs: Iterable[str | Path] = ()) -> jinja2.Environmen
     return env
 
 
-def environment(bs: BaseShift) -> jinja2.Environment:
+def environment(bs: App) -> jinja2.Environment:
     """The application's environment, built once (plugins add folders before first use)."""
     env = bs.stash.get(STASH_KEY)
     if env is None:

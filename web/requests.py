@@ -10,7 +10,7 @@ from starlette.requests import Request
 from baseshift.core.errors import BadRequest, InputError
 
 if TYPE_CHECKING:
-    from baseshift.core.app.application import BaseShift
+    from baseshift.core.appface import App
 
 from .guards import MAX_BODY
 
@@ -64,9 +64,9 @@ def json_object(value: Any, what: str) -> dict[str, Any]:
     return value
 
 
-def baseshift_of(request: Request) -> BaseShift:
+def baseshift_of(request: Request) -> App:
     """The application serving this request (set by `create_app`)."""
-    bs: BaseShift = request.app.state.baseshift
+    bs: App = request.app.state.baseshift
     return bs
 
 

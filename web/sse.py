@@ -19,7 +19,7 @@ from baseshift.core.states import JobState, RunState
 from .schemas import JOB_STATUS, RUN_STATUS, STATUS, obj
 
 if TYPE_CHECKING:
-    from baseshift.core.app.application import BaseShift
+    from baseshift.core.appface import App
 
 KEEPALIVE_SECONDS = 15.0
 
@@ -87,14 +87,14 @@ def _plain(value: Any) -> Any:
     return value.value if isinstance(value, Enum) else str(value)
 
 
-def run_event_stream(bs: BaseShift, run_id: str) -> StreamingResponse:
+def run_event_stream(bs: App, run_id: str) -> StreamingResponse:
     """`snapshot` (the status shape) first, then one event per stored change, until the
     run finishes; a `snapshot` again whenever this client fell behind."""
     return StreamingResponse(_events(bs, run_id), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-async def _events(bs: BaseShift, run_id: str) -> AsyncIterator[str]:
+async def _events(bs: App, run_id: str) -> AsyncIterator[str]:
     async with bs.live.subscribe(run_id) as events:
         finished = await _snapshot(bs, run_id)
         yield finished[1]
@@ -118,6 +118,6 @@ async def _events(bs: BaseShift, run_id: str) -> AsyncIterator[str]:
     yield sse("end", {"workflow_id": run_id})
 
 
-async def _snapshot(bs: BaseShift, run_id: str) -> tuple[bool, str]:
+async def _snapshot(bs: App, run_id: str) -> tuple[bool, str]:
     snapshot = await bs.runs.snapshot(run_id, attempts=False)
     return snapshot.run.state.finished, sse("snapshot", status_json(snapshot))

@@ -24,7 +24,7 @@ from .common import (
 )
 
 if TYPE_CHECKING:
-    from baseshift.core.app.application import BaseShift
+    from baseshift.core.appface import App
 
 
 async def cmd_resume(args: argparse.Namespace) -> int:
@@ -43,7 +43,7 @@ async def cmd_resume(args: argparse.Namespace) -> int:
     return report(snapshots, args.json)
 
 
-async def _resume_orphans(bs: BaseShift) -> list[str]:
+async def _resume_orphans(bs: App) -> list[str]:
     """Resume every unfinished run that no live process is executing."""
     resumed = []
     for run_id in await bs.store.unfinished_runs():
@@ -55,7 +55,7 @@ async def _resume_orphans(bs: BaseShift) -> list[str]:
     return resumed
 
 
-async def _resume_one(bs: BaseShift, run_id: str, *, retry: bool) -> None:
+async def _resume_one(bs: App, run_id: str, *, retry: bool) -> None:
     snapshot = await load_snapshot(bs.store, run_id)
     plan = bs.plan_for_run(snapshot.run, snapshot.jobs)
     await bs.engine.resume(plan, run_id, retry=retry)

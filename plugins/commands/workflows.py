@@ -21,7 +21,7 @@ from baseshift.core.hookspecs import hookimpl
 from .common import app_for, file_arg, json_flag, paths_arg, progress_mode, report, wait_all
 
 if TYPE_CHECKING:
-    from baseshift.core.app.application import BaseShift
+    from baseshift.core.appface import App
     from baseshift.core.compiled import Compiled
 
 
@@ -45,7 +45,7 @@ def collect_files(paths: list[str]) -> dict[Path, list[Path]]:
     return {folder: list(dict.fromkeys(files)) for folder, files in by_folder.items() if files}
 
 
-def check_files(bs: BaseShift, paths: list[str]) -> list[Compiled]:
+def check_files(bs: App, paths: list[str]) -> list[Compiled]:
     """Each file named (or found in a folder named) checked with its folder's other files."""
     from baseshift.core.app.loader import load_folder
 

@@ -38,7 +38,7 @@ from baseshift.core.protocols import Executor, JobContext, JobResult
 from .codegen import CHANNEL_OPTIONS, stubs
 
 if TYPE_CHECKING:
-    from baseshift.core.app.application import BaseShift
+    from baseshift.core.appface import App
 
 KEEP_FINISHED = 1000
 
@@ -318,7 +318,7 @@ class JobExecutorServer:
     application closes: closing it closes the executors.
     """
 
-    def __init__(self, baseshift: BaseShift, address: str) -> None:
+    def __init__(self, baseshift: App, address: str) -> None:
         self.address = address
         self.servicer = JobExecutorServicer(baseshift.executors,
                                             str(baseshift.settings.data_dir),

@@ -44,7 +44,7 @@ from .pods import CONTAINER, WITH_SCHEMA, parse_request, pod_manifest, pod_name
 from .watch import PodTracker, Verdict
 
 if TYPE_CHECKING:
-    from baseshift.core.app.application import BaseShift
+    from baseshift.core.appface import App
     from baseshift.core.diagnostics import Diagnostic
     from baseshift.core.plan import Plan
 
@@ -185,7 +185,7 @@ def _output(text: str) -> Any:
 
 
 @hookimpl
-def register_executors(baseshift: BaseShift) -> list[type[Executor]]:
+def register_executors(baseshift: App) -> list[type[Executor]]:
     return [KubernetesExecutor.configured(KubeOptions.from_settings(baseshift.settings))]
 
 

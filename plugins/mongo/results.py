@@ -29,7 +29,7 @@ from .documents import Document, MongoConnection, SharesMongoConnection, mongo_u
 if TYPE_CHECKING:
     from pymongo.collection import Collection
 
-    from baseshift.core.app.application import BaseShift
+    from baseshift.core.appface import App
     from baseshift.core.settings import Settings
 
 log = logging.getLogger("baseshift.results_mongo")
@@ -203,7 +203,7 @@ STASH_KEY: StashKey[ResultWriter] = StashKey("results_mongo")
 """`baseshift.stash[STASH_KEY]`: the running `ResultWriter`."""
 
 
-def results_of(baseshift: BaseShift) -> MongoResults:
+def results_of(baseshift: App) -> MongoResults:
     """The `job_results` collection of a started application with `results = "mongo"`."""
     writer = baseshift.stash.get(STASH_KEY)
     if writer is None:
@@ -212,7 +212,7 @@ def results_of(baseshift: BaseShift) -> MongoResults:
     return writer.results
 
 
-def _connection(baseshift: BaseShift, url: str) -> tuple[MongoConnection, bool]:
+def _connection(baseshift: App, url: str) -> tuple[MongoConnection, bool]:
     """The template store's connection when templates are in MongoDB too (one client per
     application), else a new one; and whether it is new."""
     if isinstance(baseshift.templates, SharesMongoConnection):
@@ -236,7 +236,7 @@ class MongoResultsBackend:
         return cls(mongo_url(settings, "results"))
 
     @hookimpl
-    async def startup(self, baseshift: BaseShift) -> None:
+    async def startup(self, baseshift: App) -> None:
         """Connect (a bad or unreachable server stops the start) and start the writer."""
         connection, owned = _connection(baseshift, self.url)
         results = MongoResults(connection)
@@ -252,14 +252,14 @@ class MongoResultsBackend:
         baseshift.stash[STASH_KEY] = writer
 
     @hookimpl
-    def track_event(self, baseshift: BaseShift, event: Event) -> None:
+    def track_event(self, baseshift: App, event: Event) -> None:
         if isinstance(event, JobStateChanged) and event.new is JobState.SUCCEEDED:
             writer = baseshift.stash.get(STASH_KEY)
             if writer is not None:
                 writer.add(event.run_id, event.job)
 
     @hookimpl
-    async def shutdown(self, baseshift: BaseShift) -> None:
+    async def shutdown(self, baseshift: App) -> None:
         writer = baseshift.stash.pop(STASH_KEY)
         if writer is not None:
             await writer.stop()

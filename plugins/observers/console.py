@@ -18,7 +18,7 @@ from baseshift.core.hookspecs import hookimpl
 from baseshift.core.states import JobState, RunState
 
 if TYPE_CHECKING:
-    from baseshift.core.app.application import BaseShift
+    from baseshift.core.appface import App
 
 log = logging.getLogger("baseshift.runs")
 
@@ -27,7 +27,7 @@ _failed_jobs: dict[str, list[str]] = {}
 
 
 @hookimpl
-def track_event(baseshift: BaseShift, event: Event) -> None:
+def track_event(baseshift: App, event: Event) -> None:
     if not log.isEnabledFor(logging.INFO):
         return
     if isinstance(event, JobStateChanged) and event.new is JobState.FAILED:

@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING
 from baseshift.core.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from baseshift.core.app.application import BaseShift
+    from baseshift.core.appface import App
     from baseshift.core.events import Event
 
 
 @hookimpl
-def track_event(baseshift: BaseShift, event: Event) -> None:
+def track_event(baseshift: App, event: Event) -> None:
     if baseshift.live.subscribers:
         baseshift.live.publish(event)

@@ -14,7 +14,7 @@ from baseshift.core.hookspecs import hookimpl
 from baseshift.core.states import JobState
 
 if TYPE_CHECKING:
-    from baseshift.core.app.application import BaseShift
+    from baseshift.core.appface import App
 
 _COUNTED = {JobState.SUCCEEDED, JobState.FAILED, JobState.SKIPPED, JobState.CANCELLED}
 
@@ -101,7 +101,7 @@ class _Observer:
 
 
 @hookimpl
-def configure(baseshift: BaseShift) -> None:
+def configure(baseshift: App) -> None:
     mode = baseshift.settings.extra.get("progress")
     if mode in ("bar", "lines"):
         baseshift.pm.register(_Observer(make_display(mode)), name=f"{__name__}.display")

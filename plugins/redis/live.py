@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     import redis.asyncio as aioredis
     from redis.asyncio.client import Pipeline
 
-    from baseshift.core.app.application import BaseShift
+    from baseshift.core.appface import App
     from baseshift.core.settings import Settings
 
 log = logging.getLogger("baseshift.live_redis")
@@ -152,7 +152,7 @@ class RedisLive:
         self.prefix = option(settings, "live_redis", "prefix", "")
         self.channel = f"{self.prefix}baseshift:events"
         self.ttl = option(settings, "live_redis", "ttl", TTL)
-        self._app: BaseShift | None = None
+        self._app: App | None = None
         self.origin = uuid.uuid4().hex
         self.client: aioredis.Redis | None = None
         self.listener: ChannelListener | None = None
@@ -165,13 +165,13 @@ class RedisLive:
         return cls(settings)
 
     @property
-    def bs(self) -> BaseShift:
+    def bs(self) -> App:
         """The application this backend serves (known from `startup` on)."""
         assert self._app is not None, "RedisLive is used before startup"
         return self._app
 
     @hookimpl
-    async def startup(self, baseshift: BaseShift) -> None:
+    async def startup(self, baseshift: App) -> None:
         self._app = baseshift
         baseshift.stash[STASH_KEY] = self
         self.client = client = await open_redis(self.settings, "live",

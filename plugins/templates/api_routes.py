@@ -27,7 +27,7 @@ from .common import KnownTemplates, ListedTemplate, diff_json, template_store
 from .publishing import parse_bump
 
 if TYPE_CHECKING:
-    from baseshift.core.app.application import BaseShift
+    from baseshift.core.appface import App
 
 TAGS = ["templates"]
 _STRING = {"type": "string"}
@@ -73,7 +73,7 @@ FILTERS = {"name": _STRING, "type": _STRING, "version": VERSION_RANGE.schema()}
 _RANGE_PATH = {"version": VERSION_RANGE.schema()}
 
 
-def validate_for(bs: BaseShift, doc: TemplateDocument) -> None:
+def validate_for(bs: App, doc: TemplateDocument) -> None:
     """Refuse unknown step types and configs that do not parse, before storing anything."""
     from baseshift.dsl import parse_expression
 

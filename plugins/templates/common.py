@@ -15,12 +15,12 @@ from baseshift.plugins.templates.schemacompat import breaking_changes, json_diff
 from .publishing import filter_versions, matches, select
 
 if TYPE_CHECKING:
-    from baseshift.core.app.application import BaseShift
+    from baseshift.core.appface import App
     from baseshift.core.compiled import FileTemplate
     from baseshift.core.templatestore import TemplateStore
 
 
-def template_store(bs: BaseShift) -> TemplateStore:
+def template_store(bs: App) -> TemplateStore:
     """The application's template store; NotFound when no backend is configured."""
     if bs.templates is None:
         raise NotFound("this server has no job template store",
@@ -67,7 +67,7 @@ class KnownTemplates:
     template store's and those defined in the workflows folder's files, as the catalog last
     loaded them. A version in both is shown from the file, as the checker resolves it."""
 
-    def __init__(self, bs: BaseShift) -> None:
+    def __init__(self, bs: App) -> None:
         self.store = bs.templates
         self.files: tuple[FileTemplate, ...] = bs.catalog.file_templates
 

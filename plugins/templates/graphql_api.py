@@ -21,7 +21,7 @@ from baseshift.web.requests import read_json
 from .common import KnownTemplates, ListedTemplate
 
 if TYPE_CHECKING:
-    from baseshift.core.app.application import BaseShift
+    from baseshift.core.appface import App
 
 SDL = """
 "A JSON object (step configs, JSON Schemas)."
@@ -100,14 +100,14 @@ def template_json(listed: ListedTemplate) -> dict[str, Any]:
 
 async def resolve_template(_root: Any, info: Any, id: str,
                            version: str | None = None) -> dict[str, Any] | None:
-    bs: BaseShift = info.context
+    bs: App = info.context
     listed = await KnownTemplates(bs).get(id, version)
     return template_json(listed) if listed is not None else None
 
 
 async def resolve_templates(_root: Any, info: Any,
                             filter: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    bs: BaseShift = info.context
+    bs: App = info.context
     f = filter or {}
     listed = await KnownTemplates(bs).list(f.get("name"), type=f.get("type"),
                                            version=f.get("version"))

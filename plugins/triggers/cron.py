@@ -15,7 +15,7 @@ from baseshift.core.stash import SERVING, StashKey
 from .scheduler import GRACE, MAX_CATCH_UP, RECHECK, Scheduler
 
 if TYPE_CHECKING:
-    from baseshift.core.app.application import BaseShift
+    from baseshift.core.appface import App
 
 OPTIONS = "trigger_cron"
 """The plugin's table of options in `settings.extra`."""
@@ -24,7 +24,7 @@ STASH_KEY: StashKey[Scheduler] = StashKey("trigger_cron")
 
 
 @hookimpl
-def startup(baseshift: BaseShift) -> None:
+def startup(baseshift: App) -> None:
     """Start the scheduler task (it first ticks once the event loop gets to it)."""
     if not baseshift.stash.get(SERVING) or STASH_KEY in baseshift.stash:
         return
@@ -38,7 +38,7 @@ def startup(baseshift: BaseShift) -> None:
 
 
 @hookimpl
-async def shutdown(baseshift: BaseShift) -> None:
+async def shutdown(baseshift: App) -> None:
     scheduler = baseshift.stash.pop(STASH_KEY)
     if scheduler is not None:
         await scheduler.stop()

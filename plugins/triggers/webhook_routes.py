@@ -30,7 +30,7 @@ from baseshift.web.requests import json_object, read_json
 from baseshift.web.schemas import STARTED, run_response
 
 if TYPE_CHECKING:
-    from baseshift.core.app.application import BaseShift
+    from baseshift.core.appface import App
 
 log = logging.getLogger("baseshift.webhook")
 
@@ -43,7 +43,7 @@ INPUTS = {"type": "object", "description": "the run's inputs", "additionalProper
            tags=["triggers"], request=INPUTS, response=STARTED, status=202,
            errors=(400, 401, 404, 409, 422))
 async def receive(request: Request) -> Response:
-    bs: BaseShift = request.app.state.baseshift
+    bs: App = request.app.state.baseshift
     name = request.path_params["workflow"]
     plan = _webhook_plan(bs, name)
     assert plan.webhook is not None
@@ -66,7 +66,7 @@ AUTH_HINT = ("send the header X-BaseShift-Secret, or X-BaseShift-Signature: "
              "sha256=<HMAC-SHA256 of the body>")
 
 
-def _webhook_plan(bs: BaseShift, name: str) -> Plan:
+def _webhook_plan(bs: App, name: str) -> Plan:
     """The plan of a loaded workflow with a webhook; NotFound or Conflict otherwise (the
     file's errors are not shown to a caller that has not proven anything yet)."""
     entry = bs.catalog.get(name)

@@ -30,15 +30,15 @@ from baseshift.web.render import builtin_static, render
 from baseshift.web.requests import read_form
 
 if TYPE_CHECKING:
-    from baseshift.core.app.application import BaseShift
+    from baseshift.core.appface import App
     from baseshift.core.plan import Plan
 
 View = Callable[[Request], Awaitable[Response]]
 PAGE_SIZE = 25
 
 
-def baseshift_of(request: Request) -> BaseShift:
-    bs: BaseShift = request.app.state.baseshift
+def baseshift_of(request: Request) -> App:
+    bs: App = request.app.state.baseshift
     return bs
 
 
@@ -260,7 +260,7 @@ async def validate(request: Request) -> Response:
     return render(request, "validate.html", context, block="result")
 
 
-def check_source(bs: BaseShift, source: str) -> dict[str, Any]:
+def check_source(bs: App, source: str) -> dict[str, Any]:
     """What the validate page shows for a pasted workflow."""
     compiled = bs.catalog.validate(source, "pasted.bsw")
     plan = compiled.plan
@@ -274,7 +274,7 @@ def check_source(bs: BaseShift, source: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- routes
 
 
-def routes(bs: BaseShift) -> list[BaseRoute]:
+def routes(bs: App) -> list[BaseRoute]:
     """The web UI's pages, its run event stream and its static files; HTTP errors under
     `/ui/` become pages too."""
     bs.stash.setdefault(HTML_ERRORS_KEY, {})["/ui/"] = http_error_page

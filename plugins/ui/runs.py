@@ -25,7 +25,7 @@ from baseshift.web.sse import KEEPALIVE_SECONDS, sse
 from baseshift.web.timeline import timeline
 
 if TYPE_CHECKING:
-    from baseshift.core.app.application import BaseShift
+    from baseshift.core.appface import App
     from baseshift.core.plan import Plan
     from baseshift.core.records import RunSnapshot
 
@@ -42,7 +42,7 @@ class RunView:
     error: str | None = None
 
 
-def run_view(bs: BaseShift, snapshot: RunSnapshot) -> RunView:
+def run_view(bs: App, snapshot: RunSnapshot) -> RunView:
     """The plan the run follows (as it was started) and its graph layout."""
     try:
         plan = bs.plan_for_run(snapshot.run, snapshot.jobs)
@@ -101,7 +101,7 @@ async def run_stream(request: Request) -> Response:
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-async def _fragments(request: Request, bs: BaseShift, run_id: str) -> AsyncIterator[str]:
+async def _fragments(request: Request, bs: App, run_id: str) -> AsyncIterator[str]:
     async with bs.live.subscribe(run_id) as events:
         view: RunView | None = None
         while True:
@@ -121,7 +121,7 @@ async def _fragments(request: Request, bs: BaseShift, run_id: str) -> AsyncItera
 # --------------------------------------------------------------------------- actions
 
 Form = Mapping[str, str]
-Operation = Callable[["BaseShift", str, Form], Awaitable[object]]
+Operation = Callable[["App", str, Form], Awaitable[object]]
 
 
 async def act(request: Request) -> Response:
@@ -174,19 +174,19 @@ def _job(form: Form) -> str:
     return job
 
 
-async def _cancel(bs: BaseShift, run_id: str, form: Form) -> None:
+async def _cancel(bs: App, run_id: str, form: Form) -> None:
     await bs.runs.cancel(run_id)
 
 
-async def _retry(bs: BaseShift, run_id: str, form: Form) -> None:
+async def _retry(bs: App, run_id: str, form: Form) -> None:
     await bs.runs.retry(run_id)
 
 
-async def _rerun_from(bs: BaseShift, run_id: str, form: Form) -> None:
+async def _rerun_from(bs: App, run_id: str, form: Form) -> None:
     await bs.runs.rerun_from(run_id, _job(form))
 
 
-async def _complete(bs: BaseShift, run_id: str, form: Form) -> None:
+async def _complete(bs: App, run_id: str, form: Form) -> None:
     text = form.get("output", "").strip()
     try:
         output = json.loads(text) if text else None
@@ -196,7 +196,7 @@ async def _complete(bs: BaseShift, run_id: str, form: Form) -> None:
     await bs.runs.complete_job(run_id, _job(form), output)
 
 
-async def _fail(bs: BaseShift, run_id: str, form: Form) -> None:
+async def _fail(bs: App, run_id: str, form: Form) -> None:
     reason = form.get("error", "").strip() or "failed in the web UI"
     await bs.runs.fail_job(run_id, _job(form), reason)
 

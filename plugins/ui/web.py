@@ -9,11 +9,11 @@ from baseshift.core.hookspecs import hookimpl
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
 
-    from baseshift.core.app.application import BaseShift
+    from baseshift.core.appface import App
 
 
 @hookimpl
-def register_routes(baseshift: BaseShift) -> list[BaseRoute]:
+def register_routes(baseshift: App) -> list[BaseRoute]:
     from .routes import routes
 
     return routes(baseshift)
