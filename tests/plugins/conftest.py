@@ -1,4 +1,5 @@
-"""Fixtures shared by the plugin tests: a private key prefix on the real Redis."""
+"""Fixtures shared by the plugin tests: a private key prefix on the real Redis, and an open
+PostgreSQL state store in a fresh schema."""
 from __future__ import annotations
 
 import uuid
@@ -6,6 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
+
+from baseshift.plugins.storage.pg_store import PostgresStateStore
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 """This machine's Redis (`tests/run` starts it when down); each test keeps to its prefix."""
@@ -23,3 +26,12 @@ async def prefix() -> AsyncIterator[str]:
             await client.delete(*keys)
     finally:
         await client.aclose()
+
+
+@pytest.fixture
+async def pg_store(pg_url: str) -> AsyncIterator[PostgresStateStore]:
+    """A PostgreSQL state store on a fresh schema of the real server, open."""
+    store = PostgresStateStore(pg_url)
+    await store.open()
+    yield store
+    await store.close()

@@ -6,13 +6,11 @@ go on believing it holds advisory locks that ended with the session."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
 
 from baseshift.core.errors import StoreError
 from baseshift.plugins.storage.pg_connect import PgTarget
@@ -24,13 +22,6 @@ from tests.plugins.store_records import a_job, a_run
 GONE_TRIES = 200
 """Polls (of 0.05 s) for a killed session's locks to be freed by the server."""
 
-
-@pytest.fixture
-async def store(pg_url: str) -> AsyncIterator[PostgresStateStore]:
-    s = PostgresStateStore(pg_url)
-    await s.open()
-    yield s
-    await s.close()
 
 
 def kill(url: str, *connections: psycopg.AsyncConnection[Any] | None) -> None:
@@ -50,32 +41,32 @@ async def fails_once_then(call: Any) -> Any:
 
 
 async def test_the_store_reconnects_after_its_sessions_are_killed(
-        store: PostgresStateStore, pg_url: str) -> None:
-    kill(pg_url, store._write, store._read, store._locks)
-    await fails_once_then(lambda: store.create_run(a_run("r1"), [a_job("a")]))
-    snapshot = await fails_once_then(lambda: store.load_run("r1"))
+        pg_store: PostgresStateStore, pg_url: str) -> None:
+    kill(pg_url, pg_store._write, pg_store._read, pg_store._locks)
+    await fails_once_then(lambda: pg_store.create_run(a_run("r1"), [a_job("a")]))
+    snapshot = await fails_once_then(lambda: pg_store.load_run("r1"))
     assert snapshot is not None and set(snapshot.jobs) == {"a"}
-    assert await store.unfinished_runs() == ["r1"]
-    assert await fails_once_then(lambda: store.claim_run("r1"))
+    assert await pg_store.unfinished_runs() == ["r1"]
+    assert await fails_once_then(lambda: pg_store.claim_run("r1"))
 
 
 async def test_a_dead_session_is_a_store_error_not_a_driver_traceback(
-        store: PostgresStateStore, pg_url: str) -> None:
-    kill(pg_url, store._write)
+        pg_store: PostgresStateStore, pg_url: str) -> None:
+    kill(pg_url, pg_store._write)
     try:
-        await store.create_run(a_run("r1"), [a_job("a")])
+        await pg_store.create_run(a_run("r1"), [a_job("a")])
     except Exception as exc:  # noqa: BLE001 - the point is which type escapes
         assert isinstance(exc, StoreError), f"{type(exc).__name__}: {exc}"
 
 
-async def test_leadership_ends_with_the_session_that_held_it(store: PostgresStateStore,
+async def test_leadership_ends_with_the_session_that_held_it(pg_store: PostgresStateStore,
                                                             pg_url: str) -> None:
     other = PostgresStateStore(pg_url)
     await other.open()
     try:
-        assert await store.lead("cron")
-        assert await store.claim_run("r1")
-        kill(pg_url, store._locks)
+        assert await pg_store.lead("cron")
+        assert await pg_store.claim_run("r1")
+        kill(pg_url, pg_store._locks)
         for _ in range(GONE_TRIES):
             if await other.lead("cron"):
                 break
@@ -83,10 +74,10 @@ async def test_leadership_ends_with_the_session_that_held_it(store: PostgresStat
         assert await other.lead("cron")
         assert await other.claim_run("r1")
         # the old leader must learn that it no longer leads: two leaders fire twice
-        assert not await fails_once_then(lambda: store.lead("cron"))
-        assert not await store.claim_run("r1")
+        assert not await fails_once_then(lambda: pg_store.lead("cron"))
+        assert not await pg_store.claim_run("r1")
         await other.release_run("r1")
-        assert await store.claim_run("r1"), "a claim lost with a session is not held any more"
+        assert await pg_store.claim_run("r1"), "a claim lost with a session is not held any more"
     finally:
         await other.close()
 

@@ -7,7 +7,7 @@ import asyncio
 import datetime as dt
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +31,6 @@ from baseshift.plugins.storage.pg_store import PostgresStateStore
 from baseshift.plugins.templates.pg_store import PostgresTemplateStore
 from tests.conftest import CliResult
 from tests.plugins.store_records import a_job, a_run, an_attempt, changes
-
-
-@pytest.fixture
-async def store(pg_url: str) -> AsyncIterator[PostgresStateStore]:
-    s = PostgresStateStore(pg_url)
-    await s.open()
-    yield s
-    await s.close()
 
 
 def sql(url: str, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -107,31 +99,31 @@ def test_migrations_are_only_ever_appended() -> None:
 # --------------------------------------------------------------------- partitions
 
 
-async def test_open_creates_this_month_and_three_ahead(store: PostgresStateStore,
+async def test_open_creates_this_month_and_three_ahead(pg_store: PostgresStateStore,
                                                        pg_url: str) -> None:
     month = Month.of(time.time())
     expected = []
     for _ in range(4):
         expected += [f"attempts_{month.suffix()}", f"runs_{month.suffix()}"]
         month = month.next()
-    with store.target.connect() as conn:
+    with pg_store.target.connect() as conn:
         assert sorted(partitions(conn)) == sorted(expected)
-    await store.create_run(a_run("now", created_at=time.time()), [a_job("a", "now")])
+    await pg_store.create_run(a_run("now", created_at=time.time()), [a_job("a", "now")])
     assert sql(pg_url, f"SELECT id FROM runs_{Month.of(time.time()).suffix()}") == [("now",)]
 
 
 async def test_a_partition_made_later_takes_its_rows_from_the_default(
-        store: PostgresStateStore, pg_url: str) -> None:
+        pg_store: PostgresStateStore, pg_url: str) -> None:
     far = epoch(2031, 7)
-    await store.create_run(a_run("far", created_at=far), [a_job("a", "far")])
-    await store.apply(changes(an_attempt("a", 1, "far", started_at=far + 1)))
+    await pg_store.create_run(a_run("far", created_at=far), [a_job("a", "far")])
+    await pg_store.apply(changes(an_attempt("a", 1, "far", started_at=far + 1)))
     assert sql(pg_url, "SELECT id FROM runs_default") == [("far",)]
-    with store.target.connect(autocommit=True) as conn:
+    with pg_store.target.connect(autocommit=True) as conn:
         ensure_partitions(conn, far, ahead=0)
     assert sql(pg_url, "SELECT id FROM runs_default") == []
     assert sql(pg_url, "SELECT id FROM runs_y2031m07") == [("far",)]
     assert sql(pg_url, "SELECT job_key FROM attempts_y2031m07") == [("a",)]
-    snapshot = await store.load_run("far")
+    snapshot = await pg_store.load_run("far")
     assert snapshot is not None and [a.job_key for a in snapshot.attempts] == ["a"]
 
 
@@ -144,27 +136,27 @@ def test_month_bounds_are_calendar_months_in_utc() -> None:
 # --------------------------------------------------------------------- guarded transitions
 
 
-async def test_claims_are_exclusive_across_connections(store: PostgresStateStore,
+async def test_claims_are_exclusive_across_connections(pg_store: PostgresStateStore,
                                                        pg_url: str) -> None:
     other = PostgresStateStore(pg_url)
     await other.open()
     try:
-        assert await store.claim_run("r1")
-        assert not await store.claim_run("r1")
+        assert await pg_store.claim_run("r1")
+        assert not await pg_store.claim_run("r1")
         assert not await other.claim_run("r1")
-        await store.release_run("r1")
+        await pg_store.release_run("r1")
         assert await other.claim_run("r1")
         assert await other.lead("cron") and await other.lead("cron")
-        assert not await store.lead("cron")
+        assert not await pg_store.lead("cron")
     finally:
         await other.close()  # a closed session frees its claims, as a dead process would
     # the server frees a closed session's locks a moment after the client has gone
     for _ in range(100):
-        if await store.lead("cron"):
+        if await pg_store.lead("cron"):
             break
         await asyncio.sleep(0.02)
-    assert await store.claim_run("r1")
-    assert await store.lead("cron")
+    assert await pg_store.claim_run("r1")
+    assert await pg_store.lead("cron")
 
 
 # --------------------------------------------------------------------- indexes
@@ -180,9 +172,9 @@ async def test_claims_are_exclusive_across_connections(store: PostgresStateStore
     ("SELECT id FROM job_queue WHERE state = 'queued' ORDER BY id LIMIT 16 "
      "FOR UPDATE SKIP LOCKED", "ix_job_queue_queued"),
 ])
-async def test_hot_queries_use_their_indexes(store: PostgresStateStore, query: str,
+async def test_hot_queries_use_their_indexes(pg_store: PostgresStateStore, query: str,
                                              index: str) -> None:
-    with store.target.connect() as conn:
+    with pg_store.target.connect() as conn:
         conn.execute("SET enable_seqscan = off")  # tiny tables: ask whether an index fits
         plan = "\n".join(str(r[0]) for r in conn.execute(f"EXPLAIN {query}".encode()))
         # on a partitioned table each partition scans its own copy of the index
@@ -233,80 +225,81 @@ def test_postgres_without_a_url_says_what_to_set() -> None:
 # --------------------------------------------------------------------- backup and restore
 
 
-async def snapshots(store: PostgresStateStore) -> dict[str, RunSnapshot | None]:
-    return {r.id: await store.load_run(r.id) for r in await store.list_runs(limit=100)}
+async def snapshots(pg_store: PostgresStateStore) -> dict[str, RunSnapshot | None]:
+    return {r.id: await pg_store.load_run(r.id) for r in await pg_store.list_runs(limit=100)}
 
 
-async def test_restore_brings_back_the_identical_state(store: PostgresStateStore,
+async def test_restore_brings_back_the_identical_state(pg_store: PostgresStateStore,
                                                        pg_url: str, tmp_path: Path) -> None:
     for n in range(3):
         run = a_run(f"r{n}", created_at=time.time() + n, outputs={"n": n, "text": "é\0x"})
-        await store.create_run(run, [a_job("a", run.id), a_job("b", run.id)])
-        await store.apply(changes(an_attempt("a", 1, run.id, log="line\n" * 3)))
-    templates = PostgresTemplateStore(store.target)
+        await pg_store.create_run(run, [a_job("a", run.id), a_job("b", run.id)])
+        await pg_store.apply(changes(an_attempt("a", 1, run.id, log="line\n" * 3)))
+    templates = PostgresTemplateStore(pg_store.target)
     await templates.open()
     await templates.publish(parse_document({"templateId": "greet", "version": "1.0.0", "steps": [
         {"name": "say", "type": "shell", "config": {"command": "echo hi"}}]}))
-    before = await snapshots(store)
-    assert await store.backup(tmp_path / "state.dump") == 3
+    before = await snapshots(pg_store)
+    assert await pg_store.backup(tmp_path / "state.dump") == 3
     await templates.delete("greet", "1.0.0")
 
-    await store.create_run(a_run("later", created_at=time.time()), [a_job("a", "later")])
-    await store.apply(changes(a_run("r0", state=RunState.FAILED, created_at=before["r0"]
+    await pg_store.create_run(a_run("later", created_at=time.time()), [a_job("a", "later")])
+    await pg_store.apply(changes(a_run("r0", state=RunState.FAILED, created_at=before["r0"]
                                     .run.created_at)))  # type: ignore[union-attr]
-    assert await store.restore(tmp_path / "state.dump") == 3
-    assert await snapshots(store) == before
+    assert await pg_store.restore(tmp_path / "state.dump") == 3
+    assert await snapshots(pg_store) == before
     assert [d.ref for d in await templates.list()] == ["greet@1.0.0"]
     await templates.close()
-    await store.create_run(a_run("after", created_at=time.time()), [a_job("a", "after")])
+    await pg_store.create_run(a_run("after", created_at=time.time()), [a_job("a", "after")])
 
 
-async def test_a_bad_backup_file_changes_nothing(store: PostgresStateStore,
+async def test_a_bad_backup_file_changes_nothing(pg_store: PostgresStateStore,
                                                  tmp_path: Path) -> None:
-    await store.create_run(a_run("r1", created_at=time.time()), [a_job("a", "r1")])
+    await pg_store.create_run(a_run("r1", created_at=time.time()), [a_job("a", "r1")])
     bad = tmp_path / "bad.dump"
     bad.write_text("not a dump")
     with pytest.raises(ConfigError, match="is not a Base Shift PostgreSQL backup"):
-        await store.restore(bad)
-    assert [r.id for r in await store.list_runs()] == ["r1"]
+        await pg_store.restore(bad)
+    assert [r.id for r in await pg_store.list_runs()] == ["r1"]
 
 
-async def test_a_backup_never_overwrites_a_file(store: PostgresStateStore,
+async def test_a_backup_never_overwrites_a_file(pg_store: PostgresStateStore,
                                                 tmp_path: Path) -> None:
     (tmp_path / "x.dump").write_text("keep me")
     with pytest.raises(Exception, match="already exists"):
-        await store.backup(tmp_path / "x.dump")
+        await pg_store.backup(tmp_path / "x.dump")
     assert (tmp_path / "x.dump").read_text() == "keep me"
 
 
 # --------------------------------------------------------------------- retention
 
 
-async def test_retention_archives_then_drops_whole_old_months(store: PostgresStateStore,
+async def test_retention_archives_then_drops_whole_old_months(pg_store: PostgresStateStore,
                                                               pg_url: str,
                                                               tmp_path: Path) -> None:
     old, recent = epoch(2024, 3), time.time()
-    await store.create_run(a_run("old", created_at=old, state=RunState.COMPLETED),
+    await pg_store.create_run(a_run("old", created_at=old, state=RunState.COMPLETED),
                            [a_job("a", "old")])
-    await store.apply(changes(an_attempt("a", 1, "old", started_at=old + 5, log="hi")))
-    await store.create_run(a_run("stuck", created_at=epoch(2024, 4), state=RunState.RUNNING),
+    await pg_store.apply(changes(an_attempt("a", 1, "old", started_at=old + 5, log="hi")))
+    await pg_store.create_run(a_run("stuck", created_at=epoch(2024, 4), state=RunState.RUNNING),
                            [a_job("a", "stuck")])
-    await store.create_run(a_run("new", created_at=recent), [a_job("a", "new")])
-    with store.target.connect(autocommit=True) as conn:
+    await pg_store.create_run(a_run("new", created_at=recent), [a_job("a", "new")])
+    with pg_store.target.connect(autocommit=True) as conn:
         for month in (old, epoch(2024, 4)):
             ensure_partitions(conn, month, ahead=0)
 
     cutoff = epoch(2025, 1)
-    planned = await store.retire(cutoff, None, dry_run=True)
+    planned = await pg_store.retire(cutoff, None, dry_run=True)
     assert [(r.partition, r.runs, r.action) for r in planned] == [
         ("runs_y2024m03", 1, "would drop"), ("runs_y2024m04", 1, "kept: 1 unfinished run(s)")]
-    assert await store.load_run("old") is not None
+    assert await pg_store.load_run("old") is not None
 
-    done = await store.retire(cutoff, tmp_path / "archive", dry_run=False)
+    done = await pg_store.retire(cutoff, tmp_path / "archive", dry_run=False)
     assert [(r.partition, r.action) for r in done] == [
         ("runs_y2024m03", "archived and dropped"), ("runs_y2024m04", "kept: 1 unfinished run(s)")]
-    assert await store.load_run("old") is None
-    assert await store.load_run("stuck") is not None and await store.load_run("new") is not None
+    assert await pg_store.load_run("old") is None
+    assert await pg_store.load_run("stuck") is not None
+    assert await pg_store.load_run("new") is not None
     folder = tmp_path / "archive" / "runs_y2024m03"
     rows = {kind: [json.loads(line) for line in (folder / f"{kind}.jsonl").read_text()
                    .splitlines()] for kind in ("runs", "jobs", "attempts")}
