@@ -73,11 +73,14 @@ class AttemptTasks:
         self._to_stop.clear()
 
     def cancel_all(self) -> list[asyncio.Task[None]]:
-        """Cancel every attempt running or cleaning up; returns their tasks to await."""
-        tasks = [*self._running.values(), *self._stopping]
+        """Cancel every attempt running, marked to stop or cleaning up; returns their tasks
+        to await (an attempt marked in a round that was never stored must not outlive the
+        engine either)."""
+        tasks = [*self._running.values(), *self._to_stop, *self._stopping]
         for task in tasks:
             task.cancel()
         self._running.clear()
+        self._to_stop.clear()
         return tasks
 
     async def _attempt(self, launch: Launch, remote: AttemptQueue | None) -> None:

@@ -137,3 +137,22 @@ async def test_stop_later_without_keys_stops_every_attempt_of_the_run() -> None:
     await asyncio.sleep(0.01)
     assert sorted(runner.cancelled) == ["a", "b"]
     assert tasks.cancel_all() == []
+
+
+async def test_stopping_the_engine_cancels_attempts_marked_in_an_unstored_round() -> None:
+    """The engine stopped (or its store failed) between `stop_later` and `stop_decided`: the
+    marked attempts are cancelled and awaited too, never left running past the engine."""
+    runner = Runner(hold=True)
+    tasks = AttemptTasks(runner, Host(None), lambda m: None)
+    for launch in launches():
+        tasks.start(launch, here=True)
+    await asyncio.sleep(0)
+    tasks.stop_later("r1", ["a"])
+    stopped = tasks.cancel_all()
+    assert len(stopped) == 2
+    for task in stopped:
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert sorted(runner.cancelled) == ["a", "b"]
+    tasks.stop_decided()  # the round that never got stored cancels nothing twice
+    assert tasks.cancel_all() == []
