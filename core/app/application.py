@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..backends import CACHE, OBSERVERS, QUEUE, STATE, TEMPLATES, BackendRegistry
 from ..cache import Cache
-from ..compiled import CheckEnv, Compiled
+from ..compiled import CheckEnv, Compiled, FileTemplate
 from ..errors import DSLError, NotFound
 from ..executors import Executors
 from ..hooks import Hooks
@@ -200,7 +200,7 @@ class BaseShift:
         folder = Path(run.path).parent
         make_importable(folder)
         own = Path(run.path).resolve()
-        templates = [t.spec for t in load_folder(self, folder).templates
+        templates = [t.spec for t in self._folder_templates(folder)
                      if t.path.resolve() != own]
         compiled = self.with_plugin_checks(
             compile_source(run.source, run.path, self.check_env(templates)))
@@ -209,6 +209,16 @@ class BaseShift:
                            list(compiled.diagnostics))
         return _pin_templates(compiled.plan, jobs,
                               [*self.plugin_templates(), *self.extra_templates, *templates])
+
+
+    def _folder_templates(self, folder: Path) -> Sequence[FileTemplate]:
+        """The templates defined in the files of `folder`: the catalog's, once it has loaded
+        that folder (they are reloaded on change), else read from the files now. A run page,
+        a retry or a take-up then compiles only the run's own source."""
+        catalog = self.catalog
+        if catalog.generation and folder.resolve() == catalog.folder:
+            return catalog.file_templates
+        return load_folder(self, folder).templates
 
 
 def _pin_templates(plan: Plan, jobs: dict[str, JobRecord],
