@@ -80,7 +80,7 @@ def make_plugin_manager(*, builtins: Sequence[str] = DEFAULT_PLUGINS,
     """
     pm = pluggy.PluginManager("baseshift")
     pm.add_hookspecs(hookspecs)
-    _check_known(blocked, builtins)
+    _check_known(blocked)
     for name in blocked:
         pm.set_blocked(name)
     for name in builtins:
@@ -100,15 +100,16 @@ def builtin_module(name: str) -> str:
     return f"baseshift.plugins.{BUILTIN_PLUGINS[name]}"
 
 
-def _check_known(names: Iterable[str], builtins: Sequence[str]) -> None:
+def _check_known(names: Iterable[str]) -> None:
     """Refuse to disable a plugin that does not exist: a misspelt name in
-    `BASESHIFT_DISABLE_PLUGINS` would otherwise leave the plugin it meant running."""
-    unknown = [n for n in names if n not in builtins]
+    `BASESHIFT_DISABLE_PLUGINS` would otherwise leave the plugin it meant running. Every
+    builtin plugin is known, registered in this manager or not."""
+    unknown = [n for n in names if n not in BUILTIN_PLUGINS]
     if not unknown:
         return
     from importlib.metadata import entry_points
 
-    known = [*builtins, *(ep.name for ep in entry_points(group=ENTRYPOINT_GROUP))]
+    known = [*BUILTIN_PLUGINS, *(ep.name for ep in entry_points(group=ENTRYPOINT_GROUP))]
     for name in unknown:
         if name not in known:
             import difflib
