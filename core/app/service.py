@@ -226,6 +226,19 @@ class RunService:
         except BaseShiftError as exc:  # cancelled meanwhile, or claimed elsewhere
             log.info("run %s not started: %s", run_id, exc)
 
+    async def resume(self, run_id: str) -> None:
+        """Continue a stored run that no process executes: a RUNNING one where it stopped,
+        an INITIALIZED one as a server takes it up (a plugin may queue it behind its run
+        limit). Conflict when another live process executes it."""
+        snapshot = await self.snapshot(run_id)
+        waiting = snapshot.run.state is RunState.INITIALIZED
+        if waiting and run_id in await self.bs.hooks.take_up_runs([snapshot.run]):
+            return
+        plan = self.bs.plan_for_run(snapshot.run, snapshot.jobs)
+        if waiting:
+            refuse_unapplied(plan)
+        await self.bs.engine.resume(plan, run_id)
+
     async def retry_or_resume(self, run_id: str) -> None:
         snapshot = await self.snapshot(run_id)
         plan = self.bs.plan_for_run(snapshot.run, snapshot.jobs)

@@ -73,9 +73,16 @@ def progress_mode(args: argparse.Namespace) -> str | None:
 
 
 async def wait_all(bs: BaseShift, run_ids: list[str]) -> list[RunSnapshot]:
-    """Wait for runs to finish and load them (printed once the progress display is gone)."""
-    records = [await bs.engine.wait(r) for r in run_ids]
-    return [await load_snapshot(bs.store, r.id) for r in records]
+    """Wait for the runs this process executes to finish, and load every run (printed once
+    the progress display is gone). A run that is not executing here was queued or refused
+    by its workflow's run limit: it is reported as stored."""
+    for run_id in run_ids:
+        if run_id in bs.engine.runs:
+            await bs.engine.wait(run_id)
+        else:
+            print(f"run {run_id} was not started here: its workflow's run limit queued or "
+                  "refused it (`baseshift show` follows it)", file=sys.stderr)
+    return [await load_snapshot(bs.store, r) for r in run_ids]
 
 
 def report(snapshots: list[RunSnapshot], as_json: bool) -> int:

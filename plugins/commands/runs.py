@@ -33,7 +33,7 @@ async def cmd_resume(args: argparse.Namespace) -> int:
         async with bs:
             resumed = args.run_ids or []
             for run_id in resumed:
-                await _resume_one(bs, run_id, retry=False)
+                await _resume_one(bs, run_id)
             if not resumed:
                 resumed = await _resume_orphans(bs)
             snapshots = await wait_all(bs, resumed)
@@ -48,17 +48,17 @@ async def _resume_orphans(bs: App) -> list[str]:
     resumed = []
     for run_id in await bs.store.unfinished_runs():
         try:
-            await _resume_one(bs, run_id, retry=False)
+            await _resume_one(bs, run_id)
             resumed.append(run_id)
         except Conflict as exc:  # another live process is executing it
             print(f"skipped {run_id}: {exc.message}", file=sys.stderr)
     return resumed
 
 
-async def _resume_one(bs: App, run_id: str, *, retry: bool) -> None:
-    snapshot = await load_snapshot(bs.store, run_id)
-    plan = bs.plan_for_run(snapshot.run, snapshot.jobs)
-    await bs.engine.resume(plan, run_id, retry=retry)
+async def _resume_one(bs: App, run_id: str) -> None:
+    """Through the run service, so that a run waiting behind its run limit stays queued."""
+    await load_snapshot(bs.store, run_id)  # NotFound with the `baseshift runs` hint
+    await bs.runs.resume(run_id)
 
 
 def _resume_args(p: argparse.ArgumentParser) -> None:
@@ -71,7 +71,8 @@ async def cmd_retry(args: argparse.Namespace) -> int:
     bs = app_for(args, progress=progress_mode(args))
     with stdout_to_stderr(args.json):
         async with bs:
-            await _resume_one(bs, args.run_id, retry=True)
+            await load_snapshot(bs.store, args.run_id)  # NotFound with the `runs` hint
+            await bs.runs.retry(args.run_id)  # Conflict while its run limit has no place
             snapshots = await wait_all(bs, [args.run_id])
     return report(snapshots, args.json)
 

@@ -138,7 +138,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
     plan = bs.load_workflow(Path(args.file).resolve())
     with stdout_to_stderr(args.json):
         async with bs:
-            run_id = await bs.engine.submit(plan, inputs)
+            run_id = await bs.runs.start_plan(plan, inputs)  # under its run limit
             snapshots = await wait_all(bs, [run_id])
     return report(snapshots, args.json)
 

@@ -414,3 +414,26 @@ def test_check_without_the_plugin_names_the_run_limit(run_cli: Any, tmp_path: Pa
     result = run_cli("check", str(path), env={"BASESHIFT_DISABLE_PLUGINS": "run_limits"})
     assert result.exit_code != 0
     assert f"error[plan.run-limit-unapplied]: {UNAPPLIED}" in result.stdout + result.stderr
+
+
+async def test_the_commands_resume_a_queued_run_only_behind_its_limit(make_baseshift: Any,
+                                                                      tmp_path: Path) -> None:
+    """`baseshift resume RUN` and `run`'s report go through the run service: a run queued
+    behind its limit is neither started beside the running one nor waited for."""
+    from baseshift.plugins.commands.common import wait_all
+    from baseshift.plugins.commands.runs import _resume_one
+
+    path = workflow(tmp_path, "runs 1 on conflict queue")
+    async with make_baseshift(plugins=(GatePlugin(),)) as bs:
+        plan = bs.load_workflow(path)
+        first = await bs.runs.start_plan(plan, {})
+        second = await bs.runs.start_plan(plan, {})
+        await running(bs, first)
+        await _resume_one(bs, second)
+        assert second not in bs.engine.runs
+        assert limits_of(bs).queued() == [second]
+        [reported] = await asyncio.wait_for(wait_all(bs, [second]), DEADLINE)
+        assert reported.run.state is RunState.INITIALIZED
+        await finish(bs, first)
+        await running(bs, second)
+        assert (await finish(bs, second)).state is RunState.COMPLETED
