@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from ..compiled import Compiled, FileTemplate, WorkflowEntry
-from ..diagnostics import Diagnostic, Severity, Span
+from ..diagnostics import Diagnostic, Severity
 from ..errors import DSLError, NotFound
 from ..plan import Plan, TemplateSpec
-from .loader import Checks, folder_files, load_folder, make_importable
+from .loader import Checks, duplicate_workflow, folder_files, load_folder, make_importable
 from .template_files import is_template_file
 
 if TYPE_CHECKING:
@@ -154,7 +154,8 @@ class WorkflowCatalog:
             if entry is None or (entry.name in entries and not compiled.ok):
                 problems.extend(compiled.diagnostics)
             elif entry.name in entries:  # named like an earlier file that does not check
-                problems.append(_duplicate(entry, entries[entry.name]))
+                problems.append(duplicate_workflow(str(entry.path), entry.name,
+                                                   str(entries[entry.name].path)))
             else:
                 entries[entry.name] = entry
         self._entries = entries
@@ -181,9 +182,3 @@ def _declared_name(source: str) -> str | None:
         if len(words) >= 2 and words[0] == "workflow":
             return words[1].strip("{")
     return None
-
-
-def _duplicate(entry: WorkflowEntry, first: WorkflowEntry) -> Diagnostic:
-    return Diagnostic(str(entry.path), Span(1, 1, 1, 1), "catalog.duplicate-workflow",
-                      f"workflow '{entry.name}' is also defined in {first.path}; this file is "
-                      "ignored", "give each workflow a unique name", Severity.ERROR)

@@ -123,16 +123,20 @@ def _refuse_duplicate_workflows(results: list[Compiled]) -> list[Compiled]:
     for compiled in results:
         plan = compiled.plan
         if plan is not None and plan.name in first:
-            problem = Diagnostic(compiled.path, Span(1, 1, 1, 1), "catalog.duplicate-workflow",
-                                 f"workflow '{plan.name}' is also defined in "
-                                 f"{first[plan.name]}; this file is ignored",
-                                 "give each workflow a unique name", Severity.ERROR)
+            problem = duplicate_workflow(compiled.path, plan.name, first[plan.name])
             compiled = dataclasses.replace(compiled, plan=None,
                                            diagnostics=(*compiled.diagnostics, problem))
         elif plan is not None:
             first[plan.name] = compiled.path
         out.append(compiled)
     return out
+
+
+def duplicate_workflow(path: str, name: str, first: str) -> Diagnostic:
+    """The error of a file that defines workflow `name` again (`first` defined it)."""
+    return Diagnostic(path, Span(1, 1, 1, 1), "catalog.duplicate-workflow",
+                      f"workflow '{name}' is also defined in {first}; this file is ignored",
+                      "give each workflow a unique name", Severity.ERROR)
 
 
 def _as_compiled(f: TemplateFile) -> Compiled:

@@ -39,13 +39,6 @@ def is_template_file(path: Path) -> bool:
     return path.name.endswith(SUFFIXES) and not path.name.startswith(".")
 
 
-def template_files(folder: Path) -> list[Path]:
-    """The template files of a folder (not recursive), in name order."""
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if is_template_file(p) and p.is_file())
-
-
 @dataclass(frozen=True, slots=True)
 class TemplateFile:
     """One YAML template file as checked: its text (to show problems in), each valid
@@ -55,19 +48,6 @@ class TemplateFile:
     source: str
     templates: tuple[tuple[TemplateDocument, TemplateSpec], ...]
     diagnostics: tuple[Diagnostic, ...]
-
-
-def read_template_files(folder: Path, parse: ExpressionParser | None = None,
-                        executors: Iterable[str] | None = None
-                        ) -> tuple[list[TemplateSpec], list[Diagnostic]]:
-    """Every valid template in the folder's YAML files, and a diagnostic per problem.
-
-    `executors`, when given, are the step types allowed; `parse` defaults to the workflow
-    language's expression parser.
-    """
-    files = check_template_files(template_files(folder), parse, executors)
-    return ([spec for f in files for _, spec in f.templates],
-            [d for f in files for d in f.diagnostics])
 
 
 def check_template_files(paths: Iterable[Path], parse: ExpressionParser | None = None,

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from baseshift.core.app.template_files import read_template_files, template_files
+from baseshift.core.app.loader import folder_files
+from baseshift.core.app.template_files import check_template_files, is_template_file
+from baseshift.core.diagnostics import Diagnostic
+from baseshift.core.plan import TemplateSpec
 from baseshift.dsl import CheckEnv, compile_source
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -20,6 +23,19 @@ inputSchema:
   required: [word]
   additionalProperties: false
 """
+
+
+def template_files(folder: Path) -> list[Path]:
+    """The template files of a folder, as the loader finds them."""
+    return [p for p in folder_files(folder) if is_template_file(p)]
+
+
+def read_template_files(folder: Path, executors: list[str] | None = None
+                        ) -> tuple[list[TemplateSpec], list[Diagnostic]]:
+    """Every valid template of the folder's YAML files, and each problem."""
+    files = check_template_files(template_files(folder), executors=executors)
+    return ([spec for f in files for _, spec in f.templates],
+            [d for f in files for d in f.diagnostics])
 
 
 def write(folder: Path, name: str, text: str) -> Path:
