@@ -108,3 +108,8 @@ def _source_line(source: str | None, line: int) -> str | None:
     if 1 <= line <= len(lines):
         return lines[line - 1].expandtabs(1).rstrip("\r")
     return None
+
+
+def article(noun: str) -> str:
+    """`noun` with its indefinite article, for messages ("an integer", "a string")."""
+    return f"an {noun}" if noun[:1] in "aeiou" else f"a {noun}"

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .diagnostics import Span
+from .diagnostics import Span, article
 from .errors import ExpressionError
 
 NO_SPAN = Span(0, 0, 0, 0)
@@ -267,13 +267,9 @@ def condition(expr: Expr, scope: Mapping[str, Any]) -> bool:
     """
     value = evaluate(expr, scope)
     if not isinstance(value, bool):
-        raise ExpressionError(f"{describe(expr)} is {_article(type_name(value))}, not true or "
+        raise ExpressionError(f"{describe(expr)} is {article(type_name(value))}, not true or "
                               "false (compare it, e.g. with != \"\" or != null)")
     return value
-
-
-def _article(noun: str) -> str:
-    return f"an {noun}" if noun[0] in "aeiou" else f"a {noun}"
 
 
 def _attr(obj: Any, name: str, e: Expr) -> Any:

@@ -5,6 +5,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from .diagnostics import article
 from .errors import InputError
 
 SCALARS = ("string", "number", "integer", "boolean", "object", "any", "null")
@@ -76,7 +77,7 @@ def coerce(t: TypeRef, value: Any, where: str) -> Any:
         value = _json_text(t, value, where)
     ok = _matches(t, value)
     if not ok:
-        raise InputError(f"{where} must be {_article(t)}, got {_describe(value)}")
+        raise InputError(f"{where} must be {article(str(t))}, got {_describe(value)}")
     if t.name == "list" and t.item is not None:
         return [coerce(t.item, v, f"{where}[{i}]") for i, v in enumerate(value)]
     return value
@@ -108,7 +109,7 @@ def _from_text(t: TypeRef, text: str, where: str) -> Any:
             number = float(text)
             return int(number) if number.is_integer() and "." not in text else number
     except ValueError:
-        raise InputError(f"{where} must be {_article(t)}, got {text!r}") from None
+        raise InputError(f"{where} must be {article(str(t))}, got {text!r}") from None
     if text.lower() in ("true", "false"):
         return text.lower() == "true"
     raise InputError(f"{where} must be a boolean (true or false), got {text!r}")
@@ -118,12 +119,7 @@ def _json_text(t: TypeRef, text: str, where: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(f"{where} must be {_article(t)} written as JSON ({exc.msg})") from None
-
-
-def _article(t: TypeRef) -> str:
-    s = str(t)
-    return f"an {s}" if s[0] in "aeiou" else f"a {s}"
+        raise InputError(f"{where} must be {article(str(t))} written as JSON ({exc.msg})") from None
 
 
 def _describe(value: Any) -> str:

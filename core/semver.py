@@ -14,12 +14,12 @@ from typing import Any
 
 import nodesemver
 
-from .semver_syntax import MAX_LENGTH, MAX_NUMBER, VersionError, normalize
+from .semver_syntax import IDENTIFIER, MAX_LENGTH, MAX_NUMBER, VersionError, normalize
 
 __all__ = ["Range", "Version", "VersionError"]
 
-_ID = r"(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)"
-_VERSION = re.compile(rf"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-({_ID}(?:\.{_ID})*))?")
+_VERSION = re.compile(
+    rf"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-({IDENTIFIER}(?:\.{IDENTIFIER})*))?")
 _EXPECTED = "expected MAJOR.MINOR.PATCH like 1.2.3"
 
 

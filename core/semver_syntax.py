@@ -17,8 +17,9 @@ EXAMPLES = "valid ranges look like ^1.2, ~1.2.3, >=1.0 <2, 1.2.x, 1.0.0 - 2.0.0 
 
 _NR = r"(?:0|[1-9]\d*)"
 _WILD = r"[xX*]"
-_ID = r"(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)"
-_QUALIFIER = rf"(?:-{_ID}(?:\.{_ID})*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?"
+IDENTIFIER = r"(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)"
+"""One dot-separated identifier of a prerelease (SemVer 2.0.0 section 9)."""
+_QUALIFIER = rf"(?:-{IDENTIFIER}(?:\.{IDENTIFIER})*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?"
 # A wildcard is only followed by wildcards, and a prerelease or build only follows three
 # numbers: npm refuses `1.x.3` as a bound and ignores the 3 after ~ or ^ (so would we).
 _PARTIAL = (rf"(?:v?{_NR}\.{_NR}\.{_NR}{_QUALIFIER}|v?{_NR}\.{_NR}(?:\.{_WILD})?"

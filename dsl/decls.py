@@ -9,14 +9,14 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from baseshift.core.diagnostics import Span
+from baseshift.core.diagnostics import Span, article
 from baseshift.core.expr import Expr, ListExpr, Literal, ObjectExpr, Unary
 from baseshift.core.plan import InputSpec, RetryPolicy, TemplateSpec
 from baseshift.core.schema import ANY, SCALARS, TypeRef, list_of, to_json_schema
 
 from . import ast
 from .literals import parse_duration
-from .report import Reporter, article, did_you_mean
+from .report import Reporter, did_you_mean
 from .schemawords import plain
 from .typecheck import Shape, shape_of
 

@@ -52,7 +52,3 @@ def did_you_mean(name: str, choices: Iterable[str], kind: str) -> str | None:
         return None
     shown = ", ".join(options[:12]) + (", ..." if len(options) > 12 else "")
     return f"{kind}: {shown}"
-
-
-def article(noun: str) -> str:
-    return f"an {noun}" if noun[:1] in "aeiou" else f"a {noun}"

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from baseshift.core.diagnostics import Span
+from baseshift.core.diagnostics import Span, article
 from baseshift.core.expr import (
     FUNCTION_ARITY,
     Attr,
@@ -39,7 +39,7 @@ from baseshift.core.schema import (
     type_of_value,
 )
 
-from .report import Reporter, article, did_you_mean
+from .report import Reporter, did_you_mean
 from .typerules import (
     BINARY_RULES,
     KIND_WORDS,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from baseshift.core.diagnostics import article
 from baseshift.core.schema import (
     ANY,
     BOOLEAN,
@@ -17,8 +18,6 @@ from baseshift.core.schema import (
     TypeRef,
     list_of,
 )
-
-from .report import article
 
 Rule = Callable[[TypeRef, TypeRef], tuple[str | None, TypeRef]]
 
