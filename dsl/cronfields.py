@@ -20,7 +20,8 @@ FIELDS = (Field("minute", 0, 59), Field("hour", 0, 23), Field("day-of-month", 1,
           Field("month", 1, 12, ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug",
                                  "sep", "oct", "nov", "dec")),
           Field("day-of-week", 0, 7, ("sun", "mon", "tue", "wed", "thu", "fri", "sat")))
-_PART = re.compile(r"(?:\*|(?P<first>\w+)(?:-(?P<last>\w+))?)(?:/(?P<step>\d+))?")
+_PART = re.compile(r"(?:\*|(?P<first>\w+)(?:-(?P<last>\w+))?)(?:/(?P<step>\d+))?", re.ASCII)
+"""A field's part, ASCII only: `int()` reads other digits (`²`) that cron does not."""
 
 
 def explain(cron: str) -> str | None:
@@ -49,13 +50,17 @@ def _field_problem(field: Field, text: str) -> str | None:
 def _value(field: Field, text: str) -> int | None:
     if text.lower() in field.names:
         return field.names.index(text.lower()) + (field.low if field.name == "month" else 0)
-    if text.isdigit() and field.low <= int(text) <= field.high:
+    if _number(text) and field.low <= int(text) <= field.high:
         return int(text)
     return None
 
 
 def _out_of_range(field: Field, text: str) -> str:
-    if not text.isdigit():
+    if not _number(text):
         return f"has '{text}', which is not a number" + (
             f" or a name like {field.names[0]}" if field.names else "")
     return f"has {text}, outside {field.low}-{field.high}"
+
+
+def _number(text: str) -> bool:
+    return text.isascii() and text.isdigit()

@@ -88,6 +88,8 @@ def test_run_limit_defaults_to_queue_and_string_keys_interpolate() -> None:
     ('  schedule "0 25 * * *"\n', "dsl.bad-schedule"),
     ('  schedule "@fortnightly"\n', "dsl.bad-schedule"),
     ('  schedule "0 0 31 2 *"\n', "dsl.bad-schedule"),
+    ('  schedule "² * * * *"\n', "dsl.bad-schedule"),  # a digit int() reads, cron does not
+    ('  schedule "0 ٣ * * *"\n', "dsl.bad-schedule"),
     ('  schedule "0 3 * * *" timezone "Mars/Olympus"\n', "dsl.bad-timezone"),
     ('  schedule "0 3 * * *" timezone "../etc/passwd"\n', "dsl.bad-timezone"),
     ('  schedule "0 3 * * *" missed later\n', "dsl.bad-value"),
