@@ -79,11 +79,12 @@ class _InnerParser:
 
 
 def _inside(d: Diagnostic) -> Diagnostic:
-    """Reword an error found in a `${...}` part: its end is the '}', not the file's."""
+    """Reword an error found in a `${...}` part: its end is the '}', not the file's; a hint
+    for the mistake itself is kept, a generic one says what goes inside."""
     message = d.message.replace("unexpected end of file", "unexpected '}' ending '${...}'")
     message = message.replace("the end of the file", "'}'")
-    return Diagnostic(d.path, d.span, d.code, message, "inside '${...}' write an expression, "
-                      "like ${input.name}")
+    return Diagnostic(d.path, d.span, d.code, message, d.hint or "inside '${...}' write an "
+                      "expression, like ${input.name}")
 
 
 def relocate(diagnostics: list[Diagnostic], line: int, cols: int) -> list[Diagnostic]:

@@ -30,8 +30,7 @@ class Known:
 
 
 _INVISIBLE_NAMES = {"\ufeff": "byte-order mark", "\u00a0": "no-break space",
-                    "\u200b": "zero-width space", "\x1b": "escape character",
-                    "\t": "tab"}
+                    "\u200b": "zero-width space", "\x1b": "escape character"}
 _QUOTES = {"'": "'", "\u2018": "\u2019", "\u201c": "\u201d", "\u201e": "\u201d", "`": "`"}
 _WORD = re.compile(r"[A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)+")
 _COMPARE = frozenset({"EQ", "NE", "LT", "LE", "GT", "GE"})
@@ -66,7 +65,8 @@ def invisible_character(e: UnexpectedInput, source: str) -> Known | None:
     name = _INVISIBLE_NAMES.get(char) or (
         "control character" if ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0
         else "invisible character")
-    return Known(Span.point(line, col), f"unexpected {name} '{char}' (U+{ord(char):04X})",
+    # the code point, never the character: a right-to-left override would reorder the page
+    return Known(Span.point(line, col), f"unexpected {name} (U+{ord(char):04X})",
                  "delete it: only plain spaces, tabs and newlines may separate words, and "
                  "most editors do not show this one")
 
@@ -82,8 +82,9 @@ def wrong_quotes(e: UnexpectedInput, source: str) -> Known | None:
     end = source.find(close, pos + 1, _line_end(source, pos))
     width = (end + 1 if end > pos else pos + len(e.token)) - pos
     inner = source[pos + 1: pos + width - (end > pos)]
+    escaped = inner.replace("\\", "\\\\").replace('"', '\\"')
     return Known(Span.point(line, col, width), "strings are written in double quotes",
-                 f'write "{inner}"')
+                 f'write "{escaped}"')
 
 
 def hyphen_in_name(e: UnexpectedInput, source: str) -> Known | None:

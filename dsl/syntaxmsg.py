@@ -39,7 +39,7 @@ def syntax_diagnostic(e: UnexpectedInput, source: str, path: str) -> Diagnostic:
         expected = set(e.accepts if e.accepts else e.expected)
     else:
         span = Span.point(e.line, e.column)
-        found = f"character '{source[e.pos_in_stream or 0]}'"
+        found = f"character {source[e.pos_in_stream or 0]!r}"
         expected = set(getattr(e, "allowed", None) or ())
     message = f"unexpected {found}"
     wanted = describe_expected(set(expected))

@@ -255,7 +255,7 @@ def test_messages_escape_what_a_terminal_would_act_on() -> None:
     assert excerpt.endswith("needs fetch \\x1b[2J\\x1b[31m")
     assert caret.index("^") == excerpt.index("\\x1b") and caret.count("^") == len("\\x1b")
     as_json = json.dumps([d.to_json() for d in result.diagnostics])
-    assert "\\u001b" not in as_json and "\\\\x1b" in as_json
+    assert "\\u001b" not in as_json and "(U+001B)" in as_json  # named by its code point
 
 
 @pytest.mark.parametrize("char, shown", [("\ufeff", "\\u{FEFF}"), ("\x07", "\\x07"),
@@ -274,3 +274,22 @@ def test_source_lines_are_counted_like_the_parsers_count_them() -> None:
     """A form feed or U+2028 is not a line end for the parsers, so not for the excerpt."""
     d = Diagnostic("f.bsw", Span(2, 1, 2, 2), "dsl.syntax", "x")
     assert render(d, "a\u2028b\x0cc\nzz\n").splitlines()[1] == "    2 | zz"
+
+
+def _one(source: str) -> Diagnostic:
+    [d] = compile_text(source).diagnostics
+    return d
+
+
+def test_a_mistake_inside_an_interpolation_keeps_its_own_hint() -> None:
+    d = _one('workflow w {\n  version "1.0.0"\n'
+             '  job a uses shell { with { command: "${1 < 2 < 3}" } }\n}\n')
+    assert d.message == "comparisons do not chain: '<' and then '<'"
+    assert d.hint == "compare two values at a time and join them with 'and', like a < b and b < c"
+
+
+def test_the_double_quote_fix_escapes_what_the_single_quoted_text_holds() -> None:
+    d = _one('workflow w {\n  version "1.0.0"\n'
+             "  job a uses shell { with { command: 'say \"hi\" in C:\\temp' } }\n}\n")
+    assert d.message == "strings are written in double quotes"
+    assert d.hint == 'write "say \\"hi\\" in C:\\\\temp"'
