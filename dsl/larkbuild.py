@@ -14,8 +14,6 @@ from lark.lexer import ContextualLexer, LexerState
 
 from . import fastparse
 
-_KEY_FOLLOW = re.compile(r"[ \t\f\r\n]*\??[ \t\f\r\n]*:")
-
 
 class _KeywordLexer(ContextualLexer):
     """lark's contextual lexer, plus two rules about keywords (as `fastparse` reads them).
@@ -47,7 +45,7 @@ class _KeywordLexer(ContextualLexer):
                     token.end_column = lexer_state.line_ctr.column
                     token.end_pos = lexer_state.line_ctr.char_pos
                 elif (parser_state.position in self._name_states
-                        and _KEY_FOLLOW.match(text, lexer_state.line_ctr.char_pos)):
+                        and fastparse.KEY_FOLLOW.match(text, lexer_state.line_ctr.char_pos)):
                     token = Token.new_borrow_pos("NAME", str(token), token)
             yield token
 

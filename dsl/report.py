@@ -42,12 +42,18 @@ class Reporter:
         return Span(s.line, m.start(1) + 1, s.line, m.end(1) + 1)
 
 
+def closest(name: str, choices: Iterable[str]) -> str | None:
+    """`did you mean 'x'?` for the choice closest to a misspelt `name`, if one is close."""
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6) if name else []
+    return f"did you mean '{close[0]}'?" if close else None
+
+
 def did_you_mean(name: str, choices: Iterable[str], kind: str) -> str | None:
     """`did you mean 'x'?`, else the list of what exists, else None."""
     options = sorted(set(choices))
-    close = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
-    if close:
-        return f"did you mean '{close[0]}'?"
+    suggestion = closest(name, options)
+    if suggestion:
+        return suggestion
     if not options:
         return None
     shown = ", ".join(options[:12]) + (", ..." if len(options) > 12 else "")

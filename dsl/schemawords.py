@@ -29,7 +29,7 @@ def shown(value: Any) -> str:
     if isinstance(value, bool) or value is None:
         return json.dumps(value)
     if isinstance(value, str):
-        return f'the string "{value}"'
+        return f"the string {_quoted(value)}"
     if isinstance(value, int | float):
         return f"the number {value}"
     if isinstance(value, list):
@@ -111,3 +111,8 @@ def _either(options: list[str]) -> str:
     if len(options) <= 1:
         return "".join(options)
     return ", ".join(options[:-1]) + " or " + options[-1]
+
+
+def _quoted(text: str) -> str:
+    """A string value as JSON text (its quotes and control characters escaped), shortened."""
+    return json.dumps(text if len(text) <= 40 else text[:37] + "...")

@@ -7,7 +7,6 @@ first by `mistakes`.
 """
 from __future__ import annotations
 
-import difflib
 import functools
 from typing import Any, TypeVar
 
@@ -19,6 +18,7 @@ from baseshift.core.diagnostics import Diagnostic, Span
 
 from . import hints, mistakes, recovery
 from .larkbuild import lark_parser, literals
+from .report import closest
 
 CODE = "dsl.syntax"
 _K = TypeVar("_K")
@@ -51,9 +51,8 @@ def syntax_diagnostic(e: UnexpectedInput, source: str, path: str) -> Diagnostic:
 
 def _misspelled(word: str, expected: set[str]) -> str | None:
     """`did you mean 'retry'?` for a name close to a keyword that could stand there."""
-    keywords = [text for t in expected if (text := literals().get(t, "")).isidentifier()]
-    close = difflib.get_close_matches(word, keywords, n=1, cutoff=0.6) if word else []
-    return f"did you mean '{close[0]}'?" if close else None
+    return closest(word, [text for t in expected
+                          if (text := literals().get(t, "")).isidentifier()])
 
 
 def _describe_token(token: Token, source: str) -> tuple[str, Span]:
