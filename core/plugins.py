@@ -1,5 +1,5 @@
 """The plugin manager: builtin and installed plugins registered against the hook specs (the
-`Hooks` facade that calls them lives in core/hooks.py, re-exported here)."""
+`Hooks` facade that calls them lives in core/hooks.py)."""
 from __future__ import annotations
 
 import importlib
@@ -12,10 +12,10 @@ import pluggy
 
 from . import hookspecs
 from .errors import ConfigError, PluginError
-from .hooks import Hooks, await_me_maybe, unique_by_name
+from .hooks import unique_by_name
 
-__all__ = ["BUILTIN_PLUGINS", "DEFAULT_PLUGINS", "Hooks", "await_me_maybe", "builtin_module",
-           "describe_plugins", "make_plugin_manager", "plugin_commands"]
+__all__ = ["BUILTIN_PLUGINS", "DEFAULT_PLUGINS", "builtin_module", "describe_plugins",
+           "make_plugin_manager", "plugin_commands"]
 
 
 log = logging.getLogger("baseshift.plugins")

@@ -95,8 +95,3 @@ class Backend:
 
 Offered = Backend | type[BackendClass]
 """What `register_backends` returns a list of."""
-
-
-def load_backend(offered: Offered) -> type[BackendClass]:
-    """The class behind what `register_backends` returned."""
-    return Backend.of(offered).load()

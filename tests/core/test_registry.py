@@ -15,7 +15,7 @@ from baseshift.core.backends import LIVE, QUEUE, RESULTS, STATE
 from baseshift.core.errors import ConfigError
 from baseshift.core.events import Event, RunStateChanged
 from baseshift.core.plan import Plan
-from baseshift.core.registry import Backend, Offered, Requirement, extra, load_backend
+from baseshift.core.registry import Backend, Offered, Requirement, extra
 from baseshift.core.settings import Settings
 
 
@@ -47,10 +47,10 @@ def test_a_missing_module_names_what_needs_it_and_the_install_command(module: st
 def test_a_backend_is_imported_when_loaded(backend_module: str) -> None:
     ref = Backend("cache", "lazy", f"{backend_module}:Store")
     assert backend_module not in sys.modules
-    cls = load_backend(ref)
+    cls = Backend.of(ref).load()
     assert backend_module in sys.modules
     assert cls.__name__ == "Store" and (cls.kind, cls.name) == ("cache", "lazy")
-    assert load_backend(cls) is cls, "a class offered directly is its own reference"
+    assert Backend.of(cls).load() is cls, "a class offered directly is its own reference"
     del sys.modules[backend_module]
 
 

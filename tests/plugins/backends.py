@@ -7,7 +7,8 @@ import functools
 from typing import Any, TypeVar
 
 from baseshift.core.backends import BackendKind, BackendRegistry
-from baseshift.core.plugins import Hooks, make_plugin_manager
+from baseshift.core.hooks import Hooks
+from baseshift.core.plugins import make_plugin_manager
 from baseshift.core.settings import Settings
 
 T = TypeVar("T")

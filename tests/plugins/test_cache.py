@@ -20,7 +20,7 @@ from baseshift.core.backends import CACHE
 from baseshift.core.cache import Cache, CacheStats, JSONValue, decode, encode
 from baseshift.core.errors import ConfigError
 from baseshift.core.plugins import DEFAULT_PLUGINS
-from baseshift.core.registry import load_backend
+from baseshift.core.registry import Backend
 from baseshift.core.settings import Settings
 from baseshift.plugins.cache.memory import MemoryCache
 from baseshift.plugins.redis.cache import RedisCache
@@ -85,7 +85,7 @@ def test_backends_are_caches_registered_by_their_plugins(tmp_path: Path) -> None
     bs = BaseShift(Settings(load_entrypoints=False, store="memory", templates="memory",
                             data_dir=tmp_path), builtins=builtins)
     offered = bs.hooks.backends("cache")
-    assert {name: load_backend(ref) for name, ref in offered.items()} == BACKENDS
+    assert {name: Backend.of(ref).load() for name, ref in offered.items()} == BACKENDS
     for name, cls in BACKENDS.items():
         assert (cls.kind, cls.name) == ("cache", name)
         assert isinstance(cls.from_settings(settings(name, "x:")), Cache)

@@ -31,7 +31,7 @@ from baseshift.core.records import (
     SuccessRates,
     WorkflowPerformance,
 )
-from baseshift.core.registry import load_backend
+from baseshift.core.registry import Backend
 from baseshift.core.settings import Settings
 from baseshift.core.states import JobState, RunState
 from baseshift.plugins.storage import memory as storage_memory
@@ -89,7 +89,7 @@ async def test_plugin_registers_its_backend(module: Any, cls: Any) -> None:
     pm.register(module)
     pm.check_pending()
     offered = [c for group in pm.hook.register_backends(baseshift=None) for c in group]
-    assert [(b.kind, b.name, load_backend(b)) for b in offered] == [("state", cls.name, cls)]
+    assert [(b.kind, b.name, Backend.of(b).load()) for b in offered] == [("state", cls.name, cls)]
     assert cls.kind == "state"
 
 
