@@ -91,12 +91,18 @@ class RunService:
         if await self.bs.engine.cancel(run_id):
             return await self._settled(run_id)
         plan = self.bs.plan_for_run(snapshot.run, snapshot.jobs)
+        await self.cancel_stored(snapshot, plan)
+        return snapshot.run
+
+    async def cancel_stored(self, snapshot: RunSnapshot, plan: Plan,
+                            reason: str = "cancelled by user") -> None:
+        """Store a run that no engine here executes as CANCELLED, with `reason` as the error
+        of its unfinished jobs (a process executing it elsewhere notices the stored cancel)."""
         fx = Effects(time.time())
-        ActiveRun(plan, snapshot.run, snapshot.jobs).cancel(fx)
+        ActiveRun(plan, snapshot.run, snapshot.jobs).cancel(fx, reason)
         await self.bs.store.apply(fx.changes)
         for event in fx.events:
             await self.bs.hooks.track_event(event)
-        return snapshot.run
 
     async def _settled(self, run_id: str) -> RunRecord:
         try:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
@@ -26,12 +25,11 @@ from baseshift.core.expr import describe, evaluate, to_text
 from baseshift.core.inputs import prepare_inputs
 from baseshift.core.plan import ConflictPolicy, Plan, RunLimit
 from baseshift.core.records import MAX_LISTED, RunRecord
-from baseshift.core.runstate import ActiveRun, Effects
 from baseshift.core.states import RunState
 
 if TYPE_CHECKING:
+    from baseshift.core.appface import Runs
     from baseshift.core.engine import Engine
-    from baseshift.core.hooks import Hooks
     from baseshift.core.hub import EventHub, Subscription
     from baseshift.core.protocols import StateStore
     from baseshift.core.records import JobRecord
@@ -59,11 +57,13 @@ class _Queued:
 
 class AdmissionHost(Protocol):
     """What admission needs of the application: the engine, the store, the live events, the
-    hooks, and the plan of a stored run."""
+    run service (to store a cancel), and the plan of a stored run."""
 
     engine: Engine
     live: EventHub
-    hooks: Hooks
+
+    @property
+    def runs(self) -> Runs: ...
 
     @property
     def store(self) -> StateStore: ...
@@ -197,11 +197,7 @@ class Admission:
         snapshot = await self.bs.store.load_run(run_id)
         if snapshot is None or snapshot.run.state.finished:
             return
-        fx = Effects(time.time())
-        ActiveRun(plan, snapshot.run, snapshot.jobs).cancel(fx, reason)
-        await self.bs.store.apply(fx.changes)
-        for event in fx.events:
-            await self.bs.hooks.track_event(event)
+        await self.bs.runs.cancel_stored(snapshot, plan, reason)
 
     # ------------------------------------------------------------ the queue
 
