@@ -177,8 +177,10 @@ def retry_policy(r: ast.Retry, report: Reporter) -> RetryPolicy:
         value = _retry_value(option, report)
         if value is not None:
             settings[slot] = value
-    policy = RetryPolicy(count, settings.get("backoff", 1.0), settings.get("factor", 2.0),
-                         settings.get("max", 300.0), settings.get("jitter", 0.0))
+    policy = RetryPolicy(count, settings.get("backoff", _DEFAULTS.delay),
+                         settings.get("factor", _DEFAULTS.factor),
+                         settings.get("max", _DEFAULTS.max_delay),
+                         settings.get("jitter", _DEFAULTS.jitter))
     if r.count.value == 0 and r.options:
         report.error(r.options[0].span, "dsl.bad-value",
                      f"'retry 0' never retries, so '{_option_text(r.options[0])}' has no effect",
@@ -186,6 +188,18 @@ def retry_policy(r: ast.Retry, report: Reporter) -> RetryPolicy:
     if policy.max_delay < policy.delay:
         _cap_below_first_delay(r, seen, report)
     return policy
+
+
+_DEFAULTS = RetryPolicy()
+"""The retry options a `retry N` statement leaves out."""
+
+
+def _written(seconds: float) -> str:
+    """A whole number of seconds as the language writes a duration (300 -> 5m)."""
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
 
 
 def _cap_below_first_delay(r: ast.Retry, seen: Mapping[str, ast.RetryOption],
@@ -200,13 +214,15 @@ def _cap_below_first_delay(r: ast.Retry, seen: Mapping[str, ast.RetryOption],
                      f"max at least {first.text}, or lower backoff")
     elif first is not None:
         report.error(first.span, "dsl.bad-value",
-                     f"retry backoff {first.text} is longer than the default max of 5m "
-                     "(the longest delay)", f"add 'max {first.text}' (or longer), or lower backoff")
+                     f"retry backoff {first.text} is longer than the default max of "
+                     f"{_written(_DEFAULTS.max_delay)} (the longest delay)",
+                     f"add 'max {first.text}' (or longer), or lower backoff")
     elif cap is not None:
         report.error(cap.span, "dsl.bad-value",
-                     f"retry max {cap.text} is shorter than the default backoff of 1s "
-                     "(the first delay)",
-                     f"add 'backoff {cap.text}' (or shorter), or make max at least 1s")
+                     f"retry max {cap.text} is shorter than the default backoff of "
+                     f"{_written(_DEFAULTS.delay)} (the first delay)",
+                     f"add 'backoff {cap.text}' (or shorter), or make max at least "
+                     f"{_written(_DEFAULTS.delay)}")
 
 
 def labels(r: ast.RunsOn | None, report: Reporter, owner: str) -> tuple[str, ...] | None:
