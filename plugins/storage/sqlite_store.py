@@ -13,15 +13,12 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     URL,
-    Connection,
     Engine,
-    create_engine,
-    event,
     make_url,
     select,
 )
 from sqlalchemy.dialects.sqlite import insert
-from sqlalchemy.pool import PoolProxiedConnection, StaticPool
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql import ColumnElement, literal_column
 
 from baseshift.core.errors import ConfigError, Conflict, StaleState, StoreError
@@ -57,11 +54,10 @@ from .sql_models import (
     run_row,
 )
 from .sqlite_backup import backup_file, restore_file
-from .sqlite_file import DB_FILENAME, PRAGMAS
+from .sqlite_file import DB_FILENAME, immediate, is_memory, sqlite_engine
 from .sqlite_reads import load_snapshot
 from .sqlite_writes import RawUpsert, write_batch
 
-_BEGIN_OPTION = "baseshift_sqlite_begin"
 _UNFINISHED = (RunState.INITIALIZED.value, RunState.RUNNING.value)
 # The implicit rowid is insertion order: it breaks ties between unfinished runs created at
 # the same instant (and orders jobs as first written, in sqlite_reads).
@@ -74,34 +70,6 @@ _INSERT_RUN = RawUpsert(RUNS, ("id",), update=False)
 _INSERT_JOB = RawUpsert(JOBS, ("run_id", "key"), update=False)
 _SELECT_UNFINISHED = (select(RUNS.c.id).where(RUNS.c.state.in_(_UNFINISHED))
                       .order_by(RUNS.c.created_at, _ROWID_RUNS))
-
-
-def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-    # Take transaction control from the sqlite3 module (which never BEGINs before a SELECT),
-    # so `_on_begin` decides: reads of load_run then see one consistent snapshot.
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    for pragma in PRAGMAS:
-        cursor.execute(pragma)
-    cursor.close()
-
-
-def _on_begin(conn: Connection) -> None:
-    conn.exec_driver_sql(conn.get_execution_options().get(_BEGIN_OPTION, "BEGIN"))
-
-
-def _is_memory(url: URL) -> bool:
-    return url.database in (None, "", ":memory:")
-
-
-def _create_engine(url: URL) -> Engine:
-    options: dict[str, Any] = {"json_serializer": dumps_compact, "json_deserializer": json.loads}
-    if _is_memory(url):
-        options |= {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
-    engine = create_engine(url, **options)
-    event.listen(engine, "connect", _on_connect)
-    event.listen(engine, "begin", _on_begin)
-    return engine
 
 
 class SQLiteStateStore(ClaimedRuns):
@@ -122,7 +90,7 @@ class SQLiteStateStore(ClaimedRuns):
         self._raw: PoolProxiedConnection | None = None
         self._reader: PoolProxiedConnection | None = None
         self._claims: FileClaims | LocalClaims = (
-            LocalClaims() if _is_memory(self.url)
+            LocalClaims() if is_memory(self.url)
             else FileClaims(Path(f"{self.url.database}.claims")))
 
     @classmethod
@@ -139,7 +107,7 @@ class SQLiteStateStore(ClaimedRuns):
         return restore_file(source, self._file())
 
     def _file(self) -> Path:
-        if _is_memory(self.url):
+        if is_memory(self.url):
             raise ConfigError("an in-memory SQLite database has nothing to back up")
         return Path(str(self.url.database))
 
@@ -153,12 +121,10 @@ class SQLiteStateStore(ClaimedRuns):
     async def open(self) -> None:
         if self._engine is not None:
             return
-        if not _is_memory(self.url):
-            Path(str(self.url.database)).parent.mkdir(parents=True, exist_ok=True)
-        engine = _create_engine(self.url)
-        # IMMEDIATE takes the write lock up front, waiting out busy_timeout, instead of failing
-        # when two processes that both read first then try to write (schema creation does).
-        writer = engine.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE"})
+        engine = sqlite_engine(self.url, json_serializer=dumps_compact,
+                               json_deserializer=json.loads)
+        # Schema creation reads then writes: IMMEDIATE, as every write of this store.
+        writer = immediate(engine)
         try:
             self._create_schema(writer)
         except BaseException:
