@@ -7,16 +7,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
-from sqlalchemy import (
-    URL,
-    Engine,
-    make_url,
-    select,
-)
+from sqlalchemy import URL, Connection, Engine, make_url, select
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql import ColumnElement, literal_column
@@ -25,15 +20,9 @@ from baseshift.core.errors import ConfigError, Conflict, StaleState, StoreError
 from baseshift.core.json_text import dumps_compact
 from baseshift.core.records import (
     Changes,
-    JobDuration,
     JobRecord,
-    RunPage,
-    RunPerformance,
-    RunQuery,
     RunRecord,
     RunSnapshot,
-    SuccessRates,
-    WorkflowPerformance,
 )
 from baseshift.core.settings import Settings
 from baseshift.core.states import RunState
@@ -50,7 +39,6 @@ from .sql_models import (
     SCHEMA_VERSION,
     attempt_row,
     job_row,
-    run_record,
     run_row,
 )
 from .sqlite_backup import backup_file, restore_file
@@ -58,6 +46,7 @@ from .sqlite_file import DB_FILENAME, immediate, is_memory, sqlite_engine
 from .sqlite_reads import load_snapshot
 from .sqlite_writes import RawUpsert, write_batch
 
+T = TypeVar("T")
 _UNFINISHED = (RunState.INITIALIZED.value, RunState.RUNNING.value)
 # The implicit rowid is insertion order: it breaks ties between unfinished runs created at
 # the same instant (and orders jobs as first written, in sqlite_reads).
@@ -72,7 +61,7 @@ _SELECT_UNFINISHED = (select(RUNS.c.id).where(RUNS.c.state.in_(_UNFINISHED))
                       .order_by(RUNS.c.created_at, _ROWID_RUNS))
 
 
-class SQLiteStateStore(ClaimedRuns):
+class SQLiteStateStore(ClaimedRuns, queries.SQLRunQueries):
     """A `StateStore` in SQLite: `settings.data_dir / "baseshift.db"`, or any `sqlite://` URL
     given directly (`sqlite://` alone is an in-memory database, for tests).
 
@@ -229,44 +218,13 @@ class SQLiteStateStore(ClaimedRuns):
             raise StoreError(f"loading run {run_id!r} failed: {exc}",
                              hint=f"check the database file {self.url.database}") from exc
 
-    async def list_runs(self, *, limit: int = 50, workflow: str | None = None,
-                        states: Sequence[RunState] | None = None) -> list[RunRecord]:
-        stmt = queries.list_runs_query(max(limit, 0), workflow, states)
-        with self.engine.begin() as conn:
-            return [run_record(m) for m in conn.execute(stmt).mappings()]
-
     async def unfinished_runs(self) -> list[str]:
         with self.engine.begin() as conn:
             return list(conn.scalars(_SELECT_UNFINISHED))
 
-    async def query_runs(self, query: RunQuery) -> RunPage:
-        with self.engine.begin() as conn:
-            return queries.query_runs(conn, query)
-
-    async def count_runs_by_state(self, workflow: str | None = None) -> dict[RunState, int]:
-        with self.engine.begin() as conn:
-            return queries.count_runs_by_state(conn, workflow)
-
-    async def workflow_performance(self, run_id: str) -> RunPerformance | None:
-        with self.engine.begin() as conn:
-            return queries.run_performance(conn, run_id)
-
-    async def workflow_performance_summary(self, workflow: str | None = None,
-                                           since: float | None = None,
-                                           until: float | None = None) -> WorkflowPerformance:
-        with self.engine.begin() as conn:
-            return queries.workflow_performance(conn, workflow, since, until)
-
-    async def job_success_rate(self, workflow: str | None = None, since: float | None = None,
-                               until: float | None = None) -> SuccessRates:
-        with self.engine.begin() as conn:
-            return queries.job_success_rate(conn, workflow, since, until)
-
-    async def average_job_duration(self, workflow: str | None = None,
-                                   since: float | None = None,
-                                   until: float | None = None) -> list[JobDuration]:
-        with self.engine.begin() as conn:
-            return queries.average_job_duration(conn, workflow, since, until)
+    async def _query(self, fn: Callable[[Connection], T]) -> T:
+        with self.engine.begin() as c:
+            return fn(c)
 
 
 def _was(state: Any) -> str | None:
