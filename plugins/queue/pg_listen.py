@@ -17,35 +17,12 @@ import psycopg
 from psycopg import sql
 
 from baseshift.core.errors import BaseShiftError
-from baseshift.core.tasks import cancel_and_wait
+from baseshift.core.tasks import Backoff, cancel_and_wait
 
 from ..storage.pg_connect import PgTarget
 
-BACKOFF = (0.1, 5.0)
-"""First and longest wait before trying the database again."""
-
 Handler = Callable[[psycopg.Notify], Awaitable[None]]
 CatchUp = Callable[[], Awaitable[None]]
-
-
-class Backoff:
-    """Waits that double from `first` up to `longest`. They start again from `first` only
-    after a connection stayed up for `longest` seconds, so a database that accepts a
-    connection and drops it at once is retried at the slow pace, never in a hot loop."""
-
-    def __init__(self, first: float = BACKOFF[0], longest: float = BACKOFF[1]) -> None:
-        self.first, self.longest = first, longest
-        self.delay = first
-
-    def next(self) -> float:
-        """The wait before the next try; the one after is twice as long (at most `longest`)."""
-        delay, self.delay = self.delay, min(self.delay * 2, self.longest)
-        return delay
-
-    def connected_for(self, seconds: float) -> None:
-        """A connection ended after `seconds`: a stable one earns a quick first retry."""
-        if seconds >= self.longest:
-            self.delay = self.first
 
 
 class PgListener:

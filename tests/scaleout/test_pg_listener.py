@@ -1,5 +1,5 @@
-"""PgListener on its own: its backoff never turns into a hot loop, a failing handler does not
-end it, and the queue's channels of one schema are not those of another."""
+"""PgListener on its own: a failing handler does not end it, and the queue's channels of one
+schema are not those of another."""
 from __future__ import annotations
 
 import asyncio
@@ -10,26 +10,10 @@ import psycopg
 import pytest
 
 from baseshift.core.errors import StoreError
-from baseshift.plugins.queue.pg_listen import Backoff, PgListener
+from baseshift.plugins.queue.pg_listen import PgListener
 from baseshift.plugins.queue.pg_queue import CHANNEL_MAX, Channels, channel_name
 from baseshift.plugins.storage.pg_connect import PgTarget
 from tests.conftest import PG_SERVER
-
-
-def test_the_backoff_grows_to_its_longest_wait() -> None:
-    backoff = Backoff(0.1, 5.0)
-    assert [backoff.next() for _ in range(8)] == [0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0]
-
-
-def test_a_connection_dropped_at_once_keeps_the_slow_pace() -> None:
-    """A database that accepts and drops connections must not be retried in a hot loop."""
-    backoff = Backoff(0.1, 5.0)
-    for _ in range(6):
-        backoff.next()
-        backoff.connected_for(0.01)
-    assert backoff.next() == 5.0
-    backoff.connected_for(5.0)  # a stable connection earns a quick first retry
-    assert backoff.next() == 0.1
 
 
 async def test_a_failing_handler_is_logged_and_the_next_notification_delivered(
