@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from baseshift.core.config import masked
 from baseshift.core.errors import BaseShiftError
 from baseshift.core.tasks import Backoff, cancel_and_wait
 
@@ -27,8 +28,9 @@ CatchUp = Callable[[], Awaitable[None]]
 
 class PgListener:
     """Hands each notification on `channels` to `handle` until stopped, from a connection of
-    its own. When the connection is lost it logs one warning, reconnects with backoff
-    (retries log at debug level), listens again, logs that once, and awaits `caught_up`.
+    its own. When the connection is lost it logs one warning, reconnects with backoff, listens
+    again, logs that once (with the outage's length and last failure), and awaits `caught_up`.
+    A failed try logs a warning when its reason is new, at debug level when it repeats.
     A failing `handle` or `caught_up` is logged, never fatal."""
 
     def __init__(self, target: PgTarget, channels: Sequence[str], handle: Handler, *,
@@ -96,21 +98,29 @@ class PgListener:
             async for note in self._conn.notifies():
                 await self._deliver(note)
         except psycopg.Error as exc:
-            return " ".join(str(exc).split()) or type(exc).__name__
+            return _reason(exc)
         return "the connection ended"
 
     async def _reconnect(self, backoff: Backoff) -> None:
         self.retries = 0
+        lost_at = time.monotonic()
+        last = ""
         while True:
             await asyncio.sleep(backoff.next())
             try:
                 self._conn = await self._listen()
             except (BaseShiftError, psycopg.Error) as exc:
                 self.retries += 1
-                self.log.debug("%s: still cannot listen: %s", self.what, exc)
+                reason = _reason(exc)
+                # Why it fails is news once: a warning, then debug while the reason stays.
+                self.log.log(logging.DEBUG if reason == last else logging.WARNING,
+                             "%s: still cannot listen (attempt %d): %s", self.what,
+                             self.retries, reason)
+                last = reason
                 continue
-            self.log.info("%s: listening for %s again (after %d failed attempt(s))",
-                          self.what, ", ".join(self.channels), self.retries)
+            self.log.info("%s: listening for %s again after %.1fs (%d failed attempt(s)%s)",
+                          self.what, ", ".join(self.channels), time.monotonic() - lost_at,
+                          self.retries, f", the last: {last}" if last else "")
             return
 
     async def _deliver(self, note: psycopg.Notify) -> None:
@@ -130,3 +140,8 @@ class PgListener:
             self.log.warning("%s: cannot catch up on missed notifications: %s", self.what, exc)
         except Exception:
             self.log.exception("%s: cannot catch up on missed notifications", self.what)
+
+
+def _reason(exc: Exception) -> str:
+    """`exc` on one line, for a log, with any password in a connection URL masked."""
+    return str(masked(" ".join(str(exc).split()))) or type(exc).__name__
