@@ -32,7 +32,7 @@ from baseshift.core.templatestore import (
 )
 
 from ..storage.sqlite_file import DB_FILENAME, immediate, sqlite_engine
-from .publishing import check_publish, filter_versions, matches, retired_version, sorted_docs
+from .publishing import check_publish, filter_versions, matches, sorted_docs
 from .publishing import select as select_version
 from .specs import SpecCache
 
@@ -142,11 +142,9 @@ class SQLiteTemplateStore:
         try:
             with self._writer(self.engine).begin() as conn:
                 existing = self._versions(conn, doc.name)
-                stored = check_publish(doc, existing, bump)
-                retired = select(RETIRED.c.name).where(RETIRED.c.name == stored.name,
-                                                       RETIRED.c.version == stored.version)
-                if conn.execute(retired).first() is not None:
-                    raise retired_version(stored.name, stored.version)
+                retired = conn.scalars(select(RETIRED.c.version)
+                                       .where(RETIRED.c.name == doc.name))
+                stored = check_publish(doc, existing, bump, retired=set(retired))
                 conn.execute(insert(TABLE), _row(stored))
         except IntegrityError as exc:
             raise TemplateExists(f"template {doc.ref} is already published") from exc
