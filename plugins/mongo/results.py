@@ -23,6 +23,7 @@ from baseshift.core.records import JobRecord, RunRecord
 from baseshift.core.registry import Backend
 from baseshift.core.stash import StashKey
 from baseshift.core.states import JobState
+from baseshift.core.tasks import Backoff
 
 from .documents import Document, MongoConnection, SharesMongoConnection, mongo_url
 
@@ -175,16 +176,15 @@ class ResultWriter:
             await self.results.put(docs)
 
     async def _run(self) -> None:
-        delay = 0.0
+        backoff = Backoff(RETRY_FIRST, RETRY_MAX)
         while not self._closing.is_set():
             await self._wake.wait()
             self._wake.clear()
             if await self.flush():
-                delay = 0.0
+                backoff.reset()
                 continue
-            delay = min(max(2 * delay, RETRY_FIRST), RETRY_MAX)
             with suppress(TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), delay)
+                await asyncio.wait_for(self._closing.wait(), backoff.next())
             self._wake.set()
 
     async def stop(self) -> None:

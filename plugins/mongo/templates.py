@@ -31,7 +31,6 @@ from baseshift.plugins.extras import MONGO
 from baseshift.plugins.templates.publishing import (
     check_publish,
     filter_versions,
-    retired_version,
     sorted_docs,
 )
 from baseshift.plugins.templates.publishing import select as select_version
@@ -125,10 +124,8 @@ class MongoTemplateStore:
     @staticmethod
     def _check(doc: TemplateDocument, rows: list[Document],
                bump: Bump | str | None) -> TemplateDocument:
-        stored = check_publish(doc, [_doc(r) for r in rows if not r.get("retired")], bump)
-        if any(r.get("retired") and r.get("version") == stored.version for r in rows):
-            raise retired_version(stored.name, stored.version)
-        return stored
+        return check_publish(doc, [_doc(r) for r in rows if not r.get("retired")], bump,
+                             retired={r["version"] for r in rows if r.get("retired")})
 
     async def get(self, name: str, version: str | None = None) -> TemplateDocument | None:
         docs = await self._find({"templateId": name})

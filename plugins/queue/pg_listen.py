@@ -16,42 +16,21 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from baseshift.core.config import masked
 from baseshift.core.errors import BaseShiftError
-from baseshift.core.tasks import cancel_and_wait
+from baseshift.core.tasks import Backoff, cancel_and_wait
 
 from ..storage.pg_connect import PgTarget
-
-BACKOFF = (0.1, 5.0)
-"""First and longest wait before trying the database again."""
 
 Handler = Callable[[psycopg.Notify], Awaitable[None]]
 CatchUp = Callable[[], Awaitable[None]]
 
 
-class Backoff:
-    """Waits that double from `first` up to `longest`. They start again from `first` only
-    after a connection stayed up for `longest` seconds, so a database that accepts a
-    connection and drops it at once is retried at the slow pace, never in a hot loop."""
-
-    def __init__(self, first: float = BACKOFF[0], longest: float = BACKOFF[1]) -> None:
-        self.first, self.longest = first, longest
-        self.delay = first
-
-    def next(self) -> float:
-        """The wait before the next try; the one after is twice as long (at most `longest`)."""
-        delay, self.delay = self.delay, min(self.delay * 2, self.longest)
-        return delay
-
-    def connected_for(self, seconds: float) -> None:
-        """A connection ended after `seconds`: a stable one earns a quick first retry."""
-        if seconds >= self.longest:
-            self.delay = self.first
-
-
 class PgListener:
     """Hands each notification on `channels` to `handle` until stopped, from a connection of
-    its own. When the connection is lost it logs one warning, reconnects with backoff
-    (retries log at debug level), listens again, logs that once, and awaits `caught_up`.
+    its own. When the connection is lost it logs one warning, reconnects with backoff, listens
+    again, logs that once (with the outage's length and last failure), and awaits `caught_up`.
+    A failed try logs a warning when its reason is new, at debug level when it repeats.
     A failing `handle` or `caught_up` is logged, never fatal."""
 
     def __init__(self, target: PgTarget, channels: Sequence[str], handle: Handler, *,
@@ -119,21 +98,29 @@ class PgListener:
             async for note in self._conn.notifies():
                 await self._deliver(note)
         except psycopg.Error as exc:
-            return " ".join(str(exc).split()) or type(exc).__name__
+            return _reason(exc)
         return "the connection ended"
 
     async def _reconnect(self, backoff: Backoff) -> None:
         self.retries = 0
+        lost_at = time.monotonic()
+        last = ""
         while True:
             await asyncio.sleep(backoff.next())
             try:
                 self._conn = await self._listen()
             except (BaseShiftError, psycopg.Error) as exc:
                 self.retries += 1
-                self.log.debug("%s: still cannot listen: %s", self.what, exc)
+                reason = _reason(exc)
+                # Why it fails is news once: a warning, then debug while the reason stays.
+                self.log.log(logging.DEBUG if reason == last else logging.WARNING,
+                             "%s: still cannot listen (attempt %d): %s", self.what,
+                             self.retries, reason)
+                last = reason
                 continue
-            self.log.info("%s: listening for %s again (after %d failed attempt(s))",
-                          self.what, ", ".join(self.channels), self.retries)
+            self.log.info("%s: listening for %s again after %.1fs (%d failed attempt(s)%s)",
+                          self.what, ", ".join(self.channels), time.monotonic() - lost_at,
+                          self.retries, f", the last: {last}" if last else "")
             return
 
     async def _deliver(self, note: psycopg.Notify) -> None:
@@ -153,3 +140,8 @@ class PgListener:
             self.log.warning("%s: cannot catch up on missed notifications: %s", self.what, exc)
         except Exception:
             self.log.exception("%s: cannot catch up on missed notifications", self.what)
+
+
+def _reason(exc: Exception) -> str:
+    """`exc` on one line, for a log, with any password in a connection URL masked."""
+    return str(masked(" ".join(str(exc).split()))) or type(exc).__name__

@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from baseshift.core.config import masked
 from baseshift.core.errors import ConfigError
-from baseshift.core.tasks import cancel_and_wait
+from baseshift.core.tasks import Backoff, cancel_and_wait
 
 from ..extras import REDIS
 
@@ -23,10 +24,6 @@ if TYPE_CHECKING:
     from redis.asyncio.client import PubSub
 
     from baseshift.core.settings import Settings
-
-BACKOFF = (0.1, 5.0)
-"""First and longest wait before trying Redis again."""
-
 
 @functools.cache
 def redis_errors() -> tuple[type[Exception], ...]:
@@ -132,24 +129,27 @@ class ChannelListener:
             self._pubsub = None
 
     async def _run(self) -> None:
-        delay = BACKOFF[0]
+        backoff = Backoff()
         while True:
+            since: float | None = None
             try:
                 if self._pubsub is None:
                     self._pubsub = await self._subscribe()
                     self.log.info("listening to Redis channel %s again", self.channel)
-                    delay = BACKOFF[0]
                     self.on_reconnect()
+                since = time.monotonic()
                 async for message in self._pubsub.listen():
                     if message.get("type") == "message":
                         self._deliver(message["data"])
                 raise ConnectionError("the subscription ended")
             except redis_errors() as exc:  # TimeoutError (of _subscribe) is an OSError
+                if since is not None:  # subscribed: was it for long enough to start over?
+                    backoff.connected_for(time.monotonic() - since)
+                delay = backoff.next()
                 self.log.warning("Redis channel %s: %s; reconnecting in %.1fs", self.channel,
                                  exc, delay)
                 await self._close()
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, BACKOFF[1])
 
     def _deliver(self, data: bytes) -> None:
         try:

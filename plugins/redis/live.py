@@ -36,8 +36,9 @@ from baseshift.core.registry import Backend
 from baseshift.core.report import ordered_jobs
 from baseshift.core.stash import StashKey
 from baseshift.core.states import JobState, RunState
+from baseshift.core.tasks import Backoff
 
-from .connect import BACKOFF, ChannelListener, open_redis, outages, redis_errors, redis_url
+from .connect import ChannelListener, open_redis, outages, redis_errors, redis_url
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -245,16 +246,16 @@ class RedisLive:
         backoff while Redis is away; events arriving meanwhile wait in the queue. A batch
         Redis refuses is not retried (it would be refused for ever): the caller drops it."""
         assert self.client is not None
-        delay = BACKOFF[0]
+        backoff = Backoff()
         while True:
             try:
                 async with self.client.pipeline(transaction=True) as pipe:
                     await self._commands(pipe, batch)
                     await pipe.execute()
             except outages() as exc:
+                delay = backoff.next()
                 log.warning("cannot write live status to Redis: %s; retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, BACKOFF[1])
                 continue
             if self._dropped:
                 log.warning("Redis caught up; %d live event(s) were dropped", self._dropped)

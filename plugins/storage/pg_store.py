@@ -29,16 +29,10 @@ from sqlalchemy import Connection, Engine, create_engine
 from baseshift.core.errors import ConfigError, Conflict, StaleState, StoreError
 from baseshift.core.records import (
     Changes,
-    JobDuration,
     JobRecord,
     Retired,
-    RunPage,
-    RunPerformance,
-    RunQuery,
     RunRecord,
     RunSnapshot,
-    SuccessRates,
-    WorkflowPerformance,
 )
 from baseshift.core.settings import Settings
 from baseshift.core.states import RunState
@@ -68,7 +62,7 @@ _UNFINISHED = [RunState.INITIALIZED.value, RunState.RUNNING.value]
 _CLAIMS, _RUN_IDS, _LEADERS, _EXCLUSIVE = 0, 1, 2, 3
 
 
-class PostgresStateStore:
+class PostgresStateStore(queries.SQLRunQueries):
     """A `StateStore` in PostgreSQL (`store = "postgres"`, `database_url = "postgresql://..."`;
     `?schema=NAME` keeps the tables in their own schema, created if missing)."""
 
@@ -268,37 +262,6 @@ class PostgresStateStore:
             with engine.begin() as conn:
                 return fn(conn)
         return await asyncio.to_thread(call)
-
-    async def list_runs(self, *, limit: int = 50, workflow: str | None = None,
-                        states: Sequence[RunState] | None = None) -> list[RunRecord]:
-        stmt = queries.list_runs_query(max(limit, 0), workflow, states)
-        return await self._query(
-            lambda c: [run_record(m) for m in c.execute(stmt).mappings()])
-
-    async def query_runs(self, query: RunQuery) -> RunPage:
-        return await self._query(lambda c: queries.query_runs(c, query))
-
-    async def count_runs_by_state(self, workflow: str | None = None) -> dict[RunState, int]:
-        return await self._query(lambda c: queries.count_runs_by_state(c, workflow))
-
-    async def workflow_performance(self, run_id: str) -> RunPerformance | None:
-        return await self._query(lambda c: queries.run_performance(c, run_id))
-
-    async def workflow_performance_summary(self, workflow: str | None = None,
-                                           since: float | None = None,
-                                           until: float | None = None) -> WorkflowPerformance:
-        return await self._query(
-            lambda c: queries.workflow_performance(c, workflow, since, until))
-
-    async def job_success_rate(self, workflow: str | None = None, since: float | None = None,
-                               until: float | None = None) -> SuccessRates:
-        return await self._query(lambda c: queries.job_success_rate(c, workflow, since, until))
-
-    async def average_job_duration(self, workflow: str | None = None,
-                                   since: float | None = None,
-                                   until: float | None = None) -> list[JobDuration]:
-        return await self._query(
-            lambda c: queries.average_job_duration(c, workflow, since, until))
 
     # ------------------------------------------------------------ claims
 

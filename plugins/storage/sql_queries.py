@@ -7,8 +7,9 @@ The analytics count logical jobs (`index IS NULL`), as `core.records` explains.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from typing import Any
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Select, and_, case, func, select, tuple_
 from sqlalchemy.sql import ColumnElement
@@ -19,6 +20,7 @@ from baseshift.core.records import (
     RunPage,
     RunPerformance,
     RunQuery,
+    RunRecord,
     SuccessRates,
     WorkflowPerformance,
 )
@@ -33,6 +35,7 @@ _FINISHED_RUNS = tuple(s.value for s in RunState if s.finished)
 _JOB_DURATION = JOBS.c.ended_at - JOBS.c.started_at
 _RUN_DURATION = RUNS.c.ended_at - RUNS.c.started_at
 _NEWEST_FIRST = (RUNS.c.created_at.desc(), RUNS.c.id.desc())
+T = TypeVar("T")
 
 
 def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
@@ -195,3 +198,41 @@ def list_runs_query(limit: int, workflow: str | None,
         conditions.append(RUNS.c.state.in_([RunState(s).value for s in states]))
     return (select(RUNS).where(*conditions)
             .order_by(RUNS.c.created_at.desc(), RUNS.c.id.desc()).limit(limit))
+
+
+class SQLRunQueries(ABC):
+    """The StateStore read queries, for the stores these SQL queries serve: each store says
+    only how a query gets its Connection (`_query`), on the event loop or in a thread."""
+
+    @abstractmethod
+    async def _query(self, fn: Callable[[Connection], T]) -> T:
+        """`fn`'s result, called with a Connection in a transaction of this store."""
+
+    async def list_runs(self, *, limit: int = 50, workflow: str | None = None,
+                        states: Sequence[RunState] | None = None) -> list[RunRecord]:
+        stmt = list_runs_query(max(limit, 0), workflow, states)
+        return await self._query(
+            lambda c: [run_record(m) for m in c.execute(stmt).mappings()])
+
+    async def query_runs(self, query: RunQuery) -> RunPage:
+        return await self._query(lambda c: query_runs(c, query))
+
+    async def count_runs_by_state(self, workflow: str | None = None) -> dict[RunState, int]:
+        return await self._query(lambda c: count_runs_by_state(c, workflow))
+
+    async def workflow_performance(self, run_id: str) -> RunPerformance | None:
+        return await self._query(lambda c: run_performance(c, run_id))
+
+    async def workflow_performance_summary(self, workflow: str | None = None,
+                                           since: float | None = None,
+                                           until: float | None = None) -> WorkflowPerformance:
+        return await self._query(lambda c: workflow_performance(c, workflow, since, until))
+
+    async def job_success_rate(self, workflow: str | None = None, since: float | None = None,
+                               until: float | None = None) -> SuccessRates:
+        return await self._query(lambda c: job_success_rate(c, workflow, since, until))
+
+    async def average_job_duration(self, workflow: str | None = None,
+                                   since: float | None = None,
+                                   until: float | None = None) -> list[JobDuration]:
+        return await self._query(lambda c: average_job_duration(c, workflow, since, until))

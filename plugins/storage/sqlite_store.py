@@ -7,36 +7,22 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
-from sqlalchemy import (
-    URL,
-    Connection,
-    Engine,
-    create_engine,
-    event,
-    make_url,
-    select,
-)
+from sqlalchemy import URL, Connection, Engine, make_url, select
 from sqlalchemy.dialects.sqlite import insert
-from sqlalchemy.pool import PoolProxiedConnection, StaticPool
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql import ColumnElement, literal_column
 
 from baseshift.core.errors import ConfigError, Conflict, StaleState, StoreError
 from baseshift.core.json_text import dumps_compact
 from baseshift.core.records import (
     Changes,
-    JobDuration,
     JobRecord,
-    RunPage,
-    RunPerformance,
-    RunQuery,
     RunRecord,
     RunSnapshot,
-    SuccessRates,
-    WorkflowPerformance,
 )
 from baseshift.core.settings import Settings
 from baseshift.core.states import RunState
@@ -53,15 +39,14 @@ from .sql_models import (
     SCHEMA_VERSION,
     attempt_row,
     job_row,
-    run_record,
     run_row,
 )
 from .sqlite_backup import backup_file, restore_file
-from .sqlite_file import DB_FILENAME, PRAGMAS
+from .sqlite_file import DB_FILENAME, immediate, is_memory, sqlite_engine
 from .sqlite_reads import load_snapshot
 from .sqlite_writes import RawUpsert, write_batch
 
-_BEGIN_OPTION = "baseshift_sqlite_begin"
+T = TypeVar("T")
 _UNFINISHED = (RunState.INITIALIZED.value, RunState.RUNNING.value)
 # The implicit rowid is insertion order: it breaks ties between unfinished runs created at
 # the same instant (and orders jobs as first written, in sqlite_reads).
@@ -76,35 +61,7 @@ _SELECT_UNFINISHED = (select(RUNS.c.id).where(RUNS.c.state.in_(_UNFINISHED))
                       .order_by(RUNS.c.created_at, _ROWID_RUNS))
 
 
-def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-    # Take transaction control from the sqlite3 module (which never BEGINs before a SELECT),
-    # so `_on_begin` decides: reads of load_run then see one consistent snapshot.
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    for pragma in PRAGMAS:
-        cursor.execute(pragma)
-    cursor.close()
-
-
-def _on_begin(conn: Connection) -> None:
-    conn.exec_driver_sql(conn.get_execution_options().get(_BEGIN_OPTION, "BEGIN"))
-
-
-def _is_memory(url: URL) -> bool:
-    return url.database in (None, "", ":memory:")
-
-
-def _create_engine(url: URL) -> Engine:
-    options: dict[str, Any] = {"json_serializer": dumps_compact, "json_deserializer": json.loads}
-    if _is_memory(url):
-        options |= {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
-    engine = create_engine(url, **options)
-    event.listen(engine, "connect", _on_connect)
-    event.listen(engine, "begin", _on_begin)
-    return engine
-
-
-class SQLiteStateStore(ClaimedRuns):
+class SQLiteStateStore(ClaimedRuns, queries.SQLRunQueries):
     """A `StateStore` in SQLite: `settings.data_dir / "baseshift.db"`, or any `sqlite://` URL
     given directly (`sqlite://` alone is an in-memory database, for tests).
 
@@ -122,7 +79,7 @@ class SQLiteStateStore(ClaimedRuns):
         self._raw: PoolProxiedConnection | None = None
         self._reader: PoolProxiedConnection | None = None
         self._claims: FileClaims | LocalClaims = (
-            LocalClaims() if _is_memory(self.url)
+            LocalClaims() if is_memory(self.url)
             else FileClaims(Path(f"{self.url.database}.claims")))
 
     @classmethod
@@ -139,7 +96,7 @@ class SQLiteStateStore(ClaimedRuns):
         return restore_file(source, self._file())
 
     def _file(self) -> Path:
-        if _is_memory(self.url):
+        if is_memory(self.url):
             raise ConfigError("an in-memory SQLite database has nothing to back up")
         return Path(str(self.url.database))
 
@@ -153,12 +110,10 @@ class SQLiteStateStore(ClaimedRuns):
     async def open(self) -> None:
         if self._engine is not None:
             return
-        if not _is_memory(self.url):
-            Path(str(self.url.database)).parent.mkdir(parents=True, exist_ok=True)
-        engine = _create_engine(self.url)
-        # IMMEDIATE takes the write lock up front, waiting out busy_timeout, instead of failing
-        # when two processes that both read first then try to write (schema creation does).
-        writer = engine.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE"})
+        engine = sqlite_engine(self.url, json_serializer=dumps_compact,
+                               json_deserializer=json.loads)
+        # Schema creation reads then writes: IMMEDIATE, as every write of this store.
+        writer = immediate(engine)
         try:
             self._create_schema(writer)
         except BaseException:
@@ -263,44 +218,13 @@ class SQLiteStateStore(ClaimedRuns):
             raise StoreError(f"loading run {run_id!r} failed: {exc}",
                              hint=f"check the database file {self.url.database}") from exc
 
-    async def list_runs(self, *, limit: int = 50, workflow: str | None = None,
-                        states: Sequence[RunState] | None = None) -> list[RunRecord]:
-        stmt = queries.list_runs_query(max(limit, 0), workflow, states)
-        with self.engine.begin() as conn:
-            return [run_record(m) for m in conn.execute(stmt).mappings()]
-
     async def unfinished_runs(self) -> list[str]:
         with self.engine.begin() as conn:
             return list(conn.scalars(_SELECT_UNFINISHED))
 
-    async def query_runs(self, query: RunQuery) -> RunPage:
-        with self.engine.begin() as conn:
-            return queries.query_runs(conn, query)
-
-    async def count_runs_by_state(self, workflow: str | None = None) -> dict[RunState, int]:
-        with self.engine.begin() as conn:
-            return queries.count_runs_by_state(conn, workflow)
-
-    async def workflow_performance(self, run_id: str) -> RunPerformance | None:
-        with self.engine.begin() as conn:
-            return queries.run_performance(conn, run_id)
-
-    async def workflow_performance_summary(self, workflow: str | None = None,
-                                           since: float | None = None,
-                                           until: float | None = None) -> WorkflowPerformance:
-        with self.engine.begin() as conn:
-            return queries.workflow_performance(conn, workflow, since, until)
-
-    async def job_success_rate(self, workflow: str | None = None, since: float | None = None,
-                               until: float | None = None) -> SuccessRates:
-        with self.engine.begin() as conn:
-            return queries.job_success_rate(conn, workflow, since, until)
-
-    async def average_job_duration(self, workflow: str | None = None,
-                                   since: float | None = None,
-                                   until: float | None = None) -> list[JobDuration]:
-        with self.engine.begin() as conn:
-            return queries.average_job_duration(conn, workflow, since, until)
+    async def _query(self, fn: Callable[[Connection], T]) -> T:
+        with self.engine.begin() as c:
+            return fn(c)
 
 
 def _was(state: Any) -> str | None:

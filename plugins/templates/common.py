@@ -24,7 +24,8 @@ def template_store(bs: App) -> TemplateStore:
     """The application's template store; NotFound when no backend is configured."""
     if bs.templates is None:
         raise NotFound("this server has no job template store",
-                       hint="set BASESHIFT_TEMPLATES to sqlite or memory")
+                       hint="set BASESHIFT_TEMPLATES to sqlite, memory, postgres or mongo "
+                       "(postgres and mongo also need their URL)")
     return bs.templates
 
 

@@ -13,7 +13,6 @@ from .publishing import (
     check_publish,
     filter_versions,
     matches,
-    retired_version,
     select,
     sorted_docs,
 )
@@ -44,9 +43,8 @@ class MemoryTemplateStore:
     async def publish(self, doc: TemplateDocument,
                       bump: Bump | str | None = None) -> TemplateDocument:
         existing = [d for (name, _), d in self._docs.items() if name == doc.name]
-        stored = check_publish(doc, existing, bump)
-        if (stored.name, stored.version) in self._retired:
-            raise retired_version(stored.name, stored.version)
+        retired = {v for (name, v) in self._retired if name == doc.name}
+        stored = check_publish(doc, existing, bump, retired=retired)
         self._docs[(stored.name, stored.version)] = stored
         return stored
 

@@ -6,7 +6,7 @@ pick versions (exact, a range, the highest) and order and filter their lists."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -54,15 +54,16 @@ def parse_bump(value: Any) -> Bump:
 
 
 def check_publish(doc: TemplateDocument, existing: Sequence[TemplateDocument],
-                  bump: Bump | str | None = None, now: float | None = None
-                  ) -> TemplateDocument:
-    """The document to store, given every stored version of its name.
+                  bump: Bump | str | None = None, now: float | None = None, *,
+                  retired: Collection[str] = ()) -> TemplateDocument:
+    """The document to store, given every stored version of its name and the version
+    numbers of its deleted ones (`retired`).
 
     Sets the version from `bump` (when given) and `created_at`.
 
     Raises:
         TemplateError: neither a version nor a bump, or both.
-        TemplateExists: that version is already published.
+        TemplateExists: that version is already published, or was and is deleted.
         TemplateIncompatible: with the reasons, when an earlier version of the same line
             has callers the new one would break.
     """
@@ -85,6 +86,8 @@ def check_publish(doc: TemplateDocument, existing: Sequence[TemplateDocument],
             raise TemplateIncompatible(
                 f"template {doc.ref} would break callers of {previous.ref}: "
                 + "; ".join(reasons), reasons)
+    if doc.version in retired:
+        raise retired_version(doc.name, doc.version)
     return replace(doc, created_at=time.time() if now is None else now)
 
 

@@ -3,7 +3,6 @@ version in the `job_template` table of the state store's database file."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -12,16 +11,13 @@ from sqlalchemy import (
     Connection,
     Engine,
     UniqueConstraint,
-    create_engine,
     delete,
-    event,
     insert,
     make_url,
     select,
 )
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import registry
-from sqlalchemy.pool import StaticPool
 from sqlmodel import Field, SQLModel
 
 from baseshift.core.errors import StoreError
@@ -35,14 +31,13 @@ from baseshift.core.templatestore import (
     parse_document,
 )
 
-from ..storage.sqlite_file import DB_FILENAME, PRAGMAS
-from .publishing import check_publish, filter_versions, matches, retired_version, sorted_docs
+from ..storage.sqlite_file import DB_FILENAME, immediate, sqlite_engine
+from .publishing import check_publish, filter_versions, matches, sorted_docs
 from .publishing import select as select_version
 from .specs import SpecCache
 
 # Our own registry: these tables never mix with the state store's metadata or schema version.
 TEMPLATE_REGISTRY = registry()
-_BEGIN = "baseshift_templates_begin"
 
 
 class _TemplateModel(SQLModel, registry=TEMPLATE_REGISTRY):
@@ -77,18 +72,6 @@ class RetiredTemplateRow(_TemplateModel, table=True):
 
 TABLE = JobTemplateRow.__table__  # type: ignore[attr-defined]
 RETIRED = RetiredTemplateRow.__table__  # type: ignore[attr-defined]
-
-
-def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.isolation_level = None  # BEGIN is ours (see _on_begin)
-    cursor = dbapi_connection.cursor()
-    for pragma in PRAGMAS:
-        cursor.execute(pragma)
-    cursor.close()
-
-
-def _on_begin(conn: Connection) -> None:
-    conn.exec_driver_sql(conn.get_execution_options().get(_BEGIN, "BEGIN"))
 
 
 def _row(doc: TemplateDocument) -> dict[str, Any]:
@@ -141,20 +124,13 @@ class SQLiteTemplateStore:
         self._engine = engine
 
     def _new_engine(self) -> Engine:
-        memory = self.url.database in (None, "", ":memory:")
-        options: dict[str, Any] = {}
-        if memory:
-            options = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
-        else:
-            Path(str(self.url.database)).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(self.url, **options)
-        event.listen(engine, "connect", _on_connect)
-        event.listen(engine, "begin", _on_begin)
-        return engine
+        """The engine `open` uses; the PostgreSQL store overrides it with its own."""
+        return sqlite_engine(self.url)
 
     @staticmethod
     def _writer(engine: Engine) -> Engine:
-        return engine.execution_options(**{_BEGIN: "BEGIN IMMEDIATE"})
+        """`engine` as publish and delete use it (PostgreSQL: SERIALIZABLE instead)."""
+        return immediate(engine)
 
     async def close(self) -> None:
         if self._engine is not None:
@@ -166,11 +142,9 @@ class SQLiteTemplateStore:
         try:
             with self._writer(self.engine).begin() as conn:
                 existing = self._versions(conn, doc.name)
-                stored = check_publish(doc, existing, bump)
-                retired = select(RETIRED.c.name).where(RETIRED.c.name == stored.name,
-                                                       RETIRED.c.version == stored.version)
-                if conn.execute(retired).first() is not None:
-                    raise retired_version(stored.name, stored.version)
+                retired = conn.scalars(select(RETIRED.c.version)
+                                       .where(RETIRED.c.name == doc.name))
+                stored = check_publish(doc, existing, bump, retired=set(retired))
                 conn.execute(insert(TABLE), _row(stored))
         except IntegrityError as exc:
             raise TemplateExists(f"template {doc.ref} is already published") from exc

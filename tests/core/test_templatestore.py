@@ -121,6 +121,17 @@ def test_published_versions_are_immutable() -> None:
     assert isinstance(info.value, Conflict) and info.value.status == 409
 
 
+def test_a_deleted_version_number_is_never_published_again() -> None:
+    with pytest.raises(TemplateExists, match=r"payment\.charge@1\.1\.0 was published and "
+                       "deleted; a version number is never reused") as info:
+        check_publish(parsed(version="1.1.0"), [parsed()], retired={"1.1.0"})
+    assert info.value.hint == "publish it under a new version (bump patch, minor or major)"
+    bumped = parse_document(document(version=None), need_version=False)
+    with pytest.raises(TemplateExists, match="published and deleted"):
+        check_publish(bumped, [parsed()], "minor", retired={"1.1.0"})
+    assert check_publish(bumped, [parsed()], "patch", retired={"1.1.0"}).version == "1.0.1"
+
+
 def test_a_minor_version_that_breaks_callers_is_refused_with_reasons() -> None:
     narrower = {**INPUT, "required": ["amount", "currency"]}
     with pytest.raises(TemplateIncompatible) as info:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -26,6 +27,7 @@ from baseshift.core.hub import Subscription
 from baseshift.core.plugins import DEFAULT_PLUGINS
 from baseshift.core.report import ordered_jobs
 from baseshift.core.settings import Settings
+from baseshift.plugins.redis.connect import ChannelListener
 from baseshift.plugins.redis.live import STASH_KEY, RedisLive, decode_events
 from baseshift.web.app import create_app
 from tests.plugins.conftest import REDIS_URL
@@ -281,6 +283,37 @@ async def test_the_bridge_reconnects_after_redis_drops_it(make_server: Callable[
         on_b = await collect_until_finished(seen_by_b)
     assert {e.run_id for e in on_b} == {run_id}
     assert changes(on_b)[-1] == ("RunStateChanged", None, "COMPLETED")
+
+
+class _DroppedAtOnce:
+    """A subscription that Redis confirmed and then dropped at once."""
+
+    async def listen(self) -> AsyncIterator[dict[str, Any]]:
+        raise ConnectionError("Connection closed by server.")
+        yield {}  # an async generator, as PubSub.listen is
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def test_a_redis_that_accepts_then_drops_is_retried_at_a_growing_pace(
+        raw: aioredis.Redis, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Subscribing works, the subscription is lost at once: each retry waits twice as long
+    (the wait restarts only after a subscription stayed up), not 0.1 s with a warning each."""
+    listener = ChannelListener(raw, "dropped", lambda _: None, logging.getLogger("test.drop"))
+
+    async def subscribe() -> _DroppedAtOnce:
+        return _DroppedAtOnce()
+    monkeypatch.setattr(listener, "_subscribe", subscribe)
+    await listener.start()
+    try:
+        async with asyncio.timeout(10):
+            while len(waits := re.findall(r"reconnecting in ([0-9.]+)s", caplog.text)) < 5:
+                await asyncio.sleep(0.05)
+    finally:
+        await listener.stop()
+    assert waits[:5] == ["0.1", "0.2", "0.4", "0.8", "1.6"]
 
 
 async def test_a_redis_outage_delays_live_status_and_breaks_nothing(

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from baseshift.core.backends import TEMPLATES
+from baseshift.core.errors import NotFound
 from baseshift.core.settings import Settings
 from baseshift.core.templatestore import TemplateStore
+from baseshift.plugins.templates.common import template_store
 from baseshift.plugins.templates.sqlite_store import SQLiteTemplateStore
 from tests.conftest import drop_pg_schema, fresh_pg_schema
 from tests.plugins import template_store_contract as contract
@@ -62,3 +64,14 @@ async def test_sqlite_keeps_templates_in_the_state_database(tmp_path: Path) -> N
         assert [d.ref for d in await again.list()] == ["greet@1.0.0"]
     finally:
         await again.close()
+
+
+class _NoTemplates:
+    templates = None
+
+
+def test_without_a_template_store_the_hint_names_every_builtin_backend() -> None:
+    with pytest.raises(NotFound, match="this server has no job template store") as info:
+        template_store(_NoTemplates())  # type: ignore[arg-type]
+    assert info.value.hint is not None
+    assert all(f" {name}" in info.value.hint for name in names(TEMPLATES))

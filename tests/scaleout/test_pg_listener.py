@@ -1,35 +1,24 @@
-"""PgListener on its own: its backoff never turns into a hot loop, a failing handler does not
-end it, and the queue's channels of one schema are not those of another."""
+"""PgListener on its own: a failing handler does not end it, an outage is logged with its
+reasons and length (never a password), and the queue's channels of one schema are not those
+of another."""
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
+from collections.abc import Callable
 from dataclasses import astuple
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
 
 from baseshift.core.errors import StoreError
-from baseshift.plugins.queue.pg_listen import Backoff, PgListener
+from baseshift.plugins.queue.pg_listen import PgListener
 from baseshift.plugins.queue.pg_queue import CHANNEL_MAX, Channels, channel_name
 from baseshift.plugins.storage.pg_connect import PgTarget
 from tests.conftest import PG_SERVER
-
-
-def test_the_backoff_grows_to_its_longest_wait() -> None:
-    backoff = Backoff(0.1, 5.0)
-    assert [backoff.next() for _ in range(8)] == [0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0]
-
-
-def test_a_connection_dropped_at_once_keeps_the_slow_pace() -> None:
-    """A database that accepts and drops connections must not be retried in a hot loop."""
-    backoff = Backoff(0.1, 5.0)
-    for _ in range(6):
-        backoff.next()
-        backoff.connected_for(0.01)
-    assert backoff.next() == 5.0
-    backoff.connected_for(5.0)  # a stable connection earns a quick first retry
-    assert backoff.next() == 0.1
+from tests.scaleout.tcp_proxy import TcpProxy
 
 
 async def test_a_failing_handler_is_logged_and_the_next_notification_delivered(
@@ -57,6 +46,38 @@ async def test_a_failing_handler_is_logged_and_the_next_notification_delivered(
     assert seen == ["good"]
     assert listener.outages == 0
     assert "cannot handle notification bs_listener_test 'bad'" in caplog.text
+
+
+async def test_an_outage_warns_why_once_and_says_how_long_it_lasted(
+        pg_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """The first failed try warns with its reason, repeats of that reason are debug, and the
+    line saying the listener is back gives the outage's length and its last reason."""
+    server = urlsplit(PG_SERVER)
+    proxy = TcpProxy((server.hostname or "127.0.0.1", server.port or 5432))
+    await proxy.start()
+    url = proxy.url(pg_url).replace("postgres@", "postgres:sekrit@")
+    listener = PgListener(PgTarget.parse(url), ["bs_listener_test"], ignore, what="the test",
+                          log=logging.getLogger("baseshift.test"), caught_up=nothing)
+    await listener.start()
+    try:
+        with caplog.at_level(logging.DEBUG, logger="baseshift.test"):
+            await proxy.stop()
+            await until(lambda: listener.retries >= 3)
+            await proxy.start()
+            await until(lambda: listener.listening)
+    finally:
+        await listener.stop()
+        await proxy.stop()
+    failed = [r for r in caplog.records if "still cannot listen" in r.message]
+    assert [r.levelno for r in failed[:3]] == [logging.WARNING, logging.DEBUG, logging.DEBUG]
+    reason = failed[-1].message.partition("): ")[2]
+    assert reason
+    back = [r.message for r in caplog.records if "listening for" in r.message]
+    assert len(back) == 1
+    assert re.fullmatch(r"the test: listening for bs_listener_test again after \d+\.\ds "
+                        rf"\({len(failed)} failed attempt\(s\), the last: {re.escape(reason)}\)",
+                        back[0])
+    assert "sekrit" not in caplog.text
 
 
 def test_each_schema_has_its_own_channels() -> None:
@@ -100,6 +121,16 @@ async def test_a_notification_of_one_schema_does_not_reach_the_listeners_of_anot
     finally:
         await listener.stop()
     assert received == [mine.schema]
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(30):
+        while not condition():
+            await asyncio.sleep(0.02)
+
+
+async def ignore(_note: psycopg.Notify) -> None:
+    """A handler for a test that sends no notifications."""
 
 
 async def nothing() -> None:
