@@ -569,6 +569,24 @@ async def test_a_refused_answer_keeps_the_text_next_to_its_field_at_the_run_page
     assert 'http-equiv="refresh"' not in waiting
 
 
+async def test_an_htmx_answer_to_a_job_that_no_longer_waits_is_swapped_in(
+        ui: Callable[..., Any]) -> None:
+    """The refusal (409: the job no longer waits) answers htmx with a status the page's htmx
+    config swaps, so the browser shows the line instead of throwing the answer away."""
+    async with ui() as (bs, client):
+        run_id = await bs.runs.start("approve", {})
+        waiting = await page_when(client, run_id, "Waiting for a result")
+        await post_until_accepted(client, f"/ui/runs/{run_id}", {"do": "fail", "job": "ask"})
+        late = await client.post(f"/ui/runs/{run_id}", data={"do": "complete", "job": "ask"},
+                                 headers={"HX-Request": "true"})
+        plain = await client.post(f"/ui/runs/{run_id}", data={"do": "complete", "job": "ask"})
+    assert late.status_code == 200
+    assert late.text.lstrip().startswith('<div class="waiting-forms" id="waiting-ask-forms">')
+    assert "<html" not in late.text and "no longer waits" in late.text
+    assert '{"code": "[23]..", "swap": true}' in waiting
+    assert plain.status_code == 409 and "<html" in plain.text
+
+
 async def test_a_refused_action_shows_its_reason_outside_the_live_blocks(
         ui: Callable[..., Any]) -> None:
     async with ui() as (bs, client):
