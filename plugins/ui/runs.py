@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from baseshift.core.plan import Plan
     from baseshift.core.records import RunSnapshot
 
-View = Callable[[Request], Awaitable[Response]]
 LIVE_BLOCKS = ("header", "graph", "jobs")
 
 
@@ -213,11 +212,11 @@ PERSON_ACTIONS = frozenset({"complete", "fail"})
 """Answers to a job that waits for a person: their refusals keep the form's text."""
 
 
-def routes(wrap: Callable[[View], View]) -> list[Route]:
-    """The run routes, each view wrapped (by the caller) to show errors as HTML pages."""
+def routes() -> list[Route]:
+    """The run routes (their errors are pages through the `/ui/` HTML errors hook)."""
     base = "/ui/runs/{run_id}"
     return [
-        Route(base, wrap(run), methods=["GET"], name="web_ui:run"),
-        Route(base, wrap(act), methods=["POST"], name="web_ui:run_action"),
-        Route(base + "/stream", wrap(run_stream), name="web_ui:run_stream"),
+        Route(base, run, methods=["GET"], name="web_ui:run"),
+        Route(base, act, methods=["POST"], name="web_ui:run_action"),
+        Route(base + "/stream", run_stream, name="web_ui:run_stream"),
     ]

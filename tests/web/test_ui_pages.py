@@ -13,8 +13,10 @@ import httpx
 import pytest
 
 from baseshift.core.app.application import BaseShift
+from baseshift.core.errors import StoreError
 from baseshift.core.states import JobState, RunState
 from baseshift.plugins.ui import routes as web_ui
+from baseshift.web.app import create_app
 from baseshift.web.forms import field_of_error
 from baseshift.web.highlight import highlight_line
 from baseshift.web.render import HTMX_JS, SSE_JS
@@ -647,6 +649,36 @@ async def test_unknown_ui_addresses_are_html_pages_and_api_ones_stay_problem_jso
     assert "<h1>Not found</h1>" in missing.text
     assert "<h1>Method not allowed</h1>" in wrong_method.text
     assert api.status_code == 404
+    assert api.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_failing_page_is_an_error_page_and_its_5xx_is_logged(
+        ui: Callable[..., Any], monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A core 5xx (the store failed) and an unexpected exception in a page's view are pages
+    in the site's layout, logged like the API's; the API keeps problem+json."""
+    async with ui() as (bs, _):
+        async def store_fails(*args: Any) -> Any:
+            raise StoreError("the disk is full")
+
+        async def view_breaks(*args: Any) -> Any:
+            raise RuntimeError("a bug in a view")
+
+        # The app re-raises an unexpected error after answering; this client keeps the answer.
+        transport = httpx.ASGITransport(app=create_app(baseshift=bs), raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            monkeypatch.setattr(bs.store, "count_runs_by_state", store_fails)
+            store = await client.get("/")
+            monkeypatch.setattr(bs.store, "query_runs", view_breaks)
+            broken = await client.get("/ui/runs")
+            api = await client.get("/api/v1/workflows")
+    assert store.status_code == 503 and "<h1>Error</h1>" in store.text
+    assert "the disk is full" in store.text and store.text.startswith("<!DOCTYPE html>")
+    assert "GET /: the disk is full" in caplog.text
+    assert broken.status_code == 500 and "<h1>Server error</h1>" in broken.text
+    assert "see the server log" in broken.text and "a bug in a view" not in broken.text
+    assert "unhandled error on GET /ui/runs" in caplog.text
+    assert api.status_code == 500
     assert api.headers["content-type"] == "application/problem+json"
 
 
