@@ -88,11 +88,14 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
     status, detail, headers = exc.status_code, str(exc.detail), dict(exc.headers or {})
     extra: dict[str, Any] = {}
     if status == 405:
-        allowed = sorted(allowed_methods(request.app.router.routes, request.scope))
-        detail = (f"{request.method} is not allowed on {request.url.path}; "
-                  f"allowed: {', '.join(allowed)}")
+        # A mount (the static files) is no route: no methods to list, so keep its own Allow.
+        allowed = (sorted(allowed_methods(request.app.router.routes, request.scope))
+                   or [m.strip() for m in headers.get("Allow", "").split(",") if m.strip()])
+        detail = f"{request.method} is not allowed on {request.url.path}"
         extra = {"code": "request.method-not-allowed", "allowed": allowed}
-        headers["Allow"] = ", ".join(allowed)
+        if allowed:
+            detail += f"; allowed: {', '.join(allowed)}"
+            headers["Allow"] = ", ".join(allowed)
     response = (html_error(request, status, detail)
                 or problem(status, detail, instance=request.url.path, **extra))
     response.headers.update(headers)
