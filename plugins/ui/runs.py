@@ -41,13 +41,18 @@ class RunView:
     error: str | None = None
 
 
-def run_view(bs: App, snapshot: RunSnapshot) -> RunView:
-    """The plan the run follows (as it was started) and its graph layout."""
+def run_plan(bs: App, snapshot: RunSnapshot) -> tuple[Plan | None, str | None]:
+    """The plan the run follows (as it was started), or why it cannot be had."""
     try:
-        plan = bs.plan_for_run(snapshot.run, snapshot.jobs)
+        return bs.plan_for_run(snapshot.run, snapshot.jobs), None
     except BaseShiftError as exc:
-        return RunView(None, None, exc.message)
-    return RunView(plan, layout_plan(plan))
+        return None, exc.message
+
+
+def run_view(bs: App, snapshot: RunSnapshot) -> RunView:
+    """The run's plan and its graph layout."""
+    plan, error = run_plan(bs, snapshot)
+    return RunView(plan, None if plan is None else layout_plan(plan), error)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +167,7 @@ async def waiting_form(request: Request, run_id: str, job: str,
     replaces the forms): the refusal's own status (409, say) would be thrown away."""
     bs = baseshift_of(request)
     snapshot = await bs.runs.snapshot(run_id)
-    rows = [r for g in job_groups(snapshot, run_view(bs, snapshot).plan)
+    rows = [r for g in job_groups(snapshot, run_plan(bs, snapshot)[0])  # no graph layout
             for r in (g.row, *g.items) if r.record.key == job]
     if not rows:
         raise NotFound(f"run {run_id!r} has no job {job!r}")

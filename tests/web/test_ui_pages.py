@@ -16,6 +16,7 @@ from baseshift.core.app.application import BaseShift
 from baseshift.core.errors import StoreError
 from baseshift.core.states import JobState, RunState
 from baseshift.plugins.ui import routes as web_ui
+from baseshift.plugins.ui import runs as runs_ui
 from baseshift.web.app import create_app
 from baseshift.web.forms import field_of_error
 from baseshift.web.highlight import highlight_line
@@ -587,6 +588,23 @@ async def test_an_htmx_answer_to_a_job_that_no_longer_waits_is_swapped_in(
     assert "<html" not in late.text and "no longer waits" in late.text
     assert '{"code": "[23]..", "swap": true}' in waiting
     assert plain.status_code == 409 and "<html" in plain.text
+
+
+async def test_an_htmx_answer_to_a_waiting_job_lays_out_no_graph(
+        ui: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the job's forms come back: the run's plan finds the row, no graph is laid out."""
+    def no_layout(*args: Any) -> Any:
+        raise AssertionError("the htmx answer laid out the run's graph")
+
+    async with ui() as (bs, client):
+        run_id = await bs.runs.start("approve", {})
+        await page_when(client, run_id, "Waiting for a result")
+        monkeypatch.setattr(runs_ui, "layout_plan", no_layout)
+        refused = await client.post(f"/ui/runs/{run_id}", headers={"HX-Request": "true"},
+                                    data={"do": "complete", "job": "ask", "output": "{"})
+        monkeypatch.undo()
+        await post_until_accepted(client, f"/ui/runs/{run_id}", {"do": "fail", "job": "ask"})
+    assert refused.status_code == 422 and "the output is not JSON" in refused.text
 
 
 async def test_a_refused_action_shows_its_reason_outside_the_live_blocks(
