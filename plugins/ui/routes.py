@@ -25,18 +25,13 @@ from baseshift.web.forms import field_of_error, form_fields, inputs_from_form, s
 from baseshift.web.highlight import highlight
 from baseshift.web.problems import HTML_ERRORS_KEY
 from baseshift.web.render import builtin_static, render
-from baseshift.web.requests import read_form
+from baseshift.web.requests import baseshift_of, read_form
 
 if TYPE_CHECKING:
     from baseshift.core.appface import App
     from baseshift.core.plan import Plan
 
 PAGE_SIZE = 25
-
-
-def baseshift_of(request: Request) -> App:
-    bs: App = request.app.state.baseshift
-    return bs
 
 
 ERROR_TITLES = {400: "Bad request", 404: "Not found", 405: "Method not allowed",
