@@ -18,7 +18,6 @@ from baseshift.core.settings import Settings
 from baseshift.core.stash import SERVING
 
 from .guards import RequestGuard
-from .methods import on_method_not_allowed
 from .problems import EXCEPTION_HANDLERS
 
 log = logging.getLogger("baseshift.web")
@@ -34,8 +33,7 @@ def create_app(settings: Settings | None = None, *, plugins: Sequence[object] = 
     once workflows are loaded and interrupted runs resumed."""
     bs = baseshift or BaseShift(settings or Settings.from_env(), plugins=plugins)
     bs.stash[SERVING] = True
-    handlers = {**EXCEPTION_HANDLERS, 405: on_method_not_allowed}
-    app = Starlette(routes=bs.hooks.routes(), exception_handlers=handlers,
+    app = Starlette(routes=bs.hooks.routes(), exception_handlers=EXCEPTION_HANDLERS,
                     middleware=[Middleware(RequestGuard)], lifespan=_lifespan(bs, on_ready))
     app.state.baseshift = bs
     return app

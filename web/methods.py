@@ -10,13 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import Scope
-
-from .problems import html_error, problem
 
 
 def allowed_methods(routes: Iterable[BaseRoute], scope: Scope) -> set[str]:
@@ -40,16 +35,3 @@ def _matching(routes: Iterable[BaseRoute], scope: Scope,
             yield prefix + route.path, frozenset(route.methods)
         elif isinstance(route, Mount):
             yield from _matching(route.routes, {**scope, **child}, prefix + route.path)
-
-
-async def on_method_not_allowed(request: Request, exc: Exception) -> Response:
-    """405 naming the allowed methods in `Allow`, and in the body: problem+json, or the HTML
-    page a plugin registered for the path (the web UI's)."""
-    assert isinstance(exc, HTTPException)
-    allowed = sorted(allowed_methods(request.app.router.routes, request.scope))
-    detail = f"{request.method} is not allowed on {request.url.path}; allowed: {', '.join(allowed)}"
-    response = html_error(request, 405, detail) or problem(
-        405, detail, code="request.method-not-allowed", instance=request.url.path,
-        allowed=allowed)
-    response.headers["Allow"] = ", ".join(allowed)
-    return response

@@ -12,16 +12,20 @@ from starlette.responses import JSONResponse, Response
 from baseshift.core.errors import BaseShiftError, DSLError
 from baseshift.core.stash import StashKey
 
+from .methods import allowed_methods
+
 log = logging.getLogger("baseshift.web")
 
 PROBLEM_JSON = "application/problem+json"
 
-HtmlError = Callable[[Request, int, str], Response]
+HtmlError = Callable[[Request, int, str, str | None], Response]
 
 HTML_ERRORS_KEY: StashKey[dict[str, HtmlError]] = StashKey("web.html_errors")
-"""`bs.stash[HTML_ERRORS_KEY]`: path prefix -> `(request, status, detail) -> Response`. A web
-plugin whose pages people read in a browser (the web UI, `/ui/`) answers HTTP errors under
-its prefix with a page; every other path keeps problem+json."""
+"""`bs.stash[HTML_ERRORS_KEY]`: path -> `(request, status, detail, hint) -> Response`. A web
+plugin whose pages people read in a browser (the web UI: `/ui/` and its dashboard `/`)
+answers every error there with a page (HTTP errors, core errors with their hint, unexpected
+ones); every other path keeps problem+json. A key ending in `/` names every path under it,
+any other key (and `/`, so that no plugin claims every address) only itself."""
 
 _TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
            405: "Method Not Allowed", 409: "Conflict", 415: "Unsupported Media Type",
@@ -60,33 +64,49 @@ async def on_baseshift_error(request: Request, exc: Exception) -> Response:
         extra["errors"] = diagnostics_json(exc)
     if exc.status >= 500:
         log.error("%s %s: %s", request.method, request.url.path, exc.message)
-    return problem(exc.status, exc.message, code=exc.code, hint=exc.hint,
-                   instance=request.url.path, **extra)
+    return (html_error(request, exc.status, exc.message, exc.hint)
+            or problem(exc.status, exc.message, code=exc.code, hint=exc.hint,
+                       instance=request.url.path, **extra))
 
 
-def html_error(request: Request, status: int, detail: str) -> Response | None:
-    """The HTML error page a plugin registered for the request's path prefix, if any."""
+def html_error(request: Request, status: int, detail: str,
+               hint: str | None = None) -> Response | None:
+    """The HTML error page a plugin registered for the request's path, if any."""
     baseshift = getattr(request.app.state, "baseshift", None)
     pages: dict[str, HtmlError] = baseshift.stash.get(HTML_ERRORS_KEY, {}) if baseshift else {}
-    for prefix, page in pages.items():
-        if request.url.path.startswith(prefix):
-            return page(request, status, detail)
+    path = request.url.path
+    for key, page in pages.items():
+        if path == key or (key != "/" and key.endswith("/") and path.startswith(key)):
+            return page(request, status, detail, hint)
     return None
 
 
 async def on_http_error(request: Request, exc: Exception) -> Response:
+    """An HTTP error as problem+json, or as the HTML page a plugin registered for the path.
+    A 405 names the allowed methods in `Allow`, and in the body (see `methods`)."""
     assert isinstance(exc, HTTPException)
-    response = (html_error(request, exc.status_code, str(exc.detail))
-                or problem(exc.status_code, str(exc.detail), instance=request.url.path))
-    if exc.headers:
-        response.headers.update(exc.headers)
+    status, detail, headers = exc.status_code, str(exc.detail), dict(exc.headers or {})
+    extra: dict[str, Any] = {}
+    if status == 405:
+        # A mount (the static files) is no route: no methods to list, so keep its own Allow.
+        allowed = (sorted(allowed_methods(request.app.router.routes, request.scope))
+                   or [m.strip() for m in headers.get("Allow", "").split(",") if m.strip()])
+        detail = f"{request.method} is not allowed on {request.url.path}"
+        extra = {"code": "request.method-not-allowed", "allowed": allowed}
+        if allowed:
+            detail += f"; allowed: {', '.join(allowed)}"
+            headers["Allow"] = ", ".join(allowed)
+    response = (html_error(request, status, detail)
+                or problem(status, detail, instance=request.url.path, **extra))
+    response.headers.update(headers)
     return response
 
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return problem(500, "the server failed to handle this request; see the server log",
-                   code="server.error", instance=request.url.path)
+    detail = "the server failed to handle this request; see the server log"
+    return (html_error(request, 500, detail)
+            or problem(500, detail, code="server.error", instance=request.url.path))
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {

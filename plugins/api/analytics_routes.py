@@ -100,6 +100,11 @@ class Filters:
     def of(cls, request: Request) -> Filters:
         return cls(WORKFLOW.read(request), SINCE.read(request), UNTIL.read(request))
 
+    @property
+    def given(self) -> bool:
+        """Whether any filter is set (else every run is kept)."""
+        return (self.workflow, self.since, self.until) != (None, None, None)
+
     def select(self, run: RunRecord) -> bool:
         """Whether the filters keep this run (`since <= created_at < until`)."""
         return ((self.workflow is None or run.workflow == self.workflow)
@@ -115,19 +120,21 @@ class Filters:
            response={"anyOf": [RUN_PERFORMANCE, WORKFLOW_PERFORMANCE]},
            params=(RUN_ID, *FILTERS), errors=(400, 404))
 async def workflow_performance(request: Request) -> Response:
-    store = baseshift_of(request).store
-    run_id, filters = RUN_ID.read(request), Filters.of(request)
+    stats, run_id, filters = analytics_of(request), RUN_ID.read(request), Filters.of(request)
     if run_id is None:
-        summary = await analytics(store).workflow_performance_summary(
+        summary = await stats.workflow_performance_summary(
             filters.workflow, filters.since, filters.until)
         return JSONResponse(workflow_json(summary, filters))
-    snapshot = await store.load_run(run_id, attempts=False)
-    perf = await analytics(store).workflow_performance(run_id) if snapshot is not None else None
-    if snapshot is None or perf is None:
+    perf = await stats.workflow_performance(run_id)
+    if perf is None:
         raise NotFound(f"there is no run '{run_id}'")
-    if not filters.select(snapshot.run):
-        raise NotFound(f"run '{run_id}' is not among the runs the filters select",
-                       hint="drop workflow, since or until to see it")
+    if filters.given:  # the run's record (with every job row) only when a filter needs it
+        snapshot = await baseshift_of(request).store.load_run(run_id, attempts=False)
+        if snapshot is None:
+            raise NotFound(f"there is no run '{run_id}'")
+        if not filters.select(snapshot.run):
+            raise NotFound(f"run '{run_id}' is not among the runs the filters select",
+                           hint="drop workflow, since or until to see it")
     return JSONResponse(run_json(perf))
 
 

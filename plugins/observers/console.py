@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from baseshift.core.events import Event, JobStateChanged, RunStateChanged
+from baseshift.core.events import Event, RunStateChanged
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.states import JobState, RunState
 
@@ -22,19 +22,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("baseshift.runs")
 
-_failed_jobs: dict[str, list[str]] = {}
-"""Jobs that failed, by run, until the run ends (then the line is logged and they go)."""
-
 
 @hookimpl
-def track_event(baseshift: App, event: Event) -> None:
-    if not log.isEnabledFor(logging.INFO):
+async def track_event(baseshift: App, event: Event) -> None:
+    """On a failed run, its failed jobs are read from the store (not gathered from job events
+    in this process: a run may finish in another server, and nothing is kept per run)."""
+    if not (isinstance(event, RunStateChanged) and event.new is RunState.FAILED
+            and log.isEnabledFor(logging.INFO)):
         return
-    if isinstance(event, JobStateChanged) and event.new is JobState.FAILED:
-        _failed_jobs.setdefault(event.run_id, []).append(event.job)
-    elif isinstance(event, RunStateChanged) and event.new.finished:
-        jobs = _failed_jobs.pop(event.run_id, [])
-        if event.new is RunState.FAILED:
-            named = f" (job{'s' if len(jobs) > 1 else ''} {', '.join(jobs)})" if jobs else ""
-            log.info("run %s of workflow %s failed%s; `baseshift show %s` gives the reasons",
-                     event.run_id, event.workflow, named, event.run_id)
+    snapshot = await baseshift.runs.snapshot(event.run_id, attempts=False)
+    jobs = [key for key, job in snapshot.jobs.items() if job.state is JobState.FAILED]
+    named = f" (job{'s' if len(jobs) > 1 else ''} {', '.join(jobs)})" if jobs else ""
+    log.info("run %s of workflow %s failed%s; `baseshift show %s` gives the reasons",
+             event.run_id, event.workflow, named, event.run_id)

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Awaitable, Callable
-from functools import wraps
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -17,7 +15,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from baseshift.core.errors import BaseShiftError, InputError, NotFound
+from baseshift.core.errors import InputError, NotFound
 from baseshift.core.records import RunQuery
 from baseshift.core.states import RunState
 from baseshift.plugins.templates.common import KnownTemplates, ListedTemplate
@@ -27,47 +25,27 @@ from baseshift.web.forms import field_of_error, form_fields, inputs_from_form, s
 from baseshift.web.highlight import highlight
 from baseshift.web.problems import HTML_ERRORS_KEY
 from baseshift.web.render import builtin_static, render
-from baseshift.web.requests import read_form
+from baseshift.web.requests import baseshift_of, read_form
 
 if TYPE_CHECKING:
     from baseshift.core.appface import App
     from baseshift.core.plan import Plan
 
-View = Callable[[Request], Awaitable[Response]]
 PAGE_SIZE = 25
 
 
-def baseshift_of(request: Request) -> App:
-    bs: App = request.app.state.baseshift
-    return bs
-
-
-def html_errors(view: View) -> View:
-    """A core error raised by a page becomes an HTML error page with the error's status."""
-    @wraps(view)
-    async def wrapper(request: Request) -> Response:
-        try:
-            return await view(request)
-        except BaseShiftError as exc:
-            return error_page(request, exc)
-    return wrapper
-
-
 ERROR_TITLES = {400: "Bad request", 404: "Not found", 405: "Method not allowed",
-                409: "Conflict", 422: "Invalid input"}
+                409: "Conflict", 422: "Invalid input", 500: "Server error"}
 
 
-def error_page(request: Request, exc: BaseShiftError) -> Response:
-    return render(request, "error.html",
-                  {"title": ERROR_TITLES.get(exc.status, "Error"), "message": exc.message,
-                   "hint": exc.hint}, status=exc.status if exc.status >= 400 else 500)
-
-
-def http_error_page(request: Request, status: int, detail: str) -> Response:
-    """An HTTP error under `/ui/` (no such page, a GET on a form's address) in the site's
-    layout: people read these in a browser, not as problem+json."""
-    hint = ("the menu above leads to every page" if status == 404 else
-            "go back to the page and use its form" if status == 405 else None)
+def error_page(request: Request, status: int, detail: str,
+               hint: str | None = None) -> Response:
+    """An error on the dashboard or under `/ui/` (no such page or run, a GET on a form's
+    address, a failure of the server) in the site's layout: people read these in a browser,
+    not as problem+json. The problem handlers call it, so a 5xx is logged the same for a
+    page as for the API."""
+    hint = hint or ("the menu above leads to every page" if status == 404 else
+                    "go back to the page and use its form" if status == 405 else None)
     return render(request, "error.html",
                   {"title": ERROR_TITLES.get(status, "Error"), "message": detail, "hint": hint},
                   status=status)
@@ -81,7 +59,6 @@ async def favicon(request: Request) -> Response:
 # --------------------------------------------------------------------------- dashboard
 
 
-@html_errors
 async def dashboard(request: Request) -> Response:
     store = baseshift_of(request).store
     counts = await store.count_runs_by_state()
@@ -96,7 +73,6 @@ async def dashboard(request: Request) -> Response:
 # --------------------------------------------------------------------------- workflows
 
 
-@html_errors
 async def workflows(request: Request) -> Response:
     catalog = baseshift_of(request).catalog
     return render(request, "workflows.html", {
@@ -104,7 +80,6 @@ async def workflows(request: Request) -> Response:
         "problems": catalog.problems})
 
 
-@html_errors
 async def workflow(request: Request) -> Response:
     return workflow_page(request, request.path_params["name"])
 
@@ -156,7 +131,6 @@ def schedules_of(plan: Plan) -> list[str]:
     return out
 
 
-@html_errors
 async def start_run(request: Request) -> Response:
     bs, name = baseshift_of(request), request.path_params["name"]
     plan = bs.catalog.plan(name)
@@ -176,7 +150,6 @@ async def start_run(request: Request) -> Response:
 # --------------------------------------------------------------------------- runs list
 
 
-@html_errors
 async def runs_list(request: Request) -> Response:
     bs, q = baseshift_of(request), request.query_params
     workflow_name = q.get("workflow") or None
@@ -199,7 +172,6 @@ async def runs_list(request: Request) -> Response:
 # --------------------------------------------------------------------------- templates
 
 
-@html_errors
 async def templates(request: Request) -> Response:
     bs = baseshift_of(request)
     by_name: dict[str, list[ListedTemplate]] = {}
@@ -209,7 +181,6 @@ async def templates(request: Request) -> Response:
         "section": "templates", "store": bs.templates, "templates": sorted(by_name.items())})
 
 
-@html_errors
 async def template(request: Request) -> Response:
     bs, name = baseshift_of(request), request.path_params["name"]
     listed = await KnownTemplates(bs).list(name)
@@ -250,7 +221,6 @@ def template_diff(old: Any, new: Any) -> tuple[list[str], list[str]]:
 # --------------------------------------------------------------------------- validate
 
 
-@html_errors
 async def validate(request: Request) -> Response:
     bs = baseshift_of(request)
     context: dict[str, Any] = {"section": "validate", "source": "", "checked": False}
@@ -275,9 +245,10 @@ def check_source(bs: App, source: str) -> dict[str, Any]:
 
 
 def routes(bs: App) -> list[BaseRoute]:
-    """The web UI's pages, its run event stream and its static files; HTTP errors under
-    `/ui/` become pages too."""
-    bs.stash.setdefault(HTML_ERRORS_KEY, {})["/ui/"] = http_error_page
+    """The web UI's pages, its run event stream and its static files; errors on the
+    dashboard and under `/ui/` become pages too."""
+    pages = bs.stash.setdefault(HTML_ERRORS_KEY, {})
+    pages["/"] = pages["/ui/"] = error_page
     return [
         Route("/", dashboard, name="web_ui:dashboard"),
         Route("/favicon.ico", favicon, name="web_ui:favicon"),
@@ -285,7 +256,7 @@ def routes(bs: App) -> list[BaseRoute]:
         Route("/ui/workflows/{name}", workflow, name="web_ui:workflow"),
         Route("/ui/workflows/{name}/runs", start_run, methods=["POST"], name="web_ui:start_run"),
         Route("/ui/runs", runs_list, name="web_ui:runs"),
-        *runs.routes(html_errors),
+        *runs.routes(),
         Route("/ui/templates", templates, name="web_ui:templates"),
         Route("/ui/templates/{name}", template, name="web_ui:template"),
         Route("/ui/validate", validate, methods=["GET", "POST"], name="web_ui:validate"),

@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from baseshift.core.plan import Plan
     from baseshift.core.records import RunSnapshot
 
-View = Callable[[Request], Awaitable[Response]]
 LIVE_BLOCKS = ("header", "graph", "jobs")
 
 
@@ -42,13 +41,18 @@ class RunView:
     error: str | None = None
 
 
-def run_view(bs: App, snapshot: RunSnapshot) -> RunView:
-    """The plan the run follows (as it was started) and its graph layout."""
+def run_plan(bs: App, snapshot: RunSnapshot) -> tuple[Plan | None, str | None]:
+    """The plan the run follows (as it was started), or why it cannot be had."""
     try:
-        plan = bs.plan_for_run(snapshot.run, snapshot.jobs)
+        return bs.plan_for_run(snapshot.run, snapshot.jobs), None
     except BaseShiftError as exc:
-        return RunView(None, None, exc.message)
-    return RunView(plan, layout_plan(plan))
+        return None, exc.message
+
+
+def run_view(bs: App, snapshot: RunSnapshot) -> RunView:
+    """The run's plan and its graph layout."""
+    plan, error = run_plan(bs, snapshot)
+    return RunView(plan, None if plan is None else layout_plan(plan), error)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +133,8 @@ async def act(request: Request) -> Response:
     success answers 303 See Other to the page; a refused action shows the page again at its
     own URL (so a reload never reaches a POST-only path) with the reason, and a refused
     answer to a waiting job keeps what was typed, with the error next to the field. An htmx
-    request for a waiting job gets only that job's form back."""
+    request for a waiting job gets only that job's form back, with a status the page's htmx
+    config swaps in (see `waiting_form`)."""
     bs, run_id = baseshift_of(request), request.path_params["run_id"]
     form = await read_form(request)
     action, job = form.get("do", ""), form.get("job", "")
@@ -145,26 +150,31 @@ async def act(request: Request) -> Response:
             return await run_page(request, run_id, message=text, status=exc.status)
         draft = Draft(job, action, dict(form), text)
         if is_htmx(request):
-            return await waiting_form(request, run_id, job, draft, exc.status)
+            return await waiting_form(request, run_id, job, draft)
         return await run_page(request, run_id, draft=draft, status=exc.status)
     if is_htmx(request) and action in PERSON_ACTIONS:
-        return await waiting_form(request, run_id, job, None, 200)
+        return await waiting_form(request, run_id, job, None)
     return RedirectResponse(request.url_for("web_ui:run", run_id=run_id).path, status_code=303)
 
 
-async def waiting_form(request: Request, run_id: str, job: str, draft: Draft | None,
-                       status: int) -> Response:
+async def waiting_form(request: Request, run_id: str, job: str,
+                       draft: Draft | None) -> Response:
     """The forms of one waiting job (htmx swaps them in place), or a line saying what became
-    of the job once it no longer waits."""
+    of the job once it no longer waits.
+
+    base.html's htmx config swaps 2xx and 422 only, so a refusal answers 422 while the job
+    still waits (the error shows next to its field) and 200 once it no longer does (the line
+    replaces the forms): the refusal's own status (409, say) would be thrown away."""
     bs = baseshift_of(request)
     snapshot = await bs.runs.snapshot(run_id)
-    rows = [r for g in job_groups(snapshot, run_view(bs, snapshot).plan)
+    rows = [r for g in job_groups(snapshot, run_plan(bs, snapshot)[0])  # no graph layout
             for r in (g.row, *g.items) if r.record.key == job]
     if not rows:
         raise NotFound(f"run {run_id!r} has no job {job!r}")
-    context = {"run": snapshot.run, "row": rows[0], "draft": draft}
+    row = rows[0]
+    context = {"run": snapshot.run, "row": row, "draft": draft}
     return HTMLResponse(render_text(request, "_parts/waiting.html", context, block="forms"),
-                        status_code=status)
+                        status_code=422 if draft is not None and row.waiting else 200)
 
 
 def _job(form: Form) -> str:
@@ -207,11 +217,11 @@ PERSON_ACTIONS = frozenset({"complete", "fail"})
 """Answers to a job that waits for a person: their refusals keep the form's text."""
 
 
-def routes(wrap: Callable[[View], View]) -> list[Route]:
-    """The run routes, each view wrapped (by the caller) to show errors as HTML pages."""
+def routes() -> list[Route]:
+    """The run routes (their errors are pages through the `/ui/` HTML errors hook)."""
     base = "/ui/runs/{run_id}"
     return [
-        Route(base, wrap(run), methods=["GET"], name="web_ui:run"),
-        Route(base, wrap(act), methods=["POST"], name="web_ui:run_action"),
-        Route(base + "/stream", wrap(run_stream), name="web_ui:run_stream"),
+        Route(base, run, methods=["GET"], name="web_ui:run"),
+        Route(base, act, methods=["POST"], name="web_ui:run_action"),
+        Route(base + "/stream", run_stream, name="web_ui:run_stream"),
     ]

@@ -155,6 +155,23 @@ async def test_filters_narrow_a_run_asked_for_by_id(served: Started) -> None:
         assert steady in body["detail"] and "filters" in body["detail"]
 
 
+async def test_a_run_asked_for_by_id_loads_its_job_rows_only_for_a_filter(
+        served: Started, monkeypatch: pytest.MonkeyPatch) -> None:
+    bs, client, runs = served
+    loads: list[str] = []
+    load_run = bs.store.load_run
+
+    async def counted(run_id: str, **options: Any) -> Any:
+        loads.append(run_id)
+        return await load_run(run_id, **options)
+
+    monkeypatch.setattr(bs.store, "load_run", counted)
+    plain = await get(client, "workflow-performance", workflow_id=runs["steady"])
+    assert plain["workflow_id"] == runs["steady"] and loads == []
+    await get(client, "workflow-performance", workflow_id=runs["steady"], since="0")
+    assert loads == [runs["steady"]]
+
+
 async def test_a_range_that_ends_before_it_starts_selects_nothing(served: Started) -> None:
     _, client, _ = served
     body = await get(client, "workflow-performance", since="100", until="50")

@@ -22,12 +22,15 @@ from api_support import (
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from starlette.routing import Route
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.routing import Mount, Route
 
 from baseshift.core.semver import Range, Version
 from baseshift.core.states import JobState, RunState
 from baseshift.plugins.api.analytics_routes import iso
 from baseshift.web.limits import FIRST, VERSION, VERSION_RANGE
+from baseshift.web.problems import EXCEPTION_HANDLERS
 
 _PARAM = re.compile(r"{[^}]+}")
 
@@ -52,7 +55,7 @@ async def test_a_405_allows_every_method_the_path_is_served_with(
         assert {p: r.headers["allow"] for p, r in answers.items()
                 if set(r.headers["allow"].split(", ")) != served[p]} == {}
         for path, response in answers.items():
-            if path.startswith("/ui/"):  # the web UI's pages answer with an HTML error page
+            if path == "/" or path.startswith("/ui/"):  # the web UI's pages: an HTML error page
                 assert response.headers["content-type"].startswith("text/html"), path
                 assert "PATCH is not allowed" in response.text
                 continue
@@ -60,6 +63,29 @@ async def test_a_405_allows_every_method_the_path_is_served_with(
             body = response.json()
             assert set(body["allowed"]) == served[path]
             assert body["detail"].startswith("PATCH is not allowed"), body
+
+
+async def test_a_405_under_a_mount_keeps_its_own_allow_and_never_an_empty_one(
+        make_client: Callable[..., Any]) -> None:
+    """A mount (the static files) is no route, so no methods to list: its own `Allow` stays,
+    and without one there is no `Allow: ''` and no detail ending in "allowed: "."""
+    async with make_client() as (_, client):
+        static = await client.post("/static/baseshift.css")
+
+    async def refuses(scope: Any, receive: Any, send: Any) -> None:
+        raise HTTPException(405)
+
+    app = Starlette(routes=[Mount("/m", refuses)], exception_handlers=EXCEPTION_HANDLERS)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://t") as bare:
+        plain = await bare.post("/m/x")
+    assert static.status_code == 405 and static.headers["allow"] == "GET, HEAD"
+    assert static.json()["detail"] == ("POST is not allowed on /static/baseshift.css; "
+                                       "allowed: GET, HEAD")
+    assert static.json()["allowed"] == ["GET", "HEAD"]
+    assert plain.status_code == 405 and "allow" not in plain.headers
+    assert plain.json()["detail"] == "POST is not allowed on /m/x", plain.json()
+    assert plain.json()["allowed"] == []
 
 
 # ------------------------------------------------------------------ status words

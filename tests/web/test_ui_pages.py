@@ -13,8 +13,11 @@ import httpx
 import pytest
 
 from baseshift.core.app.application import BaseShift
+from baseshift.core.errors import StoreError
 from baseshift.core.states import JobState, RunState
 from baseshift.plugins.ui import routes as web_ui
+from baseshift.plugins.ui import runs as runs_ui
+from baseshift.web.app import create_app
 from baseshift.web.forms import field_of_error
 from baseshift.web.highlight import highlight_line
 from baseshift.web.render import HTMX_JS, SSE_JS
@@ -569,6 +572,41 @@ async def test_a_refused_answer_keeps_the_text_next_to_its_field_at_the_run_page
     assert 'http-equiv="refresh"' not in waiting
 
 
+async def test_an_htmx_answer_to_a_job_that_no_longer_waits_is_swapped_in(
+        ui: Callable[..., Any]) -> None:
+    """The refusal (409: the job no longer waits) answers htmx with a status the page's htmx
+    config swaps, so the browser shows the line instead of throwing the answer away."""
+    async with ui() as (bs, client):
+        run_id = await bs.runs.start("approve", {})
+        waiting = await page_when(client, run_id, "Waiting for a result")
+        await post_until_accepted(client, f"/ui/runs/{run_id}", {"do": "fail", "job": "ask"})
+        late = await client.post(f"/ui/runs/{run_id}", data={"do": "complete", "job": "ask"},
+                                 headers={"HX-Request": "true"})
+        plain = await client.post(f"/ui/runs/{run_id}", data={"do": "complete", "job": "ask"})
+    assert late.status_code == 200
+    assert late.text.lstrip().startswith('<div class="waiting-forms" id="waiting-ask-forms">')
+    assert "<html" not in late.text and "no longer waits" in late.text
+    assert '{"code": "[23]..", "swap": true}' in waiting
+    assert plain.status_code == 409 and "<html" in plain.text
+
+
+async def test_an_htmx_answer_to_a_waiting_job_lays_out_no_graph(
+        ui: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the job's forms come back: the run's plan finds the row, no graph is laid out."""
+    def no_layout(*args: Any) -> Any:
+        raise AssertionError("the htmx answer laid out the run's graph")
+
+    async with ui() as (bs, client):
+        run_id = await bs.runs.start("approve", {})
+        await page_when(client, run_id, "Waiting for a result")
+        monkeypatch.setattr(runs_ui, "layout_plan", no_layout)
+        refused = await client.post(f"/ui/runs/{run_id}", headers={"HX-Request": "true"},
+                                    data={"do": "complete", "job": "ask", "output": "{"})
+        monkeypatch.undo()
+        await post_until_accepted(client, f"/ui/runs/{run_id}", {"do": "fail", "job": "ask"})
+    assert refused.status_code == 422 and "the output is not JSON" in refused.text
+
+
 async def test_a_refused_action_shows_its_reason_outside_the_live_blocks(
         ui: Callable[..., Any]) -> None:
     async with ui() as (bs, client):
@@ -629,6 +667,36 @@ async def test_unknown_ui_addresses_are_html_pages_and_api_ones_stay_problem_jso
     assert "<h1>Not found</h1>" in missing.text
     assert "<h1>Method not allowed</h1>" in wrong_method.text
     assert api.status_code == 404
+    assert api.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_failing_page_is_an_error_page_and_its_5xx_is_logged(
+        ui: Callable[..., Any], monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A core 5xx (the store failed) and an unexpected exception in a page's view are pages
+    in the site's layout, logged like the API's; the API keeps problem+json."""
+    async with ui() as (bs, _):
+        async def store_fails(*args: Any) -> Any:
+            raise StoreError("the disk is full")
+
+        async def view_breaks(*args: Any) -> Any:
+            raise RuntimeError("a bug in a view")
+
+        # The app re-raises an unexpected error after answering; this client keeps the answer.
+        transport = httpx.ASGITransport(app=create_app(baseshift=bs), raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            monkeypatch.setattr(bs.store, "count_runs_by_state", store_fails)
+            store = await client.get("/")
+            monkeypatch.setattr(bs.store, "query_runs", view_breaks)
+            broken = await client.get("/ui/runs")
+            api = await client.get("/api/v1/workflows")
+    assert store.status_code == 503 and "<h1>Error</h1>" in store.text
+    assert "the disk is full" in store.text and store.text.startswith("<!DOCTYPE html>")
+    assert "GET /: the disk is full" in caplog.text
+    assert broken.status_code == 500 and "<h1>Server error</h1>" in broken.text
+    assert "see the server log" in broken.text and "a bug in a view" not in broken.text
+    assert "unhandled error on GET /ui/runs" in caplog.text
+    assert api.status_code == 500
     assert api.headers["content-type"] == "application/problem+json"
 
 
