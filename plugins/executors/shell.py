@@ -216,6 +216,12 @@ class ShellExecutor:
         try:
             await self._end_group(transport.get_pid(), protocol.closed)
             await self._reap(protocol.closed)
+        except asyncio.CancelledError:
+            # Cancelled again while stopping (an engine stopping while a cancel is under
+            # way): the group has its SIGKILL, still see the leader reaped, or its process
+            # outlives the loop as "still running".
+            await self._reap(protocol.closed)
+            raise
         finally:
             transport.close()
 

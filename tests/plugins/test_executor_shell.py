@@ -362,3 +362,21 @@ async def test_command_runs_in_its_own_session() -> None:
     script = "import os; print(str(os.getsid(0) == os.getpid()).lower())"
     result = await run(argv=[sys.executable, "-c", script])
     assert result.output is True
+
+
+async def test_a_second_cancel_while_stopping_still_sees_the_command_reaped(
+        tmp_path: Path) -> None:
+    """Cancelled, then cancelled again during the grace period (an engine stopping while a
+    cancel is under way): the step ends only once its process is gone and reaped."""
+    pidfile = tmp_path / "pids"
+    executor = ShellExecutor()
+    task = asyncio.create_task(executor.execute(
+        ctx(command=f"trap '' TERM; echo $$ > {pidfile}; while :; do sleep 0.05; done")))
+    (pid,) = await read_pids(pidfile)
+    task.cancel()
+    await asyncio.sleep(0.05)  # the SIGTERM is ignored: the step waits out its grace period
+    assert not task.done()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, LIMIT)
+    assert not Path(f"/proc/{pid}").exists(), "the leader was left unreaped"
