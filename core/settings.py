@@ -46,6 +46,12 @@ class Settings:
             `postgresql://user@127.0.0.1:5432/baseshift?schema=prod`.
         redis_url: the Redis server (`BASESHIFT_REDIS_URL`), e.g. `redis://127.0.0.1:6379/0`.
         mongo_url: the MongoDB server (`BASESHIFT_MONGO_URL`).
+        auth: `on` (the default: every request needs a permission, core/access.py) or
+            `none` (`--auth none`, `BASESHIFT_AUTH`): everyone may do everything, which
+            `serve` accepts only on a loopback address, with a warning on every start.
+        allowed_hosts: the names clients may reach the server by (the `Host` header;
+            `BASESHIFT_ALLOWED_HOSTS=a.example,b.example`); any other gets 400 before
+            routing, which stops DNS-rebinding pages. Empty: loopback names only.
         extra: the file's `[plugins.NAME]` tables, keyed by NAME (read with
             `config.option`), and values a command sets for a plugin (`progress`).
     """
@@ -64,6 +70,8 @@ class Settings:
     database_url: str | None = None
     redis_url: str | None = None
     mongo_url: str | None = None
+    auth: str = "on"
+    allowed_hosts: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -92,9 +100,10 @@ class Settings:
         if "BASESHIFT_MAX_PARALLEL" in env:
             values["max_parallel"] = _positive_int("BASESHIFT_MAX_PARALLEL",
                                                    env["BASESHIFT_MAX_PARALLEL"])
+        if env.get("BASESHIFT_ALLOWED_HOSTS"):
+            values["allowed_hosts"] = _names(env["BASESHIFT_ALLOWED_HOSTS"])
         if env.get("BASESHIFT_DISABLE_PLUGINS"):
-            values["disabled_plugins"] = tuple(
-                p.strip() for p in env["BASESHIFT_DISABLE_PLUGINS"].split(",") if p.strip())
+            values["disabled_plugins"] = _names(env["BASESHIFT_DISABLE_PLUGINS"])
         values.update({k: v for k, v in overrides.items() if v is not None})
         if "extra" in values:  # the file's plugin tables stay unless named again
             values["extra"] = {**base.extra, **values["extra"]}
@@ -102,12 +111,13 @@ class Settings:
 
 
 _PLAIN_VARS = ("templates", "queue", "cache", "live", "results", "database_url", "redis_url",
-               "mongo_url")
+               "mongo_url", "auth")
 """Settings read verbatim from `BASESHIFT_<NAME>`."""
 
 
 _OTHER_VARS = ("BASESHIFT_DATA_DIR", "BASESHIFT_STORE", "BASESHIFT_WORKFLOWS",
                "BASESHIFT_MAX_PARALLEL", "BASESHIFT_DISABLE_PLUGINS", "BASESHIFT_CONFIG",
+               "BASESHIFT_ALLOWED_HOSTS",
                "BASESHIFT_RUN_ID", "BASESHIFT_JOB", "BASESHIFT_ATTEMPT")
 """The other variables Base Shift reads or sets (the last three: for a step's process)."""
 
@@ -129,6 +139,11 @@ def _warn_misspelt(env: dict[str, str]) -> None:
             _warned.add(name)
             log.warning("environment variable %s is not a setting and is ignored; "
                         "did you mean %s?", name, close[0])
+
+
+def _names(text: str) -> tuple[str, ...]:
+    """A comma-separated list, blanks dropped."""
+    return tuple(p.strip() for p in text.split(",") if p.strip())
 
 
 def _positive_int(key: str, text: str) -> int:

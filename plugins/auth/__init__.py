@@ -1,0 +1,1 @@
+"""Accounts, tokens, roles and the authenticate/authorize hooks (core/access.py)."""
