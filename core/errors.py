@@ -114,7 +114,15 @@ class BadRequest(BaseShiftError):
 
 
 class Unauthorized(BaseShiftError):
-    """A missing or wrong credential (a webhook secret, later a token)."""
+    """A missing, wrong, expired or revoked credential (a token, a password, a webhook
+    secret): the client should authenticate (again)."""
 
     code = "auth.unauthorized"
     status = 401
+
+
+class Forbidden(BaseShiftError):
+    """An authenticated actor asking for something its grants do not allow."""
+
+    code = "auth.forbidden"
+    status = 403

@@ -28,6 +28,8 @@ class UserRecord:
     password_hash: str | None = None
     totp_secret: str | None = None
     totp_confirmed: bool = False
+    totp_last_step: int | None = None
+    """The TOTP time step of the last code accepted: a code is good once (no replay)."""
     recovery_codes: tuple[str, ...] = ()
     disabled: bool = False
     must_change_password: bool = False
