@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
+from .access import combine
 from .errors import PluginError
 from .registry import Backend
 
 if TYPE_CHECKING:
+    from .access import Actor, Permission, Resource
     from .diagnostics import Diagnostic
     from .events import Event
     from .plan import Plan
@@ -148,6 +150,22 @@ class Hooks:
         for impl in self._impls("take_up_runs"):
             taken.update(await await_me_maybe(self._call(impl, runs=runs)) or ())
         return taken
+
+    async def authenticate(self, request: Any) -> Actor | None:
+        """The actor a plugin recognises in `request`; None: anonymous."""
+        actor: Actor | None = await self._first("authenticate", request=request)
+        return actor
+
+    async def authorize(self, actor: Actor, permission: str, resource: Resource) -> bool:
+        """Whether the plugins' answers let `actor` use `permission` on `resource`."""
+        answers = [await await_me_maybe(self._call(impl, actor=actor, permission=permission,
+                                                   resource=resource))
+                   for impl in self._impls("authorize")]
+        return combine(answers)
+
+    def permissions(self) -> dict[str, Permission]:
+        """Every declared permission by name (`register_permissions`)."""
+        return unique_by_name("register_permissions", self._each("register_permissions"))
 
     async def _first(self, hook: str, **kwargs: Any) -> Any:
         """Call a first-mode hook's implementations one at a time until one answers: those

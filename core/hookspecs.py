@@ -19,6 +19,7 @@ import pluggy
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
 
+    from .access import Actor, Decision, Permission, Resource
     from .appface import App
     from .command import Command
     from .diagnostics import Diagnostic
@@ -200,6 +201,43 @@ def take_up_runs(baseshift: App, runs: list[RunRecord]) -> list[str] | Awaitable
     (queues, starts or keeps waiting); the run service starts the others.
 
     Mode: collect. Async: yes.
+    """
+
+
+# --------------------------------------------------------------------- access
+
+
+@hookspec
+def authenticate(baseshift: App, request: Any) -> Actor | Awaitable[Actor | None] | None:
+    """Return the `core.access.Actor` a request comes from, or None when the plugin does not
+    recognise its credentials. `request` is the server's request object (a Starlette
+    `Request` for the builtin HTTP server). Raise `Unauthorized` for a credential the plugin
+    owns that is wrong, expired or revoked: the request is then refused, not treated as
+    anonymous. With no answer at all the actor is anonymous.
+
+    Mode: first. Async: yes.
+    """
+
+
+@hookspec
+def authorize(baseshift: App, actor: Actor, permission: str, resource: Resource
+              ) -> Decision | Awaitable[Decision | None] | None:
+    """Decide whether `actor` may use `permission` on `resource`: return `Decision.ALLOW`,
+    `Decision.DENY` or None (no opinion). Every implementation is asked; one DENY refuses,
+    and without any ALLOW the request is refused too. The builtin `rbac` plugin allows what
+    the actor's grants give.
+
+    Mode: collect. Async: yes.
+    """
+
+
+@hookspec
+def register_permissions(baseshift: App) -> list[Permission]:
+    """Return the `core.access.Permission`s the plugin's routes and commands need, so roles
+    can grant them (the builtin `admin` role holds every declared permission). Two plugins
+    declaring one name is an error naming both.
+
+    Mode: collect. Async: no.
     """
 
 

@@ -17,6 +17,8 @@ from baseshift.core.app.application import BaseShift
 from baseshift.core.settings import Settings
 from baseshift.core.stash import SERVING
 
+from .access import guard_undeclared
+from .authn import Authentication
 from .guards import RequestGuard
 from .problems import EXCEPTION_HANDLERS
 
@@ -33,8 +35,10 @@ def create_app(settings: Settings | None = None, *, plugins: Sequence[object] = 
     once workflows are loaded and interrupted runs resumed."""
     bs = baseshift or BaseShift(settings or Settings.from_env(), plugins=plugins)
     bs.stash[SERVING] = True
-    app = Starlette(routes=bs.hooks.routes(), exception_handlers=EXCEPTION_HANDLERS,
-                    middleware=[Middleware(RequestGuard)], lifespan=_lifespan(bs, on_ready))
+    app = Starlette(routes=guard_undeclared(bs.hooks.routes()),
+                    exception_handlers=EXCEPTION_HANDLERS,
+                    middleware=[Middleware(RequestGuard), Middleware(Authentication)],
+                    lifespan=_lifespan(bs, on_ready))
     app.state.baseshift = bs
     return app
 

@@ -28,6 +28,7 @@ ones); every other path keeps problem+json. A key ending in `/` names every path
 any other key (and `/`, so that no plugin claims every address) only itself."""
 
 _TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+           429: "Too Many Requests",
            405: "Method Not Allowed", 409: "Conflict", 415: "Unsupported Media Type",
            422: "Unprocessable Content", 500: "Internal Server Error",
            503: "Service Unavailable"}

@@ -5,7 +5,7 @@ import json
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 
 from baseshift.core.errors import BadRequest, InputError
 
@@ -64,7 +64,7 @@ def json_object(value: Any, what: str) -> dict[str, Any]:
     return value
 
 
-def baseshift_of(request: Request) -> App:
+def baseshift_of(request: HTTPConnection) -> App:
     """The application serving this request (set by `create_app`)."""
     bs: App = request.app.state.baseshift
     return bs

@@ -135,13 +135,20 @@ class RunService:
         refuse_unapplied(plan)
         await action()
 
-    async def complete_job(self, run_id: str, job: str, output: Any = None) -> None:
-        """Finish a job that waits for an external call (`uses manual`) with `output`."""
+    async def complete_job(self, run_id: str, job: str, output: Any = None,
+                           by: str | None = None) -> None:
+        """Finish a job that waits for an external call (`uses manual`) with `output`. The
+        actor completing it (`by`) is its `approver`, whatever the output says: an object
+        output (or none) gets the field set to that name."""
+        if by is not None and (output is None or isinstance(output, dict)):
+            output = {**(output or {}), "approver": by}
         await self._deliver(run_id, job, output=output, error=None)
 
-    async def fail_job(self, run_id: str, job: str, error: str) -> None:
-        """Fail a job that waits for an external call; its retry policy applies."""
-        await self._deliver(run_id, job, output=None, error=error)
+    async def fail_job(self, run_id: str, job: str, error: str, by: str | None = None) -> None:
+        """Fail a job that waits for an external call; its retry policy applies. The error
+        names the actor failing it (`by`)."""
+        await self._deliver(run_id, job, output=None,
+                            error=error if by is None else f"{error} (failed by {by})")
 
     async def _deliver(self, run_id: str, job: str, *, output: Any, error: str | None) -> None:
         snapshot = await self.snapshot(run_id)

@@ -15,6 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from baseshift.core.access import ANALYTICS_READ
+from baseshift.web.access import requires
 from baseshift.core.errors import NotFound
 from baseshift.core.protocols import RunAnalytics
 from baseshift.core.records import (
@@ -115,6 +117,7 @@ class Filters:
         return {"workflow": self.workflow, "since": iso(self.since), "until": iso(self.until)}
 
 
+@requires(ANALYTICS_READ)
 @operation("Performance of one run (workflow_id, if the filters keep it) or of a workflow's "
            "runs in a time range", tags=TAGS,
            response={"anyOf": [RUN_PERFORMANCE, WORKFLOW_PERFORMANCE]},
@@ -168,6 +171,7 @@ def workflow_json(w: WorkflowPerformance, filters: Filters) -> dict[str, Any]:
     }
 
 
+@requires(ANALYTICS_READ)
 @operation("Succeeded and failed jobs per job name, and overall", tags=TAGS,
            response=SUCCESS_RATES, params=FILTERS, errors=(400,))
 async def job_success_rate(request: Request) -> Response:
@@ -184,6 +188,7 @@ def _rate(j: JobSuccess, *, named: bool) -> dict[str, Any]:
                   "success_rate": j.success_rate}
 
 
+@requires(ANALYTICS_READ)
 @operation("Durations of finished jobs per job name: count, average, min, max, p95",
            tags=TAGS, response=DURATIONS, params=FILTERS, errors=(400,))
 async def average_job_duration(request: Request) -> Response:

@@ -8,10 +8,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from baseshift.core.access import (
+    RUNS_APPROVE,
+    RUNS_CANCEL,
+    RUNS_READ,
+    RUNS_RETRY,
+    RUNS_START,
+    Resource,
+)
 from baseshift.core.errors import BadRequest, InputError, NotFound
 from baseshift.core.records import MAX_PAGE, RunCursor, RunQuery
 from baseshift.core.report import job_json, run_json, snapshot_json, status_json
 from baseshift.core.states import JobState, RunState
+from baseshift.web.access import actor_of, requires, run_resource
 from baseshift.web.limits import FlagParam, IntParam, Text, TextParam, TimeParam
 from baseshift.web.openapi import operation
 from baseshift.web.requests import baseshift_of, json_object, only_fields, read_json
@@ -36,6 +45,24 @@ from baseshift.web.sse import EVENT_MESSAGE, run_event_stream
 TAGS = ["runs"]
 
 
+async def _body_workflow(request: Request) -> Resource:
+    """The workflow a start names (the body is read again, from Starlette's cache, by the
+    view, which reports a malformed one)."""
+    try:
+        body = await read_json(request)
+    except BadRequest:
+        body = None
+    name = body.get("workflow") if isinstance(body, dict) else None
+    return Resource("workflow", name, name) if isinstance(name, str) else Resource("workflow")
+
+
+async def _listed_workflow(request: Request) -> Resource:
+    """Runs of one workflow (`?workflow=`) need runs:read on it; all runs, on every one."""
+    name = request.query_params.get("workflow")
+    return Resource("workflow", name, name) if name else Resource("workflow")
+
+
+@requires(RUNS_START, _body_workflow)
 @operation("Start a run of a loaded workflow", tags=TAGS, request=START_BODY, response=STARTED,
            status=201, errors=(400, 404, 409, 422))
 async def start_run(request: Request) -> Response:
@@ -57,6 +84,7 @@ CURSOR = TextParam("cursor", Text(RunCursor.PATTERN, hint="pass the next_cursor 
 LOGS = FlagParam("logs")
 
 
+@requires(RUNS_READ, _listed_workflow)
 @operation("List runs, newest first, with filters and cursor pagination", tags=TAGS,
            response=RUN_PAGE, errors=(400,), params=(WORKFLOW, SINCE, UNTIL, LIMIT, CURSOR),
            query={"state": {"type": "array", "items": RUN_STATUS}})
@@ -81,6 +109,7 @@ def _state(text: str) -> RunState:
                          details={"parameter": "state"}) from None
 
 
+@requires(RUNS_READ, run_resource)
 @operation("A run with its jobs and attempts (logs with ?logs=true)", tags=TAGS, response=RUN,
            errors=(400, 404), params=(LOGS,))
 async def get_run(request: Request) -> Response:
@@ -89,6 +118,7 @@ async def get_run(request: Request) -> Response:
     return JSONResponse(snapshot_json(snapshot, logs=logs))
 
 
+@requires(RUNS_READ, run_resource)
 @operation("A run's progress: current, completed and pending jobs", tags=TAGS,
            response=STATUS, errors=(404,))
 async def run_status(request: Request) -> Response:
@@ -97,6 +127,7 @@ async def run_status(request: Request) -> Response:
     return JSONResponse(status_json(snapshot))
 
 
+@requires(RUNS_CANCEL, run_resource)
 @operation("Cancel an unfinished run", tags=TAGS, response=RUN, errors=(404, 409))
 async def cancel_run(request: Request) -> Response:
     bs = baseshift_of(request)
@@ -104,6 +135,7 @@ async def cancel_run(request: Request) -> Response:
     return JSONResponse(run_json((await bs.runs.snapshot(run.id)).run))
 
 
+@requires(RUNS_RETRY, run_resource)
 @operation("Retry a failed or cancelled run: its unfinished jobs run again", tags=TAGS,
            response=STARTED, status=202, errors=(404, 409))
 async def retry_run(request: Request) -> Response:
@@ -112,6 +144,7 @@ async def retry_run(request: Request) -> Response:
     return run_response(run_id, 202)
 
 
+@requires(RUNS_RETRY, run_resource)
 @operation("Re-run a finished run from a job: it and everything downstream run again",
            tags=TAGS, request=RERUN_BODY, response=STARTED, status=202,
            errors=(404, 409, 422))
@@ -127,6 +160,7 @@ async def rerun_run(request: Request) -> Response:
     return run_response(run_id, 202)
 
 
+@requires(RUNS_READ, run_resource)
 @operation("Server-sent events of a run: a snapshot, then every state change",
            tags=TAGS, errors=(404,), content_type="text/event-stream",
            response=EVENT_MESSAGE)
@@ -136,6 +170,7 @@ async def run_events(request: Request) -> Response:
     return run_event_stream(bs, snapshot.run.id)
 
 
+@requires(RUNS_READ, run_resource)
 @operation("The jobs of a run, with their attempts", tags=TAGS,
            response={"type": "array", "items": JOB}, errors=(404,))
 async def list_jobs(request: Request) -> Response:
@@ -143,6 +178,7 @@ async def list_jobs(request: Request) -> Response:
     return JSONResponse(snapshot_json(snapshot, logs=False)["jobs"])
 
 
+@requires(RUNS_READ, run_resource)
 @operation("One job of a run: inputs, output, error, attempts with logs", tags=TAGS,
            response=JOB, errors=(404,))
 async def get_job(request: Request) -> Response:
@@ -155,6 +191,7 @@ async def get_job(request: Request) -> Response:
     return JSONResponse(job_json(job, attempts))
 
 
+@requires(RUNS_APPROVE, run_resource)
 @operation("Complete a job that waits for an outside call, with its output", tags=TAGS,
            request=COMPLETE_BODY, response=ACCEPTED, status=202, errors=(404, 409, 422),
            body_required=False)
@@ -164,6 +201,7 @@ async def complete_job(request: Request) -> Response:
     return await _deliver(request, JobState.SUCCEEDED, body.get("output"), None)
 
 
+@requires(RUNS_APPROVE, run_resource)
 @operation("Fail a job that waits for an outside call", tags=TAGS, request=FAIL_BODY,
            response=ACCEPTED, status=202, errors=(404, 409, 422), body_required=False)
 async def fail_job(request: Request) -> Response:
@@ -172,6 +210,7 @@ async def fail_job(request: Request) -> Response:
     return await _deliver(request, JobState.FAILED, None, _error_text(body))
 
 
+@requires(RUNS_APPROVE, run_resource)
 @operation("Set a waiting job's status: SUCCEEDED or FAILED (the seed's completed/failed too)",
            tags=TAGS, request=PUT_JOB_BODY, response=ACCEPTED, status=202,
            errors=(404, 409, 422))
@@ -196,12 +235,12 @@ def _error_text(body: dict[str, Any]) -> str:
 
 async def _deliver(request: Request, status: JobState, output: Any,
                    error: str | None) -> Response:
-    runs = baseshift_of(request).runs
+    runs, by = baseshift_of(request).runs, actor_of(request).name
     run_id, key = request.path_params["run_id"], request.path_params["job_id"]
     if status is JobState.SUCCEEDED:
-        await runs.complete_job(run_id, key, output)
+        await runs.complete_job(run_id, key, output, by=by)
     else:
-        await runs.fail_job(run_id, key, error or "failed")
+        await runs.fail_job(run_id, key, error or "failed", by=by)
     return JSONResponse({"workflow_id": run_id, "job": key, "accepted": status.value},
                         status_code=202)
 

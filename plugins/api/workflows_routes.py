@@ -7,6 +7,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from baseshift.core.access import API_DOCS, RUNS_START, WORKFLOWS_READ, WORKFLOWS_VALIDATE
+from baseshift.web.access import requires, workflow_named
 from baseshift.core.app.cli import package_version
 from baseshift.core.compiled import WorkflowEntry
 from baseshift.core.errors import BadRequest, InputError
@@ -81,12 +83,14 @@ def _summary(entry: WorkflowEntry) -> dict[str, Any]:
             "inputs": inputs_schema(plan) if plan else None}
 
 
+@requires(WORKFLOWS_READ)
 @operation("List the loaded workflows (files with errors included)", tags=TAGS,
            response={"type": "array", "items": DEFINITION_SUMMARY})
 async def list_definitions(request: Request) -> Response:
     return JSONResponse([_summary(e) for e in baseshift_of(request).catalog.entries()])
 
 
+@requires(WORKFLOWS_READ, workflow_named("name"))
 @operation("One workflow: source, plan, DAG, diagnostics", tags=TAGS, response=DEFINITION,
            errors=(404,))
 async def get_definition(request: Request) -> Response:
@@ -98,6 +102,7 @@ async def get_definition(request: Request) -> Response:
                          "diagnostics": [d.to_json() for d in entry.diagnostics]})
 
 
+@requires(RUNS_START, workflow_named("name"))
 @operation("Start a run of this workflow (no body: no inputs)", tags=TAGS, request=INPUTS_BODY,
            response=STARTED, status=201, errors=(400, 404, 409, 422), body_required=False)
 async def start_definition(request: Request) -> Response:
@@ -108,6 +113,7 @@ async def start_definition(request: Request) -> Response:
     return run_response(run_id, 201)
 
 
+@requires(WORKFLOWS_VALIDATE)
 @operation("Check a .bsw text (JSON {source, filename} or the raw text): every error with "
            "line and column", tags=TAGS, request=VALIDATE_BODY, response=VALIDATION,
            errors=(400, 422))
@@ -139,6 +145,7 @@ async def _source(request: Request) -> tuple[str, str]:
     return source, filename
 
 
+@requires(API_DOCS)
 async def openapi_document(request: Request) -> Response:
     components = app_components(baseshift_of(request).executor_classes)
     return JSONResponse(build_document(request.app.routes, title="Base Shift API",

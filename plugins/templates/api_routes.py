@@ -7,6 +7,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from baseshift.core.access import TEMPLATES_DELETE, TEMPLATES_PUBLISH, TEMPLATES_READ
+from baseshift.web.access import requires
 from baseshift.core.app.templatespec import to_spec
 from baseshift.core.errors import BadRequest
 from baseshift.core.templatestore import (
@@ -81,6 +83,7 @@ def validate_for(bs: App, doc: TemplateDocument) -> None:
     to_spec(doc, parse_expression)
 
 
+@requires(TEMPLATES_READ)
 @operation("List templates (every version): the store's and those defined in workflow "
            "files (read-only)", tags=TAGS, response=TEMPLATE_LIST, query=FILTERS,
            errors=(400, 422))
@@ -91,6 +94,7 @@ async def list_templates(request: Request) -> Response:
     return JSONResponse({"templates": [t.to_json() for t in listed]})
 
 
+@requires(TEMPLATES_READ)
 @operation("The versions of one template", tags=TAGS, response=VERSIONS, errors=(404,))
 async def get_versions(request: Request) -> Response:
     name = request.path_params["name"]
@@ -101,6 +105,7 @@ async def get_versions(request: Request) -> Response:
                          "versions": [t.to_json() for t in listed]})
 
 
+@requires(TEMPLATES_READ)
 @operation("One version of a template (an exact version or a range like ^1.2)", tags=TAGS,
            response=DOCUMENT, errors=(404, 422), path=_RANGE_PATH)
 async def get_version(request: Request) -> Response:
@@ -109,6 +114,7 @@ async def get_version(request: Request) -> Response:
     return JSONResponse(listed.to_json())
 
 
+@requires(TEMPLATES_PUBLISH)
 @operation("Publish a template version (give `version`, or `bump` to derive it)", tags=TAGS,
            request=PUBLISH_BODY, response=DOCUMENT, status=201, errors=(400, 409, 422))
 async def publish_template(request: Request) -> Response:
@@ -127,6 +133,7 @@ async def publish_template(request: Request) -> Response:
                         headers={"Location": str(url)})
 
 
+@requires(TEMPLATES_DELETE)
 @operation("Delete one template version (not one defined in a workflow file)", tags=TAGS,
            status=204, errors=(404, 409))
 async def delete_template(request: Request) -> Response:
@@ -138,6 +145,7 @@ async def delete_template(request: Request) -> Response:
     return Response(status_code=204)
 
 
+@requires(TEMPLATES_READ)
 @operation("Differences between two versions, and why callers would break", tags=TAGS,
            response=DIFF, errors=(400, 404, 422),
            params=(TextParam("from", VERSION_RANGE, required=True),

@@ -35,4 +35,9 @@ def _view() -> Callable[[Request], Awaitable[Response]]:
 def register_routes() -> list[BaseRoute]:
     from starlette.routing import Route
 
-    return [Route("/graphql", _view(), methods=["GET", "POST"], name="graphql_templates:graphql")]
+    from baseshift.core.access import TEMPLATES_READ
+    from baseshift.web.access import requires
+
+    # the schema only reads templates: every field needs templates:read, introspection too
+    view = requires(TEMPLATES_READ)(_view())
+    return [Route("/graphql", view, methods=["GET", "POST"], name="graphql_templates:graphql")]

@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from baseshift.web.access import public
 from baseshift.core.errors import Conflict, NotFound, Unauthorized
 from baseshift.core.plan import Plan
 from baseshift.web.openapi import operation
@@ -39,6 +40,7 @@ SIGNATURE_HEADERS = ("x-baseshift-signature", "x-hub-signature-256")
 INPUTS = {"type": "object", "description": "the run's inputs", "additionalProperties": True}
 
 
+@public("a webhook call proves itself with the workflow's secret or HMAC signature")
 @operation("Start a run from a webhook call (secret or HMAC signature required)",
            tags=["triggers"], request=INPUTS, response=STARTED, status=202,
            errors=(400, 401, 404, 409, 422))

@@ -15,6 +15,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from baseshift.core.access import RUNS_READ, RUNS_START, TEMPLATES_READ, WORKFLOWS_READ, WORKFLOWS_VALIDATE
+from baseshift.web.access import public, public_app, requires, workflow_named
 from baseshift.core.errors import InputError, NotFound
 from baseshift.core.records import RunQuery
 from baseshift.core.states import RunState
@@ -51,6 +53,7 @@ def error_page(request: Request, status: int, detail: str,
                   status=status)
 
 
+@public("the site icon")
 async def favicon(request: Request) -> Response:
     """Browsers ask for `/favicon.ico` on pages that name no icon (the API's JSON, say)."""
     return RedirectResponse(request.url_for("static", path="favicon.svg").path, status_code=301)
@@ -59,6 +62,7 @@ async def favicon(request: Request) -> Response:
 # --------------------------------------------------------------------------- dashboard
 
 
+@requires(RUNS_READ)
 async def dashboard(request: Request) -> Response:
     store = baseshift_of(request).store
     counts = await store.count_runs_by_state()
@@ -73,6 +77,7 @@ async def dashboard(request: Request) -> Response:
 # --------------------------------------------------------------------------- workflows
 
 
+@requires(WORKFLOWS_READ)
 async def workflows(request: Request) -> Response:
     catalog = baseshift_of(request).catalog
     return render(request, "workflows.html", {
@@ -80,6 +85,7 @@ async def workflows(request: Request) -> Response:
         "problems": catalog.problems})
 
 
+@requires(WORKFLOWS_READ, workflow_named("name"))
 async def workflow(request: Request) -> Response:
     return workflow_page(request, request.path_params["name"])
 
@@ -131,6 +137,7 @@ def schedules_of(plan: Plan) -> list[str]:
     return out
 
 
+@requires(RUNS_START, workflow_named("name"))
 async def start_run(request: Request) -> Response:
     bs, name = baseshift_of(request), request.path_params["name"]
     plan = bs.catalog.plan(name)
@@ -150,6 +157,7 @@ async def start_run(request: Request) -> Response:
 # --------------------------------------------------------------------------- runs list
 
 
+@requires(RUNS_READ)
 async def runs_list(request: Request) -> Response:
     bs, q = baseshift_of(request), request.query_params
     workflow_name = q.get("workflow") or None
@@ -172,6 +180,7 @@ async def runs_list(request: Request) -> Response:
 # --------------------------------------------------------------------------- templates
 
 
+@requires(TEMPLATES_READ)
 async def templates(request: Request) -> Response:
     bs = baseshift_of(request)
     by_name: dict[str, list[ListedTemplate]] = {}
@@ -181,6 +190,7 @@ async def templates(request: Request) -> Response:
         "section": "templates", "store": bs.templates, "templates": sorted(by_name.items())})
 
 
+@requires(TEMPLATES_READ)
 async def template(request: Request) -> Response:
     bs, name = baseshift_of(request), request.path_params["name"]
     listed = await KnownTemplates(bs).list(name)
@@ -221,6 +231,7 @@ def template_diff(old: Any, new: Any) -> tuple[list[str], list[str]]:
 # --------------------------------------------------------------------------- validate
 
 
+@requires(WORKFLOWS_VALIDATE)
 async def validate(request: Request) -> Response:
     bs = baseshift_of(request)
     context: dict[str, Any] = {"section": "validate", "source": "", "checked": False}
@@ -260,5 +271,6 @@ def routes(bs: App) -> list[BaseRoute]:
         Route("/ui/templates", templates, name="web_ui:templates"),
         Route("/ui/templates/{name}", template, name="web_ui:template"),
         Route("/ui/validate", validate, methods=["GET", "POST"], name="web_ui:validate"),
-        Mount("/static", StaticFiles(directory=builtin_static()), name="static"),
+        Mount("/static", public_app(StaticFiles(directory=builtin_static()),
+                                    "scripts, styles and icons of the pages"), name="static"),
     ]

@@ -16,6 +16,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from baseshift.core.access import (
+    RUNS_APPROVE,
+    RUNS_CANCEL,
+    RUNS_READ,
+    RUNS_RETRY,
+    Permission,
+)
+from baseshift.web.access import check, requires, run_resource
 from baseshift.core.errors import BaseShiftError, Conflict, InputError, NotFound
 from baseshift.plugins.ui.jobs import job_anchor, job_groups
 from baseshift.web.dag import Layout, layout_plan, render_svg, summarise_jobs
@@ -90,6 +98,7 @@ async def run_page(request: Request, run_id: str, *, message: str | None = None,
     return render(request, "run.html", context, status=status)
 
 
+@requires(RUNS_READ, run_resource)
 async def run(request: Request) -> Response:
     return await run_page(request, request.path_params["run_id"])
 
@@ -97,6 +106,7 @@ async def run(request: Request) -> Response:
 # --------------------------------------------------------------------------- live updates
 
 
+@requires(RUNS_READ, run_resource)
 async def run_stream(request: Request) -> Response:
     """Server-sent events: the page's live blocks as HTML, after every stored change."""
     bs, run_id = baseshift_of(request), request.path_params["run_id"]
@@ -125,9 +135,11 @@ async def _fragments(request: Request, bs: App, run_id: str) -> AsyncIterator[st
 # --------------------------------------------------------------------------- actions
 
 Form = Mapping[str, str]
-Operation = Callable[["App", str, Form], Awaitable[object]]
+Operation = Callable[["App", str, Form, str], Awaitable[object]]
+"""An action: the application, the run, the form, and the name of the actor acting."""
 
 
+@requires(RUNS_READ, run_resource)
 async def act(request: Request) -> Response:
     """Every form of the run page posts back to the run page, naming its action in `do`:
     success answers 303 See Other to the page; a refused action shows the page again at its
@@ -142,8 +154,9 @@ async def act(request: Request) -> Response:
     if operation is None:
         raise InputError(f"the run page has no action {action!r}",
                          hint=f"post one of: {', '.join(ACTIONS)}")
+    actor = await check(request, ACTION_PERMISSIONS[action].name, await run_resource(request))
     try:
-        await operation(bs, run_id, form)
+        await operation(bs, run_id, form, actor.name)
     except (Conflict, InputError) as exc:
         text = exc.message + (f" ({exc.hint})" if exc.hint else "")
         if action not in PERSON_ACTIONS:
@@ -184,35 +197,38 @@ def _job(form: Form) -> str:
     return job
 
 
-async def _cancel(bs: App, run_id: str, form: Form) -> None:
+async def _cancel(bs: App, run_id: str, form: Form, by: str) -> None:
     await bs.runs.cancel(run_id)
 
 
-async def _retry(bs: App, run_id: str, form: Form) -> None:
+async def _retry(bs: App, run_id: str, form: Form, by: str) -> None:
     await bs.runs.retry(run_id)
 
 
-async def _rerun_from(bs: App, run_id: str, form: Form) -> None:
+async def _rerun_from(bs: App, run_id: str, form: Form, by: str) -> None:
     await bs.runs.rerun_from(run_id, _job(form))
 
 
-async def _complete(bs: App, run_id: str, form: Form) -> None:
+async def _complete(bs: App, run_id: str, form: Form, by: str) -> None:
     text = form.get("output", "").strip()
     try:
         output = json.loads(text) if text else None
     except (ValueError, RecursionError) as exc:
         raise InputError(f"the output is not JSON: {exc}",
                          hint='write JSON, e.g. {"approved": true}, or leave it empty') from None
-    await bs.runs.complete_job(run_id, _job(form), output)
+    await bs.runs.complete_job(run_id, _job(form), output, by=by)
 
 
-async def _fail(bs: App, run_id: str, form: Form) -> None:
+async def _fail(bs: App, run_id: str, form: Form, by: str) -> None:
     reason = form.get("error", "").strip() or "failed in the web UI"
-    await bs.runs.fail_job(run_id, _job(form), reason)
+    await bs.runs.fail_job(run_id, _job(form), reason, by=by)
 
 
 ACTIONS: dict[str, Operation] = {"cancel": _cancel, "retry": _retry, "rerun": _rerun_from,
                                  "complete": _complete, "fail": _fail}
+ACTION_PERMISSIONS: dict[str, Permission] = {
+    "cancel": RUNS_CANCEL, "retry": RUNS_RETRY, "rerun": RUNS_RETRY, "complete": RUNS_APPROVE,
+    "fail": RUNS_APPROVE}
 PERSON_ACTIONS = frozenset({"complete", "fail"})
 """Answers to a job that waits for a person: their refusals keep the form's text."""
 

@@ -1,0 +1,157 @@
+"""Accounts and roles: what an administrator does (`baseshift users`, the users API and
+pages) and what every request needs (the actor a user id stands for, the roles' grants).
+
+Roles are read through a short cache: every request is authorized against them, and a
+change made on another server of the fleet is seen within `ROLE_CACHE_SECONDS`."""
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+
+from baseshift.core.access import BUILTIN_ROLES, Actor, ActorKind, Grant, Role
+from baseshift.core.errors import Conflict, InputError, NotFound
+from baseshift.core.identity import IdentityStore, UserRecord
+
+from .passwords import Passwords, password_problem
+from .totp import new_secret, provisioning_uri
+
+ROLE_CACHE_SECONDS = 2.0
+NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-@")
+
+
+def check_name(name: str, what: str = "user") -> str:
+    """A user or role name: 1–64 lower-case letters, digits and `._-@` (an e-mail address
+    fits), so it reads the same in a URL, a log line and a shell."""
+    if not 0 < len(name) <= 64 or not set(name) <= NAME_CHARS:
+        raise InputError(f"{what} name {name!r} is not valid",
+                         hint="use 1 to 64 lower-case letters, digits and . _ - @",
+                         details={"field": "name"})
+    return name
+
+
+class Accounts:
+    """Users, their grants and the roles, over an `IdentityStore`."""
+
+    def __init__(self, store: IdentityStore, passwords: Passwords,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.passwords = passwords
+        self.clock = clock
+        self._roles: dict[str, Role] = {}
+        self._roles_read = float("-inf")
+
+    async def ensure_builtin_roles(self) -> None:
+        """Store the builtin roles that are missing (a changed MFA flag is kept)."""
+        stored = {r.name for r in await self.store.roles()}
+        for role in BUILTIN_ROLES:
+            if role.name not in stored:
+                await self.store.save_role(role)
+        self.forget_roles()
+
+    async def roles(self) -> dict[str, Role]:
+        if time.monotonic() - self._roles_read > ROLE_CACHE_SECONDS:
+            self._roles = {r.name: r for r in await self.store.roles()}
+            self._roles_read = time.monotonic()
+        return self._roles
+
+    def forget_roles(self) -> None:
+        self._roles_read = float("-inf")
+
+    async def check_grants(self, grants: Iterable[Grant]) -> tuple[Grant, ...]:
+        roles = await self.roles()
+        checked = tuple(dict.fromkeys(grants))
+        for grant in checked:
+            if grant.role not in roles:
+                raise InputError(f"there is no role '{grant.role}'",
+                                 hint=f"roles: {', '.join(sorted(roles))}",
+                                 details={"field": "roles"})
+        return checked
+
+    async def add_user(self, name: str, password: str | None, grants: Sequence[Grant], *,
+                       temporary: bool = False, totp: bool = False
+                       ) -> tuple[UserRecord, str | None]:
+        """Create a user; with `totp`, enrol a TOTP secret at once (confirmed: whoever set
+        it up hands the URI over) and return its provisioning URI."""
+        check_name(name)
+        if password is not None:
+            self.check_password(password, name)
+        grants = await self.check_grants(grants)
+        now = self.clock()
+        user = UserRecord(id=uuid.uuid4().hex, name=name,
+                          password_hash=None if password is None
+                          else self.passwords.hash(password),
+                          must_change_password=temporary and password is not None,
+                          created_at=now, updated_at=now)
+        uri = None
+        if totp:
+            user.totp_secret, user.totp_confirmed = new_secret(), True
+            uri = provisioning_uri(user.totp_secret, name)
+        if await self.store.get_user(name) is not None:
+            raise Conflict(f"there is already a user '{name}'")
+        await self.store.add_user(user, grants)
+        return user, uri
+
+    def check_password(self, password: str, name: str) -> None:
+        problem = password_problem(password, name)
+        if problem is not None:
+            raise InputError(f"password refused: {problem}", details={"field": "password"})
+
+    async def user(self, name: str) -> UserRecord:
+        user = await self.store.get_user(name)
+        if user is None:
+            raise NotFound(f"there is no user '{name}'")
+        return user
+
+    async def save(self, user: UserRecord, *, end_sessions: bool = False) -> UserRecord:
+        user.updated_at = self.clock()
+        await self.store.save_user(user)
+        if end_sessions:
+            await self.store.revoke_user_refresh_tokens(user.id, self.clock())
+        return user
+
+    async def set_disabled(self, name: str, disabled: bool) -> UserRecord:
+        user = await self.user(name)
+        user.disabled = disabled
+        return await self.save(user, end_sessions=disabled)
+
+    async def set_password(self, name: str, password: str, *, temporary: bool) -> UserRecord:
+        user = await self.user(name)
+        self.check_password(password, name)
+        user.password_hash = self.passwords.hash(password)
+        user.must_change_password = temporary
+        return await self.save(user, end_sessions=True)
+
+    async def reset_mfa(self, name: str) -> UserRecord:
+        """Forget the user's TOTP secret and recovery codes: the next login enrols anew."""
+        user = replace(await self.user(name), totp_secret=None, totp_confirmed=False,
+                       totp_last_step=None, recovery_codes=())
+        return await self.save(user, end_sessions=True)
+
+    async def set_grants(self, name: str, grants: Sequence[Grant]) -> list[Grant]:
+        user = await self.user(name)
+        await self.store.set_grants(user.id, await self.check_grants(grants))
+        return await self.store.grants_of(user.id)
+
+    async def mfa_required(self, grants: Iterable[Grant]) -> bool:
+        roles = await self.roles()
+        return any(roles[g.role].mfa for g in grants if g.role in roles)
+
+    async def actor(self, user_id: str, *, token: tuple[str, str, tuple[Grant, ...]] | None
+                    = None, claims: dict[str, object] | None = None) -> Actor | None:
+        """The actor an active user stands for (None: unknown or disabled). An API token
+        `(id, name, grants)` acts with its own grants, and never beyond what its user still
+        holds: the user's grants travel in the claims as `user_grants` (core/access.py)."""
+        user = await self.store.get_user_by_id(user_id)
+        if user is None or user.disabled:
+            return None
+        held = tuple(await self.store.grants_of(user_id))
+        claims = dict(claims or {})
+        if token is None:
+            return Actor(id=user.id, name=user.name, kind=ActorKind.USER, grants=held,
+                         user=user.name, claims=claims)
+        token_id, token_name, grants = token
+        claims["user_grants"] = held
+        return Actor(id=token_id, name=f"{user.name}/{token_name}", kind=ActorKind.TOKEN,
+                     grants=grants, user=user.name, claims=claims)

@@ -1,0 +1,207 @@
+"""Signing in and staying signed in: password + TOTP logins, refresh-token families, API
+tokens, and the actor each credential stands for.
+
+An unknown user and a wrong password get the same error after the same work (the password
+is checked against a dummy hash), and both count against the throttle of the name and of
+the client address."""
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from baseshift.core.access import Actor, Grant
+from baseshift.core.errors import Forbidden, InputError, NotFound, Unauthorized
+from baseshift.core.identity import ApiTokenRecord, RefreshTokenRecord, UserRecord
+
+from .accounts import Accounts
+from .signing import AccessTokens
+from .throttle import Throttle
+from .tokens import digest, new_token
+from .totp import accept_code, code_digest
+
+REFRESH_LIFETIME = 30 * 24 * 3600.0
+WRONG_LOGIN = "wrong user name or password"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    """What a login or a refresh answers (the seed's shape)."""
+
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    session: str
+    """The refresh-token family: one login, whatever its tokens rotate into."""
+
+    def json(self) -> dict[str, Any]:
+        return {"access_token": self.access_token, "refresh_token": self.refresh_token,
+                "token_type": "Bearer", "expires_in": self.expires_in}
+
+
+class PasswordChangeRequired(Forbidden):
+    code = "auth.password-change-required"
+
+
+class EnrolmentRequired(Forbidden):
+    code = "auth.mfa-enrolment-required"
+
+
+class Logins:
+    def __init__(self, accounts: Accounts, tokens: AccessTokens, *,
+                 refresh_lifetime: float = REFRESH_LIFETIME,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.accounts = accounts
+        self.store = accounts.store
+        self.tokens = tokens
+        self.throttle = Throttle()
+        self.refresh_lifetime = refresh_lifetime
+        self.clock = clock
+
+    async def check_credentials(self, username: str, password: str, totp_code: str | None,
+                                client: str) -> UserRecord:
+        """The user whose password (and second factor, once enrolled) these are; raises
+        `Unauthorized` (the same for an unknown name), `TooManyAttempts` when throttled."""
+        keys = (f"user:{username}", f"client:{client}")
+        self.throttle.check(*keys)
+        user = await self.store.get_user(username)
+        stored = user.password_hash if user is not None else None
+        if not self.accounts.passwords.verify(stored, password) or user is None \
+                or user.disabled:
+            self.throttle.failed(*keys)
+            raise Unauthorized(WRONG_LOGIN)
+        if not await self._second_factor(user, totp_code):
+            self.throttle.failed(*keys)
+            raise Unauthorized("wrong or missing TOTP code",
+                               hint="send totp_token: the 6 digits of your authenticator "
+                                    "app, or one of your recovery codes",
+                               details={"field": "totp_token"})
+        self.throttle.succeeded(*keys)
+        assert user.password_hash is not None
+        if self.accounts.passwords.needs_rehash(user.password_hash):
+            user.password_hash = self.accounts.passwords.hash(password)
+            await self.accounts.save(user)
+        return user
+
+    async def _second_factor(self, user: UserRecord, code: str | None) -> bool:
+        if not user.totp_confirmed or user.totp_secret is None:
+            return True
+        if not code:
+            return False
+        step = accept_code(user.totp_secret, code, user.totp_last_step, self.clock())
+        if step is not None:
+            user.totp_last_step = step
+            await self.accounts.save(user)
+            return True
+        return await self.store.use_recovery_code(user.id, code_digest(code))
+
+    async def login(self, username: str, password: str, totp_code: str | None,
+                    client: str) -> TokenPair:
+        user = await self.check_credentials(username, password, totp_code, client)
+        if user.must_change_password:
+            raise PasswordChangeRequired(
+                "this password must be changed before signing in",
+                hint="POST /api/v1/auth/password with username, password, new_password "
+                     "(and totp_token), or sign in on the web page")
+        await self._check_enrolment(user)
+        return await self._issue(user, uuid.uuid4().hex)
+
+    async def change_password(self, username: str, password: str, new_password: str,
+                              totp_code: str | None, client: str) -> TokenPair:
+        user = await self.check_credentials(username, password, totp_code, client)
+        if new_password == password:
+            raise InputError("the new password is the old one",
+                             details={"field": "new_password"})
+        user = await self.accounts.set_password(user.name, new_password, temporary=False)
+        await self._check_enrolment(user)
+        return await self._issue(user, uuid.uuid4().hex)
+
+    async def _check_enrolment(self, user: UserRecord) -> None:
+        if user.totp_confirmed:
+            return
+        if await self.accounts.mfa_required(await self.store.grants_of(user.id)):
+            raise EnrolmentRequired(
+                "a role of this user requires a second factor: enrol TOTP first",
+                hint="sign in on the web page to enrol, or ask an administrator for "
+                     "`baseshift users reset-mfa` and `baseshift users add --totp`")
+
+    async def _issue(self, user: UserRecord, family: str) -> TokenPair:
+        now = self.clock()
+        refresh = new_token("bsrt_")
+        await self.store.add_refresh_token(RefreshTokenRecord(
+            token_hash=digest(refresh), family=family, user_id=user.id, created_at=now,
+            expires_at=now + self.refresh_lifetime))
+        access = await self.tokens.issue(user.id, {"name": user.name, "sid": family})
+        return TokenPair(access, refresh, int(self.tokens.lifetime), family)
+
+    async def refresh(self, refresh_token: str) -> TokenPair:
+        """The next token pair of a login; a spent token used again ends the login."""
+        now = self.clock()
+        record = await self.store.spend_refresh_token(digest(refresh_token), now)
+        if record is None:
+            raise Unauthorized("unknown refresh token", hint="sign in again")
+        if record.used_at is not None or record.revoked_at is not None:
+            await self.store.revoke_refresh_family(record.family, now)
+            raise Unauthorized("this refresh token was already used or revoked: the whole "
+                               "session is ended", hint="sign in again")
+        if record.expires_at <= now:
+            raise Unauthorized("the refresh token has expired", hint="sign in again")
+        user = await self.store.get_user_by_id(record.user_id)
+        if user is None or user.disabled:
+            raise Unauthorized("the user of this session is disabled")
+        return await self._issue(user, record.family)
+
+    async def logout(self, refresh_token: str | None, session: str | None = None) -> None:
+        """End a login: the family of a refresh token, or a session named by its id."""
+        now = self.clock()
+        if refresh_token:
+            record = await self.store.spend_refresh_token(digest(refresh_token), now)
+            session = record.family if record is not None else session
+        if session:
+            await self.store.revoke_refresh_family(session, now)
+
+    async def actor_for_access_token(self, token: str) -> Actor:
+        claims = await self.tokens.verify(token)
+        actor = await self.accounts.actor(str(claims["sub"]), claims={
+            "sid": claims.get("sid"), "jti": claims.get("jti")})
+        if actor is None:
+            raise Unauthorized("the user of this token is disabled or no longer exists")
+        return actor
+
+    async def create_api_token(self, user_name: str, name: str, grants: Sequence[Grant],
+                               expires_in: float | None) -> tuple[ApiTokenRecord, str]:
+        """A new API token and its secret (shown once; only its digest is kept)."""
+        user = await self.accounts.user(user_name)
+        grants = await self.accounts.check_grants(grants)
+        if not grants:
+            raise InputError("an API token needs at least one role",
+                             details={"field": "roles"})
+        now = self.clock()
+        secret = new_token("bsat_")
+        record = ApiTokenRecord(id=uuid.uuid4().hex, name=name, user_id=user.id,
+                                token_hash=digest(secret), grants=tuple(grants),
+                                created_at=now,
+                                expires_at=None if expires_in is None else now + expires_in)
+        await self.store.add_api_token(record)
+        return record, secret
+
+    async def actor_for_api_token(self, secret: str) -> Actor:
+        record = await self.store.find_api_token(digest(secret))
+        if record is None:
+            raise Unauthorized("unknown API token")
+        if record.revoked_at is not None:
+            raise Unauthorized(f"the API token '{record.name}' is revoked")
+        if record.expires_at is not None and record.expires_at <= self.clock():
+            raise Unauthorized(f"the API token '{record.name}' has expired",
+                               hint="make a new one with `baseshift tokens create`")
+        actor = await self.accounts.actor(record.user_id,
+                                          token=(record.id, record.name, record.grants))
+        if actor is None:
+            raise Unauthorized("the user of this API token is disabled")
+        return actor
+
+    async def revoke_api_token(self, token_id: str) -> None:
+        if not await self.store.revoke_api_token(token_id, self.clock()):
+            raise NotFound(f"there is no active API token '{token_id}'")

@@ -1,0 +1,103 @@
+"""The builtin `auth` plugin: accounts and tokens in the state store, the `authenticate`
+hook (bearer access tokens, API tokens), the builtin permissions, the first administrator.
+
+Options (`[plugins.auth]` in baseshift.toml): `issuer` (the `iss` of access tokens),
+`access_token_seconds` (900), `refresh_token_seconds` (30 days), `algorithm` (`EdDSA` or
+`ES256`), `first_admin` (true: `serve` creates `admin` when there is no user)."""
+from __future__ import annotations
+
+import secrets
+import sys
+from typing import Any
+
+from baseshift.core.access import BUILTIN_PERMISSIONS, Actor, ActorKind, Grant, Permission
+from baseshift.core.appface import App
+from baseshift.core.config import option
+from baseshift.core.errors import ConfigError, Unauthorized
+from baseshift.core.hookspecs import hookimpl
+from baseshift.core.identity import IdentityStore
+from baseshift.core.stash import SERVING
+
+from .accounts import Accounts
+from .logins import REFRESH_LIFETIME, Logins
+from .passwords import Passwords
+from .signing import AccessTokens
+from .state import AUTH, AuthState
+
+LOCAL_ADMIN = Actor(id="local", name="local", kind=ActorKind.LOCAL, grants=(Grant("admin"),))
+"""Everyone, when the server runs with `--auth none` (loopback only)."""
+
+API_TOKEN_PREFIX = "bsat_"
+
+
+def auth_enabled(baseshift: App) -> bool:
+    return baseshift.settings.auth != "none"
+
+
+@hookimpl
+def register_permissions() -> list[Permission]:
+    return list(BUILTIN_PERMISSIONS)
+
+
+@hookimpl
+async def startup(baseshift: App) -> None:
+    store = baseshift.store
+    if not isinstance(store, IdentityStore):
+        if auth_enabled(baseshift):
+            raise ConfigError(f"the state store '{baseshift.settings.store}' keeps no "
+                              "accounts, so nobody could sign in",
+                              hint="use the sqlite, postgres or memory store, or run "
+                                   "with --auth none on a loopback address")
+        return
+    settings = baseshift.settings
+    accounts = Accounts(store, Passwords())
+    tokens = AccessTokens(store, issuer=option(settings, "auth", "issuer", "baseshift"),
+                          audience="baseshift",
+                          lifetime=option(settings, "auth", "access_token_seconds", 900),
+                          algorithm=option(settings, "auth", "algorithm", "EdDSA"))
+    logins = Logins(accounts, tokens, refresh_lifetime=option(
+        settings, "auth", "refresh_token_seconds", REFRESH_LIFETIME))
+    state = AuthState(accounts, logins, baseshift.hooks.permissions())
+    baseshift.stash[AUTH] = state
+    await accounts.ensure_builtin_roles()
+    if (baseshift.stash.get(SERVING) and auth_enabled(baseshift)
+            and option(settings, "auth", "first_admin", True)
+            and await store.count_users() == 0):
+        await _first_admin(accounts)
+
+
+async def _first_admin(accounts: Accounts) -> None:
+    """Create `admin` with a random password printed once on the console (never logged):
+    it must be changed, and TOTP enrolled, at the first sign-in."""
+    password = secrets.token_urlsafe(18)
+    await accounts.add_user("admin", password, [Grant("admin")], temporary=True)
+    print("\n  No user existed, so Base Shift created the user 'admin' with the password\n\n"
+          f"      {password}\n\n  It is shown only this once. Sign in with it: you will "
+          "choose a new password\n  and enrol an authenticator app (TOTP).\n",
+          file=sys.stderr, flush=True)
+
+
+@hookimpl
+async def authenticate(baseshift: App, request: Any) -> Actor | None:
+    if not auth_enabled(baseshift):
+        return LOCAL_ADMIN
+    state = baseshift.stash.get(AUTH)
+    if state is None:
+        return None
+    header = request.headers.get("authorization", "")
+    if not header:
+        return None
+    scheme, _, credential = header.partition(" ")
+    credential = credential.strip()
+    if scheme.lower() != "bearer" or not credential:
+        raise Unauthorized("the Authorization header must be 'Bearer <token>'")
+    if credential.startswith(API_TOKEN_PREFIX):
+        return await state.logins.actor_for_api_token(credential)
+    return await state.logins.actor_for_access_token(credential)
+
+
+@hookimpl
+def register_routes() -> list[Any]:
+    from .routes import routes
+
+    return routes()

@@ -1,0 +1,236 @@
+"""The auth API (the seed's section 4.1.4): login, refresh, logout, the current actor, the
+JWKS, password change, and one's API tokens."""
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from baseshift.core.access import SERVER, TOKENS_ADMIN, TOKENS_OWN, Actor, Grant
+from baseshift.core.errors import Forbidden, InputError
+from baseshift.core.identity import ApiTokenRecord
+from baseshift.web.access import actor_of, check, public, requires
+from baseshift.web.openapi import operation
+from baseshift.web.requests import baseshift_of, json_object, only_fields, read_json
+from baseshift.web.schemas import obj
+
+from .rbac import grants_allow
+from .state import AUTH, AuthState
+
+TAGS = ["auth"]
+STRING = {"type": "string"}
+LOGIN_BODY = obj({"username": STRING, "password": STRING, "totp_token": STRING},
+                 ("username", "password"), closed=True)
+PASSWORD_BODY = obj({"username": STRING, "password": STRING, "new_password": STRING,
+                     "totp_token": STRING}, ("username", "password", "new_password"),
+                    closed=True)
+REFRESH_BODY = obj({"refresh_token": STRING}, ("refresh_token",), closed=True)
+TOKEN_PAIR = obj({"access_token": STRING, "refresh_token": STRING,
+                  "token_type": {"enum": ["Bearer"]}, "expires_in": {"type": "integer"}},
+                 ("access_token", "refresh_token", "token_type", "expires_in"))
+GRANT = obj({"role": STRING, "scope": STRING}, ("role",))
+ACTOR = obj({"id": STRING, "name": STRING, "kind": STRING, "user": STRING,
+             "roles": {"type": "array", "items": GRANT},
+             "permissions": {"type": "array", "items": STRING}}, ("id", "name", "kind"))
+TOKEN = obj({"id": STRING, "name": STRING, "user": STRING,
+             "roles": {"type": "array", "items": GRANT},
+             "created_at": {"type": "number"}, "expires_at": {"type": ["number", "null"]},
+             "revoked_at": {"type": ["number", "null"]}}, ("id", "name"))
+NEW_TOKEN_BODY = obj({"name": STRING, "roles": {"type": "array", "items": GRANT},
+                      "expires_in": {"type": "number", "exclusiveMinimum": 0}},
+                     ("name", "roles"), closed=True)
+
+
+def _state(request: Request) -> AuthState:
+    return baseshift_of(request).stash[AUTH]
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client is not None else "unknown"
+
+
+def _text(body: dict[str, Any], field: str, *, required: bool = True) -> str | None:
+    value = body.get(field)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value:
+        raise InputError(f"field '{field}' must be a non-empty string",
+                         details={"field": field})
+    return value
+
+
+async def _body(request: Request, fields: set[str]) -> dict[str, Any]:
+    body = json_object(await read_json(request), "body")
+    only_fields(body, fields)
+    return body
+
+
+@public("signing in is how a client gets credentials")
+@operation("Sign in with user name, password and TOTP code: an access and a refresh token",
+           tags=TAGS, request=LOGIN_BODY, response=TOKEN_PAIR, errors=(400, 401, 403, 422, 429))
+async def login(request: Request) -> Response:
+    body = await _body(request, {"username", "password", "totp_token"})
+    pair = await _state(request).logins.login(
+        str(_text(body, "username")), str(_text(body, "password")),
+        _text(body, "totp_token", required=False), _client(request))
+    return JSONResponse(pair.json())
+
+
+@public("changing a password proves itself with the old one (and the TOTP code)")
+@operation("Change one's password (required after a temporary one): a new token pair",
+           tags=TAGS, request=PASSWORD_BODY, response=TOKEN_PAIR,
+           errors=(400, 401, 403, 422, 429))
+async def change_password(request: Request) -> Response:
+    body = await _body(request, {"username", "password", "new_password", "totp_token"})
+    pair = await _state(request).logins.change_password(
+        str(_text(body, "username")), str(_text(body, "password")),
+        str(_text(body, "new_password")), _text(body, "totp_token", required=False),
+        _client(request))
+    return JSONResponse(pair.json())
+
+
+@public("the refresh token in the body is the credential")
+@operation("Trade a refresh token for a new pair (the old one is spent; reusing it ends the "
+           "session)", tags=TAGS, request=REFRESH_BODY, response=TOKEN_PAIR,
+           errors=(400, 401, 422))
+async def refresh(request: Request) -> Response:
+    body = await _body(request, {"refresh_token"})
+    pair = await _state(request).logins.refresh(str(_text(body, "refresh_token")))
+    return JSONResponse(pair.json())
+
+
+@public("the refresh token in the body is the credential")
+@operation("Sign out: the refresh token and every token of its session are revoked",
+           tags=TAGS, request=REFRESH_BODY, status=204, errors=(400, 422))
+async def logout(request: Request) -> Response:
+    body = await _body(request, {"refresh_token"})
+    await _state(request).logins.logout(_text(body, "refresh_token"))
+    return Response(status_code=204)
+
+
+@public("the JWKS: public keys that verify access tokens, for workers and other servers")
+async def jwks(request: Request) -> Response:
+    return JSONResponse(await _state(request).logins.tokens.jwks(),
+                        headers={"Cache-Control": "max-age=300"})
+
+
+def grant_json(grant: Grant) -> dict[str, str]:
+    return {"role": grant.role, "scope": grant.scope}
+
+
+@requires(TOKENS_OWN)
+@operation("Who is signed in: the actor, its roles and the permissions they give",
+           tags=TAGS, response=ACTOR, errors=(401,))
+async def current_user(request: Request) -> Response:
+    actor, state = actor_of(request), _state(request)
+    roles = await state.accounts.roles()
+    permissions = sorted(name for name, permission in state.permissions.items()
+                         if grants_allow(actor.grants, roles, permission, name, SERVER))
+    return JSONResponse({"id": actor.id, "name": actor.name, "kind": actor.kind.value,
+                         "user": actor.user, "roles": [grant_json(g) for g in actor.grants],
+                         "permissions": permissions})
+
+
+def token_json(token: ApiTokenRecord, user: str) -> dict[str, Any]:
+    return {"id": token.id, "name": token.name, "user": user,
+            "roles": [grant_json(g) for g in token.grants], "created_at": token.created_at,
+            "expires_at": token.expires_at, "revoked_at": token.revoked_at}
+
+
+def grants_from(value: Any) -> list[Grant]:
+    if not isinstance(value, list):
+        raise InputError("field 'roles' must be a list of {role, scope}",
+                         details={"field": "roles"})
+    grants = []
+    for item in value:
+        if isinstance(item, str):
+            item = {"role": item}
+        if not isinstance(item, dict) or not isinstance(item.get("role"), str) \
+                or not isinstance(item.get("scope", "*"), str) or set(item) - {"role", "scope"}:
+            raise InputError("each role is a name or {role, scope}", details={"field": "roles"})
+        grants.append(Grant(item["role"], item.get("scope", "*") or "*"))
+    return grants
+
+
+@requires(TOKENS_OWN)
+@operation("Make an API token for oneself (shown once), with roles one holds", tags=TAGS,
+           request=NEW_TOKEN_BODY, response=obj({"token": STRING, "api_token": TOKEN}),
+           status=201, errors=(400, 401, 403, 422))
+async def create_token(request: Request) -> Response:
+    actor, state = actor_of(request), _state(request)
+    body = await _body(request, {"name", "roles", "expires_in"})
+    name = str(_text(body, "name"))
+    grants = grants_from(body.get("roles"))
+    expires = body.get("expires_in")
+    if expires is not None and (not isinstance(expires, int | float) or expires <= 0):
+        raise InputError("field 'expires_in' must be a positive number of seconds",
+                         details={"field": "expires_in"})
+    if actor.user is None:
+        raise Forbidden("only a signed-in user can make API tokens")
+    await _within_own(state, actor, grants)
+    record, secret = await state.logins.create_api_token(actor.user, name, grants, expires)
+    return JSONResponse({"token": secret, "api_token": token_json(record, actor.user)},
+                        status_code=201)
+
+
+async def _within_own(state: AuthState, actor: Actor, grants: list[Grant]) -> None:
+    """Refuse a token role giving a permission the actor lacks (a token never widens)."""
+    roles = await state.accounts.roles()
+    for grant in grants:
+        role = roles.get(grant.role)
+        names = state.permissions if role is None or "*" in role.permissions \
+            else role.permissions
+        for name in names:
+            if not grants_allow(actor.grants, roles, state.permissions.get(name), name,
+                                SERVER):
+                raise Forbidden(f"role '{grant.role}' gives {name}, which you do not hold",
+                                details={"field": "roles"})
+
+
+@requires(TOKENS_OWN)
+@operation("One's API tokens (every user's with ?all=true and tokens:admin)", tags=TAGS,
+           response={"type": "array", "items": TOKEN}, query={"all": {"type": "boolean"}})
+async def list_tokens(request: Request) -> Response:
+    state, actor = _state(request), actor_of(request)
+    everyone = request.query_params.get("all") == "true"
+    if everyone:
+        await check(request, TOKENS_ADMIN.name)
+    users = {u.id: u.name for u in await state.accounts.store.list_users()}
+    owner = None if everyone else await state.accounts.store.get_user(actor.user or "")
+    if owner is None and not everyone:
+        return JSONResponse([])
+    tokens = await state.accounts.store.list_api_tokens(None if owner is None else owner.id)
+    return JSONResponse([token_json(t, users.get(t.user_id, "?")) for t in tokens])
+
+
+@requires(TOKENS_OWN)
+@operation("Revoke an API token (one's own; anyone's with tokens:admin)", tags=TAGS,
+           status=204, errors=(401, 403, 404))
+async def revoke_token(request: Request) -> Response:
+    state, actor = _state(request), actor_of(request)
+    token_id = request.path_params["token_id"]
+    owner = await state.accounts.store.get_user(actor.user or "")
+    mine = {t.id for t in await state.accounts.store.list_api_tokens(owner.id)} \
+        if owner is not None else set()
+    if token_id not in mine:
+        await check(request, TOKENS_ADMIN.name)
+    await state.logins.revoke_api_token(token_id)
+    return Response(status_code=204)
+
+
+def routes() -> list[BaseRoute]:
+    prefix = "/api/v1/auth"
+    return [
+        Route(f"{prefix}/login", login, methods=["POST"], name="auth:login"),
+        Route(f"{prefix}/password", change_password, methods=["POST"], name="auth:password"),
+        Route(f"{prefix}/refresh", refresh, methods=["POST"], name="auth:refresh"),
+        Route(f"{prefix}/logout", logout, methods=["POST"], name="auth:logout"),
+        Route(f"{prefix}/user", current_user, methods=["GET"], name="auth:user"),
+        Route(f"{prefix}/tokens", list_tokens, methods=["GET"], name="auth:tokens"),
+        Route(f"{prefix}/tokens", create_token, methods=["POST"], name="auth:create-token"),
+        Route(f"{prefix}/tokens/{{token_id}}", revoke_token, methods=["DELETE"],
+              name="auth:revoke-token"),
+        Route("/.well-known/jwks.json", jwks, methods=["GET"], name="auth:jwks"),
+    ]

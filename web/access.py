@@ -1,0 +1,173 @@
+"""Every route says who may call it: `@requires(permission)` or `@public(reason)`.
+
+The declaration is data on the view (`view.__access__`) as well as the check, so a meta-test
+can list every route of the app and fail on one that declares nothing, and the OpenAPI
+document can say what each operation needs. The check itself is the plugins': the
+`authenticate` hook found the actor (web/authn.py, before routing) and `authorize` hooks
+decide (core/access.py).
+"""
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from starlette.requests import HTTPConnection
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from baseshift.core.access import ANONYMOUS, SERVER, Actor, Permission, Resource
+from baseshift.core.errors import BaseShiftError, Forbidden, Unauthorized
+
+from .problems import problem
+from .requests import baseshift_of
+
+log = logging.getLogger("baseshift.web")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ResourceOf = Callable[[Any], Awaitable[Resource]]
+"""How a view names what it acts on (a run's workflow, a template), from its request."""
+
+ACTOR_KEY = "baseshift.actor"
+"""Where the authentication middleware leaves the request's `Actor` in the ASGI scope."""
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """What a view declared: the permission it needs and how to find its resource, or why
+    it is public (`permission` None)."""
+
+    permission: str | None
+    resource: ResourceOf | None = None
+    public_reason: str = ""
+
+
+def actor_of(conn: HTTPConnection) -> Actor:
+    """The actor the request was authenticated as (anonymous when no plugin knew it)."""
+    actor = conn.scope.get(ACTOR_KEY)
+    return actor if isinstance(actor, Actor) else ANONYMOUS
+
+
+async def resource_of(conn: HTTPConnection, access: Access) -> Resource:
+    return await access.resource(conn) if access.resource is not None else SERVER
+
+
+async def check(conn: HTTPConnection, permission: str, resource: Resource = SERVER) -> Actor:
+    """The request's actor if it may use `permission` on `resource`: otherwise 401 for an
+    anonymous request, 403 for an authenticated one lacking the grant."""
+    actor = actor_of(conn)
+    if await baseshift_of(conn).hooks.authorize(actor, permission, resource):
+        return actor
+    if not actor.authenticated:
+        raise Unauthorized(f"sign in to use {conn.url.path}",
+                           hint="send Authorization: Bearer <access or API token>; get one "
+                                "from POST /api/v1/auth/login or `baseshift tokens create`")
+    what = f" on {resource.kind} '{resource.name}'" if resource.name else ""
+    raise Forbidden(f"{actor.name} lacks the permission {permission}{what}",
+                    hint="ask an administrator for a role that grants it",
+                    details={"permission": permission})
+
+
+def requires(permission: str | Permission, resource: ResourceOf | None = None
+             ) -> Callable[[F], F]:
+    """Declare and check the permission a view needs; `resource` finds what the request
+    acts on, so grants limited to some workflows apply (without it: the server)."""
+    name = permission if isinstance(permission, str) else permission.name
+    return _declare(Access(name, resource))
+
+
+def public(reason: str) -> Callable[[F], F]:
+    """Declare a view open to anyone (login, health, JWKS), saying why; a webhook that
+    checks its own secret is public to RBAC for the same reason."""
+    return _declare(Access(None, public_reason=reason))
+
+
+def _declare(access: Access) -> Callable[[F], F]:
+    def mark(view: F) -> F:
+        @functools.wraps(view)
+        async def guarded(conn: Any, *args: Any) -> Any:
+            if access.permission is not None:
+                # anonymous: refused before the resource is looked up (or a body read)
+                resource = (await resource_of(conn, access) if actor_of(conn).authenticated
+                            else SERVER)
+                await check(conn, access.permission, resource)
+            return await view(conn, *args)
+
+        guarded.__access__ = access  # type: ignore[attr-defined]
+        return guarded  # type: ignore[return-value]
+
+    return mark
+
+
+def run_resource(conn: HTTPConnection) -> Awaitable[Resource]:
+    """The run of the path's `run_id`, with its workflow (None for an unknown run: only
+    grants on every workflow reach it, and the view answers 404)."""
+    return _run(conn, conn.path_params["run_id"])
+
+
+async def _run(conn: HTTPConnection, run_id: str) -> Resource:
+    snapshot = await baseshift_of(conn).store.load_run(run_id, attempts=False)
+    return Resource("run", run_id, snapshot.run.workflow if snapshot is not None else None)
+
+
+def workflow_named(param: str) -> ResourceOf:
+    """The workflow named by path parameter `param`."""
+
+    async def find(conn: HTTPConnection) -> Resource:
+        name = str(conn.path_params[param])
+        return Resource("workflow", name, name)
+
+    return find
+
+
+def access_of(endpoint: Any) -> Access | None:
+    """A view's declaration (None: undeclared)."""
+    found = getattr(endpoint, "__access__", None)
+    return found if isinstance(found, Access) else None
+
+
+UNDECLARED = "plugins:undeclared-routes"
+"""What a route that declares nothing needs: no builtin role but `admin` holds it, so a
+plugin's forgotten declaration closes its route instead of opening it."""
+
+
+def public_app(app: Any, reason: str) -> Any:
+    """Declare a mounted ASGI app (static files) open to anyone, saying why."""
+    app.__access__ = Access(None, public_reason=reason)
+    return app
+
+
+def guard_undeclared(routes: list[BaseRoute]) -> list[BaseRoute]:
+    """The routes with every undeclared one closed to all but holders of `UNDECLARED` (and
+    logged): the default is to deny, whatever a third-party plugin forgot."""
+    out: list[BaseRoute] = []
+    for route in routes:
+        if isinstance(route, Route) and access_of(route.endpoint) is None:
+            log.warning("route %s declares no permission: only administrators may call it",
+                        route.path)
+            route = Route(route.path, requires(UNDECLARED)(route.endpoint),
+                          methods=sorted(route.methods or ()) or None, name=route.name)
+        elif isinstance(route, Mount) and access_of(route.app) is None:
+            log.warning("mount %s declares no permission: only administrators may call it",
+                        route.path)
+            route = Mount(route.path, app=_GuardedApp(route.app), name=route.name)
+        out.append(route)
+    return out
+
+
+class _GuardedApp:
+    """An undeclared mounted app behind the `UNDECLARED` permission."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await check(HTTPConnection(scope, receive), UNDECLARED)
+        except BaseShiftError as exc:
+            return await problem(exc.status, exc.message, code=exc.code,
+                                 hint=exc.hint)(scope, receive, send)
+        await self.app(scope, receive, send)
