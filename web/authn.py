@@ -1,16 +1,35 @@
 """Authentication before routing: the `authenticate` hook names the request's actor once,
-and every view's `@requires` check (web/access.py) reads it from the scope."""
+and every view's `@requires` check (web/access.py) reads it from the scope.
+
+Two things a credential carried by the browser (a session cookie) needs beyond that, done
+here for any plugin: its CSRF token must come back with every state-changing request (the
+`X-CSRF-Token` header htmx sends, or the `csrf_token` field of a form), and a plugin that
+renewed the session while authenticating leaves the new cookies in the scope
+(`SET_COOKIES_KEY`) to be sent with the response."""
 from __future__ import annotations
 
-from starlette.requests import HTTPConnection
-from starlette.types import ASGIApp, Receive, Scope, Send
+import hmac
+from urllib.parse import parse_qs
 
-from baseshift.core.access import ANONYMOUS
+from starlette.datastructures import Headers
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from baseshift.core.access import ANONYMOUS, Actor
 from baseshift.core.errors import Unauthorized
 
 from .access import ACTOR_KEY
+from .guards import MAX_BODY, SAFE_METHODS
 from .problems import problem
 from .requests import baseshift_of
+
+SET_COOKIES_KEY = "baseshift.set_cookies"
+"""Scope key: `Set-Cookie` header values an `authenticate` implementation wants sent."""
+CSRF_CLAIM = "csrf"
+"""An actor claim: the CSRF token its (cookie-borne) credential requires."""
+CSRF_HEADER = "x-csrf-token"
+CSRF_FIELD = "csrf_token"
+FORM_TYPE = "application/x-www-form-urlencoded"
 
 
 class Authentication:
@@ -32,5 +51,66 @@ class Authentication:
                               instance=conn.url.path)
             refusal.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
             return await refusal(scope, receive, send)
-        scope[ACTOR_KEY] = actor or ANONYMOUS
+        actor = actor or ANONYMOUS
+        scope[ACTOR_KEY] = actor
+        send = _with_cookies(scope, send)
+        if scope["type"] == "http" and scope["method"] not in SAFE_METHODS:
+            receive, refused = await _csrf_checked(scope, receive, actor)
+            if refused:
+                return await problem(
+                    403, "the request lacks this page's CSRF token", code="request.csrf",
+                    hint="reload the page and submit it again; scripts should send an "
+                         "Authorization header instead of the session cookie"
+                )(scope, receive, send)
         await self.app(scope, receive, send)
+
+
+def _with_cookies(scope: Scope, send: Send) -> Send:
+    async def sending(message: Message) -> None:
+        cookies = scope.get(SET_COOKIES_KEY)
+        if message["type"] == "http.response.start" and cookies:
+            message["headers"] = [*message.get("headers", []),
+                                  *((b"set-cookie", c.encode("latin-1")) for c in cookies)]
+        await send(message)
+
+    return sending
+
+
+async def _csrf_checked(scope: Scope, receive: Receive, actor: Actor
+                        ) -> tuple[Receive, bool]:
+    """The receive channel to pass on (the body replayed if it was read for the form field)
+    and whether the request is refused."""
+    expected = actor.claims.get(CSRF_CLAIM)
+    if not isinstance(expected, str):
+        return receive, False
+    headers = Headers(scope=scope)
+    sent = headers.get(CSRF_HEADER)
+    if sent is None and headers.get("content-type", "").startswith(FORM_TYPE):
+        body, receive = await _buffered(receive)
+        sent = (parse_qs(body.decode("latin-1")).get(CSRF_FIELD) or [None])[0]
+    return receive, not (sent and hmac.compare_digest(sent, expected))
+
+
+async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
+    """Read the whole body (up to the size limit) and a receive channel that replays it."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        size += len(chunks[-1])
+        if size > MAX_BODY or not message.get("more_body", False):
+            break
+    body = b"".join(chunks)
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return body, replay

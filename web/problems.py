@@ -65,9 +65,17 @@ async def on_baseshift_error(request: Request, exc: Exception) -> Response:
         extra["errors"] = diagnostics_json(exc)
     if exc.status >= 500:
         log.error("%s %s: %s", request.method, request.url.path, exc.message)
-    return (html_error(request, exc.status, exc.message, exc.hint)
+    page = None if exc.status in (401, 403) and not wants_html(request) \
+        else html_error(request, exc.status, exc.message, exc.hint)
+    return (page
             or problem(exc.status, exc.message, code=exc.code, hint=exc.hint,
                        instance=request.url.path, **extra))
+
+
+def wants_html(request: Request) -> bool:
+    """Whether a browser asks (a page, or htmx on one): API clients of a page's address
+    (scripts, the route × role test) get 401 and 403 as problem+json, like the API."""
+    return "text/html" in request.headers.get("accept", "") or "hx-request" in request.headers
 
 
 def html_error(request: Request, status: int, detail: str,

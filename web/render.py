@@ -18,7 +18,11 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from baseshift.core.access import Actor
 from baseshift.core.stash import StashKey
+
+from .access import actor_of
+from .authn import CSRF_CLAIM
 
 if TYPE_CHECKING:
     from baseshift.core.appface import App
@@ -51,7 +55,8 @@ def make_environment(extra_dirs: Iterable[str | Path] = ()) -> jinja2.Environmen
     ])
     env = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
-    env.globals.update(url_for=_url_for, static=_static, htmx_js=HTMX_JS, sse_js=SSE_JS)
+    env.globals.update(url_for=_url_for, static=_static, htmx_js=HTMX_JS, sse_js=SSE_JS,
+                       csrf_token=_csrf_token, current_actor=_current_actor)
     env.filters.update(when=format_time, duration=format_duration, pretty_json=pretty_json,
                        state_class=state_class)
     return env
@@ -105,6 +110,19 @@ def _url_for(context: Mapping[str, Any], name: str, /, **params: Any) -> str:
 @jinja2.pass_context
 def _static(context: Mapping[str, Any], path: str) -> str:
     return _url_for(context, "static", path=path)
+
+
+@jinja2.pass_context
+def _current_actor(context: Mapping[str, Any]) -> Actor:
+    """Who the page is for (the header shows the name and a sign-out button)."""
+    return actor_of(context["request"])
+
+
+@jinja2.pass_context
+def _csrf_token(context: Mapping[str, Any]) -> str:
+    """The CSRF token every form of a signed-in page carries (web/authn.py checks it)."""
+    token = actor_of(context["request"]).claims.get(CSRF_CLAIM)
+    return token if isinstance(token, str) else ""
 
 
 def format_time(value: float | None) -> str:

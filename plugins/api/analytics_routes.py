@@ -16,7 +16,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from baseshift.core.access import ANALYTICS_READ
-from baseshift.web.access import requires
 from baseshift.core.errors import NotFound
 from baseshift.core.protocols import RunAnalytics
 from baseshift.core.records import (
@@ -26,6 +25,7 @@ from baseshift.core.records import (
     RunRecord,
     WorkflowPerformance,
 )
+from baseshift.web.access import requires
 from baseshift.web.limits import TextParam, TimeParam
 from baseshift.web.openapi import operation
 from baseshift.web.requests import baseshift_of

@@ -8,12 +8,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from baseshift.core.access import API_DOCS, RUNS_START, WORKFLOWS_READ, WORKFLOWS_VALIDATE
-from baseshift.web.access import requires, workflow_named
 from baseshift.core.app.cli import package_version
 from baseshift.core.compiled import WorkflowEntry
 from baseshift.core.errors import BadRequest, InputError
 from baseshift.core.plan import Plan
 from baseshift.core.schema import to_json_schema
+from baseshift.web.access import requires, workflow_named
 from baseshift.web.limits import Text
 from baseshift.web.openapi import build_document, operation
 from baseshift.web.requests import baseshift_of, json_object, only_fields, read_json

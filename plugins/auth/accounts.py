@@ -15,7 +15,7 @@ from baseshift.core.errors import Conflict, InputError, NotFound
 from baseshift.core.identity import IdentityStore, UserRecord
 
 from .passwords import Passwords, password_problem
-from .totp import new_secret, provisioning_uri
+from .totp import accept_code, code_digest, new_recovery_codes, new_secret, provisioning_uri
 
 ROLE_CACHE_SECONDS = 2.0
 NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-@")
@@ -128,6 +128,28 @@ class Accounts:
         user = replace(await self.user(name), totp_secret=None, totp_confirmed=False,
                        totp_last_step=None, recovery_codes=())
         return await self.save(user, end_sessions=True)
+
+    async def begin_enrolment(self, user: UserRecord) -> str:
+        """The TOTP secret being enrolled (kept unconfirmed until a code proves the app has
+        it; a second visit shows the same one)."""
+        if user.totp_secret is None or user.totp_confirmed:
+            user.totp_secret, user.totp_confirmed = new_secret(), False
+            await self.save(user)
+        return user.totp_secret
+
+    async def confirm_enrolment(self, user: UserRecord, code: str) -> list[str] | None:
+        """Confirm the pending TOTP secret with a code from the app: the ten recovery codes
+        (shown once; only digests are kept), or None for a wrong code."""
+        if user.totp_secret is None or user.totp_confirmed:
+            return None
+        step = accept_code(user.totp_secret, code, None, self.clock())
+        if step is None:
+            return None
+        codes = new_recovery_codes()
+        user.totp_confirmed, user.totp_last_step = True, step
+        user.recovery_codes = tuple(code_digest(c) for c in codes)
+        await self.save(user)
+        return codes
 
     async def set_grants(self, name: str, grants: Sequence[Grant]) -> list[Grant]:
         user = await self.user(name)

@@ -136,6 +136,22 @@ class Logins:
         access = await self.tokens.issue(user.id, {"name": user.name, "sid": family})
         return TokenPair(access, refresh, int(self.tokens.lifetime), family)
 
+    async def enrolment_ticket(self, user: UserRecord) -> str:
+        """A short-lived signed ticket letting the sign-in page finish a TOTP enrolment
+        without asking for the password again (refused as an access token)."""
+        return await self.tokens.issue(user.id, {"purpose": "enrol"})
+
+    async def enrolling_user(self, ticket: str) -> UserRecord:
+        claims = await self.tokens.verify(ticket)
+        user = await self.store.get_user_by_id(str(claims["sub"]))
+        if claims.get("purpose") != "enrol" or user is None or user.disabled:
+            raise Unauthorized("this enrolment has expired", hint="sign in again")
+        return user
+
+    async def session_for(self, user: UserRecord) -> TokenPair:
+        """A new login of a user whose credentials were just proven (an enrolment)."""
+        return await self._issue(user, uuid.uuid4().hex)
+
     async def refresh(self, refresh_token: str) -> TokenPair:
         """The next token pair of a login; a spent token used again ends the login."""
         now = self.clock()
@@ -164,6 +180,8 @@ class Logins:
 
     async def actor_for_access_token(self, token: str) -> Actor:
         claims = await self.tokens.verify(token)
+        if claims.get("purpose") is not None:  # an enrolment ticket is no access token
+            raise Unauthorized("this token only serves to enrol a second factor")
         actor = await self.accounts.actor(str(claims["sub"]), claims={
             "sid": claims.get("sid"), "jti": claims.get("jti")})
         if actor is None:

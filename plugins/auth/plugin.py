@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from baseshift.core.access import BUILTIN_PERMISSIONS, Actor, ActorKind, Grant, Permission
 from baseshift.core.appface import App
@@ -18,11 +18,10 @@ from baseshift.core.hookspecs import hookimpl
 from baseshift.core.identity import IdentityStore
 from baseshift.core.stash import SERVING
 
-from .accounts import Accounts
-from .logins import REFRESH_LIFETIME, Logins
-from .passwords import Passwords
-from .signing import AccessTokens
-from .state import AUTH, AuthState
+from .state import AUTH
+
+if TYPE_CHECKING:
+    from .accounts import Accounts
 
 LOCAL_ADMIN = Actor(id="local", name="local", kind=ActorKind.LOCAL, grants=(Grant("admin"),))
 """Everyone, when the server runs with `--auth none` (loopback only)."""
@@ -49,6 +48,14 @@ async def startup(baseshift: App) -> None:
                               hint="use the sqlite, postgres or memory store, or run "
                                    "with --auth none on a loopback address")
         return
+    # imported here: every command line loads this module, few commands need the crypto
+    from .accounts import Accounts
+    from .logins import REFRESH_LIFETIME, Logins
+    from .passwords import Passwords
+    from .sessions import Sessions
+    from .signing import AccessTokens
+    from .state import AuthState
+
     settings = baseshift.settings
     accounts = Accounts(store, Passwords())
     tokens = AccessTokens(store, issuer=option(settings, "auth", "issuer", "baseshift"),
@@ -57,7 +64,7 @@ async def startup(baseshift: App) -> None:
                           algorithm=option(settings, "auth", "algorithm", "EdDSA"))
     logins = Logins(accounts, tokens, refresh_lifetime=option(
         settings, "auth", "refresh_token_seconds", REFRESH_LIFETIME))
-    state = AuthState(accounts, logins, baseshift.hooks.permissions())
+    state = AuthState(accounts, logins, Sessions(logins), baseshift.hooks.permissions())
     baseshift.stash[AUTH] = state
     await accounts.ensure_builtin_roles()
     if (baseshift.stash.get(SERVING) and auth_enabled(baseshift)
@@ -86,7 +93,11 @@ async def authenticate(baseshift: App, request: Any) -> Actor | None:
         return None
     header = request.headers.get("authorization", "")
     if not header:
-        return None
+        from baseshift.web.authn import SET_COOKIES_KEY
+
+        set_cookies = request.scope.setdefault(SET_COOKIES_KEY, [])
+        return await state.sessions.actor(request.cookies, request.url.scheme == "https",
+                                          set_cookies)
     scheme, _, credential = header.partition(" ")
     credential = credential.strip()
     if scheme.lower() != "bearer" or not credential:
@@ -97,7 +108,17 @@ async def authenticate(baseshift: App, request: Any) -> Actor | None:
 
 
 @hookimpl
-def register_routes() -> list[Any]:
-    from .routes import routes
+def configure(baseshift: App) -> None:
+    from pathlib import Path
 
-    return routes()
+    from baseshift.web.render import TEMPLATE_DIRS_KEY
+
+    templates = Path(__file__).parent / "templates"
+    baseshift.stash.setdefault(TEMPLATE_DIRS_KEY, []).append(templates)
+
+
+@hookimpl
+def register_routes() -> list[Any]:
+    from . import pages, routes
+
+    return [*routes.routes(), *pages.routes()]

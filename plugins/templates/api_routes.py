@@ -8,7 +8,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from baseshift.core.access import TEMPLATES_DELETE, TEMPLATES_PUBLISH, TEMPLATES_READ
-from baseshift.web.access import requires
 from baseshift.core.app.templatespec import to_spec
 from baseshift.core.errors import BadRequest
 from baseshift.core.templatestore import (
@@ -20,6 +19,7 @@ from baseshift.core.templatestore import (
     not_found,
     parse_document,
 )
+from baseshift.web.access import requires
 from baseshift.web.limits import VERSION, VERSION_RANGE, Text, TextParam, whole
 from baseshift.web.openapi import operation
 from baseshift.web.requests import baseshift_of, json_object, read_json

@@ -23,9 +23,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from baseshift.web.access import public
 from baseshift.core.errors import Conflict, NotFound, Unauthorized
 from baseshift.core.plan import Plan
+from baseshift.web.access import public
 from baseshift.web.openapi import operation
 from baseshift.web.requests import json_object, read_json
 from baseshift.web.schemas import STARTED, run_response

@@ -15,13 +15,19 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from baseshift.core.access import RUNS_READ, RUNS_START, TEMPLATES_READ, WORKFLOWS_READ, WORKFLOWS_VALIDATE
-from baseshift.web.access import public, public_app, requires, workflow_named
+from baseshift.core.access import (
+    RUNS_READ,
+    RUNS_START,
+    TEMPLATES_READ,
+    WORKFLOWS_READ,
+    WORKFLOWS_VALIDATE,
+)
 from baseshift.core.errors import InputError, NotFound
 from baseshift.core.records import RunQuery
 from baseshift.core.states import RunState
 from baseshift.plugins.templates.common import KnownTemplates, ListedTemplate
 from baseshift.plugins.ui import runs
+from baseshift.web.access import public, public_app, requires, workflow_named
 from baseshift.web.dag import layout_plan, render_svg
 from baseshift.web.forms import field_of_error, form_fields, inputs_from_form, submitted_values
 from baseshift.web.highlight import highlight
@@ -36,7 +42,8 @@ if TYPE_CHECKING:
 PAGE_SIZE = 25
 
 
-ERROR_TITLES = {400: "Bad request", 404: "Not found", 405: "Method not allowed",
+LOGIN_PATH = "/ui/login"
+ERROR_TITLES = {400: "Bad request", 403: "Not allowed", 404: "Not found", 405: "Method not allowed",
                 409: "Conflict", 422: "Invalid input", 500: "Server error"}
 
 
@@ -46,6 +53,11 @@ def error_page(request: Request, status: int, detail: str,
     address, a failure of the server) in the site's layout: people read these in a browser,
     not as problem+json. The problem handlers call it, so a 5xx is logged the same for a
     page as for the API."""
+    if status == 401:  # not signed in (or the session ended): to the sign-in page
+        target = f"{LOGIN_PATH}?{urlencode({'next': request.url.path})}"
+        if "hx-request" in request.headers:
+            return Response(status_code=401, headers={"HX-Redirect": target})
+        return RedirectResponse(target, status_code=303)
     hint = hint or ("the menu above leads to every page" if status == 404 else
                     "go back to the page and use its form" if status == 405 else None)
     return render(request, "error.html",

@@ -23,9 +23,9 @@ from baseshift.core.access import (
     RUNS_RETRY,
     Permission,
 )
-from baseshift.web.access import check, requires, run_resource
 from baseshift.core.errors import BaseShiftError, Conflict, InputError, NotFound
 from baseshift.plugins.ui.jobs import job_anchor, job_groups
+from baseshift.web.access import check, requires, run_resource
 from baseshift.web.dag import Layout, layout_plan, render_svg, summarise_jobs
 from baseshift.web.render import is_htmx, render, render_text
 from baseshift.web.requests import baseshift_of, read_form

@@ -1,0 +1,104 @@
+"""Every route declares who may call it, and the declarations hold: a route × role matrix
+over the whole app (anonymous 401, a role without the permission 403, both problem+json;
+a role with it never 401, 403 or 500)."""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from starlette.routing import Mount, Route
+
+from baseshift.core.access import BUILTIN_ROLES
+from baseshift.web.access import UNDECLARED, access_of
+from tests.auth_support import bearer, token_for
+
+PUBLIC = {
+    ("POST", "/api/v1/auth/login"),
+    ("POST", "/api/v1/auth/password"),
+    ("POST", "/api/v1/auth/refresh"),
+    ("POST", "/api/v1/auth/logout"),
+    ("GET", "/.well-known/jwks.json"),
+    ("POST", "/api/v1/hooks/{workflow}"),
+    ("GET", "/favicon.ico"),
+    ("MOUNT", "/static"),
+}
+"""The routes anyone may call, each for a reason its declaration states (the webhook checks
+its own HMAC secret). Adding one is a decision: it must be added here too."""
+
+ROLES = {role.name: role for role in BUILTIN_ROLES}
+
+
+def declared_routes(app: Any) -> list[tuple[str, str, Any]]:
+    """(method, path template, declaration) of every route of the app."""
+    out = []
+    for route in app.router.routes:
+        if isinstance(route, Route):
+            for method in sorted((route.methods or set()) - {"HEAD"}):
+                out.append((method, route.path, access_of(route.endpoint)))
+        elif isinstance(route, Mount):
+            out.append(("MOUNT", route.path, access_of(route.app)))
+    return out
+
+
+async def test_every_route_declares_a_permission_and_only_the_listed_ones_are_public(
+        make_client: Callable[..., Any]) -> None:
+    async with make_client() as (bs, client):
+        routes = declared_routes(client._transport.app)  # type: ignore[attr-defined]
+    undeclared = [(m, p) for m, p, a in routes if a is None or a.permission == UNDECLARED]
+    assert undeclared == []
+    public = {(m, p) for m, p, a in routes if a is not None and a.permission is None}
+    assert public == PUBLIC
+    assert all(a.public_reason for m, p, a in routes if (m, p) in public)
+
+
+STREAMS = {"/api/v1/workflows/{run_id}/events", "/ui/runs/{run_id}/stream"}
+"""Event streams never end while their run may change: only their refusals are checked."""
+
+
+async def _values(client: httpx.AsyncClient) -> dict[str, str]:
+    started = await client.post("/api/v1/workflows", json={"workflow": "hello"})
+    assert started.status_code == 201, started.text
+    run_id = started.json()["workflow_id"]
+    listed = (await client.get("/api/v1/templates")).json()
+    template = listed["templates"][0] if isinstance(listed, dict) else listed[0]
+    return {"run_id": run_id, "job_id": "greet", "name": "hello", "workflow": "hello",
+            "version": template.get("version", "1.0.0"), "token_id": "0" * 32}
+
+
+def _path(template: str, values: dict[str, str]) -> str:
+    if template.startswith("/api/v1/templates/"):
+        values = {**values, "name": "payment.validate"}
+    return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], template)
+
+
+@pytest.mark.parametrize("role", [None, *ROLES])
+async def test_route_role_matrix(make_client: Callable[..., Any], role: str | None) -> None:
+    async with make_client() as (bs, admin):
+        values = await _values(admin)
+        app = admin._transport.app  # type: ignore[attr-defined]
+        headers = {} if role is None else bearer(await token_for(bs, role))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), headers=headers,
+                                     base_url="http://testserver") as client:
+            failures = []
+            for method, template, access in declared_routes(app):
+                if method == "MOUNT" or access is None or access.permission is None:
+                    continue
+                allowed = role is not None and ROLES[role].allows(access.permission)
+                if allowed and template in STREAMS:
+                    continue
+                body = {} if method in ("POST", "PUT") else None
+                response = await client.request(method, _path(template, values), json=body)
+                status = response.status_code
+                if role is None:
+                    expected_ok = status == 401
+                elif allowed:
+                    expected_ok = status not in (401, 403) and status < 500
+                else:
+                    expected_ok = status == 403
+                if not expected_ok or (status in (401, 403) and response.headers.get(
+                        "content-type") != "application/problem+json"):
+                    failures.append(f"{role} {method} {template} -> {status}")
+            assert failures == []
