@@ -19,7 +19,7 @@ from baseshift.core.identity import ApiTokenRecord, RefreshTokenRecord, UserReco
 from .accounts import Accounts
 from .signing import AccessTokens
 from .throttle import Throttle
-from .tokens import digest, new_token
+from .tokens import API_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX, digest, new_token
 from .totp import accept_code, code_digest
 
 REFRESH_LIFETIME = 30 * 24 * 3600.0
@@ -129,17 +129,17 @@ class Logins:
 
     async def _issue(self, user: UserRecord, family: str) -> TokenPair:
         now = self.clock()
-        refresh = new_token("bsrt_")
+        refresh = new_token(REFRESH_TOKEN_PREFIX)
         await self.store.add_refresh_token(RefreshTokenRecord(
             token_hash=digest(refresh), family=family, user_id=user.id, created_at=now,
             expires_at=now + self.refresh_lifetime))
         access = await self.tokens.issue(user.id, {"name": user.name, "sid": family})
-        return TokenPair(access, refresh, int(self.tokens.lifetime), family)
+        return TokenPair(access.token, refresh, int(self.tokens.lifetime), family)
 
     async def enrolment_ticket(self, user: UserRecord) -> str:
         """A short-lived signed ticket letting the sign-in page finish a TOTP enrolment
         without asking for the password again (refused as an access token)."""
-        return await self.tokens.issue(user.id, {"purpose": "enrol"})
+        return (await self.tokens.issue(user.id, {"purpose": "enrol"})).token
 
     async def enrolling_user(self, ticket: str) -> UserRecord:
         claims = await self.tokens.verify(ticket)
@@ -197,7 +197,7 @@ class Logins:
             raise InputError("an API token needs at least one role",
                              details={"field": "roles"})
         now = self.clock()
-        secret = new_token("bsat_")
+        secret = new_token(API_TOKEN_PREFIX)
         record = ApiTokenRecord(id=uuid.uuid4().hex, name=name, user_id=user.id,
                                 token_hash=digest(secret), grants=tuple(grants),
                                 created_at=now,

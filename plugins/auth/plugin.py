@@ -26,9 +26,6 @@ if TYPE_CHECKING:
 LOCAL_ADMIN = Actor(id="local", name="local", kind=ActorKind.LOCAL, grants=(Grant("admin"),))
 """Everyone, when the server runs with `--auth none` (loopback only)."""
 
-API_TOKEN_PREFIX = "bsat_"
-
-
 def auth_enabled(baseshift: App) -> bool:
     return baseshift.settings.auth != "none"
 
@@ -102,6 +99,8 @@ async def authenticate(baseshift: App, request: Any) -> Actor | None:
     credential = credential.strip()
     if scheme.lower() != "bearer" or not credential:
         raise Unauthorized("the Authorization header must be 'Bearer <token>'")
+    from .tokens import API_TOKEN_PREFIX
+
     if credential.startswith(API_TOKEN_PREFIX):
         return await state.logins.actor_for_api_token(credential)
     return await state.logins.actor_for_access_token(credential)

@@ -1,0 +1,295 @@
+"""The auth API as a client meets it: sign-in with password and TOTP, token pairs that
+rotate, a reused refresh token ending the session, API tokens, and the attacks a network
+neighbour would try (forged, expired or replayed tokens; guessing; no credentials)."""
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import jwt
+import pyotp
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from baseshift.core.access import Grant
+from baseshift.core.appface import App
+from baseshift.plugins.auth.state import AUTH
+from tests.auth_support import bearer
+from tests.web.api_support import API, finished, job_in, start
+
+PASSWORD = "correct horse battery staple"
+PROBLEM = "application/problem+json"
+
+
+async def add_user(bs: App, name: str, role: str = "operator", *, totp: bool = False,
+                   temporary: bool = False) -> str | None:
+    """A user with a password (and TOTP); returns the TOTP secret."""
+    user, _ = await bs.stash[AUTH].accounts.add_user(name, PASSWORD, [Grant(role)],
+                                                     temporary=temporary, totp=totp)
+    return user.totp_secret
+
+
+@asynccontextmanager
+async def anonymous(make_client: Callable[..., Any], **kw: Any
+                    ) -> AsyncIterator[tuple[App, httpx.AsyncClient]]:
+    async with make_client(role=None, **kw) as served:
+        yield served
+
+
+async def login(client: httpx.AsyncClient, name: str, password: str = PASSWORD,
+                totp: str | None = None) -> httpx.Response:
+    body = {"username": name, "password": password}
+    if totp is not None:
+        body["totp_token"] = totp
+    return await client.post(f"{API}/auth/login", json=body)
+
+
+def problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_login_answers_the_seed_shape_and_the_token_works(
+        make_client: Callable[..., Any]) -> None:
+    async with anonymous(make_client) as (bs, client):
+        await add_user(bs, "ann")
+        response = await login(client, "ann")
+        assert response.status_code == 200, response.text
+        pair = response.json()
+        assert set(pair) == {"access_token", "refresh_token", "token_type", "expires_in"}
+        assert pair["token_type"] == "Bearer" and pair["expires_in"] == 900
+        header = jwt.get_unverified_header(pair["access_token"])
+        assert header["alg"] == "EdDSA" and header["kid"]
+        me = await client.get(f"{API}/auth/user", headers=bearer(pair["access_token"]))
+        assert me.status_code == 200, me.text
+        assert me.json()["name"] == "ann"
+        assert me.json()["roles"] == [{"role": "operator", "scope": "*"}]
+        assert "runs:start" in me.json()["permissions"]
+        assert "templates:publish" not in me.json()["permissions"]
+        keys = (await client.get("/.well-known/jwks.json")).json()["keys"]
+        assert [k["kid"] for k in keys] == [header["kid"]]
+        assert all("d" not in k for k in keys)  # public halves only
+
+
+async def test_unknown_user_and_wrong_password_get_the_same_answer(
+        make_client: Callable[..., Any]) -> None:
+    async with anonymous(make_client) as (bs, client):
+        await add_user(bs, "ann")
+        wrong = problem(await login(client, "ann", "not the password at all"), 401)
+        unknown = problem(await login(client, "nobody", "not the password at all"), 401)
+        assert wrong["detail"] == unknown["detail"] == "wrong user name or password"
+
+
+async def test_failed_logins_are_throttled(make_client: Callable[..., Any]) -> None:
+    async with anonymous(make_client) as (bs, client):
+        await add_user(bs, "ann")
+        for _ in range(5):
+            problem(await login(client, "ann", "guess guess guess"), 401)
+        throttled = problem(await login(client, "ann"), 429)  # even the right password
+        assert throttled["code"] == "auth.throttled"
+
+
+async def test_totp_is_required_once_enrolled_and_a_code_is_good_once(
+        make_client: Callable[..., Any]) -> None:
+    async with anonymous(make_client) as (bs, client):
+        secret = await add_user(bs, "ann", totp=True)
+        assert secret is not None
+        problem(await login(client, "ann"), 401)
+        code = pyotp.TOTP(secret).now()
+        assert (await login(client, "ann", totp=code)).status_code == 200
+        problem(await login(client, "ann", totp=code), 401)  # replayed
+
+
+async def test_refresh_rotates_and_reuse_revokes_the_whole_family(
+        make_client: Callable[..., Any]) -> None:
+    async with anonymous(make_client) as (bs, client):
+        await add_user(bs, "ann")
+        first = (await login(client, "ann")).json()
+        second = await client.post(f"{API}/auth/refresh",
+                                   json={"refresh_token": first["refresh_token"]})
+        assert second.status_code == 200, second.text
+        newer = second.json()["refresh_token"]
+        assert newer != first["refresh_token"]
+        stolen = await client.post(f"{API}/auth/refresh",
+                                   json={"refresh_token": first["refresh_token"]})
+        problem(stolen, 401)
+        problem(await client.post(f"{API}/auth/refresh", json={"refresh_token": newer}), 401)
+
+
+async def test_logout_revokes_the_refresh_token(make_client: Callable[..., Any]) -> None:
+    async with anonymous(make_client) as (bs, client):
+        await add_user(bs, "ann")
+        pair = (await login(client, "ann")).json()
+        out = await client.post(f"{API}/auth/logout",
+                                json={"refresh_token": pair["refresh_token"]})
+        assert out.status_code == 204
+        problem(await client.post(f"{API}/auth/refresh",
+                                  json={"refresh_token": pair["refresh_token"]}), 401)
+
+
+async def test_a_temporary_password_must_be_changed_first(
+        make_client: Callable[..., Any]) -> None:
+    async with anonymous(make_client) as (bs, client):
+        await add_user(bs, "ann", temporary=True)
+        refused = problem(await login(client, "ann"), 403)
+        assert refused["code"] == "auth.password-change-required"
+        changed = await client.post(f"{API}/auth/password", json={
+            "username": "ann", "password": PASSWORD,
+            "new_password": "a much longer passphrase now"})
+        assert changed.status_code == 200, changed.text
+        assert (await login(client, "ann", "a much longer passphrase now")).status_code == 200
+
+
+async def test_admin_role_requires_mfa_enrolment(make_client: Callable[..., Any]) -> None:
+    async with anonymous(make_client) as (bs, client):
+        await add_user(bs, "root", role="admin")
+        refused = problem(await login(client, "root"), 403)
+        assert refused["code"] == "auth.mfa-enrolment-required"
+
+
+# ------------------------------------------------------------------ token attacks
+
+
+async def _access(bs: App, client: httpx.AsyncClient) -> str:
+    await add_user(bs, "ann")
+    token: str = (await login(client, "ann")).json()["access_token"]
+    return token
+
+
+def _b64(data: dict[str, Any]) -> str:
+    raw = json.dumps(data, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+async def _public_pem(bs: App) -> bytes:
+    keys = await bs.stash[AUTH].logins.tokens.store.signing_keys()
+    private = serialization.load_pem_private_key(keys[-1].private_pem.encode(), None)
+    return private.public_key().public_bytes(serialization.Encoding.PEM,
+                                             serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+@pytest.mark.parametrize("attack", ["none", "hs256-with-public-key", "tampered", "unknown-kid",
+                                    "expired", "not-yet-valid", "garbage"])
+async def test_forged_or_stale_access_tokens_are_refused(
+        make_client: Callable[..., Any], attack: str) -> None:
+    async with anonymous(make_client) as (bs, client):
+        token = await _access(bs, client)
+        header = jwt.get_unverified_header(token)
+        claims = jwt.decode(token, options={"verify_signature": False})
+        now = int(time.time())
+        if attack == "none":
+            forged = f"{_b64({'alg': 'none', 'typ': header.get('typ'), 'kid': header['kid']})}" \
+                     f".{_b64(claims)}."
+        elif attack == "hs256-with-public-key":
+            forged = jwt.encode(claims, await _public_pem(bs), algorithm="HS256",
+                                headers={"kid": header["kid"], "typ": header.get("typ")})
+        elif attack == "tampered":
+            head, _, signature = token.split(".")
+            forged = f"{head}.{_b64({**claims, 'sub': 'someone-else'})}.{signature.split('.')[-1]}"
+        elif attack == "unknown-kid":
+            head, body, signature = token.split(".")
+            forged = f"{_b64({**header, 'kid': 'not-a-key'})}.{body}.{signature}"
+        elif attack in ("expired", "not-yet-valid"):
+            keys = await bs.stash[AUTH].logins.tokens.store.signing_keys()
+            shift = {"exp": now - 3600, "iat": now - 7200, "nbf": now - 7200} \
+                if attack == "expired" else {"nbf": now + 3600, "iat": now + 3600,
+                                             "exp": now + 7200}
+            forged = jwt.encode({**claims, **shift}, keys[-1].private_pem, algorithm="EdDSA",
+                                headers={"kid": header["kid"], "typ": header.get("typ")})
+        else:
+            forged = "not.a.token"
+        refused = problem(await client.get(f"{API}/workflows", headers=bearer(forged)), 401)
+        assert refused["code"] == "auth.unauthorized"
+
+
+async def test_tokens_of_a_disabled_user_stop_working(make_client: Callable[..., Any]) -> None:
+    async with anonymous(make_client) as (bs, client):
+        token = await _access(bs, client)
+        assert (await client.get(f"{API}/workflows", headers=bearer(token))).status_code == 200
+        await bs.stash[AUTH].accounts.set_disabled("ann", True)
+        problem(await client.get(f"{API}/workflows", headers=bearer(token)), 401)
+
+
+async def test_a_malformed_authorization_header_is_refused_not_ignored(
+        make_client: Callable[..., Any]) -> None:
+    async with anonymous(make_client) as (bs, client):
+        for header in ("Basic YWRtaW46YWRtaW4=", "Bearer", "Bearer bsat_unknown"):
+            problem(await client.get(f"{API}/workflows",
+                                     headers={"Authorization": header}), 401)
+
+
+# ------------------------------------------------------------------ API tokens
+
+
+async def test_api_tokens_are_shown_once_scoped_and_revocable(
+        make_client: Callable[..., Any]) -> None:
+    async with make_client(role="operator") as (bs, client):
+        made = await client.post(f"{API}/auth/tokens",
+                                 json={"name": "ci", "roles": ["viewer"]})
+        assert made.status_code == 201, made.text
+        secret, token_id = made.json()["token"], made.json()["api_token"]["id"]
+        listed = (await client.get(f"{API}/auth/tokens")).json()
+        assert token_id in {t["id"] for t in listed}
+        assert secret not in json.dumps(listed)
+        as_viewer = bearer(secret)
+        assert (await client.get(f"{API}/workflows", headers=as_viewer)).status_code == 200
+        problem(await client.post(f"{API}/workflows", json={"workflow": "hello"},
+                                  headers=as_viewer), 403)
+        assert (await client.delete(f"{API}/auth/tokens/{token_id}")).status_code == 204
+        problem(await client.get(f"{API}/workflows", headers=as_viewer), 401)
+
+
+async def test_a_token_never_holds_more_than_its_maker(make_client: Callable[..., Any]) -> None:
+    async with make_client(role="operator") as (bs, client):
+        refused = await client.post(f"{API}/auth/tokens",
+                                    json={"name": "escalate", "roles": ["admin"]})
+        problem(refused, 403)
+
+
+# ------------------------------------------------------------------ the reported attacks
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("POST", f"{API}/workflows", {"workflow": "hello", "inputs": {"name": "x'; id; echo '"}}),
+    ("POST", f"{API}/templates", {"name": "payment.validate", "version": "1.9.0",
+                                  "source": "job x uses shell { with { command: \"id\" } }"}),
+    ("DELETE", f"{API}/templates/notify/1.0.0", None),
+    ("GET", f"{API}/definitions/hello", None),
+    ("POST", "/graphql", {"query": "{ __schema { types { name } } }"}),
+    ("GET", "/ui/workflows/hello", None),
+    ("POST", "/ui/workflows/hello/runs", None),
+])
+async def test_anonymous_attacks_are_refused_and_change_nothing(
+        make_client: Callable[..., Any], method: str, path: str, body: Any) -> None:
+    async with anonymous(make_client) as (bs, client):
+        before = await bs.store.list_runs()
+        response = await client.request(method, path, json=body)
+        problem(response, 401)
+        assert await bs.store.list_runs() == before
+
+
+async def test_the_approver_is_the_actor_not_the_request_body(
+        make_client: Callable[..., Any]) -> None:
+    async with make_client(role="operator") as (bs, client):
+        run_id = await start(client, "release_signoff")
+        await job_in(client, run_id, "approve", "RUNNING")
+        path = f"{API}/workflows/{run_id}/jobs/approve/complete"
+        for _ in range(50):
+            answer = await client.post(path, json={"output": {"approver": "attacker"}})
+            if answer.status_code != 409:
+                break
+        assert answer.status_code == 202, answer.text
+        done = await finished(client, run_id)
+        assert done["outputs"] == {"approver": "operator-tester"}
+
+
+async def test_a_viewer_cannot_approve(make_client: Callable[..., Any]) -> None:
+    async with make_client(role="viewer") as (bs, client):
+        problem(await client.post(f"{API}/workflows/x/jobs/approve/complete", json={}), 403)
