@@ -101,6 +101,9 @@ def _write_codes(conn: Connection, user: UserRecord) -> None:
             for i, code in enumerate(user.recovery_codes)])
 
 
+# ------------------------------------------------------------------ grants
+
+
 def grants_of(conn: Connection, user_id: str) -> list[Grant]:
     return read_grants(conn, USER_GRANTS, USER_GRANTS.owner == user_id).get(user_id, [])
 
@@ -133,7 +136,7 @@ def save_role(conn: Connection, role: Role) -> None:
     stmt = stmt.on_conflict_do_update(
         index_elements=[ROLES.c.name],
         set_={c: stmt.excluded[c] for c in ("summary", "mfa", "builtin")})
-    role_id = conn.scalar(stmt.returning(ROLES.c.id))
+    role_id: int = conn.scalar(stmt.returning(ROLES.c.id))
     conn.execute(delete(ROLE_PERMISSIONS).where(ROLE_PERMISSIONS.c.role_id == role_id))
     if not role.permissions:
         return
@@ -143,7 +146,7 @@ def save_role(conn: Connection, role: Role) -> None:
     conn.execute(_link_permissions(role_id, names))
 
 
-def _link_permissions(role_id: Any, names: list[str]) -> Insert:
+def _link_permissions(role_id: int, names: list[str]) -> Insert:
     return insert(ROLE_PERMISSIONS).from_select(
         ["role_id", "permission_id"],
         select(literal(role_id), PERMISSIONS.c.id).where(PERMISSIONS.c.name.in_(names)))
