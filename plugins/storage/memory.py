@@ -27,6 +27,7 @@ from baseshift.core.states import RunState
 
 from . import memory_queries as queries
 from .claims import ClaimedRuns, LocalClaims
+from .memory_identity import IdentityData, MemoryIdentity
 
 R = TypeVar("R", RunRecord, JobRecord, AttemptRecord)
 
@@ -86,8 +87,9 @@ def copy_job(job: JobRecord) -> JobRecord:
     return new
 
 
-class MemoryStateStore(ClaimedRuns):
-    """A `StateStore` held in this process's memory; its data lives as long as the instance.
+class MemoryStateStore(ClaimedRuns, MemoryIdentity):
+    """A `StateStore` (and `IdentityStore`) held in this process's memory; its data lives as
+    long as the instance.
 
     It keeps the SQLite store's rules so tests on it mean something: records are copied on
     the way in and out, jobs need their run and attempts their job (else `Conflict` and
@@ -102,6 +104,7 @@ class MemoryStateStore(ClaimedRuns):
         self._jobs: dict[str, dict[str, JobRecord]] = {}
         self._attempts: dict[str, dict[tuple[str, int], AttemptRecord]] = {}
         self._claims = LocalClaims()
+        self._identity = IdentityData()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MemoryStateStore:

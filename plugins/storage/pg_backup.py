@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 _TABLE_ENTRY = re.compile(r"\bTABLE (\S+) runs\b")
 _TABLE_NAMES = re.compile(r"^\d+; \d+ \d+ TABLE \S+ (\w+) ", re.MULTILINE)
 _SCHEMA_ENTRY = re.compile(r"^\d+; \d+ \d+ (SCHEMA|COMMENT) - ")
-TABLES = ("meta", "runs", "jobs", "attempts", "job_queue", "retired_partitions", "documents")
+TABLES = ("meta", "runs", "jobs", "attempts", "job_queue", "retired_partitions", "documents",
+          "users", "recovery_codes", "roles", "permissions", "role_permissions", "user_roles",
+          "api_tokens", "api_token_roles", "refresh_tokens", "signing_keys")
 """Every table of the store's schema (migrations), dropped before a restore."""
 
 

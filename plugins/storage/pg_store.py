@@ -10,7 +10,7 @@ workers.
   holder's connection ends, however its process died.
 - Hot reads and writes go straight through psycopg on two long-lived connections; listings
   and analytics reuse the SQLite store's SQLAlchemy queries (`sql_queries`) on a small
-  pool, in a thread.
+  pool, in a thread, and so do the accounts and tokens of `IdentityStore` (`sql_identity`).
 """
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ from .pg_backup import dump_database, restore_database
 from .pg_connect import PgTarget
 from .pg_retention import retire_before
 from .pg_schema import ensure_partitions, migrate
+from .sql_identity import SQLIdentity
 from .sql_models import (
     attempt_record,
     attempt_row,
@@ -62,7 +63,7 @@ _UNFINISHED = [RunState.INITIALIZED.value, RunState.RUNNING.value]
 _CLAIMS, _RUN_IDS, _LEADERS, _EXCLUSIVE = 0, 1, 2, 3
 
 
-class PostgresStateStore(queries.SQLRunQueries):
+class PostgresStateStore(queries.SQLRunQueries, SQLIdentity):
     """A `StateStore` in PostgreSQL (`store = "postgres"`, `database_url = "postgresql://..."`;
     `?schema=NAME` keeps the tables in their own schema, created if missing)."""
 

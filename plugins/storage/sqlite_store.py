@@ -1,4 +1,5 @@
-"""The SQLite state store: runs, jobs and attempts in one WAL-mode database file.
+"""The SQLite state store: runs, jobs and attempts in one WAL-mode database file, beside the
+accounts and tokens of `IdentityStore` (sql_identity.py).
 
 Every `create_run` and `apply` is one transaction of Core executemany upserts (no ORM session,
 no SELECT before a write), so a scheduling round of a thousand records costs one commit.
@@ -29,6 +30,7 @@ from baseshift.core.states import RunState
 
 from . import sql_queries as queries
 from .claims import ClaimedRuns, FileClaims, LocalClaims
+from .sql_identity import SQLIdentity
 from .sql_models import (
     ATTEMPTS,
     JOBS,
@@ -61,7 +63,7 @@ _SELECT_UNFINISHED = (select(RUNS.c.id).where(RUNS.c.state.in_(_UNFINISHED))
                       .order_by(RUNS.c.created_at, _ROWID_RUNS))
 
 
-class SQLiteStateStore(ClaimedRuns, queries.SQLRunQueries):
+class SQLiteStateStore(ClaimedRuns, queries.SQLRunQueries, SQLIdentity):
     """A `StateStore` in SQLite: `settings.data_dir / "baseshift.db"`, or any `sqlite://` URL
     given directly (`sqlite://` alone is an in-memory database, for tests).
 
@@ -224,6 +226,14 @@ class SQLiteStateStore(ClaimedRuns, queries.SQLRunQueries):
 
     async def _query(self, fn: Callable[[Connection], T]) -> T:
         with self.engine.begin() as c:
+            return fn(c)
+
+    async def _transact(self, fn: Callable[[Connection], T]) -> T:
+        """`fn` in a write transaction, which takes the write lock at BEGIN: another process
+        writing meanwhile is waited for (busy_timeout), so a read-then-write is atomic."""
+        if self._writer is None:
+            raise RuntimeError(f"state store {self.url!s} is not open")
+        with self._writer.begin() as c:
             return fn(c)
 
 
