@@ -95,7 +95,12 @@ class Logins:
             user.totp_last_step = step
             await self.accounts.save(user)
             return True
-        return await self.store.use_recovery_code(user.id, code_digest(code))
+        used = code_digest(code)
+        if not await self.store.use_recovery_code(user.id, used):
+            return False
+        # the record read before still lists it: a later save must not bring it back
+        user.recovery_codes = tuple(c for c in user.recovery_codes if c != used)
+        return True
 
     async def login(self, username: str, password: str, totp_code: str | None,
                     client: str) -> TokenPair:
