@@ -18,6 +18,8 @@ from baseshift.core.settings import Settings
 from baseshift.core.stash import SERVING
 
 from .guards import RequestGuard
+from .headers import SecurityHeaders
+from .hosts import AllowedHosts, HostGuard
 from .problems import EXCEPTION_HANDLERS
 
 log = logging.getLogger("baseshift.web")
@@ -34,7 +36,12 @@ def create_app(settings: Settings | None = None, *, plugins: Sequence[object] = 
     bs = baseshift or BaseShift(settings or Settings.from_env(), plugins=plugins)
     bs.stash[SERVING] = True
     app = Starlette(routes=bs.hooks.routes(), exception_handlers=EXCEPTION_HANDLERS,
-                    middleware=[Middleware(RequestGuard)], lifespan=_lifespan(bs, on_ready))
+                    middleware=[
+                        Middleware(SecurityHeaders),  # outermost: refusals carry them too
+                        Middleware(HostGuard,
+                                   allowed=AllowedHosts.parse(bs.settings.allowed_hosts)),
+                        Middleware(RequestGuard)],
+                    lifespan=_lifespan(bs, on_ready))
     app.state.baseshift = bs
     return app
 

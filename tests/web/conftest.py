@@ -45,7 +45,7 @@ def make_client(tmp_path: Path, workflows_dir: Path) -> Callable[..., Any]:
         transport = httpx.ASGITransport(app=app)
         async with app.router.lifespan_context(app):
             async with httpx.AsyncClient(transport=transport,
-                                         base_url="http://testserver") as client:
+                                         base_url="http://localhost") as client:
                 yield bs, client
 
     return factory
