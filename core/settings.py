@@ -50,8 +50,13 @@ class Settings:
             `none` (`--auth none`, `BASESHIFT_AUTH`): everyone may do everything, which
             `serve` accepts only on a loopback address, with a warning on every start.
         allowed_hosts: the names clients may reach the server by (the `Host` header;
-            `BASESHIFT_ALLOWED_HOSTS=a.example,b.example`); any other gets 400 before
-            routing, which stops DNS-rebinding pages. Empty: loopback names only.
+            `BASESHIFT_ALLOWED_HOSTS=a.example,b.example`); any other, or no Host, gets 400
+            before routing, which stops DNS-rebinding pages. An entry is an exact name or
+            IP address (`ci.example.com`, `10.0.0.5`, `[::1]`), or a domain with a leading
+            dot (`.example.com`: that name and every name under it); ports are ignored.
+            The loopback names (`localhost`, `127.0.0.1`, `[::1]`) are always allowed, so
+            empty means loopback only. Behind a reverse proxy, pass the original Host
+            through (X-Forwarded-Host is not trusted).
         extra: the file's `[plugins.NAME]` tables, keyed by NAME (read with
             `config.option`), and values a command sets for a plugin (`progress`).
     """

@@ -20,6 +20,8 @@ from baseshift.core.stash import SERVING
 from .access import guard_undeclared
 from .authn import Authentication
 from .guards import RequestGuard
+from .headers import SecurityHeaders
+from .hosts import AllowedHosts, HostGuard
 from .problems import EXCEPTION_HANDLERS
 
 log = logging.getLogger("baseshift.web")
@@ -37,7 +39,12 @@ def create_app(settings: Settings | None = None, *, plugins: Sequence[object] = 
     bs.stash[SERVING] = True
     app = Starlette(routes=guard_undeclared(bs.hooks.routes()),
                     exception_handlers=EXCEPTION_HANDLERS,
-                    middleware=[Middleware(RequestGuard), Middleware(Authentication)],
+                    middleware=[
+                        Middleware(SecurityHeaders),  # outermost: refusals carry them too
+                        Middleware(HostGuard,
+                                   allowed=AllowedHosts.parse(bs.settings.allowed_hosts)),
+                        Middleware(RequestGuard),
+                        Middleware(Authentication)],
                     lifespan=_lifespan(bs, on_ready))
     app.state.baseshift = bs
     return app

@@ -258,29 +258,6 @@ def summarise_jobs(jobs: Mapping[str, JobRecord]) -> dict[str, JobSummary]:
 
 # --------------------------------------------------------------------------- SVG
 
-STYLE = """
-.dag text{font:13px system-ui,sans-serif;fill:#1b1f24}
-.dag .dag-name{font-weight:600}
-.dag .dag-sub{font-size:11px;fill:#343a40}
-.dag .dag-lane{font-size:12px;font-weight:600;fill:#495057}
-.dag .dag-edge{fill:none;stroke:#6c757d;stroke-width:1.5}
-.dag .dag-edge.optional{stroke-dasharray:5 4}
-.dag .dag-node rect{fill:#fff;stroke:#495057;stroke-width:1.5}
-.dag .state-pending rect{fill:#f1f3f5;stroke:#868e96}
-.dag .state-ready rect{fill:#e7f0ff;stroke:#3b5bdb}
-.dag .state-running rect{fill:#fff3bf;stroke:#e67700;stroke-width:3}
-.dag .state-retrying rect{fill:#ffe8cc;stroke:#d9480f;stroke-width:3}
-.dag .state-succeeded rect{fill:#c3f0cb;stroke:#2b8a3e;stroke-width:2}
-.dag .state-failed rect{fill:#ffd8d8;stroke:#c92a2a;stroke-width:3}
-.dag .state-skipped rect{fill:#f8f9fa;stroke:#868e96;stroke-dasharray:4 3}
-.dag .state-cancelled rect{fill:#e9ecef;stroke:#495057;stroke-dasharray:4 3}
-.dag a.dag-link{cursor:pointer}
-.dag a.dag-link:hover rect{stroke-width:3}
-.dag a.dag-link:focus{outline:none}
-.dag a.dag-link:focus-visible rect{stroke:#f08c00;stroke-width:4}
-"""
-
-
 def node_id(prefix: str, job: str) -> str:
     """The element id of a job's node: `dag-node-greet`."""
     return f"{prefix}-node-{job}"
@@ -294,7 +271,9 @@ def render_svg(layout: Layout, *, title: str, summaries: Mapping[str, JobSummary
     `links` makes a node a link (job name -> href), so a click or Enter opens what it names.
 
     With links the drawing is a `group`, not an `img`: an image's children are hidden from
-    assistive technology, and the links must be reachable by keyboard and screen reader."""
+    assistive technology, and the links must be reachable by keyboard and screen reader.
+    The drawing has no style of its own (the Content-Security-Policy refuses inline
+    styles): its classes are styled in static/baseshift.css."""
     summaries = summaries or {}
     details = details or {}
     links = links or {}
@@ -313,7 +292,7 @@ def render_svg(layout: Layout, *, title: str, summaries: Mapping[str, JobSummary
             f'aria-labelledby="{escape(prefix)}-title {escape(prefix)}-desc">'
             f'<title id="{escape(prefix)}-title">{escape(title)}</title>'
             f'<desc id="{escape(prefix)}-desc">{escape(desc)}</desc>'
-            f'<style>{STYLE}</style>{_marker(prefix)}')
+            f'{_marker(prefix)}')
     return Markup(head + "".join(body).replace("#ARROW#", f"#{escape(prefix)}-arrow") + "</svg>")
 
 

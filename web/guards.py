@@ -46,7 +46,8 @@ class RequestGuard:
             return problem(403, "a request from another web site cannot change anything here",
                            code="request.cross-site",
                            hint="use the page served by this server, or call the API "
-                                "without a browser")
+                                "without a browser; behind a reverse proxy, pass the "
+                                "original Host header through")
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > self.max_body:
             return _too_large(self.max_body)
@@ -72,8 +73,9 @@ def _cross_site(headers: Headers) -> bool:
     origin = headers.get("origin")
     if not origin or origin == "null":
         return origin == "null"
-    hosts = {headers.get("host", ""), headers.get("x-forwarded-host", "")} - {""}
-    return urlsplit(origin).netloc not in hosts
+    # Only Host, never X-Forwarded-Host: any client may send that, and the allow-list
+    # (hosts.py) vouches for Host alone. A reverse proxy must pass the Host through.
+    return urlsplit(origin).netloc.lower() != headers.get("host", "").lower()
 
 
 def _too_large_text(limit: int) -> str:

@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from baseshift.core.errors import BaseShiftError, DSLError
 from baseshift.core.stash import StashKey
 
+from .headers import add_security_headers
 from .methods import allowed_methods
 
 log = logging.getLogger("baseshift.web")
@@ -112,10 +113,14 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
 
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:
+    """The 500 for an unhandled error. Starlette sends it from outside every middleware, so
+    it adds the security headers itself."""
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     detail = "the server failed to handle this request; see the server log"
-    return (html_error(request, 500, detail)
-            or problem(500, detail, code="server.error", instance=request.url.path))
+    response = (html_error(request, 500, detail)
+                or problem(500, detail, code="server.error", instance=request.url.path))
+    add_security_headers(response.headers, request.scope)
+    return response
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {

@@ -235,7 +235,7 @@ async def test_hook_register_routes(tmp_path: Path) -> None:
                         workflows_dir=tmp_path / "wf")
     app = create_app(settings, plugins=(Routes(),))
     async with app.router.lifespan_context(app), httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            transport=httpx.ASGITransport(app=app), base_url="http://localhost") as client:
         assert (await client.get("/api/v1/acme/count")).json() == {"workflows": 0}
         document = (await client.get("/api/v1/openapi.json")).json()
     assert document["paths"]["/api/v1/acme/count"]["get"]["summary"] == \

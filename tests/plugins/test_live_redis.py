@@ -441,7 +441,7 @@ async def serve(settings: Settings) -> AsyncIterator[tuple[BaseShift, httpx.Asyn
     bs = BaseShift(settings, builtins=BUILTINS)
     app = create_app(baseshift=bs)
     async with app.router.lifespan_context(app), httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+            transport=httpx.ASGITransport(app=app), base_url="http://localhost") as client:
         yield bs, client
 
 

@@ -49,7 +49,7 @@ def make_client(tmp_path: Path, workflows_dir: Path) -> Callable[..., Any]:
         async with app.router.lifespan_context(app):
             headers = {} if role is None else bearer(await token_for(bs, role))
             async with httpx.AsyncClient(transport=transport, headers=headers,
-                                         base_url="http://testserver") as client:
+                                         base_url="http://localhost") as client:
                 yield bs, client
 
     return factory

@@ -81,7 +81,7 @@ async def test_route_role_matrix(make_client: Callable[..., Any], role: str | No
         app = admin._transport.app  # type: ignore[attr-defined]
         headers = {} if role is None else bearer(await token_for(bs, role))
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), headers=headers,
-                                     base_url="http://testserver") as client:
+                                     base_url="http://localhost") as client:
             failures = []
             for method, template, access in declared_routes(app):
                 if method == "MOUNT" or access is None or access.permission is None:

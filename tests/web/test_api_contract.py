@@ -77,7 +77,7 @@ async def test_a_405_under_a_mount_keeps_its_own_allow_and_never_an_empty_one(
 
     app = Starlette(routes=[Mount("/m", refuses)], exception_handlers=EXCEPTION_HANDLERS)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://t") as bare:
+                                 base_url="http://localhost") as bare:
         plain = await bare.post("/m/x")
     assert static.status_code == 405 and static.headers["allow"] == "GET, HEAD"
     assert static.json()["detail"] == ("POST is not allowed on /static/baseshift.css; "

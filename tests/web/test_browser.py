@@ -3,7 +3,8 @@ server started as `python -m baseshift serve` in a subprocess.
 
 Start a run from its form, watch its graph turn green live (no reload), open a failed job's
 log, retry the run; answer a waiting job wrongly, with and without JavaScript; open a fan-out
-from its graph node; browse every page without a console error or a failed request.
+from its graph node; browse every page without a console error or a failed request; and
+none of this makes the browser report a Content-Security-Policy violation.
 Screenshots are saved under a folder the test prints.
 """
 from __future__ import annotations
@@ -140,6 +141,7 @@ def test_start_watch_live_open_log_and_retry(server: tuple[str, Path], tmp_path:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
         try:
             page = new_page(browser)
+            csp = watch_csp(page)
 
             # Start a run from the form generated from the workflow's inputs.
             page.goto(f"{url}/ui/workflows/live_demo")
@@ -180,6 +182,7 @@ def test_start_watch_live_open_log_and_retry(server: tuple[str, Path], tmp_path:
             # The same page on a narrow screen.
             page.set_viewport_size({"width": 375, "height": 800})
             page.screenshot(path=shots / "6-narrow.png", full_page=True)
+            assert csp == []
         finally:
             browser.close()
     assert len(list(shots.glob("*.png"))) == 6
@@ -213,11 +216,34 @@ def new_page(browser: Any) -> Any:
     return page
 
 
+CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", (e) => window.reportCspViolation(
+  `${e.effectiveDirective} refused ${e.blockedURI || "inline"} in ${e.sourceFile}:${e.lineNumber}`
+), true);
+"""
+
+
+def watch_csp(page: Any) -> list[str]:
+    """Every Content-Security-Policy violation the page reports from now on (the event, and
+    the console message Chromium writes), across navigations."""
+    violations: list[str] = []
+
+    def report(text: str) -> None:
+        violations.append(text)
+
+    page.expose_function("reportCspViolation", report)
+    page.add_init_script(CSP_LISTENER)
+    page.on("console", lambda m: violations.append(m.text)
+            if "Content Security Policy" in m.text else None)
+    return violations
+
+
 def test_a_refused_answer_stays_in_place_through_live_updates(
         server: tuple[str, Path], tmp_path: Path, browser: Any) -> None:
     url, _ = server
     run_url = start_run(url, "review")
     page = new_page(browser)
+    csp = watch_csp(page)
     page.goto(run_url)
     page.evaluate("window.__sameDocument = true")
 
@@ -243,6 +269,7 @@ def test_a_refused_answer_stays_in_place_through_live_updates(
     page.wait_for_selector("#run-state .state-completed")
     assert page.locator("#output-ask").count() == 0
     assert page.reload().status == 200 and page.url == run_url
+    assert csp == [], "\n".join(csp)
 
 
 def test_without_javascript_a_refused_answer_is_the_run_page_at_its_own_url(
@@ -273,6 +300,7 @@ def test_a_fan_out_is_one_line_until_opened_and_graph_nodes_open_their_job(
     url, _ = server
     run_url = start_run(url, "many")
     page = new_page(browser)
+    csp = watch_csp(page)
     page.goto(run_url)
     page.wait_for_selector("#run-state .state-failed")
     page.goto(run_url)  # the finished page, without a live connection
@@ -301,6 +329,7 @@ def test_a_fan_out_is_one_line_until_opened_and_graph_nodes_open_their_job(
     page.focus('#dag a.dag-link[href="#job-square"]')
     page.keyboard.press("Enter")
     assert page.evaluate("location.hash") == "#job-square"
+    assert csp == [], "\n".join(csp)
 
 
 def test_browsing_every_page_logs_no_console_error_and_no_failed_request(
@@ -309,6 +338,7 @@ def test_browsing_every_page_logs_no_console_error_and_no_failed_request(
     run_url = start_run(url, "many")
     page = browser.new_page()
     page.set_default_timeout(WAIT_MS)
+    csp = watch_csp(page)
     page.goto(run_url)
     page.wait_for_selector("#run-state .state-failed")
     page.goto("about:blank")  # leaving a live page aborts its event stream: not a problem
@@ -331,3 +361,4 @@ def test_browsing_every_page_logs_no_console_error_and_no_failed_request(
     missing = page.goto(url + "/ui/no/such/page")
     assert missing is not None and missing.status == 404
     assert page.locator("header.site nav").is_visible() and "Not found" in page.title()
+    assert csp == [], "\n".join(csp)

@@ -684,7 +684,7 @@ async def test_a_failing_page_is_an_error_page_and_its_5xx_is_logged(
 
         # The app re-raises an unexpected error after answering; this client keeps the answer.
         transport = httpx.ASGITransport(app=create_app(baseshift=bs), raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             monkeypatch.setattr(bs.store, "count_runs_by_state", store_fails)
             store = await client.get("/")
             monkeypatch.setattr(bs.store, "query_runs", view_breaks)
