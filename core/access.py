@@ -71,6 +71,12 @@ class Actor:
         return self.kind is not ActorKind.ANONYMOUS
 
     @property
+    def person(self) -> str:
+        """Whom to name as having done something: the user an API token or a session acts
+        for, else the actor itself (a client, the server)."""
+        return self.user or self.name
+
+    @property
     def roles(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(g.role for g in self.grants))
 

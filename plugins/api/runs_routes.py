@@ -235,7 +235,7 @@ def _error_text(body: dict[str, Any]) -> str:
 
 async def _deliver(request: Request, status: JobState, output: Any,
                    error: str | None) -> Response:
-    runs, by = baseshift_of(request).runs, actor_of(request).name
+    runs, by = baseshift_of(request).runs, actor_of(request).person
     run_id, key = request.path_params["run_id"], request.path_params["job_id"]
     if status is JobState.SUCCEEDED:
         await runs.complete_job(run_id, key, output, by=by)

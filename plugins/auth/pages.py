@@ -10,7 +10,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from baseshift.core.access import TOKENS_OWN
-from baseshift.core.errors import BaseShiftError, Forbidden
+from baseshift.core.errors import BadRequest, BaseShiftError
 from baseshift.core.identity import UserRecord
 from baseshift.web.access import actor_of, public, requires
 from baseshift.web.authn import SET_COOKIES_KEY
@@ -144,7 +144,7 @@ async def logout(request: Request) -> Response:
     actor = actor_of(request)
     session = actor.claims.get("sid")
     if not isinstance(session, str):
-        raise Forbidden("only a browser session signs out here",
+        raise BadRequest("only a browser session signs out here",
                         hint="API clients: POST /api/v1/auth/logout with the refresh token")
     await _state(request).logins.logout(None, session)
     request.scope[SET_COOKIES_KEY] = cleared_cookies(_secure(request))

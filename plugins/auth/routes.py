@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from baseshift.core.access import SERVER, TOKENS_ADMIN, TOKENS_OWN, Actor, Grant
-from baseshift.core.errors import Forbidden, InputError
+from baseshift.core.errors import Forbidden, InputError, NotFound
 from baseshift.core.identity import ApiTokenRecord
 from baseshift.web.access import actor_of, check, public, requires
 from baseshift.web.openapi import operation
@@ -215,6 +215,8 @@ async def revoke_token(request: Request) -> Response:
     mine = {t.id for t in await state.accounts.store.list_api_tokens(owner.id)} \
         if owner is not None else set()
     if token_id not in mine:
+        if token_id not in {t.id for t in await state.accounts.store.list_api_tokens(None)}:
+            raise NotFound(f"there is no API token '{token_id}'")
         await check(request, TOKENS_ADMIN.name)
     await state.logins.revoke_api_token(token_id)
     return Response(status_code=204)

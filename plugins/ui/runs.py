@@ -156,7 +156,7 @@ async def act(request: Request) -> Response:
                          hint=f"post one of: {', '.join(ACTIONS)}")
     actor = await check(request, ACTION_PERMISSIONS[action].name, await run_resource(request))
     try:
-        await operation(bs, run_id, form, actor.name)
+        await operation(bs, run_id, form, actor.person)
     except (Conflict, InputError) as exc:
         text = exc.message + (f" ({exc.hint})" if exc.hint else "")
         if action not in PERSON_ACTIONS:

@@ -4,6 +4,8 @@ neighbour would try (forged, expired or replayed tokens; guessing; no credential
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import time
 from collections.abc import AsyncIterator, Callable
@@ -188,8 +190,10 @@ async def test_forged_or_stale_access_tokens_are_refused(
             forged = f"{_b64({'alg': 'none', 'typ': header.get('typ'), 'kid': header['kid']})}" \
                      f".{_b64(claims)}."
         elif attack == "hs256-with-public-key":
-            forged = jwt.encode(claims, await _public_pem(bs), algorithm="HS256",
-                                headers={"kid": header["kid"], "typ": header.get("typ")})
+            # by hand: PyJWT itself refuses a PEM key as an HMAC secret
+            signed = f"{_b64({**header, 'alg': 'HS256'})}.{_b64(claims)}"
+            mac = hmac.new(await _public_pem(bs), signed.encode(), hashlib.sha256).digest()
+            forged = f"{signed}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
         elif attack == "tampered":
             head, _, signature = token.split(".")
             forged = f"{head}.{_b64({**claims, 'sub': 'someone-else'})}.{signature.split('.')[-1]}"
