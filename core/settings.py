@@ -80,6 +80,9 @@ class Settings:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.auth not in ("on", "none"):
+            raise ConfigError(f"Config 'auth' has value {self.auth!r}. Expected 'on' or "
+                              "'none'.", hint="authentication is on unless you say none")
         for name in ("data_dir", "workflows_dir"):
             if not isinstance(getattr(self, name), Path):
                 object.__setattr__(self, name, Path(getattr(self, name)))

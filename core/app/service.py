@@ -148,7 +148,7 @@ class RunService:
         """Fail a job that waits for an external call; its retry policy applies. The error
         names the actor failing it (`by`)."""
         await self._deliver(run_id, job, output=None,
-                            error=error if by is None else f"{error} (failed by {by})")
+                            error=error if by is None else f"failed by {by}: {error}")
 
     async def _deliver(self, run_id: str, job: str, *, output: Any, error: str | None) -> None:
         snapshot = await self.snapshot(run_id)

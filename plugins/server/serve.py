@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import signal
 import sys
 from typing import TYPE_CHECKING
@@ -28,6 +29,10 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workflows", metavar="DIR",
                    help="folder of .bsw files to load and watch (env BASESHIFT_WORKFLOWS; "
                    "default ./workflows)")
+    p.add_argument("--auth", choices=("on", "none"),
+                   help="`on` (the default): every request needs a permission; `none`: "
+                   "anyone reaching the port may do anything, refused unless --host is a "
+                   "loopback address (env BASESHIFT_AUTH)")
     p.add_argument("--quiet", "-q", action="store_true",
                    help="print warnings and errors only: no line per request, reload or "
                    "failed run")
@@ -38,7 +43,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from baseshift.web.app import create_app
 
     configure_console(verbose=not args.quiet, timestamps=True)
-    settings = settings_from(args, workflows_dir=args.workflows)
+    settings = settings_from(args, workflows_dir=args.workflows, auth=args.auth,
+                             allowed_hosts=_allowed_hosts(args.host))
+    if settings.auth == "none":
+        if not _loopback(args.host):
+            print(f"error: --auth none lets anyone who reaches {args.host}:{args.port} run "
+                  "any command; it is only allowed on a loopback address (--host "
+                  "127.0.0.1)", file=sys.stderr)
+            return ExitCode.USAGE
+        print("warning: authentication is off (--auth none): every local user and program "
+              "can do anything on this server", file=sys.stderr, flush=True)
     asyncio.run(_preflight(settings))
     url = f"http://{_host(args.host)}:{args.port}/"
     app = create_app(settings, on_ready=lambda bs: _ready(bs, url))
@@ -104,6 +118,27 @@ def serve_forever(app: ASGIApp, config: Config) -> None:
 
 def _ready(bs: BaseShift, url: str) -> None:
     print(f"Base Shift is ready: open {url}  (Ctrl-C stops it)", flush=True)
+
+
+def _loopback(host: str) -> bool:
+    """Whether `host` (a name or address to bind) reaches this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _allowed_hosts(host: str) -> tuple[str, ...] | None:
+    """The configured names, plus the address served on when it is a specific one (so
+    `--host 192.0.2.7` answers requests to that address without more configuration)."""
+    from baseshift.core.settings import Settings
+
+    configured = Settings.from_env().allowed_hosts
+    if host in ("0.0.0.0", "::", "") or _loopback(host):
+        return None
+    return (*configured, host.strip("[]"))
 
 
 def _host(host: str) -> str:

@@ -217,29 +217,155 @@ async def test_hook_register_routes(tmp_path: Path) -> None:
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
+    from baseshift.core.access import WORKFLOWS_READ
+    from baseshift.web.access import requires
     from baseshift.web.app import create_app
     from baseshift.web.openapi import operation
+    from tests.auth_support import NO_FIRST_ADMIN, bearer, token_for
 
     @operation("count the loaded workflows", tags=["acme"])
     async def count(request: Any) -> JSONResponse:
         bs = request.app.state.baseshift
         return JSONResponse({"workflows": len(bs.catalog.entries())})
 
+    async def undeclared(request: Any) -> Any:
+        return JSONResponse({"open": True})
+
     class Routes:
+        @hookimpl
+        def register_routes(self) -> list[Any]:
+            return [Route("/api/v1/acme/count", requires(WORKFLOWS_READ)(count),
+                          name="acme:count"),
+                    Route("/api/v1/acme/undeclared", undeclared, name="acme:undeclared")]
+
+    (tmp_path / "wf").mkdir()
+    settings = Settings(store="memory", data_dir=tmp_path / "d", load_entrypoints=False,
+                        workflows_dir=tmp_path / "wf", extra=NO_FIRST_ADMIN)
+    app = create_app(settings, plugins=(Routes(),))
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://localhost") as client:
+        assert (await client.get("/api/v1/acme/count")).status_code == 401
+        viewer = bearer(await token_for(app.state.baseshift, "viewer"))
+        admin = bearer(await token_for(app.state.baseshift, "admin"))
+        response = await client.get("/api/v1/acme/count", headers=viewer)
+        assert response.json() == {"workflows": 0}
+        # a route that declares no permission is closed to all but administrators
+        assert (await client.get("/api/v1/acme/undeclared", headers=viewer)).status_code == 403
+        assert (await client.get("/api/v1/acme/undeclared", headers=admin)).json() == \
+            {"open": True}
+        client.headers.update(viewer)
+        document = (await client.get("/api/v1/openapi.json")).json()
+    assert document["paths"]["/api/v1/acme/count"]["get"]["summary"] == \
+        "count the loaded workflows"
+
+
+@asynccontextmanager
+async def _served(tmp_path: Path, *plugins: object) -> AsyncIterator[Any]:
+    """The HTTP app with `plugins`, started, and a client on it (the example workflows)."""
+    import shutil
+
+    import httpx
+
+    from baseshift.web.app import create_app
+    from tests.auth_support import NO_FIRST_ADMIN
+
+    flows = tmp_path / "wf"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "workflows", flows)
+    settings = Settings(store="memory", templates="memory", data_dir=tmp_path / "d",
+                        load_entrypoints=False, workflows_dir=flows, extra=NO_FIRST_ADMIN)
+    app = create_app(settings, plugins=plugins)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://localhost") as client:
+        yield app.state.baseshift, client
+
+
+async def test_hook_authenticate(tmp_path: Path) -> None:
+    from baseshift.core.access import Actor, ActorKind, Grant
+    from baseshift.core.errors import Unauthorized
+
+    class Header:
+        @hookimpl
+        def authenticate(self, request: Any) -> Actor | None:
+            name = request.headers.get("x-acme-user")
+            if name is None:
+                return None
+            if name == "mallory":
+                raise Unauthorized("mallory is banned")
+            return Actor(id=name, name=name, kind=ActorKind.USER, grants=(Grant("viewer"),))
+
+    async with _served(tmp_path, Header()) as (bs, client):
+        assert (await client.get("/api/v1/workflows")).status_code == 401
+        ann = {"x-acme-user": "ann"}
+        assert (await client.get("/api/v1/workflows", headers=ann)).status_code == 200
+        refused = await client.post("/api/v1/workflows", json={"workflow": "hello"},
+                                    headers=ann)
+        assert refused.status_code == 403  # a viewer starts nothing
+        banned = await client.get("/api/v1/workflows", headers={"x-acme-user": "mallory"})
+        assert banned.status_code == 401 and banned.json()["detail"] == "mallory is banned"
+
+
+async def test_hook_authorize(tmp_path: Path) -> None:
+    from baseshift.core.access import Actor, Decision, Resource
+    from tests.auth_support import bearer, token_for
+
+    asked: list[tuple[str, str | None]] = []
+
+    class NoHelloStarts:
+        @hookimpl
+        async def authorize(self, actor: Actor, permission: str,
+                            resource: Resource) -> Decision | None:
+            asked.append((permission, resource.workflow))
+            if permission == "runs:start" and resource.workflow == "hello":
+                return Decision.DENY
+            return None
+
+    async with _served(tmp_path, NoHelloStarts()) as (bs, client):
+        admin = bearer(await token_for(bs, "admin"))
+        vetoed = await client.post("/api/v1/workflows", json={"workflow": "hello"},
+                                   headers=admin)
+        assert vetoed.status_code == 403
+        started = await client.post("/api/v1/workflows", json={"workflow": "release_signoff"},
+                                    headers=admin)
+        assert started.status_code == 201, started.text
+    assert ("runs:start", "hello") in asked and ("runs:start", "release_signoff") in asked
+
+
+async def test_hook_register_permissions(tmp_path: Path) -> None:
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from baseshift.core.access import Permission
+    from baseshift.web.access import requires
+    from tests.auth_support import bearer, token_for
+
+    @requires("acme:count")
+    async def count(request: Any) -> JSONResponse:
+        return JSONResponse({"ok": True})
+
+    class Acme:
+        @hookimpl
+        def register_permissions(self) -> list[Permission]:
+            return [Permission("acme:count", "count things")]
+
         @hookimpl
         def register_routes(self) -> list[Any]:
             return [Route("/api/v1/acme/count", count, name="acme:count")]
 
-    (tmp_path / "wf").mkdir()
-    settings = Settings(store="memory", data_dir=tmp_path / "d", load_entrypoints=False,
-                        workflows_dir=tmp_path / "wf")
-    app = create_app(settings, plugins=(Routes(),))
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://localhost") as client:
-        assert (await client.get("/api/v1/acme/count")).json() == {"workflows": 0}
-        document = (await client.get("/api/v1/openapi.json")).json()
-    assert document["paths"]["/api/v1/acme/count"]["get"]["summary"] == \
-        "count the loaded workflows"
+    async with _served(tmp_path, Acme()) as (bs, client):
+        assert bs.hooks.permissions()["acme:count"].summary == "count things"
+        viewer = bearer(await token_for(bs, "viewer"))
+        admin = bearer(await token_for(bs, "admin"))
+        assert (await client.get("/api/v1/acme/count", headers=viewer)).status_code == 403
+        assert (await client.get("/api/v1/acme/count", headers=admin)).json() == {"ok": True}
+
+    class Clash:
+        @hookimpl
+        def register_permissions(self) -> list[Permission]:
+            return [Permission("runs:start", "mine")]
+
+    with pytest.raises(PluginError, match="runs:start"):
+        BaseShift(Settings(store="memory", load_entrypoints=False),
+                  plugins=(Clash(),)).hooks.permissions()
 
 
 def test_hook_register_commands() -> None:

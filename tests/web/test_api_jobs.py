@@ -27,6 +27,8 @@ from baseshift.core.app.application import BaseShift
 
 Served = tuple[BaseShift, httpx.AsyncClient]
 APPROVED = {"approved": True, "by": "ada"}
+RECORDED = {**APPROVED, "approver": "admin-tester"}
+"""What is stored: the output, with the approver set to whoever completed the job."""
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -69,11 +71,11 @@ async def test_complete_with_an_output_feeds_downstream_jobs(served: Served) -> 
     assert response.json() == {"workflow_id": run_id, "job": "review", "accepted": "SUCCEEDED"}
     body = await finished(client, run_id)
     assert body["status"] == "COMPLETED"
-    assert job(body, "review")["output"] == APPROVED
+    assert job(body, "review")["output"] == RECORDED
     assert job(body, "publish")["output"]["stdout"] == "published by ada\n"
-    assert body["outputs"] == {"approved": True, "by": "ada"}
+    assert body["outputs"] == {"approved": True, "by": "ada"}  # the workflow's own output
     one = (await client.get(job_path(run_id))).json()
-    assert one["state"] == "SUCCEEDED" and one["output"] == APPROVED
+    assert one["state"] == "SUCCEEDED" and one["output"] == RECORDED
     assert "approve the release" in one["attempts"][0]["log"]
 
 

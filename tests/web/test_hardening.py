@@ -218,9 +218,10 @@ async def test_an_unexpected_error_carries_the_security_headers(
     async def breaks(*args: Any) -> Any:
         raise RuntimeError("a bug")
 
-    async with make_client() as (bs, _):
+    async with make_client() as (bs, made):
         transport = httpx.ASGITransport(app=create_app(baseshift=bs), raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost",
+                                     headers=made.headers) as client:
             monkeypatch.setattr(bs.store, "query_runs", breaks)
             page = await client.get("/ui/runs")
             api = await client.get("/api/v1/workflows")

@@ -363,7 +363,7 @@ async def test_manual_job_is_completed_from_the_run_page(ui: Callable[..., Any])
         record = await bs.engine.wait(run_id)
         snapshot = await bs.runs.snapshot(run_id)
     assert record.state is RunState.COMPLETED
-    assert snapshot.jobs["ask"].output == {"approved": True}
+    assert snapshot.jobs["ask"].output == {"approved": True, "approver": "admin-tester"}
 
 
 async def test_manual_job_is_failed_from_the_run_page(ui: Callable[..., Any]) -> None:
@@ -675,7 +675,7 @@ async def test_a_failing_page_is_an_error_page_and_its_5xx_is_logged(
         caplog: pytest.LogCaptureFixture) -> None:
     """A core 5xx (the store failed) and an unexpected exception in a page's view are pages
     in the site's layout, logged like the API's; the API keeps problem+json."""
-    async with ui() as (bs, _):
+    async with ui() as (bs, made):
         async def store_fails(*args: Any) -> Any:
             raise StoreError("the disk is full")
 
@@ -684,7 +684,8 @@ async def test_a_failing_page_is_an_error_page_and_its_5xx_is_logged(
 
         # The app re-raises an unexpected error after answering; this client keeps the answer.
         transport = httpx.ASGITransport(app=create_app(baseshift=bs), raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost",
+                                     headers=made.headers) as client:
             monkeypatch.setattr(bs.store, "count_runs_by_state", store_fails)
             store = await client.get("/")
             monkeypatch.setattr(bs.store, "query_runs", view_breaks)
