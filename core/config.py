@@ -164,7 +164,7 @@ def option(settings: WithPluginOptions, table: str, key: str, default: T) -> T:
         if not isinstance(value, bool):
             raise ConfigError(f"Config 'plugins.{table}.{key}' has value {value!r}. "
                               "Expected true or false.")
-        return value  # type: ignore[return-value]
+        return value
     ok = isinstance(value, str) if kind is str else (
         isinstance(value, int | float) and not isinstance(value, bool) and value > 0
         and (kind is float or isinstance(value, int)))

@@ -8,6 +8,10 @@ from baseshift.core.access import Grant
 from baseshift.core.appface import App
 from baseshift.plugins.auth.state import AUTH
 
+AUTH_OFF = {"BASESHIFT_AUTH": "none"}
+"""The environment of a server process a test drives without credentials (on loopback,
+where `--auth none` is allowed): for tests of durability or scale, not of access."""
+
 NO_FIRST_ADMIN: dict[str, Any] = {"auth": {"first_admin": False}}
 """Settings `extra` for an app serving in-process: no `admin` with a printed password."""
 

@@ -87,7 +87,7 @@ async def _csrf_checked(scope: Scope, receive: Receive, actor: Actor
     sent = headers.get(CSRF_HEADER)
     if sent is None and headers.get("content-type", "").startswith(FORM_TYPE):
         body, receive = await _buffered(receive)
-        sent = (parse_qs(body.decode("latin-1")).get(CSRF_FIELD) or [None])[0]
+        sent = next(iter(parse_qs(body.decode("latin-1")).get(CSRF_FIELD, [])), None)
     return receive, not (sent and hmac.compare_digest(sent, expected))
 
 

@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from baseshift.core.errors import BadRequest
 
+from .access import access_of
 from .limits import Param
 from .schemas import COMPONENTS
 
@@ -107,7 +108,11 @@ def build_document(routes: Iterable[BaseRoute], *, title: str, version: str,
             paths.setdefault(clean_path(path), {})[method.lower()] = described
     return {"openapi": "3.1.0", "info": {"title": title, "version": version},
             "paths": dict(sorted(paths.items())),
-            "components": {"schemas": {**COMPONENTS, **(components or {})}}}
+            "components": {"schemas": {**COMPONENTS, **(components or {})},
+                           "securitySchemes": {"bearer": {
+                               "type": "http", "scheme": "bearer",
+                               "description": "an access token (POST /api/v1/auth/login) "
+                                              "or an API token (bsat_…)"}}}}
 
 
 def _unique_id(base: str, path: str, taken: set[str]) -> str:
@@ -145,6 +150,16 @@ def _operation(path: str, method: str, op: Operation, endpoint: Any) -> dict[str
         "tags": list(op.tags),
         "responses": _responses(op),
     }
+    access = access_of(endpoint)
+    if access is not None:
+        # who may call it: a bearer token with the permission, or anyone (public routes)
+        out["security"] = [{"bearer": []}] if access.permission else []
+        if access.permission:
+            out["x-permission"] = access.permission
+            problem = {"content": {"application/problem+json": {"schema": PROBLEM_SCHEMA}}}
+            out["responses"].setdefault("401", {"description": "not signed in", **problem})
+            out["responses"].setdefault("403", {"description": "lacks the permission",
+                                                **problem})
     if params:
         out["parameters"] = params
     if op.request is not None:

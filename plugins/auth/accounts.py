@@ -64,9 +64,9 @@ class Accounts:
         checked = tuple(dict.fromkeys(grants))
         for grant in checked:
             if grant.role not in roles:
-                raise InputError(f"there is no role '{grant.role}'",
-                                 hint=f"roles: {', '.join(sorted(roles))}",
-                                 details={"field": "roles"})
+                raise NotFound(f"there is no role '{grant.role}'",
+                               hint=f"roles: {', '.join(sorted(roles))}",
+                               details={"field": "roles"})
         return checked
 
     async def add_user(self, name: str, password: str | None, grants: Sequence[Grant], *,

@@ -70,7 +70,7 @@ async def users_add(state: AuthState, args: argparse.Namespace) -> int:
 
 
 async def users_list(state: AuthState, args: argparse.Namespace) -> int:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for user in await state.accounts.store.list_users():
         grants = await state.accounts.store.grants_of(user.id)
         rows.append({"name": user.name, "roles": [grant_text(g) for g in grants],
@@ -139,7 +139,7 @@ async def tokens_list(state: AuthState, args: argparse.Namespace) -> int:
     owner = None
     if args.user:
         owner = (await state.accounts.user(args.user)).id
-    rows = [{"id": t.id, "name": t.name, "user": users.get(t.user_id, "?"),
+    rows: list[dict[str, Any]] = [{"id": t.id, "name": t.name, "user": users.get(t.user_id, "?"),
              "roles": [grant_text(g) for g in t.grants], "created_at": t.created_at,
              "expires_at": t.expires_at, "revoked": t.revoked_at is not None}
             for t in await store.list_api_tokens(owner)]

@@ -12,6 +12,7 @@ from baseshift.core.access import SERVER, TOKENS_ADMIN, TOKENS_OWN, Actor, Grant
 from baseshift.core.errors import Forbidden, InputError, NotFound
 from baseshift.core.identity import ApiTokenRecord
 from baseshift.web.access import actor_of, check, public, requires
+from baseshift.web.limits import FlagParam
 from baseshift.web.openapi import operation
 from baseshift.web.requests import baseshift_of, json_object, only_fields, read_json
 from baseshift.web.schemas import obj
@@ -20,7 +21,8 @@ from .rbac import grants_allow
 from .state import AUTH, AuthState
 
 TAGS = ["auth"]
-STRING = {"type": "string"}
+ALL_USERS = FlagParam("all")
+STRING = {"type": "string", "minLength": 1}
 LOGIN_BODY = obj({"username": STRING, "password": STRING, "totp_token": STRING},
                  ("username", "password"), closed=True)
 PASSWORD_BODY = obj({"username": STRING, "password": STRING, "new_password": STRING,
@@ -30,7 +32,8 @@ REFRESH_BODY = obj({"refresh_token": STRING}, ("refresh_token",), closed=True)
 TOKEN_PAIR = obj({"access_token": STRING, "refresh_token": STRING,
                   "token_type": {"enum": ["Bearer"]}, "expires_in": {"type": "integer"}},
                  ("access_token", "refresh_token", "token_type", "expires_in"))
-GRANT = obj({"role": STRING, "scope": STRING}, ("role",))
+GRANT = obj({"role": STRING, "scope": STRING}, ("role",), closed=True)
+"""A role, everywhere (`scope` `*`, the default) or on the workflows matching `scope`."""
 ACTOR = obj({"id": STRING, "name": STRING, "kind": STRING, "user": STRING,
              "roles": {"type": "array", "items": GRANT},
              "permissions": {"type": "array", "items": STRING}}, ("id", "name", "kind"))
@@ -38,7 +41,8 @@ TOKEN = obj({"id": STRING, "name": STRING, "user": STRING,
              "roles": {"type": "array", "items": GRANT},
              "created_at": {"type": "number"}, "expires_at": {"type": ["number", "null"]},
              "revoked_at": {"type": ["number", "null"]}}, ("id", "name"))
-NEW_TOKEN_BODY = obj({"name": STRING, "roles": {"type": "array", "items": GRANT},
+NEW_TOKEN_BODY = obj({"name": STRING, "roles": {"type": "array", "minItems": 1,
+                                                 "items": {"anyOf": [STRING, GRANT]}},
                       "expires_in": {"type": "number", "exclusiveMinimum": 0}},
                      ("name", "roles"), closed=True)
 
@@ -157,7 +161,7 @@ def grants_from(value: Any) -> list[Grant]:
 @requires(TOKENS_OWN)
 @operation("Make an API token for oneself (shown once), with roles one holds", tags=TAGS,
            request=NEW_TOKEN_BODY, response=obj({"token": STRING, "api_token": TOKEN}),
-           status=201, errors=(400, 401, 403, 422))
+           status=201, errors=(400, 401, 403, 404, 422))
 async def create_token(request: Request) -> Response:
     actor, state = actor_of(request), _state(request)
     body = await _body(request, {"name", "roles", "expires_in"})
@@ -191,10 +195,10 @@ async def _within_own(state: AuthState, actor: Actor, grants: list[Grant]) -> No
 
 @requires(TOKENS_OWN)
 @operation("One's API tokens (every user's with ?all=true and tokens:admin)", tags=TAGS,
-           response={"type": "array", "items": TOKEN}, query={"all": {"type": "boolean"}})
+           response={"type": "array", "items": TOKEN}, params=(ALL_USERS,), errors=(400,))
 async def list_tokens(request: Request) -> Response:
     state, actor = _state(request), actor_of(request)
-    everyone = request.query_params.get("all") == "true"
+    everyone = ALL_USERS.read(request)
     if everyone:
         await check(request, TOKENS_ADMIN.name)
     users = {u.id: u.name for u in await state.accounts.store.list_users()}

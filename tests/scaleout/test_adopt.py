@@ -17,6 +17,7 @@ import pytest
 from baseshift.core.app.application import BaseShift
 from baseshift.core.states import JobState, RunState
 from baseshift.plugins.limits.run_limits import STASH_KEY as RUN_LIMITS
+from tests.auth_support import AUTH_OFF
 from tests.conftest import free_port
 from tests.scaleout.conftest import on_postgres
 
@@ -40,7 +41,8 @@ async def test_a_run_of_a_killed_server_is_adopted_by_another(pg_url: str,
     flows.mkdir()
     marks = tmp_path / "marks.txt"
     (flows / "two_steps.bsw").write_text(FLOW.replace("MARKS", str(marks)))
-    env = {**os.environ, "BASESHIFT_STORE": "postgres", "BASESHIFT_DATABASE_URL": pg_url,
+    env = {**os.environ, **AUTH_OFF, "BASESHIFT_STORE": "postgres",
+           "BASESHIFT_DATABASE_URL": pg_url,
            "BASESHIFT_TEMPLATES": "memory", "BASESHIFT_WORKFLOWS": str(flows),
            "BASESHIFT_DATA_DIR": str(tmp_path / "a")}
     port = free_port()

@@ -16,6 +16,7 @@ import httpx
 import psycopg
 import pytest
 
+from tests.auth_support import AUTH_OFF
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow
@@ -54,7 +55,7 @@ class Processes:
     """Child processes sharing one configuration file; all stopped at the end."""
 
     def __init__(self, folder: Path) -> None:
-        self.env = {**os.environ, "BASESHIFT_CONFIG": str(folder / "baseshift.toml"),
+        self.env = {**os.environ, **AUTH_OFF, "BASESHIFT_CONFIG": str(folder / "baseshift.toml"),
                     "PYTHONUNBUFFERED": "1"}
         self.folder = folder
         self.procs: list[subprocess.Popen[str]] = []

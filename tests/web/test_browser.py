@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.auth_support import AUTH_OFF
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow
@@ -97,7 +98,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         [sys.executable, "-m", "baseshift", "serve", "--port", str(port), "--workflows",
          str(folder), "--data-dir", str(tmp_path / "data")],
         stdout=log, stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **AUTH_OFF})
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_serving(url, proc, tmp_path / "server.log")

@@ -10,6 +10,7 @@ derandomized, so a run is repeatable and takes well under a minute.
 """
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 import schemathesis
+from schemathesis.config._auth import AuthConfig
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import CHECKS, load_all_checks
 from schemathesis.generation import GenerationMode
@@ -25,6 +27,7 @@ from schemathesis.python.asgi import shutdown_lifespans
 from baseshift.core.app.application import BaseShift
 from baseshift.core.settings import Settings
 from baseshift.web.app import create_app
+from tests.auth_support import NO_FIRST_ADMIN, bearer, token_for
 
 REPO = Path(__file__).resolve().parents[2]
 load_all_checks()
@@ -42,17 +45,26 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     workflows = root / "workflows"
     shutil.copytree(REPO / "workflows", workflows,
                     ignore=shutil.ignore_patterns("__pycache__"))
-    bs = BaseShift(Settings(load_entrypoints=False, store="sqlite", data_dir=root / "data",
-                            workflows_dir=workflows))
-    app = create_app(baseshift=bs)
+    settings = Settings(load_entrypoints=False, store="sqlite", data_dir=root / "data",
+                        workflows_dir=workflows, extra=NO_FIRST_ADMIN)
+    token = asyncio.run(_admin_token(settings))
+    app = create_app(baseshift=BaseShift(settings))
     try:
         loaded = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app,
-                                                headers={"host": HOST})
+                                                headers={"host": HOST, **bearer(token)})
+        # the document's `bearer` scheme, filled in for every generated call (and left out
+        # by the negative cases that check a missing credential is refused)
+        loaded.config.auth = AuthConfig(openapi={"bearer": {"bearer": token}})
         loaded.config.generation.update(modes=list(GenerationMode))
         loaded.hook(filter_body)
         yield loaded
     finally:
         shutdown_lifespans()
+
+
+async def _admin_token(settings: Settings) -> str:
+    async with BaseShift(settings) as bs:
+        return await token_for(bs, "admin")
 
 
 def filter_body(context: Any, body: Any) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.auth_support import AUTH_OFF
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow
@@ -38,7 +39,7 @@ class Server:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "BASESHIFT_DATA_DIR": str(tmp / "data"),
-               "BASESHIFT_WORKFLOWS": str(tmp / "flows")}
+               "BASESHIFT_WORKFLOWS": str(tmp / "flows"), **AUTH_OFF}
         args = command or ("-m", "baseshift", "serve", "--port", str(self.port), *serve_args)
         if command:
             args = (*command, "--bind", f"127.0.0.1:{self.port}")
