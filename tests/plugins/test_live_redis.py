@@ -30,6 +30,7 @@ from baseshift.core.settings import Settings
 from baseshift.plugins.redis.connect import ChannelListener
 from baseshift.plugins.redis.live import STASH_KEY, RedisLive, decode_events
 from baseshift.web.app import create_app
+from tests.auth_support import bearer, token_for
 from tests.plugins.conftest import REDIS_URL
 
 REPO = Path(__file__).resolve().parents[2]
@@ -442,6 +443,7 @@ async def serve(settings: Settings) -> AsyncIterator[tuple[BaseShift, httpx.Asyn
     app = create_app(baseshift=bs)
     async with app.router.lifespan_context(app), httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://localhost") as client:
+        client.headers.update(bearer(await token_for(bs, "operator")))
         yield bs, client
 
 

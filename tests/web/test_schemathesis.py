@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 import schemathesis
-from schemathesis.config._auth import AuthConfig
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import CHECKS, load_all_checks
+from schemathesis.config._auth import AuthConfig
 from schemathesis.generation import GenerationMode
 from schemathesis.python.asgi import shutdown_lifespans
 

@@ -33,6 +33,7 @@ from baseshift.core.hookspecs import hookimpl
 from baseshift.core.settings import Settings
 from baseshift.web.app import create_app
 from baseshift.web.sse import event_json, sse
+from tests.auth_support import NO_FIRST_ADMIN, bearer, token_for
 from tests.conftest import free_port
 
 Served = tuple[BaseShift, httpx.AsyncClient]
@@ -138,7 +139,8 @@ async def test_events_arrive_while_the_run_is_still_going(tmp_path: Path,
     buffered until the run ends."""
     install(workflows_dir, "approval")
     bs = BaseShift(Settings(load_entrypoints=False, store="memory", templates="memory",
-                            data_dir=tmp_path / "data", workflows_dir=workflows_dir))
+                            data_dir=tmp_path / "data", workflows_dir=workflows_dir,
+                            extra=NO_FIRST_ADMIN))
     config = Config()
     config.bind = [f"127.0.0.1:{free_port()}"]
     config.accesslog = config.errorlog = None
@@ -149,6 +151,7 @@ async def test_events_arrive_while_the_run_is_still_going(tmp_path: Path,
     try:
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
             await _until_up(client)
+            client.headers.update(bearer(await token_for(bs, "operator")))
             run_id = await start(client, "approval_gate")
             await job_in(client, run_id, "review", "RUNNING")
             async with client.stream("GET", f"{API}/workflows/{run_id}/events") as response:
@@ -172,7 +175,7 @@ async def _until_up(client: httpx.AsyncClient) -> None:
     async with asyncio.timeout(30):
         while True:
             try:
-                if (await client.get(f"{API}/definitions")).status_code == 200:
+                if (await client.get(f"{API}/definitions")).status_code == 401:
                     return
             except httpx.TransportError:
                 pass
