@@ -90,11 +90,12 @@ def run_cli(tmp_path: Path) -> Callable[..., CliResult]:
     data dir; returns exit code and output."""
 
     def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-            timeout: float = 120) -> CliResult:
+            timeout: float = 120, input: str | None = None) -> CliResult:
         full_env = {**os.environ, "BASESHIFT_DATA_DIR": str(tmp_path / "cli-data"),
                     **(env or {})}
         proc = subprocess.run([sys.executable, "-m", "baseshift", *args], cwd=cwd or REPO,
-                              env=full_env, capture_output=True, text=True, timeout=timeout)
+                              env=full_env, capture_output=True, text=True, timeout=timeout,
+                              input=input if input is not None else "")
         return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
     return run

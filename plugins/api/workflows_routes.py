@@ -7,7 +7,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from baseshift.core.access import API_DOCS, RUNS_START, WORKFLOWS_READ, WORKFLOWS_VALIDATE
+from baseshift.core.access import (
+    API_DOCS,
+    RUNS_START,
+    WORKFLOWS_READ,
+    WORKFLOWS_RELOAD,
+    WORKFLOWS_VALIDATE,
+)
 from baseshift.core.app.cli import package_version
 from baseshift.core.compiled import WorkflowEntry
 from baseshift.core.errors import BadRequest, InputError
@@ -90,6 +96,17 @@ async def list_definitions(request: Request) -> Response:
     return JSONResponse([_summary(e) for e in baseshift_of(request).catalog.entries()])
 
 
+@requires(WORKFLOWS_RELOAD)
+@operation("Reload the workflows folder now (the server also watches it): the workflows "
+           "loaded, files with errors included", tags=TAGS,
+           response={"type": "array", "items": DEFINITION_SUMMARY}, body_required=False)
+async def reload_definitions(request: Request) -> Response:
+    catalog = baseshift_of(request).catalog
+    await catalog.refresh(force=True)
+    catalog.log_summary("reloaded")
+    return JSONResponse([_summary(e) for e in catalog.entries()])
+
+
 @requires(WORKFLOWS_READ, workflow_named("name"))
 @operation("One workflow: source, plan, DAG, diagnostics", tags=TAGS, response=DEFINITION,
            errors=(404,))
@@ -160,6 +177,8 @@ def routes() -> list[BaseRoute]:
               name="api_workflows:list"),
         Route("/api/v1/definitions/validate", validate_definition, methods=["POST"],
               name="api_workflows:validate"),
+        Route("/api/v1/definitions/reload", reload_definitions, methods=["POST"],
+              name="api_workflows:reload"),
         Route("/api/v1/definitions/{name}", get_definition, methods=["GET"],
               name="api_workflows:get"),
         Route("/api/v1/definitions/{name}/runs", start_definition, methods=["POST"],

@@ -162,6 +162,28 @@ async def tokens_revoke(state: AuthState, args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+async def keys_rotate(state: AuthState, args: argparse.Namespace) -> int:
+    kid = await state.logins.tokens.rotate()
+    print(f"signing with the new key {kid}; tokens signed by the old one stay valid until "
+          "they expire")
+    return ExitCode.OK
+
+
+async def keys_list(state: AuthState, args: argparse.Namespace) -> int:
+    keys = await state.accounts.store.signing_keys()
+    rows = [{"kid": k.kid, "algorithm": k.algorithm, "created_at": k.created_at,
+             "retired_at": k.retired_at} for k in keys]
+    if args.json:
+        print_json(rows)
+        return ExitCode.OK
+    for row in rows:
+        status = "signing" if row["retired_at"] is None else "retired"
+        print(f"{row['kid']}  {row['algorithm']:<6} {status}")
+    if not rows:
+        print("no signing key yet: the first sign-in makes one")
+    return ExitCode.OK
+
+
 def _json(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
 
@@ -245,6 +267,14 @@ def _tokens_args(p: argparse.ArgumentParser) -> None:
     revoke.set_defaults(act=tokens_revoke)
 
 
+def _keys_args(p: argparse.ArgumentParser) -> None:
+    action = _actions(p)
+    action("rotate", help="sign new access tokens with a new key").set_defaults(act=keys_rotate)
+    listing = action("list", help="the signing keys (never their private halves)")
+    _json(listing)
+    listing.set_defaults(act=keys_list)
+
+
 async def run_action(args: argparse.Namespace) -> int:
     act: Action = args.act
     async with auth_state(args) as state:
@@ -258,5 +288,7 @@ def register_commands() -> list[Command]:
                 "password", _users_args, run_action),
         Command("tokens", "manage API tokens for automation: create, list, revoke",
                 _tokens_args, run_action),
+        Command("signing-keys", "rotate or list the keys that sign access tokens",
+                _keys_args, run_action),
     ]
 

@@ -22,14 +22,9 @@ import pytest
 
 from tests.auth_support import AUTH_OFF
 from tests.conftest import free_port
+from tests.web.browser_support import ARGS, CHROMIUM, WAIT_MS, new_page, watch_csp
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-WAIT_MS = 60_000
-"""Upper bound for one browser wait; the test never depends on how fast anything is."""
 
 LIVE = """
 workflow live_demo {
@@ -208,35 +203,6 @@ def browser() -> Iterator[Any]:
             yield chromium
         finally:
             chromium.close()
-
-
-def new_page(browser: Any) -> Any:
-    """A page of the usual desktop size that waits WAIT_MS for what a test expects."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.set_default_timeout(WAIT_MS)
-    return page
-
-
-CSP_LISTENER = """
-document.addEventListener("securitypolicyviolation", (e) => window.reportCspViolation(
-  `${e.effectiveDirective} refused ${e.blockedURI || "inline"} in ${e.sourceFile}:${e.lineNumber}`
-), true);
-"""
-
-
-def watch_csp(page: Any) -> list[str]:
-    """Every Content-Security-Policy violation the page reports from now on (the event, and
-    the console message Chromium writes), across navigations."""
-    violations: list[str] = []
-
-    def report(text: str) -> None:
-        violations.append(text)
-
-    page.expose_function("reportCspViolation", report)
-    page.add_init_script(CSP_LISTENER)
-    page.on("console", lambda m: violations.append(m.text)
-            if "Content Security Policy" in m.text else None)
-    return violations
 
 
 def test_a_refused_answer_stays_in_place_through_live_updates(

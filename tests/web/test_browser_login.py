@@ -19,7 +19,7 @@ import pyotp
 import pytest
 
 from tests.conftest import free_port
-from tests.web.test_browser import new_page, watch_csp
+from tests.web.browser_support import ARGS, CHROMIUM, new_page, watch_csp
 
 pytestmark = pytest.mark.slow
 
@@ -73,8 +73,6 @@ def first_start(tmp_path: Path) -> Iterator[tuple[str, str]]:
 def test_first_sign_in_new_password_totp_enrolment_then_a_run(
         first_start: tuple[str, str]) -> None:
     from playwright.sync_api import sync_playwright
-
-    from tests.web.test_browser import ARGS, CHROMIUM
 
     url, password = first_start
     with sync_playwright() as p:
