@@ -11,6 +11,11 @@ connections (a minimal HTTP/1.1 client on asyncio streams, cheap enough not to b
 bottleneck) and drives `GET /api/v1/workflows/{id}/status` over a few finished runs, then
 `POST /api/v1/workflows`. Prints one JSON line per scenario: requests/s, p50/p99 latency in
 ms, errors (any status other than the expected one, or a broken connection).
+
+Every request carries an API token of an `operator` (made in the data dir before the server
+starts), so the figures include authentication and authorization as users meet them; the
+memory store cannot be prepared that way and runs with authentication off (`"auth"` in
+the JSON says which).
 """
 from __future__ import annotations
 
@@ -69,8 +74,8 @@ def free_port() -> int:
         return port
 
 
-def start_server(root: Path, store: str, profile: str | None) -> tuple[subprocess.Popen[bytes],
-                                                                       int]:
+def start_server(root: Path, store: str, profile: str | None,
+                 token: str | None) -> tuple[subprocess.Popen[bytes], int]:
     workflows = root / "workflows"
     workflows.mkdir()
     (workflows / "noop.bsw").write_text(NOOP_WORKFLOW)
@@ -78,9 +83,28 @@ def start_server(root: Path, store: str, profile: str | None) -> tuple[subproces
     port = free_port()
     command = [sys.executable, str(HERE), "--serve-child", str(port), str(workflows),
                str(root / "data"), store, profile or ""]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    env = {**os.environ, "BASESHIFT_AUTH": "none" if token is None else "on"}
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env)
     asyncio.run(wait_ready(port, server))
     return server, port
+
+
+async def make_token(data: Path, store: str) -> str | None:
+    """An operator's API token in the server's store (None for the memory store, which
+    starts empty in the server's own process)."""
+    if store == "memory":
+        return None
+    from baseshift.core.access import Grant
+    from baseshift.core.app.application import BaseShift
+    from baseshift.core.settings import Settings
+    from baseshift.plugins.auth.state import AUTH
+
+    async with BaseShift(Settings.from_env(data_dir=data, store=store)) as bs:
+        state = bs.stash[AUTH]
+        await state.accounts.add_user("bench", None, [Grant("operator")])
+        _, secret = await state.logins.create_api_token("bench", "bench",
+                                                        [Grant("operator")], None)
+        return secret
 
 
 async def wait_ready(port: int, server: subprocess.Popen[bytes]) -> None:
@@ -93,7 +117,7 @@ async def wait_ready(port: int, server: subprocess.Popen[bytes]) -> None:
         except OSError:
             await asyncio.sleep(0.05)
             continue
-        status, _ = await conn.request(b"GET", "/api/v1/openapi.json")
+        status, _ = await conn.request(b"GET", "/.well-known/jwks.json")
         conn.close()
         if status == 200:
             return
@@ -106,6 +130,9 @@ async def wait_ready(port: int, server: subprocess.Popen[bytes]) -> None:
 class Connection:
     """One keep-alive HTTP/1.1 connection: send a request, read status and body."""
 
+    credentials = b""
+    """The Authorization header line every request sends (set once per process)."""
+
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
 
@@ -115,8 +142,8 @@ class Connection:
         return cls(reader, writer)
 
     async def request(self, method: bytes, path: str, body: bytes = b"") -> tuple[int, bytes]:
-        head = (method + b" " + path.encode() + b" HTTP/1.1\r\nHost: bench\r\n"
-                b"Content-Type: application/json\r\nContent-Length: "
+        head = (method + b" " + path.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                + self.credentials + b"Content-Type: application/json\r\nContent-Length: "
                 + str(len(body)).encode() + b"\r\n\r\n")
         self.writer.write(head + body)
         header = await self.reader.readuntil(b"\r\n\r\n")
@@ -176,9 +203,15 @@ async def drive(port: int, scenario: str, seconds: float, concurrency: int,
     }
 
 
+def authorize(token: str | None) -> None:
+    Connection.credentials = b"" if token is None else \
+        b"Authorization: Bearer " + token.encode() + b"\r\n"
+
+
 def load(port: int, scenario: str, seconds: float, concurrency: int,
-         targets: list[str]) -> dict[str, Any]:
+         targets: list[str], token: str | None) -> dict[str, Any]:
     """Entry point of the load process."""
+    authorize(token)
     return asyncio.run(drive(port, scenario, seconds, concurrency, targets))
 
 
@@ -230,7 +263,9 @@ def print_profile(path: str, top: int = 25) -> None:
 
 def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        server, port = start_server(Path(tmp), args.store, args.profile)
+        token = asyncio.run(make_token(Path(tmp) / "data", args.store))
+        authorize(token)
+        server, port = start_server(Path(tmp), args.store, args.profile, token)
         try:
             targets = asyncio.run(seed_runs(port, 20))
             spawn = multiprocessing.get_context("spawn")
@@ -238,9 +273,11 @@ def run(args: argparse.Namespace) -> None:
                 for scenario in args.scenario:
                     cpu = cpu_seconds(server.pid)
                     result = pool.apply(load, (port, scenario, args.seconds, args.concurrency,
-                                               targets))
+                                               targets, token))
                     result |= cpu_per_request(cpu, cpu_seconds(server.pid), result["requests"])
-                    print(json.dumps({"benchmark": "api", "store": args.store, **result}),
+                    print(json.dumps({"benchmark": "api", "store": args.store,
+                                      "auth": "none" if token is None else "api-token",
+                                      **result}),
                           flush=True)
         finally:
             server.send_signal(signal.SIGTERM)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -20,6 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from baseshift.core.access import ANONYMOUS, SERVER, Actor, Permission, Resource
 from baseshift.core.errors import BaseShiftError, Forbidden, Unauthorized
+from baseshift.core.stash import StashKey
 
 from .problems import problem
 from .requests import baseshift_of
@@ -108,9 +110,26 @@ def run_resource(conn: HTTPConnection) -> Awaitable[Resource]:
     return _run(conn, conn.path_params["run_id"])
 
 
+RUN_WORKFLOWS: StashKey[OrderedDict[str, str]] = StashKey("web.run_workflows")
+"""Run id -> workflow name, most recent last: a run never changes workflow, so a run's
+requests after its first need no store read to be authorized."""
+RUN_WORKFLOWS_KEPT = 10_000
+
+
 async def _run(conn: HTTPConnection, run_id: str) -> Resource:
-    snapshot = await baseshift_of(conn).store.load_run(run_id, attempts=False)
-    return Resource("run", run_id, snapshot.run.workflow if snapshot is not None else None)
+    bs = baseshift_of(conn)
+    known = bs.stash.setdefault(RUN_WORKFLOWS, OrderedDict())
+    workflow = known.get(run_id)
+    if workflow is None:
+        snapshot = await bs.store.load_run(run_id, attempts=False)
+        if snapshot is None:
+            return Resource("run", run_id)
+        workflow = known[run_id] = snapshot.run.workflow
+        if len(known) > RUN_WORKFLOWS_KEPT:
+            known.popitem(last=False)
+    else:
+        known.move_to_end(run_id)
+    return Resource("run", run_id, workflow)
 
 
 def workflow_named(param: str) -> ResourceOf:

@@ -18,6 +18,9 @@ from .passwords import Passwords, password_problem
 from .totp import accept_code, code_digest, new_recovery_codes, new_secret, provisioning_uri
 
 ROLE_CACHE_SECONDS = 2.0
+"""How long roles, and the actors credentials stand for, are reused before the store is
+read again: a change made on another server of the fleet applies within this time (one
+made on this server, at once)."""
 NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-@")
 
 
@@ -41,6 +44,9 @@ class Accounts:
         self.clock = clock
         self._roles: dict[str, Role] = {}
         self._roles_read = float("-inf")
+        self.generation = 0
+        """Counts the changes made here to accounts, grants and roles: what was derived
+        from them before (cached actors) is stale once it moves."""
 
     async def ensure_builtin_roles(self) -> None:
         """Store the builtin roles that are missing (a changed MFA flag is kept)."""
@@ -58,6 +64,7 @@ class Accounts:
 
     def forget_roles(self) -> None:
         self._roles_read = float("-inf")
+        self.generation += 1
 
     async def check_grants(self, grants: Iterable[Grant]) -> tuple[Grant, ...]:
         roles = await self.roles()
@@ -105,6 +112,7 @@ class Accounts:
         return user
 
     async def save(self, user: UserRecord, *, end_sessions: bool = False) -> UserRecord:
+        self.generation += 1
         user.updated_at = self.clock()
         await self.store.save_user(user)
         if end_sessions:
@@ -153,6 +161,7 @@ class Accounts:
 
     async def set_grants(self, name: str, grants: Sequence[Grant]) -> list[Grant]:
         user = await self.user(name)
+        self.generation += 1
         await self.store.set_grants(user.id, await self.check_grants(grants))
         return await self.store.grants_of(user.id)
 

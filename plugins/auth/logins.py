@@ -16,7 +16,7 @@ from baseshift.core.access import Actor, Grant
 from baseshift.core.errors import Forbidden, InputError, NotFound, Unauthorized
 from baseshift.core.identity import ApiTokenRecord, RefreshTokenRecord, UserRecord
 
-from .accounts import Accounts
+from .accounts import ROLE_CACHE_SECONDS, Accounts
 from .signing import AccessTokens
 from .throttle import Throttle
 from .tokens import API_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX, digest, new_token
@@ -41,6 +41,36 @@ class TokenPair:
                 "token_type": "Bearer", "expires_in": self.expires_in}
 
 
+class ActorCache:
+    """The actors of credentials seen in the last `ROLE_CACHE_SECONDS` (never past the
+    credential's expiry, and forgotten at any change of accounts made here), so a client
+    sending the same token again costs no signature check and no store read."""
+
+    LIMIT = 10_000
+
+    def __init__(self, accounts: Accounts) -> None:
+        self.accounts = accounts
+        self._kept: dict[str, tuple[float, int, Actor]] = {}
+
+    def get(self, credential: str, now: float) -> Actor | None:
+        found = self._kept.get(digest(credential))
+        if found is None:
+            return None
+        until, generation, actor = found
+        if now >= until or generation != self.accounts.generation:
+            return None
+        return actor
+
+    def keep(self, credential: str, actor: Actor, expires_at: float, now: float) -> Actor:
+        if len(self._kept) >= self.LIMIT:
+            self._kept = {k: v for k, v in self._kept.items() if v[0] > now}
+            if len(self._kept) >= self.LIMIT:
+                self._kept.clear()
+        self._kept[digest(credential)] = (min(expires_at, now + ROLE_CACHE_SECONDS),
+                                          self.accounts.generation, actor)
+        return actor
+
+
 class PasswordChangeRequired(Forbidden):
     code = "auth.password-change-required"
 
@@ -59,6 +89,7 @@ class Logins:
         self.throttle = Throttle()
         self.refresh_lifetime = refresh_lifetime
         self.clock = clock
+        self._actors = ActorCache(accounts)
 
     async def check_credentials(self, username: str, password: str, totp_code: str | None,
                                 client: str) -> UserRecord:
@@ -184,6 +215,9 @@ class Logins:
             await self.store.revoke_refresh_family(session, now)
 
     async def actor_for_access_token(self, token: str) -> Actor:
+        cached = self._actors.get(token, self.clock())
+        if cached is not None:
+            return cached
         claims = await self.tokens.verify(token)
         if claims.get("purpose") is not None:  # an enrolment ticket is no access token
             raise Unauthorized("this token only serves to enrol a second factor")
@@ -191,7 +225,7 @@ class Logins:
             "sid": claims.get("sid"), "jti": claims.get("jti")})
         if actor is None:
             raise Unauthorized("the user of this token is disabled or no longer exists")
-        return actor
+        return self._actors.keep(token, actor, float(claims["exp"]), self.clock())
 
     async def create_api_token(self, user_name: str, name: str, grants: Sequence[Grant],
                                expires_in: float | None) -> tuple[ApiTokenRecord, str]:
@@ -211,6 +245,9 @@ class Logins:
         return record, secret
 
     async def actor_for_api_token(self, secret: str) -> Actor:
+        cached = self._actors.get(secret, self.clock())
+        if cached is not None:
+            return cached
         record = await self.store.find_api_token(digest(secret))
         if record is None:
             raise Unauthorized("unknown API token")
@@ -223,8 +260,10 @@ class Logins:
                                           token=(record.id, record.name, record.grants))
         if actor is None:
             raise Unauthorized("the user of this API token is disabled")
-        return actor
+        until = record.expires_at if record.expires_at is not None else float("inf")
+        return self._actors.keep(secret, actor, until, self.clock())
 
     async def revoke_api_token(self, token_id: str) -> None:
+        self.accounts.generation += 1
         if not await self.store.revoke_api_token(token_id, self.clock()):
             raise NotFound(f"there is no active API token '{token_id}'")
