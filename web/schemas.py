@@ -21,13 +21,18 @@ COMPONENTS: dict[str, Any] = {
 RUN_STATUS: dict[str, Any] = {"$ref": "#/components/schemas/RunStatus"}
 JOB_STATUS: dict[str, Any] = {"$ref": "#/components/schemas/JobStatus"}
 EXECUTOR: dict[str, Any] = {"$ref": "#/components/schemas/Executor"}
+PERMISSION: dict[str, Any] = {"$ref": "#/components/schemas/Permission"}
 
 
-def app_components(executors: Iterable[str]) -> dict[str, Any]:
+def app_components(executors: Iterable[str], permissions: Iterable[str] = ()
+                   ) -> dict[str, Any]:
     """Components that depend on the running application: the executors installed (what
-    a template step's `type` must name, as the server checks)."""
+    a template step's `type` must name, as the server checks) and the permissions the
+    plugins declare (what a role may hold; `*` is every one)."""
     return {"Executor": {"type": "string", "enum": sorted(executors),
-                         "description": "an installed executor"}}
+                         "description": "an installed executor"},
+            "Permission": {"type": "string", "enum": ["*", *sorted(permissions)],
+                           "description": "a declared permission"}}
 
 
 def obj(properties: dict[str, Any], required: tuple[str, ...] = (), *,

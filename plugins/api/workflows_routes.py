@@ -164,7 +164,8 @@ async def _source(request: Request) -> tuple[str, str]:
 
 @requires(API_DOCS)
 async def openapi_document(request: Request) -> Response:
-    components = app_components(baseshift_of(request).executor_classes)
+    bs = baseshift_of(request)
+    components = app_components(bs.executor_classes, bs.hooks.permissions())
     return JSONResponse(build_document(request.app.routes, title="Base Shift API",
                                        version=package_version(), components=components))
 

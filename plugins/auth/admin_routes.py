@@ -9,12 +9,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from baseshift.core.access import ALL, ROLES_ADMIN, USERS_ADMIN, Role
-from baseshift.core.errors import Conflict, InputError, NotFound
+from baseshift.core.errors import BadRequest, Conflict, InputError, NotFound
 from baseshift.core.identity import UserRecord
 from baseshift.web.access import requires
 from baseshift.web.openapi import operation
 from baseshift.web.requests import baseshift_of, json_object, only_fields, read_json
-from baseshift.web.schemas import obj
+from baseshift.web.schemas import PERMISSION, obj
 
 from .accounts import check_name
 from .routes import GRANT, STRING, grant_json, grants_from
@@ -26,17 +26,20 @@ GRANTS = {"type": "array", "items": {"anyOf": [STRING, GRANT]}}
 USER = obj({"id": STRING, "name": STRING, "roles": GRANTS, "disabled": FLAG, "mfa": FLAG,
             "must_change_password": FLAG, "source": STRING},
            ("id", "name", "roles", "disabled", "mfa"))
-NEW_USER = obj({"name": STRING, "password": STRING, "roles": GRANTS, "temporary": FLAG,
+USER_NAME = {"type": "string", "pattern": "^[a-z0-9._@-]{1,64}$"}
+PASSWORD = {"type": "string", "minLength": 12, "maxLength": 1024,
+            "description": "at least 12 characters, not the user name, not a common one"}
+NEW_USER = obj({"name": USER_NAME, "password": PASSWORD, "roles": GRANTS, "temporary": FLAG,
                 "totp": FLAG}, ("name", "roles"), closed=True)
-USER_CHANGE = obj({"disabled": FLAG, "password": STRING, "temporary": FLAG}, closed=True)
+USER_CHANGE = obj({"disabled": FLAG, "password": PASSWORD, "temporary": FLAG}, closed=True)
 ROLES_BODY = obj({"roles": GRANTS}, ("roles",), closed=True)
 ROLE = obj({"name": STRING, "summary": {"type": "string"}, "mfa": FLAG, "builtin": FLAG,
             "permissions": {"type": "array", "items": STRING}},
            ("name", "permissions", "mfa", "builtin"))
 ROLE_BODY = obj({"summary": {"type": "string"}, "mfa": FLAG,
-                 "permissions": {"type": "array", "items": STRING}}, ("permissions",),
+                 "permissions": {"type": "array", "items": PERMISSION}}, ("permissions",),
                 closed=True)
-NAME = {"name": {"type": "string", "pattern": "^[a-z0-9._@-]{1,64}$"}}
+NAME = {"name": USER_NAME}
 
 
 def _state(request: Request) -> AuthState:
@@ -44,7 +47,11 @@ def _state(request: Request) -> AuthState:
 
 
 async def _body(request: Request, fields: set[str]) -> dict[str, Any]:
-    body = json_object(await read_json(request), "body")
+    raw = await read_json(request)
+    if raw is None:
+        raise BadRequest("this request needs a JSON body",
+                         hint="send Content-Type: application/json with an object")
+    body = json_object(raw, "body")
     only_fields(body, fields)
     return body
 
@@ -57,8 +64,10 @@ def _flag(body: dict[str, Any], field: str) -> bool:
 
 
 def _password(body: dict[str, Any]) -> str | None:
-    value = body.get("password")
-    if value is not None and (not isinstance(value, str) or not value):
+    if "password" not in body:
+        return None
+    value = body["password"]
+    if not isinstance(value, str) or not value:
         raise InputError("field 'password' must be a non-empty string",
                          details={"field": "password"})
     return value
@@ -81,7 +90,8 @@ async def list_users(request: Request) -> Response:
 
 @requires(USERS_ADMIN)
 @operation("Create a user (with `totp`, enrolled at once: the answer holds its URI)",
-           tags=TAGS, request=NEW_USER, response=obj({"user": USER, "totp_uri": STRING}),
+           tags=TAGS, request=NEW_USER,
+           response=obj({"user": USER, "totp_uri": {"type": ["string", "null"]}}),
            status=201, errors=(404, 409, 422))
 async def create_user(request: Request) -> Response:
     body = await _body(request, {"name", "password", "roles", "temporary", "totp"})

@@ -29,6 +29,9 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workflows", metavar="DIR",
                    help="folder of .bsw files to load and watch (env BASESHIFT_WORKFLOWS; "
                    "default ./workflows)")
+    p.add_argument("--certfile", metavar="PEM",
+                   help="serve HTTPS with this certificate (chain) file; needs --keyfile")
+    p.add_argument("--keyfile", metavar="PEM", help="the private key of --certfile")
     p.add_argument("--auth", choices=("on", "none"),
                    help="`on` (the default): every request needs a permission; `none`: "
                    "anyone reaching the port may do anything, refused unless --host is a "
@@ -53,13 +56,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
             return ExitCode.USAGE
         print("warning: authentication is off (--auth none): every local user and program "
               "can do anything on this server", file=sys.stderr, flush=True)
+    if bool(args.certfile) != bool(args.keyfile):
+        print("error: HTTPS needs both --certfile and --keyfile", file=sys.stderr)
+        return ExitCode.USAGE
+    if args.certfile:
+        problem = _tls_problem(args.certfile, args.keyfile)
+        if problem:
+            print(f"error: cannot use {args.certfile} and {args.keyfile}: {problem}",
+                  file=sys.stderr)
+            return ExitCode.USAGE
     asyncio.run(_preflight(settings))
-    url = f"http://{_host(args.host)}:{args.port}/"
+    scheme = "https" if args.certfile else "http"
+    url = f"{scheme}://{_host(args.host)}:{args.port}/"
     app = create_app(settings, on_ready=lambda bs: _ready(bs, url))
     print(f"Base Shift is starting (workflows: {settings.workflows_dir}, "
           f"data: {settings.data_dir})", flush=True)
     try:
-        serve_forever(app, hypercorn_config(args.host, args.port, access_log=not args.quiet))
+        config = hypercorn_config(args.host, args.port, access_log=not args.quiet)
+        if args.certfile:
+            config.certfile, config.keyfile = args.certfile, args.keyfile
+        serve_forever(app, config)
     except OSError as exc:
         print(f"error: cannot serve on {args.host}:{args.port}: {exc.strerror or exc}",
               file=sys.stderr)
@@ -118,6 +134,18 @@ def serve_forever(app: ASGIApp, config: Config) -> None:
 
 def _ready(bs: BaseShift, url: str) -> None:
     print(f"Base Shift is ready: open {url}  (Ctrl-C stops it)", flush=True)
+
+
+def _tls_problem(certfile: str, keyfile: str) -> str | None:
+    """Why the certificate and key cannot serve HTTPS (missing, unreadable, not a pair), or
+    None: said before the server starts, not as a traceback from inside it."""
+    import ssl
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
+    except OSError as exc:  # ssl.SSLError is one
+        return str(exc.strerror or exc)
+    return None
 
 
 def _loopback(host: str) -> bool:
