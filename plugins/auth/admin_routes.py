@@ -8,15 +8,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from baseshift.core.access import ALL, ROLES_ADMIN, USERS_ADMIN, Role
-from baseshift.core.errors import BadRequest, Conflict, InputError, NotFound
+from baseshift.core.access import ROLES_ADMIN, USERS_ADMIN, Role
+from baseshift.core.errors import BadRequest, InputError
 from baseshift.core.identity import UserRecord
 from baseshift.web.access import requires
 from baseshift.web.openapi import operation
 from baseshift.web.requests import baseshift_of, json_object, only_fields, read_json
 from baseshift.web.schemas import PERMISSION, obj
 
-from .accounts import check_name
+from .administration import delete_role as remove_role
+from .administration import save_role
 from .routes import GRANT, STRING, grant_json, grants_from
 from .state import AUTH, AuthState
 
@@ -168,28 +169,16 @@ async def list_roles(request: Request) -> Response:
            tags=TAGS, request=ROLE_BODY, response=ROLE, errors=(409, 422), path=NAME)
 async def put_role(request: Request) -> Response:
     body = await _body(request, {"summary", "mfa", "permissions"})
-    state, name = _state(request), check_name(request.path_params["name"], "role")
+    state = _state(request)
     permissions = body.get("permissions")
     if not isinstance(permissions, list) or not all(isinstance(p, str) for p in permissions):
         raise InputError("field 'permissions' must be a list of permission names",
                          details={"field": "permissions"})
-    unknown = sorted(set(permissions) - set(state.permissions) - {ALL})
-    if unknown:
-        raise InputError(f"unknown permission(s): {', '.join(unknown)}",
-                         hint=f"permissions: {', '.join(sorted(state.permissions))}",
-                         details={"field": "permissions"})
     summary = body.get("summary", "")
     if not isinstance(summary, str):
         raise InputError("field 'summary' must be a string", details={"field": "summary"})
-    current = (await state.accounts.roles()).get(name)
-    role = Role(name, frozenset(permissions), summary, _flag(body, "mfa"))
-    if current is not None and current.builtin:
-        if role.permissions != current.permissions:
-            raise Conflict(f"the builtin role '{name}' keeps its permissions",
-                           hint="make a custom role with the permissions you need")
-        role = Role(name, current.permissions, current.summary, role.mfa, builtin=True)
-    await state.accounts.store.save_role(role)
-    state.accounts.forget_roles()
+    role = await save_role(state, request.path_params["name"], permissions, summary,
+                           _flag(body, "mfa"))
     return JSONResponse(role_json(role))
 
 
@@ -197,14 +186,7 @@ async def put_role(request: Request) -> Response:
 @operation("Delete a custom role (its grants go with it)", tags=TAGS, status=204,
            errors=(404, 409), path=NAME)
 async def delete_role(request: Request) -> Response:
-    state, name = _state(request), request.path_params["name"]
-    role = (await state.accounts.roles()).get(name)
-    if role is None:
-        raise NotFound(f"there is no role '{name}'")
-    if role.builtin:
-        raise Conflict(f"the builtin role '{name}' cannot be deleted")
-    await state.accounts.store.delete_role(name)
-    state.accounts.forget_roles()
+    await remove_role(_state(request), request.path_params["name"])
     return Response(status_code=204)
 
 

@@ -118,6 +118,6 @@ def configure(baseshift: App) -> None:
 
 @hookimpl
 def register_routes() -> list[Any]:
-    from . import admin_routes, pages, routes
+    from . import admin_pages, admin_routes, pages, routes
 
-    return [*routes.routes(), *admin_routes.routes(), *pages.routes()]
+    return [*routes.routes(), *admin_routes.routes(), *pages.routes(), *admin_pages.routes()]

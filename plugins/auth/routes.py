@@ -8,8 +8,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from baseshift.core.access import SERVER, TOKENS_ADMIN, TOKENS_OWN, Actor, Grant
-from baseshift.core.errors import Forbidden, InputError, NotFound
+from baseshift.core.access import SERVER, TOKENS_ADMIN, TOKENS_OWN, Grant
+from baseshift.core.errors import InputError
 from baseshift.core.identity import ApiTokenRecord
 from baseshift.web.access import actor_of, check, public, requires
 from baseshift.web.limits import FlagParam
@@ -17,6 +17,8 @@ from baseshift.web.openapi import operation
 from baseshift.web.requests import baseshift_of, json_object, only_fields, read_json
 from baseshift.web.schemas import obj
 
+from .administration import create_own_token, own_tokens
+from .administration import revoke_token as revoke_own_or_any
 from .rbac import grants_allow
 from .state import AUTH, AuthState
 
@@ -171,26 +173,9 @@ async def create_token(request: Request) -> Response:
     if expires is not None and (not isinstance(expires, int | float) or expires <= 0):
         raise InputError("field 'expires_in' must be a positive number of seconds",
                          details={"field": "expires_in"})
-    if actor.user is None:
-        raise Forbidden("only a signed-in user can make API tokens")
-    await _within_own(state, actor, grants)
-    record, secret = await state.logins.create_api_token(actor.user, name, grants, expires)
-    return JSONResponse({"token": secret, "api_token": token_json(record, actor.user)},
+    record, secret = await create_own_token(state, actor, name, grants, expires)
+    return JSONResponse({"token": secret, "api_token": token_json(record, actor.person)},
                         status_code=201)
-
-
-async def _within_own(state: AuthState, actor: Actor, grants: list[Grant]) -> None:
-    """Refuse a token role giving a permission the actor lacks (a token never widens)."""
-    roles = await state.accounts.roles()
-    for grant in grants:
-        role = roles.get(grant.role)
-        names = state.permissions if role is None or "*" in role.permissions \
-            else role.permissions
-        for name in names:
-            if not grants_allow(actor.grants, roles, state.permissions.get(name), name,
-                                SERVER):
-                raise Forbidden(f"role '{grant.role}' gives {name}, which you do not hold",
-                                details={"field": "roles"})
 
 
 @requires(TOKENS_OWN)
@@ -202,10 +187,8 @@ async def list_tokens(request: Request) -> Response:
     if everyone:
         await check(request, TOKENS_ADMIN.name)
     users = {u.id: u.name for u in await state.accounts.store.list_users()}
-    owner = None if everyone else await state.accounts.store.get_user(actor.user or "")
-    if owner is None and not everyone:
-        return JSONResponse([])
-    tokens = await state.accounts.store.list_api_tokens(None if owner is None else owner.id)
+    tokens = (await state.accounts.store.list_api_tokens(None) if everyone
+              else await own_tokens(state, actor))
     return JSONResponse([token_json(t, users.get(t.user_id, "?")) for t in tokens])
 
 
@@ -214,15 +197,8 @@ async def list_tokens(request: Request) -> Response:
            status=204, errors=(401, 403, 404))
 async def revoke_token(request: Request) -> Response:
     state, actor = _state(request), actor_of(request)
-    token_id = request.path_params["token_id"]
-    owner = await state.accounts.store.get_user(actor.user or "")
-    mine = {t.id for t in await state.accounts.store.list_api_tokens(owner.id)} \
-        if owner is not None else set()
-    if token_id not in mine:
-        if token_id not in {t.id for t in await state.accounts.store.list_api_tokens(None)}:
-            raise NotFound(f"there is no API token '{token_id}'")
-        await check(request, TOKENS_ADMIN.name)
-    await state.logins.revoke_api_token(token_id)
+    await revoke_own_or_any(state, actor, request.path_params["token_id"],
+                       lambda: check(request, TOKENS_ADMIN.name))
     return Response(status_code=204)
 
 
