@@ -137,6 +137,16 @@ _PORT_LOCKS: list[Any] = []
 """Open lock files of the ports this process reserved; closing them (at exit) frees them."""
 
 
+def stop_process(proc: subprocess.Popen[Any], grace: float = 30) -> None:
+    """SIGTERM, then SIGKILL after `grace` seconds: a server process a test started."""
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on, reserved for this process: no other
     test process on this machine (another xdist worker, another pytest run) gets it.

@@ -24,11 +24,11 @@ from baseshift.core.errors import Conflict, Forbidden, InputError, NotFound
 from baseshift.core.identity import ApiTokenRecord, UserRecord
 from baseshift.web.access import actor_of, check, requires
 from baseshift.web.render import render
-from baseshift.web.requests import baseshift_of, read_form
+from baseshift.web.requests import read_form
 
 from . import administration
 from .cli import grant_of, grant_text
-from .state import AUTH, AuthState
+from .http import auth_of
 
 Form = Mapping[str, str]
 REFUSALS = (InputError, NotFound, Conflict, Forbidden)
@@ -68,9 +68,6 @@ Page = Callable[[Request, Refusal | None, int], Awaitable[Response]]
 Action = Callable[[Request, Form], Awaitable[Response | None]]
 """An action of a page's form: None to answer 303 to the page, or an answer of its own."""
 
-
-def _state(request: Request) -> AuthState:
-    return baseshift_of(request).stash[AUTH]
 
 
 def roles_text(grants: Sequence[Grant]) -> str:
@@ -122,7 +119,7 @@ def _checked(form: Form, name: str) -> bool:
 
 async def _users_page(request: Request, refusal: Refusal | None = None,
                       status: int = 200) -> Response:
-    store = _state(request).accounts.store
+    store = auth_of(request).accounts.store
     rows = [UserRow(u, roles_text(await store.grants_of(u.id)))
             for u in await store.list_users()]
     places = {"create", *(f"user:{r.user.name}" for r in rows)}
@@ -136,30 +133,30 @@ async def users(request: Request) -> Response:
 
 
 async def _create_user(request: Request, form: Form) -> None:
-    await _state(request).accounts.add_user(
+    await auth_of(request).accounts.add_user(
         form.get("name", "").strip(), form.get("password") or None,
         grants_of_text(form.get("roles", "")), temporary=_checked(form, "temporary"))
 
 
 async def _disable(request: Request, form: Form) -> None:
-    await _state(request).accounts.set_disabled(form.get("name", ""), True)
+    await auth_of(request).accounts.set_disabled(form.get("name", ""), True)
 
 
 async def _enable(request: Request, form: Form) -> None:
-    await _state(request).accounts.set_disabled(form.get("name", ""), False)
+    await auth_of(request).accounts.set_disabled(form.get("name", ""), False)
 
 
 async def _reset_mfa(request: Request, form: Form) -> None:
-    await _state(request).accounts.reset_mfa(form.get("name", ""))
+    await auth_of(request).accounts.reset_mfa(form.get("name", ""))
 
 
 async def _set_roles(request: Request, form: Form) -> None:
-    await _state(request).accounts.set_grants(form.get("name", ""),
+    await auth_of(request).accounts.set_grants(form.get("name", ""),
                                               grants_of_text(form.get("roles", "")))
 
 
 async def _set_password(request: Request, form: Form) -> None:
-    await _state(request).accounts.set_password(
+    await auth_of(request).accounts.set_password(
         form.get("name", ""), form.get("password", ""), temporary=_checked(form, "temporary"))
 
 
@@ -179,7 +176,7 @@ async def users_form(request: Request) -> Response:
 
 async def _roles_page(request: Request, refusal: Refusal | None = None,
                       status: int = 200) -> Response:
-    state = _state(request)
+    state = auth_of(request)
     roles = await state.accounts.store.roles()
     places = {"save", *(f"role:{r.name}" for r in roles)}
     return _page(request, "auth/roles.html", status, refusal, places, roles=roles,
@@ -199,18 +196,18 @@ def permissions_of(form: Form) -> list[str]:
 
 
 async def _save_role(request: Request, form: Form) -> None:
-    await administration.save_role(_state(request), form.get("name", "").strip(),
+    await administration.save_role(auth_of(request), form.get("name", "").strip(),
                                    permissions_of(form),
                                    form.get("summary", "").strip(), _checked(form, "mfa"))
 
 
 async def _role_mfa(request: Request, form: Form) -> None:
-    await administration.set_role_mfa(_state(request), form.get("name", ""),
+    await administration.set_role_mfa(auth_of(request), form.get("name", ""),
                                       _checked(form, "mfa"))
 
 
 async def _delete_role(request: Request, form: Form) -> None:
-    await administration.delete_role(_state(request), form.get("name", ""))
+    await administration.delete_role(auth_of(request), form.get("name", ""))
 
 
 ROLE_ACTIONS: dict[str, Action] = {"save": _save_role, "mfa": _role_mfa,
@@ -229,7 +226,7 @@ async def _tokens_page(request: Request, refusal: Refusal | None = None, status:
                        created: tuple[ApiTokenRecord, str] | None = None) -> Response:
     actor = actor_of(request)
     rows = [TokenRow(t, roles_text(t.grants))
-            for t in await administration.own_tokens(_state(request), actor)]
+            for t in await administration.own_tokens(auth_of(request), actor)]
     places = {"create", *(f"token:{r.token.id}" for r in rows)}
     return _page(request, "auth/tokens.html", status, refusal, places, tokens=rows,
                  created=created, own_roles=roles_text(actor.grants))
@@ -261,13 +258,13 @@ async def _create_token(request: Request, form: Form) -> Response:
         raise InputError("a token needs a name", details={"field": "name"})
     grants = grants_of_text(form.get("roles", ""))
     expires = expiry_seconds(form.get("expires_days", ""))
-    created = await administration.create_own_token(_state(request), actor_of(request), name,
+    created = await administration.create_own_token(auth_of(request), actor_of(request), name,
                                                     grants, expires)
     return await _tokens_page(request, status=201, created=created)
 
 
 async def _revoke_token(request: Request, form: Form) -> None:
-    await administration.revoke_token(_state(request), actor_of(request),
+    await administration.revoke_token(auth_of(request), actor_of(request),
                                       form.get("token", ""),
                                       lambda: check(request, TOKENS_ADMIN.name))
 

@@ -13,13 +13,14 @@ from baseshift.core.errors import BadRequest, InputError
 from baseshift.core.identity import UserRecord
 from baseshift.web.access import requires
 from baseshift.web.openapi import operation
-from baseshift.web.requests import baseshift_of, json_object, only_fields, read_json
+from baseshift.web.requests import json_object, only_fields, read_json
 from baseshift.web.schemas import PERMISSION, obj
 
 from .administration import delete_role as remove_role
 from .administration import save_role
+from .http import auth_of
 from .routes import GRANT, STRING, grant_json, grants_from
-from .state import AUTH, AuthState
+from .state import AuthState
 
 TAGS = ["access"]
 FLAG = {"type": "boolean"}
@@ -42,9 +43,6 @@ ROLE_BODY = obj({"summary": {"type": "string"}, "mfa": FLAG,
                 closed=True)
 NAME = {"name": USER_NAME}
 
-
-def _state(request: Request) -> AuthState:
-    return baseshift_of(request).stash[AUTH]
 
 
 async def _body(request: Request, fields: set[str]) -> dict[str, Any]:
@@ -84,7 +82,7 @@ async def user_json(state: AuthState, user: UserRecord) -> dict[str, Any]:
 @requires(USERS_ADMIN)
 @operation("Every user, with roles and MFA", tags=TAGS, response={"type": "array", "items": USER})
 async def list_users(request: Request) -> Response:
-    state = _state(request)
+    state = auth_of(request)
     return JSONResponse([await user_json(state, u)
                          for u in await state.accounts.store.list_users()])
 
@@ -99,7 +97,7 @@ async def create_user(request: Request) -> Response:
     name = body.get("name")
     if not isinstance(name, str):
         raise InputError("field 'name' must be a string", details={"field": "name"})
-    state = _state(request)
+    state = auth_of(request)
     user, uri = await state.accounts.add_user(
         name, _password(body), grants_from(body.get("roles")),
         temporary=_flag(body, "temporary"), totp=_flag(body, "totp"))
@@ -110,7 +108,7 @@ async def create_user(request: Request) -> Response:
 @requires(USERS_ADMIN)
 @operation("One user", tags=TAGS, response=USER, errors=(404,), path=NAME)
 async def get_user(request: Request) -> Response:
-    state = _state(request)
+    state = auth_of(request)
     return JSONResponse(await user_json(state, await state.accounts.user(
         request.path_params["name"])))
 
@@ -121,7 +119,7 @@ async def get_user(request: Request) -> Response:
            response=USER, errors=(404, 422), path=NAME)
 async def change_user(request: Request) -> Response:
     body = await _body(request, {"disabled", "password", "temporary"})
-    state, name = _state(request), request.path_params["name"]
+    state, name = auth_of(request), request.path_params["name"]
     user = await state.accounts.user(name)
     if "disabled" in body:
         user = await state.accounts.set_disabled(name, _flag(body, "disabled"))
@@ -137,7 +135,7 @@ async def change_user(request: Request) -> Response:
            errors=(404, 422), path=NAME)
 async def set_roles(request: Request) -> Response:
     body = await _body(request, {"roles"})
-    state, name = _state(request), request.path_params["name"]
+    state, name = auth_of(request), request.path_params["name"]
     await state.accounts.set_grants(name, grants_from(body.get("roles")))
     return JSONResponse(await user_json(state, await state.accounts.user(name)))
 
@@ -146,7 +144,7 @@ async def set_roles(request: Request) -> Response:
 @operation("Remove a user's TOTP and recovery codes (the next sign-in enrols anew)",
            tags=TAGS, response=USER, errors=(404,), path=NAME)
 async def reset_mfa(request: Request) -> Response:
-    state = _state(request)
+    state = auth_of(request)
     user = await state.accounts.reset_mfa(request.path_params["name"])
     return JSONResponse(await user_json(state, user))
 
@@ -160,7 +158,7 @@ def role_json(role: Role) -> dict[str, Any]:
 @operation("Every role and its permissions", tags=TAGS,
            response={"type": "array", "items": ROLE})
 async def list_roles(request: Request) -> Response:
-    roles = await _state(request).accounts.store.roles()
+    roles = await auth_of(request).accounts.store.roles()
     return JSONResponse([role_json(r) for r in roles])
 
 
@@ -169,7 +167,7 @@ async def list_roles(request: Request) -> Response:
            tags=TAGS, request=ROLE_BODY, response=ROLE, errors=(409, 422), path=NAME)
 async def put_role(request: Request) -> Response:
     body = await _body(request, {"summary", "mfa", "permissions"})
-    state = _state(request)
+    state = auth_of(request)
     permissions = body.get("permissions")
     if not isinstance(permissions, list) or not all(isinstance(p, str) for p in permissions):
         raise InputError("field 'permissions' must be a list of permission names",
@@ -186,7 +184,7 @@ async def put_role(request: Request) -> Response:
 @operation("Delete a custom role (its grants go with it)", tags=TAGS, status=204,
            errors=(404, 409), path=NAME)
 async def delete_role(request: Request) -> Response:
-    await remove_role(_state(request), request.path_params["name"])
+    await remove_role(auth_of(request), request.path_params["name"])
     return Response(status_code=204)
 
 

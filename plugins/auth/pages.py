@@ -15,19 +15,16 @@ from baseshift.core.identity import UserRecord
 from baseshift.web.access import actor_of, public, requires
 from baseshift.web.authn import SET_COOKIES_KEY
 from baseshift.web.render import render
-from baseshift.web.requests import baseshift_of, read_form
+from baseshift.web.requests import read_form
 
+from .http import auth_of, client_of
 from .logins import EnrolmentRequired, PasswordChangeRequired, TokenPair
 from .sessions import cleared_cookies, session_cookies
-from .state import AUTH, AuthState
 from .totp import provisioning_uri, qr_svg
 
 TEMPLATES = Path(__file__).parent / "templates"
 HOME = "/"
 
-
-def _state(request: Request) -> AuthState:
-    return baseshift_of(request).stash[AUTH]
 
 
 def safe_next(value: str | None) -> str:
@@ -37,9 +34,6 @@ def safe_next(value: str | None) -> str:
     return value
 
 
-def _client(request: Request) -> str:
-    return request.client.host if request.client is not None else "unknown"
-
 
 def _secure(request: Request) -> bool:
     return request.url.scheme == "https"
@@ -47,7 +41,7 @@ def _secure(request: Request) -> bool:
 
 def _signed_in(request: Request, pair: TokenPair, target: str) -> Response:
     response = RedirectResponse(target, status_code=303)
-    for cookie in session_cookies(pair, _state(request).logins.refresh_lifetime,
+    for cookie in session_cookies(pair, auth_of(request).logins.refresh_lifetime,
                                   _secure(request)):
         response.headers.append("set-cookie", cookie)
     return response
@@ -71,15 +65,15 @@ async def login_page(request: Request) -> Response:
 async def login(request: Request) -> Response:
     form = await read_form(request)
     target, username = safe_next(form.get("next")), form.get("username", "").strip()
-    logins = _state(request).logins
+    logins = auth_of(request).logins
     try:
         pair = await logins.login(username, form.get("password", ""),
-                                  form.get("totp_token", "").strip() or None, _client(request))
+                                  form.get("totp_token", "").strip() or None, client_of(request))
     except PasswordChangeRequired as exc:
         return _page(request, "auth/password.html", 403, next=target, username=username,
                      error=None, reason=exc.message)
     except EnrolmentRequired:
-        return await _enrol_page(request, await _state(request).accounts.user(username),
+        return await _enrol_page(request, await auth_of(request).accounts.user(username),
                                  target)
     except BaseShiftError as exc:
         return _page(request, "auth/login.html", exc.status, next=target, username=username,
@@ -96,11 +90,11 @@ async def change_password(request: Request) -> Response:
         return _page(request, "auth/password.html", 422, next=target, username=username,
                      error="the two new passwords differ", reason=None)
     try:
-        pair = await _state(request).logins.change_password(
+        pair = await auth_of(request).logins.change_password(
             username, form.get("password", ""), new,
-            form.get("totp_token", "").strip() or None, _client(request))
+            form.get("totp_token", "").strip() or None, client_of(request))
     except EnrolmentRequired:
-        return await _enrol_page(request, await _state(request).accounts.user(username),
+        return await _enrol_page(request, await auth_of(request).accounts.user(username),
                                  target)
     except BaseShiftError as exc:
         return _page(request, "auth/password.html", exc.status, next=target,
@@ -110,7 +104,7 @@ async def change_password(request: Request) -> Response:
 
 async def _enrol_page(request: Request, user: UserRecord, target: str,
                       error: str | None = None, status: int = 200) -> Response:
-    state = _state(request)
+    state = auth_of(request)
     secret = await state.accounts.begin_enrolment(user)
     uri = provisioning_uri(secret, user.name)
     return _page(request, "auth/enrol.html", 422 if error else status, next=target,
@@ -121,7 +115,7 @@ async def _enrol_page(request: Request, user: UserRecord, target: str,
 @public("the enrolment ticket in the form is the credential")
 async def enrol(request: Request) -> Response:
     form = await read_form(request)
-    target, state = safe_next(form.get("next")), _state(request)
+    target, state = safe_next(form.get("next")), auth_of(request)
     try:
         user = await state.logins.enrolling_user(form.get("ticket", ""))
     except BaseShiftError as exc:
@@ -146,7 +140,7 @@ async def logout(request: Request) -> Response:
     if not isinstance(session, str):
         raise BadRequest("only a browser session signs out here",
                         hint="API clients: POST /api/v1/auth/logout with the refresh token")
-    await _state(request).logins.logout(None, session)
+    await auth_of(request).logins.logout(None, session)
     request.scope[SET_COOKIES_KEY] = cleared_cookies(_secure(request))
     return RedirectResponse("/ui/login", status_code=303)
 

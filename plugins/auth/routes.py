@@ -14,13 +14,13 @@ from baseshift.core.identity import ApiTokenRecord
 from baseshift.web.access import actor_of, check, public, requires
 from baseshift.web.limits import FlagParam
 from baseshift.web.openapi import operation
-from baseshift.web.requests import baseshift_of, json_object, only_fields, read_json
+from baseshift.web.requests import json_object, only_fields, read_json
 from baseshift.web.schemas import obj
 
 from .administration import create_own_token, own_tokens
 from .administration import revoke_token as revoke_own_or_any
+from .http import auth_of, client_of
 from .rbac import grants_allow
-from .state import AUTH, AuthState
 
 TAGS = ["auth"]
 ALL_USERS = FlagParam("all")
@@ -49,12 +49,6 @@ NEW_TOKEN_BODY = obj({"name": STRING, "roles": {"type": "array", "minItems": 1,
                      ("name", "roles"), closed=True)
 
 
-def _state(request: Request) -> AuthState:
-    return baseshift_of(request).stash[AUTH]
-
-
-def _client(request: Request) -> str:
-    return request.client.host if request.client is not None else "unknown"
 
 
 def _text(body: dict[str, Any], field: str, *, required: bool = True) -> str | None:
@@ -78,9 +72,9 @@ async def _body(request: Request, fields: set[str]) -> dict[str, Any]:
            tags=TAGS, request=LOGIN_BODY, response=TOKEN_PAIR, errors=(400, 401, 403, 422, 429))
 async def login(request: Request) -> Response:
     body = await _body(request, {"username", "password", "totp_token"})
-    pair = await _state(request).logins.login(
+    pair = await auth_of(request).logins.login(
         str(_text(body, "username")), str(_text(body, "password")),
-        _text(body, "totp_token", required=False), _client(request))
+        _text(body, "totp_token", required=False), client_of(request))
     return JSONResponse(pair.json())
 
 
@@ -90,10 +84,10 @@ async def login(request: Request) -> Response:
            errors=(400, 401, 403, 422, 429))
 async def change_password(request: Request) -> Response:
     body = await _body(request, {"username", "password", "new_password", "totp_token"})
-    pair = await _state(request).logins.change_password(
+    pair = await auth_of(request).logins.change_password(
         str(_text(body, "username")), str(_text(body, "password")),
         str(_text(body, "new_password")), _text(body, "totp_token", required=False),
-        _client(request))
+        client_of(request))
     return JSONResponse(pair.json())
 
 
@@ -103,7 +97,7 @@ async def change_password(request: Request) -> Response:
            errors=(400, 401, 422))
 async def refresh(request: Request) -> Response:
     body = await _body(request, {"refresh_token"})
-    pair = await _state(request).logins.refresh(str(_text(body, "refresh_token")))
+    pair = await auth_of(request).logins.refresh(str(_text(body, "refresh_token")))
     return JSONResponse(pair.json())
 
 
@@ -112,13 +106,13 @@ async def refresh(request: Request) -> Response:
            tags=TAGS, request=REFRESH_BODY, status=204, errors=(400, 422))
 async def logout(request: Request) -> Response:
     body = await _body(request, {"refresh_token"})
-    await _state(request).logins.logout(_text(body, "refresh_token"))
+    await auth_of(request).logins.logout(_text(body, "refresh_token"))
     return Response(status_code=204)
 
 
 @public("the JWKS: public keys that verify access tokens, for workers and other servers")
 async def jwks(request: Request) -> Response:
-    return JSONResponse(await _state(request).logins.tokens.jwks(),
+    return JSONResponse(await auth_of(request).logins.tokens.jwks(),
                         headers={"Cache-Control": "max-age=300"})
 
 
@@ -130,7 +124,7 @@ def grant_json(grant: Grant) -> dict[str, str]:
 @operation("Who is signed in: the actor, its roles and the permissions they give",
            tags=TAGS, response=ACTOR, errors=(401,))
 async def current_user(request: Request) -> Response:
-    actor, state = actor_of(request), _state(request)
+    actor, state = actor_of(request), auth_of(request)
     roles = await state.accounts.roles()
     permissions = sorted(name for name, permission in state.permissions.items()
                          if grants_allow(actor.grants, roles, permission, name, SERVER))
@@ -165,7 +159,7 @@ def grants_from(value: Any) -> list[Grant]:
            request=NEW_TOKEN_BODY, response=obj({"token": STRING, "api_token": TOKEN}),
            status=201, errors=(400, 401, 403, 404, 422))
 async def create_token(request: Request) -> Response:
-    actor, state = actor_of(request), _state(request)
+    actor, state = actor_of(request), auth_of(request)
     body = await _body(request, {"name", "roles", "expires_in"})
     name = str(_text(body, "name"))
     grants = grants_from(body.get("roles"))
@@ -182,7 +176,7 @@ async def create_token(request: Request) -> Response:
 @operation("One's API tokens (every user's with ?all=true and tokens:admin)", tags=TAGS,
            response={"type": "array", "items": TOKEN}, params=(ALL_USERS,), errors=(400,))
 async def list_tokens(request: Request) -> Response:
-    state, actor = _state(request), actor_of(request)
+    state, actor = auth_of(request), actor_of(request)
     everyone = ALL_USERS.read(request)
     if everyone:
         await check(request, TOKENS_ADMIN.name)
@@ -196,7 +190,7 @@ async def list_tokens(request: Request) -> Response:
 @operation("Revoke an API token (one's own; anyone's with tokens:admin)", tags=TAGS,
            status=204, errors=(401, 403, 404))
 async def revoke_token(request: Request) -> Response:
-    state, actor = _state(request), actor_of(request)
+    state, actor = auth_of(request), actor_of(request)
     await revoke_own_or_any(state, actor, request.path_params["token_id"],
                        lambda: check(request, TOKENS_ADMIN.name))
     return Response(status_code=204)

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from tests.auth_support import AUTH_OFF
-from tests.conftest import free_port
+from tests.conftest import free_port, stop_process
 from tests.web.browser_support import ARGS, CHROMIUM, WAIT_MS, new_page, watch_csp
 
 pytestmark = pytest.mark.slow
@@ -99,12 +99,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         wait_until_serving(url, proc, tmp_path / "server.log")
         yield url, gate
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         log.close()
 
 

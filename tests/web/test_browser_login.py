@@ -18,7 +18,7 @@ import httpx
 import pyotp
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, stop_process
 from tests.web.browser_support import ARGS, CHROMIUM, new_page, watch_csp
 
 pytestmark = pytest.mark.slow
@@ -59,12 +59,7 @@ def first_start(tmp_path: Path) -> Iterator[tuple[str, str]]:
         assert printed, log_path.read_text()
         yield url, printed.group(1)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         log.close()
     assert printed.group(1) not in log_path.read_text().replace(printed.group(0), ""), \
         "the first password appears in the log beyond the one announcement"

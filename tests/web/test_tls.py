@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, stop_process
 from tests.tls_support import make_pki
 
 pytestmark = pytest.mark.slow
@@ -52,8 +52,7 @@ def test_https_with_hsts_and_secure_cookies(tmp_path: Path) -> None:
         with pytest.raises(httpx.ConnectError):  # an unknown CA is refused by the client
             httpx.get(url + "/.well-known/jwks.json", timeout=5)
     finally:
-        proc.terminate()
-        proc.wait(30)
+        stop_process(proc)
         log.close()
     assert f"ready: open https://127.0.0.1:{port}/" in (tmp_path / "server.log").read_text()
 
