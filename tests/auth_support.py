@@ -1,5 +1,5 @@
-"""Credentials for tests: a user holding one role and an API token acting for it, made in
-the application's own store (no password hashing, so no argon2 cost per test)."""
+"""Credentials for tests: a user holding one role and a token acting for it, made in the
+application's own store (no password hashing, so no argon2 cost per test)."""
 from __future__ import annotations
 
 from typing import Any
@@ -18,14 +18,21 @@ NO_FIRST_ADMIN: dict[str, Any] = {"auth": {"first_admin": False}}
 
 async def token_for(bs: App, role: str = "admin", scope: str = "*",
                     user: str | None = None) -> str:
-    """An API token of user `user` (default `<role>-tester`, made if missing) holding
-    `role` on `scope`."""
+    """An access token (what signing in gives) of user `user` (default `<role>-tester`, made
+    if missing, with no password) holding `role` on `scope`."""
     state = bs.stash[AUTH]
     name = user or f"{role}-tester"
-    if await state.accounts.store.get_user(name) is None:
-        await state.accounts.add_user(name, None, [Grant(role, scope)])
-    _, secret = await state.logins.create_api_token(name, "tests", [Grant(role, scope)],
-                                                    None)
+    account = await state.accounts.store.get_user(name)
+    if account is None:
+        account, _ = await state.accounts.add_user(name, None, [Grant(role, scope)])
+    return (await state.logins.session_for(account)).access_token
+
+
+async def api_token_for(bs: App, role: str = "admin", user: str | None = None) -> str:
+    """An API token (`bsat_…`) of `<role>-tester` holding `role`."""
+    await token_for(bs, role, user=user)
+    _, secret = await bs.stash[AUTH].logins.create_api_token(
+        user or f"{role}-tester", "tests", [Grant(role)], None)
     return secret
 
 

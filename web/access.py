@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from starlette.requests import HTTPConnection
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from baseshift.core.access import ANONYMOUS, SERVER, Actor, Permission, Resource
@@ -169,6 +169,10 @@ def guard_undeclared(routes: list[BaseRoute]) -> list[BaseRoute]:
                         route.path)
             route = Route(route.path, requires(UNDECLARED)(route.endpoint),
                           methods=sorted(route.methods or ()) or None, name=route.name)
+        elif isinstance(route, WebSocketRoute) and access_of(route.endpoint) is None:
+            log.warning("websocket %s declares no permission: only administrators may use "
+                        "it", route.path)
+            route = WebSocketRoute(route.path, _GuardedApp(route.app), name=route.name)
         elif isinstance(route, Mount) and access_of(route.app) is None:
             log.warning("mount %s declares no permission: only administrators may call it",
                         route.path)
@@ -187,6 +191,8 @@ class _GuardedApp:
         try:
             await check(HTTPConnection(scope, receive), UNDECLARED)
         except BaseShiftError as exc:
+            if scope["type"] == "websocket":  # refused before the handshake is accepted
+                return await send({"type": "websocket.close", "code": 1008})
             return await problem(exc.status, exc.message, code=exc.code,
                                  hint=exc.hint)(scope, receive, send)
         await self.app(scope, receive, send)

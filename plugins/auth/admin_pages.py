@@ -133,9 +133,11 @@ async def users(request: Request) -> Response:
 
 
 async def _create_user(request: Request, form: Form) -> None:
+    grants = grants_of_text(form.get("roles", ""))
+    await administration.within_own(auth_of(request), actor_of(request), grants)
     await auth_of(request).accounts.add_user(
-        form.get("name", "").strip(), form.get("password") or None,
-        grants_of_text(form.get("roles", "")), temporary=_checked(form, "temporary"))
+        form.get("name", "").strip(), form.get("password") or None, grants,
+        temporary=_checked(form, "temporary"))
 
 
 async def _disable(request: Request, form: Form) -> None:
@@ -151,8 +153,9 @@ async def _reset_mfa(request: Request, form: Form) -> None:
 
 
 async def _set_roles(request: Request, form: Form) -> None:
-    await auth_of(request).accounts.set_grants(form.get("name", ""),
-                                              grants_of_text(form.get("roles", "")))
+    grants = grants_of_text(form.get("roles", ""))
+    await administration.within_own(auth_of(request), actor_of(request), grants)
+    await auth_of(request).accounts.set_grants(form.get("name", ""), grants)
 
 
 async def _set_password(request: Request, form: Form) -> None:
@@ -196,13 +199,15 @@ def permissions_of(form: Form) -> list[str]:
 
 
 async def _save_role(request: Request, form: Form) -> None:
-    await administration.save_role(auth_of(request), form.get("name", "").strip(),
+    await administration.save_role(auth_of(request), actor_of(request),
+                                   form.get("name", "").strip(),
                                    permissions_of(form),
                                    form.get("summary", "").strip(), _checked(form, "mfa"))
 
 
 async def _role_mfa(request: Request, form: Form) -> None:
-    await administration.set_role_mfa(auth_of(request), form.get("name", ""),
+    await administration.set_role_mfa(auth_of(request), actor_of(request),
+                                      form.get("name", ""),
                                       _checked(form, "mfa"))
 
 

@@ -11,13 +11,13 @@ from starlette.routing import BaseRoute, Route
 from baseshift.core.access import ROLES_ADMIN, USERS_ADMIN, Role
 from baseshift.core.errors import BadRequest, InputError
 from baseshift.core.identity import UserRecord
-from baseshift.web.access import requires
+from baseshift.web.access import actor_of, requires
 from baseshift.web.openapi import operation
 from baseshift.web.requests import json_object, only_fields, read_json
 from baseshift.web.schemas import PERMISSION, obj
 
 from .administration import delete_role as remove_role
-from .administration import save_role
+from .administration import save_role, within_own
 from .http import auth_of
 from .routes import GRANT, STRING, grant_json, grants_from
 from .state import AuthState
@@ -98,8 +98,10 @@ async def create_user(request: Request) -> Response:
     if not isinstance(name, str):
         raise InputError("field 'name' must be a string", details={"field": "name"})
     state = auth_of(request)
+    grants = grants_from(body.get("roles"))
+    await within_own(state, actor_of(request), grants)
     user, uri = await state.accounts.add_user(
-        name, _password(body), grants_from(body.get("roles")),
+        name, _password(body), grants,
         temporary=_flag(body, "temporary"), totp=_flag(body, "totp"))
     return JSONResponse({"user": await user_json(state, user), "totp_uri": uri},
                         status_code=201)
@@ -136,7 +138,9 @@ async def change_user(request: Request) -> Response:
 async def set_roles(request: Request) -> Response:
     body = await _body(request, {"roles"})
     state, name = auth_of(request), request.path_params["name"]
-    await state.accounts.set_grants(name, grants_from(body.get("roles")))
+    grants = grants_from(body.get("roles"))
+    await within_own(state, actor_of(request), grants)
+    await state.accounts.set_grants(name, grants)
     return JSONResponse(await user_json(state, await state.accounts.user(name)))
 
 
@@ -175,7 +179,8 @@ async def put_role(request: Request) -> Response:
     summary = body.get("summary", "")
     if not isinstance(summary, str):
         raise InputError("field 'summary' must be a string", details={"field": "summary"})
-    role = await save_role(state, request.path_params["name"], permissions, summary,
+    role = await save_role(state, actor_of(request), request.path_params["name"],
+                           permissions, summary,
                            _flag(body, "mfa"))
     return JSONResponse(role_json(role))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
-from baseshift.core.access import ALL, SERVER, Actor, Grant, Role
+from baseshift.core.access import ALL, SERVER, Actor, ActorKind, Grant, Role
 from baseshift.core.errors import Conflict, Forbidden, InputError, NotFound
 from baseshift.core.identity import ApiTokenRecord
 
@@ -21,12 +21,14 @@ async def role_named(state: AuthState, name: str) -> Role:
     return role
 
 
-async def save_role(state: AuthState, name: str, permissions: Iterable[str],
+async def save_role(state: AuthState, actor: Actor, name: str, permissions: Iterable[str],
                     summary: str = "", mfa: bool = False) -> Role:
     """Create or replace a custom role. A builtin role keeps its permissions and summary:
-    only its MFA flag changes (asking for other permissions is a Conflict)."""
+    only its MFA flag changes (asking for other permissions is a Conflict). Nobody puts
+    into a role a permission they do not hold themselves."""
     check_name(name, "role")
     wanted = frozenset(permissions)
+    await holds_all(state, actor, wanted)
     unknown = sorted(wanted - set(state.permissions) - {ALL})
     if unknown:
         raise InputError(f"unknown permission(s): {', '.join(unknown)}",
@@ -44,10 +46,10 @@ async def save_role(state: AuthState, name: str, permissions: Iterable[str],
     return role
 
 
-async def set_role_mfa(state: AuthState, name: str, mfa: bool) -> Role:
+async def set_role_mfa(state: AuthState, actor: Actor, name: str, mfa: bool) -> Role:
     """Require (or stop requiring) a second factor of the holders of any role."""
     role = await role_named(state, name)
-    return await save_role(state, name, role.permissions, role.summary, mfa)
+    return await save_role(state, actor, name, role.permissions, role.summary, mfa)
 
 
 async def delete_role(state: AuthState, name: str) -> None:
@@ -59,24 +61,35 @@ async def delete_role(state: AuthState, name: str) -> None:
 
 
 async def within_own(state: AuthState, actor: Actor, grants: Sequence[Grant]) -> None:
-    """Refuse a token role giving a permission the actor lacks (a token never widens)."""
+    """Refuse a role giving a permission the actor lacks: a token never widens its maker,
+    and an administrator of users never grants more than they hold themselves."""
     roles = await state.accounts.roles()
     for grant in grants:
         role = roles.get(grant.role)
-        names = state.permissions if role is None or ALL in role.permissions \
-            else role.permissions
-        for name in names:
-            if not grants_allow(actor.grants, roles, state.permissions.get(name), name,
-                                SERVER):
-                raise Forbidden(f"role '{grant.role}' gives {name}, which you do not hold",
-                                details={"field": "roles"})
+        await holds_all(state, actor, () if role is None else role.permissions,
+                        f"role '{grant.role}' gives")
+
+
+async def holds_all(state: AuthState, actor: Actor, permissions: Iterable[str],
+                    what: str = "the role would give") -> None:
+    """Refuse when the actor lacks one of `permissions` everywhere (`*`: any of them)."""
+    roles = await state.accounts.roles()
+    names = state.permissions if ALL in permissions else permissions
+    for name in sorted(names):
+        if not grants_allow(actor.grants, roles, state.permissions.get(name), name, SERVER):
+            raise Forbidden(f"{what} {name}, which you do not hold",
+                            details={"field": "roles"})
 
 
 async def create_own_token(state: AuthState, actor: Actor, name: str,
                            grants: Sequence[Grant], expires_in: float | None
                            ) -> tuple[ApiTokenRecord, str]:
     """An API token of the actor's user, with roles the actor holds, and its secret (to
-    show once)."""
+    show once). An API token cannot make another: a leaked or short-lived token must not
+    mint itself a lasting successor that its revocation would not end."""
+    if actor.kind is ActorKind.TOKEN:
+        raise Forbidden("an API token cannot make API tokens",
+                        hint="sign in (POST /api/v1/auth/login or the web page) to make one")
     if actor.user is None:
         raise Forbidden("only a signed-in user can make API tokens")
     await within_own(state, actor, grants)

@@ -110,11 +110,23 @@ class Logins:
                                     "app, or one of your recovery codes",
                                details={"field": "totp_token"})
         self.throttle.succeeded(*keys)
+        user = await self._unchanged(user)
         assert user.password_hash is not None
         if self.accounts.passwords.needs_rehash(user.password_hash):
             user.password_hash = self.accounts.passwords.hash(password)
             await self.accounts.save(user)
         return user
+
+    async def _unchanged(self, checked: UserRecord) -> UserRecord:
+        """The user as stored now, provided nothing a sign-in relies on changed while it
+        checked the password (tens of milliseconds): an administrator who disabled the
+        account or reset its password or MFA meanwhile wins, and nothing read before is
+        written back over their change."""
+        now = await self.store.get_user_by_id(checked.id)
+        if now is None or now.disabled or now.password_hash != checked.password_hash \
+                or now.totp_secret != checked.totp_secret:
+            raise Unauthorized(WRONG_LOGIN)
+        return now
 
     async def _second_factor(self, user: UserRecord, code: str | None) -> bool:
         if not user.totp_confirmed or user.totp_secret is None:
@@ -123,8 +135,11 @@ class Logins:
             return False
         step = accept_code(user.totp_secret, code, user.totp_last_step, self.clock())
         if step is not None:
-            user.totp_last_step = step
-            await self.accounts.save(user)
+            now = await self._unchanged(user)
+            if now.totp_last_step is not None and step <= now.totp_last_step:
+                return False  # the same code, accepted by a concurrent sign-in
+            now.totp_last_step = user.totp_last_step = step
+            await self.accounts.save(now)
             return True
         used = code_digest(code)
         if not await self.store.use_recovery_code(user.id, used):

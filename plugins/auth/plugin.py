@@ -6,6 +6,7 @@ Options (`[plugins.auth]` in baseshift.toml): `issuer` (the `iss` of access toke
 `ES256`), `first_admin` (true: `serve` creates `admin` when there is no user)."""
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import sys
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,19 @@ if TYPE_CHECKING:
 
 LOCAL_ADMIN = Actor(id="local", name="local", kind=ActorKind.LOCAL, grants=(Grant("admin"),))
 """Everyone, when the server runs with `--auth none` (loopback only)."""
+
+def _on_loopback(server: Any) -> bool:
+    """Whether a request arrived on a loopback address (or a Unix socket, or in process)."""
+    if not server or server[1] is None:
+        return True
+    host = str(server[0]).strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
 
 def auth_enabled(baseshift: App) -> bool:
     return baseshift.settings.auth != "none"
@@ -84,7 +98,9 @@ async def _first_admin(accounts: Accounts) -> None:
 @hookimpl
 async def authenticate(baseshift: App, request: Any) -> Actor | None:
     if not auth_enabled(baseshift):
-        return LOCAL_ADMIN
+        # `--auth none` is for this machine only, however the app was started (`serve`
+        # refuses it off loopback; `hypercorn server:app -b 0.0.0.0` must not open it)
+        return LOCAL_ADMIN if _on_loopback(request.scope.get("server")) else None
     state = baseshift.stash.get(AUTH)
     if state is None:
         return None

@@ -20,7 +20,7 @@ from .tokens import digest
 
 SESSION_COOKIE = "bs_session"
 REFRESH_COOKIE = "bs_refresh"
-RENEWED_SECONDS = 30.0
+RENEWED_SECONDS = 5.0
 """How long a renewed session is handed to other requests bearing the same spent refresh
 token (a page and its live stream renew at once): without it, the second would look like a
 stolen token and end the session."""

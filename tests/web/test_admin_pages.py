@@ -16,7 +16,7 @@ import httpx
 from baseshift.core.access import Grant
 from baseshift.core.app.application import BaseShift
 from baseshift.plugins.auth.state import AUTH
-from tests.auth_support import bearer, token_for
+from tests.auth_support import api_token_for, bearer, token_for
 
 PASSWORD = "correct horse battery staple"
 USERS, ROLES, TOKENS = "/ui/admin/users", "/ui/admin/roles", "/ui/tokens"
@@ -324,6 +324,7 @@ async def test_a_token_gets_no_role_beyond_its_users_and_refusals_show_in_place(
                                roles="viewer")
         accounts = bs.stash[AUTH].accounts
         owner = await accounts.user("admin-tester")
+        await api_token_for(bs, "admin")  # someone else's token, named "tests"
         other = (await accounts.store.list_api_tokens(owner.id))[0]
         foreign = await _post(viewer, TOKENS, do="revoke", form=f"token:{other.id}",
                               token=other.id)

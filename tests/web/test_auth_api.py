@@ -297,3 +297,74 @@ async def test_the_approver_is_the_actor_not_the_request_body(
 async def test_a_viewer_cannot_approve(make_client: Callable[..., Any]) -> None:
     async with make_client(role="viewer") as (bs, client):
         problem(await client.post(f"{API}/workflows/x/jobs/approve/complete", json={}), 403)
+
+
+# ------------------------------------------------------------------ found in review
+
+
+async def test_an_api_token_cannot_mint_a_lasting_successor(
+        make_client: Callable[..., Any]) -> None:
+    async with make_client(role="operator") as (bs, client):
+        made = await client.post(f"{API}/auth/tokens", json={
+            "name": "short", "roles": ["viewer"], "expires_in": 60})
+        assert made.status_code == 201, made.text
+        minted = await client.post(f"{API}/auth/tokens", json={
+            "name": "forever", "roles": ["viewer"]}, headers=bearer(made.json()["token"]))
+        assert problem(minted, 403)["detail"] == "an API token cannot make API tokens"
+
+
+async def test_an_administrator_of_users_grants_no_more_than_they_hold(
+        make_client: Callable[..., Any]) -> None:
+    async with make_client() as (bs, admin):
+        await admin.put(f"{API}/roles/helpdesk", json={"permissions": ["users:admin"]})
+        await admin.put(f"{API}/roles/roler", json={"permissions": ["roles:admin"]})
+        await add_user(bs, "hd", role="helpdesk")
+        await add_user(bs, "rr", role="roler")
+        hd = bearer((await login(admin, "hd")).json()["access_token"])
+        rr = bearer((await login(admin, "rr")).json()["access_token"])
+        problem(await admin.put(f"{API}/users/hd/roles", json={"roles": ["admin"]},
+                                headers=hd), 403)
+        problem(await admin.post(f"{API}/users", json={"name": "sock", "roles": ["operator"]},
+                                 headers=hd), 403)
+        widened = await admin.put(f"{API}/roles/roler",
+                                  json={"permissions": ["roles:admin", "*"]}, headers=rr)
+        problem(widened, 403)
+        kept = await admin.put(f"{API}/users/hd/roles", json={"roles": ["helpdesk"]},
+                               headers=hd)
+        assert kept.status_code == 200, kept.text
+
+
+async def test_a_sign_in_racing_a_disable_loses(make_client: Callable[..., Any],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The user is disabled while the sign-in checks the password: no token, and the
+    sign-in does not write the account back as it read it."""
+    async with anonymous(make_client) as (bs, client):
+        await add_user(bs, "ann")
+        logins = bs.stash[AUTH].logins
+        checked = logins._second_factor
+
+        async def disabled_meanwhile(user: Any, code: str | None) -> bool:
+            await bs.stash[AUTH].accounts.set_disabled("ann", True)
+            return bool(await checked(user, code))
+
+        monkeypatch.setattr(logins, "_second_factor", disabled_meanwhile)
+        problem(await login(client, "ann"), 401)
+        assert (await bs.store.get_user("ann")).disabled  # type: ignore[attr-defined]
+
+
+async def test_auth_none_serves_only_requests_on_loopback(tmp_path: Any) -> None:
+    from baseshift.core.access import ActorKind
+    from baseshift.core.app.application import BaseShift
+    from baseshift.core.settings import Settings
+
+    class Request:
+        def __init__(self, server: tuple[str, int | None] | None) -> None:
+            self.scope = {"server": server}
+            self.headers: dict[str, str] = {}
+
+    bs = BaseShift(Settings(store="memory", auth="none", load_entrypoints=False,
+                            data_dir=tmp_path))
+    for server in (("127.0.0.1", 8080), ("::1", 8080), ("localhost", 80), None):
+        actor = await bs.hooks.authenticate(Request(server))
+        assert actor is not None and actor.kind is ActorKind.LOCAL
+    assert await bs.hooks.authenticate(Request(("192.0.2.7", 8080))) is None
