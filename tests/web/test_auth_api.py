@@ -368,3 +368,25 @@ async def test_auth_none_serves_only_requests_on_loopback(tmp_path: Any) -> None
         actor = await bs.hooks.authenticate(Request(server))
         assert actor is not None and actor.kind is ActorKind.LOCAL
     assert await bs.hooks.authenticate(Request(("192.0.2.7", 8080))) is None
+
+
+async def test_a_grant_limited_to_some_workflows_reaches_only_them(
+        make_client: Callable[..., Any]) -> None:
+    async with make_client() as (bs, admin):
+        await bs.stash[AUTH].accounts.add_user("pat", PASSWORD,
+                                               [Grant("operator", "release_*")])
+        pat = bearer((await login(admin, "pat")).json()["access_token"])
+        mine = await admin.post(f"{API}/workflows", json={"workflow": "release_signoff"},
+                                headers=pat)
+        assert mine.status_code == 201, mine.text
+        problem(await admin.post(f"{API}/workflows", json={"workflow": "hello"}, headers=pat),
+                403)
+        other = await start(admin, "hello")
+        run_id = mine.json()["workflow_id"]
+        assert (await admin.get(f"{API}/workflows/{run_id}", headers=pat)).status_code == 200
+        problem(await admin.get(f"{API}/workflows/{other}", headers=pat), 403)
+        listed = await admin.get(f"{API}/workflows", params={"workflow": "release_signoff"},
+                                 headers=pat)
+        assert listed.status_code == 200
+        problem(await admin.get(f"{API}/workflows", headers=pat), 403)  # every workflow's
+        problem(await admin.get(f"{API}/templates", headers=pat), 403)  # not per workflow
