@@ -168,20 +168,22 @@ async def _connect(channel: Any, stub: Any, call: _Call, security: ClientSecurit
     except TimeoutError:
         waited = (f"no connection within {call.connect_timeout:g}s (is `baseshift worker "
                   f"--grpc {call.target}` running?)")
-        reason = await _tls_failure(stub) if security.tls else None
+        reason = await _tls_failure(stub, security) if security.tls else None
         raise ExecutionError(f"cannot reach JobExecutor at {call.target}: "
                              f"{f'{reason}; {waited}' if reason else waited}") from None
 
 
-async def _tls_failure(stub: Any) -> str | None:
+async def _tls_failure(stub: Any, security: ClientSecurity) -> str | None:
     """Why a TLS channel does not connect (a wrong CA, a name the certificate does not
     cover, a plaintext worker): gRPC tells the reason only to a call, so one is made that
-    does not wait for the connection."""
+    does not wait for the connection (with the token, in case the connection is made just
+    now: the worker would log a refusal otherwise)."""
     import grpc
 
     probe = stubs().pb2.GetJobStatusRequest(job_id="")
     try:
-        await stub.GetJobStatus(probe, wait_for_ready=False, timeout=PROBE_TIMEOUT)
+        await stub.GetJobStatus(probe, wait_for_ready=False, timeout=PROBE_TIMEOUT,
+                                metadata=security.metadata())
     except grpc.aio.AioRpcError as exc:
         if exc.code() == grpc.StatusCode.UNAVAILABLE:
             return str(exc.details())

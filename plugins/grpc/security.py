@@ -115,16 +115,13 @@ class ServerSecurity:
         return (f"{'TLS' if self.tls else 'plaintext'}, "
                 f"{'token required' if self.token else 'no token'}")
 
-    def exposure(self, address: str) -> str | None:
-        """Why serving `address` this way is unsafe, or None: any address beyond loopback
-        needs both TLS and a token."""
+    def lacks(self, address: str) -> str | None:
+        """What is missing to serve `address` safely (`TLS`, `a token`, `TLS and a
+        token`), or None: an address beyond loopback needs both."""
         if is_loopback(address) or (self.tls and self.token):
             return None
-        missing = " and ".join(x for x, ok in (("TLS", self.tls), ("a token", self.token))
-                               if not ok)
-        return (f"{address} is reachable from other machines, and this worker would serve it "
-                f"without {missing}: anyone reaching it could run any executor (shell "
-                "included)")
+        return " and ".join(x for x, ok in (("TLS", self.tls), ("a token", self.token))
+                            if not ok)
 
 
 def with_server_files(settings: Settings, certfile: str | None, keyfile: str | None

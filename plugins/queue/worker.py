@@ -76,14 +76,17 @@ def _grpc_security(settings: Settings, args: argparse.Namespace) -> Settings:
     from ..grpc.security import ServerSecurity, with_server_files
 
     settings = with_server_files(settings, args.grpc_certfile, args.grpc_keyfile)
-    problem = ServerSecurity.from_settings(settings).exposure(args.grpc)
-    if problem and not args.grpc_insecure:
-        raise ConfigError(f"refusing to serve gRPC on {problem}",
+    missing = ServerSecurity.from_settings(settings).lacks(args.grpc)
+    if missing and not args.grpc_insecure:
+        raise ConfigError(f"refusing to serve gRPC on {args.grpc} without {missing}: other "
+                          "machines can reach it, and anyone reaching it could run any "
+                          "executor (shell included)",
                           hint="give --grpc-certfile, --grpc-keyfile and a token "
                           "(BASESHIFT_GRPC_TOKEN or [plugins.executor_grpc] token_file), "
                           "serve 127.0.0.1, or accept the risk with --grpc-insecure")
-    if problem:
-        print(f"warning: --grpc-insecure: serving gRPC on {problem}", file=sys.stderr,
+    if missing:
+        print(f"warning: serving gRPC on {args.grpc} without {missing} (--grpc-insecure): "
+              "anyone reaching it can run any executor (shell included)", file=sys.stderr,
               flush=True)
     return settings
 

@@ -23,7 +23,12 @@ from baseshift.core.protocols import JobContext
 from baseshift.core.settings import Settings
 from baseshift.core.states import RunState
 from baseshift.plugins.grpc.executor import GrpcExecutor
-from baseshift.plugins.grpc.security import TOKEN_ENV, ClientSecurity, ServerSecurity
+from baseshift.plugins.grpc.security import (
+    TOKEN_ENV,
+    ClientSecurity,
+    ServerSecurity,
+    is_loopback,
+)
 from tests.conftest import free_port, stop_process
 from tests.tls_support import Pki, make_pki
 
@@ -174,23 +179,22 @@ def pki_flags(pki: Pki) -> list[str]:
     return ["--grpc-certfile", str(pki.cert), "--grpc-keyfile", str(pki.key)]
 
 
-@pytest.mark.parametrize("flags,env,missing", [
-    ([], {}, "without TLS and a token"),
-    (["TLS"], {}, "without a token"),
-    ([], {TOKEN_ENV: TOKEN}, "without TLS"),
+@pytest.mark.parametrize("tls,env,missing", [
+    (False, {}, "without TLS and a token"),
+    (True, {}, "without a token"),
+    (False, {TOKEN_ENV: TOKEN}, "without TLS"),
 ])
 def test_a_worker_will_not_serve_beyond_loopback_unprotected(
-        run_cli: Any, tmp_path: Path, flags: list[str], env: dict[str, str],
-        missing: str) -> None:
+        run_cli: Any, tmp_path: Path, tls: bool, env: dict[str, str], missing: str) -> None:
     address = f"0.0.0.0:{free_port()}"
-    extra = pki_flags(make_pki(tmp_path)) if flags else []
+    extra = pki_flags(make_pki(tmp_path)) if tls else []
     done = run_cli("worker", "--grpc", address, *extra, cwd=tmp_path,
                    env={TOKEN_ENV: "", **env})
     assert done.exit_code == 2, done
-    assert f"error: refusing to serve gRPC on {address} is reachable from other machines, " \
-           f"and this worker would serve it {missing}:" in done.stderr
+    assert f"error: refusing to serve gRPC on {address} {missing}: other machines can " \
+           "reach it" in done.stderr
     assert "--grpc-insecure" in done.stderr
-    assert "serving" not in done.stdout + done.stderr.replace("to serve", "")
+    assert "gRPC JobExecutor serving" not in done.stdout + done.stderr
     assert TOKEN not in done.stdout + done.stderr
 
 
@@ -207,8 +211,8 @@ def test_grpc_insecure_serves_beyond_loopback_with_a_warning(tmp_path: Path) -> 
     with worker_process(tmp_path, "--grpc", address, "--grpc-insecure",
                         env={TOKEN_ENV: ""}) as log:
         text = log.read_text()
-    assert f"warning: --grpc-insecure: serving gRPC on {address} is reachable from other " \
-           "machines, and this worker would serve it without TLS and a token" in text
+    assert f"warning: serving gRPC on {address} without TLS and a token (--grpc-insecure): " \
+           "anyone reaching it can run any executor" in text
 
 
 async def test_tls_flags_and_a_token_serve_beyond_loopback_without_a_warning(
@@ -260,3 +264,15 @@ def test_bad_security_settings_name_the_culprit(
     with pytest.raises(ConfigError, match=message):
         ClientSecurity.from_settings(settings)
         ServerSecurity.from_settings(settings)
+
+
+@pytest.mark.parametrize("address,loopback", [
+    ("127.0.0.1:50051", True), ("127.8.0.1:1", True), ("localhost:50051", True),
+    ("[::1]:50051", True), ("unix:/run/worker.sock", True),
+    ("0.0.0.0:50051", False), ("[::]:50051", False), (":50051", False),
+    ("10.0.0.5:50051", False), ("worker.internal:50051", False),
+])
+def test_only_loopback_addresses_may_be_served_unprotected(address: str,
+                                                            loopback: bool) -> None:
+    assert is_loopback(address) is loopback
+    assert (ServerSecurity().lacks(address) is None) is loopback
