@@ -24,8 +24,13 @@ executor there kills its command's process group). The job's `timeout` (plus 5 s
 sent, so a worker stops the job itself if this process dies.
 
 One channel per target is shared by every attempt of an executor instance and closed by
-`aclose()`. Channels are insecure: the settings (secrets included) travel unencrypted, so
-use loopback or a private network until TLS is configured.
+`aclose()`. How channels are protected is configuration, not a `with` key, so a workflow
+cannot weaken it (`security.ClientSecurity`): with `[plugins.executor_grpc] ca_file` (or
+`tls = true` for the system's CAs) every channel is TLS and a worker whose certificate does
+not check out fails the attempt with "cannot reach JobExecutor at TARGET: <the TLS error>";
+otherwise channels are plaintext. The token (`BASESHIFT_GRPC_TOKEN` or `token_file`) is sent
+on every call as `authorization: Bearer ...`; a worker refusing it fails the job without a
+retry, since every attempt of this process would send the same token.
 """
 from __future__ import annotations
 
@@ -43,8 +48,10 @@ from baseshift.core.protocols import JobContext, JobResult
 
 from ..extras import GRPC, missing_driver
 from .codegen import CHANNEL_OPTIONS, stubs
+from .security import TOKEN_SOURCES, ClientSecurity
 
 if TYPE_CHECKING:
+    from baseshift.core.appface import App
     from baseshift.core.diagnostics import Diagnostic
     from baseshift.core.plan import Plan
 
@@ -57,6 +64,9 @@ CANCEL_TIMEOUT = 30.0
 RECONNECT_OPTIONS = (("grpc.initial_reconnect_backoff_ms", 200),
                      ("grpc.max_reconnect_backoff_ms", 2000))
 """Retry a lost worker every 2 s at most (gRPC's default backoff grows to 2 minutes)."""
+
+PROBE_TIMEOUT = 2.0
+"""Seconds for the call that asks a TLS channel why it cannot connect."""
 
 _REFUSED = frozenset({"INVALID_ARGUMENT"})
 """Status codes (by name) of a job the service will never accept: not worth a retry."""
@@ -90,17 +100,18 @@ class GrpcExecutor:
         "additionalProperties": False,
     }
 
-    def __init__(self) -> None:
+    def __init__(self, security: ClientSecurity | None = None) -> None:
         self._channels: dict[str, Any] = {}
+        self.security = security or ClientSecurity()
+        """TLS and token; the application's own are set at its `startup` (executors are
+        built with no arguments)."""
 
     def channel(self, target: str) -> Any:
         """The shared channel to `target`, opened on first use (and again after `aclose`)."""
-        import grpc
-
         channel = self._channels.get(target)
         if channel is None:
-            channel = self._channels[target] = grpc.aio.insecure_channel(
-                target, options=(*CHANNEL_OPTIONS, *RECONNECT_OPTIONS))
+            channel = self._channels[target] = self.security.channel(
+                target, (*CHANNEL_OPTIONS, *RECONNECT_OPTIONS))
         return channel
 
     async def aclose(self) -> None:
@@ -117,14 +128,14 @@ class GrpcExecutor:
         job_id = f"{ctx.run_id}:{ctx.job}:{ctx.attempt}:{secrets.token_hex(4)}"
         ctx.log(f"sending {call.executor} job {job_id} to JobExecutor at {call.target}")
         channel = self.channel(call.target)
-        await _connect(channel, call)
         stub = stubs().pb2_grpc.JobExecutorStub(channel)
+        await _connect(channel, stub, call, self.security)
         request = stubs().pb2.ExecuteJobRequest(
             job_id=job_id, job_type=call.executor, job_data=call.config,
             timeout_seconds=ctx.timeout + REMOTE_TIMEOUT_MARGIN if ctx.timeout else 0,
             attempt=ctx.attempt, run_id=ctx.run_id,
             job_name=ctx.job)
-        response = await _execute(stub, request, call, ctx)
+        response = await _execute(stub, request, call, ctx, self.security)
         if response.log:
             ctx.log(response.log)
         return JobResult(output=_outcome(response, call), log="\n".join(ctx.lines))
@@ -150,21 +161,42 @@ def _parse_config(config: dict[str, Any]) -> _Call:
     return _Call(target, executor, data, float(wait))
 
 
-async def _connect(channel: Any, call: _Call) -> None:
+async def _connect(channel: Any, stub: Any, call: _Call, security: ClientSecurity) -> None:
     try:
         async with asyncio.timeout(call.connect_timeout):
             await channel.channel_ready()
     except TimeoutError:
-        raise ExecutionError(f"cannot reach JobExecutor at {call.target}: no connection "
-                             f"within {call.connect_timeout:g}s (is `baseshift worker --grpc "
-                             f"{call.target}` running?)") from None
+        waited = (f"no connection within {call.connect_timeout:g}s (is `baseshift worker "
+                  f"--grpc {call.target}` running?)")
+        reason = await _tls_failure(stub, security) if security.tls else None
+        raise ExecutionError(f"cannot reach JobExecutor at {call.target}: "
+                             f"{f'{reason}; {waited}' if reason else waited}") from None
 
 
-async def _execute(stub: Any, request: Any, call: _Call, ctx: JobContext) -> Any:
+async def _tls_failure(stub: Any, security: ClientSecurity) -> str | None:
+    """Why a TLS channel does not connect (a wrong CA, a name the certificate does not
+    cover, a plaintext worker): gRPC tells the reason only to a call, so one is made that
+    does not wait for the connection (with the token, in case the connection is made just
+    now: the worker would log a refusal otherwise)."""
+    import grpc
+
+    probe = stubs().pb2.GetJobStatusRequest(job_id="")
+    try:
+        await stub.GetJobStatus(probe, wait_for_ready=False, timeout=PROBE_TIMEOUT,
+                                metadata=security.metadata())
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() == grpc.StatusCode.UNAVAILABLE:
+            return str(exc.details())
+    return None
+
+
+async def _execute(stub: Any, request: Any, call: _Call, ctx: JobContext,
+                   security: ClientSecurity) -> Any:
     """Run the remote call; on cancellation, cancel the remote job before giving up."""
     import grpc
 
-    rpc = stub.ExecuteJob(request, wait_for_ready=False)
+    metadata = security.metadata()
+    rpc = stub.ExecuteJob(request, wait_for_ready=False, metadata=metadata)
     # Shielded so that our cancellation does not cut the call before CancelJob has stopped
     # the job: the worker then knows it was cancelled on purpose and waits for it to stop.
     answer: asyncio.Future[Any] = asyncio.ensure_future(rpc)
@@ -172,21 +204,22 @@ async def _execute(stub: Any, request: Any, call: _Call, ctx: JobContext) -> Any
         return await asyncio.shield(answer)
     except asyncio.CancelledError:
         try:
-            await _cancel_remote(stub, request.job_id, call, ctx)
+            await _cancel_remote(stub, request.job_id, call, ctx, metadata)
         finally:
             rpc.cancel()
             answer.add_done_callback(_consume)
         raise
     except grpc.aio.AioRpcError as exc:
-        _rpc_failed(exc, call)
+        _rpc_failed(exc, call, security)
 
 
-async def _cancel_remote(stub: Any, job_id: str, call: _Call, ctx: JobContext) -> None:
+async def _cancel_remote(stub: Any, job_id: str, call: _Call, ctx: JobContext,
+                         metadata: tuple[tuple[str, str], ...]) -> None:
     import grpc
 
     cancel = stubs().pb2.CancelJobRequest(job_id=job_id)
     try:
-        reply = await stub.CancelJob(cancel, timeout=CANCEL_TIMEOUT)
+        reply = await stub.CancelJob(cancel, timeout=CANCEL_TIMEOUT, metadata=metadata)
     except grpc.aio.AioRpcError as exc:
         ctx.log(f"CancelJob at {call.target}: {exc.code().name}: {exc.details()}")
         return
@@ -210,12 +243,16 @@ def _outcome(response: Any, call: _Call) -> Any:
     raise ExecutionError(f"{where} failed: {response.error or status}")
 
 
-def _rpc_failed(exc: Any, call: _Call) -> NoReturn:
+def _rpc_failed(exc: Any, call: _Call, security: ClientSecurity) -> NoReturn:
     import grpc
 
     code, details = exc.code(), exc.details()
     if code.name in _REFUSED:
         raise NotRetryable(f"JobExecutor at {call.target} refused the job: {details}")
+    if code == grpc.StatusCode.UNAUTHENTICATED:
+        what = "the token" if security.token else "the call"
+        raise NotRetryable(f"JobExecutor at {call.target} refused {what}: {details}; set "
+                           f"{TOKEN_SOURCES} here to the worker's token")
     if code == grpc.StatusCode.UNAVAILABLE:
         raise ExecutionError(f"cannot reach JobExecutor at {call.target}: {details}")
     raise ExecutionError(f"JobExecutor at {call.target} failed: {code.name}: {details}")
@@ -224,6 +261,15 @@ def _rpc_failed(exc: Any, call: _Call) -> NoReturn:
 @hookimpl
 def register_executors() -> list[type]:
     return [GrpcExecutor]
+
+
+@hookimpl
+def startup(baseshift: App) -> None:
+    """Give the application's `grpc` executor its TLS and token settings: read at start, so
+    an unreadable `ca_file` or `token_file` stops the start instead of failing jobs later."""
+    executor = baseshift.executors.get(GrpcExecutor.name)
+    if isinstance(executor, GrpcExecutor):
+        executor.security = ClientSecurity.from_settings(baseshift.settings)
 
 
 @hookimpl

@@ -13,13 +13,18 @@ that cancels its `ExecuteJob` call or goes away cancels the job too.
 A job's task is cancelled at most once, whatever asks (cancel, timeout, caller gone, server
 stopping): a second cancellation would interrupt the executor's own cleanup.
 
-The port is insecure (plain HTTP/2, no authentication): bind it to loopback or a private
-network. TLS and credentials belong to the security work, not to this module.
+The server's protection comes from `security.ServerSecurity` (by default, the application's
+`[plugins.executor_grpc]` options and `BASESHIFT_GRPC_TOKEN`): TLS when it has a certificate
+and key, and a bearer token every call must carry (`token_check.TokenCheck`) when one is
+configured. Without them the port is plain HTTP/2 that anyone reaching it may use; the
+`baseshift worker` command refuses to serve such a port beyond loopback unless told
+`--grpc-insecure`.
 """
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -36,11 +41,14 @@ from baseshift.core.errors import ConfigError, Conflict, IllegalTransition
 from baseshift.core.protocols import Executor, JobContext, JobResult
 
 from .codegen import CHANNEL_OPTIONS, stubs
+from .security import ServerSecurity
+from .token_check import TokenCheck
 
 if TYPE_CHECKING:
     from baseshift.core.appface import App
 
 KEEP_FINISHED = 1000
+log = logging.getLogger("baseshift.grpc")
 
 
 class RemoteStatus(Enum):
@@ -315,11 +323,15 @@ class JobExecutorServer:
 
     Jobs run with the application's executors (`baseshift.executors`), at most
     `settings.max_parallel` at once; the others wait QUEUED. Stop the server before the
-    application closes: closing it closes the executors.
+    application closes: closing it closes the executors. `security` (TLS files, token)
+    defaults to the application's configuration; a file it names that cannot be read is a
+    ConfigError here, before anything is bound.
     """
 
-    def __init__(self, baseshift: App, address: str) -> None:
+    def __init__(self, baseshift: App, address: str,
+                 security: ServerSecurity | None = None) -> None:
         self.address = address
+        self.security = security or ServerSecurity.from_settings(baseshift.settings)
         self.servicer = JobExecutorServicer(baseshift.executors,
                                             str(baseshift.settings.data_dir),
                                             baseshift.settings.max_parallel)
@@ -330,10 +342,12 @@ class JobExecutorServer:
 
         Raises ConfigError when the address cannot be bound."""
         # SO_REUSEPORT off: a second worker on a taken port must fail, not share it silently
-        server = grpc.aio.server(options=(*CHANNEL_OPTIONS, ("grpc.so_reuseport", 0)))
+        token = self.security.token
+        server = grpc.aio.server(options=(*CHANNEL_OPTIONS, ("grpc.so_reuseport", 0)),
+                                 interceptors=[TokenCheck(token)] if token else None)
         stubs().pb2_grpc.add_JobExecutorServicer_to_server(self.servicer, server)
         try:
-            port = int(server.add_insecure_port(self.address))
+            port = int(self._add_port(server))
         except RuntimeError as exc:
             raise ConfigError(f"cannot serve gRPC on {self.address}: {exc}",
                               hint="use HOST:PORT with a free port, e.g. 127.0.0.1:50051"
@@ -343,7 +357,15 @@ class JobExecutorServer:
                               "bound", hint="use HOST:PORT with a free port")
         await server.start()
         self._server = server
+        log.info("gRPC JobExecutor on %s: %s", self.address, self.security.describe())
         return port
+
+    def _add_port(self, server: Any) -> Any:
+        security = self.security
+        if security.certificate is None or security.key is None:
+            return server.add_insecure_port(self.address)
+        credentials = grpc.ssl_server_credentials([(security.key, security.certificate)])
+        return server.add_secure_port(self.address, credentials)
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop taking jobs; after `grace` seconds cancel running ones and wait for them."""

@@ -5,11 +5,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from typing import TYPE_CHECKING
 
 from baseshift.core.command import Command, ExitCode, run_async, settings_from
+from baseshift.core.errors import ConfigError
 from baseshift.core.hookspecs import hookimpl
 
 from ..extras import GRPC, POSTGRES
+
+if TYPE_CHECKING:
+    from baseshift.core.settings import Settings
 
 # ------------------------------------------------------------ the command
 
@@ -22,6 +27,16 @@ def _worker_args(p: argparse.ArgumentParser) -> None:
                    help="attempts to execute at once (default: max_parallel)")
     p.add_argument("--grpc", metavar="HOST:PORT",
                    help="also serve the gRPC JobExecutor service on this address")
+    p.add_argument("--grpc-certfile", metavar="PEM",
+                   help="serve gRPC over TLS with this certificate chain (default: "
+                   "[plugins.executor_grpc] certfile)")
+    p.add_argument("--grpc-keyfile", metavar="PEM",
+                   help="the private key of --grpc-certfile (default: [plugins.executor_grpc] "
+                   "keyfile); calls need the token of BASESHIFT_GRPC_TOKEN or "
+                   "[plugins.executor_grpc] token_file when one is set")
+    p.add_argument("--grpc-insecure", action="store_true",
+                   help="serve gRPC beyond loopback without TLS and a token (anyone "
+                   "reaching the port can then run any executor)")
     p.add_argument("--workflows", metavar="DIR",
                    help="folder of .bsw files and templates (python modules beside them are "
                    "imported from there; default ./workflows)")
@@ -49,9 +64,31 @@ def cmd_worker(args: argparse.Namespace) -> int:
         POSTGRES.check("baseshift worker")
     if args.grpc:
         GRPC.check("baseshift worker --grpc")
+        settings = _grpc_security(settings, args)
     from .worker_loop import work
 
     return int(run_async(work(settings, labels, args.concurrency, args.grpc)))
+
+
+def _grpc_security(settings: Settings, args: argparse.Namespace) -> Settings:
+    """The settings with the TLS flags in, once the files are read and the address is safe
+    to serve that way: a ConfigError (a usage error) before anything is bound, else."""
+    from ..grpc.security import ServerSecurity, with_server_files
+
+    settings = with_server_files(settings, args.grpc_certfile, args.grpc_keyfile)
+    missing = ServerSecurity.from_settings(settings).lacks(args.grpc)
+    if missing and not args.grpc_insecure:
+        raise ConfigError(f"refusing to serve gRPC on {args.grpc} without {missing}: other "
+                          "machines can reach it, and anyone reaching it could run any "
+                          "executor (shell included)",
+                          hint="give --grpc-certfile, --grpc-keyfile and a token "
+                          "(BASESHIFT_GRPC_TOKEN or [plugins.executor_grpc] token_file), "
+                          "serve 127.0.0.1, or accept the risk with --grpc-insecure")
+    if missing:
+        print(f"warning: serving gRPC on {args.grpc} without {missing} (--grpc-insecure): "
+              "anyone reaching it can run any executor (shell included)", file=sys.stderr,
+              flush=True)
+    return settings
 
 
 @hookimpl
