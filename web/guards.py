@@ -26,7 +26,7 @@ class PayloadTooLarge(BaseShiftError):
 class RequestGuard:
     """ASGI middleware: 413 for a body over `max_body` (from Content-Length, or counted as it
     streams in), 403 for a state-changing request a browser sends from another site (a
-    cross-site form post: the server has no login yet, so nothing else would stop it)."""
+    cross-site form post: with SameSite cookies and CSRF tokens it is a second line)."""
 
     def __init__(self, app: ASGIApp, max_body: int = MAX_BODY) -> None:
         self.app = app
