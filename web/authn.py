@@ -16,10 +16,10 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from baseshift.core.access import ANONYMOUS, Actor
-from baseshift.core.errors import Unauthorized
+from baseshift.core.errors import BaseShiftError, Unauthorized
 
 from .access import ACTOR_KEY
-from .guards import MAX_BODY, SAFE_METHODS
+from .guards import MAX_BODY, SAFE_METHODS, PayloadTooLarge, too_large_text
 from .problems import problem
 from .requests import baseshift_of
 
@@ -55,7 +55,11 @@ class Authentication:
         scope[ACTOR_KEY] = actor
         send = _with_cookies(scope, send)
         if scope["type"] == "http" and scope["method"] not in SAFE_METHODS:
-            receive, refused = await _csrf_checked(scope, receive, actor)
+            try:
+                receive, refused = await _csrf_checked(scope, receive, actor)
+            except BaseShiftError as exc:  # a body over the size limit, read for the token
+                return await problem(exc.status, exc.message, code=exc.code,
+                                     hint=exc.hint)(scope, receive, send)
             if refused:
                 return await problem(
                     403, "the request lacks this page's CSRF token", code="request.csrf",
@@ -101,7 +105,9 @@ async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
             break
         chunks.append(message.get("body", b""))
         size += len(chunks[-1])
-        if size > MAX_BODY or not message.get("more_body", False):
+        if size > MAX_BODY:  # never replay a cut body: refuse it (RequestGuard's 413)
+            raise PayloadTooLarge(too_large_text(MAX_BODY))
+        if not message.get("more_body", False):
             break
     body = b"".join(chunks)
     replayed = False

@@ -61,7 +61,7 @@ class RequestGuard:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.max_body:
-                raise PayloadTooLarge(_too_large_text(self.max_body))
+                raise PayloadTooLarge(too_large_text(self.max_body))
             return message
 
         return counted
@@ -78,9 +78,9 @@ def _cross_site(headers: Headers) -> bool:
     return urlsplit(origin).netloc.lower() != headers.get("host", "").lower()
 
 
-def _too_large_text(limit: int) -> str:
+def too_large_text(limit: int) -> str:
     return f"the request body is larger than {limit // (1024 * 1024)} MiB"
 
 
 def _too_large(limit: int) -> ASGIApp:
-    return problem(413, _too_large_text(limit), code="request.too-large")
+    return problem(413, too_large_text(limit), code="request.too-large")

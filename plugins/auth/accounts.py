@@ -85,6 +85,8 @@ class Accounts:
         if password is not None:
             self.check_password(password, name)
         grants = await self.check_grants(grants)
+        if await self.store.get_user(name) is not None:  # before the cost of hashing
+            raise Conflict(f"there is already a user '{name}'")
         now = self.clock()
         user = UserRecord(id=uuid.uuid4().hex, name=name,
                           password_hash=None if password is None
@@ -95,8 +97,6 @@ class Accounts:
         if totp:
             user.totp_secret, user.totp_confirmed = new_secret(), True
             uri = provisioning_uri(user.totp_secret, name)
-        if await self.store.get_user(name) is not None:
-            raise Conflict(f"there is already a user '{name}'")
         await self.store.add_user(user, grants)
         return user, uri
 

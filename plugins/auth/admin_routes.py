@@ -9,16 +9,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from baseshift.core.access import ROLES_ADMIN, USERS_ADMIN, Role
-from baseshift.core.errors import BadRequest, InputError
+from baseshift.core.errors import InputError
 from baseshift.core.identity import UserRecord
 from baseshift.web.access import actor_of, requires
 from baseshift.web.openapi import operation
-from baseshift.web.requests import json_object, only_fields, read_json
 from baseshift.web.schemas import PERMISSION, obj
 
 from .administration import delete_role as remove_role
 from .administration import save_role, within_own
-from .http import auth_of
+from .http import auth_of, json_body
 from .routes import GRANT, STRING, grant_json, grants_from
 from .state import AuthState
 
@@ -44,15 +43,6 @@ ROLE_BODY = obj({"summary": {"type": "string"}, "mfa": FLAG,
 NAME = {"name": USER_NAME}
 
 
-
-async def _body(request: Request, fields: set[str]) -> dict[str, Any]:
-    raw = await read_json(request)
-    if raw is None:
-        raise BadRequest("this request needs a JSON body",
-                         hint="send Content-Type: application/json with an object")
-    body = json_object(raw, "body")
-    only_fields(body, fields)
-    return body
 
 
 def _flag(body: dict[str, Any], field: str) -> bool:
@@ -93,7 +83,7 @@ async def list_users(request: Request) -> Response:
            response=obj({"user": USER, "totp_uri": {"type": ["string", "null"]}}),
            status=201, errors=(404, 409, 422))
 async def create_user(request: Request) -> Response:
-    body = await _body(request, {"name", "password", "roles", "temporary", "totp"})
+    body = await json_body(request, {"name", "password", "roles", "temporary", "totp"})
     name = body.get("name")
     if not isinstance(name, str):
         raise InputError("field 'name' must be a string", details={"field": "name"})
@@ -120,7 +110,7 @@ async def get_user(request: Request) -> Response:
            "(`temporary`: changed at the next sign-in)", tags=TAGS, request=USER_CHANGE,
            response=USER, errors=(404, 422), path=NAME)
 async def change_user(request: Request) -> Response:
-    body = await _body(request, {"disabled", "password", "temporary"})
+    body = await json_body(request, {"disabled", "password", "temporary"})
     state, name = auth_of(request), request.path_params["name"]
     user = await state.accounts.user(name)
     if "disabled" in body:
@@ -136,7 +126,7 @@ async def change_user(request: Request) -> Response:
 @operation("Replace a user's roles", tags=TAGS, request=ROLES_BODY, response=USER,
            errors=(404, 422), path=NAME)
 async def set_roles(request: Request) -> Response:
-    body = await _body(request, {"roles"})
+    body = await json_body(request, {"roles"})
     state, name = auth_of(request), request.path_params["name"]
     grants = grants_from(body.get("roles"))
     await within_own(state, actor_of(request), grants)
@@ -170,7 +160,7 @@ async def list_roles(request: Request) -> Response:
 @operation("Create or replace a custom role; of a builtin one only `mfa` changes",
            tags=TAGS, request=ROLE_BODY, response=ROLE, errors=(409, 422), path=NAME)
 async def put_role(request: Request) -> Response:
-    body = await _body(request, {"summary", "mfa", "permissions"})
+    body = await json_body(request, {"summary", "mfa", "permissions"})
     state = auth_of(request)
     permissions = body.get("permissions")
     if not isinstance(permissions, list) or not all(isinstance(p, str) for p in permissions):

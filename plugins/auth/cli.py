@@ -77,16 +77,13 @@ async def users_list(state: AuthState, args: argparse.Namespace) -> int:
                      "disabled": user.disabled, "mfa": user.totp_confirmed,
                      "must_change_password": user.must_change_password,
                      "source": user.source})
-    if args.json:
-        print_json(rows)
-        return ExitCode.OK
-    for row in rows:
+    def line(row: dict[str, Any]) -> str:
         flags = [f for f, on in (("disabled", row["disabled"]), ("mfa", row["mfa"]),
                                  ("password change due", row["must_change_password"])) if on]
-        print(f"{row['name']:<24} {','.join(row['roles']) or '-':<30} {' '.join(flags)}")
-    if not rows:
-        print("no users yet: `baseshift serve` creates 'admin' on its first start")
-    return ExitCode.OK
+        return f"{row['name']:<24} {','.join(row['roles']) or '-':<30} {' '.join(flags)}"
+
+    return _show(args, rows, line,
+                 "no users yet: `baseshift serve` creates 'admin' on its first start")
 
 
 async def users_disable(state: AuthState, args: argparse.Namespace) -> int:
@@ -143,17 +140,16 @@ async def tokens_list(state: AuthState, args: argparse.Namespace) -> int:
              "roles": [grant_text(g) for g in t.grants], "created_at": t.created_at,
              "expires_at": t.expires_at, "revoked": t.revoked_at is not None}
             for t in await store.list_api_tokens(owner)]
-    if args.json:
-        print_json(rows)
-        return ExitCode.OK
     now = time.time()
-    for row in rows:
+
+    def line(row: dict[str, Any]) -> str:
         state_text = ("revoked" if row["revoked"] else "expired"
                       if row["expires_at"] is not None and row["expires_at"] <= now
                       else "active")
-        print(f"{row['id']}  {row['user']:<16} {row['name']:<20} "
-              f"{','.join(row['roles']):<20} {state_text}")
-    return ExitCode.OK
+        return (f"{row['id']}  {row['user']:<16} {row['name']:<20} "
+                f"{','.join(row['roles']):<20} {state_text}")
+
+    return _show(args, rows, line, "no API tokens")
 
 
 async def tokens_revoke(state: AuthState, args: argparse.Namespace) -> int:
@@ -173,14 +169,18 @@ async def keys_list(state: AuthState, args: argparse.Namespace) -> int:
     keys = await state.accounts.store.signing_keys()
     rows = [{"kid": k.kid, "algorithm": k.algorithm, "created_at": k.created_at,
              "retired_at": k.retired_at} for k in keys]
+    return _show(args, rows, lambda row: f"{row['kid']}  {row['algorithm']:<6} "
+                 f"{'signing' if row['retired_at'] is None else 'retired'}",
+                 "no signing key yet: the first sign-in makes one")
+
+
+def _show(args: argparse.Namespace, rows: list[dict[str, Any]],
+          line: Callable[[dict[str, Any]], str], empty: str) -> int:
+    """A listing: JSON with --json, else a line per row (or what none means)."""
     if args.json:
         print_json(rows)
-        return ExitCode.OK
-    for row in rows:
-        status = "signing" if row["retired_at"] is None else "retired"
-        print(f"{row['kid']}  {row['algorithm']:<6} {status}")
-    if not rows:
-        print("no signing key yet: the first sign-in makes one")
+    else:
+        print("\n".join(map(line, rows)) if rows else empty)
     return ExitCode.OK
 
 

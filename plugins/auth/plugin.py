@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from baseshift.core.access import BUILTIN_PERMISSIONS, Actor, ActorKind, Grant, Permission
 from baseshift.core.appface import App
 from baseshift.core.config import option
-from baseshift.core.errors import ConfigError, Unauthorized
+from baseshift.core.errors import ConfigError, Conflict, Unauthorized
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.identity import IdentityStore
 from baseshift.core.stash import SERVING
@@ -88,7 +88,10 @@ async def _first_admin(accounts: Accounts) -> None:
     """Create `admin` with a random password printed once on the console (never logged):
     it must be changed, and TOTP enrolled, at the first sign-in."""
     password = secrets.token_urlsafe(18)
-    await accounts.add_user("admin", password, [Grant("admin")], temporary=True)
+    try:
+        await accounts.add_user("admin", password, [Grant("admin")], temporary=True)
+    except Conflict:  # another server of the fleet, starting at the same time, made it
+        return
     print("\n  No user existed, so Base Shift created the user 'admin' with the password\n\n"
           f"      {password}\n\n  It is shown only this once. Sign in with it: you will "
           "choose a new password\n  and enrol an authenticator app (TOTP).\n",

@@ -14,12 +14,11 @@ from baseshift.core.identity import ApiTokenRecord
 from baseshift.web.access import actor_of, check, public, requires
 from baseshift.web.limits import FlagParam
 from baseshift.web.openapi import operation
-from baseshift.web.requests import json_object, only_fields, read_json
 from baseshift.web.schemas import obj
 
 from .administration import create_own_token, own_tokens
 from .administration import revoke_token as revoke_own_or_any
-from .http import auth_of, client_of
+from .http import auth_of, client_of, json_body
 from .rbac import grants_allow
 
 TAGS = ["auth"]
@@ -61,17 +60,12 @@ def _text(body: dict[str, Any], field: str, *, required: bool = True) -> str | N
     return value
 
 
-async def _body(request: Request, fields: set[str]) -> dict[str, Any]:
-    body = json_object(await read_json(request), "body")
-    only_fields(body, fields)
-    return body
-
 
 @public("signing in is how a client gets credentials")
 @operation("Sign in with user name, password and TOTP code: an access and a refresh token",
            tags=TAGS, request=LOGIN_BODY, response=TOKEN_PAIR, errors=(400, 401, 403, 422, 429))
 async def login(request: Request) -> Response:
-    body = await _body(request, {"username", "password", "totp_token"})
+    body = await json_body(request, {"username", "password", "totp_token"})
     pair = await auth_of(request).logins.login(
         str(_text(body, "username")), str(_text(body, "password")),
         _text(body, "totp_token", required=False), client_of(request))
@@ -83,7 +77,7 @@ async def login(request: Request) -> Response:
            tags=TAGS, request=PASSWORD_BODY, response=TOKEN_PAIR,
            errors=(400, 401, 403, 422, 429))
 async def change_password(request: Request) -> Response:
-    body = await _body(request, {"username", "password", "new_password", "totp_token"})
+    body = await json_body(request, {"username", "password", "new_password", "totp_token"})
     pair = await auth_of(request).logins.change_password(
         str(_text(body, "username")), str(_text(body, "password")),
         str(_text(body, "new_password")), _text(body, "totp_token", required=False),
@@ -96,7 +90,7 @@ async def change_password(request: Request) -> Response:
            "session)", tags=TAGS, request=REFRESH_BODY, response=TOKEN_PAIR,
            errors=(400, 401, 422))
 async def refresh(request: Request) -> Response:
-    body = await _body(request, {"refresh_token"})
+    body = await json_body(request, {"refresh_token"})
     pair = await auth_of(request).logins.refresh(str(_text(body, "refresh_token")))
     return JSONResponse(pair.json())
 
@@ -105,7 +99,7 @@ async def refresh(request: Request) -> Response:
 @operation("Sign out: the refresh token and every token of its session are revoked",
            tags=TAGS, request=REFRESH_BODY, status=204, errors=(400, 422))
 async def logout(request: Request) -> Response:
-    body = await _body(request, {"refresh_token"})
+    body = await json_body(request, {"refresh_token"})
     await auth_of(request).logins.logout(_text(body, "refresh_token"))
     return Response(status_code=204)
 
@@ -160,7 +154,7 @@ def grants_from(value: Any) -> list[Grant]:
            status=201, errors=(400, 401, 403, 404, 422))
 async def create_token(request: Request) -> Response:
     actor, state = actor_of(request), auth_of(request)
-    body = await _body(request, {"name", "roles", "expires_in"})
+    body = await json_body(request, {"name", "roles", "expires_in"})
     name = str(_text(body, "name"))
     grants = grants_from(body.get("roles"))
     expires = body.get("expires_in")

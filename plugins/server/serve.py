@@ -6,6 +6,7 @@ import asyncio
 import ipaddress
 import signal
 import sys
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from baseshift.core.command import Command, ExitCode, run_async, settings_from
@@ -46,8 +47,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from baseshift.web.app import create_app
 
     configure_console(verbose=not args.quiet, timestamps=True)
-    settings = settings_from(args, workflows_dir=args.workflows, auth=args.auth,
-                             allowed_hosts=_allowed_hosts(args.host))
+    settings = settings_from(args, workflows_dir=args.workflows, auth=args.auth)
+    if _specific(args.host):  # `--host 192.0.2.7` answers requests to that address too
+        settings = replace(settings, allowed_hosts=(*settings.allowed_hosts,
+                                                    args.host.strip("[]")))
     if settings.auth == "none":
         if not _loopback(args.host):
             print(f"error: --auth none lets anyone who reaches {args.host}:{args.port} run "
@@ -158,15 +161,9 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def _allowed_hosts(host: str) -> tuple[str, ...] | None:
-    """The configured names, plus the address served on when it is a specific one (so
-    `--host 192.0.2.7` answers requests to that address without more configuration)."""
-    from baseshift.core.settings import Settings
-
-    configured = Settings.from_env().allowed_hosts
-    if host in ("0.0.0.0", "::", "") or _loopback(host):
-        return None
-    return (*configured, host.strip("[]"))
+def _specific(host: str) -> bool:
+    """Whether `host` is one address beyond loopback (not a wildcard)."""
+    return host not in ("0.0.0.0", "::", "") and not _loopback(host)
 
 
 def _host(host: str) -> str:
