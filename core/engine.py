@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
+from . import audit
 from .attempt_slots import AttemptSlots
 from .attempt_tasks import AttemptTasks
 from .attempts import AttemptRunner, Launch
@@ -114,7 +115,8 @@ class Engine:
         jobs = [JobRecord(record.id, j.name, j.name, handler=j.handler,
                           template=j.template.ref if j.template else None)
                 for j in (*plan.jobs, *plan.handlers)]
-        await self.bs.store.create_run(record, jobs)
+        await self.bs.store.create_run(record, jobs, audit=[
+            audit.entry("run.start", f"run:{record.id}", workflow=plan.name)])
         if not start:
             return record.id
         if not await self.bs.store.claim_run(record.id):
@@ -135,7 +137,8 @@ class Engine:
         snapshot = await self._take(run_id, check)
         active = ActiveRun(plan, snapshot.run, snapshot.jobs)
         active.running_stored = snapshot.run.state is RunState.RUNNING and not retry
-        self._accept(Retry(active) if retry else Activate(active))
+        self._accept(Retry(active, (audit.entry("run.retry", f"run:{run_id}"),)) if retry
+                     else Activate(active))
 
     async def rerun_from(self, plan: Plan, run_id: str, job: str) -> None:
         """Run `job` and every job downstream of it again in a finished run; the results of
@@ -150,13 +153,15 @@ class Engine:
                                hint=f"its jobs: {', '.join(j.name for j in plan.jobs)}")
 
         snapshot = await self._take(run_id, check)
-        self._accept(Rerun(ActiveRun(plan, snapshot.run, snapshot.jobs), job))
+        self._accept(Rerun(ActiveRun(plan, snapshot.run, snapshot.jobs), job,
+                           (audit.entry("run.rerun", f"run:{run_id}", job=job),)))
 
     async def cancel(self, run_id: str, reason: str = "cancelled by user") -> bool:
         """Cancel a run active in this process; False if it is not active here."""
         if run_id not in self.runs:
             return False
-        self._inbox.post(Cancel(run_id, reason))
+        self._inbox.post(Cancel(run_id, reason,
+                                audit=(audit.entry("run.cancel", f"run:{run_id}"),)))
         return True
 
     async def wait(self, run_id: str) -> RunRecord:
@@ -231,8 +236,10 @@ class Engine:
             case AttemptDone(run_id, key, number, outcome):
                 self._slots.release(run_id, key, number)
                 run = self.runs.get(run_id)
+                delivered = self.calls.delivered(run_id, key)
                 if run is None:
                     return
+                fx.changes.audit.extend(delivered)
                 if outcome.error is None:
                     run.attempt_succeeded(key, number, outcome.output, outcome.log, fx)
                 else:
@@ -248,25 +255,30 @@ class Engine:
             case Activate(run) | Retry(run) | Rerun(run):
                 self._slots.limit(run.record.workflow, run.plan.concurrency)
                 match message:
-                    case Retry():
+                    case Retry(audit=entries):
                         run.reset_for_retry(fx)
-                    case Rerun(job=job):
+                        fx.changes.audit.extend(entries)
+                    case Rerun(job=job, audit=entries):
                         run.reset_from(job, fx)
+                        fx.changes.audit.extend(entries)
                 run.activate(fx)
-            case Cancel(run_id, reason, activation):
-                self._cancel(run_id, reason, activation, fx)
+            case Cancel(run_id, reason, activation, entries):
+                if self._cancel(run_id, reason, activation, fx):
+                    fx.changes.audit.extend(entries)
 
     def _cancel(self, run_id: str, reason: str, activation: ActiveRun | None,
-                fx: Effects) -> None:
+                fx: Effects) -> bool:
+        """Cancel the run if it is still executing here (as `activation`); whether it was."""
         run = self.runs.get(run_id)
         if run is None or run.record.state.finished or (
                 activation is not None and run is not activation):
-            return
+            return False
         self._slots.drop_queued(run_id)
         running = run.cancel(fx, reason)
         self._tasks.stop_later(run_id, running)  # stopped once the cancel is stored
         for key in running:
             self._slots.release(run_id, key, run.jobs[key].attempts)
+        return True
 
     def _abandon(self, run_id: str, exc: Exception) -> None:
         """Stop executing the run a message was about; it stays unfinished in the store."""

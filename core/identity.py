@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from .access import Grant, Role
+from .audit import AuditEntry
 
 
 @dataclass(slots=True)
@@ -85,12 +86,15 @@ class SigningKeyRecord:
 @runtime_checkable
 class IdentityStore(Protocol):
     """Accounts, roles, grants and tokens, kept by the state store. Each method is one
-    transaction. A name or id already taken raises `Conflict`; an unknown one in an update
-    raises `NotFound`."""
+    transaction; `audit` entries given to a method that writes are appended to the store's
+    audit trail (core/audit.py) in that transaction. A name or id already taken raises
+    `Conflict`; an unknown one in an update raises `NotFound`."""
 
-    async def add_user(self, user: UserRecord, grants: Sequence[Grant] = ()) -> None: ...
+    async def add_user(self, user: UserRecord, grants: Sequence[Grant] = (),
+                       audit: Sequence[AuditEntry] = ()) -> None: ...
 
-    async def save_user(self, user: UserRecord) -> None:
+    async def save_user(self, user: UserRecord,
+                        audit: Sequence[AuditEntry] = ()) -> None:
         """Replace every field of the stored user with the same id."""
         ...
 
@@ -113,21 +117,25 @@ class IdentityStore(Protocol):
         """Every role, by name."""
         ...
 
-    async def save_role(self, role: Role) -> None:
+    async def save_role(self, role: Role,
+                        audit: Sequence[AuditEntry] = ()) -> None:
         """Create or replace a role and its permissions."""
         ...
 
-    async def delete_role(self, name: str) -> None:
+    async def delete_role(self, name: str,
+                          audit: Sequence[AuditEntry] = ()) -> None:
         """Delete a role and every grant of it; `NotFound` if there is none."""
         ...
 
     async def grants_of(self, user_id: str) -> list[Grant]: ...
 
-    async def set_grants(self, user_id: str, grants: Sequence[Grant]) -> None:
+    async def set_grants(self, user_id: str, grants: Sequence[Grant],
+                         audit: Sequence[AuditEntry] = ()) -> None:
         """Replace the user's grants (`NotFound` for an unknown user or role)."""
         ...
 
-    async def add_api_token(self, token: ApiTokenRecord) -> None: ...
+    async def add_api_token(self, token: ApiTokenRecord,
+                            audit: Sequence[AuditEntry] = ()) -> None: ...
 
     async def find_api_token(self, token_hash: str) -> ApiTokenRecord | None: ...
 
@@ -135,11 +143,13 @@ class IdentityStore(Protocol):
         """Tokens of one user (or of all), newest first, revoked ones included."""
         ...
 
-    async def revoke_api_token(self, token_id: str, at: float) -> bool:
+    async def revoke_api_token(self, token_id: str, at: float,
+                               audit: Sequence[AuditEntry] = ()) -> bool:
         """Mark a token revoked; False when there is no such unrevoked token."""
         ...
 
-    async def add_refresh_token(self, token: RefreshTokenRecord) -> None: ...
+    async def add_refresh_token(self, token: RefreshTokenRecord,
+                                audit: Sequence[AuditEntry] = ()) -> None: ...
 
     async def spend_refresh_token(self, token_hash: str, at: float
                                   ) -> RefreshTokenRecord | None:
@@ -148,9 +158,11 @@ class IdentityStore(Protocol):
         concurrent spends of one token exactly one sees `used_at` None."""
         ...
 
-    async def revoke_refresh_family(self, family: str, at: float) -> None: ...
+    async def revoke_refresh_family(self, family: str, at: float,
+                                    audit: Sequence[AuditEntry] = ()) -> None: ...
 
-    async def revoke_user_refresh_tokens(self, user_id: str, at: float) -> None:
+    async def revoke_user_refresh_tokens(self, user_id: str, at: float,
+                                         audit: Sequence[AuditEntry] = ()) -> None:
         """End every login session of a user (disabled, password or MFA reset)."""
         ...
 
@@ -158,6 +170,8 @@ class IdentityStore(Protocol):
         """Every signing key, oldest first."""
         ...
 
-    async def add_signing_key(self, key: SigningKeyRecord) -> None: ...
+    async def add_signing_key(self, key: SigningKeyRecord,
+                              audit: Sequence[AuditEntry] = ()) -> None: ...
 
-    async def retire_signing_key(self, kid: str, at: float) -> None: ...
+    async def retire_signing_key(self, kid: str, at: float,
+                                 audit: Sequence[AuditEntry] = ()) -> None: ...

@@ -1,8 +1,9 @@
 """What the engine's loop is told between rounds, and the inbox that holds it until then.
 
 Every message is a frozen value naming the run it is about; the loop handles them with
-`match`. Whoever posts (a user call, an attempt's task, the cancel watch) only wakes the
-loop: nothing but the loop changes a run.
+`match`. A message for someone's action carries its audit entries, stored with the round
+that carries the action out. Whoever posts (a user call, an attempt's task, the cancel
+watch) only wakes the loop: nothing but the loop changes a run.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .attempts import Outcome
+from .audit import AuditEntry
 from .runstate import ActiveRun
 
 
@@ -31,6 +33,7 @@ class Retry:
     """Reopen a failed or cancelled run: its failed and cancelled jobs run again."""
 
     run: ActiveRun
+    audit: tuple[AuditEntry, ...] = ()
 
     @property
     def run_id(self) -> str:
@@ -43,6 +46,7 @@ class Rerun:
 
     run: ActiveRun
     job: str
+    audit: tuple[AuditEntry, ...] = ()
 
     @property
     def run_id(self) -> str:
@@ -57,6 +61,7 @@ class Cancel:
     run_id: str
     reason: str
     activation: ActiveRun | None = None
+    audit: tuple[AuditEntry, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

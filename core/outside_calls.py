@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from . import audit
 from .attempt_tasks import AttemptTasks
+from .audit import AuditEntry
 from .errors import Conflict
 from .executors import Executors
 from .protocols import AcceptsCalls
@@ -24,6 +26,7 @@ class OutsideCalls:
         self._runs = runs
         self._executors = executors
         self._tasks = tasks
+        self._audit: dict[tuple[str, str], AuditEntry] = {}
 
     def waits_for_calls(self, run_id: str, key: str) -> bool:
         """Whether the job runs here with an executor that outside calls finish."""
@@ -37,7 +40,15 @@ class OutsideCalls:
             raise Conflict(f"job '{key}' of run '{run_id}' is not waiting for a result here",
                            hint="only jobs that use an executor waiting for outside calls "
                            "(such as `manual`) can be completed or failed")
+        self._audit[(run_id, key)] = audit.entry(
+            "run.approve" if error is None else "run.reject", f"run:{run_id}", job=key)
         accept.accept(run_id, key, output, error)
+
+    def delivered(self, run_id: str, key: str) -> list[AuditEntry]:
+        """The audit entry of the call delivered to the attempt of `key` that just ended
+        (none when it ended otherwise), stored with the round that records its result."""
+        found = self._audit.pop((run_id, key), None)
+        return [] if found is None else [found]
 
     def _acceptor(self, run_id: str, key: str) -> AcceptsCalls | None:
         run = self._runs.get(run_id)

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
+from .audit import AuditEntry
 from .records import (
     Changes,
     JobDuration,
@@ -88,7 +89,8 @@ class StateStore(Protocol):
 
     `apply` and `create_run` are each one transaction: either every record is written or none.
     The engine calls `apply` before it acts on any change, which is what makes runs survive
-    a crash.
+    a crash. Both append the audit entries of the change (`audit`, `Changes.audit`) in their
+    transaction when the store keeps an audit trail (`AuditLog`, core/audit.py).
 
     A store also answers `RunAnalytics` (the builtin ones do; the analytics API needs it), and
     may offer the optional abilities of `core/capabilities.py` (backups, retention, leading,
@@ -102,7 +104,8 @@ class StateStore(Protocol):
 
     async def close(self) -> None: ...
 
-    async def create_run(self, run: RunRecord, jobs: Sequence[JobRecord]) -> None: ...
+    async def create_run(self, run: RunRecord, jobs: Sequence[JobRecord],
+                         audit: Sequence[AuditEntry] = ()) -> None: ...
 
     async def apply(self, changes: Changes) -> None: ...
 

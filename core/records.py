@@ -5,6 +5,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from .audit import AuditEntry
 from .errors import BadRequest
 from .states import JobState, RunState
 
@@ -91,6 +92,9 @@ class Changes:
     attempts: dict[tuple[str, str, int], AttemptRecord] = field(default_factory=dict)
     was_job: dict[tuple[str, str], JobState] = field(default_factory=dict)
     was_run: dict[str, RunState] = field(default_factory=dict)
+    audit: list[AuditEntry] = field(default_factory=list)
+    """Audit entries of the actions this batch carries out (a cancel, a retry, an approval),
+    written in its transaction."""
 
     def moved_job(self, j: JobRecord, before: JobState) -> None:
         """Record `j`, which was `before` when the batch first moved it."""
@@ -113,9 +117,11 @@ class Changes:
         self.jobs = {k: v for k, v in self.jobs.items() if k[0] not in run_ids}
         self.was_job = {k: v for k, v in self.was_job.items() if k[0] not in run_ids}
         self.attempts = {k: v for k, v in self.attempts.items() if k[0] not in run_ids}
+        dropped = {f"run:{run_id}" for run_id in run_ids}
+        self.audit = [e for e in self.audit if e.resource not in dropped]
 
     def __bool__(self) -> bool:
-        return bool(self.runs or self.jobs or self.attempts)
+        return bool(self.runs or self.jobs or self.attempts or self.audit)
 
     def run(self, r: RunRecord) -> None:
         self.runs[r.id] = r

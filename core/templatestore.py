@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from .audit import AuditEntry
 from .errors import Conflict, InputError, NotFound
 from .plan import TemplateSpec
 from .semver import Version, VersionError
@@ -302,25 +303,31 @@ class TemplateStore(Protocol):
     """Where published templates live (`kind = "templates"`, chosen by `settings.templates`).
 
     `publish` applies the publishing rules (`check_publish`) in the same transaction as its
-    insert.
+    insert. `publish` and `delete` append their `audit` entries (core/audit.py) to the trail
+    of the store's database in the same transaction; `audit_database` names that database
+    (None when the store keeps no trail a state store shares: the caller then gives no
+    entries and appends them to the state store's trail itself).
     `specs()` gives every published version as a `TemplateSpec` for the checker.
     """
 
     kind: ClassVar[str]
     name: ClassVar[str]
 
+    @property
+    def audit_database(self) -> str | None: ...
+
     async def open(self) -> None: ...
 
     async def close(self) -> None: ...
 
-    async def publish(self, doc: TemplateDocument,
-                      bump: Bump | str | None = None) -> TemplateDocument: ...
+    async def publish(self, doc: TemplateDocument, bump: Bump | str | None = None,
+                      audit: Sequence[AuditEntry] = ()) -> TemplateDocument: ...
 
     async def get(self, name: str, version: str | None = None) -> TemplateDocument | None:
         """Exact version, a range, or (None) the highest; None when nothing matches."""
         ...
 
-    async def delete(self, name: str, version: str) -> None:
+    async def delete(self, name: str, version: str, audit: Sequence[AuditEntry] = ()) -> None:
         """Remove one version; NotFound when it is not published."""
         ...
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .. import audit
 from ..errors import BaseShiftError, Conflict, NotFound
 from ..records import MAX_LISTED, RunRecord, RunSnapshot
 from ..runstate import ActiveRun, Effects
@@ -100,6 +101,8 @@ class RunService:
         of its unfinished jobs (a process executing it elsewhere notices the stored cancel)."""
         fx = Effects(time.time())
         ActiveRun(plan, snapshot.run, snapshot.jobs).cancel(fx, reason)
+        fx.changes.audit.append(audit.entry("run.cancel", f"run:{snapshot.run.id}",
+                                            reason=reason[:200]))
         await self.bs.store.apply(fx.changes)
         for event in fx.events:
             await self.bs.hooks.track_event(event)

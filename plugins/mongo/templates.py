@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import builtins
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
+from baseshift.core.audit import AuditEntry
 from baseshift.core.errors import StoreError
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.plan import TemplateSpec
@@ -94,8 +96,14 @@ class MongoTemplateStore:
     async def close(self) -> None:
         await self.connection.close()
 
-    async def publish(self, doc: TemplateDocument,
-                      bump: Bump | str | None = None) -> TemplateDocument:
+    @property
+    def audit_database(self) -> str | None:
+        """None: MongoDB keeps no audit trail here; the state store's takes the entries."""
+        return None
+
+    async def publish(self, doc: TemplateDocument, bump: Bump | str | None = None,
+                      audit: Sequence[AuditEntry] = ()) -> TemplateDocument:
+        _refuse(audit)
         return await self.connection.run(f"publishing template {doc.ref}", self._publish,
                                          doc, bump)
 
@@ -131,7 +139,9 @@ class MongoTemplateStore:
         docs = await self._find({"templateId": name})
         return select_version(docs, version)
 
-    async def delete(self, name: str, version: str) -> None:
+    async def delete(self, name: str, version: str, audit: Sequence[AuditEntry] = ()) -> None:
+        _refuse(audit)
+
         def retire() -> int:
             result = self._col.update_one(
                 {"templateId": name, "version": version, "retired": False},
@@ -168,3 +178,9 @@ def register_backends() -> list[Backend]:
     """Offer the MongoDB template store (`templates = "mongo"`, with `mongo_url`)."""
     return [Backend("templates", "mongo", "baseshift.plugins.mongo.templates:MongoTemplateStore",
                     requires=MONGO)]
+
+
+def _refuse(audit: Sequence[AuditEntry]) -> None:
+    if audit:
+        raise ValueError("the mongo template store keeps no audit trail (audit_database is "
+                         "None): append the entries to the state store's")

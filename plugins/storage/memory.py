@@ -6,6 +6,7 @@ from dataclasses import fields
 from operator import attrgetter
 from typing import Any, ClassVar, TypeVar
 
+from baseshift.core.audit import AuditEntry
 from baseshift.core.errors import Conflict
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.records import (
@@ -27,6 +28,7 @@ from baseshift.core.states import RunState
 
 from . import memory_queries as queries
 from .claims import ClaimedRuns, LocalClaims
+from .memory_audit import AuditTrail
 from .memory_identity import IdentityData, MemoryIdentity
 
 R = TypeVar("R", RunRecord, JobRecord, AttemptRecord)
@@ -105,6 +107,7 @@ class MemoryStateStore(ClaimedRuns, MemoryIdentity):
         self._attempts: dict[str, dict[tuple[str, int], AttemptRecord]] = {}
         self._claims = LocalClaims()
         self._identity = IdentityData()
+        self._trail = AuditTrail()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MemoryStateStore:
@@ -120,7 +123,8 @@ class MemoryStateStore(ClaimedRuns, MemoryIdentity):
     async def run_states(self, run_ids: Sequence[str]) -> dict[str, RunState]:
         return {r: self._runs[r].state for r in run_ids if r in self._runs}
 
-    async def create_run(self, run: RunRecord, jobs: Sequence[JobRecord]) -> None:
+    async def create_run(self, run: RunRecord, jobs: Sequence[JobRecord],
+                         audit: Sequence[AuditEntry] = ()) -> None:
         if run.id in self._runs:
             raise Conflict(f"creating run {run.id!r} was rejected, nothing was written: "
                            "a run with this id exists")
@@ -131,6 +135,7 @@ class MemoryStateStore(ClaimedRuns, MemoryIdentity):
         self._check_jobs(jobs, {run.id}, f"creating run {run.id!r}")
         self._write_runs([run])
         self._write_jobs(jobs)
+        self._write_audit(audit)
 
     async def apply(self, changes: Changes) -> None:
         if not changes:
@@ -140,6 +145,7 @@ class MemoryStateStore(ClaimedRuns, MemoryIdentity):
         self._write_runs(changes.runs.values())
         self._write_jobs(changes.jobs.values())
         self._write_attempts(changes.attempts.values())
+        self._write_audit(changes.audit)
 
     def _check_jobs(self, jobs: Iterable[JobRecord], new_runs: Iterable[str], what: str) -> None:
         known = set(new_runs)

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from baseshift.core.access import Grant, Role
+from baseshift.core.audit import AuditEntry
 from baseshift.core.errors import Conflict, NotFound
 from baseshift.core.identity import (
     ApiTokenRecord,
@@ -19,6 +20,8 @@ from baseshift.core.identity import (
     SigningKeyRecord,
     UserRecord,
 )
+
+from .memory_audit import MemoryAudit
 
 
 @dataclass(slots=True)
@@ -33,14 +36,16 @@ class IdentityData:
     signing_keys: dict[str, SigningKeyRecord] = field(default_factory=dict)
 
 
-class MemoryIdentity:
-    """The `IdentityStore` methods of the memory store (`_identity`, set by the store)."""
+class MemoryIdentity(MemoryAudit):
+    """The `IdentityStore` methods of the memory store (`_identity` and `_trail`, set by
+    the store)."""
 
     _identity: IdentityData
 
     # ------------------------------------------------------------ users
 
-    async def add_user(self, user: UserRecord, grants: Sequence[Grant] = ()) -> None:
+    async def add_user(self, user: UserRecord, grants: Sequence[Grant] = (),
+                       audit: Sequence[AuditEntry] = ()) -> None:
         data = self._identity
         if user.id in data.users:
             raise Conflict(f"adding user {user.name!r} was rejected: id {user.id!r} is taken")
@@ -48,11 +53,13 @@ class MemoryIdentity:
         given = self._known(grants)
         data.users[user.id] = dataclasses.replace(user)
         data.grants[user.id] = given
+        self._write_audit(audit)
 
-    async def save_user(self, user: UserRecord) -> None:
+    async def save_user(self, user: UserRecord, audit: Sequence[AuditEntry] = ()) -> None:
         self._user(user.id)
         self._check_user(user)
         self._identity.users[user.id] = dataclasses.replace(user)
+        self._write_audit(audit)
 
     async def get_user(self, name: str) -> UserRecord | None:
         found = self._named(name)
@@ -98,10 +105,11 @@ class MemoryIdentity:
     async def roles(self) -> list[Role]:
         return sorted(self._identity.roles.values(), key=lambda r: r.name)
 
-    async def save_role(self, role: Role) -> None:
+    async def save_role(self, role: Role, audit: Sequence[AuditEntry] = ()) -> None:
         self._identity.roles[role.name] = role
+        self._write_audit(audit)
 
-    async def delete_role(self, name: str) -> None:
+    async def delete_role(self, name: str, audit: Sequence[AuditEntry] = ()) -> None:
         data = self._identity
         if data.roles.pop(name, None) is None:
             raise NotFound(f"there is no role {name!r}")
@@ -109,13 +117,16 @@ class MemoryIdentity:
             data.grants[user_id] = tuple(g for g in grants if g.role != name)
         for token in data.api_tokens.values():
             token.grants = tuple(g for g in token.grants if g.role != name)
+        self._write_audit(audit)
 
     async def grants_of(self, user_id: str) -> list[Grant]:
         return list(self._identity.grants.get(user_id, ()))
 
-    async def set_grants(self, user_id: str, grants: Sequence[Grant]) -> None:
+    async def set_grants(self, user_id: str, grants: Sequence[Grant],
+                         audit: Sequence[AuditEntry] = ()) -> None:
         self._user(user_id)
         self._identity.grants[user_id] = self._known(grants)
+        self._write_audit(audit)
 
     def _known(self, grants: Iterable[Grant]) -> tuple[Grant, ...]:
         """`grants` once each; `NotFound` naming the roles that do not exist."""
@@ -128,7 +139,7 @@ class MemoryIdentity:
 
     # ------------------------------------------------------------ API tokens
 
-    async def add_api_token(self, token: ApiTokenRecord) -> None:
+    async def add_api_token(self, token: ApiTokenRecord, audit: Sequence[AuditEntry] = ()) -> None:
         data = self._identity
         self._user(token.user_id)
         if token.id in data.api_tokens or any(t.token_hash == token.token_hash
@@ -136,6 +147,7 @@ class MemoryIdentity:
             raise Conflict(f"adding API token {token.name!r} was rejected: its id or digest "
                            "is taken")
         data.api_tokens[token.id] = dataclasses.replace(token, grants=self._known(token.grants))
+        self._write_audit(audit)
 
     async def find_api_token(self, token_hash: str) -> ApiTokenRecord | None:
         found = next((t for t in self._identity.api_tokens.values()
@@ -148,20 +160,24 @@ class MemoryIdentity:
         found.sort(key=lambda t: (t.created_at, t.id), reverse=True)
         return [dataclasses.replace(t) for t in found]
 
-    async def revoke_api_token(self, token_id: str, at: float) -> bool:
+    async def revoke_api_token(self, token_id: str, at: float,
+                               audit: Sequence[AuditEntry] = ()) -> bool:
         token = self._identity.api_tokens.get(token_id)
         if token is None or token.revoked_at is not None:
             return False
         token.revoked_at = at
+        self._write_audit(audit)
         return True
 
     # ------------------------------------------------------------ refresh tokens
 
-    async def add_refresh_token(self, token: RefreshTokenRecord) -> None:
+    async def add_refresh_token(self, token: RefreshTokenRecord,
+                                audit: Sequence[AuditEntry] = ()) -> None:
         self._user(token.user_id)
         if token.token_hash in self._identity.refresh_tokens:
             raise Conflict("adding a refresh token was rejected: its digest is taken")
         self._identity.refresh_tokens[token.token_hash] = dataclasses.replace(token)
+        self._write_audit(audit)
 
     async def spend_refresh_token(self, token_hash: str, at: float
                                   ) -> RefreshTokenRecord | None:
@@ -173,14 +189,18 @@ class MemoryIdentity:
             token.used_at = at
         return before
 
-    async def revoke_refresh_family(self, family: str, at: float) -> None:
+    async def revoke_refresh_family(self, family: str, at: float,
+                                    audit: Sequence[AuditEntry] = ()) -> None:
         self._revoke_refresh((t for t in self._identity.refresh_tokens.values()
                               if t.family == family), at)
+        self._write_audit(audit)
 
-    async def revoke_user_refresh_tokens(self, user_id: str, at: float) -> None:
+    async def revoke_user_refresh_tokens(self, user_id: str, at: float,
+                                         audit: Sequence[AuditEntry] = ()) -> None:
         self._user(user_id)
         self._revoke_refresh((t for t in self._identity.refresh_tokens.values()
                               if t.user_id == user_id), at)
+        self._write_audit(audit)
 
     @staticmethod
     def _revoke_refresh(found: Iterable[RefreshTokenRecord], at: float) -> None:
@@ -194,17 +214,21 @@ class MemoryIdentity:
         keys = sorted(self._identity.signing_keys.values(), key=lambda k: (k.created_at, k.kid))
         return [_copy_key(k) for k in keys]
 
-    async def add_signing_key(self, key: SigningKeyRecord) -> None:
+    async def add_signing_key(self, key: SigningKeyRecord,
+                              audit: Sequence[AuditEntry] = ()) -> None:
         if key.kid in self._identity.signing_keys:
             raise Conflict(f"adding signing key {key.kid!r} was rejected: the kid is taken")
         self._identity.signing_keys[key.kid] = _copy_key(key)
+        self._write_audit(audit)
 
-    async def retire_signing_key(self, kid: str, at: float) -> None:
+    async def retire_signing_key(self, kid: str, at: float,
+                                 audit: Sequence[AuditEntry] = ()) -> None:
         key = self._identity.signing_keys.get(kid)
         if key is None:
             raise NotFound(f"there is no signing key {kid!r}")
         if key.retired_at is None:
             key.retired_at = at
+        self._write_audit(audit)
 
 
 def _copy_key(key: SigningKeyRecord) -> SigningKeyRecord:

@@ -20,7 +20,8 @@ _TABLE_NAMES = re.compile(r"^\d+; \d+ \d+ TABLE \S+ (\w+) ", re.MULTILINE)
 _SCHEMA_ENTRY = re.compile(r"^\d+; \d+ \d+ (SCHEMA|COMMENT) - ")
 TABLES = ("meta", "runs", "jobs", "attempts", "job_queue", "retired_partitions", "documents",
           "users", "recovery_codes", "roles", "permissions", "role_permissions", "user_roles",
-          "api_tokens", "api_token_roles", "refresh_tokens", "signing_keys")
+          "api_tokens", "api_token_roles", "refresh_tokens", "signing_keys", "audit_log",
+          "audit_head")
 """Every table of the store's schema (migrations), dropped before a restore."""
 
 

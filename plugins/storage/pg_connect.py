@@ -48,6 +48,12 @@ class PgTarget:
         dsn = urlunsplit(parts._replace(scheme="postgresql", query=urlencode(query)))
         return cls(url, dsn, schema)
 
+    @property
+    def key(self) -> str:
+        """Names the database and schema, to tell whether two stores share them (never
+        shown: it holds the password)."""
+        return f"{self.dsn}#{self.schema}"
+
     @classmethod
     def required(cls, settings: Settings) -> PgTarget:
         if not settings.database_url:

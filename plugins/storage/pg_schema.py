@@ -203,6 +203,32 @@ MIGRATIONS: tuple[str, ...] = (
         retired_at double precision
     );
     """,
+    # 6: the audit trail (plugins/storage/sql_audit.py), and its head at the genesis hash.
+    # IF NOT EXISTS: a template store on this database may have made the tables first.
+    """
+    CREATE TABLE IF NOT EXISTS audit_log (
+        seq bigint PRIMARY KEY,
+        at double precision NOT NULL,
+        actor text NOT NULL,
+        action text NOT NULL,
+        resource text NOT NULL,
+        outcome text NOT NULL,
+        client text,
+        request_id text,
+        detail text NOT NULL,
+        prev_hash text NOT NULL,
+        hash text NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS ix_audit_log_at ON audit_log (at);
+    CREATE INDEX IF NOT EXISTS ix_audit_log_actor ON audit_log (actor, seq);
+    CREATE INDEX IF NOT EXISTS ix_audit_log_resource ON audit_log (resource, seq);
+    CREATE TABLE IF NOT EXISTS audit_head (
+        id integer PRIMARY KEY,
+        seq bigint NOT NULL,
+        hash text NOT NULL
+    );
+    INSERT INTO audit_head VALUES (1, 0, repeat('0', 64)) ON CONFLICT (id) DO NOTHING;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _MIGRATION_LOCK = 0x62617365  # "base": one advisory lock id for schema changes

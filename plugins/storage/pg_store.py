@@ -26,6 +26,7 @@ import psycopg
 from psycopg.types.json import Json
 from sqlalchemy import Connection, Engine, create_engine
 
+from baseshift.core.audit import GENESIS, AuditEntry
 from baseshift.core.errors import ConfigError, Conflict, StaleState, StoreError
 from baseshift.core.records import (
     Changes,
@@ -38,6 +39,7 @@ from baseshift.core.settings import Settings
 from baseshift.core.states import RunState
 
 from . import pg_rows as sql
+from . import sql_audit
 from . import sql_queries as queries
 from .pg_backup import dump_database, restore_database
 from .pg_connect import PgTarget
@@ -63,7 +65,7 @@ _UNFINISHED = [RunState.INITIALIZED.value, RunState.RUNNING.value]
 _CLAIMS, _RUN_IDS, _LEADERS, _EXCLUSIVE = 0, 1, 2, 3
 
 
-class PostgresStateStore(queries.SQLRunQueries, SQLIdentity):
+class PostgresStateStore(queries.SQLRunQueries, SQLIdentity, sql_audit.SQLAudit):
     """A `StateStore` in PostgreSQL (`store = "postgres"`, `database_url = "postgresql://..."`;
     `?schema=NAME` keeps the tables in their own schema, created if missing)."""
 
@@ -158,7 +160,14 @@ class PostgresStateStore(queries.SQLRunQueries, SQLIdentity):
 
     # ------------------------------------------------------------ writes
 
-    async def create_run(self, run: RunRecord, jobs: Sequence[JobRecord]) -> None:
+    @property
+    def audit_database(self) -> str | None:
+        """The database whose audit trail this store writes (shared with a template store
+        on the same database and schema)."""
+        return self.target.key
+
+    async def create_run(self, run: RunRecord, jobs: Sequence[JobRecord],
+                         audit: Sequence[AuditEntry] = ()) -> None:
         if run.created_at >= self._partitions_until:
             self._partitions_until = await asyncio.to_thread(self._prepare)
         async with self._writing(f"creating run {run.id!r}") as conn, conn.cursor() as cur:
@@ -172,6 +181,7 @@ class PostgresStateStore(queries.SQLRunQueries, SQLIdentity):
             if jobs:
                 await cur.executemany(sql.INSERT_JOB, [sql.JOB_PARAMS(job_row(j))
                                                        for j in jobs])
+            await _append_audit(cur, audit)
         self._known_runs.add(run.id)
 
     async def apply(self, changes: Changes) -> None:
@@ -194,6 +204,7 @@ class PostgresStateStore(queries.SQLRunQueries, SQLIdentity):
             if changes.attempts:
                 await cur.executemany(sql.UPSERT_ATTEMPT, [
                     sql.ATTEMPT_PARAMS(attempt_row(a)) for a in changes.attempts.values()])
+            await _append_audit(cur, changes.audit)
 
     async def _require_runs(self, cur: psycopg.AsyncCursor[Any], run_ids: set[str]) -> None:
         """Jobs only of stored runs (what a foreign key would check: `runs` is partitioned
@@ -392,6 +403,16 @@ class _Transaction:
         if isinstance(exc, psycopg.Error):
             raise StoreError(f"{self.what} failed, nothing was written: {exc}",
                              hint=f"check the database {self.where}") from exc
+
+
+async def _append_audit(cur: psycopg.AsyncCursor[Any], entries: Sequence[AuditEntry]) -> None:
+    """Append `entries` to the audit trail in the cursor's transaction, the head locked."""
+    if not entries:
+        return
+    await cur.execute(sql_audit.PG_HEAD)
+    rows, head = sql_audit.pg_records(tuple(await cur.fetchone() or (0, GENESIS)), entries)
+    await cur.executemany(sql_audit.PG_INSERT, rows)
+    await cur.execute(sql_audit.PG_UPDATE_HEAD, head)
 
 
 async def _stale_runs(cur: psycopg.AsyncCursor[Any], statement: str,

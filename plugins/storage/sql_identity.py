@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from baseshift.core.access import Grant, Role
+from baseshift.core.audit import AuditEntry
 from baseshift.core.errors import Conflict, StoreError
 from baseshift.core.identity import (
     ApiTokenRecord,
@@ -25,6 +26,7 @@ from baseshift.core.identity import (
 )
 
 from . import sql_accounts as accounts
+from . import sql_audit
 from . import sql_tokens as tokens
 from .identity_tables import USERS
 
@@ -45,17 +47,29 @@ class SQLIdentity(ABC):
     async def _lookup(self, what: str, fn: Callable[[Connection], T]) -> T:
         return await _checked(what, self._query(fn))
 
-    async def _change(self, what: str, fn: Callable[[Connection], T]) -> T:
-        return await _checked(what, self._transact(fn))
+    async def _change(self, what: str, fn: Callable[[Connection], T],
+                      audit: Sequence[AuditEntry] = ()) -> T:
+        """`fn`'s result, in a write transaction that also appends `audit` (unless `fn`
+        answered False: it changed nothing, so there is nothing to record)."""
+
+        def change(c: Connection) -> T:
+            result = fn(c)
+            if result is not False:
+                sql_audit.append(c, audit)
+            return result
+
+        return await _checked(what, self._transact(change))
 
     # ------------------------------------------------------------ users
 
-    async def add_user(self, user: UserRecord, grants: Sequence[Grant] = ()) -> None:
+    async def add_user(self, user: UserRecord, grants: Sequence[Grant] = (),
+                       audit: Sequence[AuditEntry] = ()) -> None:
         await self._change(f"adding user {user.name!r}",
-                           lambda c: accounts.add_user(c, user, grants))
+                           lambda c: accounts.add_user(c, user, grants), audit=audit)
 
-    async def save_user(self, user: UserRecord) -> None:
-        await self._change(f"saving user {user.name!r}", lambda c: accounts.save_user(c, user))
+    async def save_user(self, user: UserRecord, audit: Sequence[AuditEntry] = ()) -> None:
+        await self._change(f"saving user {user.name!r}", lambda c: accounts.save_user(c, user),
+        audit=audit)
 
     async def get_user(self, name: str) -> UserRecord | None:
         found = await self._lookup(f"reading user {name!r}",
@@ -82,25 +96,28 @@ class SQLIdentity(ABC):
     async def roles(self) -> list[Role]:
         return await self._lookup("listing roles", accounts.roles)
 
-    async def save_role(self, role: Role) -> None:
-        await self._change(f"saving role {role.name!r}", lambda c: accounts.save_role(c, role))
+    async def save_role(self, role: Role, audit: Sequence[AuditEntry] = ()) -> None:
+        await self._change(f"saving role {role.name!r}", lambda c: accounts.save_role(c, role),
+        audit=audit)
 
-    async def delete_role(self, name: str) -> None:
-        await self._change(f"deleting role {name!r}", lambda c: accounts.delete_role(c, name))
+    async def delete_role(self, name: str, audit: Sequence[AuditEntry] = ()) -> None:
+        await self._change(f"deleting role {name!r}", lambda c: accounts.delete_role(c, name),
+        audit=audit)
 
     async def grants_of(self, user_id: str) -> list[Grant]:
         return await self._lookup(f"reading the grants of user {user_id!r}",
                                   lambda c: accounts.grants_of(c, user_id))
 
-    async def set_grants(self, user_id: str, grants: Sequence[Grant]) -> None:
+    async def set_grants(self, user_id: str, grants: Sequence[Grant],
+                         audit: Sequence[AuditEntry] = ()) -> None:
         await self._change(f"granting roles to user {user_id!r}",
-                           lambda c: accounts.set_grants(c, user_id, grants))
+                           lambda c: accounts.set_grants(c, user_id, grants), audit=audit)
 
     # ------------------------------------------------------------ API tokens
 
-    async def add_api_token(self, token: ApiTokenRecord) -> None:
+    async def add_api_token(self, token: ApiTokenRecord, audit: Sequence[AuditEntry] = ()) -> None:
         await self._change(f"adding API token {token.name!r}",
-                           lambda c: tokens.add_api_token(c, token))
+                           lambda c: tokens.add_api_token(c, token), audit=audit)
 
     async def find_api_token(self, token_hash: str) -> ApiTokenRecord | None:
         return await self._lookup("finding an API token",
@@ -110,41 +127,47 @@ class SQLIdentity(ABC):
         return await self._lookup("listing API tokens",
                                   lambda c: tokens.list_api_tokens(c, user_id))
 
-    async def revoke_api_token(self, token_id: str, at: float) -> bool:
+    async def revoke_api_token(self, token_id: str, at: float,
+                               audit: Sequence[AuditEntry] = ()) -> bool:
         return await self._change(f"revoking API token {token_id!r}",
-                                  lambda c: tokens.revoke_api_token(c, token_id, at))
+                                  lambda c: tokens.revoke_api_token(c, token_id, at), audit=audit)
 
     # ------------------------------------------------------------ refresh tokens
 
-    async def add_refresh_token(self, token: RefreshTokenRecord) -> None:
+    async def add_refresh_token(self, token: RefreshTokenRecord,
+                                audit: Sequence[AuditEntry] = ()) -> None:
         await self._change(f"adding a refresh token of user {token.user_id!r}",
-                           lambda c: tokens.add_refresh_token(c, token))
+                           lambda c: tokens.add_refresh_token(c, token), audit=audit)
 
     async def spend_refresh_token(self, token_hash: str, at: float
                                   ) -> RefreshTokenRecord | None:
         return await self._change("spending a refresh token",
                                   lambda c: tokens.spend_refresh_token(c, token_hash, at))
 
-    async def revoke_refresh_family(self, family: str, at: float) -> None:
+    async def revoke_refresh_family(self, family: str, at: float,
+                                    audit: Sequence[AuditEntry] = ()) -> None:
         await self._change(f"revoking refresh token family {family!r}",
-                           lambda c: tokens.revoke_refresh_family(c, family, at))
+                           lambda c: tokens.revoke_refresh_family(c, family, at), audit=audit)
 
-    async def revoke_user_refresh_tokens(self, user_id: str, at: float) -> None:
+    async def revoke_user_refresh_tokens(self, user_id: str, at: float,
+                                         audit: Sequence[AuditEntry] = ()) -> None:
         await self._change(f"revoking the refresh tokens of user {user_id!r}",
-                           lambda c: tokens.revoke_user_refresh_tokens(c, user_id, at))
+                           lambda c: tokens.revoke_user_refresh_tokens(c, user_id, at), audit=audit)
 
     # ------------------------------------------------------------ signing keys
 
     async def signing_keys(self) -> list[SigningKeyRecord]:
         return await self._lookup("listing signing keys", tokens.signing_keys)
 
-    async def add_signing_key(self, key: SigningKeyRecord) -> None:
+    async def add_signing_key(self, key: SigningKeyRecord,
+                              audit: Sequence[AuditEntry] = ()) -> None:
         await self._change(f"adding signing key {key.kid!r}",
-                           lambda c: tokens.add_signing_key(c, key))
+                           lambda c: tokens.add_signing_key(c, key), audit=audit)
 
-    async def retire_signing_key(self, kid: str, at: float) -> None:
+    async def retire_signing_key(self, kid: str, at: float,
+                                 audit: Sequence[AuditEntry] = ()) -> None:
         await self._change(f"retiring signing key {kid!r}",
-                           lambda c: tokens.retire_signing_key(c, kid, at))
+                           lambda c: tokens.retire_signing_key(c, kid, at), audit=audit)
 
 
 async def _checked(what: str, call: Awaitable[T]) -> T:

@@ -62,3 +62,9 @@ def immediate(engine: Engine) -> Engine:
     front, waiting out busy_timeout, instead of failing when two processes that both read
     first then try to write."""
     return engine.execution_options(**{BEGIN_OPTION: "BEGIN IMMEDIATE"})
+
+
+def database_key(url: URL) -> str | None:
+    """Names the database file, to tell whether two stores share it (None: in memory, which
+    no other store shares)."""
+    return None if is_memory(url) else f"sqlite:{Path(str(url.database)).resolve()}"

@@ -17,6 +17,7 @@ from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql import ColumnElement, literal_column
 
+from baseshift.core.audit import AuditEntry
 from baseshift.core.errors import ConfigError, Conflict, StaleState, StoreError
 from baseshift.core.json_text import dumps_compact
 from baseshift.core.records import (
@@ -28,6 +29,7 @@ from baseshift.core.records import (
 from baseshift.core.settings import Settings
 from baseshift.core.states import RunState
 
+from . import sql_audit
 from . import sql_queries as queries
 from .claims import ClaimedRuns, FileClaims, LocalClaims
 from .sql_identity import SQLIdentity
@@ -44,7 +46,7 @@ from .sql_models import (
     run_row,
 )
 from .sqlite_backup import backup_file, restore_file
-from .sqlite_file import DB_FILENAME, immediate, is_memory, sqlite_engine
+from .sqlite_file import DB_FILENAME, database_key, immediate, is_memory, sqlite_engine
 from .sqlite_reads import load_snapshot
 from .sqlite_writes import RawUpsert, write_batch
 
@@ -63,7 +65,7 @@ _SELECT_UNFINISHED = (select(RUNS.c.id).where(RUNS.c.state.in_(_UNFINISHED))
                       .order_by(RUNS.c.created_at, _ROWID_RUNS))
 
 
-class SQLiteStateStore(ClaimedRuns, queries.SQLRunQueries, SQLIdentity):
+class SQLiteStateStore(ClaimedRuns, queries.SQLRunQueries, SQLIdentity, sql_audit.SQLAudit):
     """A `StateStore` in SQLite: `settings.data_dir / "baseshift.db"`, or any `sqlite://` URL
     given directly (`sqlite://` alone is an in-memory database, for tests).
 
@@ -145,6 +147,7 @@ class SQLiteStateStore(ClaimedRuns, queries.SQLRunQueries, SQLIdentity):
     def _create_schema(self, writer: Engine) -> None:
         with writer.begin() as conn:
             METADATA.create_all(conn)
+            sql_audit.ensure_tables(conn)
             # create_all skips the indexes of tables that exist: add ones new since then.
             for index in RUNS.indexes:
                 index.create(conn, checkfirst=True)
@@ -159,10 +162,17 @@ class SQLiteStateStore(ClaimedRuns, queries.SQLRunQueries, SQLIdentity):
                 f"uses version {SCHEMA_VERSION}.",
                 hint="point data_dir at a database made by this version of Base Shift")
 
-    async def create_run(self, run: RunRecord, jobs: Sequence[JobRecord]) -> None:
+    @property
+    def audit_database(self) -> str | None:
+        """The database whose audit trail this store writes (shared with a template store
+        on the same file)."""
+        return database_key(self.url)
+
+    async def create_run(self, run: RunRecord, jobs: Sequence[JobRecord],
+                         audit: Sequence[AuditEntry] = ()) -> None:
         self._write(f"creating run {run.id!r}", [
             (_INSERT_RUN, _INSERT_RUN.rows([run], run_row)),
-            (_INSERT_JOB, _INSERT_JOB.rows(jobs, job_row))])
+            (_INSERT_JOB, _INSERT_JOB.rows(jobs, job_row))], audit)
 
     async def apply(self, changes: Changes) -> None:
         if not changes:
@@ -175,7 +185,8 @@ class SQLiteStateStore(ClaimedRuns, queries.SQLRunQueries, SQLIdentity):
                                      lambda r: _was(changes.was_run.get(r.id)))),
             (_RAW_JOB, _RAW_JOB.rows(changes.jobs.values(), job_row,
                                      lambda j: _was(changes.was_job.get((j.run_id, j.key))))),
-            (_RAW_ATTEMPT, _RAW_ATTEMPT.rows(changes.attempts.values(), attempt_row))])
+            (_RAW_ATTEMPT, _RAW_ATTEMPT.rows(changes.attempts.values(), attempt_row))],
+            changes.audit)
         if not written:
             stale = await self._moved(changes)
             raise StaleState(f"runs {', '.join(stale) or '?'} were changed by another "
@@ -199,11 +210,13 @@ class SQLiteStateStore(ClaimedRuns, queries.SQLRunQueries, SQLIdentity):
                     stale.add(run_id)
         return sorted(stale)
 
-    def _write(self, what: str, batches: list[tuple[RawUpsert, list[tuple[Any, ...]]]]) -> bool:
+    def _write(self, what: str, batches: list[tuple[RawUpsert, list[tuple[Any, ...]]]],
+               audit: Sequence[AuditEntry] = ()) -> bool:
         if self._raw is None:
             raise RuntimeError(f"state store {self.url!s} is not open")
         try:
-            return write_batch(self._raw.driver_connection, batches)  # type: ignore[arg-type]
+            return write_batch(self._raw.driver_connection,  # type: ignore[arg-type]
+                               batches, audit)
         except sqlite3.IntegrityError as exc:
             raise Conflict(f"{what} was rejected, nothing was written: {exc}") from exc
         except sqlite3.Error as exc:

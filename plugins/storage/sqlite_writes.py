@@ -8,12 +8,15 @@ text derived once from the table definitions (the same tables SQLModel creates).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import JSON, Table
 
+from baseshift.core.audit import AuditEntry
 from baseshift.core.json_text import dumps_compact
+
+from .sql_audit import append_sqlite
 
 
 class RawUpsert:
@@ -58,9 +61,11 @@ def _json(value: Any) -> str | None:
 
 
 def write_batch(conn: sqlite3.Connection,
-                batches: list[tuple[RawUpsert, list[tuple[Any, ...]]]]) -> bool:
-    """Run every batch in one IMMEDIATE transaction; roll back and re-raise on any error.
-    False (rolled back) when a guarded upsert found a row in another state."""
+                batches: list[tuple[RawUpsert, list[tuple[Any, ...]]]],
+                audit: Sequence[AuditEntry] = ()) -> bool:
+    """Run every batch and append `audit` in one IMMEDIATE transaction; roll back and
+    re-raise on any error. False (rolled back) when a guarded upsert found a row in another
+    state."""
     cursor = conn.cursor()
     cursor.execute("BEGIN IMMEDIATE")
     try:
@@ -70,6 +75,7 @@ def write_batch(conn: sqlite3.Connection,
                 if statement.guarded and cursor.rowcount < len(rows):
                     cursor.execute("ROLLBACK")
                     return False
+        append_sqlite(cursor, audit)
         cursor.execute("COMMIT")
         return True
     except BaseException:

@@ -33,6 +33,10 @@ class PostgresTemplateStore(SQLiteTemplateStore):
         return create_engine("postgresql+psycopg://", creator=self.target.connect,
                              pool_size=2, max_overflow=2, pool_pre_ping=True)
 
+    @property
+    def audit_database(self) -> str | None:
+        return self.target.key
+
     @staticmethod
     def _writer(engine: Engine) -> Engine:
         return engine.execution_options(isolation_level="SERIALIZABLE")

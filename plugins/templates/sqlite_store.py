@@ -3,7 +3,8 @@ version in the `job_template` table of the state store's database file."""
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -20,6 +21,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
+from baseshift.core.audit import AuditEntry
 from baseshift.core.errors import StoreError
 from baseshift.core.plan import TemplateSpec
 from baseshift.core.settings import Settings
@@ -31,10 +33,15 @@ from baseshift.core.templatestore import (
     parse_document,
 )
 
-from ..storage.sqlite_file import DB_FILENAME, immediate, sqlite_engine
+from ..storage import sql_audit
+from ..storage.sqlite_file import DB_FILENAME, database_key, immediate, sqlite_engine
 from .publishing import check_publish, filter_versions, matches, sorted_docs
 from .publishing import select as select_version
 from .specs import SpecCache
+
+T = TypeVar("T")
+WRITE_TRIES = 5
+SERIALIZATION_FAILURE = "40001"
 
 # Our own registry: these tables never mix with the state store's metadata or schema version.
 TEMPLATE_REGISTRY = registry()
@@ -118,6 +125,7 @@ class SQLiteTemplateStore:
         try:
             with self._writer(engine).begin() as conn:
                 TEMPLATE_REGISTRY.metadata.create_all(conn)
+                sql_audit.ensure_tables(conn)
         except BaseException:
             engine.dispose()
             raise
@@ -137,21 +145,41 @@ class SQLiteTemplateStore:
             self._engine.dispose()
         self._engine = None
 
-    async def publish(self, doc: TemplateDocument,
-                      bump: Bump | str | None = None) -> TemplateDocument:
+    @property
+    def audit_database(self) -> str | None:
+        """The database whose audit trail `audit` entries go to (core/templatestore.py)."""
+        return database_key(self.url)
+
+    async def publish(self, doc: TemplateDocument, bump: Bump | str | None = None,
+                      audit: Sequence[AuditEntry] = ()) -> TemplateDocument:
+        def publish(conn: Connection) -> TemplateDocument:
+            existing = self._versions(conn, doc.name)
+            retired = conn.scalars(select(RETIRED.c.version).where(RETIRED.c.name == doc.name))
+            stored = check_publish(doc, existing, bump, retired=set(retired))
+            conn.execute(insert(TABLE), _row(stored))
+            sql_audit.append(conn, audit)
+            return stored
+
         try:
-            with self._writer(self.engine).begin() as conn:
-                existing = self._versions(conn, doc.name)
-                retired = conn.scalars(select(RETIRED.c.version)
-                                       .where(RETIRED.c.name == doc.name))
-                stored = check_publish(doc, existing, bump, retired=set(retired))
-                conn.execute(insert(TABLE), _row(stored))
+            return self._write(publish)
         except IntegrityError as exc:
             raise TemplateExists(f"template {doc.ref} is already published") from exc
         except OperationalError as exc:
             raise StoreError(f"publishing template {doc.ref} failed: {exc.orig}",
                              hint=f"check the database file {self.url.database}") from exc
-        return stored
+
+    def _write(self, fn: Callable[[Connection], T]) -> T:
+        """`fn` in a write transaction, tried again (a few times) when PostgreSQL could
+        not serialise it with a concurrent one: it then sees what that one wrote."""
+        for _ in range(WRITE_TRIES - 1):
+            try:
+                with self._writer(self.engine).begin() as conn:
+                    return fn(conn)
+            except OperationalError as exc:
+                if getattr(exc.orig, "sqlstate", None) != SERIALIZATION_FAILURE:
+                    raise
+        with self._writer(self.engine).begin() as conn:
+            return fn(conn)
 
     def _versions(self, conn: Connection, name: str) -> list[TemplateDocument]:
         rows = conn.execute(select(TABLE.c.document).where(TABLE.c.name == name))
@@ -161,12 +189,15 @@ class SQLiteTemplateStore:
         with self.engine.begin() as conn:
             return select_version(self._versions(conn, name), version)
 
-    async def delete(self, name: str, version: str) -> None:
-        stmt = delete(TABLE).where(TABLE.c.name == name, TABLE.c.version == version)
-        with self._writer(self.engine).begin() as conn:
+    async def delete(self, name: str, version: str, audit: Sequence[AuditEntry] = ()) -> None:
+        def retire(conn: Connection) -> None:
+            stmt = delete(TABLE).where(TABLE.c.name == name, TABLE.c.version == version)
             if conn.execute(stmt).rowcount == 0:
                 raise not_found(name, version)
             conn.execute(insert(RETIRED), {"name": name, "version": version})
+            sql_audit.append(conn, audit)
+
+        self._write(retire)
 
     async def specs(self) -> list[TemplateSpec]:
         return self._cache.specs(await self.list())
