@@ -35,6 +35,11 @@ class Grant:
     role: str
     scope: str = "*"
 
+    @property
+    def text(self) -> str:
+        """`ROLE`, or `ROLE:PATTERN` for a scoped grant (as the CLI's `--role` takes)."""
+        return self.role if self.scope == "*" else f"{self.role}:{self.scope}"
+
     def covers(self, workflow: str | None) -> bool:
         """Whether the grant reaches `workflow` (None: a server-wide resource)."""
         if self.scope == "*":

@@ -265,3 +265,16 @@ async def _pages(log: AuditLog, upto: int) -> AsyncIterator[list[AuditRecord]]:
             return
         yield page
         after = page[-1].seq
+
+
+async def record(store: object, entries: Sequence[AuditEntry]) -> None:
+    """Append events that change nothing else to `store`'s trail, when it keeps one."""
+    if entries and isinstance(store, AuditLog):
+        await store.append_audit(entries)
+
+
+def shares_trail(store: object, other: object) -> bool:
+    """Whether `other` (a template store) writes into `store`'s audit trail, so entries of
+    its changes can go in the same transaction as they."""
+    key = getattr(other, "audit_database", None)
+    return key is not None and isinstance(store, AuditLog) and store.audit_database == key

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from .access import Grant, Role
-from .audit import AuditEntry
+from .audit import AuditEntry, AuditLog
 
 
 @dataclass(slots=True)
@@ -84,7 +84,7 @@ class SigningKeyRecord:
 
 
 @runtime_checkable
-class IdentityStore(Protocol):
+class IdentityStore(AuditLog, Protocol):
     """Accounts, roles, grants and tokens, kept by the state store. Each method is one
     transaction; `audit` entries given to a method that writes are appended to the store's
     audit trail (core/audit.py) in that transaction. A name or id already taken raises

@@ -19,6 +19,7 @@ from starlette.requests import HTTPConnection
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from baseshift.core import audit
 from baseshift.core.access import ANONYMOUS, SERVER, Actor, Permission, Resource
 from baseshift.core.errors import BaseShiftError, Forbidden, Unauthorized
 from baseshift.core.stash import StashKey
@@ -68,6 +69,9 @@ async def check(conn: HTTPConnection, permission: str, resource: Resource = SERV
                            hint="send Authorization: Bearer <access or API token>; get one "
                                 "from POST /api/v1/auth/login or `baseshift tokens create`")
     what = f" on {resource.kind} '{resource.name}'" if resource.name else ""
+    await audit.record(baseshift_of(conn).store, [audit.entry(
+        "access.denied", f"{resource.kind}:{resource.name}", audit.DENIED,
+        permission=permission, path=conn.url.path[:200])])
     raise Forbidden(f"{actor.name} lacks the permission {permission}{what}",
                     hint="ask an administrator for a role that grants it",
                     details={"permission": permission})

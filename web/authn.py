@@ -5,10 +5,16 @@ Two things a credential carried by the browser (a session cookie) needs beyond t
 here for any plugin: its CSRF token must come back with every state-changing request (the
 `X-CSRF-Token` header htmx sends, or the `csrf_token` field of a form), and a plugin that
 renewed the session while authenticating leaves the new cookies in the scope
-(`SET_COOKIES_KEY`) to be sent with the response."""
+(`SET_COOKIES_KEY`) to be sent with the response.
+
+The rest of the request then acts for that actor (core/audit.py `acting_as`): the audit
+entries of what it changes name the actor, the client's address and the request id, which
+the response carries as `X-Request-ID` (a well-formed one sent by a proxy is kept)."""
 from __future__ import annotations
 
 import hmac
+import re
+import uuid
 from urllib.parse import parse_qs
 
 from starlette.datastructures import Headers
@@ -16,6 +22,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from baseshift.core.access import ANONYMOUS, Actor
+from baseshift.core.audit import Acting, acting_as
 from baseshift.core.errors import BaseShiftError, Unauthorized
 
 from .access import ACTOR_KEY
@@ -30,6 +37,8 @@ CSRF_CLAIM = "csrf"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 FORM_TYPE = "application/x-www-form-urlencoded"
+REQUEST_ID_HEADER = "x-request-id"
+REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 
 
 class Authentication:
@@ -53,7 +62,8 @@ class Authentication:
             return await refusal(scope, receive, send)
         actor = actor or ANONYMOUS
         scope[ACTOR_KEY] = actor
-        send = _with_cookies(scope, send)
+        request_id = _request_id(conn)
+        send = _with_cookies(scope, send, request_id)
         if scope["type"] == "http" and scope["method"] not in SAFE_METHODS:
             try:
                 receive, refused = await _csrf_checked(scope, receive, actor)
@@ -66,14 +76,22 @@ class Authentication:
                     hint="reload the page and submit it again; scripts should send an "
                          "Authorization header instead of the session cookie"
                 )(scope, receive, send)
-        await self.app(scope, receive, send)
+        client = conn.client.host if conn.client else None
+        with acting_as(Acting(actor.name, client, request_id)):
+            await self.app(scope, receive, send)
 
 
-def _with_cookies(scope: Scope, send: Send) -> Send:
+def _request_id(conn: HTTPConnection) -> str:
+    sent = conn.headers.get(REQUEST_ID_HEADER, "")
+    return sent if REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
+
+
+def _with_cookies(scope: Scope, send: Send, request_id: str) -> Send:
     async def sending(message: Message) -> None:
-        cookies = scope.get(SET_COOKIES_KEY)
-        if message["type"] == "http.response.start" and cookies:
+        if message["type"] == "http.response.start":
+            cookies = scope.get(SET_COOKIES_KEY) or ()
             message["headers"] = [*message.get("headers", []),
+                                  (b"x-request-id", request_id.encode()),
                                   *((b"set-cookie", c.encode("latin-1")) for c in cookies)]
         await send(message)
 

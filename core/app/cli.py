@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..audit import Acting, acting_as
 from ..command import ExitCode
 from ..errors import BaseShiftError, ConfigError, DSLError, InputError
 
@@ -80,6 +81,16 @@ def _on_sigterm(signum: int, frame: object) -> None:
     signal.raise_signal(signal.SIGINT)
 
 
+def _os_user() -> str:
+    """Who runs the command, as audit entries of its changes name them."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container's)
+        return str(os.getuid())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, run the command, map errors to messages and exit codes."""
     signal.signal(signal.SIGTERM, _on_sigterm)
@@ -91,11 +102,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             configure_console()
         args = build_parser(with_commands=not version_only).parse_args(words)
-        result = args.handler(args)
-        if inspect.iscoroutine(result):
-            import asyncio
+        with acting_as(Acting(f"cli:{_os_user()}")):  # a server's handler acts as the server
+            result = args.handler(args)
+            if inspect.iscoroutine(result):
+                import asyncio
 
-            result = asyncio.run(result)
+                result = asyncio.run(result)
         return int(result)
     except DSLError as exc:
         from ..diagnostics import render_all

@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from baseshift.core import audit
 from baseshift.core.access import (
     API_DOCS,
     RUNS_START,
@@ -101,10 +102,13 @@ async def list_definitions(request: Request) -> Response:
            "loaded, files with errors included", tags=TAGS,
            response={"type": "array", "items": DEFINITION_SUMMARY}, body_required=False)
 async def reload_definitions(request: Request) -> Response:
-    catalog = baseshift_of(request).catalog
-    await catalog.refresh(force=True)
-    catalog.log_summary("reloaded")
-    return JSONResponse([_summary(e) for e in catalog.entries()])
+    bs = baseshift_of(request)
+    await bs.catalog.refresh(force=True)
+    bs.catalog.log_summary("reloaded")
+    summaries = [_summary(e) for e in bs.catalog.entries()]
+    await audit.record(bs.store, [audit.entry(
+        "workflows.reload", "server:workflows", workflows=str(len(summaries)))])
+    return JSONResponse(summaries)
 
 
 @requires(WORKFLOWS_READ, workflow_named("name"))

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 
+from baseshift.core import audit
 from baseshift.core.access import BUILTIN_ROLES, Actor, ActorKind, Grant, Role
 from baseshift.core.errors import Conflict, InputError, NotFound
 from baseshift.core.identity import IdentityStore, UserRecord
@@ -97,7 +98,9 @@ class Accounts:
         if totp:
             user.totp_secret, user.totp_confirmed = new_secret(), True
             uri = provisioning_uri(user.totp_secret, name)
-        await self.store.add_user(user, grants)
+        await self.store.add_user(user, grants, audit=[audit.entry(
+            "user.create", f"user:{name}", roles=",".join(g.text for g in grants),
+            totp=str(totp).lower(), temporary=str(user.must_change_password).lower())])
         return user, uri
 
     def check_password(self, password: str, name: str) -> None:
@@ -111,10 +114,14 @@ class Accounts:
             raise NotFound(f"there is no user '{name}'")
         return user
 
-    async def save(self, user: UserRecord, *, end_sessions: bool = False) -> UserRecord:
+    async def save(self, user: UserRecord, *, end_sessions: bool = False,
+                   action: str | None = None) -> UserRecord:
+        """Store the changed user; `action` names the audited change (None: bookkeeping,
+        such as the last TOTP step accepted)."""
         self.generation += 1
         user.updated_at = self.clock()
-        await self.store.save_user(user)
+        entries = [] if action is None else [audit.entry(action, f"user:{user.name}")]
+        await self.store.save_user(user, audit=entries)
         if end_sessions:
             await self.store.revoke_user_refresh_tokens(user.id, self.clock())
         return user
@@ -122,20 +129,23 @@ class Accounts:
     async def set_disabled(self, name: str, disabled: bool) -> UserRecord:
         user = await self.user(name)
         user.disabled = disabled
-        return await self.save(user, end_sessions=disabled)
+        return await self.save(user, end_sessions=disabled,
+                               action="user.disable" if disabled else "user.enable")
 
-    async def set_password(self, name: str, password: str, *, temporary: bool) -> UserRecord:
+    async def set_password(self, name: str, password: str, *, temporary: bool,
+                           action: str = "user.set_password") -> UserRecord:
+        """Set a password (`action`: an administrator's, or the user's own change)."""
         user = await self.user(name)
         self.check_password(password, name)
         user.password_hash = self.passwords.hash(password)
         user.must_change_password = temporary
-        return await self.save(user, end_sessions=True)
+        return await self.save(user, end_sessions=True, action=action)
 
     async def reset_mfa(self, name: str) -> UserRecord:
         """Forget the user's TOTP secret and recovery codes: the next login enrols anew."""
         user = replace(await self.user(name), totp_secret=None, totp_confirmed=False,
                        totp_last_step=None, recovery_codes=())
-        return await self.save(user, end_sessions=True)
+        return await self.save(user, end_sessions=True, action="user.reset_mfa")
 
     async def begin_enrolment(self, user: UserRecord) -> str:
         """The TOTP secret being enrolled (kept unconfirmed until a code proves the app has
@@ -156,13 +166,15 @@ class Accounts:
         codes = new_recovery_codes()
         user.totp_confirmed, user.totp_last_step = True, step
         user.recovery_codes = tuple(code_digest(c) for c in codes)
-        await self.save(user)
+        await self.save(user, action="auth.mfa_enrol")
         return codes
 
     async def set_grants(self, name: str, grants: Sequence[Grant]) -> list[Grant]:
         user = await self.user(name)
         self.generation += 1
-        await self.store.set_grants(user.id, await self.check_grants(grants))
+        checked = await self.check_grants(grants)
+        await self.store.set_grants(user.id, checked, audit=[audit.entry(
+            "user.grants", f"user:{name}", roles=",".join(g.text for g in checked))])
         return await self.store.grants_of(user.id)
 
     async def mfa_required(self, grants: Iterable[Grant]) -> bool:

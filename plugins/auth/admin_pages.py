@@ -27,7 +27,7 @@ from baseshift.web.render import render
 from baseshift.web.requests import read_form
 
 from . import administration
-from .cli import grant_of, grant_text
+from .cli import grant_of
 from .http import auth_of
 
 Form = Mapping[str, str]
@@ -71,7 +71,7 @@ Action = Callable[[Request, Form], Awaitable[Response | None]]
 
 
 def roles_text(grants: Sequence[Grant]) -> str:
-    return ", ".join(grant_text(g) for g in grants)
+    return ", ".join(g.text for g in grants)
 
 
 def grants_of_text(text: str) -> list[Grant]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
+from baseshift.core import audit
 from baseshift.core.access import ALL, SERVER, Actor, ActorKind, Grant, Role
 from baseshift.core.errors import Conflict, Forbidden, InputError, NotFound
 from baseshift.core.identity import ApiTokenRecord
@@ -41,7 +42,9 @@ async def save_role(state: AuthState, actor: Actor, name: str, permissions: Iter
             raise Conflict(f"the builtin role '{name}' keeps its permissions",
                            hint="make a custom role with the permissions you need")
         role = Role(name, current.permissions, current.summary, mfa, builtin=True)
-    await state.accounts.store.save_role(role)
+    await state.accounts.store.save_role(role, audit=[audit.entry(
+        "role.save", f"role:{name}", permissions=",".join(sorted(role.permissions)),
+        mfa=str(role.mfa).lower())])
     state.accounts.forget_roles()
     return role
 
@@ -56,7 +59,8 @@ async def delete_role(state: AuthState, name: str) -> None:
     """Delete a custom role and every grant of it; a builtin one is a Conflict."""
     if (await role_named(state, name)).builtin:
         raise Conflict(f"the builtin role '{name}' cannot be deleted")
-    await state.accounts.store.delete_role(name)
+    await state.accounts.store.delete_role(name, audit=[audit.entry("role.delete",
+                                                                     f"role:{name}")])
     state.accounts.forget_roles()
 
 

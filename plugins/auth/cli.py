@@ -39,10 +39,6 @@ def grant_of(text: str) -> Grant:
     return Grant(role, scope or "*")
 
 
-def grant_text(grant: Grant) -> str:
-    return grant.role if grant.scope == "*" else f"{grant.role}:{grant.scope}"
-
-
 def _read_password(args: argparse.Namespace) -> str | None:
     if not getattr(args, "password_stdin", False):
         return None
@@ -58,10 +54,10 @@ async def users_add(state: AuthState, args: argparse.Namespace) -> int:
                                               temporary=args.temporary, totp=args.totp)
     if args.json:
         print_json({"id": user.id, "name": user.name,
-                    "roles": [grant_text(g) for g in args.role], "totp_uri": uri,
+                    "roles": [g.text for g in args.role], "totp_uri": uri,
                     "must_change_password": user.must_change_password})
         return ExitCode.OK
-    print(f"created user {user.name} ({', '.join(grant_text(g) for g in args.role)})")
+    print(f"created user {user.name} ({', '.join(g.text for g in args.role)})")
     if uri:
         print(f"TOTP provisioning URI (add it to an authenticator app): {uri}")
     if password is None:
@@ -73,7 +69,7 @@ async def users_list(state: AuthState, args: argparse.Namespace) -> int:
     rows: list[dict[str, Any]] = []
     for user in await state.accounts.store.list_users():
         grants = await state.accounts.store.grants_of(user.id)
-        rows.append({"name": user.name, "roles": [grant_text(g) for g in grants],
+        rows.append({"name": user.name, "roles": [g.text for g in grants],
                      "disabled": user.disabled, "mfa": user.totp_confirmed,
                      "must_change_password": user.must_change_password,
                      "source": user.source})
@@ -97,7 +93,7 @@ async def users_roles(state: AuthState, args: argparse.Namespace) -> int:
         grants = await state.accounts.set_grants(args.name, args.set)
     else:
         grants = await state.accounts.store.grants_of((await state.accounts.user(args.name)).id)
-    print(f"{args.name}: {', '.join(grant_text(g) for g in grants) or 'no roles'}")
+    print(f"{args.name}: {', '.join(g.text for g in grants) or 'no roles'}")
     return ExitCode.OK
 
 
@@ -137,7 +133,7 @@ async def tokens_list(state: AuthState, args: argparse.Namespace) -> int:
     if args.user:
         owner = (await state.accounts.user(args.user)).id
     rows: list[dict[str, Any]] = [{"id": t.id, "name": t.name, "user": users.get(t.user_id, "?"),
-             "roles": [grant_text(g) for g in t.grants], "created_at": t.created_at,
+             "roles": [g.text for g in t.grants], "created_at": t.created_at,
              "expires_at": t.expires_at, "revoked": t.revoked_at is not None}
             for t in await store.list_api_tokens(owner)]
     now = time.time()

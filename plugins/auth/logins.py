@@ -9,16 +9,17 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from baseshift.core import audit
 from baseshift.core.access import Actor, Grant
 from baseshift.core.errors import Forbidden, InputError, NotFound, Unauthorized
 from baseshift.core.identity import ApiTokenRecord, RefreshTokenRecord, UserRecord
 
 from .accounts import ROLE_CACHE_SECONDS, Accounts
 from .signing import AccessTokens
-from .throttle import Throttle
+from .throttle import Throttle, TooManyAttempts
 from .tokens import API_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX, digest, new_token
 from .totp import accept_code, code_digest
 
@@ -96,15 +97,21 @@ class Logins:
         """The user whose password (and second factor, once enrolled) these are; raises
         `Unauthorized` (the same for an unknown name), `TooManyAttempts` when throttled."""
         keys = (f"user:{username}", f"client:{client}")
-        self.throttle.check(*keys)
+        try:
+            self.throttle.check(*keys)
+        except TooManyAttempts:
+            await self._failed(username, "throttled")
+            raise
         user = await self.store.get_user(username)
         stored = user.password_hash if user is not None else None
         if not self.accounts.passwords.verify(stored, password) or user is None \
                 or user.disabled:
             self.throttle.failed(*keys)
+            await self._failed(username, "wrong name or password")
             raise Unauthorized(WRONG_LOGIN)
         if not await self._second_factor(user, totp_code):
             self.throttle.failed(*keys)
+            await self._failed(username, "wrong or missing TOTP code")
             raise Unauthorized("wrong or missing TOTP code",
                                hint="send totp_token: the 6 digits of your authenticator "
                                     "app, or one of your recovery codes",
@@ -116,6 +123,11 @@ class Logins:
             user.password_hash = self.accounts.passwords.hash(password)
             await self.accounts.save(user)
         return user
+
+    async def _failed(self, username: str, reason: str) -> None:
+        """Audit a refused sign-in (the same entry for an unknown name)."""
+        await self.store.append_audit([audit.entry("auth.login", f"user:{username[:100]}",
+                                                   audit.FAILURE, reason=reason)])
 
     async def _unchanged(self, checked: UserRecord) -> UserRecord:
         """The user as stored now, provided nothing a sign-in relies on changed while it
@@ -157,7 +169,7 @@ class Logins:
                 hint="POST /api/v1/auth/password with username, password, new_password "
                      "(and totp_token), or sign in on the web page")
         await self._check_enrolment(user)
-        return await self._issue(user, uuid.uuid4().hex)
+        return await self._issue(user, uuid.uuid4().hex, "password")
 
     async def change_password(self, username: str, password: str, new_password: str,
                               totp_code: str | None, client: str) -> TokenPair:
@@ -165,9 +177,10 @@ class Logins:
         if new_password == password:
             raise InputError("the new password is the old one",
                              details={"field": "new_password"})
-        user = await self.accounts.set_password(user.name, new_password, temporary=False)
+        user = await self.accounts.set_password(user.name, new_password, temporary=False,
+                                                action="auth.password_change")
         await self._check_enrolment(user)
-        return await self._issue(user, uuid.uuid4().hex)
+        return await self._issue(user, uuid.uuid4().hex, "password")
 
     async def _check_enrolment(self, user: UserRecord) -> None:
         if user.totp_confirmed:
@@ -178,12 +191,18 @@ class Logins:
                 hint="sign in on the web page to enrol, or ask an administrator for "
                      "`baseshift users reset-mfa` and `baseshift users add --totp`")
 
-    async def _issue(self, user: UserRecord, family: str) -> TokenPair:
+    async def _issue(self, user: UserRecord, family: str, method: str | None = None
+                     ) -> TokenPair:
+        """The token pair of a login (`method`: how the user signed in, audited) or of the
+        next step of one (a refresh: not audited)."""
         now = self.clock()
         refresh = new_token(REFRESH_TOKEN_PREFIX)
+        who = replace(audit.acting(), actor=user.name)
+        entries = [] if method is None else [audit.entry(
+            "auth.login", f"user:{user.name}", who=who, method=method, session=family)]
         await self.store.add_refresh_token(RefreshTokenRecord(
             token_hash=digest(refresh), family=family, user_id=user.id, created_at=now,
-            expires_at=now + self.refresh_lifetime))
+            expires_at=now + self.refresh_lifetime), audit=entries)
         access = await self.tokens.issue(user.id, {"name": user.name, "sid": family})
         return TokenPair(access.token, refresh, int(self.tokens.lifetime), family)
 
@@ -199,9 +218,10 @@ class Logins:
             raise Unauthorized("this enrolment has expired", hint="sign in again")
         return user
 
-    async def session_for(self, user: UserRecord) -> TokenPair:
-        """A new login of a user whose credentials were just proven (an enrolment)."""
-        return await self._issue(user, uuid.uuid4().hex)
+    async def session_for(self, user: UserRecord, method: str = "enrolment") -> TokenPair:
+        """A new login of a user whose credentials were just proven (`method`: how, such
+        as at an enrolment)."""
+        return await self._issue(user, uuid.uuid4().hex, method)
 
     async def refresh(self, refresh_token: str) -> TokenPair:
         """The next token pair of a login; a spent token used again ends the login."""
@@ -210,7 +230,10 @@ class Logins:
         if record is None:
             raise Unauthorized("unknown refresh token", hint="sign in again")
         if record.used_at is not None or record.revoked_at is not None:
-            await self.store.revoke_refresh_family(record.family, now)
+            user = await self.store.get_user_by_id(record.user_id)
+            await self.store.revoke_refresh_family(record.family, now, audit=[audit.entry(
+                "auth.refresh_reuse", f"user:{user.name if user else record.user_id}",
+                audit.DENIED, session=record.family)])
             raise Unauthorized("this refresh token was already used or revoked: the whole "
                                "session is ended", hint="sign in again")
         if record.expires_at <= now:
@@ -227,7 +250,8 @@ class Logins:
             record = await self.store.spend_refresh_token(digest(refresh_token), now)
             session = record.family if record is not None else session
         if session:
-            await self.store.revoke_refresh_family(session, now)
+            await self.store.revoke_refresh_family(session, now, audit=[
+                audit.entry("auth.logout", f"session:{session}")])
 
     async def actor_for_access_token(self, token: str) -> Actor:
         cached = self._actors.get(token, self.clock())
@@ -256,7 +280,9 @@ class Logins:
                                 token_hash=digest(secret), grants=tuple(grants),
                                 created_at=now,
                                 expires_at=None if expires_in is None else now + expires_in)
-        await self.store.add_api_token(record)
+        await self.store.add_api_token(record, audit=[audit.entry(
+            "token.create", f"token:{record.id}", name=name, user=user.name,
+            roles=",".join(g.text for g in grants))])
         return record, secret
 
     async def actor_for_api_token(self, secret: str) -> Actor:
@@ -280,5 +306,6 @@ class Logins:
 
     async def revoke_api_token(self, token_id: str) -> None:
         self.accounts.generation += 1
-        if not await self.store.revoke_api_token(token_id, self.clock()):
+        if not await self.store.revoke_api_token(token_id, self.clock(), audit=[
+                audit.entry("token.revoke", f"token:{token_id}")]):
             raise NotFound(f"there is no active API token '{token_id}'")

@@ -13,7 +13,7 @@ import asyncio
 import math
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from jwt.types import Options
 
+from baseshift.core import audit
+from baseshift.core.audit import AuditEntry
 from baseshift.core.errors import ConfigError, StoreError, Unauthorized
 from baseshift.core.identity import SigningKeyRecord
 
@@ -56,7 +58,8 @@ class SigningKeyStore(Protocol):
 
     async def signing_keys(self) -> list[SigningKeyRecord]: ...
 
-    async def add_signing_key(self, key: SigningKeyRecord) -> None: ...
+    async def add_signing_key(self, key: SigningKeyRecord,
+                              audit: Sequence[AuditEntry] = ()) -> None: ...
 
     async def retire_signing_key(self, kid: str, at: float) -> None: ...
 
@@ -122,7 +125,8 @@ class AccessTokens:
         key is stored before the old are retired, so a key always exists to sign with."""
         now = self._clock()
         record = _new_record(self.algorithm, now)
-        await self._store.add_signing_key(record)
+        await self._store.add_signing_key(record, audit=[
+            audit.entry("signing_key.rotate", f"signing_key:{record.kid}")])
         async with self._lock:
             await self._load()
             for key in list(self._keys.values()):

@@ -9,6 +9,7 @@ import sys
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from baseshift.core.audit import SYSTEM_ACTING, acting_as
 from baseshift.core.command import Command, ExitCode, run_async, settings_from
 from baseshift.core.hookspecs import hookimpl
 
@@ -43,6 +44,11 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    with acting_as(SYSTEM_ACTING):  # requests act for their actors, the rest as the server
+        return _serve(args)
+
+
+def _serve(args: argparse.Namespace) -> int:
     from baseshift.core.console import configure_console
     from baseshift.web.app import create_app
 

@@ -25,6 +25,7 @@ from baseshift.web.openapi import operation
 from baseshift.web.requests import baseshift_of, json_object, read_json
 from baseshift.web.schemas import EXECUTOR, obj
 
+from . import audited
 from .common import KnownTemplates, ListedTemplate, diff_json, template_store
 from .publishing import parse_bump
 
@@ -126,7 +127,7 @@ async def publish_template(request: Request) -> Response:
     doc = parse_document(body, need_version=bump is None)
     validate_for(bs, doc)
     KnownTemplates(bs).refuse_publish(doc.name)
-    stored = await template_store(bs).publish(doc, bump)
+    stored = await audited.publish(bs.store, template_store(bs), doc, bump)
     await bs.catalog.refresh(force=True)  # workflows may now use it
     url = request.url_for("api_templates:version", name=stored.name, version=stored.version)
     return JSONResponse(ListedTemplate(stored).to_json(), status_code=201,
@@ -140,7 +141,7 @@ async def delete_template(request: Request) -> Response:
     bs = baseshift_of(request)
     p = request.path_params
     KnownTemplates(bs).refuse_delete(p["name"], p["version"])
-    await template_store(bs).delete(p["name"], p["version"])
+    await audited.delete(bs.store, template_store(bs), p["name"], p["version"])
     await bs.catalog.refresh(force=True)
     return Response(status_code=204)
 

@@ -14,9 +14,11 @@ from baseshift.core.command import Command, ExitCode, existing_file, print_json
 from baseshift.core.diagnostics import render_all
 from baseshift.core.errors import NotFound
 from baseshift.core.hookspecs import hookimpl
+from baseshift.core.protocols import StateStore
 from baseshift.core.settings import Settings
 from baseshift.core.templatestore import TemplateDocument, TemplateStore, not_found
 
+from . import audited
 from .common import diff_json, template_store
 
 HELP = "list, show, publish, delete and compare job templates in the template store"
@@ -84,6 +86,16 @@ async def opened(args: argparse.Namespace) -> AsyncIterator[tuple[BaseShift, Tem
         await store.close()
 
 
+@asynccontextmanager
+async def _audit_trail(bs: BaseShift) -> AsyncIterator[StateStore]:
+    """The state store, opened: its audit trail records what the command changes."""
+    await bs.store.open()
+    try:
+        yield bs.store
+    finally:
+        await bs.store.close()
+
+
 async def cmd_templates(args: argparse.Namespace) -> int:
     handler = {"list": _list, "show": _show, "publish": _publish, "delete": _delete,
                "diff": _diff}[args.action]
@@ -142,7 +154,8 @@ async def _publish(args: argparse.Namespace, bs: BaseShift, store: TemplateStore
         print(render_all(problems, {str(path): path.read_text(encoding="utf-8")}),
               file=sys.stderr)
         return ExitCode.FAILED
-    stored = [await store.publish(doc, args.bump) for doc, _ in docs]
+    async with _audit_trail(bs) as state:
+        stored = [await audited.publish(state, store, doc, args.bump) for doc, _ in docs]
     if args.json:
         print_json([d.to_json() for d in stored])
     else:
@@ -151,7 +164,8 @@ async def _publish(args: argparse.Namespace, bs: BaseShift, store: TemplateStore
 
 
 async def _delete(args: argparse.Namespace, bs: BaseShift, store: TemplateStore) -> int:
-    await store.delete(args.name, args.version)
+    async with _audit_trail(bs) as state:
+        await audited.delete(state, store, args.name, args.version)
     print(f"deleted {args.name}@{args.version}")
     return ExitCode.OK
 

@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import hmac
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import jwt
@@ -17,6 +18,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from baseshift.core.audit import AuditEntry
 from baseshift.core.errors import ConfigError, Unauthorized
 from baseshift.core.identity import SigningKeyRecord
 from baseshift.plugins.auth.signing import LEEWAY, RELOAD_AFTER, AccessTokens
@@ -39,13 +41,16 @@ class KeyStore:
     def __init__(self) -> None:
         self.records: list[SigningKeyRecord] = []
         self.reads = 0
+        self.audit: list[AuditEntry] = []
 
     async def signing_keys(self) -> list[SigningKeyRecord]:
         self.reads += 1
         return [dataclasses.replace(r, public_jwk=dict(r.public_jwk)) for r in self.records]
 
-    async def add_signing_key(self, key: SigningKeyRecord) -> None:
+    async def add_signing_key(self, key: SigningKeyRecord,
+                              audit: Sequence[AuditEntry] = ()) -> None:
         self.records.append(dataclasses.replace(key))
+        self.audit.extend(audit)
 
     async def retire_signing_key(self, kid: str, at: float) -> None:
         for record in self.records:
@@ -182,6 +187,9 @@ async def test_rotation_keeps_old_tokens_valid_until_they_expire(
     new = await tokens.issue("u1")
     assert segments(new.token)[0]["kid"] == new_kid != segments(old.token)[0]["kid"]
     assert store.records[0].retired_at == T0 + 100
+    assert [(e.action, e.resource) for e in store.audit] == [  # the first key, the new one
+        ("signing_key.rotate", f"signing_key:{store.records[0].kid}"),
+        ("signing_key.rotate", f"signing_key:{new_kid}")]
     assert (await tokens.verify(old.token))["sub"] == "u1"
     assert len((await tokens.jwks())["keys"]) == 2
 
