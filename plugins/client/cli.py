@@ -44,6 +44,7 @@ def cmd_login(args: argparse.Namespace) -> int:
     file = CredentialFile()
     credentials = file.load()  # refuses a file others may read before anything is sent
     with Remote(url, None, file, ca_file=args.ca_file) as remote:
+        remote.signing_in = True
         login = _token_login(remote, args) if args.token_stdin else _password_login(remote, args)
         remote.login = login
         actor = remote.json("GET", "/api/v1/auth/user")
@@ -86,7 +87,7 @@ def _password_login(remote: Remote, args: argparse.Namespace) -> Login:
         body["totp_token"] = _ask("TOTP code: ")
         response = remote.anonymous("POST", "/api/v1/auth/login", body)
     if response.status_code >= 400:
-        raise _login_error(problem_error(response, remote.url))
+        raise _login_error(problem_error(response, remote.url, signing_in=True))
     pair = response.json()
     return Login(SESSION, username, pair["access_token"], pair["refresh_token"],
                  time.time() + float(pair["expires_in"]), args.ca_file)
@@ -100,11 +101,9 @@ def _wants_totp(response: Any) -> bool:
 
 
 def _login_error(error: BaseShiftError) -> BaseShiftError:
-    """A refused sign-in says why, not "not signed in"."""
-    if isinstance(error, Unauthorized):
-        return Unauthorized(error.message.split(": ", 1)[-1], hint=error.hint
-                            if "TOTP" not in error.message else "check the code of your "
-                            "authenticator app (codes are single-use)")
+    if isinstance(error, Unauthorized) and error.details.get("field") == "totp_token":
+        return Unauthorized(error.message, hint="check the code of your authenticator app "
+                            "(each code is accepted once), or give a recovery code")
     return error
 
 

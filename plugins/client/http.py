@@ -62,8 +62,10 @@ def _ssl_reason(text: str) -> str:
     return reason.split("(_ssl")[0].strip(" )") or "verification failed"
 
 
-def problem_error(response: httpx.Response, url: str) -> BaseShiftError:
-    """The error an answer of 400 or more stands for, with the server's detail and hint."""
+def problem_error(response: httpx.Response, url: str, *,
+                  signing_in: bool = False) -> BaseShiftError:
+    """The error an answer of 400 or more stands for, with the server's detail and hint
+    (a 401 while `signing_in` is the refused sign-in itself, with the server's words)."""
     try:
         body = response.json()
     except ValueError:
@@ -74,8 +76,10 @@ def problem_error(response: httpx.Response, url: str) -> BaseShiftError:
     status = response.status_code
     details = {k: v for k, v in body.items() if k in ("code", "field", "errors")}
     message = detail or f"{url} answered {status} {response.reason_phrase}"
+    if status == 401 and signing_in:
+        return Unauthorized(message, hint=hint, details=details)
     if status == 401:
-        return Unauthorized(f"not signed in to {url}, or the session expired: {message}",
+        return Unauthorized(f"{url} refused the stored credentials: {message}",
                             hint=f"run `baseshift login {url}`", details=details)
     if status == 403:
         return Forbidden(f"refused by {url}: {message}",
@@ -97,6 +101,8 @@ class Remote:
         self.login = login
         self.file = file
         self.ca_file = ca_file or (login.ca_file if login else None)
+        self.signing_in = False
+        """Set by `baseshift login`: a 401 is the refused sign-in, not a lost session."""
         self.client = httpx.Client(base_url=url, timeout=TIMEOUT, verify=self._verify(),
                                    follow_redirects=False, trust_env=True)
 
@@ -125,8 +131,14 @@ class Remote:
         if response.status_code == 401 and self._renewable():
             response = self._send(method, path, body, params, self._renew())
         if response.status_code >= 400:
-            raise problem_error(response, self.url)
+            raise self._error(response)
         return response
+
+    def _error(self, response: httpx.Response) -> BaseShiftError:
+        if response.status_code == 401 and self.login is None:
+            return Unauthorized(f"not signed in to {self.url}",
+                                hint=f"run `baseshift login {self.url}`")
+        return problem_error(response, self.url, signing_in=self.signing_in)
 
     def json(self, method: str, path: str, *, body: Any = None, params: Any = None) -> Any:
         response = self.call(method, path, body=body, params=params)
@@ -149,21 +161,25 @@ class Remote:
     @contextmanager
     def events(self, path: str) -> Iterator[Iterator[tuple[str, Any]]]:
         """A server-sent event stream, as (event, JSON data) pairs."""
-        headers = {"Accept": "text/event-stream", "Authorization": f"Bearer {self._bearer()}"}
+        headers = {"Accept": "text/event-stream"}
+        token = self._bearer()
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
         try:
             with self.client.stream("GET", path, headers=headers,
                                     timeout=STREAM_TIMEOUT) as response:
                 if response.status_code >= 400:
                     response.read()
-                    raise problem_error(response, self.url)
+                    raise self._error(response)
                 yield _messages(response.iter_lines())
         except httpx.TransportError as exc:
             raise transport_error(self.url, exc, self.ca_file) from None
 
-    def _bearer(self) -> str:
+    def _bearer(self) -> str | None:
+        """The access token to send (renewed first when it expires now); None when not
+        signed in: a server run with `--auth none` needs none."""
         if self.login is None:
-            raise Unauthorized(f"not signed in to {self.url}",
-                               hint=f"run `baseshift login {self.url}`")
+            return None
         expires = self.login.expires_at
         if self._renewable() and expires is not None and expires - RENEW_BEFORE <= time.time():
             return self._renew()
@@ -189,7 +205,7 @@ class Remote:
             response = self._send("POST", "/api/v1/auth/refresh",
                                   {"refresh_token": self.login.refresh_token}, None, None)
             if response.status_code >= 400:
-                raise _expired(problem_error(response, self.url), self.url)
+                raise _expired(problem_error(response, self.url, signing_in=True), self.url)
             pair = response.json()
             self.login = self.login.renewed(pair["access_token"], pair["refresh_token"],
                                             time.time() + float(pair["expires_in"]))
@@ -200,14 +216,15 @@ class Remote:
 
 def _expired(error: BaseShiftError, url: str) -> BaseShiftError:
     if isinstance(error, Unauthorized):
-        return Unauthorized(f"the session on {url} has ended ({error.message.split(': ', 1)[-1]})",
+        return Unauthorized(f"the session on {url} has ended: {error.message}",
                             hint=f"run `baseshift login {url}`")
     return error
 
 
 def _messages(lines: Iterator[str]) -> Iterator[tuple[str, Any]]:
     """(event, data) for each message of a `text/event-stream` body; comments skipped."""
-    event, data = "message", []
+    event = "message"
+    data: list[str] = []
     for line in lines:
         if not line:
             if data:

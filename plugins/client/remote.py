@@ -31,7 +31,8 @@ def chosen_server(args: argparse.Namespace) -> str | None:
     """The server named by --server, or by $BASESHIFT_SERVER unless a local store is named
     on the command line (--data-dir, --store); None: work locally."""
     given = getattr(args, "server", None)
-    local = [flag for flag, name in (("--data-dir", "data_dir"), ("--store", "store"))
+    local = [flag for flag, name in (("--data-dir", "data_dir"), ("--store", "store"),
+                                     ("--templates", "templates"))
              if getattr(args, name, None)]
     if given and local:
         raise InputError(f"--server and {local[0]} name two places; give one",
