@@ -6,14 +6,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from baseshift.core.command import Command, ExitCode, print_json
 from baseshift.core.errors import BaseShiftError, InputError, Unauthorized
 from baseshift.core.hookspecs import hookimpl
 
 from .credentials import API_TOKEN, SESSION, CredentialFile, Login, server_url
-from .http import Remote, problem_error
+
+if TYPE_CHECKING:
+    from .http import Remote
 
 LOGIN_HELP = "sign in to a server; the commands given --server then use it"
 LOGOUT_HELP = "sign out of a server (default: the default one) and forget its token"
@@ -41,6 +43,8 @@ def cmd_login(args: argparse.Namespace) -> int:
     if args.token_stdin and (args.password_stdin or args.totp or args.username):
         raise InputError("--token-stdin signs in with a token: give no user, password or "
                          "TOTP code")
+    from .http import Remote  # here: every command line loads this module, few sign in
+
     file = CredentialFile()
     credentials = file.load()  # refuses a file others may read before anything is sent
     with Remote(url, None, file, ca_file=args.ca_file) as remote:
@@ -78,6 +82,8 @@ def _password_login(remote: Remote, args: argparse.Namespace) -> Login:
     body = {"username": username, "password": password}
     if args.totp:
         body["totp_token"] = args.totp
+    from .http import problem_error
+
     response = remote.anonymous("POST", "/api/v1/auth/login", body)
     if response.status_code == 401 and not args.totp and _wants_totp(response):
         if not sys.stdin.isatty():
@@ -154,6 +160,8 @@ def cmd_logout(args: argparse.Namespace) -> int:
 
 def _revoke(url: str, login: Login, file: CredentialFile) -> str | None:
     """End the session on the server; what the user should know when it could not be."""
+    from .http import Remote, problem_error
+
     if login.kind != SESSION or login.refresh_token is None:
         return "the API token stays valid until it expires or `baseshift tokens revoke` "\
                "revokes it"

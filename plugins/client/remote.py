@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import TYPE_CHECKING
 
 from baseshift.core.errors import InputError, Unauthorized
 
 from .credentials import CredentialFile, server_url
-from .http import Remote
+
+if TYPE_CHECKING:
+    from .http import Remote
 
 DEFAULT = "default"
 ENV = "BASESHIFT_SERVER"
@@ -46,7 +49,9 @@ def chosen_server(args: argparse.Namespace) -> str | None:
 
 
 def remote_for(args: argparse.Namespace) -> Remote | None:
-    """A client of the chosen server (see `chosen_server`), or None to work locally."""
+    """A client of the chosen server (see `chosen_server`), or None to work locally.
+
+    httpx is imported here, not at the top: every command line loads this module."""
     chosen = chosen_server(args)
     if chosen is None:
         if getattr(args, "ca_file", None):
@@ -61,4 +66,6 @@ def remote_for(args: argparse.Namespace) -> Remote | None:
         url = credentials.default
     else:
         url = server_url(chosen)
+    from .http import Remote
+
     return Remote(url, credentials.servers.get(url), file, ca_file=getattr(args, "ca_file", None))

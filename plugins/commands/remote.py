@@ -6,14 +6,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from baseshift.core.command import ExitCode, print_json
 from baseshift.core.records import MAX_PAGE, AttemptRecord, JobRecord, RunRecord, RunSnapshot
 from baseshift.core.report import runs_table, snapshot_text
 from baseshift.core.states import JobState, RunState
-from baseshift.plugins.client.http import Remote, Unreachable
+
+if TYPE_CHECKING:
+    from baseshift.plugins.client.http import Remote
 
 RECONNECTS = 5
 """Event streams opened again in a row after a lost connection before giving up."""
@@ -142,6 +144,8 @@ def follow(remote: Remote, run_id: str, args: argparse.Namespace) -> int:
 def _wait(remote: Remote, run_id: str, out: Any) -> None:
     """Read the run's event stream until its `end`; a lost connection is opened again (the
     stream starts with a snapshot, so nothing is missed that matters)."""
+    from baseshift.plugins.client.http import Unreachable
+
     lost = 0
     while True:
         try:

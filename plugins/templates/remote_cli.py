@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from baseshift.core.app.template_files import read_template_file
 from baseshift.core.command import ExitCode, print_json
 from baseshift.core.diagnostics import render_all
 from baseshift.core.templatestore import TemplateDocument, parse_document
-from baseshift.plugins.client.http import Remote
+
+if TYPE_CHECKING:
+    from baseshift.plugins.client.http import Remote
 
 from .printing import diff_text, list_text, show_text
 
