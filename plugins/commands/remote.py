@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from baseshift.core.command import ExitCode, print_json
+from baseshift.core.errors import InputError
 from baseshift.core.records import MAX_PAGE, AttemptRecord, JobRecord, RunRecord, RunSnapshot
 from baseshift.core.report import runs_table, snapshot_text
 from baseshift.core.states import JobState, RunState
@@ -106,6 +107,10 @@ def retry(remote: Remote, args: argparse.Namespace) -> int:
 def run(remote: Remote, args: argparse.Namespace, inputs: dict[str, Any]) -> int:
     """Start a run of the workflow the server loaded under this name, then follow it
     (or, with --detach, say its id)."""
+    if args.file.endswith(".bsw") or "/" in args.file:
+        raise InputError(f"{args.file!r} is a file; with --server, name a workflow the "
+                         "server has loaded", hint="`baseshift run NAME --server URL`; the "
+                         "server's workflows folder holds its files")
     started = remote.json("POST", "/api/v1/workflows",
                           body={"workflow": args.file, "inputs": inputs})
     if args.detach:

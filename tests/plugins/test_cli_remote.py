@@ -204,6 +204,8 @@ def test_runs_show_run_cancel_and_retry_through_the_server(cli: Any, server: Ser
     assert missing.exit_code == 1 and "run 'nope' not found" in missing.stderr
     unknown = cli("run", "nope", "--server", server.url)
     assert unknown.exit_code == 1 and "nope" in unknown.stderr
+    a_file = cli("run", "workflows/hello.bsw", "--server", server.url)
+    assert a_file.exit_code == 2 and "name a workflow the server has loaded" in a_file.stderr
     bad_input = cli("run", "hello", "--server", server.url, "-i", "colour=red")
     assert bad_input.exit_code == 2 and "unknown input 'colour'" in bad_input.stderr
 
