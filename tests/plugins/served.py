@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
@@ -28,6 +28,8 @@ class Served:
     url: str
     bs: BaseShift
     loop: asyncio.AbstractEventLoop
+    notes: dict[str, Any] = field(default_factory=dict)
+    """What a fixture made on it for the tests (a user's TOTP generator)."""
 
     def call(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a coroutine on the server's loop (its stores live there); its result."""

@@ -49,7 +49,7 @@ def server(tmp_path: Path) -> Iterator[Served]:
         srv.call(accounts.add_user("olga", PASSWORD, [Grant("operator")]))
         srv.call(accounts.add_user("vic", PASSWORD, [Grant("viewer")]))
         _, uri = srv.call(accounts.add_user("ada", PASSWORD, [Grant("admin")], totp=True))
-        srv.totp = pyotp.parse_uri(uri)  # type: ignore[attr-defined]
+        srv.notes["totp"] = pyotp.parse_uri(uri)
         yield srv
 
 
@@ -117,7 +117,7 @@ def test_login_asks_for_the_totp_code_the_account_needs(cli: Any, server: Served
                 input=PASSWORD + "\n")
     assert wrong.exit_code == 1 and "wrong or missing TOTP code" in wrong.stderr
 
-    code = server.totp.now()  # type: ignore[attr-defined]
+    code = server.notes["totp"].now()
     result = cli("login", server.url, "-u", "ada", "--password-stdin", "--totp", code,
                  input=PASSWORD + "\n")
     assert result.exit_code == 0, result.stderr
