@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -13,10 +13,15 @@ from baseshift.core.errors import NotFound
 from baseshift.core.records import RunSnapshot
 from baseshift.core.report import snapshot_json, snapshot_text
 from baseshift.core.states import RunState
+from baseshift.plugins.client.remote import remote_for, server_options
 
 if TYPE_CHECKING:
     from baseshift.core.app.application import BaseShift
     from baseshift.core.protocols import StateStore
+    from baseshift.plugins.client.http import Remote
+
+LocalHandler = Callable[[argparse.Namespace], Coroutine[Any, Any, int] | int]
+RemoteHandler = Callable[["Remote", argparse.Namespace], int]
 
 
 def paths_arg(p: argparse.ArgumentParser) -> None:
@@ -34,6 +39,27 @@ def run_id_arg(p: argparse.ArgumentParser) -> None:
 
 def json_flag(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--json", action="store_true", help=f"print {what} as JSON")
+
+
+def with_server(configure: Callable[[argparse.ArgumentParser], None]
+                ) -> Callable[[argparse.ArgumentParser], None]:
+    """A command's arguments, and `--server`/`--ca-file` (plugins/client/remote.py)."""
+    def both(p: argparse.ArgumentParser) -> None:
+        configure(p)
+        server_options(p)
+    return both
+
+
+def local_or_remote(local: LocalHandler, remote: RemoteHandler) -> LocalHandler:
+    """A handler that works through the chosen server's API when there is one (`--server`,
+    $BASESHIFT_SERVER), else on the local store as before."""
+    def handler(args: argparse.Namespace) -> Coroutine[Any, Any, int] | int:
+        client = remote_for(args)
+        if client is None:
+            return local(args)
+        with client:
+            return remote(client, args)
+    return handler
 
 
 def app_for(args: argparse.Namespace, **extra: Any) -> BaseShift:

@@ -7,20 +7,23 @@ import sys
 from typing import TYPE_CHECKING
 
 from baseshift.core.command import Command, ExitCode, print_json, stdout_to_stderr
-from baseshift.core.errors import Conflict
+from baseshift.core.errors import Conflict, InputError
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.report import runs_table, snapshot_json, snapshot_text
 from baseshift.core.states import RunState
 
+from . import remote
 from .common import (
     app_for,
     json_flag,
     load_snapshot,
+    local_or_remote,
     opened_store,
     progress_mode,
     report,
     run_id_arg,
     wait_all,
+    with_server,
 )
 
 if TYPE_CHECKING:
@@ -68,6 +71,8 @@ def _resume_args(p: argparse.ArgumentParser) -> None:
 
 
 async def cmd_retry(args: argparse.Namespace) -> int:
+    if args.detach:
+        raise InputError("--detach is for a run on a server: give --server URL too")
     bs = app_for(args, progress=progress_mode(args))
     with stdout_to_stderr(args.json):
         async with bs:
@@ -80,6 +85,8 @@ async def cmd_retry(args: argparse.Namespace) -> int:
 def _retry_args(p: argparse.ArgumentParser) -> None:
     run_id_arg(p)
     json_flag(p, "the finished run")
+    p.add_argument("--detach", action="store_true",
+                   help="with --server: return once the run is reopened")
 
 
 async def cmd_cancel(args: argparse.Namespace) -> int:
@@ -131,11 +138,14 @@ def _show_args(p: argparse.ArgumentParser) -> None:
 @hookimpl
 def register_commands() -> list[Command]:
     return [
-        Command("runs", "list recent runs", _runs_args, cmd_runs),
-        Command("show", "show one run: jobs, attempts, outputs", _show_args, cmd_show),
+        Command("runs", "list recent runs", with_server(_runs_args),
+                local_or_remote(cmd_runs, remote.runs)),
+        Command("show", "show one run: jobs, attempts, outputs", with_server(_show_args),
+                local_or_remote(cmd_show, remote.show)),
         Command("resume", "continue runs interrupted by a crash or stop", _resume_args,
                 cmd_resume),
-        Command("cancel", "cancel an unfinished run", run_id_arg, cmd_cancel),
+        Command("cancel", "cancel an unfinished run", with_server(run_id_arg),
+                local_or_remote(cmd_cancel, remote.cancel)),
         Command("retry", "rerun a failed run's failed jobs, keeping the successful ones",
-                _retry_args, cmd_retry),
+                with_server(_retry_args), local_or_remote(cmd_retry, remote.retry)),
     ]

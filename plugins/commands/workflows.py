@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,9 @@ from baseshift.core.command import (
 from baseshift.core.diagnostics import render_all
 from baseshift.core.errors import InputError, NotFound
 from baseshift.core.hookspecs import hookimpl
+from baseshift.plugins.client.remote import remote_for, server_options
 
+from . import remote
 from .common import app_for, file_arg, json_flag, paths_arg, progress_mode, report, wait_all
 
 if TYPE_CHECKING:
@@ -100,13 +103,23 @@ def _plan_args(p: argparse.ArgumentParser) -> None:
 
 
 def _run_args(p: argparse.ArgumentParser) -> None:
-    file_arg(p)
+    # checked by the handler: with --server it names a workflow the server loaded
+    p.add_argument("file", metavar="FILE", help="the .bsw workflow file (with --server: "
+                   "the name of a workflow the server has loaded)")
+    p.set_defaults(parser_error=p.error)
     p.add_argument("--input", "-i", action="append", default=[], metavar="KEY=VALUE",
                    help="an input value, converted to the declared type (lists and objects "
                    "as JSON); repeatable")
     p.add_argument("--input-file", metavar="FILE", type=existing_file,
                    help="a JSON object of inputs")
     json_flag(p, "the finished run (id, status, jobs, attempts, timings, outputs)")
+    detach_flag(p)
+    server_options(p)
+
+
+def detach_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--detach", action="store_true",
+                   help="with --server: return once the run started, printing its id")
 
 
 def parse_inputs(pairs: list[str], input_file: str | None) -> dict[str, Any]:
@@ -132,7 +145,26 @@ def _read_inputfile_arg(path: str) -> dict[str, Any]:
     return data
 
 
-async def cmd_run(args: argparse.Namespace) -> int:
+def cmd_run(args: argparse.Namespace) -> Coroutine[Any, Any, int] | int:
+    client = remote_for(args)
+    if client is not None:
+        with client:
+            return remote.run(client, args, parse_inputs(args.input, args.input_file))
+    try:
+        existing_file(args.file)
+    except argparse.ArgumentTypeError as exc:
+        args.parser_error(f"argument FILE: {exc}")
+    no_detach(args)
+    return _run_here(args)
+
+
+def no_detach(args: argparse.Namespace) -> None:
+    if getattr(args, "detach", False):
+        raise InputError("--detach is for a run on a server: give --server URL too",
+                         hint="a run here lasts as long as this command")
+
+
+async def _run_here(args: argparse.Namespace) -> int:
     inputs = parse_inputs(args.input, args.input_file)
     bs = app_for(args, progress=progress_mode(args))
     plan = bs.load_workflow(Path(args.file).resolve())
@@ -154,5 +186,6 @@ def register_commands() -> list[Command]:
         Command("check", "check workflow and template files for errors without running "
                 "anything", _check_args, cmd_check),
         Command("plan", "show the DAG a workflow compiles to", _plan_args, cmd_plan),
-        Command("run", "run a workflow here and wait for it to finish", _run_args, cmd_run),
+        Command("run", "run a workflow here (or on a server: --server) and wait for it to "
+                "finish", _run_args, cmd_run),
     ]

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from baseshift.core.app.application import BaseShift
 from baseshift.core.app.template_files import read_template_file
@@ -16,10 +16,12 @@ from baseshift.core.errors import NotFound
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.protocols import StateStore
 from baseshift.core.settings import Settings
-from baseshift.core.templatestore import TemplateDocument, TemplateStore, not_found
+from baseshift.core.templatestore import TemplateStore, not_found
+from baseshift.plugins.client.remote import remote_for, server_options
 
-from . import audited
+from . import audited, remote_cli
 from .common import diff_json, template_store
+from .printing import diff_text, list_text, show_text
 
 HELP = "list, show, publish, delete and compare job templates in the template store"
 
@@ -66,6 +68,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     _json_flag(diff, "the differences and reasons")
     for sub in (ls, show, publish, delete, diff):
         _store_options(sub)
+        server_options(sub)
 
 
 def settings_of(args: argparse.Namespace) -> Settings:
@@ -96,7 +99,15 @@ async def _audit_trail(bs: BaseShift) -> AsyncIterator[StateStore]:
         await bs.store.close()
 
 
-async def cmd_templates(args: argparse.Namespace) -> int:
+def cmd_templates(args: argparse.Namespace) -> Coroutine[Any, Any, int] | int:
+    client = remote_for(args)
+    if client is None:
+        return _here(args)
+    with client:
+        return remote_cli.run(client, args)
+
+
+async def _here(args: argparse.Namespace) -> int:
     handler = {"list": _list, "show": _show, "publish": _publish, "delete": _delete,
                "diff": _diff}[args.action]
     async with opened(args) as (bs, store):
@@ -107,14 +118,8 @@ async def _list(args: argparse.Namespace, bs: BaseShift, store: TemplateStore) -
     docs = await store.list(args.name, type=args.type)
     if args.json:
         print_json([d.to_json() for d in docs])
-    elif not docs:
-        print("no templates published")
     else:
-        rows = [(d.name, d.version, ",".join(d.types), d.description or "") for d in docs]
-        widths = [max(len(r[i]) for r in [("NAME", "VERSION", "STEPS", ""), *rows])
-                  for i in range(3)]
-        for row in [("NAME", "VERSION", "STEPS", "DESCRIPTION"), *rows]:
-            print("  ".join(c.ljust(w) for c, w in zip(row, [*widths, 0], strict=True)).rstrip())
+        print(list_text(docs))
     return ExitCode.OK
 
 
@@ -127,19 +132,6 @@ async def _show(args: argparse.Namespace, bs: BaseShift, store: TemplateStore) -
     else:
         print(show_text(doc))
     return ExitCode.OK
-
-
-def show_text(doc: TemplateDocument) -> str:
-    """A template version for people: header, steps, schemas."""
-    lines = [doc.ref + (f"  {doc.description}" if doc.description else ""), "steps:"]
-    lines += [f"  {s.name} ({s.type}) {json.dumps(s.config)}" for s in doc.steps]
-    lines += ["inputSchema:", _indent(doc.input_schema), "outputSchema:",
-              _indent(doc.output_schema)]
-    return "\n".join(lines)
-
-
-def _indent(value: object) -> str:
-    return "\n".join("  " + line for line in json.dumps(value, indent=2).splitlines())
 
 
 async def _publish(args: argparse.Namespace, bs: BaseShift, store: TemplateStore) -> int:
@@ -180,14 +172,8 @@ async def _diff(args: argparse.Namespace, bs: BaseShift, store: TemplateStore) -
     diff = diff_json(old, new)
     if args.json:
         print_json(diff)
-        return ExitCode.OK
-    verdict = "compatible" if diff["compatible"] else "BREAKS callers"
-    print(f"{args.name} {old.version} -> {new.version}: {verdict}")
-    for change in diff["changes"]:
-        print(f"  {change['change']:<8} {change['path']}: {json.dumps(change['from'])} -> "
-              f"{json.dumps(change['to'])}")
-    for reason in diff["reasons"]:
-        print(f"  breaking: {reason}")
+    else:
+        print(diff_text(diff))
     return ExitCode.OK
 
 
