@@ -38,6 +38,8 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "rbac": "auth.rbac",
     "auth_cli": "auth.cli",
     "client_cli": "client.cli",
+    "audit_api": "audit.api",
+    "audit_cli": "audit.cli",
     "queue_postgres": "queue.postgres",
     "secrets_env": "secrets.env",
     "observer_progress": "observers.progress",

@@ -16,7 +16,7 @@ async def publish(state: object, store: TemplateStore, doc: TemplateDocument,
                   bump: Bump | str | None) -> TemplateDocument:
     """Publish `doc` into `store`; `state` is the state store keeping the audit trail."""
     detail = {"bump": str(bump)} if bump is not None else {"version": doc.version}
-    entry = audit.entry("template.publish", f"template:{doc.name}", **detail)
+    entry = replace(audit.entry("template.publish", f"template:{doc.name}"), detail=detail)
     if audit.shares_trail(state, store):
         return await store.publish(doc, bump, audit=[entry])
     stored = await store.publish(doc, bump)
