@@ -165,10 +165,12 @@ class ChainCheck:
 
     def _check(self, record: AuditRecord) -> ChainBreak | None:
         want = self.expected.seq + 1
-        if record.seq != want:
-            what = "missing" if record.seq > want else "inserted or duplicated"
-            return ChainBreak(min(record.seq, want), f"entry {want} is {what} (found "
-                              f"{record.seq} after {self.expected.seq})")
+        if record.seq > want:
+            return ChainBreak(want, f"entry {want} is missing (entry {record.seq} follows "
+                              f"entry {self.expected.seq})")
+        if record.seq < want:
+            return ChainBreak(record.seq, f"entry {record.seq} appears again after entry "
+                              f"{self.expected.seq}: one of them was inserted")
         if record.prev_hash != self.expected.hash:
             return ChainBreak(record.seq, f"entry {record.seq} does not link to entry "
                               f"{self.expected.seq}: an entry before it was removed, "

@@ -4,8 +4,7 @@ atomic spends under real concurrency, and databases made before the identity tab
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,6 +32,7 @@ from baseshift.plugins.storage.sql_models import META, METADATA, RUNS, run_row
 from baseshift.plugins.storage.sqlite_store import SQLiteStateStore
 from tests.conftest import drop_pg_schema, fresh_pg_schema
 from tests.plugins.backends import build, names
+from tests.plugins.races import race
 from tests.plugins.store_records import a_run
 
 T = TypeVar("T")
@@ -437,20 +437,6 @@ async def test_add_a_signing_key_with_a_taken_kid_is_a_conflict(store: IdentityS
 
 
 # --------------------------------------------------------------------- concurrency
-
-
-async def race(*calls: Callable[[], Awaitable[T]]) -> list[T]:
-    """Each call on a thread and event loop of its own, released together: the SQLite store
-    blocks its thread while it works, so only threads make its calls overlap."""
-    barrier = threading.Barrier(len(calls))
-
-    def run(call: Callable[[], Awaitable[T]]) -> T:
-        async def main() -> T:
-            return await call()
-        barrier.wait()
-        return asyncio.run(main())
-
-    return list(await asyncio.gather(*(asyncio.to_thread(run, c) for c in calls)))
 
 
 @pytest.fixture(params=SQL_BACKENDS)
