@@ -37,6 +37,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "auth": "auth.plugin",
     "rbac": "auth.rbac",
     "auth_cli": "auth.cli",
+    "oidc": "auth.oidc",
     "queue_postgres": "queue.postgres",
     "secrets_env": "secrets.env",
     "observer_progress": "observers.progress",
