@@ -185,7 +185,7 @@ async def token(request: Request) -> Response:
     # this server is plain HTTP on a private network: docs/security.md); Authlib, which
     # sees only this hop, would refuse the latter.
     uri = str(request.url.replace(scheme="https"))
-    oauth_request = _Request(uri, dict(request.headers), form)
+    oauth_request = _Request(uri, request.headers, form)  # Headers: any case
     return _response(*await anyio.to_thread.run_sync(endpoint.answer, oauth_request))
 
 
