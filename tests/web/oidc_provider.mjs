@@ -1,4 +1,4 @@
-// A real OpenID provider for tests/plugins/auth/test_oidc.py: npm's `oidc-provider`
+// A real OpenID provider for tests/web/test_oidc_login.py: npm's `oidc-provider`
 // (installed by tests/run) on a loopback port chosen by the system.
 //
 // Usage: node oidc_provider.mjs PACKAGE_DIR CONFIG_JSON
