@@ -53,8 +53,10 @@ class LoginRefused(Unauthorized):
 
 @dataclass(frozen=True, slots=True)
 class ProviderInfo:
-    """What discovery tells about the provider."""
+    """What discovery tells about the provider. `issuer` is its own spelling (a trailing
+    slash kept): ID tokens carry exactly that."""
 
+    issuer: str
     authorization_endpoint: str
     token_endpoint: str
     jwks_uri: str
@@ -99,8 +101,8 @@ class RelyingParty:
                 f"the provider calls itself {document['issuer']!r}, not the configured "
                 f"issuer {self.settings.issuer!r}", hint="set plugins.oidc.issuer to it")
         info = ProviderInfo(
-            document["authorization_endpoint"], document["token_endpoint"],
-            document["jwks_uri"], document.get("userinfo_endpoint"),
+            str(document["issuer"]), document["authorization_endpoint"],
+            document["token_endpoint"], document["jwks_uri"], document.get("userinfo_endpoint"),
             tuple(a for a in document.get("id_token_signing_alg_values_supported", ["RS256"])
                   if a in SIGNING_ALGORITHMS),
             _auth_method(document.get("token_endpoint_auth_methods_supported")))
@@ -121,7 +123,7 @@ class RelyingParty:
                      redirect_uri: str) -> dict[str, Any]:
         """The user's claims once the provider's answer to `request` (the callback's query
         parameters) proves a sign-in: LoginRefused saying why it does not."""
-        check_response(params, request.state, self.settings.issuer)
+        check_response(params, request.state, (await self.info()).issuer)
         tokens = await self._exchange(params["code"], request.verifier, redirect_uri)
         id_token = tokens.get("id_token")
         if not isinstance(id_token, str):
@@ -159,7 +161,7 @@ class RelyingParty:
             raise ProviderUnavailable("the provider signs ID tokens with no algorithm "
                                       f"accepted here ({', '.join(sorted(SIGNING_ALGORITHMS))})")
         token = await self._decoded(id_token, info)
-        options: dict[str, Any] = {"iss": {"essential": True, "value": self.settings.issuer},
+        options: dict[str, Any] = {"iss": {"essential": True, "value": info.issuer},
                                    "aud": {"essential": True, "value": self.settings.client_id}}
         claims = CodeIDToken(token.claims, token.header, options,
                              {"nonce": nonce, "client_id": self.settings.client_id,
@@ -235,7 +237,7 @@ def check_response(params: Mapping[str, str], state: str, issuer: str) -> None:
         raise LoginRefused(f"the provider did not sign you in: {params['error']}"
                            + (f" ({params['error_description']})"
                               if params.get("error_description") else ""))
-    if "iss" in params and params["iss"].rstrip("/") != issuer:
+    if "iss" in params and params["iss"] != issuer:
         raise LoginRefused("the sign-in answer comes from another identity provider")
     if not params.get("code"):
         raise BadRequest("the provider's answer carries no code")

@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from baseshift.core.access import Grant
+from baseshift.core.errors import ConfigError
 from baseshift.plugins.auth.oidc_client import LoginRefused, RelyingParty
 from baseshift.plugins.auth.oidc_config import oidc_settings
 from baseshift.plugins.auth.state import AUTH
@@ -50,7 +51,7 @@ def _package() -> Path:
 @dataclass
 class Provider:
     issuer: str
-    process: subprocess.Popen[str]
+    process: subprocess.Popen[str] | None = None
 
 
 def _start(node: str, package: Path) -> Provider:
@@ -65,6 +66,7 @@ def _start(node: str, package: Path) -> Provider:
 
 
 def _stop(provider: Provider) -> None:
+    assert provider.process is not None
     assert provider.process.stdin is not None and provider.process.stdout is not None
     provider.process.stdin.close()  # the script exits when its stdin ends
     provider.process.wait()
@@ -271,7 +273,7 @@ async def test_the_provider_saying_no_is_a_page_not_an_error(
 
 async def test_an_unreachable_provider_is_a_clear_page(
         make_client: Callable[..., Any]) -> None:
-    gone = Provider("http://127.0.0.1:9", None)  # type: ignore[arg-type]  # the discard port
+    gone = Provider("http://127.0.0.1:9")  # the discard port: nobody answers
     async with make_client(role=None, extra=oidc_options(gone)) as (bs, client):
         answer = await client.get("/ui/login/oidc")
         assert answer.status_code == 502
@@ -320,3 +322,11 @@ async def test_an_id_token_of_another_client_or_provider_is_refused(
         header, payload, signature = good.split(".")
         with pytest.raises(LoginRefused):
             await party.verify_id_token(f"{header}.{payload[:-4]}AAAA.{signature}", "n1")
+
+
+async def test_a_server_mapping_to_a_role_that_does_not_exist_does_not_start(
+        make_client: Callable[..., Any]) -> None:
+    gone = Provider("http://127.0.0.1:9")
+    with pytest.raises(ConfigError, match="nope"):
+        async with make_client(role=None, extra=oidc_options(gone, roles={"x": "nope"})):
+            pass
