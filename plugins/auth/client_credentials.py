@@ -35,6 +35,7 @@ from .tokens import API_TOKEN_PREFIX, same
 
 METHODS = ["client_secret_basic", "client_secret_post"]
 FORM = "application/x-www-form-urlencoded"
+PARAMETERS = frozenset({"grant_type", "scope", "client_id", "client_secret"})
 
 
 class _Request(OAuth2Request):  # type: ignore[misc]  # Authlib has no type information
@@ -135,7 +136,7 @@ class TokenEndpoint(AuthorizationServer):  # type: ignore[misc]
 
 def _form(content_type: str, body: bytes) -> dict[str, str]:
     """The request's parameters; InvalidRequestError for another content type or a
-    repeated parameter (RFC 6749 3.2)."""
+    repeated parameter (RFC 6749 3.2; unknown ones are ignored, repeated or not)."""
     if content_type.split(";")[0].strip().lower() != FORM:
         raise InvalidRequestError(f"send the parameters as {FORM}")
     try:
@@ -143,7 +144,8 @@ def _form(content_type: str, body: bytes) -> dict[str, str]:
     except (UnicodeDecodeError, ValueError):
         raise InvalidRequestError("the form is not valid UTF-8 URL-encoded text") from None
     form = dict(pairs)
-    if len(form) != len(pairs):
+    names = [name for name, _ in pairs if name in PARAMETERS]
+    if len(names) != len(set(names)):
         raise InvalidRequestError("a parameter is repeated")
     if not form.get("grant_type"):
         raise InvalidRequestError("the grant_type parameter is missing")
@@ -166,14 +168,23 @@ def _response(status: int, body: Any, headers: list[tuple[str, str]]) -> Respons
     return response
 
 
+STRING = {"type": "string"}
+TOKEN_REQUEST = obj({"grant_type": {"enum": ["client_credentials"]}, "client_id": STRING,
+                     "client_secret": STRING}, ("grant_type",))
+ACCESS_TOKEN = obj({"access_token": STRING, "token_type": {"enum": ["Bearer"]},
+                    "expires_in": {"type": "integer"}},
+                   ("access_token", "token_type", "expires_in"))
+OAUTH_ERROR = obj({"error": STRING, "error_description": STRING, "error_uri": STRING},
+                  ("error",))
+"""RFC 6749 5.2: what a refused token request answers (not a problem document: OAuth
+clients read these fields)."""
+
+
 @public("the client's credentials in the request are what it trades for an access token")
 @operation("OAuth 2.0 token endpoint (client-credentials grant): an API token's id and "
            "secret, by HTTP Basic or form fields, for a short-lived access token",
-           tags=["auth"], response=obj({"access_token": {"type": "string"},
-                                        "token_type": {"enum": ["Bearer"]},
-                                        "expires_in": {"type": "integer"}},
-                                       ("access_token", "token_type", "expires_in")),
-           errors=(400, 401))
+           tags=["auth"], request=TOKEN_REQUEST, request_type=FORM, response=ACCESS_TOKEN,
+           errors=(400, 401), error_type="application/json", error_schema=OAUTH_ERROR)
 async def token(request: Request) -> Response:
     endpoint = TokenEndpoint(auth_of(request).logins)
     try:
