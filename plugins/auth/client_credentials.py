@@ -28,9 +28,9 @@ from baseshift.web.access import public
 from baseshift.web.openapi import operation
 from baseshift.web.schemas import obj
 
-from .clients import TOKEN_PATH, client_claims
 from .http import auth_of
 from .logins import Logins
+from .oauth_clients import TOKEN_PATH, client_claims
 from .tokens import API_TOKEN_PREFIX, same
 
 METHODS = ["client_secret_basic", "client_secret_post"]

@@ -116,7 +116,7 @@ async def authenticate(baseshift: App, request: Any) -> Actor | None:
                                           set_cookies)
     scheme, _, credential = header.partition(" ")
     credential = credential.strip()
-    from .clients import TOKEN_PATH
+    from .oauth_clients import TOKEN_PATH
 
     if scheme.lower() == "basic" and request.url.path == TOKEN_PATH:
         return None  # a client authenticating to the token endpoint, which checks it
