@@ -37,6 +37,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "auth": "auth.plugin",
     "rbac": "auth.rbac",
     "auth_cli": "auth.cli",
+    "oidc": "auth.oidc",
     "client_cli": "client.cli",
     "audit_api": "audit.api",
     "audit_cli": "audit.cli",

@@ -49,6 +49,11 @@ class Operation:
     """Query parameters declared with their limits (web/limits.py), read through them."""
     path: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Schemas of path parameters (a string otherwise)."""
+    request_type: str = "application/json"
+    """The media type of the request body (a form for the OAuth 2.0 token endpoint)."""
+    error_type: str = "application/problem+json"
+    error_schema: dict[str, Any] = field(default_factory=lambda: PROBLEM_SCHEMA)
+    """What the `errors` answer: problems, or a protocol's own errors (OAuth 2.0's)."""
 
 
 def operation(summary: str, *, tags: Sequence[str] = (), request: dict[str, Any] | None = None,
@@ -57,7 +62,10 @@ def operation(summary: str, *, tags: Sequence[str] = (), request: dict[str, Any]
               errors: Sequence[int] = (),
               content_type: str = "application/json",
               body_required: bool = True, params: Sequence[Param] = (),
-              path: dict[str, dict[str, Any]] | None = None) -> Callable[[F], F]:
+              path: dict[str, dict[str, Any]] | None = None,
+              request_type: str = "application/json",
+              error_type: str = "application/problem+json",
+              error_schema: dict[str, Any] | None = None) -> Callable[[F], F]:
     """Describe an API view for the OpenAPI document (views without it are not listed).
 
     The view then also refuses a query parameter the description does not name (400 with
@@ -66,7 +74,8 @@ def operation(summary: str, *, tags: Sequence[str] = (), request: dict[str, Any]
     def mark(view: F) -> F:
         op = Operation(summary, tuple(tags), request, response, dict(query or {}), status,
                        tuple(errors), content_type, body_required, tuple(params),
-                       dict(path or {}))
+                       dict(path or {}), request_type, error_type,
+                       error_schema or PROBLEM_SCHEMA)
         known = frozenset((*op.query, *(p.name for p in op.params)))
 
         @functools.wraps(view)
@@ -164,7 +173,7 @@ def _operation(path: str, method: str, op: Operation, endpoint: Any) -> dict[str
         out["parameters"] = params
     if op.request is not None:
         out["requestBody"] = {"required": op.body_required,
-                              "content": {"application/json": {"schema": op.request}}}
+                              "content": {op.request_type: {"schema": op.request}}}
     return out
 
 
@@ -173,7 +182,7 @@ def _responses(op: Operation) -> dict[str, Any]:
     if op.response is not None:
         ok["content"] = {op.content_type: {"schema": op.response}}
     out: dict[str, Any] = {str(op.status): ok}
-    problem = {"content": {"application/problem+json": {"schema": PROBLEM_SCHEMA}}}
+    problem = {"content": {op.error_type: {"schema": op.error_schema}}}
     for status in sorted({*op.errors, *((400,) if op.request is not None else ())}):
         out[str(status)] = {"description": "problem", **problem}
     return out

@@ -78,10 +78,11 @@ class Accounts:
         return checked
 
     async def add_user(self, name: str, password: str | None, grants: Sequence[Grant], *,
-                       temporary: bool = False, totp: bool = False
+                       temporary: bool = False, totp: bool = False, source: str = "local"
                        ) -> tuple[UserRecord, str | None]:
         """Create a user; with `totp`, enrol a TOTP secret at once (confirmed: whoever set
-        it up hands the URI over) and return its provisioning URI."""
+        it up hands the URI over) and return its provisioning URI. `source` says where the
+        account comes from (`oidc:<issuer>`: an identity provider's user)."""
         check_name(name)
         if password is not None:
             self.check_password(password, name)
@@ -93,7 +94,7 @@ class Accounts:
                           password_hash=None if password is None
                           else self.passwords.hash(password),
                           must_change_password=temporary and password is not None,
-                          created_at=now, updated_at=now)
+                          source=source, created_at=now, updated_at=now)
         uri = None
         if totp:
             user.totp_secret, user.totp_confirmed = new_secret(), True

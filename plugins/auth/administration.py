@@ -91,7 +91,7 @@ async def create_own_token(state: AuthState, actor: Actor, name: str,
     """An API token of the actor's user, with roles the actor holds, and its secret (to
     show once). An API token cannot make another: a leaked or short-lived token must not
     mint itself a lasting successor that its revocation would not end."""
-    if actor.kind is ActorKind.TOKEN:
+    if actor.kind in (ActorKind.TOKEN, ActorKind.CLIENT):
         raise Forbidden("an API token cannot make API tokens",
                         hint="sign in (POST /api/v1/auth/login or the web page) to make one")
     if actor.user is None:

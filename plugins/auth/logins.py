@@ -18,6 +18,7 @@ from baseshift.core.errors import Forbidden, InputError, NotFound, Unauthorized
 from baseshift.core.identity import ApiTokenRecord, RefreshTokenRecord, UserRecord
 
 from .accounts import ROLE_CACHE_SECONDS, Accounts
+from .oauth_clients import client_actor, is_client_token
 from .signing import AccessTokens
 from .throttle import Throttle, TooManyAttempts
 from .tokens import API_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX, digest, new_token
@@ -260,6 +261,9 @@ class Logins:
         claims = await self.tokens.verify(token)
         if claims.get("purpose") is not None:  # an enrolment ticket is no access token
             raise Unauthorized("this token only serves to enrol a second factor")
+        if is_client_token(claims):  # a client-credentials grant (oauth_clients.py)
+            return self._actors.keep(token, await client_actor(self.accounts, claims),
+                                     float(claims["exp"]), self.clock())
         actor = await self.accounts.actor(str(claims["sub"]), claims={
             "sid": claims.get("sid"), "jti": claims.get("jti")})
         if actor is None:

@@ -15,11 +15,12 @@ from baseshift.core.identity import UserRecord
 from baseshift.web.access import actor_of, public, requires
 from baseshift.web.authn import SET_COOKIES_KEY
 from baseshift.web.render import render
-from baseshift.web.requests import read_form
+from baseshift.web.requests import baseshift_of, read_form
 
 from .http import auth_of, client_of
 from .logins import EnrolmentRequired, PasswordChangeRequired, TokenPair
 from .sessions import cleared_cookies, session_cookies
+from .state import SIGN_IN_LINKS
 from .totp import provisioning_uri, qr_svg
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -48,7 +49,9 @@ def _signed_in(request: Request, pair: TokenPair, target: str) -> Response:
 
 
 def _page(request: Request, template: str, status: int = 200, **context: Any) -> Response:
-    response = render(request, template, {"section": "", **context}, status=status)
+    links = baseshift_of(request).stash.get(SIGN_IN_LINKS, [])
+    response = render(request, template, {"section": "", "sign_in_links": links, **context},
+                      status=status)
     response.headers["Cache-Control"] = "no-store"
     return response
 

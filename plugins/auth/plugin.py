@@ -116,6 +116,10 @@ async def authenticate(baseshift: App, request: Any) -> Actor | None:
                                           set_cookies)
     scheme, _, credential = header.partition(" ")
     credential = credential.strip()
+    from .oauth_clients import TOKEN_PATH
+
+    if scheme.lower() == "basic" and request.url.path == TOKEN_PATH:
+        return None  # a client authenticating to the token endpoint, which checks it
     if scheme.lower() != "bearer" or not credential:
         raise Unauthorized("the Authorization header must be 'Bearer <token>'")
     from .tokens import API_TOKEN_PREFIX
@@ -137,6 +141,7 @@ def configure(baseshift: App) -> None:
 
 @hookimpl
 def register_routes() -> list[Any]:
-    from . import admin_pages, admin_routes, pages, routes
+    from . import admin_pages, admin_routes, client_credentials, pages, routes
 
-    return [*routes.routes(), *admin_routes.routes(), *pages.routes(), *admin_pages.routes()]
+    return [*routes.routes(), *client_credentials.routes(), *admin_routes.routes(),
+            *pages.routes(), *admin_pages.routes()]

@@ -2,7 +2,8 @@
 
 A grant on every workflow (`*`) gives all of its role's permissions; a grant limited to a
 name pattern gives only the role's scoped permissions, and only on runs and sources of the
-workflows it matches. An API token is held to its own grants and to its user's at once."""
+workflows it matches. An API token, and a client acting through one, is held to its own
+grants and to its user's at once."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -40,7 +41,7 @@ async def authorize(baseshift: App, actor: Actor, permission: str,
     declared = state.permissions.get(permission)
     if not grants_allow(actor.grants, roles, declared, permission, resource):
         return None
-    if actor.kind is ActorKind.TOKEN:
+    if actor.kind in (ActorKind.TOKEN, ActorKind.CLIENT):
         held = actor.claims.get("user_grants", ())
         if not isinstance(held, tuple) or not grants_allow(held, roles, declared, permission,
                                                            resource):

@@ -25,3 +25,15 @@ class AuthState:
 
 
 AUTH: StashKey[AuthState] = StashKey("auth.state")
+
+
+@dataclass(frozen=True, slots=True)
+class SignInLink:
+    """Another way to sign in, offered on the sign-in page (an identity provider's)."""
+
+    label: str
+    path: str
+
+
+SIGN_IN_LINKS: StashKey[list[SignInLink]] = StashKey("auth.sign_in_links")
+"""What the sign-in page offers beside the password form, added by plugins at start-up."""

@@ -20,17 +20,26 @@ PUBLIC = {
     ("POST", "/api/v1/auth/password"),
     ("POST", "/api/v1/auth/refresh"),
     ("POST", "/api/v1/auth/logout"),
+    ("POST", "/api/v1/auth/token"),
     ("GET", "/.well-known/jwks.json"),
     ("GET", "/ui/login"),
     ("POST", "/ui/login"),
     ("POST", "/ui/password"),
     ("POST", "/ui/enrol"),
+    ("GET", "/ui/login/oidc"),
+    ("GET", "/ui/login/oidc/callback"),
     ("POST", "/api/v1/hooks/{workflow}"),
     ("GET", "/favicon.ico"),
     ("MOUNT", "/static"),
 }
 """The routes anyone may call, each for a reason its declaration states (the webhook checks
-its own HMAC secret). Adding one is a decision: it must be added here too."""
+its own HMAC secret, the token endpoint its client's credentials, the OpenID Connect
+callback the provider's answer against the browser's signed state cookie). Adding one is a
+decision: it must be added here too."""
+
+SIGN_IN_ELSEWHERE = {"oidc": {"issuer": "https://login.example.com", "client_id": "baseshift",
+                              "client_secret": "unused", "roles": {"ops": "operator"}}}
+"""An OpenID provider configured (never called), so the `oidc` plugin's routes are there."""
 
 ROLES = {role.name: role for role in BUILTIN_ROLES}
 
@@ -49,7 +58,7 @@ def declared_routes(app: Any) -> list[tuple[str, str, Any]]:
 
 async def test_every_route_declares_a_permission_and_only_the_listed_ones_are_public(
         make_client: Callable[..., Any]) -> None:
-    async with make_client() as (bs, client):
+    async with make_client(extra=SIGN_IN_ELSEWHERE) as (bs, client):
         routes = declared_routes(client._transport.app)  # type: ignore[attr-defined]
     undeclared = [(m, p) for m, p, a in routes if a is None or a.permission == UNDECLARED]
     assert undeclared == []
