@@ -158,6 +158,11 @@ class IdentityStore(AuditLog, Protocol):
         concurrent spends of one token exactly one sees `used_at` None."""
         ...
 
+    async def session_active(self, family: str) -> bool:
+        """Whether the login `family` goes on: some token of it is not revoked (a logout,
+        a reuse, a password or MFA reset, a disabled user revoke them all)."""
+        ...
+
     async def revoke_refresh_family(self, family: str, at: float,
                                     audit: Sequence[AuditEntry] = ()) -> None: ...
 

@@ -235,6 +235,7 @@ class Logins:
             await self.store.revoke_refresh_family(record.family, now, audit=[audit.entry(
                 "auth.refresh_reuse", f"user:{user.name if user else record.user_id}",
                 audit.DENIED, session=record.family)])
+            self.accounts.generation += 1
             raise Unauthorized("this refresh token was already used or revoked: the whole "
                                "session is ended", hint="sign in again")
         if record.expires_at <= now:
@@ -253,6 +254,7 @@ class Logins:
         if session:
             await self.store.revoke_refresh_family(session, now, audit=[
                 audit.entry("auth.logout", f"session:{session}")])
+            self.accounts.generation += 1  # its access tokens: no longer from the cache
 
     async def actor_for_access_token(self, token: str) -> Actor:
         cached = self._actors.get(token, self.clock())
@@ -261,6 +263,10 @@ class Logins:
         claims = await self.tokens.verify(token)
         if claims.get("purpose") is not None:  # an enrolment ticket is no access token
             raise Unauthorized("this token only serves to enrol a second factor")
+        session = claims.get("sid")
+        if isinstance(session, str) and not await self.store.session_active(session):
+            raise Unauthorized("this session has ended (signed out, or its password or "
+                               "second factor was reset)", hint="sign in again")
         if is_client_token(claims):  # a client-credentials grant (oauth_clients.py)
             return self._actors.keep(token, await client_actor(self.accounts, claims),
                                      float(claims["exp"]), self.clock())

@@ -189,6 +189,10 @@ class MemoryIdentity(MemoryAudit):
             token.used_at = at
         return before
 
+    async def session_active(self, family: str) -> bool:
+        return any(t.family == family and t.revoked_at is None
+                   for t in self._identity.refresh_tokens.values())
+
     async def revoke_refresh_family(self, family: str, at: float,
                                     audit: Sequence[AuditEntry] = ()) -> None:
         self._revoke_refresh((t for t in self._identity.refresh_tokens.values()

@@ -144,6 +144,10 @@ class SQLIdentity(ABC):
         return await self._change("spending a refresh token",
                                   lambda c: tokens.spend_refresh_token(c, token_hash, at))
 
+    async def session_active(self, family: str) -> bool:
+        return await self._lookup("reading a session",
+                                  lambda c: tokens.session_active(c, family))
+
     async def revoke_refresh_family(self, family: str, at: float,
                                     audit: Sequence[AuditEntry] = ()) -> None:
         await self._change(f"revoking refresh token family {family!r}",

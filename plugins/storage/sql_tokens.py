@@ -81,6 +81,12 @@ def spend_refresh_token(conn: Connection, token_hash: str,
     return RefreshTokenRecord(**row)
 
 
+def session_active(conn: Connection, family: str) -> bool:
+    stmt = select(REFRESH_TOKENS.c.token_hash).where(
+        REFRESH_TOKENS.c.family == family, REFRESH_TOKENS.c.revoked_at.is_(None)).limit(1)
+    return conn.execute(stmt).first() is not None
+
+
 def revoke_refresh_family(conn: Connection, family: str, at: float) -> None:
     _revoke_refresh_tokens(conn, REFRESH_TOKENS.c.family == family, at)
 

@@ -381,7 +381,9 @@ async def test_revoke_a_refresh_family(store: IdentityStore) -> None:
     for token_hash, family in [("a1", "fa"), ("a2", "fa"), ("a3", "fa"), ("b1", "fb")]:
         await store.add_refresh_token(a_refresh(token_hash, family))
     await store.spend_refresh_token("a1", 100.0)
+    assert await store.session_active("fa") and not await store.session_active("nobody")
     await store.revoke_refresh_family("fa", 200.0)
+    assert not await store.session_active("fa") and await store.session_active("fb")
     await store.revoke_refresh_family("fa", 300.0)  # the first revocation's time stays
     await store.revoke_refresh_family("nobody", 300.0)
     assert await store.spend_refresh_token("a1", 400.0) == a_refresh(
