@@ -1,7 +1,11 @@
-"""Reading a step's printed or returned text as JSON, strictly (NaN and Infinity refused)."""
+"""Reading a step's printed or returned text as JSON, strictly (NaN and Infinity refused);
+writing JSON compactly, and JSON files at once."""
 from __future__ import annotations
 
 import json
+import os
+import tempfile
+from pathlib import Path
 from typing import Any, NoReturn
 
 _COMPACT = json.JSONEncoder(separators=(",", ":"))
@@ -44,3 +48,19 @@ def output_json(text: str) -> Any:
         return loads_strict(last)
     except ValueError:
         return NOT_JSON
+
+
+def write_json_file(path: Path, value: Any) -> None:
+    """Replace `path` with `value` as indented JSON at once: a temporary file in the same
+    folder (mode 0600, private to its owner), flushed to disk, then renamed over it, so a
+    reader sees the old file or the new one, never half of one."""
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(value, handle, indent=2)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise

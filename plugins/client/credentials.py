@@ -7,7 +7,6 @@ import fcntl
 import json
 import os
 import stat
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
@@ -16,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from baseshift.core.errors import ConfigError, InputError
+from baseshift.core.json_text import write_json_file
 
 FILE_NAME = "credentials.json"
 SESSION, API_TOKEN = "session", "api-token"
@@ -124,17 +124,7 @@ class CredentialFile:
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         data: dict[str, Any] = {"default": credentials.default,
                                 "servers": {u: asdict(v) for u, v in credentials.servers.items()}}
-        fd, temp = tempfile.mkstemp(prefix=".credentials-", dir=self.folder)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                os.fchmod(handle.fileno(), 0o600)
-                json.dump(data, handle, indent=2)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, self.path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        write_json_file(self.path, data)
 
     @contextmanager
     def locked(self) -> Iterator[None]:

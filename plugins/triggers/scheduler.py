@@ -16,8 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +25,7 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 
 from baseshift.core.capabilities import Leadership, SharedDocuments
+from baseshift.core.json_text import write_json_file
 from baseshift.core.plan import MissedRuns, Schedule
 from baseshift.core.tasks import cancel_and_wait
 
@@ -168,16 +167,7 @@ class ScheduleState:
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".schedules-", suffix=".json", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(self.data(), f, indent=2)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_json_file(self.path, self.data())
 
     @classmethod
     async def load(cls, store: StateStore, path: Path) -> ScheduleState:

@@ -3,7 +3,10 @@ and built by the registry (core/backends.py), so a contract suite runs against e
 of a kind that a builtin plugin offers, with no list of classes to keep up to date."""
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 from baseshift.core.backends import BackendKind, BackendRegistry
@@ -29,3 +32,21 @@ def build(kind: BackendKind[T], settings: Settings) -> T:
     built = BackendRegistry(settings, _hooks()).build(kind)
     assert built is not None, f"settings choose no {kind.kind} backend"
     return built
+
+
+@contextlib.asynccontextmanager
+async def opened_state_store(name: str, folder: Path) -> AsyncIterator[Any]:
+    """An open state store of the builtin kind `name` (postgres: in a fresh schema, dropped
+    after; sqlite: a file in `folder`)."""
+    from baseshift.core.backends import STATE
+    from tests.conftest import drop_pg_schema, fresh_pg_schema
+
+    url = fresh_pg_schema() if name == "postgres" else None
+    store = build(STATE, Settings(data_dir=folder / "data", store=name, database_url=url))
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+        if url is not None:
+            drop_pg_schema(url)

@@ -26,7 +26,6 @@ from baseshift.core.backends import STATE
 from baseshift.core.errors import Conflict, NotFound
 from baseshift.core.identity import UserRecord
 from baseshift.core.records import Changes
-from baseshift.core.settings import Settings
 from baseshift.core.states import RunState
 from baseshift.core.templatestore import TemplateExists, parse_document
 from baseshift.plugins.storage.pg_connect import PgTarget
@@ -35,8 +34,8 @@ from baseshift.plugins.storage.sqlite_store import SQLiteStateStore
 from baseshift.plugins.templates.pg_store import PostgresTemplateStore
 from baseshift.plugins.templates.sqlite_store import SQLiteTemplateStore
 from tests.conftest import CliResult, drop_pg_schema, fresh_pg_schema
-from tests.plugins.backends import build, names
-from tests.plugins.races import race
+from tests.plugins.backends import names, opened_state_store
+from tests.plugins.races import race, two_sql_stores
 from tests.plugins.store_records import a_job, a_run
 
 BACKENDS = names(STATE)
@@ -51,15 +50,9 @@ def an_entry(action: str = "run.start", resource: str = "run:r1", actor: str = "
 
 @pytest.fixture(params=BACKENDS)
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
-    url = fresh_pg_schema() if request.param == "postgres" else None
-    s = build(STATE, Settings(data_dir=tmp_path / "data", store=request.param,
-                              database_url=url))
-    await s.open()
-    assert isinstance(s, AuditLog)
-    yield s
-    await s.close()
-    if url is not None:
-        drop_pg_schema(url)
+    async with opened_state_store(request.param, tmp_path) as s:
+        assert isinstance(s, AuditLog)
+        yield s
 
 
 async def entries_of(store: AuditLog, **query: Any) -> list[tuple[str, str, str]]:
@@ -147,19 +140,8 @@ async def test_details_keep_any_text(store: Any) -> None:
 @pytest.fixture(params=SQL_BACKENDS)
 async def two_stores(request: pytest.FixtureRequest,
                      tmp_path: Path) -> AsyncIterator[tuple[Any, Any]]:
-    """Two stores on one database, as two servers of a fleet have."""
-    url = fresh_pg_schema() if request.param == "postgres" else None
-    make: Callable[[], Any] = (
-        (lambda: PostgresStateStore(str(url))) if url is not None
-        else lambda: SQLiteStateStore(f"sqlite:///{tmp_path / 'baseshift.db'}"))
-    stores = (make(), make())
-    for s in stores:
-        await s.open()
-    yield stores
-    for s in stores:
-        await s.close()
-    if url is not None:
-        drop_pg_schema(url)
+    async with two_sql_stores(request.param, tmp_path) as stores:
+        yield stores
 
 
 async def test_concurrent_writers_extend_one_chain(two_stores: tuple[Any, Any]) -> None:

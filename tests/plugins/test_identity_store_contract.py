@@ -4,7 +4,7 @@ atomic spends under real concurrency, and databases made before the identity tab
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,7 +22,6 @@ from baseshift.core.identity import (
     SigningKeyRecord,
     UserRecord,
 )
-from baseshift.core.settings import Settings
 from baseshift.plugins.storage.identity_tables import IDENTITY_TABLES
 from baseshift.plugins.storage.pg_backup import TABLES, dump_database
 from baseshift.plugins.storage.pg_connect import PgTarget
@@ -30,9 +29,8 @@ from baseshift.plugins.storage.pg_schema import SCHEMA_VERSION, migrate
 from baseshift.plugins.storage.pg_store import PostgresStateStore
 from baseshift.plugins.storage.sql_models import META, METADATA, RUNS, run_row
 from baseshift.plugins.storage.sqlite_store import SQLiteStateStore
-from tests.conftest import drop_pg_schema, fresh_pg_schema
-from tests.plugins.backends import build, names
-from tests.plugins.races import race
+from tests.plugins.backends import names, opened_state_store
+from tests.plugins.races import race, two_sql_stores
 from tests.plugins.store_records import a_run
 
 T = TypeVar("T")
@@ -46,17 +44,11 @@ ROUNDS = 12
 @pytest.fixture(params=BACKENDS)
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
     """An open state store of each kind, holding the builtin roles."""
-    url = fresh_pg_schema() if request.param == "postgres" else None
-    s = build(STATE, Settings(data_dir=tmp_path / "data", store=request.param,
-                              database_url=url))
-    await s.open()
-    assert isinstance(s, IdentityStore)
-    for role in BUILTIN_ROLES:
-        await s.save_role(role)
-    yield s
-    await s.close()
-    if url is not None:
-        drop_pg_schema(url)
+    async with opened_state_store(request.param, tmp_path) as s:
+        assert isinstance(s, IdentityStore)
+        for role in BUILTIN_ROLES:
+            await s.save_role(role)
+        yield s
 
 
 def a_user(user_id: str = "u1", name: str = "ann", **fields: Any) -> UserRecord:
@@ -444,20 +436,10 @@ async def test_add_a_signing_key_with_a_taken_kid_is_a_conflict(store: IdentityS
 @pytest.fixture(params=SQL_BACKENDS)
 async def two_stores(request: pytest.FixtureRequest,
                      tmp_path: Path) -> AsyncIterator[tuple[Any, Any]]:
-    """Two stores on one database, as two servers of a fleet (or two processes) have."""
-    url = fresh_pg_schema() if request.param == "postgres" else None
-    make: Callable[[], Any] = (
-        (lambda: PostgresStateStore(str(url))) if url is not None
-        else lambda: SQLiteStateStore(f"sqlite:///{tmp_path / 'baseshift.db'}"))
-    stores = (make(), make())
-    for s in stores:
-        await s.open()
-    await stores[0].save_role(Role("viewer", frozenset({"runs:read"})))
-    yield stores
-    for s in stores:
-        await s.close()
-    if url is not None:
-        drop_pg_schema(url)
+    """Two stores on one database, holding the role `viewer`."""
+    async with two_sql_stores(request.param, tmp_path) as stores:
+        await stores[0].save_role(Role("viewer", frozenset({"runs:read"})))
+        yield stores
 
 
 async def test_concurrent_spends_of_a_refresh_token_one_wins(
