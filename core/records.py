@@ -188,6 +188,9 @@ class RunQuery:
 
     workflow: str | None = None
     states: tuple[RunState, ...] | None = None
+    workflows: tuple[str, ...] | None = None
+    """Only runs of these workflows (None: of any; empty: of none), for an actor whose
+    grants reach some workflows only."""
     created_after: float | None = None
     created_before: float | None = None
     limit: int = 50

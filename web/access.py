@@ -146,6 +146,44 @@ def workflow_named(param: str) -> ResourceOf:
     return find
 
 
+VISIBLE_KEY = "baseshift.visible_workflows"
+
+
+async def visible_workflows(conn: HTTPConnection, permission: str | Permission
+                            ) -> tuple[str, ...] | None:
+    """The loaded workflows on which the request's actor holds `permission`: None when it
+    holds it on every workflow (grants on `*`), else the names its scoped grants reach.
+    Worked out once per request and permission."""
+    if isinstance(permission, Permission):
+        permission = permission.name
+    known: dict[str, tuple[str, ...] | None] = conn.scope.setdefault(VISIBLE_KEY, {})
+    if permission not in known:
+        bs, actor = baseshift_of(conn), actor_of(conn)
+        if await bs.hooks.authorize(actor, permission, Resource("workflow")):
+            known[permission] = None
+        else:
+            names = sorted({e.name for e in bs.catalog.entries()})
+            known[permission] = tuple([
+                n for n in names
+                if await bs.hooks.authorize(actor, permission, Resource("workflow", n, n))])
+    return known[permission]
+
+
+def listing(permission: str | Permission) -> ResourceOf:
+    """The resource of a list of workflows or of their runs: allowed to whoever holds
+    `permission` on at least one workflow; the view then shows only those
+    (`visible_workflows`). Filtered by `?workflow=NAME`, the permission on NAME."""
+
+    async def find(conn: HTTPConnection) -> Resource:
+        name = conn.query_params.get("workflow")
+        if name:  # filtered to one workflow: the permission on it
+            return Resource("workflow", name, name)
+        names = await visible_workflows(conn, permission)
+        return Resource("workflow", names[0], names[0]) if names else Resource("workflow")
+
+    return find
+
+
 def access_of(endpoint: Any) -> Access | None:
     """A view's declaration (None: undeclared)."""
     found = getattr(endpoint, "__access__", None)

@@ -20,7 +20,13 @@ from baseshift.core.errors import BadRequest, InputError, NotFound
 from baseshift.core.records import MAX_PAGE, RunCursor, RunQuery
 from baseshift.core.report import job_json, run_json, snapshot_json, status_json
 from baseshift.core.states import JobState, RunState
-from baseshift.web.access import actor_of, requires, run_resource
+from baseshift.web.access import (
+    actor_of,
+    listing,
+    requires,
+    run_resource,
+    visible_workflows,
+)
 from baseshift.web.limits import FlagParam, IntParam, Text, TextParam, TimeParam
 from baseshift.web.openapi import operation
 from baseshift.web.requests import baseshift_of, json_object, only_fields, read_json
@@ -56,12 +62,6 @@ async def _body_workflow(request: Request) -> Resource:
     return Resource("workflow", name, name) if isinstance(name, str) else Resource("workflow")
 
 
-async def _listed_workflow(request: Request) -> Resource:
-    """Runs of one workflow (`?workflow=`) need runs:read on it; all runs, on every one."""
-    name = request.query_params.get("workflow")
-    return Resource("workflow", name, name) if name else Resource("workflow")
-
-
 @requires(RUNS_START, _body_workflow)
 @operation("Start a run of a loaded workflow", tags=TAGS, request=START_BODY, response=STARTED,
            status=201, errors=(400, 404, 409, 422))
@@ -84,13 +84,15 @@ CURSOR = TextParam("cursor", Text(RunCursor.PATTERN, hint="pass the next_cursor 
 LOGS = FlagParam("logs")
 
 
-@requires(RUNS_READ, _listed_workflow)
-@operation("List runs, newest first, with filters and cursor pagination", tags=TAGS,
+@requires(RUNS_READ, listing(RUNS_READ))
+@operation("List runs, newest first, with filters and cursor pagination (only of the "
+           "workflows the caller may read)", tags=TAGS,
            response=RUN_PAGE, errors=(400,), params=(WORKFLOW, SINCE, UNTIL, LIMIT, CURSOR),
            query={"state": {"type": "array", "items": RUN_STATUS}})
 async def list_runs(request: Request) -> Response:
     states = tuple(_state(s) for s in request.query_params.getlist("state")) or None
     query = RunQuery(workflow=WORKFLOW.read(request), states=states,
+                     workflows=await visible_workflows(request, RUNS_READ),
                      created_after=SINCE.read(request), created_before=UNTIL.read(request),
                      limit=LIMIT.read(request), cursor=CURSOR.read(request))
     page = await baseshift_of(request).store.query_runs(query)

@@ -20,7 +20,7 @@ from baseshift.core.compiled import WorkflowEntry
 from baseshift.core.errors import BadRequest, InputError
 from baseshift.core.plan import Plan
 from baseshift.core.schema import to_json_schema
-from baseshift.web.access import requires, workflow_named
+from baseshift.web.access import listing, requires, visible_workflows, workflow_named
 from baseshift.web.limits import Text
 from baseshift.web.openapi import build_document, operation
 from baseshift.web.requests import baseshift_of, json_object, only_fields, read_json
@@ -90,11 +90,13 @@ def _summary(entry: WorkflowEntry) -> dict[str, Any]:
             "inputs": inputs_schema(plan) if plan else None}
 
 
-@requires(WORKFLOWS_READ)
-@operation("List the loaded workflows (files with errors included)", tags=TAGS,
-           response={"type": "array", "items": DEFINITION_SUMMARY})
+@requires(WORKFLOWS_READ, listing(WORKFLOWS_READ))
+@operation("List the loaded workflows (files with errors included) the caller may read",
+           tags=TAGS, response={"type": "array", "items": DEFINITION_SUMMARY})
 async def list_definitions(request: Request) -> Response:
-    return JSONResponse([_summary(e) for e in baseshift_of(request).catalog.entries()])
+    visible = await visible_workflows(request, WORKFLOWS_READ)
+    return JSONResponse([_summary(e) for e in baseshift_of(request).catalog.entries()
+                         if visible is None or e.name in visible])
 
 
 @requires(WORKFLOWS_RELOAD)

@@ -37,9 +37,11 @@ def run_matches(query: RunQuery) -> Callable[[RunRecord], bool]:
     states = None if query.states is None else frozenset(RunState(s) for s in query.states)
     position = query.position()
     below = None if position is None else (position.created_at, position.id)
+    workflows = None if query.workflows is None else frozenset(query.workflows)
 
     def matches(run: RunRecord) -> bool:
         return (in_range(run) and (states is None or run.state in states)
+                and (workflows is None or run.workflow in workflows)
                 and (below is None or _newest_key(run) < below))
 
     return matches

@@ -60,6 +60,8 @@ def _run_filters(query: RunQuery) -> list[ColumnElement[bool]]:
     found = _range_filters(query.workflow, query.created_after, query.created_before)
     if query.states is not None:
         found.append(RUNS.c.state.in_([RunState(s).value for s in query.states]))
+    if query.workflows is not None:
+        found.append(RUNS.c.workflow.in_(list(query.workflows)))
     position = query.position()
     if position is not None:
         found.append(tuple_(RUNS.c.created_at, RUNS.c.id)

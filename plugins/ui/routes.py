@@ -23,11 +23,19 @@ from baseshift.core.access import (
     WORKFLOWS_VALIDATE,
 )
 from baseshift.core.errors import InputError, NotFound
+from baseshift.core.protocols import StateStore
 from baseshift.core.records import RunQuery
 from baseshift.core.states import RunState
 from baseshift.plugins.templates.common import KnownTemplates, ListedTemplate
 from baseshift.plugins.ui import runs
-from baseshift.web.access import public, public_app, requires, workflow_named
+from baseshift.web.access import (
+    listing,
+    public,
+    public_app,
+    requires,
+    visible_workflows,
+    workflow_named,
+)
 from baseshift.web.dag import layout_plan, render_svg
 from baseshift.web.forms import field_of_error, form_fields, inputs_from_form, submitted_values
 from baseshift.web.highlight import highlight
@@ -74,27 +82,42 @@ async def favicon(request: Request) -> Response:
 # --------------------------------------------------------------------------- dashboard
 
 
-@requires(RUNS_READ)
+@requires(RUNS_READ, listing(RUNS_READ))
 async def dashboard(request: Request) -> Response:
     store = baseshift_of(request).store
-    counts = await store.count_runs_by_state()
-    failed = await store.query_runs(RunQuery(states=(RunState.FAILED,), limit=10))
-    recent = await store.query_runs(RunQuery(limit=20))
+    visible = await visible_workflows(request, RUNS_READ)
+    counts = await _counts(store, visible)
+    failed = await store.query_runs(RunQuery(states=(RunState.FAILED,), workflows=visible,
+                                             limit=10))
+    recent = await store.query_runs(RunQuery(workflows=visible, limit=20))
     order = sorted(RunState, key=lambda s: (s is not RunState.FAILED, list(RunState).index(s)))
     return render(request, "dashboard.html", {
         "section": "dashboard", "counts": [(s, counts.get(s, 0)) for s in order],
         "counts_partial": None, "failed": failed.runs, "recent": recent.runs})
 
 
+async def _counts(store: StateStore, visible: tuple[str, ...] | None) -> dict[RunState, int]:
+    """Runs per state, of every workflow or of the `visible` ones."""
+    if visible is None:
+        return await store.count_runs_by_state()
+    total = dict.fromkeys(RunState, 0)
+    for name in visible:
+        for state, n in (await store.count_runs_by_state(name)).items():
+            total[state] += n
+    return total
+
+
 # --------------------------------------------------------------------------- workflows
 
 
-@requires(WORKFLOWS_READ)
+@requires(WORKFLOWS_READ, listing(WORKFLOWS_READ))
 async def workflows(request: Request) -> Response:
     catalog = baseshift_of(request).catalog
+    visible = await visible_workflows(request, WORKFLOWS_READ)
     return render(request, "workflows.html", {
-        "section": "workflows", "entries": catalog.entries(), "folder": catalog.folder,
-        "problems": catalog.problems})
+        "section": "workflows", "folder": catalog.folder,
+        "entries": [e for e in catalog.entries() if visible is None or e.name in visible],
+        "problems": catalog.problems if visible is None else []})
 
 
 @requires(WORKFLOWS_READ, workflow_named("name"))
@@ -169,22 +192,24 @@ async def start_run(request: Request) -> Response:
 # --------------------------------------------------------------------------- runs list
 
 
-@requires(RUNS_READ)
+@requires(RUNS_READ, listing(RUNS_READ))
 async def runs_list(request: Request) -> Response:
     bs, q = baseshift_of(request), request.query_params
+    visible = await visible_workflows(request, RUNS_READ)
     workflow_name = q.get("workflow") or None
     state = (q.get("state") or "").upper() or None
     if state is not None and state not in RunState.__members__:
         raise InputError(f"state '{state}' is not one of {', '.join(RunState)}")
     page = await bs.store.query_runs(RunQuery(
         workflow=workflow_name, states=(RunState(state),) if state else None, limit=PAGE_SIZE,
-        cursor=q.get("cursor") or None))
+        workflows=visible, cursor=q.get("cursor") or None))
     filters = {k: v for k, v in (("workflow", workflow_name), ("state", state)) if v}
     next_query = urlencode({**filters, "cursor": page.next_cursor}) if page.next_cursor else ""
     return render(request, "runs.html", {
         "section": "runs", "runs": page.runs, "workflow": workflow_name or "",
         "state": state or "", "states": list(RunState),
-        "workflow_names": [e.name for e in bs.catalog.entries()],
+        "workflow_names": [e.name for e in bs.catalog.entries()
+                           if visible is None or e.name in visible],
         "first_page": not q.get("cursor"), "query_first": urlencode(filters),
         "next_query": next_query}, block="run_list")
 

@@ -409,9 +409,24 @@ async def test_a_grant_limited_to_some_workflows_reaches_only_them(
         problem(await admin.get(f"{API}/workflows/{other}", headers=pat), 403)
         listed = await admin.get(f"{API}/workflows", params={"workflow": "release_signoff"},
                                  headers=pat)
-        assert listed.status_code == 200
-        problem(await admin.get(f"{API}/workflows", headers=pat), 403)  # every workflow's
+        assert [r["id"] for r in listed.json()["runs"]] == [run_id]
+        problem(await admin.get(f"{API}/workflows", params={"workflow": "hello"},
+                                headers=pat), 403)
+        everything = await admin.get(f"{API}/workflows", headers=pat)  # only what it reaches
+        assert [r["id"] for r in everything.json()["runs"]] == [run_id]
+        assert {r["id"] for r in (await admin.get(f"{API}/workflows")).json()[
+            "runs"]} == {run_id, other}
+        names = {d["name"] for d in (await admin.get(f"{API}/definitions",
+                                                     headers=pat)).json()}
+        assert names and all(n.startswith("release_") for n in names)
+        for page in ("/", "/ui/runs", "/ui/workflows"):  # the UI's lists likewise
+            html = (await admin.get(page, headers={**pat, "Accept": "text/html"})).text
+            assert other not in html and "hello.bsw" not in html, page
+        assert run_id in (await admin.get("/ui/runs", headers=pat)).text
         problem(await admin.get(f"{API}/templates", headers=pat), 403)  # not per workflow
+        await bs.stash[AUTH].accounts.add_user("nat", PASSWORD, [Grant("viewer", "nothing*")])
+        nat = bearer((await login(admin, "nat")).json()["access_token"])
+        problem(await admin.get(f"{API}/workflows", headers=nat), 403)  # reaches none
 
 
 async def test_an_oversized_form_of_a_session_is_413_not_500(
