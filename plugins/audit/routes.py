@@ -66,8 +66,9 @@ async def audit_ui(request: Request) -> Response:
     page = await audit_page(baseshift_of(request).store, query)
     filters = {p.name: request.query_params.get(p.name, "")
                for p in (ACTOR, ACTION, RESOURCE, SINCE, UNTIL)}
+    older = {**filters, LIMIT.name: str(query.limit)}  # the next page is as long as this one
     return render(request, "audit/audit.html", {"section": "audit", "page": page,
-                                                "filters": filters})
+                                                "filters": filters, "older": older})
 
 
 def routes() -> list[BaseRoute]:

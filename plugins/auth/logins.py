@@ -248,12 +248,16 @@ class Logins:
     async def logout(self, refresh_token: str | None, session: str | None = None) -> None:
         """End a login: the family of a refresh token, or a session named by its id."""
         now = self.clock()
+        who = audit.acting()
         if refresh_token:
             record = await self.store.spend_refresh_token(digest(refresh_token), now)
             session = record.family if record is not None else session
+            # the refresh token is the credential: its user signs out, not "anonymous"
+            user = None if record is None else await self.store.get_user_by_id(record.user_id)
+            who = who if user is None else replace(who, actor=user.name)
         if session:
             await self.store.revoke_refresh_family(session, now, audit=[
-                audit.entry("auth.logout", f"session:{session}")])
+                audit.entry("auth.logout", f"session:{session}", who=who)])
             self.accounts.generation += 1  # its access tokens: no longer from the cache
 
     async def actor_for_access_token(self, token: str) -> Actor:
