@@ -199,6 +199,7 @@ class AuditQuery:
     actor: str | None = None
     action: str | None = None
     resource: str | None = None
+    client: str | None = None
     since: float | None = None
     until: float | None = None
     before: int | None = None
@@ -208,6 +209,7 @@ class AuditQuery:
         item = record.entry
         return ((self.actor is None or item.actor == self.actor)
                 and (self.action is None or item.action == self.action)
+                and (self.client is None or item.client == self.client)
                 and (self.resource is None or item.resource == self.resource
                      or (self.resource.endswith(":")
                          and item.resource.startswith(self.resource)))
