@@ -64,8 +64,9 @@ def acting_as(who: Acting) -> Iterator[None]:
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
     """One audited event. `action` is `area.verb` (`run.start`, `auth.login`); `resource`
-    is `kind:name` (`run:20261204-…`, `user:alice`, `template:notify`, the version in `detail`); `outcome` is
-    `success`, `failure` or `denied`; `detail` holds a few short strings (never a secret)."""
+    is `kind:name` (`run:20261204-…`, `user:alice`, `template:notify`, its version in
+    `detail`); `outcome` is `success`, `failure` or `denied`; `detail` holds a few short
+    strings (never a secret)."""
 
     action: str
     resource: str
