@@ -64,8 +64,9 @@ def acting_as(who: Acting) -> Iterator[None]:
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
     """One audited event. `action` is `area.verb` (`run.start`, `auth.login`); `resource`
-    is `kind:name` (`run:20261204-…`, `user:alice`, `template:notify@1.0.0`); `outcome` is
-    `success`, `failure` or `denied`; `detail` holds a few short strings (never a secret)."""
+    is `kind:name` (`run:20261204-…`, `user:alice`, `template:notify`, its version in
+    `detail`); `outcome` is `success`, `failure` or `denied`; `detail` holds a few short
+    strings (never a secret)."""
 
     action: str
     resource: str
@@ -199,6 +200,7 @@ class AuditQuery:
     actor: str | None = None
     action: str | None = None
     resource: str | None = None
+    client: str | None = None
     since: float | None = None
     until: float | None = None
     before: int | None = None
@@ -208,6 +210,7 @@ class AuditQuery:
         item = record.entry
         return ((self.actor is None or item.actor == self.actor)
                 and (self.action is None or item.action == self.action)
+                and (self.client is None or item.client == self.client)
                 and (self.resource is None or item.resource == self.resource
                      or (self.resource.endswith(":")
                          and item.resource.startswith(self.resource)))

@@ -36,17 +36,20 @@ ACTION = TextParam("action", Text(r"[a-z_]+\.[a-z_]+", max_length=64,
 RESOURCE = TextParam("resource", Text(r"[a-z_]+:[^\x00-\x1f\x7f]{0,200}", max_length=210,
                                       hint="kind:name (run:ID, user:alice) or kind: for all "
                                            "of a kind"))
+CLIENT = TextParam("client", Text(r"[0-9A-Za-z.:%_-]{1,100}", max_length=100,
+                                  hint="a client address, such as 192.0.2.7 or ::1"))
 SINCE, UNTIL = TimeParam("since"), TimeParam("until")
 LIMIT = IntParam("limit", 1, MAX_PAGE, default=50)
 CURSOR = TextParam("cursor", Text(r"[1-9][0-9]{0,17}", hint="pass the next_cursor of the "
                                   "previous page unchanged, or omit it"))
-PARAMS = (ACTOR, ACTION, RESOURCE, SINCE, UNTIL, LIMIT, CURSOR)
+PARAMS = (ACTOR, ACTION, RESOURCE, CLIENT, SINCE, UNTIL, LIMIT, CURSOR)
 
 
 def _query(request: Request) -> AuditQuery:
     cursor = CURSOR.read(request)
     return AuditQuery(actor=ACTOR.read(request), action=ACTION.read(request),
-                      resource=RESOURCE.read(request), since=SINCE.read(request),
+                      resource=RESOURCE.read(request), client=CLIENT.read(request),
+                      since=SINCE.read(request),
                       until=UNTIL.read(request), limit=LIMIT.read(request),
                       before=None if cursor is None else int(cursor))
 

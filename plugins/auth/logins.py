@@ -20,7 +20,7 @@ from baseshift.core.identity import ApiTokenRecord, RefreshTokenRecord, UserReco
 from .accounts import ROLE_CACHE_SECONDS, Accounts
 from .oauth_clients import client_actor, is_client_token
 from .signing import AccessTokens
-from .throttle import Throttle, TooManyAttempts
+from .throttle import LOGIN, THROTTLED, Throttle, TooManyAttempts
 from .tokens import API_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX, digest, new_token
 from .totp import accept_code, code_digest
 
@@ -88,7 +88,7 @@ class Logins:
         self.accounts = accounts
         self.store = accounts.store
         self.tokens = tokens
-        self.throttle = Throttle()
+        self.throttle = Throttle(self.store)
         self.refresh_lifetime = refresh_lifetime
         self.clock = clock
         self._actors = ActorCache(accounts)
@@ -97,27 +97,23 @@ class Logins:
                                 client: str) -> UserRecord:
         """The user whose password (and second factor, once enrolled) these are; raises
         `Unauthorized` (the same for an unknown name), `TooManyAttempts` when throttled."""
-        keys = (f"user:{username}", f"client:{client}")
         try:
-            self.throttle.check(*keys)
+            await self.throttle.check(username, client)
         except TooManyAttempts:
-            await self._failed(username, "throttled")
+            await self._refused(THROTTLED, username, client, "throttled")
             raise
         user = await self.store.get_user(username)
         stored = user.password_hash if user is not None else None
         if not self.accounts.passwords.verify(stored, password) or user is None \
                 or user.disabled:
-            self.throttle.failed(*keys)
-            await self._failed(username, "wrong name or password")
+            await self._refused(LOGIN, username, client, "wrong name or password")
             raise Unauthorized(WRONG_LOGIN)
         if not await self._second_factor(user, totp_code):
-            self.throttle.failed(*keys)
-            await self._failed(username, "wrong or missing TOTP code")
+            await self._refused(LOGIN, username, client, "wrong or missing TOTP code")
             raise Unauthorized("wrong or missing TOTP code",
                                hint="send totp_token: the 6 digits of your authenticator "
                                     "app, or one of your recovery codes",
                                details={"field": "totp_token"})
-        self.throttle.succeeded(*keys)
         user = await self._unchanged(user)
         assert user.password_hash is not None
         if self.accounts.passwords.needs_rehash(user.password_hash):
@@ -125,10 +121,13 @@ class Logins:
             await self.accounts.save(user)
         return user
 
-    async def _failed(self, username: str, reason: str) -> None:
-        """Audit a refused sign-in (the same entry for an unknown name)."""
-        await self.store.append_audit([audit.entry("auth.login", f"user:{username[:100]}",
-                                                   audit.FAILURE, reason=reason)])
+    async def _refused(self, action: str, username: str, client: str, reason: str) -> None:
+        """Audit a refused sign-in (the same entry for an unknown name): the throttle
+        counts these."""
+        who = replace(audit.acting(), client=client)
+        outcome = audit.DENIED if action == THROTTLED else audit.FAILURE
+        await self.store.append_audit([audit.entry(action, f"user:{username[:100]}", outcome,
+                                                   who=who, reason=reason)])
 
     async def _unchanged(self, checked: UserRecord) -> UserRecord:
         """The user as stored now, provided nothing a sign-in relies on changed while it
@@ -170,7 +169,7 @@ class Logins:
                 hint="POST /api/v1/auth/password with username, password, new_password "
                      "(and totp_token), or sign in on the web page")
         await self._check_enrolment(user)
-        return await self._issue(user, uuid.uuid4().hex, "password")
+        return await self._issue(user, uuid.uuid4().hex, "password", client)
 
     async def change_password(self, username: str, password: str, new_password: str,
                               totp_code: str | None, client: str) -> TokenPair:
@@ -181,7 +180,7 @@ class Logins:
         user = await self.accounts.set_password(user.name, new_password, temporary=False,
                                                 action="auth.password_change")
         await self._check_enrolment(user)
-        return await self._issue(user, uuid.uuid4().hex, "password")
+        return await self._issue(user, uuid.uuid4().hex, "password", client)
 
     async def _check_enrolment(self, user: UserRecord) -> None:
         if user.totp_confirmed:
@@ -192,13 +191,13 @@ class Logins:
                 hint="sign in on the web page to enrol, or ask an administrator for "
                      "`baseshift users reset-mfa` and `baseshift users add --totp`")
 
-    async def _issue(self, user: UserRecord, family: str, method: str | None = None
-                     ) -> TokenPair:
+    async def _issue(self, user: UserRecord, family: str, method: str | None = None,
+                     client: str | None = None) -> TokenPair:
         """The token pair of a login (`method`: how the user signed in, audited) or of the
         next step of one (a refresh: not audited)."""
         now = self.clock()
         refresh = new_token(REFRESH_TOKEN_PREFIX)
-        who = replace(audit.acting(), actor=user.name)
+        who = replace(audit.acting(), actor=user.name, client=client or audit.acting().client)
         entries = [] if method is None else [audit.entry(
             "auth.login", f"user:{user.name}", who=who, method=method, session=family)]
         await self.store.add_refresh_token(RefreshTokenRecord(

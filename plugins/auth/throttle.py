@@ -1,21 +1,30 @@
 """Login throttling: after a few failures, a user name or a client address must wait, twice
 as long after each further failure (up to a quarter of an hour), so guessing passwords or
-TOTP codes online takes years. Kept per process: each server of a fleet throttles alone,
-which multiplies an attacker's rate by the number of servers, not more."""
+TOTP codes online takes years.
+
+The failures are counted from the audit trail, where every refused sign-in is an entry
+(`auth.login`, outcome `failure`): every server of a fleet writes to the same trail, so
+they throttle together, and a restart forgets nothing. A success ends the count. Attempts
+refused while waiting are audited as `auth.throttled` and do not count (waiting out the
+delay is enough; hammering meanwhile does not reset it either)."""
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import ClassVar
 
+from baseshift.core.audit import SUCCESS, AuditLog, AuditQuery
 from baseshift.core.errors import BaseShiftError
 
 FREE_FAILURES = 5
 """Failures allowed before any wait (typos happen)."""
 MAX_WAIT = 900.0
 FORGET_AFTER = 3600.0
-"""A key with no failure for this long starts over."""
+"""Failures older than this no longer count."""
+LOGIN = "auth.login"
+THROTTLED = "auth.throttled"
+LOOKBACK = FREE_FAILURES + 11
+"""Entries read per key: enough failures to reach MAX_WAIT (2 ** 10 > 900)."""
 
 
 class TooManyAttempts(BaseShiftError):
@@ -28,46 +37,38 @@ class TooManyAttempts(BaseShiftError):
                                                                         int(wait) + 1})
 
 
-@dataclass(slots=True)
-class _Failures:
-    count: int = 0
-    last: float = 0.0
+def wait_after(failures: int, last: float, now: float) -> float:
+    """Seconds still to wait after `failures` in a row, the last at `last`."""
+    if failures < FREE_FAILURES:
+        return 0.0
+    delay = min(MAX_WAIT, 2.0 ** (failures - FREE_FAILURES))
+    return max(0.0, last + delay - now)
 
 
 class Throttle:
-    """Failure counts by key (`user:NAME`, `client:ADDRESS`)."""
+    """Reads the failures of a user name and of a client address from `trail`."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, trail: AuditLog, clock: Callable[[], float] = time.time) -> None:
+        self.trail = trail
         self.clock = clock
-        self._failures: dict[str, _Failures] = {}
 
-    def check(self, *keys: str) -> None:
-        """Raise `TooManyAttempts` while any key must still wait."""
+    async def check(self, username: str, client: str | None) -> None:
+        """Raise `TooManyAttempts` while the name or the address must still wait."""
         now = self.clock()
-        wait = max((self._wait(key, now) for key in keys), default=0.0)
+        queries = [AuditQuery(action=LOGIN, resource=f"user:{username[:100]}",
+                              since=now - FORGET_AFTER, limit=LOOKBACK)]
+        if client:
+            queries.append(AuditQuery(action=LOGIN, client=client, since=now - FORGET_AFTER,
+                                      limit=LOOKBACK))
+        wait = max([await self._wait(q, now) for q in queries])
         if wait > 0:
             raise TooManyAttempts(wait)
 
-    def _wait(self, key: str, now: float) -> float:
-        failures = self._failures.get(key)
-        if failures is None or failures.count < FREE_FAILURES:
-            return 0.0
-        if now - failures.last > FORGET_AFTER:
-            del self._failures[key]
-            return 0.0
-        delay = min(MAX_WAIT, 2.0 ** (failures.count - FREE_FAILURES))
-        return max(0.0, failures.last + delay - now)
-
-    def failed(self, *keys: str) -> None:
-        now = self.clock()
-        if len(self._failures) > 100_000:  # a flood of made-up names must not eat memory
-            self._failures = {k: f for k, f in self._failures.items()
-                              if now - f.last <= FORGET_AFTER}
-        for key in keys:
-            failures = self._failures.setdefault(key, _Failures())
-            failures.count += 1
-            failures.last = now
-
-    def succeeded(self, *keys: str) -> None:
-        for key in keys:
-            self._failures.pop(key, None)
+    async def _wait(self, query: AuditQuery, now: float) -> float:
+        failures, last = 0, 0.0
+        for record in await self.trail.audit_page(query):  # newest first
+            if record.entry.outcome == SUCCESS:
+                break
+            failures += 1
+            last = max(last, record.entry.at)
+        return wait_after(failures, last, now)

@@ -222,6 +222,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX IF NOT EXISTS ix_audit_log_at ON audit_log (at);
     CREATE INDEX IF NOT EXISTS ix_audit_log_actor ON audit_log (actor, seq);
     CREATE INDEX IF NOT EXISTS ix_audit_log_resource ON audit_log (resource, seq);
+    CREATE INDEX IF NOT EXISTS ix_audit_log_client ON audit_log (client, seq);
     CREATE TABLE IF NOT EXISTS audit_head (
         id integer PRIMARY KEY,
         seq bigint NOT NULL,

@@ -60,6 +60,7 @@ AUDIT_LOG = Table(
 Index("ix_audit_log_at", AUDIT_LOG.c.at)
 Index("ix_audit_log_actor", AUDIT_LOG.c.actor, AUDIT_LOG.c.seq)
 Index("ix_audit_log_resource", AUDIT_LOG.c.resource, AUDIT_LOG.c.seq)
+Index("ix_audit_log_client", AUDIT_LOG.c.client, AUDIT_LOG.c.seq)
 
 AUDIT_HEAD = Table(
     "audit_head", METADATA,
@@ -147,7 +148,8 @@ def pg_records(head: tuple[Any, ...], entries: Sequence[AuditEntry]
 def page(conn: Connection, query: AuditQuery) -> list[AuditRecord]:
     stmt = select(*AUDIT_LOG.columns).order_by(AUDIT_LOG.c.seq.desc()).limit(query.limit)
     c = AUDIT_LOG.c
-    for column, value in ((c.actor, query.actor), (c.action, query.action)):
+    for column, value in ((c.actor, query.actor), (c.action, query.action),
+                          (c.client, query.client)):
         if value is not None:
             stmt = stmt.where(column == value)
     if query.resource is not None:

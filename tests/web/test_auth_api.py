@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -89,13 +90,62 @@ async def test_unknown_user_and_wrong_password_get_the_same_answer(
         assert wrong["detail"] == unknown["detail"] == "wrong user name or password"
 
 
+def frozen_throttle(bs: App, at: float) -> None:
+    """The throttle's clock stopped at `at`, before the test's failures: a wait is then
+    never over, however slowly the test runs."""
+    bs.stash[AUTH].logins.throttle.clock = lambda: at
+
+
 async def test_failed_logins_are_throttled(make_client: Callable[..., Any]) -> None:
     async with anonymous(make_client) as (bs, client):
+        frozen_throttle(bs, time.time())
         await add_user(bs, "ann")
         for _ in range(5):
             problem(await login(client, "ann", "guess guess guess"), 401)
         throttled = problem(await login(client, "ann"), 429)  # even the right password
         assert throttled["code"] == "auth.throttled"
+        for _ in range(30):  # hammering while throttled neither counts nor lifts it
+            problem(await login(client, "ann"), 429)
+
+
+async def test_a_fleet_throttles_together(make_client: Callable[..., Any],
+                                          tmp_path: Path) -> None:
+    """Two servers on one database: failures on one count on the other (and a restart
+    forgets none), since both read them from the shared audit trail."""
+    shared = {"store": "sqlite", "templates": "sqlite", "data_dir": tmp_path / "fleet"}
+    start = time.time()
+    async with anonymous(make_client, **shared) as (bs, one):
+        frozen_throttle(bs, start)
+        await add_user(bs, "ann")
+        for _ in range(3):
+            problem(await login(one, "ann", "guess guess guess"), 401)
+        async with anonymous(make_client, **shared) as (other, two):
+            frozen_throttle(other, start)
+            for _ in range(2):
+                problem(await login(two, "ann", "guess guess guess"), 401)
+            problem(await login(two, "ann"), 429)
+            problem(await login(one, "ann"), 429)
+    async with anonymous(make_client, **shared) as (again, restarted):
+        frozen_throttle(again, start)
+        problem(await login(restarted, "ann"), 429)
+
+
+async def test_other_addresses_and_names_are_not_throttled(
+        make_client: Callable[..., Any]) -> None:
+    async with anonymous(make_client) as (bs, client):
+        frozen_throttle(bs, time.time())
+        await add_user(bs, "ann")
+        await add_user(bs, "bob")
+        for _ in range(5):
+            problem(await login(client, "ann", "guess guess guess"), 401)
+        problem(await login(client, "ann"), 429)
+        app = client._transport.app  # type: ignore[attr-defined]
+        elsewhere = httpx.AsyncClient(base_url="http://localhost", transport=httpx.ASGITransport(
+            app=app, client=("198.51.100.9", 4000)))
+        async with elsewhere:
+            problem(await login(elsewhere, "ann"), 429)  # the name waits everywhere
+            assert (await login(elsewhere, "bob")).status_code == 200
+        problem(await login(client, "bob"), 429)  # this address waits for every name
 
 
 async def test_totp_is_required_once_enrolled_and_a_code_is_good_once(
