@@ -18,7 +18,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from baseshift.core.audit import AuditEntry
+from baseshift.core.audit import Acting, AuditEntry, acting_as
 from baseshift.core.errors import ConfigError, Unauthorized
 from baseshift.core.identity import SigningKeyRecord
 from baseshift.plugins.auth.signing import LEEWAY, RELOAD_AFTER, AccessTokens
@@ -181,15 +181,17 @@ async def test_registered_claims_cannot_be_overridden(tokens: AccessTokens) -> N
 
 async def test_rotation_keeps_old_tokens_valid_until_they_expire(
         tokens: AccessTokens, store: KeyStore, clock: Clock) -> None:
-    old = await tokens.issue("u1")
-    clock.now += 100
-    new_kid = await tokens.rotate()
+    with acting_as(Acting("ann")):  # a sign-in, then an administrator's rotation
+        old = await tokens.issue("u1")
+        clock.now += 100
+        new_kid = await tokens.rotate()
     new = await tokens.issue("u1")
     assert segments(new.token)[0]["kid"] == new_kid != segments(old.token)[0]["kid"]
     assert store.records[0].retired_at == T0 + 100
     assert [(e.action, e.resource) for e in store.audit] == [  # the first key, the new one
         ("signing_key.rotate", f"signing_key:{store.records[0].kid}"),
         ("signing_key.rotate", f"signing_key:{new_kid}")]
+    assert [e.actor for e in store.audit] == ["system", "ann"]  # the first: made when needed
     assert (await tokens.verify(old.token))["sub"] == "u1"
     assert len((await tokens.jwks())["keys"]) == 2
 
