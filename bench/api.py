@@ -135,6 +135,9 @@ class Connection:
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
+        self.closing = False
+        """The last response said `Connection: close` (the server's limit of requests per
+        connection): open a new one, as any HTTP client does."""
 
     @classmethod
     async def open(cls, port: int) -> Connection:
@@ -152,6 +155,8 @@ class Connection:
         for line in header.split(b"\r\n"):
             if line[:15].lower() == b"content-length:":
                 length = int(line[15:])
+            elif line.lower().replace(b" ", b"") == b"connection:close":
+                self.closing = True
         return status, await self.reader.readexactly(length)
 
     def close(self) -> None:
@@ -176,6 +181,9 @@ async def _worker(port: int, scenario: str, targets: list[str], until: float,
             latencies.append(time.perf_counter() - started)
             if status != expected:
                 errors.append(f"{status} {body[:200]!r}")
+            if conn.closing:
+                conn.close()
+                conn = await Connection.open(port)
             i += 1
     except (OSError, asyncio.IncompleteReadError) as exc:
         errors.append(f"connection: {exc!r}")
