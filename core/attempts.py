@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from .errors import ExecutionError, ExpressionError, JobTimeout
 from .expr import evaluate
+from .masking import Masker, secret_fields
 from .protocols import Executor, JobContext, JobResult
 from .records import RunRecord
 from .runstate import ActiveRun
@@ -88,15 +89,25 @@ class AttemptRunner:
         self.templates = TemplateCalls()
 
     async def run(self, launch: Launch) -> Outcome:
-        """Run the attempt; every failure of user code becomes an outcome. A cancellation of
-        this task (cancel, timeout of the run, shutdown) propagates."""
+        """Run the attempt; every failure of user code becomes an outcome, with every
+        secret of the attempt masked in its output, error and log (core/masking.py). A
+        cancellation of this task (cancel, timeout of the run, shutdown) propagates."""
+        masker = Masker()
+        outcome = await self._run(launch, masker)
+        if not masker:
+            return outcome
+        return Outcome(masker.value(outcome.output),
+                       None if outcome.error is None else masker.text(outcome.error),
+                       outcome.retryable, masker.text(outcome.log))
+
+    async def _run(self, launch: Launch, masker: Masker) -> Outcome:
         run, spec = launch.run, launch.spec
         ctx = JobContext(run.id, launch.key, launch.number, {}, spec.timeout,
                          str(self.bs.settings.data_dir))
         try:
-            ctx.config = await self._render(launch)
+            ctx.config = await self._render(launch, masker)
             if spec.template is not None and len(spec.template.steps) > 1:
-                result = await self._run_steps(launch, ctx)
+                result = await self._run_steps(launch, ctx, masker)
             else:
                 result = await self._execute(spec.uses, ctx, run.record)
             output = self.templates.check_output(spec, result.output)
@@ -113,23 +124,25 @@ class AttemptRunner:
         except (Exception, SystemExit) as exc:  # any failure of user code fails the attempt
             return Outcome(None, describe_failure(exc), True, "\n".join(ctx.lines))
 
-    async def _render(self, launch: Launch) -> dict[str, Any]:
+    async def _render(self, launch: Launch, masker: Masker) -> dict[str, Any]:
         spec, scope = launch.spec, launch.scope
         config = launch.config
         names = self.templates.secret_names(spec)
-        secrets = {n: await self._secret(n) for n in names}
+        secrets = {n: await self._secret(n, masker) for n in names}
         if names:
             config = evaluate(spec.config, scope.with_values(secret=secrets))
+            masker.add_derived(secret_fields(spec.config, config))
         if spec.template is not None:
             try:
                 config = self.templates.render(spec, config, scope, secrets)
+                masker.add_derived(secret_fields(spec.template.config, config))
             except ValueError as exc:
                 raise NotRetryable(str(exc)) from None
         if not isinstance(config, dict):
             raise NotRetryable("the job's with-block must be an object")
         return config
 
-    async def _run_steps(self, launch: Launch, ctx: JobContext) -> JobResult:
+    async def _run_steps(self, launch: Launch, ctx: JobContext, masker: Masker) -> JobResult:
         """A multi-step template: its steps in order, each seeing `steps.NAME.output` of the
         earlier ones; the job's output is the last step's. `timeout` bounds each step."""
         spec = launch.spec
@@ -138,12 +151,14 @@ class AttemptRunner:
             values = self.templates.inputs(spec.template, launch.config)
         except ValueError as exc:
             raise NotRetryable(str(exc)) from None
-        secrets = {n: await self._secret(n) for n in self.templates.secret_names(spec)}
+        secrets = {n: await self._secret(n, masker)
+                   for n in self.templates.secret_names(spec)}
         done: dict[str, Any] = {}
         result = JobResult()
         for step in spec.template.steps:
             scope = launch.scope.with_values(input=values, secret=secrets, steps=done)
             config = evaluate(step.config, scope)
+            masker.add_derived(secret_fields(step.config, config))
             ctx.config = config if isinstance(config, dict) else {}
             ctx.log(f"step {step.name} ({step.uses})")
             result = await self._execute(step.uses, ctx, launch.run.record)
@@ -152,11 +167,12 @@ class AttemptRunner:
             done[step.name] = {"output": result.output}
         return JobResult(result.output, "\n".join(ctx.lines))
 
-    async def _secret(self, name: str) -> str:
+    async def _secret(self, name: str, masker: Masker) -> str:
         value = await self.hooks.resolve_secret(name)
         if value is None:
             raise NotRetryable(f"secret '{name}' is not set (set the environment variable "
                                f"{name}, or configure a secrets plugin)")
+        masker.add(value)
         return value
 
     async def _execute(self, uses: str, ctx: JobContext, run: RunRecord) -> JobResult:

@@ -239,10 +239,12 @@ async def test_expression_error_fails_job_without_retry(make_baseshift: Any) -> 
 async def test_secrets_reach_the_job_but_are_not_stored(make_baseshift: Any,
                                                         monkeypatch: Any) -> None:
     monkeypatch.setenv("BASESHIFT_SECRET_TOKEN", "s3cr3t")
-    plan = Plan("p", "1.0.0", jobs=(job("a", "echo",
-                                        args={"t": Attr(Name("secret"), "TOKEN")}),))
+    plan = Plan("p", "1.0.0", jobs=(
+        job("a", "echo", args={"t": Attr(Name("secret"), "TOKEN")}),
+        job("b", "measure", args={"t": Attr(Name("secret"), "TOKEN")})))
     snap = await run_plan(make_baseshift, plan)
-    assert snap.jobs["a"].output == {"t": "s3cr3t"}
+    assert snap.jobs["b"].output == {"t": 6}  # the job got the value...
+    assert snap.jobs["a"].output == {"t": "***"}  # ...and echoing it stores only the mask
     assert snap.jobs["a"].inputs == {"function": "engine_samples:echo", "t": "***"}
 
 
