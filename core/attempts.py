@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from .errors import ExecutionError, ExpressionError, JobTimeout
 from .expr import evaluate
+from .json_text import replace_surrogates, surrogate_message, surrogate_path
 from .protocols import Executor, JobContext, JobResult
 from .records import RunRecord
 from .runstate import ActiveRun
@@ -89,7 +90,14 @@ class AttemptRunner:
 
     async def run(self, launch: Launch) -> Outcome:
         """Run the attempt; every failure of user code becomes an outcome. A cancellation of
-        this task (cancel, timeout of the run, shutdown) propagates."""
+        this task (cancel, timeout of the run, shutdown) propagates. Lone surrogates in the
+        error and the log (a step printing bytes that are not UTF-8) become U+FFFD: every
+        store and page must be able to write them."""
+        outcome = await self._attempt(launch)
+        error = None if outcome.error is None else replace_surrogates(outcome.error)
+        return outcome._replace(error=error, log=replace_surrogates(outcome.log))
+
+    async def _attempt(self, launch: Launch) -> Outcome:
         run, spec = launch.run, launch.spec
         ctx = JobContext(run.id, launch.key, launch.number, {}, spec.timeout,
                          str(self.bs.settings.data_dir))
@@ -183,7 +191,11 @@ class NotRetryable(ExecutionError):
 
 def _check_json(value: Any) -> None:
     """Outputs must be JSON that every store accepts: no NaN or infinities (PostgreSQL's json
-    type refuses them, and they are not JSON)."""
+    type refuses them, and they are not JSON), no lone surrogate in a string (`\\ud800`
+    printed as JSON, or returned by a python step: it cannot be written as UTF-8)."""
+    path = surrogate_path(value, "output")
+    if path is not None:
+        raise ExecutionError(f"the job's output is not JSON: {surrogate_message(path)}")
     if type(value) in _PLAIN and not (type(value) is float and not math.isfinite(value)):
         return
     output_text(value)

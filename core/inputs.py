@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .errors import InputError
+from .json_text import refuse_surrogates
 from .plan import InputSpec
 from .schema import coerce
 
@@ -14,8 +15,11 @@ def prepare_inputs(declared: Sequence[InputSpec], given: Mapping[str, Any]) -> d
     """Return the run's inputs: every declared name, defaults filled in, values type-checked.
 
     Raises InputError naming the field for an unknown name, a missing required input or a
-    value of the wrong type. Nothing is stored before this passes.
+    value of the wrong type or text that is not Unicode (a lone surrogate, from a `\\ud800`
+    JSON escape or bytes that were not UTF-8: every way in - API, forms, CLI, webhooks -
+    ends here). Nothing is stored before this passes.
     """
+    refuse_surrogates(dict(given))
     names = [i.name for i in declared]
     for key in given:
         if key not in names:
@@ -33,6 +37,7 @@ def prepare_inputs(declared: Sequence[InputSpec], given: Mapping[str, Any]) -> d
             raise InputError(f"missing required input '{spec.name}' ({spec.type})",
                              hint=f"pass it with --input {spec.name}=VALUE",
                              details={"field": spec.name})
+    refuse_surrogates(out)  # a text input typed as a list or object is JSON with escapes
     return out
 
 
