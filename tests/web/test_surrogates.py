@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import re
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,8 @@ CRAFTED = ["\ud800", "a\udfffb", "\udc80", "\ud83d", "\ud83d\ude00", "\U0001f600
 valid UTF-8), then a real astral character and plain text, which are fine."""
 TEXT = st.one_of(st.sampled_from(CRAFTED), st.text(max_size=12))
 PLACEHOLDER = "PLACEHOLDER-TEXT"
+PRINTED = r""" "printf '%s' '{\"v\": [1, \"\\ud800\"]}'" """.strip()
+"""A DSL string: the command `printf '%s' '{"v": [1, "\\ud800"]}'`."""
 TEMPLATE_INPUT = {"type": "object", "properties": {"name": {"type": "string"}}}
 TEMPLATE_OUTPUT = {"type": "object", "properties": {"greeting": {"type": "string"}}}
 
@@ -48,7 +51,7 @@ def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "}\n", encoding="utf-8")
     (target / "printed.bsw").write_text(
         'workflow printed {\n  version "1.0.0"\n'
-        "  job say uses shell { with { command: \"printf '%s' '{\\\"v\\\": [1, \\\"\\\\ud800\\\"]}'\" } }\n"
+        f"  job say uses shell {{ with {{ command: {PRINTED} }} }}\n"
         "}\n", encoding="utf-8")
     return target
 
@@ -253,3 +256,51 @@ async def test_runs_an_older_version_stored_with_surrogates_still_read(
         assert job(body, "back")["output"] == "\ufffd"
         page = await client.get(f"/ui/runs/{run_id}")
         assert "\ufffd" in page.text
+
+
+async def test_a_form_field_holding_a_json_escape_is_refused_on_the_page(
+        make_client: Callable[..., Any], folder: Path) -> None:
+    """A form cannot carry a surrogate itself (its UTF-8 is checked, `%ED%A0%80` reads as
+    U+FFFD), but a list input's JSON text can escape one."""
+    async with make_client(workflows=folder, store="sqlite") as (bs, client):
+        answer = await client.post("/ui/workflows/echo/runs", data={
+            "name": "ok", "tags": '["a", "\\ud800"]'})
+        assert answer.status_code == 422, answer.text
+        assert "input &#39;tags&#39;: tags[1] holds text that is not valid Unicode" in answer.text
+        answer = await client.post("/ui/workflows/echo/runs", content=b"name=%ED%A0%80",
+                                   headers={"content-type": "application/x-www-form-urlencoded"})
+        assert answer.status_code == 303, answer.text
+        answer = await client.post("/ui/workflows/echo/runs", content=b"name=\xed\xa0\x80",
+                                   headers={"content-type": "application/x-www-form-urlencoded"})
+        assert answer.status_code == 400, answer.text
+        runs = await bs.store.list_runs()
+        assert [r.inputs["name"] for r in runs] == ["\ufffd" * 3]
+        await read_everything(client, [r.id for r in runs])
+
+
+def test_the_cli_refuses_inputs_that_are_not_unicode(run_cli: Any, folder: Path,
+                                                     tmp_path: Path) -> None:
+    echo = str(folder / "echo.bsw")
+    not_utf8 = run_cli("run", echo, "--input", "name=caf\udce9")  # b"caf\xe9" in argv
+    assert not_utf8.exit_code == 2, not_utf8
+    assert "error: name holds text that is not valid Unicode" in not_utf8.stderr
+    escaped = run_cli("run", echo, "--input", "name=ok", "--input", 'tags=["\\ud800"]')
+    assert escaped.exit_code == 2, escaped
+    assert "error: input 'tags': tags[0] holds text that is not valid Unicode" in escaped.stderr
+    inputs = tmp_path / "inputs.json"
+    inputs.write_text('{"name": "ok", "tags": ["a", "\\udc80"]}', encoding="utf-8")
+    from_file = run_cli("run", echo, "--input-file", str(inputs))
+    assert from_file.exit_code == 2, from_file
+    assert "error: tags[1] holds text that is not valid Unicode" in from_file.stderr
+    fine = run_cli("run", echo, "--input", "name=caf\u00e9")
+    assert fine.exit_code == 0, fine
+
+
+def test_every_json_answer_goes_through_the_response_that_replaces_surrogates() -> None:
+    """Starlette's own JSONResponse raises on a stored surrogate: routes use web/responses.py."""
+    repo = Path(__file__).resolve().parents[2]
+    direct = [str(path.relative_to(repo)) for folder in ("web", "plugins", "core")
+              for path in (repo / folder).rglob("*.py")
+              if re.search(r"from starlette\.responses import [^\n]*\bJSONResponse\b",
+                           path.read_text(encoding="utf-8"))]
+    assert direct == []
