@@ -304,3 +304,41 @@ def test_every_json_answer_goes_through_the_response_that_replaces_surrogates() 
               if re.search(r"from starlette\.responses import [^\n]*\bJSONResponse\b",
                            path.read_text(encoding="utf-8"))]
     assert direct == []
+
+
+@pytest.mark.parametrize("path", [
+    "/api/v1/workflows?workflow=%ED%A0%80", "/api/v1/workflows?state=%5Cud800",
+    "/api/v1/workflows/%ED%A0%80", "/api/v1/workflows/%ED%A0%80/jobs",
+    "/api/v1/audit-logs?actor=%ED%A0%80&action=%ED%B2%80", "/ui/audit?actor=%ED%A0%80",
+    "/ui/runs?workflow=%ED%A0%80", "/ui/runs/%ED%A0%80", "/api/v1/definitions/%ED%A0%80",
+    "/api/v1/templates/%ED%A0%80", "/graphql?query=%7BjobTemplates%7Bname%7D%7D"
+    "&variables=%7B%22a%22%3A%22%5Cud800%22%7D",
+])
+async def test_query_and_path_text_never_carries_a_surrogate_to_a_500(
+        make_client: Callable[..., Any], path: str) -> None:
+    """Query strings and paths are read as UTF-8 with U+FFFD for what is not: the worst a
+    client gets is a 4xx."""
+    async with make_client(store="sqlite") as (_, client):
+        response = await client.get(path)
+        assert response.status_code < 500, response.text
+
+
+@pytest.mark.parametrize(("method", "path", "body", "field"), [
+    ("PUT", "/api/v1/roles/auditor", {"permissions": ["runs:read", "\ud800"]}, "permissions[1]"),
+    ("POST", "/api/v1/auth/tokens", {"name": "ci\udfff", "roles": ["viewer"]}, "name"),
+    ("PATCH", "/api/v1/users/admin", {"disabled": False, "note\udc80": 1}, '["note\\udc80"]'),
+    ("POST", "/api/v1/definitions/validate", {"source": 'workflow w { description "\ud800" }'},
+     "source"),
+    ("POST", "/api/v1/users", {"name": "ann", "roles": [{"role": "viewer",
+                                                          "scope": "pay\ud800*"}]},
+     "roles[0].scope"),
+])
+async def test_every_json_body_refuses_it_before_the_route_reads_it(
+        make_client: Callable[..., Any], method: str, path: str, body: Any,
+        field: str) -> None:
+    async with make_client(store="sqlite") as (_, client):
+        response = await client.request(method, path, content=body_of(body),
+                                        headers={"Content-Type": "application/json"})
+        assert response.status_code == 422, response.text
+        assert response.json()["field"] == field
+        await read_everything(client, [])
