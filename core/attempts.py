@@ -9,11 +9,11 @@ import math
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, Protocol
 
 from .errors import ExecutionError, ExpressionError, JobTimeout
 from .expr import evaluate
-from .json_text import replace_surrogates, surrogate_message, surrogate_path
+from .json_text import has_surrogate, replace_surrogates, surrogate_message, surrogate_path
 from .protocols import Executor, JobContext, JobResult
 from .records import RunRecord
 from .runstate import ActiveRun
@@ -193,12 +193,17 @@ def _check_json(value: Any) -> None:
     """Outputs must be JSON that every store accepts: no NaN or infinities (PostgreSQL's json
     type refuses them, and they are not JSON), no lone surrogate in a string (`\\ud800`
     printed as JSON, or returned by a python step: it cannot be written as UTF-8)."""
-    path = surrogate_path(value, "output")
-    if path is not None:
-        raise ExecutionError(f"the job's output is not JSON: {surrogate_message(path)}")
     if type(value) in _PLAIN and not (type(value) is float and not math.isfinite(value)):
+        if type(value) is str and has_surrogate(value):
+            _refuse_surrogate("output")
         return
-    output_text(value)
+    # json.dumps escapes every surrogate (pairs too) as \udXXX: walk only when one shows
+    if "\\ud" in output_text(value) and (path := surrogate_path(value, "output")) is not None:
+        _refuse_surrogate(path)
+
+
+def _refuse_surrogate(path: str) -> NoReturn:
+    raise ExecutionError(f"the job's output is not JSON: {surrogate_message(path)}")
 
 
 def output_text(value: Any) -> str:
