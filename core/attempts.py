@@ -9,10 +9,11 @@ import math
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, Protocol
 
 from .errors import ExecutionError, ExpressionError, JobTimeout
 from .expr import evaluate
+from .json_text import has_surrogate, replace_surrogates, surrogate_message, surrogate_path
 from .masking import Masker, secret_fields
 from .protocols import Executor, JobContext, JobResult
 from .records import RunRecord
@@ -89,18 +90,22 @@ class AttemptRunner:
         self.templates = TemplateCalls()
 
     async def run(self, launch: Launch) -> Outcome:
-        """Run the attempt; every failure of user code becomes an outcome, with every
-        secret of the attempt masked in its output, error and log (core/masking.py). A
-        cancellation of this task (cancel, timeout of the run, shutdown) propagates."""
+        """Run the attempt; every failure of user code becomes an outcome. A cancellation of
+        this task (cancel, timeout of the run, shutdown) propagates. Every secret of the
+        attempt is masked in its output, error and log (core/masking.py); lone surrogates in
+        the error and the log (a step printing bytes that are not UTF-8) become U+FFFD:
+        every store and page must be able to write them."""
         masker = Masker()
-        outcome = await self._run(launch, masker)
+        outcome = await self._attempt(launch, masker)
+        error = None if outcome.error is None else replace_surrogates(outcome.error)
+        outcome = outcome._replace(error=error, log=replace_surrogates(outcome.log))
         if not masker:
             return outcome
         return Outcome(masker.value(outcome.output),
                        None if outcome.error is None else masker.text(outcome.error),
                        outcome.retryable, masker.text(outcome.log))
 
-    async def _run(self, launch: Launch, masker: Masker) -> Outcome:
+    async def _attempt(self, launch: Launch, masker: Masker) -> Outcome:
         run, spec = launch.run, launch.spec
         ctx = JobContext(run.id, launch.key, launch.number, {}, spec.timeout,
                          str(self.bs.settings.data_dir))
@@ -199,10 +204,19 @@ class NotRetryable(ExecutionError):
 
 def _check_json(value: Any) -> None:
     """Outputs must be JSON that every store accepts: no NaN or infinities (PostgreSQL's json
-    type refuses them, and they are not JSON)."""
+    type refuses them, and they are not JSON), no lone surrogate in a string (`\\ud800`
+    printed as JSON, or returned by a python step: it cannot be written as UTF-8)."""
     if type(value) in _PLAIN and not (type(value) is float and not math.isfinite(value)):
+        if type(value) is str and has_surrogate(value):
+            _refuse_surrogate("output")
         return
-    output_text(value)
+    # json.dumps escapes every surrogate (pairs too) as \udXXX: walk only when one shows
+    if "\\ud" in output_text(value) and (path := surrogate_path(value, "output")) is not None:
+        _refuse_surrogate(path)
+
+
+def _refuse_surrogate(path: str) -> NoReturn:
+    raise ExecutionError(f"the job's output is not JSON: {surrogate_message(path)}")
 
 
 def output_text(value: Any) -> str:

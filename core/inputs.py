@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .errors import InputError
+from .json_text import has_surrogate, surrogate_message, surrogate_path
 from .plan import InputSpec
 from .schema import coerce
 
@@ -14,8 +15,11 @@ def prepare_inputs(declared: Sequence[InputSpec], given: Mapping[str, Any]) -> d
     """Return the run's inputs: every declared name, defaults filled in, values type-checked.
 
     Raises InputError naming the field for an unknown name, a missing required input or a
-    value of the wrong type. Nothing is stored before this passes.
+    value of the wrong type or text that is not Unicode (a lone surrogate, from a `\\ud800`
+    JSON escape or bytes that were not UTF-8: every way in - API, forms, CLI, webhooks -
+    ends here). Nothing is stored before this passes.
     """
+    _refuse_surrogates(given)
     names = [i.name for i in declared]
     for key in given:
         if key not in names:
@@ -33,7 +37,17 @@ def prepare_inputs(declared: Sequence[InputSpec], given: Mapping[str, Any]) -> d
             raise InputError(f"missing required input '{spec.name}' ({spec.type})",
                              hint=f"pass it with --input {spec.name}=VALUE",
                              details={"field": spec.name})
+    _refuse_surrogates(out)  # a text input typed as a list or object is JSON with escapes
     return out
+
+
+def _refuse_surrogates(values: Mapping[str, Any]) -> None:
+    for key, value in values.items():
+        path = surrogate_path({key: value})
+        if path is not None:
+            named = "an input's name" if has_surrogate(key) else f"input '{key}'"
+            raise InputError(f"{named}: {surrogate_message(path)}",
+                             hint="inputs must be UTF-8 text", details={"field": path})
 
 
 def _coerce(spec: InputSpec, value: Any) -> Any:

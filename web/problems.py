@@ -7,13 +7,14 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from baseshift.core.errors import BaseShiftError, DSLError
 from baseshift.core.stash import StashKey
 
 from .headers import add_security_headers
 from .methods import allowed_methods
+from .responses import JSONResponse
 
 log = logging.getLogger("baseshift.web")
 

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from baseshift.core.access import Actor
+from baseshift.core.json_text import replace_surrogates
 from baseshift.core.stash import StashKey
 
 from .access import actor_of
@@ -90,15 +91,16 @@ def render(request: Request, template: str, context: Mapping[str, Any], *,
 
 def render_text(request: Request, template: str, context: Mapping[str, Any], *,
                 block: str | None = None) -> str:
-    """Render a template (or one of its blocks) to a string, with `request` in scope."""
+    """Render a template (or one of its blocks) to a string, with `request` in scope. Lone
+    surrogates (text an older version stored) come out as U+FFFD, so the page can be sent."""
     env = environment(request.app.state.baseshift)
     page = env.get_template(template)
     values = {"request": request, **context}
     if block is None:
-        return page.render(values)
+        return replace_surrogates(page.render(values))
     if block not in page.blocks:
         raise KeyError(f"template {template!r} has no block {block!r}")
-    return "".join(page.blocks[block](page.new_context(values)))
+    return replace_surrogates("".join(page.blocks[block](page.new_context(values))))
 
 
 @jinja2.pass_context

@@ -8,6 +8,7 @@ from urllib.parse import parse_qsl
 from starlette.requests import HTTPConnection, Request
 
 from baseshift.core.errors import BadRequest, InputError
+from baseshift.core.json_text import refuse_surrogates
 
 if TYPE_CHECKING:
     from baseshift.core.appface import App
@@ -23,7 +24,9 @@ async def _body(request: Request) -> bytes:
 
 
 async def read_json(request: Request, *, default: Any = None) -> Any:
-    """The request's JSON body; `default` for an empty body. BadRequest if it is not JSON."""
+    """The request's JSON body; `default` for an empty body. BadRequest if it is not JSON;
+    InputError (422) naming the field when a string holds a lone surrogate (`"\\ud800"`),
+    text that cannot be stored or shown."""
     content_type = request.headers.get("content-type", "")
     body = await _body(request)
     if not body.strip():
@@ -32,9 +35,12 @@ async def read_json(request: Request, *, default: Any = None) -> Any:
         raise BadRequest(f"expected a JSON body, got content type {content_type!r}",
                          hint="send Content-Type: application/json")
     try:
-        return json.loads(body)
+        value = json.loads(body)
     except (ValueError, RecursionError) as exc:
         raise BadRequest(f"the body is not valid JSON: {exc}") from None
+    if b"\\u" in body or not body.isascii():  # else no string in it can hold a surrogate
+        refuse_surrogates(value)
+    return value
 
 
 async def read_form(request: Request) -> dict[str, str]:

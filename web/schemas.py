@@ -4,9 +4,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from starlette.responses import JSONResponse
-
 from baseshift.core.states import JobState, RunState
+
+from .responses import JSONResponse
 
 _NULLABLE_NUMBER = {"type": ["number", "null"]}
 _NULLABLE_STRING = {"type": ["string", "null"]}

@@ -13,6 +13,7 @@ from starlette.responses import StreamingResponse
 
 from baseshift.core.events import Event, RunStateChanged
 from baseshift.core.hub import Lagged
+from baseshift.core.json_text import replace_surrogates
 from baseshift.core.report import status_json
 from baseshift.core.states import JobState, RunState
 
@@ -25,8 +26,9 @@ KEEPALIVE_SECONDS = 15.0
 
 
 def sse(event: str, data: Any) -> str:
-    """One SSE message; `data` is JSON-encoded unless it is already a string."""
-    text = data if isinstance(data, str) else json.dumps(data, default=_plain)
+    """One SSE message; `data` is JSON-encoded unless it is already a string (whose lone
+    surrogates become U+FFFD: the stream is UTF-8)."""
+    text = replace_surrogates(data) if isinstance(data, str) else json.dumps(data, default=_plain)
     lines = "".join(f"data: {line}\n" for line in text.splitlines() or [""])
     return f"event: {event}\n{lines}\n"
 

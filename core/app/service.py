@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import audit
 from ..errors import BaseShiftError, Conflict, NotFound
+from ..json_text import refuse_surrogates
 from ..records import MAX_LISTED, RunRecord, RunSnapshot
 from ..runstate import ActiveRun, Effects
 from ..states import JobState, RunState
@@ -143,6 +144,7 @@ class RunService:
         """Finish a job that waits for an external call (`uses manual`) with `output`. The
         actor completing it (`by`) is its `approver`, whatever the output says: an object
         output (or none) gets the field set to that name."""
+        refuse_surrogates(output, "output")
         if by is not None and (output is None or isinstance(output, dict)):
             output = {**(output or {}), "approver": by}
         await self._deliver(run_id, job, output=output, error=None)
@@ -150,6 +152,7 @@ class RunService:
     async def fail_job(self, run_id: str, job: str, error: str, by: str | None = None) -> None:
         """Fail a job that waits for an external call; its retry policy applies. The error
         names the actor failing it (`by`)."""
+        refuse_surrogates(error, "error")
         await self._deliver(run_id, job, output=None,
                             error=error if by is None else f"failed by {by}: {error}")
 

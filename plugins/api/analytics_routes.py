@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from baseshift.core.access import ANALYTICS_READ
@@ -29,6 +29,7 @@ from baseshift.web.access import requires
 from baseshift.web.limits import TextParam, TimeParam
 from baseshift.web.openapi import operation
 from baseshift.web.requests import baseshift_of
+from baseshift.web.responses import JSONResponse
 from baseshift.web.schemas import RUN_STATUS
 
 from .analytics_store import analytics

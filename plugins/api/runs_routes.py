@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from baseshift.core.access import (
@@ -30,6 +30,7 @@ from baseshift.web.access import (
 from baseshift.web.limits import FlagParam, IntParam, Text, TextParam, TimeParam
 from baseshift.web.openapi import operation
 from baseshift.web.requests import baseshift_of, json_object, only_fields, read_json
+from baseshift.web.responses import JSONResponse
 from baseshift.web.schemas import (
     ACCEPTED,
     COMPLETE_BODY,

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from baseshift.core import audit
@@ -24,6 +24,7 @@ from baseshift.web.access import listing, requires, visible_workflows, workflow_
 from baseshift.web.limits import Text
 from baseshift.web.openapi import build_document, operation
 from baseshift.web.requests import baseshift_of, json_object, only_fields, read_json
+from baseshift.web.responses import JSONResponse
 from baseshift.web.schemas import (
     DIAGNOSTIC,
     INPUTS_BODY,

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from baseshift.core.access import AUDIT_READ
@@ -12,6 +12,7 @@ from baseshift.web.limits import IntParam, Text, TextParam, TimeParam
 from baseshift.web.openapi import operation
 from baseshift.web.render import render
 from baseshift.web.requests import baseshift_of
+from baseshift.web.responses import JSONResponse
 from baseshift.web.schemas import obj
 
 from .query import MAX_PAGE, audit_page

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from baseshift.core.access import ROLES_ADMIN, USERS_ADMIN, Role
@@ -13,6 +13,7 @@ from baseshift.core.errors import InputError
 from baseshift.core.identity import UserRecord
 from baseshift.web.access import actor_of, requires
 from baseshift.web.openapi import operation
+from baseshift.web.responses import JSONResponse
 from baseshift.web.schemas import PERMISSION, obj
 
 from .administration import delete_role as remove_role

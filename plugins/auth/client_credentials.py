@@ -20,7 +20,7 @@ from authlib.oauth2.rfc6749.errors import InvalidRequestError, InvalidScopeError
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from baseshift.core import audit
@@ -29,6 +29,7 @@ from baseshift.core.errors import Unauthorized
 from baseshift.web.access import public
 from baseshift.web.openapi import operation
 from baseshift.web.requests import baseshift_of
+from baseshift.web.responses import JSONResponse
 from baseshift.web.schemas import obj
 
 from .http import auth_of

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from baseshift.core.access import SERVER, TOKENS_ADMIN, TOKENS_OWN, Grant
@@ -14,6 +14,7 @@ from baseshift.core.identity import ApiTokenRecord
 from baseshift.web.access import actor_of, check, public, requires
 from baseshift.web.limits import FlagParam
 from baseshift.web.openapi import operation
+from baseshift.web.responses import JSONResponse
 from baseshift.web.schemas import obj
 
 from .administration import create_own_token, own_tokens

@@ -18,6 +18,7 @@ from baseshift.core.command import (
 from baseshift.core.diagnostics import render_all
 from baseshift.core.errors import InputError, NotFound
 from baseshift.core.hookspecs import hookimpl
+from baseshift.core.json_text import refuse_surrogates
 from baseshift.plugins.client.remote import remote_for, server_options
 
 from . import remote
@@ -132,6 +133,7 @@ def parse_inputs(pairs: list[str], input_file: str | None) -> dict[str, Any]:
         if not sep or not key:
             raise InputError(f"--input {pair!r} is not KEY=VALUE")
         values[key] = raw  # typed later against the declared input (numbers, JSON lists...)
+    refuse_surrogates(values)  # bytes that are not UTF-8 reach argv as surrogates
     return values
 
 

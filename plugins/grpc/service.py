@@ -38,6 +38,7 @@ from jsonschema.exceptions import best_match
 
 from baseshift.core.attempts import describe_failure, output_text
 from baseshift.core.errors import ConfigError, Conflict, IllegalTransition
+from baseshift.core.json_text import replace_surrogates
 from baseshift.core.protocols import Executor, JobContext, JobResult
 
 from .codegen import CHANNEL_OPTIONS, stubs
@@ -307,8 +308,10 @@ class JobExecutorServicer:
 
 
 def _answer(job: RemoteJob) -> Any:
+    # protobuf strings are UTF-8: a step printing bytes that are not shows U+FFFD instead
     return stubs().pb2.ExecuteJobResponse(status=job.status.to_proto(), result=job.output,
-                                          log=job.log, error=job.error, job_id=job.id)
+                                          log=replace_surrogates(job.log),
+                                          error=replace_surrogates(job.error), job_id=job.id)
 
 
 class JobExecutorServer:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from baseshift.core.access import TEMPLATES_DELETE, TEMPLATES_PUBLISH, TEMPLATES_READ
@@ -23,6 +23,7 @@ from baseshift.web.access import requires
 from baseshift.web.limits import VERSION, VERSION_RANGE, Text, TextParam, whole
 from baseshift.web.openapi import operation
 from baseshift.web.requests import baseshift_of, json_object, read_json
+from baseshift.web.responses import JSONResponse
 from baseshift.web.schemas import EXECUTOR, obj
 
 from . import audited

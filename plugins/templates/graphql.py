@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 async def not_installed(request: Request) -> Response:
     """`/graphql` when graphql-core is not installed: GraphQL's own error shape, status 501."""
-    from starlette.responses import JSONResponse
+    from baseshift.web.responses import JSONResponse
 
     message = f"GraphQL (graphql-core) is not installed on this server: {GRAPHQL.install}"
     return JSONResponse({"errors": [{"message": message}]}, status_code=501)

@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any
 from graphql import GraphQLError, GraphQLSchema, build_schema, graphql
 from graphql.type import GraphQLScalarType
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from baseshift.core.errors import BaseShiftError
 from baseshift.web.requests import read_json
+from baseshift.web.responses import JSONResponse
 
 from .common import KnownTemplates, ListedTemplate
 

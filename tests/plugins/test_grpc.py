@@ -202,6 +202,16 @@ async def test_output_of_other_executors_and_null(worker: Worker,
     assert (await executor.execute(ctx(worker.target, command="echo null"))).output is None
 
 
+async def test_a_log_holding_a_lone_surrogate_comes_back_as_u_fffd(
+        worker: Worker, executor: GrpcExecutor) -> None:
+    """Protobuf strings are UTF-8: the worker replaces what cannot be sent, not fail."""
+    config = {"target": worker.target, "executor": "python",
+              "with": {"function": "builtins:print", "args": ["x\ud800"]}}
+    result = await executor.execute(JobContext("r", "j", 1, config))
+    assert result.output is None
+    assert "x\ufffd" in result.log
+
+
 async def test_remote_failure_is_a_job_failure_with_its_log(worker: Worker,
                                                             executor: GrpcExecutor) -> None:
     context = ctx(worker.target, command="echo halfway; echo boom >&2; exit 3")
