@@ -49,3 +49,47 @@ def test_check_warns_about_raw_input_with_its_place(run_cli: Any, tmp_path: Path
     shown = result.stdout + result.stderr
     assert f"{flow}:4:44: warning[dsl.raw-taint]" in shown
     assert "hint: quote it instead: write ${input.v} without raw()" in shown
+
+
+STEPS = """templateId: twice
+version: "1.0.0"
+steps:
+  - name: first
+    type: shell
+    config: {command: "printf 'v=%s' ${input.v}"}
+  - name: second
+    type: shell
+    config: {command: "printf '%s|%s' \\"${steps.first.output.stdout}\\" '${input.v}'"}
+inputSchema:
+  type: object
+  properties: {v: {type: string}}
+  required: [v]
+"""
+ONE = """template once {
+  version "1.0.0"
+  uses shell
+  with { command: "printf 'v=%s' ${input.v}" }
+  input { v: string }
+}
+workflow use {
+  version "1.0.0"
+  input { v: string }
+  job a uses twice@^1 { with { v: input.v } }
+  job b uses once@^1 { with { v: input.v } }
+}
+"""
+
+
+@pytest.mark.slow
+def test_template_configs_and_steps_quote_too(run_cli: Any, tmp_path: Path) -> None:
+    (tmp_path / "twice.template.yaml").write_text(STEPS, encoding="utf-8")
+    flow = tmp_path / "use.bsw"
+    flow.write_text(ONE, encoding="utf-8")
+    for value in injections(tmp_path):
+        result = run_cli("run", str(flow), "--input", f"v={value}", "--json", cwd=tmp_path)
+        assert result.exit_code == 0, result.stderr
+        jobs = {j["key"]: j for j in json.loads(result.stdout)["jobs"]}
+        assert jobs["a"]["output"]["stdout"] == f"v={value}|{value}"
+        assert jobs["b"]["output"]["stdout"] == f"v={value}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cli-data", "twice.template.yaml",
+                                                          "use.bsw"]

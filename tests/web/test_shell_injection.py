@@ -39,6 +39,16 @@ def injections(folder: Path) -> list[str]:
             f"`touch {target}`", f"; touch {target}", "O'Brien"]
 
 
+def _commands(body: Any) -> list[str]:
+    """Every `command` string in an API answer (the recorded inputs of its jobs)."""
+    if isinstance(body, dict):
+        found = [body["command"]] if isinstance(body.get("command"), str) else []
+        return found + [c for v in body.values() for c in _commands(v)]
+    if isinstance(body, list):
+        return [c for v in body for c in _commands(v)]
+    return []
+
+
 async def outputs(bs: BaseShift, run_id: str) -> dict[str, Any]:
     record = await asyncio.wait_for(bs.engine.wait(run_id), LIMIT)
     assert record.state is RunState.COMPLETED
@@ -54,8 +64,13 @@ async def test_api_inputs_are_text_in_a_shell_command(make_client: Callable[...,
             response = await client.post("/api/v1/workflows",
                                          json={"workflow": "echo", "inputs": {"v": value}})
             assert response.status_code == 201, response.text
-            jobs = await outputs(bs, response.json()["workflow_id"])
+            run_id = response.json()["workflow_id"]
+            jobs = await outputs(bs, run_id)
             assert jobs["say"]["stdout"] == jobs["quoted"]["stdout"] == f"v={value}"
+            shown = await client.get(f"/api/v1/workflows/{run_id}")  # the recorded inputs
+            assert shown.status_code == 200, shown.text
+            quoted = "'" + value.replace("'", "'\\''") + "'"
+            assert f"printf 'v=%s' {quoted}" in _commands(shown.json())
     assert not (tmp_path / "pwned").exists() and not (tmp_path / "stolen.txt").exists()
 
 
