@@ -15,7 +15,7 @@ from typing import Any
 
 from .diagnostics import Span, article
 from .errors import ExpressionError
-from .shellquote import Unquotable, contexts, quote
+from .shellquote import ShellText, Unquotable
 
 NO_SPAN = Span(0, 0, 0, 0)
 
@@ -257,7 +257,7 @@ def _eval(e: Expr, scope: Mapping[str, Any]) -> Any:  # noqa: C901 - one branch 
         case ObjectExpr(fields=fields):
             return {k: _eval(v, scope) for k, v in fields}
         case Interp(parts=parts, shell=str() as setting) if setting:
-            return _shell_text(e, parts, setting, scope)
+            return _shell_text(parts, setting, scope)
         case Interp(parts=parts):
             if len(parts) == 1 and not isinstance(parts[0], str):
                 return _eval(parts[0], scope)
@@ -270,24 +270,20 @@ def is_raw(e: str | Expr) -> bool:
     return isinstance(e, Call) and e.func == "raw" and len(e.args) == 1
 
 
-def _shell_text(e: Interp, parts: tuple[str | Expr, ...], setting: str,
+def _shell_text(parts: tuple[str | Expr, ...], setting: str,
                 scope: Mapping[str, Any]) -> str:
-    places = iter(contexts(parts))
-    out: list[str] = []
+    script = ShellText()
     for part in parts:
         if isinstance(part, str):
-            out.append(part)
-            continue
-        place = next(places)
-        if is_raw(part):
-            assert isinstance(part, Call)
-            out.append(to_text(_eval(part.args[0], scope)))
-            continue
-        try:
-            out.append(quote(to_text(_eval(part, scope)), place))
-        except Unquotable as exc:
-            raise ExpressionError(f"setting '{setting}': ${{{describe(part)}}} {exc}") from None
-    text = "".join(out)
+            script.text(part)
+        elif isinstance(part, Call) and is_raw(part):
+            script.text(to_text(_eval(part.args[0], scope)))
+        else:
+            try:
+                script.value(to_text(_eval(part, scope)))
+            except Unquotable as exc:
+                raise ExpressionError(f"setting '{setting}': ${{{describe(part)}}} {exc}") from None
+    text = script.result()
     if "\x00" in text:
         raise ExpressionError(f"setting '{setting}' holds a NUL character, which no command "
                               "line can carry")

@@ -12,10 +12,13 @@ script, which only depends on the literal text before it:
 - in a comment, newlines become spaces (the comment cannot end early).
 
 Places where no quoting can be trusted (inside backticks, a `${VAR...}` expansion, a
-here-document, right after a backslash) are refused: `contexts` reports them so the
-checker can point at them, and rendering fails with the same message. `raw(x)` splices the
-text of x verbatim, wherever it stands. A NUL character cannot be part of a command line:
-a value holding one fails the evaluation, naming the setting.
+here-document, a bash array `NAME=(...)`, after `$'...'`, in shell arithmetic `$((...))`, in a command substitution
+`$(...)` (bash finds its end with a scan of its own), right after a backslash) are refused:
+`contexts` reports them so the checker can point at them, and rendering fails with the same
+message. A value is one word: a command that evaluates its arguments as code (`eval`,
+`sh -c`, bash's `[[ x -eq y ]]`) is the author's to avoid, as in any script. `raw(x)`
+splices the text of x verbatim, wherever it stands. A NUL character cannot be part of a
+command line: a value holding one fails the evaluation, naming the setting.
 """
 from __future__ import annotations
 
@@ -43,6 +46,7 @@ class _Scanner:
     heredoc: list[tuple[str, bool]] = field(default_factory=list)  # pending delimiters
     in_heredoc: tuple[str, bool] | None = None
     line: str = ""
+    word: str = ""
 
     @property
     def state(self) -> str:
@@ -70,6 +74,11 @@ class _Scanner:
             elif state == SQ:
                 if c == "'":
                     self._pop()
+            elif state == "ansi":
+                if c == "\\":
+                    self.escape = True
+                elif c == "'":
+                    self._pop()
             elif state == "backtick":
                 if c == "\\":
                     self.escape = True
@@ -81,6 +90,24 @@ class _Scanner:
                     i -= 1  # the newline still ends the command line
                     self.prev = " "
                     continue
+            elif state == "arith":
+                if c == "(":
+                    self.depth[-1] += 1
+                elif c == ")" and self.depth[-1] > 0:
+                    self.depth[-1] -= 1
+                elif c == ")" and nxt == ")":
+                    self._pop()
+                    i += 1
+            elif state == "array":
+                if c == "(":
+                    self.depth[-1] += 1
+                elif c == ")" and self.depth[-1] > 0:
+                    self.depth[-1] -= 1
+                elif c == ")":
+                    self._pop()
+            elif state == "bracket":
+                if c == "]":
+                    self._pop()
             elif state == "param":
                 if c == "{":
                     self.depth[-1] += 1
@@ -96,15 +123,38 @@ class _Scanner:
                     self._pop()
                 elif c == "`":
                     self._push("backtick")
+                elif c == "$" and nxt == "(" and text[i + 1:i + 2] == "(":
+                    self._push("arith")
+                    i += 2
+                elif c == "$" and nxt == "[":
+                    self._push("bracket")
+                    i += 1
                 elif c == "$" and nxt == "(":
                     self._push(BARE)
                     i += 1
+                    c = "("
+                    self.word = ""
                 elif c == "$" and nxt == "{":
                     self._push("param")
                     i += 1
             else:  # BARE
+                if c in _WORD_BREAK:
+                    self._word_ended()
+                else:
+                    self.word += c
                 if c == "\\":
                     self.escape = True
+                elif c == "$" and nxt == "'":
+                    # bash reads $'...' with backslash escapes, dash as $ and '...': where
+                    # it ends depends on the shell, so no later value can be placed safely
+                    self.blocked = "after a $'...' string (shells read it differently)"
+                    self._push("ansi")
+                    i += 1
+                elif c in "<>" and nxt == "(":
+                    self._push(BARE)  # bash's process substitution <(...), read like $(...)
+                    i += 1
+                    c = "("
+                    self.word = ""
                 elif c == "'":
                     self._push(SQ)
                 elif c == '"':
@@ -113,9 +163,22 @@ class _Scanner:
                     self._push("backtick")
                 elif c == "#" and self.prev in _WORD_BREAK:
                     self._push(COMMENT)
+                elif c == "$" and nxt == "(" and text[i + 1:i + 2] == "(":
+                    self._push("arith")
+                    i += 2
+                elif c == "$" and nxt == "[":
+                    self._push("bracket")
+                    i += 1
+                elif c == "(" and self.prev == "=":
+                    self._push("array")  # bash's NAME=(...): its syntax errors do not stop it
+                elif c == "(" and nxt == "(" and self.prev in _WORD_BREAK:
+                    self._push("arith")  # bash's (( ... )) arithmetic command
+                    i += 1
                 elif c == "$" and nxt == "(":
                     self._push(BARE)
                     i += 1
+                    c = "("  # what follows starts a command: `#` there is a comment
+                    self.word = ""
                 elif c == "$" and nxt == "{":
                     self._push("param")
                     i += 1
@@ -126,13 +189,28 @@ class _Scanner:
                         self._pop()
                     else:
                         self.depth[-1] = max(0, self.depth[-1] - 1)
-                elif c == "<" and nxt == "<" and self.prev != "<":
+                elif c == "<" and nxt == "<" and text[i + 1:i + 2] == "<":
+                    i += 2  # a here-string: a plain word follows
+                    c = "<"
+                elif c == "<" and nxt == "<":
                     i = self._heredoc_word(text, i + 1)
                     c = "<"
                 elif c == "\n" and self.heredoc:
                     self.in_heredoc = self.heredoc.pop(0)
                     self.line = ""
             self.prev = c
+
+    def _word_ended(self) -> None:
+        # `case ... in x) ...` inside $(...) has parentheses that do not pair up: the end of
+        # the substitution can no longer be found without a real parser
+        if self.word == "case" and len(self.stack) > 1:
+            self.blocked = "after a case statement inside $(...)"
+        self.word = ""
+
+    def after_value(self) -> None:
+        """A value was placed: the word goes on (a `#` after it does not start a comment)."""
+        self.prev = "x"
+        self.word += "x"
 
     def _heredoc_word(self, text: str, i: int) -> int:
         """Read the delimiter after `<<` (must be literal text, not a value)."""
@@ -156,28 +234,71 @@ class _Scanner:
 
     def problem(self) -> str | None:
         """Why a value cannot be quoted at the current place, or None when it can."""
+        if self.blocked is not None:
+            return self.blocked
         if self.in_heredoc is not None:
             return "inside a here-document"
+        if self.heredoc and self.heredoc[-1][0] == "":
+            return "as a here-document's delimiter"
         if self.escape:
             return "right after a backslash"
         if self.state == "backtick":
             return "inside backticks (use $(...) instead)"
         if self.state == "param":
             return "inside a ${...} shell expansion"
+        if self.state == "ansi":
+            return "inside a $'...' string"
+        if BARE in self.stack[1:]:
+            # bash finds the end of $(...) with its own scan, which quoting can mislead
+            return "inside $(...) (set a variable first: V=${...}; then use \"$V\" in it)"
+        if self.state == "array":
+            return "inside a bash array assignment NAME=(...)"
+        if self.state in ("arith", "bracket"):
+            return "inside shell arithmetic (its text is evaluated as code)"
         return None
+
+    def place(self) -> str:
+        """The quoting context here; "!" and the reason where no value can be placed."""
+        problem = self.problem()
+        return "!" + problem if problem else self.state
+
+
+class ShellText:
+    """A script built from literal text, quoted values and raw shell text, in order."""
+
+    def __init__(self) -> None:
+        self._scanner = _Scanner()
+        self._out: list[str] = []
+
+    def text(self, text: str) -> None:
+        """Shell text as written (the script's own text, or what `raw()` gave)."""
+        self._scanner.feed(text)
+        self._out.append(text)
+
+    def value(self, value: str) -> None:
+        """A value, quoted for where it stands; Unquotable when it cannot be."""
+        self._out.append(quote(value, self._scanner.place()))
+        self._scanner.after_value()
+
+    def result(self) -> str:
+        return "".join(self._out)
 
 
 def contexts(parts: tuple[str | object, ...]) -> list[str]:
-    """For each non-text part, the quoting context it stands in; a context starting with
-    "!" is a refusal, with the reason after it."""
+    """For each non-text part, the quoting context it stands in (a context starting with
+    "!" is a refusal, with the reason after it). A non-text part given as `(text,)` is raw
+    shell text known in advance; other parts are read as values."""
     scanner = _Scanner()
     out: list[str] = []
     for part in parts:
         if isinstance(part, str):
             scanner.feed(part)
+            continue
+        out.append(scanner.place())
+        if isinstance(part, tuple) and len(part) == 1 and isinstance(part[0], str):
+            scanner.feed(part[0])
         else:
-            problem = scanner.problem()
-            out.append("!" + problem if problem else scanner.state)
+            scanner.after_value()
     return out
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from baseshift.core.expr import (
+    Call,
     Expr,
     Interp,
     ListExpr,
@@ -60,7 +61,10 @@ def _shell_strings(e: Expr) -> Iterator[Interp]:
 
 
 def _check_interp(report: Reporter, e: Interp, tainted: Callable[[str], bool]) -> None:
-    places = iter(contexts(e.parts))
+    known = tuple((p.args[0].value,) if isinstance(p, Call) and is_raw(p)
+                  and isinstance(p.args[0], Literal) and isinstance(p.args[0].value, str)
+                  else p for p in e.parts)
+    places = iter(contexts(known))
     for part in e.parts:
         if isinstance(part, str):
             continue

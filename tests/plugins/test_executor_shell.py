@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from baseshift.core.compiled import CheckEnv
 from baseshift.core.errors import ExecutionError, ExpressionError
-from baseshift.core.expr import ObjectExpr, evaluate
+from baseshift.core.expr import Interp, Name, ObjectExpr, evaluate
 from baseshift.core.json_text import output_json
 from baseshift.core.protocols import Executor, JobContext, JobResult
 from baseshift.dsl import compile_source
@@ -404,7 +404,7 @@ QUOTED = _commands(
     "printf '%s' ${input.v}",                                # outside quotes
     "printf '%s' 'a${input.v}b'",                            # inside single quotes
     "printf '%s' \"a${input.v}b\"",                          # inside double quotes
-    "printf '%s' \"$(printf '%s' ${input.v}; echo .)\"",     # in a command substitution
+    "v=${input.v}; printf '%s' \"$(printf '%s' \"$v\"; echo .)\"",  # through a variable
     "printf '%s' ok # ${input.v}",                           # in a comment
 )
 EXPECTED = [lambda v: v, lambda v: f"a{v}b", lambda v: f"a{v}b", lambda v: v + ".",
@@ -437,6 +437,13 @@ def test_injections_are_plain_text(value: str, tmp_path: Path) -> None:
 def test_a_nul_character_fails_naming_the_setting() -> None:
     with pytest.raises(ExpressionError, match="setting 'command'.*NUL"):
         evaluate(QUOTED[0], {"input": {"v": "a\x00b"}})
+
+
+def test_a_value_inside_a_command_substitution_is_refused_naming_the_setting() -> None:
+    """The checker refuses it (dsl.shell-quote); evaluation refuses it too."""
+    script = Interp(('echo "$(printf %s ', Name("v"), ')"'), shell="command")
+    with pytest.raises(ExpressionError, match=r"setting 'command': \$\{v\} stands inside"):
+        evaluate(script, {"v": "x"})
 
 
 def test_raw_splices_shell_text_and_a_lone_value_is_one_word() -> None:
