@@ -12,8 +12,9 @@ script, which only depends on the literal text before it:
 - in a comment, newlines become spaces (the comment cannot end early).
 
 Places where no quoting can be trusted (inside backticks, a `${VAR...}` expansion, a
-here-document, a bash array `NAME=(...)`, after `$'...'`, in shell arithmetic `$((...))`, in a command substitution
-`$(...)` (bash finds its end with a scan of its own), right after a backslash) are refused:
+here-document, a bash array `NAME=(...)`, after `$'...'`, in shell arithmetic `$((...))`,
+in a command substitution `$(...)` (bash finds its end with a scan of its own), right after
+a backslash) are refused:
 `contexts` reports them so the checker can point at them, and rendering fails with the same
 message. A value is one word: a command that evaluates its arguments as code (`eval`,
 `sh -c`, bash's `[[ x -eq y ]]`) is the author's to avoid, as in any script. `raw(x)`
