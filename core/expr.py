@@ -15,6 +15,7 @@ from typing import Any
 
 from .diagnostics import Span, article
 from .errors import ExpressionError
+from .shellquote import ShellText, Unquotable
 
 NO_SPAN = Span(0, 0, 0, 0)
 
@@ -87,10 +88,15 @@ class ObjectExpr:
 
 @dataclass(frozen=True, slots=True)
 class Interp:
-    """A string with `${...}` parts; a string that is exactly one `${x}` keeps x's type."""
+    """A string with `${...}` parts; a string that is exactly one `${x}` keeps x's type.
+
+    `shell` names the setting when the string is a shell script (see `core.shellquote`):
+    each part is then quoted as one word holding its value, `raw(x)` parts excepted, and
+    even a lone `${x}` gives text."""
 
     parts: tuple[str | Expr, ...]
     span: Span = NO_SPAN
+    shell: str = ""
 
 
 Expr = Literal | Name | Attr | Index | Unary | Binary | Call | ListExpr | ObjectExpr | Interp
@@ -149,6 +155,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "json": lambda x: json.dumps(x, separators=(",", ":")),
     "pluck": lambda xs, key: [x.get(str(key)) if isinstance(x, dict) else None
                               for x in _as_list(xs, "pluck")],
+    "raw": lambda x: x,
 }
 """Built-in functions; `FUNCTION_ARITY` says how many arguments each takes (min, max)."""
 
@@ -158,6 +165,7 @@ FUNCTION_ARITY: dict[str, tuple[int, int]] = {
     "number": (1, 1), "int": (1, 1), "keys": (1, 1), "values": (1, 1), "default": (2, 2),
     "join": (1, 2), "split": (1, 2), "contains": (2, 2), "startswith": (2, 2),
     "endswith": (2, 2), "range": (1, 3), "json": (1, 1), "pluck": (2, 2),
+    "raw": (1, 1),
 }
 
 
@@ -248,11 +256,38 @@ def _eval(e: Expr, scope: Mapping[str, Any]) -> Any:  # noqa: C901 - one branch 
             return [_eval(i, scope) for i in items]
         case ObjectExpr(fields=fields):
             return {k: _eval(v, scope) for k, v in fields}
+        case Interp(parts=parts, shell=str() as setting) if setting:
+            return _shell_text(parts, setting, scope)
         case Interp(parts=parts):
             if len(parts) == 1 and not isinstance(parts[0], str):
                 return _eval(parts[0], scope)
             return "".join(p if isinstance(p, str) else to_text(_eval(p, scope)) for p in parts)
     raise ExpressionError(f"cannot evaluate {type(e).__name__}")
+
+
+def is_raw(e: str | Expr) -> bool:
+    """Whether an interpolated part is `raw(x)`: shell text spliced as written."""
+    return isinstance(e, Call) and e.func == "raw" and len(e.args) == 1
+
+
+def _shell_text(parts: tuple[str | Expr, ...], setting: str,
+                scope: Mapping[str, Any]) -> str:
+    script = ShellText()
+    for part in parts:
+        if isinstance(part, str):
+            script.text(part)
+        elif isinstance(part, Call) and is_raw(part):
+            script.text(to_text(_eval(part.args[0], scope)))
+        else:
+            try:
+                script.value(to_text(_eval(part, scope)))
+            except Unquotable as exc:
+                raise ExpressionError(f"setting '{setting}': ${{{describe(part)}}} {exc}") from None
+    text = script.result()
+    if "\x00" in text:
+        raise ExpressionError(f"setting '{setting}' holds a NUL character, which no command "
+                              "line can carry")
+    return text
 
 
 def truthy(x: Any) -> bool:

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from baseshift.core.diagnostics import Diagnostic, Span
+from baseshift.core.diagnostics import Diagnostic, Severity, Span
 from baseshift.core.expr import Expr
 
 from .ast import Damage
@@ -27,6 +27,17 @@ class Reporter:
 
     def error(self, span: Span, code: str, message: str, hint: str | None = None) -> None:
         d = Diagnostic(self.path, span, code, message, hint)
+        if not self.damage.spoils(d):
+            self.diagnostics.append(d)
+
+    @property
+    def errors(self) -> int:
+        """How many errors (not warnings) were reported so far."""
+        return sum(d.severity is Severity.ERROR for d in self.diagnostics)
+
+    def warning(self, span: Span, code: str, message: str, hint: str | None = None) -> None:
+        """A problem that does not stop the file from running (`baseshift check` shows it)."""
+        d = Diagnostic(self.path, span, code, message, hint, Severity.WARNING)
         if not self.damage.spoils(d):
             self.diagnostics.append(d)
 

@@ -12,6 +12,7 @@ from baseshift.core.semver import Range, Version, VersionError
 
 from . import ast, decls
 from .report import Reporter, did_you_mean
+from .shellcheck import check_shell
 from .typecheck import Checker, Scope, Shape
 
 SECRET = Shape(OBJECT, what="secret", each=Shape(STRING))
@@ -101,6 +102,8 @@ def check_template(t: ast.Template, report: Reporter,
     if uses is not None and uses.executor.name in executors:
         decls.check_config(report, f"template {t.name.name}", uses.executor.name,
                            executors[uses.executor.name], config, types, t.name.span)
+        check_shell(report, config, executors[uses.executor.name],
+                    {"input", "steps"}.__contains__)
     if version is None or uses is None:
         return None  # other errors are reported; the spec still lets jobs resolve it
     description = found[ast.Description].value.value if ast.Description in found else None

@@ -168,5 +168,6 @@ SIGNATURES: dict[str, tuple[str, Callable[[list[TypeRef]], TypeRef]]] = {
     "startswith": ("", lambda a: BOOLEAN),
     "endswith": ("", lambda a: BOOLEAN),
     "range": ("number", lambda a: list_of(INTEGER)),
+    "raw": ("", lambda a: a[0] if a else ANY),
 }
 """Per function: the kind its first argument needs ("" for any) and its result type."""

@@ -23,9 +23,11 @@ from baseshift.core.plan import (
     TemplateSpec,
 )
 from baseshift.core.schema import ANY, INTEGER, OBJECT, STRING, list_of
+from baseshift.core.shellmark import mark_job
 
 from . import ast, decls, graph, triggers
 from .report import Reporter, did_you_mean
+from .shellcheck import check_shell
 from .templates import (
     RUN,
     SECRET,
@@ -98,7 +100,7 @@ class WorkflowCheck:
         self.runs_on: tuple[str, ...] = ()
 
     def run(self) -> Plan | None:
-        start = len(self.report.diagnostics)
+        start = self.report.errors
         kinds = (ast.Version, ast.Description, ast.Concurrency, ast.InputBlock, ast.OutputBlock,
                  ast.RunsOn)
         where = f"workflow '{self.wf.name.name}'"
@@ -114,11 +116,11 @@ class WorkflowCheck:
         order = self._order(main, False) + self._order(handlers, True)
         self._check_expressions(order)
         outputs = self._outputs(found.get(ast.OutputBlock))
-        if len(self.report.diagnostics) > start or version is None:
+        if self.report.errors > start or version is None:
             return None
         specs = {name: self._spec(self.jobs[name]) for name in order}
         description = found[ast.Description].value.value if ast.Description in found else None
-        used = {id(s.template): s.template for s in specs.values() if s.template}
+        used = {s.template.ref: s.template for s in specs.values() if s.template}
         return Plan(self.wf.name.name, version, tuple(s for s in specs.values() if not s.handler),
                     self.inputs, tuple(s for s in specs.values() if s.handler), outputs,
                     description, concurrency, templates=tuple(used.values()),
@@ -332,6 +334,15 @@ class WorkflowCheck:
         elif job.executor is not None:
             decls.check_config(self.report, job.name, job.executor,
                                self.executors[job.executor], values, types, where)
+            check_shell(self.report, values, self.executors[job.executor], self._tainted(job))
+
+    def _tainted(self, job: _Job) -> Callable[[str], bool]:
+        """Which root names carry data from outside the workflow (see `shellcheck`)."""
+        outside = {"input", "failure", *self.jobs}
+        fan = job.found.get(ast.FanOut)
+        if fan is not None and any(r in outside for r, _, _ in references(fan.over)):
+            outside.add(fan.var.name)
+        return outside.__contains__
 
     @staticmethod
     def _null_template_inputs(checker: Checker, template: TemplateSpec, values: ObjectExpr,
@@ -382,7 +393,7 @@ class WorkflowCheck:
     def _spec(self, job: _Job) -> JobSpec:
         f = job.found
         fan = f.get(ast.FanOut)
-        return JobSpec(
+        return mark_job(JobSpec(
             job.name, job.executor or "", f[ast.With].values if ast.With in f
             else ObjectExpr((), job.node.span),
             tuple(Dependency(d.name, d.optional, d.span) for d in job.deps),
@@ -390,4 +401,4 @@ class WorkflowCheck:
             FanOut(fan.var.name, fan.over, fan.span) if fan else None, job.template, job.retry,
             job.timeout, job.priority, job.handler,
             f[ast.Description].value.value if ast.Description in f else None, job.node.span,
-            job.runs_on)
+            job.runs_on), self.executors)

@@ -56,6 +56,25 @@ def test_orders_refuses_an_invalid_payment(run_cli: Any) -> None:
 
 
 @pytest.mark.slow
+def test_orders_failure_handler_prints_an_error_with_parentheses_and_quotes(
+        run_cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without PAYMENT_API_KEY the charge fails with "secret 'PAYMENT_API_KEY' is not set
+    (...)"; the handler's shell command (template notify) gets that text as one word."""
+    pwned = tmp_path / "pwned"
+    order = f"O'Brien (\"vip\") $(touch {pwned})"
+    monkeypatch.delenv("PAYMENT_API_KEY", raising=False)
+    result = run_cli("run", "workflows/orders.bsw", "--input", f"order_id={order}", "--json")
+    run = json.loads(result.stdout)
+    assert result.exit_code == 1 and run["status"] == "FAILED"
+    assert states(run)["charge"] == "FAILED" and states(run)["page"] == "SUCCEEDED"
+    page = next(j for j in run["jobs"] if j["key"] == "page")
+    assert page["output"]["stdout"] == (
+        "notify: order flow failed: job charge failed: secret 'PAYMENT_API_KEY' is not set "
+        "(set the environment variable PAYMENT_API_KEY, or configure a secrets plugin)\n")
+    assert not pwned.exists()
+
+
+@pytest.mark.slow
 def test_fanout_squares_in_parallel_and_totals(run_cli: Any) -> None:
     code, run = run_example(run_cli, "fanout", "numbers=[1, 2, 3]")
     assert code == 0

@@ -21,6 +21,7 @@ from ..plugins import DEFAULT_PLUGINS, make_plugin_manager
 from ..protocols import AttemptQueue, StateStore
 from ..records import JobRecord, RunRecord
 from ..settings import Settings
+from ..shellmark import Schemas, mark_job
 from ..stash import Stash
 from .catalog import WorkflowCatalog
 from .loader import load_folder, make_importable
@@ -208,7 +209,8 @@ class BaseShift:
             raise DSLError(f"the workflow of run {run.id} no longer checks",
                            list(compiled.diagnostics))
         return _pin_templates(compiled.plan, jobs,
-                              [*self.plugin_templates(), *self.extra_templates, *templates])
+                              [*self.plugin_templates(), *self.extra_templates, *templates],
+                              self._executor_schemas())
 
 
     def _folder_templates(self, folder: Path) -> Sequence[FileTemplate]:
@@ -222,7 +224,7 @@ class BaseShift:
 
 
 def _pin_templates(plan: Plan, jobs: dict[str, JobRecord],
-                   available: Sequence[TemplateSpec]) -> Plan:
+                   available: Sequence[TemplateSpec], schemas: Schemas) -> Plan:
     by_ref = {t.ref: t for t in available}
     pinned = []
     changed = False
@@ -233,7 +235,8 @@ def _pin_templates(plan: Plan, jobs: dict[str, JobRecord],
             if template is None:
                 raise NotFound(f"template {recorded}, used by job '{spec.name}' of this run, "
                                "is no longer available")
-            spec = dataclasses.replace(spec, template=template, uses=template.uses)
+            spec = mark_job(dataclasses.replace(spec, template=template, uses=template.uses),
+                            schemas)
             changed = True
         pinned.append(spec)
     if not changed:

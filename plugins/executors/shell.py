@@ -120,8 +120,9 @@ class ShellExecutor:
     config_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "properties": {
-            "command": {"type": "string", "minLength": 1,
-                        "description": 'A shell script, run as ["/bin/sh", "-c", command].'},
+            "command": {"type": "string", "minLength": 1, "x-shell": "script",
+                        "description": 'A shell script, run as ["/bin/sh", "-c", command]; '
+                        "each ${...} in it is one quoted word holding its value."},
             "argv": {"type": "array", "items": {"type": "string"}, "minItems": 1,
                      "description": "A program and its arguments, run without a shell."},
             "env": {"type": "object", "additionalProperties": {"type": "string"},

@@ -34,10 +34,11 @@ WITH_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "image": {"type": "string", "minLength": 1, "description": "The container image."},
-        "command": {"type": "array", "items": _SCALAR, "minItems": 1,
+        "command": {"type": "array", "items": _SCALAR, "minItems": 1, "x-shell": "argv",
                     "description": "Replaces the image's entrypoint."},
-        "args": {"type": "array", "items": _SCALAR,
-                 "description": "Arguments to the command (or to the image's entrypoint)."},
+        "args": {"type": "array", "items": _SCALAR, "x-shell": "argv",
+                 "description": "Arguments to the command (or to the image's entrypoint); "
+                 "after sh -c, the script quotes each ${...} as one word."},
         "env": {"type": "object", "additionalProperties": _SCALAR,
                 "description": "Environment variables of the container."},
         "resources": {"type": "object",

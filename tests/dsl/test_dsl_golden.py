@@ -16,6 +16,7 @@ HERE = Path(__file__).parent
 UPDATE = os.environ.get("BASESHIFT_UPDATE_GOLDEN") == "1"
 VALID = sorted(p.name for p in (HERE / "cases" / "valid").glob("*.bsw"))
 INVALID = sorted(p.name for p in (HERE / "cases" / "invalid").glob("*.bsw"))
+WARNINGS = sorted(p.name for p in (HERE / "cases" / "warnings").glob("*.bsw"))
 
 
 def _check(golden: Path, actual: str) -> None:
@@ -46,6 +47,17 @@ def test_invalid_case(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     _check(HERE / "cases" / "invalid" / name.replace(".bsw", ".expected"), actual)
 
 
+@pytest.mark.parametrize("name", WARNINGS)
+def test_warning_case(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files that compile, with warnings: the plan is kept and the warnings are shown."""
+    monkeypatch.chdir(HERE)
+    [result] = compile_files([f"cases/warnings/{name}"], ENV)
+    assert result.ok and result.plan is not None and result.diagnostics
+    assert {d.severity.value for d in result.diagnostics} == {"warning"}
+    actual = render_all(list(result.diagnostics), {result.path: result.source}) + "\n"
+    _check(HERE / "cases" / "warnings" / name.replace(".bsw", ".expected"), actual)
+
+
 def _codes_in_checker() -> set[str]:
     found: set[str] = set()
     for module in (HERE.parent.parent / "dsl").glob("*.py"):
@@ -55,8 +67,9 @@ def _codes_in_checker() -> set[str]:
 
 def test_every_code_has_an_invalid_case() -> None:
     expected = "".join(p.read_text(encoding="utf-8")
-                       for p in (HERE / "cases" / "invalid").glob("*.expected"))
-    shown = set(re.findall(r"error\[(dsl\.[a-z-]+)\]", expected))
+                       for kind in ("invalid", "warnings")
+                       for p in (HERE / "cases" / kind).glob("*.expected"))
+    shown = set(re.findall(r"(?:error|warning)\[(dsl\.[a-z-]+)\]", expected))
     missing = _codes_in_checker() - shown - {"dsl.io"}  # dsl.io: test_api, needs a bad file
     assert not missing, f"no golden case shows: {sorted(missing)}"
 

@@ -16,25 +16,31 @@ import asyncio
 import json
 import os
 import re
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from kubernetes.client import V1Pod
 from kubernetes.client.exceptions import ApiException
 from ruamel.yaml import YAML
 
-from baseshift.core.errors import ConfigError, ExecutionError
+from baseshift.core.compiled import CheckEnv
+from baseshift.core.errors import ConfigError, ExecutionError, ExpressionError
+from baseshift.core.expr import ObjectExpr, evaluate
 from baseshift.core.plugins import DEFAULT_PLUGINS
 from baseshift.core.protocols import Executor, JobContext, JobResult
 from baseshift.core.settings import Settings
 from baseshift.core.states import JobState, RunState
+from baseshift.dsl import compile_source
 from baseshift.plugins.kubernetes import executor as executor_kubernetes
 from baseshift.plugins.kubernetes.executor import KubernetesExecutor
 from baseshift.plugins.kubernetes.options import KubeOptions
-from baseshift.plugins.kubernetes.pods import PodDefaults
+from baseshift.plugins.kubernetes.pods import WITH_SCHEMA, PodDefaults, parse_request, pod_manifest
 from baseshift.plugins.kubernetes.watch import PodPhase, PodTracker
 from tests.conftest import free_port
 
@@ -544,3 +550,67 @@ async def test_a_real_pod_runs_on_the_cluster_in_kubeconfig() -> None:
             await asyncio.wait_for(kube.execute(failing), 300)
     finally:
         await kube.aclose()
+
+
+# ------------------------------------------------------- values reach the pod as one word
+
+
+def _pod_configs() -> list[ObjectExpr]:
+    """`with` blocks compiled against the executor's schema (so scripts are marked)."""
+    jobs = [
+        # a script after sh -c in `command`, plain argv items in `args`
+        'command: ["sh", "-c", "printf \'%s\' ${input.v}"], args: ["${input.v}", "x${input.v}"]',
+        # the shell and its -c in `command`, the script in `args`
+        'command: ["/bin/bash", "-ec"], args: ["printf \'%s\' \\"${input.v}\\"", "${input.v}"]',
+    ]
+    body = "\n".join(f'  job k{i} uses kubernetes {{ with {{ image: "alpine", {w} }} }}'
+                     for i, w in enumerate(jobs))
+    source = f'workflow k {{\n  version "1.0.0"\n  input {{ v: string }}\n{body}\n}}\n'
+    compiled = compile_source(source, "k.bsw", CheckEnv({"kubernetes": WITH_SCHEMA}))
+    assert compiled.ok and compiled.plan is not None, compiled.diagnostics
+    return [job.config for job in compiled.plan.jobs]
+
+
+POD_CONFIGS = _pod_configs()
+TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"))
+
+
+def _container_of(config: ObjectExpr, value: str) -> dict[str, Any]:
+    values = evaluate(config, {"input": {"v": value}})
+    pod = pod_manifest(ctx(**values), parse_request(values), PodDefaults(), name="bs-k-1-abcdef")
+    V1Pod.model_validate(pod)
+    container: dict[str, Any] = pod["spec"]["containers"][0]
+    return container
+
+
+def _sh(script: str) -> bytes:
+    return subprocess.run(["/bin/sh", "-c", script], capture_output=True, check=True,
+                          timeout=LIMIT).stdout
+
+
+@given(TEXT)
+def test_any_text_is_one_argv_item_or_one_quoted_word_of_the_pod_script(value: str) -> None:
+    first = _container_of(POD_CONFIGS[0], value)
+    assert first["command"][:2] == ["sh", "-c"]
+    assert _sh(first["command"][2]) == value.encode()
+    assert first["args"] == [value, f"x{value}"]  # argv items are never quoted: no shell
+    second = _container_of(POD_CONFIGS[1], value)
+    assert _sh(second["args"][0]) == value.encode()
+    assert second["args"][1] == value
+
+
+@pytest.mark.parametrize("value", ["O'Brien", "x'; id > stolen.txt; echo '",
+                                   "$(touch pwned)", "`touch pwned`", "; touch pwned"])
+async def test_an_injection_reaches_the_pod_as_text(value: str) -> None:
+    api = FakeCoreV1Api.replaying("succeeded")
+    values = evaluate(POD_CONFIGS[0], {"input": {"v": value}})
+    await run(api, ctx(**values))
+    [pod] = api.created
+    script = pod["spec"]["containers"][0]["command"][2]
+    assert script == "printf '%s' '" + value.replace("'", "'\\''") + "'"
+    assert _sh(script) == value.encode()
+
+
+def test_a_nul_in_a_pod_script_fails_naming_the_item() -> None:
+    with pytest.raises(ExpressionError, match=r"setting 'command\[2\]'.*NUL"):
+        evaluate(POD_CONFIGS[0], {"input": {"v": "\x00"}})

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from baseshift.core.errors import ExecutionError
+from baseshift.core.compiled import CheckEnv
+from baseshift.core.errors import ExecutionError, ExpressionError
+from baseshift.core.expr import Interp, Name, ObjectExpr, evaluate
 from baseshift.core.json_text import output_json
 from baseshift.core.protocols import Executor, JobContext, JobResult
+from baseshift.dsl import compile_source
 from baseshift.plugins.executors import shell as executor_shell
 from baseshift.plugins.executors.shell import CAPTURE_LIMIT, ShellExecutor
 
@@ -380,3 +384,69 @@ async def test_a_second_cancel_while_stopping_still_sees_the_command_reaped(
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, LIMIT)
     assert not Path(f"/proc/{pid}").exists(), "the leader was left unreaped"
+
+
+# ------------------------------------------------------- values reach the shell as one word
+
+
+def _commands(*commands: str) -> list[ObjectExpr]:
+    """Compile one shell job per command (so `command` is marked as a script) and give each
+    job's `with` block unevaluated."""
+    jobs = "\n".join(f"  job j{i} uses shell {{ with {{ command: {json.dumps(c)} }} }}"
+                     for i, c in enumerate(commands))
+    source = f'workflow q {{\n  version "1.0.0"\n  input {{ v: string }}\n{jobs}\n}}\n'
+    compiled = compile_source(source, "q.bsw", CheckEnv({"shell": ShellExecutor.config_schema}))
+    assert compiled.ok and compiled.plan is not None, compiled.diagnostics
+    return [job.config for job in compiled.plan.jobs]
+
+
+QUOTED = _commands(
+    "printf '%s' ${input.v}",                                # outside quotes
+    "printf '%s' 'a${input.v}b'",                            # inside single quotes
+    "printf '%s' \"a${input.v}b\"",                          # inside double quotes
+    "v=${input.v}; printf '%s' \"$(printf '%s' \"$v\"; echo .)\"",  # through a variable
+    "printf '%s' ok # ${input.v}",                           # in a comment
+)
+EXPECTED = [lambda v: v, lambda v: f"a{v}b", lambda v: f"a{v}b", lambda v: v + ".",
+            lambda v: "ok"]
+TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"))
+
+
+def _sh(command: str, cwd: Path | None = None) -> bytes:
+    return subprocess.run(["/bin/sh", "-c", command], capture_output=True, check=True,
+                          timeout=LIMIT, cwd=cwd).stdout
+
+
+@given(TEXT)
+def test_any_text_reaches_the_command_exactly_wherever_it_stands(value: str) -> None:
+    for config, expected in zip(QUOTED, EXPECTED, strict=True):
+        command = evaluate(config, {"input": {"v": value}})["command"]
+        assert _sh(command) == expected(value).encode(), command
+
+
+@pytest.mark.parametrize("value", [
+    "O'Brien", "x'; id > stolen.txt; echo '", "$(touch pwned)", "`touch pwned`",
+    "; touch pwned", "a\nb", "*", "-n", "", "\\", '"', "${HOME}", "it's \"quoted\" (yes)"])
+def test_injections_are_plain_text(value: str, tmp_path: Path) -> None:
+    for config, expected in zip(QUOTED, EXPECTED, strict=True):
+        command = evaluate(config, {"input": {"v": value}})["command"]
+        assert _sh(command, tmp_path) == expected(value).encode()
+    assert list(tmp_path.iterdir()) == []  # nothing was touched, `id` never ran
+
+
+def test_a_nul_character_fails_naming_the_setting() -> None:
+    with pytest.raises(ExpressionError, match="setting 'command'.*NUL"):
+        evaluate(QUOTED[0], {"input": {"v": "a\x00b"}})
+
+
+def test_a_value_inside_a_command_substitution_is_refused_naming_the_setting() -> None:
+    """The checker refuses it (dsl.shell-quote); evaluation refuses it too."""
+    script = Interp(('echo "$(printf %s ', Name("v"), ')"'), shell="command")
+    with pytest.raises(ExpressionError, match=r"setting 'command': \$\{v\} stands inside"):
+        evaluate(script, {"v": "x"})
+
+
+def test_raw_splices_shell_text_and_a_lone_value_is_one_word() -> None:
+    raw, lone = _commands("printf '%s|' ${raw(input.v)}", "${input.v}")
+    assert _sh(evaluate(raw, {"input": {"v": "a b"}})["command"]) == b"a|b|"
+    assert evaluate(lone, {"input": {"v": "echo hi"}})["command"] == "'echo hi'"
