@@ -210,7 +210,8 @@ def _check_json(value: Any) -> None:
         if type(value) is str and has_surrogate(value):
             _refuse_surrogate("output")
         return
-    # json.dumps escapes every surrogate (pairs too) as \udXXX: walk only when one shows
+    # A cheap filter first: the JSON text writes every surrogate (paired ones too) as an
+    # escape `\udXXX`, so the value is walked for its path only when the text holds one.
     if "\\ud" in output_text(value) and (path := surrogate_path(value, "output")) is not None:
         _refuse_surrogate(path)
 

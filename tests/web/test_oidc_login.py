@@ -78,8 +78,9 @@ def providers() -> Iterator[tuple[Provider, Provider]]:
     """Two providers: the one the app trusts, and another on another port (another
     issuer) that signs with the same development keys, as a shared key would."""
     node, package = shutil.which("node"), _package()
-    if node is None:
-        pytest.skip("node is not on PATH: the OpenID provider of these tests runs on node")
+    if node is None:  # tests/run refuses to run without node and npm: never a skip
+        pytest.fail("node is not on PATH: the OpenID provider of these tests runs on node; "
+                    "install Node.js 20 or later with npm, then tests/run")
     if not (package / "package.json").is_file():
         pytest.fail(f"{package} is missing: run tests/run, which installs npm's oidc-provider "
                     "there (or set BASESHIFT_NPM to a folder holding node_modules/oidc-provider)")
