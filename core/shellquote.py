@@ -124,20 +124,8 @@ class _Scanner:
                     self._pop()
                 elif c == "`":
                     self._push("backtick")
-                elif c == "$" and nxt == "(" and text[i + 1:i + 2] == "(":
-                    self._push("arith")
-                    i += 2
-                elif c == "$" and nxt == "[":
-                    self._push("bracket")
-                    i += 1
-                elif c == "$" and nxt == "(":
-                    self._push(BARE)
-                    i += 1
-                    c = "("
-                    self.word = ""
-                elif c == "$" and nxt == "{":
-                    self._push("param")
-                    i += 1
+                elif c == "$" and (opened := self._expansion(nxt, text[i + 1:i + 2])):
+                    i, c = i + opened[0], opened[1]
             else:  # BARE
                 if c in _WORD_BREAK:
                     self._word_ended()
@@ -164,24 +152,12 @@ class _Scanner:
                     self._push("backtick")
                 elif c == "#" and self.prev in _WORD_BREAK:
                     self._push(COMMENT)
-                elif c == "$" and nxt == "(" and text[i + 1:i + 2] == "(":
-                    self._push("arith")
-                    i += 2
-                elif c == "$" and nxt == "[":
-                    self._push("bracket")
-                    i += 1
+                elif c == "$" and (opened := self._expansion(nxt, text[i + 1:i + 2])):
+                    i, c = i + opened[0], opened[1]
                 elif c == "(" and self.prev == "=":
                     self._push("array")  # bash's NAME=(...): its syntax errors do not stop it
                 elif c == "(" and nxt == "(" and self.prev in _WORD_BREAK:
                     self._push("arith")  # bash's (( ... )) arithmetic command
-                    i += 1
-                elif c == "$" and nxt == "(":
-                    self._push(BARE)
-                    i += 1
-                    c = "("  # what follows starts a command: `#` there is a comment
-                    self.word = ""
-                elif c == "$" and nxt == "{":
-                    self._push("param")
                     i += 1
                 elif c == "(":
                     self.depth[-1] += 1
@@ -200,6 +176,25 @@ class _Scanner:
                     self.in_heredoc = self.heredoc.pop(0)
                     self.line = ""
             self.prev = c
+
+    def _expansion(self, nxt: str, after: str) -> tuple[int, str] | None:
+        """Enter the expansion a `$` followed by `nxt` and `after` opens (`$((`, `$[`, `$(`,
+        `${`), in double quotes as outside them: how many more characters it took, and the
+        character to remember as the previous one. None for a `$` opening nothing."""
+        if nxt == "(" and after == "(":
+            self._push("arith")
+            return 2, "$"
+        if nxt == "[":
+            self._push("bracket")
+            return 1, "$"
+        if nxt == "(":
+            self._push(BARE)
+            self.word = ""
+            return 1, "("  # what follows starts a command: `#` there is a comment
+        if nxt == "{":
+            self._push("param")
+            return 1, "$"
+        return None
 
     def _word_ended(self) -> None:
         # `case ... in x) ...` inside $(...) has parentheses that do not pair up: the end of
