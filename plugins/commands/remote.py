@@ -188,8 +188,11 @@ def _print_event(out: Any, event: str, data: Any) -> None:
         attempt = f" (attempt {data['attempt']})" if data.get("attempt") else ""
         tail = error if data.get("new") != "RUNNING" else ""
         out.write(f"{stamp}   {data.get('job')} {data.get('new')}{attempt}{tail}\n")
-    elif event == "snapshot":
+    elif event == "snapshot":  # where the run stands when the stream (re)starts
         out.write(f"{stamp} run {data.get('workflow_id')} {data.get('workflow')} "
                   f"{data.get('status')}\n")
+        for job in [*data.get("completed_jobs", ()), *data.get("running_jobs", ())]:
+            if isinstance(job, dict):  # jobs that changed before the stream began
+                out.write(f"{stamp}   {job.get('id')} {job.get('status')}\n")
     out.flush()
 

@@ -345,3 +345,21 @@ def test_help_names_the_server_options(cli: Any) -> None:
         assert "--server URL" in result.stdout and "--ca-file PEM" in result.stdout, command
     assert "--token-stdin" in cli("login", "--help").stdout
     assert "URL" in cli("logout", "--help").stdout
+
+
+def test_a_run_finished_before_its_stream_began_still_shows_its_jobs() -> None:
+    """The event stream of a run that ended before the client connected holds only its
+    snapshot: the progress lines then come from it (a fast run raced the client in CI)."""
+    import io
+
+    from baseshift.plugins.commands.remote import _print_event
+
+    out = io.StringIO()
+    _print_event(out, "snapshot", {
+        "workflow_id": "r1", "workflow": "hello", "status": "COMPLETED", "at": 0,
+        "completed_jobs": [{"id": "greet", "status": "SUCCEEDED"},
+                           {"id": "shout", "status": "SUCCEEDED"}], "running_jobs": []})
+    lines = out.getvalue().splitlines()
+    assert lines[0].endswith("run r1 hello COMPLETED")
+    assert [line.split()[1:] for line in lines[1:]] == [["greet", "SUCCEEDED"],
+                                                        ["shout", "SUCCEEDED"]]
