@@ -126,3 +126,11 @@ class Forbidden(BaseShiftError):
 
     code = "auth.forbidden"
     status = 403
+
+
+class SealError(BaseShiftError):
+    """A sealed value that cannot be opened: unknown or retired key, tampered ciphertext, not
+    a sealed value at all. Never a 500: the caller sent (or stored) something wrong."""
+
+    code = "keys.unseal-failed"
+    status = 422

@@ -9,16 +9,18 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pluggy
 
 from .access import combine
-from .errors import PluginError
+from .errors import ConfigError, PluginError
 from .registry import Backend
+from .sealing import Sealer
 
 if TYPE_CHECKING:
     from .access import Actor, Permission, Resource
+    from .compliance import Control
     from .diagnostics import Diagnostic
     from .events import Event
     from .plan import Plan
@@ -123,6 +125,21 @@ class Hooks:
             if value is not None:
                 return str(value)
         return None
+
+    def sealer(self) -> Sealer:
+        """The sealer a plugin provides (`provide_sealer`); a ConfigError when none does."""
+        for result in self.pm.hook.provide_sealer(baseshift=self.baseshift):
+            if result is not None:
+                return cast(Sealer, result)
+        raise ConfigError("no plugin seals secret values",
+                          hint="enable the builtin 'keys' plugin, or install a key plugin")
+
+    async def compliance_controls(self) -> list[Control]:
+        """Every plugin's controls, as found now."""
+        found: list[Control] = []
+        for impl in self._impls("compliance_controls"):
+            found.extend(await await_me_maybe(self._call(impl)) or ())
+        return found
 
     def validate_plan(self, plan: Plan) -> list[Diagnostic]:
         return [d for group in self.pm.hook.validate_plan(baseshift=self.baseshift, plan=plan)

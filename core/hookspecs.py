@@ -22,12 +22,14 @@ if TYPE_CHECKING:
     from .access import Actor, Decision, Permission, Resource
     from .appface import App
     from .command import Command
+    from .compliance import Control
     from .diagnostics import Diagnostic
     from .events import Event
     from .plan import Plan
     from .protocols import Executor, JobContext
     from .records import RunRecord
     from .registry import Offered
+    from .sealing import Sealer
 
 hookspec = pluggy.HookspecMarker("baseshift")
 hookimpl = pluggy.HookimplMarker("baseshift")
@@ -160,6 +162,27 @@ def resolve_secret(baseshift: App, name: str) -> str | Awaitable[str | None] | N
     Secret values reach executors but are never stored: stored job inputs show `***`.
 
     Mode: first. Async: yes.
+    """
+
+
+@hookspec
+def provide_sealer(baseshift: App) -> Sealer | None:
+    """Return the `core.sealing.Sealer` that encrypts stored secret values (run inputs
+    declared `secret`, `secret` outputs, the key API), or None to leave it to another
+    plugin. The builtin `keys` plugin answers last, so a third-party plugin takes over by
+    answering. Called once the state store is open; return the same object every time.
+
+    Mode: first. Async: no.
+    """
+
+
+@hookspec
+def compliance_controls(baseshift: App) -> list[Control] | Awaitable[list[Control]]:
+    """Return the `core.compliance.Control`s the plugin can judge from the live installation
+    (its configuration and stored state), for the compliance report. Each is computed when
+    called: nothing in a control is a constant.
+
+    Mode: collect. Async: yes.
     """
 
 

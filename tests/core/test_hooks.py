@@ -177,6 +177,43 @@ async def test_hook_resolve_secret(make_baseshift: Any, monkeypatch: Any) -> Non
     assert snap.jobs["a"].output == {"k": len("from-vault")}  # not from-env's 8
 
 
+async def test_hook_provide_sealer(make_baseshift: Any) -> None:
+    from baseshift.core.sealing import SEALED_PREFIX, Sealer
+
+    class Reverse:
+        """A sealer a test can read: the text reversed behind the prefix."""
+
+        async def seal(self, plaintext: str) -> str:
+            return SEALED_PREFIX + plaintext[::-1]
+
+        async def unseal(self, sealed: str) -> str:
+            return sealed.removeprefix(SEALED_PREFIX)[::-1]
+
+    class Keys:
+        @hookimpl
+        def provide_sealer(self) -> Sealer:
+            return Reverse()
+
+    async with make_baseshift(plugins=(Keys(),)) as bs:
+        sealer = bs.hooks.sealer()
+        assert await sealer.seal("abc") == "bsenc:cba"
+        assert await sealer.unseal("bsenc:cba") == "abc"
+
+
+async def test_hook_compliance_controls(make_baseshift: Any) -> None:
+    from baseshift.core.compliance import Control
+
+    class Audit:
+        @hookimpl
+        async def compliance_controls(self) -> list[Control]:
+            return [Control("acme.check", "the check holds", "implemented", "seen just now",
+                            {"SOC 2": ("CC7.2",)})]
+
+    async with make_baseshift(plugins=(Audit(),)) as bs:
+        ids = [c.id for c in await bs.hooks.compliance_controls()]
+    assert "acme.check" in ids
+
+
 def test_hook_validate_plan(tmp_path: Path) -> None:
     class NeedsTimeouts:
         @hookimpl
