@@ -92,14 +92,15 @@ class AttemptRunner:
     async def run(self, launch: Launch) -> Outcome:
         """Run the attempt; every failure of user code becomes an outcome. A cancellation of
         this task (cancel, timeout of the run, shutdown) propagates. Every secret of the
-        attempt is masked in its output, error and log (core/masking.py); lone surrogates in
+        attempt is masked in its output, error and log (core/masking.py), unless the
+        dangerous setting `mask_secrets = false` turned that off; lone surrogates in
         the error and the log (a step printing bytes that are not UTF-8) become U+FFFD:
         every store and page must be able to write them."""
         masker = Masker()
         outcome = await self._attempt(launch, masker)
         error = None if outcome.error is None else replace_surrogates(outcome.error)
         outcome = outcome._replace(error=error, log=replace_surrogates(outcome.log))
-        if not masker:
+        if not masker or not self.bs.settings.mask_secrets:  # off: docs/security.md
             return outcome
         return Outcome(masker.value(outcome.output),
                        None if outcome.error is None else masker.text(outcome.error),

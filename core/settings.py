@@ -57,6 +57,11 @@ class Settings:
             The loopback names (`localhost`, `127.0.0.1`, `[::1]`) are always allowed, so
             empty means loopback only. Behind a reverse proxy, pass the original Host
             through (X-Forwarded-Host is not trusted).
+        mask_secrets: replace every secret value (and its encodings) by `***` in what a job
+            leaves behind, its log, output and error (core/masking.py; `mask_secrets` in
+            the file, default true). DANGEROUS when false: secrets a step prints are stored
+            and shown in clear; for debugging a throwaway installation only. The compliance
+            report shows it.
         extra: the file's `[plugins.NAME]` tables, keyed by NAME (read with
             `config.option`), and values a command sets for a plugin (`progress`).
     """
@@ -77,6 +82,7 @@ class Settings:
     mongo_url: str | None = None
     auth: str = "on"
     allowed_hosts: tuple[str, ...] = ()
+    mask_secrets: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -13,12 +13,15 @@ from baseshift.core.errors import ConfigError
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.protocols import StateStore
 
+from .backups import record_backup
 from .common import app_for
 
 
 async def cmd_backup(args: argparse.Namespace) -> int:
     """`baseshift backup FILE`: a consistent copy of the state (and template) store."""
-    runs = await _backups(app_for(args).store, "backup").backup(Path(args.file))
+    store = app_for(args).store
+    runs = await _backups(store, "backup").backup(Path(args.file))
+    await record_backup(store, runs, Path(args.file))
     print(f"backed up {runs} run(s) to {args.file}")
     return ExitCode.OK
 

@@ -13,6 +13,8 @@ from baseshift.core.audit import SYSTEM_ACTING, acting_as
 from baseshift.core.command import Command, ExitCode, run_async, settings_from
 from baseshift.core.hookspecs import hookimpl
 
+from .listener import LISTENER, Listener
+
 if TYPE_CHECKING:
     from hypercorn.config import Config
     from starlette.types import ASGIApp
@@ -49,6 +51,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from baseshift.core.app.application import BaseShift
     from baseshift.core.console import configure_console
     from baseshift.web.app import create_app
 
@@ -77,7 +80,9 @@ def _serve(args: argparse.Namespace) -> int:
     asyncio.run(_preflight(settings))
     scheme = "https" if args.certfile else "http"
     url = f"{scheme}://{_host(args.host)}:{args.port}/"
-    app = create_app(settings, on_ready=lambda bs: _ready(bs, url))
+    bs = BaseShift(settings)
+    bs.stash[LISTENER] = Listener(args.host, args.port, args.certfile or None)
+    app = create_app(baseshift=bs, on_ready=lambda ready: _ready(ready, url))
     print(f"Base Shift is starting (workflows: {settings.workflows_dir}, "
           f"data: {settings.data_dir})", flush=True)
     try:
