@@ -39,6 +39,11 @@ def test_the_file_sets_values_relative_to_itself(tmp_path: Path) -> None:
     assert settings.extra["demo"]["api_key"] == "abc"
 
 
+def test_secret_masking_is_on_unless_the_file_turns_it_off(tmp_path: Path) -> None:
+    assert Settings().mask_secrets is True
+    assert _settings(tmp_path, "[baseshift]\nmask_secrets = false\n").mask_secrets is False
+
+
 def test_environment_beats_the_file_and_arguments_beat_both(tmp_path: Path) -> None:
     path = tmp_path / "baseshift.toml"
     path.write_text(FILE)
@@ -57,6 +62,7 @@ def test_environment_beats_the_file_and_arguments_beat_both(tmp_path: Path) -> N
     ('[baseshift]\nmax_parallel = "8"\n', "Expected a positive integer", None),
     ('[baseshift]\nload_entrypoints = "yes"\n', "Expected true or false", None),
     ('[baseshift]\ndisabled_plugins = "a"\n', "a list of plugin names", None),
+    ('[baseshift]\nmask_secrets = "no"\n', "Expected true or false", None),
     ('baseshift = 3\n', "'baseshift' must be a table", None),
     ('[baseshift\n', "at line 1, column", "docs/configuration.md"),
 ])

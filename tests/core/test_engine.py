@@ -248,6 +248,17 @@ async def test_secrets_reach_the_job_but_are_not_stored(make_baseshift: Any,
     assert snap.jobs["a"].inputs == {"function": "engine_samples:echo", "t": "***"}
 
 
+async def test_mask_secrets_false_really_leaves_secrets_in_clear(make_baseshift: Any,
+                                                                  monkeypatch: Any) -> None:
+    """The dangerous setting does what it says (the compliance report flags it): what a job
+    leaves behind keeps the secret; the stored inputs still never hold it."""
+    monkeypatch.setenv("BASESHIFT_SECRET_TOKEN", "s3cr3t")
+    plan = Plan("p", "1.0.0", jobs=(job("a", "echo", args={"t": Attr(Name("secret"), "TOKEN")}),))
+    snap = await run_plan(make_baseshift, plan, mask_secrets=False)
+    assert snap.jobs["a"].output == {"t": "s3cr3t"}
+    assert snap.jobs["a"].inputs == {"function": "engine_samples:echo", "t": "***"}
+
+
 async def test_missing_secret_fails_with_a_hint(make_baseshift: Any) -> None:
     plan = Plan("p", "1.0.0", jobs=(job("a", "echo",
                                         args={"t": Attr(Name("secret"), "NOPE_NOT_SET")}),))

@@ -89,3 +89,55 @@ def test_a_certificate_that_does_not_load_is_a_clear_error(run_cli: Any,
     bad = run_cli("serve", "--certfile", str(tmp_path / "bad.pem"), "--keyfile", str(pki.key))
     assert bad.exit_code == 2 and "cannot use" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def _served_report(tmp_path: Path, tls: Any | None) -> dict[str, Any]:
+    """The compliance report of a `baseshift serve` process (auth off on loopback, so no
+    credentials are needed), with HTTPS when `tls` (a Pki) is given."""
+    (tmp_path / "flows").mkdir(exist_ok=True)
+    port = free_port()
+    flags = [] if tls is None else ["--certfile", str(tls.cert), "--keyfile", str(tls.key)]
+    log_path = tmp_path / f"server-{port}.log"
+    log = log_path.open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "baseshift", "serve", "--port", str(port), "--workflows",
+         str(tmp_path / "flows"), "--data-dir", str(tmp_path / "data"), "--auth", "none",
+         *flags], stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    scheme = "http" if tls is None else "https"
+    verify: Any = True if tls is None else ssl.create_default_context(cafile=str(tls.ca))
+    try:
+        with httpx.Client(verify=verify, base_url=f"{scheme}://127.0.0.1:{port}",
+                          timeout=5) as client:
+            deadline = time.monotonic() + 60
+            while True:
+                assert proc.poll() is None, log_path.read_text()
+                assert time.monotonic() < deadline, log_path.read_text()
+                try:
+                    answer = client.get("/api/v1/compliance/report")
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+        assert answer.status_code == 200, answer.text
+        body: dict[str, Any] = answer.json()
+        return body
+    finally:
+        stop_process(proc)
+        log.close()
+
+
+def test_the_compliance_report_sees_how_serve_listens(tmp_path: Path) -> None:
+    """`serve --certfile --keyfile` makes the TLS control implemented, plain `serve` pending,
+    and the transport frameworks' counts follow."""
+    pki = make_pki(tmp_path)
+    https = _served_report(tmp_path, pki)
+    plain = _served_report(tmp_path, None)
+    tls = {c["id"]: c for c in https["controls"]}["server.tls"]
+    clear = {c["id"]: c for c in plain["controls"]}["server.tls"]
+    assert tls["status"] == "implemented" and clear["status"] == "pending"
+    assert "serving HTTPS on 127.0.0.1:" in tls["evidence"] and str(pki.cert) in tls["evidence"]
+    assert "Strict-Transport-Security: max-age=31536000" in tls["evidence"]
+    assert clear["evidence"].startswith("serving plain HTTP on 127.0.0.1:")
+    soc2 = (https["compliance_status"]["SOC 2"], plain["compliance_status"]["SOC 2"])
+    assert soc2[0]["controls_implemented"] == soc2[1]["controls_implemented"] + 1
+    assert soc2[0]["controls_pending"] == soc2[1]["controls_pending"] - 1
