@@ -89,7 +89,8 @@ def signed(body: bytes) -> dict[str, str]:
 
 READERS = ["/api/v1/workflows", "/ui/runs", "/api/v1/definitions", "/api/v1/templates",
            "/api/v1/audit-logs", "/ui/audit", "/api/v1/users", "/ui/templates",
-           "/ui/admin/users"]
+           "/ui/admin/users", "/api/v1/compliance/report", "/ui/compliance",
+           "/ui/compliance/report.html", "/ui/compliance/report.pdf"]
 
 
 async def read_everything(client: httpx.AsyncClient, run_ids: list[str]) -> None:
