@@ -57,7 +57,8 @@ def make_environment(extra_dirs: Iterable[str | Path] = ()) -> jinja2.Environmen
     env = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     env.globals.update(url_for=_url_for, static=_static, htmx_js=HTMX_JS, sse_js=SSE_JS,
-                       csrf_token=_csrf_token, current_actor=_current_actor)
+                       csrf_token=_csrf_token, current_actor=_current_actor,
+                       has_route=_has_route)
     env.filters.update(when=format_time, duration=format_duration, pretty_json=pretty_json,
                        state_class=state_class)
     return env
@@ -107,6 +108,14 @@ def render_text(request: Request, template: str, context: Mapping[str, Any], *,
 def _url_for(context: Mapping[str, Any], name: str, /, **params: Any) -> str:
     request: Request = context["request"]
     return str(request.url_for(name, **{k: str(v) for k, v in params.items()}).path)
+
+
+@jinja2.pass_context
+def _has_route(context: Mapping[str, Any], name: str, /) -> bool:
+    """Whether a route called `name` exists: a link to a page of a plugin that may be
+    disabled is shown only when the page is there."""
+    request: Request = context["request"]
+    return any(getattr(route, "name", None) == name for route in request.app.router.routes)
 
 
 @jinja2.pass_context

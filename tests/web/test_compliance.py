@@ -348,6 +348,16 @@ async def test_the_page_shows_every_control_and_framework(
     assert '<a href="/ui/compliance">Compliance</a>' in page.text  # the header's link
 
 
+async def test_without_the_report_plugin_pages_render_without_its_link(
+        make_client: Callable[..., Any]) -> None:
+    async with make_client(disabled_plugins=("compliance",)) as (bs, client):
+        page = await client.get("/ui/audit")
+        gone = await client.get(REPORT)
+    assert page.status_code == 200 and 'href="/ui/audit"' in page.text
+    assert "/ui/compliance" not in page.text
+    assert gone.status_code == 404
+
+
 def pdf_text(data: bytes) -> bytes:
     """The content streams of a PDF, inflated when compressed."""
     out = []
