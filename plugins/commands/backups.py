@@ -8,6 +8,7 @@ from pathlib import Path
 
 from baseshift.core import audit
 from baseshift.core.audit import AuditLog, AuditQuery
+from baseshift.core.json_text import replace_surrogates
 from baseshift.core.protocols import StateStore
 
 BACKUP_ACTION = "store.backup"
@@ -18,7 +19,8 @@ async def record_backup(store: StateStore, runs: int, target: Path) -> None:
     await store.open()
     try:
         await audit.record(store, [audit.entry(BACKUP_ACTION, f"store:{store.name}",
-                                               runs=str(runs), file=str(target))])
+                                               runs=str(runs),
+                                               file=replace_surrogates(str(target)))])
     finally:
         await store.close()
 
@@ -29,7 +31,7 @@ class LastBackup:
     runs: str
     actor: str
     count: int
-    """How many backups the trail records (up to the page read)."""
+    """How many backups the trail records (counted up to 1000)."""
 
 
 async def last_backup(store: AuditLog) -> LastBackup | None:
