@@ -70,8 +70,8 @@ def _text(found: dict[str, Any]) -> str:
                      f"{rotation['total']} data keys re-wrapped (run `baseshift keys rotate`)")
     last = found["last_rotation"]
     if last is not None:
-        lines.append(f"last rotation finished {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(last['finished_at']))}"
-                     f" to {last['kek_id']}")
+        at = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(last["finished_at"]))
+        lines.append(f"last rotation finished {at} to {last['kek_id']}")
     return "\n".join(lines)
 
 

@@ -6,7 +6,19 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from sqlalchemy import Column, Connection, Float, Index, Table, Text, delete, func, insert, select, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    Float,
+    Index,
+    Table,
+    Text,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from baseshift.core.capabilities import DataKeyRecord
 from baseshift.core.json_text import dumps_compact, loads_strict
