@@ -74,9 +74,9 @@ async def unfinished(store: DataKeys) -> str | None:
 
 async def status(store: DataKeys, provider: KeyProvider) -> dict[str, Any]:
     """The keys' state as JSON: KEKs with ages and data keys each, the rotation."""
-    now = time.time()
     counts = await store.data_key_counts()
     current = await provider.current()
+    now = time.time()
     state: Mapping[str, Any] = await store.key_state() or {}
     keks = [_kek_json(k, now, counts.get(k.id, 0), k.id == current.id)
             for k in await provider.keks()]
@@ -93,5 +93,5 @@ async def status(store: DataKeys, provider: KeyProvider) -> dict[str, Any]:
 
 def _kek_json(kek: Kek, now: float, data_keys: int, current: bool) -> dict[str, Any]:
     return {"id": kek.id, "created_at": kek.created_at,
-            "age_days": round((now - kek.created_at) / 86400, 2),
+            "age_days": round(max(0.0, now - kek.created_at) / 86400, 2),
             "retired_at": kek.retired_at, "current": current, "data_keys": data_keys}
