@@ -31,12 +31,12 @@ async def controls(keys: Keys, sealer_is_ours: bool) -> list[Control]:
 
 def _kek_age(found: dict[str, Any], max_days: float) -> Control:
     current = next(k for k in found["keks"] if k["current"])
-    age = current["age_days"]
+    age = max(0.0, time.time() - current["created_at"]) / 86400
     holds = age <= max_days
     return Control(
         "keys.kek-age", f"The key-encryption key is younger than {max_days:g} days",
         "implemented" if holds else "pending",
-        f"the current key-encryption key {current['id']} is {age:g} days old (limit "
+        f"the current key-encryption key {current['id']} is {age:.1f} days old (limit "
         f"{max_days:g}){'' if holds else '; run `baseshift keys rotate`'}", KEY_MANAGEMENT)
 
 

@@ -117,3 +117,4 @@ def test_status_prints_the_keys(run_cli: Callable[..., Any]) -> None:
     assert shown.exit_code == 0, shown.stderr
     assert shown.stdout.startswith("provider file: 0 data keys\n  local-")
     assert "(current): 0.0 days old, 0 data keys" in shown.stdout
+
