@@ -104,6 +104,7 @@ class VaultTransit:
                 name=o.key_name, key_type="aes256-gcm96", mount_point=o.transit_mount))
             found = await _call(o, read)
         data: dict[str, Any] = found["data"]
+        self._ready = True
         return data
 
     async def keks(self) -> list[Kek]:
@@ -127,6 +128,8 @@ class VaultTransit:
 
     async def wrap(self, dek: bytes) -> tuple[str, str]:
         o = self.options
+        if not self._ready:  # made as an aes256-gcm96 key, not whatever an upsert makes
+            await self._key()
         found = await _call(o, lambda: self._transit.encrypt_data(
             name=o.key_name, plaintext=base64.b64encode(dek).decode(),
             mount_point=o.transit_mount))
