@@ -56,10 +56,12 @@ async def _api_key(envelope: Envelope, key_id: str) -> Any:
     return found[1]
 
 
-async def _record(request: Request, action: str, key_id: str, outcome: str = audit.SUCCESS,
-                  **detail: str) -> None:
-    await audit.record(baseshift_of(request).store,
-                       [audit.entry(action, f"data_key:{key_id}", outcome, **detail)])
+async def _record(request: Request, action: str, key_id: str,
+                  refused: SealError | None = None) -> None:
+    resource = f"data_key:{key_id}"
+    done = (audit.entry(action, resource) if refused is None else
+            audit.entry(action, resource, audit.FAILURE, reason=refused.message))
+    await audit.record(baseshift_of(request).store, [done])
 
 
 @requires(KEYS_GENERATE)
@@ -96,7 +98,7 @@ async def decrypt(request: Request) -> Response:
                             f"not {key_id}")
         data = open_with(token, API, cipher)
     except SealError as exc:
-        await _record(request, "keys.decrypt", key_id, audit.FAILURE, reason=exc.message)
+        await _record(request, "keys.decrypt", key_id, exc)
         raise
     await _record(request, "keys.decrypt", key_id)
     return JSONResponse({"data": data})
