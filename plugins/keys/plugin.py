@@ -8,11 +8,13 @@ import logging
 from typing import TYPE_CHECKING
 
 from baseshift.core.access import Permission
+from baseshift.core.capabilities import DataKeys
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.stash import SERVING, StashKey
 
 from .rotation import rotate, unfinished
 from .service import keys_of
+from .settings import keys_settings
 
 if TYPE_CHECKING:
     from baseshift.core.appface import App
@@ -38,8 +40,16 @@ def register_permissions() -> list[Permission]:
 
 
 @hookimpl
-def startup(baseshift: App) -> None:
-    """A server finishes a rotation left unfinished, in the background."""
+async def startup(baseshift: App) -> None:
+    """Check the options; make (or check) the key file; in a server, finish a rotation left
+    unfinished, in the background. A store without the `DataKeys` ability is left alone
+    here: only sealing needs it, and says so (`provide_sealer`)."""
+    options = keys_settings(baseshift.settings)
+    if not isinstance(baseshift.store, DataKeys):
+        return
+    keys = keys_of(baseshift.stash, baseshift.settings, baseshift.store)
+    if options.provider == "file":  # a remote provider is first asked when a key is needed
+        await keys.provider.current()
     if baseshift.stash.get(SERVING) and RESUMING not in baseshift.stash:
         baseshift.stash[RESUMING] = asyncio.get_running_loop().create_task(_resume(baseshift))
 
@@ -79,8 +89,6 @@ async def compliance_controls(baseshift: App) -> list[Control]:
 async def resolve_secret(baseshift: App, name: str) -> str | None:
     """`${secret.NAME}` from Vault's KV v2 engine, when `[plugins.keys.vault] kv_mount` is
     set (else None: the next plugin answers)."""
-    from .settings import keys_settings
-
     vault = keys_settings(baseshift.settings).vault
     if vault is None or vault.kv_mount is None:
         return None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -133,3 +134,23 @@ async def test_a_provider_sees_keks_another_process_added(tmp_path: Path) -> Non
     new = await cli.create()
     assert (await server.current()).id == new.id != first.id
     assert {k.id for k in await server.keks()} == {first.id, new.id}
+
+
+async def test_the_key_file_is_made_at_the_first_start(
+        make_baseshift: Any, tmp_path: Path) -> None:
+    async with make_baseshift(store="sqlite"):
+        path = tmp_path / "data" / "keys.json"
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    os.chmod(path, 0o644)
+    with pytest.raises(ConfigError, match="can be read or written by others"):
+        async with make_baseshift(store="sqlite"):
+            pass
+
+
+async def test_bad_options_stop_the_start(make_baseshift: Any) -> None:
+    with pytest.raises(ConfigError, match="'plugins.keys.provider' has value 'hsm'"):
+        async with make_baseshift(extra={"keys": {"provider": "hsm"}}):
+            pass
+    with pytest.raises(ConfigError, match="unknown key"):
+        async with make_baseshift(extra={"keys": {"rotation": 5}}):
+            pass
