@@ -27,9 +27,10 @@ from .service import Keys, keys_of
 TAGS = ["keys"]
 STRING = {"type": "string"}
 KEY = obj({"key_id": STRING}, ("key_id",))
-ENCRYPT = obj({"key_id": STRING, "data": STRING}, ("key_id", "data"))
+ENCRYPT = obj({"key_id": STRING, "data": STRING}, ("key_id", "data"), closed=True)
 ENCRYPTED = obj({"encrypted_data": STRING}, ("encrypted_data",))
-DECRYPT = obj({"key_id": STRING, "encrypted_data": STRING}, ("key_id", "encrypted_data"))
+DECRYPT = obj({"key_id": STRING, "encrypted_data": STRING}, ("key_id", "encrypted_data"),
+              closed=True)
 DECRYPTED = obj({"data": STRING}, ("data",))
 
 
