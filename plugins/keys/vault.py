@@ -24,6 +24,7 @@ from .settings import VaultSettings
 
 T = TypeVar("T")
 _CIPHERTEXT = re.compile(r"vault:v(\d+):[A-Za-z0-9+/=]+")
+_SECRET_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 CLIENT: StashKey[Any] = StashKey("keys.vault-client")
 
 
@@ -171,8 +172,12 @@ class VaultTransit:
 
 
 async def read_secret(stash: Stash, options: VaultSettings, name: str) -> str | None:
-    """The `kv_field` of KV v2 secret `kv_prefix + name`, or None when there is none."""
+    """The `kv_field` of KV v2 secret `kv_prefix + name`, or None when there is none (or
+    `name` is not a plain name: it never climbs out of `kv_prefix`)."""
     from hvac.exceptions import InvalidPath
+
+    if not _SECRET_NAME.fullmatch(name):
+        return None
 
     client = stash.get(CLIENT)
     if client is None:

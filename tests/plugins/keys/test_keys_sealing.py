@@ -154,3 +154,20 @@ async def test_bad_options_stop_the_start(make_baseshift: Any) -> None:
     with pytest.raises(ConfigError, match="unknown key"):
         async with make_baseshift(extra={"keys": {"rotation": 5}}):
             pass
+
+
+async def test_opened_data_keys_are_cached_within_a_bound(tmp_path: Path) -> None:
+    store = MemoryStateStore()
+    envelope = Envelope(store, LocalKeyFile(tmp_path / "keys.json"), cache_size=2)
+    sealer = StoreSealer(envelope, renew_uses=1)
+    tokens = {await sealer.seal(str(n)): str(n) for n in range(4)}
+    assert len(envelope._cache) == 2  # noqa: SLF001 - the bound is the point
+    assert {t: await sealer.unseal(t) for t in tokens} == tokens
+    assert len(envelope._cache) == 2  # noqa: SLF001
+
+
+async def test_the_data_key_is_renewed_after_its_time(tmp_path: Path) -> None:
+    sealer = sealer_in(tmp_path)
+    sealer.renew_after = 0.0
+    first, second = await sealer.seal("a"), await sealer.seal("b")
+    assert Token.parse(first).key_id != Token.parse(second).key_id

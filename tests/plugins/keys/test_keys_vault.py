@@ -132,3 +132,13 @@ async def test_a_real_vault_wraps_and_rotates() -> None:
         pytest.skip(NO_SERVER)
     name = f"baseshift-test-{uuid.uuid4().hex[:8]}"
     await _round_trip_and_rotation(provider_for(address, name))
+
+
+async def test_a_secret_name_never_climbs_out_of_the_prefix(
+        vault: FakeVault, make_baseshift: Callable[..., Any]) -> None:
+    vault.kv["secret/other"] = {"value": "not yours"}
+    extra = {"keys": {"vault": {"address": vault.url, "kv_mount": "secret",
+                                "kv_prefix": "ci/"}}}
+    async with make_baseshift(extra=extra) as bs:
+        assert await bs.hooks.resolve_secret("../other") is None
+    assert not any("other" in path for _, path, _ in vault.seen)
