@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from baseshift.core.access import Permission
 from baseshift.core.capabilities import DataKeys
+from baseshift.core.compliance import Control
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.stash import SERVING, StashKey
 
@@ -18,7 +19,6 @@ from .settings import keys_settings
 
 if TYPE_CHECKING:
     from baseshift.core.appface import App
-    from baseshift.core.compliance import Control
     from baseshift.core.sealing import Sealer
 
 log = logging.getLogger("baseshift.keys")
@@ -79,8 +79,12 @@ async def shutdown(baseshift: App) -> None:
 
 @hookimpl
 async def compliance_controls(baseshift: App) -> list[Control]:
-    from .controls import controls
+    from .controls import AT_REST, controls
 
+    if not isinstance(baseshift.store, DataKeys):
+        return [Control("keys.at-rest", "Stored secret values are encrypted", "pending",
+                        f"the state store {baseshift.store.name!r} cannot keep data keys, so "
+                        "the keys plugin seals nothing", AT_REST)]
     keys = keys_of(baseshift.stash, baseshift.settings, baseshift.store)
     return await controls(keys, baseshift.hooks.sealer() is keys.sealer)
 

@@ -171,3 +171,13 @@ async def test_the_data_key_is_renewed_after_its_time(tmp_path: Path) -> None:
     sealer.renew_after = 0.0
     first, second = await sealer.seal("a"), await sealer.seal("b")
     assert Token.parse(first).key_id != Token.parse(second).key_id
+
+
+def test_a_store_that_cannot_keep_data_keys_is_named() -> None:
+    from baseshift.plugins.keys.service import data_keys_of
+
+    class Bare:
+        name = "bare"
+
+    with pytest.raises(ConfigError, match="store 'bare' cannot keep data keys"):
+        data_keys_of(Bare())  # type: ignore[arg-type]
