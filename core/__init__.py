@@ -27,7 +27,15 @@ if TYPE_CHECKING:
     from .app.application import BaseShift
     from .appface import App
     from .cache import Cache, CacheStats, JSONValue, check_key, check_ttl, decode, encode
-    from .capabilities import Backups, Leadership, Retention, SharedDocuments, SharedLocks
+    from .capabilities import (
+        Backups,
+        DataKeyRecord,
+        DataKeys,
+        Leadership,
+        Retention,
+        SharedDocuments,
+        SharedLocks,
+    )
     from .command import (
         Command,
         ExitCode,
@@ -124,7 +132,7 @@ __all__ = [
     "RunCursor", "RunPage", "RunPerformance", "RunQuery", "RunRecord", "RunSnapshot",
     "StateStore", "SuccessRates", "WorkflowPerformance", "dumps_compact",
     "RunAnalytics", "Backups", "Leadership", "Retention", "Retired", "SharedDocuments",
-    "SharedLocks",
+    "SharedLocks", "DataKeys", "DataKeyRecord",
     # template stores
     "Bump", "DOCUMENT_KEYS", "StepDocument", "TemplateDocument", "TemplateError",
     "TemplateExists", "TemplateIncompatible", "TemplateReadOnly", "TemplateSpec",
@@ -156,7 +164,8 @@ if not TYPE_CHECKING:  # type checkers read the imports above, and reject other 
         "cache": ("Cache", "CacheStats", "JSONValue", "check_key", "check_ttl", "decode", "encode"),
         "command": ("Command", "ExitCode", "existing_file", "existing_path", "print_json",
                     "run_async", "settings_from"),
-        "capabilities": ("Backups", "Leadership", "Retention", "SharedDocuments", "SharedLocks"),
+        "capabilities": ("Backups", "DataKeyRecord", "DataKeys", "Leadership", "Retention",
+                         "SharedDocuments", "SharedLocks"),
         "config": ("masked", "option"),
         "console": ("configure_console",),
         "diagnostics": ("Diagnostic", "Severity", "Span"),

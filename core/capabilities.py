@@ -8,8 +8,9 @@ stores: `memory` and `sqlite` lead (`lead`, within one machine) and `sqlite` bac
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -63,6 +64,42 @@ class SharedDocuments(Protocol):
     async def load_document(self, name: str) -> Any: ...
 
     async def save_document(self, name: str, value: Any) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DataKeyRecord:
+    """A data key (plugins/keys/): `wrapped` is the key encrypted by the key-encryption key
+    `kek_id` of a key provider (text the provider chose); `purpose` is what it seals
+    ("store": stored secret values; "api": the key API's keys)."""
+
+    id: str
+    purpose: str
+    kek_id: str
+    wrapped: str
+    created_at: float
+
+
+@runtime_checkable
+class DataKeys(Protocol):
+    """Wrapped data keys, and one small JSON document of the key plugin's state (the
+    rotation under way or the last one finished); `key_state` is None before any save.
+    `rewrap_data_key` replaces the wrapping only while the key is still under `old_kek`
+    (compare-and-set) and says whether it did."""
+
+    async def save_data_key(self, key: DataKeyRecord) -> None: ...
+
+    async def load_data_key(self, key_id: str) -> DataKeyRecord | None: ...
+
+    async def data_keys_not_under(self, kek_id: str, limit: int) -> list[DataKeyRecord]: ...
+
+    async def rewrap_data_key(self, key_id: str, old_kek: str, new_kek: str,
+                              wrapped: str) -> bool: ...
+
+    async def data_key_counts(self) -> dict[str, int]: ...
+
+    async def key_state(self) -> Mapping[str, object] | None: ...
+
+    async def save_key_state(self, state: Mapping[str, object]) -> None: ...
 
 
 def missing_ability(store: StateStore, does: str, needed_by: str, hint: str) -> ConfigError:

@@ -120,11 +120,10 @@ class Hooks:
             log.exception("track_event observer failed for %r", event)
 
     async def resolve_secret(self, name: str) -> str | None:
-        for result in self.pm.hook.resolve_secret(baseshift=self.baseshift, name=name):
-            value = await await_me_maybe(result)
-            if value is not None:
-                return str(value)
-        return None
+        # one implementation at a time: calling them all first left the coroutines of those
+        # after the answering one never awaited (a RuntimeWarning, and a wasted vault call)
+        value = await self._first("resolve_secret", name=name)
+        return None if value is None else str(value)
 
     def sealer(self) -> Sealer:
         """The sealer a plugin provides (`provide_sealer`); a ConfigError when none does."""

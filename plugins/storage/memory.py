@@ -30,6 +30,7 @@ from . import memory_queries as queries
 from .claims import ClaimedRuns, LocalClaims
 from .memory_audit import AuditTrail
 from .memory_identity import IdentityData, MemoryIdentity
+from .memory_keys import MemoryDataKeys
 
 R = TypeVar("R", RunRecord, JobRecord, AttemptRecord)
 
@@ -89,7 +90,7 @@ def copy_job(job: JobRecord) -> JobRecord:
     return new
 
 
-class MemoryStateStore(ClaimedRuns, MemoryIdentity):
+class MemoryStateStore(ClaimedRuns, MemoryIdentity, MemoryDataKeys):
     """A `StateStore` (and `IdentityStore`) held in this process's memory; its data lives as
     long as the instance.
 
@@ -108,6 +109,8 @@ class MemoryStateStore(ClaimedRuns, MemoryIdentity):
         self._claims = LocalClaims()
         self._identity = IdentityData()
         self._trail = AuditTrail()
+        self._data_keys = {}
+        self._key_state = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MemoryStateStore:

@@ -230,6 +230,17 @@ MIGRATIONS: tuple[str, ...] = (
     );
     INSERT INTO audit_head VALUES (1, 0, repeat('0', 64)) ON CONFLICT (id) DO NOTHING;
     """,
+    # 7: wrapped data keys of the keys plugin (plugins/storage/sql_keys.py).
+    """
+    CREATE TABLE data_keys (
+        id text COLLATE "C" PRIMARY KEY,
+        purpose text NOT NULL,
+        kek_id text NOT NULL,
+        wrapped text NOT NULL,
+        created_at double precision NOT NULL
+    );
+    CREATE INDEX ix_data_keys_kek ON data_keys (kek_id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _MIGRATION_LOCK = 0x62617365  # "base": one advisory lock id for schema changes

@@ -46,6 +46,7 @@ from .pg_connect import PgTarget
 from .pg_retention import retire_before
 from .pg_schema import ensure_partitions, migrate
 from .sql_identity import SQLIdentity
+from .sql_keys import SQLDataKeys
 from .sql_models import (
     attempt_record,
     attempt_row,
@@ -65,7 +66,7 @@ _UNFINISHED = [RunState.INITIALIZED.value, RunState.RUNNING.value]
 _CLAIMS, _RUN_IDS, _LEADERS, _EXCLUSIVE = 0, 1, 2, 3
 
 
-class PostgresStateStore(queries.SQLRunQueries, SQLIdentity, sql_audit.SQLAudit):
+class PostgresStateStore(queries.SQLRunQueries, SQLIdentity, sql_audit.SQLAudit, SQLDataKeys):
     """A `StateStore` in PostgreSQL (`store = "postgres"`, `database_url = "postgresql://..."`;
     `?schema=NAME` keeps the tables in their own schema, created if missing)."""
 

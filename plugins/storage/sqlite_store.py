@@ -33,6 +33,7 @@ from . import sql_audit
 from . import sql_queries as queries
 from .claims import ClaimedRuns, FileClaims, LocalClaims
 from .sql_identity import SQLIdentity
+from .sql_keys import SQLDataKeys
 from .sql_models import (
     ATTEMPTS,
     JOBS,
@@ -65,7 +66,8 @@ _SELECT_UNFINISHED = (select(RUNS.c.id).where(RUNS.c.state.in_(_UNFINISHED))
                       .order_by(RUNS.c.created_at, _ROWID_RUNS))
 
 
-class SQLiteStateStore(ClaimedRuns, queries.SQLRunQueries, SQLIdentity, sql_audit.SQLAudit):
+class SQLiteStateStore(ClaimedRuns, queries.SQLRunQueries, SQLIdentity, sql_audit.SQLAudit,
+                       SQLDataKeys):
     """A `StateStore` in SQLite: `settings.data_dir / "baseshift.db"`, or any `sqlite://` URL
     given directly (`sqlite://` alone is an in-memory database, for tests).
 

@@ -117,3 +117,19 @@ async def test_route_role_matrix(make_client: Callable[..., Any], role: str | No
                         "content-type") != "application/problem+json"):
                     failures.append(f"{role} {method} {template} -> {status}")
             assert failures == []
+
+
+KEY_ROUTES = {("POST", "/api/v1/keys/generate"): "keys:generate",
+              ("POST", "/api/v1/encrypt"): "keys:encrypt",
+              ("POST", "/api/v1/decrypt"): "keys:decrypt"}
+"""The key API's routes, each with its own permission (only `admin` holds them by default)."""
+
+
+async def test_the_key_routes_each_need_their_own_permission(
+        make_client: Callable[..., Any]) -> None:
+    async with make_client() as (bs, client):
+        routes = declared_routes(client._transport.app)  # type: ignore[attr-defined]
+    found = {(m, p): a.permission for m, p, a in routes if (m, p) in KEY_ROUTES}
+    assert found == KEY_ROUTES
+    assert [r.name for r in BUILTIN_ROLES if any(r.allows(p) for p in KEY_ROUTES.values())] \
+        == ["admin"]
