@@ -23,6 +23,7 @@ from baseshift.core.records import (
     WorkflowPerformance,
 )
 from baseshift.core.registry import Backend
+from baseshift.core.retention import Tombstone
 from baseshift.core.settings import Settings
 from baseshift.core.states import RunState
 
@@ -30,6 +31,7 @@ from . import memory_queries as queries
 from .claims import ClaimedRuns, LocalClaims
 from .memory_audit import AuditTrail
 from .memory_identity import IdentityData, MemoryIdentity
+from .memory_retention import MemoryRetention
 
 R = TypeVar("R", RunRecord, JobRecord, AttemptRecord)
 
@@ -89,7 +91,7 @@ def copy_job(job: JobRecord) -> JobRecord:
     return new
 
 
-class MemoryStateStore(ClaimedRuns, MemoryIdentity):
+class MemoryStateStore(ClaimedRuns, MemoryRetention, MemoryIdentity):
     """A `StateStore` (and `IdentityStore`) held in this process's memory; its data lives as
     long as the instance.
 
@@ -108,6 +110,8 @@ class MemoryStateStore(ClaimedRuns, MemoryIdentity):
         self._claims = LocalClaims()
         self._identity = IdentityData()
         self._trail = AuditTrail()
+        self._holds: set[str] = set()
+        self._tombstones: dict[str, Tombstone] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MemoryStateStore:

@@ -45,6 +45,7 @@ from .sql_models import (
     job_row,
     run_row,
 )
+from .sql_retention import SQLRetention
 from .sqlite_backup import backup_file, restore_file
 from .sqlite_file import DB_FILENAME, database_key, immediate, is_memory, sqlite_engine
 from .sqlite_reads import load_snapshot
@@ -65,7 +66,8 @@ _SELECT_UNFINISHED = (select(RUNS.c.id).where(RUNS.c.state.in_(_UNFINISHED))
                       .order_by(RUNS.c.created_at, _ROWID_RUNS))
 
 
-class SQLiteStateStore(ClaimedRuns, queries.SQLRunQueries, SQLIdentity, sql_audit.SQLAudit):
+class SQLiteStateStore(ClaimedRuns, queries.SQLRunQueries, SQLIdentity, SQLRetention,
+                       sql_audit.SQLAudit):
     """A `StateStore` in SQLite: `settings.data_dir / "baseshift.db"`, or any `sqlite://` URL
     given directly (`sqlite://` alone is an in-memory database, for tests).
 

@@ -91,7 +91,7 @@ async def test_a_newer_database_is_refused_with_a_clear_error(pg_url: str) -> No
 
 def test_migrations_are_only_ever_appended() -> None:
     """Released migrations never change: a database at version N has run exactly these."""
-    assert len(MIGRATIONS) == SCHEMA_VERSION == 6
+    assert len(MIGRATIONS) == SCHEMA_VERSION == 7
     assert "CREATE TABLE runs" in MIGRATIONS[0] and "CREATE TABLE job_queue" in MIGRATIONS[1]
     assert "CREATE TABLE documents" in MIGRATIONS[3]
     assert "CREATE TABLE users" in MIGRATIONS[4]
