@@ -7,9 +7,8 @@ Each call is one transaction (the store's `_transact`), its audit entries includ
 """
 from __future__ import annotations
 
-from abc import abstractmethod
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -41,8 +40,6 @@ from baseshift.core.states import RunState
 from . import sql_audit
 from .sql_models import ATTEMPTS, JOBS, METADATA
 from .sql_models import RUNS as RUN_TABLE
-
-T = TypeVar("T")
 
 RUN_HOLDS = Table(
     "run_holds", METADATA,
@@ -153,20 +150,11 @@ def erase(conn: Connection, tombstone: Tombstone, audit: Sequence[AuditEntry],
     sql_audit.append(conn, audit)
 
 
-class SQLRetention:
+class SQLRetention(sql_audit.SQLAudit):
     """The retention abilities of a SQL state store, on its `_transact` and `_query`."""
 
     _ALSO: tuple[Table, ...] = ()
     """Other tables keyed by `run_id` whose rows go with a removed run."""
-
-    @abstractmethod
-    async def _query(self, fn: Callable[[Connection], T]) -> T: ...
-
-    @abstractmethod
-    async def _transact(self, fn: Callable[[Connection], T]) -> T: ...
-
-    @abstractmethod
-    async def prune_audit(self, before: float, dry_run: bool = False) -> int: ...
 
     async def apply_retention(self, cutoffs: Mapping[str, float],
                               dry_run: bool = False) -> Pruned:

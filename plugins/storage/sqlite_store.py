@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -26,6 +26,7 @@ from baseshift.core.records import (
     RunRecord,
     RunSnapshot,
 )
+from baseshift.core.retention import Pruned, Tombstone
 from baseshift.core.settings import Settings
 from baseshift.core.states import RunState
 
@@ -238,6 +239,24 @@ class SQLiteStateStore(ClaimedRuns, queries.SQLRunQueries, SQLIdentity, SQLReten
     async def unfinished_runs(self) -> list[str]:
         with self.engine.begin() as conn:
             return list(conn.scalars(_SELECT_UNFINISHED))
+
+    async def erase_run(self, tombstone: Tombstone, audit: Sequence[AuditEntry] = ()) -> None:
+        """Erase as every SQL store does, then checkpoint: the WAL file still holds the
+        pages as they were before (secure_delete already zeroed them in the database)."""
+        await super().erase_run(tombstone, audit)
+        self._checkpoint()
+
+    async def apply_retention(self, cutoffs: Mapping[str, float],
+                              dry_run: bool = False) -> Pruned:
+        done = await super().apply_retention(cutoffs, dry_run)
+        if not dry_run:
+            self._checkpoint()
+        return done
+
+    def _checkpoint(self) -> None:
+        if self._raw is not None and not is_memory(self.url):
+            self._raw.driver_connection.execute(  # type: ignore[union-attr]
+                "PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def _query(self, fn: Callable[[Connection], T]) -> T:
         with self.engine.begin() as c:
