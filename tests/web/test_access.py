@@ -117,3 +117,18 @@ async def test_route_role_matrix(make_client: Callable[..., Any], role: str | No
                         "content-type") != "application/problem+json"):
                     failures.append(f"{role} {method} {template} -> {status}")
             assert failures == []
+
+
+RETENTION_ROUTES = {("POST", "/api/v1/workflows/{run_id}/legal-hold"): "runs:hold",
+                    ("DELETE", "/api/v1/workflows/{run_id}/data"): "runs:erase",
+                    ("POST", "/api/v1/data-retention/apply-policy"): "retention:apply"}
+
+
+async def test_retention_routes_need_their_own_permissions_which_only_admins_hold(
+        make_client: Callable[..., Any]) -> None:
+    async with make_client() as (bs, admin):
+        routes = declared_routes(admin._transport.app)  # type: ignore[attr-defined]
+    declared = {(m, p): a.permission for m, p, a in routes if (m, p) in RETENTION_ROUTES}
+    assert declared == RETENTION_ROUTES
+    for permission in RETENTION_ROUTES.values():
+        assert [name for name, role in ROLES.items() if role.allows(permission)] == ["admin"]
