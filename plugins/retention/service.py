@@ -7,7 +7,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -87,10 +87,10 @@ async def apply_policies(store: StateStore, templates: TemplateStore | None,
     elif TEMPLATE_VERSIONS in cutoffs:
         pruned = pruned + Pruned({TEMPLATE_VERSIONS: 0})
     done = Applied(dry_run, at, dict(pruned.removed), pruned.held, policy.to_json())
-    detail = {f"removed_{k}": str(n) for k, n in sorted(done.removed.items())}
-    await audit.record(store, [audit.entry("retention.apply", "retention:policies",
-                                           dry_run=str(dry_run).lower(),
-                                           held=str(done.held), **detail)])
+    detail = {"dry_run": str(dry_run).lower(), "held": str(done.held),
+              **{f"removed_{k}": str(n) for k, n in sorted(done.removed.items())}}
+    entry = audit.entry("retention.apply", "retention:policies")
+    await audit.record(store, [replace(entry, detail=detail)])
     if not dry_run:
         await save_last(store, data_dir, done)
     return done

@@ -111,11 +111,11 @@ def apply(conn: Connection, cutoffs: Mapping[str, float], dry_run: bool,
     if JOB_RESULTS in cutoffs:
         ended = select(RUN_TABLE.c.id).where(RUN_TABLE.c.id.in_(kept),
                                              _run_end() < cutoffs[JOB_RESULTS])
-        where = (JOBS.c.run_id.in_(ended),
-                 (JOBS.c.output.is_not(None)) | (JOBS.c.error.is_not(None)))
-        removed[JOB_RESULTS] = _count(conn, JOBS, where)
+        results = (JOBS.c.run_id.in_(ended),
+                   (JOBS.c.output.is_not(None)) | (JOBS.c.error.is_not(None)))
+        removed[JOB_RESULTS] = _count(conn, JOBS, results)
         if not dry_run:
-            conn.execute(update(JOBS).where(*where).values(output=None, error=None))
+            conn.execute(update(JOBS).where(*results).values(output=None, error=None))
     return Pruned(removed, held)
 
 
