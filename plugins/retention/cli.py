@@ -12,7 +12,7 @@ from baseshift.core.report import format_time
 from baseshift.core.retention import KINDS
 
 from ..commands.common import app_for, json_flag, opened_store, run_id_arg
-from .service import Applied, apply_policies, erase, policy_of, set_hold
+from .service import Applied, apply_policies, erase, opened_documents, policy_of, set_hold
 
 
 async def cmd_apply(args: argparse.Namespace) -> int:
@@ -28,8 +28,10 @@ async def cmd_apply(args: argparse.Namespace) -> int:
         if templates is not None:
             await templates.open()
         try:
-            done = await apply_policies(bs.store, templates, policy, bs.settings.data_dir,
-                                        dry_run=args.dry_run)
+            async with opened_documents(bs.settings) as documents:
+                done = await apply_policies(bs.store, templates, policy,
+                                            bs.settings.data_dir, dry_run=args.dry_run,
+                                            documents=documents)
         finally:
             if templates is not None:
                 await templates.close()
@@ -51,6 +53,8 @@ def _summary(done: Applied) -> str:
         if kind in done.removed:
             lines.append(f"  {kind}: {done.removed[kind]} (older than "
                          f"{done.policies[kind]:g} days)")
+    lines += [f"  {kind}: {n}" for kind, n in sorted(done.removed.items())
+              if kind not in KINDS]  # copies elsewhere, such as MongoDB result documents
     lines.append(f"  kept on legal hold: {done.held} run(s)")
     return "\n".join(lines)
 
@@ -60,8 +64,9 @@ async def cmd_erase(args: argparse.Namespace) -> int:
         print(f"error: erasing run {args.run_id} removes its inputs, outputs, logs and "
               "attempts for good; add --yes", file=sys.stderr)
         return ExitCode.USAGE
-    async with opened_store(args) as store:
-        tombstone = await erase(store, args.run_id)
+    bs = app_for(args)
+    async with opened_store(args) as store, opened_documents(bs.settings) as documents:
+        tombstone = await erase(store, args.run_id, documents)
     if args.json:
         print_json(tombstone.to_json())
     else:

@@ -13,7 +13,7 @@ from baseshift.core.capabilities import Leadership
 from baseshift.core.retention import DAY
 from baseshift.core.tasks import cancel_and_wait
 
-from .service import Applied, apply_policies, load_last, policy_of
+from .service import Applied, apply_policies, documents_of, load_last, policy_of
 
 if TYPE_CHECKING:
     from baseshift.core.appface import App
@@ -82,6 +82,7 @@ class DailyRetention:
         if not policy.days:
             return None
         done = await apply_policies(store, self.bs.templates, policy,
-                                    self.bs.settings.data_dir, dry_run=False, now=now)
+                                    self.bs.settings.data_dir, dry_run=False, now=now,
+                                    documents=documents_of(self.bs))
         log.info("retention applied: removed %s, %d held", dict(done.removed), done.held)
         return done

@@ -16,7 +16,7 @@ from baseshift.web.requests import baseshift_of, json_object, only_fields, read_
 from baseshift.web.responses import JSONResponse
 from baseshift.web.schemas import obj
 
-from .service import apply_policies, erase, policy_of, set_hold
+from .service import apply_policies, documents_of, erase, policy_of, set_hold
 
 RUNS_HOLD = Permission("runs:hold", "put runs on legal hold and take them off", True)
 RUNS_ERASE = Permission("runs:erase", "erase a finished run's data (a data subject's "
@@ -66,7 +66,7 @@ async def legal_hold(request: Request) -> Response:
            errors=(404, 409))
 async def erase_run(request: Request) -> Response:
     bs = baseshift_of(request)
-    tombstone = await erase(bs.store, request.path_params["run_id"])
+    tombstone = await erase(bs.store, request.path_params["run_id"], documents_of(bs))
     return JSONResponse(tombstone.to_json())
 
 
@@ -77,7 +77,8 @@ async def apply_policy(request: Request) -> Response:
     bs = baseshift_of(request)
     dry_run = await _flag(request, "dry_run")
     done = await apply_policies(bs.store, bs.templates, policy_of(bs.settings),
-                                bs.settings.data_dir, dry_run=dry_run)
+                                bs.settings.data_dir, dry_run=dry_run,
+                                documents=documents_of(bs))
     return JSONResponse(done.to_json())
 
 

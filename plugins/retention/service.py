@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from baseshift.core import audit
 from baseshift.core.capabilities import (
@@ -23,7 +24,9 @@ from baseshift.core.config import WithPluginOptions
 from baseshift.core.errors import Conflict, NotFound
 from baseshift.core.protocols import StateStore
 from baseshift.core.retention import (
+    JOB_RESULTS,
     OPTIONS,
+    RUNS,
     TEMPLATE_VERSIONS,
     Pruned,
     RetentionPolicy,
@@ -32,6 +35,10 @@ from baseshift.core.retention import (
 from baseshift.core.states import RunState
 from baseshift.core.templatestore import TemplateStore
 
+if TYPE_CHECKING:
+    from baseshift.core.appface import App
+    from baseshift.core.settings import Settings
+
 log = logging.getLogger("baseshift.retention")
 
 DOCUMENT = "retention"
@@ -39,6 +46,45 @@ DOCUMENT = "retention"
 FILE = "retention.json"
 HINT = "retention is applied by the state store: use store = \"memory\", \"sqlite\" or " \
     "\"postgres\""
+
+
+RESULT_DOCUMENTS = "result_documents"
+"""The count of MongoDB job result documents removed (`results = "mongo"`)."""
+
+
+class ResultDocuments(Protocol):
+    """Copies of job results kept outside the state store (plugins/mongo/results.py), which
+    go with the runs and results they copy."""
+
+    async def prune(self, before: float, keep: Collection[str],
+                    dry_run: bool = False) -> int: ...
+
+    async def erase_run(self, run_id: str) -> int: ...
+
+
+def documents_of(baseshift: App) -> ResultDocuments | None:
+    """The started application's MongoDB result documents, if it keeps them."""
+    from baseshift.plugins.mongo.results import STASH_KEY
+
+    writer = baseshift.stash.get(STASH_KEY)
+    return None if writer is None else writer.results
+
+
+@asynccontextmanager
+async def opened_documents(settings: Settings) -> AsyncIterator[ResultDocuments | None]:
+    """The MongoDB result documents `settings` configure, opened (for a command)."""
+    if settings.results != "mongo":
+        yield None
+        return
+    from baseshift.plugins.mongo.documents import MongoConnection, mongo_url
+    from baseshift.plugins.mongo.results import MongoResults
+
+    connection = MongoConnection(mongo_url(settings, "results"))
+    await connection.open()
+    try:
+        yield MongoResults(connection)
+    finally:
+        await connection.close()
 
 
 def policy_of(settings: WithPluginOptions) -> RetentionPolicy:
@@ -71,7 +117,8 @@ class Applied:
 
 async def apply_policies(store: StateStore, templates: TemplateStore | None,
                          policy: RetentionPolicy, data_dir: Path, *, dry_run: bool,
-                         now: float | None = None) -> Applied:
+                         now: float | None = None,
+                         documents: ResultDocuments | None = None) -> Applied:
     """Apply `policy` now: the run kinds and the audit trail in the state store, template
     versions in the template store; audited as `retention.apply`, and (unless a dry run)
     recorded as the last application."""
@@ -81,6 +128,13 @@ async def apply_policies(store: StateStore, templates: TemplateStore | None,
     cutoffs = policy.cutoffs(at)
     pruned = await store.apply_retention(
         {k: v for k, v in cutoffs.items() if k != TEMPLATE_VERSIONS}, dry_run)
+    copies = [cutoffs[k] for k in (RUNS, JOB_RESULTS) if k in cutoffs]
+    if documents is not None and copies:
+        keep = {*await store.unfinished_runs()}
+        if isinstance(store, LegalHolds):
+            keep |= {*await store.legal_holds()}
+        gone = await documents.prune(max(copies), keep, dry_run)
+        pruned = pruned + Pruned({RESULT_DOCUMENTS: gone})
     if TEMPLATE_VERSIONS in cutoffs and templates is not None:
         gone = await prune_templates(store, templates, cutoffs[TEMPLATE_VERSIONS], dry_run)
         pruned = pruned + Pruned({TEMPLATE_VERSIONS: gone})
@@ -160,7 +214,8 @@ async def set_hold(store: StateStore, run_id: str, hold: bool) -> None:
     await store.set_legal_hold(run_id, hold, [audit.entry(action, f"run:{run_id}")])
 
 
-async def erase(store: StateStore, run_id: str) -> Tombstone:
+async def erase(store: StateStore, run_id: str,
+                documents: ResultDocuments | None = None) -> Tombstone:
     """Erase the data of finished run `run_id`, leaving its tombstone; audited as
     `run.erase`. NotFound for an unknown run, Conflict for an unfinished or held one."""
     if not isinstance(store, Erasure):
@@ -176,4 +231,6 @@ async def erase(store: StateStore, run_id: str) -> Tombstone:
     entry = audit.entry("run.erase", f"run:{run_id}", workflow=snapshot.run.workflow)
     tombstone = Tombstone(run_id, snapshot.run.workflow, entry.at, entry.actor)
     await store.erase_run(tombstone, [entry])
+    if documents is not None:
+        await documents.erase_run(run_id)
     return tombstone
