@@ -3,7 +3,8 @@
 Every state change made for someone (a run started, a role changed, a template published)
 and every security event (a login, a refused token) is one `AuditEntry`. A store writes the
 entries of a change in the same transaction as the change, so neither exists without the
-other; entries are never updated or deleted. Each stored entry carries the SHA-256 of its
+other; entries are never updated, and only retention removes the oldest (`AuditPruning`,
+leaving an anchor the rest verifies from). Each stored entry carries the SHA-256 of its
 predecessor (`AuditRecord`), and the store keeps the newest sequence number and hash
 (`ChainHead`): an edited entry no longer matches its hash, an inserted or deleted one
 breaks the sequence or the links, a deleted tail no longer reaches the head. `verify`
