@@ -15,11 +15,12 @@ any other policy. Unfinished runs and runs on legal hold are never touched.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from .errors import ConfigError
+from .stash import StashKey
 
 RUNS = "runs"
 ATTEMPT_LOGS = "attempt_logs"
@@ -105,3 +106,22 @@ class Tombstone:
     def to_json(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "workflow": self.workflow,
                 "erased_at": self.erased_at, "erased_by": self.erased_by}
+
+
+class ResultCopies(Protocol):
+    """Copies of job results a plugin keeps outside the state store (MongoDB's
+    `job_results`), which must go with the runs and results they copy: the plugin puts it in
+    `baseshift.stash[RESULT_COPIES]` while the application runs."""
+
+    async def prune(self, before: float, keep: Iterable[str], dry_run: bool = False) -> int:
+        """Delete the copies of jobs that ended before `before`, except those of the runs
+        in `keep`; returns how many (would) go."""
+        ...
+
+    async def erase_run(self, run_id: str) -> int:
+        """Delete every copy of run `run_id`'s results; returns how many."""
+        ...
+
+
+RESULT_COPIES: StashKey[ResultCopies] = StashKey("result_copies")
+"""Where a results plugin leaves its `ResultCopies` for retention and erasure."""

@@ -12,7 +12,7 @@ from baseshift.core.report import format_time
 from baseshift.core.retention import KINDS
 
 from ..commands.common import app_for, json_flag, opened_store, run_id_arg
-from .service import Applied, apply_policies, erase, opened_documents, policy_of, set_hold
+from .service import Applied, apply_policies, documents_of, erase, policy_of, set_hold
 
 
 async def cmd_apply(args: argparse.Namespace) -> int:
@@ -20,23 +20,10 @@ async def cmd_apply(args: argparse.Namespace) -> int:
         print("error: applying the retention policies deletes data for good; look first "
               "with --dry-run, then add --yes", file=sys.stderr)
         return ExitCode.USAGE
-    bs = app_for(args)
-    policy = policy_of(bs.settings)
-    await bs.store.open()
-    try:
-        templates = bs.templates
-        if templates is not None:
-            await templates.open()
-        try:
-            async with opened_documents(bs.settings) as documents:
-                done = await apply_policies(bs.store, templates, policy,
-                                            bs.settings.data_dir, dry_run=args.dry_run,
-                                            documents=documents)
-        finally:
-            if templates is not None:
-                await templates.close()
-    finally:
-        await bs.store.close()
+    async with app_for(args) as bs:  # started: copies kept elsewhere (MongoDB) are reached
+        done = await apply_policies(bs.store, bs.templates, policy_of(bs.settings),
+                                    bs.settings.data_dir, dry_run=args.dry_run,
+                                    documents=documents_of(bs))
     if args.json:
         print_json(done.to_json())
     else:
@@ -64,9 +51,8 @@ async def cmd_erase(args: argparse.Namespace) -> int:
         print(f"error: erasing run {args.run_id} removes its inputs, outputs, logs and "
               "attempts for good; add --yes", file=sys.stderr)
         return ExitCode.USAGE
-    bs = app_for(args)
-    async with opened_store(args) as store, opened_documents(bs.settings) as documents:
-        tombstone = await erase(store, args.run_id, documents)
+    async with app_for(args) as bs:
+        tombstone = await erase(bs.store, args.run_id, documents_of(bs))
     if args.json:
         print_json(tombstone.to_json())
     else:

@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Collection, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from baseshift.core import audit
 from baseshift.core.capabilities import (
@@ -26,9 +25,11 @@ from baseshift.core.protocols import StateStore
 from baseshift.core.retention import (
     JOB_RESULTS,
     OPTIONS,
+    RESULT_COPIES,
     RUNS,
     TEMPLATE_VERSIONS,
     Pruned,
+    ResultCopies,
     RetentionPolicy,
     Tombstone,
 )
@@ -37,7 +38,6 @@ from baseshift.core.templatestore import TemplateStore
 
 if TYPE_CHECKING:
     from baseshift.core.appface import App
-    from baseshift.core.settings import Settings
 
 log = logging.getLogger("baseshift.retention")
 
@@ -49,42 +49,12 @@ HINT = "retention is applied by the state store: use store = \"memory\", \"sqlit
 
 
 RESULT_DOCUMENTS = "result_documents"
-"""The count of MongoDB job result documents removed (`results = "mongo"`)."""
+"""The count of job result copies removed (MongoDB documents, `results = "mongo"`)."""
 
 
-class ResultDocuments(Protocol):
-    """Copies of job results kept outside the state store (plugins/mongo/results.py), which
-    go with the runs and results they copy."""
-
-    async def prune(self, before: float, keep: Collection[str],
-                    dry_run: bool = False) -> int: ...
-
-    async def erase_run(self, run_id: str) -> int: ...
-
-
-def documents_of(baseshift: App) -> ResultDocuments | None:
-    """The started application's MongoDB result documents, if it keeps them."""
-    from baseshift.plugins.mongo.results import STASH_KEY
-
-    writer = baseshift.stash.get(STASH_KEY)
-    return None if writer is None else writer.results
-
-
-@asynccontextmanager
-async def opened_documents(settings: Settings) -> AsyncIterator[ResultDocuments | None]:
-    """The MongoDB result documents `settings` configure, opened (for a command)."""
-    if settings.results != "mongo":
-        yield None
-        return
-    from baseshift.plugins.mongo.documents import MongoConnection, mongo_url
-    from baseshift.plugins.mongo.results import MongoResults
-
-    connection = MongoConnection(mongo_url(settings, "results"))
-    await connection.open()
-    try:
-        yield MongoResults(connection)
-    finally:
-        await connection.close()
+def documents_of(baseshift: App) -> ResultCopies | None:
+    """The job result copies a plugin of the started application keeps, if any."""
+    return baseshift.stash.get(RESULT_COPIES)
 
 
 def policy_of(settings: WithPluginOptions) -> RetentionPolicy:
@@ -118,7 +88,7 @@ class Applied:
 async def apply_policies(store: StateStore, templates: TemplateStore | None,
                          policy: RetentionPolicy, data_dir: Path, *, dry_run: bool,
                          now: float | None = None,
-                         documents: ResultDocuments | None = None) -> Applied:
+                         documents: ResultCopies | None = None) -> Applied:
     """Apply `policy` now: the run kinds and the audit trail in the state store, template
     versions in the template store; audited as `retention.apply`, and (unless a dry run)
     recorded as the last application."""
@@ -215,7 +185,7 @@ async def set_hold(store: StateStore, run_id: str, hold: bool) -> None:
 
 
 async def erase(store: StateStore, run_id: str,
-                documents: ResultDocuments | None = None) -> Tombstone:
+                documents: ResultCopies | None = None) -> Tombstone:
     """Erase the data of finished run `run_id`, leaving its tombstone; audited as
     `run.erase`. NotFound for an unknown run, Conflict for an unfinished or held one."""
     if not isinstance(store, Erasure):
