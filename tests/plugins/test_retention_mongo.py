@@ -10,23 +10,33 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import mongomock
 import pytest
 
+from baseshift.core.app.application import BaseShift
 from baseshift.core.audit import AuditQuery
+from baseshift.core.plugins import DEFAULT_PLUGINS
 from baseshift.core.retention import RetentionPolicy
+from baseshift.core.settings import Settings
 from baseshift.core.states import JobState, RunState
 from baseshift.core.templatestore import StepDocument, TemplateDocument
 from baseshift.plugins.mongo.documents import MongoConnection
-from baseshift.plugins.mongo.results import MongoResults
+from baseshift.plugins.mongo.results import STASH_KEY, MongoResults
 from baseshift.plugins.mongo.templates import MongoTemplateStore
-from baseshift.plugins.retention.service import apply_policies, erase, prune_templates
+from baseshift.plugins.retention.service import (
+    apply_policies,
+    documents_of,
+    erase,
+    prune_templates,
+)
 from baseshift.plugins.storage.memory import MemoryStateStore
 from tests.plugins.store_records import a_job, a_run, an_attempt, changes
 
+REPO = Path(__file__).resolve().parents[2]
 FAKE_HOST = ("mongomock.test", 27017)
 OLD, NEW = 1_000_000.0, 2_000_000_000.0
 """Job end times: long ago (1970) and far ahead (2033)."""
@@ -128,3 +138,21 @@ async def test_old_template_versions_leave_the_mongo_template_store(
     assert [d.version for d in await templates.list("notify")] == ["1.0.0", "2.0.0"]
     (deleted,) = await state.audit_page(AuditQuery(action="template.delete"))
     assert deleted.entry.detail == {"version": "1.1.0"}
+
+
+async def test_an_erased_run_leaves_no_result_document(mongo_url: str, tmp_path: Path) -> None:
+    """End to end: the results plugin registers its copies, and erasure reaches them."""
+    builtins = tuple(dict.fromkeys((*DEFAULT_PLUGINS, "results_mongo")))
+    settings = Settings(load_entrypoints=False, data_dir=tmp_path / "data", store="memory",
+                        results="mongo", mongo_url=mongo_url)
+    async with BaseShift(settings, builtins=builtins) as bs:
+        run_id = await bs.engine.submit(bs.load_workflow(REPO / "workflows/fanout.bsw"),
+                                        {"numbers": [1, 2]})
+        await bs.engine.wait(run_id)
+        copies = documents_of(bs)
+        assert isinstance(copies, MongoResults)
+        assert await bs.stash[STASH_KEY].flush()
+        assert await copies.run_results(run_id)
+        await erase(bs.store, run_id, copies)
+        assert await copies.run_results(run_id) == []
+    assert documents_of(bs) is None  # gone with the plugin
