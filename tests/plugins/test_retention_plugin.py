@@ -4,6 +4,8 @@ not again early after a restart, template versions, the CLI, and the compliance 
 that flip with configuration and application."""
 from __future__ import annotations
 
+import json
+import sqlite3
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -13,7 +15,7 @@ from typing import Any
 import pytest
 
 from baseshift.core.app.application import BaseShift
-from baseshift.core.audit import AuditQuery
+from baseshift.core.audit import AuditEntry, AuditQuery
 from baseshift.core.config import read_config
 from baseshift.core.errors import ConfigError
 from baseshift.core.retention import RetentionPolicy
@@ -23,6 +25,7 @@ from baseshift.core.templatestore import StepDocument, TemplateDocument
 from baseshift.plugins.retention.daily import DailyRetention
 from baseshift.plugins.retention.service import apply_policies, load_last, prune_templates
 from tests.core.manual_clock import T0, ManualClock
+from tests.plugins.backends import opened_state_store
 from tests.plugins.store_records import a_job, a_run, an_attempt, changes
 
 OLD = 1_000_000.0
@@ -194,3 +197,30 @@ async def test_cli_applies_erases_and_holds(run_cli: Callable[..., Any], tmp_pat
     assert erase.exit_code != 0 and "not found" in erase.stderr
     hold = run_cli("legal-hold", "nope", "on", env=env)
     assert hold.exit_code != 0 and "not found" in hold.stderr
+
+
+async def test_audit_verify_passes_after_pruning_and_fails_after_tampering(
+        run_cli: Callable[..., Any], tmp_path: Path) -> None:
+    data = tmp_path / "cli-data"  # the data dir run_cli gives the commands
+    async with opened_state_store("sqlite", tmp_path) as store:
+        await store.append_audit([AuditEntry("run.start", f"run:r{n}", "alice", at=OLD + n)
+                                  for n in range(4)])
+    (tmp_path / "data" / "baseshift.db").rename(_moved(data))
+    config = tmp_path / "baseshift.toml"
+    config.write_text("[plugins.retention]\naudit_entries = 30\n")
+    env = {"BASESHIFT_CONFIG": str(config)}
+    done = run_cli("apply-retention", "--yes", "--json", env=env)
+    assert done.exit_code == 0, done.stderr
+    assert json.loads(done.stdout)["removed"] == {"audit_entries": 4}
+    verified = run_cli("audit", "verify", "--json", env=env)
+    assert verified.exit_code == 0, verified.stdout + verified.stderr
+    assert json.loads(verified.stdout)["intact"] is True
+    with sqlite3.connect(data / "baseshift.db") as db:
+        db.execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = 5")
+    broken = run_cli("audit", "verify", env=env)
+    assert broken.exit_code == 1 and "entry 5 was edited" in broken.stderr
+
+
+def _moved(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / "baseshift.db"
