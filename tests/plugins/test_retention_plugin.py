@@ -136,10 +136,12 @@ def _template(version: str) -> TemplateDocument:
                                                              {"command": "echo hi"}),))
 
 
-@pytest.mark.parametrize("templates", ["memory", "sqlite"])
+@pytest.mark.parametrize("templates", ["memory", "sqlite", "postgres"])
 async def test_template_versions_keep_the_newest_and_those_live_runs_use(
-        make_baseshift: Callable[..., Any], templates: str) -> None:
-    async with make_baseshift(store="sqlite", templates=templates) as bs:
+        make_baseshift: Callable[..., Any], templates: str, pg_url: str) -> None:
+    store_name = "postgres" if templates == "postgres" else "sqlite"
+    async with make_baseshift(store=store_name, templates=templates,
+                              database_url=pg_url) as bs:
         store = bs.templates
         for version in ("1.0.0", "1.1.0", "1.2.0", "2.0.0"):
             await store.publish(_template(version))
