@@ -344,3 +344,17 @@ async def test_connections_probe_a_silent_peer_with_tcp_keepalives(pg_url: str) 
         assert own.info.get_parameters().get("keepalives_idle") == "7"
     finally:
         await own.close()
+
+
+async def test_retention_keeps_a_month_holding_a_run_on_legal_hold(
+        pg_store: PostgresStateStore) -> None:
+    old = epoch(2024, 3)
+    await pg_store.create_run(a_run("held", created_at=old, state=RunState.COMPLETED),
+                              [a_job("a", "held")])
+    await pg_store.set_legal_hold("held", True)
+    with pg_store.target.connect(autocommit=True) as conn:
+        ensure_partitions(conn, old, ahead=0)
+    done = await pg_store.retire(epoch(2025, 1), None, dry_run=False)
+    assert [(r.partition, r.action) for r in done] == [
+        ("runs_y2024m03", "kept: 1 run(s) on legal hold")]
+    assert await pg_store.load_run("held") is not None
