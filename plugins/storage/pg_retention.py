@@ -1,12 +1,13 @@
 """Retention for the PostgreSQL store: retire whole monthly partitions older than a cutoff.
 
 A month is retired when its partition of `runs` ends before the cutoff, every run in it
-has finished and none is on legal hold. Optionally its runs, their jobs and their attempts are first written to JSON
-Lines files (one object per row) in an archive folder. Then, in one transaction, the jobs of
-its runs are deleted (their attempts go with them), the partition is detached and dropped,
-and `retired_partitions` records what happened. `attempts` partitions before the cutoff that
-are left empty are dropped too. Dropping a partition is instant, whatever its size; deleting
-the same rows one by one would take hours on a large installation and bloat the tables.
+has finished and none is on legal hold. Optionally its runs, their jobs and their attempts
+are first written to JSON Lines files (one object per row) in an archive folder. Then, in
+one transaction, the jobs of its runs are deleted (their attempts go with them), the
+partition is detached and dropped, and `retired_partitions` records what happened.
+`attempts` partitions before the cutoff that are left empty are dropped too. Dropping a
+partition is instant, whatever its size; deleting the same rows one by one would take hours
+on a large installation and bloat the tables.
 """
 from __future__ import annotations
 

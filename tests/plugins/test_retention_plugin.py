@@ -226,3 +226,24 @@ async def test_audit_verify_passes_after_pruning_and_fails_after_tampering(
 def _moved(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     return folder / "baseshift.db"
+
+
+async def test_cli_holds_and_erases_a_run(run_cli: Callable[..., Any], tmp_path: Path) -> None:
+    async with opened_state_store("sqlite", tmp_path) as store:
+        await seed_old(store, "r1")
+    (tmp_path / "data" / "baseshift.db").rename(_moved(tmp_path / "cli-data"))
+    held = run_cli("legal-hold", "r1", "on")
+    assert held.exit_code == 0 and "on legal hold" in held.stdout, held.stderr
+    refused = run_cli("erase", "r1", "--yes")
+    assert refused.exit_code != 0 and "legal hold" in refused.stderr
+    assert run_cli("legal-hold", "r1", "off").exit_code == 0
+    assert run_cli("erase", "r1").exit_code == 2  # without --yes
+    erased = run_cli("erase", "r1", "--yes", "--json")
+    assert erased.exit_code == 0, erased.stderr
+    stone = json.loads(erased.stdout)
+    assert (stone["run_id"], stone["workflow"]) == ("r1", "orders")
+    assert stone["erased_by"].startswith("cli:")
+    shown = run_cli("show", "r1")
+    assert shown.exit_code != 0 and "was erased by cli:" in shown.stderr
+    verified = run_cli("audit", "list", "--action", "run.erase", "--json")
+    assert json.loads(verified.stdout)["entries"][0]["resource"] == "run:r1"
