@@ -31,8 +31,11 @@ if TYPE_CHECKING:
         Backups,
         DataKeyRecord,
         DataKeys,
+        Erasure,
         Leadership,
+        LegalHolds,
         Retention,
+        RetentionPolicies,
         SharedDocuments,
         SharedLocks,
     )
@@ -56,6 +59,7 @@ if TYPE_CHECKING:
         DSLError,
         ExecutionError,
         ExpressionError,
+        Gone,
         IllegalTransition,
         InputError,
         JobTimeout,
@@ -99,6 +103,7 @@ if TYPE_CHECKING:
         WorkflowPerformance,
     )
     from .registry import Backend, BackendClass, Offered, Requirement
+    from .retention import Pruned, Tombstone
     from .settings import Settings
     from .stash import Stash, StashKey
     from .states import JobState, RunState
@@ -132,7 +137,8 @@ __all__ = [
     "RunCursor", "RunPage", "RunPerformance", "RunQuery", "RunRecord", "RunSnapshot",
     "StateStore", "SuccessRates", "WorkflowPerformance", "dumps_compact",
     "RunAnalytics", "Backups", "Leadership", "Retention", "Retired", "SharedDocuments",
-    "SharedLocks", "DataKeys", "DataKeyRecord",
+    "SharedLocks", "DataKeys", "DataKeyRecord", "RetentionPolicies", "LegalHolds", "Erasure",
+    "Pruned", "Tombstone",
     # template stores
     "Bump", "DOCUMENT_KEYS", "StepDocument", "TemplateDocument", "TemplateError",
     "TemplateExists", "TemplateIncompatible", "TemplateReadOnly", "TemplateSpec",
@@ -149,7 +155,7 @@ __all__ = [
     # errors
     "BadRequest", "BaseShiftError", "ConfigError", "Conflict", "DSLError", "ExecutionError",
     "ExpressionError", "IllegalTransition", "InputError", "JobTimeout", "NotFound",
-    "PluginError", "StaleState", "StoreError", "Unauthorized",
+    "PluginError", "StaleState", "StoreError", "Unauthorized", "Gone",
     # commands
     "BaseShift", "Command", "ExitCode", "configure_console", "existing_file",
     "existing_path", "print_json", "run_async", "settings_from",
@@ -164,21 +170,23 @@ if not TYPE_CHECKING:  # type checkers read the imports above, and reject other 
         "cache": ("Cache", "CacheStats", "JSONValue", "check_key", "check_ttl", "decode", "encode"),
         "command": ("Command", "ExitCode", "existing_file", "existing_path", "print_json",
                     "run_async", "settings_from"),
-        "capabilities": ("Backups", "DataKeyRecord", "DataKeys", "Leadership", "Retention",
-                         "SharedDocuments", "SharedLocks"),
+        "capabilities": ("Backups", "DataKeyRecord", "DataKeys", "Erasure", "Leadership",
+                         "LegalHolds", "Retention", "RetentionPolicies", "SharedDocuments",
+                         "SharedLocks"),
         "config": ("masked", "option"),
         "console": ("configure_console",),
         "diagnostics": ("Diagnostic", "Severity", "Span"),
         "errors": ("BadRequest", "BaseShiftError", "ConfigError", "Conflict", "DSLError",
                    "ExecutionError", "ExpressionError", "IllegalTransition", "InputError",
                    "JobTimeout", "NotFound", "PluginError", "StaleState", "StoreError",
-                   "Unauthorized"),
+                   "Unauthorized", "Gone"),
         "events": ("Event", "JobStateChanged", "JobsAdded", "RunStateChanged"),
         "hookspecs": ("hookimpl", "hookspec"),
         "json_text": ("NOT_JSON", "dumps_compact", "loads_strict", "output_json"),
         "plan": ("JobSpec", "Plan", "TemplateSpec"),
         "protocols": ("AcceptsCalls", "AttemptQueue", "Closable", "Executor", "JobContext",
                       "JobResult", "LostAttempt", "QueuedAttempt", "RunAnalytics", "StateStore"),
+        "retention": ("Pruned", "Tombstone"),
         "records": ("AttemptRecord", "Changes", "JobDuration", "JobRecord", "JobSuccess",
                     "MAX_PAGE", "RunCursor", "RunPage", "RunPerformance", "RunQuery", "RunRecord",
                     "RunSnapshot", "Retired", "SuccessRates", "WorkflowPerformance"),

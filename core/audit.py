@@ -3,7 +3,8 @@
 Every state change made for someone (a run started, a role changed, a template published)
 and every security event (a login, a refused token) is one `AuditEntry`. A store writes the
 entries of a change in the same transaction as the change, so neither exists without the
-other; entries are never updated or deleted. Each stored entry carries the SHA-256 of its
+other; entries are never updated, and only retention removes the oldest (`AuditPruning`,
+leaving an anchor the rest verifies from). Each stored entry carries the SHA-256 of its
 predecessor (`AuditRecord`), and the store keeps the newest sequence number and hash
 (`ChainHead`): an edited entry no longer matches its hash, an inserted or deleted one
 breaks the sequence or the links, a deleted tail no longer reaches the head. `verify`
@@ -243,15 +244,50 @@ class AuditLog(Protocol):
     async def audit_head(self) -> ChainHead: ...
 
 
+PRUNE = "audit.prune"
+"""The action of the entry a pruning of the trail appends (its detail: `anchor_seq`,
+`anchor_hash`, `removed`)."""
+
+
+@runtime_checkable
+class AuditPruning(Protocol):
+    """A trail whose oldest entries can be removed (retention): `prune_audit` removes the
+    entries older than `before` (epoch seconds; a prefix of the chain), records the last
+    removed one as the anchor (`audit_anchor`: its seq and hash, where verification then
+    starts), and appends an `audit.prune` entry naming the anchor, all in one transaction;
+    it returns how many went (`dry_run`: would go)."""
+
+    async def audit_anchor(self) -> ChainHead:
+        """Where the kept trail starts (0 and GENESIS when never pruned)."""
+        ...
+
+    async def prune_audit(self, before: float, dry_run: bool = False) -> int: ...
+
+
+def prune_entry(anchor: ChainHead, removed: int) -> AuditEntry:
+    """The entry recording that the entries up to `anchor` were removed."""
+    return entry(PRUNE, "audit:trail", anchor_seq=str(anchor.seq), anchor_hash=anchor.hash,
+                 removed=str(removed))
+
+
 PAGE = 1000
 
 
 async def verify(log: AuditLog) -> tuple[int, ChainBreak | None]:
     """Check the whole trail: how many entries were read, and the first break (None when
-    intact)."""
-    check = ChainCheck()
+    intact). A pruned trail is checked from its anchor, which must be the one the newest
+    `audit.prune` entry names."""
+    anchor = await log.audit_anchor() if isinstance(log, AuditPruning) else ChainHead()
+    check = ChainCheck(expected=anchor)
     head = await log.audit_head()  # read first: entries appended meanwhile come after it
-    async for page in _pages(log, head.seq):
+    if anchor.seq:
+        pruned = await log.audit_page(AuditQuery(action=PRUNE, limit=1))
+        named = pruned[0].entry.detail if pruned else {}
+        if (named.get("anchor_seq"), named.get("anchor_hash")) != (str(anchor.seq),
+                                                                   anchor.hash):
+            return 0, ChainBreak(anchor.seq, f"the trail starts after entry {anchor.seq}, "
+                                 "which no audit.prune entry names: the anchor was altered")
+    async for page in _pages(log, head.seq, anchor.seq):
         if check.feed(page) is not None:
             return check.checked, check.broken
     if check.finish(head) is None:
@@ -262,8 +298,8 @@ async def verify(log: AuditLog) -> tuple[int, ChainBreak | None]:
     return check.checked, check.broken
 
 
-async def _pages(log: AuditLog, upto: int) -> AsyncIterator[list[AuditRecord]]:
-    after = 0
+async def _pages(log: AuditLog, upto: int, after: int = 0
+                 ) -> AsyncIterator[list[AuditRecord]]:
     while True:
         page = [r for r in await log.audit_records(after, PAGE) if r.seq <= upto]
         if not page:

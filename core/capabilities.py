@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from .audit import AuditEntry
 from .errors import ConfigError
 from .protocols import StateStore
 from .records import Retired
+from .retention import Pruned, Tombstone
 
 
 @runtime_checkable
@@ -36,6 +38,46 @@ class Retention(Protocol):
 
     async def retire(self, cutoff: float, archive: Path | None,
                      dry_run: bool = False) -> Sequence[Retired]: ...
+
+
+@runtime_checkable
+class RetentionPolicies(Protocol):
+    """The retention policies applied (core/retention.py): `cutoffs` holds, per kind of data
+    the store keeps (`runs`, `attempt_logs`, `job_results`, `audit_entries`,
+    `template_versions`), the time (epoch seconds) before which it is removed; a kind
+    missing is kept. Unfinished runs and runs on legal hold are never touched. Returns the
+    counts per kind; `dry_run` removes nothing and counts what would go. Removing audit
+    entries leaves an anchor so the rest still verifies, and appends `audit.prune`."""
+
+    async def apply_retention(self, cutoffs: Mapping[str, float],
+                              dry_run: bool = False) -> Pruned: ...
+
+
+@runtime_checkable
+class LegalHolds(Protocol):
+    """Runs put on legal hold: retention and erasure leave them and all of theirs alone.
+    `set_legal_hold` raises NotFound for an unknown run and appends `audit` with the
+    change."""
+
+    async def set_legal_hold(self, run_id: str, hold: bool,
+                             audit: Sequence[AuditEntry] = ()) -> None: ...
+
+    async def legal_holds(self) -> list[str]:
+        """The ids of the runs on hold."""
+        ...
+
+
+@runtime_checkable
+class Erasure(Protocol):
+    """A data subject's erasure: `erase_run` removes a finished run's inputs, jobs (their
+    inputs, outputs and errors) and attempts (their logs), leaving `tombstone`, and appends
+    `audit`, in one transaction; Conflict for an unfinished or held run, NotFound for an
+    unknown one. `tombstone` answers what is left of an erased run (None otherwise)."""
+
+    async def erase_run(self, tombstone: Tombstone,
+                        audit: Sequence[AuditEntry] = ()) -> None: ...
+
+    async def tombstone(self, run_id: str) -> Tombstone | None: ...
 
 
 @runtime_checkable

@@ -76,6 +76,14 @@ class StaleState(Conflict):
         self.run_ids = run_ids
 
 
+class Gone(BaseShiftError):
+    """The resource existed and was removed for good (an erased run: its tombstone is in
+    `details`)."""
+
+    code = "gone"
+    status = 410
+
+
 class StoreError(BaseShiftError):
     """The state store could not read or write (disk full, database locked, file removed)."""
 

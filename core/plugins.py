@@ -75,6 +75,8 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "trigger_cron": "triggers.cron",
     "trigger_webhook": "triggers.webhook",
     "run_limits": "limits.run_limits",
+    "retention": "retention.plugin",
+    "retention_cli": "retention.cli",
 }
 """Builtin plugins by name, registered in this order from their module under
 `baseshift.plugins` (a family package each: `ls plugins/` is the capability map). The names

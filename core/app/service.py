@@ -14,7 +14,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import audit
-from ..errors import BaseShiftError, Conflict, NotFound
+from ..capabilities import Erasure
+from ..errors import BaseShiftError, Conflict, Gone, NotFound
 from ..json_text import refuse_surrogates
 from ..records import MAX_LISTED, RunRecord, RunSnapshot
 from ..runstate import ActiveRun, Effects
@@ -82,6 +83,12 @@ class RunService:
         logs, for progress reads."""
         snapshot = await self.bs.store.load_run(run_id, attempts=attempts)
         if snapshot is None:
+            store = self.bs.store
+            erased = await store.tombstone(run_id) if isinstance(store, Erasure) else None
+            if erased is not None:
+                raise Gone(f"run '{run_id}' of workflow '{erased.workflow}' was erased by "
+                           f"{erased.erased_by}: its data is gone for good",
+                           details={"tombstone": erased.to_json()})
             raise NotFound(f"run '{run_id}' not found")
         return snapshot
 

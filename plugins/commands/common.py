@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
+from baseshift.core.capabilities import Erasure
 from baseshift.core.command import ExitCode, existing_file, existing_path, print_json, settings_from
-from baseshift.core.errors import NotFound
+from baseshift.core.errors import Gone, NotFound
 from baseshift.core.records import RunSnapshot
-from baseshift.core.report import snapshot_json, snapshot_text
+from baseshift.core.report import format_time, snapshot_json, snapshot_text
 from baseshift.core.states import RunState
 from baseshift.plugins.client.remote import remote_for, server_options
 
@@ -88,6 +89,11 @@ async def load_snapshot(store: StateStore, run_id: str) -> RunSnapshot:
     """The stored run, or NotFound with a hint."""
     snapshot = await store.load_run(run_id)
     if snapshot is None:
+        erased = await store.tombstone(run_id) if isinstance(store, Erasure) else None
+        if erased is not None:
+            raise Gone(f"run '{run_id}' of workflow '{erased.workflow}' was erased by "
+                       f"{erased.erased_by} at {format_time(erased.erased_at)}: its data "
+                       "is gone for good")
         raise NotFound(f"run '{run_id}' not found", hint="`baseshift runs` lists runs")
     return snapshot
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -21,6 +21,7 @@ from baseshift.core.hookspecs import hookimpl
 from baseshift.core.protocols import StateStore
 from baseshift.core.records import JobRecord, RunRecord
 from baseshift.core.registry import Backend
+from baseshift.core.retention import RESULT_COPIES
 from baseshift.core.stash import StashKey
 from baseshift.core.states import JobState
 from baseshift.core.tasks import Backoff
@@ -117,6 +118,26 @@ class MongoResults:
         """The document of one job (`<run_id>/<job_key>`), or None."""
         return await self.connection.run("reading a job result", self._col.find_one,
                                          {"job_id": job_id}, {"_id": 0})
+
+    async def prune(self, before: float, keep: Iterable[str], dry_run: bool = False) -> int:
+        """Delete the documents of jobs that ended before `before` (epoch seconds), except
+        those of runs in `keep` (on legal hold, unfinished); returns how many (would) go."""
+        query: Document = {"timestamp": {"$lt": datetime.fromtimestamp(before, UTC)},
+                           "run_id": {"$nin": sorted(keep)}}
+
+        def remove() -> int:
+            if dry_run:
+                return int(self._col.count_documents(query))
+            return int(self._col.delete_many(query).deleted_count)
+
+        return await self.connection.run("pruning job results", remove)
+
+    async def erase_run(self, run_id: str) -> int:
+        """Delete every document of run `run_id` (its erasure); returns how many."""
+        def remove() -> int:
+            return int(self._col.delete_many({"run_id": run_id}).deleted_count)
+
+        return await self.connection.run("erasing job results", remove)
 
     async def run_results(self, run_id: str) -> list[Document]:
         """The documents of one run's succeeded jobs, by job key."""
@@ -250,6 +271,7 @@ class MongoResultsBackend:
         writer = ResultWriter(baseshift.store, results, owns_connection=owned)
         writer.start()
         baseshift.stash[STASH_KEY] = writer
+        baseshift.stash[RESULT_COPIES] = results  # retention and erasure reach the copies
 
     @hookimpl
     def track_event(self, baseshift: App, event: Event) -> None:
@@ -260,6 +282,7 @@ class MongoResultsBackend:
 
     @hookimpl
     async def shutdown(self, baseshift: App) -> None:
+        baseshift.stash.pop(RESULT_COPIES)
         writer = baseshift.stash.pop(STASH_KEY)
         if writer is not None:
             await writer.stop()

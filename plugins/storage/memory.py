@@ -23,6 +23,7 @@ from baseshift.core.records import (
     WorkflowPerformance,
 )
 from baseshift.core.registry import Backend
+from baseshift.core.retention import Tombstone
 from baseshift.core.settings import Settings
 from baseshift.core.states import RunState
 
@@ -31,6 +32,7 @@ from .claims import ClaimedRuns, LocalClaims
 from .memory_audit import AuditTrail
 from .memory_identity import IdentityData, MemoryIdentity
 from .memory_keys import MemoryDataKeys
+from .memory_retention import MemoryRetention
 
 R = TypeVar("R", RunRecord, JobRecord, AttemptRecord)
 
@@ -90,7 +92,7 @@ def copy_job(job: JobRecord) -> JobRecord:
     return new
 
 
-class MemoryStateStore(ClaimedRuns, MemoryIdentity, MemoryDataKeys):
+class MemoryStateStore(ClaimedRuns, MemoryRetention, MemoryIdentity, MemoryDataKeys):
     """A `StateStore` (and `IdentityStore`) held in this process's memory; its data lives as
     long as the instance.
 
@@ -111,6 +113,8 @@ class MemoryStateStore(ClaimedRuns, MemoryIdentity, MemoryDataKeys):
         self._trail = AuditTrail()
         self._data_keys = {}
         self._key_state = None
+        self._holds: set[str] = set()
+        self._tombstones: dict[str, Tombstone] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MemoryStateStore:

@@ -6,7 +6,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from baseshift.core.audit import AuditEntry, AuditQuery, AuditRecord, ChainHead, chained
+from baseshift.core.audit import (
+    AuditEntry,
+    AuditQuery,
+    AuditRecord,
+    ChainHead,
+    chained,
+    prune_entry,
+)
 
 
 @dataclass(slots=True)
@@ -15,6 +22,7 @@ class AuditTrail:
 
     records: list[AuditRecord] = field(default_factory=list)
     head: ChainHead = field(default_factory=ChainHead)
+    anchor: ChainHead = field(default_factory=ChainHead)
 
     def append(self, entries: Sequence[AuditEntry]) -> None:
         records, self.head = chained(self.head, entries)
@@ -45,3 +53,16 @@ class MemoryAudit:
 
     async def audit_head(self) -> ChainHead:
         return self._trail.head
+
+    async def audit_anchor(self) -> ChainHead:
+        return self._trail.anchor
+
+    async def prune_audit(self, before: float, dry_run: bool = False) -> int:
+        records = self._trail.records
+        count = next((i for i, r in enumerate(records) if r.entry.at >= before), len(records))
+        if count and not dry_run:
+            last = records[count - 1]
+            self._trail.anchor = ChainHead(last.seq, last.hash)
+            del records[:count]
+            self._trail.append([prune_entry(self._trail.anchor, count)])
+        return count

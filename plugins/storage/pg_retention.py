@@ -1,12 +1,13 @@
 """Retention for the PostgreSQL store: retire whole monthly partitions older than a cutoff.
 
-A month is retired when its partition of `runs` ends before the cutoff and every run in it
-has finished. Optionally its runs, their jobs and their attempts are first written to JSON
-Lines files (one object per row) in an archive folder. Then, in one transaction, the jobs of
-its runs are deleted (their attempts go with them), the partition is detached and dropped,
-and `retired_partitions` records what happened. `attempts` partitions before the cutoff that
-are left empty are dropped too. Dropping a partition is instant, whatever its size; deleting
-the same rows one by one would take hours on a large installation and bloat the tables.
+A month is retired when its partition of `runs` ends before the cutoff, every run in it
+has finished and none is on legal hold. Optionally its runs, their jobs and their attempts
+are first written to JSON Lines files (one object per row) in an archive folder. Then, in
+one transaction, the jobs of its runs are deleted (their attempts go with them), the
+partition is detached and dropped, and `retired_partitions` records what happened.
+`attempts` partitions before the cutoff that are left empty are dropped too. Dropping a
+partition is instant, whatever its size; deleting the same rows one by one would take hours
+on a large installation and bloat the tables.
 """
 from __future__ import annotations
 
@@ -49,6 +50,10 @@ def _retire_runs(conn: psycopg.Connection[Any], name: str, start: float, end: fl
                         "WHERE state IN ('INITIALIZED', 'RUNNING')")
     if unfinished:
         return Retired(name, runs, f"kept: {unfinished} unfinished run(s)")
+    held = _count(conn, f"SELECT count(*) FROM {name} "
+                  "WHERE id IN (SELECT run_id FROM run_holds)")
+    if held:
+        return Retired(name, runs, f"kept: {held} run(s) on legal hold")
     if dry_run:
         return Retired(name, runs, "would archive and drop" if archive else "would drop")
     written = _archive(conn, name, archive) if archive is not None else None

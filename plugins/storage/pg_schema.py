@@ -241,6 +241,26 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX ix_data_keys_kek ON data_keys (kek_id);
     """,
+    # 8: retention (plugins/storage/sql_retention.py): runs on legal hold, what is left of
+    # erased runs, and where a pruned audit trail starts (IF NOT EXISTS: as 6).
+    """
+    CREATE TABLE run_holds (
+        run_id text PRIMARY KEY,
+        held_at double precision NOT NULL,
+        held_by text NOT NULL
+    );
+    CREATE TABLE run_tombstones (
+        run_id text PRIMARY KEY,
+        workflow text NOT NULL,
+        erased_at double precision NOT NULL,
+        erased_by text NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS audit_anchor (
+        id integer PRIMARY KEY,
+        seq bigint NOT NULL,
+        hash text NOT NULL
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _MIGRATION_LOCK = 0x62617365  # "base": one advisory lock id for schema changes

@@ -24,7 +24,7 @@ from typing import Any, ClassVar, TypeVar
 
 import psycopg
 from psycopg.types.json import Json
-from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy import Column, Connection, Engine, MetaData, Table, Text, create_engine
 
 from baseshift.core.audit import GENESIS, AuditEntry
 from baseshift.core.errors import ConfigError, Conflict, StaleState, StoreError
@@ -55,6 +55,7 @@ from .sql_models import (
     run_record,
     run_row,
 )
+from .sql_retention import SQLRetention
 
 log = logging.getLogger("baseshift.store")
 
@@ -64,14 +65,18 @@ EXCLUSIVE_RETRY = 0.01
 _UNFINISHED = [RunState.INITIALIZED.value, RunState.RUNNING.value]
 # Advisory lock spaces (the second argument of hashtextextended), one per kind of lock.
 _CLAIMS, _RUN_IDS, _LEADERS, _EXCLUSIVE = 0, 1, 2, 3
+_JOB_QUEUE = Table("job_queue", MetaData(), Column("run_id", Text))
+"""The work queue's rows of a run (their results included) go with a removed run."""
 
 
-class PostgresStateStore(queries.SQLRunQueries, SQLIdentity, sql_audit.SQLAudit, SQLDataKeys):
+class PostgresStateStore(queries.SQLRunQueries, SQLIdentity, SQLRetention, sql_audit.SQLAudit,
+                         SQLDataKeys):
     """A `StateStore` in PostgreSQL (`store = "postgres"`, `database_url = "postgresql://..."`;
     `?schema=NAME` keeps the tables in their own schema, created if missing)."""
 
     kind: ClassVar[str] = "state"
     name: ClassVar[str] = "postgres"
+    _ALSO = (_JOB_QUEUE,)
 
     def __init__(self, url: str) -> None:
         self.target = PgTarget.parse(url)

@@ -24,6 +24,8 @@ from sqlalchemy import (
     Integer,
     Table,
     Text,
+    delete,
+    func,
     insert,
     select,
     update,
@@ -36,6 +38,7 @@ from baseshift.core.audit import (
     AuditRecord,
     ChainHead,
     chained,
+    prune_entry,
 )
 from baseshift.core.json_text import dumps_compact, loads_strict
 
@@ -69,7 +72,16 @@ AUDIT_HEAD = Table(
     Column("hash", Text, nullable=False),
 )
 
-AUDIT_TABLES = (AUDIT_LOG, AUDIT_HEAD)
+AUDIT_ANCHOR = Table(
+    "audit_anchor", METADATA,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", Text, nullable=False),
+)
+"""The last entry removed by pruning (core/audit.py `AuditPruning`): verification starts
+after it. No row: never pruned."""
+
+AUDIT_TABLES = (AUDIT_LOG, AUDIT_HEAD, AUDIT_ANCHOR)
 COLUMNS = tuple(c.name for c in AUDIT_LOG.columns)
 
 def ensure_tables(conn: Connection) -> None:
@@ -176,6 +188,32 @@ def head(conn: Connection) -> ChainHead:
     return ChainHead() if found is None else ChainHead(int(found.seq), found.hash)
 
 
+def anchor(conn: Connection) -> ChainHead:
+    found = conn.execute(select(AUDIT_ANCHOR.c.seq, AUDIT_ANCHOR.c.hash)
+                         .where(AUDIT_ANCHOR.c.id == 1)).one_or_none()
+    return ChainHead() if found is None else ChainHead(int(found.seq), found.hash)
+
+
+def prune(conn: Connection, before: float, dry_run: bool) -> int:
+    """Remove the entries before the first one at or after `before`, in `conn`'s
+    transaction; record the anchor and append the `audit.prune` entry."""
+    top = conn.execute(select(AUDIT_HEAD.c.seq).where(AUDIT_HEAD.c.id == 1)
+                       .with_for_update()).scalar_one()
+    first_kept = conn.scalar(select(func.min(AUDIT_LOG.c.seq)).where(AUDIT_LOG.c.at >= before))
+    upto = int(first_kept) - 1 if first_kept is not None else int(top)
+    count = int(conn.scalar(select(func.count()).select_from(AUDIT_LOG)
+                            .where(AUDIT_LOG.c.seq <= upto)) or 0)
+    if count and not dry_run:
+        last = conn.execute(select(AUDIT_LOG.c.seq, AUDIT_LOG.c.hash)
+                            .where(AUDIT_LOG.c.seq == upto)).one()
+        new = ChainHead(int(last.seq), last.hash)
+        conn.execute(delete(AUDIT_LOG).where(AUDIT_LOG.c.seq <= upto))
+        conn.execute(delete(AUDIT_ANCHOR).where(AUDIT_ANCHOR.c.id == 1))
+        conn.execute(insert(AUDIT_ANCHOR), {"id": 1, "seq": new.seq, "hash": new.hash})
+        append(conn, [prune_entry(new, count)])
+    return count
+
+
 class SQLAudit(ABC):
     """The `AuditLog` methods of a SQL store."""
 
@@ -197,3 +235,9 @@ class SQLAudit(ABC):
 
     async def audit_head(self) -> ChainHead:
         return await self._query(head)
+
+    async def audit_anchor(self) -> ChainHead:
+        return await self._query(anchor)
+
+    async def prune_audit(self, before: float, dry_run: bool = False) -> int:
+        return await self._transact(lambda c: prune(c, before, dry_run))

@@ -17,6 +17,8 @@ PRAGMAS = (
     "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=5000",
+    # Erased and expired data must not linger in free pages: deletes overwrite it.
+    "PRAGMA secure_delete=ON",
 )
 
 # The execution option naming the statement that opens a transaction (see `on_begin`).

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -26,6 +26,7 @@ from baseshift.core.records import (
     RunRecord,
     RunSnapshot,
 )
+from baseshift.core.retention import Pruned, Tombstone
 from baseshift.core.settings import Settings
 from baseshift.core.states import RunState
 
@@ -46,6 +47,7 @@ from .sql_models import (
     job_row,
     run_row,
 )
+from .sql_retention import SQLRetention
 from .sqlite_backup import backup_file, restore_file
 from .sqlite_file import DB_FILENAME, database_key, immediate, is_memory, sqlite_engine
 from .sqlite_reads import load_snapshot
@@ -66,8 +68,8 @@ _SELECT_UNFINISHED = (select(RUNS.c.id).where(RUNS.c.state.in_(_UNFINISHED))
                       .order_by(RUNS.c.created_at, _ROWID_RUNS))
 
 
-class SQLiteStateStore(ClaimedRuns, queries.SQLRunQueries, SQLIdentity, sql_audit.SQLAudit,
-                       SQLDataKeys):
+class SQLiteStateStore(ClaimedRuns, queries.SQLRunQueries, SQLIdentity, SQLRetention,
+                       sql_audit.SQLAudit, SQLDataKeys):
     """A `StateStore` in SQLite: `settings.data_dir / "baseshift.db"`, or any `sqlite://` URL
     given directly (`sqlite://` alone is an in-memory database, for tests).
 
@@ -238,6 +240,24 @@ class SQLiteStateStore(ClaimedRuns, queries.SQLRunQueries, SQLIdentity, sql_audi
     async def unfinished_runs(self) -> list[str]:
         with self.engine.begin() as conn:
             return list(conn.scalars(_SELECT_UNFINISHED))
+
+    async def erase_run(self, tombstone: Tombstone, audit: Sequence[AuditEntry] = ()) -> None:
+        """Erase as every SQL store does, then checkpoint: the WAL file still holds the
+        pages as they were before (secure_delete already zeroed them in the database)."""
+        await super().erase_run(tombstone, audit)
+        self._checkpoint()
+
+    async def apply_retention(self, cutoffs: Mapping[str, float],
+                              dry_run: bool = False) -> Pruned:
+        done = await super().apply_retention(cutoffs, dry_run)
+        if not dry_run:
+            self._checkpoint()
+        return done
+
+    def _checkpoint(self) -> None:
+        if self._raw is not None and not is_memory(self.url):
+            self._raw.driver_connection.execute(  # type: ignore[union-attr]
+                "PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def _query(self, fn: Callable[[Connection], T]) -> T:
         with self.engine.begin() as c:

@@ -25,7 +25,7 @@ from baseshift.core.identity import (
 from baseshift.plugins.storage.identity_tables import IDENTITY_TABLES
 from baseshift.plugins.storage.pg_backup import TABLES, dump_database
 from baseshift.plugins.storage.pg_connect import PgTarget
-from baseshift.plugins.storage.pg_schema import SCHEMA_VERSION, migrate
+from baseshift.plugins.storage.pg_schema import migrate
 from baseshift.plugins.storage.pg_store import PostgresStateStore
 from baseshift.plugins.storage.sql_models import META, METADATA, RUNS, run_row
 from baseshift.plugins.storage.sqlite_store import SQLiteStateStore
@@ -543,9 +543,13 @@ async def test_sqlite_opens_a_database_made_before_the_identity_tables(
         await store.close()
 
 
+BEFORE_IDENTITY = 4
+"""The schema version before migration 5 made the identity tables (plugins/storage/pg_schema.py)."""
+
+
 async def test_postgres_upgrades_to_the_identity_tables(pg_url: str) -> None:
     with PgTarget.parse(pg_url).connect(autocommit=True) as conn:
-        migrate(conn, target=SCHEMA_VERSION - 1)
+        migrate(conn, target=BEFORE_IDENTITY)
         conn.execute(b"INSERT INTO documents (name, value) VALUES ('kept', '1')")
     store = PostgresStateStore(pg_url)
     await store.open()
@@ -574,7 +578,7 @@ async def test_postgres_restore_of_an_older_backup_drops_the_identity_tables(
     """A backup made before the identity tables existed brings the database back to that
     version: accounts made since are gone and the next open creates the tables again."""
     with PgTarget.parse(pg_url).connect(autocommit=True) as conn:
-        migrate(conn, target=SCHEMA_VERSION - 1)
+        migrate(conn, target=BEFORE_IDENTITY)
         conn.execute(b"INSERT INTO documents (name, value) VALUES ('kept', '1')")
     dump_database(PgTarget.parse(pg_url), tmp_path / "old.dump")
     store = PostgresStateStore(pg_url)

@@ -91,7 +91,7 @@ async def test_a_newer_database_is_refused_with_a_clear_error(pg_url: str) -> No
 
 def test_migrations_are_only_ever_appended() -> None:
     """Released migrations never change: a database at version N has run exactly these."""
-    assert len(MIGRATIONS) == SCHEMA_VERSION == 7
+    assert len(MIGRATIONS) == SCHEMA_VERSION == 8
     assert "CREATE TABLE runs" in MIGRATIONS[0] and "CREATE TABLE job_queue" in MIGRATIONS[1]
     assert "CREATE TABLE documents" in MIGRATIONS[3]
     assert "CREATE TABLE users" in MIGRATIONS[4]
@@ -345,3 +345,17 @@ async def test_connections_probe_a_silent_peer_with_tcp_keepalives(pg_url: str) 
         assert own.info.get_parameters().get("keepalives_idle") == "7"
     finally:
         await own.close()
+
+
+async def test_retention_keeps_a_month_holding_a_run_on_legal_hold(
+        pg_store: PostgresStateStore) -> None:
+    old = epoch(2024, 3)
+    await pg_store.create_run(a_run("held", created_at=old, state=RunState.COMPLETED),
+                              [a_job("a", "held")])
+    await pg_store.set_legal_hold("held", True)
+    with pg_store.target.connect(autocommit=True) as conn:
+        ensure_partitions(conn, old, ahead=0)
+    done = await pg_store.retire(epoch(2025, 1), None, dry_run=False)
+    assert [(r.partition, r.action) for r in done] == [
+        ("runs_y2024m03", "kept: 1 run(s) on legal hold")]
+    assert await pg_store.load_run("held") is not None

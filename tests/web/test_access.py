@@ -133,3 +133,18 @@ async def test_the_key_routes_each_need_their_own_permission(
     assert found == KEY_ROUTES
     assert [r.name for r in BUILTIN_ROLES if any(r.allows(p) for p in KEY_ROUTES.values())] \
         == ["admin"]
+
+
+RETENTION_ROUTES = {("POST", "/api/v1/workflows/{run_id}/legal-hold"): "runs:hold",
+                    ("DELETE", "/api/v1/workflows/{run_id}/data"): "runs:erase",
+                    ("POST", "/api/v1/data-retention/apply-policy"): "retention:apply"}
+
+
+async def test_retention_routes_need_their_own_permissions_which_only_admins_hold(
+        make_client: Callable[..., Any]) -> None:
+    async with make_client() as (bs, admin):
+        routes = declared_routes(admin._transport.app)  # type: ignore[attr-defined]
+    declared = {(m, p): a.permission for m, p, a in routes if (m, p) in RETENTION_ROUTES}
+    assert declared == RETENTION_ROUTES
+    for permission in RETENTION_ROUTES.values():
+        assert [name for name, role in ROLES.items() if role.allows(permission)] == ["admin"]

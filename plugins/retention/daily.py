@@ -1,0 +1,88 @@
+"""The daily application of the retention policies, in a server, by one process of a fleet:
+the one that leads "retention" (`Leadership`), checking at most every `interval` seconds
+whether a day has passed since the last application recorded (a shared document when the
+store keeps them), so a restart or a new leader does not apply them again early."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
+
+from baseshift.core.capabilities import Leadership
+from baseshift.core.retention import DAY
+from baseshift.core.tasks import cancel_and_wait
+
+from .service import Applied, apply_policies, documents_of, load_last, policy_of
+
+if TYPE_CHECKING:
+    from baseshift.core.appface import App
+
+log = logging.getLogger("baseshift.retention")
+
+ROLE = "retention"
+"""The leadership role: one process of a fleet applies the policies."""
+INTERVAL = 3600.0
+"""Seconds between checks whether the policies are due."""
+
+
+class Clock(Protocol):
+    """The time and the wait (the cron scheduler's clock: tests pass a manual one)."""
+
+    def now(self) -> datetime: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(seconds, 0.0))
+
+
+class DailyRetention:
+    """Applies the policies once a day while this process leads `retention`."""
+
+    def __init__(self, baseshift: App, clock: Clock | None = None,
+                 interval: float = INTERVAL) -> None:
+        self.bs = baseshift
+        self.clock: Clock = clock or SystemClock()
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self.run(), name="baseshift-retention")
+
+    async def stop(self) -> None:
+        await cancel_and_wait(self._task)
+        self._task = None
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception:  # a failed application must not end the daily task
+                log.exception("applying the retention policies failed")
+            await self.clock.sleep(self.interval)
+
+    async def tick(self) -> Applied | None:
+        """Apply the policies if this process leads and a day has passed since the last
+        application; returns it, or None when nothing was due here."""
+        store = self.bs.store
+        if isinstance(store, Leadership) and not await store.lead(ROLE):
+            return None
+        now = self.clock.now().timestamp()
+        last = await load_last(store, self.bs.settings.data_dir)
+        if last is not None and now - last.applied_at < DAY:
+            return None
+        policy = policy_of(self.bs.settings)
+        if not policy.days:
+            return None
+        done = await apply_policies(store, self.bs.templates, policy,
+                                    self.bs.settings.data_dir, dry_run=False, now=now,
+                                    documents=documents_of(self.bs))
+        log.info("retention applied: removed %s, %d held", dict(done.removed), done.held)
+        return done
