@@ -122,12 +122,12 @@ TEMPLATE = '''template vault.login {
     ('with { command: "${x}" }  for x in [login.output.session]', False),
 ])
 def test_secret_template_outputs_are_tainted(body: str, ok: bool) -> None:
-    source = TEMPLATE + '''workflow w {
+    source = TEMPLATE + f'''workflow w {{
   version "1.0.0"
-  job login uses vault.login@^1 { }
-  job use uses shell { needs login  %s }
-}
-''' % body
+  job login uses vault.login@^1 {{ }}
+  job use uses shell {{ needs login  {body} }}
+}}
+'''
     result = compile_text(source)
     assert result.ok is ok, render_all(list(result.diagnostics), {result.path: result.source})
     if not ok:
