@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from baseshift.core.access import Permission
 from baseshift.core.hookspecs import hookimpl
+
+from .permissions import SECRET_READ
 
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
 
-SECRET_READ = Permission("secret:read", "see the clear values of a run's secret inputs and "
-                         "outputs (GET /api/v1/workflows/ID?reveal=secrets)", scoped=True)
+    from baseshift.core.access import Permission
 
 
 @hookimpl

@@ -52,7 +52,7 @@ from baseshift.web.schemas import (
 )
 from baseshift.web.sse import EVENT_MESSAGE, run_event_stream
 
-from .runs import SECRET_READ
+from .permissions import SECRET_READ
 
 TAGS = ["runs"]
 
