@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
+from dataclasses import replace
 from typing import Any
 
 from .errors import ExpressionError
-from .expr import Expr, Interp, ListExpr, ObjectExpr, children, evaluate, references
+from .expr import Expr, Interp, ListExpr, Literal, ObjectExpr, children, evaluate, references
 from .plan import InputSpec, JobSpec, Plan
 from .scope import REDACTED
 from .sealing import Sealer, is_sealed
@@ -33,13 +34,16 @@ def secret_fields(spec: JobSpec) -> frozenset[str]:
     return frozenset(o.name for o in spec.template.outputs if o.secret)
 
 
-def reads_secret(expr: Expr, plan: Plan) -> bool:
-    """Whether `expr` reads a secret: `secret.X`, a secret input (or all of `input` when it
-    holds one), or a secret output field of a job (or that job's whole output)."""
+def reads_secret(expr: Expr, plan: Plan, *, names: bool = True) -> bool:
+    """Whether `expr` reads a secret: `secret.X` (unless not `names`), a secret input (or
+    all of `input` when it holds one), or a secret output field of a job (or that job's
+    whole output)."""
     hidden = secret_inputs(plan)
     for root, path, _ in references(expr):
         if root == "secret":
-            return True
+            if names:
+                return True
+            continue
         if root == "input" and hidden and (not path or path[0] in hidden):
             return True
         spec = plan.by_name.get(root)
@@ -76,8 +80,9 @@ def interpolated(expr: Expr, scope: Mapping[str, Any], reads: Callable[[Expr], b
 
 
 def stored_config(spec: JobSpec, scope: Mapping[str, Any], plan: Plan) -> Any:
-    """A job's `with` block as stored and shown: every field that reads a secret (or that
-    passes a value to a secret input of its template) is `***`, the others evaluated."""
+    """A job's `with` block as stored and shown: every value that reads a secret input or
+    output is `***` (inside a string, just its `${...}` part), and so is a value passed to
+    a secret input of the job's template; `secret.X` reads as `scope` says (`***`)."""
     hidden = frozenset(i.name for i in spec.template.inputs if i.secret) \
         if spec.template is not None else frozenset()
     config = spec.config
@@ -90,7 +95,13 @@ def _stored(expr: Expr, scope: Mapping[str, Any], plan: Plan) -> Any:
         return {key: _stored(value, scope, plan) for key, value in expr.fields}
     if isinstance(expr, ListExpr):
         return [_stored(item, scope, plan) for item in expr.items]
-    return REDACTED if reads_secret(expr, plan) else evaluate(expr, scope)
+    if not reads_secret(expr, plan, names=False):
+        return evaluate(expr, scope)
+    if isinstance(expr, Interp):
+        parts = tuple(Literal(REDACTED) if not isinstance(p, str)
+                      and reads_secret(p, plan, names=False) else p for p in expr.parts)
+        return evaluate(replace(expr, parts=parts), scope)
+    return REDACTED
 
 
 async def seal_inputs(sealer: Sealer, declared: Sequence[InputSpec],
