@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -198,3 +199,27 @@ async def test_the_inputs_schema_marks_secret_inputs(
     props = body["inputs"]["properties"]
     assert props["token"] == {"type": "string", "writeOnly": True, "format": "password"}
     assert props["region"] == {"type": "string"}
+
+
+async def test_the_run_form_asks_for_a_secret_in_a_password_field(
+        make_client: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+        ) -> None:
+    flows = _flows(tmp_path, monkeypatch)
+    async with make_client(workflows=flows, plugins=sealer_plugins()) as (bs, client):
+        page = (await client.get("/ui/workflows/guarded")).text
+    token = re.search(r'<input[^>]*name="token"[^>]*>', page, re.S)
+    region = re.search(r'<input[^>]*name="region"[^>]*>', page, re.S)
+    assert token is not None and 'type="password"' in token.group()
+    assert region is not None and 'type="text"' in region.group()
+
+
+def test_the_cli_summary_shows_sealed_outputs_as_stars() -> None:
+    from baseshift.core.records import JobRecord, RunRecord, RunSnapshot
+    from baseshift.core.report import snapshot_text
+    from baseshift.core.states import JobState
+
+    run = RunRecord("r1", "guarded", "1.0.0", "", "", {"token": "bsenc:abc"})
+    job = JobRecord("r1", "login", "login", state=JobState.SUCCEEDED,
+                    output={"session": "bsenc:def", "user": "ops"})
+    text = snapshot_text(RunSnapshot(run, {"login": job}, []))
+    assert "bsenc:" not in text and "***" in text
