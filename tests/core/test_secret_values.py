@@ -124,3 +124,28 @@ def test_stored_config_hides_what_reads_a_secret(tmp_path: Path) -> None:
     assert stored_config(loaded.job("take"), scope, loaded) == {
         "function": "test_secret_values:receive", "token": "***", "keys": "***",
         "note": "hello ***"}
+
+
+def test_without_a_sealer_a_run_with_secret_inputs_is_refused(tmp_path: Path) -> None:
+    """Fail closed: with no plugin sealing values (the builtin `keys` one disabled, if it
+    exists), the run is refused and nothing is stored."""
+    from baseshift.core.errors import ConfigError
+    from baseshift.core.plugins import BUILTIN_PLUGINS
+
+    async def attempt() -> list[Any]:
+        bs = BaseShift(Settings(load_entrypoints=False, store="memory",
+                                data_dir=tmp_path / "data",
+                                disabled_plugins=("keys",) if "keys" in BUILTIN_PLUGINS else ()))
+        async with bs:
+            path = tmp_path / "keep.bsw"
+            path.write_text(SOURCE)
+            plan = bs.load_workflow(path)
+            try:
+                await bs.runs.start_plan(plan, {"token": "a secret"})
+            except ConfigError as exc:
+                assert "seals" in exc.message
+            else:
+                raise AssertionError("the run was accepted")
+            return list(await bs.store.list_runs())
+
+    assert asyncio.run(attempt()) == []
