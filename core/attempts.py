@@ -56,7 +56,7 @@ class Outcome(NamedTuple):
 class Launch:
     """An attempt ready to run: which attempt of which job of which run, the job's spec, the
     scope its config is rendered in (its fan-out item included) and its stored inputs
-    (secrets still `***`)."""
+    (secrets, secret inputs and secret outputs still `***`)."""
 
     run: ActiveRun
     key: str

@@ -97,12 +97,14 @@ def test_a_retried_attempt_opens_the_sealed_input_again(tmp_path: Path) -> None:
 
 def test_inputs_are_checked_before_anything_is_sealed(tmp_path: Path) -> None:
     RECEIVED.clear()
-    try:
-        asyncio.run(_run(tmp_path, {"token": 5}))
-    except InputError as exc:
-        assert "token" in exc.message and "5" not in json.dumps(exc.details)
-    else:
-        raise AssertionError("a number is not a string input")
+    for given in ({"token": 5}, {"token": "t", "keys": '["a", "b'}, {"token": "t", "keys": [7]}):
+        try:
+            asyncio.run(_run(tmp_path, given))
+        except InputError as exc:
+            assert "secret input" in exc.message and "7" not in exc.message
+            assert '"a"' not in exc.message and "5" not in exc.message
+        else:
+            raise AssertionError(f"{given} does not fit")
 
 
 def test_hidden_replaces_every_sealed_value_at_any_depth() -> None:
@@ -149,3 +151,63 @@ def test_without_a_sealer_a_run_with_secret_inputs_is_refused(tmp_path: Path) ->
             return list(await bs.store.list_runs())
 
     assert asyncio.run(attempt()) == []
+
+
+def issue(name: str) -> dict[str, Any]:
+    return {"session": f"S-{name}-{'x' * 4}", "user": name}
+
+
+def consume(sessions: Any, users: Any) -> dict[str, Any]:
+    RECEIVED.append((sessions, users))
+    return {"n": len(sessions)}
+
+
+FANOUT = """template vault.issue {
+  version "1.0.0"
+  uses python
+  input { name: string }
+  output { session: secret string, user: string }
+  with { function: "test_secret_values:issue", name: input.name }
+}
+
+workflow fan {
+  version "1.0.0"
+  job issue uses vault.issue@^1 {
+    for n in ["ann", "bob"]
+    with { name: n }
+  }
+  job take uses python {
+    needs issue
+    with { function: "test_secret_values:consume",
+           sessions: [issue.output[0].session, issue.output[1].session],
+           users: [issue.output[0].user, issue.output[1].user] }
+  }
+  output { users: [issue.output[0].user, issue.output[1].user] }
+}
+"""
+
+
+def test_secret_outputs_of_a_fanned_out_template_are_sealed_and_opened(tmp_path: Path) -> None:
+    RECEIVED.clear()
+
+    async def go() -> Any:
+        bs = BaseShift(Settings(load_entrypoints=False, store="sqlite",
+                                data_dir=tmp_path / "data"), plugins=sealer_plugins())
+        async with bs:
+            path = tmp_path / "fan.bsw"
+            path.write_text(FANOUT)
+            plan = bs.load_workflow(path)
+            run_id = await bs.runs.start_plan(plan, {})
+            await bs.engine.wait(run_id)
+            return await bs.store.load_run(run_id)
+
+    snapshot = asyncio.run(go())
+    assert snapshot.run.state is RunState.COMPLETED, snapshot.run.error
+    assert snapshot.run.outputs == {"users": ["ann", "bob"]}
+    assert RECEIVED == [(["S-ann-xxxx", "S-bob-xxxx"], ["ann", "bob"])]
+    items = snapshot.jobs["issue"].output
+    assert [is_sealed(i["session"]) for i in items] == [True, True]
+    assert snapshot.jobs["take"].inputs["sessions"] == ["***", "***"]
+    assert snapshot.jobs["take"].inputs["users"] == ["ann", "bob"]
+    stored = (tmp_path / "data").glob("baseshift.db*")
+    assert not any(b"S-ann" in f.read_bytes() for f in stored if f.is_file())
