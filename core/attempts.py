@@ -25,9 +25,9 @@ from .secretvalues import (
     open_output,
     reads_secret,
     seal_output,
-    secret_fields,
     secret_inputs,
     secret_jobs,
+    secret_outputs,
 )
 from .states import JobState
 from .templating import TemplateCalls
@@ -111,7 +111,7 @@ class AttemptRunner:
         outcome = await self._attempt(launch, masker)
         error = None if outcome.error is None else replace_surrogates(outcome.error)
         outcome = outcome._replace(error=error, log=replace_surrogates(outcome.log))
-        fields = secret_fields(launch.spec)
+        fields = secret_outputs(launch.spec)
         hidden: dict[str, Any] = {}
         if fields and isinstance(outcome.output, dict):  # sealed below, masked everywhere
             hidden = {k: v for k, v in outcome.output.items() if k in fields and v is not None}
@@ -200,7 +200,7 @@ class AttemptRunner:
             rec = run.jobs.get(name)
             if rec is None:
                 continue
-            fields = secret_fields(plan.job(name))
+            fields = secret_outputs(plan.job(name))
             output = await self._open(open_output, fields, rec.output)
             items = output if isinstance(output, list) else [output]
             masker.add_derived([item.get(f) for item in items if isinstance(item, dict)

@@ -27,7 +27,7 @@ def secret_inputs(plan: Plan) -> frozenset[str]:
     return frozenset(i.name for i in plan.inputs if i.secret)
 
 
-def secret_fields(spec: JobSpec) -> frozenset[str]:
+def secret_outputs(spec: JobSpec) -> frozenset[str]:
     """The `secret` output fields of a job's template (none for other jobs)."""
     if spec.template is None:
         return frozenset()
@@ -47,7 +47,7 @@ def reads_secret(expr: Expr, plan: Plan, *, names: bool = True) -> bool:
         if root == "input" and hidden and (not path or path[0] in hidden):
             return True
         spec = plan.by_name.get(root)
-        fields = secret_fields(spec) if spec is not None else frozenset()
+        fields = secret_outputs(spec) if spec is not None else frozenset()
         if fields and path[:1] == ("output",):
             named = path[2:3] if spec is not None and spec.fanout else path[1:2]
             if not named or named[0] in fields:
@@ -58,7 +58,7 @@ def reads_secret(expr: Expr, plan: Plan, *, names: bool = True) -> bool:
 def secret_jobs(expr: Expr, plan: Plan) -> list[str]:
     """The jobs with secret output fields that `expr` reads."""
     return list(dict.fromkeys(root for root, _, _ in references(expr)
-                              if root in plan.by_name and secret_fields(plan.job(root))))
+                              if root in plan.by_name and secret_outputs(plan.job(root))))
 
 
 def interpolated(expr: Expr, scope: Mapping[str, Any], reads: Callable[[Expr], bool]

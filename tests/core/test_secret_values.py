@@ -97,14 +97,14 @@ def test_a_retried_attempt_opens_the_sealed_input_again(tmp_path: Path) -> None:
 
 def test_inputs_are_checked_before_anything_is_sealed(tmp_path: Path) -> None:
     RECEIVED.clear()
-    for given in ({"token": 5}, {"token": "t", "keys": '["a", "b'}, {"token": "t", "keys": [7]}):
+    for inputs in ({"token": 5}, {"token": "t", "keys": '["a", "b'}, {"token": "t", "keys": [7]}):
         try:
-            asyncio.run(_run(tmp_path, given))
+            asyncio.run(_run(tmp_path, inputs))
         except InputError as exc:
             assert "secret input" in exc.message and "7" not in exc.message
             assert '"a"' not in exc.message and "5" not in exc.message
         else:
-            raise AssertionError(f"{given} does not fit")
+            raise AssertionError(f"{inputs} does not fit")
 
 
 def test_hidden_replaces_every_sealed_value_at_any_depth() -> None:
