@@ -86,6 +86,12 @@ def input_specs(fields: Sequence[ast.FieldDecl], report: Reporter,
             continue
         t = type_of(f.type, report)
         default = _default(f, t, report, what) if f.default is not None else _NO_VALUE
+        if f.secret and default is not None and default is not _NO_VALUE:
+            report.warning(f.default.span, "dsl.secret-default",
+                           f"the default of secret {what} '{f.name.name}' is written in the "
+                           "file in clear: whoever reads the workflow reads it",
+                           "pass the value when the run starts, or read it from "
+                           "secret.NAME in the job that needs it")
         specs[f.name.name] = InputSpec(
             f.name.name, t, None if default is _NO_VALUE else default,
             default is not _NO_VALUE, f.optional, None, f.span, f.secret)
