@@ -86,7 +86,7 @@ def input_specs(fields: Sequence[ast.FieldDecl], report: Reporter,
             continue
         t = type_of(f.type, report)
         default = _default(f, t, report, what) if f.default is not None else _NO_VALUE
-        if f.secret and default is not None and default is not _NO_VALUE:
+        if f.secret and f.default is not None and default not in (None, _NO_VALUE):
             report.warning(f.default.span, "dsl.secret-default",
                            f"the default of secret {what} '{f.name.name}' is written in the "
                            "file in clear: whoever reads the workflow reads it",
