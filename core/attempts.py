@@ -6,18 +6,29 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, Protocol
 
-from .errors import ExecutionError, ExpressionError, JobTimeout
-from .expr import evaluate
+from .errors import BaseShiftError, ExecutionError, ExpressionError, JobTimeout
+from .expr import evaluate, references
 from .json_text import has_surrogate, replace_surrogates, surrogate_message, surrogate_path
-from .masking import Masker, secret_fields
+from .masking import Masker
+from .masking import secret_fields as secret_parts
 from .protocols import Executor, JobContext, JobResult
 from .records import RunRecord
 from .runstate import ActiveRun
+from .secretvalues import (
+    interpolated,
+    open_inputs,
+    open_output,
+    reads_secret,
+    seal_output,
+    secret_inputs,
+    secret_jobs,
+    secret_outputs,
+)
 from .states import JobState
 from .templating import TemplateCalls
 
@@ -26,6 +37,7 @@ if TYPE_CHECKING:
     from .plan import JobSpec, Plan
     from .records import RunSnapshot
     from .scope import RunScope
+    from .sealing import Sealer
     from .settings import Settings
 
 
@@ -44,7 +56,7 @@ class Outcome(NamedTuple):
 class Launch:
     """An attempt ready to run: which attempt of which job of which run, the job's spec, the
     scope its config is rendered in (its fan-out item included) and its stored inputs
-    (secrets still `***`)."""
+    (secrets, secret inputs and secret outputs still `***`)."""
 
     run: ActiveRun
     key: str
@@ -100,20 +112,34 @@ class AttemptRunner:
         outcome = await self._attempt(launch, masker)
         error = None if outcome.error is None else replace_surrogates(outcome.error)
         outcome = outcome._replace(error=error, log=replace_surrogates(outcome.log))
-        if not masker or not self.bs.settings.mask_secrets:  # off: docs/security.md
+        fields = secret_outputs(launch.spec)
+        hidden: dict[str, Any] = {}
+        if fields and isinstance(outcome.output, dict):  # sealed below, masked everywhere
+            hidden = {k: v for k, v in outcome.output.items() if k in fields and v is not None}
+            masker.add_derived(list(hidden.values()))
+            outcome = outcome._replace(output={k: v for k, v in outcome.output.items()
+                                               if k not in hidden})
+        if masker and self.bs.settings.mask_secrets:  # off: docs/security.md
+            outcome = Outcome(masker.value(outcome.output),
+                              None if outcome.error is None else masker.text(outcome.error),
+                              outcome.retryable, masker.text(outcome.log))
+        if not hidden:
             return outcome
-        return Outcome(masker.value(outcome.output),
-                       None if outcome.error is None else masker.text(outcome.error),
-                       outcome.retryable, masker.text(outcome.log))
+        try:
+            sealed = await seal_output(self.hooks.sealer(), fields, hidden)
+        except BaseShiftError as exc:
+            return Outcome(None, f"the job's secret outputs could not be sealed: {exc}", False,
+                           outcome.log)
+        return outcome._replace(output={**outcome.output, **sealed})
 
     async def _attempt(self, launch: Launch, masker: Masker) -> Outcome:
         run, spec = launch.run, launch.spec
         ctx = JobContext(run.id, launch.key, launch.number, {}, spec.timeout,
                          str(self.bs.settings.data_dir))
         try:
-            ctx.config = await self._render(launch, masker)
+            given, ctx.config = await self._render(launch, masker)
             if spec.template is not None and len(spec.template.steps) > 1:
-                result = await self._run_steps(launch, ctx, masker)
+                result = await self._run_steps(launch, given, ctx, masker)
             else:
                 result = await self._execute(spec.uses, ctx, run.record)
             output = self.templates.check_output(spec, result.output)
@@ -130,31 +156,76 @@ class AttemptRunner:
         except (Exception, SystemExit) as exc:  # any failure of user code fails the attempt
             return Outcome(None, describe_failure(exc), True, "\n".join(ctx.lines))
 
-    async def _render(self, launch: Launch, masker: Masker) -> dict[str, Any]:
-        spec, scope = launch.spec, launch.scope
+    async def _render(self, launch: Launch, masker: Masker) -> tuple[Any, dict[str, Any]]:
+        """The job's `with` block as the job gets it (secrets resolved, sealed values
+        opened), and the executor config rendered from it (the template's, for a template
+        job). Every value that is or is built from a secret is added to `masker`."""
+        spec, scope, plan = launch.spec, launch.scope, launch.run.plan
         config = launch.config
         names = self.templates.secret_names(spec)
         secrets = {n: await self._secret(n, masker) for n in names}
-        if names:
-            config = evaluate(spec.config, scope.with_values(secret=secrets))
-            masker.add_derived(secret_fields(spec.config, config))
+        opened = await self._opened(launch, masker)
+        hidden = [i.name for i in spec.template.inputs if i.secret] if spec.template else []
+        if names or opened or hidden:
+            full = scope.with_values(secret=secrets, **opened)
+            config = evaluate(spec.config, full)
+            reads = lambda e: reads_secret(e, plan)  # noqa: E731
+            masker.add_derived(secret_parts(spec.config, config, reads))
+            masker.add_derived(interpolated(spec.config, full, reads))
+        if isinstance(config, dict):
+            masker.add_derived([config.get(name) for name in hidden])
+        given = config
         if spec.template is not None:
             try:
                 config = self.templates.render(spec, config, scope, secrets)
-                masker.add_derived(secret_fields(spec.template.config, config))
+                masker.add_derived(secret_parts(spec.template.config, config))
             except ValueError as exc:
                 raise NotRetryable(str(exc)) from None
         if not isinstance(config, dict):
             raise NotRetryable("the job's with-block must be an object")
-        return config
+        return given, config
 
-    async def _run_steps(self, launch: Launch, ctx: JobContext, masker: Masker) -> JobResult:
+    async def _opened(self, launch: Launch, masker: Masker) -> dict[str, Any]:
+        """What the job's `with` block reads of sealed values, opened: `input` when it reads
+        a secret input, and each job whose secret outputs it reads. Empty when none."""
+        run, spec = launch.run, launch.spec
+        plan = run.plan
+        out: dict[str, Any] = {}
+        hidden = secret_inputs(plan)
+        if hidden and any(root == "input" and (not path or path[0] in hidden)
+                          for root, path, _ in references(spec.config)):
+            values = await self._open(open_inputs, plan.inputs, run.record.inputs)
+            masker.add_derived([values.get(name) for name in hidden])
+            out["input"] = values
+        for name in secret_jobs(spec.config, plan):
+            rec = run.jobs.get(name)
+            if rec is None:
+                continue
+            fields = secret_outputs(plan.job(name))
+            output = await self._open(open_output, fields, rec.output)
+            items = output if isinstance(output, list) else [output]
+            masker.add_derived([item.get(f) for item in items if isinstance(item, dict)
+                                for f in fields])
+            out[name] = {"output": output, "state": rec.state.value, "attempts": rec.attempts}
+        return out
+
+    async def _open(self, how: Callable[[Sealer, Any, Any], Awaitable[Any]], declared: Any,
+                    stored: Any) -> Any:
+        """Open sealed values with `how` (`open_inputs`, `open_output`); a value that cannot
+        be opened (a retired key, no key plugin) fails the attempt for good."""
+        try:
+            return await how(self.hooks.sealer(), declared, stored)
+        except BaseShiftError as exc:
+            raise NotRetryable(f"a secret value could not be opened: {exc.message}") from None
+
+    async def _run_steps(self, launch: Launch, given: Any, ctx: JobContext,
+                         masker: Masker) -> JobResult:
         """A multi-step template: its steps in order, each seeing `steps.NAME.output` of the
         earlier ones; the job's output is the last step's. `timeout` bounds each step."""
         spec = launch.spec
         assert spec.template is not None
         try:
-            values = self.templates.inputs(spec.template, launch.config)
+            values = self.templates.inputs(spec.template, given)
         except ValueError as exc:
             raise NotRetryable(str(exc)) from None
         secrets = {n: await self._secret(n, masker)
@@ -164,7 +235,7 @@ class AttemptRunner:
         for step in spec.template.steps:
             scope = launch.scope.with_values(input=values, secret=secrets, steps=done)
             config = evaluate(step.config, scope)
-            masker.add_derived(secret_fields(step.config, config))
+            masker.add_derived(secret_parts(step.config, config))
             ctx.config = config if isinstance(config, dict) else {}
             ctx.log(f"step {step.name} ({step.uses})")
             result = await self._execute(step.uses, ctx, launch.run.record)

@@ -35,6 +35,7 @@ from .protocols import AttemptQueue, StateStore
 from .records import JobRecord, RunRecord, RunSnapshot
 from .retry_timers import RetryTimers
 from .runstate import ActiveRun, Effects
+from .secretvalues import seal_inputs
 from .states import RunState
 from .waiters import Waiters
 
@@ -109,6 +110,8 @@ class Engine:
         With `start=False` the run is stored INITIALIZED and unclaimed (queued); `resume`
         starts it later."""
         values = prepare_inputs(plan.inputs, inputs)
+        if any(i.secret for i in plan.inputs):  # sealed before anything is stored
+            values = await seal_inputs(self.bs.hooks.sealer(), plan.inputs, values)
         now = time.time()
         record = RunRecord(run_id or new_run_id(), plan.name, plan.version, plan.source,
                            plan.path, values, created_at=now)

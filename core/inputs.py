@@ -5,6 +5,7 @@ import difflib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .diagnostics import article
 from .errors import InputError
 from .json_text import has_surrogate, surrogate_message, surrogate_path
 from .plan import InputSpec
@@ -54,6 +55,9 @@ def _coerce(spec: InputSpec, value: Any) -> Any:
     try:
         return coerce(spec.type, value, f"input '{spec.name}'")
     except InputError as exc:
+        if spec.secret:  # the message would show (part of) the value
+            raise InputError(f"secret input '{spec.name}' must be {article(str(spec.type))}",
+                             hint=exc.hint, details={"field": spec.name}) from None
         exc.details.setdefault("field", spec.name)
         raise
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -87,13 +87,16 @@ class Masker:
         return value
 
 
-def secret_fields(expr: Expr, value: Any) -> Any:
+def secret_fields(expr: Expr, value: Any,
+                  reads: Callable[[Expr], bool] | None = None) -> Any:
     """What of `value` (the evaluation of `expr`, a job's or step's `with` block) is built
-    from a secret: the fields whose expressions read `secret.*` (the whole value when `expr`
-    is no object). None when nothing is."""
+    from a secret: the fields whose expressions read `secret.*` (or whatever `reads` says
+    is secret: secret inputs and outputs too; the whole value when `expr` is no object).
+    None when nothing is."""
+    reads = reads or _reads_secret
     if isinstance(expr, ObjectExpr) and isinstance(value, dict):
-        return [value.get(key) for key, field in expr.fields if _reads_secret(field)]
-    return value if _reads_secret(expr) else None
+        return [value.get(key) for key, field in expr.fields if reads(field)]
+    return value if reads(expr) else None
 
 
 def _reads_secret(expr: Expr) -> bool:

@@ -20,7 +20,10 @@ NO_SPAN = Span(0, 0, 0, 0)
 
 @dataclass(frozen=True, slots=True)
 class InputSpec:
-    """A typed workflow (or template) input: `amount: number`, `note?: string`, `n: integer = 3`."""
+    """A typed workflow (or template) input: `amount: number`, `note?: string`, `n: integer = 3`,
+    `token: secret string` (a template's output fields are InputSpecs too).
+
+    A `secret` value is sealed where it is stored and shows as `***` (docs/security.md)."""
 
     name: str
     type: TypeRef
@@ -29,6 +32,7 @@ class InputSpec:
     optional: bool = False
     description: str | None = None
     span: Span = NO_SPAN
+    secret: bool = False
 
     @property
     def required(self) -> bool:
@@ -297,4 +301,5 @@ class Plan:
 
 def _input_json(i: InputSpec) -> dict[str, Any]:
     return {"name": i.name, "type": str(i.type), "required": i.required,
-            "default": i.default if i.has_default else None, "description": i.description}
+            "default": i.default if i.has_default else None, "description": i.description,
+            **({"secret": True} if i.secret else {})}

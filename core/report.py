@@ -1,10 +1,18 @@
-"""Runs as JSON and as text: what `baseshift run --json`, `show` and `runs` print."""
+"""Runs as JSON and as text: what `baseshift run --json`, `show` and `runs` print.
+
+Sealed secret values (core/secretvalues.py) show as `***` in all of them."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .records import AttemptRecord, JobRecord, RunRecord, RunSnapshot
+from .secretvalues import hidden
+
+
+def _shown(sealed: bool) -> Callable[[Any], Any]:
+    return (lambda value: value) if sealed else hidden
 
 
 def _duration(start: float | None, end: float | None) -> float | None:
@@ -24,33 +32,41 @@ def attempt_json(a: AttemptRecord, *, logs: bool = True) -> dict[str, Any]:
     return out
 
 
-def job_json(j: JobRecord, attempts: list[AttemptRecord], *, logs: bool = True) -> dict[str, Any]:
+def job_json(j: JobRecord, attempts: list[AttemptRecord], *, logs: bool = True,
+             sealed: bool = False) -> dict[str, Any]:
+    """A job as JSON; `sealed` keeps sealed secret values as stored (for `revealed`),
+    otherwise they are `***`."""
+    show = _shown(sealed)
     return {
         "key": j.key, "name": j.name, "index": j.index, "state": j.state.value,
-        "template": j.template, "handler": j.handler, "inputs": j.inputs, "output": j.output,
+        "template": j.template, "handler": j.handler, "inputs": show(j.inputs),
+        "output": show(j.output),
         "error": j.error, "started_at": j.started_at, "ended_at": j.ended_at,
         "duration": _duration(j.started_at, j.ended_at),
         "attempts": [attempt_json(a, logs=logs) for a in attempts],
     }
 
 
-def run_json(r: RunRecord) -> dict[str, Any]:
+def run_json(r: RunRecord, *, sealed: bool = False) -> dict[str, Any]:
+    show = _shown(sealed)
     return {
         "id": r.id, "workflow": r.workflow, "version": r.version, "status": r.state.value,
-        "path": r.path, "inputs": r.inputs, "outputs": r.outputs, "error": r.error,
+        "path": r.path, "inputs": show(r.inputs), "outputs": show(r.outputs), "error": r.error,
         "created_at": r.created_at, "started_at": r.started_at, "ended_at": r.ended_at,
         "duration": _duration(r.started_at, r.ended_at),
     }
 
 
-def snapshot_json(s: RunSnapshot, *, logs: bool = True) -> dict[str, Any]:
-    """The whole run: its record, then every job (in key order) with its attempts."""
+def snapshot_json(s: RunSnapshot, *, logs: bool = True, sealed: bool = False) -> dict[str, Any]:
+    """The whole run: its record, then every job (in key order) with its attempts; secret
+    values as `***` (as stored with `sealed`)."""
     by_job: dict[str, list[AttemptRecord]] = {}
     for a in s.attempts:
         by_job.setdefault(a.job_key, []).append(a)
-    jobs = [job_json(j, sorted(by_job.get(k, []), key=lambda a: a.number), logs=logs)
+    jobs = [job_json(j, sorted(by_job.get(k, []), key=lambda a: a.number), logs=logs,
+                     sealed=sealed)
             for k, j in ordered_jobs(s)]
-    return {**run_json(s.run), "jobs": jobs}
+    return {**run_json(s.run, sealed=sealed), "jobs": jobs}
 
 
 def status_json(s: RunSnapshot) -> dict[str, Any]:
@@ -111,7 +127,7 @@ def snapshot_text(s: RunSnapshot, *, logs: bool = False) -> str:
             instances[j.name] = instances.get(j.name, 0) + 1
     for key, j in ordered_jobs(s):
         tries = by_job.get(key, [])
-        detail = j.error if j.error and j.state.value != "SUCCEEDED" else _short(j.output)
+        detail = j.error if j.error and j.state.value != "SUCCEEDED" else _short(hidden(j.output))
         count = (f"instances={instances[key]}" if key in instances
                  else f"attempts={len(tries)}")
         lines.append(f"  {key.ljust(width)}  {j.state.value:<9}  {count:<11} {detail}")

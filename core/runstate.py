@@ -16,6 +16,7 @@ from .expr import condition, evaluate, references
 from .plan import JobSpec, Plan
 from .records import AttemptRecord, Changes, JobRecord, RunRecord
 from .scope import Redacted, RunScope
+from .secretvalues import stored_config
 from .states import JobState, RunState, transition
 
 FAILED_LIKE = (JobState.FAILED, JobState.CANCELLED)
@@ -264,8 +265,9 @@ class ActiveRun:
     # ------------------------------------------------------------ attempts
 
     def begin_attempt(self, key: str, fx: Effects) -> bool:
-        """Move a READY job to RUNNING with a new attempt, its inputs evaluated (secrets as
-        `***`); False if it failed before starting (`attempts.prepare_attempt` follows)."""
+        """Move a READY job to RUNNING with a new attempt, its inputs evaluated (whatever
+        reads a secret, a secret input or a secret output as `***`); False if it failed
+        before starting (`attempts.prepare_attempt` follows)."""
         rec = self.jobs[key]
         spec = self.plan.job(rec.name)
         rec.attempts += 1
@@ -274,7 +276,8 @@ class ActiveRun:
         self.set_job(rec, JobState.RUNNING, fx)
         fx.changes.attempt(AttemptRecord(self.id, key, rec.attempts, JobState.RUNNING, fx.now))
         try:
-            rec.inputs = evaluate(spec.config, self.item_scope(rec).with_values(secret=Redacted()))
+            rec.inputs = stored_config(spec, self.item_scope(rec).with_values(secret=Redacted()),
+                                       self.plan)
         except ExpressionError as exc:
             self.attempt_failed(key, rec.attempts, f"inputs could not be evaluated: {exc}",
                                 False, "", fx)

@@ -139,6 +139,12 @@ def to_json_schema(t: TypeRef) -> dict[str, Any]:
     return {"type": t.name}
 
 
+def secret_schema(schema: dict[str, Any], t: TypeRef) -> dict[str, Any]:
+    """`schema` (of a value of type `t`) marked as a secret: `writeOnly`, and for text the
+    `password` format (forms hide what is typed)."""
+    return {**schema, "writeOnly": True, **({"format": "password"} if t.name == "string" else {})}
+
+
 def from_json_schema(schema: dict[str, Any]) -> TypeRef:
     """The static type a JSON Schema fragment describes, as far as the checker cares."""
     kind = schema.get("type")

@@ -47,13 +47,14 @@ class TypeExpr:
 
 @dataclass(frozen=True, slots=True)
 class FieldDecl:
-    """`name?: type = default` inside `input { }` or a template's `output { }`."""
+    """`name?: secret type = default` inside `input { }` or a template's `output { }`."""
 
     name: Ident
     optional: bool
     type: TypeExpr
     default: Expr | None
     span: Span
+    secret: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,9 +10,9 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from baseshift.core.diagnostics import Span, article
-from baseshift.core.expr import Expr, ListExpr, Literal, ObjectExpr, Unary
+from baseshift.core.expr import Expr, ListExpr, Literal, ObjectExpr, Unary, references
 from baseshift.core.plan import InputSpec, RetryPolicy, TemplateSpec
-from baseshift.core.schema import ANY, SCALARS, TypeRef, list_of, to_json_schema
+from baseshift.core.schema import ANY, SCALARS, TypeRef, list_of, secret_schema, to_json_schema
 
 from . import ast
 from .literals import parse_duration
@@ -86,9 +86,15 @@ def input_specs(fields: Sequence[ast.FieldDecl], report: Reporter,
             continue
         t = type_of(f.type, report)
         default = _default(f, t, report, what) if f.default is not None else _NO_VALUE
+        if f.secret and f.default is not None and default not in (None, _NO_VALUE):
+            report.warning(f.default.span, "dsl.secret-default",
+                           f"the default of secret {what} '{f.name.name}' is written in the "
+                           "file in clear: whoever reads the workflow reads it",
+                           "pass the value when the run starts, or read it from "
+                           "secret.NAME in the job that needs it")
         specs[f.name.name] = InputSpec(
             f.name.name, t, None if default is _NO_VALUE else default,
-            default is not _NO_VALUE, f.optional, None, f.span)
+            default is not _NO_VALUE, f.optional, None, f.span, f.secret)
     return tuple(specs.values())
 
 
@@ -132,12 +138,39 @@ def _null_when(s: InputSpec, what: str, null_means_default: bool) -> str:
         else f"input '{s.name}' is optional"
 
 
+def secret_reads(e: Expr, inputs: Sequence[InputSpec],
+                 outputs: Mapping[str, tuple[frozenset[str], bool]] | None = None,
+                 ) -> list[tuple[str, Span]]:
+    """What in `e` reads a secret, each with its span and how a message names it: a
+    `secret.X`, a `secret` input (`input.token`, or the whole `input` object when it holds
+    one) and a `secret` output of a job (`outputs`: job name -> its secret output fields and
+    whether it fans out). Anything built from one reads it too (`upper(input.token)`)."""
+    hidden = {s.name for s in inputs if s.secret}
+    found: list[tuple[str, Span]] = []
+    for root, path, span in references(e):
+        if root == "secret":
+            found.append((f"the secret '{path[0]}'" if path else "secrets", span))
+        elif root == "input" and hidden and (not path or path[0] in hidden):
+            found.append((f"the secret input '{path[0]}'" if path
+                          else "input (it holds secret inputs)", span))
+        elif outputs and root in outputs and outputs[root][0]:
+            fields, fans_out = outputs[root]
+            named = path[2:3] if fans_out else path[1:2]
+            if path[:1] != ("output",) or (named and named[0] not in fields):
+                continue
+            found.append((f"the secret output '{named[0]}' of job '{root}'" if named
+                          else f"the output of job '{root}' (it holds secret fields)", span))
+    return found
+
+
 def object_schema(specs: Sequence[InputSpec], *, closed: bool = True) -> dict[str, Any]:
     """The JSON Schema of a template's inputs (closed: unknown inputs are errors) or outputs
     (open: extra output fields break no caller); defaults included."""
     properties: dict[str, Any] = {}
     for s in specs:
         schema = to_json_schema(s.type)
+        if s.secret:
+            schema = secret_schema(schema, s.type)
         if s.optional and schema:  # an optional value may be passed as null
             schema = {"anyOf": [schema, {"type": "null"}]}
         properties[s.name] = schema | ({"default": s.default} if s.has_default else {})

@@ -222,12 +222,16 @@ class _Reader(ExprReader):
         optional = self.toks[self.i] == "?"
         self.i += optional
         self.take(":")
+        secret = self.toks[self.i] == "secret"
+        if secret and self.toks[self.i + 1] in ("?", ":"):
+            raise Bail  # lark reads `secret` before ':' as a name (parser._KeywordLexer)
+        self.i += secret
         type_ = self.type_ref()
         default = None
         if self.toks[self.i] == "=":
             self.i += 1
             default = self.expr()
-        return ast.FieldDecl(name, optional, type_, default, self.span(a, self.i - 1))
+        return ast.FieldDecl(name, optional, type_, default, self.span(a, self.i - 1), secret)
 
     def type_ref(self) -> ast.TypeExpr:
         a = self.i

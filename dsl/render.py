@@ -29,7 +29,8 @@ def _text(plan: Plan) -> str:
         lines.append(f"  concurrency {plan.concurrency}")
     for i in plan.inputs:
         default = f" = {json.dumps(i.default)}" if i.has_default else ""
-        lines.append(f"  input {i.name}{'?' if i.optional else ''}: {i.type}{default}")
+        secret = "secret " if i.secret else ""
+        lines.append(f"  input {i.name}{'?' if i.optional else ''}: {secret}{i.type}{default}")
     lines += _trigger_text(plan)
     lines += [line for n, job in enumerate(plan.jobs, 1) for line in _job_text(n, job)]
     if plan.handlers:

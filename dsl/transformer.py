@@ -129,9 +129,9 @@ class ToAst(Transformer[Token, Any]):
         return ast.OutputDecl(tuple(c), _span(meta))
 
     def field_decl(self, meta: Meta, c: list[Any]) -> ast.FieldDecl:
-        (name, key_span), optional, type_, default = c
+        (name, key_span), optional, secret, type_, default = c
         return ast.FieldDecl(ast.Ident(name, key_span), optional is not None, type_, default,
-                             _span(meta))
+                             _span(meta), secret is not None)
 
     def type_ref(self, meta: Meta, c: list[Any]) -> ast.TypeExpr:
         return ast.TypeExpr(str(c[0]), c[1], _span(meta))

@@ -203,9 +203,9 @@ def _run_limit(r: ast.RunLimit, inputs: Sequence[InputSpec], report: Reporter) -
                          did_you_mean(r.policy.value, choices, "choices"))
     if r.key is not None:
         _check_key(r.key, inputs, report)
-    if len(report.diagnostics) > errors:
+    # not an int with no new diagnostic: a syntax error's damage swallowed the report
+    if len(report.diagnostics) > errors or not isinstance(limit, int):
         return None
-    assert isinstance(limit, int)
     return RunLimit(limit, r.key, policy, r.span)
 
 
@@ -218,3 +218,6 @@ def _check_key(key: Expr, inputs: Sequence[InputSpec], report: Reporter) -> None
     if not others:
         record = decls.record(inputs, "input", "dsl.unknown-input")
         Checker(report, Scope({"input": record})).infer(key)
+    for what, span in decls.secret_reads(key, inputs) if not others else ():
+        report.error(span, "dsl.secret", f"a run key cannot read {what}: run keys are stored "
+                     "and shown in clear", "key the runs on an input that is not secret")

@@ -381,12 +381,27 @@ class WorkflowCheck:
         return block.values.fields
 
     def _no_secrets(self, e: Expr, where: str) -> None:
-        """Secrets reach executors only: conditions, lists and outputs are stored in clear."""
-        for root, _, span in references(e):
-            if root == "secret":
-                self.report.error(span, "dsl.unknown-name",
-                                  f"secrets can only be used in 'with' blocks, not in {where}",
-                                  "pass the secret to a job, and test or return its result")
+        """Secrets reach executors only: conditions, lists and outputs are stored in clear.
+        So do secret inputs and secret template outputs, and whatever is built from them."""
+        for what, span in decls.secret_reads(e, self.inputs, self._secret_outputs()):
+            if what.startswith("the secret '") or what == "secrets":
+                message = f"secrets can only be used in 'with' blocks, not in {where}"
+            else:
+                message = f"{what} can only be used in 'with' blocks, not in {where}"
+            self.report.error(span, "dsl.secret", message,
+                              "pass it to a job, and test or return the job's result; "
+                              "a secret shows as *** everywhere else")
+
+    def _secret_outputs(self) -> dict[str, tuple[frozenset[str], bool]]:
+        """Per job whose template declares `secret` outputs: those fields, and whether the
+        job fans out (its output is then a list of them)."""
+        out: dict[str, tuple[frozenset[str], bool]] = {}
+        for name, job in self.jobs.items():
+            fields = frozenset(o.name for o in job.template.outputs if o.secret) \
+                if job.template is not None else frozenset()
+            if fields:
+                out[name] = (fields, ast.FanOut in job.found)
+        return out
 
     # ---- the plan
 

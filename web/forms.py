@@ -28,6 +28,8 @@ class FormField:
     value: str
     description: str | None = None
     error: str | None = None
+    secret: bool = False
+    """A `secret` input: typed into a password field, never shown back."""
 
     @property
     def checked(self) -> bool:
@@ -55,7 +57,8 @@ def form_fields(inputs: Sequence[InputSpec], values: Mapping[str, str] | None = 
     return [FormField(name=spec.name, kind=field_kind(spec), type=str(spec.type),
                       required=spec.required,
                       value=values[spec.name] if spec.name in values else _default_text(spec),
-                      description=spec.description, error=errors.get(spec.name))
+                      description=spec.description, error=errors.get(spec.name),
+                      secret=spec.secret)
             for spec in inputs]
 
 
@@ -75,6 +78,8 @@ def submitted_values(inputs: Sequence[InputSpec], form: Mapping[str, Any]) -> di
     for spec in inputs:
         if field_kind(spec) == "checkbox":
             out[spec.name] = "true" if form.get(spec.name) else "false"
+        elif spec.secret:
+            out[spec.name] = ""  # typed again: a secret is never written into a page
         else:
             out[spec.name] = str(form.get(spec.name, ""))
     return out

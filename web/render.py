@@ -20,6 +20,7 @@ from starlette.responses import HTMLResponse
 
 from baseshift.core.access import Actor
 from baseshift.core.json_text import replace_surrogates
+from baseshift.core.secretvalues import hidden
 from baseshift.core.stash import StashKey
 
 from .access import actor_of
@@ -158,8 +159,9 @@ def format_duration(seconds: float | None) -> str:
 
 
 def pretty_json(value: Any) -> str:
-    """Indented JSON for display (escaped by autoescape like any other text)."""
-    return json.dumps(value, indent=2, sort_keys=False, default=str, ensure_ascii=False)
+    """Indented JSON for display (escaped by autoescape like any other text); sealed secret
+    values show as `***`."""
+    return json.dumps(hidden(value), indent=2, sort_keys=False, default=str, ensure_ascii=False)
 
 
 def state_class(state: object) -> Markup:

@@ -111,8 +111,18 @@ def input_specs(schema: Mapping[str, Any]) -> tuple[InputSpec, ...]:
             name=name, type=from_json_schema(dict(prop)), default=prop.get("default"),
             has_default="default" in prop, optional=name not in (required or []),
             description=prop.get("description") if isinstance(prop.get("description"), str)
-            else None))
+            else None, secret=_write_only(prop)))
     return tuple(out)
+
+
+def _write_only(prop: Mapping[str, Any]) -> bool:
+    """Whether a schema property is a secret (`writeOnly`, as `schema.secret_schema` marks
+    it), directly or in the `anyOf` of an optional one."""
+    if prop.get("writeOnly") is True:
+        return True
+    options = prop.get("anyOf")
+    return isinstance(options, list) and any(
+        isinstance(o, Mapping) and o.get("writeOnly") is True for o in options)
 
 
 def config_expr(value: Any, parse: ExpressionParser, path: JsonPath,

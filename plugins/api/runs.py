@@ -7,8 +7,17 @@ from typing import TYPE_CHECKING
 
 from baseshift.core.hookspecs import hookimpl
 
+from .permissions import SECRET_READ
+
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
+
+    from baseshift.core.access import Permission
+
+
+@hookimpl
+def register_permissions() -> list[Permission]:
+    return [SECRET_READ]
 
 
 @hookimpl

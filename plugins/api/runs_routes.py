@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from baseshift.core import audit
 from baseshift.core.access import (
     RUNS_APPROVE,
     RUNS_CANCEL,
@@ -19,9 +20,11 @@ from baseshift.core.access import (
 from baseshift.core.errors import BadRequest, InputError, NotFound
 from baseshift.core.records import MAX_PAGE, RunCursor, RunQuery
 from baseshift.core.report import job_json, run_json, snapshot_json, status_json
+from baseshift.core.secretvalues import revealed
 from baseshift.core.states import JobState, RunState
 from baseshift.web.access import (
     actor_of,
+    check,
     listing,
     requires,
     run_resource,
@@ -48,6 +51,8 @@ from baseshift.web.schemas import (
     run_response,
 )
 from baseshift.web.sse import EVENT_MESSAGE, run_event_stream
+
+from .permissions import SECRET_READ
 
 TAGS = ["runs"]
 
@@ -112,13 +117,26 @@ def _state(text: str) -> RunState:
                          details={"parameter": "state"}) from None
 
 
+REVEAL = TextParam("reveal", Text(r"secrets", hint="reveal=secrets shows the clear values of "
+                                  "secret inputs and outputs (permission secret:read)"))
+
+
 @requires(RUNS_READ, run_resource)
-@operation("A run with its jobs and attempts (logs with ?logs=true)", tags=TAGS, response=RUN,
-           errors=(400, 404), params=(LOGS,))
+@operation("A run with its jobs and attempts (logs with ?logs=true); secret values are *** "
+           "unless ?reveal=secrets, which needs secret:read and is audited", tags=TAGS,
+           response=RUN, errors=(400, 403, 404, 422), params=(LOGS, REVEAL))
 async def get_run(request: Request) -> Response:
-    logs = LOGS.read(request)
-    snapshot = await baseshift_of(request).runs.snapshot(request.path_params["run_id"])
-    return JSONResponse(snapshot_json(snapshot, logs=logs))
+    logs, reveal = LOGS.read(request), REVEAL.read(request) is not None
+    bs = baseshift_of(request)
+    if reveal:
+        await check(request, SECRET_READ.name, await run_resource(request))
+    snapshot = await bs.runs.snapshot(request.path_params["run_id"])
+    if not reveal:
+        return JSONResponse(snapshot_json(snapshot, logs=logs))
+    document = await revealed(bs.hooks.sealer, snapshot_json(snapshot, logs=logs, sealed=True))
+    await audit.record(bs.store, [audit.entry("secret.read", f"run:{snapshot.run.id}",
+                                              workflow=snapshot.run.workflow)])
+    return JSONResponse(document)
 
 
 @requires(RUNS_READ, run_resource)

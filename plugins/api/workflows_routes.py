@@ -19,7 +19,7 @@ from baseshift.core.app.cli import package_version
 from baseshift.core.compiled import WorkflowEntry
 from baseshift.core.errors import BadRequest, InputError
 from baseshift.core.plan import Plan
-from baseshift.core.schema import to_json_schema
+from baseshift.core.schema import secret_schema, to_json_schema
 from baseshift.web.access import listing, requires, visible_workflows, workflow_named
 from baseshift.web.limits import Text
 from baseshift.web.openapi import build_document, operation
@@ -62,6 +62,8 @@ def inputs_schema(plan: Plan) -> dict[str, Any]:
     required = []
     for spec in plan.inputs:
         schema = to_json_schema(spec.type)
+        if spec.secret:
+            schema = secret_schema(schema, spec.type)
         if spec.description:
             schema = {**schema, "description": spec.description}
         if spec.has_default:

@@ -22,6 +22,7 @@ from baseshift.core.protocols import StateStore
 from baseshift.core.records import JobRecord, RunRecord
 from baseshift.core.registry import Backend
 from baseshift.core.retention import RESULT_COPIES
+from baseshift.core.secretvalues import hidden
 from baseshift.core.stash import StashKey
 from baseshift.core.states import JobState
 from baseshift.core.tasks import Backoff
@@ -64,11 +65,11 @@ def bson_safe(value: Any) -> Any:
 def result_document(run: RunRecord, job: JobRecord) -> Document:
     """The seed's `job_results` document (`job_id`, `result`, `timestamp`) for a succeeded
     job, with its run, workflow and job key; `timestamp` is when the job ended, to the
-    millisecond (what a BSON date holds)."""
+    millisecond (what a BSON date holds). Sealed secret output fields are `***`."""
     ended = datetime.fromtimestamp(job.ended_at if job.ended_at is not None
                                    else run.created_at, UTC)
     return {"job_id": job_id(run.id, job.key), "run_id": run.id, "workflow": run.workflow,
-            "job": job.key, "result": bson_safe(job.output),
+            "job": job.key, "result": bson_safe(hidden(job.output)),
             "timestamp": ended.replace(microsecond=ended.microsecond // 1000 * 1000)}
 
 

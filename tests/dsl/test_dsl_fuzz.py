@@ -16,7 +16,7 @@ VALID = [p.read_text(encoding="utf-8")
 TOKENS = ["{", "}", "(", ")", "[", "]", ",", ":", "?", "@", ".", "=", "==", "<", ">", "-",
           "+", "*", "%", '"', '"${', "}\"", "#", "\n", " ", "1", "2.5", "5s", "x", "a.b",
           *sorted(fastparse.KEYWORDS), '"s"', "^1.2", "@^1", "${input.x}", "\\", "\t",
-          "runs-on", "runs-on gpu", "gpu,", "linux-x64", "-on",
+          "runs-on", "runs-on gpu", "secret string", ": secret", "gpu,", "linux-x64", "-on",
           "\ufeff", "\x1b[2J", "\u00a0", "\x07", "'x'", "fetch-data", "a < b < c", "//", ";"]
 FAST = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

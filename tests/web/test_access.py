@@ -148,3 +148,26 @@ async def test_retention_routes_need_their_own_permissions_which_only_admins_hol
     assert declared == RETENTION_ROUTES
     for permission in RETENTION_ROUTES.values():
         assert [name for name, role in ROLES.items() if role.allows(permission)] == ["admin"]
+
+
+@pytest.mark.parametrize("role", [None, *ROLES])
+async def test_revealing_secrets_needs_secret_read(make_client: Callable[..., Any],
+                                                   role: str | None) -> None:
+    """`?reveal=secrets` on a run asks for `secret:read` beside `runs:read`: only a role
+    granting it (admin, through `*`) gets the run; the others 403, anonymous 401."""
+    async with make_client() as (bs, admin):
+        values = await _values(admin)
+        app = admin._transport.app  # type: ignore[attr-defined]
+        assert "secret:read" in bs.hooks.permissions()
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://localhost") as client:
+            headers = {} if role is None else bearer(await token_for(bs, role))
+            response = await client.get(f"/api/v1/workflows/{values['run_id']}",
+                                        params={"reveal": "secrets"}, headers=headers)
+    if role is None:
+        assert response.status_code == 401
+    elif ROLES[role].allows("secret:read"):
+        assert response.status_code == 200, response.text
+    else:
+        assert response.status_code == 403
+        assert response.headers["content-type"] == "application/problem+json"
