@@ -82,8 +82,9 @@ class Engine:
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        # jobs run in the data dir: it must exist even when no store created it (memory)
-        self.bs.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # jobs run in the data dir: it must exist even when no store created it (memory);
+        # made private, as the stores and the key file in it are (docs/security.md)
+        self.bs.settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         if self._loop_task is None:
             self._loop_task = asyncio.create_task(self._loop(), name="baseshift-engine")
             self._watch.start()

@@ -105,6 +105,16 @@ def test_the_plain_install_runs_a_workflow_on_sqlite(tmp_path: Path) -> None:
     assert "sqlalchemy" in result.loaded and not result.loaded & set(everything_optional)
 
 
+def test_a_new_data_folder_is_private(tmp_path: Path) -> None:
+    """The data folder holds the database (accounts, the audit trail, sealed secrets) and
+    the key file: made by Base Shift, only its owner may enter it."""
+    flow = write(tmp_path, "w.bsw", 'workflow w {\n  version "1.0.0"\n'
+                 '  job a uses shell { with { command: "echo hi" } }\n}\n')
+    result = baseshift(tmp_path, "run", str(flow))
+    assert result.code == 0, result.err
+    assert (tmp_path / "data").stat().st_mode & 0o777 == 0o700
+
+
 @pytest.mark.parametrize("setting, value, extra", [
     ("BASESHIFT_STORE", "postgres", "postgres"),
     ("BASESHIFT_TEMPLATES", "postgres", "postgres"),

@@ -52,7 +52,7 @@ def sqlite_engine(url: URL, **options: Any) -> Engine:
     if is_memory(url):
         options |= {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
     else:
-        Path(str(url.database)).parent.mkdir(parents=True, exist_ok=True)
+        Path(str(url.database)).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     engine = create_engine(url, **options)
     event.listen(engine, "connect", on_connect)
     event.listen(engine, "begin", on_begin)
