@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from baseshift.core.config import option
@@ -48,6 +48,18 @@ def metrics_of(bs: App) -> Metrics:
         found = bs.stash[METRICS] = Metrics(
             bs, max_workflows=option(bs.settings, OPTIONS, "max_workflows", MAX_WORKFLOWS))
     return found
+
+
+QUEUE_STATES = ("queued", "leased", "done")
+
+
+@runtime_checkable
+class QueueGauges(Protocol):
+    """A queue that reports its depth and lease expiries (the PostgreSQL queue)."""
+
+    lease_expiries: int
+
+    async def depth(self) -> dict[str, int]: ...
 
 
 REQUEST_BUCKETS = (.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30)
@@ -94,6 +106,9 @@ class Metrics:
         self._job_started: dict[tuple[str, str], float] = {}
         self.ready: dict[tuple[str, str], float] = {}
         """(run id, job) -> when it became READY, until it starts or ends."""
+        self.queue: QueueGauges | None = None
+        self.queue_depth: dict[str, int] | None = None
+        """Read from the queue by `refresh` before each scrape (None: no such queue)."""
         if bs is not None:
             self.registry.register(_Live(bs, self))
 
@@ -107,6 +122,11 @@ class Metrics:
             return OTHER
         self._workflows.add(name)
         return name
+
+    async def refresh(self) -> None:
+        """Read what only an await can (the queue's depth) before a scrape."""
+        if self.queue is not None:
+            self.queue_depth = await self.queue.depth()
 
     # ------------------------------------------------------------ events
 
@@ -180,6 +200,17 @@ class _Live(Collector):
                                 value=_catalog_errors(self.bs))
         yield GaugeMetricFamily("baseshift_workflows_loaded", "Workflows loaded",
                                 value=len(self.bs.catalog.entries()))
+        m = self.metrics
+        if m.queue is not None and m.queue_depth is not None:
+            depth = GaugeMetricFamily("baseshift_queue_depth", "Rows of the PostgreSQL "
+                                      "attempt queue by state (every server's)",
+                                      labels=["state"])
+            for state in QUEUE_STATES:
+                depth.add_metric([state], m.queue_depth.get(state, 0))
+            yield depth
+            yield CounterMetricFamily("baseshift_queue_lease_expiries",
+                                      "Attempts of this server whose worker stopped renewing "
+                                      "its lease", value=m.queue.lease_expiries)
 
 
 def _catalog_errors(bs: App) -> int:

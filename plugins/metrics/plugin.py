@@ -19,7 +19,7 @@ from baseshift.core.hookspecs import hookimpl
 from baseshift.core.stash import SERVING, StashKey
 
 from .access import METRICS_READ
-from .collector import OPTIONS, Metrics, metrics_of
+from .collector import OPTIONS, Metrics, QueueGauges, metrics_of
 
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
@@ -94,8 +94,12 @@ async def _timed(m: Metrics, workflow: str) -> AsyncIterator[None]:
 
 @hookimpl
 def startup(baseshift: App) -> None:
-    """In a process that serves no HTTP API (a worker), serve `/metrics` on the loopback
-    port `[plugins.metrics] port` when one is set."""
+    """Note the queue when it reports its depth; in a process that serves no HTTP API (a
+    worker), serve `/metrics` on the loopback port `[plugins.metrics] port` when one is
+    set."""
+    queue = baseshift.queue
+    if isinstance(queue, QueueGauges):
+        metrics_of(baseshift).queue = queue
     port = option(baseshift.settings, OPTIONS, "port", 0)
     if not port or baseshift.stash.get(SERVING) or PORT_SERVER in baseshift.stash:
         return

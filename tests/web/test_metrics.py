@@ -192,3 +192,21 @@ def test_ready_jobs_and_the_oldest_wait_are_read_at_scrape_time(tmp_path: Any) -
     m.observe(RunStateChanged("r1", time.time(), "w", RunState.RUNNING, RunState.CANCELLED))
     found = samples(generate_latest(m.registry).decode())
     assert value(found, "baseshift_jobs_ready") == 0
+
+
+async def test_the_postgres_queue_reports_its_depth_and_lease_expiries(
+        make_client: Callable[..., Any], pg_url: str) -> None:
+    async with make_client(store="postgres", queue="postgres", database_url=pg_url) as (
+            bs, client):
+        found = samples((await client.get("/metrics")).text)
+    depth = {dict(labels)["state"]: v for (name, labels), v in found.items()
+             if name == "baseshift_queue_depth"}
+    assert depth == {"queued": 0, "leased": 0, "done": 0}
+    assert value(found, "baseshift_queue_lease_expiries_total") == 0
+
+
+async def test_without_the_postgres_queue_there_is_no_queue_depth(
+        make_client: Callable[..., Any]) -> None:
+    async with make_client() as (bs, client):
+        text = (await client.get("/metrics")).text
+    assert "baseshift_queue_depth" not in text
