@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -75,6 +75,7 @@ class Metrics:
         self.max_workflows = max_workflows
         self._workflows: set[str] = set()
         r = self.registry
+        ProcessCollector(registry=r)  # process_cpu_seconds_total, _resident_memory_bytes, …
         self.requests = Counter("http_requests_total", "HTTP requests answered",
                                 ["method", "endpoint", "status"], registry=r)
         self.request_seconds = Histogram("request_duration_seconds",

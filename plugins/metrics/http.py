@@ -2,6 +2,7 @@
 `GET /api/v1/metrics` (a JSON summary with the process's and host's resources)."""
 from __future__ import annotations
 
+import functools
 import os
 import time
 from typing import TYPE_CHECKING, Any
@@ -162,8 +163,14 @@ def _endpoints(m: Metrics) -> dict[str, dict[str, Any]]:
     return out
 
 
+@functools.cache
+def _this_process(pid: int) -> Any:
+    """This process, kept: its CPU use is measured between one call and the next."""
+    return psutil.Process(pid)
+
+
 def _process() -> dict[str, Any]:
-    me = psutil.Process(os.getpid())
+    me = _this_process(os.getpid())
     with me.oneshot():
         return {"pid": me.pid, "cpu_percent": me.cpu_percent(interval=None),
                 "memory_rss_bytes": me.memory_info().rss, "threads": me.num_threads(),

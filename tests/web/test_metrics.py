@@ -3,6 +3,7 @@ labels bounded (route templates, catalog workflow names, never a run id), who ma
 them, and the counts after real runs."""
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from typing import Any
@@ -82,6 +83,7 @@ async def test_metrics_after_runs_label_routes_by_template_and_never_by_run_id(
     assert value(found, "baseshift_scheduler_lag_seconds") == 0
     assert value(found, "baseshift_workflow_errors") == 0
     assert value(found, "baseshift_workflows_loaded") == len(bs.catalog.entries())
+    assert value(found, "process_resident_memory_bytes") > 0
 
 
 async def test_the_summary_counts_requests_runs_and_resources(
@@ -101,6 +103,7 @@ async def test_the_summary_counts_requests_runs_and_resources(
     assert started["statuses"] == {"201": 2} and started["requests"] == 2
     assert started["seconds_average"] is not None
     assert body["process"]["memory_rss_bytes"] > 0
+    assert body["process"]["pid"] == os.getpid()
     assert body["host"]["memory_total_bytes"] > 0
     assert body["host"]["disk"]["total_bytes"] > 0
     assert body["workflows_loaded"] == len(bs.catalog.entries())
