@@ -63,6 +63,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if args.metrics_port is not None and not 0 < args.metrics_port < 65536:
         print("error: --metrics-port must be a port number (1-65535)", file=sys.stderr)
         return ExitCode.USAGE
+    if args.metrics_port is not None and "metrics" in settings.disabled_plugins:
+        print("error: --metrics-port needs the metrics plugin, which "
+              "BASESHIFT_DISABLE_PLUGINS turns off", file=sys.stderr)
+        return ExitCode.USAGE
     labels = [x.strip() for x in args.labels.split(",") if x.strip()]
     # The worker executes; it never schedules, so its own engine queues nothing.
     settings = dataclasses.replace(settings, queue="local")

@@ -64,3 +64,12 @@ def test_the_metrics_port_must_be_a_port(tmp_path: Path) -> None:
                           text=True, env={**os.environ, "BASESHIFT_DATA_DIR": str(tmp_path)})
     assert done.returncode == 2, done.stderr
     assert "--metrics-port must be a port number" in done.stderr
+
+
+def test_the_metrics_port_needs_the_metrics_plugin(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "baseshift", "worker", "--metrics-port",
+                           "9464", "--grpc", "127.0.0.1:1"], cwd=tmp_path, capture_output=True,
+                          text=True, env={**os.environ, "BASESHIFT_DATA_DIR": str(tmp_path),
+                                          "BASESHIFT_DISABLE_PLUGINS": "metrics"})
+    assert done.returncode == 2, done.stderr
+    assert "needs the metrics plugin" in done.stderr

@@ -213,3 +213,30 @@ async def test_without_the_postgres_queue_there_is_no_queue_depth(
     async with make_client() as (bs, client):
         text = (await client.get("/metrics")).text
     assert "baseshift_queue_depth" not in text
+
+
+async def test_a_request_that_raises_counts_as_a_500_of_its_route() -> None:
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.routing import Route
+
+    from baseshift.plugins.metrics.http import RequestMetrics
+
+    async def broken(request: Any) -> Any:
+        raise RuntimeError("boom")
+
+    m = Metrics()
+    app = Starlette(routes=[Route("/items/{item_id}", broken)],
+                    middleware=[Middleware(RequestMetrics, metrics=m)])
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
+        assert (await client.get("/items/42")).status_code == 500
+        assert (await client.request("BREW", "/items/42")).status_code == 405
+    from prometheus_client import generate_latest
+
+    found = samples(generate_latest(m.registry).decode())
+    assert value(found, "http_requests_total", method="GET", endpoint="/items/{item_id}",
+                 status="500") == 1
+    # an unknown method is one label value, not the client's word
+    assert value(found, "http_requests_total", method="other", endpoint="/items/{item_id}",
+                 status="405") == 1
