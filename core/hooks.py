@@ -97,6 +97,12 @@ class Hooks:
         plugins (the first matching route wins, so a plugin cannot shadow a builtin)."""
         return [r for _, group in reversed(self._each("register_routes")) for r in group or ()]
 
+    def middleware(self) -> list[Any]:
+        """Every plugin's HTTP middleware, outermost first: builtins first, then installed
+        plugins, each plugin's in the order it returned them."""
+        return [m for _, group in reversed(self._each("register_middleware"))
+                for m in group or ()]
+
     def job_template_sources(self) -> list[str]:
         return [s for group in self.pm.hook.register_job_templates(baseshift=self.baseshift)
                 for s in group]

@@ -118,6 +118,20 @@ def register_routes(baseshift: App) -> list[Any]:
 
 
 @hookspec
+def register_middleware(baseshift: App) -> list[Any]:
+    """Return ASGI middleware for the HTTP server, as Starlette `Middleware(cls, **options)`
+    entries (request metrics, tracing, access logs).
+
+    They wrap every request, refused ones included: inside the security headers (so what they
+    answer carries them), outside the host check, the request guard and authentication. The
+    first plugin's first entry is the outermost; builtins come first. After routing,
+    `scope["route"]` is the matched route (its `path` is the template, never the raw path).
+
+    Mode: collect. Async: no.
+    """
+
+
+@hookspec
 def register_commands() -> list[Command]:
     """Return `Command`s: extra `baseshift` subcommands (name, help, arguments, handler).
 

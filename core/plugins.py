@@ -61,6 +61,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "api_workflows": "api.workflows",
     "api_runs": "api.runs",
     "api_analytics": "api.analytics",
+    "metrics": "metrics.plugin",
     "server_cli": "server.serve",
     "worker": "queue.worker",
     "templates_sql": "templates.sqlite",

@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None, *, plugins: Sequence[object] = 
                     exception_handlers=EXCEPTION_HANDLERS,
                     middleware=[
                         Middleware(SecurityHeaders),  # outermost: refusals carry them too
+                        *bs.hooks.middleware(),  # plugins' (metrics): every request
                         Middleware(HostGuard,
                                    allowed=AllowedHosts.parse(bs.settings.allowed_hosts)),
                         Middleware(RequestGuard),

@@ -125,6 +125,8 @@ class PostgresAttemptQueue:
         self._tasks: list[asyncio.Task[None]] = []
         self._withdrawing: set[asyncio.Task[None]] = set()
         self._collect = asyncio.Event()
+        self.lease_expiries = 0
+        """Attempts of this process whose worker stopped renewing its lease (metrics)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PostgresAttemptQueue:
@@ -179,6 +181,11 @@ class PostgresAttemptQueue:
         task = asyncio.get_running_loop().create_task(self._withdraw(row_id))
         self._withdrawing.add(task)
         task.add_done_callback(self._withdrawing.discard)
+
+    async def depth(self) -> dict[str, int]:
+        """Rows of the shared queue by state (`queued`, `leased`, `done`), every server's."""
+        rows = await self._db.execute("SELECT state, count(*) FROM job_queue GROUP BY state")
+        return {str(state): int(n) for state, n in rows}
 
     async def forget(self, run_id: str) -> None:
         rows = await self._db.execute(
@@ -276,6 +283,7 @@ class PostgresAttemptQueue:
             except StoreError as exc:
                 log.warning("could not check leases: %s", exc)
                 continue
+            self.lease_expiries += len(rows)
             for row_id, worker in rows:
                 future = self._waiting.get(int(row_id))
                 if future is not None and not future.done():

@@ -37,6 +37,9 @@ def _worker_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--grpc-insecure", action="store_true",
                    help="serve gRPC beyond loopback without TLS and a token (anyone "
                    "reaching the port can then run any executor)")
+    p.add_argument("--metrics-port", type=int, default=None, metavar="N",
+                   help="serve this worker's Prometheus metrics (its attempts) on "
+                   "http://127.0.0.1:N/metrics")
     p.add_argument("--workflows", metavar="DIR",
                    help="folder of .bsw files and templates (python modules beside them are "
                    "imported from there; default ./workflows)")
@@ -57,9 +60,19 @@ def cmd_worker(args: argparse.Namespace) -> int:
               "(BASESHIFT_DATABASE_URL) with store = \"postgres\", or serve gRPC only with "
               "--grpc HOST:PORT", file=sys.stderr)
         return ExitCode.USAGE
+    if args.metrics_port is not None and not 0 < args.metrics_port < 65536:
+        print("error: --metrics-port must be a port number (1-65535)", file=sys.stderr)
+        return ExitCode.USAGE
+    if args.metrics_port is not None and "metrics" in settings.disabled_plugins:
+        print("error: --metrics-port needs the metrics plugin, which "
+              "BASESHIFT_DISABLE_PLUGINS turns off", file=sys.stderr)
+        return ExitCode.USAGE
     labels = [x.strip() for x in args.labels.split(",") if x.strip()]
     # The worker executes; it never schedules, so its own engine queues nothing.
     settings = dataclasses.replace(settings, queue="local")
+    if args.metrics_port is not None:  # the metrics plugin serves it (`port` option)
+        table = {**(settings.extra.get("metrics") or {}), "port": args.metrics_port}
+        settings = dataclasses.replace(settings, extra={**settings.extra, "metrics": table})
     if settings.database_url:
         POSTGRES.check("baseshift worker")
     if args.grpc:

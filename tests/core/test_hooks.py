@@ -316,6 +316,46 @@ async def _served(tmp_path: Path, *plugins: object) -> AsyncIterator[Any]:
         yield app.state.baseshift, client
 
 
+async def test_hook_register_middleware(tmp_path: Path) -> None:
+    """A plugin's middleware sees every request, refused and unrouted ones included, with
+    the matched route's template in the scope after routing; its answers carry the
+    security headers."""
+    seen: list[tuple[str, object]] = []
+
+    class Tap:
+        def __init__(self, app: Any) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] != "http":
+                await self.app(scope, receive, send)
+                return
+            if scope["path"] == "/acme/teapot":
+                from starlette.responses import PlainTextResponse
+
+                await PlainTextResponse("short and stout", 418)(scope, receive, send)
+                return
+            await self.app(scope, receive, send)
+            seen.append((scope["path"], getattr(scope.get("route"), "path", None)))
+
+    class Acme:
+        @hookimpl
+        def register_middleware(self) -> list[Any]:
+            from starlette.middleware import Middleware
+
+            return [Middleware(Tap)]
+
+    async with _served(tmp_path, Acme()) as (bs, client):
+        started = await client.get("/api/v1/workflows/abc123")  # anonymous: 401
+        assert started.status_code == 401
+        assert (await client.get("/nowhere")).status_code == 404
+        teapot = await client.get("/acme/teapot")
+        assert teapot.status_code == 418
+        assert "x-content-type-options" in teapot.headers
+    assert ("/api/v1/workflows/abc123", "/api/v1/workflows/{run_id}") in seen
+    assert ("/nowhere", None) in seen
+
+
 async def test_hook_authenticate(tmp_path: Path) -> None:
     from baseshift.core.access import Actor, ActorKind, Grant
     from baseshift.core.errors import Unauthorized

@@ -67,6 +67,22 @@ async def test_every_route_declares_a_permission_and_only_the_listed_ones_are_pu
     assert all(a.public_reason for m, p, a in routes if (m, p) in public)
 
 
+async def test_metrics_are_public_only_when_configured(
+        make_client: Callable[..., Any]) -> None:
+    """`[plugins.metrics] public = true` opens `GET /metrics` (not its JSON summary) to
+    scrapers without a token; by default it needs `metrics:read`, like the summary."""
+    opened = {**SIGN_IN_ELSEWHERE, "metrics": {"public": True}}
+    async with make_client(extra=opened) as (bs, client):
+        routes = declared_routes(client._transport.app)  # type: ignore[attr-defined]
+    public = {(m, p) for m, p, a in routes if a is not None and a.permission is None}
+    assert public == PUBLIC | {("GET", "/metrics")}
+    async with make_client() as (bs, client):
+        routes = declared_routes(client._transport.app)  # type: ignore[attr-defined]
+    declared = {p: a.permission for m, p, a in routes if p in ("/metrics", "/api/v1/metrics")}
+    assert declared == {"/metrics": "metrics:read", "/api/v1/metrics": "metrics:read"}
+    assert [name for name, role in ROLES.items() if role.allows("metrics:read")] == ["admin"]
+
+
 STREAMS = {"/api/v1/workflows/{run_id}/events", "/ui/runs/{run_id}/stream"}
 """Event streams never end while their run may change: only their refusals are checked."""
 

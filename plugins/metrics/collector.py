@@ -1,0 +1,220 @@
+"""The metrics of one application, in a registry of its own (never prometheus_client's
+global one, so two applications in one process do not mix their counts).
+
+Labels are bounded: an endpoint is the matched route's template (`unmatched` otherwise), a
+workflow a name from the loaded catalog, capped at `max_workflows` distinct values (then
+`other`). Run ids, job instance keys and user input never become a label.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from baseshift.core.config import option
+from baseshift.core.diagnostics import Severity
+from baseshift.core.events import Event, JobStateChanged, RunStateChanged
+from baseshift.core.stash import StashKey
+from baseshift.core.states import JobState, RunState
+
+if TYPE_CHECKING:
+    from baseshift.core.appface import App
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+OTHER = "other"
+"""The workflow label once `max_workflows` distinct names have been seen."""
+UNKNOWN = "unknown"
+"""The workflow label of a job whose run this process has not seen start."""
+MAX_WORKFLOWS = 500
+TRACKED = 100_000
+"""At most this many runs or jobs are followed for durations and waits at once (the oldest
+are forgotten first): a lost event never makes the process grow for ever."""
+
+OPTIONS = "metrics"
+"""`[plugins.metrics]`."""
+METRICS: StashKey[Metrics] = StashKey("metrics")
+
+
+def metrics_of(bs: App) -> Metrics:
+    """The application's metrics (made on first use)."""
+    found = bs.stash.get(METRICS)
+    if found is None:
+        found = bs.stash[METRICS] = Metrics(
+            bs, max_workflows=option(bs.settings, OPTIONS, "max_workflows", MAX_WORKFLOWS))
+    return found
+
+
+QUEUE_STATES = ("queued", "leased", "done")
+
+
+@runtime_checkable
+class QueueGauges(Protocol):
+    """A queue that reports its depth and lease expiries (the PostgreSQL queue)."""
+
+    lease_expiries: int
+
+    async def depth(self) -> dict[str, int]: ...
+
+
+REQUEST_BUCKETS = (.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30)
+RUN_BUCKETS = (.1, .5, 1, 5, 15, 30, 60, 300, 900, 1800, 3600, 3 * 3600, 12 * 3600)
+
+
+class Metrics:
+    """Counters, histograms and gauges of one application, fed by the HTTP middleware,
+    `track_event` and `job_wrapper`; scrape-time values come from `_Live`."""
+
+    def __init__(self, bs: App | None = None, *, max_workflows: int = MAX_WORKFLOWS) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.max_workflows = max_workflows
+        self._workflows: set[str] = set()
+        r = self.registry
+        ProcessCollector(registry=r)  # process_cpu_seconds_total, _resident_memory_bytes, …
+        self.requests = Counter("http_requests_total", "HTTP requests answered",
+                                ["method", "endpoint", "status"], registry=r)
+        self.request_seconds = Histogram("request_duration_seconds",
+                                         "Time to answer an HTTP request", ["endpoint"],
+                                         buckets=REQUEST_BUCKETS, registry=r)
+        self.login_failures = Counter("baseshift_login_failures_total",
+                                      "Refused sign-ins (wrong password or code, throttled)",
+                                      registry=r)
+        self.runs = Counter("baseshift_runs_total", "Runs that reached a state",
+                            ["workflow", "status"], registry=r)
+        self.jobs = Counter("baseshift_jobs_total", "Jobs that reached a state",
+                            ["workflow", "state"], registry=r)
+        self.run_seconds = Histogram("baseshift_run_duration_seconds",
+                                     "Runs from RUNNING to finished", ["workflow"],
+                                     buckets=RUN_BUCKETS, registry=r)
+        self.job_seconds = Histogram("baseshift_job_duration_seconds",
+                                     "Jobs from RUNNING to finished", ["workflow"],
+                                     buckets=RUN_BUCKETS, registry=r)
+        self.attempts = Counter("baseshift_attempts_total",
+                                "Job attempts this process executed, by outcome",
+                                ["workflow", "outcome"], registry=r)
+        self.attempt_seconds = Histogram("baseshift_attempt_duration_seconds",
+                                         "Job attempts this process executed",
+                                         ["workflow"], buckets=RUN_BUCKETS, registry=r)
+        self.in_flight = Gauge("baseshift_attempts_in_flight",
+                               "Job attempts executing in this process now", registry=r)
+        self._run_workflow: dict[str, str] = {}
+        self._run_started: dict[str, float] = {}
+        self._job_started: dict[tuple[str, str], float] = {}
+        self.ready: dict[tuple[str, str], float] = {}
+        """(run id, job) -> when it became READY, until it starts or ends."""
+        self.queue: QueueGauges | None = None
+        self.queue_depth: dict[str, int] | None = None
+        """Read from the queue by `refresh` before each scrape (None: no such queue)."""
+        if bs is not None:
+            self.registry.register(_Live(bs, self))
+
+    # ------------------------------------------------------------ labels
+
+    def workflow(self, name: str) -> str:
+        """`name` as a label value: itself among the first `max_workflows` names seen."""
+        if name in self._workflows:
+            return name
+        if len(self._workflows) >= self.max_workflows:
+            return OTHER
+        self._workflows.add(name)
+        return name
+
+    async def refresh(self) -> None:
+        """Read what only an await can (the queue's depth) before a scrape."""
+        if self.queue is not None:
+            self.queue_depth = await self.queue.depth()
+
+    # ------------------------------------------------------------ events
+
+    def observe(self, event: Event) -> None:
+        match event:
+            case RunStateChanged():
+                self._run(event)
+            case JobStateChanged():
+                self._job(event)
+
+    def _run(self, e: RunStateChanged) -> None:
+        workflow = self.workflow(e.workflow)
+        self.runs.labels(workflow, e.new.value).inc()
+        if not e.new.finished:
+            _keep(self._run_workflow, e.run_id, workflow)
+            if e.new is RunState.RUNNING:
+                _keep(self._run_started, e.run_id, e.at)
+            return
+        self._run_workflow.pop(e.run_id, None)
+        started = self._run_started.pop(e.run_id, None)
+        if started is not None:
+            self.run_seconds.labels(workflow).observe(max(0.0, e.at - started))
+        for key in [k for k in self.ready if k[0] == e.run_id] if self.ready else ():
+            del self.ready[key]
+
+    def _job(self, e: JobStateChanged) -> None:
+        workflow = self._run_workflow.get(e.run_id, UNKNOWN)
+        self.jobs.labels(workflow, e.new.value).inc()
+        key = (e.run_id, e.job)
+        if e.new is JobState.READY:
+            _keep(self.ready, key, e.at)
+            return
+        self.ready.pop(key, None)
+        if e.new is JobState.RUNNING:
+            _keep(self._job_started, key, e.at)
+        elif e.new.finished or e.new is JobState.RETRYING:
+            started = self._job_started.pop(key, None)
+            if started is not None and e.new.finished:
+                self.job_seconds.labels(workflow).observe(max(0.0, e.at - started))
+            elif started is not None:
+                _keep(self._job_started, key, started)  # still the same job
+
+
+def _keep(table: dict[K, V], key: K, value: V) -> None:
+    table[key] = value
+    if len(table) > TRACKED:
+        table.pop(next(iter(table)))
+
+
+class _Live(Collector):
+    """Values read when Prometheus scrapes: jobs ready but not started and the oldest one's
+    wait (scheduler lag), the catalog's errors."""
+
+    def __init__(self, bs: App, metrics: Metrics) -> None:
+        self.bs = bs
+        self.metrics = metrics
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        ready = self.metrics.ready
+        yield GaugeMetricFamily("baseshift_jobs_ready", "Jobs ready to start but not started",
+                                value=len(ready))
+        lag = max(0.0, time.time() - min(ready.values())) if ready else 0.0
+        yield GaugeMetricFamily("baseshift_scheduler_lag_seconds",
+                                "How long the oldest ready job has waited to start",
+                                value=lag)
+        yield GaugeMetricFamily("baseshift_workflow_errors",
+                                "Errors in the workflow folder at its last (re)load",
+                                value=_catalog_errors(self.bs))
+        yield GaugeMetricFamily("baseshift_workflows_loaded", "Workflows loaded",
+                                value=len(self.bs.catalog.entries()))
+        m = self.metrics
+        if m.queue is not None and m.queue_depth is not None:
+            depth = GaugeMetricFamily("baseshift_queue_depth", "Rows of the PostgreSQL "
+                                      "attempt queue by state (every server's)",
+                                      labels=["state"])
+            for state in QUEUE_STATES:
+                depth.add_metric([state], m.queue_depth.get(state, 0))
+            yield depth
+            yield CounterMetricFamily("baseshift_queue_lease_expiries",
+                                      "Attempts of this server whose worker stopped renewing "
+                                      "its lease", value=m.queue.lease_expiries)
+
+
+def _catalog_errors(bs: App) -> int:
+    catalog = bs.catalog
+    found = [d for e in catalog.entries() for d in e.diagnostics]
+    return sum(1 for d in (*found, *catalog.problems) if d.severity is Severity.ERROR)

@@ -1,0 +1,242 @@
+"""Prometheus metrics (`GET /metrics`) and their JSON summary (`GET /api/v1/metrics`):
+labels bounded (route templates, catalog workflow names, never a run id), who may read
+them, and the counts after real runs."""
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from baseshift.core.events import JobStateChanged, RunStateChanged
+from baseshift.core.states import JobState, RunState
+from baseshift.plugins.metrics.collector import OTHER, Metrics
+from baseshift.plugins.metrics.http import SUMMARY
+from tests.auth_support import api_token_for, bearer, token_for
+from tests.web.api_support import finished, start
+
+RUN_ID = re.compile(r"[0-9a-f]{10,}-[0-9a-f]{8}")
+"""What a run id looks like (`core.engine.new_run_id`)."""
+
+
+def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of an exposition: (name, labels) -> value."""
+    return {(s.name, frozenset(s.labels.items())): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def value(found: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str,
+          **labels: str) -> float:
+    return found.get((name, frozenset(labels.items())), 0.0)
+
+
+async def ran(client: httpx.AsyncClient) -> list[str]:
+    """Run `hello` (completes) and `nightly_export` (fails) to their ends; their ids."""
+    ids = [await start(client, "hello"), await start(client, "nightly_export")]
+    for run_id in ids:
+        await finished(client, run_id)
+    return ids
+
+
+async def test_metrics_after_runs_label_routes_by_template_and_never_by_run_id(
+        make_client: Callable[..., Any]) -> None:
+    async with make_client() as (bs, client):
+        ids = await ran(client)
+        assert (await client.get(f"/api/v1/workflows/{ids[0]}")).status_code == 200
+        assert (await client.get(f"/api/v1/no/such/{ids[1]}")).status_code == 404
+        refused = await client.post("/api/v1/auth/login",
+                                    json={"username": "nobody", "password": "wrong!wrong!"})
+        assert refused.status_code == 401
+        scraper = bearer(await api_token_for(bs, "admin", user="prometheus"))
+        response = await client.get("/metrics", headers=scraper)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    text = response.text
+    assert RUN_ID.search(text) is None, RUN_ID.search(text)
+    assert not any(run_id in text for run_id in ids)
+    found = samples(text)
+    assert value(found, "http_requests_total", method="GET",
+                 endpoint="/api/v1/workflows/{run_id}", status="200") >= 1
+    assert value(found, "http_requests_total", method="GET", endpoint="unmatched",
+                 status="404") == 1
+    assert value(found, "http_requests_total", method="POST", endpoint="/api/v1/workflows",
+                 status="201") == 2
+    assert value(found, "request_duration_seconds_count",
+                 endpoint="/api/v1/workflows/{run_id}") >= 1
+    assert value(found, "baseshift_login_failures_total") == 1
+    assert value(found, "baseshift_runs_total", workflow="hello", status="COMPLETED") == 1
+    assert value(found, "baseshift_runs_total", workflow="nightly_export",
+                 status="FAILED") == 1
+    assert value(found, "baseshift_jobs_total", workflow="nightly_export",
+                 state="FAILED") >= 1
+    assert value(found, "baseshift_jobs_total", workflow="hello", state="SUCCEEDED") >= 1
+    assert value(found, "baseshift_run_duration_seconds_count", workflow="hello") == 1
+    assert value(found, "baseshift_job_duration_seconds_count", workflow="hello") >= 1
+    assert value(found, "baseshift_attempts_total", workflow="nightly_export",
+                 outcome="ok") >= 1  # its export job
+    assert value(found, "baseshift_attempts_in_flight") == 0
+    assert value(found, "baseshift_jobs_ready") == 0
+    assert value(found, "baseshift_scheduler_lag_seconds") == 0
+    assert value(found, "baseshift_workflow_errors") == 0
+    assert value(found, "baseshift_workflows_loaded") == len(bs.catalog.entries())
+    assert value(found, "process_resident_memory_bytes") > 0
+
+
+async def test_the_summary_counts_requests_runs_and_resources(
+        make_client: Callable[..., Any]) -> None:
+    from tests.web.api_support import schema_errors
+
+    async with make_client() as (bs, client):
+        await ran(client)
+        response = await client.get("/api/v1/metrics")
+        document = (await client.get("/api/v1/openapi.json")).json()
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert schema_errors(document, SUMMARY, body) == []
+    assert body["runs"]["COMPLETED"] == 1 and body["runs"]["FAILED"] == 1
+    assert body["jobs"]["SUCCEEDED"] >= 1
+    started = body["endpoints"]["/api/v1/workflows"]
+    assert started["statuses"] == {"201": 2} and started["requests"] == 2
+    assert started["seconds_average"] is not None
+    assert body["process"]["memory_rss_bytes"] > 0
+    assert body["process"]["pid"] == os.getpid()
+    assert body["host"]["memory_total_bytes"] > 0
+    assert body["host"]["disk"]["total_bytes"] > 0
+    assert body["workflows_loaded"] == len(bs.catalog.entries())
+    assert RUN_ID.search(response.text) is None
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/api/v1/metrics"])
+async def test_metrics_need_metrics_read_which_only_admin_holds(
+        make_client: Callable[..., Any], path: str) -> None:
+    async with make_client() as (bs, client):
+        anonymous = await client.get(path, headers={"Authorization": ""})
+        assert anonymous.status_code == 401
+        assert anonymous.headers["content-type"] == "application/problem+json"
+        for role in ("viewer", "operator", "author"):
+            refused = await client.get(path, headers=bearer(await token_for(bs, role)))
+            assert refused.status_code == 403, role
+        assert (await client.get(path)).status_code == 200
+
+
+async def test_public_metrics_are_scraped_without_a_token_but_not_the_summary(
+        make_client: Callable[..., Any]) -> None:
+    async with make_client(role=None, extra={"metrics": {"public": True}}) as (bs, client):
+        assert (await client.get("/metrics")).status_code == 200
+        assert (await client.get("/api/v1/metrics")).status_code == 401
+
+
+async def test_a_wrong_public_option_stops_the_start(
+        make_client: Callable[..., Any]) -> None:
+    from baseshift.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="plugins.metrics.public"):
+        async with make_client(extra={"metrics": {"public": "yes"}}):
+            pass
+
+
+def test_workflow_labels_are_capped_and_jobs_of_unseen_runs_are_unknown() -> None:
+    m = Metrics(max_workflows=2)
+    for n, name in enumerate(["a", "b", "c", "d", "a"]):
+        m.observe(RunStateChanged(f"run{n}", 1.0, name, None, RunState.RUNNING))
+        m.observe(RunStateChanged(f"run{n}", 3.5, name, RunState.RUNNING,
+                                  RunState.COMPLETED))
+    m.observe(JobStateChanged("elsewhere", 1.0, "j", JobState.PENDING, JobState.READY))
+    m.observe(JobStateChanged("elsewhere", 2.0, "j", JobState.READY, JobState.RUNNING))
+    from prometheus_client import generate_latest
+
+    found = samples(generate_latest(m.registry).decode())
+    workflows = {dict(labels)["workflow"] for name, labels in found
+                 if name == "baseshift_runs_total"}
+    assert workflows == {"a", "b", OTHER}
+    assert value(found, "baseshift_runs_total", workflow=OTHER, status="COMPLETED") == 2
+    assert value(found, "baseshift_run_duration_seconds_sum", workflow="a") == 5.0
+    assert value(found, "baseshift_jobs_total", workflow="unknown", state="RUNNING") == 1
+    assert m.ready == {}
+
+
+def test_each_application_has_its_own_registry() -> None:
+    first, second = Metrics(), Metrics()  # the global registry would refuse the second
+    first.runs.labels("a", "COMPLETED").inc()
+    assert second.runs.labels("a", "COMPLETED")._value.get() == 0
+
+
+def test_ready_jobs_and_the_oldest_wait_are_read_at_scrape_time(tmp_path: Any) -> None:
+    import time
+
+    from prometheus_client import generate_latest
+
+    m = Metrics()
+    m.observe(RunStateChanged("r1", 1.0, "w", None, RunState.RUNNING))
+    long_ago = time.time() - 3600
+    m.observe(JobStateChanged("r1", long_ago, "a", JobState.PENDING, JobState.READY))
+    m.observe(JobStateChanged("r1", time.time(), "b", JobState.PENDING, JobState.READY))
+
+    class Catalog:
+        problems = ()
+
+        def entries(self) -> list[Any]:
+            return []
+
+    class App:
+        catalog = Catalog()
+
+    from baseshift.plugins.metrics.collector import _Live
+
+    m.registry.register(_Live(App(), m))  # type: ignore[arg-type]
+    found = samples(generate_latest(m.registry).decode())
+    assert value(found, "baseshift_jobs_ready") == 2
+    assert value(found, "baseshift_scheduler_lag_seconds") >= 3600
+    m.observe(JobStateChanged("r1", time.time(), "a", JobState.READY, JobState.RUNNING))
+    m.observe(RunStateChanged("r1", time.time(), "w", RunState.RUNNING, RunState.CANCELLED))
+    found = samples(generate_latest(m.registry).decode())
+    assert value(found, "baseshift_jobs_ready") == 0
+
+
+async def test_the_postgres_queue_reports_its_depth_and_lease_expiries(
+        make_client: Callable[..., Any], pg_url: str) -> None:
+    async with make_client(store="postgres", queue="postgres", database_url=pg_url) as (
+            bs, client):
+        found = samples((await client.get("/metrics")).text)
+    depth = {dict(labels)["state"]: v for (name, labels), v in found.items()
+             if name == "baseshift_queue_depth"}
+    assert depth == {"queued": 0, "leased": 0, "done": 0}
+    assert value(found, "baseshift_queue_lease_expiries_total") == 0
+
+
+async def test_without_the_postgres_queue_there_is_no_queue_depth(
+        make_client: Callable[..., Any]) -> None:
+    async with make_client() as (bs, client):
+        text = (await client.get("/metrics")).text
+    assert "baseshift_queue_depth" not in text
+
+
+async def test_a_request_that_raises_counts_as_a_500_of_its_route() -> None:
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.routing import Route
+
+    from baseshift.plugins.metrics.http import RequestMetrics
+
+    async def broken(request: Any) -> Any:
+        raise RuntimeError("boom")
+
+    m = Metrics()
+    app = Starlette(routes=[Route("/items/{item_id}", broken)],
+                    middleware=[Middleware(RequestMetrics, metrics=m)])
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
+        assert (await client.get("/items/42")).status_code == 500
+        assert (await client.request("BREW", "/items/42")).status_code == 405
+    from prometheus_client import generate_latest
+
+    found = samples(generate_latest(m.registry).decode())
+    assert value(found, "http_requests_total", method="GET", endpoint="/items/{item_id}",
+                 status="500") == 1
+    # an unknown method is one label value, not the client's word
+    assert value(found, "http_requests_total", method="other", endpoint="/items/{item_id}",
+                 status="405") == 1
