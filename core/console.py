@@ -38,16 +38,19 @@ _handler: logging.Handler | None = None
 
 
 def configure_console(*, verbose: bool = False, timestamps: bool = False,
-                      stream: TextIO | None = None) -> None:
+                      stream: TextIO | None = None,
+                      formatter: logging.Formatter | None = None) -> None:
     """Send Base Shift's log records to stderr: warnings and errors only, or, `verbose`,
-    informational lines too; `timestamps` for a long-running process (a server). Calling
-    it again replaces the earlier setting. Records still propagate: an application that
-    embeds Base Shift and configured the root logger gets them too."""
+    informational lines too; `timestamps` for a long-running process (a server). The
+    command line passes its structured `formatter` (core/app/logs.py: JSON or console
+    lines with the bound context); without one, `ConsoleFormatter`. Calling it again
+    replaces the earlier setting. Records still propagate: an application that embeds Base
+    Shift and configured the root logger gets them too."""
     global _handler
     root = logging.getLogger(LOGGER)
     if _handler is not None:
         root.removeHandler(_handler)
     _handler = logging.StreamHandler(stream or sys.stderr)
-    _handler.setFormatter(ConsoleFormatter(timestamps=timestamps))
+    _handler.setFormatter(formatter or ConsoleFormatter(timestamps=timestamps))
     root.addHandler(_handler)
     root.setLevel(logging.INFO if verbose else logging.WARNING)
