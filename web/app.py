@@ -18,6 +18,7 @@ from baseshift.core.settings import Settings
 from baseshift.core.stash import SERVING
 
 from .access import guard_undeclared
+from .accesslog import AccessLog
 from .authn import Authentication
 from .guards import RequestGuard
 from .headers import SecurityHeaders
@@ -40,7 +41,8 @@ def create_app(settings: Settings | None = None, *, plugins: Sequence[object] = 
     app = Starlette(routes=guard_undeclared(bs.hooks.routes()),
                     exception_handlers=EXCEPTION_HANDLERS,
                     middleware=[
-                        Middleware(SecurityHeaders),  # outermost: refusals carry them too
+                        Middleware(AccessLog),  # outermost: refusals are logged too
+                        Middleware(SecurityHeaders),  # refusals carry them too
                         Middleware(HostGuard,
                                    allowed=AllowedHosts.parse(bs.settings.allowed_hosts)),
                         Middleware(RequestGuard),

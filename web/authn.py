@@ -39,6 +39,8 @@ CSRF_FIELD = "csrf_token"
 FORM_TYPE = "application/x-www-form-urlencoded"
 REQUEST_ID_HEADER = "x-request-id"
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
+REQUEST_ID_KEY = "baseshift.request_id"
+"""Scope key: the request's id, once given (web/accesslog.py gives it first)."""
 
 
 class Authentication:
@@ -62,8 +64,8 @@ class Authentication:
             return await refusal(scope, receive, send)
         actor = actor or ANONYMOUS
         scope[ACTOR_KEY] = actor
-        request_id = _request_id(conn)
-        send = _with_cookies(scope, send, request_id)
+        rid = request_id(conn)
+        send = _with_cookies(scope, send, rid)
         if scope["type"] == "http" and scope["method"] not in SAFE_METHODS:
             try:
                 receive, refused = await _csrf_checked(scope, receive, actor)
@@ -77,13 +79,20 @@ class Authentication:
                          "Authorization header instead of the session cookie"
                 )(scope, receive, send)
         client = conn.client.host if conn.client else None
-        with acting_as(Acting(actor.name, client, request_id)):
+        with acting_as(Acting(actor.name, client, rid)):
             await self.app(scope, receive, send)
 
 
-def _request_id(conn: HTTPConnection) -> str:
+def request_id(conn: HTTPConnection) -> str:
+    """The request's id: a well-formed `X-Request-ID` a proxy sent, else a new one; the
+    same for the whole request (kept in the scope)."""
+    known = conn.scope.get(REQUEST_ID_KEY)
+    if isinstance(known, str):
+        return known
     sent = conn.headers.get(REQUEST_ID_HEADER, "")
-    return sent if REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
+    rid = sent if REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
+    conn.scope[REQUEST_ID_KEY] = rid
+    return rid
 
 
 def _with_cookies(scope: Scope, send: Send, request_id: str) -> Send:
