@@ -2,8 +2,8 @@
 status, duration, request id, actor and client (docs/operations.md "Logs").
 
 Outermost middleware: refusals of the other middlewares (a bad Host, a 401) are logged too.
-It gives the request its id (kept by web/authn.py for the `X-Request-ID` header and the
-audit trail) and binds it, and the W3C `traceparent` header's trace and parent span ids when
+It gives the request its id (its `X-Request-ID` response header, kept by web/authn.py for
+the audit trail) and binds it, and the W3C `traceparent` header's trace and parent span ids when
 one is sent, to every line logged while the request is served (core/logcontext.py).
 
 The `route` field is the template the request matched (`/api/v1/runs/{run_id}`), so a log
@@ -56,6 +56,8 @@ class AccessLog:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                message["headers"] = [*message.get("headers", []),
+                                      (b"x-request-id", rid.encode())]
             await send(message)
 
         with log_bound(request_id=rid, **trace_fields(conn.headers.get("traceparent"))):

@@ -9,7 +9,8 @@ renewed the session while authenticating leaves the new cookies in the scope
 
 The rest of the request then acts for that actor (core/audit.py `acting_as`): the audit
 entries of what it changes name the actor, the client's address and the request id, which
-the response carries as `X-Request-ID` (a well-formed one sent by a proxy is kept)."""
+every response carries as `X-Request-ID` (web/accesslog.py adds it, refusals included; a
+well-formed one sent by a proxy is kept)."""
 from __future__ import annotations
 
 import hmac
@@ -65,7 +66,7 @@ class Authentication:
         actor = actor or ANONYMOUS
         scope[ACTOR_KEY] = actor
         rid = request_id(conn)
-        send = _with_cookies(scope, send, rid)
+        send = _with_cookies(scope, send)
         if scope["type"] == "http" and scope["method"] not in SAFE_METHODS:
             try:
                 receive, refused = await _csrf_checked(scope, receive, actor)
@@ -95,12 +96,11 @@ def request_id(conn: HTTPConnection) -> str:
     return rid
 
 
-def _with_cookies(scope: Scope, send: Send, request_id: str) -> Send:
+def _with_cookies(scope: Scope, send: Send) -> Send:
     async def sending(message: Message) -> None:
         if message["type"] == "http.response.start":
             cookies = scope.get(SET_COOKIES_KEY) or ()
             message["headers"] = [*message.get("headers", []),
-                                  (b"x-request-id", request_id.encode()),
                                   *((b"set-cookie", c.encode("latin-1")) for c in cookies)]
         await send(message)
 
