@@ -9,6 +9,8 @@ import os
 import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
@@ -131,3 +133,31 @@ def test_configure_logging_routes_other_libraries_warnings_too() -> None:
         ("baseshift.test", "ours"), ("some.library", "theirs"),
         ("baseshift.native", "structlog's own")]
     assert lines[2]["key"] == 1 and lines[2]["level"] == "info"
+
+
+PROBE = '''import logging
+
+def step():
+    logging.getLogger("baseshift.steps.probe").warning("inside the step")
+    return 1
+'''
+
+
+@pytest.mark.slow
+def test_run_logs_json_unless_told_otherwise(run_cli: Any, tmp_path: Path) -> None:
+    (tmp_path / "probe_mod.py").write_text(PROBE)
+    (tmp_path / "flow.bsw").write_text('workflow probe {\n  version "1.0.0"\n'
+                                       '  job a uses python { with { function: '
+                                       '"probe_mod:step" } }\n}\n')
+    piped = run_cli("run", "flow.bsw", cwd=tmp_path)  # stderr is a pipe: JSON
+    assert piped.exit_code == 0, piped.stderr
+    [line] = [json.loads(x) for x in piped.stderr.splitlines() if x.startswith("{")]
+    assert line["message"] == "inside the step" and line["logger"] == "baseshift.steps.probe"
+    run_id = piped.stdout.split()[1]
+    assert (line["run_id"], line["workflow"], line["job"], line["attempt"]) == (
+        run_id, "probe", "a", 1)
+    told = run_cli("run", "flow.bsw", "--log-format", "console", cwd=tmp_path)
+    assert "warning: inside the step run_id=" in told.stderr, told.stderr
+    by_env = run_cli("run", "flow.bsw", cwd=tmp_path, env={"BASESHIFT_LOG_FORMAT": "console"})
+    assert "warning: inside the step run_id=" in by_env.stderr, by_env.stderr
+    assert not any(x.startswith("{") for x in (told.stderr + by_env.stderr).splitlines())

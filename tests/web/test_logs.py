@@ -4,7 +4,6 @@ during an attempt, and no secret anywhere."""
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
