@@ -60,7 +60,8 @@ def _lifespan(bs: BaseShift, on_ready: Callable[[BaseShift], None] | None) -> Li
             _report_catalog(bs)
             resumed = await bs.runs.resume_interrupted()
             if resumed:
-                log.info("resumed %d interrupted run(s): %s", len(resumed), ", ".join(resumed))
+                log.info("resumed %d interrupted run(s): %s", len(resumed), ", ".join(resumed),
+                         extra={"event": "runs.resumed", "run_ids": resumed})
             await bs.runs.take_up_waiting()
             tasks = [asyncio.create_task(bs.catalog.watch(), name="baseshift-catalog"),
                      asyncio.create_task(bs.runs.adopt_orphans_forever(),
