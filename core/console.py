@@ -1,10 +1,12 @@
-"""Log lines on the terminal: warnings from every command, and what a server is doing.
+"""The one handler of Base Shift's log records, on stderr, and its plain text formatter.
 
-Every command prints warnings and errors as `warning: ...`. `baseshift serve` also prints
-what it does (reloads, failed runs, one line per request) with a timestamp, unless
-`--quiet`. Messages can carry text from outside (a request path, a file name, an error from
-a step), so every non-printable character is escaped: a terminal escape sequence in a URL
-must not clear or recolour the operator's terminal, and a newline must not forge a log line.
+A quick command prints its warnings and errors as `warning: ...` with `ConsoleFormatter`
+(no structlog to import). `serve`, `worker` and `run`, and any command when
+`BASESHIFT_LOG_FORMAT` says so, install the structured formatter of core/app/logs.py here
+instead: JSON lines, or console lines with a timestamp and the bound context. Messages can
+carry text from outside (a request path, a file name, an error from a step), so console text
+escapes every non-printable character: a terminal escape sequence in a URL must not clear or
+recolour the operator's terminal, and a newline must not forge a log line.
 """
 from __future__ import annotations
 
