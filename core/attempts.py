@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, Protocol
 from .errors import BaseShiftError, ExecutionError, ExpressionError, JobTimeout
 from .expr import evaluate, references
 from .json_text import has_surrogate, replace_surrogates, surrogate_message, surrogate_path
+from .logcontext import log_bound
 from .masking import Masker
 from .masking import secret_fields as secret_parts
 from .protocols import Executor, JobContext, JobResult
@@ -109,7 +110,9 @@ class AttemptRunner:
         the error and the log (a step printing bytes that are not UTF-8) become U+FFFD:
         every store and page must be able to write them."""
         masker = Masker()
-        outcome = await self._attempt(launch, masker)
+        with log_bound(run_id=launch.run.id, workflow=launch.run.record.workflow,
+                       job=launch.key, attempt=launch.number):  # on every line it logs
+            outcome = await self._attempt(launch, masker)
         error = None if outcome.error is None else replace_surrogates(outcome.error)
         outcome = outcome._replace(error=error, log=replace_surrogates(outcome.log))
         fields = secret_outputs(launch.spec)

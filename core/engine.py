@@ -287,7 +287,7 @@ class Engine:
     def _abandon(self, run_id: str, exc: Exception) -> None:
         """Stop executing the run a message was about; it stays unfinished in the store."""
         log.error("run %s: internal error, no longer executed here: %r", run_id, exc,
-                  exc_info=exc)
+                  exc_info=exc, extra={"event": "run.abandoned", "run_id": run_id})
         self.runs.pop(run_id, None)
         self._waiters.failed(run_id, exc)
 
@@ -306,12 +306,14 @@ class Engine:
                     raise
                 gone, error = set(exc.run_ids), None
                 log.warning("runs %s were changed by another process; no longer executed "
-                            "here", ", ".join(sorted(gone)))
+                            "here", ", ".join(sorted(gone)),
+                            extra={"event": "runs.taken_over", "run_ids": sorted(gone)})
             except StoreError as exc:
                 gone = fx.changes.run_ids() | {x.run.id for x in launches}
                 error = exc
                 log.error("storing a scheduling round failed (%s); runs %s stop here and "
-                          "resume from their stored state", exc, ", ".join(sorted(gone)))
+                          "resume from their stored state", exc, ", ".join(sorted(gone)),
+                          extra={"event": "runs.store_failed", "run_ids": sorted(gone)})
             fx.drop_runs(gone)
             launches = [x for x in launches if x.run.id not in gone]
             for run_id in gone:

@@ -131,7 +131,7 @@ _PLAIN_VARS = ("templates", "queue", "cache", "live", "results", "database_url",
 
 _OTHER_VARS = ("BASESHIFT_DATA_DIR", "BASESHIFT_STORE", "BASESHIFT_WORKFLOWS",
                "BASESHIFT_MAX_PARALLEL", "BASESHIFT_DISABLE_PLUGINS", "BASESHIFT_CONFIG",
-               "BASESHIFT_ALLOWED_HOSTS",
+               "BASESHIFT_ALLOWED_HOSTS", "BASESHIFT_LOG_FORMAT",
                "BASESHIFT_RUN_ID", "BASESHIFT_JOB", "BASESHIFT_ATTEMPT")
 """The other variables Base Shift reads or sets (the last three: for a step's process)."""
 

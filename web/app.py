@@ -18,6 +18,7 @@ from baseshift.core.settings import Settings
 from baseshift.core.stash import SERVING
 
 from .access import guard_undeclared
+from .accesslog import AccessLog
 from .authn import Authentication
 from .guards import RequestGuard
 from .headers import SecurityHeaders
@@ -40,7 +41,8 @@ def create_app(settings: Settings | None = None, *, plugins: Sequence[object] = 
     app = Starlette(routes=guard_undeclared(bs.hooks.routes()),
                     exception_handlers=EXCEPTION_HANDLERS,
                     middleware=[
-                        Middleware(SecurityHeaders),  # outermost: refusals carry them too
+                        Middleware(AccessLog),  # outermost: refusals are logged too
+                        Middleware(SecurityHeaders),  # refusals carry them too
                         *bs.hooks.middleware(),  # plugins' (metrics): every request
                         Middleware(HostGuard,
                                    allowed=AllowedHosts.parse(bs.settings.allowed_hosts)),
@@ -59,7 +61,8 @@ def _lifespan(bs: BaseShift, on_ready: Callable[[BaseShift], None] | None) -> Li
             _report_catalog(bs)
             resumed = await bs.runs.resume_interrupted()
             if resumed:
-                log.info("resumed %d interrupted run(s): %s", len(resumed), ", ".join(resumed))
+                log.info("resumed %d interrupted run(s): %s", len(resumed), ", ".join(resumed),
+                         extra={"event": "runs.resumed", "run_ids": resumed})
             await bs.runs.take_up_waiting()
             tasks = [asyncio.create_task(bs.catalog.watch(), name="baseshift-catalog"),
                      asyncio.create_task(bs.runs.adopt_orphans_forever(),

@@ -9,7 +9,8 @@ renewed the session while authenticating leaves the new cookies in the scope
 
 The rest of the request then acts for that actor (core/audit.py `acting_as`): the audit
 entries of what it changes name the actor, the client's address and the request id, which
-the response carries as `X-Request-ID` (a well-formed one sent by a proxy is kept)."""
+every response carries as `X-Request-ID` (web/accesslog.py adds it, refusals included; a
+well-formed one sent by a proxy is kept)."""
 from __future__ import annotations
 
 import hmac
@@ -39,6 +40,8 @@ CSRF_FIELD = "csrf_token"
 FORM_TYPE = "application/x-www-form-urlencoded"
 REQUEST_ID_HEADER = "x-request-id"
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
+REQUEST_ID_KEY = "baseshift.request_id"
+"""Scope key: the request's id, once given (web/accesslog.py gives it first)."""
 
 
 class Authentication:
@@ -62,8 +65,8 @@ class Authentication:
             return await refusal(scope, receive, send)
         actor = actor or ANONYMOUS
         scope[ACTOR_KEY] = actor
-        request_id = _request_id(conn)
-        send = _with_cookies(scope, send, request_id)
+        rid = request_id(conn)
+        send = _with_cookies(scope, send)
         if scope["type"] == "http" and scope["method"] not in SAFE_METHODS:
             try:
                 receive, refused = await _csrf_checked(scope, receive, actor)
@@ -77,21 +80,27 @@ class Authentication:
                          "Authorization header instead of the session cookie"
                 )(scope, receive, send)
         client = conn.client.host if conn.client else None
-        with acting_as(Acting(actor.name, client, request_id)):
+        with acting_as(Acting(actor.name, client, rid)):
             await self.app(scope, receive, send)
 
 
-def _request_id(conn: HTTPConnection) -> str:
+def request_id(conn: HTTPConnection) -> str:
+    """The request's id: a well-formed `X-Request-ID` a proxy sent, else a new one; the
+    same for the whole request (kept in the scope)."""
+    known = conn.scope.get(REQUEST_ID_KEY)
+    if isinstance(known, str):
+        return known
     sent = conn.headers.get(REQUEST_ID_HEADER, "")
-    return sent if REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
+    rid = sent if REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
+    conn.scope[REQUEST_ID_KEY] = rid
+    return rid
 
 
-def _with_cookies(scope: Scope, send: Send, request_id: str) -> Send:
+def _with_cookies(scope: Scope, send: Send) -> Send:
     async def sending(message: Message) -> None:
         if message["type"] == "http.response.start":
             cookies = scope.get(SET_COOKIES_KEY) or ()
             message["headers"] = [*message.get("headers", []),
-                                  (b"x-request-id", request_id.encode()),
                                   *((b"set-cookie", c.encode("latin-1")) for c in cookies)]
         await send(message)
 

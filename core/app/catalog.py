@@ -64,24 +64,30 @@ class WorkflowCatalog:
         return sorted(self._entries.values(), key=lambda e: e.name)
 
     def log_summary(self, what: str) -> None:
-        """Log what was (re)loaded: a warning when a file is broken, else an info line."""
+        """Log what was (re)loaded: a warning when a file is broken, naming each broken file
+        with its first error (also as fields: `broken`, a list of `{file, errors,
+        first_error}`), else an info line."""
         line, broken = self.summary()
-        log.log(logging.WARNING if broken else logging.INFO, "%s %s", what, line)
+        log.log(logging.WARNING if broken else logging.INFO, "%s %s", what, line,
+                extra={"event": f"workflows.{what}", "workflows": len(self._entries),
+                       "folder": str(self.folder), "broken": broken})
 
-    def summary(self) -> tuple[str, bool]:
-        """One line for the console, what is loaded and which files are broken, and whether
-        any is."""
+    def summary(self) -> tuple[str, list[dict[str, object]]]:
+        """One line for the console, what is loaded and which files are broken, and the
+        broken files (none when every file checks)."""
         entries = self.entries()
-        broken: dict[str, int] = {}
+        errors: dict[str, list[Diagnostic]] = {}
         for d in (*(d for e in entries for d in e.diagnostics), *self.problems):
             if d.severity is Severity.ERROR:
-                broken[d.path] = broken.get(d.path, 0) + 1
+                errors.setdefault(d.path, []).append(d)
         line = f"{len(entries)} workflow(s) from {self.folder}"
-        if not broken:
-            return line, False
-        files = ", ".join(f"{Path(p).name} ({n} error{'s' if n > 1 else ''})"
-                          for p, n in sorted(broken.items()))
-        return f"{line}; broken: {files}", True
+        if not errors:
+            return line, []
+        broken = [{"file": path, "errors": len(found), "first_error": _first(found)}
+                  for path, found in sorted(errors.items())]
+        files = "; ".join(f"{Path(p).name} ({len(found)} error{'s' if len(found) > 1 else ''}"
+                          f", first: {_first(found)})" for p, found in sorted(errors.items()))
+        return f"{line}; broken: {files}", broken
 
     def get(self, name: str) -> WorkflowEntry:
         entry = self._entries.get(name)
@@ -125,7 +131,8 @@ class WorkflowCatalog:
                 if await self.refresh():
                     self.log_summary("reloaded")
             except Exception:
-                log.exception("reloading workflows from %s failed", self.folder)
+                log.exception("reloading workflows from %s failed", self.folder,
+                              extra={"event": "workflows.reload_failed"})
 
     def _fingerprint(self) -> Fingerprint:
         out = []
@@ -160,6 +167,12 @@ class WorkflowCatalog:
                 entries[entry.name] = entry
         self._entries = entries
         self.problems = tuple(problems)
+
+
+def _first(found: list[Diagnostic]) -> str:
+    """`line:col: error[code]: message` of the first of a file's errors."""
+    d = min(found, key=Diagnostic.sort_key)
+    return f"{d.span.line}:{d.span.col}: error[{d.code}]: {d.message}"
 
 
 def _entry(compiled: Compiled) -> WorkflowEntry | None:

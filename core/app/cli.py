@@ -99,8 +99,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         version_only = _asks_version(words)
         if not version_only:
             from ..console import configure_console
+            from .logs import configure_logging, log_format
 
-            configure_console()
+            if log_format(default="console") == "json":  # a command's warnings
+                configure_logging("json")
+            else:  # as plain text, without importing structlog: a quick command stays quick
+                configure_console()
         args = build_parser(with_commands=not version_only).parse_args(words)
         with acting_as(Acting(f"cli:{_os_user()}")):  # a server's handler acts as the server
             result = args.handler(args)

@@ -197,9 +197,11 @@ class RunService:
                 resumed.append(run_id)
             except Conflict as exc:
                 if not quiet:
-                    log.info("not resuming %s: %s", run_id, exc.message)
+                    log.info("not resuming %s: %s", run_id, exc.message,
+                             extra={"run_id": run_id})
             except Exception:
-                log.exception("could not resume run %s", run_id)
+                log.exception("could not resume run %s", run_id,
+                              extra={"event": "run.resume_failed", "run_id": run_id})
         return resumed
 
     async def adopt_orphans_forever(self, interval: float = ADOPT_INTERVAL) -> None:
@@ -215,7 +217,8 @@ class RunService:
                 continue
             if adopted:
                 log.warning("resumed %d run(s) whose process stopped: %s", len(adopted),
-                            ", ".join(adopted))
+                            ", ".join(adopted),
+                            extra={"event": "runs.adopted", "run_ids": adopted})
 
     async def take_up_waiting(self, older_than: float | None = None) -> None:
         """Take up the runs left INITIALIZED by a previous process, oldest first: plugins
@@ -245,12 +248,12 @@ class RunService:
             plan = self.bs.plan_for_run(snapshot.run, snapshot.jobs)
             refuse_unapplied(plan)
         except BaseShiftError as exc:
-            log.warning("run %s stays INITIALIZED: %s", run_id, exc)
+            log.warning("run %s stays INITIALIZED: %s", run_id, exc, extra={"run_id": run_id})
             return
         try:
             await self.bs.engine.resume(plan, run_id)
         except BaseShiftError as exc:  # cancelled meanwhile, or claimed elsewhere
-            log.info("run %s not started: %s", run_id, exc)
+            log.info("run %s not started: %s", run_id, exc, extra={"run_id": run_id})
 
     async def resume(self, run_id: str) -> None:
         """Continue a stored run that no process executes: a RUNNING one where it stopped,

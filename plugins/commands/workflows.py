@@ -8,6 +8,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from baseshift.core.app.logs import configure_logging, log_format, log_format_arg
 from baseshift.core.command import (
     Command,
     ExitCode,
@@ -116,6 +117,7 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     json_flag(p, "the finished run (id, status, jobs, attempts, timings, outputs)")
     detach_flag(p)
     server_options(p)
+    log_format_arg(p)
 
 
 def detach_flag(p: argparse.ArgumentParser) -> None:
@@ -157,6 +159,7 @@ def cmd_run(args: argparse.Namespace) -> Coroutine[Any, Any, int] | int:
     except argparse.ArgumentTypeError as exc:
         args.parser_error(f"argument FILE: {exc}")
     no_detach(args)
+    configure_logging(log_format(args.log_format))  # its warnings, and what its jobs log
     return _run_here(args)
 
 

@@ -144,10 +144,12 @@ class Admission:
         if limit.policy is ConflictPolicy.CANCEL_NEW:
             await self._cancel_stored(run_id, plan, _refusal(limit, key, len(active)))
             log.info("run %s of %s cancelled: over its run limit %s", run_id, plan.name,
-                     _with_key(limit, key))
+                     _with_key(limit, key), extra={"event": "run.limit_cancelled",
+                                                   "run_id": run_id, "workflow": plan.name})
         else:
             self._queues.setdefault((plan.name, key), deque()).append(_Queued(run_id, plan))
-            log.info("run %s of %s queued %s", run_id, plan.name, _with_key(limit, key))
+            log.info("run %s of %s queued %s", run_id, plan.name, _with_key(limit, key),
+                     extra={"event": "run.queued", "run_id": run_id, "workflow": plan.name})
         return run_id
 
     async def _active(self, workflow: str, limit: RunLimit, key: str) -> list[RunRecord]:
@@ -283,7 +285,9 @@ class Admission:
                     break
                 entry = runs.popleft()
                 if await self._resume(entry.plan, entry.run_id):
-                    log.info("queued run %s of %s started", entry.run_id, workflow)
+                    log.info("queued run %s of %s started", entry.run_id, workflow,
+                             extra={"event": "run.dequeued", "run_id": entry.run_id,
+                                    "workflow": workflow})
             if not runs:
                 del self._queues[(name, key)]
 

@@ -1,12 +1,14 @@
-"""A console line for every run that fails, so that a server's operator sees it happen.
+"""A log line for every run that fails, so that a server's operator sees it happen.
 
 Logged at INFO on `baseshift.runs`: `baseshift serve` shows it (not with `--quiet`); the
 commands that run a workflow in the foreground report the failure themselves and show only
 warnings, so they print nothing more.
 
-The line names the run, its workflow and the jobs that failed, never their error text: that
-text ends with what the step printed, which may hold a secret, and a server's log is often
-shipped and kept where the run's own record is not. `baseshift show RUN` has the reasons.
+The message names the run, its workflow and the jobs that failed. The first failed job's
+error is a field of the line (`error`, in JSON lines only, cut to `ERROR_CHARS`): the text
+as the store keeps it, where every secret of the attempt is already masked
+(core/attempts.py, core/masking.py). The console text leaves it out: it ends with what the
+step printed, and `baseshift show RUN` has it.
 """
 from __future__ import annotations
 
@@ -22,6 +24,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("baseshift.runs")
 
+ERROR_CHARS = 1000
+"""At most this much of the failed job's error goes into the line."""
+
 
 @hookimpl
 async def track_event(baseshift: App, event: Event) -> None:
@@ -31,7 +36,13 @@ async def track_event(baseshift: App, event: Event) -> None:
             and log.isEnabledFor(logging.INFO)):
         return
     snapshot = await baseshift.runs.snapshot(event.run_id, attempts=False)
-    jobs = [key for key, job in snapshot.jobs.items() if job.state is JobState.FAILED]
+    failed = {key: job for key, job in snapshot.jobs.items() if job.state is JobState.FAILED}
+    jobs = list(failed)
     named = f" (job{'s' if len(jobs) > 1 else ''} {', '.join(jobs)})" if jobs else ""
+    error = next((job.error for job in failed.values() if job.error), None)
+    error = error or snapshot.run.error  # stored, so masked
     log.info("run %s of workflow %s failed%s; `baseshift show %s` gives the reasons",
-             event.run_id, event.workflow, named, event.run_id)
+             event.run_id, event.workflow, named, event.run_id,
+             extra={"event": "run.failed", "run_id": event.run_id,
+                    "workflow": event.workflow, "jobs": jobs,
+                    "error": None if error is None else error[:ERROR_CHARS]})

@@ -28,6 +28,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -289,6 +290,19 @@ class PostgresAttemptQueue:
                 if future is not None and not future.done():
                     future.set_exception(LostAttempt(
                         f"worker {worker} stopped renewing its lease for {self.lease:g}s"))
+            _log_lost(rows, self.lease)
+
+
+def _log_lost(rows: Sequence[Any], lease: float) -> None:
+    """A line per worker whose leases ran out: it stopped (killed, or cut off from the
+    database); its attempts run again."""
+    lost: dict[str, int] = {}
+    for _, worker in rows:
+        lost[str(worker)] = lost.get(str(worker), 0) + 1
+    for worker, count in sorted(lost.items()):
+        log.warning("worker %s lost: it stopped renewing its lease for %gs; %d attempt(s) "
+                    "will run again", worker, lease, count,
+                    extra={"event": "worker.lost", "worker_id": worker, "attempts": count})
 
 
 def result_text(outcome: Outcome) -> str:

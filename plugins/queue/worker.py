@@ -7,6 +7,7 @@ import dataclasses
 import sys
 from typing import TYPE_CHECKING
 
+from baseshift.core.app.logs import log_format_arg
 from baseshift.core.command import Command, ExitCode, run_async, settings_from
 from baseshift.core.errors import ConfigError
 from baseshift.core.hookspecs import hookimpl
@@ -45,12 +46,13 @@ def _worker_args(p: argparse.ArgumentParser) -> None:
                    "imported from there; default ./workflows)")
     p.add_argument("--quiet", "-q", action="store_true",
                    help="print warnings and errors only")
+    log_format_arg(p)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from baseshift.core.console import configure_console
+    from baseshift.core.app.logs import configure_logging, log_format
 
-    configure_console(verbose=not args.quiet, timestamps=True)
+    configure_logging(log_format(args.log_format), verbose=not args.quiet, timestamps=True)
     settings = settings_from(args, workflows_dir=args.workflows)
     if args.concurrency is not None and args.concurrency < 1:
         print("error: --concurrency must be at least 1", file=sys.stderr)

@@ -28,6 +28,7 @@ import psycopg
 from baseshift.core.attempts import AttemptRunner, Launch, Outcome, claimed_attempt
 from baseshift.core.command import ExitCode
 from baseshift.core.errors import BaseShiftError, StoreError
+from baseshift.core.logcontext import log_bound
 
 from ..storage.pg_connect import PgSession, PgTarget
 from .pg_listen import PgListener
@@ -103,10 +104,19 @@ class Worker:
         self._plans: dict[str, Plan] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Work until `stop` is set; then hand unfinished claims back to the queue."""
+        """Work until `stop` is set; then hand unfinished claims back to the queue. Every
+        line logged meanwhile carries the worker's id (`worker_id`)."""
+        with log_bound(worker_id=self.id):
+            await self._run(stop)
+
+    async def _run(self, stop: asyncio.Event) -> None:
         await self._db.connect()
         await self._listener.start()
         helpers = [asyncio.create_task(self._heartbeat())]
+        log.info("worker %s joined (labels: %s, concurrency %d)", self.id,
+                 ", ".join(self.labels) or "none", self.concurrency,
+                 extra={"event": "worker.joined", "labels": self.labels,
+                        "concurrency": self.concurrency})
         try:
             while not stop.is_set():
                 try:
@@ -141,6 +151,8 @@ class Worker:
             log.warning("could not hand back claimed attempts: %s", exc)
         await self._listener.stop()
         await self._db.close()
+        log.info("worker %s left after %d attempt(s)", self.id, self.executed,
+                 extra={"event": "worker.left", "executed": self.executed})
 
     # ------------------------------------------------------------ claiming
 

@@ -9,6 +9,7 @@ import sys
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from baseshift.core.app.logs import log_format_arg
 from baseshift.core.audit import SYSTEM_ACTING, acting_as
 from baseshift.core.command import Command, ExitCode, run_async, settings_from
 from baseshift.core.hookspecs import hookimpl
@@ -43,6 +44,7 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true",
                    help="print warnings and errors only: no line per request, reload or "
                    "failed run")
+    log_format_arg(p)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -52,10 +54,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from baseshift.core.app.application import BaseShift
-    from baseshift.core.console import configure_console
+    from baseshift.core.app.logs import configure_logging, log_format
     from baseshift.web.app import create_app
 
-    configure_console(verbose=not args.quiet, timestamps=True)
+    configure_logging(log_format(args.log_format), verbose=not args.quiet, timestamps=True)
     settings = settings_from(args, workflows_dir=args.workflows, auth=args.auth)
     if _specific(args.host):  # `--host 192.0.2.7` answers requests to that address too
         settings = replace(settings, allowed_hosts=(*settings.allowed_hosts,
@@ -86,7 +88,7 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"Base Shift is starting (workflows: {settings.workflows_dir}, "
           f"data: {settings.data_dir})", flush=True)
     try:
-        config = hypercorn_config(args.host, args.port, access_log=not args.quiet)
+        config = hypercorn_config(args.host, args.port)
         if args.certfile:
             config.certfile, config.keyfile = args.certfile, args.keyfile
         serve_forever(app, config)
@@ -109,15 +111,11 @@ async def _preflight(settings: Settings) -> None:
         pass
 
 
-ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'
-"""client, method and path (never the query string: it may hold a token), status, bytes
-and seconds."""
-
-
-def hypercorn_config(host: str, port: int, *, access_log: bool = False) -> Config:
+def hypercorn_config(host: str, port: int) -> Config:
     """How `baseshift serve` configures Hypercorn (the API benchmark uses it too): its
-    messages and, with `access_log`, a line per request go through Base Shift's console log
-    (core/console.py), escaped like every other line."""
+    messages go through Base Shift's log (core/app/logs.py), JSON or escaped console lines;
+    the line per request is Base Shift's own (web/accesslog.py: it knows the route, the
+    actor and the request id), so Hypercorn's access log is off."""
     import logging
 
     from hypercorn.config import Config
@@ -125,8 +123,7 @@ def hypercorn_config(host: str, port: int, *, access_log: bool = False) -> Confi
     config = Config()
     config.bind = [f"{_host(host)}:{port}"]
     config.graceful_timeout = GRACEFUL_SECONDS
-    config.accesslog = logging.getLogger("baseshift.access") if access_log else None
-    config.access_log_format = ACCESS_LOG_FORMAT
+    config.accesslog = None
     config.errorlog = logging.getLogger("baseshift.server")
     return config
 

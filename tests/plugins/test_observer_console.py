@@ -22,7 +22,9 @@ class Runs:
 
     async def snapshot(self, run_id: str, **options: Any) -> Any:
         self.reads.append({"run_id": run_id, **options})
-        return SimpleNamespace(jobs={k: SimpleNamespace(state=s) for k, s in self.states.items()})
+        return SimpleNamespace(run=SimpleNamespace(error=None),
+                               jobs={k: SimpleNamespace(state=s, error=None)
+                                     for k, s in self.states.items()})
 
 
 def failed(run_id: str) -> RunStateChanged:

@@ -1,6 +1,7 @@
 """`baseshift serve` as a real process: ready message, kill -9 and restart, SIGTERM, hypercorn."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -170,7 +171,7 @@ def _console_session(tmp: Path, *serve_args: str) -> str:
 
 
 def test_the_console_says_what_the_server_does(tmp: Path) -> None:
-    out = _console_session(tmp)
+    out = _console_session(tmp, "--log-format", "console")
     assert re.search(r"warning reloaded 3 workflow\(s\) from .*; broken: broken.bsw \(1 error",
                      out), out
     assert ("info run RUN_ID of workflow failing failed (job boom); `baseshift show RUN_ID` "
@@ -182,8 +183,31 @@ def test_the_console_says_what_the_server_does(tmp: Path) -> None:
 
 
 def test_quiet_serve_prints_no_access_reload_or_run_lines(tmp: Path) -> None:
-    out = _console_session(tmp, "--quiet")
+    out = _console_session(tmp, "--quiet", "--log-format", "console")
     assert "ready: open" in out
     assert "warning reloaded 3 workflow(s)" in out  # a broken file is a warning
     for noisy in ("info", "of workflow failing failed", '"POST /api/v1/workflows"', "GET /ui"):
         assert noisy not in out, out
+
+
+def test_serve_logs_json_lines_when_its_output_is_not_a_terminal(tmp: Path) -> None:
+    """No --log-format, stderr a pipe: one JSON object per line, with the fields."""
+    out = _console_session(tmp)
+    lines = [json.loads(x) for x in out.splitlines() if x.startswith("{")]
+    assert lines, out
+    for line in lines:
+        assert {"timestamp", "level", "logger", "message"} <= set(line), line
+    reload = next(x for x in lines if x.get("event") == "workflows.reloaded")
+    assert reload["level"] == "warning"
+    [broken] = reload["broken"]
+    assert broken["file"].endswith("broken.bsw") and broken["errors"] == 1
+    assert broken["first_error"].startswith("3:1: error[dsl.")  # where the `}` is
+    failed = next(x for x in lines if x.get("event") == "run.failed")
+    assert (failed["run_id"], failed["jobs"]) == ("RUN_ID", ["boom"])
+    access = [x for x in lines if x.get("event") == "http.request"]
+    start = next(x for x in access if x["method"] == "POST")
+    assert (start["route"], start["status"]) == ("/api/v1/workflows", 201)
+    polled = [x for x in access if x["path"] == "/api/v1/workflows/RUN_ID"]
+    assert polled and {x["route"] for x in polled} == {"/api/v1/workflows/{run_id}"}
+    assert len({x["request_id"] for x in access}) == len(access)
+    assert "\x1b" not in out and "hunter2" not in out

@@ -1,0 +1,34 @@
+"""What every log line written now is about: the run, job and attempt, the worker, the trace.
+
+A plain `ContextVar` of fields, bound for the length of a block (`log_bound`) and inherited
+by the tasks started inside it, as `audit.acting` is. The kernel binds them where the work
+happens (an attempt binds its run, workflow, job and attempt number) without knowing how
+lines are written; the log formatter of the command line (core/app/logs.py) merges them, and
+who is acting (`audit.acting`: actor, request id), into every line.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from types import MappingProxyType
+
+_EMPTY: Mapping[str, object] = MappingProxyType({})
+_FIELDS: ContextVar[Mapping[str, object]] = ContextVar("baseshift_log_fields", default=_EMPTY)
+
+
+def log_fields() -> Mapping[str, object]:
+    """The fields bound now (read-only)."""
+    return _FIELDS.get()
+
+
+@contextlib.contextmanager
+def log_bound(**fields: object) -> Iterator[None]:
+    """Add `fields` to every line logged until the block ends (a None value is left out);
+    tasks started inside inherit them."""
+    token = _FIELDS.set(MappingProxyType(
+        {**_FIELDS.get(), **{k: v for k, v in fields.items() if v is not None}}))
+    try:
+        yield
+    finally:
+        _FIELDS.reset(token)
