@@ -30,6 +30,8 @@ PUBLIC = {
     ("GET", "/ui/login/oidc/callback"),
     ("POST", "/api/v1/hooks/{workflow}"),
     ("GET", "/favicon.ico"),
+    ("GET", "/health/live"),
+    ("GET", "/health/ready"),
     ("MOUNT", "/static"),
 }
 """The routes anyone may call, each for a reason its declaration states (the webhook checks
