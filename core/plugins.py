@@ -58,6 +58,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "live_redis": "redis.live",
     "cache_memory": "cache.memory",
     "cache_redis": "redis.cache",
+    "cache_api": "cache.api",
     "api_workflows": "api.workflows",
     "api_runs": "api.runs",
     "api_analytics": "api.analytics",
