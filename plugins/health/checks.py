@@ -2,22 +2,30 @@
 
 A check returns None when the dependency answers, else the reason it does not, with every
 password inside a URL masked: the readiness answer is public.
+
+The store and the queue are asked on the sessions the application itself uses. Cancelling a
+query half-way could leave such a session unusable, so a probe that outlives its timeout is
+not cancelled: it goes on in the background, the check fails at once, and the next
+readiness request waits for that same probe instead of queueing another one behind it.
 """
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from baseshift.core.appface import App
 from baseshift.core.config import masked
 from baseshift.core.protocols import Pingable
+from baseshift.core.stash import StashKey
 
 TIMEOUT = 2.0
 """Seconds each check may take: a hung database makes readiness fail, not hang."""
 
 PROBE_RUN = "health-check"
 """The run id the state store is asked about: a primary-key lookup that finds nothing."""
+
+Probe = Callable[[], Awaitable[object]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,10 +46,33 @@ class Check:
         return body
 
 
-async def _bounded(name: str, probe: Callable[[], Awaitable[object]],
-                   timeout: float) -> Check:
+@dataclass
+class InFlight:
+    """The probes of shared sessions still running, by check name (one at most each)."""
+
+    running: dict[str, asyncio.Task[object]] = field(default_factory=dict)
+
+    def task(self, name: str, probe: Probe) -> asyncio.Task[object]:
+        task = self.running.get(name)
+        if task is None or task.done():
+            task = asyncio.ensure_future(probe())
+            task.add_done_callback(_retrieved)
+            self.running[name] = task
+        return task
+
+
+IN_FLIGHT: StashKey[InFlight] = StashKey("health")
+
+
+def _retrieved(task: asyncio.Task[object]) -> None:
+    """Its outcome was reported by a check, or nobody waits for it any more."""
+    if not task.cancelled():
+        task.exception()
+
+
+async def _bounded(name: str, answer: Awaitable[object], timeout: float) -> Check:
     try:
-        await asyncio.wait_for(probe(), timeout)
+        await asyncio.wait_for(answer, timeout)
     except TimeoutError:
         return Check(name, f"no answer within {timeout:g} s")
     except Exception as exc:  # any failure is the answer, shown without secrets
@@ -53,15 +84,15 @@ async def _bounded(name: str, probe: Callable[[], Awaitable[object]],
 async def readiness(bs: App, timeout: float = TIMEOUT) -> list[Check]:
     """Every check of `bs`, run together: the state store, the work queue (when one is
     configured), Redis (when `redis_url` is set) and the workflow catalog."""
-    probes: dict[str, Callable[[], Awaitable[object]]] = {
-        "store": lambda: bs.store.run_states([PROBE_RUN])}
+    shared: dict[str, Probe] = {"store": lambda: bs.store.run_states([PROBE_RUN])}
     queue = bs.queue
     if isinstance(queue, Pingable):
-        probes["queue"] = queue.ping
+        shared["queue"] = queue.ping
+    flying = bs.stash.setdefault(IN_FLIGHT, InFlight())
+    answers = {name: asyncio.shield(flying.task(name, probe)) for name, probe in shared.items()}
     if bs.settings.redis_url:
-        url = bs.settings.redis_url
-        probes["redis"] = lambda: _ping_redis(url, timeout)
-    checks = list(await asyncio.gather(*(_bounded(n, p, timeout) for n, p in probes.items())))
+        answers["redis"] = _ping_redis(bs.settings.redis_url, timeout)
+    checks = list(await asyncio.gather(*(_bounded(n, a, timeout) for n, a in answers.items())))
     catalog = bs.catalog
     checks.append(Check("workflows") if catalog.generation
                   else Check("workflows", "the workflow catalog is not loaded yet"))
@@ -69,8 +100,8 @@ async def readiness(bs: App, timeout: float = TIMEOUT) -> list[Check]:
 
 
 async def _ping_redis(url: str, timeout: float) -> None:
-    """PING on a connection of its own: the backends' clients retry and reconnect, which
-    would hide an outage behind their back-off."""
+    """PING on a connection of its own (closed after, cancelled safely): the backends'
+    clients retry and reconnect, which would hide an outage behind their back-off."""
     import redis.asyncio as aioredis
 
     client = aioredis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)

@@ -14,7 +14,7 @@ import pytest
 from ruamel.yaml import YAML
 from starlette.routing import Route
 
-from baseshift.plugins.health.checks import readiness
+from baseshift.plugins.health.checks import IN_FLIGHT, readiness
 from baseshift.plugins.storage.pg_store import PostgresStateStore
 from tests.conftest import free_port
 
@@ -101,6 +101,27 @@ async def test_a_hung_server_fails_its_check_instead_of_hanging(
         checks = await readiness(bs, timeout=0.2)
     failed = [c for c in checks if not c.ok]
     assert [c.name for c in failed] == ["redis"]
+
+
+async def test_a_hung_database_fails_fast_and_is_asked_once(
+        make_client: Callable[..., Any], pg_url: str, silent_server: int) -> None:
+    async with make_client(role=None, store="postgres", database_url=pg_url) as (bs, client):
+        store = bs.store
+        assert isinstance(store, PostgresStateStore)
+        # the session ended and the server's address now accepts and says nothing
+        store.target = dataclasses.replace(
+            store.target, dsn=f"postgresql://127.0.0.1:{silent_server}/test")
+        assert store._read is not None
+        await store._read.close()
+        first = await readiness(bs, timeout=0.2)
+        probe = bs.stash.get(IN_FLIGHT)
+        assert probe is not None
+        running = probe.running["store"]
+        second = await readiness(bs, timeout=0.2)
+        assert probe.running["store"] is running  # still the first probe, not another
+    for checks in (first, second):
+        assert [(c.name, c.reason) for c in checks if not c.ok] == [
+            ("store", "no answer within 0.2 s")]
 
 
 async def test_ready_waits_for_the_workflow_catalog(make_baseshift: Callable[..., Any]) -> None:
