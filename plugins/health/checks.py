@@ -89,7 +89,8 @@ async def readiness(bs: App, timeout: float = TIMEOUT) -> list[Check]:
     if isinstance(queue, Pingable):
         shared["queue"] = queue.ping
     flying = bs.stash.setdefault(IN_FLIGHT, InFlight())
-    answers = {name: asyncio.shield(flying.task(name, probe)) for name, probe in shared.items()}
+    answers: dict[str, Awaitable[object]] = {
+        name: asyncio.shield(flying.task(name, probe)) for name, probe in shared.items()}
     if bs.settings.redis_url:
         answers["redis"] = _ping_redis(bs.settings.redis_url, timeout)
     checks = list(await asyncio.gather(*(_bounded(n, a, timeout) for n, a in answers.items())))
