@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     import pluggy
 
-    from .cache import Cache
+    from .cache import Cache, JSONValue
     from .compiled import CheckEnv, Compiled, FileTemplate, WorkflowEntry
     from .diagnostics import Diagnostic
     from .engine import Engine
@@ -48,6 +48,9 @@ class Catalog(Protocol):
     def plan(self, name: str) -> Plan: ...
 
     def validate(self, source: str, filename: str = "pasted.bsw") -> Compiled: ...
+
+    async def validation(self, source: str, filename: str, cache: Cache
+                         ) -> dict[str, JSONValue | None]: ...
 
     async def refresh(self, *, force: bool = False) -> bool: ...
 

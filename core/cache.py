@@ -63,7 +63,9 @@ class Cache(Protocol):
     `get` returns None for a missing or expired key and counts a hit or a miss; `set` with
     `ttl=None` uses the backend's configured default (which may be "no expiry"); `delete`
     says whether the key held a value; `clear` empties the cache (counters keep counting)
-    and returns how many values it dropped. Keys are non-empty strings.
+    and returns how many values it dropped; `keys` lists the keys that hold a value and
+    start with `prefix`, sorted, at most `limit` of them (never the values: the admin API
+    shows them). Keys are non-empty strings.
     """
 
     kind: ClassVar[str]
@@ -80,6 +82,8 @@ class Cache(Protocol):
     async def delete(self, key: str) -> bool: ...
 
     async def clear(self) -> int: ...
+
+    async def keys(self, prefix: str = "", limit: int | None = None) -> list[str]: ...
 
     async def stats(self) -> CacheStats: ...
 

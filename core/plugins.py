@@ -58,6 +58,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "live_redis": "redis.live",
     "cache_memory": "cache.memory",
     "cache_redis": "redis.cache",
+    "cache_api": "cache.api",
     "api_workflows": "api.workflows",
     "api_runs": "api.runs",
     "api_analytics": "api.analytics",
@@ -78,6 +79,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "run_limits": "limits.run_limits",
     "retention": "retention.plugin",
     "retention_cli": "retention.cli",
+    "health": "health.plugin",
 }
 """Builtin plugins by name, registered in this order from their module under
 `baseshift.plugins` (a family package each: `ls plugins/` is the capability map). The names

@@ -213,3 +213,11 @@ class AttemptQueue(Protocol):
     async def run(self, attempt: QueuedAttempt) -> tuple[Any, str | None, bool, str]: ...
 
     async def forget(self, run_id: str) -> None: ...
+
+
+@runtime_checkable
+class Pingable(Protocol):
+    """A backend that can tell whether its server answers (the readiness check asks it):
+    `ping` makes the cheapest round trip it has and raises when there is no answer."""
+
+    async def ping(self) -> None: ...

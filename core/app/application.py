@@ -24,6 +24,7 @@ from ..settings import Settings
 from ..shellmark import Schemas, mark_job
 from ..stash import Stash
 from .catalog import WorkflowCatalog
+from .compile_cache import environment_digest
 from .loader import load_folder, make_importable
 from .unapplied_limits import unapplied
 
@@ -135,6 +136,14 @@ class BaseShift:
         return CheckEnv(executors=self._executor_schemas(),
                         templates=(*self.plugin_templates(), *self.extra_templates,
                                    *extra_templates))
+
+    def check_digest(self, extra_templates: Sequence[TemplateSpec] = ()) -> str:
+        """A digest of everything `check_env(extra_templates)` and the plugins' checks judge
+        a text by: the key of a checked text in the cache (core/app/compile_cache.py)."""
+        env = self.check_env(extra_templates)
+        return environment_digest(env.templates, env.executors,
+                                  [name for name, _ in self.pm.list_name_plugin()],
+                                  self.hooks.admits_runs())
 
     def _executor_schemas(self) -> dict[str, dict[str, Any]]:
         return {n: dict(getattr(c, "config_schema", {}) or {})

@@ -11,10 +11,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from ..cache import Cache, JSONValue
 from ..compiled import Compiled, FileTemplate, WorkflowEntry
 from ..diagnostics import Diagnostic, Severity
-from ..errors import DSLError, NotFound
+from ..errors import DSLError, NotFound, StoreError
 from ..plan import Plan, TemplateSpec
+from .compile_cache import TTL, answer, compiled_key
 from .loader import Checks, duplicate_workflow, folder_files, load_folder, make_importable
 from .template_files import is_template_file
 
@@ -35,6 +37,8 @@ class CatalogHost(Checks, Protocol):
     the template store, and where it leaves the store's templates for the checks."""
 
     extra_templates: tuple[TemplateSpec, ...]
+
+    def check_digest(self, extra_templates: Sequence[TemplateSpec] = ()) -> str: ...
 
     @property
     def templates(self) -> TemplateStore | None: ...
@@ -57,6 +61,8 @@ class WorkflowCatalog:
         self._seen: Fingerprint | None = None
         self.generation = 0
         """Incremented on every reload, so views can tell that the catalog changed."""
+        self._environment: tuple[int, str] | None = None
+        """The digest of what a text is checked against, and the generation it is of."""
 
     # ------------------------------------------------------------ reading
 
@@ -110,6 +116,28 @@ class WorkflowCatalog:
 
         compiled = compile_source(source, filename, self.bs.check_env(self.templates))
         return self.bs.with_plugin_checks(compiled)
+
+    async def validation(self, source: str, filename: str, cache: Cache
+                         ) -> dict[str, JSONValue | None]:
+        """`validate`'s answer as the API shows it, from `cache` when the same text was
+        checked against the same templates, executors, plugins and language build
+        (core/app/compile_cache.py); a cache that fails is logged and bypassed."""
+        if self._environment is None or self._environment[0] != self.generation:
+            self._environment = (self.generation, self.bs.check_digest(self.templates))
+        key = compiled_key(self._environment[1], source, filename)
+        try:
+            kept = await cache.get(key)
+        except StoreError as exc:
+            log.warning("checking without the cache: %s", exc.message)
+            return answer(self.validate(source, filename))
+        if isinstance(kept, dict):
+            return kept
+        found = answer(self.validate(source, filename))
+        try:
+            await cache.set(key, found, TTL)
+        except StoreError as exc:
+            log.warning("could not keep a checked text in the cache: %s", exc.message)
+        return found
 
     # ------------------------------------------------------------ loading
 

@@ -145,10 +145,8 @@ async def start_definition(request: Request) -> Response:
            errors=(400, 422))
 async def validate_definition(request: Request) -> Response:
     source, filename = await _source(request)
-    compiled = baseshift_of(request).catalog.validate(source, filename)
-    return JSONResponse({"valid": compiled.ok,
-                         "workflow": compiled.plan.name if compiled.plan else None,
-                         "diagnostics": [d.to_json() for d in compiled.diagnostics]})
+    bs = baseshift_of(request)
+    return JSONResponse(await bs.catalog.validation(source, filename, bs.cache))
 
 
 async def _source(request: Request) -> tuple[str, str]:

@@ -45,6 +45,12 @@ class LRUStore:
         self._items.clear()
         return live
 
+    def keys(self, prefix: str = "") -> list[str]:
+        """The keys starting with `prefix` whose values have not expired, sorted."""
+        now = time.monotonic()
+        return sorted(k for k, (_, deadline) in self._items.items()
+                      if k.startswith(prefix) and (deadline is None or deadline > now))
+
     def live(self) -> int:
         """How many values have not expired (a scan: for stats, not for hot paths)."""
         now = time.monotonic()

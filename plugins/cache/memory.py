@@ -57,6 +57,9 @@ class MemoryCache:
     async def clear(self) -> int:
         return self._values.clear()
 
+    async def keys(self, prefix: str = "", limit: int | None = None) -> list[str]:
+        return self._values.keys(prefix)[:limit]
+
     async def stats(self) -> CacheStats:
         return CacheStats(self.name, evictions=self._values.evictions,
                           entries=self._values.live(), **self._counts)

@@ -148,6 +148,10 @@ class PostgresAttemptQueue:
         await self._listener.stop()
         await self._db.close()
 
+    async def ping(self) -> None:
+        """The queue's database answers (the readiness check, `Pingable`)."""
+        await self._db.execute("SELECT 1")
+
     # ------------------------------------------------------------ the engine's side
 
     async def run(self, attempt: QueuedAttempt) -> Outcome:

@@ -174,6 +174,15 @@ class RedisCache:
         self._forget_all()
         return removed
 
+    async def keys(self, prefix: str = "", limit: int | None = None) -> list[str]:
+        """A SCAN of the prefix (never KEYS, which blocks the server), sorted."""
+        found: list[str] = []
+        pattern = _GLOB.sub(r"\\\1", self._values + prefix) + "*"
+        with _failures("list keys"):
+            async for name in self.client.scan_iter(match=pattern, count=500):
+                found.append(_text(name)[len(self._values):])
+        return sorted(found)[:limit]
+
     async def stats(self) -> CacheStats:
         with _failures("read counters"):
             await self._flush_hits()

@@ -1,6 +1,7 @@
 """The job template store over REST: `/api/v1/templates` (list, versions, publish, delete, diff)."""
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
@@ -8,8 +9,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from baseshift.core.access import TEMPLATES_DELETE, TEMPLATES_PUBLISH, TEMPLATES_READ
+from baseshift.core.app.compile_cache import forget_compiled
 from baseshift.core.app.templatespec import to_spec
-from baseshift.core.errors import BadRequest
+from baseshift.core.errors import BadRequest, StoreError
 from baseshift.core.templatestore import (
     MAX_NAME,
     NAME,
@@ -26,12 +28,14 @@ from baseshift.web.requests import baseshift_of, json_object, read_json
 from baseshift.web.responses import JSONResponse
 from baseshift.web.schemas import EXECUTOR, obj
 
-from . import audited
+from . import audited, resolved
 from .common import KnownTemplates, ListedTemplate, diff_json, template_store
 from .publishing import parse_bump
 
 if TYPE_CHECKING:
     from baseshift.core.appface import App
+
+log = logging.getLogger("baseshift.templates")
 
 TAGS = ["templates"]
 _STRING = {"type": "string"}
@@ -111,9 +115,14 @@ async def get_versions(request: Request) -> Response:
 @operation("One version of a template (an exact version or a range like ^1.2)", tags=TAGS,
            response=DOCUMENT, errors=(404, 422), path=_RANGE_PATH)
 async def get_version(request: Request) -> Response:
-    p = request.path_params
-    listed = await KnownTemplates(baseshift_of(request)).require(p["name"], p["version"])
-    return JSONResponse(listed.to_json())
+    bs, p = baseshift_of(request), request.path_params
+    key = resolved.resolved_key(p["name"], p["version"], bs.catalog.file_templates)
+    kept = await resolved.lookup(bs.cache, key)
+    if kept is not None:
+        return JSONResponse(kept)
+    answer = (await KnownTemplates(bs).require(p["name"], p["version"])).to_json()
+    await resolved.keep(bs.cache, key, answer)
+    return JSONResponse(answer)
 
 
 @requires(TEMPLATES_PUBLISH)
@@ -130,6 +139,7 @@ async def publish_template(request: Request) -> Response:
     KnownTemplates(bs).refuse_publish(doc.name)
     stored = await audited.publish(bs.store, template_store(bs), doc, bump)
     await bs.catalog.refresh(force=True)  # workflows may now use it
+    await forget_cached(bs, stored.name)
     url = request.url_for("api_templates:version", name=stored.name, version=stored.version)
     return JSONResponse(ListedTemplate(stored).to_json(), status_code=201,
                         headers={"Location": str(url)})
@@ -144,6 +154,7 @@ async def delete_template(request: Request) -> Response:
     KnownTemplates(bs).refuse_delete(p["name"], p["version"])
     await audited.delete(bs.store, template_store(bs), p["name"], p["version"])
     await bs.catalog.refresh(force=True)
+    await forget_cached(bs, p["name"])
     return Response(status_code=204)
 
 
@@ -177,3 +188,14 @@ def routes() -> list[BaseRoute]:
         Route("/api/v1/templates/{name}/{version}", delete_template, methods=["DELETE"],
               name="api_templates:delete"),
     ]
+
+
+async def forget_cached(bs: App, name: str) -> None:
+    """Drop what the cache keeps about template `name` (its resolved versions) and the
+    checked texts (they may use it): their keys already name the old templates, so this
+    frees their room; a failing cache is logged, never a failed publish."""
+    try:
+        await resolved.forget(bs.cache, name)
+        await forget_compiled(bs.cache)
+    except StoreError as exc:
+        log.warning("could not drop template %s from the cache: %s", name, exc.message)

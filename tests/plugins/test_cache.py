@@ -149,6 +149,20 @@ async def test_clear_drops_every_value_and_counts_them(cache: Cache) -> None:
     assert await cache.get("after") == 1
 
 
+async def test_keys_lists_live_keys_by_prefix_without_values(cache: Cache) -> None:
+    for key in ("b:2", "a:1", "a:2", "a*[x]", "c"):
+        await cache.set(key, {"secret": key})
+    await cache.set("a:gone", 1, ttl=0.05)
+    await gone(cache, "a:gone")
+    assert await cache.keys() == ["a*[x]", "a:1", "a:2", "b:2", "c"]
+    assert await cache.keys("a:") == ["a:1", "a:2"]
+    assert await cache.keys("a*") == ["a*[x]"]  # a glob character is a plain character
+    assert await cache.keys("a", limit=2) == ["a*[x]", "a:1"]
+    assert await cache.keys("zzz") == []
+    await cache.delete("a:1")
+    assert await cache.keys("a:") == ["a:2"]
+
+
 async def test_counters(cache: Cache) -> None:
     await cache.set("a", 1)
     await cache.set("b", 2)

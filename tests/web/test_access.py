@@ -30,6 +30,8 @@ PUBLIC = {
     ("GET", "/ui/login/oidc/callback"),
     ("POST", "/api/v1/hooks/{workflow}"),
     ("GET", "/favicon.ico"),
+    ("GET", "/health/live"),
+    ("GET", "/health/ready"),
     ("MOUNT", "/static"),
 }
 """The routes anyone may call, each for a reason its declaration states (the webhook checks
@@ -148,6 +150,22 @@ async def test_the_key_routes_each_need_their_own_permission(
     found = {(m, p): a.permission for m, p, a in routes if (m, p) in KEY_ROUTES}
     assert found == KEY_ROUTES
     assert [r.name for r in BUILTIN_ROLES if any(r.allows(p) for p in KEY_ROUTES.values())] \
+        == ["admin"]
+
+
+CACHE_ROUTES = {("GET", "/api/v1/cache/stats"): "cache:read",
+                ("GET", "/api/v1/cache/keys"): "cache:read",
+                ("POST", "/api/v1/cache/invalidate"): "cache:admin"}
+"""The cache admin API's routes (only `admin` holds their permissions by default)."""
+
+
+async def test_the_cache_routes_need_the_cache_permissions(
+        make_client: Callable[..., Any]) -> None:
+    async with make_client() as (bs, client):
+        routes = declared_routes(client._transport.app)  # type: ignore[attr-defined]
+    found = {(m, p): a.permission for m, p, a in routes if (m, p) in CACHE_ROUTES}
+    assert found == CACHE_ROUTES
+    assert [r.name for r in BUILTIN_ROLES if any(r.allows(p) for p in CACHE_ROUTES.values())] \
         == ["admin"]
 
 

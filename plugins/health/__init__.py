@@ -1,0 +1,1 @@
+"""Health checks: is the process alive, and is it ready to serve (its backends answer)."""
