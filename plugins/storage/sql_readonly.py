@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from baseshift.core.errors import InputError, QueryRefused
+from baseshift.core.errors import QueryRefused
 
 MAX_QUERY = 20_000
 """Characters of the longest query explained."""
@@ -36,15 +36,17 @@ _WORDS = re.compile(r"[a-z_][a-z0-9_$]*")
 
 
 def read_only_statement(query: object, analyze: bool = False) -> str:
-    """`query` stripped of a trailing `;`, or InputError (422) saying why it is refused:
+    """`query` stripped of a trailing `;`, or QueryRefused (422) saying why it is refused:
     not text, empty, more than one statement, not a read (SELECT, WITH, VALUES, TABLE),
     a word of a write or a lock, or with `analyze` a function with side effects."""
     if not isinstance(query, str) or not query.strip():
-        raise InputError("'query' must be a non-empty string", details={"field": "query"})
+        raise QueryRefused("'query' must be a non-empty string", details={"field": "query"})
     if len(query) > MAX_QUERY:
-        raise InputError(f"'query' is longer than {MAX_QUERY} characters",
-                         details={"field": "query"})
+        raise QueryRefused(f"'query' is longer than {MAX_QUERY} characters",
+                           details={"field": "query"})
     text = query.strip().rstrip(";").strip()
+    if not text:
+        raise _refused("it is empty")
     bare = _COMMENTS.sub(" ", _STRINGS.sub("''", text)).lower()
     if ";" in bare:
         raise _refused("it holds more than one statement")
