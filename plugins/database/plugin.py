@@ -7,13 +7,10 @@ from typing import TYPE_CHECKING
 from baseshift.core.access import Permission
 from baseshift.core.hookspecs import hookimpl
 
+from .permissions import DATABASE_ADMIN, DATABASE_READ
+
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
-
-DATABASE_READ = Permission("database:read", "see the database's performance and slowest "
-                           "statements")
-DATABASE_ADMIN = Permission("database:admin", "have the database explain a read-only query "
-                            "(with analyze: run it in a read-only transaction rolled back)")
 
 
 @hookimpl

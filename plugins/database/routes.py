@@ -20,7 +20,7 @@ from baseshift.web.requests import baseshift_of, json_object, only_fields, read_
 from baseshift.web.responses import JSONResponse
 from baseshift.web.schemas import obj
 
-from .plugin import DATABASE_ADMIN, DATABASE_READ
+from .permissions import DATABASE_ADMIN, DATABASE_READ
 
 TAGS = ["database"]
 LIMIT = IntParam("limit", 1, 100, default=10)
@@ -97,12 +97,13 @@ async def optimize_query(request: Request) -> Response:
 
 async def _record(request: Request, query: str, analyze: bool,
                   refused: BaseShiftError | None = None) -> None:
-    detail = {"query": query[:AUDITED_CHARS], "analyze": str(analyze).lower()}
+    text, ran = query[:AUDITED_CHARS], str(analyze).lower()
     store = baseshift_of(request).store
     resource = f"database:{store.name}"
-    done = (audit.entry("database.explain", resource, **detail) if refused is None else
-            audit.entry("database.explain", resource, audit.FAILURE,
-                        reason=refused.message[:AUDITED_CHARS], **detail))
+    done = (audit.entry("database.explain", resource, query=text, analyze=ran)
+            if refused is None else
+            audit.entry("database.explain", resource, audit.FAILURE, query=text, analyze=ran,
+                        reason=refused.message[:AUDITED_CHARS]))
     await audit.record(store, [done])
 
 
