@@ -89,16 +89,9 @@ class PgAdmin:
 
     async def explain_query(self, query: str, analyze: bool = False) -> Mapping[str, object]:
         statement = read_only_statement(query, analyze)
-        options = "FORMAT JSON, ANALYZE, BUFFERS" if analyze else "FORMAT JSON"
         try:
-            async with self._reading() as conn, conn.transaction(force_rollback=True):
-                await conn.execute(b"SET TRANSACTION READ ONLY")
-                await conn.execute(f"SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}'"
-                                   .encode())
-                cur = await conn.execute(f"EXPLAIN ({options}) {statement}".encode())
-                row = await cur.fetchone()
-                plan = row[0][0] if row else {}
-                advice = await plan_advice(conn, plan)
+            async with self._reading() as conn:
+                plan, advice = await explain_read_only(conn, statement, analyze)
         except psycopg.errors.QueryCanceled as exc:
             raise QueryRefused(f"explaining the query took longer than {STATEMENT_TIMEOUT}",
                                details={"field": "query"}) from exc
@@ -112,3 +105,19 @@ class PgAdmin:
         return {"backend": "postgres", "analyzed": analyze, "plan": plan,
                 "estimated_cost": top.get("Total Cost"), "estimated_rows": top.get("Plan Rows"),
                 "suggestions": advice}
+
+
+async def explain_read_only(conn: psycopg.AsyncConnection[Any], statement: str,
+                            analyze: bool) -> tuple[dict[str, Any], list[str]]:
+    """The JSON plan of `statement` and advice on it, in a READ ONLY transaction with a
+    statement timeout, always rolled back. The binary result format makes psycopg use the
+    extended query protocol, which takes exactly one statement: a second one (`; COMMIT;
+    DROP ...`) is a syntax error there, whatever the word check before let through."""
+    options = "FORMAT JSON, ANALYZE, BUFFERS" if analyze else "FORMAT JSON"
+    async with conn.transaction(force_rollback=True):
+        await conn.execute(b"SET TRANSACTION READ ONLY")
+        await conn.execute(f"SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}'".encode())
+        cur = await conn.execute(f"EXPLAIN ({options}) {statement}".encode(), binary=True)
+        row = await cur.fetchone()
+        plan: dict[str, Any] = row[0][0] if row else {}
+        return plan, await plan_advice(conn, plan)

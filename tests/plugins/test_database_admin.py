@@ -14,6 +14,7 @@ from baseshift.core.capabilities import DatabaseAdmin
 from baseshift.core.errors import ConfigError, QueryRefused
 from baseshift.core.settings import Settings
 from baseshift.plugins.storage.memory import MemoryStateStore
+from baseshift.plugins.storage.pg_admin import explain_read_only
 from baseshift.plugins.storage.pg_pool import PoolOptions
 from baseshift.plugins.storage.pg_store import PostgresStateStore
 from baseshift.plugins.storage.sql_readonly import read_only_statement
@@ -150,3 +151,21 @@ def test_functions_with_side_effects_are_refused_with_analyze_only(query: str) -
     assert read_only_statement(query) == query
     with pytest.raises(QueryRefused, match="side effects"):
         read_only_statement(query, analyze=True)
+
+
+@pytest.mark.parametrize("statement", [
+    "SELECT 1; COMMIT; DROP TABLE runs",
+    "SELECT 1; DROP TABLE runs",
+])
+async def test_the_database_takes_one_statement_whatever_the_word_check_missed(
+        pg_store: PostgresStateStore, pg_url: str, statement: str) -> None:
+    """Beneath the word check: the statement goes over the extended query protocol, which
+    refuses a second statement, so not even a COMMIT can end the read-only transaction."""
+    assert pg_store._pool is not None
+    async with pg_store._pool.connection() as conn:
+        with pytest.raises(psycopg.errors.SyntaxError):
+            await explain_read_only(conn, statement, analyze=True)
+    with psycopg.connect(pg_url.split("?")[0], autocommit=True) as conn:
+        schema = pg_url.rsplit("schema=", 1)[1]
+        assert conn.execute(b"SELECT to_regclass(%s)", (f"{schema}.runs",)).fetchone() \
+            == (f"{schema}.runs",)
