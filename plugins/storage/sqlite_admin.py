@@ -41,7 +41,7 @@ class SQLiteAdmin:
 
     async def explain_query(self, query: str, analyze: bool = False) -> Mapping[str, object]:
         statement = read_only_statement(query, analyze)
-        return await asyncio.to_thread(_explain, self._database_file(), statement)
+        return await asyncio.to_thread(explain_read_only, self._database_file(), statement)
 
 
 def _read_only(file: Path) -> sqlite3.Connection:
@@ -76,7 +76,9 @@ def _table_bytes(conn: sqlite3.Connection) -> dict[str, int]:
         return {}
 
 
-def _explain(file: Path, statement: str) -> dict[str, object]:
+def explain_read_only(file: Path, statement: str) -> dict[str, object]:
+    """`EXPLAIN QUERY PLAN` of `statement` on a read-only connection to `file`: only
+    planned, and sqlite3 refuses a second statement in one call."""
     try:
         with closing(_read_only(file)) as conn:
             rows = conn.execute(f"EXPLAIN QUERY PLAN {statement}").fetchall()

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from sqlalchemy import URL
 
 from baseshift.core.capabilities import DatabaseAdmin
 from baseshift.core.errors import ConfigError, QueryRefused
@@ -18,6 +20,8 @@ from baseshift.plugins.storage.pg_admin import explain_read_only
 from baseshift.plugins.storage.pg_pool import PoolOptions
 from baseshift.plugins.storage.pg_store import PostgresStateStore
 from baseshift.plugins.storage.sql_readonly import read_only_statement
+from baseshift.plugins.storage.sqlite_admin import explain_read_only as sqlite_explain
+from baseshift.plugins.storage.sqlite_store import SQLiteStateStore
 from tests.conftest import PG_SERVER
 
 
@@ -169,3 +173,19 @@ async def test_the_database_takes_one_statement_whatever_the_word_check_missed(
         schema = pg_url.rsplit("schema=", 1)[1]
         assert conn.execute(b"SELECT to_regclass(%s)", (f"{schema}.runs",)).fetchone() \
             == (f"{schema}.runs",)
+
+
+async def test_sqlite_explains_on_a_read_only_connection_whatever_the_word_check_missed(
+        tmp_path: Path) -> None:
+    """Beneath the word check: sqlite3 takes one statement per call, and EXPLAIN QUERY PLAN
+    only plans it, on a connection opened read-only."""
+    store = SQLiteStateStore(URL.create("sqlite", database=str(tmp_path / "baseshift.db")))
+    await store.open()
+    try:
+        with pytest.raises(QueryRefused, match="one statement"):
+            sqlite_explain(tmp_path / "baseshift.db", "SELECT 1; DROP TABLE runs")
+        for statement in ("DROP TABLE runs", "DELETE FROM runs RETURNING *"):
+            sqlite_explain(tmp_path / "baseshift.db", statement)  # planned, never run
+        assert await store.unfinished_runs() == []  # the table is still there
+    finally:
+        await store.close()
