@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from .cache import Cache, CacheStats, JSONValue, check_key, check_ttl, decode, encode
     from .capabilities import (
         Backups,
+        DatabaseAdmin,
         DataKeyRecord,
         DataKeys,
         Erasure,
@@ -65,6 +66,7 @@ if TYPE_CHECKING:
         JobTimeout,
         NotFound,
         PluginError,
+        QueryRefused,
         StaleState,
         StoreError,
         Unauthorized,
@@ -138,7 +140,7 @@ __all__ = [
     "StateStore", "SuccessRates", "WorkflowPerformance", "dumps_compact",
     "RunAnalytics", "Backups", "Leadership", "Retention", "Retired", "SharedDocuments",
     "SharedLocks", "DataKeys", "DataKeyRecord", "RetentionPolicies", "LegalHolds", "Erasure",
-    "Pruned", "Tombstone",
+    "Pruned", "Tombstone", "DatabaseAdmin",
     # template stores
     "Bump", "DOCUMENT_KEYS", "StepDocument", "TemplateDocument", "TemplateError",
     "TemplateExists", "TemplateIncompatible", "TemplateReadOnly", "TemplateSpec",
@@ -155,7 +157,7 @@ __all__ = [
     # errors
     "BadRequest", "BaseShiftError", "ConfigError", "Conflict", "DSLError", "ExecutionError",
     "ExpressionError", "IllegalTransition", "InputError", "JobTimeout", "NotFound",
-    "PluginError", "StaleState", "StoreError", "Unauthorized", "Gone",
+    "PluginError", "StaleState", "StoreError", "Unauthorized", "Gone", "QueryRefused",
     # commands
     "BaseShift", "Command", "ExitCode", "configure_console", "existing_file",
     "existing_path", "print_json", "run_async", "settings_from",
@@ -170,7 +172,8 @@ if not TYPE_CHECKING:  # type checkers read the imports above, and reject other 
         "cache": ("Cache", "CacheStats", "JSONValue", "check_key", "check_ttl", "decode", "encode"),
         "command": ("Command", "ExitCode", "existing_file", "existing_path", "print_json",
                     "run_async", "settings_from"),
-        "capabilities": ("Backups", "DataKeyRecord", "DataKeys", "Erasure", "Leadership",
+        "capabilities": ("Backups", "DatabaseAdmin", "DataKeyRecord", "DataKeys", "Erasure",
+                         "Leadership",
                          "LegalHolds", "Retention", "RetentionPolicies", "SharedDocuments",
                          "SharedLocks"),
         "config": ("masked", "option"),
@@ -179,7 +182,7 @@ if not TYPE_CHECKING:  # type checkers read the imports above, and reject other 
         "errors": ("BadRequest", "BaseShiftError", "ConfigError", "Conflict", "DSLError",
                    "ExecutionError", "ExpressionError", "IllegalTransition", "InputError",
                    "JobTimeout", "NotFound", "PluginError", "StaleState", "StoreError",
-                   "Unauthorized", "Gone"),
+                   "Unauthorized", "Gone", "QueryRefused"),
         "events": ("Event", "JobStateChanged", "JobsAdded", "RunStateChanged"),
         "hookspecs": ("hookimpl", "hookspec"),
         "json_text": ("NOT_JSON", "dumps_compact", "loads_strict", "output_json"),

@@ -148,3 +148,22 @@ def missing_ability(store: StateStore, does: str, needed_by: str, hint: str) -> 
     """The error for a store that cannot do what a configured feature needs, naming both."""
     return ConfigError(f"store {store.name!r} cannot {does}, which {needed_by} needs",
                        hint=hint)
+
+
+@runtime_checkable
+class DatabaseAdmin(Protocol):
+    """What `/api/v1/database/*` shows of the database under the store (JSON-ready maps).
+
+    `database_performance`: `backend`, then what that database can tell (pool, table sizes,
+    cache hits, connections, transactions; for SQLite the file, pages, WAL and journal
+    mode). `slow_queries`: the `limit` slowest statements, or `available: false` and a
+    `reason` saying how to enable their collection. `explain_query`: the plan of one
+    read-only statement (`plan`, `suggestions`, `estimated_cost`), never executed except
+    with `analyze`, and then in a read-only transaction rolled back; QueryRefused (422)
+    for anything else."""
+
+    async def database_performance(self) -> Mapping[str, object]: ...
+
+    async def slow_queries(self, limit: int) -> Mapping[str, object]: ...
+
+    async def explain_query(self, query: str, analyze: bool = False) -> Mapping[str, object]: ...

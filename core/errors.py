@@ -55,6 +55,13 @@ class InputError(BaseShiftError):
     status = 422
 
 
+class QueryRefused(InputError):
+    """A query the database admin API will not explain: not one read-only statement, or
+    refused by the database in its read-only transaction."""
+
+    code = "database.query-refused"
+
+
 class NotFound(BaseShiftError):
     code = "not-found"
     status = 404

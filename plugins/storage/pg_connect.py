@@ -66,7 +66,8 @@ class PgTarget:
         shown = masked(self.dsn)
         return shown if self.schema == "public" else f"{shown} (schema {self.schema})"
 
-    def _options(self, autocommit: bool) -> dict[str, Any]:
+    def connect_kwargs(self, autocommit: bool) -> dict[str, Any]:
+        """What every connection of ours is opened with besides the DSN (a pool's too)."""
         given = conninfo_to_dict(self.dsn)
         return {"autocommit": autocommit, "connect_timeout": CONNECT_TIMEOUT,
                 "options": f"-c search_path={self.schema}",
@@ -80,17 +81,19 @@ class PgTarget:
                 with psycopg.connect(self.dsn, autocommit=True,
                                      connect_timeout=CONNECT_TIMEOUT) as conn:
                     conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'.encode())
-            return psycopg.connect(self.dsn, **self._options(autocommit))
+            return psycopg.connect(self.dsn, **self.connect_kwargs(autocommit))
         except psycopg.OperationalError as exc:
-            raise self._unreachable(exc) from None
+            raise self.unreachable(exc) from None
 
     async def connect_async(self, autocommit: bool = False) -> psycopg.AsyncConnection[Any]:
         try:
-            return await psycopg.AsyncConnection.connect(self.dsn, **self._options(autocommit))
+            return await psycopg.AsyncConnection.connect(self.dsn,
+                                                         **self.connect_kwargs(autocommit))
         except psycopg.OperationalError as exc:
-            raise self._unreachable(exc) from None
+            raise self.unreachable(exc) from None
 
-    def _unreachable(self, exc: Exception) -> ConfigError:
+    def unreachable(self, exc: Exception) -> ConfigError:
+        """The error for a server that cannot be reached (or refused us), saying why."""
         reason = " ".join(str(exc).split()) or type(exc).__name__
         return ConfigError(f"cannot connect to PostgreSQL at {masked(self.dsn)}: {reason}",
                            hint="check database_url (BASESHIFT_DATABASE_URL) and that the "

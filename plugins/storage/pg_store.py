@@ -8,9 +8,13 @@ workers.
   processes can never both move the same job.
 - Who executes a run is a session advisory lock (`claim_run`): PostgreSQL releases it when the
   holder's connection ends, however its process died.
-- Hot reads and writes go straight through psycopg on two long-lived connections; listings
-  and analytics reuse the SQLite store's SQLAlchemy queries (`sql_queries`) on a small
-  pool, in a thread, and so do the accounts and tokens of `IdentityStore` (`sql_identity`).
+- Hot reads go straight through psycopg on a pool (psycopg_pool, sized by
+  `[plugins.storage_postgres]`, see `pg_pool`), so reads run side by side; writes are one
+  transaction at a time in this process, on one long-lived connection, and the advisory
+  locks live on another (a session's locks end with it: it cannot be pooled). Listings and
+  analytics reuse the SQLite store's SQLAlchemy queries (`sql_queries`) on a small
+  SQLAlchemy pool, in a thread, and so do the accounts and tokens of `IdentityStore`
+  (`sql_identity`).
 """
 from __future__ import annotations
 
@@ -18,12 +22,13 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import psycopg
 from psycopg.types.json import Json
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Column, Connection, Engine, MetaData, Table, Text, create_engine
 
 from baseshift.core.audit import GENESIS, AuditEntry
@@ -41,8 +46,10 @@ from baseshift.core.states import RunState
 from . import pg_rows as sql
 from . import sql_audit
 from . import sql_queries as queries
+from .pg_admin import PgAdmin
 from .pg_backup import dump_database, restore_database
-from .pg_connect import PgTarget
+from .pg_connect import CONNECT_TIMEOUT, PgTarget
+from .pg_pool import DEFAULT_POOL, PoolOptions
 from .pg_retention import retire_before
 from .pg_schema import ensure_partitions, migrate
 from .sql_identity import SQLIdentity
@@ -70,7 +77,7 @@ _JOB_QUEUE = Table("job_queue", MetaData(), Column("run_id", Text))
 
 
 class PostgresStateStore(queries.SQLRunQueries, SQLIdentity, SQLRetention, sql_audit.SQLAudit,
-                         SQLDataKeys):
+                         SQLDataKeys, PgAdmin):
     """A `StateStore` in PostgreSQL (`store = "postgres"`, `database_url = "postgresql://..."`;
     `?schema=NAME` keeps the tables in their own schema, created if missing)."""
 
@@ -78,21 +85,21 @@ class PostgresStateStore(queries.SQLRunQueries, SQLIdentity, SQLRetention, sql_a
     name: ClassVar[str] = "postgres"
     _ALSO = (_JOB_QUEUE,)
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool: PoolOptions = DEFAULT_POOL) -> None:
         self.target = PgTarget.parse(url)
+        self.pool_options = pool
         self._write: psycopg.AsyncConnection[Any] | None = None
-        self._read: psycopg.AsyncConnection[Any] | None = None
+        self._pool: AsyncConnectionPool[Any] | None = None
         self._locks: psycopg.AsyncConnection[Any] | None = None
         self._engine: Engine | None = None
         self._write_lock = asyncio.Lock()
-        self._read_lock = asyncio.Lock()
         self._claimed: set[str] = set()
         self._known_runs: set[str] = set()
         self._partitions_until = 0.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PostgresStateStore:
-        return cls(PgTarget.required(settings).url)
+        return cls(PgTarget.required(settings).url, PoolOptions.from_settings(settings))
 
     # ------------------------------------------------------------ lifecycle
 
@@ -100,8 +107,14 @@ class PostgresStateStore(queries.SQLRunQueries, SQLIdentity, SQLRetention, sql_a
         if self._write is not None:
             return
         self._partitions_until = await asyncio.to_thread(self._prepare)
+        pool = self.pool_options.pool(self.target.dsn, self.target.connect_kwargs(True))
+        try:
+            await pool.open(wait=True, timeout=CONNECT_TIMEOUT)
+        except psycopg.OperationalError as exc:
+            await pool.close()
+            raise self.target.unreachable(exc) from None
+        self._pool = pool
         self._write = await self.target.connect_async()
-        self._read = await self.target.connect_async(autocommit=True)
         self._locks = await self.target.connect_async(autocommit=True)
         self._engine = create_engine("postgresql+psycopg://", creator=self.target.connect,
                                      pool_size=2, max_overflow=4, pool_pre_ping=True)
@@ -112,10 +125,13 @@ class PostgresStateStore(queries.SQLRunQueries, SQLIdentity, SQLRetention, sql_a
             return ensure_partitions(conn, time.time())
 
     async def close(self) -> None:
-        for conn in (self._write, self._read, self._locks):
+        for conn in (self._write, self._locks):
             if conn is not None:
                 await conn.close()
-        self._write = self._read = self._locks = None
+        self._write = self._locks = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
         self._claimed.clear()
         if self._engine is not None:
             self._engine.dispose()
@@ -141,9 +157,12 @@ class PostgresStateStore(queries.SQLRunQueries, SQLIdentity, SQLRetention, sql_a
         self._write = await self._reopened(self._write, False) or self._write
         return self._conn(self._write)
 
-    async def _reader(self) -> psycopg.AsyncConnection[Any]:
-        self._read = await self._reopened(self._read, True) or self._read
-        return self._conn(self._read)
+    def _reading(self) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
+        """A connection of the pool for one read (autocommit); a pool that cannot give one
+        within `pool_timeout` raises PoolTimeout, a psycopg.Error."""
+        if self._pool is None:
+            raise RuntimeError(f"state store {self.target} is not open")
+        return self._pool.connection()
 
     async def _locker(self) -> psycopg.AsyncConnection[Any]:
         """The session holding this process's advisory locks. When it ended, so did its
@@ -231,23 +250,21 @@ class PostgresStateStore(queries.SQLRunQueries, SQLIdentity, SQLRetention, sql_a
     # ------------------------------------------------------------ reads
 
     async def load_run(self, run_id: str, *, attempts: bool = True) -> RunSnapshot | None:
-        async with self._read_lock:
-            try:
-                conn = await self._reader()
-                async with conn.transaction(), conn.cursor() as cur:
-                    await cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                    await cur.execute(sql.SELECT_RUN, (run_id,))
-                    run = await _one(cur)
-                    if run is None:
-                        return None
-                    await cur.execute(sql.SELECT_JOBS, (run_id,))
-                    jobs = [job_record(m) for m in await _all(cur)]
-                    found = []
-                    if attempts:
-                        await cur.execute(sql.SELECT_ATTEMPTS, (run_id,))
-                        found = [attempt_record(m) for m in await _all(cur)]
-            except psycopg.Error as exc:
-                raise StoreError(f"loading run {run_id!r} failed: {exc}") from exc
+        try:
+            async with self._reading() as conn, conn.transaction(), conn.cursor() as cur:
+                await cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                await cur.execute(sql.SELECT_RUN, (run_id,))
+                run = await _one(cur)
+                if run is None:
+                    return None
+                await cur.execute(sql.SELECT_JOBS, (run_id,))
+                jobs = [job_record(m) for m in await _all(cur)]
+                found = []
+                if attempts:
+                    await cur.execute(sql.SELECT_ATTEMPTS, (run_id,))
+                    found = [attempt_record(m) for m in await _all(cur)]
+        except psycopg.Error as exc:
+            raise StoreError(f"loading run {run_id!r} failed: {exc}") from exc
         return RunSnapshot(run=run_record(run), jobs={j.key: j for j in jobs}, attempts=found)
 
     async def run_states(self, run_ids: Sequence[str]) -> dict[str, RunState]:
@@ -263,13 +280,12 @@ class PostgresStateStore(queries.SQLRunQueries, SQLIdentity, SQLRetention, sql_a
         return [str(r[0]) for r in rows]
 
     async def _fetch(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        async with self._read_lock:
-            try:
-                conn = await self._reader()
+        try:
+            async with self._reading() as conn:
                 cur = await conn.execute(query.encode(), params)
                 return await cur.fetchall()
-            except psycopg.Error as exc:
-                raise StoreError(f"reading the store failed: {exc}") from exc
+        except psycopg.Error as exc:
+            raise StoreError(f"reading the store failed: {exc}") from exc
 
     async def _query(self, fn: Callable[[Connection], T]) -> T:
         if self._engine is None:

@@ -48,6 +48,7 @@ from .sql_models import (
     run_row,
 )
 from .sql_retention import SQLRetention
+from .sqlite_admin import SQLiteAdmin
 from .sqlite_backup import backup_file, restore_file
 from .sqlite_file import DB_FILENAME, database_key, immediate, is_memory, sqlite_engine
 from .sqlite_reads import load_snapshot
@@ -69,7 +70,7 @@ _SELECT_UNFINISHED = (select(RUNS.c.id).where(RUNS.c.state.in_(_UNFINISHED))
 
 
 class SQLiteStateStore(ClaimedRuns, queries.SQLRunQueries, SQLIdentity, SQLRetention,
-                       sql_audit.SQLAudit, SQLDataKeys):
+                       sql_audit.SQLAudit, SQLDataKeys, SQLiteAdmin):
     """A `StateStore` in SQLite: `settings.data_dir / "baseshift.db"`, or any `sqlite://` URL
     given directly (`sqlite://` alone is an in-memory database, for tests).
 

@@ -32,6 +32,12 @@ def kill(url: str, *connections: psycopg.AsyncConnection[Any] | None) -> None:
             admin.execute("SELECT pg_terminate_backend(%s, 5000)", (conn.info.backend_pid,))
 
 
+def pooled(store: PostgresStateStore) -> list[psycopg.AsyncConnection[Any]]:
+    """The idle connections of the store's read pool."""
+    assert store._pool is not None
+    return list(store._pool._pool)
+
+
 async def fails_once_then(call: Any) -> Any:
     """The first call after a kill may fail (with a StoreError); the next one must work."""
     try:
@@ -42,7 +48,7 @@ async def fails_once_then(call: Any) -> Any:
 
 async def test_the_store_reconnects_after_its_sessions_are_killed(
         pg_store: PostgresStateStore, pg_url: str) -> None:
-    kill(pg_url, pg_store._write, pg_store._read, pg_store._locks)
+    kill(pg_url, pg_store._write, pg_store._locks, *pooled(pg_store))
     await fails_once_then(lambda: pg_store.create_run(a_run("r1"), [a_job("a")]))
     snapshot = await fails_once_then(lambda: pg_store.load_run("r1"))
     assert snapshot is not None and set(snapshot.jobs) == {"a"}

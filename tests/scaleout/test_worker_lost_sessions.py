@@ -39,7 +39,8 @@ async def test_a_worker_whose_store_session_was_killed_fails_no_job(
         plan = load(bs, workflows, "doubling", FANOUT)
         first = await bs.engine.submit(plan, {"n": 3})
         await asyncio.wait_for(bs.engine.wait(first), 30)
-        kill(settings, worker.bs.store._read)  # type: ignore[attr-defined]
+        for conn in list(worker.bs.store._pool._pool):  # type: ignore[attr-defined]
+            kill(settings, conn)  # the idle connections of its read pool
         second = await bs.engine.submit(plan, {"n": 3})
         record = await asyncio.wait_for(bs.engine.wait(second), 30)
     assert (record.state, record.error) == (RunState.COMPLETED, None)

@@ -184,6 +184,23 @@ async def test_retention_routes_need_their_own_permissions_which_only_admins_hol
         assert [name for name, role in ROLES.items() if role.allows(permission)] == ["admin"]
 
 
+DATABASE_ROUTES = {("GET", "/api/v1/database/performance"): "database:read",
+                   ("GET", "/api/v1/database/slow_queries"): "database:read",
+                   ("POST", "/api/v1/database/optimize_query"): "database:admin"}
+"""The database admin API (plugins/database/): reading needs `database:read`, having a query
+explained `database:admin`; only `admin` holds them by default."""
+
+
+async def test_database_routes_need_their_own_permissions_which_only_admins_hold(
+        make_client: Callable[..., Any]) -> None:
+    async with make_client(store="sqlite") as (bs, admin):
+        routes = declared_routes(admin._transport.app)  # type: ignore[attr-defined]
+    declared = {(m, p): a.permission for m, p, a in routes if (m, p) in DATABASE_ROUTES}
+    assert declared == DATABASE_ROUTES
+    for permission in set(DATABASE_ROUTES.values()):
+        assert [name for name, role in ROLES.items() if role.allows(permission)] == ["admin"]
+
+
 @pytest.mark.parametrize("role", [None, *ROLES])
 async def test_revealing_secrets_needs_secret_read(make_client: Callable[..., Any],
                                                    role: str | None) -> None:
