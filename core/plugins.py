@@ -78,6 +78,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "run_limits": "limits.run_limits",
     "retention": "retention.plugin",
     "retention_cli": "retention.cli",
+    "loadbalancer": "loadbalancer.plugin",
 }
 """Builtin plugins by name, registered in this order from their module under
 `baseshift.plugins` (a family package each: `ls plugins/` is the capability map). The names
