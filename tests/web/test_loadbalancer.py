@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from baseshift.core.settings import Settings
 from baseshift.core.errors import ConfigError, InputError
+from baseshift.core.settings import Settings
 from baseshift.plugins.loadbalancer.nginx import Server, render
 from baseshift.plugins.loadbalancer.settings import options_of, parse_address
 
