@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 LOCK: StashKey[asyncio.Lock] = StashKey("loadbalancer_lock")
 """One change at a time in this process (between processes the last write wins)."""
 CHECKER: StashKey[HealthChecker] = StashKey("loadbalancer_health")
+ADD = "loadbalancer.add_server"
+REMOVE = "loadbalancer.remove_server"
 
 
 def _lock(bs: App) -> asyncio.Lock:
@@ -34,13 +36,22 @@ async def load_registry(bs: App) -> registry.Registry:
     return await registry.load(bs.store, bs.settings.data_dir)
 
 
-async def _apply(bs: App, options: LbOptions, reg: registry.Registry) -> bool:
-    """Render and install `reg`'s configuration, save the registry, reload NGINX."""
-    await nginx.install(options, nginx.render(options, reg.servers))
+async def _apply(bs: App, options: LbOptions, reg: registry.Registry, action: str,
+                 resource: str) -> bool:
+    """Render and install `reg`'s configuration, save the registry (so file and registry
+    agree even when the reload fails), reload NGINX. A configuration NGINX rejects is
+    audited as a failed `action` before the error goes on."""
+    try:
+        await nginx.install(options, nginx.render(options, reg.servers))
+    except nginx.NginxRejected as exc:
+        await audit.record(bs.store, [audit.entry(action, resource, audit.FAILURE,
+                                                  nginx=exc.message[:500])])
+        raise
+    await registry.save(bs.store, bs.settings.data_dir, reg)
     reloaded = await nginx.reload(options)
     if reloaded:
         reg.reloaded_at = time.time()
-    await registry.save(bs.store, bs.settings.data_dir, reg)
+        await registry.save(bs.store, bs.settings.data_dir, reg)
     return reloaded
 
 
@@ -62,9 +73,9 @@ async def add_server(bs: App, server: Server) -> dict[str, Any]:
         reg = await load_registry(bs)
         kept = [s for s in reg.servers if s.address != server.address]
         reg.servers = [*kept, server]
-        reloaded = await _apply(bs, options, reg)
+        reloaded = await _apply(bs, options, reg, ADD, f"loadbalancer:{server.address}")
     await audit.record(bs.store, [audit.entry(
-        "loadbalancer.add_server", f"loadbalancer:{server.address}",
+        ADD, f"loadbalancer:{server.address}",
         weight=str(server.weight), reloaded=str(reloaded).lower())])
     return {"address": server.address, "weight": server.weight, "reloaded": reloaded,
             "servers": [s.to_json() for s in reg.servers]}
@@ -80,9 +91,9 @@ async def remove_server(bs: App, address: str) -> dict[str, Any]:
         if len(kept) == len(reg.servers):
             raise NotFound(f"server {address} is not registered")
         reg.servers = kept
-        reloaded = await _apply(bs, options, reg)
+        reloaded = await _apply(bs, options, reg, REMOVE, f"loadbalancer:{address}")
     await audit.record(bs.store, [audit.entry(
-        "loadbalancer.remove_server", f"loadbalancer:{address}",
+        REMOVE, f"loadbalancer:{address}",
         reloaded=str(reloaded).lower())])
     return {"address": address, "reloaded": reloaded,
             "servers": [s.to_json() for s in reg.servers]}

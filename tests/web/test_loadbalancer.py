@@ -192,3 +192,27 @@ async def test_a_configuration_nginx_rejects_is_rolled_back(make_client: Callabl
         assert config.read_bytes() == before
         status = (await client.get("/api/v1/load_balancer/status")).json()
         assert [s["address"] for s in status["servers"]] == ["127.0.0.1:8001"]
+        last = (await bs.store.audit_records(0, 1000))[-1].entry
+        assert (last.action, last.resource, last.outcome) == (
+            "loadbalancer.add_server", "loadbalancer:no-such-host.invalid:80", "failure")
+        assert "host not found" in last.detail["nginx"]
+
+
+@pytest.mark.parametrize("answer,up", [(200, True), (204, True), (503, False), (404, True),
+                                       (401, True), (None, False)])
+async def test_health_probe_of_the_ready_route(answer: int | None, up: bool) -> None:
+    """`/health/ready` decides when served (2xx up, 503 down); a server without it is up
+    when it answers HTTP at all; no answer is down."""
+    import httpx
+
+    from baseshift.plugins.loadbalancer.health import probe
+
+    def reply(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/health/ready"
+        if answer is None:
+            raise httpx.ConnectError("refused", request=request)
+        return httpx.Response(answer)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(reply)) as client:
+        health = await probe(client, "127.0.0.1:8001")
+    assert health.up is up, health.detail
