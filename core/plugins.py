@@ -81,6 +81,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "retention_cli": "retention.cli",
     "health": "health.plugin",
     "database": "database.plugin",
+    "loadbalancer": "loadbalancer.plugin",
 }
 """Builtin plugins by name, registered in this order from their module under
 `baseshift.plugins` (a family package each: `ls plugins/` is the capability map). The names

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -222,3 +223,38 @@ async def test_revealing_secrets_needs_secret_read(make_client: Callable[..., An
     else:
         assert response.status_code == 403
         assert response.headers["content-type"] == "application/problem+json"
+
+
+LB_ROUTES = {("GET", "/api/v1/load_balancer/status"): "loadbalancer:read",
+             ("POST", "/api/v1/load_balancer/add_server"): "loadbalancer:admin",
+             ("POST", "/api/v1/load_balancer/remove_server"): "loadbalancer:admin"}
+"""The load balancer's routes (only there when `[plugins.loadbalancer]` is configured)."""
+
+
+@pytest.mark.parametrize("role", [None, *ROLES])
+async def test_load_balancer_route_role_matrix(make_client: Callable[..., Any],
+                                               tmp_path: Path, role: str | None) -> None:
+    """Each load balancer route needs its own permission, which only `admin` holds: the
+    others get 403, anonymous 401; an admin's empty body is refused (422), not forbidden."""
+    extra = {"loadbalancer": {"prefix": str(tmp_path / "nginx"), "listen": "18080"}}
+    async with make_client(extra=extra) as (bs, admin):
+        app = admin._transport.app  # type: ignore[attr-defined]
+        declared = {(m, p): a.permission for m, p, a in declared_routes(app)
+                    if p.startswith("/api/v1/load_balancer/")}
+        assert declared == LB_ROUTES
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://localhost") as client:
+            headers = {} if role is None else bearer(await token_for(bs, role))
+            for (method, path), permission in LB_ROUTES.items():
+                body = {} if method == "POST" else None
+                response = await client.request(method, path, json=body, headers=headers)
+                if role is None:
+                    assert response.status_code == 401, (method, path)
+                elif ROLES[role].allows(permission):
+                    assert response.status_code == (200 if method == "GET" else 422), \
+                        response.text
+                else:
+                    assert response.status_code == 403, (role, method, path)
+                    assert response.headers["content-type"] == "application/problem+json"
+    for permission in set(LB_ROUTES.values()):
+        assert [name for name, r in ROLES.items() if r.allows(permission)] == ["admin"]
