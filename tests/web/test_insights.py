@@ -139,7 +139,7 @@ async def test_only_analytics_readers_see_insights_and_its_menu_link(
         home = await client.get("/")
         assert home.status_code == 200 and 'href="/ui/insights"' in home.text
         # a grant limited to some workflows gives no analytics:read (an unscoped permission)
-        scoped = bearer(await token_for(bs, "viewer", scope="orders*", user="scoped"))
+        scoped = bearer(await token_for(bs, "viewer", scope="hel*", user="scoped"))
         home = await client.get("/", headers=scoped)
         assert home.status_code == 200 and 'href="/ui/insights"' not in home.text
         assert (await client.get("/ui/insights", headers=scoped)).status_code == 403
