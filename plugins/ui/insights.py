@@ -158,7 +158,8 @@ def _epoch(iso: str) -> float:
 async def insights_page(request: Request) -> Response:
     figures = await insights_of(request)
     return render(request, "insights.html", {
-        "section": "insights", "figures": figures, "left": LEFT, "plot_h": PLOT_H, "runs": runs_chart(figures),
+        "section": "insights", "figures": figures, "left": LEFT,
+        "plot_h": PLOT_H, "runs": runs_chart(figures),
         "success": success_chart(figures), "durations": durations_chart(figures),
         "queue": series_chart(figures, "queue_depth", "n"),
         "lag": series_chart(figures, "scheduler_lag", "s")})
