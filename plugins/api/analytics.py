@@ -39,8 +39,11 @@ async def shutdown(baseshift: App) -> None:
 
 @hookimpl
 def track_event(baseshift: App, event: Event) -> None:
-    """Follow jobs ready but not started, for the scheduler lag of the Insights samples."""
-    samples_of(baseshift).observe(event)
+    """Follow jobs ready but not started, for the scheduler lag of the Insights samples
+    (in a server: a command that serves nothing keeps no samples)."""
+    samples = baseshift.stash.get(SAMPLES)
+    if samples is not None:
+        samples.observe(event)
 
 
 @hookimpl

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from baseshift.core.events import JobStateChanged, RunStateChanged
+from baseshift.core.states import JobState, RunState
 from baseshift.plugins.api.insights import samples_of
 from baseshift.plugins.ui.insights import PLOT_H
 from tests.auth_support import bearer, token_for
@@ -144,3 +146,21 @@ async def test_only_analytics_readers_see_insights_and_its_menu_link(
         assert home.status_code == 200 and 'href="/ui/insights"' not in home.text
         assert (await client.get("/ui/insights", headers=scoped)).status_code == 403
         assert (await client.get(API, headers=scoped)).status_code == 403
+
+
+async def test_the_lag_is_the_oldest_ready_job_s_wait(make_client: Callable[..., Any]) -> None:
+    async with make_client() as (bs, client):
+        samples = samples_of(bs)
+        await samples.stop()
+        for run_id, at in (("r1", 100.0), ("r2", 110.0)):
+            await bs.hooks.track_event(JobStateChanged(run_id, at, "a", JobState.PENDING,
+                                                       JobState.READY))
+        assert (await samples.take(now=130.0)).lag == 30.0
+        await bs.hooks.track_event(JobStateChanged("r1", 131.0, "a", JobState.READY,
+                                                   JobState.RUNNING))
+        assert (await samples.take(now=140.0)).lag == 30.0  # r2's, ready since 110
+        await bs.hooks.track_event(RunStateChanged("r2", 141.0, "w", RunState.RUNNING,
+                                                   RunState.CANCELLED))
+        assert (await samples.take(now=150.0)).lag == 0.0
+        body = (await client.get(API)).json()
+    assert body["samples"]["points"] == []  # samples at 1970 are outside the last 24 hours
