@@ -129,7 +129,8 @@ def series_chart(figures: dict[str, Any], key: str, unit: str) -> Chart:
     start = _epoch(figures["since"])
     end = max(_epoch(figures["now"]), start + 1)
     points = [(p["at"], p[key]) for p in figures["samples"]["points"] if p[key] is not None]
-    top = max((v for _, v in points), default=0)
+    # at least 1 (attempt, second) at the top: a flat 0 line sits on the axis, not mid-air
+    top = max(max((v for _, v in points), default=0), 1)
     chart = Chart(WIDTH, PLOT_H + 40, top=top)
     scale = PLOT_H / top if top else 0.0
     coords = []

@@ -3,6 +3,7 @@ geometry proportional to them, escaped workflow names, sensible empty charts, th
 and lag samples ("no queue" without the PostgreSQL queue), and who may see them."""
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -164,3 +165,23 @@ async def test_the_lag_is_the_oldest_ready_job_s_wait(make_client: Callable[...,
         assert (await samples.take(now=150.0)).lag == 0.0
         body = (await client.get(API)).json()
     assert body["samples"]["points"] == []  # samples at 1970 are outside the last 24 hours
+
+
+async def test_a_series_point_sits_at_its_value_on_the_chart_s_scale(
+        make_client: Callable[..., Any]) -> None:
+    async with make_client() as (bs, client):
+        samples = samples_of(bs)
+        await samples.stop()
+        samples.ring.clear()
+        now = time.time()
+        await bs.hooks.track_event(JobStateChanged("r1", now - 40, "a", JobState.PENDING,
+                                                   JobState.READY))
+        await samples.take(now=now - 30)  # 10 s
+        await samples.take(now=now - 0)   # 40 s
+        page = await client.get("/ui/insights")
+    points = [a for t, a in elements(page.text) if t == "circle"]
+    values = [float(a["data-value"] or 0) for a in points]
+    assert values == [10.0, 40.0]
+    bottom = PLOT_H + 10  # the axis; the top value (40 s) is PLOT_H above it
+    heights = [bottom - float(a["cy"] or 0) for a in points]
+    assert heights == pytest.approx([PLOT_H * 10 / 40, PLOT_H], abs=0.01)
