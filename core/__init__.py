@@ -91,6 +91,7 @@ if TYPE_CHECKING:
         MAX_PAGE,
         AttemptRecord,
         Changes,
+        HourCount,
         JobDuration,
         JobRecord,
         JobSuccess,
@@ -103,6 +104,7 @@ if TYPE_CHECKING:
         RunSnapshot,
         SuccessRates,
         WorkflowPerformance,
+        WorkflowRuns,
     )
     from .registry import Backend, BackendClass, Offered, Requirement
     from .retention import Pruned, Tombstone
@@ -137,7 +139,8 @@ __all__ = [
     # state stores
     "AttemptRecord", "Changes", "JobDuration", "JobRecord", "JobSuccess", "MAX_PAGE",
     "RunCursor", "RunPage", "RunPerformance", "RunQuery", "RunRecord", "RunSnapshot",
-    "StateStore", "SuccessRates", "WorkflowPerformance", "dumps_compact",
+    "StateStore", "SuccessRates", "WorkflowPerformance", "WorkflowRuns", "HourCount",
+    "dumps_compact",
     "RunAnalytics", "Backups", "Leadership", "Retention", "Retired", "SharedDocuments",
     "SharedLocks", "DataKeys", "DataKeyRecord", "RetentionPolicies", "LegalHolds", "Erasure",
     "Pruned", "Tombstone", "DatabaseAdmin",
@@ -192,7 +195,8 @@ if not TYPE_CHECKING:  # type checkers read the imports above, and reject other 
         "retention": ("Pruned", "Tombstone"),
         "records": ("AttemptRecord", "Changes", "JobDuration", "JobRecord", "JobSuccess",
                     "MAX_PAGE", "RunCursor", "RunPage", "RunPerformance", "RunQuery", "RunRecord",
-                    "RunSnapshot", "Retired", "SuccessRates", "WorkflowPerformance"),
+                    "RunSnapshot", "Retired", "SuccessRates", "WorkflowPerformance",
+                    "WorkflowRuns", "HourCount"),
         "registry": ("Backend", "BackendClass", "Offered", "Requirement"),
         "settings": ("Settings",),
         "stash": ("Stash", "StashKey"),

@@ -8,6 +8,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 from .audit import AuditEntry
 from .records import (
     Changes,
+    HourCount,
     JobDuration,
     JobRecord,
     RunPage,
@@ -17,6 +18,7 @@ from .records import (
     RunSnapshot,
     SuccessRates,
     WorkflowPerformance,
+    WorkflowRuns,
 )
 from .states import RunState
 
@@ -173,6 +175,19 @@ class RunAnalytics(Protocol):
                                    until: float | None = None) -> list[JobDuration]:
         """Durations of finished jobs per job name (sorted by name), over runs created in
         the range."""
+        ...
+
+    async def runs_per_hour(self, since: float, until: float,
+                            workflows: Sequence[str] | None = None) -> list[HourCount]:
+        """Runs with `since <= created_at < until` (of the `workflows` named, or of all),
+        counted per hour of creation (`floor(created_at / 3600) * 3600`) and present state,
+        sorted by hour then state; only non-zero counts are listed."""
+        ...
+
+    async def workflow_runs(self, since: float, until: float,
+                            workflows: Sequence[str] | None = None) -> list[WorkflowRuns]:
+        """Per workflow (sorted by name) with a run created in the range: its runs by
+        outcome and the p50/p95 of its finished runs' durations (ended - started)."""
         ...
 
 

@@ -320,6 +320,38 @@ class JobDuration:
 
 
 @dataclass(frozen=True, slots=True)
+class HourCount:
+    """`runs_per_hour`: how many runs created in the hour starting at `hour` (epoch seconds,
+    a multiple of 3600) are now in `state`."""
+
+    hour: float
+    state: RunState
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowRuns:
+    """`workflow_runs`: one workflow's runs created in a range, by outcome, and the
+    nearest-rank median and 95th percentile of its finished runs' durations (seconds;
+    None when none finished with both times)."""
+
+    workflow: str
+    runs: int
+    completed: int
+    failed: int
+    cancelled: int
+    p50: float | None
+    p95: float | None
+
+    @property
+    def success_rate(self) -> float | None:
+        """Completed among completed and failed runs (cancelled and unfinished ones count
+        for neither); None when no run completed or failed."""
+        decided = self.completed + self.failed
+        return self.completed / decided if decided else None
+
+
+@dataclass(frozen=True, slots=True)
 class Retired:
     """One partition `baseshift retention` looked at, and what it did (or would do, in a
     dry run)."""

@@ -20,7 +20,14 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from baseshift.core import audit
-from baseshift.core.access import ANONYMOUS, SERVER, Actor, Permission, Resource
+from baseshift.core.access import (
+    ANALYTICS_READ,
+    ANONYMOUS,
+    SERVER,
+    Actor,
+    Permission,
+    Resource,
+)
 from baseshift.core.errors import BaseShiftError, Forbidden, Unauthorized
 from baseshift.core.stash import StashKey
 
@@ -100,12 +107,35 @@ def _declare(access: Access) -> Callable[[F], F]:
                 resource = (await resource_of(conn, access) if actor_of(conn).authenticated
                             else SERVER)
                 await check(conn, access.permission, resource)
+                await _note_menu(conn)
             return await view(conn, *args)
 
         guarded.__access__ = access  # type: ignore[attr-defined]
         return guarded  # type: ignore[return-value]
 
     return mark
+
+
+MENU_KEY = "baseshift.menu_permissions"
+"""Scope key: which of `MENU_PERMISSIONS` the actor of a page request holds."""
+MENU_PERMISSIONS = (ANALYTICS_READ.name,)
+"""Permissions the site menu asks about (the Insights link needs analytics:read)."""
+
+
+async def _note_menu(conn: HTTPConnection) -> None:
+    """For a page (a GET on `/` or under `/ui/`), note which menu permissions the actor
+    holds, so the menu (rendered without awaiting) shows only the links it may follow."""
+    path = conn.url.path
+    if conn.scope.get("method") != "GET" or not (path == "/" or path.startswith("/ui/")):
+        return
+    hooks, actor = baseshift_of(conn).hooks, actor_of(conn)
+    conn.scope[MENU_KEY] = frozenset([
+        p for p in MENU_PERMISSIONS if await hooks.authorize(actor, p, Resource("workflow"))])
+
+
+def may_follow(conn: HTTPConnection, permission: str) -> bool:
+    """Whether the page's menu may show a link needing `permission` (see `_note_menu`)."""
+    return permission in conn.scope.get(MENU_KEY, frozenset())
 
 
 def run_resource(conn: HTTPConnection) -> Awaitable[Resource]:

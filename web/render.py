@@ -23,7 +23,7 @@ from baseshift.core.json_text import replace_surrogates
 from baseshift.core.secretvalues import hidden
 from baseshift.core.stash import StashKey
 
-from .access import actor_of
+from .access import actor_of, may_follow
 from .authn import CSRF_CLAIM
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def make_environment(extra_dirs: Iterable[str | Path] = ()) -> jinja2.Environmen
                              trim_blocks=True, lstrip_blocks=True)
     env.globals.update(url_for=_url_for, static=_static, htmx_js=HTMX_JS, sse_js=SSE_JS,
                        csrf_token=_csrf_token, current_actor=_current_actor,
-                       has_route=_has_route)
+                       has_route=_has_route, may_follow=_may_follow)
     env.filters.update(when=format_time, duration=format_duration, pretty_json=pretty_json,
                        state_class=state_class)
     return env
@@ -128,6 +128,12 @@ def _static(context: Mapping[str, Any], path: str) -> str:
 def _current_actor(context: Mapping[str, Any]) -> Actor:
     """Who the page is for (the header shows the name and a sign-out button)."""
     return actor_of(context["request"])
+
+
+@jinja2.pass_context
+def _may_follow(context: Mapping[str, Any], permission: str) -> bool:
+    """Whether the menu may link to a page needing `permission` (web/access.py)."""
+    return may_follow(context["request"], permission)
 
 
 @jinja2.pass_context

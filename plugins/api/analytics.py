@@ -1,5 +1,6 @@
-"""The analytics API: run and workflow performance, job success rates and durations (the views
-are in `analytics_routes`, imported only when a server builds its routes).
+"""The analytics API: run and workflow performance, job success rates and durations, and the
+Insights figures (the views are in `analytics_routes`, imported only when a server builds its
+routes); in a server, the sampling of queue depth and scheduler lag (`insights`).
 
 The views ask the state store for `RunAnalytics`; a server whose store lacks them does not
 start (a CLI command, which serves no API, does not care)."""
@@ -7,10 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from baseshift.core.events import Event
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.stash import SERVING
 
 from .analytics_store import analytics
+from .insights import SAMPLES, samples_of
 
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
@@ -20,9 +23,27 @@ if TYPE_CHECKING:
 
 @hookimpl
 def startup(baseshift: App) -> None:
-    """In a server, check that the store answers analytics queries before anything runs."""
+    """In a server, check that the store answers analytics queries before anything runs,
+    and start sampling the queue depth and scheduler lag."""
     if baseshift.stash.get(SERVING):
         analytics(baseshift.store)
+        samples_of(baseshift).start()
+
+
+@hookimpl
+async def shutdown(baseshift: App) -> None:
+    samples = baseshift.stash.pop(SAMPLES)
+    if samples is not None:
+        await samples.stop()
+
+
+@hookimpl
+def track_event(baseshift: App, event: Event) -> None:
+    """Follow jobs ready but not started, for the scheduler lag of the Insights samples
+    (in a server: a command that serves nothing keeps no samples)."""
+    samples = baseshift.stash.get(SAMPLES)
+    if samples is not None:
+        samples.observe(event)
 
 
 @hookimpl

@@ -25,14 +25,15 @@ from baseshift.core.records import (
     RunRecord,
     WorkflowPerformance,
 )
-from baseshift.web.access import requires
-from baseshift.web.limits import TextParam, TimeParam
+from baseshift.web.access import listing, requires, visible_workflows
+from baseshift.web.limits import IntParam, TextParam, TimeParam
 from baseshift.web.openapi import operation
 from baseshift.web.requests import baseshift_of
 from baseshift.web.responses import JSONResponse
 from baseshift.web.schemas import RUN_STATUS
 
 from .analytics_store import analytics
+from .insights import insights, samples_of
 
 TAGS = ["analytics"]
 PREFIX = "/api/v1/analytics"
@@ -204,8 +205,45 @@ def _duration(d: JobDuration) -> dict[str, Any]:
             "min_duration": d.minimum, "max_duration": d.maximum, "p95_duration": d.p95}
 
 
+HOURS = IntParam("hours", 1, 24 * 7, 24)
+_OPT_SECONDS: dict[str, Any] = {"type": ["number", "null"], "minimum": 0}
+INSIGHTS = _object({
+    "hours": _COUNT, "since": _TIME, "until": _TIME, "now": _TIME,
+    "states": {"type": "array", "items": RUN_STATUS},
+    "runs_per_hour": {"type": "array", "items": _object({
+        "hour": _TIME, "total": _COUNT,
+        "counts": {"type": "object", "additionalProperties": _COUNT}})},
+    "workflows": {"type": "array", "items": _object({
+        "workflow": {"type": "string"}, "runs": _COUNT, "completed": _COUNT,
+        "failed": _COUNT, "cancelled": _COUNT,
+        "success_rate": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+        "p50_duration": _OPT_SECONDS, "p95_duration": _OPT_SECONDS})},
+    "samples": _object({
+        "interval": {"type": "number"}, "queue": {"type": "boolean"},
+        "points": {"type": "array", "items": _object({
+            "at": _TIME, "queue_depth": {"type": ["integer", "null"], "minimum": 0},
+            "scheduler_lag": {"type": "number", "minimum": 0}})}}),
+})
+
+
+async def insights_of(request: Request) -> dict[str, Any]:
+    """The Insights figures for the request's `hours`, over the workflows its actor may
+    read analytics of (shared by this API and the Insights page)."""
+    visible = await visible_workflows(request, ANALYTICS_READ)
+    bs = baseshift_of(request)
+    return await insights(analytics(bs.store), samples_of(bs), HOURS.read(request), visible)
+
+
+@requires(ANALYTICS_READ, listing(ANALYTICS_READ))
+@operation("The Insights figures: runs per hour by status, success rate and p50/p95 run "
+           "duration per workflow, and samples of queue depth and scheduler lag",
+           tags=TAGS, response=INSIGHTS, params=(HOURS,), errors=(400,))
+async def insights_api(request: Request) -> Response:
+    return JSONResponse(await insights_of(request))
+
+
 def routes() -> list[BaseRoute]:
-    """The three analytics endpoints of the seed plan."""
+    """The three analytics endpoints of the seed plan, and the Insights figures."""
     return [
         Route(f"{PREFIX}/workflow-performance", workflow_performance, methods=["GET"],
               name="api_analytics:workflow_performance"),
@@ -213,4 +251,6 @@ def routes() -> list[BaseRoute]:
               name="api_analytics:job_success_rate"),
         Route(f"{PREFIX}/average-job-duration", average_job_duration, methods=["GET"],
               name="api_analytics:average_job_duration"),
+        Route(f"{PREFIX}/insights", insights_api, methods=["GET"],
+              name="api_analytics:insights"),
     ]

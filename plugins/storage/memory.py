@@ -12,6 +12,7 @@ from baseshift.core.hookspecs import hookimpl
 from baseshift.core.records import (
     AttemptRecord,
     Changes,
+    HourCount,
     JobDuration,
     JobRecord,
     RunPage,
@@ -21,6 +22,7 @@ from baseshift.core.records import (
     RunSnapshot,
     SuccessRates,
     WorkflowPerformance,
+    WorkflowRuns,
 )
 from baseshift.core.registry import Backend
 from baseshift.core.retention import Tombstone
@@ -235,6 +237,20 @@ class MemoryStateStore(ClaimedRuns, MemoryRetention, MemoryIdentity, MemoryDataK
                                    since: float | None = None,
                                    until: float | None = None) -> list[JobDuration]:
         return queries.average_job_duration(self._in_range(workflow, since, until), self._jobs)
+
+    async def runs_per_hour(self, since: float, until: float,
+                            workflows: Sequence[str] | None = None) -> list[HourCount]:
+        return queries.runs_per_hour(self._among(since, until, workflows))
+
+    async def workflow_runs(self, since: float, until: float,
+                            workflows: Sequence[str] | None = None) -> list[WorkflowRuns]:
+        return queries.workflow_runs(self._among(since, until, workflows))
+
+    def _among(self, since: float, until: float,
+               workflows: Sequence[str] | None) -> list[RunRecord]:
+        names = None if workflows is None else frozenset(workflows)
+        return [r for r in self._in_range(None, since, until)
+                if names is None or r.workflow in names]
 
     def _in_range(self, workflow: str | None, since: float | None,
                   until: float | None) -> list[RunRecord]:

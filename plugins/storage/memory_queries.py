@@ -12,6 +12,7 @@ from operator import attrgetter
 from statistics import fmean
 
 from baseshift.core.records import (
+    HourCount,
     JobDuration,
     JobRecord,
     JobSuccess,
@@ -20,6 +21,7 @@ from baseshift.core.records import (
     RunRecord,
     SuccessRates,
     WorkflowPerformance,
+    WorkflowRuns,
 )
 from baseshift.core.states import JobState, RunState
 
@@ -160,3 +162,33 @@ def average_job_duration(runs: Iterable[RunRecord], jobs_by_run: JobsByRun
 def _summary(name: str, ds: list[float]) -> JobDuration:
     n = len(ds)
     return JobDuration(name, n, fmean(ds), ds[0], ds[-1], ds[(n * 95 + 99) // 100 - 1])
+
+
+HOUR = 3600
+
+
+def runs_per_hour(runs: Iterable[RunRecord]) -> list[HourCount]:
+    """The runs given (already filtered) per hour of creation and state."""
+    tally: dict[tuple[float, RunState], int] = defaultdict(int)
+    for run in runs:
+        tally[(float(int(run.created_at // HOUR) * HOUR), run.state)] += 1
+    return [HourCount(hour, state, n) for (hour, state), n
+            in sorted(tally.items(), key=lambda kv: (kv[0][0], kv[0][1].value))]
+
+
+def workflow_runs(runs: Iterable[RunRecord]) -> list[WorkflowRuns]:
+    """The runs given (already filtered) per workflow: outcomes and p50/p95 durations."""
+    by_name: dict[str, list[RunRecord]] = defaultdict(list)
+    for run in runs:
+        by_name[run.workflow].append(run)
+    out = []
+    for name, mine in sorted(by_name.items()):
+        ds = sorted(d for d in map(_run_duration, mine) if d is not None)
+        n = len(ds)
+        out.append(WorkflowRuns(
+            name, len(mine), sum(1 for r in mine if r.state is RunState.COMPLETED),
+            sum(1 for r in mine if r.state is RunState.FAILED),
+            sum(1 for r in mine if r.state is RunState.CANCELLED),
+            ds[(n * 50 + 99) // 100 - 1] if n else None,
+            ds[(n * 95 + 99) // 100 - 1] if n else None))
+    return out

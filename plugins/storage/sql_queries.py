@@ -11,10 +11,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Select, and_, case, func, select, tuple_
+from sqlalchemy import Connection, Integer, Select, and_, case, cast, func, select, tuple_
 from sqlalchemy.sql import ColumnElement
 
 from baseshift.core.records import (
+    HourCount,
     JobDuration,
     JobSuccess,
     RunPage,
@@ -23,6 +24,7 @@ from baseshift.core.records import (
     RunRecord,
     SuccessRates,
     WorkflowPerformance,
+    WorkflowRuns,
 )
 from baseshift.core.states import JobState, RunState
 
@@ -189,6 +191,56 @@ def average_job_duration(conn: Connection, workflow: str | None, since: float | 
             for name, n, avg, low, high, p95 in conn.execute(stmt)]
 
 
+HOUR = 3600
+
+
+def _insight_filters(since: float, until: float,
+                     workflows: Sequence[str] | None) -> list[ColumnElement[bool]]:
+    found = _range_filters(None, since, until)
+    if workflows is not None:
+        found.append(RUNS.c.workflow.in_(list(workflows)))
+    return found
+
+
+def runs_per_hour(conn: Connection, since: float, until: float,
+                  workflows: Sequence[str] | None) -> list[HourCount]:
+    """Runs created in the range per hour of creation and state (only non-zero counts)."""
+    hours = RUNS.c.created_at / HOUR
+    # floor() of a non-negative time: PostgreSQL's CAST rounds, SQLite's may lack floor()
+    index = (func.floor(hours) if conn.dialect.name == "postgresql"
+             else cast(hours, Integer)).label("hour")
+    stmt = (select(index, RUNS.c.state, func.count())
+            .where(*_insight_filters(since, until, workflows))
+            .group_by(index, RUNS.c.state).order_by(index, RUNS.c.state))
+    return [HourCount(float(int(hour) * HOUR), _RUN_STATES[state], n)
+            for hour, state, n in conn.execute(stmt)]
+
+
+def workflow_runs(conn: Connection, since: float, until: float,
+                  workflows: Sequence[str] | None) -> list[WorkflowRuns]:
+    """Runs per workflow by outcome, and nearest-rank p50/p95 of finished runs' durations."""
+    where = _insight_filters(since, until, workflows)
+    counts = conn.execute(
+        select(RUNS.c.workflow, func.count(), _count(RUNS.c.state == RunState.COMPLETED.value),
+               _count(RUNS.c.state == RunState.FAILED.value),
+               _count(RUNS.c.state == RunState.CANCELLED.value))
+        .where(*where).group_by(RUNS.c.workflow).order_by(RUNS.c.workflow)).all()
+    ranked = select(
+        RUNS.c.workflow.label("workflow"), _RUN_DURATION.label("d"),
+        func.row_number().over(partition_by=RUNS.c.workflow,
+                               order_by=_RUN_DURATION).label("rn"),
+        func.count().over(partition_by=RUNS.c.workflow).label("n"),
+    ).where(*where, RUNS.c.state.in_(_FINISHED_RUNS), RUNS.c.started_at.is_not(None),
+            RUNS.c.ended_at.is_not(None)).subquery()
+    stmt = (select(ranked.c.workflow,
+                   func.max(case((ranked.c.rn == (ranked.c.n * 50 + 99) // 100, ranked.c.d))),
+                   func.max(case((ranked.c.rn == (ranked.c.n * 95 + 99) // 100, ranked.c.d))))
+            .group_by(ranked.c.workflow))
+    quantiles = {name: (p50, p95) for name, p50, p95 in conn.execute(stmt)}
+    return [WorkflowRuns(name, n, ok, bad, cancelled, *quantiles.get(name, (None, None)))
+            for name, n, ok, bad, cancelled in counts]
+
+
 def list_runs_query(limit: int, workflow: str | None,
                      states: Sequence[RunState] | None) -> Select[Any]:
     """The newest `limit` runs, of one workflow and in some states if given (the stores'
@@ -238,3 +290,11 @@ class SQLRunQueries(ABC):
                                    since: float | None = None,
                                    until: float | None = None) -> list[JobDuration]:
         return await self._query(lambda c: average_job_duration(c, workflow, since, until))
+
+    async def runs_per_hour(self, since: float, until: float,
+                            workflows: Sequence[str] | None = None) -> list[HourCount]:
+        return await self._query(lambda c: runs_per_hour(c, since, until, workflows))
+
+    async def workflow_runs(self, since: float, until: float,
+                            workflows: Sequence[str] | None = None) -> list[WorkflowRuns]:
+        return await self._query(lambda c: workflow_runs(c, since, until, workflows))

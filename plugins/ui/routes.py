@@ -28,6 +28,7 @@ from baseshift.core.records import RunQuery
 from baseshift.core.states import RunState
 from baseshift.plugins.templates.common import KnownTemplates, ListedTemplate
 from baseshift.plugins.ui import runs
+from baseshift.plugins.ui.insights import insights_page
 from baseshift.web.access import (
     listing,
     public,
@@ -307,6 +308,7 @@ def routes(bs: App) -> list[BaseRoute]:
         *runs.routes(),
         Route("/ui/templates", templates, name="web_ui:templates"),
         Route("/ui/templates/{name}", template, name="web_ui:template"),
+        Route("/ui/insights", insights_page, name="web_ui:insights"),
         Route("/ui/validate", validate, methods=["GET", "POST"], name="web_ui:validate"),
         Mount("/static", public_app(StaticFiles(directory=builtin_static()),
                                     "scripts, styles and icons of the pages"), name="static"),

@@ -202,6 +202,22 @@ async def test_database_routes_need_their_own_permissions_which_only_admins_hold
         assert [name for name, role in ROLES.items() if role.allows(permission)] == ["admin"]
 
 
+INSIGHT_ROUTES = {("GET", "/api/v1/analytics/insights"): "analytics:read",
+                  ("GET", "/ui/insights"): "analytics:read"}
+
+
+async def test_insights_need_analytics_read_like_the_analytics_api(
+        make_client: Callable[..., Any]) -> None:
+    """The Insights page and its JSON take the analytics API's permission (every builtin
+    role holds it; the matrix above checks 401/403/allowed for each)."""
+    async with make_client() as (bs, client):
+        routes = declared_routes(client._transport.app)  # type: ignore[attr-defined]
+    declared = {(m, p): a.permission for m, p, a in routes if (m, p) in INSIGHT_ROUTES}
+    assert declared == INSIGHT_ROUTES
+    assert declared[("GET", "/api/v1/analytics/insights")] == next(
+        a.permission for m, p, a in routes if p == "/api/v1/analytics/job-success-rate")
+
+
 @pytest.mark.parametrize("role", [None, *ROLES])
 async def test_revealing_secrets_needs_secret_read(make_client: Callable[..., Any],
                                                    role: str | None) -> None:
