@@ -47,6 +47,7 @@ from baseshift.core.errors import ExecutionError
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.json_text import NOT_JSON, output_json
 from baseshift.core.protocols import JobContext, JobResult
+from baseshift.core.tracecontext import traceparent
 
 CAPTURE_LIMIT = 1024 * 1024
 TAIL_LINES = 10
@@ -276,6 +277,8 @@ def _environment(config: dict[str, Any], ctx: JobContext) -> dict[str, str]:
     env = dict(os.environ)
     env.update(BASESHIFT_RUN_ID=ctx.run_id, BASESHIFT_JOB=ctx.job,
                BASESHIFT_ATTEMPT=str(ctx.attempt))
+    if parent := traceparent():  # tracing on (docs/operations.md "Traces")
+        env["TRACEPARENT"] = parent
     env.update({str(k): v for k, v in extra.items()})
     return env
 
