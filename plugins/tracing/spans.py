@@ -10,7 +10,7 @@ that started the run when the same process served it.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
@@ -112,8 +112,9 @@ class Tracing:
         """The span of one attempt (of one step of a job), a child of its run's span; its
         trace context is bound to log lines and to what executors send out."""
         parent = trace.set_span_in_context(trace.NonRecordingSpan(run_context(run.id)))
-        attributes = {"baseshift.run_id": run.id, "baseshift.workflow": run.workflow,
-                      "baseshift.job": ctx.job, "baseshift.attempt": ctx.attempt}
+        attributes: dict[str, str | int] = {
+            "baseshift.run_id": run.id, "baseshift.workflow": run.workflow,
+            "baseshift.job": ctx.job, "baseshift.attempt": ctx.attempt}
         with self.tracer.start_as_current_span(f"job {ctx.job}", context=parent,
                                                attributes=attributes) as span:
             here = span.get_span_context()
@@ -123,20 +124,23 @@ class Tracing:
 
     # ------------------------------------------------------------------ runs
 
-    async def observe(self, bs: App, event: Event) -> None:
+    def observe(self, bs: App, event: Event) -> Awaitable[None] | None:
+        """Note when a run starts; record its span when it ends."""
         match event:
             case RunStateChanged(new=RunState.RUNNING, old=old) if old is not RunState.RUNNING:
                 _remember(self._started, event.run_id, event.at)
             case RunStateChanged(new=new) if new.finished:
-                await self._run_ended(bs, event)
+                return self._run_ended(bs, event)
             case _:
                 pass
+        return None
 
     async def _run_ended(self, bs: App, event: RunStateChanged) -> None:
         started = self._started.pop(event.run_id, None)
         if started is None:  # started before a restart, or by another server
-            record = (await bs.store.load_run(event.run_id)).run
-            started = record.started_at or record.created_at or event.at
+            stored = await bs.store.load_run(event.run_id)
+            started = event.at if stored is None else (
+                stored.run.started_at or stored.run.created_at or event.at)
         request = self._requests.pop(event.run_id, None)
         token = self._ids.forced.set(run_trace(event.run_id))
         try:
