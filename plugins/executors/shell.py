@@ -15,7 +15,8 @@ job build uses shell {
 
 `command` is the shell script the workflow author wrote, so it runs through `/bin/sh -c` as
 an explicit argv (never `shell=True`); `argv` runs a program with no shell at all. The
-process also gets `BASESHIFT_RUN_ID`, `BASESHIFT_JOB` and `BASESHIFT_ATTEMPT`.
+process also gets `BASESHIFT_RUN_ID`, `BASESHIFT_JOB` and `BASESHIFT_ATTEMPT`, and
+`TRACEPARENT` when traces are recorded (docs/operations.md "Traces").
 
 Output, from the captured stdout:
 
