@@ -61,11 +61,13 @@ def configure(baseshift: App) -> None:
     OTEL.check("[plugins.tracing]")
     from .spans import Tracing
 
-    old = baseshift.stash.pop(TRACING)
-    if old is not None:
-        old.close()
-    baseshift.stash[TRACING] = Tracing(exporter, endpoint, service)
+    if TRACING in baseshift.stash:  # configured once per application
+        return
+    tracing = baseshift.stash[TRACING] = Tracing(exporter, endpoint, service)
     baseshift.stash[TRACE_URL] = trace_url
+    # The per-attempt and per-event hooks exist only when tracing is on: off, they cost
+    # nothing (core/hooks.py `refresh`).
+    baseshift.pm.register(_Spans(tracing), name=f"{__name__}.spans")
 
 
 @hookimpl
@@ -80,16 +82,19 @@ def register_middleware(baseshift: App) -> list[Any]:
     return [Middleware(TraceRequests, tracing=tracing)]
 
 
-@hookimpl
-def job_wrapper(baseshift: App, run: RunRecord, ctx: JobContext) -> Any:
-    tracing = tracing_of(baseshift)
-    return None if tracing is None else tracing.attempt(run, ctx)
+class _Spans:
+    """The hooks of the run and attempt spans, registered when tracing is configured."""
 
+    def __init__(self, tracing: Tracing) -> None:
+        self.tracing = tracing
 
-@hookimpl
-def track_event(baseshift: App, event: Event) -> Awaitable[None] | None:
-    tracing = tracing_of(baseshift)  # not a coroutine function: off, it costs one lookup
-    return None if tracing is None else tracing.observe(baseshift, event)
+    @hookimpl
+    def job_wrapper(self, run: RunRecord, ctx: JobContext) -> Any:
+        return self.tracing.attempt(run, ctx)
+
+    @hookimpl
+    def track_event(self, baseshift: App, event: Event) -> Awaitable[None] | None:
+        return self.tracing.observe(baseshift, event)  # a coroutine only when a run ends
 
 
 @hookimpl

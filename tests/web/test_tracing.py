@@ -109,6 +109,9 @@ async def test_tracing_is_off_unless_configured(
     with running_server() as loopback:
         async with make_client(workflows=_traced(workflows_dir)) as (bs, client):
             assert tracing_of(bs) is None and TRACE_URL not in bs.stash
+            per_attempt = [*bs.pm.hook.job_wrapper.get_hookimpls(),
+                           *bs.pm.hook.track_event.get_hookimpls()]
+            assert not [i for i in per_attempt if "tracing" in i.plugin_name]
             run_id = await start(client, "traced", {"url": f"{loopback.url}/echo"})
             assert (await finished(client, run_id))["status"] == "COMPLETED"
             outputs = {j["name"]: j["output"] for j in
