@@ -4,6 +4,7 @@ attempt's trace context reaches an `http` step's request and a shell step's envi
 and the run page shows the trace id. Off unless configured."""
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ from baseshift.core.registry import extra
 from baseshift.core.tracecontext import TRACE_URL, run_trace, run_trace_id, traceparent
 from baseshift.plugins.tracing import plugin as tracing_plugin
 from baseshift.plugins.tracing.plugin import tracing_of
+from tests.log_support import json_log
 from tests.plugins.loopback_http import running_server
 from tests.web.api_support import API, finished, start
 
@@ -34,7 +36,15 @@ workflow traced {
     needs call
     with { command: "echo $TRACEPARENT" }
   }
+  job note uses python { with { function: "traced_steps:note" } }
 }
+"""
+STEPS = """
+import logging
+
+def note():
+    logging.getLogger("baseshift.step").info("a line logged by a step")
+    return 1
 """
 MEMORY = {"tracing": {"exporter": "memory",
                       "trace_url": "https://jaeger.example/trace/{trace_id}?a=1&b=2"}}
@@ -44,12 +54,13 @@ TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-01")
 
 def _traced(workflows_dir: Path) -> Path:
     (workflows_dir / "traced.bsw").write_text(TRACED)
+    (workflows_dir / "traced_steps.py").write_text(STEPS)
     return workflows_dir
 
 
 async def test_a_run_through_the_api_is_one_trace_of_request_run_and_attempts(
         make_client: Callable[..., Any], workflows_dir: Path) -> None:
-    with running_server() as loopback:
+    with running_server() as loopback, json_log(logging.DEBUG) as (lines, _raw):
         async with make_client(workflows=_traced(workflows_dir), extra=MEMORY) as (bs, client):
             tracing = tracing_of(bs)
             assert tracing is not None
@@ -78,7 +89,7 @@ async def test_a_run_through_the_api_is_one_trace_of_request_run_and_attempts(
     assert (root.context.trace_id, root.context.span_id) == (trace_id, run_span_id)
     assert root.parent is None
     assert [link.context.span_id for link in root.links] == [request.context.span_id]
-    for job in ("call", "show"):
+    for job in ("call", "show", "note"):
         attempt = by_name[f"job {job}"]
         assert attempt.context.trace_id == trace_id
         assert attempt.parent is not None and attempt.parent.span_id == run_span_id
@@ -90,6 +101,13 @@ async def test_a_run_through_the_api_is_one_trace_of_request_run_and_attempts(
     assert outputs["call"]["body"]["headers"]["traceparent"] == \
         f"00-{trace_id:032x}-{call.span_id:016x}-01"
     assert outputs["show"]["stdout"].strip() == f"00-{trace_id:032x}-{show.span_id:016x}-01"
+
+    # a line logged during an attempt carries its span; the access line the caller's
+    (step_line,) = [x for x in lines() if x["message"] == "a line logged by a step"]
+    assert (step_line["trace_id"], step_line["span_id"]) == \
+        (f"{trace_id:032x}", f"{by_name['job note'].context.span_id:016x}")
+    (access,) = [x for x in lines() if x.get("route") == "/api/v1/workflows"]
+    assert (access["trace_id"], access["span_id"]) == (CALLER[3:35], CALLER[36:52])
 
     # no input, URL or secret in any attribute
     for span in spans:
