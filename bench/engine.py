@@ -50,13 +50,14 @@ def chain_source(n: int, fn: str) -> str:
 
 async def measure(source: str, n: int, store: str, data_dir: Path, parallel: int,
                   profile: str | None, database_url: str | None = None,
-                  queue: str = "local") -> dict[str, object]:
+                  queue: str = "local", trace: str = "off") -> dict[str, object]:
     from baseshift.core.app.application import BaseShift
     from baseshift.core.settings import Settings
     from baseshift.dsl import compile_source
 
     bs = BaseShift(Settings(store=store, data_dir=data_dir, load_entrypoints=False,
-                            max_parallel=parallel, database_url=database_url, queue=queue))
+                            max_parallel=parallel, database_url=database_url, queue=queue,
+                            extra={} if trace == "off" else {"tracing": {"exporter": trace}}))
     compiled = compile_source(source, "bench.bsw", bs.check_env())
     assert compiled.plan is not None, compiled.diagnostics
     async with bs:
@@ -145,6 +146,9 @@ def main() -> None:
     parser.add_argument("--function", choices=("sync", "async"), default="sync",
                         help="no-op job function kind (default sync, run in a thread)")
     parser.add_argument("--parallel", type=int, default=64, help="global concurrency limit")
+    parser.add_argument("--trace", choices=("off", "memory"), default="off",
+                        help="record OpenTelemetry spans (memory: kept in the process; "
+                        "needs the otel extra)")
     parser.add_argument("--repeat", type=int, default=3, help="runs; the best is reported")
     parser.add_argument("--profile", metavar="FILE", help="write a pyinstrument profile")
     args = parser.parse_args()
@@ -165,10 +169,10 @@ def main() -> None:
             results.append(asyncio.run(measure(
                 make(args.jobs, fn), args.jobs, args.store, Path(tmp), args.parallel,
                 args.profile if i == args.repeat - 1 else None, url,
-                "postgres" if args.workers else "local")))
+                "postgres" if args.workers else "local", args.trace)))
     best = max(results, key=lambda r: r["jobs_per_second"])  # type: ignore[arg-type,return-value]
     print(json.dumps({"benchmark": "engine", "shape": args.shape, "store": args.store,
-                      "workers": args.workers,
+                      "workers": args.workers, "trace": args.trace,
                       "function": args.function, "parallel": args.parallel, **best,
                       "all_runs_jobs_per_second": [r["jobs_per_second"] for r in results]}))
 

@@ -37,6 +37,7 @@ from .retry_timers import RetryTimers
 from .runstate import ActiveRun, Effects
 from .secretvalues import seal_inputs
 from .states import RunState
+from .tracecontext import run_started
 from .waiters import Waiters
 
 if TYPE_CHECKING:
@@ -121,6 +122,7 @@ class Engine:
                 for j in (*plan.jobs, *plan.handlers)]
         await self.bs.store.create_run(record, jobs, audit=[
             audit.entry("run.start", f"run:{record.id}", workflow=plan.name)])
+        run_started(record.id)
         if not start:
             return record.id
         if not await self.bs.store.claim_run(record.id):

@@ -63,6 +63,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "api_runs": "api.runs",
     "api_analytics": "api.analytics",
     "metrics": "metrics.plugin",
+    "tracing": "tracing.plugin",
     "server_cli": "server.serve",
     "worker": "queue.worker",
     "templates_sql": "templates.sqlite",

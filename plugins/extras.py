@@ -19,6 +19,7 @@ MONGO = extra("mongo", "pymongo")
 KUBERNETES = extra("kubernetes", "kubernetes")
 GRPC = extra("grpc", "grpc", "grpc_tools", "google.protobuf")
 GRAPHQL = extra("graphql", "graphql")
+OTEL = extra("otel", "opentelemetry.sdk", "opentelemetry.exporter.otlp.proto.http")
 
 
 def missing_driver(plan: Plan, executor: str, requirement: Requirement) -> list[Diagnostic]:

@@ -49,6 +49,7 @@ from baseshift.core.errors import ExecutionError
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.json_text import loads_strict
 from baseshift.core.protocols import JobContext, JobResult
+from baseshift.core.tracecontext import traceparent
 
 if TYPE_CHECKING:
     import httpx
@@ -185,6 +186,8 @@ def _parse_config(config: dict[str, Any]) -> _Request:
     headers = _string_map(config, "headers")
     if "json" in config and not any(name.lower() == "content-type" for name in headers):
         headers["content-type"] = "application/json"
+    if (parent := traceparent()) and not any(n.lower() == "traceparent" for n in headers):
+        headers["traceparent"] = parent  # tracing on (docs/operations.md "Traces")
     return _Request(
         method=method, url=url, headers=headers, query=_query(config),
         content=_content(config), timeout=_timeout(config),

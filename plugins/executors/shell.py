@@ -15,7 +15,8 @@ job build uses shell {
 
 `command` is the shell script the workflow author wrote, so it runs through `/bin/sh -c` as
 an explicit argv (never `shell=True`); `argv` runs a program with no shell at all. The
-process also gets `BASESHIFT_RUN_ID`, `BASESHIFT_JOB` and `BASESHIFT_ATTEMPT`.
+process also gets `BASESHIFT_RUN_ID`, `BASESHIFT_JOB` and `BASESHIFT_ATTEMPT`, and
+`TRACEPARENT` when traces are recorded (docs/operations.md "Traces").
 
 Output, from the captured stdout:
 
@@ -47,6 +48,7 @@ from baseshift.core.errors import ExecutionError
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.json_text import NOT_JSON, output_json
 from baseshift.core.protocols import JobContext, JobResult
+from baseshift.core.tracecontext import traceparent
 
 CAPTURE_LIMIT = 1024 * 1024
 TAIL_LINES = 10
@@ -276,6 +278,8 @@ def _environment(config: dict[str, Any], ctx: JobContext) -> dict[str, str]:
     env = dict(os.environ)
     env.update(BASESHIFT_RUN_ID=ctx.run_id, BASESHIFT_JOB=ctx.job,
                BASESHIFT_ATTEMPT=str(ctx.attempt))
+    if parent := traceparent():  # tracing on (docs/operations.md "Traces")
+        env["TRACEPARENT"] = parent
     env.update({str(k): v for k, v in extra.items()})
     return env
 

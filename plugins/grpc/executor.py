@@ -45,6 +45,7 @@ from baseshift.core.errors import ExecutionError
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.json_text import loads_strict
 from baseshift.core.protocols import JobContext, JobResult
+from baseshift.core.tracecontext import traceparent
 
 from ..extras import GRPC, missing_driver
 from .codegen import CHANNEL_OPTIONS, stubs
@@ -196,6 +197,8 @@ async def _execute(stub: Any, request: Any, call: _Call, ctx: JobContext,
     import grpc
 
     metadata = security.metadata()
+    if parent := traceparent():  # tracing on: the worker's side may join the trace
+        metadata = (*metadata, ("traceparent", parent))
     rpc = stub.ExecuteJob(request, wait_for_ready=False, metadata=metadata)
     # Shielded so that our cancellation does not cut the call before CancelJob has stopped
     # the job: the worker then knows it was cancelled on purpose and waits for it to stop.

@@ -23,6 +23,7 @@ configured. Without them the port is plain HTTP/2 that anyone reaching it may us
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections import OrderedDict
@@ -40,6 +41,8 @@ from baseshift.core.attempts import describe_failure, output_text
 from baseshift.core.errors import ConfigError, Conflict, IllegalTransition
 from baseshift.core.json_text import replace_surrogates
 from baseshift.core.protocols import Executor, JobContext, JobResult
+from baseshift.core.tracecontext import traceparent_bound
+from baseshift.web.accesslog import trace_fields
 
 from .codegen import CHANNEL_OPTIONS, stubs
 from .security import ServerSecurity
@@ -191,7 +194,10 @@ class JobExecutorServicer:
             await context.abort(exc.code, str(exc))
         except Conflict as exc:
             await context.abort(grpc.StatusCode.ALREADY_EXISTS, exc.message)
-        job.task = asyncio.create_task(self._run(job, order), name=f"grpc-job-{job.id}")
+        parent = _traceparent(context)
+        with traceparent_bound(parent) if parent else contextlib.nullcontext():
+            # the caller's trace goes on into the job (docs/operations.md "Traces")
+            job.task = asyncio.create_task(self._run(job, order), name=f"grpc-job-{job.id}")
         try:
             # Shielded: every cancellation of the job goes through `RemoteJob.stop`.
             await asyncio.shield(job.task)
@@ -383,3 +389,11 @@ class JobExecutorServer:
         """Wait until the server stops (for a command that serves until interrupted)."""
         if self._server is not None:
             await self._server.wait_for_termination()
+
+
+def _traceparent(context: Any) -> str | None:
+    """The caller's W3C `traceparent` (call metadata), when it sent a valid one."""
+    for key, value in context.invocation_metadata() or ():
+        if key == "traceparent" and isinstance(value, str) and trace_fields(value):
+            return value.strip().lower()
+    return None

@@ -12,6 +12,7 @@ from typing import Any
 
 from baseshift.core.errors import ExecutionError
 from baseshift.core.protocols import JobContext
+from baseshift.core.tracecontext import traceparent
 
 CONTAINER = "job"
 """The name of the pod's only container (its log is the job's log)."""
@@ -129,7 +130,10 @@ def pod_manifest(ctx: JobContext, request: PodRequest, defaults: PodDefaults, *,
 
 def _container(ctx: JobContext, request: PodRequest) -> dict[str, Any]:
     env = {"BASESHIFT_RUN_ID": ctx.run_id, "BASESHIFT_JOB": ctx.job,
-           "BASESHIFT_ATTEMPT": str(ctx.attempt), **dict(request.env)}
+           "BASESHIFT_ATTEMPT": str(ctx.attempt)}
+    if parent := traceparent():  # tracing on (docs/operations.md "Traces")
+        env["TRACEPARENT"] = parent
+    env.update(request.env)
     container: dict[str, Any] = {"name": CONTAINER, "image": request.image}
     if request.command is not None:
         container["command"] = list(request.command)

@@ -24,6 +24,7 @@ from baseshift.core.access import (
     Permission,
 )
 from baseshift.core.errors import BaseShiftError, Conflict, InputError, NotFound
+from baseshift.core.tracecontext import TRACE_URL, run_trace_id
 from baseshift.plugins.ui.jobs import job_anchor, job_groups
 from baseshift.web.access import check, requires, run_resource
 from baseshift.web.dag import Layout, layout_plan, render_svg, summarise_jobs
@@ -47,6 +48,24 @@ class RunView:
     plan: Plan | None
     layout: Layout | None
     error: str | None = None
+    trace: Trace | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    """The run's trace when traces are recorded (its jobs' attempts are spans in it), and
+    its page in the trace viewer when `[plugins.tracing] trace_url` is set."""
+
+    id: str
+    url: str | None
+
+
+def run_trace(bs: App, run_id: str) -> Trace | None:
+    template = bs.stash.get(TRACE_URL)
+    if template is None:
+        return None
+    trace_id = run_trace_id(run_id)
+    return Trace(trace_id, template.replace("{trace_id}", trace_id) if template else None)
 
 
 def run_plan(bs: App, snapshot: RunSnapshot) -> tuple[Plan | None, str | None]:
@@ -60,7 +79,8 @@ def run_plan(bs: App, snapshot: RunSnapshot) -> tuple[Plan | None, str | None]:
 def run_view(bs: App, snapshot: RunSnapshot) -> RunView:
     """The run's plan and its graph layout."""
     plan, error = run_plan(bs, snapshot)
-    return RunView(plan, None if plan is None else layout_plan(plan), error)
+    return RunView(plan, None if plan is None else layout_plan(plan), error,
+                   run_trace(bs, snapshot.run.id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +107,7 @@ def run_context(snapshot: RunSnapshot, view: RunView, message: str | None = None
     return {"section": "runs", "run": snapshot.run, "groups": groups,
             "waiting": any(g.row.waiting or g.needs_attention for g in groups),
             "dag": dag, "dag_error": view.error, "timeline": timeline(snapshot, now),
-            "now": now, "message": message, "draft": draft}
+            "now": now, "message": message, "draft": draft, "trace": view.trace}
 
 
 async def run_page(request: Request, run_id: str, *, message: str | None = None,

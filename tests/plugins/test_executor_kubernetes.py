@@ -36,6 +36,7 @@ from baseshift.core.plugins import DEFAULT_PLUGINS
 from baseshift.core.protocols import Executor, JobContext, JobResult
 from baseshift.core.settings import Settings
 from baseshift.core.states import JobState, RunState
+from baseshift.core.tracecontext import traceparent_bound
 from baseshift.dsl import compile_source
 from baseshift.plugins.kubernetes import executor as executor_kubernetes
 from baseshift.plugins.kubernetes.executor import KubernetesExecutor
@@ -614,3 +615,17 @@ async def test_an_injection_reaches_the_pod_as_text(value: str) -> None:
 def test_a_nul_in_a_pod_script_fails_naming_the_item() -> None:
     with pytest.raises(ExpressionError, match=r"setting 'command\[2\]'.*NUL"):
         evaluate(POD_CONFIGS[0], {"input": {"v": "\x00"}})
+
+
+def test_a_traced_attempts_pod_gets_traceparent_unless_the_step_sets_it() -> None:
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+    def env(**config: Any) -> dict[str, str]:
+        pod = pod_manifest(ctx(**config), parse_request(ctx(**config).config), PodDefaults(),
+                           name="bs-k-1-abcdef")
+        return {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
+
+    assert "TRACEPARENT" not in env()
+    with traceparent_bound(parent):
+        assert env()["TRACEPARENT"] == parent
+        assert env(env={"TRACEPARENT": "mine"})["TRACEPARENT"] == "mine"

@@ -24,6 +24,7 @@ from baseshift.core.hookspecs import hookimpl
 from baseshift.core.plugins import DEFAULT_PLUGINS
 from baseshift.core.protocols import Executor, JobContext, JobResult
 from baseshift.core.states import JobState, RunState
+from baseshift.core.tracecontext import traceparent_bound
 from baseshift.plugins.grpc import codegen as grpc_codegen
 from baseshift.plugins.grpc import executor as executor_grpc
 from baseshift.plugins.grpc.codegen import stubs
@@ -312,6 +313,16 @@ async def test_the_remote_executor_gets_the_attempt_context(worker: Worker,
                              "config": {"n": [1, {"k": None}]}}
     assert (await executor.execute(ctx(worker.target, "context_echo"))).output["timeout"] \
         is None
+
+
+async def test_the_callers_traceparent_reaches_the_remote_step(
+        worker: Worker, executor: GrpcExecutor, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TRACEPARENT", raising=False)
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    with traceparent_bound(parent):
+        traced = await executor.execute(ctx(worker.target, command="echo $TRACEPARENT"))
+    untraced = await executor.execute(ctx(worker.target, command="echo x$TRACEPARENT"))
+    assert (traced.output["stdout"].strip(), untraced.output["stdout"].strip()) == (parent, "x")
 
 
 async def test_the_first_use_generates_the_code_off_the_event_loop(

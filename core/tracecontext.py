@@ -1,0 +1,73 @@
+"""The trace an attempt belongs to, for whoever carries it further (docs/operations.md
+"Traces"): the W3C `traceparent` of the current span, and the ids of a run's trace.
+
+The tracing plugin (plugins/tracing) binds `traceparent` around each attempt; executors that
+call out pass it on when one is bound (the `http` executor as a header, shell steps and
+Kubernetes pods as the `TRACEPARENT` variable). Nothing is bound when tracing is off, and
+nothing here imports OpenTelemetry.
+
+A run's trace id and the id of its span are derived from the run id (`run_trace`), so an
+attempt executed later, after a restart or by a `baseshift worker` on another machine, finds
+its parent from the run id alone: nothing about the trace is stored.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+
+from .stash import StashKey
+
+_TRACEPARENT: ContextVar[str | None] = ContextVar("baseshift_traceparent", default=None)
+_ON_RUN: ContextVar[Callable[[str], None] | None] = ContextVar("baseshift_on_run",
+                                                                default=None)
+
+TRACE_URL: StashKey[str] = StashKey("tracing_trace_url")
+"""Set by the tracing plugin when traces are recorded: the URL template of a trace
+(`{trace_id}` in it), or "" to show the trace id without a link (the run page)."""
+
+
+def traceparent() -> str | None:
+    """The `traceparent` of the current span, or None when no trace is being recorded."""
+    return _TRACEPARENT.get()
+
+
+@contextlib.contextmanager
+def traceparent_bound(value: str) -> Iterator[None]:
+    """Make `value` the current `traceparent` until the block ends."""
+    token = _TRACEPARENT.set(value)
+    try:
+        yield
+    finally:
+        _TRACEPARENT.reset(token)
+
+
+@contextlib.contextmanager
+def on_run_started(note: Callable[[str], None]) -> Iterator[None]:
+    """Call `note(run_id)` for each run started inside the block (the request that started
+    it links its span to the run's)."""
+    token = _ON_RUN.set(note)
+    try:
+        yield
+    finally:
+        _ON_RUN.reset(token)
+
+
+def run_started(run_id: str) -> None:
+    """Tell the block of `on_run_started`, if any, that run `run_id` was started."""
+    note = _ON_RUN.get()
+    if note is not None:
+        note(run_id)
+
+
+def run_trace(run_id: str) -> tuple[int, int]:
+    """The trace id (128 bits) and the run span's id (64 bits) of run `run_id`: the first 24
+    bytes of SHA-256("baseshift.run:" + run_id), neither of them zero."""
+    digest = hashlib.sha256(b"baseshift.run:" + run_id.encode()).digest()
+    return (int.from_bytes(digest[:16], "big") or 1), (int.from_bytes(digest[16:24], "big") or 1)
+
+
+def run_trace_id(run_id: str) -> str:
+    """The trace id of run `run_id` as 32 hex digits (as trace viewers show it)."""
+    return f"{run_trace(run_id)[0]:032x}"

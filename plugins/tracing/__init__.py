@@ -1,0 +1,1 @@
+"""OpenTelemetry traces of requests, runs and attempts (docs/operations.md "Traces")."""

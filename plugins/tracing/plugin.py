@@ -1,0 +1,105 @@
+"""The tracing plugin's hooks. Off (no hook does anything) unless `[plugins.tracing]` sets
+`endpoint` (an OTLP/HTTP collector) or `exporter` (`"memory"`, `"console"`); then it needs
+`pip install 'baseshift[otel]'`, and the OpenTelemetry modules are imported at `configure`.
+
+Options (`[plugins.tracing]`): `endpoint` (the collector's traces URL,
+`http://collector:4318/v1/traces`), `exporter` (`otlp`, the default with an endpoint;
+`memory` keeps the spans in the process, for tests; `console` prints them), `service_name`
+(default `baseshift`), `trace_url` (a link to a trace on the run page, `{trace_id}` in it).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from baseshift.core.config import option
+from baseshift.core.errors import ConfigError
+from baseshift.core.hookspecs import hookimpl
+from baseshift.core.stash import StashKey
+from baseshift.core.tracecontext import TRACE_URL
+
+from ..extras import OTEL
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
+    from baseshift.core.appface import App
+    from baseshift.core.events import Event
+    from baseshift.core.protocols import JobContext
+    from baseshift.core.records import RunRecord
+
+    from .spans import Tracing
+
+OPTIONS = "tracing"
+"""`[plugins.tracing]`."""
+EXPORTERS = ("otlp", "memory", "console")
+TRACING: StashKey[Tracing] = StashKey("tracing")
+
+
+def tracing_of(bs: App) -> Tracing | None:
+    """The application's tracing, or None when it is off."""
+    return bs.stash.get(TRACING)
+
+
+@hookimpl
+def configure(baseshift: App) -> None:
+    settings = baseshift.settings
+    endpoint = option(settings, OPTIONS, "endpoint", "")
+    exporter = option(settings, OPTIONS, "exporter", "otlp" if endpoint else "")
+    trace_url = option(settings, OPTIONS, "trace_url", "")
+    service = option(settings, OPTIONS, "service_name", "baseshift")
+    if not exporter:
+        return
+    if exporter not in EXPORTERS:
+        raise ConfigError(f"Config 'plugins.tracing.exporter' has value {exporter!r}. "
+                          f"Expected one of {', '.join(EXPORTERS)}.")
+    if exporter == "otlp" and not endpoint.startswith(("http://", "https://")):
+        raise ConfigError("Config 'plugins.tracing.endpoint' must be the http(s):// URL of an "
+                          "OTLP/HTTP collector's traces endpoint",
+                          hint='e.g. endpoint = "http://127.0.0.1:4318/v1/traces"')
+    if trace_url and "{trace_id}" not in trace_url:
+        raise ConfigError("Config 'plugins.tracing.trace_url' must contain {trace_id}")
+    OTEL.check("[plugins.tracing]")
+    from .spans import Tracing
+
+    if TRACING in baseshift.stash:  # configured once per application
+        return
+    tracing = baseshift.stash[TRACING] = Tracing(exporter, endpoint, service)
+    baseshift.stash[TRACE_URL] = trace_url
+    # The per-attempt and per-event hooks exist only when tracing is on: off, they cost
+    # nothing (core/hooks.py `refresh`).
+    baseshift.pm.register(_Spans(tracing), name=f"{__name__}.spans")
+
+
+@hookimpl
+def register_middleware(baseshift: App) -> list[Any]:
+    tracing = tracing_of(baseshift)
+    if tracing is None:
+        return []
+    from starlette.middleware import Middleware
+
+    from .http import TraceRequests
+
+    return [Middleware(TraceRequests, tracing=tracing)]
+
+
+class _Spans:
+    """The hooks of the run and attempt spans, registered when tracing is configured."""
+
+    def __init__(self, tracing: Tracing) -> None:
+        self.tracing = tracing
+
+    @hookimpl
+    def job_wrapper(self, run: RunRecord, ctx: JobContext) -> Any:
+        return self.tracing.attempt(run, ctx)
+
+    @hookimpl
+    def track_event(self, baseshift: App, event: Event) -> Awaitable[None] | None:
+        return self.tracing.observe(baseshift, event)  # a coroutine only when a run ends
+
+
+@hookimpl
+def shutdown(baseshift: App) -> None:
+    """Export the spans not sent yet."""
+    tracing = baseshift.stash.pop(TRACING)
+    if tracing is not None:
+        tracing.close()

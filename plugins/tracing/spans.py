@@ -1,0 +1,169 @@
+"""The spans: one OpenTelemetry tracer provider per application (never the global one), its
+exporter, and the run and attempt spans.
+
+A run's trace id and span id are derived from the run id (core/tracecontext.py `run_trace`):
+an attempt span, here or in a `baseshift worker`, is a child of its run's span without
+anything being stored or sent along. The run span itself is recorded when the run ends, with
+the time it started, by the process that ends it; it links to the span of the HTTP request
+that started the run when the same process served it.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SimpleSpanProcessor,
+    SpanExporter,
+)
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+from baseshift.core.events import RunStateChanged
+from baseshift.core.logcontext import log_bound
+from baseshift.core.states import RunState
+from baseshift.core.tracecontext import run_trace, traceparent_bound
+
+if TYPE_CHECKING:
+    from baseshift.core.appface import App
+    from baseshift.core.events import Event
+    from baseshift.core.protocols import JobContext
+    from baseshift.core.records import RunRecord
+
+TRACKED = 10_000
+"""At most this many runs are followed (start time, starting request) at once; the oldest
+are forgotten first, so runs that end elsewhere never make the process grow."""
+SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+
+
+class _Ids(RandomIdGenerator):
+    """Random ids, except for a run span, whose ids are derived from the run id."""
+
+    def __init__(self) -> None:
+        self.forced: ContextVar[tuple[int, int] | None] = ContextVar("forced", default=None)
+
+    def generate_trace_id(self) -> int:
+        forced = self.forced.get()
+        return super().generate_trace_id() if forced is None else forced[0]
+
+    def generate_span_id(self) -> int:
+        forced = self.forced.get()
+        return super().generate_span_id() if forced is None else forced[1]
+
+
+def _exporter(kind: str, endpoint: str) -> SpanExporter:
+    if kind == "memory":
+        return InMemorySpanExporter()
+    if kind == "console":
+        return ConsoleSpanExporter()
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter(endpoint=endpoint)
+
+
+def traceparent_of(context: SpanContext) -> str:
+    """The W3C `traceparent` header of a span."""
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
+
+
+def run_context(run_id: str) -> SpanContext:
+    """The span context of run `run_id`'s span (whether or not it is recorded yet)."""
+    trace_id, span_id = run_trace(run_id)
+    return SpanContext(trace_id, span_id, is_remote=True, trace_flags=SAMPLED)
+
+
+class Tracing:
+    """The tracer of one application and what it remembers of the runs it follows."""
+
+    def __init__(self, kind: str, endpoint: str, service: str) -> None:
+        self.exporter = _exporter(kind, endpoint)
+        self._ids = _Ids()
+        self.provider = TracerProvider(resource=Resource.create({"service.name": service}),
+                                       id_generator=self._ids, shutdown_on_exit=False)
+        processor = (BatchSpanProcessor(self.exporter) if kind == "otlp"
+                     else SimpleSpanProcessor(self.exporter))
+        self.provider.add_span_processor(processor)
+        self.tracer = self.provider.get_tracer("baseshift")
+        self._started: OrderedDict[str, float] = OrderedDict()
+        self._requests: OrderedDict[str, SpanContext] = OrderedDict()
+
+    def close(self) -> None:
+        self.provider.shutdown()  # exports what is left
+
+    # ------------------------------------------------------------------ requests
+
+    def run_requested(self, run_id: str, request: SpanContext) -> None:
+        """Run `run_id` was started by the request of span `request`."""
+        _remember(self._requests, run_id, request)
+
+    # ------------------------------------------------------------------ attempts
+
+    @asynccontextmanager
+    async def attempt(self, run: RunRecord, ctx: JobContext) -> AsyncIterator[None]:
+        """The span of one attempt (of one step of a job), a child of its run's span; its
+        trace context is bound to log lines and to what executors send out."""
+        parent = trace.set_span_in_context(trace.NonRecordingSpan(run_context(run.id)))
+        attributes: dict[str, str | int] = {
+            "baseshift.run_id": run.id, "baseshift.workflow": run.workflow,
+            "baseshift.job": ctx.job, "baseshift.attempt": ctx.attempt}
+        with self.tracer.start_as_current_span(f"job {ctx.job}", context=parent,
+                                               attributes=attributes) as span:
+            here = span.get_span_context()
+            with log_bound(trace_id=f"{here.trace_id:032x}", span_id=f"{here.span_id:016x}"), \
+                    traceparent_bound(traceparent_of(here)):
+                yield
+
+    # ------------------------------------------------------------------ runs
+
+    def observe(self, bs: App, event: Event) -> Awaitable[None] | None:
+        """Note when a run starts; record its span when it ends."""
+        match event:
+            case RunStateChanged(new=RunState.RUNNING, old=old) if old is not RunState.RUNNING:
+                _remember(self._started, event.run_id, event.at)
+            case RunStateChanged(new=new) if new.finished:
+                return self._run_ended(bs, event)
+            case _:
+                pass
+        return None
+
+    async def _run_ended(self, bs: App, event: RunStateChanged) -> None:
+        started = self._started.pop(event.run_id, None)
+        if started is None:  # started before a restart, or by another server
+            stored = await bs.store.load_run(event.run_id)
+            started = event.at if stored is None else (
+                stored.run.started_at or stored.run.created_at or event.at)
+        request = self._requests.pop(event.run_id, None)
+        token = self._ids.forced.set(run_trace(event.run_id))
+        try:
+            span = self.tracer.start_span(
+                f"run {event.workflow}", context=trace.set_span_in_context(
+                    trace.INVALID_SPAN), kind=SpanKind.INTERNAL,
+                attributes={"baseshift.run_id": event.run_id,
+                            "baseshift.workflow": event.workflow,
+                            "baseshift.run.state": event.new.value},
+                links=[Link(request)] if request is not None else None,
+                start_time=_nanoseconds(started))
+        finally:
+            self._ids.forced.reset(token)
+        if event.new is RunState.FAILED:
+            span.set_status(Status(StatusCode.ERROR))
+        span.end(end_time=_nanoseconds(event.at))
+
+
+def _nanoseconds(seconds: float) -> int:
+    return int(seconds * 1e9)
+
+
+def _remember(table: OrderedDict[str, Any], key: str, value: Any) -> None:
+    table[key] = value
+    if len(table) > TRACKED:
+        table.popitem(last=False)

@@ -1,0 +1,180 @@
+"""OpenTelemetry traces (plugins/tracing): a run started through the API gives a server
+span, a run span and an attempt span per step, linked as request → run → attempts; the
+attempt's trace context reaches an `http` step's request and a shell step's environment,
+and the run page shows the trace id. Off unless configured."""
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from baseshift.core.errors import ConfigError
+from baseshift.core.logcontext import log_fields
+from baseshift.core.protocols import JobContext
+from baseshift.core.records import RunRecord
+from baseshift.core.registry import extra
+from baseshift.core.tracecontext import TRACE_URL, run_trace, run_trace_id, traceparent
+from baseshift.plugins.tracing import plugin as tracing_plugin
+from baseshift.plugins.tracing.plugin import tracing_of
+from tests.log_support import json_log
+from tests.plugins.loopback_http import running_server
+from tests.web.api_support import API, finished, start
+
+SECRET_INPUT = "s3cret-input-value"
+TRACED = """
+workflow traced {
+  version "1.0.0"
+  input { url: string, note: string = "s3cret-input-value" }
+  job call uses http {
+    with { url: input.url, headers: { x_note: input.note } }
+  }
+  job show uses shell {
+    needs call
+    with { command: "echo $TRACEPARENT" }
+  }
+  job note uses python { with { function: "traced_steps:note" } }
+}
+"""
+STEPS = """
+import logging
+
+def note():
+    logging.getLogger("baseshift.step").info("a line logged by a step")
+    return 1
+"""
+MEMORY = {"tracing": {"exporter": "memory",
+                      "trace_url": "https://jaeger.example/trace/{trace_id}?a=1&b=2"}}
+CALLER = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-01")
+
+
+def _traced(workflows_dir: Path) -> Path:
+    (workflows_dir / "traced.bsw").write_text(TRACED)
+    (workflows_dir / "traced_steps.py").write_text(STEPS)
+    return workflows_dir
+
+
+async def test_a_run_through_the_api_is_one_trace_of_request_run_and_attempts(
+        make_client: Callable[..., Any], workflows_dir: Path) -> None:
+    with running_server() as loopback, json_log(logging.DEBUG) as (lines, _raw):
+        async with make_client(workflows=_traced(workflows_dir), extra=MEMORY) as (bs, client):
+            tracing = tracing_of(bs)
+            assert tracing is not None
+            response = await client.post(f"{API}/workflows", headers={"traceparent": CALLER},
+                                         json={"workflow": "traced",
+                                               "inputs": {"url": f"{loopback.url}/echo"}})
+            assert response.status_code == 201, response.text
+            run_id = response.json()["workflow_id"]
+            run = await finished(client, run_id)
+            assert run["status"] == "COMPLETED", run
+            outputs = {j["name"]: j["output"] for j in
+                       (await client.get(f"{API}/workflows/{run_id}/jobs")).json()}
+            page = await client.get(f"/ui/runs/{run_id}")
+            spans = list(tracing.exporter.get_finished_spans())  # type: ignore[attr-defined]
+
+    by_name = {s.name: s for s in spans}
+    request = by_name["POST /api/v1/workflows"]
+    assert request.parent is not None and f"{request.parent.span_id:016x}" == CALLER[36:52]
+    assert f"{request.context.trace_id:032x}" == CALLER[3:35]
+    assert request.attributes is not None
+    assert request.attributes["baseshift.run_id"] == run_id
+    assert request.attributes["http.response.status_code"] == 201
+
+    trace_id, run_span_id = run_trace(run_id)
+    root = by_name["run traced"]
+    assert (root.context.trace_id, root.context.span_id) == (trace_id, run_span_id)
+    assert root.parent is None
+    assert [link.context.span_id for link in root.links] == [request.context.span_id]
+    for job in ("call", "show", "note"):
+        attempt = by_name[f"job {job}"]
+        assert attempt.context.trace_id == trace_id
+        assert attempt.parent is not None and attempt.parent.span_id == run_span_id
+        assert attempt.start_time is not None and root.start_time is not None
+        assert root.start_time <= attempt.start_time
+
+    # the http step's request and the shell step's environment carry the attempt's span
+    call, show = by_name["job call"].context, by_name["job show"].context
+    assert outputs["call"]["body"]["headers"]["traceparent"] == \
+        f"00-{trace_id:032x}-{call.span_id:016x}-01"
+    assert outputs["show"]["stdout"].strip() == f"00-{trace_id:032x}-{show.span_id:016x}-01"
+
+    # a line logged during an attempt carries its span; the access line the caller's
+    (step_line,) = [x for x in lines() if x["message"] == "a line logged by a step"]
+    assert (step_line["trace_id"], step_line["span_id"]) == \
+        (f"{trace_id:032x}", f"{by_name['job note'].context.span_id:016x}")
+    (access,) = [x for x in lines() if x.get("route") == "/api/v1/workflows"]
+    assert (access["trace_id"], access["span_id"]) == (CALLER[3:35], CALLER[36:52])
+
+    # no input, URL or secret in any attribute
+    for span in spans:
+        for value in (span.attributes or {}).values():
+            assert SECRET_INPUT not in str(value) and loopback.url not in str(value), span.name
+
+    # the run page shows the trace id, linked through trace_url (escaped)
+    assert page.status_code == 200
+    assert (f'href="https://jaeger.example/trace/{trace_id:032x}?a=1&amp;b=2"'
+            in page.text), page.text
+
+
+async def test_tracing_is_off_unless_configured(
+        make_client: Callable[..., Any], workflows_dir: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TRACEPARENT", raising=False)
+    with running_server() as loopback:
+        async with make_client(workflows=_traced(workflows_dir)) as (bs, client):
+            assert tracing_of(bs) is None and TRACE_URL not in bs.stash
+            per_attempt = [*bs.pm.hook.job_wrapper.get_hookimpls(),
+                           *bs.pm.hook.track_event.get_hookimpls()]
+            assert not [i for i in per_attempt if "tracing" in i.plugin_name]
+            run_id = await start(client, "traced", {"url": f"{loopback.url}/echo"})
+            assert (await finished(client, run_id))["status"] == "COMPLETED"
+            outputs = {j["name"]: j["output"] for j in
+                       (await client.get(f"{API}/workflows/{run_id}/jobs")).json()}
+            page = await client.get(f"/ui/runs/{run_id}")
+    assert "traceparent" not in outputs["call"]["body"]["headers"]
+    assert outputs["show"]["stdout"].strip() == "", outputs
+    assert run_trace_id(run_id) not in page.text
+
+
+async def test_an_attempt_binds_its_trace_to_log_lines_and_outgoing_calls(
+        make_client: Callable[..., Any]) -> None:
+    async with make_client(extra=MEMORY) as (bs, _client):
+        tracing = tracing_of(bs)
+        assert tracing is not None
+        run = RunRecord("r-1", "w", "1.0.0", "", "", {})
+        assert traceparent() is None
+        async with tracing.attempt(run, JobContext(run_id="r-1", job="j", attempt=2,
+                                                   config={})):
+            fields, parent = dict(log_fields()), traceparent()
+        assert traceparent() is None and "trace_id" not in log_fields()
+    assert fields["trace_id"] == run_trace_id("r-1")
+    match = TRACEPARENT.fullmatch(parent or "")
+    assert match is not None
+    assert (match[1], match[2]) == (fields["trace_id"], fields["span_id"])
+
+
+def test_tracing_configured_without_the_extra_names_the_pip_command(
+        make_client: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    from baseshift.core.app.application import BaseShift
+    from baseshift.core.settings import Settings
+
+    monkeypatch.setattr(tracing_plugin, "OTEL", extra("otel", "no_such_module_for_otel"))
+    with pytest.raises(ConfigError) as raised:
+        BaseShift(Settings(load_entrypoints=False, store="memory", templates="memory",
+                           extra={"tracing": {"endpoint": "http://127.0.0.1:4318/v1/traces"}}))
+    assert "pip install 'baseshift[otel]'" in str(raised.value.hint)
+
+
+@pytest.mark.parametrize("options", [{"exporter": "jaeger"}, {"endpoint": "collector:4318"},
+                                     {"exporter": "memory", "trace_url": "https://x/"}])
+def test_a_wrong_tracing_option_fails_the_start(options: dict[str, str]) -> None:
+    from baseshift.core.app.application import BaseShift
+    from baseshift.core.settings import Settings
+
+    with pytest.raises(ConfigError):
+        BaseShift(Settings(load_entrypoints=False, store="memory", templates="memory",
+                           extra={"tracing": options}))
