@@ -30,19 +30,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("baseshift.plugins")
 
 
-async def _in_order(results: list[Any]) -> None:
-    """Await hook results one after another; when one fails, the coroutines of the later
-    ones are closed rather than left never awaited."""
-    pending = list(results)
-    try:
-        while pending:
-            await await_me_maybe(pending.pop(0))
-    finally:
-        for result in pending:
-            if inspect.iscoroutine(result):
-                result.close()
-
-
 async def await_me_maybe(value: Any) -> Any:
     """Await `value` if it is awaitable; hook implementations may be sync or async."""
     if inspect.isawaitable(value):
@@ -72,10 +59,17 @@ class Hooks:
         self.refresh()
 
     async def startup(self) -> None:
-        await _in_order(self.pm.hook.startup(baseshift=self.baseshift))
+        await self._one_at_a_time("startup")
 
     async def shutdown(self) -> None:
-        await _in_order(self.pm.hook.shutdown(baseshift=self.baseshift))
+        await self._one_at_a_time("shutdown")
+
+    async def _one_at_a_time(self, hook: str) -> None:
+        """Call and await each implementation before calling the next: when one raises,
+        the later ones are never called, so no coroutine of theirs is left unawaited (a
+        single pluggy call makes every coroutine before the first that raises)."""
+        for impl in self._impls(hook):
+            await await_me_maybe(self._call(impl))
 
     def executors(self) -> dict[str, type[Executor]]:
         return unique_by_name("register_executors", self._each("register_executors"))

@@ -1,6 +1,8 @@
 """One test per hook: an ad-hoc plugin implements it and the core honours it."""
 from __future__ import annotations
 
+import gc
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -64,6 +66,37 @@ async def test_hook_configure_startup_shutdown(make_baseshift: Any) -> None:
     async with make_baseshift(plugins=(Lifecycle(),)):
         assert calls == ["configure", "startup"]
     assert calls == ["configure", "startup", "shutdown"]
+
+
+@pytest.mark.parametrize("failing_first", [True, False])
+async def test_hook_startup_that_raises_leaves_no_other_startup_unawaited(
+        tmp_path: Path, failing_first: bool) -> None:
+    """A sync `startup` raising (a store lacking an ability) stops the start; an async
+    `startup` of another plugin is then either awaited or never called, never made and
+    dropped ("coroutine 'startup' was never awaited")."""
+    began: list[str] = []
+
+    class Async:
+        @hookimpl
+        async def startup(self) -> None:
+            began.append("async")
+
+    class Refuses:
+        @hookimpl
+        def startup(self) -> None:
+            raise ConfigError("this store cannot")
+
+    plugins = (Async(), Refuses()) if failing_first else (Refuses(), Async())
+    bs = BaseShift(Settings(store="memory", data_dir=tmp_path, load_entrypoints=False),
+                   plugins=plugins)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with pytest.raises(ConfigError, match="this store cannot"):
+            async with bs:
+                pass
+        gc.collect()
+    assert [str(w.message) for w in seen if "never awaited" in str(w.message)] == []
+    assert began == ([] if failing_first else ["async"])
 
 
 async def test_hook_register_executors(make_baseshift: Any) -> None:
