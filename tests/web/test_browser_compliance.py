@@ -4,19 +4,14 @@ Content-Security-Policy violation, and its two links download the HTML and the P
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.auth_support import AUTH_OFF
-from tests.conftest import free_port, stop_process
-from tests.web.browser_support import ARGS, CHROMIUM, new_page, watch_csp
+from tests.web.browser_support import ARGS, CHROMIUM, new_page, serving, watch_csp
 
 pytestmark = pytest.mark.slow
 
@@ -24,29 +19,9 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[str]:
     (tmp_path / "workflows").mkdir()
-    port = free_port()
-    log_path = tmp_path / "server.log"
-    log = log_path.open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "baseshift", "serve", "--port", str(port), "--workflows",
-         str(tmp_path / "workflows"), "--data-dir", str(tmp_path / "data")],
-        stdout=log, stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", **AUTH_OFF})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, log_path.read_text()
-            try:
-                if httpx.get(url + "/ui/compliance", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with serving(tmp_path, tmp_path / "workflows", "/ui/compliance",
+                 {**os.environ, **AUTH_OFF}) as (url, _):
         yield url
-    finally:
-        stop_process(proc)
-        log.close()
 
 
 def test_the_compliance_page_and_its_downloads(served: str, tmp_path: Path) -> None:

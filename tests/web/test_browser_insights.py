@@ -4,8 +4,6 @@ no Content-Security-Policy violation, and the numbers its charts carry are the A
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,8 +13,7 @@ import httpx
 import pytest
 
 from tests.auth_support import AUTH_OFF
-from tests.conftest import free_port, stop_process
-from tests.web.browser_support import ARGS, CHROMIUM, new_page, watch_csp
+from tests.web.browser_support import ARGS, CHROMIUM, new_page, serving, watch_csp
 
 pytestmark = pytest.mark.slow
 
@@ -31,30 +28,8 @@ def server(tmp_path: Path) -> Iterator[str]:
     folder.mkdir()
     for name, source in FLOWS.items():
         (folder / f"{name}.bsw").write_text(source)
-    port = free_port()
-    log_path = tmp_path / "server.log"
-    log = log_path.open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "baseshift", "serve", "--port", str(port), "--workflows",
-         str(folder), "--data-dir", str(tmp_path / "data")],
-        stdout=log, stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", **AUTH_OFF})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, log_path.read_text()
-            try:
-                if httpx.get(url + "/ui/workflows", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
+    with serving(tmp_path, folder, "/ui/workflows", {**os.environ, **AUTH_OFF}) as (url, _):
         yield url
-    finally:
-        stop_process(proc)
-        log.close()
 
 
 def run_to_the_end(url: str, workflow: str) -> None:

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,8 +15,7 @@ import httpx
 import pyotp
 import pytest
 
-from tests.conftest import free_port, stop_process
-from tests.web.browser_support import ARGS, CHROMIUM, new_page, watch_csp
+from tests.web.browser_support import ARGS, CHROMIUM, new_page, serving, watch_csp
 
 pytestmark = pytest.mark.slow
 
@@ -35,32 +31,12 @@ def first_start(tmp_path: Path) -> Iterator[tuple[str, str]]:
     (folder / "hello.bsw").write_text(
         'workflow hello {\n  version "1.0.0"\n'
         '  job greet uses shell { with { command: "echo hi" } }\n}\n')
-    port = free_port()
-    log_path = tmp_path / "server.log"
-    log = log_path.open("w")
     env = {k: v for k, v in os.environ.items() if k != "BASESHIFT_AUTH"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "baseshift", "serve", "--port", str(port), "--workflows",
-         str(folder), "--data-dir", str(tmp_path / "data")],
-        stdout=log, stderr=subprocess.STDOUT, env={**env, "PYTHONUNBUFFERED": "1"})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, log_path.read_text()
-            try:
-                if httpx.get(url + "/ui/login", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with serving(tmp_path, folder, "/ui/login", env) as (url, log_path):
         printed = re.search(r"the password\s+(\S+)\s+It is shown only this once",
                             log_path.read_text())
         assert printed, log_path.read_text()
         yield url, printed.group(1)
-    finally:
-        stop_process(proc)
-        log.close()
     assert printed.group(1) not in log_path.read_text().replace(printed.group(0), ""), \
         "the first password appears in the log beyond the one announcement"
 
