@@ -4,11 +4,7 @@
 `baseshift serve` (Debian's `prometheus` package, which tests/run installs)."""
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,13 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.auth_support import AUTH_OFF
-from tests.conftest import free_port, stop_process
 from tests.web.api_support import finished, start
-
-RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
-WAIT = 120.0
-"""Upper bound for a process to start or a scrape to arrive; no test depends on speed."""
+from tests.web.prometheus_support import RULES, WAIT, running_prometheus, serving, until
 
 
 def promtool(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -60,31 +51,15 @@ HELLO = """workflow hello_metrics {
 @pytest.fixture
 def baseshift_serve(tmp_path: Path) -> Iterator[str]:
     """A `baseshift serve` process (authentication off, loopback) with one workflow."""
-    (tmp_path / "flows").mkdir()
-    (tmp_path / "flows" / "hello_metrics.bsw").write_text(HELLO)
-    port = free_port()
-    env = {**os.environ, "BASESHIFT_DATA_DIR": str(tmp_path / "data"),
-           "BASESHIFT_WORKFLOWS": str(tmp_path / "flows"), **AUTH_OFF}
-    log = tmp_path / "serve.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "baseshift", "serve", "--port",
-                                 str(port)], cwd=tmp_path, env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _until(lambda: _answers(f"{url}/api/v1/definitions"), proc, log)
+    with serving(tmp_path, {"hello_metrics": HELLO}) as url:
         yield url
-    finally:
-        stop_process(proc)
 
 
 @pytest.fixture
 def prometheus(tmp_path: Path, baseshift_serve: str) -> Iterator[str]:
     """A real Prometheus on loopback scraping `baseshift_serve` every second."""
-    port = free_port()
     target = baseshift_serve.removeprefix("http://")
-    config = tmp_path / "prometheus.yml"
-    config.write_text(f"""
+    with running_prometheus(tmp_path, f"""
 global:
   scrape_interval: 1s
   evaluation_interval: 1s
@@ -94,24 +69,8 @@ scrape_configs:
   - job_name: baseshift
     static_configs:
       - targets: ["{target}"]
-""")
-    log = tmp_path / "prometheus.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(["prometheus", f"--config.file={config}",
-                                 f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                                 f"--web.listen-address=127.0.0.1:{port}"],
-                                cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _until(lambda: _answers(f"{url}/-/ready"), proc, log)
+""") as url:
         yield url
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.mark.slow
@@ -126,7 +85,7 @@ def test_prometheus_scrapes_the_runs_of_a_real_server(
         body = httpx.get(f"{baseshift_serve}/api/v1/workflows/{run_id}", timeout=10).json()
         return bool(body["status"] == "COMPLETED")
 
-    _until(completed)
+    until(completed)
 
     def scraped() -> list[Any]:
         answer = httpx.get(f"{prometheus}/api/v1/query", timeout=10, params={
@@ -135,7 +94,7 @@ def test_prometheus_scrapes_the_runs_of_a_real_server(
         result: list[Any] = answer.json()["data"]["result"]
         return result
 
-    _until(lambda: bool(scraped()))
+    until(lambda: bool(scraped()))
     [series] = scraped()
     assert series["metric"]["job"] == "baseshift"
     assert float(series["value"][1]) == 1.0
@@ -144,22 +103,3 @@ def test_prometheus_scrapes_the_runs_of_a_real_server(
     rules = httpx.get(f"{prometheus}/api/v1/rules", timeout=10).json()
     names = {r["name"] for g in rules["data"]["groups"] for r in g["rules"]}
     assert "BaseShiftTargetDown" in names
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def _until(predicate: Callable[[], bool], proc: subprocess.Popen[Any] | None = None,
-           log: Path | None = None) -> None:
-    deadline = time.monotonic() + WAIT
-    while not predicate():
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(log.read_text() if log else "the process ended")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached in {WAIT:g}s" +
-                                 (f": {log.read_text()[-2000:]}" if log else ""))
-        time.sleep(0.2)
