@@ -1,7 +1,7 @@
 """`baseshift serve --processes N`: N server processes on one port of one machine.
 
 The parent checks the settings, opens the backends once (the SQLite schema is made before
-any child starts), then starts N children (`python -c`, this module's `child_main`; the
+any child starts), then starts N children (`python -c`, serve.py's `child_main`; the
 parsed arguments travel as JSON in an environment variable) and supervises them. Each child
 binds its own socket with SO_REUSEPORT, so the kernel spreads new connections over them. A
 child that dies is started again, at most RESTARTS times in RESTART_WINDOW seconds (then
@@ -20,7 +20,7 @@ import sys
 import time
 from collections import deque
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from baseshift.core.command import ExitCode
 from baseshift.core.errors import ConfigError
@@ -78,7 +78,7 @@ def _start(args: argparse.Namespace) -> subprocess.Popen[bytes]:
     env = {**os.environ, ARGS_VAR: _child_args(args)}
     return subprocess.Popen(
         [sys.executable, "-c",
-         "from baseshift.plugins.server.processes import child_main; "
+         "from baseshift.plugins.server.serve import child_main; "
          "raise SystemExit(child_main())"], env=env)
 
 
@@ -135,19 +135,3 @@ def _stop_all(children: list[subprocess.Popen[bytes]]) -> None:
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
-
-
-def child_main() -> int:
-    """The entry point of one child: `serve` with the parent's arguments."""
-    from baseshift.core.errors import BaseShiftError
-
-    from .serve import cmd_serve
-
-    values: dict[str, Any] = json.loads(os.environ.pop(ARGS_VAR))
-    try:
-        return cmd_serve(argparse.Namespace(**values))
-    except BaseShiftError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
-        return ExitCode.FAILED

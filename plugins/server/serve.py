@@ -95,6 +95,26 @@ def _serve(args: argparse.Namespace) -> int:
     return _serve_one(args, settings)
 
 
+def child_main() -> int:
+    """The entry point of one process of `serve --processes N` (processes.py starts it):
+    `serve` with the parent's arguments, which arrive as JSON in ARGS_VAR."""
+    import json
+    import os
+
+    from baseshift.core.errors import BaseShiftError
+
+    from .processes import ARGS_VAR
+
+    values = json.loads(os.environ.pop(ARGS_VAR))
+    try:
+        return cmd_serve(argparse.Namespace(**values))
+    except BaseShiftError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        return ExitCode.FAILED
+
+
 def _serve_child(args: argparse.Namespace, settings: Settings) -> int:
     """One of the processes of `serve --processes N` (the supervisor checked the settings
     and opened the backends once): its own socket on the shared port, SO_REUSEPORT."""
