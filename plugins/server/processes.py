@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 ARGS_VAR = "BASESHIFT_SERVE_CHILD_ARGS"
 """The environment variable carrying a child's arguments (JSON); internal."""
+PARENT_VAR = "BASESHIFT_SERVE_PARENT"
+"""The environment variable naming the supervisor's pid; internal."""
 RESTARTS = 5
 RESTART_WINDOW = 60.0
 STOP_SECONDS = 15.0
@@ -75,7 +77,7 @@ def _child_args(args: argparse.Namespace) -> str:
 
 
 def _start(args: argparse.Namespace) -> subprocess.Popen[bytes]:
-    env = {**os.environ, ARGS_VAR: _child_args(args)}
+    env = {**os.environ, ARGS_VAR: _child_args(args), PARENT_VAR: str(os.getpid())}
     return subprocess.Popen(
         [sys.executable, "-c",
          "from baseshift.plugins.server.serve import child_main; "
@@ -135,3 +137,19 @@ def _stop_all(children: list[subprocess.Popen[bytes]]) -> None:
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
+
+
+def stop_with_parent() -> None:
+    """In a child: be sent SIGTERM when the supervisor dies, however it dies (Linux's
+    PR_SET_PDEATHSIG), so a killed supervisor leaves no server behind; and stop at once if
+    it died before this call."""
+    import ctypes
+
+    parent = int(os.environ.pop(PARENT_VAR, "0"))
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the supervisor's stop is the only one
+        return
+    if parent and os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGTERM)

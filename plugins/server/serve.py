@@ -103,8 +103,9 @@ def child_main() -> int:
 
     from baseshift.core.errors import BaseShiftError
 
-    from .processes import ARGS_VAR
+    from .processes import ARGS_VAR, stop_with_parent
 
+    stop_with_parent()
     values = json.loads(os.environ.pop(ARGS_VAR))
     try:
         return cmd_serve(argparse.Namespace(**values))

@@ -76,6 +76,15 @@ def _children(parent: int) -> set[int]:
     return {int(p) for p in out.stdout.split()}
 
 
+def _holding(pid: int, name: str) -> bool:
+    """Whether process `pid` has the file `name` open (a claim is held while it is open)."""
+    folder = Path(f"/proc/{pid}/fd")
+    try:
+        return any(os.readlink(fd).endswith(name) for fd in folder.iterdir())
+    except (FileNotFoundError, ProcessLookupError):  # an fd closed while listing
+        return False
+
+
 def test_two_processes_share_the_port_stream_each_others_runs_and_restart(
         tmp_path: Path) -> None:
     proc, base = _start(tmp_path)
@@ -83,6 +92,13 @@ def test_two_processes_share_the_port_stream_each_others_runs_and_restart(
         pids = _pids(base, 2, proc)
         assert len(pids) == 2 and proc.pid not in pids
         assert pids == _children(proc.pid)
+        # one child leads the cron scheduler: it holds the claim `~lead-cron` (a flock on
+        # DB.claims/_lead-cron.lock, plugins/storage/claims.py) open, the other does not
+        deadline = time.monotonic() + 60
+        while not any(_holding(p, "_lead-cron.lock") for p in pids) \
+                and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert [_holding(p, "_lead-cron.lock") for p in pids].count(True) == 1
         a, b = sorted(pids)
         starter, watcher = _client_on(base, a), _client_on(base, b)
         go = tmp_path / "go"
@@ -120,14 +136,22 @@ def test_two_processes_share_the_port_stream_each_others_runs_and_restart(
             os.kill(pid, 0)
 
 
-def test_one_first_admin_and_one_printed_password(tmp_path: Path) -> None:
+def test_one_first_admin_one_printed_password_and_no_orphan(tmp_path: Path) -> None:
+    """...and a supervisor killed with SIGKILL leaves no child serving (they hold its
+    output pipe open: `communicate` returns once they all have exited)."""
     proc, base = _start(tmp_path, auth_off=False)
     try:
-        assert len(_pids(base, 2, proc)) == 2
+        pids = _pids(base, 2, proc)
+        assert len(pids) == 2
     finally:
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGKILL)
         output = proc.communicate(timeout=60)[0]
     assert output.count("It is shown only this once") == 1, output
+    for pid in pids:
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not Path(f"/proc/{pid}").exists()
 
     async def users() -> int:
         async with BaseShift(Settings(data_dir=tmp_path / "data",
