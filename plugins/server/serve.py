@@ -86,10 +86,16 @@ def _serve(args: argparse.Namespace) -> int:
     if getattr(args, "serve_child", False):
         return _serve_child(args, settings)
     if args.processes > 1:
-        from .processes import check_shareable, supervise
+        from .processes import check_shareable, reuse_port_socket, supervise
 
         check_shareable(settings)
         asyncio.run(_preflight(settings))
+        try:  # a port another program holds is one message here, not N failing children
+            reuse_port_socket(args.host, args.port).close()
+        except OSError as exc:
+            print(f"error: cannot serve on {args.host}:{args.port}: {exc.strerror or exc}",
+                  file=sys.stderr)
+            return ExitCode.FAILED
         return supervise(args, args.processes)
     asyncio.run(_preflight(settings))
     return _serve_one(args, settings)

@@ -172,3 +172,40 @@ def test_settings_processes_cannot_share_are_refused(
                      env=env, timeout=60)
     assert result.exit_code == 2
     assert expected in result.stderr and "hint:" in result.stderr
+
+
+def test_a_child_dying_too_often_stops_the_supervisor(tmp_path: Path) -> None:
+    proc, base = _start(tmp_path)
+    killed: set[int] = set()
+    deadline = time.monotonic() + 120
+    try:
+        while proc.poll() is None and time.monotonic() < deadline:
+            for pid in _children(proc.pid) - killed:
+                os.kill(pid, signal.SIGKILL)
+                killed.add(pid)
+            time.sleep(0.05)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 1, output
+    assert "5 restarts in 60s is the limit; stopping" in output
+    assert output.count("exited (-9); started") == 5  # five restarts, not a sixth
+
+
+def test_a_port_in_use_is_one_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "BASESHIFT_DATA_DIR": str(tmp_path / "data"),
+               "BASESHIFT_LIVE": "redis", "BASESHIFT_REDIS_URL": REDIS, **AUTH_OFF}
+        result = subprocess.run([sys.executable, "-m", "baseshift", "serve", "--port",
+                                 str(port), "--processes", "2"], cwd=tmp_path, env=env,
+                                capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert f"error: cannot serve on 127.0.0.1:{port}: Address already in use" \
+        in result.stderr
+    assert "serves from" not in result.stderr  # no child was started
