@@ -3,6 +3,7 @@
     python bench/api.py                         # both scenarios, 5 s each, 8 connections
     python bench/api.py --seconds 3 --concurrency 16 --store memory
     python bench/api.py --profile server.prof   # cProfile of the server, top functions printed
+    python bench/api.py --processes 2           # `baseshift serve --processes 2` (Redis live)
 
 Starts the server (the ASGI app under Hypercorn, configured as `baseshift serve` does) on a
 free loopback port, with a temporary data dir and a workflows folder holding one no-op
@@ -16,6 +17,10 @@ Every request carries an API token of an `operator` (made in the data dir before
 starts), so the figures include authentication and authorization as users meet them; the
 memory store cannot be prepared that way and runs with authentication off (`"auth"` in
 the JSON says which).
+
+With `--processes N` (N > 1) the server is `baseshift serve --processes N` itself (SQLite,
+`live = "redis"` on BASESHIFT_REDIS_URL, default redis://127.0.0.1:6379/0, under a private
+key prefix); the CPU figures then add up the supervisor and its children.
 """
 from __future__ import annotations
 
@@ -75,7 +80,7 @@ def free_port() -> int:
 
 
 def start_server(root: Path, store: str, profile: str | None,
-                 token: str | None) -> tuple[subprocess.Popen[bytes], int]:
+                 token: str | None, processes: int = 1) -> tuple[subprocess.Popen[bytes], int]:
     workflows = root / "workflows"
     workflows.mkdir()
     (workflows / "noop.bsw").write_text(NOOP_WORKFLOW)
@@ -84,6 +89,19 @@ def start_server(root: Path, store: str, profile: str | None,
     command = [sys.executable, str(HERE), "--serve-child", str(port), str(workflows),
                str(root / "data"), store, profile or ""]
     env = {**os.environ, "BASESHIFT_AUTH": "none" if token is None else "on"}
+    if processes > 1:
+        (root / "baseshift.toml").write_text(
+            f'[plugins.live_redis]\nprefix = "bench-api-{os.getpid()}:"\n')
+        command = [sys.executable, "-m", "baseshift", "serve", "--port", str(port),
+                   "--processes", str(processes), "--quiet"]
+        env |= {"BASESHIFT_DATA_DIR": str(root / "data"), "BASESHIFT_WORKFLOWS": str(workflows),
+                "BASESHIFT_STORE": store, "BASESHIFT_LIVE": "redis",
+                "BASESHIFT_REDIS_URL": os.environ.get("BASESHIFT_REDIS_URL",
+                                                      "redis://127.0.0.1:6379/0")}
+        server = subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env, cwd=root)
+        asyncio.run(wait_ready(port, server))
+        wait_all_answer(port, processes)
+        return server, port
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env)
     asyncio.run(wait_ready(port, server))
     return server, port
@@ -105,6 +123,20 @@ async def make_token(data: Path, store: str) -> str | None:
         _, secret = await state.logins.create_api_token("bench", "bench",
                                                         [Grant("operator")], None)
         return secret
+
+
+def wait_all_answer(port: int, processes: int) -> None:
+    """Wait until `processes` distinct pids answer /health/live (on fresh connections), so no
+    child is still starting when the load begins."""
+    import urllib.request
+
+    pids: set[int] = set()
+    deadline = time.monotonic() + 60
+    while len(pids) < processes:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"only {len(pids)} of {processes} server processes answered")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/live") as answer:
+            pids.add(json.load(answer)["pid"])
 
 
 async def wait_ready(port: int, server: subprocess.Popen[bytes]) -> None:
@@ -246,11 +278,17 @@ async def seed_runs(port: int, count: int) -> list[str]:
 
 
 def cpu_seconds(pid: int) -> tuple[float, float]:
-    """User and system CPU time a process has used (Linux /proc), to report the server's cost
-    per request, which stays meaningful when other processes share the cores."""
+    """User and system CPU time a process and its children have used (Linux /proc), to report
+    the server's cost per request, which stays meaningful when other processes share the
+    cores."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     tick = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / tick, int(fields[12]) / tick
+    user, system = int(fields[11]) / tick, int(fields[12]) / tick
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    for child in children:
+        more = cpu_seconds(int(child))
+        user, system = user + more[0], system + more[1]
+    return user, system
 
 
 def cpu_per_request(before: tuple[float, float], after: tuple[float, float],
@@ -273,7 +311,8 @@ def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         token = asyncio.run(make_token(Path(tmp) / "data", args.store))
         authorize(token)
-        server, port = start_server(Path(tmp), args.store, args.profile, token)
+        server, port = start_server(Path(tmp), args.store, args.profile, token,
+                                    args.processes)
         try:
             targets = asyncio.run(seed_runs(port, 20))
             spawn = multiprocessing.get_context("spawn")
@@ -284,6 +323,7 @@ def run(args: argparse.Namespace) -> None:
                                                targets, token))
                     result |= cpu_per_request(cpu, cpu_seconds(server.pid), result["requests"])
                     print(json.dumps({"benchmark": "api", "store": args.store,
+                                      "processes": args.processes,
                                       "auth": "none" if token is None else "api-token",
                                       **result}),
                           flush=True)
@@ -309,7 +349,12 @@ def main() -> None:
                         help="print JSON lines (the default and only format)")
     parser.add_argument("--profile", metavar="FILE",
                         help="cProfile the server into FILE and print its top functions")
+    parser.add_argument("--processes", type=int, default=1, metavar="N",
+                        help="serve with `baseshift serve --processes N` (N > 1: SQLite and "
+                        "Redis live status; no --profile)")
     args = parser.parse_args()
+    if args.processes > 1 and (args.store == "memory" or args.profile):
+        parser.error("--processes above 1 needs --store sqlite and no --profile")
     os.environ.setdefault("PYTHONHASHSEED", "0")
     run(args)
 

@@ -1,6 +1,8 @@
 """The health routes (see plugin.py)."""
 from __future__ import annotations
 
+import os
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -15,9 +17,11 @@ from .checks import readiness
 LIVE, READY = "/health/live", "/health/ready"
 
 
-@public("a liveness probe carries no credentials; it says only that the process answers")
+@public("a liveness probe carries no credentials; it says only that the process answers "
+        "(and which one: its pid, so the processes of `serve --processes N` can be told apart)")
 async def live(request: Request) -> Response:
-    return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
+    return JSONResponse({"status": "ok", "pid": os.getpid()},
+                        headers={"Cache-Control": "no-store"})
 
 
 @public("a readiness probe carries no credentials; failures name the dependency and its "

@@ -44,6 +44,9 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true",
                    help="print warnings and errors only: no line per request, reload or "
                    "failed run")
+    p.add_argument("--processes", type=int, default=1, metavar="N",
+                   help="serve from N processes sharing the port (SO_REUSEPORT), so the API "
+                   "uses N cores; needs a shared store and live = \"redis\" (default 1)")
     log_format_arg(p)
 
 
@@ -53,9 +56,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from baseshift.core.app.application import BaseShift
     from baseshift.core.app.logs import configure_logging, log_format
-    from baseshift.web.app import create_app
 
     configure_logging(log_format(args.log_format), verbose=not args.quiet, timestamps=True)
     settings = settings_from(args, workflows_dir=args.workflows, auth=args.auth)
@@ -79,7 +80,58 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"error: cannot use {args.certfile} and {args.keyfile}: {problem}",
                   file=sys.stderr)
             return ExitCode.USAGE
+    if args.processes < 1:
+        print("error: --processes must be at least 1", file=sys.stderr)
+        return ExitCode.USAGE
+    if getattr(args, "serve_child", False):
+        return _serve_child(args, settings)
+    if args.processes > 1:
+        from .processes import check_shareable, reuse_port_socket, supervise
+
+        check_shareable(settings)
+        asyncio.run(_preflight(settings))
+        try:  # a port another program holds is one message here, not N failing children
+            reuse_port_socket(args.host, args.port).close()
+        except OSError as exc:
+            print(f"error: cannot serve on {args.host}:{args.port}: {exc.strerror or exc}",
+                  file=sys.stderr)
+            return ExitCode.FAILED
+        return supervise(args, args.processes)
     asyncio.run(_preflight(settings))
+    return _serve_one(args, settings)
+
+
+def child_main() -> int:
+    """The entry point of one process of `serve --processes N` (processes.py starts it):
+    `serve` with the parent's arguments, which arrive as JSON in ARGS_VAR."""
+    import json
+    import os
+
+    from baseshift.core.errors import BaseShiftError
+
+    from .processes import ARGS_VAR, stop_with_parent
+
+    stop_with_parent()
+    values = json.loads(os.environ.pop(ARGS_VAR))
+    try:
+        return cmd_serve(argparse.Namespace(**values))
+    except BaseShiftError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        return ExitCode.FAILED
+
+
+def _serve_child(args: argparse.Namespace, settings: Settings) -> int:
+    """One of the processes of `serve --processes N` (the supervisor checked the settings
+    and opened the backends once): its own socket on the shared port, SO_REUSEPORT."""
+    return _serve_one(args, settings, reuse_port=True)
+
+
+def _serve_one(args: argparse.Namespace, settings: Settings, reuse_port: bool = False) -> int:
+    from baseshift.core.app.application import BaseShift
+    from baseshift.web.app import create_app
+
     scheme = "https" if args.certfile else "http"
     url = f"{scheme}://{_host(args.host)}:{args.port}/"
     bs = BaseShift(settings)
@@ -89,6 +141,12 @@ def _serve(args: argparse.Namespace) -> int:
           f"data: {settings.data_dir})", flush=True)
     try:
         config = hypercorn_config(args.host, args.port)
+        if reuse_port:
+            from .processes import reuse_port_socket
+
+            # kept open by this frame while Hypercorn serves on its descriptor
+            sock = reuse_port_socket(args.host, args.port)
+            config.bind = [f"fd://{sock.fileno()}"]
         if args.certfile:
             config.certfile, config.keyfile = args.certfile, args.keyfile
         serve_forever(app, config)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import tomllib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -26,7 +27,7 @@ async def test_live_answers_ok_to_anyone(make_client: Callable[..., Any]) -> Non
     async with make_client(role=None) as (bs, client):
         response = await client.get("/health/live")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert response.json() == {"status": "ok", "pid": os.getpid()}
 
 
 async def test_ready_answers_ok_when_every_dependency_answers(

@@ -41,6 +41,7 @@ _RESOURCES = {
     "apps/v1": [("deployments", "Deployment", True)],
     "rbac.authorization.k8s.io/v1": [("roles", "Role", True),
                                      ("rolebindings", "RoleBinding", True)],
+    "autoscaling/v2": [("horizontalpodautoscalers", "HorizontalPodAutoscaler", True)],
 }
 _VERBS = ["create", "delete", "get", "list", "patch", "update", "watch"]
 
@@ -155,9 +156,11 @@ def _by_kind(kind: str) -> list[dict[str, Any]]:
 def test_every_object_matches_the_api_schema() -> None:
     docs = _documents()
     assert {d["kind"] for d in docs} == {"Namespace", "ConfigMap", "ServiceAccount", "Role",
-                                         "RoleBinding", "Deployment", "Service"}
+                                         "RoleBinding", "Deployment", "Service",
+                                         "HorizontalPodAutoscaler"}
     for doc in docs:
-        model = getattr(kubernetes.client, f"V1{doc['kind']}")
+        version = doc["apiVersion"].split("/")[-1].capitalize()  # V1, V2
+        model = getattr(kubernetes.client, f"{version}{doc['kind']}")
         model.model_validate(doc)  # raises on an unknown field or a wrong type
 
 
@@ -250,3 +253,18 @@ def test_the_service_selects_the_server_pods_and_port() -> None:
     assert port["targetPort"] in ports
     command = pod["spec"]["containers"][0]["command"]
     assert command[command.index("--port") + 1] == str(ports[port["targetPort"]])
+
+
+def test_the_autoscaler_scales_the_workers_on_a_metric_the_servers_export() -> None:
+    [hpa] = _by_kind("HorizontalPodAutoscaler")
+    target = hpa["spec"]["scaleTargetRef"]
+    deployments = {d["metadata"]["name"]: d for d in _by_kind("Deployment")}
+    assert (target["apiVersion"], target["kind"]) == ("apps/v1", "Deployment")
+    assert deployments[target["name"]]["spec"]["template"]["spec"]["containers"][0][
+        "command"][:2] == ["baseshift", "worker"]
+    [metric] = hpa["spec"]["metrics"]
+    name = metric["external"]["metric"]["name"]
+    collector = (REPO / "plugins" / "metrics" / "collector.py").read_text()
+    assert f'"{name}"' in collector  # a metric plugins/metrics really exports
+    assert f"`{name}`" in (REPO / "docs" / "operations.md").read_text()
+    assert metric["external"]["metric"]["selector"]["matchLabels"] == {"state": "queued"}
