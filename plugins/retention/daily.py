@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from baseshift.core.capabilities import Leadership
+from baseshift.core.clock import Clock, SystemClock
 from baseshift.core.retention import DAY
 from baseshift.core.tasks import cancel_and_wait
 
@@ -24,22 +24,6 @@ ROLE = "retention"
 """The leadership role: one process of a fleet applies the policies."""
 INTERVAL = 3600.0
 """Seconds between checks whether the policies are due."""
-
-
-class Clock(Protocol):
-    """The time and the wait (the cron scheduler's clock: tests pass a manual one)."""
-
-    def now(self) -> datetime: ...
-
-    async def sleep(self, seconds: float) -> None: ...
-
-
-class SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(max(seconds, 0.0))
 
 
 class DailyRetention:

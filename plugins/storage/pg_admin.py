@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
@@ -44,8 +44,8 @@ class PgAdmin:
     target: PgTarget
     _pool: AsyncConnectionPool[Any] | None
 
-    def _reading(self) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by PostgresStateStore
+        def _reading(self) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]: ...
 
     async def database_performance(self) -> Mapping[str, object]:
         try:

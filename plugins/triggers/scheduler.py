@@ -19,12 +19,13 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
 from baseshift.core.capabilities import Leadership, SharedDocuments
+from baseshift.core.clock import Clock, SystemClock
 from baseshift.core.json_text import write_json_file
 from baseshift.core.plan import MissedRuns, Schedule
 from baseshift.core.tasks import cancel_and_wait
@@ -44,26 +45,6 @@ RECHECK = 30.0
 """Longest sleep: how soon schedules added or changed by a catalog reload are seen."""
 FIRST_LOAD_RECHECK = 1.0
 """The sleep while the catalog has not loaded its first workflows yet."""
-
-
-class Clock(Protocol):
-    """Where the scheduler gets the time and how it waits (tests pass a manual clock)."""
-
-    def now(self) -> datetime:
-        """The current time, timezone-aware."""
-        ...
-
-    async def sleep(self, seconds: float) -> None: ...
-
-
-class SystemClock:
-    """The real clock."""
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(max(seconds, 0.0))
 
 
 # ---------------------------------------------------------------- fire times
