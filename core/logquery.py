@@ -1,0 +1,115 @@
+"""A log query: which stored log lines to answer (`workflow_id:nightly AND level:error`).
+
+The tree the query language's parser builds (dsl/logquery.py) and each log store reads: the
+SQL stores translate it into a WHERE clause of bound parameters, the memory store calls
+`matches`. `matches` is the meaning; a store's translation must answer the same lines.
+
+- `field:value` is an exact match (case-insensitive for `level`), except on the text fields
+  (`message`, `error`), where it means "contains, ignoring case";
+- a `*` in a value matches any run of characters (`job:fetch*`), in any field;
+- a word or a "quoted phrase" without a field searches the message (contains, ignoring case);
+- NOT, AND, OR and parentheses combine them; a missing field never matches a term.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+FIELDS = ("timestamp", "level", "message", "source", "logger", "event", "workflow_id",
+          "run_id", "job", "attempt", "worker", "trace_id", "span_id", "request_id",
+          "actor", "error")
+"""The fields of a stored log line, in the order an export writes them."""
+QUERY_FIELDS = tuple(f for f in FIELDS if f != "timestamp")
+"""The fields a query may name (time is the request's `from` and `to`)."""
+TEXT_FIELDS = frozenset({"message", "error"})
+"""Fields a term searches inside rather than matching whole."""
+CASELESS_FIELDS = frozenset({"level", "source"})
+"""Fields matched whole but ignoring case."""
+LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """`field:value`, or a bare word or phrase (`field` None: the message)."""
+
+    field: str | None
+    value: str
+
+    @property
+    def target(self) -> str:
+        return self.field or "message"
+
+    @property
+    def contains(self) -> bool:
+        """True when the term matches inside the field rather than the whole of it."""
+        return self.target in TEXT_FIELDS
+
+    @property
+    def caseless(self) -> bool:
+        return self.contains or self.target in CASELESS_FIELDS
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    operand: Node
+
+
+@dataclass(frozen=True, slots=True)
+class And:
+    operands: tuple[Node, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Or:
+    operands: tuple[Node, ...]
+
+
+Node = Term | Not | And | Or
+
+
+@dataclass(frozen=True, slots=True)
+class LogQuery:
+    """A parsed query; `root` None matches every line (the empty query)."""
+
+    root: Node | None = None
+    text: str = ""
+
+    def matches(self, line: Mapping[str, object]) -> bool:
+        return self.root is None or _matches(self.root, line)
+
+    def highlights(self) -> list[Term]:
+        """The positive terms on the message and error text, for marking in a page: a term
+        under NOT matched nothing there to mark."""
+        return [t for t in _positive_terms(self.root) if t.contains]
+
+
+def term_pattern(term: Term) -> re.Pattern[str]:
+    """The regular expression a term's value means on its field (anchored unless the field
+    is searched inside); `*` is the only special character."""
+    body = ".*".join(re.escape(part) for part in term.value.split("*"))
+    flags = re.IGNORECASE | re.DOTALL if term.caseless else re.DOTALL
+    return re.compile(body if term.contains else f"^{body}$", flags)
+
+
+def _matches(node: Node, line: Mapping[str, object]) -> bool:
+    if isinstance(node, Term):
+        value = line.get(node.target)
+        if value is None:
+            return False
+        return term_pattern(node).search(str(value)) is not None
+    if isinstance(node, Not):
+        return not _matches(node.operand, line)
+    if isinstance(node, And):
+        return all(_matches(n, line) for n in node.operands)
+    return any(_matches(n, line) for n in node.operands)
+
+
+def _positive_terms(node: Node | None) -> Iterator[Term]:
+    if node is None or isinstance(node, Not):
+        return
+    if isinstance(node, Term):
+        yield node
+        return
+    for operand in node.operands:
+        yield from _positive_terms(operand)
