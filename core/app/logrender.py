@@ -6,6 +6,7 @@ installed): a quick command that logs nothing but a warning in console text neve
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import MutableMapping, Sequence
@@ -43,6 +44,19 @@ def make_formatter(fmt: str, *, timestamps: bool = True) -> logging.Formatter:
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[_message, structlog.stdlib.ExtraAdder(), *_SHARED],
         processors=render)
+
+
+_json_formatter: logging.Formatter | None = None
+
+
+def record_fields(record: logging.LogRecord) -> dict[str, Any]:
+    """The fields of `record`'s JSON line, for a handler that stores or ships lines rather
+    than writing text (core/app/logbatch.py)."""
+    global _json_formatter
+    if _json_formatter is None:
+        _json_formatter = make_formatter("json")
+    fields: dict[str, Any] = json.loads(_json_formatter.format(record))
+    return fields
 
 
 def _message(logger: Any, name: str, ed: EventDict) -> EventDict:
