@@ -64,6 +64,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "api_analytics": "api.analytics",
     "metrics": "metrics.plugin",
     "tracing": "tracing.plugin",
+    "logship_elasticsearch": "logship.elasticsearch",
     "server_cli": "server.serve",
     "worker": "queue.worker",
     "templates_sql": "templates.sqlite",
