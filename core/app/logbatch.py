@@ -51,6 +51,7 @@ class LogBatcher(logging.Handler):
         self._lines: collections.deque[Line] = collections.deque(maxlen=max_lines)
         self._guard = threading.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         self.warn_every = warn_every
         self._warned_at: float | None = None
         self._unreported = 0
@@ -80,14 +81,22 @@ class LogBatcher(logging.Handler):
     def start(self) -> None:
         """Collect from now on and hand batches to the sink from a task of this loop."""
         logging.getLogger(LOGGER).addHandler(self)
+        self._stopping.clear()
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=f"baseshift-{self.sink_name}")
 
     async def stop(self) -> None:
         """Stop collecting, then hand the sink what is left (lines it fails on are dropped)."""
         logging.getLogger(LOGGER).removeHandler(self)
-        await cancel_and_wait(self._task)
-        self._task = None
+        self._stopping.set()
+        try:  # a batch being written is finished, not abandoned (its lines would be lost)
+            if self._task is not None:
+                await asyncio.shield(self._task)
+        except asyncio.CancelledError:  # the caller gave up waiting: so does the task
+            await cancel_and_wait(self._task)
+            raise
+        finally:
+            self._task = None
         while self._lines:
             taken = self._take()
             if not await self._send(taken):
@@ -97,8 +106,9 @@ class LogBatcher(logging.Handler):
                 break
 
     async def flush_now(self) -> bool:
-        """Hand every waiting line to the sink now; False if it failed (the lines wait on)."""
-        while self._lines:
+        """Hand every waiting line to the sink now (until `stop`, which hands over the
+        rest); False if it failed (the lines wait on)."""
+        while self._lines and not self._stopping.is_set():
             taken = self._take()
             if not await self._send(taken):
                 self._put_back(taken)
@@ -106,9 +116,11 @@ class LogBatcher(logging.Handler):
         return True
 
     async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            await self.flush_now()
+        while not self._stopping.is_set():
+            try:
+                await asyncio.wait_for(self._stopping.wait(), self.interval)
+            except TimeoutError:
+                await self.flush_now()
 
     def _take(self) -> list[Line]:
         with self._guard:

@@ -104,7 +104,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.wfile.write(data)
+        except OSError:  # the client gave up waiting (a shipper stopping): as a server would
+            self.close_connection = True
 
 
 class _Server(ThreadingHTTPServer):
