@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -13,6 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.tls_support import Pki
 
 JSON = dict[str, Any]
 ItemStatus = Callable[[JSON, int], int]
@@ -113,15 +116,22 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self) -> None:
+    def __init__(self, pki: Pki | None) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
-        self.elastic = RecordedElastic(url=f"http://127.0.0.1:{self.server_address[1]}")
+        scheme = "http"
+        if pki is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(pki.cert, pki.key)
+            self.socket = context.wrap_socket(self.socket, server_side=True)
+            scheme = "https"
+        self.elastic = RecordedElastic(url=f"{scheme}://127.0.0.1:{self.server_address[1]}")
 
 
 @contextmanager
-def recorded_elastic() -> Iterator[RecordedElastic]:
-    """`with recorded_elastic() as es:` a started server, closed on exit."""
-    server = _Server()
+def recorded_elastic(pki: Pki | None = None) -> Iterator[RecordedElastic]:
+    """`with recorded_elastic() as es:` a started server (HTTPS with the certificate of
+    `pki`), closed on exit."""
+    server = _Server(pki)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                               daemon=True)
     thread.start()

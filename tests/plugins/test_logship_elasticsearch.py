@@ -9,6 +9,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from baseshift.plugins.logship.shipping import Shipping, start_elasticsearch
 from tests.log_support import json_log
 from tests.plugins.es_support import RecordedElastic, recorded_elastic
 from tests.plugins.loopback_http import closed_port
+from tests.tls_support import make_pki
 
 log = logging.getLogger("baseshift.tests.logship")
 KEY = "es-api-key-271828"
@@ -192,6 +194,23 @@ async def test_shutdown_gives_up_on_a_down_cluster_and_counts_the_lines(
                 log.info("lost %d", i)
     assert (s.shipped, s.dropped) == (0, 5)
     assert len(es.requests) == 1  # no retry past the deadline
+
+
+async def test_https_nodes_are_trusted_through_ca_file_only(tmp_path: Path) -> None:
+    pki = make_pki(tmp_path)
+    with recorded_elastic(pki) as es, info_lines():
+        async with shipping(es.url, ca_file=str(pki.ca)) as trusting:
+            log.info("over tls")
+            await es.wait_for(lambda: trusting.shipped == 1, "the line over TLS")
+        async with shipping(es.url, retries=0, interval=3600) as doubting:
+            log.info("refused")
+            assert not await doubting.batcher.flush_now()  # an unknown CA: nothing sent
+            assert doubting.batcher.pending() == 1
+        async with shipping(es.url, verify=False) as careless:
+            log.info("unchecked")
+            await es.wait_for(lambda: careless.shipped == 1, "the line, unchecked")
+    assert doubting.dropped == 1  # and at its stop, still not sent
+    assert es.messages() == ["over tls", "unchecked"]
 
 
 # ------------------------------------------------------------------ in an application
