@@ -11,7 +11,7 @@ Options (`[plugins.elasticsearch]`, plugins/logship/es_config.py): `url` (a node
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.stash import StashKey
@@ -19,6 +19,8 @@ from baseshift.core.stash import StashKey
 from .es_config import ElasticConfig, read_config
 
 if TYPE_CHECKING:
+    from prometheus_client.registry import Collector
+
     from baseshift.core.appface import App
 
     from .shipping import Shipping
@@ -30,7 +32,7 @@ SHIPPING: StashKey[Running] = StashKey("logship_elasticsearch")
 @dataclass(frozen=True, slots=True)
 class Running:
     shipping: Shipping
-    collector: Any
+    collector: Collector | None
     """The Prometheus collector registered with the metrics plugin, or None."""
 
 
