@@ -34,7 +34,7 @@ FIELD = "query.field"
 LEVEL = "query.level"
 LIMIT = "query.limit"
 KEYWORDS = ("AND", "OR", "NOT")
-_OPERATORS = {"_AND": "AND", "_OR": "OR"}
+_OPERATORS = frozenset({"_AND", "_OR"})
 _TERMS = frozenset({"FIELD_PHRASE", "FIELD_VALUE", "FIELD_UNCLOSED", "FIELD_EMPTY",
                     "PHRASE", "UNCLOSED", "WORD"})
 _OPENS = _TERMS | {"LPAR", "_NOT"}
@@ -234,12 +234,15 @@ def _unquote(phrase: str) -> str:
 
 
 def _unexpected(e: UnexpectedInput, text: str, path: str) -> Diagnostic:
-    if isinstance(e, UnexpectedToken) and e.token.type != "$END":
-        found = "')'" if e.token.type == "RPAR" else f"'{e.token}'"
-        return Diagnostic(path, _span(e.token), SYNTAX, f"unexpected {found}",
-                          "join terms with AND, OR and NOT, and group them with ( )")
-    return Diagnostic(path, _at(text, len(text.rstrip())), SYNTAX,
-                      "the query ends too early", "finish the last term or group")
+    """lark's error in our words (never its message, which names its terminals)."""
+    hint = "join terms with AND, OR and NOT, and group them with ( )"
+    if not isinstance(e, UnexpectedToken):
+        return Diagnostic(path, Span.point(e.line or 1, e.column or 1), SYNTAX,
+                          "unexpected character", hint)
+    if e.token.type == "$END":
+        return Diagnostic(path, _at(text, len(text.rstrip())), SYNTAX,
+                          "the query ends too early", "finish the last term or group")
+    return Diagnostic(path, _span(e.token), SYNTAX, f"unexpected '{e.token}'", hint)
 
 
 # ---- the tree, built without recursion
