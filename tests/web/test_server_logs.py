@@ -31,8 +31,12 @@ def sync_step(token):
 
 def fail(token):
     print("the token is", token)
-    log.warning("about to fail")
-    raise RuntimeError("could not use " + token)
+    log.warning("about to fail with %s", token)
+    try:
+        raise RuntimeError("could not use " + token)
+    except RuntimeError:
+        log.exception("failing")
+        raise
 '''
 
 WORKFLOW = '''workflow logged {
@@ -67,7 +71,9 @@ async def test_lines_of_a_run_carry_it_and_never_its_secret(
             failed = await line_where(lines, event="run.failed")
     probes = [x for x in lines() if x["logger"] == "baseshift.steps.probe"]
     assert sorted(x["message"] for x in probes) == [
-        "about to fail", "async step running", "sync step running"]
+        "about to fail with ***", "async step running", "failing", "sync step running"]
+    failing = next(x for x in probes if x["message"] == "failing")
+    assert "could not use ***" in failing["exception"]  # the traceback: masked too
     for x in probes:  # logged during the attempts, on the loop and in a worker thread
         assert (x["run_id"], x["workflow"], x["attempt"]) == (run_id, "logged", 1), x
     assert {x["job"] for x in probes} == {"a", "b", "c"}
@@ -128,4 +134,4 @@ async def test_every_line_of_a_traced_run_carries_its_run_id_and_trace_id(
     assert any(x.get("event") == "run.failed" for x in about_run)
     assert all(x.get("trace_id") == run_trace_id(run_id) for x in about_run), about_run
     probes = [x for x in lines() if x["logger"] == "baseshift.steps.probe"]
-    assert len(probes) == 3 and all(x["run_id"] == run_id for x in probes)
+    assert len(probes) == 4 and all(x["run_id"] == run_id for x in probes)
