@@ -64,6 +64,7 @@ class QueueGauges(Protocol):
 
 REQUEST_BUCKETS = (.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30)
 RUN_BUCKETS = (.1, .5, 1, 5, 15, 30, 60, 300, 900, 1800, 3600, 3 * 3600, 12 * 3600)
+STORE_BUCKETS = (.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10)
 
 
 class Metrics:
@@ -100,6 +101,11 @@ class Metrics:
         self.attempt_seconds = Histogram("baseshift_attempt_duration_seconds",
                                          "Job attempts this process executed",
                                          ["workflow"], buckets=RUN_BUCKETS, registry=r)
+        self.store_seconds = Histogram("baseshift_store_transaction_seconds",
+                                       "State store operations (each one transaction) this "
+                                       "process made", ["store", "operation"],
+                                       buckets=STORE_BUCKETS, registry=r)
+        self._store_children: dict[tuple[str, str], Histogram] = {}
         self.in_flight = Gauge("baseshift_attempts_in_flight",
                                "Job attempts executing in this process now", registry=r)
         self._run_workflow: dict[str, str] = {}
@@ -123,6 +129,15 @@ class Metrics:
             return OTHER
         self._workflows.add(name)
         return name
+
+    def store_call(self, store: str, operation: str) -> _Timed:
+        """Time one store operation (a `core/storecalls.py` listener). The label child of each
+        (store, operation) is kept: `labels()` validates and locks on every call."""
+        child = self._store_children.get((store, operation))
+        if child is None:
+            child = self._store_children[store, operation] = \
+                self.store_seconds.labels(store, operation)
+        return _Timed(child)
 
     async def refresh(self) -> None:
         """Read what only an await can (the queue's depth) before a scrape."""
@@ -169,6 +184,22 @@ class Metrics:
                 self.job_seconds.labels(workflow).observe(max(0.0, e.at - started))
             elif started is not None:
                 _keep(self._job_started, key, started)  # still the same job
+
+
+class _Timed:
+    """Observes, into a histogram, how long its block took (failed or not)."""
+
+    __slots__ = ("began", "histogram")
+
+    def __init__(self, histogram: Histogram) -> None:
+        self.histogram = histogram
+        self.began = 0.0
+
+    def __enter__(self) -> None:
+        self.began = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.histogram.observe(time.perf_counter() - self.began)
 
 
 def _keep(table: dict[K, V], key: K, value: V) -> None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from baseshift.core.config import option
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.stash import SERVING, StashKey
+from baseshift.core.storecalls import ObservedStore
 
 from .access import METRICS_READ
 from .collector import OPTIONS, Metrics, QueueGauges, metrics_of
@@ -92,11 +93,18 @@ async def _timed(m: Metrics, workflow: str) -> AsyncIterator[None]:
         m.attempt_seconds.labels(label).observe(time.perf_counter() - began)
 
 
+LISTENER = "metrics"
+"""The name the store-operation timer listens under (core/storecalls.py)."""
+
+
 @hookimpl
 def startup(baseshift: App) -> None:
-    """Note the queue when it reports its depth; in a process that serves no HTTP API (a
-    worker), serve `/metrics` on the loopback port `[plugins.metrics] port` when one is
-    set."""
+    """Time the store's operations; note the queue when it reports its depth; in a process
+    that serves no HTTP API (a worker), serve `/metrics` on the loopback port
+    `[plugins.metrics] port` when one is set."""
+    store = baseshift.store
+    if isinstance(store, ObservedStore):
+        store.calls.listen(LISTENER, metrics_of(baseshift).store_call)
     queue = baseshift.queue
     if isinstance(queue, QueueGauges):
         metrics_of(baseshift).queue = queue
@@ -113,6 +121,9 @@ def startup(baseshift: App) -> None:
 
 @hookimpl
 def shutdown(baseshift: App) -> None:
+    store = baseshift.store
+    if isinstance(store, ObservedStore):
+        store.calls.unlisten(LISTENER)
     served = baseshift.stash.pop(PORT_SERVER)
     if served is not None:
         server, thread = served

@@ -15,6 +15,7 @@ from baseshift.core.config import option
 from baseshift.core.errors import ConfigError
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.stash import StashKey
+from baseshift.core.storecalls import ObservedStore
 from baseshift.core.tracecontext import TRACE_URL
 
 from ..extras import OTEL
@@ -33,6 +34,8 @@ OPTIONS = "tracing"
 """`[plugins.tracing]`."""
 EXPORTERS = ("otlp", "memory", "console")
 TRACING: StashKey[Tracing] = StashKey("tracing")
+LISTENER = "tracing"
+"""The name the store spans listen under (core/storecalls.py)."""
 
 
 def tracing_of(bs: App) -> Tracing | None:
@@ -98,8 +101,20 @@ class _Spans:
 
 
 @hookimpl
+def startup(baseshift: App) -> None:
+    """A span per store operation made while a span is current."""
+    tracing = tracing_of(baseshift)
+    store = baseshift.store
+    if tracing is not None and isinstance(store, ObservedStore):
+        store.calls.listen(LISTENER, tracing.store_call)
+
+
+@hookimpl
 def shutdown(baseshift: App) -> None:
     """Export the spans not sent yet."""
+    store = baseshift.store
+    if isinstance(store, ObservedStore):
+        store.calls.unlisten(LISTENER)
     tracing = baseshift.stash.pop(TRACING)
     if tracing is not None:
         tracing.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +43,8 @@ TRACKED = 10_000
 """At most this many runs are followed (start time, starting request) at once; the oldest
 are forgotten first, so runs that end elsewhere never make the process grow."""
 SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+DB_SYSTEMS = {"sqlite": "sqlite", "postgres": "postgresql"}
+"""The OpenTelemetry `db.system.name` of the builtin SQL stores."""
 
 
 class _Ids(RandomIdGenerator):
@@ -121,6 +123,21 @@ class Tracing:
             with log_bound(trace_id=f"{here.trace_id:032x}", span_id=f"{here.span_id:016x}"), \
                     traceparent_bound(traceparent_of(here)):
                 yield
+
+    # ------------------------------------------------------------------ store
+
+    def store_call(self, store: str, operation: str) -> AbstractContextManager[object] | None:
+        """The span of one store operation (a `core/storecalls.py` listener), a child of the
+        current span. None, no span, when nothing is being traced here: the engine's own
+        scheduling rounds (each a batch of many runs) are timed by the metrics instead."""
+        if not trace.get_current_span().is_recording():
+            return None
+        attributes = {"baseshift.store": store, "db.operation.name": operation}
+        system = DB_SYSTEMS.get(store)
+        if system is not None:
+            attributes["db.system.name"] = system
+        return self.tracer.start_as_current_span(f"store {operation}", kind=SpanKind.CLIENT,
+                                                 attributes=attributes)
 
     # ------------------------------------------------------------------ runs
 

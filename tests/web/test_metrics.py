@@ -79,6 +79,12 @@ async def test_metrics_after_runs_label_routes_by_template_and_never_by_run_id(
     assert value(found, "baseshift_attempts_total", workflow="nightly_export",
                  outcome="ok") >= 1  # its export job
     assert value(found, "baseshift_attempts_in_flight") == 0
+    assert value(found, "baseshift_store_transaction_seconds_count", store="memory",
+                 operation="create_run") == 2
+    assert value(found, "baseshift_store_transaction_seconds_count", store="memory",
+                 operation="apply") >= 2
+    assert value(found, "baseshift_store_transaction_seconds_bucket", store="memory",
+                 operation="load_run", le="+Inf") >= 1
     assert value(found, "baseshift_jobs_ready") == 0
     assert value(found, "baseshift_scheduler_lag_seconds") == 0
     assert value(found, "baseshift_workflow_errors") == 0

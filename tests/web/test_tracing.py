@@ -17,6 +17,7 @@ from baseshift.core.logcontext import log_fields
 from baseshift.core.protocols import JobContext
 from baseshift.core.records import RunRecord
 from baseshift.core.registry import extra
+from baseshift.core.storecalls import ObservedStore
 from baseshift.core.tracecontext import TRACE_URL, run_trace, run_trace_id, traceparent
 from baseshift.plugins.tracing import plugin as tracing_plugin
 from baseshift.plugins.tracing.plugin import tracing_of
@@ -84,6 +85,15 @@ async def test_a_run_through_the_api_is_one_trace_of_request_run_and_attempts(
     assert request.attributes["baseshift.run_id"] == run_id
     assert request.attributes["http.response.status_code"] == 201
 
+    # the request's store operations are its children; the engine's own rounds (no span
+    # current) have none
+    create = by_name["store create_run"]
+    assert create.parent is not None and create.parent.span_id == request.context.span_id
+    assert create.attributes is not None
+    assert (create.attributes["db.operation.name"], create.attributes["baseshift.store"]) == \
+        ("create_run", "memory")
+    assert all(s.parent is not None for s in spans if s.name.startswith("store "))
+
     trace_id, run_span_id = run_trace(run_id)
     root = by_name["run traced"]
     assert (root.context.trace_id, root.context.span_id) == (trace_id, run_span_id)
@@ -130,6 +140,8 @@ async def test_tracing_is_off_unless_configured(
             per_attempt = [*bs.pm.hook.job_wrapper.get_hookimpls(),
                            *bs.pm.hook.track_event.get_hookimpls()]
             assert not [i for i in per_attempt if "tracing" in i.plugin_name]
+            store = bs.store
+            assert isinstance(store, ObservedStore) and "tracing" not in store.calls.listeners
             run_id = await start(client, "traced", {"url": f"{loopback.url}/echo"})
             assert (await finished(client, run_id))["status"] == "COMPLETED"
             outputs = {j["name"]: j["output"] for j in
