@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 from baseshift.core.config import option
 from baseshift.core.errors import ConfigError
 from baseshift.core.hookspecs import hookimpl
-from baseshift.core.stash import StashKey
 from baseshift.core.storecalls import ObservedStore
 from baseshift.core.tracecontext import TRACE_URL
 
 from ..extras import OTEL
+from .stashed import TRACING, tracing_of
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
@@ -33,14 +33,8 @@ if TYPE_CHECKING:
 OPTIONS = "tracing"
 """`[plugins.tracing]`."""
 EXPORTERS = ("otlp", "memory", "console")
-TRACING: StashKey[Tracing] = StashKey("tracing")
 LISTENER = "tracing"
 """The name the store spans listen under (core/storecalls.py)."""
-
-
-def tracing_of(bs: App) -> Tracing | None:
-    """The application's tracing, or None when it is off."""
-    return bs.stash.get(TRACING)
 
 
 @hookimpl

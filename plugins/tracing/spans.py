@@ -10,11 +10,12 @@ that started the run when the same process served it.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable
-from contextlib import AbstractContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Iterator
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -27,6 +28,7 @@ from opentelemetry.sdk.trace.export import (
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from baseshift.core.events import RunStateChanged
 from baseshift.core.logcontext import log_bound
@@ -43,6 +45,9 @@ TRACKED = 10_000
 """At most this many runs are followed (start time, starting request) at once; the oldest
 are forgotten first, so runs that end elsewhere never make the process grow."""
 SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+RPC_SERVICE = "jobexecution.JobExecutor"
+"""The gRPC service whose calls have spans (plugins/grpc)."""
+_PROPAGATOR = TraceContextTextMapPropagator()
 DB_SYSTEMS = {"sqlite": "sqlite", "postgres": "postgresql"}
 """The OpenTelemetry `db.system.name` of the builtin SQL stores."""
 
@@ -139,6 +144,30 @@ class Tracing:
         return self.tracer.start_as_current_span(f"store {operation}", kind=SpanKind.CLIENT,
                                                  attributes=attributes)
 
+    # ------------------------------------------------------------------ gRPC
+
+    @contextmanager
+    def rpc_client(self, method: str) -> Iterator[str]:
+        """The client span of one JobExecutor call, a child of the current span (the
+        attempt's); yields the `traceparent` to send with the call, so the worker's span is
+        this one's child."""
+        with self.tracer.start_as_current_span(
+                f"{RPC_SERVICE}/{method}", kind=SpanKind.CLIENT,
+                attributes=_rpc(method)) as span:
+            yield traceparent_of(span.get_span_context())
+
+    @contextmanager
+    def rpc_server(self, method: str, caller: str | None) -> Iterator[str]:
+        """The server span of one JobExecutor call, continuing the caller's trace (its
+        `traceparent`; a new trace without one); yields this span's `traceparent`, for the
+        job the call runs."""
+        parent = _PROPAGATOR.extract({"traceparent": caller}) if caller \
+            else otel_context.Context()
+        with self.tracer.start_as_current_span(
+                f"{RPC_SERVICE}/{method}", context=parent, kind=SpanKind.SERVER,
+                attributes=_rpc(method)) as span:
+            yield traceparent_of(span.get_span_context())
+
     # ------------------------------------------------------------------ runs
 
     def observe(self, bs: App, event: Event) -> Awaitable[None] | None:
@@ -174,6 +203,10 @@ class Tracing:
         if event.new is RunState.FAILED:
             span.set_status(Status(StatusCode.ERROR))
         span.end(end_time=_nanoseconds(event.at))
+
+
+def _rpc(method: str) -> dict[str, str]:
+    return {"rpc.system": "grpc", "rpc.service": RPC_SERVICE, "rpc.method": method}
 
 
 def _nanoseconds(seconds: float) -> int:
