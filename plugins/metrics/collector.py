@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast, runtime_checkable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector
 
 from baseshift.core.config import option
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 K = TypeVar("K")
 V = TypeVar("V")
+M = TypeVar("M", bound=MetricWrapperBase)
 
 OTHER = "other"
 """The workflow label once `max_workflows` distinct names have been seen."""
@@ -105,9 +107,9 @@ class Metrics:
                                        "State store operations (each one transaction) this "
                                        "process made", ["store", "operation"],
                                        buckets=STORE_BUCKETS, registry=r)
-        self._store_children: dict[tuple[str, str], Histogram] = {}
         self.in_flight = Gauge("baseshift_attempts_in_flight",
                                "Job attempts executing in this process now", registry=r)
+        self._children: dict[tuple[MetricWrapperBase, tuple[str, ...]], Any] = {}
         self._run_workflow: dict[str, str] = {}
         self._run_started: dict[str, float] = {}
         self._job_started: dict[tuple[str, str], float] = {}
@@ -130,14 +132,19 @@ class Metrics:
         self._workflows.add(name)
         return name
 
+    def child(self, metric: M, *labels: str) -> M:
+        """`metric.labels(*labels)`, kept: prometheus_client checks the values and takes a
+        lock on each `labels()` call, and this is called for every event. Label values are
+        bounded, so is this table."""
+        key = (metric, labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return cast(M, found)
+
     def store_call(self, store: str, operation: str) -> _Timed:
-        """Time one store operation (a `core/storecalls.py` listener). The label child of each
-        (store, operation) is kept: `labels()` validates and locks on every call."""
-        child = self._store_children.get((store, operation))
-        if child is None:
-            child = self._store_children[store, operation] = \
-                self.store_seconds.labels(store, operation)
-        return _Timed(child)
+        """Time one store operation (a `core/storecalls.py` listener)."""
+        return _Timed(self.child(self.store_seconds, store, operation))
 
     async def refresh(self) -> None:
         """Read what only an await can (the queue's depth) before a scrape."""
@@ -155,7 +162,7 @@ class Metrics:
 
     def _run(self, e: RunStateChanged) -> None:
         workflow = self.workflow(e.workflow)
-        self.runs.labels(workflow, e.new.value).inc()
+        self.child(self.runs, workflow, e.new.value).inc()
         if not e.new.finished:
             _keep(self._run_workflow, e.run_id, workflow)
             if e.new is RunState.RUNNING:
@@ -164,13 +171,13 @@ class Metrics:
         self._run_workflow.pop(e.run_id, None)
         started = self._run_started.pop(e.run_id, None)
         if started is not None:
-            self.run_seconds.labels(workflow).observe(max(0.0, e.at - started))
+            self.child(self.run_seconds, workflow).observe(max(0.0, e.at - started))
         for key in [k for k in self.ready if k[0] == e.run_id] if self.ready else ():
             del self.ready[key]
 
     def _job(self, e: JobStateChanged) -> None:
         workflow = self._run_workflow.get(e.run_id, UNKNOWN)
-        self.jobs.labels(workflow, e.new.value).inc()
+        self.child(self.jobs, workflow, e.new.value).inc()
         key = (e.run_id, e.job)
         if e.new is JobState.READY:
             _keep(self.ready, key, e.at)
@@ -181,7 +188,7 @@ class Metrics:
         elif e.new.finished or e.new is JobState.RETRYING:
             started = self._job_started.pop(key, None)
             if started is not None and e.new.finished:
-                self.job_seconds.labels(workflow).observe(max(0.0, e.at - started))
+                self.child(self.job_seconds, workflow).observe(max(0.0, e.at - started))
             elif started is not None:
                 _keep(self._job_started, key, started)  # still the same job
 

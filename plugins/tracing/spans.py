@@ -9,9 +9,14 @@ that started the run when the same process served it.
 """
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Iterator
-from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
+from collections.abc import Awaitable, Iterator
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    contextmanager,
+)
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +41,8 @@ from baseshift.core.states import RunState
 from baseshift.core.tracecontext import run_trace, traceparent_bound
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     from baseshift.core.appface import App
     from baseshift.core.events import Event
     from baseshift.core.protocols import JobContext
@@ -82,6 +89,7 @@ def traceparent_of(context: SpanContext) -> str:
     return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
 
 
+@functools.lru_cache(maxsize=1024)
 def run_context(run_id: str) -> SpanContext:
     """The span context of run `run_id`'s span (whether or not it is recorded yet)."""
     trace_id, span_id = run_trace(run_id)
@@ -114,20 +122,10 @@ class Tracing:
 
     # ------------------------------------------------------------------ attempts
 
-    @asynccontextmanager
-    async def attempt(self, run: RunRecord, ctx: JobContext) -> AsyncIterator[None]:
+    def attempt(self, run: RunRecord, ctx: JobContext) -> AbstractAsyncContextManager[None]:
         """The span of one attempt (of one step of a job), a child of its run's span; its
         trace context is bound to log lines and to what executors send out."""
-        parent = trace.set_span_in_context(trace.NonRecordingSpan(run_context(run.id)))
-        attributes: dict[str, str | int] = {
-            "baseshift.run_id": run.id, "baseshift.workflow": run.workflow,
-            "baseshift.job": ctx.job, "baseshift.attempt": ctx.attempt}
-        with self.tracer.start_as_current_span(f"job {ctx.job}", context=parent,
-                                               attributes=attributes) as span:
-            here = span.get_span_context()
-            with log_bound(trace_id=f"{here.trace_id:032x}", span_id=f"{here.span_id:016x}"), \
-                    traceparent_bound(traceparent_of(here)):
-                yield
+        return _Attempt(self.tracer, run, ctx)
 
     # ------------------------------------------------------------------ store
 
@@ -203,6 +201,43 @@ class Tracing:
         if event.new is RunState.FAILED:
             span.set_status(Status(StatusCode.ERROR))
         span.end(end_time=_nanoseconds(event.at))
+
+
+class _Attempt:
+    """The span of one attempt, current (and bound to log lines and to `traceparent`) while
+    the attempt runs; a failure is recorded on it, as `start_as_current_span` does. A class
+    rather than generator-based managers: it runs around every attempt."""
+
+    __slots__ = ("bound", "ctx", "run", "span", "token", "tracer")
+
+    def __init__(self, tracer: trace.Tracer, run: RunRecord, ctx: JobContext) -> None:
+        self.tracer, self.run, self.ctx = tracer, run, ctx
+
+    async def __aenter__(self) -> None:
+        run, ctx = self.run, self.ctx
+        span = self.span = self.tracer.start_span(
+            f"job {ctx.job}", context=trace.set_span_in_context(
+                trace.NonRecordingSpan(run_context(run.id))),
+            attributes={"baseshift.run_id": run.id, "baseshift.workflow": run.workflow,
+                        "baseshift.job": ctx.job, "baseshift.attempt": ctx.attempt})
+        self.token = otel_context.attach(trace.set_span_in_context(span))
+        here = span.get_span_context()
+        self.bound = (log_bound(trace_id=f"{here.trace_id:032x}",
+                                span_id=f"{here.span_id:016x}"),
+                      traceparent_bound(traceparent_of(here)))
+        for manager in self.bound:  # neither can fail to enter: each sets a ContextVar
+            manager.__enter__()
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        for manager in reversed(self.bound):
+            manager.__exit__(None, None, None)
+        otel_context.detach(self.token)
+        span = self.span
+        if isinstance(exc, Exception):
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        span.end()
 
 
 def _rpc(method: str) -> dict[str, str]:

@@ -13,6 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from baseshift.core.events import JobStateChanged, RunStateChanged
+from baseshift.core.instance import instance_id
 from baseshift.core.states import JobState, RunState
 from baseshift.plugins.metrics.collector import OTHER, Metrics
 from baseshift.plugins.metrics.http import SUMMARY
@@ -110,6 +111,7 @@ async def test_the_summary_counts_requests_runs_and_resources(
     assert started["seconds_average"] is not None
     assert body["process"]["memory_rss_bytes"] > 0
     assert body["process"]["pid"] == os.getpid()
+    assert body["process"]["instance"] == instance_id()
     assert body["host"]["memory_total_bytes"] > 0
     assert body["host"]["disk"]["total_bytes"] > 0
     assert body["workflows_loaded"] == len(bs.catalog.entries())

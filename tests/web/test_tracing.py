@@ -169,6 +169,30 @@ async def test_an_attempt_binds_its_trace_to_log_lines_and_outgoing_calls(
     assert (match[1], match[2]) == (fields["trace_id"], fields["span_id"])
 
 
+async def test_a_failed_attempt_is_an_error_span_and_a_cancelled_one_is_not(
+        make_client: Callable[..., Any]) -> None:
+    import asyncio
+
+    from opentelemetry.trace import StatusCode
+
+    async with make_client(extra=MEMORY) as (bs, _client):
+        tracing = tracing_of(bs)
+        assert tracing is not None
+        run = RunRecord("r-1", "w", "1.0.0", "", "", {})
+        with pytest.raises(ValueError, match="step broke"):
+            async with tracing.attempt(run, JobContext("r-1", "bad", 1, {})):
+                raise ValueError("step broke")
+        with pytest.raises(asyncio.CancelledError):
+            async with tracing.attempt(run, JobContext("r-1", "gone", 1, {})):
+                raise asyncio.CancelledError
+        assert traceparent() is None and "trace_id" not in log_fields()
+        spans = {s.name: s for s in tracing.exporter.get_finished_spans()}  # type: ignore[attr-defined]
+    assert spans["job bad"].status.status_code is StatusCode.ERROR
+    assert [e.name for e in spans["job bad"].events] == ["exception"]
+    assert spans["job gone"].status.status_code is StatusCode.UNSET
+    assert not spans["job gone"].events
+
+
 def test_tracing_configured_without_the_extra_names_the_pip_command(
         make_client: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
     from baseshift.core.app.application import BaseShift
