@@ -61,7 +61,7 @@ def chain_source(n: int, fn: str) -> str:
 async def measure(source: str, n: int, store: str, data_dir: Path, parallel: int,
                   profile: str | None, database_url: str | None = None,
                   queue: str = "local", trace: str = "off",
-                  metrics: bool = False) -> dict[str, object]:
+                  metrics: bool = False, sample_ratio: float = 1.0) -> dict[str, object]:
     from baseshift.core.app.application import BaseShift
     from baseshift.core.settings import Settings
     from baseshift.dsl import compile_source
@@ -69,7 +69,8 @@ async def measure(source: str, n: int, store: str, data_dir: Path, parallel: int
     bs = BaseShift(Settings(store=store, data_dir=data_dir, load_entrypoints=False,
                             max_parallel=parallel, database_url=database_url, queue=queue,
                             disabled_plugins=() if metrics else ("metrics",),
-                            extra={} if trace == "off" else {"tracing": {"exporter": trace}}))
+                            extra={} if trace == "off" else {"tracing": {
+                                "exporter": trace, "sample_ratio": sample_ratio}}))
     compiled = compile_source(source, "bench.bsw", bs.check_env())
     assert compiled.plan is not None, compiled.diagnostics
     async with bs:
@@ -170,6 +171,8 @@ def main() -> None:
     parser.add_argument("--tracing", "--trace", dest="tracing", choices=("off", "memory"),
                         default="off", help="record OpenTelemetry spans (memory: kept in the "
                         "process; needs the otel extra)")
+    parser.add_argument("--sample-ratio", type=float, default=1.0,
+                        help="with --tracing: the share of runs traced")
     parser.add_argument("--overhead", action="store_true",
                         help="measure plain, --metrics, --tracing memory and both, in turn")
     parser.add_argument("--repeat", type=int, default=3,
@@ -195,12 +198,14 @@ def main() -> None:
                 results[name].append(asyncio.run(measure(
                     make(args.jobs, fn), args.jobs, args.store, Path(tmp), args.parallel,
                     args.profile if i == args.repeat - 1 and not args.overhead else None,
-                    url, "postgres" if args.workers else "local", tracing, metrics)))
+                    url, "postgres" if args.workers else "local", tracing, metrics,
+                    args.sample_ratio)))
     head = {"benchmark": "engine", "shape": args.shape, "store": args.store,
             "workers": args.workers, "function": args.function, "parallel": args.parallel,
             "repeat": args.repeat}
     if not args.overhead:
         print(json.dumps({**head, "metrics": args.metrics, "tracing": args.tracing,
+                          "sample_ratio": args.sample_ratio,
                           **_summary(results["run"])}))
         return
     summaries = {name: _summary(runs) for name, runs in results.items()}
@@ -211,7 +216,7 @@ def main() -> None:
         cpu = float(summary["median_cpu_microseconds_per_job"])  # type: ignore[arg-type]
         summary["overhead_percent"] = round((plain / median - 1) * 100, 1)
         summary["cpu_overhead_percent"] = round((cpu / plain_cpu - 1) * 100, 1)
-    print(json.dumps({**head, "overhead": summaries}))
+    print(json.dumps({**head, "sample_ratio": args.sample_ratio, "overhead": summaries}))
 
 
 def _summary(runs: list[dict[str, object]]) -> dict[str, object]:

@@ -5,7 +5,8 @@
 Options (`[plugins.tracing]`): `endpoint` (the collector's traces URL,
 `http://collector:4318/v1/traces`), `exporter` (`otlp`, the default with an endpoint;
 `memory` keeps the spans in the process, for tests; `console` prints them), `service_name`
-(default `baseshift`), `trace_url` (a link to a trace on the run page, `{trace_id}` in it).
+(default `baseshift`), `trace_url` (a link to a trace on the run page, `{trace_id}` in it),
+`sample_ratio` (the share of traces recorded, by trace id; default 1).
 """
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ def configure(baseshift: App) -> None:
     exporter = option(settings, OPTIONS, "exporter", "otlp" if endpoint else "")
     trace_url = option(settings, OPTIONS, "trace_url", "")
     service = option(settings, OPTIONS, "service_name", "baseshift")
+    ratio = option(settings, OPTIONS, "sample_ratio", 1.0)
     if not exporter:
         return
     if exporter not in EXPORTERS:
@@ -53,6 +55,9 @@ def configure(baseshift: App) -> None:
         raise ConfigError("Config 'plugins.tracing.endpoint' must be the http(s):// URL of an "
                           "OTLP/HTTP collector's traces endpoint",
                           hint='e.g. endpoint = "http://127.0.0.1:4318/v1/traces"')
+    if ratio > 1:
+        raise ConfigError(f"Config 'plugins.tracing.sample_ratio' has value {ratio!r}. "
+                          "Expected a share of traces, above 0 and at most 1.")
     if trace_url and "{trace_id}" not in trace_url:
         raise ConfigError("Config 'plugins.tracing.trace_url' must contain {trace_id}")
     OTEL.check("[plugins.tracing]")
@@ -60,7 +65,7 @@ def configure(baseshift: App) -> None:
 
     if TRACING in baseshift.stash:  # configured once per application
         return
-    tracing = baseshift.stash[TRACING] = Tracing(exporter, endpoint, service)
+    tracing = baseshift.stash[TRACING] = Tracing(exporter, endpoint, service, ratio)
     baseshift.stash[TRACE_URL] = trace_url
     # The per-attempt and per-event hooks exist only when tracing is on: off, they cost
     # nothing (core/hooks.py `refresh`).

@@ -32,6 +32,7 @@ from opentelemetry.sdk.trace.export import (
 )
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -89,21 +90,34 @@ def traceparent_of(context: SpanContext) -> str:
     return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
 
 
-@functools.lru_cache(maxsize=1024)
-def run_context(run_id: str) -> SpanContext:
+def run_context(run_id: str, sampled: bool = True) -> SpanContext:
     """The span context of run `run_id`'s span (whether or not it is recorded yet)."""
     trace_id, span_id = run_trace(run_id)
-    return SpanContext(trace_id, span_id, is_remote=True, trace_flags=SAMPLED)
+    return SpanContext(trace_id, span_id, is_remote=True,
+                       trace_flags=SAMPLED if sampled else TraceFlags(TraceFlags.DEFAULT))
+
+
+class _Ratio(TraceIdRatioBased):
+    """Samples by trace id, as the standard ratio sampler; also tells whether a run's
+    trace is sampled, so every process (server, worker) decides alike for a run."""
+
+    def sampled(self, trace_id: int) -> bool:
+        return trace_id & self.TRACE_ID_LIMIT < self.bound
 
 
 class Tracing:
     """The tracer of one application and what it remembers of the runs it follows."""
 
-    def __init__(self, kind: str, endpoint: str, service: str) -> None:
+    def __init__(self, kind: str, endpoint: str, service: str, ratio: float = 1.0) -> None:
+        """`ratio`: the share of traces recorded (by trace id: a run's whole trace, or
+        none of it; a request carrying a `traceparent` follows its caller's choice)."""
         self.exporter = _exporter(kind, endpoint)
         self._ids = _Ids()
+        self._ratio = _Ratio(ratio)
         self.provider = TracerProvider(resource=Resource.create({"service.name": service}),
-                                       id_generator=self._ids, shutdown_on_exit=False)
+                                       id_generator=self._ids, shutdown_on_exit=False,
+                                       sampler=ParentBased(self._ratio))
+        self._run_context = functools.lru_cache(maxsize=1024)(self._run_context_of)
         processor = (BatchSpanProcessor(self.exporter) if kind == "otlp"
                      else SimpleSpanProcessor(self.exporter))
         self.provider.add_span_processor(processor)
@@ -125,7 +139,12 @@ class Tracing:
     def attempt(self, run: RunRecord, ctx: JobContext) -> AbstractAsyncContextManager[None]:
         """The span of one attempt (of one step of a job), a child of its run's span; its
         trace context is bound to log lines and to what executors send out."""
-        return _Attempt(self.tracer, run, ctx)
+        return _Attempt(self.tracer, run, ctx, self._run_context(run.id))
+
+    def _run_context_of(self, run_id: str) -> SpanContext:
+        """The context of a run's span, flagged sampled when its trace id is (kept for
+        the latest runs by `_run_context`: every attempt of a fan-out asks)."""
+        return run_context(run_id, self._ratio.sampled(run_trace(run_id)[0]))
 
     # ------------------------------------------------------------------ store
 
@@ -208,16 +227,17 @@ class _Attempt:
     the attempt runs; a failure is recorded on it, as `start_as_current_span` does. A class
     rather than generator-based managers: it runs around every attempt."""
 
-    __slots__ = ("bound", "ctx", "run", "span", "token", "tracer")
+    __slots__ = ("bound", "ctx", "parent", "run", "span", "token", "tracer")
 
-    def __init__(self, tracer: trace.Tracer, run: RunRecord, ctx: JobContext) -> None:
-        self.tracer, self.run, self.ctx = tracer, run, ctx
+    def __init__(self, tracer: trace.Tracer, run: RunRecord, ctx: JobContext,
+                 parent: SpanContext) -> None:
+        self.tracer, self.run, self.ctx, self.parent = tracer, run, ctx, parent
 
     async def __aenter__(self) -> None:
         run, ctx = self.run, self.ctx
         span = self.span = self.tracer.start_span(
             f"job {ctx.job}", context=trace.set_span_in_context(
-                trace.NonRecordingSpan(run_context(run.id))),
+                trace.NonRecordingSpan(self.parent)),
             attributes={"baseshift.run_id": run.id, "baseshift.workflow": run.workflow,
                         "baseshift.job": ctx.job, "baseshift.attempt": ctx.attempt})
         self.token = otel_context.attach(trace.set_span_in_context(span))

@@ -193,6 +193,33 @@ async def test_a_failed_attempt_is_an_error_span_and_a_cancelled_one_is_not(
     assert not spans["job gone"].events
 
 
+async def test_a_sample_ratio_records_whole_runs_chosen_by_their_trace_id() -> None:
+    """Every process decides alike for a run (its trace id comes from the run id): a run's
+    attempts are all recorded, or none is, and an unrecorded one still passes its trace on
+    (flagged not sampled)."""
+    from baseshift.plugins.tracing.spans import Tracing
+
+    tracing = Tracing("memory", "", "sampled", 0.5)
+    ids = [f"run-{i}" for i in range(40)]
+    sent: dict[str, str | None] = {}
+    try:
+        for run_id in ids:
+            run = RunRecord(run_id, "w", "1.0.0", "", "", {})
+            for attempt in (1, 2):
+                async with tracing.attempt(run, JobContext(run_id, "j", attempt, {})):
+                    sent[run_id] = traceparent()
+        recorded = [s.attributes["baseshift.run_id"]  # type: ignore[index]
+                    for s in tracing.exporter.get_finished_spans()]  # type: ignore[attr-defined]
+    finally:
+        tracing.close()
+    chosen = [r for r in ids if run_trace(r)[0] % 2**64 < 2**63]
+    assert 0 < len(chosen) < len(ids)
+    assert recorded == [r for r in chosen for _ in (1, 2)]
+    for run_id in ids:
+        assert (sent[run_id] or "").startswith(f"00-{run_trace_id(run_id)}-")
+        assert (sent[run_id] or "").endswith("-01" if run_id in chosen else "-00")
+
+
 def test_tracing_configured_without_the_extra_names_the_pip_command(
         make_client: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
     from baseshift.core.app.application import BaseShift
@@ -206,7 +233,9 @@ def test_tracing_configured_without_the_extra_names_the_pip_command(
 
 
 @pytest.mark.parametrize("options", [{"exporter": "jaeger"}, {"endpoint": "collector:4318"},
-                                     {"exporter": "memory", "trace_url": "https://x/"}])
+                                     {"exporter": "memory", "trace_url": "https://x/"},
+                                     {"exporter": "memory", "sample_ratio": 1.5},
+                                     {"exporter": "memory", "sample_ratio": 0}])
 def test_a_wrong_tracing_option_fails_the_start(options: dict[str, str]) -> None:
     from baseshift.core.app.application import BaseShift
     from baseshift.core.settings import Settings
