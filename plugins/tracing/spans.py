@@ -234,12 +234,15 @@ class _Attempt:
         self.tracer, self.run, self.ctx, self.parent = tracer, run, ctx, parent
 
     async def __aenter__(self) -> None:
-        run, ctx = self.run, self.ctx
-        span = self.span = self.tracer.start_span(
-            f"job {ctx.job}", context=trace.set_span_in_context(
-                trace.NonRecordingSpan(self.parent)),
-            attributes={"baseshift.run_id": run.id, "baseshift.workflow": run.workflow,
-                        "baseshift.job": ctx.job, "baseshift.attempt": ctx.attempt})
+        run, ctx, parent = self.run, self.ctx, self.parent
+        # A run not sampled: its attempts pass the run's (unsampled) context on as it is;
+        # asking the sampler would only say no, at a third of a span's cost.
+        span = self.span = trace.NonRecordingSpan(parent) if not parent.trace_flags.sampled \
+            else self.tracer.start_span(
+                f"job {ctx.job}", context=trace.set_span_in_context(
+                    trace.NonRecordingSpan(parent)),
+                attributes={"baseshift.run_id": run.id, "baseshift.workflow": run.workflow,
+                            "baseshift.job": ctx.job, "baseshift.attempt": ctx.attempt})
         self.token = otel_context.attach(trace.set_span_in_context(span))
         here = span.get_span_context()
         self.bound = (log_bound(trace_id=f"{here.trace_id:032x}",
