@@ -431,7 +431,6 @@ CHILD = textwrap.dedent("""
     import asyncio, sys, time
     from baseshift.core.records import AttemptRecord, Changes, JobRecord, RunRecord, RunSnapshot
     from baseshift.core.states import JobState, RunState
-from baseshift.core.storecalls import ObservedStore
     from baseshift.plugins.storage.sqlite_store import SQLiteStateStore
 
     async def main() -> None:
