@@ -6,8 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import (
+    AbstractAsyncContextManager,
+    AsyncExitStack,
+    asynccontextmanager,
+    nullcontext,
+)
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, Protocol
 
@@ -259,11 +264,8 @@ class AttemptRunner:
 
     async def _execute(self, uses: str, ctx: JobContext, run: RunRecord) -> JobResult:
         executor = self.executors[uses]
-        wrappers = self.hooks.job_wrappers(run, ctx)
         try:
-            async with asyncio.timeout(ctx.timeout), AsyncExitStack() as stack:
-                for wrapper in wrappers:
-                    await stack.enter_async_context(wrapper)
+            async with asyncio.timeout(ctx.timeout), _around(self.hooks.job_wrappers(run, ctx)):
                 result = await executor.execute(ctx)
         except TimeoutError:
             raise JobTimeout(f"timed out after {_seconds(ctx.timeout)}") from None
@@ -273,6 +275,26 @@ class AttemptRunner:
 
 
 _PLAIN = frozenset({type(None), bool, int, float, str})
+_UNWRAPPED: AbstractAsyncContextManager[None] = nullcontext()
+
+
+def _around(wrappers: list[AbstractAsyncContextManager[None]]
+            ) -> AbstractAsyncContextManager[object]:
+    """The job wrappers as one context manager, entered in order and exited in reverse. An
+    exit stack only for several: it runs around every attempt, and most have one or none."""
+    if not wrappers:
+        return _UNWRAPPED
+    if len(wrappers) == 1:
+        return wrappers[0]
+    return _stacked(wrappers)
+
+
+@asynccontextmanager
+async def _stacked(wrappers: list[AbstractAsyncContextManager[None]]) -> AsyncIterator[None]:
+    async with AsyncExitStack() as stack:
+        for wrapper in wrappers:
+            await stack.enter_async_context(wrapper)
+        yield
 
 
 class NotRetryable(ExecutionError):

@@ -52,7 +52,8 @@ class Hooks:
         Call again after registering plugins (`configure` implementations may register
         helper objects of their own)."""
         self._observers = bool(self.pm.hook.track_event.get_hookimpls())
-        self._wrappers = bool(self.pm.hook.job_wrapper.get_hookimpls())
+        self._wrappers: list[tuple[Callable[..., Any], tuple[str, ...]]] = [
+            (impl.function, impl.argnames) for impl in self._impls("job_wrapper")]
 
     def configure(self) -> None:
         self.pm.hook.configure(baseshift=self.baseshift)
@@ -103,10 +104,16 @@ class Hooks:
 
     def job_wrappers(self, run: RunRecord,
                      ctx: JobContext) -> list[AbstractAsyncContextManager[None]]:
-        if not self._wrappers:
-            return []
-        results = self.pm.hook.job_wrapper(baseshift=self.baseshift, run=run, ctx=ctx)
-        return [r for r in results if r is not None]
+        """The wrappers of one attempt, in pluggy's order (the last registered first). The
+        implementations are called directly, as `_call` does, not through pluggy: this runs
+        for every attempt, and a pluggy call costs more than most wrappers."""
+        found: list[AbstractAsyncContextManager[None]] = []
+        given = {"baseshift": self.baseshift, "run": run, "ctx": ctx}
+        for function, argnames in self._wrappers:
+            wrapper = function(**{name: given[name] for name in argnames})
+            if wrapper is not None:
+                found.append(wrapper)
+        return found
 
     async def track_event(self, event: Event) -> None:
         """Tell every observer; an observer's exception is logged, never propagated."""

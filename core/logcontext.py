@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from types import MappingProxyType
 
 from .masking import Masker
@@ -29,12 +29,23 @@ def log_fields() -> Mapping[str, object]:
 def log_bound(**fields: object) -> Iterator[None]:
     """Add `fields` to every line logged until the block ends (a None value is left out);
     tasks started inside inherit them."""
-    token = _FIELDS.set(MappingProxyType(
-        {**_FIELDS.get(), **{k: v for k, v in fields.items() if v is not None}}))
+    token = fields_added(fields)
     try:
         yield
     finally:
-        _FIELDS.reset(token)
+        fields_removed(token)
+
+
+def fields_added(fields: Mapping[str, object]) -> Token[Mapping[str, object]]:
+    """`log_bound` without a block, for code that runs around every attempt and cannot
+    afford a generator: add `fields` until `fields_removed(token)`."""
+    return _FIELDS.set(MappingProxyType(
+        {**_FIELDS.get(), **{k: v for k, v in fields.items() if v is not None}}))
+
+
+def fields_removed(token: Token[Mapping[str, object]]) -> None:
+    """Undo the `fields_added` that returned `token`."""
+    _FIELDS.reset(token)
 
 
 def log_masker() -> Masker | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Callable, Iterator
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 
 from .stash import StashKey
 
@@ -36,11 +36,22 @@ def traceparent() -> str | None:
 @contextlib.contextmanager
 def traceparent_bound(value: str) -> Iterator[None]:
     """Make `value` the current `traceparent` until the block ends."""
-    token = _TRACEPARENT.set(value)
+    token = traceparent_set(value)
     try:
         yield
     finally:
-        _TRACEPARENT.reset(token)
+        traceparent_reset(token)
+
+
+def traceparent_set(value: str) -> Token[str | None]:
+    """`traceparent_bound` without a block, for the span around every attempt (a generator
+    costs more than the binding): `value` is current until `traceparent_reset(token)`."""
+    return _TRACEPARENT.set(value)
+
+
+def traceparent_reset(token: Token[str | None]) -> None:
+    """Undo the `traceparent_set` that returned `token`."""
+    _TRACEPARENT.reset(token)
 
 
 @contextlib.contextmanager

@@ -10,6 +10,7 @@ that started the run when the same process served it.
 from __future__ import annotations
 
 import functools
+import random
 from collections import OrderedDict
 from collections.abc import Awaitable, Iterator
 from contextlib import (
@@ -18,6 +19,7 @@ from contextlib import (
     contextmanager,
 )
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
@@ -37,9 +39,11 @@ from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode,
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from baseshift.core.events import RunStateChanged
-from baseshift.core.logcontext import log_bound
+from baseshift.core.logcontext import fields_added, fields_removed
 from baseshift.core.states import RunState
-from baseshift.core.tracecontext import run_trace, traceparent_bound
+from baseshift.core.tracecontext import run_trace, traceparent_reset, traceparent_set
+
+from .quick import QuickSpan, SpanSink
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -56,6 +60,8 @@ SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 RPC_SERVICE = "jobexecution.JobExecutor"
 """The gRPC service whose calls have spans (plugins/grpc)."""
 _PROPAGATOR = TraceContextTextMapPropagator()
+SCOPE = "baseshift"
+"""The instrumentation scope of every span made here."""
 DB_SYSTEMS = {"sqlite": "sqlite", "postgres": "postgresql"}
 """The OpenTelemetry `db.system.name` of the builtin SQL stores."""
 
@@ -117,11 +123,12 @@ class Tracing:
         self.provider = TracerProvider(resource=Resource.create({"service.name": service}),
                                        id_generator=self._ids, shutdown_on_exit=False,
                                        sampler=ParentBased(self._ratio))
-        self._run_context = functools.lru_cache(maxsize=1024)(self._run_context_of)
+        self._run_trace = functools.lru_cache(maxsize=1024)(self._run_trace_of)
         processor = (BatchSpanProcessor(self.exporter) if kind == "otlp"
                      else SimpleSpanProcessor(self.exporter))
         self.provider.add_span_processor(processor)
-        self.tracer = self.provider.get_tracer("baseshift")
+        self.tracer = self.provider.get_tracer(SCOPE)
+        self.sink = SpanSink(processor, self.provider.resource, SCOPE)
         self._started: OrderedDict[str, float] = OrderedDict()
         self._requests: OrderedDict[str, SpanContext] = OrderedDict()
 
@@ -139,12 +146,17 @@ class Tracing:
     def attempt(self, run: RunRecord, ctx: JobContext) -> AbstractAsyncContextManager[None]:
         """The span of one attempt (of one step of a job), a child of its run's span; its
         trace context is bound to log lines and to what executors send out."""
-        return _Attempt(self.tracer, run, ctx, self._run_context(run.id))
+        return _Attempt(self.sink, run, ctx, self._run_trace(run.id))
 
-    def _run_context_of(self, run_id: str) -> SpanContext:
-        """The context of a run's span, flagged sampled when its trace id is (kept for
-        the latest runs by `_run_context`: every attempt of a fan-out asks)."""
-        return run_context(run_id, self._ratio.sampled(run_trace(run_id)[0]))
+    def _run_trace_of(self, run_id: str) -> _RunTrace:
+        """What the attempts of run `run_id` share of its trace (kept for the latest runs
+        by `_run_trace`: every attempt of a fan-out asks)."""
+        trace_id, span_id = run_trace(run_id)
+        parent = run_context(run_id, self._ratio.sampled(trace_id))
+        trace_hex, span_hex = f"{trace_id:032x}", f"{span_id:016x}"
+        return _RunTrace(parent, trace.NonRecordingSpan(parent), trace_hex,
+                         {"trace_id": trace_hex, "span_id": span_hex},
+                         traceparent_of(parent))
 
     # ------------------------------------------------------------------ store
 
@@ -222,45 +234,77 @@ class Tracing:
         span.end(end_time=_nanoseconds(event.at))
 
 
+@dataclass(frozen=True, slots=True)
+class _RunTrace:
+    """What every attempt of one run shares of its trace, worked out once per run: the run
+    span's context (its parent, flagged sampled or not), and for an attempt of a run not
+    sampled, which makes no span, all it binds: the run span as current span, its ids as
+    log fields, its `traceparent`."""
+
+    parent: SpanContext
+    parent_span: trace.NonRecordingSpan
+    trace_hex: str
+    fields: dict[str, object]
+    traceparent: str
+
+
 class _Attempt:
     """The span of one attempt, current (and bound to log lines and to `traceparent`) while
-    the attempt runs; a failure is recorded on it, as `start_as_current_span` does. A class
-    rather than generator-based managers: it runs around every attempt."""
+    the attempt runs; a failure is recorded on it, as `start_as_current_span` does.
 
-    __slots__ = ("bound", "ctx", "parent", "run", "span", "token", "tracer")
+    It runs around every attempt, so it costs as little as it can: a run not sampled makes
+    no span at all (its attempts pass the run's unsampled context on, as the sampler would
+    have decided: by the run's trace id), and a sampled one a `QuickSpan` (quick.py). The
+    bindings are ContextVar tokens, not nested context managers."""
 
-    def __init__(self, tracer: trace.Tracer, run: RunRecord, ctx: JobContext,
-                 parent: SpanContext) -> None:
-        self.tracer, self.run, self.ctx, self.parent = tracer, run, ctx, parent
+    __slots__ = ("ctx", "run", "sink", "span", "tokens", "trace")
+
+    def __init__(self, sink: SpanSink, run: RunRecord, ctx: JobContext,
+                 run_trace: _RunTrace) -> None:
+        self.sink, self.run, self.ctx, self.trace = sink, run, ctx, run_trace
 
     async def __aenter__(self) -> None:
-        run, ctx, parent = self.run, self.ctx, self.parent
-        # A run not sampled: its attempts pass the run's (unsampled) context on as it is;
-        # asking the sampler would only say no, at a third of a span's cost.
-        span = self.span = trace.NonRecordingSpan(parent) if not parent.trace_flags.sampled \
-            else self.tracer.start_span(
-                f"job {ctx.job}", context=trace.set_span_in_context(
-                    trace.NonRecordingSpan(parent)),
-                attributes={"baseshift.run_id": run.id, "baseshift.workflow": run.workflow,
-                            "baseshift.job": ctx.job, "baseshift.attempt": ctx.attempt})
-        self.token = otel_context.attach(trace.set_span_in_context(span))
-        here = span.get_span_context()
-        self.bound = (log_bound(trace_id=f"{here.trace_id:032x}",
-                                span_id=f"{here.span_id:016x}"),
-                      traceparent_bound(traceparent_of(here)))
-        for manager in self.bound:  # neither can fail to enter: each sets a ContextVar
-            manager.__enter__()
+        run_trace = self.trace
+        parent = run_trace.parent
+        span: trace.Span
+        if parent.trace_flags.sampled:
+            run, ctx = self.run, self.ctx
+            span_id = _span_id()
+            span = QuickSpan(
+                self.sink, f"job {ctx.job}",
+                SpanContext(parent.trace_id, span_id, is_remote=False, trace_flags=SAMPLED),
+                parent, {"baseshift.run_id": run.id, "baseshift.workflow": run.workflow,
+                         "baseshift.job": ctx.job, "baseshift.attempt": ctx.attempt})
+            span_hex = f"{span_id:016x}"
+            fields: dict[str, object] = {"trace_id": run_trace.trace_hex, "span_id": span_hex}
+            header = f"00-{run_trace.trace_hex}-{span_hex}-01"
+        else:
+            span, fields, header = run_trace.parent_span, run_trace.fields, run_trace.traceparent
+        self.span = span
+        # none of these can fail: each sets a ContextVar
+        self.tokens = (otel_context.attach(trace.set_span_in_context(span)),
+                       fields_added(fields), traceparent_set(header))
 
     async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
-        for manager in reversed(self.bound):
-            manager.__exit__(None, None, None)
-        otel_context.detach(self.token)
+        context, fields, header = self.tokens
+        traceparent_reset(header)
+        fields_removed(fields)
+        otel_context.detach(context)
         span = self.span
+        if not span.is_recording():  # a run not sampled
+            return
         if isinstance(exc, Exception):
             span.record_exception(exc)
             span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
         span.end()
+
+
+def _span_id() -> int:
+    """A random span id, never the invalid 0 (as the SDK's `RandomIdGenerator`)."""
+    while not (span_id := random.getrandbits(64)):
+        pass
+    return span_id
 
 
 def _rpc(method: str) -> dict[str, str]:
