@@ -29,7 +29,7 @@ def log_fields() -> Mapping[str, object]:
 def log_bound(**fields: object) -> Iterator[None]:
     """Add `fields` to every line logged until the block ends (a None value is left out);
     tasks started inside inherit them."""
-    token = fields_added(fields)
+    token = fields_added({k: v for k, v in fields.items() if v is not None})
     try:
         yield
     finally:
@@ -38,9 +38,9 @@ def log_bound(**fields: object) -> Iterator[None]:
 
 def fields_added(fields: Mapping[str, object]) -> Token[Mapping[str, object]]:
     """`log_bound` without a block, for code that runs around every attempt and cannot
-    afford a generator: add `fields` until `fields_removed(token)`."""
-    return _FIELDS.set(MappingProxyType(
-        {**_FIELDS.get(), **{k: v for k, v in fields.items() if v is not None}}))
+    afford a generator: add `fields` (no None value among them) until
+    `fields_removed(token)`."""
+    return _FIELDS.set(MappingProxyType({**_FIELDS.get(), **fields}))
 
 
 def fields_removed(token: Token[Mapping[str, object]]) -> None:

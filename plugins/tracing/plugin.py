@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from baseshift.core.config import option
 from baseshift.core.errors import ConfigError
+from baseshift.core.events import RunStateChanged
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.storecalls import ObservedStore
 from baseshift.core.tracecontext import TRACE_URL
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable
 
     from baseshift.core.appface import App
-    from baseshift.core.events import Event
     from baseshift.core.protocols import JobContext
     from baseshift.core.records import RunRecord
 
@@ -96,7 +96,11 @@ class _Spans:
 
     @hookimpl
     def track_event(self, baseshift: App, event: Event) -> Awaitable[None] | None:
-        return self.tracing.observe(baseshift, event)  # a coroutine only when a run ends
+        """Only a run's events matter (a coroutine when it ends): a job's, several times
+        as many, are left at once."""
+        if not isinstance(event, RunStateChanged):
+            return None
+        return self.tracing.observe(baseshift, event)
 
 
 @hookimpl

@@ -154,7 +154,8 @@ class Tracing:
         trace_id, span_id = run_trace(run_id)
         parent = run_context(run_id, self._ratio.sampled(trace_id))
         trace_hex, span_hex = f"{trace_id:032x}", f"{span_id:016x}"
-        return _RunTrace(parent, trace.NonRecordingSpan(parent), trace_hex,
+        return _RunTrace(parent, bool(parent.trace_flags.sampled),
+                         trace.NonRecordingSpan(parent), trace_hex,
                          {"trace_id": trace_hex, "span_id": span_hex},
                          traceparent_of(parent))
 
@@ -242,6 +243,7 @@ class _RunTrace:
     log fields, its `traceparent`."""
 
     parent: SpanContext
+    sampled: bool
     parent_span: trace.NonRecordingSpan
     trace_hex: str
     fields: dict[str, object]
@@ -265,10 +267,9 @@ class _Attempt:
 
     async def __aenter__(self) -> None:
         run_trace = self.trace
-        parent = run_trace.parent
         span: trace.Span
-        if parent.trace_flags.sampled:
-            run, ctx = self.run, self.ctx
+        if run_trace.sampled:
+            run, ctx, parent = self.run, self.ctx, run_trace.parent
             span_id = _span_id()
             span = QuickSpan(
                 self.sink, f"job {ctx.job}",
@@ -292,7 +293,7 @@ class _Attempt:
         fields_removed(fields)
         otel_context.detach(context)
         span = self.span
-        if not span.is_recording():  # a run not sampled
+        if span is self.trace.parent_span:  # a run not sampled: no span
             return
         if isinstance(exc, Exception):
             span.record_exception(exc)
