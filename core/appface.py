@@ -6,7 +6,7 @@ so naming the class would tie them in a circle. `BaseShift` is checked against t
 (core/app/application.py), so the two cannot drift apart."""
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -38,6 +38,8 @@ class Catalog(Protocol):
     file_templates: tuple[FileTemplate, ...]
     generation: int
     """Counts the reloads that changed something, so a reader can tell its view is stale."""
+    reload_listeners: list[Callable[[str], None]]
+    """Told `"failed"` (a reload raised) or `"broken"` (a file does not check) per reload."""
 
     def entries(self) -> list[WorkflowEntry]: ...
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -30,6 +30,11 @@ RELOAD_INTERVAL = 1.0
 
 
 Fingerprint = tuple[tuple[str, int, int], ...]
+
+RELOAD_FAILED = "failed"
+"""A reload that raised: the workflows of the previous load stay in place."""
+RELOAD_BROKEN = "broken"
+"""A reload that finished with at least one file that does not check."""
 
 
 class CatalogHost(Checks, Protocol):
@@ -63,6 +68,9 @@ class WorkflowCatalog:
         """Incremented on every reload, so views can tell that the catalog changed."""
         self._environment: tuple[int, str] | None = None
         """The digest of what a text is checked against, and the generation it is of."""
+        self.reload_listeners: list[Callable[[str], None]] = []
+        """Called with `RELOAD_FAILED` or `RELOAD_BROKEN` after a (re)load that went wrong
+        (the metrics count them); a listener that raises is logged and skipped."""
 
     # ------------------------------------------------------------ reading
 
@@ -146,10 +154,23 @@ class WorkflowCatalog:
         seen = self._fingerprint()
         if seen == self._seen and not force:
             return False
-        self._load(await self._stored_templates())
+        try:
+            self._load(await self._stored_templates())
+        except Exception:
+            self._tell(RELOAD_FAILED)
+            raise
         self._seen = seen
         self.generation += 1
+        if self.summary()[1]:
+            self._tell(RELOAD_BROKEN)
         return True
+
+    def _tell(self, outcome: str) -> None:
+        for listener in self.reload_listeners:
+            try:
+                listener(outcome)
+            except Exception:  # an observer never stops a reload
+                log.exception("a reload listener failed")
 
     async def watch(self, interval: float = RELOAD_INTERVAL) -> None:
         """Reload on change until cancelled; a failing reload is logged and retried."""

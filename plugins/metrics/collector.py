@@ -7,7 +7,6 @@ workflow a name from the loaded catalog, capped at `max_workflows` distinct valu
 """
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
@@ -18,6 +17,7 @@ from prometheus_client.registry import Collector
 from baseshift.core.config import option
 from baseshift.core.diagnostics import Severity
 from baseshift.core.events import Event, JobStateChanged, RunStateChanged
+from baseshift.core.readyjobs import ReadyJobs, ready_jobs_of
 from baseshift.core.stash import StashKey
 from baseshift.core.states import JobState, RunState
 
@@ -51,6 +51,8 @@ def metrics_of(bs: App) -> Metrics:
 
 
 QUEUE_STATES = ("queued", "leased", "done")
+RELOAD_REASONS = ("failed", "broken")
+"""The `reason` label of `baseshift_reload_errors_total` (core/app/catalog.py's outcomes)."""
 
 
 @runtime_checkable
@@ -101,12 +103,19 @@ class Metrics:
                                          "Job attempts this process executed",
                                          ["workflow"], buckets=RUN_BUCKETS, registry=r)
         self.in_flight = Gauge("baseshift_attempts_in_flight",
-                               "Job attempts executing in this process now", registry=r)
+                               "Job attempts executing in this process now", registry=r,
+                               multiprocess_mode="livesum")
+        self.reload_errors = Counter("baseshift_reload_errors_total",
+                                     "Workflow folder (re)loads that raised (reason=failed) "
+                                     "or left a file that does not check (reason=broken)",
+                                     ["reason"], registry=r)
+        for reason in RELOAD_REASONS:
+            self.reload_errors.labels(reason)  # both series exist from the start, at 0
         self._run_workflow: dict[str, str] = {}
         self._run_started: dict[str, float] = {}
         self._job_started: dict[tuple[str, str], float] = {}
-        self.ready: dict[tuple[str, str], float] = {}
-        """(run id, job) -> when it became READY, until it starts or ends."""
+        self.ready = ReadyJobs() if bs is None else ready_jobs_of(bs.stash)
+        """Jobs ready but not started (the application's, shared with the Insights)."""
         self.queue: QueueGauges | None = None
         self.queue_depth: dict[str, int] | None = None
         """Read from the queue by `refresh` before each scrape (None: no such queue)."""
@@ -124,6 +133,10 @@ class Metrics:
         self._workflows.add(name)
         return name
 
+    def reloaded_badly(self, reason: str) -> None:
+        """A catalog reload listener: count a reload that failed or left broken files."""
+        self.reload_errors.labels(reason if reason in RELOAD_REASONS else OTHER).inc()
+
     async def refresh(self) -> None:
         """Read what only an await can (the queue's depth) before a scrape."""
         if self.queue is not None:
@@ -132,6 +145,7 @@ class Metrics:
     # ------------------------------------------------------------ events
 
     def observe(self, event: Event) -> None:
+        self.ready.observe(event)
         match event:
             case RunStateChanged():
                 self._run(event)
@@ -150,17 +164,11 @@ class Metrics:
         started = self._run_started.pop(e.run_id, None)
         if started is not None:
             self.run_seconds.labels(workflow).observe(max(0.0, e.at - started))
-        for key in [k for k in self.ready if k[0] == e.run_id] if self.ready else ():
-            del self.ready[key]
 
     def _job(self, e: JobStateChanged) -> None:
         workflow = self._run_workflow.get(e.run_id, UNKNOWN)
         self.jobs.labels(workflow, e.new.value).inc()
         key = (e.run_id, e.job)
-        if e.new is JobState.READY:
-            _keep(self.ready, key, e.at)
-            return
-        self.ready.pop(key, None)
         if e.new is JobState.RUNNING:
             _keep(self._job_started, key, e.at)
         elif e.new.finished or e.new is JobState.RETRYING:
@@ -192,10 +200,9 @@ class _Live(Collector):
         ready = self.metrics.ready
         yield GaugeMetricFamily("baseshift_jobs_ready", "Jobs ready to start but not started",
                                 value=len(ready))
-        lag = max(0.0, time.time() - min(ready.values())) if ready else 0.0
         yield GaugeMetricFamily("baseshift_scheduler_lag_seconds",
                                 "How long the oldest ready job has waited to start",
-                                value=lag)
+                                value=ready.lag())
         yield GaugeMetricFamily("baseshift_workflow_errors",
                                 "Errors in the workflow folder at its last (re)load",
                                 value=_catalog_errors(self.bs))

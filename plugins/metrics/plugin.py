@@ -94,12 +94,15 @@ async def _timed(m: Metrics, workflow: str) -> AsyncIterator[None]:
 
 @hookimpl
 def startup(baseshift: App) -> None:
-    """Note the queue when it reports its depth; in a process that serves no HTTP API (a
-    worker), serve `/metrics` on the loopback port `[plugins.metrics] port` when one is
-    set."""
+    """Note the queue when it reports its depth, listen for the catalog's bad reloads; in
+    a process that serves no HTTP API (a worker), serve `/metrics` on the loopback port
+    `[plugins.metrics] port` when one is set."""
+    metrics = metrics_of(baseshift)
     queue = baseshift.queue
     if isinstance(queue, QueueGauges):
-        metrics_of(baseshift).queue = queue
+        metrics.queue = queue
+    if metrics.reloaded_badly not in baseshift.catalog.reload_listeners:
+        baseshift.catalog.reload_listeners.append(metrics.reloaded_badly)
     port = option(baseshift.settings, OPTIONS, "port", 0)
     if not port or baseshift.stash.get(SERVING) or PORT_SERVER in baseshift.stash:
         return
