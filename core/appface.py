@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     import pluggy
 
-    from .cache import Cache, JSONValue
+    from .cache import Cache, CacheStats, JSONValue
     from .compiled import CheckEnv, Compiled, FileTemplate, WorkflowEntry
     from .diagnostics import Diagnostic
     from .engine import Engine
@@ -44,6 +44,10 @@ class Catalog(Protocol):
     def entries(self) -> list[WorkflowEntry]: ...
 
     def log_summary(self, what: str) -> None: ...
+
+    def plan_stats(self) -> CacheStats:
+        """Hits and misses of the compiled files a reload kept (core/app/plan_memo.py)."""
+        ...
 
     def get(self, name: str) -> WorkflowEntry: ...
 

@@ -11,13 +11,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from ..cache import Cache, JSONValue
+from ..cache import Cache, CacheStats, JSONValue
 from ..compiled import Compiled, FileTemplate, WorkflowEntry
 from ..diagnostics import Diagnostic, Severity
 from ..errors import DSLError, NotFound, StoreError
 from ..plan import Plan, TemplateSpec
 from .compile_cache import TTL, answer, compiled_key
 from .loader import Checks, duplicate_workflow, folder_files, load_folder, make_importable
+from .plan_memo import PlanMemo
 from .template_files import is_template_file
 
 if TYPE_CHECKING:
@@ -68,6 +69,8 @@ class WorkflowCatalog:
         """Incremented on every reload, so views can tell that the catalog changed."""
         self._environment: tuple[int, str] | None = None
         """The digest of what a text is checked against, and the generation it is of."""
+        self.plans = PlanMemo(baseshift.check_digest)
+        """The files compiled by the last load, so a reload recompiles only changed ones."""
         self.reload_listeners: list[Callable[[str], None]] = []
         """Called with `RELOAD_FAILED` or `RELOAD_BROKEN` after a (re)load that went wrong
         (the metrics count them); a listener that raises is logged and skipped."""
@@ -102,6 +105,10 @@ class WorkflowCatalog:
         files = "; ".join(f"{Path(p).name} ({len(found)} error{'s' if len(found) > 1 else ''}"
                           f", first: {_first(found)})" for p, found in sorted(errors.items()))
         return f"{line}; broken: {files}", broken
+
+    def plan_stats(self) -> CacheStats:
+        """The hits and misses of the compiled files kept between reloads (`plans`)."""
+        return self.plans.stats()
 
     def get(self, name: str) -> WorkflowEntry:
         entry = self._entries.get(name)
@@ -200,7 +207,7 @@ class WorkflowCatalog:
         # Only the store's templates are the application's: the folder's own are found again
         # by every load (kept here, they would clash with themselves on the next reload).
         self.bs.extra_templates = tuple(stored)
-        loaded = load_folder(self.bs, self.folder)
+        loaded = load_folder(self.bs, self.folder, memo=self.plans)
         self.file_templates = loaded.templates
         self.templates = (*stored, *(t.spec for t in loaded.templates))
         entries: dict[str, WorkflowEntry] = {}
