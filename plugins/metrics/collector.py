@@ -7,6 +7,7 @@ workflow a name from the loaded catalog, capped at `max_workflows` distinct valu
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
@@ -20,6 +21,8 @@ from baseshift.core.events import Event, JobStateChanged, RunStateChanged
 from baseshift.core.readyjobs import ReadyJobs, ready_jobs_of
 from baseshift.core.stash import StashKey
 from baseshift.core.states import JobState, RunState
+
+from .fleet import READY_SINCE, fleet_dir, fleet_registry, lag_family
 
 if TYPE_CHECKING:
     from baseshift.core.appface import App
@@ -46,7 +49,8 @@ def metrics_of(bs: App) -> Metrics:
     found = bs.stash.get(METRICS)
     if found is None:
         found = bs.stash[METRICS] = Metrics(
-            bs, max_workflows=option(bs.settings, OPTIONS, "max_workflows", MAX_WORKFLOWS))
+            bs, max_workflows=option(bs.settings, OPTIONS, "max_workflows", MAX_WORKFLOWS),
+            fleet=fleet_dir())
     return found
 
 
@@ -70,14 +74,20 @@ RUN_BUCKETS = (.1, .5, 1, 5, 15, 30, 60, 300, 900, 1800, 3600, 3 * 3600, 12 * 36
 
 class Metrics:
     """Counters, histograms and gauges of one application, fed by the HTTP middleware,
-    `track_event` and `job_wrapper`; scrape-time values come from `_Live`."""
+    `track_event` and `job_wrapper`; scrape-time values come from `_Ready` and `_Live`.
 
-    def __init__(self, bs: App | None = None, *, max_workflows: int = MAX_WORKFLOWS) -> None:
+    With `fleet` (a directory shared by the processes of `serve --processes N`, fleet.py),
+    every value is written there too and a scrape answers the sum of every process's."""
+
+    def __init__(self, bs: App | None = None, *, max_workflows: int = MAX_WORKFLOWS,
+                 fleet: str | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.max_workflows = max_workflows
+        self.fleet = fleet
         self._workflows: set[str] = set()
         r = self.registry
-        ProcessCollector(registry=r)  # process_cpu_seconds_total, _resident_memory_bytes, …
+        if fleet is None:  # one process's own figures: meaningless summed over a fleet
+            ProcessCollector(registry=r)  # process_cpu_seconds_total, _resident_memory_bytes
         self.requests = Counter("http_requests_total", "HTTP requests answered",
                                 ["method", "endpoint", "status"], registry=r)
         self.request_seconds = Histogram("request_duration_seconds",
@@ -119,8 +129,23 @@ class Metrics:
         self.queue: QueueGauges | None = None
         self.queue_depth: dict[str, int] | None = None
         """Read from the queue by `refresh` before each scrape (None: no such queue)."""
-        if bs is not None:
-            self.registry.register(_Live(bs, self))
+        self.live = _Live(bs, self) if bs is not None else None
+        if fleet is None:
+            r.register(_Ready(self))
+            if self.live is not None:
+                r.register(self.live)
+            return
+        # written at each change, since another process may answer the scrape
+        self.fleet_ready = Gauge("baseshift_jobs_ready", _READY_HELP,
+                                 multiprocess_mode="livesum", registry=None)
+        self.fleet_since = Gauge(READY_SINCE, "When this process's oldest ready job became "
+                                 "ready", multiprocess_mode="livemin", registry=None)
+        self.fleet_since.set(math.inf)
+        self._fleet = fleet_registry(fleet, *(() if self.live is None else (self.live,)))
+
+    def exposition(self) -> CollectorRegistry:
+        """What a scrape answers: this process's registry, or the fleet's sums."""
+        return self.registry if self.fleet is None else self._fleet
 
     # ------------------------------------------------------------ labels
 
@@ -151,6 +176,10 @@ class Metrics:
                 self._run(event)
             case JobStateChanged():
                 self._job(event)
+        if self.fleet is not None:
+            self.fleet_ready.set(len(self.ready))
+            oldest = self.ready.oldest()
+            self.fleet_since.set(math.inf if oldest is None else oldest)
 
     def _run(self, e: RunStateChanged) -> None:
         workflow = self.workflow(e.workflow)
@@ -185,9 +214,28 @@ def _keep(table: dict[K, V], key: K, value: V) -> None:
         table.pop(next(iter(table)))
 
 
+_READY_HELP = "Jobs ready to start but not started"
+
+
+class _Ready(Collector):
+    """Read when Prometheus scrapes one process: jobs ready but not started and the oldest
+    one's wait (scheduler lag)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        ready = self.metrics.ready
+        yield GaugeMetricFamily("baseshift_jobs_ready", _READY_HELP, value=len(ready))
+        yield lag_family(ready.oldest())
+
+
 class _Live(Collector):
-    """Values read when Prometheus scrapes: jobs ready but not started and the oldest one's
-    wait (scheduler lag), the catalog's errors."""
+    """Read when Prometheus scrapes, the same whichever process answers: the catalog's
+    workflows and errors, the PostgreSQL queue's depth."""
 
     def __init__(self, bs: App, metrics: Metrics) -> None:
         self.bs = bs
@@ -197,12 +245,6 @@ class _Live(Collector):
         return []
 
     def collect(self) -> Iterator[Metric]:
-        ready = self.metrics.ready
-        yield GaugeMetricFamily("baseshift_jobs_ready", "Jobs ready to start but not started",
-                                value=len(ready))
-        yield GaugeMetricFamily("baseshift_scheduler_lag_seconds",
-                                "How long the oldest ready job has waited to start",
-                                value=ready.lag())
         yield GaugeMetricFamily("baseshift_workflow_errors",
                                 "Errors in the workflow folder at its last (re)load",
                                 value=_catalog_errors(self.bs))

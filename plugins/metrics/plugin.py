@@ -109,7 +109,7 @@ def startup(baseshift: App) -> None:
     from prometheus_client import start_http_server
 
     server, thread = start_http_server(port, addr=LOOPBACK,
-                                       registry=metrics_of(baseshift).registry)
+                                       registry=metrics.exposition())
     baseshift.stash[PORT_SERVER] = (server, thread)
     log.info("metrics on http://%s:%d/metrics", LOOPBACK, server.server_port)
 

@@ -23,6 +23,12 @@ WAIT = 120.0
 """Upper bound for a process to start or a scrape to arrive; no test depends on speed."""
 
 
+def promtool(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run Prometheus's `promtool` (from the rules folder)."""
+    return subprocess.run(["promtool", *args], input=stdin, capture_output=True, text=True,
+                          cwd=RULES, timeout=WAIT)
+
+
 @contextmanager
 def serving(tmp_path: Path, flows: dict[str, str]) -> Iterator[str]:
     """A `baseshift serve` process (authentication off, loopback) with `flows` (name → text)."""
