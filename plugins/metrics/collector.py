@@ -55,6 +55,8 @@ def metrics_of(bs: App) -> Metrics:
 
 
 QUEUE_STATES = ("queued", "leased", "done")
+LEASE_EXPIRIES = "baseshift_queue_lease_expiries"
+LEASE_EXPIRIES_HELP = "Attempts of this server whose worker stopped renewing its lease"
 RELOAD_REASONS = ("failed", "broken")
 """The `reason` label of `baseshift_reload_errors_total` (core/app/catalog.py's outcomes)."""
 
@@ -129,6 +131,8 @@ class Metrics:
         self.queue: QueueGauges | None = None
         self.queue_depth: dict[str, int] | None = None
         """Read from the queue by `refresh` before each scrape (None: no such queue)."""
+        self._expiries: tuple[Counter, int] | None = None
+        """In a fleet: the shared lease-expiry counter and the count it has been told."""
         self.live = _Live(bs, self) if bs is not None else None
         if fleet is None:
             r.register(_Ready(self))
@@ -162,10 +166,28 @@ class Metrics:
         """A catalog reload listener: count a reload that failed or left broken files."""
         self.reload_errors.labels(reason if reason in RELOAD_REASONS else OTHER).inc()
 
+    def watch_queue(self, queue: QueueGauges) -> None:
+        """Report `queue`'s depth and lease expiries (in a fleet, the expiries go to the
+        shared files as they happen: the process that answers a scrape cannot read them)."""
+        if self.queue is queue:
+            return
+        self.queue = queue
+        if self.fleet is not None:
+            self._expiries = (Counter(LEASE_EXPIRIES, LEASE_EXPIRIES_HELP, registry=None), 0)
+
+    def _tell_expiries(self) -> None:
+        if self._expiries is not None and self.queue is not None:
+            counter, told = self._expiries
+            now = self.queue.lease_expiries
+            if now > told:
+                counter.inc(now - told)
+                self._expiries = (counter, now)
+
     async def refresh(self) -> None:
         """Read what only an await can (the queue's depth) before a scrape."""
         if self.queue is not None:
             self.queue_depth = await self.queue.depth()
+            self._tell_expiries()
 
     # ------------------------------------------------------------ events
 
@@ -177,6 +199,7 @@ class Metrics:
             case JobStateChanged():
                 self._job(event)
         if self.fleet is not None:
+            self._tell_expiries()
             self.fleet_ready.set(len(self.ready))
             oldest = self.ready.oldest()
             self.fleet_since.set(math.inf if oldest is None else oldest)
@@ -258,9 +281,9 @@ class _Live(Collector):
             for state in QUEUE_STATES:
                 depth.add_metric([state], m.queue_depth.get(state, 0))
             yield depth
-            yield CounterMetricFamily("baseshift_queue_lease_expiries",
-                                      "Attempts of this server whose worker stopped renewing "
-                                      "its lease", value=m.queue.lease_expiries)
+            if m.fleet is None:  # in a fleet, the shared files hold it (`watch_queue`)
+                yield CounterMetricFamily(LEASE_EXPIRIES, LEASE_EXPIRIES_HELP,
+                                          value=m.queue.lease_expiries)
 
 
 def _catalog_errors(bs: App) -> int:

@@ -48,11 +48,11 @@ class FleetCollector(Collector):
     gauge (min over live processes) answered as the scheduler lag."""
 
     def __init__(self, path: str) -> None:
-        self.inner = MultiProcessCollector(None, path=path)
+        self.inner = MultiProcessCollector(None, path=path)  # type: ignore[no-untyped-call]
 
     def collect(self) -> Iterator[Metric]:
         oldest: float | None = None
-        for family in self.inner.collect():
+        for family in self.inner.collect():  # type: ignore[no-untyped-call]
             if family.name != READY_SINCE:
                 yield family
                 continue

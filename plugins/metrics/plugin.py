@@ -100,7 +100,7 @@ def startup(baseshift: App) -> None:
     metrics = metrics_of(baseshift)
     queue = baseshift.queue
     if isinstance(queue, QueueGauges):
-        metrics.queue = queue
+        metrics.watch_queue(queue)
     if metrics.reloaded_badly not in baseshift.catalog.reload_listeners:
         baseshift.catalog.reload_listeners.append(metrics.reloaded_badly)
     port = option(baseshift.settings, OPTIONS, "port", 0)

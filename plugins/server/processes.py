@@ -144,7 +144,7 @@ def _forget_gauges(pid: int, metrics: str) -> None:
     its counters and histograms do (what it counted happened)."""
     from prometheus_client.multiprocess import mark_process_dead
 
-    mark_process_dead(pid, metrics)
+    mark_process_dead(pid, metrics)  # type: ignore[no-untyped-call]
 
 
 def _stop_all(children: list[subprocess.Popen[bytes]]) -> None:

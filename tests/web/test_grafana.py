@@ -1,8 +1,9 @@
 """The Grafana dashboard (deploy/grafana/baseshift.json) and the Alertmanager wiring: every
 panel's PromQL names metrics that exist and returns series from a real Prometheus scraping a
 real `baseshift serve` and a real `baseshift worker --metrics-port` on the PostgreSQL store
-and queue (the real PostgreSQL, a fresh schema); a rule of deploy/prometheus/alerts.yml fires through a real
-Alertmanager (Debian's `prometheus-alertmanager`, which tests/run installs) to a webhook."""
+and queue (the real PostgreSQL, a fresh schema); a rule of deploy/prometheus/alerts.yml
+fires through a real Alertmanager (Debian's `prometheus-alertmanager`, which tests/run
+installs) to a webhook."""
 from __future__ import annotations
 
 import json

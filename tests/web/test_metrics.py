@@ -221,7 +221,8 @@ async def test_reload_errors_count_failed_and_broken_reloads(
         make_client: Callable[..., Any], tmp_path: Any) -> None:
     folder = tmp_path / "flows"
     folder.mkdir()
-    (folder / "ok.bsw").write_text('workflow ok {\n  version "1.0.0"\n  job a uses shell { with { command: "true" } }\n}\n')
+    (folder / "ok.bsw").write_text(
+        'workflow ok {\n  version "1.0.0"\n  job a uses shell { with { command: "true" } }\n}\n')
     async with make_client(workflows=folder) as (bs, client):
         found = samples((await client.get("/metrics")).text)
         assert value(found, "baseshift_reload_errors_total", reason="broken") == 0

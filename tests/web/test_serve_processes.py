@@ -211,7 +211,10 @@ def test_a_port_in_use_is_one_error(tmp_path: Path) -> None:
     assert "serves from" not in result.stderr  # no child was started
 
 
-def _scrape(client: httpx.Client) -> tuple[str, dict[tuple[str, frozenset[tuple[str, str]]], float]]:
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def _scrape(client: httpx.Client) -> tuple[str, Samples]:
     from prometheus_client.parser import text_string_to_metric_families
 
     text = client.get("/metrics").text
