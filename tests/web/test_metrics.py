@@ -287,3 +287,61 @@ async def test_a_request_that_raises_counts_as_a_500_of_its_route() -> None:
     # an unknown method is one label value, not the client's word
     assert value(found, "http_requests_total", method="other", endpoint="/items/{item_id}",
                  status="405") == 1
+
+
+FLEET_CHILD = """
+import sys
+from baseshift.core.events import JobStateChanged
+from baseshift.core.states import JobState
+from baseshift.plugins.metrics.collector import Metrics
+from baseshift.plugins.metrics.fleet import fleet_dir
+
+
+class Queue:
+    lease_expiries = 0
+
+    async def depth(self):
+        return {}
+
+
+m = Metrics(fleet=fleet_dir())
+queue = Queue()
+m.watch_queue(queue)
+queue.lease_expiries = int(sys.argv[2])
+m.observe(JobStateChanged("r", float(sys.argv[1]), "a", JobState.PENDING, JobState.READY))
+m.requests.labels("GET", "/x", "200").inc()
+print(__import__("os").getpid())
+"""
+
+
+def test_fleet_processes_are_summed_and_a_dead_one_s_gauges_dropped(tmp_path: Any) -> None:
+    """Two processes in multiprocess mode (as `serve --processes 2` starts them): the ready
+    jobs and lease expiries add up, the lag is the oldest wait of any; once one is marked
+    dead its gauges go, its counters stay."""
+    import subprocess
+    import sys
+    import time
+
+    from prometheus_client import generate_latest
+    from prometheus_client.multiprocess import mark_process_dead
+
+    from baseshift.plugins.metrics.fleet import fleet_registry
+
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    pids = []
+    for ready_at, expiries in ((1000.0, 2), (time.time(), 1)):
+        child = subprocess.run([sys.executable, "-c", FLEET_CHILD, str(ready_at), str(expiries)],
+                               env=env, capture_output=True, text=True, timeout=120)
+        assert child.returncode == 0, child.stderr
+        pids.append(int(child.stdout))
+    found = samples(generate_latest(fleet_registry(str(tmp_path))).decode())
+    assert value(found, "baseshift_jobs_ready") == 2
+    assert value(found, "baseshift_scheduler_lag_seconds") > time.time() - 1001
+    assert value(found, "baseshift_queue_lease_expiries_total") == 3
+    assert value(found, "http_requests_total", method="GET", endpoint="/x", status="200") == 2
+    assert not any("ready_since" in name for name, _ in found)
+    mark_process_dead(pids[0], str(tmp_path))  # type: ignore[no-untyped-call]
+    found = samples(generate_latest(fleet_registry(str(tmp_path))).decode())
+    assert value(found, "baseshift_jobs_ready") == 1
+    assert value(found, "baseshift_scheduler_lag_seconds") < time.time() - 1001
+    assert value(found, "baseshift_queue_lease_expiries_total") == 3
