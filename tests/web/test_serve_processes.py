@@ -229,11 +229,12 @@ def _metrics_dir(pid: int) -> Path:
 
 
 def test_metrics_count_every_process_whichever_answers_the_scrape(tmp_path: Path) -> None:
-    from tests.web.prometheus_support import promtool
+    from tests.web.prometheus_support import promtool, until
 
     unmatched = ("http_requests_total",
                  frozenset({("method", "GET"), ("endpoint", "unmatched"), ("status", "404")}))
     proc, base = _start(tmp_path)
+    clients: dict[int, httpx.Client] = {}
     try:
         pids = _pids(base, 2, proc)
         a, b = sorted(pids)
@@ -243,15 +244,15 @@ def test_metrics_count_every_process_whichever_answers_the_scrape(tmp_path: Path
         for pid, count in ((a, 3), (b, 5)):
             for _ in range(count):
                 assert clients[pid].get(f"/no/such/{pid}").status_code == 404
-        for pid, client in clients.items():
-            text, found = _scrape(client)
-            assert found[unmatched] == 8, pid  # both children's, whichever answered
+        for client in clients.values():
+            # a request is counted just after its answer is sent: wait for the last one
+            until(lambda: _scrape(client)[1].get(unmatched) == 8)  # noqa: B023
+            text, found = _scrape(client)  # both children's, whichever answered
             assert found[("baseshift_jobs_ready", frozenset())] == 0
             assert ("baseshift_scheduler_lag_seconds", frozenset()) in found
             assert "ready_since" not in text and "process_cpu_seconds_total" not in text
             linted = promtool("check", "metrics", stdin=text)
             assert linted.returncode == 0, linted.stdout + linted.stderr
-            client.close()
         os.kill(a, signal.SIGKILL)  # what `a` counted stays counted after it is replaced
         deadline = time.monotonic() + 90
         while (len(_children(proc.pid)) < 2 or a in _children(proc.pid)) \
@@ -262,6 +263,8 @@ def test_metrics_count_every_process_whichever_answers_the_scrape(tmp_path: Path
         with httpx.Client(base_url=base, timeout=30) as client:
             assert _scrape(client)[1][unmatched] == 8
     finally:
+        for client in clients.values():
+            client.close()
         proc.send_signal(signal.SIGTERM)
         output = proc.communicate(timeout=60)[0]
     assert proc.returncode == 0, output
