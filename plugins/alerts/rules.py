@@ -113,6 +113,13 @@ def _param(spec: Param, value: Any, field_name: str) -> Any:
             return value
 
 
+def _hold(value: Any) -> float:
+    """`for`: seconds (0, the default, fires at the first evaluation that finds it)."""
+    if value is None or (type(value) in (int, float) and value == 0):
+        return 0.0
+    return float(_number(value, "for"))
+
+
 def check_params(kind: str, value: Any) -> dict[str, Any]:
     """The parameters of a rule of `kind`, defaults filled in."""
     if value is None:
@@ -183,4 +190,4 @@ def parse_rule(body: Mapping[str, Any], notifiers: Mapping[str, Notifier],
     return Rule(rule_name, kind, check_params(kind, body.get("params")),
                 check_notify(body.get("notify"), notifiers), enabled,
                 None if repeat is None else float(_number(repeat, "repeat")),
-                0.0 if hold is None else float(_number(hold, "for")), now, now)
+                _hold(hold), now, now)
