@@ -101,6 +101,7 @@ class Evaluator:
         now = self.clock.now().timestamp()
         rules = await self.storage.rules()
         alerts = await self.storage.alerts()
+        before = {k: a.to_json() for k, a in alerts.items()}
         forget_old(alerts, {r.name for r in rules}, now)
         done = Round()
         for rule in rules:
@@ -114,7 +115,8 @@ class Evaluator:
         for alert in alerts.values():
             if alert.owed is not None:
                 await self._deliver(by_name[alert.rule], alert, now, done)
-        await self.storage.save_alerts(alerts)
+        if {k: a.to_json() for k, a in alerts.items()} != before:  # most rounds: no change
+            await self.storage.save_alerts(alerts)
         self.firing = {r.name: sum(1 for a in alerts.values() if a.rule == r.name
                                    and a.status is Status.FIRING) for r in rules}
         return done

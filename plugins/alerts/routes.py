@@ -22,7 +22,7 @@ from baseshift.web.responses import JSONResponse
 from baseshift.web.schemas import obj
 
 from .evaluator import send_test
-from .rules import Rule, check_name, parse_rule
+from .rules import KINDS, MAX_TARGETS, Rule, check_name, parse_rule
 from .service import Alerting, alerting_of
 from .state import Alert
 
@@ -33,10 +33,21 @@ PERMISSIONS = (ALERTS_READ, ALERTS_ADMIN)
 
 TAGS = ["alerts"]
 OPEN = {"type": "object", "additionalProperties": True}
-RULE_BODY = obj({"name": {"type": "string"}, "kind": {"type": "string"}, "params": OPEN,
-                 "notify": {"type": "array", "items": OPEN}, "enabled": {"type": "boolean"},
-                 "repeat": {"type": "number"}, "for": {"type": "number"}},
-                ("kind",), closed=True)
+POSITIVE = {"type": "number", "exclusiveMinimum": 0}
+TARGET = {"type": "object", "required": ["type"], "additionalProperties": True,
+          "properties": {"type": {"type": "string", "description": "a notifier: webhook "
+                                  "(url, secret), email (to; needs [plugins.alerts.smtp])"}}}
+RULE_FIELDS = {
+    "name": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},
+    "kind": {"enum": list(KINDS), "description": "no_worker needs queue = \"postgres\""},
+    "params": {"type": "object", "description": "the parameters of the kind "
+               "(docs/operations.md, Alert rules)"},
+    "notify": {"type": "array", "maxItems": MAX_TARGETS, "items": TARGET},
+    "enabled": {"type": "boolean"}, "repeat": POSITIVE,
+    "for": {"type": "number", "minimum": 0}}
+RULE_BODY = obj(RULE_FIELDS, ("name", "kind"), closed=True)
+REPLACE_BODY = obj({k: v for k, v in RULE_FIELDS.items() if k != "name"}, ("kind",),
+                   closed=True)
 ALERT = obj({"fingerprint": {"type": "string"}, "subject": {"type": "string"},
              "status": {"enum": ["pending", "firing", "resolved"]},
              "since": {"type": "number"}, "value": {"type": ["number", "null"]}},
@@ -114,7 +125,7 @@ async def read_rule(request: Request) -> Response:
 
 @requires(ALERTS_ADMIN)
 @operation("Replace an alert rule (its alerts are re-evaluated at the next round)",
-           tags=TAGS, request=RULE_BODY, response=RULE, errors=(400, 404, 422), path=NAME)
+           tags=TAGS, request=REPLACE_BODY, response=RULE, errors=(400, 404, 422), path=NAME)
 async def replace_rule(request: Request) -> Response:
     name = check_name(request.path_params["name"], "name")
     rule = await _alerting(request).replace(await _parsed(request, name))

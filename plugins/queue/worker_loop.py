@@ -274,10 +274,13 @@ class Worker:
         while True:
             await asyncio.sleep(self.lease / 3)
             try:
-                await self._alive()
                 await self._renew()
             except BaseShiftError as exc:
                 log.error("could not renew leases: %s", exc)
+            try:  # after the leases, and apart: they matter more
+                await self._alive()
+            except BaseShiftError as exc:
+                log.error("could not show life: %s", exc)
 
     async def _alive(self) -> None:
         """Show life (`worker_heartbeats`), busy or idle: the `no_worker` alert reads it."""
