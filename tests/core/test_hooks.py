@@ -598,7 +598,7 @@ async def test_hook_take_up_runs(make_baseshift: Any, tmp_path: Path) -> None:
 async def test_hook_register_notifiers(make_baseshift: Any) -> None:
     """A plugin's notifier is offered beside the builtin ones, checks the targets naming
     it, and is told when an alert of a rule naming it fires (here: a run failed)."""
-    from baseshift.core.notifications import Notice
+    from baseshift.core import Notice
     from baseshift.plugins.alerts.rules import parse_rule
     from baseshift.plugins.alerts.service import alerting_of
 
