@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 WORKFLOWS = {
     "breaks": 'workflow breaks {\n  version "1.0.0"\n'
@@ -109,10 +109,18 @@ def webhook_recorder() -> Iterator[Recorder]:
 
 
 class Mailbox:
-    """What the SMTP server received: each message's envelope and raw content."""
+    """What the SMTP server received: each message's envelope and raw content, and the
+    credentials clients signed in with."""
 
     def __init__(self) -> None:
         self.messages: list[tuple[str, list[str], bytes]] = []
+        self.logins: list[tuple[bytes, bytes]] = []
+
+    def authenticate(self, server: SMTP, session: Session, envelope: Envelope,
+                     mechanism: str, auth_data: Any) -> AuthResult:
+        assert isinstance(auth_data, LoginPassword)
+        self.logins.append((auth_data.login, auth_data.password))
+        return AuthResult(success=auth_data.password == b"smtp-pass")
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.content if isinstance(envelope.content, bytes) else \
@@ -129,11 +137,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def smtp_server() -> Iterator[tuple[int, Mailbox]]:
-    """A real SMTP server on 127.0.0.1 (aiosmtpd in its own thread): its port and mailbox."""
+def smtp_server(*, auth: bool = False) -> Iterator[tuple[int, Mailbox]]:
+    """A real SMTP server on 127.0.0.1 (aiosmtpd in its own thread): its port and mailbox;
+    with `auth`, it offers AUTH (password `smtp-pass`; no TLS on loopback)."""
     mailbox = Mailbox()
     port = free_port()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    more: dict[str, Any] = {"authenticator": mailbox.authenticate,
+                            "auth_require_tls": False} if auth else {}
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port, **more)
     controller.start()
     try:
         yield port, mailbox

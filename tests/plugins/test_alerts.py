@@ -321,6 +321,21 @@ async def test_email_goes_through_a_real_smtp_server(make_app: App) -> None:
     assert "of its runs failed" in mail.get_content()
 
 
+async def test_email_signs_in_with_the_password_secret(
+        make_app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BASESHIFT_SECRET_SMTP_PASSWORD", "smtp-pass")
+    with smtp_server(auth=True) as (port, mailbox):
+        smtp = {"host": "127.0.0.1", "port": port, "from": "alerts@example.com",
+                "username": "baseshift", "password": "SMTP_PASSWORD"}
+        async with make_app(smtp=smtp) as bs:
+            await add_rule(bs, name="any-fail", kind="failure_rate", params={"threshold": 1},
+                           notify=[{"type": "email", "to": ["ops@example.com"]}])
+            await finished(bs, "breaks")
+            await tick(bs)
+    assert mailbox.logins == [(b"baseshift", b"smtp-pass")]
+    assert len(mailbox.messages) == 1
+
+
 async def test_line_breaks_in_names_cannot_forge_email_headers() -> None:
     """A subject (a workflow name, a run id) holding CR/LF stays inside the Subject."""
     with smtp_server() as (port, mailbox):

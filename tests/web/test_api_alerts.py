@@ -3,6 +3,7 @@ RFC 7807 422s naming the field, who may read and change rules, the audit of ever
 and hostile input (line breaks and markup in names, URL schemes other than http(s))."""
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -200,3 +201,18 @@ async def test_readers_see_webhook_hosts_only_and_cannot_change_rules(
                                                   "url": "https://hooks.example.com/…"}]
     assert "secret-path" not in seen.text
     assert changed.status_code == 403 and hidden.status_code == 403
+
+
+async def test_a_server_evaluates_the_rules_by_itself(make_client: Callable[..., Any]) -> None:
+    """In a server, the leader of "alerts" evaluates every `interval` seconds."""
+    async with make_client(extra={"alerts": {"interval": 0.05}}) as (bs, client):
+        body = {"name": "any-fail", "kind": "failure_rate", "params": {"threshold": 1}}
+        assert (await client.post(ALERTS, json=body)).status_code == 201
+        started = await client.post("/api/v1/workflows", json={"workflow": "nightly_export"})
+        await bs.engine.wait(started.json()["workflow_id"])
+        for _ in range(400):
+            alerts = (await client.get(f"{ALERTS}/any-fail")).json()["alerts"]
+            if alerts:
+                break
+            await asyncio.sleep(0.05)
+    assert [(a["subject"], a["status"]) for a in alerts] == [("nightly_export", "firing")]
