@@ -38,8 +38,9 @@ class Catalog(Protocol):
     file_templates: tuple[FileTemplate, ...]
     generation: int
     """Counts the reloads that changed something, so a reader can tell its view is stale."""
-    reload_listeners: list[Callable[[str], None]]
-    """Told `"failed"` (a reload raised) or `"broken"` (a file does not check) per reload."""
+    reload_listeners: dict[str, Callable[[str], None]]
+    """By observer name: told `"failed"` (a reload raised) or `"broken"` (a file does not
+    check) per reload."""
 
     def entries(self) -> list[WorkflowEntry]: ...
 

@@ -1,6 +1,6 @@
 """Jobs ready to start but not started, and how long the oldest has waited (the scheduler's
-lag): one tracker per application, fed by `track_event`, read by the metrics (`/metrics`)
-and the Insights samples alike, so the two can never count differently.
+lag): one tracker per application, fed by `track_event`, read by the metrics (`/metrics`),
+the Insights samples and the alerts' `queue_lag` alike, so they can never count differently.
 
 Feeding it is idempotent (an event seen twice changes nothing), so every plugin that reads
 it may feed it from its own `track_event` and it stays right whichever of them is enabled.
@@ -47,6 +47,11 @@ class ReadyJobs:
     def oldest(self) -> float | None:
         """When the longest-waiting ready job became ready (None: no job waits)."""
         return min(self.since.values()) if self.since else None
+
+    def waiting(self, now: float) -> tuple[int, float | None]:
+        """How many jobs wait, and how long the oldest has waited (None: none waits)."""
+        oldest = self.oldest()
+        return len(self.since), None if oldest is None else max(0.0, now - oldest)
 
     def lag(self, now: float | None = None) -> float:
         """Seconds the oldest ready job has waited (0 when none waits)."""

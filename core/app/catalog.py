@@ -71,9 +71,10 @@ class WorkflowCatalog:
         """The digest of what a text is checked against, and the generation it is of."""
         self.plans = PlanMemo(baseshift.check_digest)
         """The files compiled by the last load, so a reload recompiles only changed ones."""
-        self.reload_listeners: list[Callable[[str], None]] = []
-        """Called with `RELOAD_FAILED` or `RELOAD_BROKEN` after a (re)load that went wrong
-        (the metrics count them); a listener that raises is logged and skipped."""
+        self.reload_listeners: dict[str, Callable[[str], None]] = {}
+        """By the name each observer registered with (again: replaced), called with
+        `RELOAD_FAILED` or `RELOAD_BROKEN` after a (re)load that went wrong (the metrics
+        count them); a listener that raises is logged and skipped."""
 
     # ------------------------------------------------------------ reading
 
@@ -173,7 +174,7 @@ class WorkflowCatalog:
         return True
 
     def _tell(self, outcome: str) -> None:
-        for listener in self.reload_listeners:
+        for listener in list(self.reload_listeners.values()):
             try:
                 listener(outcome)
             except Exception:  # an observer never stops a reload

@@ -8,11 +8,13 @@ workflow a name from the loaded catalog, capped at `max_workflows` distinct valu
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast, runtime_checkable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector
 
 from baseshift.core.config import option
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 
 K = TypeVar("K")
 V = TypeVar("V")
+M = TypeVar("M", bound=MetricWrapperBase)
 
 OTHER = "other"
 """The workflow label once `max_workflows` distinct names have been seen."""
@@ -72,6 +75,7 @@ class QueueGauges(Protocol):
 
 REQUEST_BUCKETS = (.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30)
 RUN_BUCKETS = (.1, .5, 1, 5, 15, 30, 60, 300, 900, 1800, 3600, 3 * 3600, 12 * 3600)
+STORE_BUCKETS = (.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10)
 
 
 class Metrics:
@@ -84,10 +88,13 @@ class Metrics:
     def __init__(self, bs: App | None = None, *, max_workflows: int = MAX_WORKFLOWS,
                  fleet: str | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        """What a scrape of one process answers; in a fleet, what other plugins register
+        here (their scrape-time collectors) and nothing else."""
         self.max_workflows = max_workflows
         self.fleet = fleet
         self._workflows: set[str] = set()
-        r = self.registry
+        # in a fleet, these metrics are summed from the shared files, never read from here
+        r = self.registry if fleet is None else CollectorRegistry()
         if fleet is None:  # one process's own figures: meaningless summed over a fleet
             ProcessCollector(registry=r)  # process_cpu_seconds_total, _resident_memory_bytes
         self.requests = Counter("http_requests_total", "HTTP requests answered",
@@ -114,6 +121,10 @@ class Metrics:
         self.attempt_seconds = Histogram("baseshift_attempt_duration_seconds",
                                          "Job attempts this process executed",
                                          ["workflow"], buckets=RUN_BUCKETS, registry=r)
+        self.store_seconds = Histogram("baseshift_store_transaction_seconds",
+                                       "State store operations (each one transaction) this "
+                                       "process made", ["store", "operation"],
+                                       buckets=STORE_BUCKETS, registry=r)
         self.in_flight = Gauge("baseshift_attempts_in_flight",
                                "Job attempts executing in this process now", registry=r,
                                multiprocess_mode="livesum")
@@ -123,6 +134,7 @@ class Metrics:
                                      ["reason"], registry=r)
         for reason in RELOAD_REASONS:
             self.reload_errors.labels(reason)  # both series exist from the start, at 0
+        self._children: dict[tuple[MetricWrapperBase, tuple[str, ...]], Any] = {}
         self._run_workflow: dict[str, str] = {}
         self._run_started: dict[str, float] = {}
         self._job_started: dict[tuple[str, str], float] = {}
@@ -145,7 +157,8 @@ class Metrics:
         self.fleet_since = Gauge(READY_SINCE, "When this process's oldest ready job became "
                                  "ready", multiprocess_mode="livemin", registry=None)
         self.fleet_since.set(math.inf)
-        self._fleet = fleet_registry(fleet, *(() if self.live is None else (self.live,)))
+        local = (() if self.live is None else (self.live,))
+        self._fleet = fleet_registry(fleet, *local, self.registry)
 
     def exposition(self) -> CollectorRegistry:
         """What a scrape answers: this process's registry, or the fleet's sums."""
@@ -183,6 +196,20 @@ class Metrics:
                 counter.inc(now - told)
                 self._expiries = (counter, now)
 
+    def child(self, metric: M, *labels: str) -> M:
+        """`metric.labels(*labels)`, kept: prometheus_client checks the values and takes a
+        lock on each `labels()` call, and this is called for every event. Label values are
+        bounded, so is this table."""
+        key = (metric, labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return cast(M, found)
+
+    def store_call(self, store: str, operation: str) -> _Timed:
+        """Time one store operation (a `core/storecalls.py` listener)."""
+        return _Timed(self.child(self.store_seconds, store, operation))
+
     async def refresh(self) -> None:
         """Read what only an await can (the queue's depth) before a scrape."""
         if self.queue is not None:
@@ -206,7 +233,7 @@ class Metrics:
 
     def _run(self, e: RunStateChanged) -> None:
         workflow = self.workflow(e.workflow)
-        self.runs.labels(workflow, e.new.value).inc()
+        self.child(self.runs, workflow, e.new.value).inc()
         if not e.new.finished:
             _keep(self._run_workflow, e.run_id, workflow)
             if e.new is RunState.RUNNING:
@@ -215,20 +242,36 @@ class Metrics:
         self._run_workflow.pop(e.run_id, None)
         started = self._run_started.pop(e.run_id, None)
         if started is not None:
-            self.run_seconds.labels(workflow).observe(max(0.0, e.at - started))
+            self.child(self.run_seconds, workflow).observe(max(0.0, e.at - started))
 
     def _job(self, e: JobStateChanged) -> None:
         workflow = self._run_workflow.get(e.run_id, UNKNOWN)
-        self.jobs.labels(workflow, e.new.value).inc()
+        self.child(self.jobs, workflow, e.new.value).inc()
         key = (e.run_id, e.job)
         if e.new is JobState.RUNNING:
             _keep(self._job_started, key, e.at)
         elif e.new.finished or e.new is JobState.RETRYING:
             started = self._job_started.pop(key, None)
             if started is not None and e.new.finished:
-                self.job_seconds.labels(workflow).observe(max(0.0, e.at - started))
+                self.child(self.job_seconds, workflow).observe(max(0.0, e.at - started))
             elif started is not None:
                 _keep(self._job_started, key, started)  # still the same job
+
+
+class _Timed:
+    """Observes, into a histogram, how long its block took (failed or not)."""
+
+    __slots__ = ("began", "histogram")
+
+    def __init__(self, histogram: Histogram) -> None:
+        self.histogram = histogram
+        self.began = 0.0
+
+    def __enter__(self) -> None:
+        self.began = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.histogram.observe(time.perf_counter() - self.began)
 
 
 def _keep(table: dict[K, V], key: K, value: V) -> None:
