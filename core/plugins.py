@@ -84,6 +84,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "health": "health.plugin",
     "database": "database.plugin",
     "loadbalancer": "loadbalancer.plugin",
+    "alerts": "alerts.plugin",
 }
 """Builtin plugins by name, registered in this order from their module under
 `baseshift.plugins` (a family package each: `ls plugins/` is the capability map). The names

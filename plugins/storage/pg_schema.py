@@ -261,6 +261,15 @@ MIGRATIONS: tuple[str, ...] = (
         hash text NOT NULL
     );
     """,
+    # 9: workers' signs of life (plugins/queue/worker_loop.py), renewed while each runs, for
+    # the `no_worker` alert rule (plugins/alerts/); a worker's row goes when it leaves.
+    """
+    CREATE TABLE worker_heartbeats (
+        worker text PRIMARY KEY,
+        labels text[] NOT NULL DEFAULT '{}',
+        seen_at timestamptz NOT NULL DEFAULT now()
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _MIGRATION_LOCK = 0x62617365  # "base": one advisory lock id for schema changes
