@@ -10,11 +10,10 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector
 
 from baseshift.core.config import option
@@ -25,13 +24,22 @@ from baseshift.core.stash import StashKey
 from baseshift.core.states import JobState, RunState
 
 from .fleet import READY_SINCE, fleet_dir, fleet_registry, lag_family
+from .local import (
+    Counting,
+    Family,
+    Gauging,
+    LocalCounter,
+    LocalGauge,
+    LocalHistogram,
+    Observing,
+)
 
 if TYPE_CHECKING:
     from baseshift.core.appface import App
 
 K = TypeVar("K")
 V = TypeVar("V")
-M = TypeVar("M", bound=MetricWrapperBase)
+C = TypeVar("C")
 
 OTHER = "other"
 """The workflow label once `max_workflows` distinct names have been seen."""
@@ -97,44 +105,50 @@ class Metrics:
         r = self.registry if fleet is None else CollectorRegistry()
         if fleet is None:  # one process's own figures: meaningless summed over a fleet
             ProcessCollector(registry=r)  # process_cpu_seconds_total, _resident_memory_bytes
-        self.requests = Counter("http_requests_total", "HTTP requests answered",
+        # one process: plain numbers read at scrape time (local.py); a fleet: prometheus_client's
+        # own objects, which write every change to the shared files
+        counter, gauge, histogram = (LocalCounter, LocalGauge, LocalHistogram) \
+            if fleet is None else (Counter, Gauge, Histogram)
+        self.requests: Family[Counting] = counter("http_requests_total", "HTTP requests answered",
                                 ["method", "endpoint", "status"], registry=r)
-        self.request_seconds = Histogram("request_duration_seconds",
+        self.request_seconds: Family[Observing] = histogram("request_duration_seconds",
                                          "Time to answer an HTTP request", ["endpoint"],
                                          buckets=REQUEST_BUCKETS, registry=r)
-        self.login_failures = Counter("baseshift_login_failures_total",
+        self.login_failures: Counting = counter("baseshift_login_failures_total",
                                       "Refused sign-ins (wrong password or code, throttled)",
                                       registry=r)
-        self.runs = Counter("baseshift_runs_total", "Runs that reached a state",
+        self.runs: Family[Counting] = counter("baseshift_runs_total", "Runs that reached a state",
                             ["workflow", "status"], registry=r)
-        self.jobs = Counter("baseshift_jobs_total", "Jobs that reached a state",
+        self.jobs: Family[Counting] = counter("baseshift_jobs_total", "Jobs that reached a state",
                             ["workflow", "state"], registry=r)
-        self.run_seconds = Histogram("baseshift_run_duration_seconds",
+        self.run_seconds: Family[Observing] = histogram("baseshift_run_duration_seconds",
                                      "Runs from RUNNING to finished", ["workflow"],
                                      buckets=RUN_BUCKETS, registry=r)
-        self.job_seconds = Histogram("baseshift_job_duration_seconds",
+        self.job_seconds: Family[Observing] = histogram("baseshift_job_duration_seconds",
                                      "Jobs from RUNNING to finished", ["workflow"],
                                      buckets=RUN_BUCKETS, registry=r)
-        self.attempts = Counter("baseshift_attempts_total",
+        self.attempts: Family[Counting] = counter("baseshift_attempts_total",
                                 "Job attempts this process executed, by outcome",
                                 ["workflow", "outcome"], registry=r)
-        self.attempt_seconds = Histogram("baseshift_attempt_duration_seconds",
+        self.attempt_seconds: Family[Observing] = histogram(
+            "baseshift_attempt_duration_seconds",
                                          "Job attempts this process executed",
                                          ["workflow"], buckets=RUN_BUCKETS, registry=r)
-        self.store_seconds = Histogram("baseshift_store_transaction_seconds",
+        self.store_seconds: Family[Observing] = histogram(
+            "baseshift_store_transaction_seconds",
                                        "State store operations (each one transaction) this "
                                        "process made", ["store", "operation"],
                                        buckets=STORE_BUCKETS, registry=r)
-        self.in_flight = Gauge("baseshift_attempts_in_flight",
+        self.in_flight: Gauging = gauge("baseshift_attempts_in_flight",
                                "Job attempts executing in this process now", registry=r,
                                multiprocess_mode="livesum")
-        self.reload_errors = Counter("baseshift_reload_errors_total",
+        self.reload_errors: Family[Counting] = counter("baseshift_reload_errors_total",
                                      "Workflow folder (re)loads that raised (reason=failed) "
                                      "or left a file that does not check (reason=broken)",
                                      ["reason"], registry=r)
         for reason in RELOAD_REASONS:
             self.reload_errors.labels(reason)  # both series exist from the start, at 0
-        self._children: dict[tuple[MetricWrapperBase, tuple[str, ...]], Any] = {}
+        self._children: dict[tuple[Family[Any], tuple[str, ...]], Any] = {}
         self._run_workflow: dict[str, str] = {}
         self._run_started: dict[str, float] = {}
         self._job_started: dict[tuple[str, str], float] = {}
@@ -196,15 +210,15 @@ class Metrics:
                 counter.inc(now - told)
                 self._expiries = (counter, now)
 
-    def child(self, metric: M, *labels: str) -> M:
+    def child(self, metric: Family[C], *labels: str) -> C:
         """`metric.labels(*labels)`, kept: prometheus_client checks the values and takes a
         lock on each `labels()` call, and this is called for every event. Label values are
         bounded, so is this table."""
         key = (metric, labels)
-        found = self._children.get(key)
+        found: C | None = self._children.get(key)
         if found is None:
             found = self._children[key] = metric.labels(*labels)
-        return cast(M, found)
+        return found
 
     def store_call(self, store: str, operation: str) -> _Timed:
         """Time one store operation (a `core/storecalls.py` listener)."""
@@ -263,7 +277,7 @@ class _Timed:
 
     __slots__ = ("began", "histogram")
 
-    def __init__(self, histogram: Histogram) -> None:
+    def __init__(self, histogram: Observing) -> None:
         self.histogram = histogram
         self.began = 0.0
 

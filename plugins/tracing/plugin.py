@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable
 
     from baseshift.core.appface import App
+    from baseshift.core.events import Event
     from baseshift.core.protocols import JobContext
     from baseshift.core.records import RunRecord
 

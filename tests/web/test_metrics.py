@@ -168,9 +168,13 @@ def test_workflow_labels_are_capped_and_jobs_of_unseen_runs_are_unknown() -> Non
 
 
 def test_each_application_has_its_own_registry() -> None:
+    from prometheus_client import generate_latest
+
     first, second = Metrics(), Metrics()  # the global registry would refuse the second
     first.runs.labels("a", "COMPLETED").inc()
-    assert second.runs.labels("a", "COMPLETED")._value.get() == 0
+    assert value(samples(generate_latest(first.registry).decode()), "baseshift_runs_total",
+                 workflow="a", status="COMPLETED") == 1
+    assert "baseshift_runs_total{" not in generate_latest(second.registry).decode()
 
 
 def test_ready_jobs_and_the_oldest_wait_are_read_at_scrape_time(tmp_path: Any) -> None:
@@ -353,3 +357,36 @@ def test_fleet_processes_are_summed_and_a_dead_one_s_gauges_dropped(tmp_path: An
     assert value(found, "baseshift_jobs_ready") == 1
     assert value(found, "baseshift_scheduler_lag_seconds") < time.time() - 1001
     assert value(found, "baseshift_queue_lease_expiries_total") == 3
+
+
+def test_one_process_s_plain_metrics_expose_what_prometheus_client_s_would() -> None:
+    """local.py's counters, gauges and histograms (one process) write the very exposition
+    prometheus_client's objects write for the same updates: names, types, help, labels,
+    buckets, sums (the `_created` times aside, which differ by when each was made)."""
+    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+    from baseshift.plugins.metrics.local import LocalCounter, LocalGauge, LocalHistogram
+
+    def exposition(counter: Any, gauge: Any, histogram: Any) -> list[str]:
+        registry = CollectorRegistry(auto_describe=True)
+        hits = counter("t_hits_total", "Hits", ["kind"], registry=registry)
+        plain = counter("t_plain_total", "Never counted", registry=registry)
+        level = gauge("t_level", "Level", registry=registry)
+        seconds = histogram("t_seconds", "Seconds", ["kind"], registry=registry,
+                            buckets=(.5, 1, 2.5))
+        hits.labels("a").inc()
+        hits.labels("a").inc(2)
+        hits.labels("b").inc()
+        level.inc()
+        level.inc()
+        level.dec()
+        for amount in (0.1, 0.5, 0.75, 1, 3, 100):
+            seconds.labels("a").observe(amount)
+        seconds.labels("b")
+        assert plain is not None
+        return [re.sub(r"_created(\{.*\})? .*", r"_created\1 T", line)
+                for line in generate_latest(registry).decode().splitlines()]
+
+    theirs = exposition(Counter, Gauge, Histogram)
+    assert exposition(LocalCounter, LocalGauge, LocalHistogram) == theirs
+    assert 't_seconds_bucket{kind="a",le="1.0"} 4.0' in theirs
