@@ -247,7 +247,7 @@ class Metrics:
 
     def _run(self, e: RunStateChanged) -> None:
         workflow = self.workflow(e.workflow)
-        self.child(self.runs, workflow, e.new.value).inc()
+        self.child(self.runs, workflow, str(e.new)).inc()  # its value: a StrEnum
         if not e.new.finished:
             _keep(self._run_workflow, e.run_id, workflow)
             if e.new is RunState.RUNNING:
@@ -260,7 +260,7 @@ class Metrics:
 
     def _job(self, e: JobStateChanged) -> None:
         workflow = self._run_workflow.get(e.run_id, UNKNOWN)
-        self.child(self.jobs, workflow, e.new.value).inc()
+        self.child(self.jobs, workflow, str(e.new)).inc()  # its value: a StrEnum
         key = (e.run_id, e.job)
         if e.new is JobState.RUNNING:
             _keep(self._job_started, key, e.at)

@@ -88,7 +88,8 @@ class _Family(Collector, Generic[C]):
         raise NotImplementedError
 
     def _only(self) -> C:
-        return self.labels()
+        """The series of an unlabelled metric (made at the start)."""
+        return self._children[()]
 
     def _series(self) -> list[tuple[list[str], C]]:
         """The children now, copied (another thread may be adding one)."""

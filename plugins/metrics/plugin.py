@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from baseshift.core.access import Permission
     from baseshift.core.appface import App
     from baseshift.core.events import Event
-    from baseshift.core.protocols import JobContext
     from baseshift.core.records import RunRecord
 
 log = logging.getLogger("baseshift.metrics")
@@ -39,9 +38,12 @@ LOOPBACK = "127.0.0.1"
 
 @hookimpl
 def configure(baseshift: App) -> None:
-    metrics_of(baseshift)
+    metrics = metrics_of(baseshift)
     option(baseshift.settings, OPTIONS, "public", False)  # a wrong value fails the start
     option(baseshift.settings, OPTIONS, "port", 0)
+    name = f"{__name__}.counting"
+    if baseshift.pm.get_plugin(name) is None:  # configured once per application
+        baseshift.pm.register(_Counting(metrics), name=name)
 
 
 @hookimpl
@@ -65,14 +67,20 @@ def register_middleware(baseshift: App) -> list[Any]:
     return [Middleware(RequestMetrics, metrics=metrics_of(baseshift))]
 
 
-@hookimpl
-def track_event(baseshift: App, event: Event) -> None:
-    metrics_of(baseshift).observe(event)
+class _Counting:
+    """The hooks called for every event and every attempt, bound to the application's
+    metrics: looking them up in the stash each time would cost as much as the counting."""
 
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
 
-@hookimpl
-def job_wrapper(baseshift: App, run: RunRecord, ctx: JobContext) -> Any:
-    return _Timed(metrics_of(baseshift), run.workflow)
+    @hookimpl
+    def track_event(self, event: Event) -> None:
+        self.metrics.observe(event)
+
+    @hookimpl
+    def job_wrapper(self, run: RunRecord) -> Any:
+        return _Timed(self.metrics, run.workflow)
 
 
 class _Timed:
