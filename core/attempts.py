@@ -6,11 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import (
     AbstractAsyncContextManager,
     AsyncExitStack,
-    asynccontextmanager,
     nullcontext,
 )
 from dataclasses import dataclass
@@ -286,15 +285,25 @@ def _around(wrappers: list[AbstractAsyncContextManager[None]]
         return _UNWRAPPED
     if len(wrappers) == 1:
         return wrappers[0]
-    return _stacked(wrappers)
+    return _Stacked(wrappers)
 
 
-@asynccontextmanager
-async def _stacked(wrappers: list[AbstractAsyncContextManager[None]]) -> AsyncIterator[None]:
-    async with AsyncExitStack() as stack:
-        for wrapper in wrappers:
-            await stack.enter_async_context(wrapper)
-        yield
+class _Stacked(AsyncExitStack):
+    """Several job wrappers entered in order (an exit stack that enters them itself, rather
+    than a generator around one: this runs around every attempt)."""
+
+    def __init__(self, wrappers: list[AbstractAsyncContextManager[None]]) -> None:
+        super().__init__()
+        self.wrappers = wrappers
+
+    async def __aenter__(self) -> _Stacked:
+        try:
+            for wrapper in self.wrappers:
+                await self.enter_async_context(wrapper)
+        except BaseException as exc:  # exit those entered; the attempt fails with it
+            await self.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        return self
 
 
 class NotRetryable(ExecutionError):
