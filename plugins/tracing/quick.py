@@ -40,7 +40,8 @@ class SpanSink:
     def __init__(self, processor: SpanProcessor, resource: Resource, scope: str) -> None:
         self.processor = processor
         self.resource = resource
-        self.scope = InstrumentationScope(scope)  # as `provider.get_tracer(scope)` makes it
+        # as `provider.get_tracer(scope)` makes it (tests/web/test_tracing.py compares them)
+        self.scope = InstrumentationScope(scope, "")
         self.limits = SpanLimits()
 
 

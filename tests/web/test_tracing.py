@@ -243,3 +243,45 @@ def test_a_wrong_tracing_option_fails_the_start(options: dict[str, str]) -> None
     with pytest.raises(ConfigError):
         BaseShift(Settings(load_entrypoints=False, store="memory", templates="memory",
                            extra={"tracing": options}))
+
+
+async def test_an_attempt_span_is_exported_as_the_sdk_s_spans_and_parents_them() -> None:
+    """The attempt span (plugins/tracing/quick.py, made without the SDK's per-span work)
+    reaches the exporter as the SDK's spans do: same resource and scope, OTLP-encodable, with
+    what code under it added (attributes, events); a store span made under it is its child."""
+    from opentelemetry import trace
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    from baseshift.plugins.tracing.spans import Tracing
+
+    tracing = Tracing("memory", "", "quick", 1.0)
+    run = RunRecord("r-9", "w", "1.0.0", "", "", {})
+    try:
+        async with tracing.attempt(run, JobContext("r-9", "j", 3, {})):
+            current = trace.get_current_span()
+            assert current.is_recording()
+            current.set_attribute("step.note", "added")
+            current.add_event("checkpoint", {"n": 1})
+            store = tracing.store_call("sqlite", "load_run")
+            assert store is not None
+            with store:
+                pass
+        spans = {s.name: s for s in tracing.exporter.get_finished_spans()}  # type: ignore[attr-defined]
+    finally:
+        tracing.close()
+    job, child = spans["job j"], spans["store load_run"]
+    assert child.parent is not None and child.parent.span_id == job.context.span_id
+    assert child.context.trace_id == job.context.trace_id == run_trace("r-9")[0]
+    assert job.parent is not None and job.parent.span_id == run_trace("r-9")[1]
+    assert job.resource == child.resource and job.resource.attributes["service.name"] == "quick"
+    assert job.instrumentation_scope == child.instrumentation_scope
+    assert dict(job.attributes or {}) == {
+        "baseshift.run_id": "r-9", "baseshift.workflow": "w", "baseshift.job": "j",
+        "baseshift.attempt": 3, "step.note": "added"}
+    assert [(e.name, dict(e.attributes or {})) for e in job.events] == [("checkpoint", {"n": 1})]
+    assert job.start_time is not None and job.end_time is not None
+    assert child.start_time is not None and child.end_time is not None
+    assert job.start_time <= child.start_time <= child.end_time <= job.end_time
+    (resource,) = encode_spans([job, child]).resource_spans
+    (scope,) = resource.scope_spans
+    assert sorted(s.name for s in scope.spans) == ["job j", "store load_run"]
