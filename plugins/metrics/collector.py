@@ -105,47 +105,48 @@ class Metrics:
         r = self.registry if fleet is None else CollectorRegistry()
         if fleet is None:  # one process's own figures: meaningless summed over a fleet
             ProcessCollector(registry=r)  # process_cpu_seconds_total, _resident_memory_bytes
-        # one process: plain numbers read at scrape time (local.py); a fleet: prometheus_client's
-        # own objects, which write every change to the shared files
+        # one process: plain numbers read at scrape time (local.py); a fleet:
+        # prometheus_client's own objects, which write every change to the shared files
         counter, gauge, histogram = (LocalCounter, LocalGauge, LocalHistogram) \
             if fleet is None else (Counter, Gauge, Histogram)
-        self.requests: Family[Counting] = counter("http_requests_total", "HTTP requests answered",
-                                ["method", "endpoint", "status"], registry=r)
-        self.request_seconds: Family[Observing] = histogram("request_duration_seconds",
-                                         "Time to answer an HTTP request", ["endpoint"],
-                                         buckets=REQUEST_BUCKETS, registry=r)
-        self.login_failures: Counting = counter("baseshift_login_failures_total",
-                                      "Refused sign-ins (wrong password or code, throttled)",
-                                      registry=r)
-        self.runs: Family[Counting] = counter("baseshift_runs_total", "Runs that reached a state",
-                            ["workflow", "status"], registry=r)
-        self.jobs: Family[Counting] = counter("baseshift_jobs_total", "Jobs that reached a state",
-                            ["workflow", "state"], registry=r)
-        self.run_seconds: Family[Observing] = histogram("baseshift_run_duration_seconds",
-                                     "Runs from RUNNING to finished", ["workflow"],
-                                     buckets=RUN_BUCKETS, registry=r)
-        self.job_seconds: Family[Observing] = histogram("baseshift_job_duration_seconds",
-                                     "Jobs from RUNNING to finished", ["workflow"],
-                                     buckets=RUN_BUCKETS, registry=r)
-        self.attempts: Family[Counting] = counter("baseshift_attempts_total",
-                                "Job attempts this process executed, by outcome",
-                                ["workflow", "outcome"], registry=r)
+        self.requests: Family[Counting] = counter(
+            "http_requests_total", "HTTP requests answered", ["method", "endpoint", "status"],
+            registry=r)
+        self.request_seconds: Family[Observing] = histogram(
+            "request_duration_seconds", "Time to answer an HTTP request", ["endpoint"],
+            buckets=REQUEST_BUCKETS, registry=r)
+        self.login_failures: Counting = counter(
+            "baseshift_login_failures_total",
+            "Refused sign-ins (wrong password or code, throttled)", registry=r)
+        self.runs: Family[Counting] = counter(
+            "baseshift_runs_total", "Runs that reached a state", ["workflow", "status"],
+            registry=r)
+        self.jobs: Family[Counting] = counter(
+            "baseshift_jobs_total", "Jobs that reached a state", ["workflow", "state"],
+            registry=r)
+        self.run_seconds: Family[Observing] = histogram(
+            "baseshift_run_duration_seconds", "Runs from RUNNING to finished", ["workflow"],
+            buckets=RUN_BUCKETS, registry=r)
+        self.job_seconds: Family[Observing] = histogram(
+            "baseshift_job_duration_seconds", "Jobs from RUNNING to finished", ["workflow"],
+            buckets=RUN_BUCKETS, registry=r)
+        self.attempts: Family[Counting] = counter(
+            "baseshift_attempts_total", "Job attempts this process executed, by outcome",
+            ["workflow", "outcome"], registry=r)
         self.attempt_seconds: Family[Observing] = histogram(
-            "baseshift_attempt_duration_seconds",
-                                         "Job attempts this process executed",
-                                         ["workflow"], buckets=RUN_BUCKETS, registry=r)
+            "baseshift_attempt_duration_seconds", "Job attempts this process executed",
+            ["workflow"], buckets=RUN_BUCKETS, registry=r)
         self.store_seconds: Family[Observing] = histogram(
             "baseshift_store_transaction_seconds",
-                                       "State store operations (each one transaction) this "
-                                       "process made", ["store", "operation"],
-                                       buckets=STORE_BUCKETS, registry=r)
-        self.in_flight: Gauging = gauge("baseshift_attempts_in_flight",
-                               "Job attempts executing in this process now", registry=r,
-                               multiprocess_mode="livesum")
-        self.reload_errors: Family[Counting] = counter("baseshift_reload_errors_total",
-                                     "Workflow folder (re)loads that raised (reason=failed) "
-                                     "or left a file that does not check (reason=broken)",
-                                     ["reason"], registry=r)
+            "State store operations (each one transaction) this process made",
+            ["store", "operation"], buckets=STORE_BUCKETS, registry=r)
+        self.in_flight: Gauging = gauge(
+            "baseshift_attempts_in_flight", "Job attempts executing in this process now",
+            registry=r, multiprocess_mode="livesum")
+        self.reload_errors: Family[Counting] = counter(
+            "baseshift_reload_errors_total",
+            "Workflow folder (re)loads that raised (reason=failed) or left a file that does "
+            "not check (reason=broken)", ["reason"], registry=r)
         for reason in RELOAD_REASONS:
             self.reload_errors.labels(reason)  # both series exist from the start, at 0
         self._children: dict[tuple[Family[Any], tuple[str, ...]], Any] = {}
