@@ -7,11 +7,7 @@ import asyncio
 import json
 import math
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import (
-    AbstractAsyncContextManager,
-    AsyncExitStack,
-    nullcontext,
-)
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, Protocol
 
@@ -38,6 +34,8 @@ from .states import JobState
 from .templating import TemplateCalls
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     from .hooks import Hooks
     from .plan import JobSpec, Plan
     from .records import RunSnapshot
@@ -279,31 +277,49 @@ _UNWRAPPED: AbstractAsyncContextManager[None] = nullcontext()
 
 def _around(wrappers: list[AbstractAsyncContextManager[None]]
             ) -> AbstractAsyncContextManager[object]:
-    """The job wrappers as one context manager, entered in order and exited in reverse. An
-    exit stack only for several: it runs around every attempt, and most have one or none."""
+    """The job wrappers as one context manager: the first outermost, as nested `async with`
+    blocks would be. Neither an exit stack nor a generator: this runs around every attempt,
+    and most have one wrapper or two."""
     if not wrappers:
         return _UNWRAPPED
-    if len(wrappers) == 1:
-        return wrappers[0]
-    return _Stacked(wrappers)
+    around: AbstractAsyncContextManager[object] = wrappers[-1]
+    for outer in reversed(wrappers[:-1]):
+        around = _Nested(outer, around)
+    return around
 
 
-class _Stacked(AsyncExitStack):
-    """Several job wrappers entered in order (an exit stack that enters them itself, rather
-    than a generator around one: this runs around every attempt)."""
+class _Nested(AbstractAsyncContextManager[None]):
+    """`async with outer: async with inner:` as one manager. The inner one's exit sees the
+    block's exception, the outer one's what is left of it: nothing if the inner one
+    suppressed it, the exception it raised instead if it raised. An exception entering the
+    inner one is given to the outer one's exit, then raised (the attempt fails with it)."""
 
-    def __init__(self, wrappers: list[AbstractAsyncContextManager[None]]) -> None:
-        super().__init__()
-        self.wrappers = wrappers
+    __slots__ = ("inner", "outer")
 
-    async def __aenter__(self) -> _Stacked:
+    def __init__(self, outer: AbstractAsyncContextManager[object],
+                 inner: AbstractAsyncContextManager[object]) -> None:
+        self.outer, self.inner = outer, inner
+
+    async def __aenter__(self) -> None:
+        await self.outer.__aenter__()
         try:
-            for wrapper in self.wrappers:
-                await self.enter_async_context(wrapper)
-        except BaseException as exc:  # exit those entered; the attempt fails with it
-            await self.__aexit__(type(exc), exc, exc.__traceback__)
+            await self.inner.__aenter__()
+        except BaseException as exc:
+            await self.outer.__aexit__(type(exc), exc, exc.__traceback__)
             raise
-        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> bool:
+        try:
+            suppressed = bool(await self.inner.__aexit__(kind, exc, tb))
+        except BaseException as raised:
+            if await self.outer.__aexit__(type(raised), raised, raised.__traceback__):
+                return True  # the block's exception was replaced, and that one suppressed
+            raise
+        if suppressed:
+            await self.outer.__aexit__(None, None, None)
+            return True
+        return bool(await self.outer.__aexit__(kind, exc, tb))
 
 
 class NotRetryable(ExecutionError):
