@@ -89,7 +89,8 @@ def term_pattern(term: Term) -> re.Pattern[str]:
     is searched inside); `*` is the only special character."""
     body = ".*".join(re.escape(part) for part in term.value.split("*"))
     flags = re.IGNORECASE | re.DOTALL if term.caseless else re.DOTALL
-    return re.compile(body if term.contains else f"^{body}$", flags)
+    # \Z, not $: `$` also matches before a final newline, so `job:build` would match "build\n"
+    return re.compile(body if term.contains else f"^{body}\\Z", flags)
 
 
 def _matches(node: Node, line: Mapping[str, object]) -> bool:

@@ -117,6 +117,8 @@ class MemoryStateStore(ClaimedRuns, MemoryRetention, MemoryIdentity, MemoryDataK
         self._key_state = None
         self._holds: set[str] = set()
         self._tombstones: dict[str, Tombstone] = {}
+        self._log_lines = []
+        self._log_next = 0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MemoryStateStore:
