@@ -59,7 +59,8 @@ class LogSearch:
 
     Ordered by time (`descending`: newest first), the id breaking ties; `after` is the
     `(timestamp, id)` of the last line of the previous page. `newer_than` instead follows the
-    store: the lines stored after the one with that id, in the order they were stored."""
+    store: the lines stored after the one with that id, in the order they were stored
+    (`descending`: the last stored first)."""
 
     query: LogQuery = field(default_factory=LogQuery)
     since: float | None = None
@@ -69,6 +70,8 @@ class LogSearch:
     after: tuple[float, int] | None = None
     newer_than: int | None = None
     workflows: tuple[str, ...] | None = None
+    count: bool = True
+    """False: the answer's `total` is 0, not counted (paging through an export, following)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,9 +144,10 @@ def select_lines(lines: Iterable[LogLine], search: LogSearch) -> LogPage:
     """The page `search` answers from `lines` (see `LogSearch`): the reference meaning."""
     found = [line for line in lines
              if _in_range(line, search) and search.query.matches(line.fields)]
+    total = len(found) if search.count else 0
     if search.newer_than is not None:
-        found.sort(key=lambda line: line.id)
-        return LogPage(len(found), found[:search.limit])
+        found.sort(key=lambda line: line.id, reverse=search.descending)
+        return LogPage(total, found[:search.limit])
     found.sort(key=lambda line: (line.timestamp, line.id), reverse=search.descending)
     page = found
     if search.after is not None:
@@ -151,4 +155,4 @@ def select_lines(lines: Iterable[LogLine], search: LogSearch) -> LogPage:
         page = [line for line in found
                 if ((line.timestamp, line.id) < after if search.descending
                     else (line.timestamp, line.id) > after)]
-    return LogPage(len(found), page[:search.limit])
+    return LogPage(total, page[:search.limit])

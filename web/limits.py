@@ -156,13 +156,24 @@ class TimeParam:
         """Epoch seconds; a time beyond years 1 to 9999 is read as the nearest one there
         (no run was made before or after, so the runs selected are the same)."""
         raw = request.query_params.get(self.name)
-        if not raw:
-            return None
-        moment = float(raw) if re.fullmatch(EPOCH_SECONDS, raw) else _date_time(raw)
-        if moment is None:
-            raise _bad(self.name, f"must be an RFC 3339 date-time or epoch seconds, got {raw!r}",
-                       "like 2026-11-28T10:00:00Z, 2026-11-28T11:00:00+01:00 or 1764324000")
-        return min(max(moment, FIRST), LAST)
+        return read_time(raw, self.name) if raw else None
+
+
+def read_time(raw: object, name: str, *, field: bool = False) -> float:
+    """Epoch seconds of `raw`, an RFC 3339 date-time or epoch seconds (a JSON number too),
+    within years 1 to 9999; BadRequest naming query parameter `name` (`field`: the body's
+    field `name`) for anything else."""
+    text = str(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else raw
+    moment = None
+    if isinstance(text, str):
+        moment = float(text) if re.fullmatch(EPOCH_SECONDS, text) else _date_time(text)
+    if moment is None:
+        message = f"must be an RFC 3339 date-time or epoch seconds, got {raw!r}"
+        hint = "like 2026-11-28T10:00:00Z, 2026-11-28T11:00:00+01:00 or 1764324000"
+        if field:
+            raise BadRequest(f"field '{name}' {message}", hint=hint, details={"field": name})
+        raise _bad(name, message, hint)
+    return min(max(moment, FIRST), LAST)
 
 
 def _date_time(text: str) -> float | None:

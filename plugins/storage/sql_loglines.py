@@ -91,7 +91,7 @@ def _page_query(search: LogSearch, where: list[ColumnElement[bool]]) -> Select[A
     c = LOG_LINES.c
     query = select(LOG_LINES).where(*where).limit(search.limit)
     if search.newer_than is not None:
-        return query.order_by(c.id)
+        return query.order_by(c.id.desc() if search.descending else c.id)
     if search.after is not None:
         at, last = search.after
         query = query.where(or_(c.at < at, and_(c.at == at, c.id < last))
@@ -104,7 +104,8 @@ def _page_query(search: LogSearch, where: list[ColumnElement[bool]]) -> Select[A
 def search(conn: Connection, search: LogSearch, glob: bool) -> LogPage:
     """The page of `search` (core/loglines.py `select_lines` is its meaning)."""
     where = _filters(search, glob)
-    total = conn.scalar(select(func.count()).select_from(LOG_LINES).where(*where)) or 0
+    total = (conn.scalar(select(func.count()).select_from(LOG_LINES).where(*where)) or 0
+             if search.count else 0)
     if search.limit <= 0:
         return LogPage(int(total), [])
     return LogPage(int(total), [_line(r) for r in conn.execute(_page_query(search, where))])

@@ -121,11 +121,16 @@ async def test_pages_follow_one_another_without_gaps_or_repeats(opened: Any) -> 
 async def test_following_answers_the_lines_stored_since_in_stored_order(opened: Any) -> None:
     await opened.append_log_lines(_many(3))
     newest = (await opened.search_log_lines(LogSearch(limit=1))).lines[0].id
+    counted = await opened.search_log_lines(LogSearch(limit=1, count=False))
+    assert counted.total == 0 and counted.lines[0].id == newest
     later = [line_of({"timestamp": 50.0 - i, "message": f"late {i}"}, "worker")
              for i in range(2)]  # older times, stored later: following still sees them
     await opened.append_log_lines(later)
-    page = await opened.search_log_lines(LogSearch(newer_than=newest, limit=10))
+    page = await opened.search_log_lines(LogSearch(newer_than=newest, limit=10,
+                                                   descending=False))
     assert [x.fields["message"] for x in page.lines] == ["late 0", "late 1"]
+    newest_first = await opened.search_log_lines(LogSearch(newer_than=0, limit=1))
+    assert newest_first.lines == page.lines[-1:]
     assert page.lines[0].id > newest and page.lines[1].id > page.lines[0].id
 
 
