@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from baseshift.core.access import LOGS_READ
-from baseshift.core.errors import BadRequest, LogQueryError
+from baseshift.core.errors import BadRequest, InputError, LogQueryError
 from baseshift.core.loglines import LogPage
 from baseshift.web.access import listing, requires
 from baseshift.web.limits import IntParam, Text, TextParam, TimeParam
@@ -25,7 +25,16 @@ from baseshift.web.schemas import obj
 from .export import FORMATS, MAX_EXPORT, export_response
 from .follow import follow_response
 from .pages import logs_page
-from .search import MAX_PAGE, MAX_QUERY, cursor_text, log_store, read_limit, scoped, search_of
+from .search import (
+    CURSOR_PATTERN,
+    MAX_PAGE,
+    MAX_QUERY,
+    cursor_text,
+    log_store,
+    read_limit,
+    scoped,
+    search_of,
+)
 
 TAGS = ["logs"]
 View = Callable[[Request], Awaitable[Response]]
@@ -37,13 +46,13 @@ LINE = obj({"id": {"type": "integer"}, "timestamp": {"type": "string", "format":
            ("id", "timestamp", "level", "message"))
 PAGE = obj({"total": {"type": "integer"}, "logs": {"type": "array", "items": LINE},
             "next_cursor": NULLABLE}, ("total", "logs", "next_cursor"))
-TIME = {"anyOf": [{"type": "string"}, {"type": "number"}],
+TIME = {"anyOf": [*TimeParam("from").schema()["anyOf"], {"type": "number"}],
         "description": "RFC 3339 date-time with its offset, or epoch seconds"}
 SEARCH = {"query": {"type": "string", "maxLength": MAX_QUERY,
                     "description": "a log query: workflow_id:nightly AND level:error"},
           "from": TIME, "to": TIME,
-          "sort": obj({"timestamp": {"enum": ["asc", "desc"]}}, ()),
-          "cursor": {"type": "string"}}
+          "sort": obj({"timestamp": {"enum": ["asc", "desc"]}}, (), closed=True),
+          "cursor": {"type": "string", "pattern": f"^(?:{CURSOR_PATTERN})?$"}}
 QUERY_BODY = obj({**SEARCH, "limit": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}},
                  (), closed=True)
 EXPORT_BODY = obj({**SEARCH, "limit": {"type": "integer", "minimum": 1, "maximum": MAX_EXPORT},
@@ -53,8 +62,9 @@ Q = TextParam("q", Text(rf"[^\x00]{{0,{MAX_QUERY}}}", max_length=MAX_QUERY,
 FROM, TO = TimeParam("from"), TimeParam("to")
 LIMIT = IntParam("limit", 1, MAX_PAGE, default=100)
 SORT = TextParam("sort", Text(r"asc|desc", max_length=4))
-CURSOR = TextParam("cursor", Text(r"[0-9eE.:-]{1,60}", max_length=60,
+CURSOR = TextParam("cursor", Text(CURSOR_PATTERN, max_length=60,
                                   hint="pass the next_cursor of the previous page unchanged"))
+PARAMS = (Q, FROM, TO, LIMIT, SORT, CURSOR)
 
 
 def query_problems(view: View) -> View:
@@ -80,17 +90,27 @@ def page_json(page: LogPage, limit: int) -> dict[str, Any]:
 
 
 async def _body(request: Request, allowed: set[str]) -> dict[str, Any]:
-    body = json_object(await read_json(request, default={}), "body")
+    value = await read_json(request, default={})
+    if not isinstance(value, dict):  # json_object would take null for {}
+        raise InputError(f"the body must be a JSON object, got {type(value).__name__}",
+                         details={"field": "body"})
+    body = json_object(value, "body")
     only_fields(body, allowed)
+    for name, value in body.items():
+        if value is None:
+            raise BadRequest(f"'{name}' must not be null: leave it out for its default",
+                             details={"field": name})
     return body
 
 
 @requires(LOGS_READ, listing(LOGS_READ))
 @operation("Log lines matching a query, newest first by default: attempt logs and the "
            "server's and workers' own lines; cursor pagination", tags=TAGS, response=PAGE,
-           errors=(400, 404), params=(Q, FROM, TO, LIMIT, SORT, CURSOR))
+           errors=(400, 404), params=PARAMS)
 @query_problems
 async def list_logs(request: Request) -> Response:
+    for param in PARAMS:  # each as its declaration says (no NUL in q, a time, a number)
+        param.read(request)
     search = await scoped(request, search_of(dict(request.query_params), field=False))
     page = await log_store(request).search_log_lines(search)
     return JSONResponse(page_json(page, search.limit))
@@ -116,7 +136,7 @@ async def query_logs(request: Request) -> Response:
 async def export_logs(request: Request) -> Response:
     body = await _body(request, set(SEARCH) | {"limit", "format"})
     fmt = body.get("format", "ndjson")
-    if fmt not in FORMATS:
+    if not isinstance(fmt, str) or fmt not in FORMATS:
         raise BadRequest(f"'format' must be one of {', '.join(FORMATS)}, got {fmt!r}",
                          details={"field": "format"})
     search = await scoped(request, search_of(body, field=True, most=MAX_EXPORT,

@@ -24,7 +24,9 @@ DEFAULT_PAGE = 100
 MAX_QUERY = 4000
 """The longest query text read (characters)."""
 SORTS = ("asc", "desc")
-_CURSOR = re.compile(r"(-?[0-9]{1,15}(?:\.[0-9]{1,20})?(?:e-?[0-9]{1,3})?):([0-9]{1,19})")
+CURSOR_PATTERN = r"(-?[0-9]{1,17}(?:\.[0-9]{1,20})?(?:e[+-]?[0-9]{1,3})?):([0-9]{1,19})"
+"""A cursor: the time (Python's repr of a float) and id of the last line of a page."""
+_CURSOR = re.compile(CURSOR_PATTERN)
 
 
 def log_store(request: Request) -> LogLines:
@@ -84,8 +86,10 @@ def read_sort(raw: object) -> bool:
         if set(raw) - {"timestamp"}:
             raise BadRequest("'sort' sorts by timestamp only, like {\"timestamp\": \"desc\"}",
                              details={"field": "sort"})
-        raw = raw.get("timestamp")
-    if raw is None or raw == "":
+        if not raw:
+            return True
+        raw = raw["timestamp"]
+    elif raw is None or raw == "":
         return True
     if raw not in SORTS:
         raise BadRequest(f"'sort' must be asc or desc, got {raw!r}", details={"field": "sort"})
