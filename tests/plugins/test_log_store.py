@@ -90,6 +90,28 @@ def test_every_store_answers_exactly_the_lines_the_query_matches(
     check()
 
 
+TRICKY = ["[a", "a[", "[", "?", "a?", "%", "a%b", "_", "ab", "a_b", "\\", "a\\b", "A", "a",
+          "a\n", "\na", "*", "€"]
+"""Values that LIKE, GLOB, regexes and escaping treat specially."""
+TRICKY_TERMS = [v for v in TRICKY] + ["[*", "*[", "?*", "a*", "*a", "%*", "_*", "\\*", "a*b",
+                                      "A*", "*\n*", ""]
+
+
+def test_special_characters_match_the_same_everywhere(store: tuple[Any, Any]) -> None:
+    """Every tricky value against every tricky term, on a field of each kind: exact
+    (`job`), caseless (`level`) and searched inside (`message`)."""
+    runner, lines_store = store
+    lines = [_line({"job": v, "level": v, "message": v}, 1.0 + i / 100, i)
+             for i, v in enumerate(TRICKY)]
+    runner.run(lines_store.append_log_lines(lines))
+    for field in ("job", "level", "message"):
+        for value in TRICKY_TERMS:
+            query = LogQuery(Term(field, value))
+            page = runner.run(lines_store.search_log_lines(LogSearch(query, limit=100)))
+            wanted = sorted(x.extra["n"] for x in lines if query.matches(x.fields))
+            assert sorted(x.extra["n"] for x in page.lines) == wanted, (field, value)
+
+
 @pytest.fixture(params=STORES)
 async def opened(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
     async with opened_state_store(request.param, tmp_path) as found:
