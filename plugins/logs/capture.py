@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +29,8 @@ log = logging.getLogger("baseshift.logs")
 MAX_ATTEMPT_LINES = 10_000
 """Lines kept of one attempt's log (its first ones), beside a line saying how many went."""
 ATTEMPT_LOGGER = "baseshift.attempt"
+BATCH = 200
+"""Ended attempts written at once, at most."""
 
 
 def process_lines(store: LogLines, source: str) -> LogBatcher:
@@ -112,22 +113,32 @@ class AttemptLines:
 
     async def _run(self) -> None:
         while True:
-            ended = await self._queue.get()
+            batch = [await self._queue.get()]
+            while not self._queue.empty() and len(batch) < BATCH:
+                batch.append(self._queue.get_nowait())
             try:
-                await self._write(ended)
+                await self._write(batch)
             except Exception as exc:  # the log store is not the system of record
-                log.warning("could not store the log lines of attempt %d of %s/%s: %s",
-                            ended.number, ended.run_id, ended.job, exc)
+                log.warning("could not store the log lines of %d attempts: %s", len(batch), exc)
             finally:
-                self._queue.task_done()
+                for _ in batch:
+                    self._queue.task_done()
 
-    async def _write(self, ended: Ended) -> None:
-        snapshot = await self.store.load_run(ended.run_id)
-        if snapshot is None:
-            return
-        found: Sequence[AttemptRecord] = [
-            a for a in snapshot.attempts
-            if a.job_key == ended.job and a.number == ended.number]
-        for attempt in found:
-            await self.lines.append_log_lines(
-                attempt_lines(attempt, snapshot.run.workflow, ended.worker))
+    async def _write(self, batch: list[Ended]) -> None:
+        """The lines of a batch of ended attempts, each run read once (a fan-out's attempts
+        end together, and a run is read with all its attempts)."""
+        by_run: dict[str, list[Ended]] = {}
+        for ended in batch:
+            by_run.setdefault(ended.run_id, []).append(ended)
+        lines: list[LogLine] = []
+        for run_id, ends in by_run.items():
+            snapshot = await self.store.load_run(run_id)
+            if snapshot is None:
+                continue
+            wanted = {(e.job, e.number): e.worker for e in ends}
+            for attempt in snapshot.attempts:
+                key = (attempt.job_key, attempt.number)
+                if key in wanted:
+                    lines += attempt_lines(attempt, snapshot.run.workflow, wanted[key])
+        if lines:
+            await self.lines.append_log_lines(lines)
