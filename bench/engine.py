@@ -3,6 +3,15 @@
     python bench/engine.py --shape fanout --jobs 1000 --store sqlite
     python bench/engine.py --shape chain --jobs 200 --store memory
     python bench/engine.py --store postgres --workers 2     # attempts on 2 worker processes
+    python bench/engine.py --store sqlite --metrics --tracing memory
+    python bench/engine.py --store sqlite --overhead --repeat 7
+
+The metrics plugin is disabled unless `--metrics` is given, and spans are recorded only with
+`--tracing memory` (the real OpenTelemetry SDK, spans kept in the process: the cost of making
+them, not of a network). `--overhead` runs the four combinations in turn, `--repeat` times
+each, and reports each one's median and its cost against the plain run: in wall-clock
+throughput (`overhead_percent`) and in CPU time per job (`cpu_overhead_percent`, steadier on a
+busy machine).
 
 Prints one JSON object. Interpreter start, plugin loading and parsing are excluded: the
 clock runs from submitting the run to its completion (all states stored).
@@ -14,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -50,29 +60,34 @@ def chain_source(n: int, fn: str) -> str:
 
 async def measure(source: str, n: int, store: str, data_dir: Path, parallel: int,
                   profile: str | None, database_url: str | None = None,
-                  queue: str = "local", trace: str = "off") -> dict[str, object]:
+                  queue: str = "local", trace: str = "off",
+                  metrics: bool = False, sample_ratio: float = 1.0) -> dict[str, object]:
     from baseshift.core.app.application import BaseShift
     from baseshift.core.settings import Settings
     from baseshift.dsl import compile_source
 
     bs = BaseShift(Settings(store=store, data_dir=data_dir, load_entrypoints=False,
                             max_parallel=parallel, database_url=database_url, queue=queue,
-                            extra={} if trace == "off" else {"tracing": {"exporter": trace}}))
+                            disabled_plugins=() if metrics else ("metrics",),
+                            extra={} if trace == "off" else {"tracing": {
+                                "exporter": trace, "sample_ratio": sample_ratio}}))
     compiled = compile_source(source, "bench.bsw", bs.check_env())
     assert compiled.plan is not None, compiled.diagnostics
     async with bs:
         profiler = _start_profiler(profile)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         inputs = {"n": n} if compiled.plan.inputs else {}
         run_id = await bs.engine.submit(compiled.plan, inputs)
         record = await bs.engine.wait(run_id)
         elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu
         _stop_profiler(profiler, profile)
         snapshot = await bs.store.load_run(run_id)
     assert snapshot is not None
     jobs = sum(1 for j in snapshot.jobs.values() if j.attempts)
     return {"status": record.state.value, "jobs": jobs, "seconds": round(elapsed, 4),
-            "jobs_per_second": round(jobs / elapsed, 1)}
+            "jobs_per_second": round(jobs / elapsed, 1),
+            "cpu_microseconds_per_job": round(cpu / jobs * 1e6, 1)}
 
 
 def _start_profiler(profile: str | None) -> object:
@@ -131,6 +146,11 @@ def workers(count: int, url: str, concurrency: int, data_dir: Path) -> Iterator[
             proc.wait(30)
 
 
+VARIANTS = {"plain": (False, "off"), "metrics": (True, "off"), "tracing": (False, "memory"),
+            "both": (True, "memory")}
+"""--overhead: (metrics, tracing) of each combination measured."""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--shape", choices=("fanout", "chain"), default="fanout")
@@ -146,10 +166,17 @@ def main() -> None:
     parser.add_argument("--function", choices=("sync", "async"), default="sync",
                         help="no-op job function kind (default sync, run in a thread)")
     parser.add_argument("--parallel", type=int, default=64, help="global concurrency limit")
-    parser.add_argument("--trace", choices=("off", "memory"), default="off",
-                        help="record OpenTelemetry spans (memory: kept in the process; "
-                        "needs the otel extra)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs; the best is reported")
+    parser.add_argument("--metrics", action="store_true",
+                        help="keep the metrics plugin on (Prometheus counters, histograms)")
+    parser.add_argument("--tracing", "--trace", dest="tracing", choices=("off", "memory"),
+                        default="off", help="record OpenTelemetry spans (memory: kept in the "
+                        "process; needs the otel extra)")
+    parser.add_argument("--sample-ratio", type=float, default=1.0,
+                        help="with --tracing: the share of runs traced")
+    parser.add_argument("--overhead", action="store_true",
+                        help="measure plain, --metrics, --tracing memory and both, in turn")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs (of each combination); best and median are reported")
     parser.add_argument("--profile", metavar="FILE", help="write a pyinstrument profile")
     args = parser.parse_args()
     sys.path.insert(0, str(HERE))
@@ -157,24 +184,51 @@ def main() -> None:
     make = fanout_source if args.shape == "fanout" else chain_source
     if args.workers and args.store != "postgres":
         parser.error("--workers needs --store postgres")
-    results = []
+    variants = VARIANTS if args.overhead else {"run": (args.metrics, args.tracing)}
+    results: dict[str, list[dict[str, object]]] = {name: [] for name in variants}
     for i in range(args.repeat):
-        with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
-            url = stack.enter_context(postgres_schema(args.database_url)) \
-                if args.store == "postgres" else None
-            if args.workers:
-                assert url is not None
-                stack.enter_context(workers(args.workers, url, args.worker_concurrency,
-                                            Path(tmp)))
-            results.append(asyncio.run(measure(
-                make(args.jobs, fn), args.jobs, args.store, Path(tmp), args.parallel,
-                args.profile if i == args.repeat - 1 else None, url,
-                "postgres" if args.workers else "local", args.trace)))
-    best = max(results, key=lambda r: r["jobs_per_second"])  # type: ignore[arg-type,return-value]
-    print(json.dumps({"benchmark": "engine", "shape": args.shape, "store": args.store,
-                      "workers": args.workers, "trace": args.trace,
-                      "function": args.function, "parallel": args.parallel, **best,
-                      "all_runs_jobs_per_second": [r["jobs_per_second"] for r in results]}))
+        for name, (metrics, tracing) in variants.items():  # in turn: drift hits all alike
+            with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+                url = stack.enter_context(postgres_schema(args.database_url)) \
+                    if args.store == "postgres" else None
+                if args.workers:
+                    assert url is not None
+                    stack.enter_context(workers(args.workers, url, args.worker_concurrency,
+                                                Path(tmp)))
+                results[name].append(asyncio.run(measure(
+                    make(args.jobs, fn), args.jobs, args.store, Path(tmp), args.parallel,
+                    args.profile if i == args.repeat - 1 and not args.overhead else None,
+                    url, "postgres" if args.workers else "local", tracing, metrics,
+                    args.sample_ratio)))
+    head = {"benchmark": "engine", "shape": args.shape, "store": args.store,
+            "workers": args.workers, "function": args.function, "parallel": args.parallel,
+            "repeat": args.repeat}
+    if not args.overhead:
+        print(json.dumps({**head, "metrics": args.metrics, "tracing": args.tracing,
+                          "sample_ratio": args.sample_ratio,
+                          **_summary(results["run"])}))
+        return
+    summaries = {name: _summary(runs) for name, runs in results.items()}
+    plain, plain_cpu = (float(summaries["plain"][k])  # type: ignore[arg-type]
+                        for k in ("median_jobs_per_second", "median_cpu_microseconds_per_job"))
+    for summary in summaries.values():
+        median = float(summary["median_jobs_per_second"])  # type: ignore[arg-type]
+        cpu = float(summary["median_cpu_microseconds_per_job"])  # type: ignore[arg-type]
+        summary["overhead_percent"] = round((plain / median - 1) * 100, 1)
+        summary["cpu_overhead_percent"] = round((cpu / plain_cpu - 1) * 100, 1)
+    print(json.dumps({**head, "sample_ratio": args.sample_ratio, "overhead": summaries}))
+
+
+def _summary(runs: list[dict[str, object]]) -> dict[str, object]:
+    """Best and median throughput of some runs (and the best run's details)."""
+    rates = [float(r["jobs_per_second"]) for r in runs]  # type: ignore[arg-type]
+    best = max(runs, key=lambda r: r["jobs_per_second"])  # type: ignore[arg-type,return-value]
+    return {**best, "median_jobs_per_second": round(statistics.median(rates), 1),
+            "median_seconds": round(statistics.median(
+                float(r["seconds"]) for r in runs), 4),  # type: ignore[arg-type]
+            "median_cpu_microseconds_per_job": round(statistics.median(
+                float(r["cpu_microseconds_per_job"]) for r in runs), 1),  # type: ignore[arg-type]
+            "all_runs_jobs_per_second": rates}
 
 
 if __name__ == "__main__":

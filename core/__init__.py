@@ -74,6 +74,7 @@ if TYPE_CHECKING:
     from .events import Event, JobsAdded, JobStateChanged, RunStateChanged
     from .hookspecs import hookimpl, hookspec
     from .json_text import NOT_JSON, dumps_compact, loads_strict, output_json
+    from .notifications import Notice, Notifier
     from .plan import JobSpec, Plan, TemplateSpec
     from .protocols import (
         AcceptsCalls,
@@ -155,6 +156,8 @@ __all__ = [
     "Cache", "CacheStats", "JSONValue", "check_key", "check_ttl", "decode", "encode",
     # events and states
     "Event", "JobState", "JobStateChanged", "JobsAdded", "RunState", "RunStateChanged",
+    # alert notifiers
+    "Notice", "Notifier",
     # workflows and plan checks
     "Diagnostic", "JobSpec", "Plan", "Severity", "Span",
     # errors
@@ -188,6 +191,7 @@ if not TYPE_CHECKING:  # type checkers read the imports above, and reject other 
                    "Unauthorized", "Gone", "QueryRefused"),
         "events": ("Event", "JobStateChanged", "JobsAdded", "RunStateChanged"),
         "hookspecs": ("hookimpl", "hookspec"),
+        "notifications": ("Notice", "Notifier"),
         "json_text": ("NOT_JSON", "dumps_compact", "loads_strict", "output_json"),
         "plan": ("JobSpec", "Plan", "TemplateSpec"),
         "protocols": ("AcceptsCalls", "AttemptQueue", "Closable", "Executor", "JobContext",

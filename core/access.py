@@ -152,6 +152,9 @@ BUILTIN_PERMISSIONS: tuple[Permission, ...] = (
     LOGS_READ,
 )
 
+ALERTS_READ = "alerts:read"
+"""Declared by the `alerts` plugin; held by `operator` too, who answers the alerts."""
+
 ALL = "*"
 """In a role's permissions: every permission, those plugins declare included (`admin`)."""
 
@@ -178,8 +181,8 @@ BUILTIN_ROLES: tuple[Role, ...] = (
     Role("admin", frozenset({ALL}), "everything, users and roles included", mfa=True,
          builtin=True),
     Role("operator", _READ | {RUNS_START.name, RUNS_CANCEL.name, RUNS_RETRY.name,
-                              RUNS_APPROVE.name, LOGS_READ.name},
-         "start, cancel, retry and approve runs", builtin=True),
+                              RUNS_APPROVE.name, ALERTS_READ, LOGS_READ.name},
+         "start, cancel, retry and approve runs; see the alerts and the logs", builtin=True),
     Role("author", _READ | {TEMPLATES_PUBLISH.name, TEMPLATES_DELETE.name,
                             WORKFLOWS_RELOAD.name},
          "publish and delete templates, reload workflows", builtin=True),

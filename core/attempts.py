@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, Protocol
 from .errors import BaseShiftError, ExecutionError, ExpressionError, JobTimeout
 from .expr import evaluate, references
 from .json_text import has_surrogate, replace_surrogates, surrogate_message, surrogate_path
-from .logcontext import log_bound
+from .logcontext import log_bound, log_masked
 from .masking import Masker
 from .masking import secret_fields as secret_parts
 from .protocols import Executor, JobContext, JobResult
@@ -108,10 +108,12 @@ class AttemptRunner:
         attempt is masked in its output, error and log (core/masking.py), unless the
         dangerous setting `mask_secrets = false` turned that off; lone surrogates in
         the error and the log (a step printing bytes that are not UTF-8) become U+FFFD:
-        every store and page must be able to write them."""
+        every store and page must be able to write them. Lines the step logs name the
+        attempt and are masked the same way (core/logcontext.py)."""
         masker = Masker()
-        with log_bound(run_id=launch.run.id, workflow=launch.run.record.workflow,
-                       job=launch.key, attempt=launch.number):  # on every line it logs
+        with (log_bound(run_id=launch.run.id, workflow=launch.run.record.workflow,
+                        job=launch.key, attempt=launch.number),  # on every line it logs
+              log_masked(masker if self.bs.settings.mask_secrets else None)):
             outcome = await self._attempt(launch, masker)
         error = None if outcome.error is None else replace_surrogates(outcome.error)
         outcome = outcome._replace(error=error, log=replace_surrogates(outcome.log))

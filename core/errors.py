@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from .diagnostics import Diagnostic, printable
+
 
 class BaseShiftError(Exception):
     """Base of every error Base Shift raises on purpose.
@@ -46,6 +48,27 @@ class DSLError(BaseShiftError):
     def __init__(self, message: str, diagnostics: list[object] | None = None) -> None:
         super().__init__(message)
         self.diagnostics = list(diagnostics or [])
+
+
+class LogQueryError(BaseShiftError):
+    """A log query that cannot be read; `diagnostics` holds every problem found, located in
+    `source` (the query's text) for `diagnostics.render`. `details["errors"]` has them as
+    JSON, so the API's problem lists them under `errors` like a workflow file's (DSLError)."""
+
+    code = "logs.bad-query"
+    status = 400
+
+    def __init__(self, diagnostics: list[Diagnostic], source: str = "") -> None:
+        first = diagnostics[0] if diagnostics else None
+        more = len(diagnostics) - 1
+        message = "the log query is not valid" + (f": {printable(first.message)}"
+                                                  if first else "")
+        if more > 0:
+            message += f" (and {more} more problem{'s' if more > 1 else ''})"
+        super().__init__(message, hint=printable(first.hint) if first and first.hint else None,
+                         details={"errors": [d.to_json() for d in diagnostics]})
+        self.diagnostics = list(diagnostics)
+        self.source = source
 
 
 class InputError(BaseShiftError):

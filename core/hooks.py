@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .compliance import Control
     from .diagnostics import Diagnostic
     from .events import Event
+    from .notifications import Notifier
     from .plan import Plan
     from .protocols import Executor, JobContext
     from .records import RunRecord
@@ -96,6 +97,10 @@ class Hooks:
         plugins, each plugin's in the order it returned them."""
         return [m for _, group in reversed(self._each("register_middleware"))
                 for m in group or ()]
+
+    def notifiers(self) -> dict[str, Notifier]:
+        """Every plugin's alert notifiers by name (`register_notifiers`)."""
+        return unique_by_name("register_notifiers", self._each("register_notifiers"))
 
     def job_template_sources(self) -> list[str]:
         return [s for group in self.pm.hook.register_job_templates(baseshift=self.baseshift)

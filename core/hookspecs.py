@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .compliance import Control
     from .diagnostics import Diagnostic
     from .events import Event
+    from .notifications import Notifier
     from .plan import Plan
     from .protocols import Executor, JobContext
     from .records import RunRecord
@@ -126,6 +127,16 @@ def register_middleware(baseshift: App) -> list[Any]:
     answer carries them), outside the host check, the request guard and authentication. The
     first plugin's first entry is the outermost; builtins come first. After routing,
     `scope["route"]` is the matched route (its `path` is the template, never the raw path).
+
+    Mode: collect. Async: no.
+    """
+
+
+@hookspec
+def register_notifiers(baseshift: App) -> list[Notifier]:
+    """Return alert notifiers (`core.notifications.Notifier` instances): the channels an
+    alert rule's `notify` entries name by `type` (the builtin `alerts` plugin offers
+    `webhook` and `email`). Two plugins offering one name is an error naming both.
 
     Mode: collect. Async: no.
     """

@@ -13,8 +13,11 @@ from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from types import MappingProxyType
 
+from .masking import Masker
+
 _EMPTY: Mapping[str, object] = MappingProxyType({})
 _FIELDS: ContextVar[Mapping[str, object]] = ContextVar("baseshift_log_fields", default=_EMPTY)
+_MASKER: ContextVar[Masker | None] = ContextVar("baseshift_log_masker", default=None)
 
 
 def log_fields() -> Mapping[str, object]:
@@ -32,3 +35,19 @@ def log_bound(**fields: object) -> Iterator[None]:
         yield
     finally:
         _FIELDS.reset(token)
+
+
+def log_masker() -> Masker | None:
+    """The masker of the attempt whose work logs now, if any."""
+    return _MASKER.get()
+
+
+@contextlib.contextmanager
+def log_masked(masker: Masker | None) -> Iterator[None]:
+    """Mask `masker`'s secrets in every line logged until the block ends (it may learn more
+    secrets meanwhile: they are masked from then on); None leaves lines as they are."""
+    token = _MASKER.set(masker)
+    try:
+        yield
+    finally:
+        _MASKER.reset(token)

@@ -64,6 +64,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "api_analytics": "api.analytics",
     "metrics": "metrics.plugin",
     "tracing": "tracing.plugin",
+    "logship_elasticsearch": "logship.elasticsearch",
     "server_cli": "server.serve",
     "worker": "queue.worker",
     "templates_sql": "templates.sqlite",
@@ -84,6 +85,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "health": "health.plugin",
     "database": "database.plugin",
     "loadbalancer": "loadbalancer.plugin",
+    "alerts": "alerts.plugin",
 }
 """Builtin plugins by name, registered in this order from their module under
 `baseshift.plugins` (a family package each: `ls plugins/` is the capability map). The names

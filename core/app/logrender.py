@@ -17,7 +17,7 @@ from structlog.typing import Processor
 
 from ..audit import acting
 from ..diagnostics import printable
-from ..logcontext import log_fields
+from ..logcontext import log_fields, log_masker
 
 FIRST = ("timestamp", "level", "logger", "message", "event")
 """The keys a JSON line starts with, in this order; the rest follow as they were added."""
@@ -38,9 +38,9 @@ def make_formatter(fmt: str, *, timestamps: bool = True) -> logging.Formatter:
     """The formatter of `fmt` lines; tests capture records with it."""
     render: list[Processor] = (
         [structlog.stdlib.ProcessorFormatter.remove_processors_meta, _ordered,
-         structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
+         structlog.processors.format_exc_info, _masked, structlog.processors.JSONRenderer()]
         if fmt == "json" else
-        [structlog.processors.format_exc_info, ConsoleLine(timestamps=timestamps)])
+        [structlog.processors.format_exc_info, _masked, ConsoleLine(timestamps=timestamps)])
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[_message, structlog.stdlib.ExtraAdder(), *_SHARED],
         processors=render)
@@ -86,6 +86,17 @@ _SHARED: Sequence[Processor] = (
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
 )
+
+
+def _masked(logger: Any, name: str, ed: EventDict) -> EventDict:
+    """Every secret of the attempt logging this line masked, in the message, the fields and
+    the traceback (core/logcontext.py `log_masked`)."""
+    masker = log_masker()
+    if masker:
+        for key, value in ed.items():
+            if not key.startswith("_"):
+                ed[key] = masker.value(value)
+    return ed
 
 
 def _ordered(logger: Any, name: str, ed: EventDict) -> EventDict:

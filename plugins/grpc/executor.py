@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
@@ -48,6 +49,7 @@ from baseshift.core.protocols import JobContext, JobResult
 from baseshift.core.tracecontext import traceparent
 
 from ..extras import GRPC, missing_driver
+from ..tracing.stashed import tracing_of
 from .codegen import CHANNEL_OPTIONS, stubs
 from .security import TOKEN_SOURCES, ClientSecurity
 
@@ -55,6 +57,8 @@ if TYPE_CHECKING:
     from baseshift.core.appface import App
     from baseshift.core.diagnostics import Diagnostic
     from baseshift.core.plan import Plan
+
+    from ..tracing.spans import Tracing
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
 REMOTE_TIMEOUT_MARGIN = 5.0
@@ -106,6 +110,9 @@ class GrpcExecutor:
         self.security = security or ClientSecurity()
         """TLS and token; the application's own are set at its `startup` (executors are
         built with no arguments)."""
+        self.tracing: Tracing | None = None
+        """The application's tracing when it is on (set at `startup`): each call gets a
+        client span."""
 
     def channel(self, target: str) -> Any:
         """The shared channel to `target`, opened on first use (and again after `aclose`)."""
@@ -136,7 +143,7 @@ class GrpcExecutor:
             timeout_seconds=ctx.timeout + REMOTE_TIMEOUT_MARGIN if ctx.timeout else 0,
             attempt=ctx.attempt, run_id=ctx.run_id,
             job_name=ctx.job)
-        response = await _execute(stub, request, call, ctx, self.security)
+        response = await _execute(stub, request, call, ctx, self.security, self.tracing)
         if response.log:
             ctx.log(response.log)
         return JobResult(output=_outcome(response, call), log="\n".join(ctx.lines))
@@ -191,38 +198,52 @@ async def _tls_failure(stub: Any, security: ClientSecurity) -> str | None:
     return None
 
 
+def _traced(tracing: Tracing | None, method: str) -> AbstractContextManager[str | None]:
+    """Around one call: its client span when tracing is on here, giving the `traceparent` to
+    send; otherwise the one bound by whoever traces this attempt, if any (so the worker's
+    side may still join the trace)."""
+    return tracing.rpc_client(method) if tracing is not None else nullcontext(traceparent())
+
+
+def _metadata(security: ClientSecurity, parent: str | None) -> tuple[tuple[str, str], ...]:
+    metadata = security.metadata()
+    return (*metadata, ("traceparent", parent)) if parent else metadata
+
+
 async def _execute(stub: Any, request: Any, call: _Call, ctx: JobContext,
-                   security: ClientSecurity) -> Any:
+                   security: ClientSecurity, tracing: Tracing | None = None) -> Any:
     """Run the remote call; on cancellation, cancel the remote job before giving up."""
     import grpc
 
-    metadata = security.metadata()
-    if parent := traceparent():  # tracing on: the worker's side may join the trace
-        metadata = (*metadata, ("traceparent", parent))
-    rpc = stub.ExecuteJob(request, wait_for_ready=False, metadata=metadata)
-    # Shielded so that our cancellation does not cut the call before CancelJob has stopped
-    # the job: the worker then knows it was cancelled on purpose and waits for it to stop.
-    answer: asyncio.Future[Any] = asyncio.ensure_future(rpc)
-    try:
-        return await asyncio.shield(answer)
-    except asyncio.CancelledError:
+    with _traced(tracing, "ExecuteJob") as parent:
+        rpc = stub.ExecuteJob(request, wait_for_ready=False,
+                              metadata=_metadata(security, parent))
+        # Shielded so that our cancellation does not cut the call before CancelJob has
+        # stopped the job: the worker then knows it was cancelled on purpose and waits for
+        # it to stop.
+        answer: asyncio.Future[Any] = asyncio.ensure_future(rpc)
         try:
-            await _cancel_remote(stub, request.job_id, call, ctx, metadata)
-        finally:
-            rpc.cancel()
-            answer.add_done_callback(_consume)
-        raise
-    except grpc.aio.AioRpcError as exc:
-        _rpc_failed(exc, call, security)
+            return await asyncio.shield(answer)
+        except asyncio.CancelledError:
+            try:
+                await _cancel_remote(stub, request.job_id, call, ctx, security, tracing)
+            finally:
+                rpc.cancel()
+                answer.add_done_callback(_consume)
+            raise
+        except grpc.aio.AioRpcError as exc:
+            _rpc_failed(exc, call, security)
 
 
 async def _cancel_remote(stub: Any, job_id: str, call: _Call, ctx: JobContext,
-                         metadata: tuple[tuple[str, str], ...]) -> None:
+                         security: ClientSecurity, tracing: Tracing | None) -> None:
     import grpc
 
     cancel = stubs().pb2.CancelJobRequest(job_id=job_id)
     try:
-        reply = await stub.CancelJob(cancel, timeout=CANCEL_TIMEOUT, metadata=metadata)
+        with _traced(tracing, "CancelJob") as parent:
+            reply = await stub.CancelJob(cancel, timeout=CANCEL_TIMEOUT,
+                                         metadata=_metadata(security, parent))
     except grpc.aio.AioRpcError as exc:
         ctx.log(f"CancelJob at {call.target}: {exc.code().name}: {exc.details()}")
         return
@@ -268,11 +289,13 @@ def register_executors() -> list[type]:
 
 @hookimpl
 def startup(baseshift: App) -> None:
-    """Give the application's `grpc` executor its TLS and token settings: read at start, so
-    an unreadable `ca_file` or `token_file` stops the start instead of failing jobs later."""
+    """Give the application's `grpc` executor its TLS and token settings (read at start, so
+    an unreadable `ca_file` or `token_file` stops the start instead of failing jobs later)
+    and its tracing."""
     executor = baseshift.executors.get(GrpcExecutor.name)
     if isinstance(executor, GrpcExecutor):
         executor.security = ClientSecurity.from_settings(baseshift.settings)
+        executor.tracing = tracing_of(baseshift)
 
 
 @hookimpl

@@ -28,6 +28,7 @@ import json
 import logging
 from collections import OrderedDict
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import partial
@@ -44,12 +45,15 @@ from baseshift.core.protocols import Executor, JobContext, JobResult
 from baseshift.core.tracecontext import traceparent_bound
 from baseshift.web.accesslog import trace_fields
 
+from ..tracing.stashed import tracing_of
 from .codegen import CHANNEL_OPTIONS, stubs
 from .security import ServerSecurity
 from .token_check import TokenCheck
 
 if TYPE_CHECKING:
     from baseshift.core.appface import App
+
+    from ..tracing.spans import Tracing
 
 KEEP_FINISHED = 1000
 log = logging.getLogger("baseshift.grpc")
@@ -174,8 +178,10 @@ class JobExecutorServicer:
     """The three RPCs, run against one process's executors and one job table."""
 
     def __init__(self, executors: Mapping[str, Executor], workdir: str | None,
-                 max_parallel: int) -> None:
+                 max_parallel: int, tracing: Tracing | None = None) -> None:
         self.executors = executors
+        self.tracing = tracing
+        """The application's tracing when it is on: each call gets a server span."""
         self.workdir = workdir
         self.jobs = JobTable()
         self._slots = asyncio.Semaphore(max_parallel)
@@ -184,6 +190,37 @@ class JobExecutorServicer:
         """Why jobs are being cancelled when the whole service stops."""
 
     async def ExecuteJob(self, request: Any, context: Any) -> Any:
+        with self._served("ExecuteJob", context) as parent:
+            return await self._execute(request, context, parent)
+
+    async def GetJobStatus(self, request: Any, context: Any) -> Any:
+        with self._served("GetJobStatus", context):
+            job = await self._known(request.job_id, context)
+            return stubs().pb2.GetJobStatusResponse(status=job.status.to_proto(),
+                                                    error=job.error, job_id=job.id)
+
+    async def CancelJob(self, request: Any, context: Any) -> Any:
+        with self._served("CancelJob", context):
+            if not request.job_id:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "job_id is empty")
+            job = self.jobs.get(request.job_id)
+            if job is None:
+                job = self.jobs.cancelled_early(request.job_id)
+            job.stop("cancelled by a CancelJob request")
+            await job.stopped()
+            return stubs().pb2.CancelJobResponse(success=job.status is RemoteStatus.CANCELLED,
+                                                 status=job.status.to_proto())
+
+    def _served(self, method: str, context: Any) -> AbstractContextManager[str | None]:
+        """Around one call: its server span, continuing the caller's trace, when tracing is
+        on here; giving the `traceparent` the call's job runs under (the caller's own when
+        tracing is off here, None when it sent none)."""
+        caller = _traceparent(context)
+        if self.tracing is None:
+            return contextlib.nullcontext(caller)
+        return self.tracing.rpc_server(method, caller)
+
+    async def _execute(self, request: Any, context: Any, parent: str | None) -> Any:
         early = self.jobs.get(request.job_id)
         if early is not None and early.early:
             return _answer(early)
@@ -194,7 +231,6 @@ class JobExecutorServicer:
             await context.abort(exc.code, str(exc))
         except Conflict as exc:
             await context.abort(grpc.StatusCode.ALREADY_EXISTS, exc.message)
-        parent = _traceparent(context)
         with traceparent_bound(parent) if parent else contextlib.nullcontext():
             # the caller's trace goes on into the job (docs/operations.md "Traces")
             job.task = asyncio.create_task(self._run(job, order), name=f"grpc-job-{job.id}")
@@ -207,22 +243,6 @@ class JobExecutorServicer:
                 job.stop(self.closing or "the caller cancelled its call or went away")
                 raise  # no one is left to answer
         return _answer(job)
-
-    async def GetJobStatus(self, request: Any, context: Any) -> Any:
-        job = await self._known(request.job_id, context)
-        return stubs().pb2.GetJobStatusResponse(status=job.status.to_proto(), error=job.error,
-                                                job_id=job.id)
-
-    async def CancelJob(self, request: Any, context: Any) -> Any:
-        if not request.job_id:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "job_id is empty")
-        job = self.jobs.get(request.job_id)
-        if job is None:
-            job = self.jobs.cancelled_early(request.job_id)
-        job.stop("cancelled by a CancelJob request")
-        await job.stopped()
-        return stubs().pb2.CancelJobResponse(success=job.status is RemoteStatus.CANCELLED,
-                                             status=job.status.to_proto())
 
     async def cancel_all(self, reason: str) -> None:
         """Cancel every queued and running job and wait until they have stopped."""
@@ -343,7 +363,8 @@ class JobExecutorServer:
         self.security = security or ServerSecurity.from_settings(baseshift.settings)
         self.servicer = JobExecutorServicer(baseshift.executors,
                                             str(baseshift.settings.data_dir),
-                                            baseshift.settings.max_parallel)
+                                            baseshift.settings.max_parallel,
+                                            tracing_of(baseshift))
         self._server: Any = None
 
     async def start(self) -> int:

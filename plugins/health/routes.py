@@ -1,12 +1,11 @@
 """The health routes (see plugin.py)."""
 from __future__ import annotations
 
-import os
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from baseshift.core.instance import instance_id
 from baseshift.web.access import public
 from baseshift.web.problems import problem
 from baseshift.web.requests import baseshift_of
@@ -18,9 +17,10 @@ LIVE, READY = "/health/live", "/health/ready"
 
 
 @public("a liveness probe carries no credentials; it says only that the process answers "
-        "(and which one: its pid, so the processes of `serve --processes N` can be told apart)")
+        "(and which one: a random instance id made at its start, so the processes of `serve "
+        "--processes N` can be told apart without giving anyone a fact of the host)")
 async def live(request: Request) -> Response:
-    return JSONResponse({"status": "ok", "pid": os.getpid()},
+    return JSONResponse({"status": "ok", "instance": instance_id()},
                         headers={"Cache-Control": "no-store"})
 
 

@@ -66,8 +66,7 @@ async def logs_page(request: Request) -> Response:
         search = await scoped(request, search_of({k: v for k, v in filters.items() if v},
                                                  field=False))
     except LogQueryError as exc:
-        context.update(problem=exc.message, errors=[
-            d.to_json() for d in exc.diagnostics if hasattr(d, "to_json")])
+        context.update(problem=exc.message, errors=[d.to_json() for d in exc.diagnostics])
         return render(request, TEMPLATE, context, block="results", status=422)
     page = await log_store(request).search_log_lines(search)
     context.update(total=page.total, rows=[_row(x, search.query) for x in page.lines])

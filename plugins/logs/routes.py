@@ -3,8 +3,6 @@
 lines of the workflows the actor may read (search.py `scoped`)."""
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -12,12 +10,11 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from baseshift.core.access import LOGS_READ
-from baseshift.core.errors import BadRequest, InputError, LogQueryError
+from baseshift.core.errors import BadRequest, InputError
 from baseshift.core.loglines import LogPage
 from baseshift.web.access import listing, requires
 from baseshift.web.limits import IntParam, Text, TextParam, TimeParam
 from baseshift.web.openapi import operation
-from baseshift.web.problems import problem
 from baseshift.web.requests import json_object, only_fields, read_json
 from baseshift.web.responses import JSONResponse
 from baseshift.web.schemas import obj
@@ -37,7 +34,6 @@ from .search import (
 )
 
 TAGS = ["logs"]
-View = Callable[[Request], Awaitable[Response]]
 NULLABLE = {"type": ["string", "null"]}
 LINE = obj({"id": {"type": "integer"}, "timestamp": {"type": "string", "format": "date-time"},
             "level": {"type": "string"}, "message": {"type": "string"},
@@ -67,22 +63,6 @@ CURSOR = TextParam("cursor", Text(CURSOR_PATTERN, max_length=60,
 PARAMS = (Q, FROM, TO, LIMIT, SORT, CURSOR)
 
 
-def query_problems(view: View) -> View:
-    """Answer a query that does not parse with a problem listing its diagnostics (line:col)."""
-
-    @functools.wraps(view)
-    async def checked(request: Request) -> Response:
-        try:
-            return await view(request)
-        except LogQueryError as exc:
-            errors = [d.to_json() for d in exc.diagnostics
-                      if hasattr(d, "to_json")]
-            return problem(exc.status, exc.message, code=exc.code, hint=exc.hint,
-                           instance=request.url.path, errors=errors)
-
-    return checked
-
-
 def page_json(page: LogPage, limit: int) -> dict[str, Any]:
     more = len(page.lines) == limit and page.total > limit
     return {"total": page.total, "logs": [line.to_json() for line in page.lines],
@@ -107,7 +87,6 @@ async def _body(request: Request, allowed: set[str]) -> dict[str, Any]:
 @operation("Log lines matching a query, newest first by default: attempt logs and the "
            "server's and workers' own lines; cursor pagination", tags=TAGS, response=PAGE,
            errors=(400, 404), params=PARAMS)
-@query_problems
 async def list_logs(request: Request) -> Response:
     for param in PARAMS:  # each as its declaration says (no NUL in q, a time, a number)
         param.read(request)
@@ -120,7 +99,6 @@ async def list_logs(request: Request) -> Response:
 @operation("Search the log store with a JSON request: query, from, to, limit, "
            "sort {timestamp: asc|desc}, cursor", tags=TAGS, request=QUERY_BODY, response=PAGE,
            errors=(400, 404, 422), body_required=False)
-@query_problems
 async def query_logs(request: Request) -> Response:
     body = await _body(request, set(SEARCH) | {"limit"})
     search = await scoped(request, search_of(body, field=True))
@@ -132,7 +110,6 @@ async def query_logs(request: Request) -> Response:
 @operation("Export the lines a query matches as NDJSON or CSV (streamed, at most "
            f"{MAX_EXPORT} lines)", tags=TAGS, request=EXPORT_BODY,
            errors=(400, 404, 422), body_required=False, content_type="application/x-ndjson")
-@query_problems
 async def export_logs(request: Request) -> Response:
     body = await _body(request, set(SEARCH) | {"limit", "format"})
     fmt = body.get("format", "ndjson")
@@ -145,7 +122,6 @@ async def export_logs(request: Request) -> Response:
 
 
 @requires(LOGS_READ, listing(LOGS_READ))
-@query_problems
 async def follow_logs(request: Request) -> Response:
     """Server-sent events of the new lines a query matches (follow.py); `Last-Event-ID`
     resumes after the line of that id."""

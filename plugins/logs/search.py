@@ -39,7 +39,8 @@ def log_store(request: Request) -> LogLines:
 
 
 def parse_query(text: object, name: str = "query") -> LogQuery:
-    """The parsed query (empty text: every line); LogQueryError with its diagnostics."""
+    """The parsed query (empty text: every line); LogQueryError (400) with its diagnostics,
+    which the API's problem lists under `errors`."""
     if text is None or text == "":
         return LogQuery()
     if not isinstance(text, str):

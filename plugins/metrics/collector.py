@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast, runtime_checkable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector
 
 from baseshift.core.config import option
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 K = TypeVar("K")
 V = TypeVar("V")
+M = TypeVar("M", bound=MetricWrapperBase)
 
 OTHER = "other"
 """The workflow label once `max_workflows` distinct names have been seen."""
@@ -64,6 +66,7 @@ class QueueGauges(Protocol):
 
 REQUEST_BUCKETS = (.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30)
 RUN_BUCKETS = (.1, .5, 1, 5, 15, 30, 60, 300, 900, 1800, 3600, 3 * 3600, 12 * 3600)
+STORE_BUCKETS = (.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10)
 
 
 class Metrics:
@@ -100,8 +103,13 @@ class Metrics:
         self.attempt_seconds = Histogram("baseshift_attempt_duration_seconds",
                                          "Job attempts this process executed",
                                          ["workflow"], buckets=RUN_BUCKETS, registry=r)
+        self.store_seconds = Histogram("baseshift_store_transaction_seconds",
+                                       "State store operations (each one transaction) this "
+                                       "process made", ["store", "operation"],
+                                       buckets=STORE_BUCKETS, registry=r)
         self.in_flight = Gauge("baseshift_attempts_in_flight",
                                "Job attempts executing in this process now", registry=r)
+        self._children: dict[tuple[MetricWrapperBase, tuple[str, ...]], Any] = {}
         self._run_workflow: dict[str, str] = {}
         self._run_started: dict[str, float] = {}
         self._job_started: dict[tuple[str, str], float] = {}
@@ -124,6 +132,20 @@ class Metrics:
         self._workflows.add(name)
         return name
 
+    def child(self, metric: M, *labels: str) -> M:
+        """`metric.labels(*labels)`, kept: prometheus_client checks the values and takes a
+        lock on each `labels()` call, and this is called for every event. Label values are
+        bounded, so is this table."""
+        key = (metric, labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return cast(M, found)
+
+    def store_call(self, store: str, operation: str) -> _Timed:
+        """Time one store operation (a `core/storecalls.py` listener)."""
+        return _Timed(self.child(self.store_seconds, store, operation))
+
     async def refresh(self) -> None:
         """Read what only an await can (the queue's depth) before a scrape."""
         if self.queue is not None:
@@ -140,7 +162,7 @@ class Metrics:
 
     def _run(self, e: RunStateChanged) -> None:
         workflow = self.workflow(e.workflow)
-        self.runs.labels(workflow, e.new.value).inc()
+        self.child(self.runs, workflow, e.new.value).inc()
         if not e.new.finished:
             _keep(self._run_workflow, e.run_id, workflow)
             if e.new is RunState.RUNNING:
@@ -149,13 +171,13 @@ class Metrics:
         self._run_workflow.pop(e.run_id, None)
         started = self._run_started.pop(e.run_id, None)
         if started is not None:
-            self.run_seconds.labels(workflow).observe(max(0.0, e.at - started))
+            self.child(self.run_seconds, workflow).observe(max(0.0, e.at - started))
         for key in [k for k in self.ready if k[0] == e.run_id] if self.ready else ():
             del self.ready[key]
 
     def _job(self, e: JobStateChanged) -> None:
         workflow = self._run_workflow.get(e.run_id, UNKNOWN)
-        self.jobs.labels(workflow, e.new.value).inc()
+        self.child(self.jobs, workflow, e.new.value).inc()
         key = (e.run_id, e.job)
         if e.new is JobState.READY:
             _keep(self.ready, key, e.at)
@@ -166,9 +188,25 @@ class Metrics:
         elif e.new.finished or e.new is JobState.RETRYING:
             started = self._job_started.pop(key, None)
             if started is not None and e.new.finished:
-                self.job_seconds.labels(workflow).observe(max(0.0, e.at - started))
+                self.child(self.job_seconds, workflow).observe(max(0.0, e.at - started))
             elif started is not None:
                 _keep(self._job_started, key, started)  # still the same job
+
+
+class _Timed:
+    """Observes, into a histogram, how long its block took (failed or not)."""
+
+    __slots__ = ("began", "histogram")
+
+    def __init__(self, histogram: Histogram) -> None:
+        self.histogram = histogram
+        self.began = 0.0
+
+    def __enter__(self) -> None:
+        self.began = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.histogram.observe(time.perf_counter() - self.began)
 
 
 def _keep(table: dict[K, V], key: K, value: V) -> None:

@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from baseshift.core.instance import instance_id
 from baseshift.web.access import public, requires
 from baseshift.web.openapi import operation
 from baseshift.web.requests import baseshift_of
@@ -66,8 +67,8 @@ class RequestMetrics:
         if method not in _METHODS:
             method = "other"
         m = self.metrics
-        m.requests.labels(method, endpoint, str(status)).inc()
-        m.request_seconds.labels(endpoint).observe(seconds)
+        m.child(m.requests, method, endpoint, str(status)).inc()
+        m.child(m.request_seconds, endpoint).observe(seconds)
         if status in (401, 429) and getattr(route, "name", None) in SIGN_IN_ROUTES:
             m.login_failures.inc()
 
@@ -99,7 +100,8 @@ SUMMARY = _object({
         "requests": _COUNT, "statuses": _COUNTS, "seconds_total": _NUMBER,
         "seconds_average": {"type": ["number", "null"]}})},
     "runs": _COUNTS, "jobs": _COUNTS, "workflows_loaded": _COUNT,
-    "process": _object({"pid": _COUNT, "cpu_percent": _NUMBER, "memory_rss_bytes": _COUNT,
+    "process": _object({"pid": _COUNT, "instance": {"type": "string"}, "cpu_percent": _NUMBER,
+                        "memory_rss_bytes": _COUNT,
                         "threads": _COUNT, "uptime_seconds": _NUMBER}),
     "host": _object({"cpu_count": _COUNT, "cpu_percent": _NUMBER, "load_average": {
         "type": "array", "items": _NUMBER}, "memory_total_bytes": _COUNT,
@@ -172,7 +174,8 @@ def _this_process(pid: int) -> Any:
 def _process() -> dict[str, Any]:
     me = _this_process(os.getpid())
     with me.oneshot():
-        return {"pid": me.pid, "cpu_percent": me.cpu_percent(interval=None),
+        return {"pid": me.pid, "instance": instance_id(),
+                "cpu_percent": me.cpu_percent(interval=None),
                 "memory_rss_bytes": me.memory_info().rss, "threads": me.num_threads(),
                 "uptime_seconds": max(0.0, time.time() - me.create_time())}
 

@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from baseshift.core.config import option
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.stash import SERVING, StashKey
+from baseshift.core.storecalls import ObservedStore
 
 from .access import METRICS_READ
 from .collector import OPTIONS, Metrics, QueueGauges, metrics_of
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     from starlette.routing import BaseRoute
 
     from baseshift.core.access import Permission
@@ -71,32 +72,46 @@ def track_event(baseshift: App, event: Event) -> None:
 
 @hookimpl
 def job_wrapper(baseshift: App, run: RunRecord, ctx: JobContext) -> Any:
-    return _timed(metrics_of(baseshift), run.workflow)
+    return _Timed(metrics_of(baseshift), run.workflow)
 
 
-@asynccontextmanager
-async def _timed(m: Metrics, workflow: str) -> AsyncIterator[None]:
-    label = m.workflow(workflow)
-    outcome = "error"
-    began = time.perf_counter()
-    m.in_flight.inc()
-    try:
-        yield
-        outcome = "ok"
-    except BaseException as exc:
-        outcome = "cancelled" if not isinstance(exc, Exception) else "error"
-        raise
-    finally:
+class _Timed:
+    """Around one attempt: in flight meanwhile, then counted by outcome and timed. A class,
+    not a generator: it runs for every attempt."""
+
+    __slots__ = ("began", "label", "m")
+
+    def __init__(self, m: Metrics, workflow: str) -> None:
+        self.m = m
+        self.label = m.workflow(workflow)
+        self.began = 0.0
+
+    async def __aenter__(self) -> None:
+        self.began = time.perf_counter()
+        self.m.in_flight.inc()
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        m = self.m
         m.in_flight.dec()
-        m.attempts.labels(label, outcome).inc()
-        m.attempt_seconds.labels(label).observe(time.perf_counter() - began)
+        outcome = "ok" if kind is None else "error" if issubclass(kind, Exception) \
+            else "cancelled"
+        m.child(m.attempts, self.label, outcome).inc()
+        m.child(m.attempt_seconds, self.label).observe(time.perf_counter() - self.began)
+
+
+LISTENER = "metrics"
+"""The name the store-operation timer listens under (core/storecalls.py)."""
 
 
 @hookimpl
 def startup(baseshift: App) -> None:
-    """Note the queue when it reports its depth; in a process that serves no HTTP API (a
-    worker), serve `/metrics` on the loopback port `[plugins.metrics] port` when one is
-    set."""
+    """Time the store's operations; note the queue when it reports its depth; in a process
+    that serves no HTTP API (a worker), serve `/metrics` on the loopback port
+    `[plugins.metrics] port` when one is set."""
+    store = baseshift.store
+    if isinstance(store, ObservedStore):
+        store.calls.listen(LISTENER, metrics_of(baseshift).store_call)
     queue = baseshift.queue
     if isinstance(queue, QueueGauges):
         metrics_of(baseshift).queue = queue
@@ -113,6 +128,9 @@ def startup(baseshift: App) -> None:
 
 @hookimpl
 def shutdown(baseshift: App) -> None:
+    store = baseshift.store
+    if isinstance(store, ObservedStore):
+        store.calls.unlisten(LISTENER)
     served = baseshift.stash.pop(PORT_SERVER)
     if served is not None:
         server, thread = served

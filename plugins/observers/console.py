@@ -7,7 +7,8 @@ warnings, so they print nothing more.
 The message names the run, its workflow and the jobs that failed. The first failed job's
 error is a field of the line (`error`, in JSON lines only, cut to `ERROR_CHARS`): the text
 as the store keeps it, where every secret of the attempt is already masked
-(core/attempts.py, core/masking.py). The console text leaves it out: it ends with what the
+(core/attempts.py, core/masking.py). With tracing on, `trace_id` names the run's trace, as
+the lines of its steps do. The console text leaves it out: it ends with what the
 step printed, and `baseshift show RUN` has it.
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 from baseshift.core.events import Event, RunStateChanged
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.states import JobState, RunState
+from baseshift.core.tracecontext import TRACE_URL, run_trace_id
 
 if TYPE_CHECKING:
     from baseshift.core.appface import App
@@ -41,8 +43,10 @@ async def track_event(baseshift: App, event: Event) -> None:
     named = f" (job{'s' if len(jobs) > 1 else ''} {', '.join(jobs)})" if jobs else ""
     error = next((job.error for job in failed.values() if job.error), None)
     error = error or snapshot.run.error  # stored, so masked
+    traced = ({"trace_id": run_trace_id(event.run_id)} if TRACE_URL in baseshift.stash
+              else {})  # the run's trace, as its steps' lines name it
     log.info("run %s of workflow %s failed%s; `baseshift show %s` gives the reasons",
              event.run_id, event.workflow, named, event.run_id,
              extra={"event": "run.failed", "run_id": event.run_id,
                     "workflow": event.workflow, "jobs": jobs,
-                    "error": None if error is None else error[:ERROR_CHARS]})
+                    "error": None if error is None else error[:ERROR_CHARS], **traced})

@@ -192,6 +192,23 @@ class PostgresAttemptQueue:
         rows = await self._db.execute("SELECT state, count(*) FROM job_queue GROUP BY state")
         return {str(state): int(n) for state, n in rows}
 
+    async def waiting(self) -> tuple[int, float | None]:
+        """Attempts queued but not claimed (every server's), and how long (seconds, by the
+        database's clock) the oldest has waited; None when none waits (`queue_lag`)."""
+        rows = await self._db.execute(
+            "SELECT count(*), extract(epoch FROM now() - min(created_at)) FROM job_queue "
+            "WHERE state = 'queued'")
+        count, oldest = rows[0]
+        return int(count), None if oldest is None else max(0.0, float(oldest))
+
+    async def last_worker_seen(self) -> float | None:
+        """Seconds since any worker last showed life (`worker_heartbeats`, by the
+        database's clock); None when no worker ever did (`no_worker`)."""
+        rows = await self._db.execute(
+            "SELECT extract(epoch FROM now() - max(seen_at)) FROM worker_heartbeats")
+        seen = rows[0][0] if rows else None
+        return None if seen is None else max(0.0, float(seen))
+
     async def forget(self, run_id: str) -> None:
         rows = await self._db.execute(
             "DELETE FROM job_queue WHERE run_id = %s RETURNING worker", (run_id,))

@@ -65,6 +65,9 @@ _STORE = (
     "UPDATE job_queue q SET state = 'done', result = v.result::json "
     "FROM unnest(%s::bigint[], %s::text[]) AS v(id, result) "
     "WHERE q.id = v.id AND q.worker = %s AND q.state = 'leased' RETURNING q.owner")
+_ALIVE = ("INSERT INTO worker_heartbeats (worker, labels) VALUES (%s, %s::text[]) "
+          "ON CONFLICT (worker) DO UPDATE SET seen_at = now()")
+_GONE = "DELETE FROM worker_heartbeats WHERE worker = %s OR seen_at < now() - interval '1 day'"
 _HAND_BACK = ("UPDATE job_queue SET state = 'queued', worker = NULL, leased_until = NULL "
               "WHERE worker = %s AND state = 'leased'")
 
@@ -113,6 +116,10 @@ class Worker:
     async def _run(self, stop: asyncio.Event) -> None:
         await self._db.connect()
         await self._listener.start()
+        try:
+            await self._alive()
+        except BaseShiftError as exc:
+            log.error("could not show life: %s", exc)
         helpers = [asyncio.create_task(self._heartbeat())]
         log.info("worker %s joined (labels: %s, concurrency %d)", self.id,
                  ", ".join(self.labels) or "none", self.concurrency,
@@ -148,6 +155,7 @@ class Worker:
         try:
             await self._db.execute(_HAND_BACK, (self.id,))
             await notify(self._db, self.channels.work)
+            await self._db.execute(_GONE, (self.id,))
         except BaseShiftError as exc:
             log.warning("could not hand back claimed attempts: %s", exc)
         await self._listener.stop()
@@ -270,6 +278,14 @@ class Worker:
                 await self._renew()
             except BaseShiftError as exc:
                 log.error("could not renew leases: %s", exc)
+            try:  # after the leases, and apart: they matter more
+                await self._alive()
+            except BaseShiftError as exc:
+                log.error("could not show life: %s", exc)
+
+    async def _alive(self) -> None:
+        """Show life (`worker_heartbeats`), busy or idle: the `no_worker` alert reads it."""
+        await self._db.execute(_ALIVE, (self.id, "{" + ",".join(self.labels) + "}"))
 
     async def _renew(self) -> None:
         """Extend the leases of the rows this worker holds; stop attempts whose rows were

@@ -11,6 +11,8 @@ import fcntl
 import os
 from pathlib import Path
 
+from baseshift.core.storecalls import StoreCalls, observed
+
 
 class LocalClaims:
     """Claims inside one process (in-memory stores: no other process can see the runs)."""
@@ -77,10 +79,13 @@ class ClaimedRuns:
     this machine (`_claims`, set by the store)."""
 
     _claims: LocalClaims | FileClaims
+    calls: StoreCalls
 
+    @observed("claim_run")
     async def claim_run(self, run_id: str) -> bool:
         return self._claims.claim(run_id)
 
+    @observed("release_run")
     async def release_run(self, run_id: str) -> None:
         self._claims.release(run_id)
 

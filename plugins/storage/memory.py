@@ -28,6 +28,7 @@ from baseshift.core.registry import Backend
 from baseshift.core.retention import Tombstone
 from baseshift.core.settings import Settings
 from baseshift.core.states import RunState
+from baseshift.core.storecalls import StoreCalls, observed
 
 from . import memory_queries as queries
 from .claims import ClaimedRuns, LocalClaims
@@ -117,6 +118,7 @@ class MemoryStateStore(ClaimedRuns, MemoryRetention, MemoryIdentity, MemoryDataK
         self._key_state = None
         self._holds: set[str] = set()
         self._tombstones: dict[str, Tombstone] = {}
+        self.calls = StoreCalls(self.name)
         self._log_lines = []
         self._log_next = 0
 
@@ -131,9 +133,11 @@ class MemoryStateStore(ClaimedRuns, MemoryRetention, MemoryIdentity, MemoryDataK
     async def close(self) -> None:
         self._claims.release_all()
 
+    @observed("run_states")
     async def run_states(self, run_ids: Sequence[str]) -> dict[str, RunState]:
         return {r: self._runs[r].state for r in run_ids if r in self._runs}
 
+    @observed("create_run")
     async def create_run(self, run: RunRecord, jobs: Sequence[JobRecord],
                          audit: Sequence[AuditEntry] = ()) -> None:
         if run.id in self._runs:
@@ -148,6 +152,7 @@ class MemoryStateStore(ClaimedRuns, MemoryRetention, MemoryIdentity, MemoryDataK
         self._write_jobs(jobs)
         self._write_audit(audit)
 
+    @observed("apply")
     async def apply(self, changes: Changes) -> None:
         if not changes:
             return
@@ -187,6 +192,7 @@ class MemoryStateStore(ClaimedRuns, MemoryRetention, MemoryIdentity, MemoryDataK
         for a in attempts:
             self._attempts[a.run_id][(a.job_key, a.number)] = copy_attempt(a)
 
+    @observed("load_run")
     async def load_run(self, run_id: str, *, attempts: bool = True) -> RunSnapshot | None:
         run = self._runs.get(run_id)
         if run is None:
@@ -196,6 +202,7 @@ class MemoryStateStore(ClaimedRuns, MemoryRetention, MemoryIdentity, MemoryDataK
             if attempts else []
         return RunSnapshot(run=copy_run(run), jobs=jobs, attempts=tries)
 
+    @observed("list_runs")
     async def list_runs(self, *, limit: int = 50, workflow: str | None = None,
                         states: Sequence[RunState] | None = None) -> list[RunRecord]:
         runs: Iterable[RunRecord] = self._runs.values()
@@ -207,43 +214,52 @@ class MemoryStateStore(ClaimedRuns, MemoryRetention, MemoryIdentity, MemoryDataK
         newest = sorted(runs, key=_newest_key, reverse=True)[:max(limit, 0)]
         return [copy_run(r) for r in newest]
 
+    @observed("unfinished_runs")
     async def unfinished_runs(self) -> list[str]:
         runs = [r for r in self._runs.values() if r.state in _UNFINISHED]
         return [r.id for r in sorted(runs, key=_created_at)]
 
+    @observed("query_runs")
     async def query_runs(self, query: RunQuery) -> RunPage:
         found = queries.page_runs(self._runs.values(), query)
         return RunPage.of([copy_run(r) for r in found], query.limit)
 
+    @observed("count_runs_by_state")
     async def count_runs_by_state(self, workflow: str | None = None) -> dict[RunState, int]:
         matches = queries.in_time_range(workflow, None, None)
         return queries.count_by_state(filter(matches, self._runs.values()))
 
+    @observed("workflow_performance")
     async def workflow_performance(self, run_id: str) -> RunPerformance | None:
         run = self._runs.get(run_id)
         if run is None:
             return None
         return queries.run_performance(run, self._jobs[run_id].values())
 
+    @observed("workflow_performance_summary")
     async def workflow_performance_summary(self, workflow: str | None = None,
                                            since: float | None = None,
                                            until: float | None = None) -> WorkflowPerformance:
         return queries.workflow_performance(workflow, self._in_range(workflow, since, until),
                                             self._jobs)
 
+    @observed("job_success_rate")
     async def job_success_rate(self, workflow: str | None = None, since: float | None = None,
                                until: float | None = None) -> SuccessRates:
         return queries.job_success_rate(self._in_range(workflow, since, until), self._jobs)
 
+    @observed("average_job_duration")
     async def average_job_duration(self, workflow: str | None = None,
                                    since: float | None = None,
                                    until: float | None = None) -> list[JobDuration]:
         return queries.average_job_duration(self._in_range(workflow, since, until), self._jobs)
 
+    @observed("runs_per_hour")
     async def runs_per_hour(self, since: float, until: float,
                             workflows: Sequence[str] | None = None) -> list[HourCount]:
         return queries.runs_per_hour(self._among(since, until, workflows))
 
+    @observed("workflow_runs")
     async def workflow_runs(self, since: float, until: float,
                             workflows: Sequence[str] | None = None) -> list[WorkflowRuns]:
         return queries.workflow_runs(self._among(since, until, workflows))

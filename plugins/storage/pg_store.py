@@ -42,6 +42,7 @@ from baseshift.core.records import (
 )
 from baseshift.core.settings import Settings
 from baseshift.core.states import RunState
+from baseshift.core.storecalls import StoreCalls, observed
 
 from . import pg_rows as sql
 from . import sql_audit
@@ -97,6 +98,7 @@ class PostgresStateStore(queries.SQLRunQueries, SQLIdentity, SQLRetention, sql_a
         self._claimed: set[str] = set()
         self._known_runs: set[str] = set()
         self._partitions_until = 0.0
+        self.calls = StoreCalls(self.name)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PostgresStateStore:
@@ -192,6 +194,7 @@ class PostgresStateStore(queries.SQLRunQueries, SQLIdentity, SQLRetention, sql_a
         on the same database and schema)."""
         return self.target.key
 
+    @observed("create_run")
     async def create_run(self, run: RunRecord, jobs: Sequence[JobRecord],
                          audit: Sequence[AuditEntry] = ()) -> None:
         if run.created_at >= self._partitions_until:
@@ -210,6 +213,7 @@ class PostgresStateStore(queries.SQLRunQueries, SQLIdentity, SQLRetention, sql_a
             await _append_audit(cur, audit)
         self._known_runs.add(run.id)
 
+    @observed("apply")
     async def apply(self, changes: Changes) -> None:
         if not changes:
             return
@@ -250,6 +254,7 @@ class PostgresStateStore(queries.SQLRunQueries, SQLIdentity, SQLRetention, sql_a
 
     # ------------------------------------------------------------ reads
 
+    @observed("load_run")
     async def load_run(self, run_id: str, *, attempts: bool = True) -> RunSnapshot | None:
         try:
             async with self._reading() as conn, conn.transaction(), conn.cursor() as cur:
@@ -268,6 +273,7 @@ class PostgresStateStore(queries.SQLRunQueries, SQLIdentity, SQLRetention, sql_a
             raise StoreError(f"loading run {run_id!r} failed: {exc}") from exc
         return RunSnapshot(run=run_record(run), jobs={j.key: j for j in jobs}, attempts=found)
 
+    @observed("run_states")
     async def run_states(self, run_ids: Sequence[str]) -> dict[str, RunState]:
         if not run_ids:
             return {}
@@ -275,6 +281,7 @@ class PostgresStateStore(queries.SQLRunQueries, SQLIdentity, SQLRetention, sql_a
                                  (list(run_ids),))
         return {str(r[0]): RunState(r[1]) for r in rows}
 
+    @observed("unfinished_runs")
     async def unfinished_runs(self) -> list[str]:
         rows = await self._fetch("SELECT id FROM runs WHERE state = ANY(%s) "
                                  "ORDER BY created_at, id", (_UNFINISHED,))
@@ -300,6 +307,7 @@ class PostgresStateStore(queries.SQLRunQueries, SQLIdentity, SQLRetention, sql_a
 
     # ------------------------------------------------------------ claims
 
+    @observed("claim_run")
     async def claim_run(self, run_id: str) -> bool:
         if run_id in self._claimed:
             return False
@@ -308,6 +316,7 @@ class PostgresStateStore(queries.SQLRunQueries, SQLIdentity, SQLRetention, sql_a
             self._claimed.add(run_id)
         return taken
 
+    @observed("release_run")
     async def release_run(self, run_id: str) -> None:
         if run_id in self._claimed:
             self._claimed.discard(run_id)

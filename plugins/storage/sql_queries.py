@@ -27,6 +27,7 @@ from baseshift.core.records import (
     WorkflowRuns,
 )
 from baseshift.core.states import JobState, RunState
+from baseshift.core.storecalls import StoreCalls, observed
 
 from .sql_models import JOBS, RUNS, run_record
 
@@ -258,43 +259,54 @@ class SQLRunQueries(ABC):
     """The StateStore read queries, for the stores these SQL queries serve: each store says
     only how a query gets its Connection (`_query`), on the event loop or in a thread."""
 
+    calls: StoreCalls
+
     @abstractmethod
     async def _query(self, fn: Callable[[Connection], T]) -> T:
         """`fn`'s result, called with a Connection in a transaction of this store."""
 
+    @observed("list_runs")
     async def list_runs(self, *, limit: int = 50, workflow: str | None = None,
                         states: Sequence[RunState] | None = None) -> list[RunRecord]:
         stmt = list_runs_query(max(limit, 0), workflow, states)
         return await self._query(
             lambda c: [run_record(m) for m in c.execute(stmt).mappings()])
 
+    @observed("query_runs")
     async def query_runs(self, query: RunQuery) -> RunPage:
         return await self._query(lambda c: query_runs(c, query))
 
+    @observed("count_runs_by_state")
     async def count_runs_by_state(self, workflow: str | None = None) -> dict[RunState, int]:
         return await self._query(lambda c: count_runs_by_state(c, workflow))
 
+    @observed("workflow_performance")
     async def workflow_performance(self, run_id: str) -> RunPerformance | None:
         return await self._query(lambda c: run_performance(c, run_id))
 
+    @observed("workflow_performance_summary")
     async def workflow_performance_summary(self, workflow: str | None = None,
                                            since: float | None = None,
                                            until: float | None = None) -> WorkflowPerformance:
         return await self._query(lambda c: workflow_performance(c, workflow, since, until))
 
+    @observed("job_success_rate")
     async def job_success_rate(self, workflow: str | None = None, since: float | None = None,
                                until: float | None = None) -> SuccessRates:
         return await self._query(lambda c: job_success_rate(c, workflow, since, until))
 
+    @observed("average_job_duration")
     async def average_job_duration(self, workflow: str | None = None,
                                    since: float | None = None,
                                    until: float | None = None) -> list[JobDuration]:
         return await self._query(lambda c: average_job_duration(c, workflow, since, until))
 
+    @observed("runs_per_hour")
     async def runs_per_hour(self, since: float, until: float,
                             workflows: Sequence[str] | None = None) -> list[HourCount]:
         return await self._query(lambda c: runs_per_hour(c, since, until, workflows))
 
+    @observed("workflow_runs")
     async def workflow_runs(self, since: float, until: float,
                             workflows: Sequence[str] | None = None) -> list[WorkflowRuns]:
         return await self._query(lambda c: workflow_runs(c, since, until, workflows))

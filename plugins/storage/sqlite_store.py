@@ -29,6 +29,7 @@ from baseshift.core.records import (
 from baseshift.core.retention import Pruned, Tombstone
 from baseshift.core.settings import Settings
 from baseshift.core.states import RunState
+from baseshift.core.storecalls import StoreCalls, observed
 
 from . import sql_audit
 from . import sql_queries as queries
@@ -91,6 +92,7 @@ class SQLiteStateStore(ClaimedRuns, queries.SQLRunQueries, SQLIdentity, SQLReten
         self._claims: FileClaims | LocalClaims = (
             LocalClaims() if is_memory(self.url)
             else FileClaims(Path(f"{self.url.database}.claims")))
+        self.calls = StoreCalls(self.name)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SQLiteStateStore:
@@ -143,6 +145,7 @@ class SQLiteStateStore(ClaimedRuns, queries.SQLRunQueries, SQLIdentity, SQLReten
             self._engine.dispose()
         self._engine = self._writer = None
 
+    @observed("run_states")
     async def run_states(self, run_ids: Sequence[str]) -> dict[str, RunState]:
         if not run_ids:
             return {}
@@ -174,12 +177,14 @@ class SQLiteStateStore(ClaimedRuns, queries.SQLRunQueries, SQLIdentity, SQLReten
         on the same file)."""
         return database_key(self.url)
 
+    @observed("create_run")
     async def create_run(self, run: RunRecord, jobs: Sequence[JobRecord],
                          audit: Sequence[AuditEntry] = ()) -> None:
         self._write(f"creating run {run.id!r}", [
             (_INSERT_RUN, _INSERT_RUN.rows([run], run_row)),
             (_INSERT_JOB, _INSERT_JOB.rows(jobs, job_row))], audit)
 
+    @observed("apply")
     async def apply(self, changes: Changes) -> None:
         if not changes:
             return
@@ -229,6 +234,7 @@ class SQLiteStateStore(ClaimedRuns, queries.SQLRunQueries, SQLIdentity, SQLReten
             raise StoreError(f"{what} failed, nothing was written: {exc}",
                              hint=f"check the database file {self.url.database}") from exc
 
+    @observed("load_run")
     async def load_run(self, run_id: str, *, attempts: bool = True) -> RunSnapshot | None:
         if self._reader is None:
             raise RuntimeError(f"state store {self.url!s} is not open")
@@ -239,6 +245,7 @@ class SQLiteStateStore(ClaimedRuns, queries.SQLRunQueries, SQLIdentity, SQLReten
             raise StoreError(f"loading run {run_id!r} failed: {exc}",
                              hint=f"check the database file {self.url.database}") from exc
 
+    @observed("unfinished_runs")
     async def unfinished_runs(self) -> list[str]:
         with self.engine.begin() as conn:
             return list(conn.scalars(_SELECT_UNFINISHED))

@@ -5,7 +5,8 @@
 Options (`[plugins.tracing]`): `endpoint` (the collector's traces URL,
 `http://collector:4318/v1/traces`), `exporter` (`otlp`, the default with an endpoint;
 `memory` keeps the spans in the process, for tests; `console` prints them), `service_name`
-(default `baseshift`), `trace_url` (a link to a trace on the run page, `{trace_id}` in it).
+(default `baseshift`), `trace_url` (a link to a trace on the run page, `{trace_id}` in it),
+`sample_ratio` (the share of traces recorded, by trace id; default 1).
 """
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 from baseshift.core.config import option
 from baseshift.core.errors import ConfigError
 from baseshift.core.hookspecs import hookimpl
-from baseshift.core.stash import StashKey
+from baseshift.core.storecalls import ObservedStore
 from baseshift.core.tracecontext import TRACE_URL
 
 from ..extras import OTEL
+from .stashed import TRACING, tracing_of
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
@@ -32,12 +34,8 @@ if TYPE_CHECKING:
 OPTIONS = "tracing"
 """`[plugins.tracing]`."""
 EXPORTERS = ("otlp", "memory", "console")
-TRACING: StashKey[Tracing] = StashKey("tracing")
-
-
-def tracing_of(bs: App) -> Tracing | None:
-    """The application's tracing, or None when it is off."""
-    return bs.stash.get(TRACING)
+LISTENER = "tracing"
+"""The name the store spans listen under (core/storecalls.py)."""
 
 
 @hookimpl
@@ -47,6 +45,7 @@ def configure(baseshift: App) -> None:
     exporter = option(settings, OPTIONS, "exporter", "otlp" if endpoint else "")
     trace_url = option(settings, OPTIONS, "trace_url", "")
     service = option(settings, OPTIONS, "service_name", "baseshift")
+    ratio = option(settings, OPTIONS, "sample_ratio", 1.0)
     if not exporter:
         return
     if exporter not in EXPORTERS:
@@ -56,6 +55,9 @@ def configure(baseshift: App) -> None:
         raise ConfigError("Config 'plugins.tracing.endpoint' must be the http(s):// URL of an "
                           "OTLP/HTTP collector's traces endpoint",
                           hint='e.g. endpoint = "http://127.0.0.1:4318/v1/traces"')
+    if ratio > 1:
+        raise ConfigError(f"Config 'plugins.tracing.sample_ratio' has value {ratio!r}. "
+                          "Expected a share of traces, above 0 and at most 1.")
     if trace_url and "{trace_id}" not in trace_url:
         raise ConfigError("Config 'plugins.tracing.trace_url' must contain {trace_id}")
     OTEL.check("[plugins.tracing]")
@@ -63,7 +65,7 @@ def configure(baseshift: App) -> None:
 
     if TRACING in baseshift.stash:  # configured once per application
         return
-    tracing = baseshift.stash[TRACING] = Tracing(exporter, endpoint, service)
+    tracing = baseshift.stash[TRACING] = Tracing(exporter, endpoint, service, ratio)
     baseshift.stash[TRACE_URL] = trace_url
     # The per-attempt and per-event hooks exist only when tracing is on: off, they cost
     # nothing (core/hooks.py `refresh`).
@@ -98,8 +100,20 @@ class _Spans:
 
 
 @hookimpl
+def startup(baseshift: App) -> None:
+    """A span per store operation made while a span is current."""
+    tracing = tracing_of(baseshift)
+    store = baseshift.store
+    if tracing is not None and isinstance(store, ObservedStore):
+        store.calls.listen(LISTENER, tracing.store_call)
+
+
+@hookimpl
 def shutdown(baseshift: App) -> None:
     """Export the spans not sent yet."""
+    store = baseshift.store
+    if isinstance(store, ObservedStore):
+        store.calls.unlisten(LISTENER)
     tracing = baseshift.stash.pop(TRACING)
     if tracing is not None:
         tracing.close()

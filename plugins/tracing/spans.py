@@ -9,12 +9,18 @@ that started the run when the same process served it.
 """
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Iterator
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    contextmanager,
+)
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -26,7 +32,9 @@ from opentelemetry.sdk.trace.export import (
 )
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from baseshift.core.events import RunStateChanged
 from baseshift.core.logcontext import log_bound
@@ -34,6 +42,8 @@ from baseshift.core.states import RunState
 from baseshift.core.tracecontext import run_trace, traceparent_bound
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     from baseshift.core.appface import App
     from baseshift.core.events import Event
     from baseshift.core.protocols import JobContext
@@ -43,6 +53,11 @@ TRACKED = 10_000
 """At most this many runs are followed (start time, starting request) at once; the oldest
 are forgotten first, so runs that end elsewhere never make the process grow."""
 SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+RPC_SERVICE = "jobexecution.JobExecutor"
+"""The gRPC service whose calls have spans (plugins/grpc)."""
+_PROPAGATOR = TraceContextTextMapPropagator()
+DB_SYSTEMS = {"sqlite": "sqlite", "postgres": "postgresql"}
+"""The OpenTelemetry `db.system.name` of the builtin SQL stores."""
 
 
 class _Ids(RandomIdGenerator):
@@ -75,20 +90,34 @@ def traceparent_of(context: SpanContext) -> str:
     return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
 
 
-def run_context(run_id: str) -> SpanContext:
+def run_context(run_id: str, sampled: bool = True) -> SpanContext:
     """The span context of run `run_id`'s span (whether or not it is recorded yet)."""
     trace_id, span_id = run_trace(run_id)
-    return SpanContext(trace_id, span_id, is_remote=True, trace_flags=SAMPLED)
+    return SpanContext(trace_id, span_id, is_remote=True,
+                       trace_flags=SAMPLED if sampled else TraceFlags(TraceFlags.DEFAULT))
+
+
+class _Ratio(TraceIdRatioBased):
+    """Samples by trace id, as the standard ratio sampler; also tells whether a run's
+    trace is sampled, so every process (server, worker) decides alike for a run."""
+
+    def sampled(self, trace_id: int) -> bool:
+        return trace_id & self.TRACE_ID_LIMIT < self.bound
 
 
 class Tracing:
     """The tracer of one application and what it remembers of the runs it follows."""
 
-    def __init__(self, kind: str, endpoint: str, service: str) -> None:
+    def __init__(self, kind: str, endpoint: str, service: str, ratio: float = 1.0) -> None:
+        """`ratio`: the share of traces recorded (by trace id: a run's whole trace, or
+        none of it; a request carrying a `traceparent` follows its caller's choice)."""
         self.exporter = _exporter(kind, endpoint)
         self._ids = _Ids()
+        self._ratio = _Ratio(ratio)
         self.provider = TracerProvider(resource=Resource.create({"service.name": service}),
-                                       id_generator=self._ids, shutdown_on_exit=False)
+                                       id_generator=self._ids, shutdown_on_exit=False,
+                                       sampler=ParentBased(self._ratio))
+        self._run_context = functools.lru_cache(maxsize=1024)(self._run_context_of)
         processor = (BatchSpanProcessor(self.exporter) if kind == "otlp"
                      else SimpleSpanProcessor(self.exporter))
         self.provider.add_span_processor(processor)
@@ -107,20 +136,54 @@ class Tracing:
 
     # ------------------------------------------------------------------ attempts
 
-    @asynccontextmanager
-    async def attempt(self, run: RunRecord, ctx: JobContext) -> AsyncIterator[None]:
+    def attempt(self, run: RunRecord, ctx: JobContext) -> AbstractAsyncContextManager[None]:
         """The span of one attempt (of one step of a job), a child of its run's span; its
         trace context is bound to log lines and to what executors send out."""
-        parent = trace.set_span_in_context(trace.NonRecordingSpan(run_context(run.id)))
-        attributes: dict[str, str | int] = {
-            "baseshift.run_id": run.id, "baseshift.workflow": run.workflow,
-            "baseshift.job": ctx.job, "baseshift.attempt": ctx.attempt}
-        with self.tracer.start_as_current_span(f"job {ctx.job}", context=parent,
-                                               attributes=attributes) as span:
-            here = span.get_span_context()
-            with log_bound(trace_id=f"{here.trace_id:032x}", span_id=f"{here.span_id:016x}"), \
-                    traceparent_bound(traceparent_of(here)):
-                yield
+        return _Attempt(self.tracer, run, ctx, self._run_context(run.id))
+
+    def _run_context_of(self, run_id: str) -> SpanContext:
+        """The context of a run's span, flagged sampled when its trace id is (kept for
+        the latest runs by `_run_context`: every attempt of a fan-out asks)."""
+        return run_context(run_id, self._ratio.sampled(run_trace(run_id)[0]))
+
+    # ------------------------------------------------------------------ store
+
+    def store_call(self, store: str, operation: str) -> AbstractContextManager[object] | None:
+        """The span of one store operation (a `core/storecalls.py` listener), a child of the
+        current span. None, no span, when nothing is being traced here: the engine's own
+        scheduling rounds (each a batch of many runs) are timed by the metrics instead."""
+        if not trace.get_current_span().is_recording():
+            return None
+        attributes = {"baseshift.store": store, "db.operation.name": operation}
+        system = DB_SYSTEMS.get(store)
+        if system is not None:
+            attributes["db.system.name"] = system
+        return self.tracer.start_as_current_span(f"store {operation}", kind=SpanKind.CLIENT,
+                                                 attributes=attributes)
+
+    # ------------------------------------------------------------------ gRPC
+
+    @contextmanager
+    def rpc_client(self, method: str) -> Iterator[str]:
+        """The client span of one JobExecutor call, a child of the current span (the
+        attempt's); yields the `traceparent` to send with the call, so the worker's span is
+        this one's child."""
+        with self.tracer.start_as_current_span(
+                f"{RPC_SERVICE}/{method}", kind=SpanKind.CLIENT,
+                attributes=_rpc(method)) as span:
+            yield traceparent_of(span.get_span_context())
+
+    @contextmanager
+    def rpc_server(self, method: str, caller: str | None) -> Iterator[str]:
+        """The server span of one JobExecutor call, continuing the caller's trace (its
+        `traceparent`; a new trace without one); yields this span's `traceparent`, for the
+        job the call runs."""
+        parent = _PROPAGATOR.extract({"traceparent": caller}) if caller \
+            else otel_context.Context()
+        with self.tracer.start_as_current_span(
+                f"{RPC_SERVICE}/{method}", context=parent, kind=SpanKind.SERVER,
+                attributes=_rpc(method)) as span:
+            yield traceparent_of(span.get_span_context())
 
     # ------------------------------------------------------------------ runs
 
@@ -157,6 +220,51 @@ class Tracing:
         if event.new is RunState.FAILED:
             span.set_status(Status(StatusCode.ERROR))
         span.end(end_time=_nanoseconds(event.at))
+
+
+class _Attempt:
+    """The span of one attempt, current (and bound to log lines and to `traceparent`) while
+    the attempt runs; a failure is recorded on it, as `start_as_current_span` does. A class
+    rather than generator-based managers: it runs around every attempt."""
+
+    __slots__ = ("bound", "ctx", "parent", "run", "span", "token", "tracer")
+
+    def __init__(self, tracer: trace.Tracer, run: RunRecord, ctx: JobContext,
+                 parent: SpanContext) -> None:
+        self.tracer, self.run, self.ctx, self.parent = tracer, run, ctx, parent
+
+    async def __aenter__(self) -> None:
+        run, ctx, parent = self.run, self.ctx, self.parent
+        # A run not sampled: its attempts pass the run's (unsampled) context on as it is;
+        # asking the sampler would only say no, at a third of a span's cost.
+        span = self.span = trace.NonRecordingSpan(parent) if not parent.trace_flags.sampled \
+            else self.tracer.start_span(
+                f"job {ctx.job}", context=trace.set_span_in_context(
+                    trace.NonRecordingSpan(parent)),
+                attributes={"baseshift.run_id": run.id, "baseshift.workflow": run.workflow,
+                            "baseshift.job": ctx.job, "baseshift.attempt": ctx.attempt})
+        self.token = otel_context.attach(trace.set_span_in_context(span))
+        here = span.get_span_context()
+        self.bound = (log_bound(trace_id=f"{here.trace_id:032x}",
+                                span_id=f"{here.span_id:016x}"),
+                      traceparent_bound(traceparent_of(here)))
+        for manager in self.bound:  # neither can fail to enter: each sets a ContextVar
+            manager.__enter__()
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        for manager in reversed(self.bound):
+            manager.__exit__(None, None, None)
+        otel_context.detach(self.token)
+        span = self.span
+        if isinstance(exc, Exception):
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        span.end()
+
+
+def _rpc(method: str) -> dict[str, str]:
+    return {"rpc.system": "grpc", "rpc.service": RPC_SERVICE, "rpc.method": method}
 
 
 def _nanoseconds(seconds: float) -> int:

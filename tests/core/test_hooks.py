@@ -593,3 +593,57 @@ async def test_hook_take_up_runs(make_baseshift: Any, tmp_path: Path) -> None:
         snapshot = await bs.store.load_run(kept)
         assert snapshot is not None and snapshot.run.state is RunState.INITIALIZED
         assert kept not in bs.engine.runs
+
+
+async def test_hook_register_notifiers(make_baseshift: Any) -> None:
+    """A plugin's notifier is offered beside the builtin ones, checks the targets naming
+    it, and is told when an alert of a rule naming it fires (here: a run failed)."""
+    from baseshift.core import Notice
+    from baseshift.plugins.alerts.rules import parse_rule
+    from baseshift.plugins.alerts.service import alerting_of
+
+    told: list[tuple[Notice, dict[str, Any]]] = []
+
+    class Pager:
+        name: ClassVar[str] = "pager"
+
+        def check_target(self, target: dict[str, Any], field: str) -> dict[str, Any]:
+            return {"service": str(target.get("service", "ops"))}
+
+        async def send(self, notice: Notice, target: dict[str, Any]) -> None:
+            told.append((notice, dict(target)))
+
+    class Plugin:
+        @hookimpl
+        def register_notifiers(self) -> list[Any]:
+            return [Pager()]
+
+    async with make_baseshift(plugins=(Plugin(),)) as bs:
+        assert {"pager", "webhook", "email"} <= set(bs.hooks.notifiers())
+        alerting = alerting_of(bs)
+        rule = parse_rule({"name": "p-fails", "kind": "failure_rate",
+                           "params": {"workflow": "p", "threshold": 0.5},
+                           "notify": [{"type": "pager", "service": "db"}]},
+                          alerting.notifiers, alerting.refuse_kind, 0.0)
+        await alerting.create(rule)
+        snap = await run(bs, Plan("p", "1.0.0", jobs=(job("a", args={"tag": "a", "fail": True}),)))
+        assert snap.run.state is RunState.FAILED
+        await alerting.evaluator.tick()
+    [(notice, target)] = told
+    assert (notice.rule, notice.status, notice.subject, notice.value) == \
+        ("p-fails", "firing", "p", 1.0)
+    assert target == {"service": "db", "type": "pager"}
+
+
+async def test_hook_register_notifiers_refuses_a_name_taken(make_baseshift: Any) -> None:
+    class Webhook:
+        name: ClassVar[str] = "webhook"
+
+    class Plugin:
+        @hookimpl
+        def register_notifiers(self) -> list[Any]:
+            return [Webhook()]
+
+    with pytest.raises(PluginError, match="'webhook' is already provided"):
+        async with make_baseshift(plugins=(Plugin(),)):
+            pass

@@ -6,7 +6,8 @@ import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from baseshift.core.records import (
 from baseshift.core.registry import Backend
 from baseshift.core.settings import Settings
 from baseshift.core.states import JobState, RunState
+from baseshift.core.storecalls import ObservedStore
 from baseshift.plugins.storage import memory as storage_memory
 from baseshift.plugins.storage import sqlite as storage_sql
 from baseshift.plugins.storage.memory import MemoryStateStore
@@ -329,6 +331,46 @@ async def test_unfinished_runs_oldest_first(store: StateStore) -> None:
     await store.apply(changes(a_run("mid", workflow="billing", state=RunState.COMPLETED,
                                     created_at=2.0)))
     assert await store.unfinished_runs() == ["tie2", "new"]
+
+
+# --------------------------------------------------------------------- observed calls
+
+
+async def test_every_store_operation_is_observed_by_name(store: StateStore) -> None:
+    """Each operation of the StateStore contract reaches the store's listeners
+    (core/storecalls.py) under its own name, with the store's name, failed ones too."""
+    assert isinstance(store, ObservedStore)
+    seen: list[tuple[str, str, str | None]] = []
+
+    @contextmanager
+    def listener(name: str, operation: str) -> Iterator[None]:
+        try:
+            yield
+        except Exception as exc:
+            seen.append((name, operation, type(exc).__name__))
+            raise
+        seen.append((name, operation, None))
+
+    store.calls.listen("test", listener)
+    await store.create_run(a_run("r1"), [a_job("a")])
+    with pytest.raises(Conflict):
+        await store.create_run(a_run("r1"), [])
+    await store.apply(changes(an_attempt("a", 1)))
+    await store.load_run("r1")
+    await store.list_runs()
+    await store.unfinished_runs()
+    await store.run_states(["r1"])
+    await store.query_runs(RunQuery())
+    await store.count_runs_by_state()
+    assert await store.claim_run("r1")
+    await store.release_run("r1")
+    store.calls.unlisten("test")
+    await store.load_run("r1")
+    assert seen == [(store.name, operation, None) for operation in (
+        "create_run",)] + [(store.name, "create_run", "Conflict")] + [
+        (store.name, operation, None) for operation in (
+            "apply", "load_run", "list_runs", "unfinished_runs", "run_states", "query_runs",
+            "count_runs_by_state", "claim_run", "release_run")]
 
 
 # --------------------------------------------------------------------- SQLite only

@@ -294,3 +294,23 @@ async def test_load_balancer_route_role_matrix(make_client: Callable[..., Any],
                     assert response.headers["content-type"] == "application/problem+json"
     for permission in set(LB_ROUTES.values()):
         assert [name for name, r in ROLES.items() if r.allows(permission)] == ["admin"]
+
+
+ALERT_ROUTES = {("GET", "/api/v1/alerts"): "alerts:read",
+                ("POST", "/api/v1/alerts"): "alerts:admin",
+                ("GET", "/api/v1/alerts/{name}"): "alerts:read",
+                ("PUT", "/api/v1/alerts/{name}"): "alerts:admin",
+                ("DELETE", "/api/v1/alerts/{name}"): "alerts:admin",
+                ("POST", "/api/v1/alerts/{name}/test"): "alerts:admin"}
+"""The alert API (plugins/alerts/): `operator` reads the rules and alerts (webhook targets
+shown by host only), only `admin` changes them."""
+
+
+async def test_alert_routes_need_the_alert_permissions(make_client: Callable[..., Any]) -> None:
+    async with make_client() as (bs, client):
+        routes = declared_routes(client._transport.app)  # type: ignore[attr-defined]
+    declared = {(m, p): a.permission for m, p, a in routes if (m, p) in ALERT_ROUTES}
+    assert declared == ALERT_ROUTES
+    assert [name for name, role in ROLES.items() if role.allows("alerts:read")] \
+        == ["admin", "operator"]
+    assert [name for name, role in ROLES.items() if role.allows("alerts:admin")] == ["admin"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from ruamel.yaml import YAML
 from starlette.routing import Route
 
+from baseshift.core.instance import instance_id
 from baseshift.plugins.health.checks import IN_FLIGHT, readiness
 from baseshift.plugins.storage.pg_store import PostgresStateStore
 from tests.conftest import free_port
@@ -27,7 +29,36 @@ async def test_live_answers_ok_to_anyone(make_client: Callable[..., Any]) -> Non
     async with make_client(role=None) as (bs, client):
         response = await client.get("/health/live")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "pid": os.getpid()}
+    body = response.json()
+    assert body == {"status": "ok", "instance": instance_id()}
+    assert re.fullmatch(r"[0-9a-f]{16}", body["instance"])
+    assert str(os.getpid()) not in response.text
+
+
+FORK = """
+import os
+from baseshift.core.instance import instance_id
+before = instance_id()
+child = os.fork()
+if child == 0:
+    print("child", instance_id(), flush=True)
+    os._exit(0)
+os.waitpid(child, 0)
+print("parent", before, instance_id(), flush=True)
+"""
+
+
+def test_a_forked_child_has_an_instance_id_of_its_own() -> None:
+    """(In a process of its own: this one runs threads, and forking those is unsafe.)"""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", FORK], capture_output=True, text=True,
+                         check=True).stdout
+    lines = {line.split()[0]: line.split()[1:] for line in out.splitlines()}
+    (child,), (parent, parent_after) = lines["child"], lines["parent"]
+    assert parent == parent_after and re.fullmatch(r"[0-9a-f]{16}", parent)
+    assert re.fullmatch(r"[0-9a-f]{16}", child) and child != parent
 
 
 async def test_ready_answers_ok_when_every_dependency_answers(

@@ -13,6 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from baseshift.core.events import JobStateChanged, RunStateChanged
+from baseshift.core.instance import instance_id
 from baseshift.core.states import JobState, RunState
 from baseshift.plugins.metrics.collector import OTHER, Metrics
 from baseshift.plugins.metrics.http import SUMMARY
@@ -79,6 +80,12 @@ async def test_metrics_after_runs_label_routes_by_template_and_never_by_run_id(
     assert value(found, "baseshift_attempts_total", workflow="nightly_export",
                  outcome="ok") >= 1  # its export job
     assert value(found, "baseshift_attempts_in_flight") == 0
+    assert value(found, "baseshift_store_transaction_seconds_count", store="memory",
+                 operation="create_run") == 2
+    assert value(found, "baseshift_store_transaction_seconds_count", store="memory",
+                 operation="apply") >= 2
+    assert value(found, "baseshift_store_transaction_seconds_bucket", store="memory",
+                 operation="load_run", le="+Inf") >= 1
     assert value(found, "baseshift_jobs_ready") == 0
     assert value(found, "baseshift_scheduler_lag_seconds") == 0
     assert value(found, "baseshift_workflow_errors") == 0
@@ -104,6 +111,7 @@ async def test_the_summary_counts_requests_runs_and_resources(
     assert started["seconds_average"] is not None
     assert body["process"]["memory_rss_bytes"] > 0
     assert body["process"]["pid"] == os.getpid()
+    assert body["process"]["instance"] == instance_id()
     assert body["host"]["memory_total_bytes"] > 0
     assert body["host"]["disk"]["total_bytes"] > 0
     assert body["workflows_loaded"] == len(bs.catalog.entries())

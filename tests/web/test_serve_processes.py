@@ -47,28 +47,36 @@ def _start(tmp: Path, *, auth_off: bool = True) -> tuple[subprocess.Popen[str], 
     return proc, f"http://127.0.0.1:{port}"
 
 
-def _pids(base: str, want: int, proc: subprocess.Popen[str]) -> set[int]:
-    """The pids answering /health/live on fresh connections, until `want` were seen."""
-    seen: set[int] = set()
+def _instances(base: str, want: int, proc: subprocess.Popen[str]) -> set[str]:
+    """The instance ids answering /health/live on fresh connections, until `want` were
+    seen."""
+    seen: set[str] = set()
     deadline = time.monotonic() + 90
     while len(seen) < want and time.monotonic() < deadline:
         assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
         try:
-            seen.add(httpx.get(base + "/health/live", timeout=2).json()["pid"])
+            seen.add(httpx.get(base + "/health/live", timeout=2).json()["instance"])
         except httpx.HTTPError:
             time.sleep(0.1)
     return seen
 
 
-def _client_on(base: str, pid: int) -> httpx.Client:
-    """A client whose one kept-alive connection reached the child `pid`."""
+def _client_on(base: str, instance: str) -> httpx.Client:
+    """A client whose one kept-alive connection reached the child `instance`."""
     for _ in range(200):
         client = httpx.Client(base_url=base, timeout=30,
                               limits=httpx.Limits(max_connections=1))
-        if client.get("/health/live").json()["pid"] == pid:
+        if client.get("/health/live").json()["instance"] == instance:
             return client
         client.close()
-    raise AssertionError(f"no connection reached {pid}")
+    raise AssertionError(f"no connection reached {instance}")
+
+
+def _pid_of(client: httpx.Client) -> int:
+    """The pid of the child a client's connection reached (the metrics summary tells it to
+    whoever may read metrics: here anyone, the server runs without sign-in)."""
+    pid: int = client.get("/api/v1/metrics").json()["process"]["pid"]
+    return pid
 
 
 def _children(parent: int) -> set[int]:
@@ -89,7 +97,11 @@ def test_two_processes_share_the_port_stream_each_others_runs_and_restart(
         tmp_path: Path) -> None:
     proc, base = _start(tmp_path)
     try:
-        pids = _pids(base, 2, proc)
+        instances = _instances(base, 2, proc)
+        assert len(instances) == 2
+        clients = {_pid_of(client): client
+                   for client in (_client_on(base, i) for i in sorted(instances))}
+        pids = set(clients)
         assert len(pids) == 2 and proc.pid not in pids
         assert pids == _children(proc.pid)
         # one child leads the cron scheduler: it holds the claim `~lead-cron` (a flock on
@@ -100,7 +112,8 @@ def test_two_processes_share_the_port_stream_each_others_runs_and_restart(
             time.sleep(0.2)
         assert [_holding(p, "_lead-cron.lock") for p in pids].count(True) == 1
         a, b = sorted(pids)
-        starter, watcher = _client_on(base, a), _client_on(base, b)
+        starter, watcher = clients[a], clients[b]
+        kept = watcher.get("/health/live").json()["instance"]
         go = tmp_path / "go"
         response = starter.post("/api/v1/workflows",
                                 json={"workflow": "gated", "inputs": {"go": str(go)}})
@@ -122,7 +135,9 @@ def test_two_processes_share_the_port_stream_each_others_runs_and_restart(
         while (len(_children(proc.pid)) < 2 or a in _children(proc.pid)) \
                 and time.monotonic() < deadline:
             time.sleep(0.2)
-        replaced = _pids(base, 2, proc)
+        now = _instances(base, 2, proc)
+        assert kept in now and len(now) == 2 and not now <= instances
+        replaced = _children(proc.pid)
         assert a not in replaced and b in replaced and len(replaced) == 2
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -141,7 +156,8 @@ def test_one_first_admin_one_printed_password_and_no_orphan(tmp_path: Path) -> N
     output pipe open: `communicate` returns once they all have exited)."""
     proc, base = _start(tmp_path, auth_off=False)
     try:
-        pids = _pids(base, 2, proc)
+        assert len(_instances(base, 2, proc)) == 2
+        pids = _children(proc.pid)
         assert len(pids) == 2
     finally:
         proc.send_signal(signal.SIGKILL)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from baseshift.core.tracecontext import run_trace_id
 from tests.log_support import json_log, line_where
 from tests.web.api_support import API, finished, start
 
@@ -30,8 +31,12 @@ def sync_step(token):
 
 def fail(token):
     print("the token is", token)
-    log.warning("about to fail")
-    raise RuntimeError("could not use " + token)
+    log.warning("about to fail with %s", token)
+    try:
+        raise RuntimeError("could not use " + token)
+    except RuntimeError:
+        log.exception("failing")
+        raise
 '''
 
 WORKFLOW = '''workflow logged {
@@ -66,12 +71,15 @@ async def test_lines_of_a_run_carry_it_and_never_its_secret(
             failed = await line_where(lines, event="run.failed")
     probes = [x for x in lines() if x["logger"] == "baseshift.steps.probe"]
     assert sorted(x["message"] for x in probes) == [
-        "about to fail", "async step running", "sync step running"]
+        "about to fail with ***", "async step running", "failing", "sync step running"]
+    failing = next(x for x in probes if x["message"] == "failing")
+    assert "could not use ***" in failing["exception"]  # the traceback: masked too
     for x in probes:  # logged during the attempts, on the loop and in a worker thread
         assert (x["run_id"], x["workflow"], x["attempt"]) == (run_id, "logged", 1), x
     assert {x["job"] for x in probes} == {"a", "b", "c"}
     assert (failed["run_id"], failed["workflow"], failed["jobs"]) == (run_id, "logged", ["c"])
     assert failed["level"] == "info" and run_id in failed["message"]
+    assert "trace_id" not in failed  # tracing is off: no trace to name
     assert "could not use ***" in failed["error"]  # the stored error: masked
     text = raw.getvalue()
     assert SECRET not in text and SECRET not in json.dumps(lines(), ensure_ascii=False)
@@ -108,3 +116,22 @@ async def test_the_access_line_of_a_request(make_client: Callable[..., Any],
     assert "trace_id" not in started  # no traceparent header, no trace
     assert all(x["actor"] != "admin-tester" for x in lines()
                if x["logger"] == "baseshift.steps.probe")  # a run acts for the server
+
+
+async def test_every_line_of_a_traced_run_carries_its_run_id_and_trace_id(
+        make_client: Callable[..., Any], flows: Path) -> None:
+    """With tracing on, a log query by run id or by trace id finds the same lines: every
+    line logged about a run (its steps' lines, on the loop and in threads, and the line of
+    its failure) names both."""
+    with json_log() as (lines, _):
+        async with make_client(workflows=flows,
+                               extra={"tracing": {"exporter": "memory"}}) as (bs, client):
+            run_id = await start(client, "logged")
+            assert (await finished(client, run_id))["status"] == "FAILED"
+            await line_where(lines, event="run.failed")
+    about_run = [x for x in lines() if x.get("run_id") == run_id]
+    assert {x["logger"] for x in about_run} >= {"baseshift.steps.probe"}
+    assert any(x.get("event") == "run.failed" for x in about_run)
+    assert all(x.get("trace_id") == run_trace_id(run_id) for x in about_run), about_run
+    probes = [x for x in lines() if x["logger"] == "baseshift.steps.probe"]
+    assert len(probes) == 4 and all(x["run_id"] == run_id for x in probes)

@@ -17,6 +17,7 @@ from baseshift.core.logcontext import log_fields
 from baseshift.core.protocols import JobContext
 from baseshift.core.records import RunRecord
 from baseshift.core.registry import extra
+from baseshift.core.storecalls import ObservedStore
 from baseshift.core.tracecontext import TRACE_URL, run_trace, run_trace_id, traceparent
 from baseshift.plugins.tracing import plugin as tracing_plugin
 from baseshift.plugins.tracing.plugin import tracing_of
@@ -84,6 +85,15 @@ async def test_a_run_through_the_api_is_one_trace_of_request_run_and_attempts(
     assert request.attributes["baseshift.run_id"] == run_id
     assert request.attributes["http.response.status_code"] == 201
 
+    # the request's store operations are its children; the engine's own rounds (no span
+    # current) have none
+    create = by_name["store create_run"]
+    assert create.parent is not None and create.parent.span_id == request.context.span_id
+    assert create.attributes is not None
+    assert (create.attributes["db.operation.name"], create.attributes["baseshift.store"]) == \
+        ("create_run", "memory")
+    assert all(s.parent is not None for s in spans if s.name.startswith("store "))
+
     trace_id, run_span_id = run_trace(run_id)
     root = by_name["run traced"]
     assert (root.context.trace_id, root.context.span_id) == (trace_id, run_span_id)
@@ -130,6 +140,8 @@ async def test_tracing_is_off_unless_configured(
             per_attempt = [*bs.pm.hook.job_wrapper.get_hookimpls(),
                            *bs.pm.hook.track_event.get_hookimpls()]
             assert not [i for i in per_attempt if "tracing" in i.plugin_name]
+            store = bs.store
+            assert isinstance(store, ObservedStore) and "tracing" not in store.calls.listeners
             run_id = await start(client, "traced", {"url": f"{loopback.url}/echo"})
             assert (await finished(client, run_id))["status"] == "COMPLETED"
             outputs = {j["name"]: j["output"] for j in
@@ -157,6 +169,57 @@ async def test_an_attempt_binds_its_trace_to_log_lines_and_outgoing_calls(
     assert (match[1], match[2]) == (fields["trace_id"], fields["span_id"])
 
 
+async def test_a_failed_attempt_is_an_error_span_and_a_cancelled_one_is_not(
+        make_client: Callable[..., Any]) -> None:
+    import asyncio
+
+    from opentelemetry.trace import StatusCode
+
+    async with make_client(extra=MEMORY) as (bs, _client):
+        tracing = tracing_of(bs)
+        assert tracing is not None
+        run = RunRecord("r-1", "w", "1.0.0", "", "", {})
+        with pytest.raises(ValueError, match="step broke"):
+            async with tracing.attempt(run, JobContext("r-1", "bad", 1, {})):
+                raise ValueError("step broke")
+        with pytest.raises(asyncio.CancelledError):
+            async with tracing.attempt(run, JobContext("r-1", "gone", 1, {})):
+                raise asyncio.CancelledError
+        assert traceparent() is None and "trace_id" not in log_fields()
+        spans = {s.name: s for s in tracing.exporter.get_finished_spans()}  # type: ignore[attr-defined]
+    assert spans["job bad"].status.status_code is StatusCode.ERROR
+    assert [e.name for e in spans["job bad"].events] == ["exception"]
+    assert spans["job gone"].status.status_code is StatusCode.UNSET
+    assert not spans["job gone"].events
+
+
+async def test_a_sample_ratio_records_whole_runs_chosen_by_their_trace_id() -> None:
+    """Every process decides alike for a run (its trace id comes from the run id): a run's
+    attempts are all recorded, or none is, and an unrecorded one still passes its trace on
+    (flagged not sampled)."""
+    from baseshift.plugins.tracing.spans import Tracing
+
+    tracing = Tracing("memory", "", "sampled", 0.5)
+    ids = [f"run-{i}" for i in range(40)]
+    sent: dict[str, str | None] = {}
+    try:
+        for run_id in ids:
+            run = RunRecord(run_id, "w", "1.0.0", "", "", {})
+            for attempt in (1, 2):
+                async with tracing.attempt(run, JobContext(run_id, "j", attempt, {})):
+                    sent[run_id] = traceparent()
+        recorded = [s.attributes["baseshift.run_id"]  # type: ignore[index]
+                    for s in tracing.exporter.get_finished_spans()]  # type: ignore[attr-defined]
+    finally:
+        tracing.close()
+    chosen = [r for r in ids if run_trace(r)[0] % 2**64 < 2**63]
+    assert 0 < len(chosen) < len(ids)
+    assert recorded == [r for r in chosen for _ in (1, 2)]
+    for run_id in ids:
+        assert (sent[run_id] or "").startswith(f"00-{run_trace_id(run_id)}-")
+        assert (sent[run_id] or "").endswith("-01" if run_id in chosen else "-00")
+
+
 def test_tracing_configured_without_the_extra_names_the_pip_command(
         make_client: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
     from baseshift.core.app.application import BaseShift
@@ -170,7 +233,9 @@ def test_tracing_configured_without_the_extra_names_the_pip_command(
 
 
 @pytest.mark.parametrize("options", [{"exporter": "jaeger"}, {"endpoint": "collector:4318"},
-                                     {"exporter": "memory", "trace_url": "https://x/"}])
+                                     {"exporter": "memory", "trace_url": "https://x/"},
+                                     {"exporter": "memory", "sample_ratio": 1.5},
+                                     {"exporter": "memory", "sample_ratio": 0}])
 def test_a_wrong_tracing_option_fails_the_start(options: dict[str, str]) -> None:
     from baseshift.core.app.application import BaseShift
     from baseshift.core.settings import Settings

@@ -1,0 +1,1 @@
+"""Shipping Base Shift's log lines to a log service (Elasticsearch, OpenSearch)."""
