@@ -6,14 +6,14 @@ so naming the class would tie them in a circle. `BaseShift` is checked against t
 (core/app/application.py), so the two cannot drift apart."""
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import pluggy
 
-    from .cache import Cache, JSONValue
+    from .cache import Cache, CacheStats, JSONValue
     from .compiled import CheckEnv, Compiled, FileTemplate, WorkflowEntry
     from .diagnostics import Diagnostic
     from .engine import Engine
@@ -38,10 +38,17 @@ class Catalog(Protocol):
     file_templates: tuple[FileTemplate, ...]
     generation: int
     """Counts the reloads that changed something, so a reader can tell its view is stale."""
+    reload_listeners: dict[str, Callable[[str], None]]
+    """By observer name: told `"failed"` (a reload raised) or `"broken"` (a file does not
+    check) per reload."""
 
     def entries(self) -> list[WorkflowEntry]: ...
 
     def log_summary(self, what: str) -> None: ...
+
+    def plan_stats(self) -> CacheStats:
+        """Hits and misses of the compiled files a reload kept (core/app/plan_memo.py)."""
+        ...
 
     def get(self, name: str) -> WorkflowEntry: ...
 

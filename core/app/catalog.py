@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from ..cache import Cache, JSONValue
+from ..cache import Cache, CacheStats, JSONValue
 from ..compiled import Compiled, FileTemplate, WorkflowEntry
 from ..diagnostics import Diagnostic, Severity
 from ..errors import DSLError, NotFound, StoreError
 from ..plan import Plan, TemplateSpec
 from .compile_cache import TTL, answer, compiled_key
 from .loader import Checks, duplicate_workflow, folder_files, load_folder, make_importable
+from .plan_memo import PlanMemo
 from .template_files import is_template_file
 
 if TYPE_CHECKING:
@@ -30,6 +31,11 @@ RELOAD_INTERVAL = 1.0
 
 
 Fingerprint = tuple[tuple[str, int, int], ...]
+
+RELOAD_FAILED = "failed"
+"""A reload that raised: the workflows of the previous load stay in place."""
+RELOAD_BROKEN = "broken"
+"""A reload that finished with at least one file that does not check."""
 
 
 class CatalogHost(Checks, Protocol):
@@ -63,6 +69,12 @@ class WorkflowCatalog:
         """Incremented on every reload, so views can tell that the catalog changed."""
         self._environment: tuple[int, str] | None = None
         """The digest of what a text is checked against, and the generation it is of."""
+        self.plans = PlanMemo(baseshift.check_digest)
+        """The files compiled by the last load, so a reload recompiles only changed ones."""
+        self.reload_listeners: dict[str, Callable[[str], None]] = {}
+        """By the name each observer registered with (again: replaced), called with
+        `RELOAD_FAILED` or `RELOAD_BROKEN` after a (re)load that went wrong (the metrics
+        count them); a listener that raises is logged and skipped."""
 
     # ------------------------------------------------------------ reading
 
@@ -94,6 +106,10 @@ class WorkflowCatalog:
         files = "; ".join(f"{Path(p).name} ({len(found)} error{'s' if len(found) > 1 else ''}"
                           f", first: {_first(found)})" for p, found in sorted(errors.items()))
         return f"{line}; broken: {files}", broken
+
+    def plan_stats(self) -> CacheStats:
+        """The hits and misses of the compiled files kept between reloads (`plans`)."""
+        return self.plans.stats()
 
     def get(self, name: str) -> WorkflowEntry:
         entry = self._entries.get(name)
@@ -146,10 +162,23 @@ class WorkflowCatalog:
         seen = self._fingerprint()
         if seen == self._seen and not force:
             return False
-        self._load(await self._stored_templates())
+        try:
+            self._load(await self._stored_templates())
+        except Exception:
+            self._tell(RELOAD_FAILED)
+            raise
         self._seen = seen
         self.generation += 1
+        if self.summary()[1]:
+            self._tell(RELOAD_BROKEN)
         return True
+
+    def _tell(self, outcome: str) -> None:
+        for listener in list(self.reload_listeners.values()):
+            try:
+                listener(outcome)
+            except Exception:  # an observer never stops a reload
+                log.exception("a reload listener failed")
 
     async def watch(self, interval: float = RELOAD_INTERVAL) -> None:
         """Reload on change until cancelled; a failing reload is logged and retried."""
@@ -179,7 +208,7 @@ class WorkflowCatalog:
         # Only the store's templates are the application's: the folder's own are found again
         # by every load (kept here, they would clash with themselves on the next reload).
         self.bs.extra_templates = tuple(stored)
-        loaded = load_folder(self.bs, self.folder)
+        loaded = load_folder(self.bs, self.folder, memo=self.plans)
         self.file_templates = loaded.templates
         self.templates = (*stored, *(t.spec for t in loaded.templates))
         entries: dict[str, WorkflowEntry] = {}

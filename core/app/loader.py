@@ -18,6 +18,7 @@ from ..compiled import CheckEnv, Compiled, FileTemplate
 from ..diagnostics import Diagnostic, Severity, Span
 from ..errors import InputError
 from ..plan import TemplateSpec
+from .plan_memo import PlanMemo
 from .template_files import TemplateFile, check_template_files, is_template_file
 from .templatespec import to_document
 
@@ -66,11 +67,14 @@ def folder_files(folder: Path) -> list[Path]:
                   if (is_workflow_file(p) or is_template_file(p)) and p.is_file())
 
 
-def load_folder(checks: Checks, folder: Path, include: Iterable[Path] = ()) -> LoadedFolder:
+def load_folder(checks: Checks, folder: Path, include: Iterable[Path] = (),
+                memo: PlanMemo | None = None) -> LoadedFolder:
     """Check the folder's files together.
 
     `include` names files of the folder to load whatever their names (`check FILE` and
-    `run FILE` of a file not named `.bsw`); they are read as workflows.
+    `run FILE` of a file not named `.bsw`); they are read as workflows. With a `memo`, a
+    workflow file compiled by the memo's last load with the same text in the same
+    environment is taken from it (core/app/plan_memo.py).
 
     Raises:
         InputError: an included file is YAML but not named as a template file.
@@ -85,7 +89,7 @@ def load_folder(checks: Checks, folder: Path, include: Iterable[Path] = ()) -> L
     yaml = check_template_files([p for p in paths if is_template_file(p)],
                                 executors=checks.executor_classes)
     found = [FileTemplate(spec, doc, f.path) for f in yaml for doc, spec in f.templates]
-    workflows = _compile(checks, [p for p in paths if not is_template_file(p)], found)
+    workflows = _compile(checks, [p for p in paths if not is_template_file(p)], found, memo)
     found += [FileTemplate(spec, to_document(spec), Path(c.path))
               for c in workflows for spec in c.templates]
     by_path = {c.path: c for c in (*workflows, *(_as_compiled(f) for f in yaml))}
@@ -105,13 +109,19 @@ def _refuse_plain_yaml(path: Path) -> None:
                          hint=f"name a template file NAME.template{path.suffix}")
 
 
-def _compile(checks: Checks, paths: Sequence[Path],
-             templates: Sequence[FileTemplate]) -> list[Compiled]:
+def _compile(checks: Checks, paths: Sequence[Path], templates: Sequence[FileTemplate],
+             memo: PlanMemo | None = None) -> list[Compiled]:
     from baseshift.dsl import compile_files
 
-    env = dataclasses.replace(checks.check_env([t.spec for t in templates]),
-                              template_origins={t.spec.ref: str(t.path) for t in templates})
-    results = [checks.with_plugin_checks(c) for c in compile_files(list(paths), env)]
+    specs = [t.spec for t in templates]
+    origins = {t.spec.ref: str(t.path) for t in templates}
+    env = dataclasses.replace(checks.check_env(specs), template_origins=origins)
+
+    def compile_(subset: list[Path]) -> list[Compiled]:
+        return [checks.with_plugin_checks(c) for c in compile_files(subset, env)]
+
+    results = compile_(list(paths)) if memo is None else \
+        memo.compile(paths, specs, origins, compile_)
     return _refuse_duplicate_workflows(results)
 
 

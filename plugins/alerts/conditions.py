@@ -12,10 +12,10 @@ from typing import Protocol, runtime_checkable
 
 from baseshift.core.capabilities import missing_ability
 from baseshift.core.protocols import RunAnalytics, StateStore
+from baseshift.core.readyjobs import ReadyJobs
 from baseshift.core.records import RunQuery
 from baseshift.core.states import RunState
 
-from .lag import ReadyJobs
 from .rules import Rule
 
 MAX_SUBJECTS = 1000

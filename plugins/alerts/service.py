@@ -10,11 +10,11 @@ from baseshift.core import audit
 from baseshift.core.config import option
 from baseshift.core.errors import Conflict, NotFound
 from baseshift.core.notifications import Notifier
+from baseshift.core.readyjobs import ReadyJobs, ready_jobs_of
 from baseshift.core.stash import StashKey
 
 from .conditions import ReportsWorkers, Sources
 from .evaluator import INTERVAL, Evaluator
-from .lag import ReadyJobs
 from .rules import Rule
 from .state import Alert
 from .storage import AlertStorage
@@ -102,7 +102,7 @@ def alerting_of(bs: App) -> Alerting:
     if found is None:
         opts: dict[str, Any] = dict(bs.settings.extra.get(OPTIONS) or {})
         storage = AlertStorage(bs.store, bs.settings.data_dir)
-        ready = ReadyJobs()
+        ready = ready_jobs_of(bs.stash)
         notifiers = bs.hooks.notifiers()
         evaluator = Evaluator(storage, Sources(bs.store, bs.queue, ready), notifiers,
                               clock=opts.get("clock"),

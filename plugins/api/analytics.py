@@ -43,7 +43,7 @@ def track_event(baseshift: App, event: Event) -> None:
     (in a server: a command that serves nothing keeps no samples)."""
     samples = baseshift.stash.get(SAMPLES)
     if samples is not None:
-        samples.observe(event)
+        samples.ready.observe(event)
 
 
 @hookimpl

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from baseshift.core.config import option
-from baseshift.core.events import Event, JobStateChanged, RunStateChanged
 from baseshift.core.protocols import RunAnalytics
+from baseshift.core.readyjobs import ready_jobs_of
 from baseshift.core.stash import StashKey
-from baseshift.core.states import JobState, RunState
+from baseshift.core.states import RunState
 from baseshift.core.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
@@ -37,8 +37,6 @@ OPTIONS = "insights"
 HOUR = 3600
 DAY = 24 * HOUR
 INTERVAL = 60.0
-TRACKED = 100_000
-"""At most this many ready jobs are followed for the lag (the oldest forgotten first)."""
 STATES = (RunState.COMPLETED, RunState.FAILED, RunState.CANCELLED, RunState.RUNNING,
           RunState.INITIALIZED)
 """The stacking order of the runs-per-hour chart (bottom first)."""
@@ -62,26 +60,15 @@ class Sample:
 
 
 class Samples:
-    """The ring of samples and what the lag is read from: jobs ready but not started."""
+    """The ring of samples; the lag is read from the application's `ReadyJobs` (jobs ready
+    but not started, core/readyjobs.py), the one the metrics read too."""
 
     def __init__(self, bs: App, interval: float = INTERVAL) -> None:
         self.bs = bs
         self.interval = interval
         self.ring: deque[Sample] = deque(maxlen=max(1, int(DAY // interval)))
-        self.ready: dict[tuple[str, str], float] = {}
+        self.ready = ready_jobs_of(bs.stash)
         self._task: asyncio.Task[None] | None = None
-
-    def observe(self, event: Event) -> None:
-        match event:
-            case JobStateChanged(new=JobState.READY):
-                self.ready[(event.run_id, event.job)] = event.at
-                if len(self.ready) > TRACKED:
-                    self.ready.pop(next(iter(self.ready)))
-            case JobStateChanged():
-                self.ready.pop((event.run_id, event.job), None)
-            case RunStateChanged() if event.new.finished and self.ready:
-                for key in [k for k in self.ready if k[0] == event.run_id]:
-                    del self.ready[key]
 
     async def take(self, now: float | None = None) -> Sample:
         """Read the queue and the lag now and keep the sample."""
@@ -89,8 +76,7 @@ class Samples:
         queue = self.bs.queue
         queued = (await queue.depth()).get("queued", 0) if isinstance(queue, ReportsDepth) \
             else None
-        lag = max(0.0, now - min(self.ready.values())) if self.ready else 0.0
-        sample = Sample(now, queued, lag)
+        sample = Sample(now, queued, self.ready.lag(now))
         self.ring.append(sample)
         return sample
 

@@ -27,10 +27,15 @@ MAX_KEY = 500
 """The longest key (or prefix) a request may name."""
 
 COUNT = {"type": "integer", "minimum": 0}
+RATIO = {"type": ["number", "null"]}
+PLANS = obj({"backend": {"type": "string"}, "hits": COUNT, "misses": COUNT,
+             "hit_ratio": RATIO, "size": COUNT}, ("backend", "hits", "misses", "hit_ratio",
+                                                  "size"))
 STATS = obj({"backend": {"type": "string"}, "hits": COUNT, "misses": COUNT,
-             "hit_ratio": {"type": ["number", "null"]}, "sets": COUNT, "deletes": COUNT,
-             "evictions": COUNT, "size": COUNT},
-            ("backend", "hits", "misses", "hit_ratio", "sets", "deletes", "evictions", "size"))
+             "hit_ratio": RATIO, "sets": COUNT, "deletes": COUNT,
+             "evictions": COUNT, "size": COUNT, "plans": PLANS},
+            ("backend", "hits", "misses", "hit_ratio", "sets", "deletes", "evictions", "size",
+             "plans"))
 KEY = {"type": "string", "minLength": 1, "maxLength": MAX_KEY}
 KEYS = obj({"keys": {"type": "array", "items": {"type": "string"}},
             "truncated": {"type": "boolean"}}, ("keys", "truncated"))
@@ -47,16 +52,21 @@ LIMIT = IntParam("limit", 1, MAX_KEYS, default=100)
 
 
 @requires(CACHE_READ)
-@operation("The cache's counters: hits, misses, hit ratio, size and backend", tags=TAGS,
-           response=STATS)
+@operation("The cache's counters: hits, misses, hit ratio, size and backend; `plans`: the "
+           "workflow files this process kept compiled between reloads (files reused: hits, "
+           "files compiled: misses)", tags=TAGS, response=STATS)
 async def cache_stats(request: Request) -> Response:
-    cache = baseshift_of(request).cache
-    stats = await cache.stats()
-    size = stats.entries if stats.entries is not None else len(await cache.keys())
+    bs = baseshift_of(request)
+    stats = await bs.cache.stats()
+    size = stats.entries if stats.entries is not None else len(await bs.cache.keys())
+    plans = bs.catalog.plan_stats()
     return JSONResponse({"backend": stats.backend, "hits": stats.hits, "misses": stats.misses,
                          "hit_ratio": stats.hit_ratio, "sets": stats.sets,
                          "deletes": stats.deletes, "evictions": stats.evictions,
-                         "size": size})
+                         "size": size,
+                         "plans": {"backend": plans.backend, "hits": plans.hits,
+                                   "misses": plans.misses, "hit_ratio": plans.hit_ratio,
+                                   "size": plans.entries or 0}})
 
 
 @requires(CACHE_READ)

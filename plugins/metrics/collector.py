@@ -7,6 +7,7 @@ workflow a name from the loaded catalog, capped at `max_workflows` distinct valu
 """
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast, runtime_checkable
@@ -19,8 +20,11 @@ from prometheus_client.registry import Collector
 from baseshift.core.config import option
 from baseshift.core.diagnostics import Severity
 from baseshift.core.events import Event, JobStateChanged, RunStateChanged
+from baseshift.core.readyjobs import ReadyJobs, ready_jobs_of
 from baseshift.core.stash import StashKey
 from baseshift.core.states import JobState, RunState
+
+from .fleet import READY_SINCE, fleet_dir, fleet_registry, lag_family
 
 if TYPE_CHECKING:
     from baseshift.core.appface import App
@@ -48,11 +52,16 @@ def metrics_of(bs: App) -> Metrics:
     found = bs.stash.get(METRICS)
     if found is None:
         found = bs.stash[METRICS] = Metrics(
-            bs, max_workflows=option(bs.settings, OPTIONS, "max_workflows", MAX_WORKFLOWS))
+            bs, max_workflows=option(bs.settings, OPTIONS, "max_workflows", MAX_WORKFLOWS),
+            fleet=fleet_dir())
     return found
 
 
 QUEUE_STATES = ("queued", "leased", "done")
+LEASE_EXPIRIES = "baseshift_queue_lease_expiries"
+LEASE_EXPIRIES_HELP = "Attempts of this server whose worker stopped renewing its lease"
+RELOAD_REASONS = ("failed", "broken")
+"""The `reason` label of `baseshift_reload_errors_total` (core/app/catalog.py's outcomes)."""
 
 
 @runtime_checkable
@@ -71,14 +80,23 @@ STORE_BUCKETS = (.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 
 
 class Metrics:
     """Counters, histograms and gauges of one application, fed by the HTTP middleware,
-    `track_event` and `job_wrapper`; scrape-time values come from `_Live`."""
+    `track_event` and `job_wrapper`; scrape-time values come from `_Ready` and `_Live`.
 
-    def __init__(self, bs: App | None = None, *, max_workflows: int = MAX_WORKFLOWS) -> None:
+    With `fleet` (a directory shared by the processes of `serve --processes N`, fleet.py),
+    every value is written there too and a scrape answers the sum of every process's."""
+
+    def __init__(self, bs: App | None = None, *, max_workflows: int = MAX_WORKFLOWS,
+                 fleet: str | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        """What a scrape of one process answers; in a fleet, what other plugins register
+        here (their scrape-time collectors) and nothing else."""
         self.max_workflows = max_workflows
+        self.fleet = fleet
         self._workflows: set[str] = set()
-        r = self.registry
-        ProcessCollector(registry=r)  # process_cpu_seconds_total, _resident_memory_bytes, …
+        # in a fleet, these metrics are summed from the shared files, never read from here
+        r = self.registry if fleet is None else CollectorRegistry()
+        if fleet is None:  # one process's own figures: meaningless summed over a fleet
+            ProcessCollector(registry=r)  # process_cpu_seconds_total, _resident_memory_bytes
         self.requests = Counter("http_requests_total", "HTTP requests answered",
                                 ["method", "endpoint", "status"], registry=r)
         self.request_seconds = Histogram("request_duration_seconds",
@@ -108,18 +126,43 @@ class Metrics:
                                        "process made", ["store", "operation"],
                                        buckets=STORE_BUCKETS, registry=r)
         self.in_flight = Gauge("baseshift_attempts_in_flight",
-                               "Job attempts executing in this process now", registry=r)
+                               "Job attempts executing in this process now", registry=r,
+                               multiprocess_mode="livesum")
+        self.reload_errors = Counter("baseshift_reload_errors_total",
+                                     "Workflow folder (re)loads that raised (reason=failed) "
+                                     "or left a file that does not check (reason=broken)",
+                                     ["reason"], registry=r)
+        for reason in RELOAD_REASONS:
+            self.reload_errors.labels(reason)  # both series exist from the start, at 0
         self._children: dict[tuple[MetricWrapperBase, tuple[str, ...]], Any] = {}
         self._run_workflow: dict[str, str] = {}
         self._run_started: dict[str, float] = {}
         self._job_started: dict[tuple[str, str], float] = {}
-        self.ready: dict[tuple[str, str], float] = {}
-        """(run id, job) -> when it became READY, until it starts or ends."""
+        self.ready = ReadyJobs() if bs is None else ready_jobs_of(bs.stash)
+        """Jobs ready but not started (the application's, shared with the Insights)."""
         self.queue: QueueGauges | None = None
         self.queue_depth: dict[str, int] | None = None
         """Read from the queue by `refresh` before each scrape (None: no such queue)."""
-        if bs is not None:
-            self.registry.register(_Live(bs, self))
+        self._expiries: tuple[Counter, int] | None = None
+        """In a fleet: the shared lease-expiry counter and the count it has been told."""
+        self.live = _Live(bs, self) if bs is not None else None
+        if fleet is None:
+            r.register(_Ready(self))
+            if self.live is not None:
+                r.register(self.live)
+            return
+        # written at each change, since another process may answer the scrape
+        self.fleet_ready = Gauge("baseshift_jobs_ready", _READY_HELP,
+                                 multiprocess_mode="livesum", registry=None)
+        self.fleet_since = Gauge(READY_SINCE, "When this process's oldest ready job became "
+                                 "ready", multiprocess_mode="livemin", registry=None)
+        self.fleet_since.set(math.inf)
+        local = (() if self.live is None else (self.live,))
+        self._fleet = fleet_registry(fleet, *local, self.registry)
+
+    def exposition(self) -> CollectorRegistry:
+        """What a scrape answers: this process's registry, or the fleet's sums."""
+        return self.registry if self.fleet is None else self._fleet
 
     # ------------------------------------------------------------ labels
 
@@ -131,6 +174,27 @@ class Metrics:
             return OTHER
         self._workflows.add(name)
         return name
+
+    def reloaded_badly(self, reason: str) -> None:
+        """A catalog reload listener: count a reload that failed or left broken files."""
+        self.reload_errors.labels(reason if reason in RELOAD_REASONS else OTHER).inc()
+
+    def watch_queue(self, queue: QueueGauges) -> None:
+        """Report `queue`'s depth and lease expiries (in a fleet, the expiries go to the
+        shared files as they happen: the process that answers a scrape cannot read them)."""
+        if self.queue is queue:
+            return
+        self.queue = queue
+        if self.fleet is not None:
+            self._expiries = (Counter(LEASE_EXPIRIES, LEASE_EXPIRIES_HELP, registry=None), 0)
+
+    def _tell_expiries(self) -> None:
+        if self._expiries is not None and self.queue is not None:
+            counter, told = self._expiries
+            now = self.queue.lease_expiries
+            if now > told:
+                counter.inc(now - told)
+                self._expiries = (counter, now)
 
     def child(self, metric: M, *labels: str) -> M:
         """`metric.labels(*labels)`, kept: prometheus_client checks the values and takes a
@@ -150,15 +214,22 @@ class Metrics:
         """Read what only an await can (the queue's depth) before a scrape."""
         if self.queue is not None:
             self.queue_depth = await self.queue.depth()
+            self._tell_expiries()
 
     # ------------------------------------------------------------ events
 
     def observe(self, event: Event) -> None:
+        self.ready.observe(event)
         match event:
             case RunStateChanged():
                 self._run(event)
             case JobStateChanged():
                 self._job(event)
+        if self.fleet is not None:
+            self._tell_expiries()
+            self.fleet_ready.set(len(self.ready))
+            oldest = self.ready.oldest()
+            self.fleet_since.set(math.inf if oldest is None else oldest)
 
     def _run(self, e: RunStateChanged) -> None:
         workflow = self.workflow(e.workflow)
@@ -172,17 +243,11 @@ class Metrics:
         started = self._run_started.pop(e.run_id, None)
         if started is not None:
             self.child(self.run_seconds, workflow).observe(max(0.0, e.at - started))
-        for key in [k for k in self.ready if k[0] == e.run_id] if self.ready else ():
-            del self.ready[key]
 
     def _job(self, e: JobStateChanged) -> None:
         workflow = self._run_workflow.get(e.run_id, UNKNOWN)
         self.child(self.jobs, workflow, e.new.value).inc()
         key = (e.run_id, e.job)
-        if e.new is JobState.READY:
-            _keep(self.ready, key, e.at)
-            return
-        self.ready.pop(key, None)
         if e.new is JobState.RUNNING:
             _keep(self._job_started, key, e.at)
         elif e.new.finished or e.new is JobState.RETRYING:
@@ -215,9 +280,28 @@ def _keep(table: dict[K, V], key: K, value: V) -> None:
         table.pop(next(iter(table)))
 
 
+_READY_HELP = "Jobs ready to start but not started"
+
+
+class _Ready(Collector):
+    """Read when Prometheus scrapes one process: jobs ready but not started and the oldest
+    one's wait (scheduler lag)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        ready = self.metrics.ready
+        yield GaugeMetricFamily("baseshift_jobs_ready", _READY_HELP, value=len(ready))
+        yield lag_family(ready.oldest())
+
+
 class _Live(Collector):
-    """Values read when Prometheus scrapes: jobs ready but not started and the oldest one's
-    wait (scheduler lag), the catalog's errors."""
+    """Read when Prometheus scrapes, the same whichever process answers: the catalog's
+    workflows and errors, the PostgreSQL queue's depth."""
 
     def __init__(self, bs: App, metrics: Metrics) -> None:
         self.bs = bs
@@ -227,13 +311,6 @@ class _Live(Collector):
         return []
 
     def collect(self) -> Iterator[Metric]:
-        ready = self.metrics.ready
-        yield GaugeMetricFamily("baseshift_jobs_ready", "Jobs ready to start but not started",
-                                value=len(ready))
-        lag = max(0.0, time.time() - min(ready.values())) if ready else 0.0
-        yield GaugeMetricFamily("baseshift_scheduler_lag_seconds",
-                                "How long the oldest ready job has waited to start",
-                                value=lag)
         yield GaugeMetricFamily("baseshift_workflow_errors",
                                 "Errors in the workflow folder at its last (re)load",
                                 value=_catalog_errors(self.bs))
@@ -247,9 +324,9 @@ class _Live(Collector):
             for state in QUEUE_STATES:
                 depth.add_metric([state], m.queue_depth.get(state, 0))
             yield depth
-            yield CounterMetricFamily("baseshift_queue_lease_expiries",
-                                      "Attempts of this server whose worker stopped renewing "
-                                      "its lease", value=m.queue.lease_expiries)
+            if m.fleet is None:  # in a fleet, the shared files hold it (`watch_queue`)
+                yield CounterMetricFamily(LEASE_EXPIRIES, LEASE_EXPIRIES_HELP,
+                                          value=m.queue.lease_expiries)
 
 
 def _catalog_errors(bs: App) -> int:

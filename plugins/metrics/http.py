@@ -79,7 +79,8 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 async def _exposition(request: Request) -> Response:
     metrics = metrics_of(baseshift_of(request))
     await metrics.refresh()
-    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_PLAIN_0_0_4)
+    return Response(generate_latest(metrics.exposition()),
+                    media_type=CONTENT_TYPE_PLAIN_0_0_4)
 
 
 scrape = requires(METRICS_READ)(_exposition)

@@ -101,27 +101,30 @@ class _Timed:
 
 
 LISTENER = "metrics"
-"""The name the store-operation timer listens under (core/storecalls.py)."""
+"""The name the store-operation timer listens under (core/storecalls.py), and the reload
+error counter on the catalog."""
 
 
 @hookimpl
 def startup(baseshift: App) -> None:
-    """Time the store's operations; note the queue when it reports its depth; in a process
-    that serves no HTTP API (a worker), serve `/metrics` on the loopback port
-    `[plugins.metrics] port` when one is set."""
+    """Time the store's operations; note the queue when it reports its depth; listen for
+    the catalog's bad reloads; in a process that serves no HTTP API (a worker), serve
+    `/metrics` on the loopback port `[plugins.metrics] port` when one is set."""
+    metrics = metrics_of(baseshift)
     store = baseshift.store
     if isinstance(store, ObservedStore):
-        store.calls.listen(LISTENER, metrics_of(baseshift).store_call)
+        store.calls.listen(LISTENER, metrics.store_call)
     queue = baseshift.queue
     if isinstance(queue, QueueGauges):
-        metrics_of(baseshift).queue = queue
+        metrics.watch_queue(queue)
+    baseshift.catalog.reload_listeners[LISTENER] = metrics.reloaded_badly
     port = option(baseshift.settings, OPTIONS, "port", 0)
     if not port or baseshift.stash.get(SERVING) or PORT_SERVER in baseshift.stash:
         return
     from prometheus_client import start_http_server
 
     server, thread = start_http_server(port, addr=LOOPBACK,
-                                       registry=metrics_of(baseshift).registry)
+                                       registry=metrics.exposition())
     baseshift.stash[PORT_SERVER] = (server, thread)
     log.info("metrics on http://%s:%d/metrics", LOOPBACK, server.server_port)
 
@@ -131,6 +134,7 @@ def shutdown(baseshift: App) -> None:
     store = baseshift.store
     if isinstance(store, ObservedStore):
         store.calls.unlisten(LISTENER)
+    baseshift.catalog.reload_listeners.pop(LISTENER, None)
     served = baseshift.stash.pop(PORT_SERVER)
     if served is not None:
         server, thread = served

@@ -7,16 +7,23 @@ binds its own socket with SO_REUSEPORT, so the kernel spreads new connections ov
 child that dies is started again, at most RESTARTS times in RESTART_WINDOW seconds (then
 the parent stops everything and fails); SIGINT or SIGTERM to the parent is passed on to
 every child, which finishes its open requests as a single server does.
+
+The children count their metrics together (plugins/metrics/fleet.py): the supervisor makes a
+private directory (mode 0700) for prometheus_client's multiprocess files, names it in each
+child's environment, clears a dead child's live gauges (`mark_process_dead`) and removes the
+directory when it stops, so `/metrics` answers the fleet's counts whichever child answers.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections import deque
 from types import FrameType
@@ -32,6 +39,8 @@ ARGS_VAR = "BASESHIFT_SERVE_CHILD_ARGS"
 """The environment variable carrying a child's arguments (JSON); internal."""
 PARENT_VAR = "BASESHIFT_SERVE_PARENT"
 """The environment variable naming the supervisor's pid; internal."""
+METRICS_VAR = "PROMETHEUS_MULTIPROC_DIR"
+"""prometheus_client's variable: where the children write their metrics."""
 RESTARTS = 5
 RESTART_WINDOW = 60.0
 STOP_SECONDS = 15.0
@@ -76,8 +85,9 @@ def _child_args(args: argparse.Namespace) -> str:
     return json.dumps({**plain, "processes": 1, "serve_child": True})
 
 
-def _start(args: argparse.Namespace) -> subprocess.Popen[bytes]:
-    env = {**os.environ, ARGS_VAR: _child_args(args), PARENT_VAR: str(os.getpid())}
+def _start(args: argparse.Namespace, metrics: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, ARGS_VAR: _child_args(args), PARENT_VAR: str(os.getpid()),
+           METRICS_VAR: metrics}
     return subprocess.Popen(
         [sys.executable, "-c",
          "from baseshift.plugins.server.serve import child_main; "
@@ -93,7 +103,8 @@ def supervise(args: argparse.Namespace, count: int) -> int:
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     restarts: deque[float] = deque()
-    children = [_start(args) for _ in range(count)]
+    metrics = tempfile.mkdtemp(prefix="baseshift-metrics-")  # 0700: the fleet's only
+    children = [_start(args, metrics) for _ in range(count)]
     print(f"Base Shift serves from {count} processes (pids "
           f"{', '.join(str(c.pid) for c in children)}) on port {args.port}",
           file=sys.stderr, flush=True)
@@ -105,6 +116,7 @@ def supervise(args: argparse.Namespace, count: int) -> int:
                 code = child.poll()
                 if code is None or stopping:
                     continue
+                _forget_gauges(child.pid, metrics)
                 now = time.monotonic()
                 while restarts and now - restarts[0] > RESTART_WINDOW:
                     restarts.popleft()
@@ -116,14 +128,23 @@ def supervise(args: argparse.Namespace, count: int) -> int:
                     stopping.append(signal.SIGTERM)
                     break
                 restarts.append(now)
-                children[i] = _start(args)
+                children[i] = _start(args, metrics)
                 print(f"warning: server process {child.pid} exited ({code}); started "
                       f"{children[i].pid}", file=sys.stderr, flush=True)
     finally:
         _stop_all(children)
+        shutil.rmtree(metrics, ignore_errors=True)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return ExitCode.FAILED if failed else ExitCode.OK
+
+
+def _forget_gauges(pid: int, metrics: str) -> None:
+    """A child exited: its `live*` gauges (attempts in flight, jobs ready) no longer count;
+    its counters and histograms do (what it counted happened)."""
+    from prometheus_client.multiprocess import mark_process_dead
+
+    mark_process_dead(pid, metrics)  # type: ignore[no-untyped-call]
 
 
 def _stop_all(children: list[subprocess.Popen[bytes]]) -> None:

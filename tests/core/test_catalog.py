@@ -91,3 +91,53 @@ async def test_a_workflow_named_twice_is_listed_once_with_a_problem(make_baseshi
             ignored = {Path(d.path).name for d in bs.catalog.problems
                        if d.code == "catalog.duplicate-workflow"}
             assert ignored == {"hello.bsw", "hello_again.bsw"}
+
+
+def plans(bs: Any) -> dict[str, Any]:
+    return {e.name: e.plan for e in bs.catalog.entries()}
+
+
+async def test_a_reload_recompiles_only_the_changed_file(make_baseshift: Any,
+                                                         folder: Path) -> None:
+    hello = folder / "hello.bsw"
+    async with make_baseshift(workflows_dir=folder, templates="memory") as bs:
+        await bs.catalog.refresh(force=True)
+        before, files = plans(bs), len(list(folder.glob("*.bsw")))
+        assert bs.catalog.plan_stats().misses == files
+        await bs.catalog.refresh(force=True)  # nothing changed: nothing compiled
+        assert plans(bs) == before and all(plans(bs)[n] is p for n, p in before.items())
+        stats = bs.catalog.plan_stats()
+        assert (stats.hits, stats.misses, stats.entries) == (files, files, files)
+        hello.write_text(hello.read_text().replace("Greet someone", "Greet anyone"))
+        await bs.catalog.refresh(force=True)
+        after = plans(bs)
+        assert after["hello"].description == "Greet anyone, then shout it"
+        assert after["hello"] is not before["hello"]
+        assert all(after[n] is p for n, p in before.items() if n != "hello")
+        # the changed file, with the one file that defines templates (what it is checked with)
+        assert bs.catalog.plan_stats().misses == files + 2
+        hello.write_text(hello.read_text().replace("job greet", "job greet2"))
+        await bs.catalog.refresh(force=True)
+        assert dict(state(bs)[0])["hello"] is False  # `needs greet` now names no job
+
+
+async def test_a_changed_template_recompiles_every_file(make_baseshift: Any,
+                                                        folder: Path) -> None:
+    templates, greeting = folder / "templates.bsw", folder / "greeting.template.yaml"
+    async with make_baseshift(workflows_dir=folder, templates="memory") as bs:
+        await bs.catalog.refresh(force=True)
+        before = plans(bs)
+        templates.write_text(templates.read_text().replace(
+            "Print a notification line", "Print one notification line"))
+        await bs.catalog.refresh(force=True)
+        after = plans(bs)
+        assert not any(after[n] is p for n, p in before.items())  # all compiled again
+        assert after["nightly_export"] != before["nightly_export"]  # it uses notify
+        assert "Print one notification line" in repr(after["nightly_export"])
+        greeting.write_text(greeting.read_text().replace('"1.0.0"', '"1.1.0"'))
+        await bs.catalog.refresh(force=True)
+        assert not any(plans(bs)[n] is p for n, p in after.items())
+        text = templates.read_text()
+        templates.write_text(text[:text.index("template notify")])
+        await bs.catalog.refresh(force=True)
+        assert dict(state(bs)[0])["order_fulfillment"] is False

@@ -23,15 +23,23 @@ WAIT = 120.0
 """Upper bound for a process to start or a scrape to arrive; no test depends on speed."""
 
 
+def promtool(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run Prometheus's `promtool` (from the rules folder)."""
+    return subprocess.run(["promtool", *args], input=stdin, capture_output=True, text=True,
+                          cwd=RULES, timeout=WAIT)
+
+
 @contextmanager
-def serving(tmp_path: Path, flows: dict[str, str]) -> Iterator[str]:
-    """A `baseshift serve` process (authentication off, loopback) with `flows` (name → text)."""
+def serving(tmp_path: Path, flows: dict[str, str],
+            environment: dict[str, str] | None = None) -> Iterator[str]:
+    """A `baseshift serve` process (authentication off, loopback) with `flows` (name → text),
+    its environment completed by `environment` (a PostgreSQL store, say)."""
     (tmp_path / "flows").mkdir()
     for name, text in flows.items():
         (tmp_path / "flows" / f"{name}.bsw").write_text(text)
     port = free_port()
     env = {**os.environ, "BASESHIFT_DATA_DIR": str(tmp_path / "data"),
-           "BASESHIFT_WORKFLOWS": str(tmp_path / "flows"), **AUTH_OFF}
+           "BASESHIFT_WORKFLOWS": str(tmp_path / "flows"), **AUTH_OFF, **(environment or {})}
     log = tmp_path / "serve.log"
     with log.open("w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "baseshift", "serve", "--port",
@@ -46,11 +54,13 @@ def serving(tmp_path: Path, flows: dict[str, str]) -> Iterator[str]:
 
 
 @contextmanager
-def daemon(argv: list[str], ready_url: str, cwd: Path, log: Path) -> Iterator[None]:
-    """Run `argv` (a Prometheus or an Alertmanager) until the block ends; ready when
-    `ready_url` answers 200."""
+def daemon(argv: list[str], ready_url: str, cwd: Path, log: Path,
+           environment: dict[str, str] | None = None) -> Iterator[None]:
+    """Run `argv` (a Prometheus, an Alertmanager, a `baseshift worker`) until the block ends;
+    ready when `ready_url` answers 200. `environment` adds to this process's."""
     with log.open("w") as out:
-        proc = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, **(environment or {})})
     try:
         until(lambda: answers(ready_url), proc, log)
         yield

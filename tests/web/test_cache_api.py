@@ -62,6 +62,18 @@ async def test_checking_the_same_text_again_is_a_hit(make_client: Callable[..., 
     assert after_second["backend"] == "memory" and after_second["size"] >= 1
 
 
+async def test_the_stats_show_the_reloads_kept_compiled_files(
+        make_client: Callable[..., Any]) -> None:
+    async with make_client() as (bs, client):
+        files = len(bs.catalog.entries())
+        first = (await stats(client))["plans"]
+        await bs.catalog.refresh(force=True)  # nothing changed: every file from the memo
+        second = (await stats(client))["plans"]
+    assert first["backend"] == "process" and first["size"] >= files
+    assert second["hits"] == first["hits"] + first["size"]
+    assert second["misses"] == first["misses"] and second["hit_ratio"] > 0
+
+
 async def test_a_changed_text_is_never_answered_from_the_cache(
         make_client: Callable[..., Any]) -> None:
     async with make_client() as (bs, client):

@@ -164,7 +164,7 @@ def test_workflow_labels_are_capped_and_jobs_of_unseen_runs_are_unknown() -> Non
     assert value(found, "baseshift_runs_total", workflow=OTHER, status="COMPLETED") == 2
     assert value(found, "baseshift_run_duration_seconds_sum", workflow="a") == 5.0
     assert value(found, "baseshift_jobs_total", workflow="unknown", state="RUNNING") == 1
-    assert m.ready == {}
+    assert len(m.ready) == 0
 
 
 def test_each_application_has_its_own_registry() -> None:
@@ -203,6 +203,53 @@ def test_ready_jobs_and_the_oldest_wait_are_read_at_scrape_time(tmp_path: Any) -
     m.observe(RunStateChanged("r1", time.time(), "w", RunState.RUNNING, RunState.CANCELLED))
     found = samples(generate_latest(m.registry).decode())
     assert value(found, "baseshift_jobs_ready") == 0
+
+
+async def test_the_metrics_and_the_insights_read_one_ready_jobs_tracker(
+        make_client: Callable[..., Any]) -> None:
+    from baseshift.core.readyjobs import ready_jobs_of
+    from baseshift.plugins.api.insights import samples_of
+    from baseshift.plugins.metrics.collector import metrics_of
+
+    async with make_client() as (bs, client):
+        shared = ready_jobs_of(bs.stash)
+        assert metrics_of(bs).ready is shared and samples_of(bs).ready is shared
+        ready = JobStateChanged("r1", 100.0, "a", JobState.PENDING, JobState.READY)
+        await bs.hooks.track_event(ready)  # both plugins feed it: counted once
+        assert shared.since == {("r1", "a"): 100.0} and shared.lag(now=130.0) == 30.0
+        assert (await samples_of(bs).take(now=130.0)).lag == 30.0
+        found = samples((await client.get("/metrics")).text)
+        assert value(found, "baseshift_jobs_ready") == 1
+        await bs.hooks.track_event(RunStateChanged("r1", 131.0, "w", RunState.RUNNING,
+                                                   RunState.CANCELLED))
+        assert len(shared) == 0 and shared.lag() == 0.0
+
+
+async def test_reload_errors_count_failed_and_broken_reloads(
+        make_client: Callable[..., Any], tmp_path: Any) -> None:
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    (folder / "ok.bsw").write_text(
+        'workflow ok {\n  version "1.0.0"\n  job a uses shell { with { command: "true" } }\n}\n')
+    async with make_client(workflows=folder) as (bs, client):
+        found = samples((await client.get("/metrics")).text)
+        assert value(found, "baseshift_reload_errors_total", reason="broken") == 0
+        assert value(found, "baseshift_reload_errors_total", reason="failed") == 0
+        (folder / "bad.bsw").write_text(
+            'workflow bad {\n  version "1.0.0"\n  job a uses shell { needs nothing }\n}\n')
+        assert await bs.catalog.refresh()
+        assert await bs.catalog.refresh(force=True)  # still broken: counted again
+
+        async def no_templates() -> list[Any]:
+            raise OSError("the template store is gone")
+
+        bs.catalog._stored_templates = no_templates  # type: ignore[method-assign]
+        with pytest.raises(OSError):
+            await bs.catalog.refresh(force=True)
+        found = samples((await client.get("/metrics")).text)
+    assert value(found, "baseshift_reload_errors_total", reason="broken") == 2
+    assert value(found, "baseshift_reload_errors_total", reason="failed") == 1
+    assert value(found, "baseshift_workflow_errors") >= 1
 
 
 async def test_the_postgres_queue_reports_its_depth_and_lease_expiries(
@@ -248,3 +295,61 @@ async def test_a_request_that_raises_counts_as_a_500_of_its_route() -> None:
     # an unknown method is one label value, not the client's word
     assert value(found, "http_requests_total", method="other", endpoint="/items/{item_id}",
                  status="405") == 1
+
+
+FLEET_CHILD = """
+import sys
+from baseshift.core.events import JobStateChanged
+from baseshift.core.states import JobState
+from baseshift.plugins.metrics.collector import Metrics
+from baseshift.plugins.metrics.fleet import fleet_dir
+
+
+class Queue:
+    lease_expiries = 0
+
+    async def depth(self):
+        return {}
+
+
+m = Metrics(fleet=fleet_dir())
+queue = Queue()
+m.watch_queue(queue)
+queue.lease_expiries = int(sys.argv[2])
+m.observe(JobStateChanged("r", float(sys.argv[1]), "a", JobState.PENDING, JobState.READY))
+m.requests.labels("GET", "/x", "200").inc()
+print(__import__("os").getpid())
+"""
+
+
+def test_fleet_processes_are_summed_and_a_dead_one_s_gauges_dropped(tmp_path: Any) -> None:
+    """Two processes in multiprocess mode (as `serve --processes 2` starts them): the ready
+    jobs and lease expiries add up, the lag is the oldest wait of any; once one is marked
+    dead its gauges go, its counters stay."""
+    import subprocess
+    import sys
+    import time
+
+    from prometheus_client import generate_latest
+    from prometheus_client.multiprocess import mark_process_dead
+
+    from baseshift.plugins.metrics.fleet import fleet_registry
+
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    pids = []
+    for ready_at, expiries in ((1000.0, 2), (time.time(), 1)):
+        child = subprocess.run([sys.executable, "-c", FLEET_CHILD, str(ready_at), str(expiries)],
+                               env=env, capture_output=True, text=True, timeout=120)
+        assert child.returncode == 0, child.stderr
+        pids.append(int(child.stdout))
+    found = samples(generate_latest(fleet_registry(str(tmp_path))).decode())
+    assert value(found, "baseshift_jobs_ready") == 2
+    assert value(found, "baseshift_scheduler_lag_seconds") > time.time() - 1001
+    assert value(found, "baseshift_queue_lease_expiries_total") == 3
+    assert value(found, "http_requests_total", method="GET", endpoint="/x", status="200") == 2
+    assert not any("ready_since" in name for name, _ in found)
+    mark_process_dead(pids[0], str(tmp_path))  # type: ignore[no-untyped-call]
+    found = samples(generate_latest(fleet_registry(str(tmp_path))).decode())
+    assert value(found, "baseshift_jobs_ready") == 1
+    assert value(found, "baseshift_scheduler_lag_seconds") < time.time() - 1001
+    assert value(found, "baseshift_queue_lease_expiries_total") == 3

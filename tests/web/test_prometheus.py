@@ -4,7 +4,6 @@
 `baseshift serve` (Debian's `prometheus` package, which tests/run installs)."""
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,12 +12,7 @@ import httpx
 import pytest
 
 from tests.web.api_support import finished, start
-from tests.web.prometheus_support import RULES, WAIT, running_prometheus, serving, until
-
-
-def promtool(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["promtool", *args], input=stdin, capture_output=True, text=True,
-                          cwd=RULES, timeout=WAIT)
+from tests.web.prometheus_support import RULES, promtool, running_prometheus, serving, until
 
 
 def test_the_alert_rules_are_valid_and_pass_their_unit_tests() -> None:

@@ -225,3 +225,64 @@ def test_a_port_in_use_is_one_error(tmp_path: Path) -> None:
     assert f"error: cannot serve on 127.0.0.1:{port}: Address already in use" \
         in result.stderr
     assert "serves from" not in result.stderr  # no child was started
+
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def _scrape(client: httpx.Client) -> tuple[str, Samples]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = client.get("/metrics").text
+    return text, {(s.name, frozenset(s.labels.items())): s.value
+                  for f in text_string_to_metric_families(text) for s in f.samples}
+
+
+def _metrics_dir(pid: int) -> Path:
+    variables = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    found = [v.split(b"=", 1)[1] for v in variables if v.startswith(b"PROMETHEUS_MULTIPROC_DIR=")]
+    return Path(found[0].decode())
+
+
+def test_metrics_count_every_process_whichever_answers_the_scrape(tmp_path: Path) -> None:
+    from tests.web.prometheus_support import promtool, until
+
+    unmatched = ("http_requests_total",
+                 frozenset({("method", "GET"), ("endpoint", "unmatched"), ("status", "404")}))
+    proc, base = _start(tmp_path)
+    clients: dict[int, httpx.Client] = {}
+    try:
+        instances = _instances(base, 2, proc)
+        for instance in sorted(instances):
+            client = _client_on(base, instance)
+            clients[_pid_of(client)] = client
+        a, b = sorted(clients)
+        shared = _metrics_dir(a)
+        assert shared == _metrics_dir(b) and shared.stat().st_mode & 0o777 == 0o700
+        for pid, count in ((a, 3), (b, 5)):
+            for _ in range(count):
+                assert clients[pid].get(f"/no/such/{pid}").status_code == 404
+        for client in clients.values():
+            # a request is counted just after its answer is sent: wait for the last one
+            until(lambda: _scrape(client)[1].get(unmatched) == 8)  # noqa: B023
+            text, found = _scrape(client)  # both children's, whichever answered
+            assert found[("baseshift_jobs_ready", frozenset())] == 0
+            assert ("baseshift_scheduler_lag_seconds", frozenset()) in found
+            assert "ready_since" not in text and "process_cpu_seconds_total" not in text
+            linted = promtool("check", "metrics", stdin=text)
+            assert linted.returncode == 0, linted.stdout + linted.stderr
+        os.kill(a, signal.SIGKILL)  # what `a` counted stays counted after it is replaced
+        deadline = time.monotonic() + 90
+        while (len(_children(proc.pid)) < 2 or a in _children(proc.pid)) \
+                and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(_instances(base, 2, proc)) == 2 and a not in _children(proc.pid)
+        with httpx.Client(base_url=base, timeout=30) as client:
+            assert _scrape(client)[1][unmatched] == 8
+    finally:
+        for client in clients.values():
+            client.close()
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 0, output
+    assert not shared.exists()  # the supervisor removed the directory

@@ -1,0 +1,72 @@
+"""Jobs ready to start but not started, and how long the oldest has waited (the scheduler's
+lag): one tracker per application, fed by `track_event`, read by the metrics (`/metrics`),
+the Insights samples and the alerts' `queue_lag` alike, so they can never count differently.
+
+Feeding it is idempotent (an event seen twice changes nothing), so every plugin that reads
+it may feed it from its own `track_event` and it stays right whichever of them is enabled.
+"""
+from __future__ import annotations
+
+import time
+
+from .events import Event, JobStateChanged, RunStateChanged
+from .stash import Stash, StashKey
+from .states import JobState
+
+TRACKED = 100_000
+"""At most this many ready jobs are followed at once (the oldest forgotten first): a lost
+event never makes the process grow for ever."""
+
+
+class ReadyJobs:
+    """(run id, job) -> when it became READY, until it starts, ends or its run ends."""
+
+    def __init__(self, limit: int = TRACKED) -> None:
+        self.limit = limit
+        self.since: dict[tuple[str, str], float] = {}
+        self._last: Event | None = None
+
+    def observe(self, event: Event) -> None:
+        if event is self._last:  # the same event from a second reader: already counted
+            return
+        self._last = event
+        match event:
+            case JobStateChanged(new=JobState.READY):
+                self.since[(event.run_id, event.job)] = event.at
+                if len(self.since) > self.limit:
+                    self.since.pop(next(iter(self.since)))
+            case JobStateChanged():
+                self.since.pop((event.run_id, event.job), None)
+            case RunStateChanged() if event.new.finished and self.since:
+                for key in [k for k in self.since if k[0] == event.run_id]:
+                    del self.since[key]
+
+    def __len__(self) -> int:
+        return len(self.since)
+
+    def oldest(self) -> float | None:
+        """When the longest-waiting ready job became ready (None: no job waits)."""
+        return min(self.since.values()) if self.since else None
+
+    def waiting(self, now: float) -> tuple[int, float | None]:
+        """How many jobs wait, and how long the oldest has waited (None: none waits)."""
+        oldest = self.oldest()
+        return len(self.since), None if oldest is None else max(0.0, now - oldest)
+
+    def lag(self, now: float | None = None) -> float:
+        """Seconds the oldest ready job has waited (0 when none waits)."""
+        oldest = self.oldest()
+        if oldest is None:
+            return 0.0
+        return max(0.0, (time.time() if now is None else now) - oldest)
+
+
+READY_JOBS: StashKey[ReadyJobs] = StashKey("ready_jobs")
+
+
+def ready_jobs_of(stash: Stash) -> ReadyJobs:
+    """The application's tracker (made on first use)."""
+    found = stash.get(READY_JOBS)
+    if found is None:
+        found = stash[READY_JOBS] = ReadyJobs()
+    return found
