@@ -252,3 +252,19 @@ async def test_attempt_lines_are_stored_masked_and_found_by_run_and_trace(
         assert {x["id"] for x in by_run} <= {x["id"] for x in by_trace["logs"]}
         everything = await client.post(f"{LOGS}/export", json={})
         assert SECRET not in everything.text and "token=***" in everything.text
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+async def test_the_log_lines_policy_prunes_old_lines_through_the_retention_api(
+        make_client: Callable[..., Any], store: str) -> None:
+    async with make_client(store=store, extra={"retention": {"log_lines": 30}}) as (bs, client):
+        await store_lines(bs, a_line("from 2023", T0), a_line("from 2023 too", T0 + 1))
+        looked = (await client.post("/api/v1/data-retention/apply-policy",
+                                    json={"dry_run": True})).json()
+        assert looked["removed"] == {"log_lines": 2}
+        assert looked["policies"] == {"log_lines": 30}
+        done = (await client.post("/api/v1/data-retention/apply-policy",
+                                  json={"dry_run": False})).json()
+        assert done["removed"] == {"log_lines": 2}
+        left = (await client.post(f"{LOGS}/query", json={"query": "2023"})).json()
+        assert left["total"] == 0
