@@ -3,6 +3,7 @@ newest first, the query's terms marked in their text, and a query that does not 
 shown with where (line:col) and why."""
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 
 from markupsafe import Markup, escape
@@ -17,6 +18,9 @@ from baseshift.web.render import render
 from .search import log_store, scoped, search_of
 
 TEMPLATE = "logs/logs.html"
+LINKED_RUN = re.compile(r"[A-Za-z0-9._~-]{1,200}")
+"""A run id the page links to: a line's fields come from anywhere (a step may log its own
+`run_id`), and a path separator, a `?` or an empty id would break the link or the page."""
 FILTERS = ("q", "from", "to", "limit")
 
 
@@ -48,7 +52,9 @@ def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 def _row(line: LogLine, query: LogQuery) -> dict[str, object]:
     terms = query.highlights()
+    run_id = line.fields.get("run_id", "")
     return {"line": line, "time": iso_time(line.timestamp),
+            "run_link": run_id if LINKED_RUN.fullmatch(run_id) else None,
             "message": marked(line.fields.get("message", ""),
                               [t for t in terms if t.target == "message"]),
             "error": marked(line.fields.get("error", ""),

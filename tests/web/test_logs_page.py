@@ -36,7 +36,8 @@ async def test_the_page_shows_matching_lines_marked_and_escaped(
         await store_lines(bs, a_line('<img src=x onerror="boom()"> boom', T0,
                                      workflow_id="hello", run_id="r-1", job="fetch",
                                      error="<b>boom</b> failed"),
-                          a_line("quiet", T0 + 1))
+                          a_line("quiet", T0 + 1),
+                          a_line("forged boom", T0 + 2, run_id="../a/b?c=<i>"))
         page = await client.get("/ui/logs", params={"q": "boom OR error:boom"})
         assert page.status_code == 200
         assert '&lt;img src=x onerror=&#34;<mark>boom</mark>()&#34;&gt; <mark>boom</mark>' \
@@ -44,6 +45,7 @@ async def test_the_page_shows_matching_lines_marked_and_escaped(
         assert "&lt;b&gt;<mark>boom</mark>&lt;/b&gt; failed" in page.text
         assert "<img" not in page.text and "quiet" not in page.text
         assert 'href="/ui/runs/r-1"' in page.text and 'aria-current="page">Logs' in page.text
+        assert "../a/b?c=&lt;i&gt;" in page.text and "/ui/runs/../" not in page.text
         fragment = await client.get("/ui/logs", params={"q": "quiet"},
                                     headers={"HX-Request": "true"})
         assert fragment.text.lstrip().startswith('<div id="log-results"')
