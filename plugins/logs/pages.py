@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from baseshift.core.errors import LogQueryError
 from baseshift.core.loglines import LogLine, iso_time
-from baseshift.core.logquery import LogQuery, Term, term_pattern
+from baseshift.core.logquery import LogQuery, Term, term_spans
 from baseshift.web.render import render
 
 from .search import log_store, scoped, search_of
@@ -30,7 +30,7 @@ def marked(text: str, terms: Iterable[Term]) -> Markup:
     entity and nothing of `text` is ever markup."""
     spans: list[tuple[int, int]] = []
     for term in terms:
-        spans += [m.span() for m in term_pattern(term).finditer(text) if m.end() > m.start()]
+        spans += [(start, end) for start, end in term_spans(term, text) if end > start]
     out, at = [], 0
     for start, end in _merged(spans):
         out += [escape(text[at:start]), Markup("<mark>"), escape(text[start:end]),
