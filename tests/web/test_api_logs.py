@@ -37,10 +37,11 @@ async def seed(bs: Any) -> None:
         a_line("next day", T0 + 2 * DAY, workflow_id="123456", level="error"))
 
 
-@pytest.mark.parametrize("store", ["memory", "sqlite"])
+@pytest.mark.parametrize("store", ["memory", "sqlite", "postgres"])
 async def test_the_seed_request_answers_the_seed_shape(make_client: Callable[..., Any],
-                                                       store: str) -> None:
-    async with make_client(store=store) as (bs, client):
+                                                       store: str, pg_url: str) -> None:
+    url = pg_url if store == "postgres" else None
+    async with make_client(store=store, database_url=url) as (bs, client):
         await seed(bs)
         answer = await client.post(f"{LOGS}/query", json={
             "query": "workflow_id:123456 AND level:error", "from": "2023-09-09T00:00:00Z",
@@ -227,15 +228,16 @@ FAILING = '''workflow leaky_logs {
 SECRET = "s3cr3t-logs-4711"
 
 
-@pytest.mark.parametrize("store", ["memory", "sqlite"])
+@pytest.mark.parametrize("store", ["memory", "sqlite", "postgres"])
 async def test_attempt_lines_are_stored_masked_and_found_by_run_and_trace(
         make_client: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        store: str) -> None:
+        store: str, pg_url: str) -> None:
     monkeypatch.setenv("BASESHIFT_SECRET_LOGS_TOKEN", SECRET)
     flows = tmp_path / "flows"
     flows.mkdir()
     (flows / "leaky_logs.bsw").write_text(FAILING)
-    async with make_client(workflows=flows, store=store) as (bs, client):
+    url = pg_url if store == "postgres" else None
+    async with make_client(workflows=flows, store=store, database_url=url) as (bs, client):
         run_id = await start(client, "leaky_logs")
         assert (await finished(client, run_id))["status"] == "FAILED"
         await captured(bs)
