@@ -141,11 +141,15 @@ TOKENS_ADMIN = _p("tokens:admin", "list and revoke anyone's API tokens")
 USERS_ADMIN = _p("users:admin", "create, disable and reset users; grant roles")
 ROLES_ADMIN = _p("roles:admin", "create, change and delete roles")
 AUDIT_READ = _p("audit:read", "read the audit trail")
+LOGS_READ = _p("logs:read", "search, export and follow the log store: the lines of the "
+               "workflows one holds it on, and the server's own with it on every workflow",
+               scoped=True)
 
 BUILTIN_PERMISSIONS: tuple[Permission, ...] = (
     WORKFLOWS_READ, WORKFLOWS_VALIDATE, WORKFLOWS_RELOAD, RUNS_READ, RUNS_START, RUNS_CANCEL,
     RUNS_RETRY, RUNS_APPROVE, ANALYTICS_READ, TEMPLATES_READ, TEMPLATES_PUBLISH,
     TEMPLATES_DELETE, API_DOCS, TOKENS_OWN, TOKENS_ADMIN, USERS_ADMIN, ROLES_ADMIN, AUDIT_READ,
+    LOGS_READ,
 )
 
 ALERTS_READ = "alerts:read"
@@ -177,8 +181,8 @@ BUILTIN_ROLES: tuple[Role, ...] = (
     Role("admin", frozenset({ALL}), "everything, users and roles included", mfa=True,
          builtin=True),
     Role("operator", _READ | {RUNS_START.name, RUNS_CANCEL.name, RUNS_RETRY.name,
-                              RUNS_APPROVE.name, ALERTS_READ},
-         "start, cancel, retry and approve runs; see the alerts", builtin=True),
+                              RUNS_APPROVE.name, ALERTS_READ, LOGS_READ.name},
+         "start, cancel, retry and approve runs; see the alerts and the logs", builtin=True),
     Role("author", _READ | {TEMPLATES_PUBLISH.name, TEMPLATES_DELETE.name,
                             WORKFLOWS_RELOAD.name},
          "publish and delete templates, reload workflows", builtin=True),

@@ -16,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from .audit import AuditEntry
 from .errors import ConfigError
+from .loglines import LogLine, LogPage, LogSearch
 from .protocols import StateStore
 from .records import Retired
 from .retention import Pruned, Tombstone
@@ -44,13 +45,26 @@ class Retention(Protocol):
 class RetentionPolicies(Protocol):
     """The retention policies applied (core/retention.py): `cutoffs` holds, per kind of data
     the store keeps (`runs`, `attempt_logs`, `job_results`, `audit_entries`,
-    `template_versions`), the time (epoch seconds) before which it is removed; a kind
+    `template_versions`, `log_lines`), the time (epoch seconds) before which it is removed; a kind
     missing is kept. Unfinished runs and runs on legal hold are never touched. Returns the
     counts per kind; `dry_run` removes nothing and counts what would go. Removing audit
     entries leaves an anchor so the rest still verifies, and appends `audit.prune`."""
 
     async def apply_retention(self, cutoffs: Mapping[str, float],
                               dry_run: bool = False) -> Pruned: ...
+
+
+@runtime_checkable
+class LogLines(Protocol):
+    """A log store (docs/operations.md "Logs"): `append_log_lines` keeps a batch of lines,
+    each given the next id (the order they were stored in); `search_log_lines` answers a
+    `LogSearch` exactly as `core.loglines.select_lines` would. A store with this ability
+    also removes lines by the `log_lines` retention policy (held runs' lines stay) and with
+    the run they belong to (retention of runs, erasure)."""
+
+    async def append_log_lines(self, lines: Sequence[LogLine]) -> None: ...
+
+    async def search_log_lines(self, search: LogSearch) -> LogPage: ...
 
 
 @runtime_checkable

@@ -12,6 +12,7 @@ SQL stores translate it into a WHERE clause of bound parameters, the memory stor
 """
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -86,10 +87,72 @@ class LogQuery:
 
 def term_pattern(term: Term) -> re.Pattern[str]:
     """The regular expression a term's value means on its field (anchored unless the field
-    is searched inside); `*` is the only special character."""
+    is searched inside); `*` is the only special character. Its meaning, not a way to
+    match: with many `*` it backtracks for ever on text it misses, so matching and marking
+    use `term_spans`."""
     body = ".*".join(re.escape(part) for part in term.value.split("*"))
     flags = re.IGNORECASE | re.DOTALL if term.caseless else re.DOTALL
-    return re.compile(body if term.contains else f"^{body}$", flags)
+    # \Z, not $: `$` also matches before a final newline, so `job:build` would match "build\n"
+    return re.compile(body if term.contains else f"^{body}\\Z", flags)
+
+
+def term_spans(term: Term, text: str) -> Iterator[tuple[int, int]]:
+    """Where `term` matches in `text` (what `term_pattern` means), one span after another:
+    the part before each `*` is found at its earliest place after the part before it, so
+    matching takes a few linear passes however many `*` the value holds. (The regular
+    expression's `.*`s backtrack: `a*a*a*a*a*a*a*a*a*a*b` on a long line of `a` takes
+    longer than anyone waits, and a query is anybody's text.) A search inside gives each
+    match from its first part's start to its last part's end; a whole-field term gives the
+    whole text or nothing."""
+    values = term.value.split("*")
+    if not term.contains:
+        if _whole(values, term.caseless, text):
+            yield 0, len(text)
+        return
+    parts = [_literal(value, term.caseless) for value in values]
+    pos = 0
+    while pos <= len(text):
+        found = _inside(parts, text, pos)
+        if found is None:
+            return
+        yield found
+        pos = found[1] if found[1] > found[0] else found[1] + 1
+
+
+@functools.lru_cache(maxsize=1024)
+def _literal(part: str, caseless: bool) -> re.Pattern[str]:
+    return re.compile(re.escape(part), re.IGNORECASE if caseless else 0)
+
+
+def _inside(parts: list[re.Pattern[str]], text: str, pos: int) -> tuple[int, int] | None:
+    first = parts[0].search(text, pos)
+    if first is None:
+        return None
+    at = first.end()
+    for part in parts[1:]:
+        found = part.search(text, at)
+        if found is None:
+            return None
+        at = found.end()
+    return first.start(), at
+
+
+def _whole(values: list[str], caseless: bool, text: str) -> bool:
+    parts = [_literal(value, caseless) for value in values]
+    if len(parts) == 1:
+        return parts[0].fullmatch(text) is not None
+    head = parts[0].match(text)
+    # a literal matches as many characters as it has, its case folded or not
+    tail = len(text) - len(values[-1])
+    if head is None or tail < head.end() or parts[-1].fullmatch(text, tail) is None:
+        return False
+    at = head.end()
+    for part in parts[1:-1]:
+        found = part.search(text, at, tail)
+        if found is None:
+            return False
+        at = found.end()
+    return True
 
 
 def _matches(node: Node, line: Mapping[str, object]) -> bool:
@@ -97,7 +160,7 @@ def _matches(node: Node, line: Mapping[str, object]) -> bool:
         value = line.get(node.target)
         if value is None:
             return False
-        return term_pattern(node).search(str(value)) is not None
+        return next(term_spans(node, str(value)), None) is not None
     if isinstance(node, Not):
         return not _matches(node.operand, line)
     if isinstance(node, And):

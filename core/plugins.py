@@ -81,6 +81,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "run_limits": "limits.run_limits",
     "retention": "retention.plugin",
     "retention_cli": "retention.cli",
+    "logs": "logs.plugin",
     "health": "health.plugin",
     "database": "database.plugin",
     "loadbalancer": "loadbalancer.plugin",

@@ -9,9 +9,11 @@ The policies are days per kind; a kind without one is kept forever:
     job_results = 90       # job outputs and errors of finished runs (the jobs stay)
     audit_entries = 2555   # the oldest audit entries (the chain stays verifiable)
     template_versions = 180  # never a template's newest version, nor one a live run uses
+    log_lines = 14         # lines of the log store (docs/operations.md "Logs")
 
 Audit entries must outlive the data they describe, so `audit_entries` may not be shorter than
-any other policy. Unfinished runs and runs on legal hold are never touched.
+any other policy. Unfinished runs and runs on legal hold are never touched (nor, by
+`log_lines`, the log lines of a held run).
 """
 from __future__ import annotations
 
@@ -27,7 +29,8 @@ ATTEMPT_LOGS = "attempt_logs"
 JOB_RESULTS = "job_results"
 AUDIT_ENTRIES = "audit_entries"
 TEMPLATE_VERSIONS = "template_versions"
-KINDS = (RUNS, ATTEMPT_LOGS, JOB_RESULTS, AUDIT_ENTRIES, TEMPLATE_VERSIONS)
+LOG_LINES = "log_lines"
+KINDS = (RUNS, ATTEMPT_LOGS, JOB_RESULTS, AUDIT_ENTRIES, TEMPLATE_VERSIONS, LOG_LINES)
 """Every kind of data a policy may name, in the order they are applied."""
 RUN_KINDS = (RUNS, ATTEMPT_LOGS, JOB_RESULTS)
 """The kinds that belong to a run (legal hold keeps them)."""

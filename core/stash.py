@@ -57,3 +57,6 @@ class Stash:
 SERVING: StashKey[bool] = StashKey("serving")
 """True in an application that serves HTTP (set by the ASGI app, `web/app.py`): what only a
 server does (the cron scheduler) starts only then."""
+WORKING: StashKey[bool] = StashKey("working")
+"""True in the application of a `baseshift worker` (plugins/queue/worker_loop.py): what a
+long-running process does beside a server (keeping its own log lines) starts then too."""

@@ -23,6 +23,7 @@ from baseshift.core import audit
 from baseshift.core.access import (
     ANALYTICS_READ,
     ANONYMOUS,
+    LOGS_READ,
     SERVER,
     Actor,
     Permission,
@@ -118,8 +119,9 @@ def _declare(access: Access) -> Callable[[F], F]:
 
 MENU_KEY = "baseshift.menu_permissions"
 """Scope key: which of `MENU_PERMISSIONS` the actor of a page request holds."""
-MENU_PERMISSIONS = (ANALYTICS_READ.name,)
-"""Permissions the site menu asks about (the Insights link needs analytics:read)."""
+MENU_PERMISSIONS = (ANALYTICS_READ.name, LOGS_READ.name)
+"""Permissions the site menu asks about (the Insights link needs analytics:read, the Logs
+link logs:read on every workflow)."""
 
 
 async def _note_menu(conn: HTTPConnection) -> None:

@@ -9,6 +9,7 @@ server matches the whole value, as JSON Schema's anchored pattern does.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -156,13 +157,25 @@ class TimeParam:
         """Epoch seconds; a time beyond years 1 to 9999 is read as the nearest one there
         (no run was made before or after, so the runs selected are the same)."""
         raw = request.query_params.get(self.name)
-        if not raw:
-            return None
+        return read_time(raw, self.name) if raw else None
+
+
+def read_time(raw: object, name: str, *, field: bool = False) -> float:
+    """Epoch seconds of `raw`, an RFC 3339 date-time or epoch seconds (a JSON number too),
+    within years 1 to 9999; BadRequest naming query parameter `name` (`field`: the body's
+    field `name`) for anything else."""
+    moment = None
+    if isinstance(raw, int | float) and not isinstance(raw, bool) and math.isfinite(raw):
+        moment = float(raw)
+    elif isinstance(raw, str):
         moment = float(raw) if re.fullmatch(EPOCH_SECONDS, raw) else _date_time(raw)
-        if moment is None:
-            raise _bad(self.name, f"must be an RFC 3339 date-time or epoch seconds, got {raw!r}",
-                       "like 2026-11-28T10:00:00Z, 2026-11-28T11:00:00+01:00 or 1764324000")
-        return min(max(moment, FIRST), LAST)
+    if moment is None:
+        message = f"must be an RFC 3339 date-time or epoch seconds, got {raw!r}"
+        hint = "like 2026-11-28T10:00:00Z, 2026-11-28T11:00:00+01:00 or 1764324000"
+        if field:
+            raise BadRequest(f"field '{name}' {message}", hint=hint, details={"field": name})
+        raise _bad(name, message, hint)
+    return min(max(moment, FIRST), LAST)
 
 
 def _date_time(text: str) -> float | None:

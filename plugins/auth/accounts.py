@@ -50,11 +50,18 @@ class Accounts:
         from them before (cached actors) is stale once it moves."""
 
     async def ensure_builtin_roles(self) -> None:
-        """Store the builtin roles that are missing (a changed MFA flag is kept)."""
-        stored = {r.name for r in await self.store.roles()}
+        """Store the builtin roles as this build defines them: the missing ones, and the
+        permissions and summary of those stored by an earlier version (a new permission, such
+        as `logs:read` for `operator`, reaches a database made before it). Their MFA flag,
+        which an administrator may change, is kept."""
+        stored = {r.name: r for r in await self.store.roles()}
         for role in BUILTIN_ROLES:
-            if role.name not in stored:
+            found = stored.get(role.name)
+            if found is None:
                 await self.store.save_role(role)
+            elif (found.permissions, found.summary, found.builtin) != (
+                    role.permissions, role.summary, True):
+                await self.store.save_role(replace(role, mfa=found.mfa))
         self.forget_roles()
 
     async def roles(self) -> dict[str, Role]:

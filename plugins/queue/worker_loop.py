@@ -29,6 +29,7 @@ from baseshift.core.attempts import AttemptRunner, Launch, Outcome, claimed_atte
 from baseshift.core.command import ExitCode
 from baseshift.core.errors import BaseShiftError, StoreError
 from baseshift.core.logcontext import log_bound
+from baseshift.core.stash import WORKING
 
 from ..storage.pg_connect import PgSession, PgTarget
 from .pg_listen import PgListener
@@ -310,7 +311,9 @@ async def work(settings: Any, labels: list[str], concurrency: int | None,
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with BaseShift(settings) as bs:
+    bs = BaseShift(settings)
+    bs.stash[WORKING] = True
+    async with bs:
         await bs.catalog.refresh(force=True)
         server = await _grpc_server(bs, grpc) if grpc else None
         try:

@@ -119,6 +119,8 @@ class MemoryStateStore(ClaimedRuns, MemoryRetention, MemoryIdentity, MemoryDataK
         self._holds: set[str] = set()
         self._tombstones: dict[str, Tombstone] = {}
         self.calls = StoreCalls(self.name)
+        self._log_lines = []
+        self._log_next = 0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MemoryStateStore:

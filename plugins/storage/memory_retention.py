@@ -11,6 +11,7 @@ from baseshift.core.retention import (
     ATTEMPT_LOGS,
     AUDIT_ENTRIES,
     JOB_RESULTS,
+    LOG_LINES,
     RUN_KINDS,
     RUNS,
     Pruned,
@@ -18,6 +19,7 @@ from baseshift.core.retention import (
 )
 
 from .memory_audit import MemoryAudit
+from .memory_loglines import MemoryLogLines
 
 
 def run_end(run: RunRecord) -> float:
@@ -25,7 +27,7 @@ def run_end(run: RunRecord) -> float:
     return run.ended_at if run.ended_at is not None else run.created_at
 
 
-class MemoryRetention(MemoryAudit):
+class MemoryRetention(MemoryAudit, MemoryLogLines):
     """The retention abilities of the memory store, on its dictionaries."""
 
     _runs: dict[str, RunRecord]
@@ -66,6 +68,8 @@ class MemoryRetention(MemoryAudit):
                         removed[JOB_RESULTS] += 1
                         if not dry_run:
                             job.output = job.error = None
+        if LOG_LINES in cutoffs:
+            removed[LOG_LINES] = self._prune_log_lines(cutoffs[LOG_LINES], self._holds, dry_run)
         if AUDIT_ENTRIES in cutoffs:
             removed[AUDIT_ENTRIES] = await self.prune_audit(cutoffs[AUDIT_ENTRIES], dry_run)
         return Pruned(removed, held)
@@ -75,6 +79,7 @@ class MemoryRetention(MemoryAudit):
         self._jobs.pop(run_id, None)
         self._attempts.pop(run_id, None)
         self._holds.discard(run_id)
+        self._drop_log_lines(run_id)
 
     async def set_legal_hold(self, run_id: str, hold: bool,
                              audit: Sequence[AuditEntry] = ()) -> None:

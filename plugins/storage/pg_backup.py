@@ -22,7 +22,7 @@ TABLES = ("meta", "runs", "jobs", "attempts", "job_queue", "retired_partitions",
           "users", "recovery_codes", "roles", "permissions", "role_permissions", "user_roles",
           "api_tokens", "api_token_roles", "refresh_tokens", "signing_keys", "audit_log",
           "audit_head", "data_keys", "run_holds", "run_tombstones", "audit_anchor",
-          "worker_heartbeats")
+          "worker_heartbeats", "log_lines")
 """Every table of the store's schema (migrations), dropped before a restore."""
 
 

@@ -55,6 +55,7 @@ from .pg_retention import retire_before
 from .pg_schema import ensure_partitions, migrate
 from .sql_identity import SQLIdentity
 from .sql_keys import SQLDataKeys
+from .sql_loglines import LOG_LINES
 from .sql_models import (
     attempt_record,
     attempt_row,
@@ -84,7 +85,7 @@ class PostgresStateStore(queries.SQLRunQueries, SQLIdentity, SQLRetention, sql_a
 
     kind: ClassVar[str] = "state"
     name: ClassVar[str] = "postgres"
-    _ALSO = (_JOB_QUEUE,)
+    _ALSO = (_JOB_QUEUE, LOG_LINES)
 
     def __init__(self, url: str, pool: PoolOptions = DEFAULT_POOL) -> None:
         self.target = PgTarget.parse(url)

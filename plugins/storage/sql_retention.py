@@ -30,6 +30,7 @@ from baseshift.core.retention import (
     ATTEMPT_LOGS,
     AUDIT_ENTRIES,
     JOB_RESULTS,
+    LOG_LINES,
     RUN_KINDS,
     RUNS,
     Pruned,
@@ -37,7 +38,7 @@ from baseshift.core.retention import (
 )
 from baseshift.core.states import RunState
 
-from . import sql_audit
+from . import sql_audit, sql_loglines
 from .sql_models import ATTEMPTS, JOBS, METADATA
 from .sql_models import RUNS as RUN_TABLE
 
@@ -150,16 +151,21 @@ def erase(conn: Connection, tombstone: Tombstone, audit: Sequence[AuditEntry],
     sql_audit.append(conn, audit)
 
 
-class SQLRetention(sql_audit.SQLAudit):
+class SQLRetention(sql_audit.SQLAudit, sql_loglines.SQLLogLines):
     """The retention abilities of a SQL state store, on its `_transact` and `_query`."""
 
-    _ALSO: tuple[Table, ...] = ()
-    """Other tables keyed by `run_id` whose rows go with a removed run."""
+    _ALSO: tuple[Table, ...] = (sql_loglines.LOG_LINES,)
+    """Other tables keyed by `run_id` whose rows go with a removed run (its log lines)."""
 
     async def apply_retention(self, cutoffs: Mapping[str, float],
                               dry_run: bool = False) -> Pruned:
         runs = {k: v for k, v in cutoffs.items() if k in RUN_KINDS}
         found = await self._transact(lambda c: apply(c, runs, dry_run, self._ALSO))
+        if LOG_LINES in cutoffs:
+            held = select(RUN_HOLDS.c.run_id)
+            lines = await self._transact(lambda c: sql_loglines.prune(
+                c, cutoffs[LOG_LINES], held, dry_run))
+            found = found + Pruned({LOG_LINES: lines})
         if AUDIT_ENTRIES in cutoffs:
             pruned = await self.prune_audit(cutoffs[AUDIT_ENTRIES], dry_run)
             found = found + Pruned({AUDIT_ENTRIES: pruned})

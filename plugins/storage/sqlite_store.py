@@ -81,6 +81,7 @@ class SQLiteStateStore(ClaimedRuns, queries.SQLRunQueries, SQLIdentity, SQLReten
 
     kind: ClassVar[str] = "state"
     name: ClassVar[str] = "sqlite"
+    _GLOB = True  # SQLite's LIKE ignores ASCII case (sql_logquery.py)
 
     def __init__(self, url: str | URL) -> None:
         self.url = make_url(url)

@@ -34,7 +34,7 @@ def failed(run_id: str) -> RunStateChanged:
 async def test_a_failed_run_names_its_failed_jobs_from_the_store(
         caplog: pytest.LogCaptureFixture) -> None:
     runs = Runs({"a": JobState.FAILED, "b": JobState.SUCCEEDED, "c": JobState.FAILED})
-    app: Any = SimpleNamespace(runs=runs)
+    app: Any = SimpleNamespace(runs=runs, stash={})
     with caplog.at_level(logging.INFO, logger="baseshift.runs"):
         await console.track_event(app, failed("r1"))
         runs.states = {"a": JobState.CANCELLED}
@@ -49,7 +49,7 @@ async def test_a_failed_run_names_its_failed_jobs_from_the_store(
 async def test_only_a_failed_run_is_read_and_only_when_the_line_is_shown(
         caplog: pytest.LogCaptureFixture) -> None:
     runs = Runs({"a": JobState.FAILED})
-    app: Any = SimpleNamespace(runs=runs)
+    app: Any = SimpleNamespace(runs=runs, stash={})
     done = RunStateChanged("r1", time.time(), "orders", RunState.RUNNING, RunState.COMPLETED, 1)
     with caplog.at_level(logging.INFO, logger="baseshift.runs"):
         await console.track_event(app, done)

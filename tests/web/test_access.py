@@ -86,8 +86,10 @@ async def test_metrics_are_public_only_when_configured(
     assert [name for name, role in ROLES.items() if role.allows("metrics:read")] == ["admin"]
 
 
-STREAMS = {"/api/v1/workflows/{run_id}/events", "/ui/runs/{run_id}/stream"}
-"""Event streams never end while their run may change: only their refusals are checked."""
+STREAMS = {"/api/v1/workflows/{run_id}/events", "/ui/runs/{run_id}/stream",
+           "/api/v1/logs/follow"}
+"""Event streams never end while their run (or the log store) may change: only their
+refusals are checked."""
 
 
 async def _values(client: httpx.AsyncClient) -> dict[str, str]:
@@ -183,6 +185,24 @@ async def test_retention_routes_need_their_own_permissions_which_only_admins_hol
     assert declared == RETENTION_ROUTES
     for permission in RETENTION_ROUTES.values():
         assert [name for name, role in ROLES.items() if role.allows(permission)] == ["admin"]
+
+
+LOG_ROUTES = {("GET", "/api/v1/logs"): "logs:read",
+              ("POST", "/api/v1/logs/query"): "logs:read",
+              ("POST", "/api/v1/logs/export"): "logs:read",
+              ("GET", "/api/v1/logs/follow"): "logs:read",
+              ("GET", "/ui/logs"): "logs:read"}
+"""The log store's routes (plugins/logs/): `operator` and `admin` hold `logs:read`."""
+
+
+async def test_the_log_routes_need_logs_read_which_operators_and_admins_hold(
+        make_client: Callable[..., Any]) -> None:
+    async with make_client() as (bs, admin):
+        routes = declared_routes(admin._transport.app)  # type: ignore[attr-defined]
+    declared = {(m, p): a.permission for m, p, a in routes if (m, p) in LOG_ROUTES}
+    assert declared == LOG_ROUTES
+    assert [name for name, role in ROLES.items() if role.allows("logs:read")] \
+        == ["admin", "operator"]
 
 
 DATABASE_ROUTES = {("GET", "/api/v1/database/performance"): "database:read",

@@ -3,8 +3,10 @@ what each change does to the people it concerns."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
+from baseshift.plugins.auth.state import AUTH
 from tests.auth_support import bearer
 from tests.web.api_support import API
 
@@ -86,3 +88,24 @@ async def test_an_author_reloads_the_workflows_folder(make_client: Callable[...,
         reloaded = await author.post(f"{API}/definitions/reload")
         assert reloaded.status_code == 200, reloaded.text
         assert "fresh" in [d["name"] for d in reloaded.json()]
+
+
+async def test_a_builtin_role_stored_by_an_earlier_version_gains_new_permissions(
+        make_client: Callable[..., Any]) -> None:
+    """A database made before `logs:read` existed stored `operator` without it; the next
+    start gives the builtin role this build's permissions and keeps its MFA flag."""
+    async with make_client() as (bs, admin):
+        accounts = bs.stash[AUTH].accounts
+        current = (await accounts.roles())["operator"]
+        old = replace(current, permissions=current.permissions - {"logs:read", "alerts:read"},
+                      summary="an older summary", mfa=True)
+        await bs.store.save_role(old)
+        accounts.forget_roles()
+        assert "logs:read" not in (await accounts.roles())["operator"].permissions
+        await accounts.ensure_builtin_roles()  # as at the next start
+        operator = (await accounts.roles())["operator"]
+        assert operator.permissions == current.permissions
+        assert operator.summary == current.summary and operator.mfa is True
+        listed = next(r for r in (await admin.get(f"{API}/roles")).json()
+                      if r["name"] == "operator")
+        assert "logs:read" in listed["permissions"]

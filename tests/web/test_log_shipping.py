@@ -64,9 +64,11 @@ async def test_the_lines_of_a_run_reach_elasticsearch_with_its_context_and_no_se
             assert (await finished(client, run_id))["status"] == "FAILED"
             await es.wait_for(lambda: any(d.get("event") == "run.failed"
                                           for d in list(es.accepted)), "the run.failed line")
-            metrics = (await client.get("/metrics")).text
             running = shipping_of(bs)
-            assert running is not None and running.shipped > 0
+            assert running is not None
+            # counted when the answer is back, a moment after the server recorded the lines
+            await es.wait_for(lambda: running.shipped > 0, "the shipped count")
+            metrics = (await client.get("/metrics")).text
     docs = list(es.accepted)
     step = next(d for d in docs if d["logger"] == "baseshift.steps.shipped")
     assert (step["run_id"], step["job"], step["attempt"], step["workflow"]) == (

@@ -1,0 +1,144 @@
+"""What goes into the log store: the process's own lines (a server's or a worker's, INFO and
+up, collected by `core.app.logbatch.LogBatcher`) and the lines of each finished attempt's
+stored log, with the failure as a line of its own.
+
+An attempt's log is read from the store once the attempt has ended, so it is masked exactly
+as the attempt log is (core/attempts.py masks secrets before storing it). The observer only
+notes which attempt ended; a task of its own reads and writes, so the engine never waits on
+the log store.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from baseshift.core.app.logbatch import LogBatcher
+from baseshift.core.capabilities import LogLines
+from baseshift.core.events import Event, JobStateChanged
+from baseshift.core.logcontext import log_fields
+from baseshift.core.loglines import LogLine, line_of
+from baseshift.core.protocols import StateStore
+from baseshift.core.records import AttemptRecord
+from baseshift.core.states import JobState
+from baseshift.core.tasks import cancel_and_wait
+
+log = logging.getLogger("baseshift.logs")
+
+MAX_ATTEMPT_LINES = 10_000
+"""Lines kept of one attempt's log (its first ones), beside a line saying how many went."""
+ATTEMPT_LOGGER = "baseshift.attempt"
+BATCH = 200
+"""Ended attempts written at once, at most."""
+
+
+def process_lines(store: LogLines, source: str) -> LogBatcher:
+    """A collector of this process's lines (`source`: server or worker) into `store`."""
+
+    async def send(batch: list[dict[str, Any]]) -> None:
+        await store.append_log_lines([line_of(fields, source) for fields in batch])
+
+    return LogBatcher(send, name="log store")
+
+
+def attempt_lines(attempt: AttemptRecord, workflow: str, worker: str | None) -> list[LogLine]:
+    """The lines of an ended attempt: one per line of its log, then its failure, if any."""
+    at = attempt.ended_at if attempt.ended_at is not None else attempt.started_at
+    base = {"timestamp": at, "level": "info", "logger": ATTEMPT_LOGGER, "event": "attempt.log",
+            "workflow_id": workflow, "run_id": attempt.run_id, "job": attempt.job_key,
+            "attempt": attempt.number, "worker": worker}
+    texts = attempt.log.splitlines()
+    lines = [line_of({**base, "message": text}, "attempt") for text in texts[:MAX_ATTEMPT_LINES]]
+    if len(texts) > MAX_ATTEMPT_LINES:
+        lines.append(line_of({**base, "level": "warning", "event": "attempt.log-cut",
+                              "message": f"{len(texts) - MAX_ATTEMPT_LINES} more lines of "
+                              "this attempt's log are not in the log store"}, "attempt"))
+    if attempt.state is JobState.FAILED:
+        lines.append(line_of({**base, "level": "error", "event": "attempt.failed",
+                              "message": f"attempt {attempt.number} of job "
+                              f"{attempt.job_key} failed", "error": attempt.error or ""},
+                             "attempt"))
+    return lines
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """An attempt that ended: which run, job and number, and the worker that saw it."""
+
+    run_id: str
+    job: str
+    number: int
+    worker: str | None
+
+
+def ended_attempt(event: Event) -> Ended | None:
+    """The attempt `event` ends, if it ends one (a job leaving RUNNING)."""
+    if isinstance(event, JobStateChanged) and event.old is JobState.RUNNING \
+            and event.new is not JobState.RUNNING and event.attempt > 0:
+        worker = log_fields().get("worker_id")
+        return Ended(event.run_id, event.job, event.attempt,
+                     None if worker is None else str(worker))
+    return None
+
+
+class AttemptLines:
+    """Writes the lines of ended attempts into the log store, from a task of its own."""
+
+    def __init__(self, store: StateStore, lines: LogLines) -> None:
+        self.store = store
+        self.lines = lines
+        self._queue: asyncio.Queue[Ended] = asyncio.Queue(maxsize=10_000)
+        self._task: asyncio.Task[None] | None = None
+        self.dropped = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="baseshift-attempt-lines")
+
+    def add(self, ended: Ended) -> None:
+        try:
+            self._queue.put_nowait(ended)
+        except asyncio.QueueFull:  # the store is far behind: lose lines, never block a run
+            self.dropped += 1
+
+    async def flush(self) -> None:
+        """Wait until every attempt noted so far is written (tests, shutdown)."""
+        await self._queue.join()
+
+    async def stop(self) -> None:
+        if self._task is not None and not self._task.done():
+            await asyncio.wait([asyncio.ensure_future(self.flush())], timeout=10)
+        await cancel_and_wait(self._task)
+        self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while not self._queue.empty() and len(batch) < BATCH:
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._write(batch)
+            except Exception as exc:  # the log store is not the system of record
+                log.warning("could not store the log lines of %d attempts: %s", len(batch), exc)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _write(self, batch: list[Ended]) -> None:
+        """The lines of a batch of ended attempts, each run read once (a fan-out's attempts
+        end together, and a run is read with all its attempts)."""
+        by_run: dict[str, list[Ended]] = {}
+        for ended in batch:
+            by_run.setdefault(ended.run_id, []).append(ended)
+        lines: list[LogLine] = []
+        for run_id, ends in by_run.items():
+            snapshot = await self.store.load_run(run_id)
+            if snapshot is None:
+                continue
+            wanted = {(e.job, e.number): e.worker for e in ends}
+            for attempt in snapshot.attempts:
+                key = (attempt.job_key, attempt.number)
+                if key in wanted:
+                    lines += attempt_lines(attempt, snapshot.run.workflow, wanted[key])
+        if lines:
+            await self.lines.append_log_lines(lines)

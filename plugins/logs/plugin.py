@@ -1,0 +1,92 @@
+"""The log store plugin's hooks: its routes and page, capturing this process's own lines
+(in a server or a worker; `[plugins.logs] capture = false` turns it off) and the lines of
+each attempt that ends, when the state store keeps log lines (core/capabilities.py)."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from baseshift.core.capabilities import LogLines
+from baseshift.core.errors import ConfigError
+from baseshift.core.hookspecs import hookimpl
+from baseshift.core.stash import SERVING, WORKING, StashKey
+
+if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
+
+    from baseshift.core.app.logbatch import LogBatcher
+    from baseshift.core.appface import App
+    from baseshift.core.events import Event
+
+    from .capture import AttemptLines
+
+OPTIONS = "logs"
+"""The plugin's table in `settings.extra` (`[plugins.logs]`)."""
+PROCESS_LINES: StashKey[LogBatcher] = StashKey("logs_process_lines")
+ATTEMPT_LINES: StashKey[AttemptLines] = StashKey("logs_attempt_lines")
+
+
+@hookimpl
+def register_routes() -> list[BaseRoute]:
+    from .routes import routes
+
+    return routes()
+
+
+@hookimpl
+def configure(baseshift: App) -> None:
+    from pathlib import Path
+
+    from baseshift.web.render import TEMPLATE_DIRS_KEY
+
+    baseshift.stash.setdefault(TEMPLATE_DIRS_KEY, []).append(Path(__file__).parent / "templates")
+
+
+def _capture(baseshift: App) -> bool:
+    options: dict[str, Any] = dict(baseshift.settings.extra.get(OPTIONS) or {})
+    value = options.get("capture", True)
+    if not isinstance(value, bool):
+        raise ConfigError(f"Config 'plugins.logs.capture' has value {value!r}. Expected "
+                          "true or false.")
+    return value
+
+
+@hookimpl
+def startup(baseshift: App) -> None:
+    """In a server or a worker whose store keeps log lines: collect its own lines and the
+    lines of the attempts that end."""
+    store = baseshift.store
+    source = "server" if baseshift.stash.get(SERVING) else \
+        "worker" if baseshift.stash.get(WORKING) else None
+    if not isinstance(store, LogLines) or source is None or not _capture(baseshift) \
+            or PROCESS_LINES in baseshift.stash:
+        return
+    from .capture import AttemptLines, process_lines
+
+    batcher = process_lines(store, source)
+    attempts = AttemptLines(store, store)
+    baseshift.stash[PROCESS_LINES] = batcher
+    baseshift.stash[ATTEMPT_LINES] = attempts
+    batcher.start()
+    attempts.start()
+
+
+@hookimpl
+def track_event(baseshift: App, event: Event) -> None:
+    attempts = baseshift.stash.get(ATTEMPT_LINES)
+    if attempts is None:
+        return
+    from .capture import ended_attempt
+
+    ended = ended_attempt(event)
+    if ended is not None:
+        attempts.add(ended)
+
+
+@hookimpl
+async def shutdown(baseshift: App) -> None:
+    attempts = baseshift.stash.pop(ATTEMPT_LINES)
+    if attempts is not None:
+        await attempts.stop()
+    batcher = baseshift.stash.pop(PROCESS_LINES)
+    if batcher is not None:
+        await batcher.stop()
