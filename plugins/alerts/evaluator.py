@@ -5,16 +5,15 @@ system), delivers the notices owed and saves the state, so a restart or a new le
 carries on without notifying twice."""
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from baseshift.core import audit
 from baseshift.core.capabilities import Leadership
-from baseshift.core.clock import Clock, SystemClock
+from baseshift.core.clock import Clock
 from baseshift.core.notifications import Notice, Notifier
-from baseshift.core.tasks import cancel_and_wait
+from baseshift.core.periodic import Periodic
 
 from .conditions import MEASURE, Sources, summary
 from .rules import Rule
@@ -61,36 +60,21 @@ async def deliver(notice: Notice, target: Mapping[str, object],
     return None
 
 
-class Evaluator:
+class Evaluator(Periodic):
     """Evaluates the rules while this process leads `alerts`."""
+
+    task_name = "baseshift-alerts"
+    failure = "evaluating the alert rules failed"
 
     def __init__(self, storage: AlertStorage, sources: Sources,
                  notifiers: Mapping[str, Notifier], clock: Clock | None = None,
                  interval: float = INTERVAL) -> None:
+        super().__init__(clock, interval, log)
         self.storage = storage
         self.sources = sources
         self.notifiers = notifiers
-        self.clock: Clock = clock or SystemClock()
-        self.interval = interval
         self.firing: dict[str, int] = {}
         """Alerts firing per rule after the last evaluation here (the metric)."""
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self.run(), name="baseshift-alerts")
-
-    async def stop(self) -> None:
-        await cancel_and_wait(self._task)
-        self._task = None
-
-    async def run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except Exception:  # a failed round must not end the evaluations
-                log.exception("evaluating the alert rules failed")
-            await self.clock.sleep(self.interval)
 
     async def tick(self) -> Round | None:
         """One evaluation, if this process leads; None when another one does."""

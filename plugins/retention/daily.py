@@ -4,14 +4,13 @@ whether a day has passed since the last application recorded (a shared document 
 store keeps them), so a restart or a new leader does not apply them again early."""
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING
 
 from baseshift.core.capabilities import Leadership
-from baseshift.core.clock import Clock, SystemClock
+from baseshift.core.clock import Clock
+from baseshift.core.periodic import Periodic
 from baseshift.core.retention import DAY
-from baseshift.core.tasks import cancel_and_wait
 
 from .service import Applied, apply_policies, documents_of, load_last, policy_of
 
@@ -26,31 +25,16 @@ INTERVAL = 3600.0
 """Seconds between checks whether the policies are due."""
 
 
-class DailyRetention:
+class DailyRetention(Periodic):
     """Applies the policies once a day while this process leads `retention`."""
+
+    task_name = "baseshift-retention"
+    failure = "applying the retention policies failed"
 
     def __init__(self, baseshift: App, clock: Clock | None = None,
                  interval: float = INTERVAL) -> None:
+        super().__init__(clock, interval, log)
         self.bs = baseshift
-        self.clock: Clock = clock or SystemClock()
-        self.interval = interval
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self.run(), name="baseshift-retention")
-
-    async def stop(self) -> None:
-        await cancel_and_wait(self._task)
-        self._task = None
-
-    async def run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except Exception:  # a failed application must not end the daily task
-                log.exception("applying the retention policies failed")
-            await self.clock.sleep(self.interval)
 
     async def tick(self) -> Applied | None:
         """Apply the policies if this process leads and a day has passed since the last
