@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from .limits import FlagParam, IntParam, Text, TextParam, TimeParam
     from .openapi import operation
     from .problems import HTML_ERRORS_KEY
-    from .render import TEMPLATE_DIRS_KEY, is_htmx, render, render_text
+    from .render import TEMPLATE_DIRS_KEY, add_templates, is_htmx, render, render_text
     from .requests import baseshift_of, json_object, only_fields, read_form, read_json
     from .schemas import obj
 
@@ -22,7 +22,8 @@ __all__ = [
     "FlagParam", "IntParam", "Text", "TextParam", "TimeParam", "baseshift_of", "json_object",
     "obj", "only_fields", "operation", "read_form", "read_json",
     # web pages
-    "HTML_ERRORS_KEY", "TEMPLATE_DIRS_KEY", "is_htmx", "render", "render_text",
+    "HTML_ERRORS_KEY", "TEMPLATE_DIRS_KEY", "add_templates", "is_htmx", "render",
+    "render_text",
 ]
 
 if not TYPE_CHECKING:  # type checkers read the imports above, and reject other names
@@ -30,7 +31,7 @@ if not TYPE_CHECKING:  # type checkers read the imports above, and reject other 
         "limits": ("FlagParam", "IntParam", "Text", "TextParam", "TimeParam"),
         "openapi": ("operation",),
         "problems": ("HTML_ERRORS_KEY",),
-        "render": ("TEMPLATE_DIRS_KEY", "is_htmx", "render", "render_text"),
+        "render": ("TEMPLATE_DIRS_KEY", "add_templates", "is_htmx", "render", "render_text"),
         "requests": ("baseshift_of", "json_object", "only_fields", "read_form", "read_json"),
         "schemas": ("obj",),
     })

@@ -33,6 +33,11 @@ STASH_KEY: StashKey[jinja2.Environment] = StashKey("web.jinja")
 TEMPLATE_DIRS_KEY: StashKey[list[str | Path]] = StashKey("web.template_dirs")
 """`bs.stash[TEMPLATE_DIRS_KEY]`: a list of folders a plugin appends to in `configure`."""
 
+
+def add_templates(bs: App, folder: Path) -> None:
+    """Let pages find the templates in `folder` (a plugin's `templates`), in `configure`."""
+    bs.stash.setdefault(TEMPLATE_DIRS_KEY, []).append(folder)
+
 HTMX_JS = "htmx-2.0.11.min.js"
 SSE_JS = "htmx-ext-sse-2.2.4.min.js"
 

@@ -133,10 +133,9 @@ async def authenticate(baseshift: App, request: Any) -> Actor | None:
 def configure(baseshift: App) -> None:
     from pathlib import Path
 
-    from baseshift.web.render import TEMPLATE_DIRS_KEY
+    from baseshift.web.render import add_templates
 
-    templates = Path(__file__).parent / "templates"
-    baseshift.stash.setdefault(TEMPLATE_DIRS_KEY, []).append(templates)
+    add_templates(baseshift, Path(__file__).parent / "templates")
 
 
 @hookimpl

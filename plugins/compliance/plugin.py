@@ -35,6 +35,6 @@ def register_routes() -> list[BaseRoute]:
 def configure(baseshift: App) -> None:
     from pathlib import Path
 
-    from baseshift.web.render import TEMPLATE_DIRS_KEY
+    from baseshift.web.render import add_templates
 
-    baseshift.stash.setdefault(TEMPLATE_DIRS_KEY, []).append(Path(__file__).parent / "templates")
+    add_templates(baseshift, Path(__file__).parent / "templates")
