@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import random
+import traceback
 from collections import OrderedDict
 from collections.abc import Awaitable, Iterator
 from contextlib import (
@@ -39,7 +40,8 @@ from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode,
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from baseshift.core.events import RunStateChanged
-from baseshift.core.logcontext import fields_added, fields_removed
+from baseshift.core.logcontext import fields_added, fields_removed, log_masker
+from baseshift.core.masking import Masker
 from baseshift.core.states import RunState
 from baseshift.core.tracecontext import run_trace, traceparent_reset, traceparent_set
 
@@ -296,8 +298,12 @@ class _Attempt:
         if span is self.trace.parent_span:  # a run not sampled: no span
             return
         if isinstance(exc, Exception):
-            span.record_exception(exc)
-            span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+            # masked with the attempt's secrets, as its stored error: a trace is an output too
+            mask = log_masker() or Masker()
+            span.record_exception(exc, attributes={
+                "exception.message": mask.text(str(exc)),
+                "exception.stacktrace": mask.text("".join(traceback.format_exception(exc)))})
+            span.set_status(Status(StatusCode.ERROR, mask.text(f"{type(exc).__name__}: {exc}")))
         span.end()
 
 

@@ -285,3 +285,36 @@ async def test_an_attempt_span_is_exported_as_the_sdk_s_spans_and_parents_them()
     (resource,) = encode_spans([job, child]).resource_spans
     (scope,) = resource.scope_spans
     assert sorted(s.name for s in scope.spans) == ["job j", "store load_run"]
+
+
+FAILING = """
+workflow leaky {
+  version "1.0.0"
+  job use uses python { with { function: "leaky_steps:use", token: "${secret.TRACE_TOKEN}" } }
+}
+"""
+LEAKY_STEPS = """
+def use(token):
+    raise RuntimeError("the service refused " + token)
+"""
+TRACE_TOKEN = "tok-27182-never-in-a-trace"
+
+
+async def test_an_attempt_span_of_a_failure_never_holds_a_secret(
+        make_client: Callable[..., Any], workflows_dir: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BASESHIFT_SECRET_TRACE_TOKEN", TRACE_TOKEN)
+    (workflows_dir / "leaky.bsw").write_text(FAILING)
+    (workflows_dir / "leaky_steps.py").write_text(LEAKY_STEPS)
+    async with make_client(workflows=workflows_dir, extra=MEMORY) as (bs, client):
+        tracing = tracing_of(bs)
+        assert tracing is not None
+        run_id = await start(client, "leaky")
+        assert (await finished(client, run_id))["status"] == "FAILED"
+        spans = list(tracing.exporter.get_finished_spans())  # type: ignore[attr-defined]
+    attempt = next(s for s in spans if s.name == "job use")
+    event = next(e for e in attempt.events if e.name == "exception")
+    assert event.attributes["exception.message"].endswith("the service refused ***")
+    assert "the service refused ***" in event.attributes["exception.stacktrace"]
+    assert attempt.status.description.endswith("the service refused ***")
+    assert TRACE_TOKEN not in "".join(s.to_json() for s in spans)
