@@ -126,17 +126,17 @@ async def make_token(data: Path, store: str) -> str | None:
 
 
 def wait_all_answer(port: int, processes: int) -> None:
-    """Wait until `processes` distinct pids answer /health/live (on fresh connections), so no
-    child is still starting when the load begins."""
+    """Wait until `processes` distinct processes (instance ids) answer /health/live (on fresh
+    connections), so no child is still starting when the load begins."""
     import urllib.request
 
-    pids: set[int] = set()
+    instances: set[str] = set()
     deadline = time.monotonic() + 60
-    while len(pids) < processes:
+    while len(instances) < processes:
         if time.monotonic() > deadline:
-            raise SystemExit(f"only {len(pids)} of {processes} server processes answered")
+            raise SystemExit(f"only {len(instances)} of {processes} server processes answered")
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/live") as answer:
-            pids.add(json.load(answer)["pid"])
+            instances.add(json.load(answer)["instance"])
 
 
 async def wait_ready(port: int, server: subprocess.Popen[bytes]) -> None:
