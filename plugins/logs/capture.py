@@ -33,13 +33,23 @@ BATCH = 200
 """Ended attempts written at once, at most."""
 
 
-def process_lines(store: LogLines, source: str) -> LogBatcher:
-    """A collector of this process's lines (`source`: server or worker) into `store`."""
+ACCESS_LOGGER = "baseshift.access"
+"""The logger of the access line of each request (web/accesslog.py)."""
+
+
+def process_lines(store: LogLines, source: str, *, access: bool = False) -> LogBatcher:
+    """A collector of this process's lines (`source`: server or worker) into `store`;
+    the access line of each request only with `access`: a line per request, health probe
+    and scrape would make the store grow with the traffic (stderr and a log shipper still
+    get them)."""
 
     async def send(batch: list[dict[str, Any]]) -> None:
         await store.append_log_lines([line_of(fields, source) for fields in batch])
 
-    return LogBatcher(send, name="log store")
+    batcher = LogBatcher(send, name="log store")
+    if not access:
+        batcher.addFilter(lambda record: record.name != ACCESS_LOGGER)
+    return batcher
 
 
 def attempt_lines(attempt: AttemptRecord, workflow: str, worker: str | None) -> list[LogLine]:

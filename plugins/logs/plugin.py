@@ -41,11 +41,11 @@ def configure(baseshift: App) -> None:
     add_templates(baseshift, Path(__file__).parent / "templates")
 
 
-def _capture(baseshift: App) -> bool:
+def _flag(baseshift: App, key: str, default: bool) -> bool:
     options: dict[str, Any] = dict(baseshift.settings.extra.get(OPTIONS) or {})
-    value = options.get("capture", True)
+    value = options.get(key, default)
     if not isinstance(value, bool):
-        raise ConfigError(f"Config 'plugins.logs.capture' has value {value!r}. Expected "
+        raise ConfigError(f"Config 'plugins.logs.{key}' has value {value!r}. Expected "
                           "true or false.")
     return value
 
@@ -57,12 +57,14 @@ def startup(baseshift: App) -> None:
     store = baseshift.store
     source = "server" if baseshift.stash.get(SERVING) else \
         "worker" if baseshift.stash.get(WORKING) else None
-    if not isinstance(store, LogLines) or source is None or not _capture(baseshift) \
+    # both checked even where nothing is captured: a bad value fails every start
+    capture, access = _flag(baseshift, "capture", True), _flag(baseshift, "access", False)
+    if not isinstance(store, LogLines) or source is None or not capture \
             or PROCESS_LINES in baseshift.stash:
         return
     from .capture import AttemptLines, process_lines
 
-    batcher = process_lines(store, source)
+    batcher = process_lines(store, source, access=access)
     attempts = AttemptLines(store, store)
     baseshift.stash[PROCESS_LINES] = batcher
     baseshift.stash[ATTEMPT_LINES] = attempts

@@ -8,7 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from baseshift.core.app.application import BaseShift
+from baseshift.core.errors import ConfigError
 from baseshift.core.loglines import LogSearch
 from baseshift.core.logquery import LogQuery, Term
 from baseshift.core.settings import Settings
@@ -84,3 +87,28 @@ async def test_capture_can_be_turned_off(make_client: Callable[..., Any]) -> Non
         logging.getLogger("baseshift.test").warning("not kept")
         await captured(bs)
         assert (await client.get("/api/v1/logs")).json()["total"] == 0
+
+
+@pytest.mark.parametrize("access", [False, True])
+async def test_access_lines_are_kept_only_when_asked(
+        make_client: Callable[..., Any], access: bool, caplog: pytest.LogCaptureFixture) -> None:
+    """A line per request would make the store grow with the traffic (probes, scrapes):
+    kept only with `[plugins.logs] access = true`; other lines of a request are kept."""
+    caplog.set_level(logging.INFO, logger="baseshift")  # as `baseshift serve` logs
+    async with make_client(extra={"logs": {"access": access}}) as (bs, client):
+        answered = await client.get("/api/v1/workflows")
+        logging.getLogger("baseshift.test").warning("after the request")
+        await captured(bs)
+        found = (await client.get("/api/v1/logs", params={
+            "q": f'request_id:"{answered.headers["x-request-id"]}" OR "after the request"'}
+                                  )).json()["logs"]
+    kinds = sorted(x.get("event") or x["message"] for x in found)
+    assert kinds == (["after the request", "http.request"] if access else ["after the request"])
+
+
+async def test_a_wrong_access_option_fails_the_start(tmp_path: Path) -> None:
+    bs = BaseShift(Settings(load_entrypoints=False, store="sqlite", data_dir=tmp_path / "d",
+                            workflows_dir=tmp_path, extra={"logs": {"access": "yes"}}))
+    with pytest.raises(ConfigError, match="plugins.logs.access"):
+        async with bs:
+            pass
