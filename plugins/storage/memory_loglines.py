@@ -8,16 +8,25 @@ from dataclasses import replace
 from baseshift.core.loglines import LogLine, LogPage, LogSearch, select_lines
 
 
+MAX_LINES = 100_000
+"""Lines the memory store keeps at most (the oldest go first): it lives in the process, and
+without a limit a server running for weeks would grow with its log."""
+
+
 class MemoryLogLines:
     """Lines in insertion order; their ids count from 1."""
 
     _log_lines: list[LogLine]
     _log_next: int
+    max_log_lines = MAX_LINES
 
     async def append_log_lines(self, lines: Sequence[LogLine]) -> None:
         for line in lines:
             self._log_next += 1
             self._log_lines.append(replace(line, id=self._log_next))
+        over = len(self._log_lines) - self.max_log_lines
+        if over > 0:
+            del self._log_lines[:over]
 
     async def search_log_lines(self, search: LogSearch) -> LogPage:
         return select_lines(self._log_lines, search)

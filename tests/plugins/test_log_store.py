@@ -222,3 +222,12 @@ async def test_erasing_or_retiring_a_run_removes_its_lines(opened: Any) -> None:
     assert await _messages(opened) == ["kept"]
     await opened.apply_retention({"runs": 1000.0})
     assert await _messages(opened) == []
+
+
+async def test_the_memory_store_keeps_only_its_newest_lines(tmp_path: Path) -> None:
+    async with opened_state_store("memory", tmp_path) as store:
+        store.max_log_lines = 5
+        await store.append_log_lines(_many(4))
+        await store.append_log_lines(_many(4))
+        page = await store.search_log_lines(LogSearch(limit=100, descending=False))
+    assert sorted(x.id for x in page.lines) == [4, 5, 6, 7, 8]  # the first three went
