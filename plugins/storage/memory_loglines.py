@@ -7,7 +7,6 @@ from dataclasses import replace
 
 from baseshift.core.loglines import LogLine, LogPage, LogSearch, select_lines
 
-
 MAX_LINES = 100_000
 """Lines the memory store keeps at most (the oldest go first): it lives in the process, and
 without a limit a server running for weeks would grow with its log."""
