@@ -73,7 +73,7 @@ EXCLUSIVE_RETRY = 0.01
 """Seconds between tries for a lock another process holds (held for milliseconds)."""
 _UNFINISHED = [RunState.INITIALIZED.value, RunState.RUNNING.value]
 # Advisory lock spaces (the second argument of hashtextextended), one per kind of lock.
-_CLAIMS, _RUN_IDS, _LEADERS, _EXCLUSIVE = 0, 1, 2, 3
+_CLAIMS, _RUN_IDS, _LEADERS, _EXCLUSIVE, _LOG_LINES = 0, 1, 2, 3, 4
 _JOB_QUEUE = Table("job_queue", MetaData(), Column("run_id", Text))
 """The work queue's rows of a run (their results included) go with a removed run."""
 
@@ -86,6 +86,7 @@ class PostgresStateStore(queries.SQLRunQueries, SQLIdentity, SQLRetention, sql_a
     kind: ClassVar[str] = "state"
     name: ClassVar[str] = "postgres"
     _ALSO = (_JOB_QUEUE, LOG_LINES)
+    _APPEND_LOCK = f"SELECT pg_advisory_xact_lock(hashtextextended('log_lines', {_LOG_LINES}))"
 
     def __init__(self, url: str, pool: PoolOptions = DEFAULT_POOL) -> None:
         self.target = PgTarget.parse(url)

@@ -31,6 +31,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
 )
 
 from baseshift.core.loglines import LogLine, LogPage, LogSearch
@@ -133,10 +134,23 @@ class SQLLogLines(ABC):
     async def _transact(self, fn: Callable[[Connection], T]) -> T:
         return await self._query(fn)
 
+    _APPEND_LOCK: str | None = None
+    """SQL that appends take first so that lines are committed in the order of their ids
+    (PostgreSQL): a sequence hands out ids as inserts begin, and a follower reading the
+    lines after the last id it saw would miss one whose transaction commits after a newer
+    one's. (SQLite writes one transaction at a time anyway.)"""
+
     async def append_log_lines(self, lines: Sequence[LogLine]) -> None:
         rows = [_row(line) for line in lines]
+        lock = self._APPEND_LOCK
+
+        def write(conn: Connection) -> None:
+            if lock is not None:
+                conn.execute(text(lock))
+            conn.execute(insert(LOG_LINES), rows)
+
         if rows:
-            await self._transact(lambda c: c.execute(insert(LOG_LINES), rows))
+            await self._transact(write)
 
     async def search_log_lines(self, search_: LogSearch) -> LogPage:
         return await self._query(lambda c: search(c, search_, self._GLOB))

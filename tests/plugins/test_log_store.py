@@ -231,3 +231,24 @@ async def test_the_memory_store_keeps_only_its_newest_lines(tmp_path: Path) -> N
         await store.append_log_lines(_many(4))
         page = await store.search_log_lines(LogSearch(limit=100, descending=False))
     assert sorted(x.id for x in page.lines) == [4, 5, 6, 7, 8]  # the first three went
+
+
+async def test_postgres_appends_wait_for_one_another_so_ids_commit_in_order(
+        tmp_path: Path) -> None:
+    """A follower reads the lines after the last id it saw: an append committing after a
+    newer one would be missed, so appends on PostgreSQL take turns (one advisory lock)."""
+    import psycopg
+
+    from baseshift.plugins.storage.pg_store import PostgresStateStore
+    from tests.conftest import PG_SERVER
+
+    async with opened_state_store("postgres", tmp_path) as store:
+        with psycopg.connect(PG_SERVER) as rival:  # another process's append, not committed
+            rival.execute(PostgresStateStore._APPEND_LOCK)
+            appending = asyncio.create_task(store.append_log_lines(_many(1)))
+            await asyncio.sleep(0.5)
+            assert not appending.done()  # waits its turn
+            rival.rollback()
+            await asyncio.wait_for(appending, 60)
+        page = await store.search_log_lines(LogSearch())
+    assert [x.fields["message"] for x in page.lines] == ["line 0"]
