@@ -61,7 +61,23 @@ class Hooks:
         self.refresh()
 
     async def startup(self) -> None:
-        await self._one_at_a_time("startup")
+        """Start each plugin in turn. When one raises, the plugins started before it are
+        shut down (in shutdown order) before the error goes on: a failed start leaves no task
+        running and no log handler attached. The one that raised cleans up after itself."""
+        started: set[str] = set()
+        try:
+            for impl in self._impls("startup"):
+                await await_me_maybe(self._call(impl))
+                started.add(impl.plugin_name)
+        except BaseException:
+            for impl in self._impls("shutdown"):
+                if impl.plugin_name in started:
+                    try:
+                        await await_me_maybe(self._call(impl))
+                    except Exception:  # the start's own error is the one to report
+                        log.exception("plugin %s failed to shut down after a failed start",
+                                      impl.plugin_name)
+            raise
 
     async def shutdown(self) -> None:
         await self._one_at_a_time("shutdown")

@@ -647,3 +647,33 @@ async def test_hook_register_notifiers_refuses_a_name_taken(make_baseshift: Any)
     with pytest.raises(PluginError, match="'webhook' is already provided"):
         async with make_baseshift(plugins=(Plugin(),)):
             pass
+
+
+async def test_hook_startup_that_raises_shuts_down_the_plugins_started_before(
+        tmp_path: Path) -> None:
+    """A failed start leaves nothing running: each plugin whose `startup` returned gets its
+    `shutdown`; the one that raised, and those after it, do not."""
+    events: list[str] = []
+
+    class Plugin:
+        def __init__(self, name: str, refuse: bool = False) -> None:
+            self.name, self.refuse = name, refuse
+
+        @hookimpl
+        async def startup(self) -> None:
+            if self.refuse:
+                raise ConfigError(f"{self.name} cannot")
+            events.append(f"start {self.name}")
+
+        @hookimpl
+        async def shutdown(self) -> None:
+            events.append(f"stop {self.name}")
+
+    # pluggy calls the plugins registered last first: c, then b (which refuses), never a
+    plugins = (Plugin("a"), Plugin("b", refuse=True), Plugin("c"))
+    bs = BaseShift(Settings(store="memory", data_dir=tmp_path, load_entrypoints=False),
+                   plugins=plugins)
+    with pytest.raises(ConfigError, match="b cannot"):
+        async with bs:
+            pass
+    assert events == ["start c", "stop c"]
