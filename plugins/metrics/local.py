@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import time
+from abc import abstractmethod
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Generic, Protocol, TypeVar
@@ -84,8 +85,9 @@ class _Family(Collector, Generic[C]):
             found = self._children[values] = self._child()
         return found
 
+    @abstractmethod
     def _child(self) -> C:
-        raise NotImplementedError
+        """A new series of this kind of metric, at zero."""
 
     def _only(self) -> C:
         """The series of an unlabelled metric (made at the start)."""
