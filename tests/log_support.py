@@ -7,7 +7,10 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from baseshift.core.app.logrender import make_formatter
 
@@ -41,3 +44,17 @@ async def line_where(lines: Lines, **fields: Any) -> dict[str, Any]:
             return found[0]
         await asyncio.sleep(0.05)
     raise AssertionError(f"no line with {fields}: {lines()}")
+
+
+def steps_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, str],
+                 secrets: dict[str, str]) -> Path:
+    """A workflows folder holding `files` (a `.bsw` and the Python module of its steps,
+    importable), with `secrets` set as `BASESHIFT_SECRET_NAME` variables."""
+    for name, value in secrets.items():
+        monkeypatch.setenv(f"BASESHIFT_SECRET_{name}", value)
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    monkeypatch.syspath_prepend(str(folder))
+    return folder

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from baseshift.plugins.logship.elasticsearch import shipping_of
-from tests.log_support import json_log
+from tests.log_support import json_log, steps_folder
 from tests.plugins.es_support import recorded_elastic
 from tests.web.api_support import API, finished
 
@@ -42,13 +42,8 @@ WORKFLOW = '''workflow shipped {
 
 @pytest.fixture
 def flows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("BASESHIFT_SECRET_SHIP_TOKEN", SECRET)
-    folder = tmp_path / "flows"
-    folder.mkdir()
-    (folder / "ship_probe.py").write_text(MODULE)
-    (folder / "shipped.bsw").write_text(WORKFLOW)
-    monkeypatch.syspath_prepend(str(folder))
-    return folder
+    return steps_folder(tmp_path, monkeypatch, {"ship_probe.py": MODULE, "shipped.bsw": WORKFLOW},
+                        {"SHIP_TOKEN": SECRET})
 
 
 async def test_the_lines_of_a_run_reach_elasticsearch_with_its_context_and_no_secret(

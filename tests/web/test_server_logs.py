@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from baseshift.core.tracecontext import run_trace_id
-from tests.log_support import json_log, line_where
+from tests.log_support import json_log, line_where, steps_folder
 from tests.web.api_support import API, finished, start
 
 SECRET = "tok-31415-do-not-log"
@@ -53,13 +53,8 @@ WORKFLOW = '''workflow logged {
 
 @pytest.fixture
 def flows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("BASESHIFT_SECRET_LOG_TOKEN", SECRET)
-    folder = tmp_path / "flows"
-    folder.mkdir()
-    (folder / "log_probe.py").write_text(MODULE)
-    (folder / "logged.bsw").write_text(WORKFLOW)
-    monkeypatch.syspath_prepend(str(folder))
-    return folder
+    return steps_folder(tmp_path, monkeypatch, {"log_probe.py": MODULE, "logged.bsw": WORKFLOW},
+                        {"LOG_TOKEN": SECRET})
 
 
 async def test_lines_of_a_run_carry_it_and_never_its_secret(
