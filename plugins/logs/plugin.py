@@ -3,10 +3,10 @@
 each attempt that ends, when the state store keeps log lines (core/capabilities.py)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from baseshift.core.capabilities import LogLines
-from baseshift.core.errors import ConfigError
+from baseshift.core.config import option
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.stash import SERVING, WORKING, StashKey
 
@@ -41,15 +41,6 @@ def configure(baseshift: App) -> None:
     add_templates(baseshift, Path(__file__).parent / "templates")
 
 
-def _flag(baseshift: App, key: str, default: bool) -> bool:
-    options: dict[str, Any] = dict(baseshift.settings.extra.get(OPTIONS) or {})
-    value = options.get(key, default)
-    if not isinstance(value, bool):
-        raise ConfigError(f"Config 'plugins.logs.{key}' has value {value!r}. Expected "
-                          "true or false.")
-    return value
-
-
 @hookimpl
 def startup(baseshift: App) -> None:
     """In a server or a worker whose store keeps log lines: collect its own lines and the
@@ -58,7 +49,8 @@ def startup(baseshift: App) -> None:
     source = "server" if baseshift.stash.get(SERVING) else \
         "worker" if baseshift.stash.get(WORKING) else None
     # both checked even where nothing is captured: a bad value fails every start
-    capture, access = _flag(baseshift, "capture", True), _flag(baseshift, "access", False)
+    capture = bool(option(baseshift.settings, OPTIONS, "capture", True))
+    access = bool(option(baseshift.settings, OPTIONS, "access", False))
     if not isinstance(store, LogLines) or source is None or not capture \
             or PROCESS_LINES in baseshift.stash:
         return
