@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from baseshift.core.capabilities import SharedDocuments, SharedLocks
+from baseshift.core.errors import StoreError
 from baseshift.core.json_text import write_json_file
 
 from .rules import Rule
@@ -76,8 +77,10 @@ class AlertStorage:
                 data = json.loads(path.read_text(encoding="utf-8"))
             except FileNotFoundError:
                 data = None
-            except (OSError, ValueError) as exc:
-                log.warning("cannot read %s (%s): it counts as empty", path, exc)
+            except (OSError, ValueError) as exc:  # never taken as empty: a save would
+                raise StoreError(f"cannot read the alert file {path}: {exc}",  # drop it
+                                 hint="restore the file from a backup, or remove it to "
+                                 "start again without it") from exc
         return data if isinstance(data, dict) else {}
 
     async def _save(self, name: str, value: dict[str, Any]) -> None:

@@ -216,3 +216,19 @@ async def test_a_server_evaluates_the_rules_by_itself(make_client: Callable[...,
                 break
             await asyncio.sleep(0.05)
     assert [(a["subject"], a["status"]) for a in alerts] == [("nightly_export", "firing")]
+
+
+async def test_an_unreadable_rules_file_is_an_error_and_stays_as_it_was(
+        make_client: Callable[..., Any]) -> None:
+    """A damaged rules file is never taken as "no rules": saving the next rule over it would
+    drop every rule it held."""
+    async with make_client(store="sqlite") as (bs, client):
+        assert (await client.post(ALERTS, json=SLOW)).status_code == 201
+        rules = bs.settings.data_dir / "alert_rules.json"
+        damaged = rules.read_text()[:-7]
+        rules.write_text(damaged)
+        listed = await client.get(ALERTS)
+        added = await client.post(ALERTS, json={**SLOW, "name": "another"})
+    assert listed.status_code == added.status_code == 503
+    assert added.json()["code"] == "store.failed" and "alert_rules.json" in added.json()["detail"]
+    assert rules.read_text() == damaged
