@@ -7,7 +7,7 @@ import asyncio
 import json
 import math
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, nullcontext
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, Protocol
 
@@ -17,7 +17,7 @@ from .json_text import has_surrogate, replace_surrogates, surrogate_message, sur
 from .logcontext import log_bound, log_masked
 from .masking import Masker
 from .masking import secret_fields as secret_parts
-from .protocols import Executor, JobContext, JobResult
+from .protocols import Executor, JobContext, JobResult, Wrapper
 from .records import RunRecord
 from .runstate import ActiveRun
 from .secretvalues import (
@@ -261,9 +261,14 @@ class AttemptRunner:
 
     async def _execute(self, uses: str, ctx: JobContext, run: RunRecord) -> JobResult:
         executor = self.executors[uses]
+        wrappers = self.hooks.job_wrappers(run, ctx)
         try:
-            async with asyncio.timeout(ctx.timeout), _around(self.hooks.job_wrappers(run, ctx)):
-                result = await executor.execute(ctx)
+            async with asyncio.timeout(ctx.timeout):
+                if wrappers:
+                    async with _Wrapped(wrappers):
+                        result = await executor.execute(ctx)
+                else:
+                    result = await executor.execute(ctx)
         except TimeoutError:
             raise JobTimeout(f"timed out after {_seconds(ctx.timeout)}") from None
         if not isinstance(result, JobResult):
@@ -272,54 +277,57 @@ class AttemptRunner:
 
 
 _PLAIN = frozenset({type(None), bool, int, float, str})
-_UNWRAPPED: AbstractAsyncContextManager[None] = nullcontext()
 
+class _Wrapped(AbstractAsyncContextManager[None]):
+    """The job wrappers of one attempt as one manager, the first outermost, as nested
+    `with` and `async with` blocks would be: each exit sees what the one inside left of the
+    block's exception (nothing if it suppressed it, the one it raised instead if it raised).
+    When one fails to enter, those entered are left with its exception, which then fails
+    the attempt. Neither an exit stack nor nested objects: this runs around every attempt,
+    and a plain (not async) wrapper costs no coroutine here."""
 
-def _around(wrappers: list[AbstractAsyncContextManager[None]]
-            ) -> AbstractAsyncContextManager[object]:
-    """The job wrappers as one context manager: the first outermost, as nested `async with`
-    blocks would be. Neither an exit stack nor a generator: this runs around every attempt,
-    and most have one wrapper or two."""
-    if not wrappers:
-        return _UNWRAPPED
-    around: AbstractAsyncContextManager[object] = wrappers[-1]
-    for outer in reversed(wrappers[:-1]):
-        around = _Nested(outer, around)
-    return around
+    __slots__ = ("entered", "wrappers")
 
-
-class _Nested(AbstractAsyncContextManager[None]):
-    """`async with outer: async with inner:` as one manager. The inner one's exit sees the
-    block's exception, the outer one's what is left of it: nothing if the inner one
-    suppressed it, the exception it raised instead if it raised. An exception entering the
-    inner one is given to the outer one's exit, then raised (the attempt fails with it)."""
-
-    __slots__ = ("inner", "outer")
-
-    def __init__(self, outer: AbstractAsyncContextManager[object],
-                 inner: AbstractAsyncContextManager[object]) -> None:
-        self.outer, self.inner = outer, inner
+    def __init__(self, wrappers: list[Wrapper]) -> None:
+        self.wrappers = wrappers
+        self.entered: list[Wrapper] = []
 
     async def __aenter__(self) -> None:
-        await self.outer.__aenter__()
-        try:
-            await self.inner.__aenter__()
-        except BaseException as exc:
-            await self.outer.__aexit__(type(exc), exc, exc.__traceback__)
-            raise
+        entered = self.entered
+        for wrapper in self.wrappers:
+            try:
+                if isinstance(wrapper, AbstractContextManager):
+                    wrapper.__enter__()
+                else:
+                    await wrapper.__aenter__()
+            except BaseException as exc:
+                await self.__aexit__(type(exc), exc, exc.__traceback__)
+                raise
+            entered.append(wrapper)
 
     async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> bool:
-        try:
-            suppressed = bool(await self.inner.__aexit__(kind, exc, tb))
-        except BaseException as raised:
-            if await self.outer.__aexit__(type(raised), raised, raised.__traceback__):
-                return True  # the block's exception was replaced, and that one suppressed
-            raise
-        if suppressed:
-            await self.outer.__aexit__(None, None, None)
-            return True
-        return bool(await self.outer.__aexit__(kind, exc, tb))
+        pending = exc
+        for wrapper in reversed(self.entered):
+            given = (None, None, None) if pending is None else \
+                (type(pending), pending, pending.__traceback__)
+            try:
+                if isinstance(wrapper, AbstractContextManager):
+                    suppressed = wrapper.__exit__(*given)
+                else:
+                    suppressed = await wrapper.__aexit__(*given)
+                if suppressed:
+                    pending = None
+            except BaseException as raised:
+                if raised is not pending and raised.__context__ is None:
+                    raised.__context__ = pending
+                pending = raised
+        self.entered = []
+        if pending is None:
+            return exc is not None  # the block's exception, suppressed
+        if pending is exc:
+            return False
+        raise pending
 
 
 class NotRetryable(ExecutionError):

@@ -232,8 +232,7 @@ class Engine:
         for due, run, key in fx.timers:
             self._timers.add(due, (run, key))
         self._timers.arm()
-        for event in fx.events:
-            await self.bs.hooks.track_event(event)
+        await self.bs.hooks.track_events(fx.events)
         for run in fx.finished:
             await self._finish(run)
 

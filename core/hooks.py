@@ -5,10 +5,10 @@ components that call hooks import this module, and the specs name the applicatio
 components make up, so neither may import the other's module."""
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 import pluggy
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from .events import Event
     from .notifications import Notifier
     from .plan import Plan
-    from .protocols import Executor, JobContext
+    from .protocols import Executor, JobContext, Wrapper
     from .records import RunRecord
 
 log = logging.getLogger("baseshift.plugins")
@@ -48,13 +48,16 @@ class Hooks:
         self.refresh()
 
     def refresh(self) -> None:
-        """Note which per-job hooks have implementations, so unused ones cost nothing.
+        """Bind the implementations of the hooks called for every event and every attempt
+        (`track_event`, `job_wrapper`), which are called directly, not through pluggy: a
+        pluggy call costs more than most of them (docs/plugins.md). No implementation, no
+        cost.
 
         Call again after registering plugins (`configure` implementations may register
         helper objects of their own)."""
-        self._observers = bool(self.pm.hook.track_event.get_hookimpls())
-        self._wrappers: list[tuple[Callable[..., Any], tuple[str, ...]]] = [
-            (impl.function, impl.argnames) for impl in self._impls("job_wrapper")]
+        self._observers = [(impl.plugin_name, self._bound(impl, "event"))
+                           for impl in self._direct("track_event")]
+        self._wrappers = [self._bound(impl, "run", "ctx") for impl in self._direct("job_wrapper")]
 
     def configure(self) -> None:
         self.pm.hook.configure(baseshift=self.baseshift)
@@ -123,29 +126,34 @@ class Hooks:
         return [s for group in self.pm.hook.register_job_templates(baseshift=self.baseshift)
                 for s in group]
 
-    def job_wrappers(self, run: RunRecord,
-                     ctx: JobContext) -> list[AbstractAsyncContextManager[None]]:
-        """The wrappers of one attempt, in pluggy's order (the last registered first). The
-        implementations are called directly, as `_call` does, not through pluggy: this runs
-        for every attempt, and a pluggy call costs more than most wrappers."""
-        found: list[AbstractAsyncContextManager[None]] = []
-        given = {"baseshift": self.baseshift, "run": run, "ctx": ctx}
-        for function, argnames in self._wrappers:
-            wrapper = function(**{name: given[name] for name in argnames})
+    def job_wrappers(self, run: RunRecord, ctx: JobContext) -> list[Wrapper]:
+        """The wrappers of one attempt, in pluggy's order (the last registered first)."""
+        found: list[Wrapper] = []
+        for wrap in self._wrappers:
+            wrapper = wrap(run, ctx)
             if wrapper is not None:
                 found.append(wrapper)
         return found
 
     async def track_event(self, event: Event) -> None:
-        """Tell every observer; an observer's exception is logged, never propagated."""
-        if not self._observers:
+        """Tell every observer about one event (`track_events`)."""
+        await self.track_events((event,))
+
+    async def track_events(self, events: Iterable[Event]) -> None:
+        """Tell every observer about each event in turn, in pluggy's order; what one
+        returns is awaited before the next is told. An observer's exception is logged,
+        never propagated, and the other observers are still told."""
+        observers = self._observers
+        if not observers:
             return
-        try:
-            results = self.pm.hook.track_event(baseshift=self.baseshift, event=event)
-            for result in results:
-                await await_me_maybe(result)
-        except Exception:
-            log.exception("track_event observer failed for %r", event)
+        for event in events:
+            for name, observe in observers:
+                try:
+                    result = observe(event)
+                    if result is not None:
+                        await result
+                except Exception:
+                    log.exception("track_event observer %s failed for %r", name, event)
 
     async def resolve_secret(self, name: str) -> str | None:
         # one implementation at a time: calling them all first left the coroutines of those
@@ -223,6 +231,33 @@ class Hooks:
     def _impls(self, hook: str) -> list[pluggy.HookImpl]:
         """A hook's implementations in pluggy's call order (the last registered first)."""
         return list(reversed(getattr(self.pm.hook, hook).get_hookimpls()))
+
+    def _direct(self, hook: str) -> list[pluggy.HookImpl]:
+        """The implementations of a hook called directly (`refresh`); a wrapper of such a
+        hook would never be called, so registering one is an error."""
+        impls = self._impls(hook)
+        for impl in impls:
+            if impl.hookwrapper or impl.wrapper:
+                raise PluginError(f"Plugin '{impl.plugin_name}': a hookwrapper or wrapper "
+                                  f"implementation of {hook} is not supported (it is called "
+                                  "once per event or attempt, not through pluggy)")
+        return impls
+
+    def _bound(self, impl: pluggy.HookImpl, *names: str) -> Callable[..., Any]:
+        """`impl` as a function of the hook's arguments `names` (in that order) that
+        passes it those it asks for, and the application."""
+        function, wanted = impl.function, impl.argnames
+        if wanted == names:
+            return cast(Callable[..., Any], function)
+        if wanted == ("baseshift", *names):
+            return functools.partial(function, self.baseshift)
+        baseshift = self.baseshift
+
+        def call(*given: Any) -> Any:
+            values = {"baseshift": baseshift, **dict(zip(names, given, strict=True))}
+            return function(**{name: values[name] for name in wanted})
+
+        return call
 
     def _call(self, impl: pluggy.HookImpl, **kwargs: Any) -> Any:
         """Call one implementation with the arguments it names (and the application)."""

@@ -11,7 +11,7 @@ them by keyword and an implementation takes only the ones it names.
 """
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -159,13 +159,14 @@ def register_commands() -> list[Command]:
 @hookspec
 def job_wrapper(
     baseshift: App, run: RunRecord, ctx: JobContext
-) -> AbstractAsyncContextManager[None] | None:
-    """Return an async context manager entered around one job attempt (timing, tracing, logs).
+) -> AbstractContextManager[object] | AbstractAsyncContextManager[object] | None:
+    """Return a context manager entered around one job attempt (timing, tracing, logs): a
+    plain one when entering and leaving need no await (it costs less), else an async one.
 
     Wrappers are entered in call order and exited in reverse; an exception inside fails the
     attempt. Return None to not wrap.
 
-    Mode: collect. Async: the returned context manager is async; the hook itself is not.
+    Mode: collect. Async: the returned context manager may be; the hook itself is not.
     """
 
 

@@ -14,6 +14,7 @@ from contextvars import ContextVar, Token
 from types import MappingProxyType
 
 from .masking import Masker
+from .tracecontext import trace_fields
 
 _EMPTY: Mapping[str, object] = MappingProxyType({})
 _FIELDS: ContextVar[Mapping[str, object]] = ContextVar("baseshift_log_fields", default=_EMPTY)
@@ -21,8 +22,10 @@ _MASKER: ContextVar[Masker | None] = ContextVar("baseshift_log_masker", default=
 
 
 def log_fields() -> Mapping[str, object]:
-    """The fields bound now (read-only)."""
-    return _FIELDS.get()
+    """The fields bound now (read-only), and the current span's trace and span ids when a
+    trace is being recorded (core/tracecontext.py: worked out now, not at each attempt)."""
+    traced = trace_fields()
+    return {**_FIELDS.get(), **traced} if traced else _FIELDS.get()
 
 
 @contextlib.contextmanager

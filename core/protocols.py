@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -49,6 +50,11 @@ class JobResult:
 
     output: Any = None
     log: str = ""
+
+
+Wrapper = AbstractContextManager[object] | AbstractAsyncContextManager[object]
+"""What a `job_wrapper` implementation returns: a context manager entered around an
+attempt, plain or async (core/attempts.py `_Wrapped`)."""
 
 
 @runtime_checkable

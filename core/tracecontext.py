@@ -1,10 +1,11 @@
 """The trace an attempt belongs to, for whoever carries it further (docs/operations.md
 "Traces"): the W3C `traceparent` of the current span, and the ids of a run's trace.
 
-The tracing plugin (plugins/tracing) binds `traceparent` around each attempt; executors that
-call out pass it on when one is bound (the `http` executor as a header, shell steps and
-Kubernetes pods as the `TRACEPARENT` variable). Nothing is bound when tracing is off, and
-nothing here imports OpenTelemetry.
+The tracing plugin (plugins/tracing) binds a `TraceSpot` around each attempt; executors that
+call out pass its `traceparent` on when one is bound (the `http` executor as a header, shell
+steps and Kubernetes pods as the `TRACEPARENT` variable), and log lines name its trace and
+span (core/logcontext.py `log_fields`). Both are worked out when asked for, not for every
+attempt. Nothing is bound when tracing is off, and nothing here imports OpenTelemetry.
 
 A run's trace id and the id of its span are derived from the run id (`run_trace`), so an
 attempt executed later, after a restart or by a `baseshift worker` on another machine, finds
@@ -14,12 +15,25 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar, Token
+from types import MappingProxyType
+from typing import Protocol
 
 from .stash import StashKey
 
-_TRACEPARENT: ContextVar[str | None] = ContextVar("baseshift_traceparent", default=None)
+
+class TraceSpot(Protocol):
+    """Where the work going on now is in a trace: its span's `traceparent`, and the fields
+    its log lines carry (`trace_id`, `span_id`)."""
+
+    def traceparent(self) -> str: ...
+
+    def log_fields(self) -> Mapping[str, object]: ...
+
+
+_SPOT: ContextVar[TraceSpot | None] = ContextVar("baseshift_trace_spot", default=None)
+_NO_FIELDS: Mapping[str, object] = MappingProxyType({})
 _ON_RUN: ContextVar[Callable[[str], None] | None] = ContextVar("baseshift_on_run",
                                                                 default=None)
 
@@ -30,28 +44,51 @@ TRACE_URL: StashKey[str] = StashKey("tracing_trace_url")
 
 def traceparent() -> str | None:
     """The `traceparent` of the current span, or None when no trace is being recorded."""
-    return _TRACEPARENT.get()
+    spot = _SPOT.get()
+    return None if spot is None else spot.traceparent()
+
+
+def trace_fields() -> Mapping[str, object]:
+    """The trace fields of a log line written now (none when no trace is being recorded)."""
+    spot = _SPOT.get()
+    return _NO_FIELDS if spot is None else spot.log_fields()
+
+
+class _Given:
+    """A `traceparent` received from a caller, passed on as it is; log lines are left as
+    they are."""
+
+    __slots__ = ("header",)
+
+    def __init__(self, header: str) -> None:
+        self.header = header
+
+    def traceparent(self) -> str:
+        return self.header
+
+    def log_fields(self) -> Mapping[str, object]:
+        return _NO_FIELDS
 
 
 @contextlib.contextmanager
 def traceparent_bound(value: str) -> Iterator[None]:
     """Make `value` the current `traceparent` until the block ends."""
-    token = traceparent_set(value)
+    token = spot_set(_Given(value))
     try:
         yield
     finally:
-        traceparent_reset(token)
+        spot_reset(token)
 
 
-def traceparent_set(value: str) -> Token[str | None]:
-    """`traceparent_bound` without a block, for the span around every attempt (a generator
-    costs more than the binding): `value` is current until `traceparent_reset(token)`."""
-    return _TRACEPARENT.set(value)
+def spot_set(spot: TraceSpot) -> Token[TraceSpot | None]:
+    """Make `spot` current until `spot_reset(token)`: no block, for the span around every
+    attempt (a generator costs more than the binding)."""
+    return _SPOT.set(spot)
 
 
-def traceparent_reset(token: Token[str | None]) -> None:
-    """Undo the `traceparent_set` that returned `token`."""
-    _TRACEPARENT.reset(token)
+def spot_reset(token: Token[TraceSpot | None]) -> None:
+    """Undo the `spot_set` that returned `token`."""
+    _SPOT.reset(token)
 
 
 @contextlib.contextmanager

@@ -112,8 +112,7 @@ class RunService:
         fx.changes.audit.append(audit.entry("run.cancel", f"run:{snapshot.run.id}",
                                             reason=reason[:200]))
         await self.bs.store.apply(fx.changes)
-        for event in fx.events:
-            await self.bs.hooks.track_event(event)
+        await self.bs.hooks.track_events(fx.events)
 
     async def _settled(self, run_id: str) -> RunRecord:
         try:

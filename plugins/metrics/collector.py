@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -150,6 +150,9 @@ class Metrics:
         for reason in RELOAD_REASONS:
             self.reload_errors.labels(reason)  # both series exist from the start, at 0
         self._children: dict[tuple[Family[Any], tuple[str, ...]], Any] = {}
+        self._attempt_series: dict[str, AttemptSeries] = {}
+        self._job_counts: dict[tuple[str, JobState], Counting] = {}
+        """`jobs` series by (workflow label, state): `child` without its key's making."""
         self._run_workflow: dict[str, str] = {}
         self._run_started: dict[str, float] = {}
         self._job_started: dict[tuple[str, str], float] = {}
@@ -221,6 +224,18 @@ class Metrics:
             found = self._children[key] = metric.labels(*labels)
         return found
 
+    def attempt_series(self, workflow: str) -> AttemptSeries:
+        """The attempt series of workflow `workflow` (kept by label: asked for at every
+        attempt)."""
+        label = self.workflow(workflow)
+        found = self._attempt_series.get(label)
+        if found is None:
+            ok, error, cancelled = (self.attempts.labels(label, outcome)
+                                    for outcome in ATTEMPT_OUTCOMES)
+            found = self._attempt_series[label] = AttemptSeries(
+                ok, error, cancelled, self.attempt_seconds.labels(label))
+        return found
+
     def store_call(self, store: str, operation: str) -> _Timed:
         """Time one store operation (a `core/storecalls.py` listener)."""
         return _Timed(self.child(self.store_seconds, store, operation))
@@ -234,12 +249,14 @@ class Metrics:
     # ------------------------------------------------------------ events
 
     def observe(self, event: Event) -> None:
+        """Count one event (called for each of every job's, so written for speed: exact
+        type checks, and the series of each (workflow, state) kept at hand)."""
         self.ready.observe(event)
-        match event:
-            case RunStateChanged():
-                self._run(event)
-            case JobStateChanged():
-                self._job(event)
+        kind = type(event)
+        if kind is JobStateChanged:
+            self._job(event)  # type: ignore[arg-type]
+        elif kind is RunStateChanged:
+            self._run(event)  # type: ignore[arg-type]
         if self.fleet is not None:
             self._tell_expiries()
             self.fleet_ready.set(len(self.ready))
@@ -261,16 +278,31 @@ class Metrics:
 
     def _job(self, e: JobStateChanged) -> None:
         workflow = self._run_workflow.get(e.run_id, UNKNOWN)
-        self.child(self.jobs, workflow, str(e.new)).inc()  # its value: a StrEnum
-        key = (e.run_id, e.job)
-        if e.new is JobState.RUNNING:
-            _keep(self._job_started, key, e.at)
-        elif e.new.finished or e.new is JobState.RETRYING:
-            started = self._job_started.pop(key, None)
-            if started is not None and e.new.finished:
+        new = e.new
+        counted = self._job_counts.get((workflow, new))
+        if counted is None:
+            counted = self._job_counts[(workflow, new)] = self.jobs.labels(workflow, str(new))
+        counted.inc()
+        if new is JobState.RUNNING:
+            _keep(self._job_started, (e.run_id, e.job), e.at)
+        elif new.finished:
+            started = self._job_started.pop((e.run_id, e.job), None)
+            if started is not None:
                 self.child(self.job_seconds, workflow).observe(max(0.0, e.at - started))
-            elif started is not None:
-                _keep(self._job_started, key, started)  # still the same job
+        # RETRYING: still the same job, timed from its first attempt
+
+
+ATTEMPT_OUTCOMES = ("ok", "error", "cancelled")
+"""The `outcome` label of `baseshift_attempts_total`."""
+
+
+class AttemptSeries(NamedTuple):
+    """The series an attempt of one workflow counts and times itself in."""
+
+    ok: Counting
+    error: Counting
+    cancelled: Counting
+    seconds: Observing
 
 
 class _Timed:

@@ -85,27 +85,27 @@ class _Counting:
 
 class _Timed:
     """Around one attempt: in flight meanwhile, then counted by outcome and timed. A class,
-    not a generator: it runs for every attempt."""
+    not a generator, and not async: it runs for every attempt."""
 
-    __slots__ = ("began", "label", "m")
+    __slots__ = ("began", "in_flight", "series")
 
     def __init__(self, m: Metrics, workflow: str) -> None:
-        self.m = m
-        self.label = m.workflow(workflow)
+        self.series = m.attempt_series(workflow)
+        self.in_flight = m.in_flight
         self.began = 0.0
 
-    async def __aenter__(self) -> None:
+    def __enter__(self) -> None:
         self.began = time.perf_counter()
-        self.m.in_flight.inc()
+        self.in_flight.inc()
 
-    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        m = self.m
-        m.in_flight.dec()
-        outcome = "ok" if kind is None else "error" if issubclass(kind, Exception) \
-            else "cancelled"
-        m.child(m.attempts, self.label, outcome).inc()
-        m.child(m.attempt_seconds, self.label).observe(time.perf_counter() - self.began)
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.in_flight.dec()
+        series = self.series
+        counted = series.ok if kind is None else series.error if issubclass(kind, Exception) \
+            else series.cancelled
+        counted.inc()
+        series.seconds.observe(time.perf_counter() - self.began)
 
 
 LISTENER = "metrics"

@@ -22,6 +22,8 @@ from baseshift.core.states import JobState, RunState
 from baseshift.core.tracecontext import TRACE_URL, run_trace_id
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
     from baseshift.core.appface import App
 
 log = logging.getLogger("baseshift.runs")
@@ -31,12 +33,18 @@ ERROR_CHARS = 1000
 
 
 @hookimpl
-async def track_event(baseshift: App, event: Event) -> None:
-    """On a failed run, its failed jobs are read from the store (not gathered from job events
-    in this process: a run may finish in another server, and nothing is kept per run)."""
+def track_event(baseshift: App, event: Event) -> Awaitable[None] | None:
+    """A coroutine that logs a failed run; None for any other event (not a coroutine made
+    and awaited for each of a fan-out's thousands of job events)."""
     if not (isinstance(event, RunStateChanged) and event.new is RunState.FAILED
             and log.isEnabledFor(logging.INFO)):
-        return
+        return None
+    return _failed(baseshift, event)
+
+
+async def _failed(baseshift: App, event: RunStateChanged) -> None:
+    """Its failed jobs are read from the store (not gathered from job events in this
+    process: a run may finish in another server, and nothing is kept per run)."""
     snapshot = await baseshift.runs.snapshot(event.run_id, attempts=False)
     failed = {key: job for key, job in snapshot.jobs.items() if job.state is JobState.FAILED}
     jobs = list(failed)

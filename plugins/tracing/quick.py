@@ -3,12 +3,12 @@
 The SDK's `start_span` and `end` cost tens of microseconds a span (sampler, limits, locks,
 the processors' `on_start`), as much as the engine spends on a no-op job. An attempt span
 needs none of it: its trace and sampling are decided by its run (core/tracecontext.py
-`run_trace`), its parent is the run span, its attributes are ours. So `QuickSpan` keeps
-what the span becomes (name, ids, times, attributes, events, status) and, when it ends,
-hands the span processor the very `ReadableSpan` the SDK would have: the exporters and the
-batch queue see no difference. While it runs it is a full span of the API (recording, with
-attributes, events, status), so the spans made under it (store, gRPC, a step's own) are its
-children as they would be of an SDK span.
+`run_trace`), its parent is the run span, its attributes are ours. So `QuickSpan` is itself
+the `ReadableSpan` the SDK would have made (as the SDK's own span is one), and when it ends
+it hands itself to the span processor: the exporters and the batch queue see no
+difference, and no second object is made. While it runs it is a full span of the API
+(recording, with attributes, events, status), so the spans made under it (store, gRPC, a
+step's own) are its children as they would be of an SDK span.
 """
 from __future__ import annotations
 
@@ -45,38 +45,38 @@ class SpanSink:
         self.limits = SpanLimits()
 
 
-class QuickSpan(trace.Span):
-    """A recording span, exported as the SDK's when it ends (module docstring)."""
+class QuickSpan(trace.Span, ReadableSpan):
+    """A recording span, exported as it is when it ends (module docstring). It sets the
+    fields `ReadableSpan` reads itself: `ReadableSpan.__init__` would set them twice."""
 
-    __slots__ = ("_attributes", "_context", "_end", "_events", "_name", "_parent", "_sink",
-                 "_start", "_status")
+    __slots__ = ("_attributes", "_context", "_end_time", "_events", "_instrumentation_scope",
+                 "_name", "_parent", "_resource", "_sink", "_start_time", "_status")
+    _kind = SpanKind.INTERNAL
+    _links: tuple[()] = ()
+    _instrumentation_info = None
 
     def __init__(self, sink: SpanSink, name: str, context: SpanContext, parent: SpanContext,
                  attributes: dict[str, AttributeValue]) -> None:
         """`attributes`: valid ones (str, int); the span keeps this dict."""
         self._sink, self._name, self._context, self._parent = sink, name, context, parent
+        self._resource, self._instrumentation_scope = sink.resource, sink.scope
         self._attributes: dict[str, Any] | BoundedAttributes = attributes
         self._events: BoundedList[Event] | tuple[()] = ()  # a list only when needed
         self._status = _UNSET
-        self._start = time.time_ns()
-        self._end: int | None = None
+        self._start_time = time.time_ns()
+        self._end_time: int | None = None
 
     def get_span_context(self) -> SpanContext:
-        return self._context
+        return self._context  # type: ignore[return-value]  # set at the start, never None
 
     def is_recording(self) -> bool:
-        return self._end is None
+        return self._end_time is None
 
     def end(self, end_time: int | None = None) -> None:
-        if self._end is not None:
+        if self._end_time is not None:
             return
-        self._end = time.time_ns() if end_time is None else end_time
-        sink = self._sink
-        sink.processor.on_end(ReadableSpan(
-            name=self._name, context=self._context, parent=self._parent,
-            resource=sink.resource, attributes=self._attributes, events=self._events,
-            kind=SpanKind.INTERNAL, status=self._status, start_time=self._start,
-            end_time=self._end, instrumentation_scope=sink.scope))
+        self._end_time = time.time_ns() if end_time is None else end_time
+        self._sink.processor.on_end(self)
 
     def update_name(self, name: str) -> None:
         if self.is_recording():

@@ -15,7 +15,6 @@ import traceback
 from collections import OrderedDict
 from collections.abc import Awaitable, Iterator
 from contextlib import (
-    AbstractAsyncContextManager,
     AbstractContextManager,
     contextmanager,
 )
@@ -26,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
@@ -40,10 +39,10 @@ from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode,
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from baseshift.core.events import RunStateChanged
-from baseshift.core.logcontext import fields_added, fields_removed, log_masker
+from baseshift.core.logcontext import log_masker
 from baseshift.core.masking import Masker
 from baseshift.core.states import RunState
-from baseshift.core.tracecontext import run_trace, traceparent_reset, traceparent_set
+from baseshift.core.tracecontext import TraceSpot, run_trace, spot_reset, spot_set
 
 from .quick import QuickSpan, SpanSink
 
@@ -126,8 +125,11 @@ class Tracing:
                                        id_generator=self._ids, shutdown_on_exit=False,
                                        sampler=ParentBased(self._ratio))
         self._run_trace = functools.lru_cache(maxsize=1024)(self._run_trace_of)
-        processor = (BatchSpanProcessor(self.exporter) if kind == "otlp"
-                     else SimpleSpanProcessor(self.exporter))
+        # batched, as a collector is sent spans: `memory` too, so that what it costs is
+        # what an exporter's spans cost (bench/engine.py --tracing memory); `console`
+        # prints each span as it ends
+        processor = (SimpleSpanProcessor(self.exporter) if kind == "console"
+                     else BatchSpanProcessor(self.exporter))
         self.provider.add_span_processor(processor)
         self.tracer = self.provider.get_tracer(SCOPE)
         self.sink = SpanSink(processor, self.provider.resource, SCOPE)
@@ -137,6 +139,13 @@ class Tracing:
     def close(self) -> None:
         self.provider.shutdown()  # exports what is left
 
+    def finished_spans(self) -> tuple[ReadableSpan, ...]:
+        """The spans the `memory` exporter keeps, those still in the batch queue included."""
+        if not isinstance(self.exporter, InMemorySpanExporter):
+            raise TypeError("only the memory exporter keeps its spans")
+        self.provider.force_flush()
+        return self.exporter.get_finished_spans()
+
     # ------------------------------------------------------------------ requests
 
     def run_requested(self, run_id: str, request: SpanContext) -> None:
@@ -145,7 +154,7 @@ class Tracing:
 
     # ------------------------------------------------------------------ attempts
 
-    def attempt(self, run: RunRecord, ctx: JobContext) -> AbstractAsyncContextManager[None]:
+    def attempt(self, run: RunRecord, ctx: JobContext) -> AbstractContextManager[None]:
         """The span of one attempt (of one step of a job), a child of its run's span; its
         trace context is bound to log lines and to what executors send out."""
         return _Attempt(self.sink, run, ctx, self._run_trace(run.id))
@@ -240,26 +249,34 @@ class Tracing:
 @dataclass(frozen=True, slots=True)
 class _RunTrace:
     """What every attempt of one run shares of its trace, worked out once per run: the run
-    span's context (its parent, flagged sampled or not), and for an attempt of a run not
-    sampled, which makes no span, all it binds: the run span as current span, its ids as
-    log fields, its `traceparent`."""
+    span's context (its parent, flagged sampled or not), its trace id in hex, and for an
+    attempt of a run not sampled, which makes no span: the run span as current span, and
+    the run's `TraceSpot` (its ids as log fields, its `traceparent`)."""
 
     parent: SpanContext
     sampled: bool
     parent_span: trace.NonRecordingSpan
     trace_hex: str
     fields: dict[str, object]
-    traceparent: str
+    header: str
+
+    def traceparent(self) -> str:
+        return self.header
+
+    def log_fields(self) -> dict[str, object]:
+        return self.fields
 
 
 class _Attempt:
-    """The span of one attempt, current (and bound to log lines and to `traceparent`) while
-    the attempt runs; a failure is recorded on it, as `start_as_current_span` does.
+    """The span of one attempt, current while the attempt runs, and its `TraceSpot` (its
+    ids for log lines and `traceparent`, formatted only when asked for); a failure is
+    recorded on it, as `start_as_current_span` does.
 
     It runs around every attempt, so it costs as little as it can: a run not sampled makes
     no span at all (its attempts pass the run's unsampled context on, as the sampler would
     have decided: by the run's trace id), and a sampled one a `QuickSpan` (quick.py). The
-    bindings are ContextVar tokens, not nested context managers."""
+    bindings are ContextVar tokens, not nested context managers, and it is a plain context
+    manager: entering and leaving await nothing."""
 
     __slots__ = ("ctx", "run", "sink", "span", "tokens", "trace")
 
@@ -267,32 +284,28 @@ class _Attempt:
                  run_trace: _RunTrace) -> None:
         self.sink, self.run, self.ctx, self.trace = sink, run, ctx, run_trace
 
-    async def __aenter__(self) -> None:
+    def __enter__(self) -> None:
         run_trace = self.trace
         span: trace.Span
+        spot: TraceSpot
         if run_trace.sampled:
             run, ctx, parent = self.run, self.ctx, run_trace.parent
-            span_id = _span_id()
             span = QuickSpan(
                 self.sink, f"job {ctx.job}",
-                SpanContext(parent.trace_id, span_id, is_remote=False, trace_flags=SAMPLED),
+                SpanContext(parent.trace_id, _span_id(), is_remote=False, trace_flags=SAMPLED),
                 parent, {"baseshift.run_id": run.id, "baseshift.workflow": run.workflow,
                          "baseshift.job": ctx.job, "baseshift.attempt": ctx.attempt})
-            span_hex = f"{span_id:016x}"
-            fields: dict[str, object] = {"trace_id": run_trace.trace_hex, "span_id": span_hex}
-            header = f"00-{run_trace.trace_hex}-{span_hex}-01"
+            spot = self
         else:
-            span, fields, header = run_trace.parent_span, run_trace.fields, run_trace.traceparent
+            span, spot = run_trace.parent_span, run_trace
         self.span = span
-        # none of these can fail: each sets a ContextVar
-        self.tokens = (otel_context.attach(trace.set_span_in_context(span)),
-                       fields_added(fields), traceparent_set(header))
+        # neither can fail: each sets a ContextVar
+        self.tokens = (otel_context.attach(trace.set_span_in_context(span)), spot_set(spot))
 
-    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        context, fields, header = self.tokens
-        traceparent_reset(header)
-        fields_removed(fields)
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        context, spot = self.tokens
+        spot_reset(spot)
         otel_context.detach(context)
         span = self.span
         if span is self.trace.parent_span:  # a run not sampled: no span
@@ -305,6 +318,13 @@ class _Attempt:
                 "exception.stacktrace": mask.text("".join(traceback.format_exception(exc)))})
             span.set_status(Status(StatusCode.ERROR, mask.text(f"{type(exc).__name__}: {exc}")))
         span.end()
+
+    def traceparent(self) -> str:
+        return f"00-{self.trace.trace_hex}-{self.span.get_span_context().span_id:016x}-01"
+
+    def log_fields(self) -> dict[str, object]:
+        return {"trace_id": self.trace.trace_hex,
+                "span_id": f"{self.span.get_span_context().span_id:016x}"}
 
 
 def _span_id() -> int:

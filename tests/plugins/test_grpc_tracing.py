@@ -53,7 +53,7 @@ async def caller() -> AsyncIterator[tuple[GrpcExecutor, Tracing]]:
 
 
 def finished(tracing: Tracing) -> list[ReadableSpan]:
-    return list(tracing.exporter.get_finished_spans())  # type: ignore[attr-defined]
+    return list(tracing.finished_spans())
 
 
 def one(spans: Sequence[ReadableSpan], name: str, kind: SpanKind) -> ReadableSpan:
@@ -72,7 +72,7 @@ async def test_a_call_is_a_client_span_under_the_attempt_and_a_server_span_under
     executor, tracing = caller
     async with traced_worker(make_baseshift) as (target, worker_tracing):
         job = context(target, "echo $TRACEPARENT")
-        async with tracing.attempt(RUN, job):
+        with tracing.attempt(RUN, job):
             result = await asyncio.wait_for(executor.execute(job), LIMIT)
         served = finished(worker_tracing)
 
@@ -97,7 +97,7 @@ async def test_a_cancelled_call_traces_its_cancel_on_both_sides(
     started = tmp_path / "started"
     async with traced_worker(make_baseshift) as (target, worker_tracing):
         job = context(target, f"touch {started} && exec sleep 60")
-        async with tracing.attempt(RUN, job):
+        with tracing.attempt(RUN, job):
             task = asyncio.create_task(executor.execute(job))
             async with asyncio.timeout(LIMIT):
                 while not started.exists():

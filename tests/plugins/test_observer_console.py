@@ -52,7 +52,7 @@ async def test_only_a_failed_run_is_read_and_only_when_the_line_is_shown(
     app: Any = SimpleNamespace(runs=runs, stash={})
     done = RunStateChanged("r1", time.time(), "orders", RunState.RUNNING, RunState.COMPLETED, 1)
     with caplog.at_level(logging.INFO, logger="baseshift.runs"):
-        await console.track_event(app, done)
+        assert console.track_event(app, done) is None  # no coroutine: nothing to do
     with caplog.at_level(logging.WARNING, logger="baseshift.runs"):
-        await console.track_event(app, failed("r2"))
+        assert console.track_event(app, failed("r2")) is None
     assert runs.reads == [] and caplog.records == []

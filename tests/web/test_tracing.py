@@ -75,7 +75,7 @@ async def test_a_run_through_the_api_is_one_trace_of_request_run_and_attempts(
             outputs = {j["name"]: j["output"] for j in
                        (await client.get(f"{API}/workflows/{run_id}/jobs")).json()}
             page = await client.get(f"/ui/runs/{run_id}")
-            spans = list(tracing.exporter.get_finished_spans())  # type: ignore[attr-defined]
+            spans = list(tracing.finished_spans())
 
     by_name = {s.name: s for s in spans}
     request = by_name["POST /api/v1/workflows"]
@@ -159,7 +159,7 @@ async def test_an_attempt_binds_its_trace_to_log_lines_and_outgoing_calls(
         assert tracing is not None
         run = RunRecord("r-1", "w", "1.0.0", "", "", {})
         assert traceparent() is None
-        async with tracing.attempt(run, JobContext(run_id="r-1", job="j", attempt=2,
+        with tracing.attempt(run, JobContext(run_id="r-1", job="j", attempt=2,
                                                    config={})):
             fields, parent = dict(log_fields()), traceparent()
         assert traceparent() is None and "trace_id" not in log_fields()
@@ -180,13 +180,13 @@ async def test_a_failed_attempt_is_an_error_span_and_a_cancelled_one_is_not(
         assert tracing is not None
         run = RunRecord("r-1", "w", "1.0.0", "", "", {})
         with pytest.raises(ValueError, match="step broke"):
-            async with tracing.attempt(run, JobContext("r-1", "bad", 1, {})):
+            with tracing.attempt(run, JobContext("r-1", "bad", 1, {})):
                 raise ValueError("step broke")
         with pytest.raises(asyncio.CancelledError):
-            async with tracing.attempt(run, JobContext("r-1", "gone", 1, {})):
+            with tracing.attempt(run, JobContext("r-1", "gone", 1, {})):
                 raise asyncio.CancelledError
         assert traceparent() is None and "trace_id" not in log_fields()
-        spans = {s.name: s for s in tracing.exporter.get_finished_spans()}  # type: ignore[attr-defined]
+        spans = {s.name: s for s in tracing.finished_spans()}
     assert spans["job bad"].status.status_code is StatusCode.ERROR
     assert [e.name for e in spans["job bad"].events] == ["exception"]
     assert spans["job gone"].status.status_code is StatusCode.UNSET
@@ -206,10 +206,10 @@ async def test_a_sample_ratio_records_whole_runs_chosen_by_their_trace_id() -> N
         for run_id in ids:
             run = RunRecord(run_id, "w", "1.0.0", "", "", {})
             for attempt in (1, 2):
-                async with tracing.attempt(run, JobContext(run_id, "j", attempt, {})):
+                with tracing.attempt(run, JobContext(run_id, "j", attempt, {})):
                     sent[run_id] = traceparent()
         recorded = [s.attributes["baseshift.run_id"]  # type: ignore[index]
-                    for s in tracing.exporter.get_finished_spans()]  # type: ignore[attr-defined]
+                    for s in tracing.finished_spans()]
     finally:
         tracing.close()
     chosen = [r for r in ids if run_trace(r)[0] % 2**64 < 2**63]
@@ -257,7 +257,7 @@ async def test_an_attempt_span_is_exported_as_the_sdk_s_spans_and_parents_them()
     tracing = Tracing("memory", "", "quick", 1.0)
     run = RunRecord("r-9", "w", "1.0.0", "", "", {})
     try:
-        async with tracing.attempt(run, JobContext("r-9", "j", 3, {})):
+        with tracing.attempt(run, JobContext("r-9", "j", 3, {})):
             current = trace.get_current_span()
             assert current.is_recording()
             current.set_attribute("step.note", "added")
@@ -266,7 +266,7 @@ async def test_an_attempt_span_is_exported_as_the_sdk_s_spans_and_parents_them()
             assert store is not None
             with store:
                 pass
-        spans = {s.name: s for s in tracing.exporter.get_finished_spans()}  # type: ignore[attr-defined]
+        spans = {s.name: s for s in tracing.finished_spans()}
     finally:
         tracing.close()
     job, child = spans["job j"], spans["store load_run"]
@@ -311,7 +311,7 @@ async def test_an_attempt_span_of_a_failure_never_holds_a_secret(
         assert tracing is not None
         run_id = await start(client, "leaky")
         assert (await finished(client, run_id))["status"] == "FAILED"
-        spans = list(tracing.exporter.get_finished_spans())  # type: ignore[attr-defined]
+        spans = list(tracing.finished_spans())
     attempt = next(s for s in spans if s.name == "job use")
     event = next(e for e in attempt.events if e.name == "exception")
     assert event.attributes["exception.message"].endswith("the service refused ***")
