@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import pluggy
@@ -57,6 +57,8 @@ class Hooks:
         helper objects of their own)."""
         self._observers = [(impl.plugin_name, self._bound(impl, "event"))
                            for impl in self._direct("track_event")]
+        self._batch_observers = [(impl.plugin_name, self._bound(impl, "events"))
+                                 for impl in self._direct("track_events")]
         self._wrappers = [self._bound(impl, "run", "ctx") for impl in self._direct("job_wrapper")]
 
     def configure(self) -> None:
@@ -139,21 +141,30 @@ class Hooks:
         """Tell every observer about one event (`track_events`)."""
         await self.track_events((event,))
 
-    async def track_events(self, events: Iterable[Event]) -> None:
-        """Tell every observer about each event in turn, in pluggy's order; what one
-        returns is awaited before the next is told. An observer's exception is logged,
-        never propagated, and the other observers are still told."""
-        observers = self._observers
-        if not observers:
+    async def track_events(self, events: Sequence[Event]) -> None:
+        """Tell every `track_event` observer about each event in turn, then every
+        `track_events` observer about them all, in pluggy's order; what one returns is
+        awaited before the next is told. An observer's exception is logged, never
+        propagated, and the other observers are still told."""
+        if not events:
             return
+        events = tuple(events)  # one batch, which no observer can change for the next
         for event in events:
-            for name, observe in observers:
+            for name, observe in self._observers:
                 try:
                     result = observe(event)
                     if result is not None:
                         await result
                 except Exception:
                     log.exception("track_event observer %s failed for %r", name, event)
+        for name, observe_all in self._batch_observers:
+            try:
+                result = observe_all(events)
+                if result is not None:
+                    await result
+            except Exception:
+                log.exception("track_events observer %s failed for %d events", name,
+                              len(events))
 
     async def resolve_secret(self, name: str) -> str | None:
         # one implementation at a time: calling them all first left the coroutines of those

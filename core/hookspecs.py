@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping
+    from collections.abc import Awaitable, Callable, Mapping, Sequence
 
     from .access import Actor, Decision, Permission, Resource
     from .appface import App
@@ -175,6 +175,20 @@ def track_event(baseshift: App, event: Event) -> Awaitable[None] | None:
     """Observe an event: run and job state changes, fan-out expansion.
 
     Called after the change is stored, never as the system of record. An exception is
+    logged and does not affect the run.
+
+    Mode: collect. Async: yes.
+    """
+
+
+@hookspec
+def track_events(baseshift: App, events: Sequence[Event]) -> Awaitable[None] | None:
+    """Observe a batch of events, in order: every event of one engine round (hundreds in a
+    large fan-out), after the `track_event` observers saw them one by one.
+
+    For an observer that counts every event: one call for many, and the batch can be
+    counted with builtins rather than a call per event. The same sequence object goes to
+    every observer of the batch. Called after the changes are stored; an exception is
     logged and does not affect the run.
 
     Mode: collect. Async: yes.

@@ -2,16 +2,18 @@
 lag): one tracker per application, fed by `track_event`, read by the metrics (`/metrics`),
 the Insights samples and the alerts' `queue_lag` alike, so they can never count differently.
 
-Feeding it is idempotent (an event seen twice changes nothing), so every plugin that reads
-it may feed it from its own `track_event` and it stays right whichever of them is enabled.
+Feeding it is idempotent (an event seen twice changes nothing, and the same `track_events`
+batch given twice is skipped), so every plugin that reads it may feed it from its own
+`track_events` and it stays right whichever of them is enabled.
 """
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from .events import Event, JobStateChanged, RunStateChanged
 from .stash import Stash, StashKey
-from .states import JobState
+from .states import RUN_FINISHED, JobState
 
 TRACKED = 100_000
 """At most this many ready jobs are followed at once (the oldest forgotten first): a lost
@@ -24,22 +26,31 @@ class ReadyJobs:
     def __init__(self, limit: int = TRACKED) -> None:
         self.limit = limit
         self.since: dict[tuple[str, str], float] = {}
-        self._last: Event | None = None
+        self._last: Sequence[Event] | None = None
 
     def observe(self, event: Event) -> None:
-        if event is self._last:  # the same event from a second reader: already counted
+        """Follow one event (`observe_all`)."""
+        self.observe_all((event,))
+
+    def observe_all(self, events: Sequence[Event]) -> None:
+        """Follow a batch of events in order (a `track_events` batch: several readers are
+        given the same sequence, counted once)."""
+        if events is self._last:  # the same batch from a second reader: already counted
             return
-        self._last = event
-        match event:
-            case JobStateChanged(new=JobState.READY):
-                self.since[(event.run_id, event.job)] = event.at
-                if len(self.since) > self.limit:
-                    self.since.pop(next(iter(self.since)))
-            case JobStateChanged():
-                self.since.pop((event.run_id, event.job), None)
-            case RunStateChanged() if event.new.finished and self.since:
-                for key in [k for k in self.since if k[0] == event.run_id]:
-                    del self.since[key]
+        self._last = events
+        since = self.since
+        for event in events:
+            if type(event) is JobStateChanged:
+                key = (event.run_id, event.job)
+                if event.new is JobState.READY:
+                    since[key] = event.at
+                elif since:
+                    since.pop(key, None)
+            elif type(event) is RunStateChanged and since and event.new in RUN_FINISHED:
+                for key in [k for k in since if k[0] == event.run_id]:
+                    del since[key]
+        while len(since) > self.limit:
+            since.pop(next(iter(since)))
 
     def __len__(self) -> int:
         return len(self.since)

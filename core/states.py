@@ -85,3 +85,9 @@ def transition(current: S, target: S) -> S:
         kind = "run" if isinstance(current, RunState) else "job"
         raise IllegalTransition(f"illegal {kind} transition {current.value} -> {target.value}")
     return target
+
+JOB_FINISHED = _JOB_FINISHED
+"""The final job states, for code that checks many events (`state in JOB_FINISHED` is a set
+lookup, `state.finished` a call)."""
+RUN_FINISHED = _RUN_FINISHED
+"""The final run states (as `JOB_FINISHED`)."""

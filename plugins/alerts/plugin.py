@@ -13,6 +13,8 @@ from baseshift.core.stash import SERVING
 from .service import OPTIONS, alerting_of
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from starlette.routing import BaseRoute
 
     from baseshift.core.access import Permission
@@ -82,5 +84,5 @@ async def shutdown(baseshift: App) -> None:
 
 
 @hookimpl
-def track_event(baseshift: App, event: Event) -> None:
-    alerting_of(baseshift).ready.observe(event)
+def track_events(baseshift: App, events: Sequence[Event]) -> None:
+    alerting_of(baseshift).ready.observe_all(events)

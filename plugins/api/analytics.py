@@ -16,6 +16,8 @@ from .analytics_store import analytics
 from .insights import SAMPLES, samples_of
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from starlette.routing import BaseRoute
 
     from baseshift.core.appface import App
@@ -38,12 +40,12 @@ async def shutdown(baseshift: App) -> None:
 
 
 @hookimpl
-def track_event(baseshift: App, event: Event) -> None:
+def track_events(baseshift: App, events: Sequence[Event]) -> None:
     """Follow jobs ready but not started, for the scheduler lag of the Insights samples
     (in a server: a command that serves nothing keeps no samples)."""
     samples = baseshift.stash.get(SAMPLES)
     if samples is not None:
-        samples.ready.observe(event)
+        samples.ready.observe_all(events)
 
 
 @hookimpl

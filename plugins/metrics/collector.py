@@ -7,9 +7,11 @@ workflow a name from the loaded catalog, capped at `max_workflows` distinct valu
 """
 from __future__ import annotations
 
+import collections
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
@@ -21,7 +23,7 @@ from baseshift.core.diagnostics import Severity
 from baseshift.core.events import Event, JobStateChanged, RunStateChanged
 from baseshift.core.readyjobs import ReadyJobs, ready_jobs_of
 from baseshift.core.stash import StashKey
-from baseshift.core.states import JobState, RunState
+from baseshift.core.states import JOB_FINISHED, JobState, RunState
 
 from .fleet import READY_SINCE, fleet_dir, fleet_registry, lag_family
 from .local import (
@@ -143,6 +145,9 @@ class Metrics:
         self.in_flight: Gauging = gauge(
             "baseshift_attempts_in_flight", "Job attempts executing in this process now",
             registry=r, multiprocess_mode="livesum")
+        self.running: Gauging = self.in_flight.labels() \
+            if isinstance(self.in_flight, LocalGauge) else self.in_flight
+        """`in_flight`'s one series (the gauge itself in a fleet), changed at every attempt."""
         self.reload_errors: Family[Counting] = counter(
             "baseshift_reload_errors_total",
             "Workflow folder (re)loads that raised (reason=failed) or left a file that does "
@@ -249,14 +254,24 @@ class Metrics:
     # ------------------------------------------------------------ events
 
     def observe(self, event: Event) -> None:
-        """Count one event (called for each of every job's, so written for speed: exact
-        type checks, and the series of each (workflow, state) kept at hand)."""
-        self.ready.observe(event)
-        kind = type(event)
-        if kind is JobStateChanged:
-            self._job(event)  # type: ignore[arg-type]
-        elif kind is RunStateChanged:
-            self._run(event)  # type: ignore[arg-type]
+        """Count one event (`observe_all`)."""
+        self.observe_all((event,))
+
+    def observe_all(self, events: Sequence[Event]) -> None:
+        """Count a batch of events (a `track_events` batch: every event of an engine round,
+        thousands in a large fan-out). Jobs' events are counted with builtins, not a call
+        each: their counts by (run, state) first, then a series update per distinct pair."""
+        self.ready.observe_all(events)
+        runs = [e for e in events if type(e) is RunStateChanged]
+        workflows = self._run_workflow
+        for run in runs:  # a run's workflow is known before its jobs' events are counted
+            if not run.new.finished:
+                _keep(workflows, run.run_id, self.workflow(run.workflow))
+        jobs = [e for e in events if type(e) is JobStateChanged]
+        if jobs:
+            self._jobs(jobs)
+        for run in runs:
+            self._run(run)
         if self.fleet is not None:
             self._tell_expiries()
             self.fleet_ready.set(len(self.ready))
@@ -266,30 +281,48 @@ class Metrics:
     def _run(self, e: RunStateChanged) -> None:
         workflow = self.workflow(e.workflow)
         self.child(self.runs, workflow, str(e.new)).inc()  # its value: a StrEnum
-        if not e.new.finished:
-            _keep(self._run_workflow, e.run_id, workflow)
-            if e.new is RunState.RUNNING:
-                _keep(self._run_started, e.run_id, e.at)
-            return
-        self._run_workflow.pop(e.run_id, None)
-        started = self._run_started.pop(e.run_id, None)
-        if started is not None:
-            self.child(self.run_seconds, workflow).observe(max(0.0, e.at - started))
-
-    def _job(self, e: JobStateChanged) -> None:
-        workflow = self._run_workflow.get(e.run_id, UNKNOWN)
-        new = e.new
-        counted = self._job_counts.get((workflow, new))
-        if counted is None:
-            counted = self._job_counts[(workflow, new)] = self.jobs.labels(workflow, str(new))
-        counted.inc()
-        if new is JobState.RUNNING:
-            _keep(self._job_started, (e.run_id, e.job), e.at)
-        elif new.finished:
-            started = self._job_started.pop((e.run_id, e.job), None)
+        if e.new is RunState.RUNNING:
+            _keep(self._run_started, e.run_id, e.at)
+        elif e.new.finished:
+            self._run_workflow.pop(e.run_id, None)
+            started = self._run_started.pop(e.run_id, None)
             if started is not None:
-                self.child(self.job_seconds, workflow).observe(max(0.0, e.at - started))
-        # RETRYING: still the same job, timed from its first attempt
+                self.child(self.run_seconds, workflow).observe(max(0.0, e.at - started))
+
+    def _jobs(self, jobs: list[JobStateChanged]) -> None:
+        """Count jobs' state changes; time each job from its (first) RUNNING to its end (a
+        RETRYING job is still the same job)."""
+        workflows, counts = self._run_workflow, self._job_counts
+        for (run_id, state), count in collections.Counter(map(_RUN_AND_STATE, jobs)).items():
+            workflow = workflows.get(run_id, UNKNOWN)
+            counted = counts.get((workflow, state))
+            if counted is None:
+                counted = counts[(workflow, state)] = self.jobs.labels(workflow, str(state))
+            counted.inc(count)
+        started = self._job_started
+        running = [e for e in jobs if e.new is JobState.RUNNING]
+        if running:
+            started.update(zip(map(_JOB_KEY, running), map(_AT, running), strict=True))
+            while len(started) > TRACKED:
+                started.pop(next(iter(started)))
+        if not started:
+            return
+        timers: dict[str, Observing] = {}
+        for e in jobs:
+            if e.new not in JOB_FINISHED:
+                continue
+            began = started.pop((e.run_id, e.job), None)
+            if began is not None:
+                timer = timers.get(e.run_id)
+                if timer is None:
+                    timer = timers[e.run_id] = self.child(
+                        self.job_seconds, workflows.get(e.run_id, UNKNOWN))
+                timer.observe(max(0.0, e.at - began))
+
+
+_RUN_AND_STATE = attrgetter("run_id", "new")
+_JOB_KEY = attrgetter("run_id", "job")
+_AT = attrgetter("at")
 
 
 ATTEMPT_OUTCOMES = ("ok", "error", "cancelled")

@@ -21,6 +21,7 @@ from .access import METRICS_READ
 from .collector import OPTIONS, Metrics, QueueGauges, metrics_of
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from types import TracebackType
 
     from starlette.routing import BaseRoute
@@ -75,8 +76,8 @@ class _Counting:
         self.metrics = metrics
 
     @hookimpl
-    def track_event(self, event: Event) -> None:
-        self.metrics.observe(event)
+    def track_events(self, events: Sequence[Event]) -> None:
+        self.metrics.observe_all(events)
 
     @hookimpl
     def job_wrapper(self, run: RunRecord) -> Any:
@@ -91,7 +92,7 @@ class _Timed:
 
     def __init__(self, m: Metrics, workflow: str) -> None:
         self.series = m.attempt_series(workflow)
-        self.in_flight = m.in_flight
+        self.in_flight = m.running
         self.began = 0.0
 
     def __enter__(self) -> None:

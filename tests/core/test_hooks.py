@@ -185,6 +185,67 @@ async def test_hook_track_event(make_baseshift: Any) -> None:
     assert jobs == ["READY", "RUNNING", "SUCCEEDED"]
 
 
+async def test_hook_track_events(make_baseshift: Any) -> None:
+    """A batch observer is given every event once, in order, in batches; each batch after
+    the per-event observers saw its events."""
+    batches: list[tuple[Any, ...]] = []
+    singles: list[Any] = []
+
+    class Plugin:
+        @hookimpl
+        def track_event(self, event: Any) -> None:
+            singles.append(event)
+
+        @hookimpl
+        async def track_events(self, events: Any) -> None:
+            assert all(e in singles for e in events)  # told one by one first
+            batches.append(tuple(events))
+
+    async with make_baseshift(plugins=(Plugin(),)) as bs:
+        await run(bs, Plan("p", "1.0.0", jobs=(job("a"), job("b", needs=("a",)))))
+    seen = [e for batch in batches for e in batch]
+    assert seen == singles
+    assert len(batches) < len(seen)  # an engine round's events come together
+    jobs = [(e.job, e.new.value) for e in seen if isinstance(e, JobStateChanged)]
+    assert [s for j, s in jobs if j == "b"] == ["READY", "RUNNING", "SUCCEEDED"]
+
+
+async def test_an_observer_that_raises_does_not_keep_events_from_the_others(
+        make_baseshift: Any) -> None:
+    told: list[Any] = []
+
+    class Broken:
+        @hookimpl
+        def track_event(self) -> None:
+            raise RuntimeError("observer bug")
+
+        @hookimpl
+        def track_events(self) -> None:
+            raise RuntimeError("observer bug")
+
+    class Listening:
+        @hookimpl
+        def track_event(self, event: Any) -> None:
+            told.append(event)
+
+    async with make_baseshift(plugins=(Listening(), Broken())) as bs:
+        snap = await run(bs, Plan("p", "1.0.0", jobs=(job("a"),)))
+    assert snap.run.state is RunState.COMPLETED
+    assert [e.new for e in told if isinstance(e, RunStateChanged)] == [
+        RunState.RUNNING, RunState.COMPLETED]
+
+
+async def test_a_hookwrapper_of_a_hook_called_directly_is_refused(make_baseshift: Any) -> None:
+    class Wrapping:
+        @hookimpl(hookwrapper=True)
+        def track_events(self) -> Any:
+            yield
+
+    with pytest.raises(PluginError, match="track_events is not supported"):
+        async with make_baseshift(plugins=(Wrapping(),)):
+            pass
+
+
 async def test_hook_track_event_errors_do_not_break_runs(make_baseshift: Any) -> None:
     class Broken:
         @hookimpl
