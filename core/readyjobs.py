@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from operator import attrgetter
 
 from .events import Event, JobStateChanged, RunStateChanged
 from .stash import Stash, StashKey
@@ -39,14 +40,18 @@ class ReadyJobs:
             return
         self._last = events
         since = self.since
-        for event in events:
-            if type(event) is JobStateChanged:
-                key = (event.run_id, event.job)
-                if event.new is JobState.READY:
-                    since[key] = event.at
-                elif since:
+        jobs = [e for e in events if type(e) is JobStateChanged]
+        if jobs:
+            # a job is ready when its last event of the batch says so: the batch is
+            # followed job by job (its last event each), not event by event
+            ready = JobState.READY
+            for key, last in dict(zip(map(_JOB_KEY, jobs), jobs, strict=True)).items():
+                if last.new is ready:
+                    since[key] = last.at
+                else:
                     since.pop(key, None)
-            elif type(event) is RunStateChanged and since and event.new in RUN_FINISHED:
+        for event in events:
+            if type(event) is RunStateChanged and since and event.new in RUN_FINISHED:
                 for key in [k for k in since if k[0] == event.run_id]:
                     del since[key]
         while len(since) > self.limit:
@@ -71,6 +76,8 @@ class ReadyJobs:
             return 0.0
         return max(0.0, (time.time() if now is None else now) - oldest)
 
+
+_JOB_KEY = attrgetter("run_id", "job")
 
 READY_JOBS: StashKey[ReadyJobs] = StashKey("ready_jobs")
 

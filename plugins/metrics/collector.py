@@ -300,24 +300,26 @@ class Metrics:
                 counted = counts[(workflow, state)] = self.jobs.labels(workflow, str(state))
             counted.inc(count)
         started = self._job_started
-        running = [e for e in jobs if e.new is JobState.RUNNING]
+        state = JobState.RUNNING
+        running = [e for e in jobs if e.new is state]
         if running:
             started.update(zip(map(_JOB_KEY, running), map(_AT, running), strict=True))
             while len(started) > TRACKED:
                 started.pop(next(iter(started)))
-        if not started:
+        ended = [e for e in jobs if e.new in JOB_FINISHED]
+        if not (ended and started):
             return
+        pop = started.pop
         timers: dict[str, Observing] = {}
-        for e in jobs:
-            if e.new not in JOB_FINISHED:
+        for e, began in zip(ended, [pop(key, None) for key in map(_JOB_KEY, ended)],
+                            strict=True):
+            if began is None:
                 continue
-            began = started.pop((e.run_id, e.job), None)
-            if began is not None:
-                timer = timers.get(e.run_id)
-                if timer is None:
-                    timer = timers[e.run_id] = self.child(
-                        self.job_seconds, workflows.get(e.run_id, UNKNOWN))
-                timer.observe(max(0.0, e.at - began))
+            timer = timers.get(e.run_id)
+            if timer is None:
+                timer = timers[e.run_id] = self.child(
+                    self.job_seconds, workflows.get(e.run_id, UNKNOWN))
+            timer.observe(max(0.0, e.at - began))
 
 
 _RUN_AND_STATE = attrgetter("run_id", "new")
