@@ -264,11 +264,20 @@ class AttemptRunner:
         wrappers = self.hooks.job_wrappers(run, ctx)
         try:
             async with asyncio.timeout(ctx.timeout):
-                if wrappers:
-                    async with _Wrapped(wrappers):
+                # one or two plain wrappers (the metrics', the tracing's) entered as plain
+                # `with` blocks: no coroutine made for each entry and exit of each attempt
+                match wrappers:
+                    case []:
                         result = await executor.execute(ctx)
-                else:
-                    result = await executor.execute(ctx)
+                    case [AbstractContextManager() as wrapper]:
+                        with wrapper:
+                            result = await executor.execute(ctx)
+                    case [AbstractContextManager() as outer, AbstractContextManager() as inner]:
+                        with outer, inner:
+                            result = await executor.execute(ctx)
+                    case _:
+                        async with _Wrapped(wrappers):
+                            result = await executor.execute(ctx)
         except TimeoutError:
             raise JobTimeout(f"timed out after {_seconds(ctx.timeout)}") from None
         if not isinstance(result, JobResult):
