@@ -9,7 +9,7 @@ import math
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, Protocol, TypeGuard, cast
 
 from .errors import BaseShiftError, ExecutionError, ExpressionError, JobTimeout
 from .expr import evaluate, references
@@ -266,18 +266,18 @@ class AttemptRunner:
             async with asyncio.timeout(ctx.timeout):
                 # one or two plain wrappers (the metrics', the tracing's) entered as plain
                 # `with` blocks: no coroutine made for each entry and exit of each attempt
-                match wrappers:
-                    case []:
+                if not wrappers:
+                    result = await executor.execute(ctx)
+                elif len(wrappers) == 1 and _plain(one := wrappers[0]):
+                    with one:
                         result = await executor.execute(ctx)
-                    case [AbstractContextManager() as wrapper]:
-                        with wrapper:
-                            result = await executor.execute(ctx)
-                    case [AbstractContextManager() as outer, AbstractContextManager() as inner]:
-                        with outer, inner:
-                            result = await executor.execute(ctx)
-                    case _:
-                        async with _Wrapped(wrappers):
-                            result = await executor.execute(ctx)
+                elif len(wrappers) == 2 and _plain(outer := wrappers[0]) and \
+                        _plain(inner := wrappers[1]):
+                    with outer, inner:
+                        result = await executor.execute(ctx)
+                else:
+                    async with _Wrapped(wrappers):
+                        result = await executor.execute(ctx)
         except TimeoutError:
             raise JobTimeout(f"timed out after {_seconds(ctx.timeout)}") from None
         if not isinstance(result, JobResult):
@@ -286,6 +286,13 @@ class AttemptRunner:
 
 
 _PLAIN = frozenset({type(None), bool, int, float, str})
+
+def _plain(wrapper: Wrapper) -> TypeGuard[AbstractContextManager[object]]:
+    """Whether a wrapper is a plain context manager (one that is both is entered as one).
+    Not `isinstance(wrapper, AbstractContextManager)`: an ABC check is a Python call, and
+    this is asked around every attempt."""
+    return hasattr(wrapper, "__exit__")
+
 
 class _Wrapped(AbstractAsyncContextManager[None]):
     """The job wrappers of one attempt as one manager, the first outermost, as nested
@@ -305,10 +312,10 @@ class _Wrapped(AbstractAsyncContextManager[None]):
         entered = self.entered
         for wrapper in self.wrappers:
             try:
-                if isinstance(wrapper, AbstractContextManager):
+                if _plain(wrapper):
                     wrapper.__enter__()
                 else:
-                    await wrapper.__aenter__()
+                    await cast(AbstractAsyncContextManager[object], wrapper).__aenter__()
             except BaseException as exc:
                 await self.__aexit__(type(exc), exc, exc.__traceback__)
                 raise
@@ -321,10 +328,11 @@ class _Wrapped(AbstractAsyncContextManager[None]):
             given = (None, None, None) if pending is None else \
                 (type(pending), pending, pending.__traceback__)
             try:
-                if isinstance(wrapper, AbstractContextManager):
+                if _plain(wrapper):
                     suppressed = wrapper.__exit__(*given)
                 else:
-                    suppressed = await wrapper.__aexit__(*given)
+                    suppressed = await cast(AbstractAsyncContextManager[object],
+                                            wrapper).__aexit__(*given)
                 if suppressed:
                     pending = None
             except BaseException as raised:

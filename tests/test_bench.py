@@ -36,6 +36,15 @@ def test_engine_with_the_overhead_of_metrics_and_tracing() -> None:
     assert all(run["status"] == "COMPLETED" for run in found["overhead"].values())
 
 
+def test_instructions_per_job_under_callgrind() -> None:
+    """The smallest run it makes (two runs of a few jobs, side by side): about a minute,
+    since the interpreter starts slowly under callgrind."""
+    found = bench("bench/instructions.py", "--variants", "plain", "--sizes", "2,6")
+    assert found["benchmark"] == "instructions"
+    assert found["variants"]["plain"]["instructions_per_job"] > 0
+    assert found["variants"]["plain"]["overhead_percent"] == 0.0
+
+
 @pytest.mark.parametrize("processes", ["1", "2"])
 def test_api_status_reads_on_one_and_several_processes(processes: str) -> None:
     found = bench("bench/api.py", "--seconds", "0.5", "--scenario", "status",

@@ -23,7 +23,7 @@ from ..extras import OTEL
 from .stashed import TRACING, tracing_of
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable
+    from collections.abc import Sequence
 
     from baseshift.core.appface import App
     from baseshift.core.events import Event
@@ -96,12 +96,13 @@ class _Spans:
         return self.tracing.attempt(run, ctx)
 
     @hookimpl
-    def track_event(self, baseshift: App, event: Event) -> Awaitable[None] | None:
-        """Only a run's events matter (a coroutine when it ends): a job's, several times
-        as many, are left at once."""
-        if not isinstance(event, RunStateChanged):
-            return None
-        return self.tracing.observe(baseshift, event)
+    async def track_events(self, baseshift: App, events: Sequence[Event]) -> None:
+        """Only runs' events matter (a run span when one ends): a batch, not a call for
+        each of the jobs' events, several times as many."""
+        for event in [e for e in events if type(e) is RunStateChanged]:
+            ended = self.tracing.observe(baseshift, event)
+            if ended is not None:
+                await ended
 
 
 @hookimpl
