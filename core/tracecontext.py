@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Callable, Iterator, Mapping
-from contextvars import ContextVar, Token
+from contextvars import ContextVar
 from types import MappingProxyType
 from typing import Protocol
 
@@ -32,7 +32,10 @@ class TraceSpot(Protocol):
     def log_fields(self) -> Mapping[str, object]: ...
 
 
-_SPOT: ContextVar[TraceSpot | None] = ContextVar("baseshift_trace_spot", default=None)
+TRACE_SPOT: ContextVar[TraceSpot | None] = ContextVar("baseshift_trace_spot", default=None)
+"""The current `TraceSpot`. Set it with `TRACE_SPOT.set(spot)` and undo with
+`TRACE_SPOT.reset(token)` (the span around every attempt: no call in between), or use
+`traceparent_bound` for a block."""
 _NO_FIELDS: Mapping[str, object] = MappingProxyType({})
 _ON_RUN: ContextVar[Callable[[str], None] | None] = ContextVar("baseshift_on_run",
                                                                 default=None)
@@ -44,13 +47,13 @@ TRACE_URL: StashKey[str] = StashKey("tracing_trace_url")
 
 def traceparent() -> str | None:
     """The `traceparent` of the current span, or None when no trace is being recorded."""
-    spot = _SPOT.get()
+    spot = TRACE_SPOT.get()
     return None if spot is None else spot.traceparent()
 
 
 def trace_fields() -> Mapping[str, object]:
     """The trace fields of a log line written now (none when no trace is being recorded)."""
-    spot = _SPOT.get()
+    spot = TRACE_SPOT.get()
     return _NO_FIELDS if spot is None else spot.log_fields()
 
 
@@ -73,22 +76,11 @@ class _Given:
 @contextlib.contextmanager
 def traceparent_bound(value: str) -> Iterator[None]:
     """Make `value` the current `traceparent` until the block ends."""
-    token = spot_set(_Given(value))
+    token = TRACE_SPOT.set(_Given(value))
     try:
         yield
     finally:
-        spot_reset(token)
-
-
-def spot_set(spot: TraceSpot) -> Token[TraceSpot | None]:
-    """Make `spot` current until `spot_reset(token)`: no block, for the span around every
-    attempt (a generator costs more than the binding)."""
-    return _SPOT.set(spot)
-
-
-def spot_reset(token: Token[TraceSpot | None]) -> None:
-    """Undo the `spot_set` that returned `token`."""
-    _SPOT.reset(token)
+        TRACE_SPOT.reset(token)
 
 
 @contextlib.contextmanager

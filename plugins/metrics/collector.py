@@ -230,8 +230,12 @@ class Metrics:
         return found
 
     def attempt_series(self, workflow: str) -> AttemptSeries:
-        """The attempt series of workflow `workflow` (kept by label: asked for at every
-        attempt)."""
+        """The attempt series of workflow `workflow`, kept by name (asked for at every
+        attempt), for the first `max_workflows` names; later names are looked up by label
+        (`other`) each time, so the table stays bounded."""
+        found = self._attempt_series.get(workflow)
+        if found is not None:
+            return found
         label = self.workflow(workflow)
         found = self._attempt_series.get(label)
         if found is None:

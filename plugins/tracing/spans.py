@@ -42,7 +42,7 @@ from baseshift.core.events import RunStateChanged
 from baseshift.core.logcontext import log_masker
 from baseshift.core.masking import Masker
 from baseshift.core.states import RunState
-from baseshift.core.tracecontext import TraceSpot, run_trace, spot_reset, spot_set
+from baseshift.core.tracecontext import TRACE_SPOT, TraceSpot, run_trace
 
 from .quick import QuickSpan, SpanSink
 
@@ -292,7 +292,9 @@ class _Attempt:
             run, ctx, parent = self.run, self.ctx, run_trace.parent
             span = QuickSpan(
                 self.sink, f"job {ctx.job}",
-                SpanContext(parent.trace_id, _span_id(), is_remote=False, trace_flags=SAMPLED),
+                # a random span id, never the invalid 0
+                SpanContext(parent.trace_id, random.getrandbits(64) or 1, is_remote=False,
+                            trace_flags=SAMPLED),
                 parent, {"baseshift.run_id": run.id, "baseshift.workflow": run.workflow,
                          "baseshift.job": ctx.job, "baseshift.attempt": ctx.attempt})
             spot = self
@@ -300,12 +302,13 @@ class _Attempt:
             span, spot = run_trace.parent_span, run_trace
         self.span = span
         # neither can fail: each sets a ContextVar
-        self.tokens = (otel_context.attach(trace.set_span_in_context(span)), spot_set(spot))
+        self.tokens = (otel_context.attach(trace.set_span_in_context(span)),
+                       TRACE_SPOT.set(spot))
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         context, spot = self.tokens
-        spot_reset(spot)
+        TRACE_SPOT.reset(spot)
         otel_context.detach(context)
         span = self.span
         if span is self.trace.parent_span:  # a run not sampled: no span
@@ -325,13 +328,6 @@ class _Attempt:
     def log_fields(self) -> dict[str, object]:
         return {"trace_id": self.trace.trace_hex,
                 "span_id": f"{self.span.get_span_context().span_id:016x}"}
-
-
-def _span_id() -> int:
-    """A random span id, never the invalid 0 (as the SDK's `RandomIdGenerator`)."""
-    while not (span_id := random.getrandbits(64)):
-        pass
-    return span_id
 
 
 def _rpc(method: str) -> dict[str, str]:
