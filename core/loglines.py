@@ -40,12 +40,15 @@ class LogLine:
     id: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        """The line as the API answers it: `id`, every field of FIELDS (null when missing),
-        the time in ISO 8601 UTC, then the other fields."""
+        """The line as the API answers it: `id`, every field of FIELDS (null when missing;
+        `attempt` a number), the time in ISO 8601 UTC, then the other fields."""
         out: dict[str, Any] = {"id": self.id}
         for name in FIELDS:
             out[name] = iso_time(self.timestamp) if name == "timestamp" \
                 else self.fields.get(name)
+        attempt = out["attempt"]
+        if attempt is not None and attempt.isdecimal():  # a number, as in a JSON log line
+            out["attempt"] = int(attempt)
         for key, value in self.extra.items():
             out.setdefault(key, value)
         return out
@@ -93,11 +96,14 @@ def storable(text: str) -> str:
     return _UNSTORABLE.sub("\ufffd", text) if "\x00" in text else text
 
 
-def line_of(raw: Mapping[str, Any], source: str, *, at: float | None = None) -> LogLine:
+def line_of(raw: Mapping[str, Any], source: str, *, at: float | None = None,
+            traced: bool = False) -> LogLine:
     """The line to store for the JSON fields of a log line (core/app/logrender.py
     `record_fields`): the time from its `timestamp` (ISO 8601 or epoch seconds; `at`, else
     now, when it has none), the level lower case, the context's names mapped (`workflow`
-    is `workflow_id`), and a run's trace id derived from its run id when none was bound."""
+    is `workflow_id`). With `traced` (the application records traces), a line about a run
+    that names no trace gets its run's trace id, derived from its run id; without, none:
+    that trace exists in no trace viewer."""
     values = dict(raw)
     for alias, name in ALIASES.items():
         if alias in values:
@@ -109,7 +115,7 @@ def line_of(raw: Mapping[str, Any], source: str, *, at: float | None = None) -> 
     fields = {k: storable(str(values[k])) for k in QUERY_FIELDS
               if values.get(k) is not None}
     fields["level"] = fields.get("level", "info").lower()
-    if "run_id" in fields and "trace_id" not in fields:
+    if traced and "run_id" in fields and "trace_id" not in fields:
         fields["trace_id"] = run_trace_id(fields["run_id"])
     extra = {k: v for k, v in values.items() if k not in FIELDS and k != "id"}
     return LogLine(moment, fields, extra)

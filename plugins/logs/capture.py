@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,14 +38,16 @@ ACCESS_LOGGER = "baseshift.access"
 """The logger of the access line of each request (web/accesslog.py)."""
 
 
-def process_lines(store: LogLines, source: str, *, access: bool = False) -> LogBatcher:
+def process_lines(store: LogLines, source: str, *, access: bool = False,
+                  traced: bool = False) -> LogBatcher:
     """A collector of this process's lines (`source`: server or worker) into `store`;
     the access line of each request only with `access`: a line per request, health probe
     and scrape would make the store grow with the traffic (stderr and a log shipper still
-    get them)."""
+    get them). `traced`: traces are recorded (core/loglines.py `line_of`)."""
 
     async def send(batch: list[dict[str, Any]]) -> None:
-        await store.append_log_lines([line_of(fields, source) for fields in batch])
+        await store.append_log_lines([line_of(fields, source, traced=traced)
+                                      for fields in batch])
 
     batcher = LogBatcher(send, name="log store")
     if not access:
@@ -52,23 +55,27 @@ def process_lines(store: LogLines, source: str, *, access: bool = False) -> LogB
     return batcher
 
 
-def attempt_lines(attempt: AttemptRecord, workflow: str, worker: str | None) -> list[LogLine]:
-    """The lines of an ended attempt: one per line of its log, then its failure, if any."""
+def attempt_lines(attempt: AttemptRecord, workflow: str, worker: str | None,
+                  traced: bool = False) -> list[LogLine]:
+    """The lines of an ended attempt: one per line of its log, then its failure, if any;
+    with `traced` (traces are recorded), each names its run's trace."""
     at = attempt.ended_at if attempt.ended_at is not None else attempt.started_at
     base = {"timestamp": at, "level": "info", "logger": ATTEMPT_LOGGER, "event": "attempt.log",
             "workflow_id": workflow, "run_id": attempt.run_id, "job": attempt.job_key,
             "attempt": attempt.number, "worker": worker}
     texts = attempt.log.splitlines()
-    lines = [line_of({**base, "message": text}, "attempt") for text in texts[:MAX_ATTEMPT_LINES]]
+    lines = [line_of({**base, "message": text}, "attempt", traced=traced)
+             for text in texts[:MAX_ATTEMPT_LINES]]
     if len(texts) > MAX_ATTEMPT_LINES:
         lines.append(line_of({**base, "level": "warning", "event": "attempt.log-cut",
                               "message": f"{len(texts) - MAX_ATTEMPT_LINES} more lines of "
-                              "this attempt's log are not in the log store"}, "attempt"))
+                              "this attempt's log are not in the log store"}, "attempt",
+                             traced=traced))
     if attempt.state is JobState.FAILED:
         lines.append(line_of({**base, "level": "error", "event": "attempt.failed",
                               "message": f"attempt {attempt.number} of job "
                               f"{attempt.job_key} failed", "error": attempt.error or ""},
-                             "attempt"))
+                             "attempt", traced=traced))
     return lines
 
 
@@ -82,22 +89,25 @@ class Ended:
     worker: str | None
 
 
-def ended_attempt(event: Event) -> Ended | None:
-    """The attempt `event` ends, if it ends one (a job leaving RUNNING)."""
-    if isinstance(event, JobStateChanged) and event.old is JobState.RUNNING \
-            and event.new is not JobState.RUNNING and event.attempt > 0:
-        worker = log_fields().get("worker_id")
-        return Ended(event.run_id, event.job, event.attempt,
-                     None if worker is None else str(worker))
-    return None
+def ended_attempts(events: Sequence[Event]) -> list[Ended]:
+    """The attempts `events` end (a job leaving RUNNING)."""
+    running = JobState.RUNNING
+    ending = [e for e in events if type(e) is JobStateChanged and e.old is running
+              and e.new is not running and e.attempt > 0]
+    if not ending:
+        return []
+    worker = log_fields().get("worker_id")
+    seen_by = None if worker is None else str(worker)
+    return [Ended(e.run_id, e.job, e.attempt, seen_by) for e in ending]
 
 
 class AttemptLines:
     """Writes the lines of ended attempts into the log store, from a task of its own."""
 
-    def __init__(self, store: StateStore, lines: LogLines) -> None:
+    def __init__(self, store: StateStore, lines: LogLines, traced: bool = False) -> None:
         self.store = store
         self.lines = lines
+        self.traced = traced
         self._queue: asyncio.Queue[Ended] = asyncio.Queue(maxsize=10_000)
         self._task: asyncio.Task[None] | None = None
         self.dropped = 0
@@ -149,6 +159,7 @@ class AttemptLines:
             for attempt in snapshot.attempts:
                 key = (attempt.job_key, attempt.number)
                 if key in wanted:
-                    lines += attempt_lines(attempt, snapshot.run.workflow, wanted[key])
+                    lines += attempt_lines(attempt, snapshot.run.workflow, wanted[key],
+                                           self.traced)
         if lines:
             await self.lines.append_log_lines(lines)

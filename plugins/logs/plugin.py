@@ -9,8 +9,11 @@ from baseshift.core.capabilities import LogLines
 from baseshift.core.config import option
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.stash import SERVING, WORKING, StashKey
+from baseshift.core.tracecontext import TRACE_URL
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from starlette.routing import BaseRoute
 
     from baseshift.core.app.logbatch import LogBatcher
@@ -56,8 +59,9 @@ def startup(baseshift: App) -> None:
         return
     from .capture import AttemptLines, process_lines
 
-    batcher = process_lines(store, source, access=access)
-    attempts = AttemptLines(store, store)
+    traced = TRACE_URL in baseshift.stash  # traces are recorded (the tracing plugin)
+    batcher = process_lines(store, source, access=access, traced=traced)
+    attempts = AttemptLines(store, store, traced)
     baseshift.stash[PROCESS_LINES] = batcher
     baseshift.stash[ATTEMPT_LINES] = attempts
     batcher.start()
@@ -65,14 +69,13 @@ def startup(baseshift: App) -> None:
 
 
 @hookimpl
-def track_event(baseshift: App, event: Event) -> None:
+def track_events(baseshift: App, events: Sequence[Event]) -> None:
     attempts = baseshift.stash.get(ATTEMPT_LINES)
     if attempts is None:
         return
-    from .capture import ended_attempt
+    from .capture import ended_attempts
 
-    ended = ended_attempt(event)
-    if ended is not None:
+    for ended in ended_attempts(events):
         attempts.add(ended)
 
 

@@ -170,7 +170,7 @@ async def test_a_line_round_trips_its_fields_and_its_extra_json(opened: Any) -> 
     raw = {"timestamp": "2026-12-06T04:00:00.250000Z", "level": "ERROR", "message": "boom\x00",
            "run_id": "r1", "workflow": "orders", "attempt": 2, "status": 500,
            "detail": {"path": ["a", 1]}}
-    await opened.append_log_lines([line_of(raw, "attempt")])
+    await opened.append_log_lines([line_of(raw, "attempt", traced=True)])
     (line,) = (await opened.search_log_lines(LogSearch())).lines
     assert line.to_json()["timestamp"] == "2026-12-06T04:00:00.250000Z"
     assert line.fields["level"] == "error" and line.fields["message"] == "boom\ufffd"

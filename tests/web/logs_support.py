@@ -12,7 +12,8 @@ LOGS = "/api/v1/logs"
 
 
 def a_line(message: str, at: float, **fields: Any) -> LogLine:
-    return line_of({"message": message, **fields}, str(fields.pop("source", "server")), at=at)
+    return line_of({"message": message, **fields}, str(fields.pop("source", "server")), at=at,
+                   traced=True)  # as an application that records traces stores it
 
 
 async def store_lines(bs: BaseShift, *lines: LogLine) -> None:

@@ -228,6 +228,21 @@ FAILING = '''workflow leaky_logs {
 SECRET = "s3cr3t-logs-4711"
 
 
+async def test_without_tracing_attempt_lines_name_no_trace(
+        make_client: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A trace id derived from the run would name a trace no viewer has: none is given."""
+    monkeypatch.setenv("BASESHIFT_SECRET_LOGS_TOKEN", SECRET)
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "leaky_logs.bsw").write_text(FAILING)
+    async with make_client(workflows=flows) as (bs, client):
+        run_id = await start(client, "leaky_logs")
+        assert (await finished(client, run_id))["status"] == "FAILED"
+        await captured(bs)
+        by_run = (await client.get(LOGS, params={"q": f"run_id:{run_id}"})).json()["logs"]
+    assert by_run and all(x["trace_id"] is None for x in by_run), by_run
+
+
 @pytest.mark.parametrize("store", ["memory", "sqlite", "postgres"])
 async def test_attempt_lines_are_stored_masked_and_found_by_run_and_trace(
         make_client: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -237,7 +252,8 @@ async def test_attempt_lines_are_stored_masked_and_found_by_run_and_trace(
     flows.mkdir()
     (flows / "leaky_logs.bsw").write_text(FAILING)
     url = pg_url if store == "postgres" else None
-    async with make_client(workflows=flows, store=store, database_url=url) as (bs, client):
+    async with make_client(workflows=flows, store=store, database_url=url,
+                           extra={"tracing": {"exporter": "memory"}}) as (bs, client):
         run_id = await start(client, "leaky_logs")
         assert (await finished(client, run_id))["status"] == "FAILED"
         await captured(bs)
@@ -246,7 +262,8 @@ async def test_attempt_lines_are_stored_masked_and_found_by_run_and_trace(
                   ).json()["logs"]
         talk = [x["message"] for x in by_run if x["job"] == "talk"]
         assert talk == ["hello from talk", "token=***", "bye"]
-        assert all(x["workflow_id"] == "leaky_logs" and x["attempt"] == "1" for x in by_run)
+        # the attempt a number, as in a JSON log line
+        assert all(x["workflow_id"] == "leaky_logs" and x["attempt"] == 1 for x in by_run)
         failure = [x for x in by_run if x["level"] == "error"]
         assert len(failure) == 1 and failure[0]["job"] == "fall" and failure[0]["error"]
         by_trace = (await client.get(LOGS, params={"q": f"trace_id:{run_trace_id(run_id)}",
