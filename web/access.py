@@ -119,9 +119,9 @@ def _declare(access: Access) -> Callable[[F], F]:
 
 MENU_KEY = "baseshift.menu_permissions"
 """Scope key: which of `MENU_PERMISSIONS` the actor of a page request holds."""
-MENU_PERMISSIONS = (ANALYTICS_READ.name, LOGS_READ.name)
+MENU_PERMISSIONS = (ANALYTICS_READ, LOGS_READ)
 """Permissions the site menu asks about (the Insights link needs analytics:read, the Logs
-link logs:read on every workflow)."""
+link logs:read; a scoped one, such as logs:read, on one workflow at least, as its page)."""
 
 
 async def _note_menu(conn: HTTPConnection) -> None:
@@ -131,8 +131,16 @@ async def _note_menu(conn: HTTPConnection) -> None:
     if conn.scope.get("method") != "GET" or not (path == "/" or path.startswith("/ui/")):
         return
     hooks, actor = baseshift_of(conn).hooks, actor_of(conn)
-    conn.scope[MENU_KEY] = frozenset([
-        p for p in MENU_PERMISSIONS if await hooks.authorize(actor, p, Resource("workflow"))])
+    held: list[str] = []
+    for permission in MENU_PERMISSIONS:
+        if permission.scoped:  # its page shows the workflows one holds it on: one will do
+            names = await visible_workflows(conn, permission)
+            allowed = names is None or bool(names)
+        else:
+            allowed = await hooks.authorize(actor, permission.name, Resource("workflow"))
+        if allowed:
+            held.append(permission.name)
+    conn.scope[MENU_KEY] = frozenset(held)
 
 
 def may_follow(conn: HTTPConnection, permission: str) -> bool:

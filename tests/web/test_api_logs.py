@@ -197,6 +197,7 @@ async def test_lines_of_workflows_the_actor_may_not_read_never_leak(
         assert {json.loads(x)["workflow_id"] for x in exported.text.splitlines()} == {"hello"}
         page = await client.get("/ui/logs", headers=scoped)
         assert "hello ok" in page.text and "disk full" not in page.text
+        assert 'href="/ui/logs"' in page.text  # the menu links its page for a scoped reader
         assert "server listening" not in page.text
         everywhere = bearer(await token_for(bs, "operator"))
         seen = (await client.get(LOGS, params={"q": "listening"}, headers=everywhere)).json()
@@ -204,6 +205,7 @@ async def test_lines_of_workflows_the_actor_may_not_read_never_leak(
         viewer = bearer(await token_for(bs, "viewer"))
         refused = await client.get(LOGS, headers=viewer)
         assert refused.status_code == 403
+        assert 'href="/ui/logs"' not in (await client.get("/", headers=viewer)).text
 
 
 def test_a_store_without_log_lines_is_a_clear_problem() -> None:
