@@ -1,11 +1,13 @@
 """The trace an attempt belongs to, for whoever carries it further (docs/operations.md
 "Traces"): the W3C `traceparent` of the current span, and the ids of a run's trace.
 
-The tracing plugin (plugins/tracing) binds a `TraceSpot` around each attempt; executors that
-call out pass its `traceparent` on when one is bound (the `http` executor as a header, shell
-steps and Kubernetes pods as the `TRACEPARENT` variable), and log lines name its trace and
-span (core/logcontext.py `log_fields`). Both are worked out when asked for, not for every
-attempt. Nothing is bound when tracing is off, and nothing here imports OpenTelemetry.
+Where the work going on now is in a trace is a `TraceSpot`: the tracing plugin (plugins/tracing)
+tells it from its current span (`follow_spans`), which it makes current around each attempt;
+a gRPC worker binds the caller's (`traceparent_bound`). Executors that call out pass its
+`traceparent` on (the `http` executor as a header, shell steps and Kubernetes pods as the
+`TRACEPARENT` variable), and log lines name its trace and span (core/logcontext.py
+`log_fields`). Both are worked out when asked for, not for every attempt. Nothing is told
+when tracing is off, and nothing here imports OpenTelemetry.
 
 A run's trace id and the id of its span are derived from the run id (`run_trace`), so an
 attempt executed later, after a restart or by a `baseshift worker` on another machine, finds
@@ -33,9 +35,10 @@ class TraceSpot(Protocol):
 
 
 TRACE_SPOT: ContextVar[TraceSpot | None] = ContextVar("baseshift_trace_spot", default=None)
-"""The current `TraceSpot`. Set it with `TRACE_SPOT.set(spot)` and undo with
-`TRACE_SPOT.reset(token)` (the span around every attempt: no call in between), or use
-`traceparent_bound` for a block."""
+"""The `TraceSpot` bound now (`traceparent_bound`), if any."""
+SpotSource = Callable[[], TraceSpot | None]
+"""Tells where the work going on now is in a trace, when no spot is bound (None: nowhere)."""
+_SOURCES: list[SpotSource] = []
 _NO_FIELDS: Mapping[str, object] = MappingProxyType({})
 _ON_RUN: ContextVar[Callable[[str], None] | None] = ContextVar("baseshift_on_run",
                                                                 default=None)
@@ -45,15 +48,35 @@ TRACE_URL: StashKey[str] = StashKey("tracing_trace_url")
 (`{trace_id}` in it), or "" to show the trace id without a link (the run page)."""
 
 
+def follow_spans(source: SpotSource) -> None:
+    """Ask `source` where the work is in a trace when no spot is bound: the tracing plugin's
+    current OpenTelemetry span, which it makes current around each attempt anyway, so that
+    nothing more is bound for every attempt. Kept for the process (a source registered
+    again is not added twice)."""
+    if source not in _SOURCES:
+        _SOURCES.append(source)
+
+
+def current_spot() -> TraceSpot | None:
+    """The spot bound now, else the first a source tells (None: no trace recorded here)."""
+    spot = TRACE_SPOT.get()
+    if spot is None:
+        for source in _SOURCES:
+            spot = source()
+            if spot is not None:
+                break
+    return spot
+
+
 def traceparent() -> str | None:
     """The `traceparent` of the current span, or None when no trace is being recorded."""
-    spot = TRACE_SPOT.get()
+    spot = current_spot()
     return None if spot is None else spot.traceparent()
 
 
 def trace_fields() -> Mapping[str, object]:
     """The trace fields of a log line written now (none when no trace is being recorded)."""
-    spot = TRACE_SPOT.get()
+    spot = current_spot()
     return _NO_FIELDS if spot is None else spot.log_fields()
 
 

@@ -17,7 +17,7 @@ from baseshift.core.errors import ConfigError
 from baseshift.core.events import RunStateChanged
 from baseshift.core.hookspecs import hookimpl
 from baseshift.core.storecalls import ObservedStore
-from baseshift.core.tracecontext import TRACE_URL
+from baseshift.core.tracecontext import TRACE_URL, follow_spans
 
 from ..extras import OTEL
 from .stashed import TRACING, tracing_of
@@ -62,7 +62,9 @@ def configure(baseshift: App) -> None:
     if trace_url and "{trace_id}" not in trace_url:
         raise ConfigError("Config 'plugins.tracing.trace_url' must contain {trace_id}")
     OTEL.check("[plugins.tracing]")
-    from .spans import Tracing
+    from .spans import Tracing, current_spot
+
+    follow_spans(current_spot)  # log lines and executors learn the current span's ids
 
     if TRACING in baseshift.stash:  # configured once per application
         return

@@ -42,7 +42,7 @@ from baseshift.core.events import RunStateChanged
 from baseshift.core.logcontext import log_masker
 from baseshift.core.masking import Masker
 from baseshift.core.states import RunState
-from baseshift.core.tracecontext import TRACE_SPOT, TraceSpot, run_trace
+from baseshift.core.tracecontext import TraceSpot, run_trace
 
 from .quick import QuickSpan, SpanSink
 
@@ -162,13 +162,10 @@ class Tracing:
     def _run_trace_of(self, run_id: str) -> _RunTrace:
         """What the attempts of run `run_id` share of its trace (kept for the latest runs
         by `_run_trace`: every attempt of a fan-out asks)."""
-        trace_id, span_id = run_trace(run_id)
+        trace_id, _ = run_trace(run_id)
         parent = run_context(run_id, self._ratio.sampled(trace_id))
-        trace_hex, span_hex = f"{trace_id:032x}", f"{span_id:016x}"
         return _RunTrace(parent, bool(parent.trace_flags.sampled),
-                         trace.NonRecordingSpan(parent), trace_hex,
-                         {"trace_id": trace_hex, "span_id": span_hex},
-                         traceparent_of(parent))
+                         trace.NonRecordingSpan(parent))
 
     # ------------------------------------------------------------------ store
 
@@ -249,36 +246,26 @@ class Tracing:
 @dataclass(frozen=True, slots=True)
 class _RunTrace:
     """What every attempt of one run shares of its trace, worked out once per run: the run
-    span's context (its parent, flagged sampled or not), its trace id in hex, and for an
-    attempt of a run not sampled, which makes no span: the run span as current span, and
-    the run's `TraceSpot` (its ids as log fields, its `traceparent`)."""
+    span's context (its parent, flagged sampled or not), and for an attempt of a run not
+    sampled, which makes no span, the run span to make current."""
 
     parent: SpanContext
     sampled: bool
     parent_span: trace.NonRecordingSpan
-    trace_hex: str
-    fields: dict[str, object]
-    header: str
-
-    def traceparent(self) -> str:
-        return self.header
-
-    def log_fields(self) -> dict[str, object]:
-        return self.fields
 
 
 class _Attempt:
-    """The span of one attempt, current while the attempt runs, and its `TraceSpot` (its
-    ids for log lines and `traceparent`, formatted only when asked for); a failure is
-    recorded on it, as `start_as_current_span` does.
+    """The span of one attempt, current while the attempt runs (log lines and executors
+    learn its ids from it: `current_spot`); a failure is recorded on it, as
+    `start_as_current_span` does.
 
     It runs around every attempt, so it costs as little as it can: a run not sampled makes
     no span at all (its attempts pass the run's unsampled context on, as the sampler would
     have decided: by the run's trace id), and a sampled one a `QuickSpan` (quick.py). The
-    bindings are ContextVar tokens, not nested context managers, and it is a plain context
+    binding is a ContextVar token, not a nested context manager, and it is a plain context
     manager: entering and leaving await nothing."""
 
-    __slots__ = ("ctx", "run", "sink", "span", "tokens", "trace")
+    __slots__ = ("ctx", "run", "sink", "span", "token", "trace")
 
     def __init__(self, sink: SpanSink, run: RunRecord, ctx: JobContext,
                  run_trace: _RunTrace) -> None:
@@ -287,7 +274,6 @@ class _Attempt:
     def __enter__(self) -> None:
         run_trace = self.trace
         span: trace.Span
-        spot: TraceSpot
         if run_trace.sampled:
             run, ctx, parent = self.run, self.ctx, run_trace.parent
             span = QuickSpan(
@@ -297,19 +283,14 @@ class _Attempt:
                             trace_flags=SAMPLED),
                 parent, {"baseshift.run_id": run.id, "baseshift.workflow": run.workflow,
                          "baseshift.job": ctx.job, "baseshift.attempt": ctx.attempt})
-            spot = self
         else:
-            span, spot = run_trace.parent_span, run_trace
+            span = run_trace.parent_span
         self.span = span
-        # neither can fail: each sets a ContextVar
-        self.tokens = (otel_context.attach(trace.set_span_in_context(span)),
-                       TRACE_SPOT.set(spot))
+        self.token = otel_context.attach(trace.set_span_in_context(span))  # cannot fail
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        context, spot = self.tokens
-        TRACE_SPOT.reset(spot)
-        otel_context.detach(context)
+        otel_context.detach(self.token)
         span = self.span
         if span is self.trace.parent_span:  # a run not sampled: no span
             return
@@ -322,12 +303,29 @@ class _Attempt:
             span.set_status(Status(StatusCode.ERROR, mask.text(f"{type(exc).__name__}: {exc}")))
         span.end()
 
+
+class _SpanSpot:
+    """A span's place in its trace, as log lines and executors want it (`TraceSpot`)."""
+
+    __slots__ = ("context",)
+
+    def __init__(self, context: SpanContext) -> None:
+        self.context = context
+
     def traceparent(self) -> str:
-        return f"00-{self.trace.trace_hex}-{self.span.get_span_context().span_id:016x}-01"
+        return traceparent_of(self.context)
 
     def log_fields(self) -> dict[str, object]:
-        return {"trace_id": self.trace.trace_hex,
-                "span_id": f"{self.span.get_span_context().span_id:016x}"}
+        return {"trace_id": f"{self.context.trace_id:032x}",
+                "span_id": f"{self.context.span_id:016x}"}
+
+
+def current_spot() -> TraceSpot | None:
+    """The current OpenTelemetry span's place in its trace (None: no valid span is
+    current): the `SpotSource` of core/tracecontext.py, asked only when a line is logged
+    or a step calls out."""
+    context = trace.get_current_span().get_span_context()
+    return _SpanSpot(context) if context.is_valid else None
 
 
 def _rpc(method: str) -> dict[str, str]:
