@@ -48,8 +48,8 @@ class Hooks:
         self.refresh()
 
     def refresh(self) -> None:
-        """Bind the implementations of the hooks called for every event and every attempt
-        (`track_event`, `job_wrapper`), which are called directly, not through pluggy: a
+        """Bind the implementations of the hooks called for every event, batch and attempt
+        (`track_event`, `track_events`, `job_wrapper`), which are called directly, not through pluggy: a
         pluggy call costs more than most of them (docs/plugins.md). No implementation, no
         cost.
 
