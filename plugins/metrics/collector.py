@@ -294,8 +294,8 @@ class Metrics:
                 self.child(self.run_seconds, workflow).observe(max(0.0, e.at - started))
 
     def _jobs(self, jobs: list[JobStateChanged]) -> None:
-        """Count jobs' state changes; time each job from its (first) RUNNING to its end (a
-        RETRYING job is still the same job)."""
+        """Count jobs' state changes; time each job from its last RUNNING (its last
+        attempt's start) to its end."""
         workflows, counts = self._run_workflow, self._job_counts
         for (run_id, state), count in collections.Counter(map(_RUN_AND_STATE, jobs)).items():
             workflow = workflows.get(run_id, UNKNOWN)
