@@ -35,10 +35,13 @@ from .search import (
 
 TAGS = ["logs"]
 NULLABLE = {"type": ["string", "null"]}
+ATTEMPT = {"type": ["integer", "string", "null"],
+           "description": "the attempt number (a line some code logged with another value "
+                          "of its own keeps that text)"}
 LINE = obj({"id": {"type": "integer"}, "timestamp": {"type": "string", "format": "date-time"},
             "level": {"type": "string"}, "message": {"type": "string"},
             "source": {"type": "string"}, "workflow_id": NULLABLE, "run_id": NULLABLE,
-            "job": NULLABLE, "attempt": NULLABLE, "trace_id": NULLABLE, "error": NULLABLE},
+            "job": NULLABLE, "attempt": ATTEMPT, "trace_id": NULLABLE, "error": NULLABLE},
            ("id", "timestamp", "level", "message"))
 PAGE = obj({"total": {"type": "integer"}, "logs": {"type": "array", "items": LINE},
             "next_cursor": NULLABLE}, ("total", "logs", "next_cursor"))
