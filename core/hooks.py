@@ -49,9 +49,9 @@ class Hooks:
 
     def refresh(self) -> None:
         """Bind the implementations of the hooks called for every event, batch and attempt
-        (`track_event`, `track_events`, `job_wrapper`), which are called directly, not through pluggy: a
-        pluggy call costs more than most of them (docs/plugins.md). No implementation, no
-        cost.
+        (`track_event`, `track_events`, `job_wrapper`), which are called directly, not
+        through pluggy: a pluggy call costs more than most of them (docs/plugins.md). No
+        implementation, no cost.
 
         Call again after registering plugins (`configure` implementations may register
         helper objects of their own)."""
