@@ -92,10 +92,11 @@ class _Spans:
 
     def __init__(self, tracing: Tracing) -> None:
         self.tracing = tracing
+        self.attempt = tracing.attempt
 
     @hookimpl
     def job_wrapper(self, run: RunRecord, ctx: JobContext) -> Any:
-        return self.tracing.attempt(run, ctx)
+        return self.attempt(run, ctx)
 
     @hookimpl
     async def track_events(self, baseshift: App, events: Sequence[Event]) -> None:

@@ -27,7 +27,6 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import (
-    BatchSpanProcessor,
     ConsoleSpanExporter,
     SimpleSpanProcessor,
     SpanExporter,
@@ -44,7 +43,8 @@ from baseshift.core.masking import Masker
 from baseshift.core.states import RunState
 from baseshift.core.tracecontext import TraceSpot, run_trace
 
-from .quick import QuickSpan, SpanSink
+from .batching import SpanBatcher
+from .quick import QuickSpan, SpanSink, child_context
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -129,7 +129,7 @@ class Tracing:
         # what an exporter's spans cost (bench/engine.py --tracing memory); `console`
         # prints each span as it ends
         processor = (SimpleSpanProcessor(self.exporter) if kind == "console"
-                     else BatchSpanProcessor(self.exporter))
+                     else SpanBatcher(self.exporter))
         self.provider.add_span_processor(processor)
         self.tracer = self.provider.get_tracer(SCOPE)
         self.sink = SpanSink(processor, self.provider.resource, SCOPE)
@@ -278,9 +278,7 @@ class _Attempt:
             run, ctx, parent = self.run, self.ctx, run_trace.parent
             span = QuickSpan(
                 self.sink, f"job {ctx.job}",
-                # a random span id, never the invalid 0
-                SpanContext(parent.trace_id, random.getrandbits(64) or 1, is_remote=False,
-                            trace_flags=SAMPLED),
+                child_context(parent, random.getrandbits(64) or 1),  # never the invalid 0
                 parent, {"baseshift.run_id": run.id, "baseshift.workflow": run.workflow,
                          "baseshift.job": ctx.job, "baseshift.attempt": ctx.attempt})
         else:
