@@ -120,7 +120,7 @@ _KEYS: dict[str, Callable[[Path, str, Any], Any]] = {
     "queue": _name, "cache": _name, "live": _name, "results": _name,
     "database_url": _url, "redis_url": _url, "mongo_url": _url,
     "max_parallel": _positive, "load_entrypoints": _flag, "disabled_plugins": _names,
-    "auth": _name, "allowed_hosts": _names, "mask_secrets": _flag,
+    "auth": _name, "allowed_hosts": _names, "mask_secrets": _flag, "tune_gc": _flag,
 }
 
 _SECRET_KEY = re.compile(r"pass(word)?|secret|token|api_?key|private", re.IGNORECASE)

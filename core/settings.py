@@ -62,6 +62,10 @@ class Settings:
             the file, default true). DANGEROUS when false: secrets a step prints are stored
             and shown in clear; for debugging a throwaway installation only. The compliance
             report shows it.
+        tune_gc: once started, freeze the objects that exist and collect garbage less
+            often (core/app/heap.py: a fifth of the CPU time of a large fan-out went to the
+            collector). Once per process; false leaves the collector as it was (an
+            application embedding Base Shift that tunes it itself).
         extra: the file's `[plugins.NAME]` tables, keyed by NAME (read with
             `config.option`), and values a command sets for a plugin (`progress`).
     """
@@ -83,6 +87,7 @@ class Settings:
     auth: str = "on"
     allowed_hosts: tuple[str, ...] = ()
     mask_secrets: bool = True
+    tune_gc: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -25,6 +25,7 @@ from ..shellmark import Schemas, mark_job
 from ..stash import Stash
 from .catalog import WorkflowCatalog
 from .compile_cache import environment_digest
+from .heap import settle_heap
 from .loader import load_folder, make_importable
 from .unapplied_limits import unapplied
 
@@ -119,6 +120,8 @@ class BaseShift:
             opened.push_async_callback(self.hooks.shutdown)
             await self.engine.start()
             self._opened = opened.pop_all()
+        if self.settings.tune_gc:
+            settle_heap()
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,

@@ -63,6 +63,7 @@ def test_environment_beats_the_file_and_arguments_beat_both(tmp_path: Path) -> N
     ('[baseshift]\nload_entrypoints = "yes"\n', "Expected true or false", None),
     ('[baseshift]\ndisabled_plugins = "a"\n', "a list of plugin names", None),
     ('[baseshift]\nmask_secrets = "no"\n', "Expected true or false", None),
+    ('[baseshift]\ntune_gc = 0\n', "Expected true or false", None),
     ('baseshift = 3\n', "'baseshift' must be a table", None),
     ('[baseshift\n', "at line 1, column", "docs/configuration.md"),
 ])
