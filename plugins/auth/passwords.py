@@ -55,8 +55,10 @@ class Passwords:
         self._hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost,
                                       parallelism=parallelism, hash_len=DEFAULTS.hash_len,
                                       salt_len=DEFAULTS.salt_len, type=Type.ID)
-        # Verified in place of a missing account's hash: the same parameters, the same cost.
-        self._dummy = self._hasher.hash("no account has this password")
+        self._dummy: str | None = None
+        """Verified in place of a missing account's hash: the same parameters, the same
+        cost. Made at the first verification, of any account, not at start: a hash costs
+        about 0.1 s of CPU, and most processes (every CLI command) never verify one."""
 
     def hash(self, password: str) -> str:
         """A salted argon2id hash in PHC string format (parameters included)."""
@@ -65,6 +67,8 @@ class Passwords:
     def verify(self, stored: str | None, password: str) -> bool:
         """Whether `password` matches `stored`. An unknown user (`stored` None) still costs
         a full verification, against a dummy hash, so timing does not reveal accounts."""
+        if self._dummy is None:  # whoever comes first, known or not: timing tells nothing
+            self._dummy = self._hasher.hash("no account has this password")
         try:
             self._hasher.verify(self._dummy if stored is None else stored, _nfkc(password))
         except (VerificationError, InvalidHashError):

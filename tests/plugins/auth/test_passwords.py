@@ -69,6 +69,31 @@ def test_an_unknown_user_costs_a_full_verification(passwords: Passwords,
     assert dummy_params == real_params
 
 
+@pytest.mark.parametrize("first", ["known", "unknown"])
+def test_no_hash_is_made_at_start_and_the_first_verification_pays_for_the_dummy_whoever(
+        monkeypatch: pytest.MonkeyPatch, first: str) -> None:
+    """A process that never checks a password (every CLI command) makes no argon2 hash; the
+    dummy is made at the first verification, whether its account exists or not, so that
+    one's time tells nothing either."""
+    made: list[str] = []
+    original = PasswordHasher.hash
+
+    def spy(self: PasswordHasher, password: str | bytes, **kwargs: Any) -> str:
+        made.append(str(password))
+        return original(self, password, **kwargs)
+
+    passwords = Passwords(**CHEAP)
+    monkeypatch.setattr(PasswordHasher, "hash", spy)
+    Passwords(**CHEAP)
+    assert made == []
+    stored = original(passwords._hasher, "correct horse battery")
+    passwords.verify(stored if first == "known" else None, "correct horse battery")
+    assert made == ["no account has this password"]
+    passwords.verify(None, "correct horse battery")
+    passwords.verify(stored, "correct horse battery")
+    assert made == ["no account has this password"]  # once
+
+
 @pytest.mark.parametrize(("password", "why"), [
     ("short pass", "at least 12"),
     ("x" * 1025, "at most 1024"),
