@@ -5,6 +5,8 @@
     python bench/engine.py --store postgres --workers 2     # attempts on 2 worker processes
     python bench/engine.py --store sqlite --metrics --tracing memory
     python bench/engine.py --store sqlite --overhead --repeat 7
+    python bench/engine.py --store sqlite --jobs 16000 --default-gc   # collector untuned
+    python bench/engine.py --store sqlite --jobs 4000 --serving       # with the log store
 
 The metrics plugin is disabled unless `--metrics` is given, and spans are recorded only with
 `--tracing memory` (the real OpenTelemetry SDK and its batch span processor, as with a
@@ -63,16 +65,23 @@ def chain_source(n: int, fn: str) -> str:
 async def measure(source: str, n: int, store: str, data_dir: Path, parallel: int,
                   profile: str | None, database_url: str | None = None,
                   queue: str = "local", trace: str = "off",
-                  metrics: bool = False, sample_ratio: float = 1.0) -> dict[str, object]:
+                  metrics: bool = False, sample_ratio: float = 1.0,
+                  tune_gc: bool = True, serving: bool = False) -> dict[str, object]:
     from baseshift.core.app.application import BaseShift
     from baseshift.core.settings import Settings
     from baseshift.dsl import compile_source
 
     bs = BaseShift(Settings(store=store, data_dir=data_dir, load_entrypoints=False,
                             max_parallel=parallel, database_url=database_url, queue=queue,
+                            tune_gc=tune_gc,
                             disabled_plugins=() if metrics else ("metrics",),
-                            extra={} if trace == "off" else {"tracing": {
-                                "exporter": trace, "sample_ratio": sample_ratio}}))
+                            extra={**({} if trace == "off" else {"tracing": {
+                                "exporter": trace, "sample_ratio": sample_ratio}}),
+                                   "auth": {"first_admin": False}}))
+    if serving:  # as in `baseshift serve`: the log store captures what the attempts log
+        from baseshift.core.stash import SERVING
+
+        bs.stash[SERVING] = True
     compiled = compile_source(source, "bench.bsw", bs.check_env())
     assert compiled.plan is not None, compiled.diagnostics
     async with bs:
@@ -179,6 +188,13 @@ def main() -> None:
                         help="measure plain, --metrics, --tracing memory and both, in turn")
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs (of each combination); best and median are reported")
+    parser.add_argument("--default-gc", action="store_true",
+                        help="leave Python's garbage collector as it is (tune_gc = false; "
+                        "docs/configuration.md)")
+    parser.add_argument("--serving", action="store_true",
+                        help="as in `baseshift serve`: the log store keeps the lines of "
+                        "every ended attempt (read back from the store after the run, until "
+                        "the process ends: time the whole process)")
     parser.add_argument("--profile", metavar="FILE", help="write a pyinstrument profile")
     args = parser.parse_args()
     sys.path.insert(0, str(HERE))
@@ -201,10 +217,10 @@ def main() -> None:
                     make(args.jobs, fn), args.jobs, args.store, Path(tmp), args.parallel,
                     args.profile if i == args.repeat - 1 and not args.overhead else None,
                     url, "postgres" if args.workers else "local", tracing, metrics,
-                    args.sample_ratio)))
+                    args.sample_ratio, not args.default_gc, args.serving)))
     head = {"benchmark": "engine", "shape": args.shape, "store": args.store,
             "workers": args.workers, "function": args.function, "parallel": args.parallel,
-            "repeat": args.repeat}
+            "repeat": args.repeat, "tune_gc": not args.default_gc, "serving": args.serving}
     if not args.overhead:
         print(json.dumps({**head, "metrics": args.metrics, "tracing": args.tracing,
                           "sample_ratio": args.sample_ratio,

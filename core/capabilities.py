@@ -18,7 +18,7 @@ from .audit import AuditEntry
 from .errors import ConfigError
 from .loglines import LogLine, LogPage, LogSearch
 from .protocols import StateStore
-from .records import Retired
+from .records import AttemptRecord, Retired
 from .retention import Pruned, Tombstone
 
 
@@ -65,6 +65,17 @@ class LogLines(Protocol):
     async def append_log_lines(self, lines: Sequence[LogLine]) -> None: ...
 
     async def search_log_lines(self, search: LogSearch) -> LogPage: ...
+
+
+@runtime_checkable
+class AttemptReads(Protocol):
+    """Some attempts of one run, by (job key, number), without the rest of the run: the log
+    store reads the attempts that just ended this way (read whole, a large fan-out's run
+    would be read again for every batch of them). Keys not stored are left out; the
+    attempts come ordered by job key, then number, as `load_run` orders them."""
+
+    async def load_attempts(self, run_id: str,
+                            keys: Sequence[tuple[str, int]]) -> list[AttemptRecord]: ...
 
 
 @runtime_checkable

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from baseshift.core.app.logbatch import LogBatcher
-from baseshift.core.capabilities import LogLines
-from baseshift.core.events import Event, JobStateChanged
+from baseshift.core.capabilities import AttemptReads, LogLines
+from baseshift.core.events import Event, JobStateChanged, RunStateChanged
 from baseshift.core.logcontext import log_fields
 from baseshift.core.loglines import LogLine, line_of
 from baseshift.core.protocols import StateStore
@@ -32,6 +33,8 @@ MAX_ATTEMPT_LINES = 10_000
 ATTEMPT_LOGGER = "baseshift.attempt"
 BATCH = 200
 """Ended attempts written at once, at most."""
+WORKFLOWS_KEPT = 10_000
+"""Runs whose workflow is remembered (the newest), so their attempts are read alone."""
 
 
 ACCESS_LOGGER = "baseshift.access"
@@ -110,10 +113,20 @@ class AttemptLines:
         self.traced = traced
         self._queue: asyncio.Queue[Ended] = asyncio.Queue(maxsize=10_000)
         self._task: asyncio.Task[None] | None = None
+        self._workflows: OrderedDict[str, str] = OrderedDict()
         self.dropped = 0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="baseshift-attempt-lines")
+
+    def follow(self, events: Sequence[Event]) -> None:
+        """Note the attempts `events` end (to be written) and the workflow of the runs they
+        start (a run's attempts are then read without the rest of the run)."""
+        for event in events:
+            if type(event) is RunStateChanged and event.run_id not in self._workflows:
+                self._remember(event.run_id, event.workflow)
+        for ended in ended_attempts(events):
+            self.add(ended)
 
     def add(self, ended: Ended) -> None:
         try:
@@ -145,21 +158,44 @@ class AttemptLines:
                     self._queue.task_done()
 
     async def _write(self, batch: list[Ended]) -> None:
-        """The lines of a batch of ended attempts, each run read once (a fan-out's attempts
-        end together, and a run is read with all its attempts)."""
+        """The lines of a batch of ended attempts, read by run: only those attempts when
+        the store can (`AttemptReads`), else the run with all its attempts."""
         by_run: dict[str, list[Ended]] = {}
         for ended in batch:
             by_run.setdefault(ended.run_id, []).append(ended)
         lines: list[LogLine] = []
         for run_id, ends in by_run.items():
-            snapshot = await self.store.load_run(run_id)
-            if snapshot is None:
-                continue
             wanted = {(e.job, e.number): e.worker for e in ends}
-            for attempt in snapshot.attempts:
+            found = await self._attempts(run_id, list(wanted))
+            if found is None:
+                continue
+            workflow, attempts = found
+            for attempt in attempts:
                 key = (attempt.job_key, attempt.number)
                 if key in wanted:
-                    lines += attempt_lines(attempt, snapshot.run.workflow, wanted[key],
-                                           self.traced)
+                    lines += attempt_lines(attempt, workflow, wanted[key], self.traced)
         if lines:
             await self.lines.append_log_lines(lines)
+
+    async def _attempts(self, run_id: str, keys: list[tuple[str, int]]
+                        ) -> tuple[str, list[AttemptRecord]] | None:
+        """The workflow of run `run_id` and its attempts `keys` as stored (None: no such
+        run). A large fan-out's attempts end in batches of `BATCH`: reading the whole run
+        for each batch made the work grow with the square of the run's size."""
+        store = self.store
+        if not isinstance(store, AttemptReads):
+            snapshot = await store.load_run(run_id)
+            return None if snapshot is None else (snapshot.run.workflow, snapshot.attempts)
+        workflow = self._workflows.get(run_id)
+        if workflow is None:  # a run started before this process saw it: read it once
+            snapshot = await store.load_run(run_id, attempts=False)
+            if snapshot is None:
+                return None
+            workflow = self._remember(run_id, snapshot.run.workflow)
+        return workflow, await store.load_attempts(run_id, keys)
+
+    def _remember(self, run_id: str, workflow: str) -> str:
+        self._workflows[run_id] = workflow
+        if len(self._workflows) > WORKFLOWS_KEPT:
+            self._workflows.popitem(last=False)
+        return workflow

@@ -71,12 +71,8 @@ def startup(baseshift: App) -> None:
 @hookimpl
 def track_events(baseshift: App, events: Sequence[Event]) -> None:
     attempts = baseshift.stash.get(ATTEMPT_LINES)
-    if attempts is None:
-        return
-    from .capture import ended_attempts
-
-    for ended in ended_attempts(events):
-        attempts.add(ended)
+    if attempts is not None:
+        attempts.follow(events)
 
 
 @hookimpl

@@ -202,6 +202,12 @@ class MemoryStateStore(ClaimedRuns, MemoryRetention, MemoryIdentity, MemoryDataK
             if attempts else []
         return RunSnapshot(run=copy_run(run), jobs=jobs, attempts=tries)
 
+    @observed("load_attempts")
+    async def load_attempts(self, run_id: str,
+                            keys: Sequence[tuple[str, int]]) -> list[AttemptRecord]:
+        stored = self._attempts.get(run_id, {})
+        return [copy_attempt(stored[key]) for key in sorted(set(keys)) if key in stored]
+
     @observed("list_runs")
     async def list_runs(self, *, limit: int = 50, workflow: str | None = None,
                         states: Sequence[RunState] | None = None) -> list[RunRecord]:

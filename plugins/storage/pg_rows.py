@@ -74,3 +74,7 @@ def select(table: Table, where: str, order: str = "") -> str:
 SELECT_RUN = select(RUNS, "id = %s")
 SELECT_JOBS = select(JOBS, "run_id = %s", "seq")
 SELECT_ATTEMPTS = select(ATTEMPTS, "run_id = %s", "job_key, number")
+SELECT_SOME_ATTEMPTS = select(
+    ATTEMPTS, "run_id = %s AND (job_key, number) IN "
+    "(SELECT * FROM unnest(%s::text[], %s::integer[]))", "job_key, number")
+"""The attempts of a run by (job key, number): the keys as two arrays, one parameter each."""

@@ -34,6 +34,7 @@ from sqlalchemy import Column, Connection, Engine, MetaData, Table, Text, create
 from baseshift.core.audit import GENESIS, AuditEntry
 from baseshift.core.errors import ConfigError, Conflict, StaleState, StoreError
 from baseshift.core.records import (
+    AttemptRecord,
     Changes,
     JobRecord,
     Retired,
@@ -273,6 +274,20 @@ class PostgresStateStore(queries.SQLRunQueries, SQLIdentity, SQLRetention, sql_a
         except psycopg.Error as exc:
             raise StoreError(f"loading run {run_id!r} failed: {exc}") from exc
         return RunSnapshot(run=run_record(run), jobs={j.key: j for j in jobs}, attempts=found)
+
+    @observed("load_attempts")
+    async def load_attempts(self, run_id: str,
+                            keys: Sequence[tuple[str, int]]) -> list[AttemptRecord]:
+        wanted = sorted(set(keys))
+        if not wanted:
+            return []
+        try:
+            async with self._reading() as conn, conn.cursor() as cur:
+                await cur.execute(sql.SELECT_SOME_ATTEMPTS, (
+                    run_id, [key for key, _ in wanted], [number for _, number in wanted]))
+                return [attempt_record(m) for m in await _all(cur)]
+        except psycopg.Error as exc:
+            raise StoreError(f"loading attempts of run {run_id!r} failed: {exc}") from exc
 
     @observed("run_states")
     async def run_states(self, run_ids: Sequence[str]) -> dict[str, RunState]:

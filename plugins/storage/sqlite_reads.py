@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import JSON, Table
 
-from baseshift.core.records import RunSnapshot
+from baseshift.core.records import AttemptRecord, RunSnapshot
 
 from .sql_models import (
     ATTEMPTS,
@@ -52,6 +53,33 @@ _RUN = RawSelect(RUNS, "id = ?")
 # Jobs in the order first written (rowid), attempts by job and number, as the contract says.
 _JOBS = RawSelect(JOBS, "run_id = ?", "rowid")
 _ATTEMPTS = RawSelect(ATTEMPTS, "run_id = ?", "job_key, number")
+
+
+KEYS_PER_SELECT = 400
+"""(job key, number) pairs asked for in one SELECT of `load_attempts` (two parameters each,
+well under SQLite's limit)."""
+
+
+def load_attempts(conn: sqlite3.Connection, run_id: str,
+                  keys: Sequence[tuple[str, int]]) -> list[AttemptRecord]:
+    """The attempts `keys` of run `run_id` (core/capabilities.py `AttemptReads`), from one
+    read transaction; found by the attempts' primary key, never by reading the run."""
+    wanted = sorted(set(keys))
+    found: list[AttemptRecord] = []
+    cursor = conn.cursor()
+    cursor.execute("BEGIN")
+    try:
+        for start in range(0, len(wanted), KEYS_PER_SELECT):
+            chunk = wanted[start:start + KEYS_PER_SELECT]
+            pairs = ", ".join(["(?, ?)"] * len(chunk))
+            select = RawSelect(ATTEMPTS, f"run_id = ? AND (job_key, number) IN "
+                                         f"(VALUES {pairs})", "job_key, number")
+            params = (run_id, *(value for pair in chunk for value in pair))
+            found += [attempt_record(m) for m in select.rows(cursor, params)]
+    finally:
+        cursor.execute("COMMIT")
+        cursor.close()
+    return found
 
 
 def load_snapshot(conn: sqlite3.Connection, run_id: str,

@@ -21,6 +21,7 @@ from baseshift.core.audit import AuditEntry
 from baseshift.core.errors import ConfigError, Conflict, StaleState, StoreError
 from baseshift.core.json_text import dumps_compact
 from baseshift.core.records import (
+    AttemptRecord,
     Changes,
     JobRecord,
     RunRecord,
@@ -52,7 +53,7 @@ from .sql_retention import SQLRetention
 from .sqlite_admin import SQLiteAdmin
 from .sqlite_backup import backup_file, restore_file
 from .sqlite_file import DB_FILENAME, database_key, immediate, is_memory, sqlite_engine
-from .sqlite_reads import load_snapshot
+from .sqlite_reads import load_attempts, load_snapshot
 from .sqlite_writes import RawUpsert, write_batch
 
 T = TypeVar("T")
@@ -243,6 +244,18 @@ class SQLiteStateStore(ClaimedRuns, queries.SQLRunQueries, SQLIdentity, SQLReten
                                  run_id, attempts)
         except sqlite3.Error as exc:
             raise StoreError(f"loading run {run_id!r} failed: {exc}",
+                             hint=f"check the database file {self.url.database}") from exc
+
+    @observed("load_attempts")
+    async def load_attempts(self, run_id: str,
+                            keys: Sequence[tuple[str, int]]) -> list[AttemptRecord]:
+        if self._reader is None:
+            raise RuntimeError(f"state store {self.url!s} is not open")
+        try:
+            return load_attempts(self._reader.driver_connection,  # type: ignore[arg-type]
+                                 run_id, keys)
+        except sqlite3.Error as exc:
+            raise StoreError(f"loading attempts of run {run_id!r} failed: {exc}",
                              hint=f"check the database file {self.url.database}") from exc
 
     @observed("unfinished_runs")

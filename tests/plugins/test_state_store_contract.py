@@ -17,6 +17,7 @@ from sqlalchemy import text
 
 from baseshift.core import hookspecs
 from baseshift.core.backends import STATE
+from baseshift.core.capabilities import AttemptReads
 from baseshift.core.errors import BadRequest, ConfigError, Conflict, StaleState
 from baseshift.core.protocols import StateStore
 from baseshift.core.records import (
@@ -183,6 +184,29 @@ async def test_a_progress_read_skips_attempts_and_their_logs(store: StateStore) 
     assert snap is not None
     assert (snap.run.id, list(snap.jobs), snap.attempts) == ("r1", ["b", "a"], [])
     assert await store.load_run("nope", attempts=False) is None
+
+
+async def test_some_attempts_load_alone_by_job_key_and_number(store: StateStore) -> None:
+    """`load_attempts` (core/capabilities.py `AttemptReads`): the attempts asked for, as
+    `load_run` gives them, ordered; unknown keys, runs and repeats change nothing."""
+    assert isinstance(store, AttemptReads)
+    await store.create_run(a_run(), [a_job("b"), a_job("a"), a_job("c[0]", index=0)])
+    await store.create_run(a_run("r2"), [a_job("a", run_id="r2")])
+    done = an_attempt("a", 1, state=JobState.FAILED, started_at=10.5, ended_at=11.75,
+                      error="exit 3", log="line 1\nline ☃ 2\n")
+    await store.apply(changes(done, an_attempt("a", 2), an_attempt("b", 1),
+                              an_attempt("c[0]", 1), an_attempt("a", 1, run_id="r2")))
+    snap = await store.load_run("r1")
+    assert snap is not None
+    stored = {(x.job_key, x.number): x for x in snap.attempts}
+    keys = [("c[0]", 1), ("a", 1), ("zz", 1), ("a", 9), ("a", 1)]
+    assert await store.load_attempts("r1", keys) == [stored[("a", 1)], stored[("c[0]", 1)]]
+    assert await store.load_attempts("r1", []) == []
+    assert await store.load_attempts("nope", [("a", 1)]) == []
+    many = [(f"x{i}", i) for i in range(1000)] + [("b", 1)]  # more than one SELECT's worth
+    assert await store.load_attempts("r1", many) == [stored[("b", 1)]]
+    quoted = [("a' OR '1'='1", 1), ("a", 2)]  # keys are values, never SQL
+    assert await store.load_attempts("r1", quoted) == [stored[("a", 2)]]
 
 
 async def test_apply_can_create_a_run_with_its_jobs(store: StateStore) -> None:
@@ -357,6 +381,7 @@ async def test_every_store_operation_is_observed_by_name(store: StateStore) -> N
         await store.create_run(a_run("r1"), [])
     await store.apply(changes(an_attempt("a", 1)))
     await store.load_run("r1")
+    await store.load_attempts("r1", [("a", 1)])
     await store.list_runs()
     await store.unfinished_runs()
     await store.run_states(["r1"])
@@ -369,8 +394,8 @@ async def test_every_store_operation_is_observed_by_name(store: StateStore) -> N
     assert seen == [(store.name, operation, None) for operation in (
         "create_run",)] + [(store.name, "create_run", "Conflict")] + [
         (store.name, operation, None) for operation in (
-            "apply", "load_run", "list_runs", "unfinished_runs", "run_states", "query_runs",
-            "count_runs_by_state", "claim_run", "release_run")]
+            "apply", "load_run", "load_attempts", "list_runs", "unfinished_runs",
+            "run_states", "query_runs", "count_runs_by_state", "claim_run", "release_run")]
 
 
 # --------------------------------------------------------------------- SQLite only
