@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .appface import App
     from .cache import Cache, CacheStats, JSONValue, check_key, check_ttl, decode, encode
     from .capabilities import (
+        AttemptReads,
         Backups,
         DatabaseAdmin,
         DataKeyRecord,
@@ -144,7 +145,7 @@ __all__ = [
     "dumps_compact",
     "RunAnalytics", "Backups", "Leadership", "Retention", "Retired", "SharedDocuments",
     "SharedLocks", "DataKeys", "DataKeyRecord", "RetentionPolicies", "LegalHolds", "Erasure",
-    "Pruned", "Tombstone", "DatabaseAdmin",
+    "Pruned", "Tombstone", "DatabaseAdmin", "AttemptReads",
     # template stores
     "Bump", "DOCUMENT_KEYS", "StepDocument", "TemplateDocument", "TemplateError",
     "TemplateExists", "TemplateIncompatible", "TemplateReadOnly", "TemplateSpec",
@@ -178,8 +179,8 @@ if not TYPE_CHECKING:  # type checkers read the imports above, and reject other 
         "cache": ("Cache", "CacheStats", "JSONValue", "check_key", "check_ttl", "decode", "encode"),
         "command": ("Command", "ExitCode", "existing_file", "existing_path", "print_json",
                     "run_async", "settings_from"),
-        "capabilities": ("Backups", "DatabaseAdmin", "DataKeyRecord", "DataKeys", "Erasure",
-                         "Leadership",
+        "capabilities": ("AttemptReads", "Backups", "DatabaseAdmin", "DataKeyRecord",
+                         "DataKeys", "Erasure", "Leadership",
                          "LegalHolds", "Retention", "RetentionPolicies", "SharedDocuments",
                          "SharedLocks"),
         "config": ("masked", "option"),
