@@ -63,8 +63,8 @@ class Settings:
             and shown in clear; for debugging a throwaway installation only. The compliance
             report shows it.
         tune_gc: once started, freeze the objects that exist and collect garbage less
-            often (core/app/heap.py: a fifth of the CPU time of a large fan-out went to the
-            collector). Once per process; false leaves the collector as it was (an
+            often (core/app/heap.py: up to a sixth of a large fan-out's CPU time went to
+            the collector). Once per process; false leaves the collector as it was (an
             application embedding Base Shift that tunes it itself).
         extra: the file's `[plugins.NAME]` tables, keyed by NAME (read with
             `config.option`), and values a command sets for a plugin (`progress`).

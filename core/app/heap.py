@@ -6,10 +6,11 @@ thresholds (700, 10, 10) collect the young objects every 700 net allocations and
 whole heap (every module, plugin and compiled plan of the process too) whenever a quarter
 as many objects as it holds have been promoted since the last time. A large fan-out's state
 keeps the promotions coming, so the full collections come again and again: on
-`bench/engine.py`'s fan-out of 16,000 no-op jobs they cost a fifth of the CPU time (155 to
-164 µs a job; 126 with the collector off). Here, once the application has started, what
+`bench/engine.py`'s fan-out of 16,000 no-op jobs (pinned to one core) a job took 146 to
+153 µs of CPU, 126 with the collector off. Here, once the application has started, what
 exists is frozen (it lives as long as the process: no collection need walk it again) and
-the thresholds are raised: 126 µs a job at 16,000 jobs, and 131.6 → 120.2 at 1,000.
+the thresholds are raised: 128 µs a job at 16,000 jobs, and 128.5 → 122.2 at 1,000
+(`--default-gc` measures without).
 Reference counting still frees almost everything at once; only garbage in reference
 cycles waits longer, for at most `YOUNG` more allocations.
 """
