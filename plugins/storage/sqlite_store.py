@@ -10,7 +10,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import URL, Connection, Engine, make_url, select
 from sqlalchemy.dialects.sqlite import insert
@@ -57,6 +57,7 @@ from .sqlite_reads import load_attempts, load_snapshot
 from .sqlite_writes import RawUpsert, write_batch
 
 T = TypeVar("T")
+P = ParamSpec("P")
 _UNFINISHED = (RunState.INITIALIZED.value, RunState.RUNNING.value)
 # The implicit rowid is insertion order: it breaks ties between unfinished runs created at
 # the same instant (and orders jobs as first written, in sqlite_reads).
@@ -237,25 +238,23 @@ class SQLiteStateStore(ClaimedRuns, queries.SQLRunQueries, SQLIdentity, SQLReten
 
     @observed("load_run")
     async def load_run(self, run_id: str, *, attempts: bool = True) -> RunSnapshot | None:
-        if self._reader is None:
-            raise RuntimeError(f"state store {self.url!s} is not open")
-        try:
-            return load_snapshot(self._reader.driver_connection,  # type: ignore[arg-type]
-                                 run_id, attempts)
-        except sqlite3.Error as exc:
-            raise StoreError(f"loading run {run_id!r} failed: {exc}",
-                             hint=f"check the database file {self.url.database}") from exc
+        return self._read(f"loading run {run_id!r}", load_snapshot, run_id, attempts)
 
     @observed("load_attempts")
     async def load_attempts(self, run_id: str,
                             keys: Sequence[tuple[str, int]]) -> list[AttemptRecord]:
+        return self._read(f"loading attempts of run {run_id!r}", load_attempts, run_id, keys)
+
+    def _read(self, what: str, read: Callable[Concatenate[sqlite3.Connection, P], T],
+              *args: P.args, **kwargs: P.kwargs) -> T:
+        """`read` on the reader connection (the hot reads: straight through the driver)."""
         if self._reader is None:
             raise RuntimeError(f"state store {self.url!s} is not open")
         try:
-            return load_attempts(self._reader.driver_connection,  # type: ignore[arg-type]
-                                 run_id, keys)
+            return read(self._reader.driver_connection,  # type: ignore[arg-type]
+                        *args, **kwargs)
         except sqlite3.Error as exc:
-            raise StoreError(f"loading attempts of run {run_id!r} failed: {exc}",
+            raise StoreError(f"{what} failed: {exc}",
                              hint=f"check the database file {self.url.database}") from exc
 
     @observed("unfinished_runs")
