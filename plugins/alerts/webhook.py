@@ -8,15 +8,16 @@ import asyncio
 import hashlib
 import hmac
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
-
-import httpx
 
 from baseshift.core.json_text import dumps_compact
 from baseshift.core.notifications import Notice
 
 from .targets import CONTROL, bad, only, secret_name
+
+if TYPE_CHECKING:  # imported when a notice is sent: every process start would pay for it
+    import httpx
 
 SIGNATURE = "X-BaseShift-Signature"
 MAX_URL = 2000
@@ -72,6 +73,8 @@ class WebhookNotifier:
         url = str(target["url"])
         host = urlsplit(url).hostname
         why = ""
+        import httpx
+
         async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False,
                                      transport=self.transport, trust_env=False) as client:
             for attempt in range(self.attempts):

@@ -58,6 +58,8 @@ async def startup(baseshift: App) -> None:
 
 @hookimpl
 async def shutdown(baseshift: App) -> None:
+    if not configured(baseshift):  # nothing started: spare every command the client's import
+        return
     from .oidc_client import OIDC
 
     party = baseshift.stash.pop(OIDC)

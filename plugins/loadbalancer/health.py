@@ -9,11 +9,13 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-
-import httpx
+from typing import TYPE_CHECKING
 
 from .nginx import Server
 from .registry import Registry
+
+if TYPE_CHECKING:  # imported when servers are probed: not at every command's start
+    import httpx
 
 log = logging.getLogger("baseshift.loadbalancer")
 
@@ -28,6 +30,8 @@ class Health:
 
 
 async def probe(client: httpx.AsyncClient, address: str) -> Health:
+    import httpx
+
     url = f"http://{address}{READY_PATH}"
     try:
         answer = await client.get(url)
@@ -42,6 +46,8 @@ async def probe(client: httpx.AsyncClient, address: str) -> Health:
 
 
 async def probe_all(servers: list[Server], timeout: float) -> dict[str, Health]:
+    import httpx
+
     async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
         found = await asyncio.gather(*(probe(client, s.address) for s in servers))
     return {s.address: h for s, h in zip(servers, found, strict=True)}
