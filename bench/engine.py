@@ -9,8 +9,8 @@
     python bench/engine.py --store sqlite --jobs 4000 --serving       # with the log store
 
 The metrics plugin is disabled unless `--metrics` is given, and spans are recorded only with
-`--tracing memory` (the real OpenTelemetry SDK and its batch span processor, as with a
-collector, the spans kept in the process: the cost of making and queueing them, not of a
+`--tracing memory` (the real OpenTelemetry SDK, spans queued for an exporter as for a
+collector, then kept in the process: the cost of making and queueing them, not of a
 network). `--overhead` runs the four combinations in turn, `--repeat` times
 each, and reports each one's median and its cost against the plain run: in wall-clock
 throughput (`overhead_percent`) and in CPU time per job (`cpu_overhead_percent`, steadier on a

@@ -47,7 +47,7 @@ class LogLine:
             out[name] = iso_time(self.timestamp) if name == "timestamp" \
                 else self.fields.get(name)
         attempt = out["attempt"]
-        if attempt is not None and attempt.isdecimal():  # a number, as in a JSON log line
+        if attempt is not None and attempt.isascii() and attempt.isdecimal():  # as in JSON
             out["attempt"] = int(attempt)
         for key, value in self.extra.items():
             out.setdefault(key, value)

@@ -28,13 +28,11 @@ also collected only when a quarter as many objects as it holds are new to it).""
 _settled = False
 
 
-def settle_heap() -> bool:
+def settle_heap() -> None:
     """Freeze the objects that exist and raise the collector's thresholds, once per
-    process (the first application started); True when this call did it."""
+    process (the first application started)."""
     global _settled
-    if _settled:
-        return False
-    _settled = True
-    gc.freeze()
-    gc.set_threshold(YOUNG, MIDDLE, OLD)
-    return True
+    if not _settled:
+        _settled = True
+        gc.freeze()
+        gc.set_threshold(YOUNG, MIDDLE, OLD)

@@ -3,12 +3,13 @@
 Why not the SDK's `BatchSpanProcessor`: its `on_end` costs about a microsecond a span (a
 check of the span's flags, a `getpid` system call to notice a fork, a bounded deque, the
 processor's own metrics), and an attempt span ends for every job: in a fan-out of no-op
-jobs that is as much as the rest of the span. Here `on_end` appends to a list; the
-thread takes the whole list at once. Everything else is as the SDK's processor does it, and
-sized by the same variables: a batch goes out when `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` spans
-(512) wait, or every `OTEL_BSP_SCHEDULE_DELAY` milliseconds (5000); at most
-`OTEL_BSP_MAX_QUEUE_SIZE` spans (2048) wait, the oldest dropped (with a warning) beyond;
-`force_flush` exports what waits, `shutdown` too, then shuts the exporter down.
+jobs that is as much as the rest of the span. Here `on_end` appends to a bounded deque
+(and counts what a full one drops); the thread takes it a batch at a time. The rest is as
+the SDK's processor does it, sized by the same variables: a batch goes out when
+`OTEL_BSP_MAX_EXPORT_BATCH_SIZE` spans (512) wait, or every `OTEL_BSP_SCHEDULE_DELAY`
+milliseconds (5000); at most `OTEL_BSP_MAX_QUEUE_SIZE` spans (2048) wait, the oldest
+dropped beyond (a warning says how many); `force_flush` exports what waits, `shutdown`
+too, then shuts the exporter down.
 
 The processes of a fleet are started, not forked (plugins/server/processes.py), so no fork
 check is needed.
@@ -65,6 +66,9 @@ class SpanBatcher(SpanProcessor):
         self._wake = threading.Event()
         self._exporting = threading.Lock()
         self._closed = False
+        self.dropped = 0
+        """Spans dropped so far because the queue was full (the oldest each time)."""
+        self._told = 0
         self._thread = threading.Thread(target=self._work, name="baseshift-spans",
                                         daemon=True)
         self._thread.start()
@@ -74,6 +78,8 @@ class SpanBatcher(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         queue = self._queue
+        if len(queue) == self.queue_size:  # the append below drops the oldest
+            self.dropped += 1
         queue.append(span)
         if len(queue) >= self.batch_size and not self._wake.is_set():
             self._wake.set()
@@ -103,9 +109,10 @@ class SpanBatcher(SpanProcessor):
         """Send every span waiting, a batch at a time (the oldest first)."""
         queue, size = self._queue, self.batch_size
         with self._exporting:
-            if len(queue) == self.queue_size:
-                log.warning("the span queue filled up (%d spans, OTEL_BSP_MAX_QUEUE_SIZE): "
-                            "the oldest may have been dropped", self.queue_size)
+            dropped, self._told = self.dropped - self._told, self.dropped
+            if dropped:
+                log.warning("the span queue was full (OTEL_BSP_MAX_QUEUE_SIZE=%d): the %d "
+                            "oldest spans were dropped unexported", self.queue_size, dropped)
             while queue:
                 batch = [queue.popleft() for _ in range(min(size, len(queue)))]
                 batch = [s for s in batch

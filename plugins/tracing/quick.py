@@ -36,10 +36,9 @@ def child_context(parent: SpanContext, span_id: int) -> SpanContext:
     trace, with its flags and trace state. Made as `SpanContext(...)` makes it, without its
     checks, which cost half of an attempt span (the ids are known to be valid: the trace's
     is the parent's, the span's comes from `random.getrandbits(64) or 1`).
-    tests/web/test_tracing.py checks it against the API's constructor."""
+    tests/plugins/test_span_batcher.py checks it against the API's constructor."""
     return tuple.__new__(SpanContext, (parent.trace_id, span_id, False, parent.trace_flags,
                                        parent.trace_state, True))
-
 
 
 class SpanSink:

@@ -8,6 +8,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
@@ -56,16 +57,18 @@ def _ended(provider: TracerProvider, count: int, prefix: str = "s") -> None:
         tracer.start_span(f"{prefix}{i}").end()
 
 
-def _provider(batcher: SpanBatcher) -> TracerProvider:
+def _batching(recorder: Recorder | None = None, **sizes: Any
+              ) -> tuple[Recorder, SpanBatcher, TracerProvider]:
+    """A recorder, a batcher of `sizes` sending to it, and a provider whose spans it takes."""
+    recorder = recorder or Recorder()
+    batcher = SpanBatcher(recorder, **sizes)
     provider = TracerProvider(shutdown_on_exit=False)
     provider.add_span_processor(batcher)
-    return provider
+    return recorder, batcher, provider
 
 
 def test_spans_go_out_in_batches_of_the_batch_size_oldest_first() -> None:
-    recorder = Recorder()
-    batcher = SpanBatcher(recorder, queue_size=100, batch_size=4, delay=60)
-    provider = _provider(batcher)
+    recorder, _, provider = _batching(queue_size=100, batch_size=4, delay=60)
     _ended(provider, 10)
     assert recorder.got.wait(10), "a full batch wakes the exporting thread"
     provider.force_flush()
@@ -76,9 +79,7 @@ def test_spans_go_out_in_batches_of_the_batch_size_oldest_first() -> None:
 
 
 def test_a_batch_not_full_goes_out_after_the_delay() -> None:
-    recorder = Recorder()
-    batcher = SpanBatcher(recorder, queue_size=100, batch_size=50, delay=0.05)
-    provider = _provider(batcher)
+    recorder, _, provider = _batching(queue_size=100, batch_size=50, delay=0.05)
     _ended(provider, 3)
     assert recorder.got.wait(10), "the delay sends what waits"
     deadline = time.monotonic() + 10
@@ -89,9 +90,7 @@ def test_a_batch_not_full_goes_out_after_the_delay() -> None:
 
 
 def test_shutdown_exports_what_waits_then_shuts_the_exporter_down() -> None:
-    recorder = Recorder()
-    batcher = SpanBatcher(recorder, queue_size=100, batch_size=50, delay=60)
-    provider = _provider(batcher)
+    recorder, batcher, provider = _batching(queue_size=100, batch_size=50, delay=60)
     _ended(provider, 7)
     provider.shutdown()
     assert recorder.names() == [f"s{i}" for i in range(7)]
@@ -101,25 +100,25 @@ def test_shutdown_exports_what_waits_then_shuts_the_exporter_down() -> None:
 
 def test_a_full_queue_keeps_the_newest_spans_and_says_so(
         caplog: pytest.LogCaptureFixture) -> None:
-    recorder = Recorder()
     # a batch size above the queue's is cut to it; a long delay: nothing leaves meanwhile
-    batcher = SpanBatcher(recorder, queue_size=5, batch_size=50, delay=60)
+    recorder, batcher, provider = _batching(queue_size=5, batch_size=50, delay=60)
     assert batcher.batch_size == 5
-    provider = _provider(batcher)
     with caplog.at_level(logging.WARNING, "baseshift.tracing"):
         with batcher._exporting:  # a slow export: nothing leaves while the spans end
             _ended(provider, 12)
         provider.force_flush()
-    assert recorder.names()[-5:] == [f"s{i}" for i in range(7, 12)]
-    assert any("OTEL_BSP_MAX_QUEUE_SIZE" in r.getMessage() for r in caplog.records)
+    assert recorder.names() == [f"s{i}" for i in range(7, 12)]
+    assert batcher.dropped == 7
+    assert [r.getMessage() for r in caplog.records] == [
+        "the span queue was full (OTEL_BSP_MAX_QUEUE_SIZE=5): the 7 oldest spans were "
+        "dropped unexported"]
     provider.shutdown()
 
 
 def test_an_exporter_that_fails_is_logged_and_later_batches_still_go_out(
         caplog: pytest.LogCaptureFixture) -> None:
-    recorder = Recorder(fail=[0])
-    batcher = SpanBatcher(recorder, queue_size=100, batch_size=2, delay=60)
-    provider = _provider(batcher)
+    recorder, _, provider = _batching(Recorder(fail=[0]), queue_size=100, batch_size=2,
+                                      delay=60)
     with caplog.at_level(logging.ERROR, "baseshift.tracing"):
         _ended(provider, 2, "a")
         provider.force_flush()
@@ -131,9 +130,7 @@ def test_an_exporter_that_fails_is_logged_and_later_batches_still_go_out(
 
 
 def test_spans_ended_in_many_threads_are_all_exported_once() -> None:
-    recorder = Recorder()
-    batcher = SpanBatcher(recorder, queue_size=100_000, batch_size=64, delay=0.01)
-    provider = _provider(batcher)
+    recorder, _, provider = _batching(queue_size=100_000, batch_size=64, delay=0.01)
     threads = [threading.Thread(target=_ended, args=(provider, 500, f"t{n}-"))
                for n in range(4)]
     for thread in threads:
