@@ -61,6 +61,18 @@ def one(spans: Sequence[ReadableSpan], name: str, kind: SpanKind) -> ReadableSpa
     return found
 
 
+async def served(tracing: Tracing, method: str) -> ReadableSpan:
+    """The worker's server span of `method`, once it has ended: a call refused with
+    `context.abort` sends its status before the handler (and its span) unwinds, so the
+    caller can hold the answer a moment before the span ends."""
+    name = f"{RPC_SERVICE}/{method}"
+    async with asyncio.timeout(LIMIT):
+        while not any(s.name == name and s.kind is SpanKind.SERVER
+                      for s in finished(tracing)):
+            await asyncio.sleep(0.01)
+    return one(finished(tracing), name, SpanKind.SERVER)
+
+
 def context(target: str, command: str) -> JobContext:
     return JobContext(run_id=RUN.id, job="build", attempt=1,
                       config={"target": target, "executor": "shell",
@@ -74,12 +86,11 @@ async def test_a_call_is_a_client_span_under_the_attempt_and_a_server_span_under
         job = context(target, "echo $TRACEPARENT")
         with tracing.attempt(RUN, job):
             result = await asyncio.wait_for(executor.execute(job), LIMIT)
-        served = finished(worker_tracing)
+        server = await served(worker_tracing, "ExecuteJob")
 
     spans = finished(tracing)
     attempt = one(spans, "job build", SpanKind.INTERNAL)
     client = one(spans, f"{RPC_SERVICE}/ExecuteJob", SpanKind.CLIENT)
-    server = one(served, f"{RPC_SERVICE}/ExecuteJob", SpanKind.SERVER)
     assert client.parent is not None and client.parent.span_id == attempt.context.span_id
     assert server.parent is not None and server.parent.span_id == client.context.span_id
     assert server.context.trace_id == client.context.trace_id == attempt.context.trace_id
@@ -105,13 +116,12 @@ async def test_a_cancelled_call_traces_its_cancel_on_both_sides(
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
-        served = finished(worker_tracing)
+        cancelled = await served(worker_tracing, "CancelJob")
 
     spans = finished(tracing)
     call = one(spans, f"{RPC_SERVICE}/ExecuteJob", SpanKind.CLIENT)
     cancel = one(spans, f"{RPC_SERVICE}/CancelJob", SpanKind.CLIENT)
     assert cancel.parent is not None and cancel.parent.span_id == call.context.span_id
-    cancelled = one(served, f"{RPC_SERVICE}/CancelJob", SpanKind.SERVER)
     assert cancelled.parent is not None and cancelled.parent.span_id == cancel.context.span_id
 
 
@@ -123,7 +133,6 @@ async def test_a_call_without_a_trace_starts_one_and_a_refusal_is_an_error(
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await stub.GetJobStatus(stubs().pb2.GetJobStatusRequest(job_id="nope"))
         assert refused.value.code() == grpc.StatusCode.NOT_FOUND
-        served = finished(worker_tracing)
-    status = one(served, f"{RPC_SERVICE}/GetJobStatus", SpanKind.SERVER)
+        status = await served(worker_tracing, "GetJobStatus")
     assert status.parent is None
     assert status.status.status_code is StatusCode.ERROR
