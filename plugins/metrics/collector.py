@@ -34,6 +34,7 @@ from .local import (
     LocalGauge,
     LocalHistogram,
     Observing,
+    observe_each,
 )
 
 if TYPE_CHECKING:
@@ -155,7 +156,8 @@ class Metrics:
         for reason in RELOAD_REASONS:
             self.reload_errors.labels(reason)  # both series exist from the start, at 0
         self._children: dict[tuple[Family[Any], tuple[str, ...]], Any] = {}
-        self._attempt_series: dict[str, AttemptSeries] = {}
+        self.attempt_series_kept: dict[str, AttemptSeries] = {}
+        """`attempt_series` by workflow name (and label), as it keeps them."""
         self._job_counts: dict[tuple[str, JobState], Counting] = {}
         """`jobs` series by (workflow label, state): `child` without its key's making."""
         self._run_workflow: dict[str, str] = {}
@@ -233,16 +235,16 @@ class Metrics:
         """The attempt series of workflow `workflow`, kept by name (asked for at every
         attempt), for the first `max_workflows` names; later names are looked up by label
         (`other`) each time, so the table stays bounded."""
-        found = self._attempt_series.get(workflow)
+        found = self.attempt_series_kept.get(workflow)
         if found is not None:
             return found
         label = self.workflow(workflow)
-        found = self._attempt_series.get(label)
+        found = self.attempt_series_kept.get(label)
         if found is None:
             ok, error, cancelled = (self.attempts.labels(label, outcome)
                                     for outcome in ATTEMPT_OUTCOMES)
-            found = self._attempt_series[label] = AttemptSeries(
-                ok, error, cancelled, self.attempt_seconds.labels(label))
+            found = self.attempt_series_kept[label] = AttemptSeries(
+                ok, error, cancelled, self.attempt_seconds.labels(label), self.running)
         return found
 
     def store_call(self, store: str, operation: str) -> _Timed:
@@ -314,16 +316,14 @@ class Metrics:
         if not (ended and started):
             return
         pop = started.pop
-        timers: dict[str, Observing] = {}
+        taken: dict[str, list[float]] = {}
         for e, began in zip(ended, [pop(key, None) for key in map(_JOB_KEY, ended)],
                             strict=True):
-            if began is None:
-                continue
-            timer = timers.get(e.run_id)
-            if timer is None:
-                timer = timers[e.run_id] = self.child(
-                    self.job_seconds, workflows.get(e.run_id, UNKNOWN))
-            timer.observe(max(0.0, e.at - began))
+            if began is not None:
+                taken.setdefault(e.run_id, []).append(max(0.0, e.at - began))
+        for run_id, durations in taken.items():
+            observe_each(self.child(self.job_seconds, workflows.get(run_id, UNKNOWN)),
+                         durations)
 
 
 _RUN_AND_STATE = attrgetter("run_id", "new")
@@ -336,12 +336,14 @@ ATTEMPT_OUTCOMES = ("ok", "error", "cancelled")
 
 
 class AttemptSeries(NamedTuple):
-    """The series an attempt of one workflow counts and times itself in."""
+    """The series an attempt of one workflow counts and times itself in, and the gauge of
+    attempts in flight."""
 
     ok: Counting
     error: Counting
     cancelled: Counting
     seconds: Observing
+    running: Gauging
 
 
 class _Timed:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from bisect import bisect_left
 from typing import TYPE_CHECKING, Any
 
 from baseshift.core.config import option
@@ -18,7 +19,7 @@ from baseshift.core.stash import SERVING, StashKey
 from baseshift.core.storecalls import ObservedStore
 
 from .access import METRICS_READ
-from .collector import OPTIONS, Metrics, QueueGauges, metrics_of
+from .collector import OPTIONS, AttemptSeries, Metrics, QueueGauges, metrics_of
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -75,6 +76,9 @@ class _Counting:
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
+        self.series = metrics.attempt_series
+        self.known = metrics.attempt_series_kept
+        self.timed: type[_Timed] = _Timed if metrics.fleet is not None else _TimedHere
 
     @hookimpl
     def track_events(self, events: Sequence[Event]) -> None:
@@ -84,32 +88,55 @@ class _Counting:
     def job_wrapper(self, run: RunRecord, ctx: JobContext) -> Any:
         """(`ctx` unused: asking for exactly the hook's arguments lets core/hooks.py call
         this with no adapter in between, at every attempt.)"""
-        return _Timed(self.metrics, run.workflow)
+        found = self.known.get(run.workflow)  # `series` without a call, once it is kept
+        return self.timed(self.series(run.workflow) if found is None else found)
 
 
 class _Timed:
     """Around one attempt: in flight meanwhile, then counted by outcome and timed. A class,
     not a generator, and not async: it runs for every attempt."""
 
-    __slots__ = ("began", "in_flight", "series")
+    __slots__ = ("began", "series")
 
-    def __init__(self, m: Metrics, workflow: str) -> None:
-        self.series = m.attempt_series(workflow)
-        self.in_flight = m.running
+    def __init__(self, series: AttemptSeries) -> None:
+        self.series = series
         self.began = 0.0
 
     def __enter__(self) -> None:
+        self.series.running.inc()
         self.began = time.perf_counter()
-        self.in_flight.inc()
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        self.in_flight.dec()
+        seconds = time.perf_counter() - self.began
         series = self.series
-        counted = series.ok if kind is None else series.error if issubclass(kind, Exception) \
-            else series.cancelled
-        counted.inc()
-        series.seconds.observe(time.perf_counter() - self.began)
+        series.running.dec()
+        (series.ok if kind is None else series.error if issubclass(kind, Exception)
+         else series.cancelled).inc()
+        series.seconds.observe(seconds)
+
+
+class _TimedHere(_Timed):
+    """`_Timed` over one process's own series (local.py, not a fleet's): their numbers
+    changed in place, as their `inc`, `dec` and `observe` would, with no call for each."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        here: Any = self.series
+        here.running.value += 1
+        self.began = time.perf_counter()
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        seconds = time.perf_counter() - self.began
+        here: Any = self.series
+        here.running.value -= 1
+        (here.ok if kind is None else here.error if issubclass(kind, Exception)
+         else here.cancelled).value += 1
+        histogram = here.seconds
+        histogram.sum += seconds
+        histogram.counts[bisect_left(histogram.bounds, seconds)] += 1
 
 
 LISTENER = "metrics"

@@ -26,12 +26,20 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter
 
+from .quick import QuickSpan
+
 log = logging.getLogger("baseshift.tracing")
 
 QUEUE_SIZE = "OTEL_BSP_MAX_QUEUE_SIZE"
 BATCH_SIZE = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"
 DELAY = "OTEL_BSP_SCHEDULE_DELAY"
 """The SDK's variables (milliseconds for the delay), read here with the same defaults."""
+
+
+def _sampled(span: ReadableSpan) -> bool:
+    """Whether a span is exported: only sampled ones are, as the SDK's processors decide
+    (an attempt's `QuickSpan` always is: one is made only for a sampled run)."""
+    return span.context is not None and bool(span.context.trace_flags.sampled)
 
 
 def _setting(name: str, default: int) -> int:
@@ -81,7 +89,7 @@ class SpanBatcher(SpanProcessor):
         if len(queue) == self.queue_size:  # the append below drops the oldest
             self.dropped += 1
         queue.append(span)
-        if len(queue) >= self.batch_size and not self._wake.is_set():
+        if len(queue) == self.batch_size:  # a batch is full: wake the thread once for it
             self._wake.set()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
@@ -115,8 +123,7 @@ class SpanBatcher(SpanProcessor):
                             "oldest spans were dropped unexported", self.queue_size, dropped)
             while queue:
                 batch = [queue.popleft() for _ in range(min(size, len(queue)))]
-                batch = [s for s in batch
-                         if s.context is not None and s.context.trace_flags.sampled]
+                batch = [s for s in batch if type(s) is QuickSpan or _sampled(s)]
                 if batch:
                     self._send(batch)
 

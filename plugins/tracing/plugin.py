@@ -91,12 +91,16 @@ class _Spans:
     """The hooks of the run and attempt spans, registered when tracing is configured."""
 
     def __init__(self, tracing: Tracing) -> None:
+        from .spans import AttemptSpan
+
         self.tracing = tracing
-        self.attempt = tracing.attempt
+        self.sink, self.run_trace, self.span = tracing.sink, tracing.run_trace, AttemptSpan
 
     @hookimpl
     def job_wrapper(self, run: RunRecord, ctx: JobContext) -> Any:
-        return self.attempt(run, ctx)
+        """`tracing.attempt(run, ctx)`, with no call in between: this runs at every
+        attempt."""
+        return self.span(self.sink, run, ctx, self.run_trace(run.id))
 
     @hookimpl
     async def track_events(self, baseshift: App, events: Sequence[Event]) -> None:

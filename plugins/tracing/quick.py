@@ -22,7 +22,14 @@ from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, SpanProcessor
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
+from opentelemetry.trace import (
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+    TraceState,
+)
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.resources import Resource
@@ -31,14 +38,14 @@ if TYPE_CHECKING:
 _UNSET = Status(StatusCode.UNSET)
 
 
-def child_context(parent: SpanContext, span_id: int) -> SpanContext:
-    """The context of a local span `span_id` (valid: 0 < span_id < 2**64) in `parent`'s
-    trace, with its flags and trace state. Made as `SpanContext(...)` makes it, without its
-    checks, which cost half of an attempt span (the ids are known to be valid: the trace's
-    is the parent's, the span's comes from `random.getrandbits(64) or 1`).
-    tests/plugins/test_span_batcher.py checks it against the API's constructor."""
-    return tuple.__new__(SpanContext, (parent.trace_id, span_id, False, parent.trace_flags,
-                                       parent.trace_state, True))
+def child_context(trace_id: int, flags: TraceFlags, state: TraceState,
+                  span_id: int) -> SpanContext:
+    """The context of a local span `span_id` (valid: 0 < span_id < 2**64) in trace
+    `trace_id`, with its parent's flags and trace state. Made as `SpanContext(...)` makes
+    it, without its checks, which cost half of an attempt span (the ids are known to be
+    valid: the trace's is the parent's, the span's comes from `random.getrandbits(64) or
+    1`). tests/plugins/test_span_batcher.py checks it against the API's constructor."""
+    return tuple.__new__(SpanContext, (trace_id, span_id, False, flags, state, True))
 
 
 class SpanSink:

@@ -10,20 +10,23 @@ that started the run when the same process served it.
 from __future__ import annotations
 
 import functools
+import logging
 import random
 import traceback
 from collections import OrderedDict
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import (
     AbstractContextManager,
     contextmanager,
 )
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import (
@@ -34,7 +37,16 @@ from opentelemetry.sdk.trace.export import (
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
-from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import (
+    Link,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+    TraceState,
+)
+from opentelemetry.trace import propagation as trace_propagation
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from baseshift.core.events import RunStateChanged
@@ -53,6 +65,8 @@ if TYPE_CHECKING:
     from baseshift.core.events import Event
     from baseshift.core.protocols import JobContext
     from baseshift.core.records import RunRecord
+
+log = logging.getLogger(__name__)
 
 TRACKED = 10_000
 """At most this many runs are followed (start time, starting request) at once; the oldest
@@ -124,7 +138,8 @@ class Tracing:
         self.provider = TracerProvider(resource=Resource.create({"service.name": service}),
                                        id_generator=self._ids, shutdown_on_exit=False,
                                        sampler=ParentBased(self._ratio))
-        self._run_trace = functools.lru_cache(maxsize=1024)(self._run_trace_of)
+        self.run_trace = functools.lru_cache(maxsize=1024)(self._run_trace_of)
+        """What the attempts of a run share of its trace, by run id (`_run_trace_of`)."""
         # batched, as a collector is sent spans: `memory` too, so that what it costs is
         # what an exporter's spans cost (bench/engine.py --tracing memory); `console`
         # prints each span as it ends
@@ -157,15 +172,16 @@ class Tracing:
     def attempt(self, run: RunRecord, ctx: JobContext) -> AbstractContextManager[None]:
         """The span of one attempt (of one step of a job), a child of its run's span; its
         trace context is bound to log lines and to what executors send out."""
-        return _Attempt(self.sink, run, ctx, self._run_trace(run.id))
+        return AttemptSpan(self.sink, run, ctx, self.run_trace(run.id))
 
-    def _run_trace_of(self, run_id: str) -> _RunTrace:
+    def _run_trace_of(self, run_id: str) -> RunTrace:
         """What the attempts of run `run_id` share of its trace (kept for the latest runs
-        by `_run_trace`: every attempt of a fan-out asks)."""
+        by `run_trace`: every attempt of a fan-out asks)."""
         trace_id, _ = run_trace(run_id)
         parent = run_context(run_id, self._ratio.sampled(trace_id))
-        return _RunTrace(parent, bool(parent.trace_flags.sampled),
-                         trace.NonRecordingSpan(parent))
+        return RunTrace(parent, bool(parent.trace_flags.sampled),
+                         trace.NonRecordingSpan(parent), trace_id, parent.trace_flags,
+                         parent.trace_state)
 
     # ------------------------------------------------------------------ store
 
@@ -244,53 +260,61 @@ class Tracing:
 
 
 @dataclass(frozen=True, slots=True)
-class _RunTrace:
+class RunTrace:
     """What every attempt of one run shares of its trace, worked out once per run: the run
-    span's context (its parent, flagged sampled or not), and for an attempt of a run not
-    sampled, which makes no span, the run span to make current."""
+    span's context (its parent, flagged sampled or not) and the parts of it an attempt
+    span's context copies, and for an attempt of a run not sampled, which makes no span, the
+    run span to make current."""
 
     parent: SpanContext
     sampled: bool
     parent_span: trace.NonRecordingSpan
+    trace_id: int
+    flags: TraceFlags
+    state: TraceState
 
 
-class _Attempt:
+class AttemptSpan:
     """The span of one attempt, current while the attempt runs (log lines and executors
     learn its ids from it: `current_spot`); a failure is recorded on it, as
     `start_as_current_span` does.
 
-    It runs around every attempt, so it costs as little as it can: a run not sampled makes
-    no span at all (its attempts pass the run's unsampled context on, as the sampler would
-    have decided: by the run's trace id), and a sampled one a `QuickSpan` (quick.py). The
-    binding is a ContextVar token, not a nested context manager, and it is a plain context
-    manager: entering and leaving await nothing."""
+    It runs around every attempt, so it costs as little as it can, a handful of Python
+    calls: a run not sampled makes no span at all (its attempts pass the run's unsampled
+    context on, as the sampler would have decided: by the run's trace id), and a sampled one
+    a `QuickSpan` (quick.py), started when the attempt's wrappers are made, just before they
+    are entered. The span is made current through the context's own ContextVar
+    (`_current_context`), and this is a plain context manager: entering and leaving await
+    nothing."""
 
-    __slots__ = ("ctx", "run", "sink", "span", "token", "trace")
+    __slots__ = ("span", "token")
 
     def __init__(self, sink: SpanSink, run: RunRecord, ctx: JobContext,
-                 run_trace: _RunTrace) -> None:
-        self.sink, self.run, self.ctx, self.trace = sink, run, ctx, run_trace
+                 run_trace: RunTrace) -> None:
+        if run_trace.sampled:
+            self.span: trace.Span = QuickSpan(
+                sink, f"job {ctx.job}",
+                child_context(run_trace.trace_id, run_trace.flags, run_trace.state,
+                              random.getrandbits(64) or 1),  # never the invalid 0
+                run_trace.parent,
+                {"baseshift.run_id": run.id, "baseshift.workflow": run.workflow,
+                 "baseshift.job": ctx.job, "baseshift.attempt": ctx.attempt})
+        else:
+            self.span = run_trace.parent_span
 
     def __enter__(self) -> None:
-        run_trace = self.trace
-        span: trace.Span
-        if run_trace.sampled:
-            run, ctx, parent = self.run, self.ctx, run_trace.parent
-            span = QuickSpan(
-                self.sink, f"job {ctx.job}",
-                child_context(parent, random.getrandbits(64) or 1),  # never the invalid 0
-                parent, {"baseshift.run_id": run.id, "baseshift.workflow": run.workflow,
-                         "baseshift.job": ctx.job, "baseshift.attempt": ctx.attempt})
-        else:
-            span = run_trace.parent_span
-        self.span = span
-        self.token = otel_context.attach(trace.set_span_in_context(span))  # cannot fail
+        span = self.span  # made current in the current context (`set_span_in_context`)
+        self.token = _set_context(Context({**_get_context(), _SPAN_KEY: span})
+                                  if _SPAN_KEY else trace.set_span_in_context(span))
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        otel_context.detach(self.token)
+        try:
+            _reset_context(self.token)
+        except ValueError:  # left in another context than it entered: as `detach` does
+            log.exception("Failed to detach context")
         span = self.span
-        if span is self.trace.parent_span:  # a run not sampled: no span
+        if type(span) is not QuickSpan:  # a run not sampled: no span
             return
         if isinstance(exc, Exception):
             # masked with the attempt's secrets, as its stored error: a trace is an output too
@@ -300,6 +324,34 @@ class _Attempt:
                 "exception.stacktrace": mask.text("".join(traceback.format_exception(exc)))})
             span.set_status(Status(StatusCode.ERROR, mask.text(f"{type(exc).__name__}: {exc}")))
         span.end()
+
+
+def _current_context() -> tuple[Callable[[], Context], Callable[[Context], Token[Context]],
+                                Callable[[Token[Context]], None]]:
+    """How to read, set and reset the current OpenTelemetry context: with the default
+    runtime context (contextvars), its ContextVar's own methods, so binding an attempt's
+    span makes no Python call; with another one (`OTEL_PYTHON_CONTEXT`), the API's
+    functions."""
+    runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
+    if type(runtime) is ContextVarsRuntimeContext:
+        var: ContextVar[Context] = runtime._current_context
+        return var.get, var.set, var.reset
+    return otel_context.get_current, otel_context.attach, otel_context.detach
+
+
+def _span_key() -> str:
+    """The key of the current span in a context, as `set_span_in_context` sets it; "" if
+    the API no longer keeps it there (then attempts ask the API to set it)."""
+    key = getattr(trace_propagation, "_SPAN_KEY", "")
+    probe = trace.NonRecordingSpan(run_context("probe"))
+    if not isinstance(key, str) or not key or \
+            trace.get_current_span(Context({key: probe})) is not probe:
+        return ""
+    return key
+
+
+_get_context, _set_context, _reset_context = _current_context()
+_SPAN_KEY = _span_key()
 
 
 class _SpanSpot:

@@ -164,10 +164,39 @@ def test_the_sdk_s_variables_size_it(monkeypatch: pytest.MonkeyPatch, variable: 
 def test_child_context_is_what_the_api_makes(span_id: int, flags: TraceFlags) -> None:
     parent = SpanContext(0x0AF7651916CD43DD8448EB211C80319C, 0x1234, is_remote=True,
                          trace_flags=flags, trace_state=TraceState([("vendor", "v1")]))
-    made = child_context(parent, span_id)
+    made = child_context(parent.trace_id, parent.trace_flags, parent.trace_state, span_id)
     expected = SpanContext(parent.trace_id, span_id, is_remote=False, trace_flags=flags,
                            trace_state=parent.trace_state)
     assert made == expected and type(made) is SpanContext
     assert made.is_valid and not made.is_remote and made.span_id == span_id
     assert made.trace_flags == flags and made.trace_state == parent.trace_state
     assert format_span_id(made.span_id) == f"{span_id:016x}"
+
+
+def test_only_sampled_spans_go_out_and_an_attempt_s_quick_span_does() -> None:
+    """As the SDK's processors: a span recorded but not sampled (a sampler's RECORD_ONLY)
+    is not exported. An attempt's `QuickSpan` (made only for a sampled run) is."""
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace.sampling import Decision, SamplingResult, StaticSampler
+
+    from baseshift.plugins.tracing.quick import QuickSpan, SpanSink
+
+    class RecordOnly(StaticSampler):
+        def should_sample(self, *args: Any, **kwargs: Any) -> SamplingResult:
+            return SamplingResult(Decision.RECORD_ONLY)
+
+    recorder = Recorder()
+    batcher = SpanBatcher(recorder, queue_size=100, batch_size=50, delay=60)
+    provider = TracerProvider(shutdown_on_exit=False, sampler=RecordOnly(Decision.RECORD_ONLY))
+    provider.add_span_processor(batcher)
+    _ended(provider, 2, "unsampled")
+    parent = SpanContext(0x0AF7651916CD43DD8448EB211C80319C, 0x1234, is_remote=True,
+                         trace_flags=TraceFlags(TraceFlags.SAMPLED))
+    QuickSpan(SpanSink(batcher, Resource.create({}), "test"), "job j",
+              child_context(parent.trace_id, parent.trace_flags, parent.trace_state, 7),
+              parent, {"baseshift.job": "j"}).end()
+    sampled = TracerProvider(shutdown_on_exit=False)
+    sampled.add_span_processor(batcher)
+    _ended(sampled, 1, "sampled")
+    provider.shutdown()
+    assert recorder.names() == ["job j", "sampled0"]

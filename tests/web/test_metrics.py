@@ -390,3 +390,74 @@ def test_one_process_s_plain_metrics_expose_what_prometheus_client_s_would() -> 
     theirs = exposition(Counter, Gauge, Histogram)
     assert exposition(LocalCounter, LocalGauge, LocalHistogram) == theirs
     assert 't_seconds_bucket{kind="a",le="1.0"} 4.0' in theirs
+
+
+ATTEMPTS = """
+import asyncio, sys
+from baseshift.core.events import JobStateChanged, RunStateChanged
+from baseshift.core.records import RunRecord
+from baseshift.core.states import JobState, RunState
+from baseshift.plugins.metrics.collector import Metrics
+from baseshift.plugins.metrics.plugin import _Counting
+
+fleet = sys.argv[1] == "fleet"
+if fleet:
+    from baseshift.plugins.metrics.fleet import fleet_dir
+    m = Metrics(fleet=fleet_dir())
+else:
+    m = Metrics()
+counting = _Counting(m)
+run = RunRecord("r", "w", "1.0.0", "", "", {})
+inside = []
+for failure in (None, None, ValueError, asyncio.CancelledError):
+    try:
+        with counting.job_wrapper(run, None):
+            inside.append(m.running.value if not fleet else None)
+            if failure is not None:
+                raise failure()
+    except BaseException:
+        pass
+m.observe_all([RunStateChanged("r", 0.0, "w", RunState.INITIALIZED, RunState.RUNNING)]
+              + [JobStateChanged("r", 1.0, f"j{i}", JobState.READY, JobState.RUNNING)
+                 for i in range(3)]
+              + [JobStateChanged("r", 1.0 + t, f"j{i}", JobState.RUNNING, JobState.SUCCEEDED)
+                 for i, t in enumerate((0.5, 2.0, 700.0))])
+print(inside)
+"""
+
+
+@pytest.mark.parametrize("fleet", [False, True])
+def test_an_attempt_is_counted_alike_by_one_process_and_by_a_fleet(
+        tmp_path: Any, fleet: bool) -> None:
+    """One process changes its own numbers in place around an attempt (plugin.py
+    `_TimedHere`), a process of a fleet calls prometheus_client's objects (`_Timed`): the
+    same attempts and job durations give the same exposition, and nothing is left in
+    flight."""
+    import ast
+    import subprocess
+    import sys
+
+    from prometheus_client import generate_latest
+
+    from baseshift.plugins.metrics.fleet import fleet_registry
+
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)} if fleet else \
+        {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    script = ATTEMPTS + ("" if fleet else "\nfrom prometheus_client import generate_latest\n"
+                         "print(generate_latest(m.exposition()).decode())\n")
+    child = subprocess.run([sys.executable, "-c", script, "fleet" if fleet else "one"],
+                           env=env, capture_output=True, text=True, timeout=120)
+    assert child.returncode == 0, child.stderr
+    first, _, rest = child.stdout.partition("\n")
+    if not fleet:
+        assert ast.literal_eval(first) == [1.0, 1.0, 1.0, 1.0]
+    found = samples(generate_latest(fleet_registry(str(tmp_path))).decode() if fleet else rest)
+    for outcome, count in (("ok", 2), ("error", 1), ("cancelled", 1)):
+        assert value(found, "baseshift_attempts_total", workflow="w", outcome=outcome) == count
+    assert value(found, "baseshift_attempt_duration_seconds_count", workflow="w") == 4
+    assert value(found, "baseshift_attempts_in_flight") == 0
+    assert value(found, "baseshift_job_duration_seconds_count", workflow="w") == 3
+    assert value(found, "baseshift_job_duration_seconds_sum", workflow="w") == 702.5
+    assert value(found, "baseshift_job_duration_seconds_bucket", workflow="w", le="1.0") == 1
+    assert value(found, "baseshift_job_duration_seconds_bucket", workflow="w",
+                 le="+Inf") == 3

@@ -169,6 +169,59 @@ async def test_an_attempt_binds_its_trace_to_log_lines_and_outgoing_calls(
     assert (match[1], match[2]) == (fields["trace_id"], fields["span_id"])
 
 
+@pytest.mark.parametrize("runtime", ["contextvars", "another"])
+def test_an_attempt_span_is_current_in_the_context_it_entered_and_leaves_it_as_it_was(
+        monkeypatch: pytest.MonkeyPatch, runtime: str) -> None:
+    """The span is bound through the runtime context's own ContextVar when the runtime is
+    OpenTelemetry's default (spans.py `_current_context`), through the API otherwise
+    (`OTEL_PYTHON_CONTEXT`); either way what the context held stays there (a baggage entry
+    here), the span is the current one inside, and the context is the same one after."""
+    from opentelemetry import baggage, trace
+    from opentelemetry import context as otel_context
+    from opentelemetry.context.context import _RuntimeContext
+
+    from baseshift.plugins.tracing import spans
+
+    class Another(_RuntimeContext):  # a runtime context of a plugin: a plain stack
+        def __init__(self) -> None:
+            self.stack = [otel_context.Context()]
+
+        def attach(self, context: otel_context.Context) -> Any:
+            self.stack.append(context)
+            return len(self.stack) - 1
+
+        def get_current(self) -> otel_context.Context:
+            return self.stack[-1]
+
+        def detach(self, token: Any) -> None:
+            del self.stack[token:]
+
+    if runtime == "another":
+        monkeypatch.setattr(otel_context, "_RUNTIME_CONTEXT", Another())
+        made = spans._current_context()
+        assert made == (otel_context.get_current, otel_context.attach, otel_context.detach)
+        monkeypatch.setattr(spans, "_get_context", made[0])
+        monkeypatch.setattr(spans, "_set_context", made[1])
+        monkeypatch.setattr(spans, "_reset_context", made[2])
+    tracing = spans.Tracing("memory", "", "bound")
+    token = otel_context.attach(baggage.set_baggage("tenant", "t-1"))
+    try:
+        before = otel_context.get_current()
+        with tracing.attempt(RunRecord("r-7", "w", "1.0.0", "", "", {}),
+                             JobContext("r-7", "j", 1, {})):
+            inside = trace.get_current_span()
+            assert baggage.get_baggage("tenant") == "t-1"
+            assert inside.is_recording() and f"{inside.get_span_context().trace_id:032x}" \
+                == run_trace_id("r-7")
+        assert otel_context.get_current() is before
+        assert trace.get_current_span() is trace.INVALID_SPAN
+        [span] = tracing.finished_spans()
+        assert span.context == inside.get_span_context() and span.name == "job j"
+    finally:
+        otel_context.detach(token)
+        tracing.close()
+
+
 async def test_a_failed_attempt_is_an_error_span_and_a_cancelled_one_is_not(
         make_client: Callable[..., Any]) -> None:
     import asyncio
