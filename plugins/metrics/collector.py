@@ -10,7 +10,7 @@ from __future__ import annotations
 import collections
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
@@ -268,12 +268,14 @@ class Metrics:
         thousands in a large fan-out). Jobs' events are counted with builtins, not a call
         each: their counts by (run, state) first, then a series update per distinct pair."""
         self.ready.observe_all(events)
-        runs = [e for e in events if type(e) is RunStateChanged]
+        jobs = [e for e in events if type(e) is JobStateChanged]
+        # most batches hold jobs' events only: then no second pass looks for runs' events
+        runs = [e for e in events if type(e) is RunStateChanged] \
+            if len(jobs) < len(events) else []
         workflows = self._run_workflow
         for run in runs:  # a run's workflow is known before its jobs' events are counted
             if not run.new.finished:
                 _keep(workflows, run.run_id, self.workflow(run.workflow))
-        jobs = [e for e in events if type(e) is JobStateChanged]
         if jobs:
             self._jobs(jobs)
         for run in runs:
@@ -299,7 +301,7 @@ class Metrics:
         """Count jobs' state changes; time each job from its last RUNNING (its last
         attempt's start) to its end."""
         workflows, counts = self._run_workflow, self._job_counts
-        for (run_id, state), count in collections.Counter(map(_RUN_AND_STATE, jobs)).items():
+        for (run_id, state), count in _counts(jobs):
             workflow = workflows.get(run_id, UNKNOWN)
             counted = counts.get((workflow, state))
             if counted is None:
@@ -316,18 +318,44 @@ class Metrics:
         if not (ended and started):
             return
         pop = started.pop
-        taken: dict[str, list[float]] = {}
-        for e, began in zip(ended, [pop(key, None) for key in map(_JOB_KEY, ended)],
-                            strict=True):
-            if began is not None:
-                taken.setdefault(e.run_id, []).append(max(0.0, e.at - began))
-        for run_id, durations in taken.items():
-            observe_each(self.child(self.job_seconds, workflows.get(run_id, UNKNOWN)),
-                         durations)
+        for run_id, durations in _by_run(
+                ended, [pop(key, None) for key in map(_JOB_KEY, ended)]).items():
+            if durations:
+                observe_each(self.child(self.job_seconds, workflows.get(run_id, UNKNOWN)),
+                             durations)
+
+
+def _counts(jobs: list[JobStateChanged]) -> Iterable[tuple[tuple[str, JobState], int]]:
+    """How many of `jobs`' events reached each state, by (run, state). A batch usually
+    holds one run's jobs: then they are counted by state alone, making no pair for each."""
+    runs = set(map(_RUN_ID, jobs))
+    if len(runs) == 1:
+        run_id = runs.pop()
+        return [((run_id, state), count)
+                for state, count in collections.Counter(map(_NEW, jobs)).items()]
+    return collections.Counter(map(_RUN_AND_STATE, jobs)).items()
+
+
+def _by_run(ended: list[JobStateChanged], began: list[float | None]
+            ) -> dict[str, list[float]]:
+    """How long each job of `ended` took since it `began` (None: not seen start, not timed;
+    a clock set back: 0), by run. A batch usually holds one run's jobs: then this makes no
+    Python call per job."""
+    runs = set(map(_RUN_ID, ended))
+    if len(runs) == 1:
+        return {runs.pop(): [d if (d := e.at - b) > 0.0 else 0.0
+                             for e, b in zip(ended, began, strict=True) if b is not None]}
+    found: dict[str, list[float]] = {}
+    for e, b in zip(ended, began, strict=True):
+        if b is not None:
+            found.setdefault(e.run_id, []).append(max(0.0, e.at - b))
+    return found
 
 
 _RUN_AND_STATE = attrgetter("run_id", "new")
 _JOB_KEY = attrgetter("run_id", "job")
+_RUN_ID = attrgetter("run_id")
+_NEW = attrgetter("new")
 _AT = attrgetter("at")
 
 
