@@ -167,6 +167,36 @@ def test_workflow_labels_are_capped_and_jobs_of_unseen_runs_are_unknown() -> Non
     assert len(m.ready) == 0
 
 
+@pytest.mark.parametrize("mixed", [False, True])
+def test_a_batch_counts_and_times_each_run_s_jobs_under_its_own_workflow(mixed: bool) -> None:
+    """A batch of one run's job events is counted by state alone (collector.py `_counts`);
+    a batch of several runs' by run: either way each job is counted and timed under its
+    run's workflow, from its last RUNNING; a clock set back times a job at 0."""
+    from prometheus_client import generate_latest
+
+    m = Metrics()
+    m.observe_all([RunStateChanged("r1", 0.0, "one", None, RunState.RUNNING),
+                   RunStateChanged("r2", 0.0, "two", None, RunState.RUNNING)])
+    first = [JobStateChanged("r1", 1.0, f"a{i}", JobState.READY, JobState.RUNNING, 1)
+             for i in range(3)]
+    second = [JobStateChanged("r2", 1.0, "b", JobState.READY, JobState.RUNNING, 1)]
+    ended = [JobStateChanged("r1", 1.0 + i, f"a{i}", JobState.RUNNING, JobState.SUCCEEDED, 1)
+             for i in range(3)]
+    late = [JobStateChanged("r2", 0.5, "b", JobState.RUNNING, JobState.FAILED, 1, "x")]
+    batches = [first + second, ended + late] if mixed else [first, second, ended, late]
+    for batch in batches:
+        m.observe_all(batch)
+    found = samples(generate_latest(m.registry).decode())
+    assert value(found, "baseshift_jobs_total", workflow="one", state="RUNNING") == 3
+    assert value(found, "baseshift_jobs_total", workflow="one", state="SUCCEEDED") == 3
+    assert value(found, "baseshift_jobs_total", workflow="two", state="RUNNING") == 1
+    assert value(found, "baseshift_jobs_total", workflow="two", state="FAILED") == 1
+    assert value(found, "baseshift_job_duration_seconds_count", workflow="one") == 3
+    assert value(found, "baseshift_job_duration_seconds_sum", workflow="one") == 3.0
+    assert value(found, "baseshift_job_duration_seconds_count", workflow="two") == 1
+    assert value(found, "baseshift_job_duration_seconds_sum", workflow="two") == 0.0
+
+
 def test_each_application_has_its_own_registry() -> None:
     from prometheus_client import generate_latest
 
