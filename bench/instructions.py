@@ -4,6 +4,7 @@ told to a fraction of a percent where CPU time moves by several points.
 
     python bench/instructions.py                        # plain, metrics, tracing, both
     python bench/instructions.py --variants plain,both --sizes 200,1200
+    python bench/instructions.py --repeat 3      # the median of 3 counts of each variant
 
 Each variant runs `bench/engine.py --store sqlite` (a fan-out of no-op python jobs) under
 callgrind at two sizes; the difference of the two totals over the difference of the sizes is
@@ -20,6 +21,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -54,6 +56,9 @@ def main() -> None:
                         help=f"comma-separated, of: {', '.join(VARIANTS)}")
     parser.add_argument("--sizes", default="200,1200",
                         help="the two fan-out sizes whose difference is measured")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="measure each variant this many times and report the median "
+                        "(the engine's batching moves one count by a point or so)")
     args = parser.parse_args()
     names = [n for n in args.variants.split(",") if n]
     unknown = sorted(set(names) - set(VARIANTS))
@@ -64,16 +69,20 @@ def main() -> None:
         parser.error("--sizes needs two different sizes")
     if shutil.which("valgrind") is None:
         raise SystemExit("bench/instructions.py needs valgrind (apt-get install valgrind)")
-    runs = [(name, size) for name in names for size in (small, large)]
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    runs = [(name, size, i) for i in range(args.repeat) for name in names
+            for size in (small, large)]
     print(f"{len(runs)} runs under callgrind, {os.cpu_count()} at a time…", file=sys.stderr)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         totals = dict(zip(runs, pool.map(lambda run: instructions(
             run[1], VARIANTS[run[0]]), runs), strict=True))
-    per_job = {name: round((totals[(name, large)] - totals[(name, small)]) / (large - small))
-               for name in names}
+    per_job = {name: round(statistics.median(
+        (totals[(name, large, i)] - totals[(name, small, i)]) / (large - small)
+        for i in range(args.repeat))) for name in names}
     plain = per_job.get("plain")
     print(json.dumps({"benchmark": "instructions", "store": "sqlite", "shape": "fanout",
-                      "sizes": [small, large], "variants": {
+                      "sizes": [small, large], "repeat": args.repeat, "variants": {
                           name: {"instructions_per_job": count,
                                  **({"overhead_percent": round((count / plain - 1) * 100, 1)}
                                     if plain else {})}
