@@ -55,6 +55,13 @@ def test_api_status_reads_on_one_and_several_processes(processes: str) -> None:
     assert found["requests"] > 0 and found["server_cpu_ms_per_request"] > 0
 
 
+def test_the_wrappers_cost_of_one_attempt() -> None:
+    found = bench("bench/wrappers.py", "--attempts", "200", "--repeat", "1")
+    assert found["benchmark"] == "wrappers"
+    assert set(found["cpu_microseconds_per_attempt"]) == {"metrics", "tracing", "both",
+                                                          "unsampled"}
+
+
 @pytest.mark.parametrize("args", [
     ("bench/parse.py", "--jobs", "20", "--repeat", "1"),
     ("bench/cli.py", "--runs", "1", "--only", "version"),
