@@ -7,9 +7,11 @@ the same table definitions, and rows become records through the same functions a
 """
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import JSON, Table
@@ -66,37 +68,46 @@ def load_attempts(conn: sqlite3.Connection, run_id: str,
     read transaction; found by the attempts' primary key, never by reading the run."""
     wanted = sorted(set(keys))
     found: list[AttemptRecord] = []
+    with _reading(conn) as cursor:
+        for start in range(0, len(wanted), KEYS_PER_SELECT):
+            chunk = wanted[start:start + KEYS_PER_SELECT]
+            params = (run_id, *(value for pair in chunk for value in pair))
+            found += [attempt_record(m) for m in _some_attempts(len(chunk)).rows(cursor, params)]
+    return found
+
+
+@functools.lru_cache(maxsize=8)
+def _some_attempts(count: int) -> RawSelect:
+    """The SELECT of `count` attempts of a run by (job key, number), made once per count
+    (every chunk but a read's last has `KEYS_PER_SELECT`)."""
+    pairs = ", ".join(["(?, ?)"] * count)
+    return RawSelect(ATTEMPTS, f"run_id = ? AND (job_key, number) IN (VALUES {pairs})",
+                     "job_key, number")
+
+
+@contextmanager
+def _reading(conn: sqlite3.Connection) -> Iterator[sqlite3.Cursor]:
+    """A cursor in one read transaction (what it reads is one consistent snapshot), ended
+    and closed however the block ends."""
     cursor = conn.cursor()
     cursor.execute("BEGIN")
     try:
-        for start in range(0, len(wanted), KEYS_PER_SELECT):
-            chunk = wanted[start:start + KEYS_PER_SELECT]
-            pairs = ", ".join(["(?, ?)"] * len(chunk))
-            select = RawSelect(ATTEMPTS, f"run_id = ? AND (job_key, number) IN "
-                                         f"(VALUES {pairs})", "job_key, number")
-            params = (run_id, *(value for pair in chunk for value in pair))
-            found += [attempt_record(m) for m in select.rows(cursor, params)]
+        yield cursor
     finally:
         cursor.execute("COMMIT")
         cursor.close()
-    return found
 
 
 def load_snapshot(conn: sqlite3.Connection, run_id: str,
                   with_attempts: bool = True) -> RunSnapshot | None:
     """The run, its jobs and attempts from one read transaction (a consistent snapshot)."""
-    cursor = conn.cursor()
-    cursor.execute("BEGIN")
-    try:
+    with _reading(conn) as cursor:
         runs = _RUN.rows(cursor, (run_id,))
         if not runs:
             return None
         jobs = [job_record(m) for m in _JOBS.rows(cursor, (run_id,))]
         attempts = [attempt_record(m) for m in _ATTEMPTS.rows(cursor, (run_id,))] \
             if with_attempts else []
-    finally:
-        cursor.execute("COMMIT")
-        cursor.close()
     return RunSnapshot(run=run_record(runs[0]), jobs={j.key: j for j in jobs},
                        attempts=attempts)
 
