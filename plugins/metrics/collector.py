@@ -301,7 +301,9 @@ class Metrics:
         """Count jobs' state changes; time each job from its last RUNNING (its last
         attempt's start) to its end."""
         workflows, counts = self._run_workflow, self._job_counts
-        for (run_id, state), count in _counts(jobs):
+        runs = set(map(_RUN_ID, jobs))
+        only = next(iter(runs)) if len(runs) == 1 else None  # the usual batch: one run's
+        for (run_id, state), count in _counts(jobs, only):
             workflow = workflows.get(run_id, UNKNOWN)
             counted = counts.get((workflow, state))
             if counted is None:
@@ -319,32 +321,30 @@ class Metrics:
             return
         pop = started.pop
         for run_id, durations in _by_run(
-                ended, [pop(key, None) for key in map(_JOB_KEY, ended)]).items():
+                ended, [pop(key, None) for key in map(_JOB_KEY, ended)], only).items():
             if durations:
                 observe_each(self.child(self.job_seconds, workflows.get(run_id, UNKNOWN)),
                              durations)
 
 
-def _counts(jobs: list[JobStateChanged]) -> Iterable[tuple[tuple[str, JobState], int]]:
-    """How many of `jobs`' events reached each state, by (run, state). A batch usually
-    holds one run's jobs: then they are counted by state alone, making no pair for each."""
-    runs = set(map(_RUN_ID, jobs))
-    if len(runs) == 1:
-        run_id = runs.pop()
-        return [((run_id, state), count)
+def _counts(jobs: list[JobStateChanged], only: str | None
+            ) -> Iterable[tuple[tuple[str, JobState], int]]:
+    """How many of `jobs`' events reached each state, by (run, state). When they are all of
+    run `only` (a batch usually is), counted by state alone, making no pair for each."""
+    if only is not None:
+        return [((only, state), count)
                 for state, count in collections.Counter(map(_NEW, jobs)).items()]
     return collections.Counter(map(_RUN_AND_STATE, jobs)).items()
 
 
-def _by_run(ended: list[JobStateChanged], began: list[float | None]
+def _by_run(ended: list[JobStateChanged], began: list[float | None], only: str | None
             ) -> dict[str, list[float]]:
     """How long each job of `ended` took since it `began` (None: not seen start, not timed;
-    a clock set back: 0), by run. A batch usually holds one run's jobs: then this makes no
-    Python call per job."""
-    runs = set(map(_RUN_ID, ended))
-    if len(runs) == 1:
-        return {runs.pop(): [d if (d := e.at - b) > 0.0 else 0.0
-                             for e, b in zip(ended, began, strict=True) if b is not None]}
+    a clock set back: 0), by run. When they are all of run `only`, with no Python call for
+    each."""
+    if only is not None:
+        return {only: [d if (d := e.at - b) > 0.0 else 0.0
+                       for e, b in zip(ended, began, strict=True) if b is not None]}
     found: dict[str, list[float]] = {}
     for e, b in zip(ended, began, strict=True):
         if b is not None:
