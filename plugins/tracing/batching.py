@@ -38,7 +38,7 @@ DELAY = "OTEL_BSP_SCHEDULE_DELAY"
 
 def _sampled(span: ReadableSpan) -> bool:
     """Whether a span is exported: only sampled ones are, as the SDK's processors decide
-    (an attempt's `QuickSpan` always is: one is made only for a sampled run)."""
+    (an attempt's span, a `QuickSpan`, always is: one is made only for a sampled run)."""
     return span.context is not None and bool(span.context.trace_flags.sampled)
 
 
@@ -123,7 +123,7 @@ class SpanBatcher(SpanProcessor):
                             "oldest spans were dropped unexported", self.queue_size, dropped)
             while queue:
                 batch = [queue.popleft() for _ in range(min(size, len(queue)))]
-                batch = [s for s in batch if type(s) is QuickSpan or _sampled(s)]
+                batch = [s for s in batch if isinstance(s, QuickSpan) or _sampled(s)]
                 if batch:
                     self._send(batch)
 

@@ -91,16 +91,19 @@ class _Spans:
     """The hooks of the run and attempt spans, registered when tracing is configured."""
 
     def __init__(self, tracing: Tracing) -> None:
-        from .spans import AttemptSpan
+        from .spans import AttemptSpan, RunSpanCurrent
 
         self.tracing = tracing
-        self.sink, self.run_trace, self.span = tracing.sink, tracing.run_trace, AttemptSpan
+        self.sink, self.run_trace = tracing.sink, tracing.run_trace
+        self.span, self.unsampled = AttemptSpan, RunSpanCurrent
 
     @hookimpl
     def job_wrapper(self, run: RunRecord, ctx: JobContext) -> Any:
         """`tracing.attempt(run, ctx)`, with no call in between: this runs at every
         attempt."""
-        return self.span(self.sink, run, ctx, self.run_trace(run.id))
+        run_trace = self.run_trace(run.id)
+        return self.span(self.sink, run, ctx, run_trace) if run_trace.sampled \
+            else self.unsampled(run_trace)
 
     @hookimpl
     async def track_events(self, baseshift: App, events: Sequence[Event]) -> None:

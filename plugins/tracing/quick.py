@@ -27,25 +27,14 @@ from opentelemetry.trace import (
     SpanKind,
     Status,
     StatusCode,
-    TraceFlags,
-    TraceState,
 )
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.util.types import Attributes, AttributeValue
 
-_UNSET = Status(StatusCode.UNSET)
-
-
-def child_context(trace_id: int, flags: TraceFlags, state: TraceState,
-                  span_id: int) -> SpanContext:
-    """The context of a local span `span_id` (valid: 0 < span_id < 2**64) in trace
-    `trace_id`, with its parent's flags and trace state. Made as `SpanContext(...)` makes
-    it, without its checks, which cost half of an attempt span (the ids are known to be
-    valid: the trace's is the parent's, the span's comes from `random.getrandbits(64) or
-    1`). tests/plugins/test_span_batcher.py checks it against the API's constructor."""
-    return tuple.__new__(SpanContext, (trace_id, span_id, False, flags, state, True))
+UNSET = Status(StatusCode.UNSET)
+"""The status of a span until it is set."""
 
 
 class SpanSink:
@@ -79,7 +68,7 @@ class QuickSpan(trace.Span, ReadableSpan):
         self._resource, self._instrumentation_scope = sink.resource, sink.scope
         self._attributes: dict[str, Any] | BoundedAttributes = attributes
         self._events: BoundedList[Event] | tuple[()] = ()  # a list only when needed
-        self._status = _UNSET
+        self._status = UNSET
         self._start_time = time.time_ns()
         self._end_time: int | None = None
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import random
+import time
 import traceback
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
@@ -48,7 +49,8 @@ from baseshift.core.states import RunState
 from baseshift.core.tracecontext import TraceSpot, run_trace
 
 from .batching import SpanBatcher
-from .quick import QuickSpan, SpanSink, child_context
+from .quick import UNSET as _UNSET
+from .quick import QuickSpan, SpanSink
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -163,10 +165,12 @@ class Tracing:
 
     # ------------------------------------------------------------------ attempts
 
-    def attempt(self, run: RunRecord, ctx: JobContext) -> AbstractContextManager[None]:
+    def attempt(self, run: RunRecord, ctx: JobContext) -> AbstractContextManager[object]:
         """The span of one attempt (of one step of a job), a child of its run's span; its
         trace context is bound to log lines and to what executors send out."""
-        return AttemptSpan(self.sink, run, ctx, self.run_trace(run.id))
+        run_trace = self.run_trace(run.id)
+        return AttemptSpan(self.sink, run, ctx, run_trace) if run_trace.sampled \
+            else RunSpanCurrent(run_trace)
 
     def _run_trace_of(self, run_id: str) -> RunTrace:
         """What the attempts of run `run_id` share of its trace (kept for the latest runs
@@ -268,36 +272,67 @@ class RunTrace:
     state: TraceState
 
 
-class AttemptSpan:
-    """The span of one attempt, current while the attempt runs (log lines and executors
-    learn its ids from it: `current_spot`); a failure is recorded on it, as
-    `start_as_current_span` does.
+class AttemptSpan(QuickSpan):
+    """The span of one attempt of a sampled run, and the context manager that makes it
+    current while the attempt runs (log lines and executors learn its ids from it:
+    `current_spot`); a failure is recorded on it, as `start_as_current_span` does.
 
-    It runs around every attempt, so it costs as little as it can, a handful of Python
-    calls: a run not sampled makes no span at all (its attempts pass the run's unsampled
-    context on, as the sampler would have decided: by the run's trace id), and a sampled one
-    a `QuickSpan` (quick.py), started when the attempt's wrappers are made, just before they
-    are entered. The span is made current through the context's own ContextVar
-    (`_current_context`), and this is a plain context manager: entering and leaving await
-    nothing."""
+    It runs around every attempt, so it costs as little as it can: one object, the span
+    itself (quick.py), started when the attempt's wrappers are made, just before they are
+    entered, and four Python calls in all (made, entered, left, queued). Its context is
+    made as `SpanContext(...)` makes it, without the checks, which cost as much as the rest
+    of the span (the ids are known to be valid: the trace's is the parent's, the span's
+    comes from `random.getrandbits(64) or 1`; tests/plugins/test_span_batcher.py compares
+    the two). It is made current through the context's own ContextVar
+    (`_current_context`), and ends as `QuickSpan.end` ends it, in place. An attempt of a
+    run not sampled makes no span (`RunSpanCurrent`)."""
 
-    __slots__ = ("span", "token")
+    __slots__ = ("_token",)
 
     def __init__(self, sink: SpanSink, run: RunRecord, ctx: JobContext,
                  run_trace: RunTrace) -> None:
-        if run_trace.sampled:
-            self.span: trace.Span = QuickSpan(
-                sink, f"job {ctx.job}",
-                child_context(run_trace.trace_id, run_trace.flags, run_trace.state,
-                              random.getrandbits(64) or 1),  # never the invalid 0
-                run_trace.parent,
-                {"baseshift.run_id": run.id, "baseshift.workflow": run.workflow,
-                 "baseshift.job": ctx.job, "baseshift.attempt": ctx.attempt})
-        else:
-            self.span = run_trace.parent_span
+        """`run_trace`: a sampled run's."""
+        self._sink, self._name, self._parent = sink, f"job {ctx.job}", run_trace.parent
+        self._context = tuple.__new__(SpanContext, (  # never the invalid span id 0
+            run_trace.trace_id, random.getrandbits(64) or 1, False, run_trace.flags,
+            run_trace.state, True))
+        self._resource, self._instrumentation_scope = sink.resource, sink.scope
+        self._attributes = {"baseshift.run_id": run.id, "baseshift.workflow": run.workflow,
+                            "baseshift.job": ctx.job, "baseshift.attempt": ctx.attempt}
+        self._events, self._status, self._end_time = (), _UNSET, None
+        self._start_time = time.time_ns()
+
+    def __enter__(self) -> AttemptSpan:
+        """Made current (and, as any span entered, itself the value of the `with`)."""
+        self._token = _set_context(Context({**_get_context(), _SPAN_KEY: self})
+                                   if _SPAN_KEY else trace.set_span_in_context(self))
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        try:
+            _reset_context(self._token)
+        except ValueError:  # left in another context than it entered: as `detach` does
+            log.exception("Failed to detach context")
+        if isinstance(exc, Exception):
+            _record_failure(self, exc)
+        if self._end_time is None:  # `end()`, unless the attempt ended its span itself
+            self._end_time = time.time_ns()
+            self._sink.processor.on_end(self)
+
+
+class RunSpanCurrent:
+    """Around an attempt of a run not sampled: no span, the run's (not recorded) is current,
+    so what the attempt calls out carries the run's unsampled context on, as the sampler
+    would have decided (by the run's trace id)."""
+
+    __slots__ = ("span", "token")
+
+    def __init__(self, run_trace: RunTrace) -> None:
+        self.span = run_trace.parent_span
 
     def __enter__(self) -> None:
-        span = self.span  # made current in the current context (`set_span_in_context`)
+        span = self.span
         self.token = _set_context(Context({**_get_context(), _SPAN_KEY: span})
                                   if _SPAN_KEY else trace.set_span_in_context(span))
 
@@ -305,19 +340,18 @@ class AttemptSpan:
                  tb: TracebackType | None) -> None:
         try:
             _reset_context(self.token)
-        except ValueError:  # left in another context than it entered: as `detach` does
+        except ValueError:  # as `AttemptSpan.__exit__`
             log.exception("Failed to detach context")
-        span = self.span
-        if type(span) is not QuickSpan:  # a run not sampled: no span
-            return
-        if isinstance(exc, Exception):
-            # masked with the attempt's secrets, as its stored error: a trace is an output too
-            mask = log_masker() or Masker()
-            span.record_exception(exc, attributes={
-                "exception.message": mask.text(str(exc)),
-                "exception.stacktrace": mask.text("".join(traceback.format_exception(exc)))})
-            span.set_status(Status(StatusCode.ERROR, mask.text(f"{type(exc).__name__}: {exc}")))
-        span.end()
+
+
+def _record_failure(span: QuickSpan, exc: Exception) -> None:
+    """The failure of an attempt on its span, masked with the attempt's secrets, as its
+    stored error: a trace is an output too."""
+    mask = log_masker() or Masker()
+    span.record_exception(exc, attributes={
+        "exception.message": mask.text(str(exc)),
+        "exception.stacktrace": mask.text("".join(traceback.format_exception(exc)))})
+    span.set_status(Status(StatusCode.ERROR, mask.text(f"{type(exc).__name__}: {exc}")))
 
 
 def _current_context() -> tuple[Callable[[], Context], Callable[[Context], Token[Context]],

@@ -1,6 +1,6 @@
 """The tracing plugin's span batcher (plugins/tracing/batching.py), which stands in for the
-SDK's batch span processor, and `child_context` (plugins/tracing/quick.py), which makes an
-attempt span's context without the API's constructor: both must give what the SDK's own
+SDK's batch span processor, and an attempt's span (plugins/tracing/spans.py `AttemptSpan`),
+whose context is made without the API's constructor: both must give what the SDK's own
 would, as exporters and other processes see it."""
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ from opentelemetry.trace import (  # noqa: E402
 )
 
 from baseshift.plugins.tracing.batching import SpanBatcher  # noqa: E402
-from baseshift.plugins.tracing.quick import child_context  # noqa: E402
 
 
 class Recorder(SpanExporter):
@@ -159,12 +158,32 @@ def test_the_sdk_s_variables_size_it(monkeypatch: pytest.MonkeyPatch, variable: 
         batcher.shutdown()
 
 
-@pytest.mark.parametrize("span_id", [1, 0xB7AD6B7169203331, 2**64 - 1])
+@pytest.mark.parametrize(("drawn", "span_id"), [(0, 1), (1, 1), (0xB7AD6B7169203331,) * 2,
+                                                (2**64 - 1,) * 2])
 @pytest.mark.parametrize("flags", [TraceFlags(TraceFlags.SAMPLED), TraceFlags(0)])
-def test_child_context_is_what_the_api_makes(span_id: int, flags: TraceFlags) -> None:
+def test_an_attempt_span_s_context_is_what_the_api_makes(
+        monkeypatch: pytest.MonkeyPatch, drawn: int, span_id: int, flags: TraceFlags) -> None:
+    """The span id is drawn at random (never the invalid 0); the rest is the run span's."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.resources import Resource
+
+    from baseshift.core.protocols import JobContext
+    from baseshift.core.records import RunRecord
+    from baseshift.plugins.tracing import spans
+    from baseshift.plugins.tracing.quick import SpanSink
+
     parent = SpanContext(0x0AF7651916CD43DD8448EB211C80319C, 0x1234, is_remote=True,
                          trace_flags=flags, trace_state=TraceState([("vendor", "v1")]))
-    made = child_context(parent.trace_id, parent.trace_flags, parent.trace_state, span_id)
+    monkeypatch.setattr(spans.random, "getrandbits", lambda bits: drawn)
+    batcher = SpanBatcher(Recorder())
+    try:
+        made = spans.AttemptSpan(
+            SpanSink(batcher, Resource.create({}), "test"), RunRecord("r", "w", "1", "", "", {}),
+            JobContext("r", "j", 1, {}), spans.RunTrace(
+                parent, True, trace.NonRecordingSpan(parent), parent.trace_id, flags,
+                parent.trace_state)).get_span_context()
+    finally:
+        batcher.shutdown()
     expected = SpanContext(parent.trace_id, span_id, is_remote=False, trace_flags=flags,
                            trace_state=parent.trace_state)
     assert made == expected and type(made) is SpanContext
@@ -193,7 +212,7 @@ def test_only_sampled_spans_go_out_and_an_attempt_s_quick_span_does() -> None:
     parent = SpanContext(0x0AF7651916CD43DD8448EB211C80319C, 0x1234, is_remote=True,
                          trace_flags=TraceFlags(TraceFlags.SAMPLED))
     QuickSpan(SpanSink(batcher, Resource.create({}), "test"), "job j",
-              child_context(parent.trace_id, parent.trace_flags, parent.trace_state, 7),
+              SpanContext(parent.trace_id, 7, is_remote=False, trace_flags=parent.trace_flags),
               parent, {"baseshift.job": "j"}).end()
     sampled = TracerProvider(shutdown_on_exit=False)
     sampled.add_span_processor(batcher)

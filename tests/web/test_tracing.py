@@ -246,6 +246,24 @@ async def test_a_failed_attempt_is_an_error_span_and_a_cancelled_one_is_not(
     assert not spans["job gone"].events
 
 
+async def test_an_attempt_span_ended_inside_the_attempt_is_exported_once() -> None:
+    """A step may end the current span itself (`trace.get_current_span().end()`): the
+    attempt's span is then exported once, with the end the step gave it."""
+    from opentelemetry import trace
+
+    from baseshift.plugins.tracing.spans import Tracing
+
+    tracing = Tracing("memory", "", "ended")
+    try:
+        with tracing.attempt(RunRecord("r-1", "w", "1.0.0", "", "", {}),
+                             JobContext("r-1", "j", 1, {})):
+            trace.get_current_span().end(end_time=123)
+        spans = tracing.finished_spans()
+    finally:
+        tracing.close()
+    assert [(s.name, s.end_time) for s in spans] == [("job j", 123)]
+
+
 async def test_a_sample_ratio_records_whole_runs_chosen_by_their_trace_id() -> None:
     """Every process decides alike for a run (its trace id comes from the run id): a run's
     attempts are all recorded, or none is, and an unrecorded one still passes its trace on
