@@ -50,8 +50,11 @@ UNKNOWN = "unknown"
 """The workflow label of a job whose run this process has not seen start."""
 MAX_WORKFLOWS = 500
 TRACKED = 100_000
-"""At most this many runs or jobs are followed for durations and waits at once (the oldest
-are forgotten first): a lost event never makes the process grow for ever."""
+"""At most this many runs, or jobs of a run, are followed for durations and waits at once
+(the oldest are forgotten first): a lost event never makes the process grow for ever."""
+TRACKED_RUNS = 10_000
+"""At most this many runs' running jobs are followed at once (the oldest run's forgotten
+first beyond this; a run none of whose jobs runs is not followed)."""
 
 OPTIONS = "metrics"
 """`[plugins.metrics]`."""
@@ -162,7 +165,8 @@ class Metrics:
         """`jobs` series by (workflow label, state): `child` without its key's making."""
         self._run_workflow: dict[str, str] = {}
         self._run_started: dict[str, float] = {}
-        self._job_started: dict[tuple[str, str], float] = {}
+        self._job_started: dict[str, dict[str, float]] = {}
+        """When each running job started, by run id and job name (`_time_jobs`)."""
         self.ready = ReadyJobs() if bs is None else ready_jobs_of(bs.stash)
         """Jobs ready but not started (the application's, shared with the Insights)."""
         self.queue: QueueGauges | None = None
@@ -309,22 +313,40 @@ class Metrics:
             if counted is None:
                 counted = counts[(workflow, state)] = self.jobs.labels(workflow, str(state))
             counted.inc(count)
-        started = self._job_started
         state = JobState.RUNNING
         running = [e for e in jobs if e.new is state]
-        if running:
-            started.update(zip(map(_JOB_KEY, running), map(_AT, running), strict=True))
-            while len(started) > TRACKED:
-                started.pop(next(iter(started)))
         ended = [e for e in jobs if e.new in JOB_FINISHED]
-        if not (ended and started):
+        if only is not None:
+            self._time_jobs(only, running, ended)
             return
-        pop = started.pop
-        for run_id, durations in _by_run(
-                ended, [pop(key, None) for key in map(_JOB_KEY, ended)], only).items():
-            if durations:
-                observe_each(self.child(self.job_seconds, workflows.get(run_id, UNKNOWN)),
-                             durations)
+        for run_id, (began, done) in _by_run(running, ended).items():
+            self._time_jobs(run_id, began, done)
+
+    def _time_jobs(self, run_id: str, running: list[JobStateChanged],
+                   ended: list[JobStateChanged]) -> None:
+        """Note when the `running` jobs of run `run_id` started, and time the `ended` ones
+        since (a job not seen start is not timed; a clock set back times it at 0). Kept by
+        run, then by job name: no (run, job) pair is made and hashed for each event."""
+        began = self._job_started.get(run_id)
+        if running:
+            if began is None:
+                began = self._job_started[run_id] = {}
+                if len(self._job_started) > TRACKED_RUNS:
+                    self._job_started.pop(next(iter(self._job_started)))
+            began.update(zip(map(_JOB, running), map(_AT, running), strict=True))
+            while len(began) > TRACKED:
+                began.pop(next(iter(began)))
+        if not (ended and began):
+            return
+        pop = began.pop
+        durations = [d if (d := e.at - b) > 0.0 else 0.0
+                     for e, b in zip(ended, [pop(job, None) for job in map(_JOB, ended)],
+                                     strict=True) if b is not None]
+        if not began:  # none of the run's jobs runs now
+            del self._job_started[run_id]
+        if durations:
+            observe_each(self.child(self.job_seconds,
+                                    self._run_workflow.get(run_id, UNKNOWN)), durations)
 
 
 def _counts(jobs: list[JobStateChanged], only: str | None
@@ -337,23 +359,18 @@ def _counts(jobs: list[JobStateChanged], only: str | None
     return collections.Counter(map(_RUN_AND_STATE, jobs)).items()
 
 
-def _by_run(ended: list[JobStateChanged], began: list[float | None], only: str | None
-            ) -> dict[str, list[float]]:
-    """How long each job of `ended` took since it `began` (None: not seen start, not timed;
-    a clock set back: 0), by run. When they are all of run `only`, with no Python call for
-    each."""
-    if only is not None:
-        return {only: [d if (d := e.at - b) > 0.0 else 0.0
-                       for e, b in zip(ended, began, strict=True) if b is not None]}
-    found: dict[str, list[float]] = {}
-    for e, b in zip(ended, began, strict=True):
-        if b is not None:
-            found.setdefault(e.run_id, []).append(max(0.0, e.at - b))
+def _by_run(running: list[JobStateChanged], ended: list[JobStateChanged]
+            ) -> dict[str, tuple[list[JobStateChanged], list[JobStateChanged]]]:
+    """Jobs that started and jobs that ended, by run (a batch of several runs' events)."""
+    found: dict[str, tuple[list[JobStateChanged], list[JobStateChanged]]] = {}
+    for which, events in enumerate((running, ended)):
+        for e in events:
+            found.setdefault(e.run_id, ([], []))[which].append(e)
     return found
 
 
 _RUN_AND_STATE = attrgetter("run_id", "new")
-_JOB_KEY = attrgetter("run_id", "job")
+_JOB = attrgetter("job")
 _RUN_ID = attrgetter("run_id")
 _NEW = attrgetter("new")
 _AT = attrgetter("at")

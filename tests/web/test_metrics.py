@@ -197,6 +197,28 @@ def test_a_batch_counts_and_times_each_run_s_jobs_under_its_own_workflow(mixed: 
     assert value(found, "baseshift_job_duration_seconds_sum", workflow="two") == 0.0
 
 
+def test_a_retried_job_is_timed_from_its_last_start_and_ended_runs_are_not_followed(
+) -> None:
+    """Runs come and go by the thousand: once none of a run's jobs runs, nothing of it is
+    kept for timing its jobs (the memory stays flat), and a job started again is timed from
+    its last start."""
+    from prometheus_client import generate_latest
+
+    m = Metrics()
+    for r in range(3000):
+        run = f"r{r}"
+        m.observe_all([RunStateChanged(run, 0.0, "w", None, RunState.RUNNING),
+                       JobStateChanged(run, 1.0, "j", JobState.READY, JobState.RUNNING, 1)])
+        m.observe_all([JobStateChanged(run, 2.0, "j", JobState.RUNNING, JobState.RETRYING, 1),
+                       JobStateChanged(run, 5.0, "j", JobState.READY, JobState.RUNNING, 2)])
+        m.observe_all([JobStateChanged(run, 7.0, "j", JobState.RUNNING, JobState.SUCCEEDED, 2),
+                       RunStateChanged(run, 7.0, "w", RunState.RUNNING, RunState.COMPLETED)])
+    found = samples(generate_latest(m.registry).decode())
+    assert value(found, "baseshift_job_duration_seconds_count", workflow="w") == 3000
+    assert value(found, "baseshift_job_duration_seconds_sum", workflow="w") == 6000.0
+    assert not m._job_started  # nothing left of 3,000 ended runs
+
+
 def test_each_application_has_its_own_registry() -> None:
     from prometheus_client import generate_latest
 
