@@ -34,6 +34,9 @@ def test_engine_with_the_overhead_of_metrics_and_tracing() -> None:
     assert found["benchmark"] == "engine"
     assert {"plain", "metrics", "tracing", "both"} <= set(found["overhead"])
     assert all(run["status"] == "COMPLETED" for run in found["overhead"].values())
+    assert found["overhead"]["plain"]["paired_cpu_overhead_percent"] == 0.0
+    assert all(isinstance(v["paired_cpu_overhead_percent"], float)
+               for v in found["overhead"].values())
 
 
 def test_instructions_per_job_under_callgrind() -> None:
