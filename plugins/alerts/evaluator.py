@@ -83,27 +83,39 @@ class Evaluator(Periodic):
             self.firing = {}
             return None
         now = self.clock.now().timestamp()
-        rules = await self.storage.rules()
+        rules, retired = await self.storage.rule_sets()
         alerts = await self.storage.alerts()
         before = {k: a.to_json() for k, a in alerts.items()}
-        forget_old(alerts, {r.name for r in rules}, now)
+        forget_old(alerts, {r.name for r in (*rules, *retired)}, now)
         done = Round()
-        for rule in rules:
+        for rule in (*rules, *retired):  # a retired rule is disabled: its alerts resolve
             found = await self._measure(rule, now)
             if found is not None:
                 mine = {k: a for k, a in alerts.items() if a.rule == rule.name}
                 done.changes.extend(step(rule, mine, found, now))
                 alerts = {k: a for k, a in alerts.items() if a.rule != rule.name} | mine
         await audit.record(store, [_audited(c) for c in done.changes])
-        by_name = {r.name: r for r in rules}
+        by_name = {r.name: r for r in (*retired, *rules)}
         for alert in alerts.values():
             if alert.owed is not None:
                 await self._deliver(by_name[alert.rule], alert, now, done)
         if {k: a.to_json() for k, a in alerts.items()} != before:  # most rounds: no change
             await self.storage.save_alerts(alerts)
+        await self._forget_retired({r.name for r in retired} - {
+            a.rule for a in alerts.values()
+            if a.status is not Status.RESOLVED or a.owed is not None})
         self.firing = {r.name: sum(1 for a in alerts.values() if a.rule == r.name
                                    and a.status is Status.FIRING) for r in rules}
         return done
+
+    async def _forget_retired(self, names: set[str]) -> None:
+        """Forget the retired rules `names`, whose alerts have all resolved and told so
+        (their alerts are forgotten at the next evaluation, as a deleted rule's)."""
+        if not names:
+            return
+        async with self.storage.changing():
+            rules, retired = await self.storage.rule_sets()
+            await self.storage.save_rules(rules, [r for r in retired if r.name not in names])
 
     async def _measure(self, rule: Rule, now: float) -> dict[str, float | None] | None:
         """What the rule finds now (nothing for a disabled rule, so its alerts resolve);

@@ -3,7 +3,7 @@ notifiers and the ready-job tracker, and the rule changes the API makes (audited
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from baseshift.core import audit
@@ -51,34 +51,43 @@ class Alerting:
         raise NotFound(f"no alert rule {name!r}", hint="list them with GET /api/v1/alerts")
 
     async def create(self, rule: Rule) -> None:
+        """A new rule; one of the same name deleted but still retiring is replaced by it
+        (the alerts of a name are the same alerts: the new rule carries them on)."""
         async with self.storage.changing():
-            rules = await self.storage.rules()
+            rules, retired = await self.storage.rule_sets()
             if any(r.name == rule.name for r in rules):
                 raise Conflict(f"alert rule {rule.name!r} exists",
                                hint=f"change it with PUT /api/v1/alerts/{rule.name}")
-            await self.storage.save_rules([*rules, rule])
+            await self.storage.save_rules([*rules, rule],
+                                          [r for r in retired if r.name != rule.name])
         await self._audit("alert.create", rule)
 
     async def replace(self, rule: Rule) -> Rule:
         async with self.storage.changing():
-            rules = await self.storage.rules()
+            rules, retired = await self.storage.rule_sets()
             old = next((r for r in rules if r.name == rule.name), None)
             if old is None:
                 raise NotFound(f"no alert rule {rule.name!r}",
                                hint="create it with POST /api/v1/alerts")
             rule = Rule(rule.name, rule.kind, rule.params, rule.notify, rule.enabled,
                         rule.repeat, rule.hold, old.created_at, rule.updated_at)
-            await self.storage.save_rules([rule if r.name == rule.name else r for r in rules])
+            await self.storage.save_rules(
+                [rule if r.name == rule.name else r for r in rules], retired)
         await self._audit("alert.update", rule)
         return rule
 
     async def delete(self, name: str) -> None:
+        """The rule is gone from the list at once, but retires first: its alerts that
+        fire resolve at the next evaluation, and their targets are told so, as when a rule
+        is disabled (a receiver is never left with an alert open for ever)."""
         async with self.storage.changing():
-            rules = await self.storage.rules()
+            rules, retired = await self.storage.rule_sets()
             gone = next((r for r in rules if r.name == name), None)
             if gone is None:
                 raise NotFound(f"no alert rule {name!r}")
-            await self.storage.save_rules([r for r in rules if r.name != name])
+            await self.storage.save_rules(
+                [r for r in rules if r.name != name],
+                [*(r for r in retired if r.name != name), replace(gone, enabled=False)])
         await self._audit("alert.delete", gone)
 
     async def _audit(self, action: str, rule: Rule) -> None:

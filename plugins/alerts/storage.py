@@ -45,11 +45,19 @@ class AlertStorage:
                 yield
 
     async def rules(self) -> list[Rule]:
-        data = await self._load(RULES)
-        return [Rule.from_json(r) for r in data.get("rules") or ()]
+        return (await self.rule_sets())[0]
 
-    async def save_rules(self, rules: list[Rule]) -> None:
-        await self._save(RULES, {"version": 1, "rules": [r.to_json() for r in rules]})
+    async def rule_sets(self) -> tuple[list[Rule], list[Rule]]:
+        """The rules, and the retired ones: deleted, but evaluated (as disabled) until
+        their alerts have resolved and the notices of it have gone out
+        (`Alerting.delete`)."""
+        data = await self._load(RULES)
+        return ([Rule.from_json(r) for r in data.get("rules") or ()],
+                [Rule.from_json(r) for r in data.get("retired") or ()])
+
+    async def save_rules(self, rules: list[Rule], retired: list[Rule]) -> None:
+        await self._save(RULES, {"version": 1, "rules": [r.to_json() for r in rules],
+                                 "retired": [r.to_json() for r in retired]})
 
     async def alerts(self) -> dict[str, Alert]:
         data = await self._load(ALERTS)

@@ -275,6 +275,48 @@ async def test_a_disabled_rule_resolves_its_alerts(make_app: App, recorder: Reco
         assert await statuses(bs, "any-fail") == {"breaks": "resolved"}
 
 
+async def test_a_deleted_rule_resolves_its_firing_alerts_and_tells_its_targets(
+        make_app: App, recorder: Recorder) -> None:
+    """A receiver must not keep an alert open for ever because its rule was deleted: the
+    rule leaves the list at once, and retires through a restart until its alert has
+    resolved and the notice of it has gone out (audited, as any resolution)."""
+    async with make_app() as bs:
+        await add_rule(bs, name="any-fail", kind="failure_rate", notify=hook(recorder),
+                       params={"threshold": 0.5})
+        await finished(bs, "breaks")
+        await tick(bs)
+        await alerting_of(bs).delete("any-fail")
+        assert await alerting_of(bs).storage.rules() == []
+        before = [a for a, _, _ in await audited(bs, "any-fail")]
+    async with make_app() as bs:  # a restart between the deletion and the evaluation
+        await tick(bs)
+        assert sent(recorder) == [("firing", "breaks"), ("resolved", "breaks")]
+        after = [a for a, _, _ in await audited(bs, "any-fail")]
+        assert before == ["alert.create", "alert.fire", "alert.delete"]
+        assert after[-1] == "alert.resolve"  # (the memory store's audit starts again)
+        await tick(bs)
+        await tick(bs)
+        assert len(recorder.bodies()) == 2
+        assert await alerting_of(bs).storage.rule_sets() == ([], [])
+        assert await statuses(bs, "any-fail") == {}
+
+
+async def test_a_rule_made_again_under_a_retiring_name_carries_its_alerts_on(
+        make_app: App, recorder: Recorder) -> None:
+    async with make_app() as bs:
+        await add_rule(bs, name="any-fail", kind="failure_rate", notify=hook(recorder),
+                       params={"threshold": 0.5})
+        await finished(bs, "breaks")
+        await tick(bs)
+        await alerting_of(bs).delete("any-fail")
+        await add_rule(bs, name="any-fail", kind="failure_rate", notify=hook(recorder),
+                       params={"threshold": 0.5})
+        await tick(bs)
+        assert sent(recorder) == [("firing", "breaks")]  # still firing: nothing new to say
+        assert await statuses(bs, "any-fail") == {"breaks": "firing"}
+        assert [r.name for r in (await alerting_of(bs).storage.rule_sets())[1]] == []
+
+
 async def test_webhook_calls_are_signed_with_the_named_secret(
         make_app: App, recorder: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BASESHIFT_SECRET_ALERT_KEY", "s3cret")
