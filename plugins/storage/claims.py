@@ -89,6 +89,7 @@ class ClaimedRuns:
     async def release_run(self, run_id: str) -> None:
         self._claims.release(run_id)
 
+    @observed("lead")
     async def lead(self, role: str) -> bool:
         """Whether this process leads `role` (the cron scheduler, say): the first process to
         ask becomes the leader and stays it until it stops; a claim, like a run's, named

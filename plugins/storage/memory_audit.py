@@ -14,6 +14,7 @@ from baseshift.core.audit import (
     chained,
     prune_entry,
 )
+from baseshift.core.storecalls import StoreCalls, observed
 
 
 @dataclass(slots=True)
@@ -32,6 +33,8 @@ class AuditTrail:
 class MemoryAudit:
     """The `AuditLog` methods of a memory store (`_trail`, set by the store)."""
 
+    calls: StoreCalls
+
     _trail: AuditTrail
 
     @property
@@ -41,22 +44,28 @@ class MemoryAudit:
     def _write_audit(self, entries: Sequence[AuditEntry]) -> None:
         self._trail.append(entries)
 
+    @observed("append_audit")
     async def append_audit(self, entries: Sequence[AuditEntry]) -> None:
         self._trail.append(entries)
 
+    @observed("audit_page")
     async def audit_page(self, query: AuditQuery) -> list[AuditRecord]:
         found = (r for r in reversed(self._trail.records) if query.matches(r))
         return [r for _, r in zip(range(query.limit), found, strict=False)]
 
+    @observed("audit_records")
     async def audit_records(self, after: int, limit: int) -> list[AuditRecord]:
         return [r for r in self._trail.records if r.seq > after][:limit]
 
+    @observed("audit_head")
     async def audit_head(self) -> ChainHead:
         return self._trail.head
 
+    @observed("audit_anchor")
     async def audit_anchor(self) -> ChainHead:
         return self._trail.anchor
 
+    @observed("prune_audit")
     async def prune_audit(self, before: float, dry_run: bool = False) -> int:
         records = self._trail.records
         count = next((i for i, r in enumerate(records) if r.entry.at >= before), len(records))

@@ -20,6 +20,7 @@ from baseshift.core.identity import (
     SigningKeyRecord,
     UserRecord,
 )
+from baseshift.core.storecalls import StoreCalls, observed
 
 from .memory_audit import MemoryAudit
 
@@ -40,10 +41,13 @@ class MemoryIdentity(MemoryAudit):
     """The `IdentityStore` methods of the memory store (`_identity` and `_trail`, set by
     the store)."""
 
+    calls: StoreCalls
+
     _identity: IdentityData
 
     # ------------------------------------------------------------ users
 
+    @observed("add_user")
     async def add_user(self, user: UserRecord, grants: Sequence[Grant] = (),
                        audit: Sequence[AuditEntry] = ()) -> None:
         data = self._identity
@@ -55,27 +59,33 @@ class MemoryIdentity(MemoryAudit):
         data.grants[user.id] = given
         self._write_audit(audit)
 
+    @observed("save_user")
     async def save_user(self, user: UserRecord, audit: Sequence[AuditEntry] = ()) -> None:
         self._user(user.id)
         self._check_user(user)
         self._identity.users[user.id] = dataclasses.replace(user)
         self._write_audit(audit)
 
+    @observed("get_user")
     async def get_user(self, name: str) -> UserRecord | None:
         found = self._named(name)
         return None if found is None else dataclasses.replace(found)
 
+    @observed("get_user_by_id")
     async def get_user_by_id(self, user_id: str) -> UserRecord | None:
         found = self._identity.users.get(user_id)
         return None if found is None else dataclasses.replace(found)
 
+    @observed("list_users")
     async def list_users(self) -> list[UserRecord]:
         users = sorted(self._identity.users.values(), key=lambda u: u.name)
         return [dataclasses.replace(u) for u in users]
 
+    @observed("count_users")
     async def count_users(self) -> int:
         return len(self._identity.users)
 
+    @observed("use_recovery_code")
     async def use_recovery_code(self, user_id: str, code_hash: str) -> bool:
         user = self._identity.users.get(user_id)
         if user is None or code_hash not in user.recovery_codes:
@@ -102,13 +112,16 @@ class MemoryIdentity(MemoryAudit):
 
     # ------------------------------------------------------------ roles and grants
 
+    @observed("roles")
     async def roles(self) -> list[Role]:
         return sorted(self._identity.roles.values(), key=lambda r: r.name)
 
+    @observed("save_role")
     async def save_role(self, role: Role, audit: Sequence[AuditEntry] = ()) -> None:
         self._identity.roles[role.name] = role
         self._write_audit(audit)
 
+    @observed("delete_role")
     async def delete_role(self, name: str, audit: Sequence[AuditEntry] = ()) -> None:
         data = self._identity
         if data.roles.pop(name, None) is None:
@@ -119,9 +132,11 @@ class MemoryIdentity(MemoryAudit):
             token.grants = tuple(g for g in token.grants if g.role != name)
         self._write_audit(audit)
 
+    @observed("grants_of")
     async def grants_of(self, user_id: str) -> list[Grant]:
         return list(self._identity.grants.get(user_id, ()))
 
+    @observed("set_grants")
     async def set_grants(self, user_id: str, grants: Sequence[Grant],
                          audit: Sequence[AuditEntry] = ()) -> None:
         self._user(user_id)
@@ -139,6 +154,7 @@ class MemoryIdentity(MemoryAudit):
 
     # ------------------------------------------------------------ API tokens
 
+    @observed("add_api_token")
     async def add_api_token(self, token: ApiTokenRecord, audit: Sequence[AuditEntry] = ()) -> None:
         data = self._identity
         self._user(token.user_id)
@@ -149,17 +165,20 @@ class MemoryIdentity(MemoryAudit):
         data.api_tokens[token.id] = dataclasses.replace(token, grants=self._known(token.grants))
         self._write_audit(audit)
 
+    @observed("find_api_token")
     async def find_api_token(self, token_hash: str) -> ApiTokenRecord | None:
         found = next((t for t in self._identity.api_tokens.values()
                       if t.token_hash == token_hash), None)
         return None if found is None else dataclasses.replace(found)
 
+    @observed("list_api_tokens")
     async def list_api_tokens(self, user_id: str | None = None) -> list[ApiTokenRecord]:
         found = [t for t in self._identity.api_tokens.values()
                  if user_id is None or t.user_id == user_id]
         found.sort(key=lambda t: (t.created_at, t.id), reverse=True)
         return [dataclasses.replace(t) for t in found]
 
+    @observed("revoke_api_token")
     async def revoke_api_token(self, token_id: str, at: float,
                                audit: Sequence[AuditEntry] = ()) -> bool:
         token = self._identity.api_tokens.get(token_id)
@@ -171,6 +190,7 @@ class MemoryIdentity(MemoryAudit):
 
     # ------------------------------------------------------------ refresh tokens
 
+    @observed("add_refresh_token")
     async def add_refresh_token(self, token: RefreshTokenRecord,
                                 audit: Sequence[AuditEntry] = ()) -> None:
         self._user(token.user_id)
@@ -179,6 +199,7 @@ class MemoryIdentity(MemoryAudit):
         self._identity.refresh_tokens[token.token_hash] = dataclasses.replace(token)
         self._write_audit(audit)
 
+    @observed("spend_refresh_token")
     async def spend_refresh_token(self, token_hash: str, at: float
                                   ) -> RefreshTokenRecord | None:
         token = self._identity.refresh_tokens.get(token_hash)
@@ -189,16 +210,19 @@ class MemoryIdentity(MemoryAudit):
             token.used_at = at
         return before
 
+    @observed("session_active")
     async def session_active(self, family: str) -> bool:
         return any(t.family == family and t.revoked_at is None
                    for t in self._identity.refresh_tokens.values())
 
+    @observed("revoke_refresh_family")
     async def revoke_refresh_family(self, family: str, at: float,
                                     audit: Sequence[AuditEntry] = ()) -> None:
         self._revoke_refresh((t for t in self._identity.refresh_tokens.values()
                               if t.family == family), at)
         self._write_audit(audit)
 
+    @observed("revoke_user_refresh_tokens")
     async def revoke_user_refresh_tokens(self, user_id: str, at: float,
                                          audit: Sequence[AuditEntry] = ()) -> None:
         self._user(user_id)
@@ -214,10 +238,12 @@ class MemoryIdentity(MemoryAudit):
 
     # ------------------------------------------------------------ signing keys
 
+    @observed("signing_keys")
     async def signing_keys(self) -> list[SigningKeyRecord]:
         keys = sorted(self._identity.signing_keys.values(), key=lambda k: (k.created_at, k.kid))
         return [_copy_key(k) for k in keys]
 
+    @observed("add_signing_key")
     async def add_signing_key(self, key: SigningKeyRecord,
                               audit: Sequence[AuditEntry] = ()) -> None:
         if key.kid in self._identity.signing_keys:
@@ -225,6 +251,7 @@ class MemoryIdentity(MemoryAudit):
         self._identity.signing_keys[key.kid] = _copy_key(key)
         self._write_audit(audit)
 
+    @observed("retire_signing_key")
     async def retire_signing_key(self, kid: str, at: float,
                                  audit: Sequence[AuditEntry] = ()) -> None:
         key = self._identity.signing_keys.get(kid)

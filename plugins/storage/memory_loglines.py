@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from baseshift.core.loglines import LogLine, LogPage, LogSearch, select_lines
+from baseshift.core.storecalls import StoreCalls, observed
 
 MAX_LINES = 100_000
 """Lines the memory store keeps at most (the oldest go first): it lives in the process, and
@@ -15,10 +16,13 @@ without a limit a server running for weeks would grow with its log."""
 class MemoryLogLines:
     """Lines in insertion order; their ids count from 1."""
 
+    calls: StoreCalls
+
     _log_lines: list[LogLine]
     _log_next: int
     max_log_lines = MAX_LINES
 
+    @observed("append_log_lines")
     async def append_log_lines(self, lines: Sequence[LogLine]) -> None:
         for line in lines:
             self._log_next += 1
@@ -27,6 +31,7 @@ class MemoryLogLines:
         if over > 0:
             del self._log_lines[:over]
 
+    @observed("search_log_lines")
     async def search_log_lines(self, search: LogSearch) -> LogPage:
         return select_lines(self._log_lines, search)
 

@@ -17,6 +17,7 @@ from baseshift.core.retention import (
     Pruned,
     Tombstone,
 )
+from baseshift.core.storecalls import StoreCalls, observed
 
 from .memory_audit import MemoryAudit
 from .memory_loglines import MemoryLogLines
@@ -30,12 +31,15 @@ def run_end(run: RunRecord) -> float:
 class MemoryRetention(MemoryAudit, MemoryLogLines):
     """The retention abilities of the memory store, on its dictionaries."""
 
+    calls: StoreCalls
+
     _runs: dict[str, RunRecord]
     _jobs: dict[str, dict[str, JobRecord]]
     _attempts: dict[str, dict[tuple[str, int], AttemptRecord]]
     _holds: set[str]
     _tombstones: dict[str, Tombstone]
 
+    @observed("apply_retention")
     async def apply_retention(self, cutoffs: Mapping[str, float],
                               dry_run: bool = False) -> Pruned:
         removed = {kind: 0 for kind in cutoffs}
@@ -81,6 +85,7 @@ class MemoryRetention(MemoryAudit, MemoryLogLines):
         self._holds.discard(run_id)
         self._drop_log_lines(run_id)
 
+    @observed("set_legal_hold")
     async def set_legal_hold(self, run_id: str, hold: bool,
                              audit: Sequence[AuditEntry] = ()) -> None:
         if run_id not in self._runs:
@@ -91,9 +96,11 @@ class MemoryRetention(MemoryAudit, MemoryLogLines):
             self._holds.discard(run_id)
         self._write_audit(audit)
 
+    @observed("legal_holds")
     async def legal_holds(self) -> list[str]:
         return sorted(self._holds)
 
+    @observed("erase_run")
     async def erase_run(self, tombstone: Tombstone,
                         audit: Sequence[AuditEntry] = ()) -> None:
         run = self._runs.get(tombstone.run_id)
@@ -109,5 +116,6 @@ class MemoryRetention(MemoryAudit, MemoryLogLines):
         self._tombstones[run.id] = tombstone
         self._write_audit(audit)
 
+    @observed("tombstone")
     async def tombstone(self, run_id: str) -> Tombstone | None:
         return self._tombstones.get(run_id)

@@ -338,6 +338,7 @@ class PostgresStateStore(queries.SQLRunQueries, SQLIdentity, SQLRetention, sql_a
             self._claimed.discard(run_id)
             await self._unlock(_CLAIMS, run_id)
 
+    @observed("lead")
     async def lead(self, role: str) -> bool:
         """Whether this process leads `role` (e.g. the cron scheduler) among every process
         on this database: a session advisory lock, given up only when this session ends.
@@ -385,11 +386,13 @@ class PostgresStateStore(queries.SQLRunQueries, SQLIdentity, SQLRetention, sql_a
 
     # ------------------------------------------------------------ documents
 
+    @observed("load_document")
     async def load_document(self, name: str) -> Any:
         """A small JSON document every server shares (the cron schedule marks), or None."""
         rows = await self._fetch("SELECT value FROM documents WHERE name = %s", (name,))
         return rows[0][0] if rows else None
 
+    @observed("save_document")
     async def save_document(self, name: str, value: Any) -> None:
         async with self._writing(f"saving document {name!r}") as conn:
             await conn.execute(

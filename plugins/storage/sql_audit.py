@@ -41,6 +41,7 @@ from baseshift.core.audit import (
     prune_entry,
 )
 from baseshift.core.json_text import dumps_compact, loads_strict
+from baseshift.core.storecalls import StoreCalls, observed
 
 from .sql_models import METADATA
 
@@ -217,27 +218,35 @@ def prune(conn: Connection, before: float, dry_run: bool) -> int:
 class SQLAudit(ABC):
     """The `AuditLog` methods of a SQL store."""
 
+    calls: StoreCalls
+
     @abstractmethod
     async def _query(self, fn: Callable[[Connection], T]) -> T: ...
 
     async def _transact(self, fn: Callable[[Connection], T]) -> T:
         return await self._query(fn)
 
+    @observed("append_audit")
     async def append_audit(self, entries: Sequence[AuditEntry]) -> None:
         if entries:
             await self._transact(lambda c: append(c, entries))
 
+    @observed("audit_page")
     async def audit_page(self, query: AuditQuery) -> list[AuditRecord]:
         return await self._query(lambda c: page(c, query))
 
+    @observed("audit_records")
     async def audit_records(self, after: int, limit: int) -> list[AuditRecord]:
         return await self._query(lambda c: records(c, after, limit))
 
+    @observed("audit_head")
     async def audit_head(self) -> ChainHead:
         return await self._query(head)
 
+    @observed("audit_anchor")
     async def audit_anchor(self) -> ChainHead:
         return await self._query(anchor)
 
+    @observed("prune_audit")
     async def prune_audit(self, before: float, dry_run: bool = False) -> int:
         return await self._transact(lambda c: prune(c, before, dry_run))

@@ -22,6 +22,7 @@ from sqlalchemy import (
 
 from baseshift.core.capabilities import DataKeyRecord
 from baseshift.core.json_text import dumps_compact, loads_strict
+from baseshift.core.storecalls import StoreCalls, observed
 
 from .sql_models import META, METADATA
 
@@ -81,32 +82,41 @@ def save_state(conn: Connection, value: Mapping[str, object]) -> None:
 class SQLDataKeys(ABC):
     """The `DataKeys` methods of a SQL store whose tables include `data_keys`."""
 
+    calls: StoreCalls
+
     @abstractmethod
     async def _query(self, fn: Callable[[Connection], T]) -> T: ...
 
     async def _transact(self, fn: Callable[[Connection], T]) -> T:
         return await self._query(fn)
 
+    @observed("save_data_key")
     async def save_data_key(self, key: DataKeyRecord) -> None:
         values = {"id": key.id, "purpose": key.purpose, "kek_id": key.kek_id,
                   "wrapped": key.wrapped, "created_at": key.created_at}
         await self._transact(lambda c: c.execute(insert(DATA_KEYS), values))
 
+    @observed("load_data_key")
     async def load_data_key(self, key_id: str) -> DataKeyRecord | None:
         return await self._query(lambda c: load(c, key_id))
 
+    @observed("data_keys_not_under")
     async def data_keys_not_under(self, kek_id: str, limit: int) -> list[DataKeyRecord]:
         return await self._query(lambda c: not_under(c, kek_id, limit))
 
+    @observed("rewrap_data_key")
     async def rewrap_data_key(self, key_id: str, old_kek: str, new_kek: str,
                               wrapped: str) -> bool:
         return await self._transact(lambda c: rewrap(c, key_id, old_kek, new_kek, wrapped))
 
+    @observed("data_key_counts")
     async def data_key_counts(self) -> dict[str, int]:
         return await self._query(counts)
 
+    @observed("key_state")
     async def key_state(self) -> Mapping[str, object] | None:
         return await self._query(state)
 
+    @observed("save_key_state")
     async def save_key_state(self, value: Mapping[str, object]) -> None:
         await self._transact(lambda c: save_state(c, value))

@@ -36,6 +36,7 @@ from sqlalchemy import (
 
 from baseshift.core.loglines import LogLine, LogPage, LogSearch
 from baseshift.core.logquery import QUERY_FIELDS
+from baseshift.core.storecalls import StoreCalls, observed
 
 from .sql_logquery import log_condition
 from .sql_models import METADATA
@@ -125,6 +126,8 @@ def prune(conn: Connection, before: float, held: Select[Any], dry_run: bool) -> 
 class SQLLogLines(ABC):
     """The `LogLines` ability of a SQL state store, on its `_transact` and `_query`."""
 
+    calls: StoreCalls
+
     _GLOB: bool = False
     """Whether the database's LIKE ignores case (SQLite), see sql_logquery.py."""
 
@@ -140,6 +143,7 @@ class SQLLogLines(ABC):
     lines after the last id it saw would miss one whose transaction commits after a newer
     one's. (SQLite writes one transaction at a time anyway.)"""
 
+    @observed("append_log_lines")
     async def append_log_lines(self, lines: Sequence[LogLine]) -> None:
         rows = [_row(line) for line in lines]
         lock = self._APPEND_LOCK
@@ -152,5 +156,6 @@ class SQLLogLines(ABC):
         if rows:
             await self._transact(write)
 
+    @observed("search_log_lines")
     async def search_log_lines(self, search_: LogSearch) -> LogPage:
         return await self._query(lambda c: search(c, search_, self._GLOB))

@@ -37,6 +37,7 @@ from baseshift.core.retention import (
     Tombstone,
 )
 from baseshift.core.states import RunState
+from baseshift.core.storecalls import StoreCalls, observed
 
 from . import sql_audit, sql_loglines
 from .sql_models import ATTEMPTS, JOBS, METADATA
@@ -154,9 +155,12 @@ def erase(conn: Connection, tombstone: Tombstone, audit: Sequence[AuditEntry],
 class SQLRetention(sql_audit.SQLAudit, sql_loglines.SQLLogLines):
     """The retention abilities of a SQL state store, on its `_transact` and `_query`."""
 
+    calls: StoreCalls
+
     _ALSO: tuple[Table, ...] = (sql_loglines.LOG_LINES,)
     """Other tables keyed by `run_id` whose rows go with a removed run (its log lines)."""
 
+    @observed("apply_retention")
     async def apply_retention(self, cutoffs: Mapping[str, float],
                               dry_run: bool = False) -> Pruned:
         runs = {k: v for k, v in cutoffs.items() if k in RUN_KINDS}
@@ -171,20 +175,24 @@ class SQLRetention(sql_audit.SQLAudit, sql_loglines.SQLLogLines):
             found = found + Pruned({AUDIT_ENTRIES: pruned})
         return found
 
+    @observed("set_legal_hold")
     async def set_legal_hold(self, run_id: str, hold: bool,
                              audit: Sequence[AuditEntry] = ()) -> None:
         by = audit[0].actor if audit else "system"
         at = audit[0].at if audit else 0.0
         await self._transact(lambda c: set_hold(c, run_id, hold, by, at, audit))
 
+    @observed("legal_holds")
     async def legal_holds(self) -> list[str]:
         return await self._query(lambda c: list(c.scalars(
             select(RUN_HOLDS.c.run_id).order_by(RUN_HOLDS.c.run_id))))
 
+    @observed("erase_run")
     async def erase_run(self, tombstone: Tombstone,
                         audit: Sequence[AuditEntry] = ()) -> None:
         await self._transact(lambda c: erase(c, tombstone, audit, self._ALSO))
 
+    @observed("tombstone")
     async def tombstone(self, run_id: str) -> Tombstone | None:
         def read(conn: Connection) -> Tombstone | None:
             found = conn.execute(select(*RUN_TOMBSTONES.columns)

@@ -262,12 +262,14 @@ class SQLiteStateStore(ClaimedRuns, queries.SQLRunQueries, SQLIdentity, SQLReten
         with self.engine.begin() as conn:
             return list(conn.scalars(_SELECT_UNFINISHED))
 
+    @observed("erase_run")
     async def erase_run(self, tombstone: Tombstone, audit: Sequence[AuditEntry] = ()) -> None:
         """Erase as every SQL store does, then checkpoint: the WAL file still holds the
         pages as they were before (secure_delete already zeroed them in the database)."""
         await super().erase_run(tombstone, audit)
         self._checkpoint()
 
+    @observed("apply_retention")
     async def apply_retention(self, cutoffs: Mapping[str, float],
                               dry_run: bool = False) -> Pruned:
         done = await super().apply_retention(cutoffs, dry_run)

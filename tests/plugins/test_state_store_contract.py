@@ -398,6 +398,50 @@ async def test_every_store_operation_is_observed_by_name(store: StateStore) -> N
             "run_states", "query_runs", "count_runs_by_state", "claim_run", "release_run")]
 
 
+async def test_sign_ins_the_audit_data_keys_log_lines_and_retention_are_observed_too(
+        store: StateStore) -> None:
+    """Not only the runs': a sign-in's user lookup, the audit log, the data keys, the log
+    store and retention are store operations, timed (metrics) and traced (a span under a
+    request's) as the runs' are."""
+    from baseshift.core.loglines import LogSearch
+
+    seen: list[str] = []
+    store.calls.listen("test", lambda name, operation: seen.append(operation))
+    s: Any = store  # the abilities beside the StateStore contract, every builtin store's
+    await s.get_user("nobody")
+    await s.count_users()
+    await s.session_active("family")
+    await s.audit_head()
+    await s.append_log_lines([])
+    await s.search_log_lines(LogSearch())
+    await s.data_key_counts()
+    await s.legal_holds()
+    store.calls.unlisten("test")
+    assert seen == ["get_user", "count_users", "session_active", "audit_head",
+                    "append_log_lines", "search_log_lines", "data_key_counts", "legal_holds"]
+
+
+UNOBSERVED = {"open", "close", "backup", "restore", "retire", "database_performance",
+              "explain_query", "slow_queries"}
+"""A builtin store's operations not observed: its life (open, close, a backup, a restore,
+retiring partitions) and the database admin's own diagnostics."""
+
+
+def test_every_other_operation_of_a_builtin_store_is_observed() -> None:
+    import inspect
+
+    from baseshift.plugins.storage.pg_store import PostgresStateStore
+
+    for kind in (MemoryStateStore, SQLiteStateStore, PostgresStateStore):
+        public = {name: method for name, method in inspect.getmembers(
+            kind, inspect.iscoroutinefunction) if not name.startswith("_")}
+        assert UNOBSERVED & public.keys() and len(public) > 40
+        unobserved = sorted(name for name, method in public.items()
+                            if name not in UNOBSERVED and method.__code__.co_qualname
+                            != "observed.<locals>.decorate.<locals>.call")
+        assert unobserved == [], kind.__name__
+
+
 # --------------------------------------------------------------------- SQLite only
 
 

@@ -130,6 +130,25 @@ async def test_a_run_through_the_api_is_one_trace_of_request_run_and_attempts(
             in page.text), page.text
 
 
+async def test_a_request_s_audit_and_sign_in_reads_are_store_spans_under_it(
+        make_client: Callable[..., Any]) -> None:
+    """Every store operation a request makes is its child span, not only the runs': here
+    the audit log's page and a sign-in's user lookup."""
+    async with make_client(extra=MEMORY) as (bs, client):
+        tracing = tracing_of(bs)
+        assert tracing is not None
+        assert (await client.get(f"{API}/audit-logs")).status_code == 200
+        assert (await client.post("/api/v1/auth/login", json={
+            "username": "nobody", "password": "wrong"})).status_code == 401
+        spans = list(tracing.finished_spans())
+    requests = {s.context.span_id: s.name for s in spans if not s.name.startswith("store ")}
+    under = {(requests.get(s.parent.span_id if s.parent else 0), s.name) for s in spans
+             if s.name.startswith("store ")}
+    assert {("GET /api/v1/audit-logs", "store audit_page"),
+            ("POST /api/v1/auth/login", "store get_user")} <= under
+    assert None not in {request for request, _ in under}
+
+
 async def test_tracing_is_off_unless_configured(
         make_client: Callable[..., Any], workflows_dir: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
