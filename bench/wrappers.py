@@ -9,7 +9,10 @@ being counted and traced, apart from the engine's own work (bench/engine.py `--o
 measures them inside the engine, where the caches and the batching move the figures by
 several points). `tracing` makes a recorded span, queued for the `memory` exporter and
 exported every 512 (the exporter's list emptied each time, as a real exporter forgets what
-it sent); `unsampled` traces a run not sampled.
+it sent); `unsampled` traces a run not sampled. `job events` is the other part of what the
+metrics cost a job: counting its three events (READY, RUNNING, SUCCEEDED) given to
+`track_events` in rounds of 64 jobs, as a fan-out's engine rounds give them, beyond the
+ready-jobs tracker (which every run pays, the alerts feed it too).
 
 Prints one JSON object: CPU microseconds per attempt of each variant, the least of the runs
 (what the code costs when nothing else disturbed it), an empty loop's taken away.
@@ -67,7 +70,48 @@ def variants(attempts: int) -> dict[str, Callable[[], None]]:
         recorded.exporter.clear()  # type: ignore[attr-defined]
 
     return {"empty": loop(), "metrics": loop(metrics), "tracing": loop(traced),
-            "both": loop(traced, metrics), "unsampled": loop(untraced)}
+            "both": loop(traced, metrics), "unsampled": loop(untraced),
+            **job_events(attempts)}
+
+
+ROUND = 64
+"""Jobs whose events one engine round gives (`--parallel`'s default)."""
+
+
+def job_events(jobs: int) -> dict[str, Callable[[], None]]:
+    """Two loops over the events of `jobs` jobs of one run (rounded down to whole rounds), in
+    rounds: `ready` feeds the ready-jobs tracker alone (taken away, as `empty` is), `job
+    events` the tracker and then the metrics, which skip the tracker for a batch it has seen
+    (as in the engine). In a round, the jobs of the round before end, this round's start and
+    the next round's are made ready; the batches of 16 rounds are made once, then given in
+    turn."""
+    from baseshift.core.events import JobStateChanged, RunStateChanged
+    from baseshift.core.states import JobState, RunState
+    from baseshift.plugins.metrics.collector import Metrics
+
+    ready, running, done = JobState.READY, JobState.RUNNING, JobState.SUCCEEDED
+    cycle = 16
+    keys = [[f"work[{n * ROUND + i}]" for i in range(ROUND)] for n in range(cycle)]
+    batches: list[list[Any]] = [[
+        *(JobStateChanged("run-1", n, k, running, done, 1) for k in keys[n - 1]),
+        *(JobStateChanged("run-1", n, k, ready, running, 1) for k in keys[n]),
+        *(JobStateChanged("run-1", n, k, None, ready) for k in keys[(n + 1) % cycle])]
+        for n in range(cycle)]
+    rounds = jobs // ROUND
+    started = RunStateChanged("run-1", 0.0, "bench", None, RunState.RUNNING)
+
+    def loop(metrics: bool) -> Callable[[], None]:
+        def events_of() -> None:
+            counted = Metrics()
+            counted.observe_all([started])
+            for n in range(rounds):
+                batch = batches[n % cycle]
+                counted.ready.observe_all(batch)
+                if metrics:
+                    counted.observe_all(batch)
+        return events_of
+
+    return {"ready": loop(False), "job events": loop(True)}
 
 
 def main() -> None:
@@ -83,7 +127,8 @@ def main() -> None:
             attempts_of()
             spent = (time.process_time() - began) / args.attempts * 1e6
             least[name] = min(least.get(name, spent), spent)
-    empty = least.pop("empty")
+    empty, ready = least.pop("empty"), least.pop("ready")
+    least["job events"] += empty - ready  # beyond the tracker every run pays
     print(json.dumps({"benchmark": "wrappers", "attempts": args.attempts,
                       "repeat": args.repeat, "cpu_microseconds_per_attempt": {
                           name: round(spent - empty, 3) for name, spent in least.items()}}))

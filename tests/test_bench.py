@@ -62,7 +62,7 @@ def test_the_wrappers_cost_of_one_attempt() -> None:
     found = bench("bench/wrappers.py", "--attempts", "200", "--repeat", "1")
     assert found["benchmark"] == "wrappers"
     assert set(found["cpu_microseconds_per_attempt"]) == {"metrics", "tracing", "both",
-                                                          "unsampled"}
+                                                          "unsampled", "job events"}
 
 
 @pytest.mark.parametrize("args", [
