@@ -275,17 +275,22 @@ async def test_a_disabled_rule_resolves_its_alerts(make_app: App, recorder: Reco
         assert await statuses(bs, "any-fail") == {"breaks": "resolved"}
 
 
+async def fired_then_deleted(bs: BaseShift, recorder: Recorder) -> None:
+    """Rule `any-fail` fires for workflow `breaks`, then is deleted."""
+    await add_rule(bs, name="any-fail", kind="failure_rate", notify=hook(recorder),
+                   params={"threshold": 0.5})
+    await finished(bs, "breaks")
+    await tick(bs)
+    await alerting_of(bs).delete("any-fail")
+
+
 async def test_a_deleted_rule_resolves_its_firing_alerts_and_tells_its_targets(
         make_app: App, recorder: Recorder) -> None:
     """A receiver must not keep an alert open for ever because its rule was deleted: the
     rule leaves the list at once, and retires through a restart until its alert has
     resolved and the notice of it has gone out (audited, as any resolution)."""
     async with make_app() as bs:
-        await add_rule(bs, name="any-fail", kind="failure_rate", notify=hook(recorder),
-                       params={"threshold": 0.5})
-        await finished(bs, "breaks")
-        await tick(bs)
-        await alerting_of(bs).delete("any-fail")
+        await fired_then_deleted(bs, recorder)
         assert await alerting_of(bs).storage.rules() == []
         before = [a for a, _, _ in await audited(bs, "any-fail")]
     async with make_app() as bs:  # a restart between the deletion and the evaluation
@@ -304,11 +309,7 @@ async def test_a_deleted_rule_resolves_its_firing_alerts_and_tells_its_targets(
 async def test_a_rule_made_again_under_a_retiring_name_carries_its_alerts_on(
         make_app: App, recorder: Recorder) -> None:
     async with make_app() as bs:
-        await add_rule(bs, name="any-fail", kind="failure_rate", notify=hook(recorder),
-                       params={"threshold": 0.5})
-        await finished(bs, "breaks")
-        await tick(bs)
-        await alerting_of(bs).delete("any-fail")
+        await fired_then_deleted(bs, recorder)
         await add_rule(bs, name="any-fail", kind="failure_rate", notify=hook(recorder),
                        params={"threshold": 0.5})
         await tick(bs)
