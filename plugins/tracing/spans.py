@@ -279,13 +279,13 @@ class AttemptSpan(QuickSpan):
 
     It runs around every attempt, so it costs as little as it can: one object, the span
     itself (quick.py), started when the attempt's wrappers are made, just before they are
-    entered, and four Python calls in all (made, entered, left, queued). Its context is
-    made as `SpanContext(...)` makes it, without the checks, which cost as much as the rest
-    of the span (the ids are known to be valid: the trace's is the parent's, the span's
-    comes from `random.getrandbits(64) or 1`; tests/plugins/test_span_batcher.py compares
-    the two). It is made current through the context's own ContextVar
-    (`_current_context`), and ends as `QuickSpan.end` ends it, in place. An attempt of a
-    run not sampled makes no span (`RunSpanCurrent`)."""
+    entered, and six Python calls in all (made, entered and bound, left and unbound,
+    queued). Its context is made as `SpanContext(...)` makes it, without the checks, which
+    cost as much as the rest of the span (the ids are known to be valid: the trace's is the
+    parent's, the span's comes from `random.getrandbits(64) or 1`;
+    tests/plugins/test_span_batcher.py compares the two). It is made current through the
+    context's own ContextVar (`_bind`), and ends as `QuickSpan.end` ends it, in place. An
+    attempt of a run not sampled makes no span (`RunSpanCurrent`)."""
 
     __slots__ = ("_token",)
 
@@ -304,16 +304,12 @@ class AttemptSpan(QuickSpan):
 
     def __enter__(self) -> AttemptSpan:
         """Made current (and, as any span entered, itself the value of the `with`)."""
-        self._token = _set_context(Context({**_get_context(), _SPAN_KEY: self})
-                                   if _SPAN_KEY else trace.set_span_in_context(self))
+        self._token = _bind(self)
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        try:
-            _reset_context(self._token)
-        except ValueError:  # left in another context than it entered: as `detach` does
-            log.exception("Failed to detach context")
+        _unbind(self._token)
         if isinstance(exc, Exception):
             _record_failure(self, exc)
         if self._end_time is None:  # `end()`, unless the attempt ended its span itself
@@ -332,16 +328,26 @@ class RunSpanCurrent:
         self.span = run_trace.parent_span
 
     def __enter__(self) -> None:
-        span = self.span
-        self.token = _set_context(Context({**_get_context(), _SPAN_KEY: span})
-                                  if _SPAN_KEY else trace.set_span_in_context(span))
+        self.token = _bind(self.span)
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        try:
-            _reset_context(self.token)
-        except ValueError:  # as `AttemptSpan.__exit__`
-            log.exception("Failed to detach context")
+        _unbind(self.token)
+
+
+def _bind(span: trace.Span) -> Token[Context]:
+    """Make `span` current in the current context (as `set_span_in_context` and `attach`
+    do, through the context's own ContextVar: `_current_context`)."""
+    return _set_context(Context({**_get_context(), _SPAN_KEY: span})
+                        if _SPAN_KEY else trace.set_span_in_context(span))
+
+
+def _unbind(token: Token[Context]) -> None:
+    """Restore the context `_bind` changed."""
+    try:
+        _reset_context(token)
+    except ValueError:  # left in another context than it entered: as `detach` does
+        log.exception("Failed to detach context")
 
 
 def _record_failure(span: QuickSpan, exc: Exception) -> None:
