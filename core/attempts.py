@@ -1,6 +1,6 @@
-"""One job attempt: what it is (`Launch`, from `prepare_attempt`), then running it: render its
-config (secrets, template), call the executor inside the job wrappers and its timeout, check
-the output. The engine records whatever this returns."""
+"""One job attempt: what it is (`Launch`, from `prepare_attempt`), then running it inside the
+job wrappers: render its config (secrets, template), call the executor (each step's, within
+the timeout), check the output. The engine records whatever this returns."""
 from __future__ import annotations
 
 import asyncio
@@ -18,7 +18,6 @@ from .logcontext import log_bound, log_masked
 from .masking import Masker
 from .masking import secret_fields as secret_parts
 from .protocols import Executor, JobContext, JobResult, Wrapper
-from .records import RunRecord
 from .runstate import ActiveRun
 from .secretvalues import (
     interpolated,
@@ -143,12 +142,28 @@ class AttemptRunner:
         run, spec = launch.run, launch.spec
         ctx = JobContext(run.id, launch.key, launch.number, {}, spec.timeout,
                          str(self.bs.settings.data_dir))
+        wrappers = self.hooks.job_wrappers(run.record, ctx)
+        result: JobResult | None = None
         try:
-            given, ctx.config = await self._render(launch, masker)
-            if spec.template is not None and len(spec.template.steps) > 1:
-                result = await self._run_steps(launch, given, ctx, masker)
+            # once around the whole attempt (its config's rendering, each of its steps); one
+            # or two plain wrappers (the metrics', the tracing's) entered as plain `with`
+            # blocks: no coroutine made for each entry and exit of each attempt, and
+            # `_plain`'s test made in place (a call less for each)
+            if not wrappers:
+                result = await self._work(launch, ctx, masker)
+            elif len(wrappers) == 1 and hasattr(one := wrappers[0], "__exit__"):
+                with one:  # type: ignore[union-attr]  # plain: tested just above
+                    result = await self._work(launch, ctx, masker)
+            elif len(wrappers) == 2 and hasattr(outer := wrappers[0], "__exit__") and \
+                    hasattr(inner := wrappers[1], "__exit__"):
+                with outer, inner:  # type: ignore[union-attr]  # plain: tested above
+                    result = await self._work(launch, ctx, masker)
             else:
-                result = await self._execute(spec.uses, ctx, run.record)
+                async with _Wrapped(wrappers):
+                    result = await self._work(launch, ctx, masker)
+            if result is None:
+                raise ExecutionError("a job wrapper suppressed the attempt's failure: it has "
+                                     "no result")
             output = self.templates.check_output(spec, result.output)
             _check_json(output)
             return Outcome(output, None, False, result.log or "\n".join(ctx.lines))
@@ -162,6 +177,15 @@ class AttemptRunner:
             return Outcome(None, str(exc), False, "\n".join(ctx.lines))
         except (Exception, SystemExit) as exc:  # any failure of user code fails the attempt
             return Outcome(None, describe_failure(exc), True, "\n".join(ctx.lines))
+
+    async def _work(self, launch: Launch, ctx: JobContext, masker: Masker) -> JobResult:
+        """What the wrappers wrap: the config rendered, then the executor called (each
+        step's in turn, for a template of several)."""
+        spec = launch.spec
+        given, ctx.config = await self._render(launch, masker)
+        if spec.template is not None and len(spec.template.steps) > 1:
+            return await self._run_steps(launch, given, ctx, masker)
+        return await self._execute(spec.uses, ctx)
 
     async def _render(self, launch: Launch, masker: Masker) -> tuple[Any, dict[str, Any]]:
         """The job's `with` block as the job gets it (secrets resolved, sealed values
@@ -245,7 +269,7 @@ class AttemptRunner:
             masker.add_derived(secret_parts(step.config, config))
             ctx.config = config if isinstance(config, dict) else {}
             ctx.log(f"step {step.name} ({step.uses})")
-            result = await self._execute(step.uses, ctx, launch.run.record)
+            result = await self._execute(step.uses, ctx)
             if result.log:
                 ctx.log(result.log)
             done[step.name] = {"output": result.output}
@@ -259,26 +283,12 @@ class AttemptRunner:
         masker.add(value)
         return value
 
-    async def _execute(self, uses: str, ctx: JobContext, run: RunRecord) -> JobResult:
+    async def _execute(self, uses: str, ctx: JobContext) -> JobResult:
+        """One executor call, within the job's timeout."""
         executor = self.executors[uses]
-        wrappers = self.hooks.job_wrappers(run, ctx)
         try:
             async with asyncio.timeout(ctx.timeout):
-                # one or two plain wrappers (the metrics', the tracing's) entered as plain
-                # `with` blocks: no coroutine made for each entry and exit of each attempt,
-                # and `_plain`'s test made in place (a call less for each)
-                if not wrappers:
-                    result = await executor.execute(ctx)
-                elif len(wrappers) == 1 and hasattr(one := wrappers[0], "__exit__"):
-                    with one:  # type: ignore[union-attr]  # plain: tested just above
-                        result = await executor.execute(ctx)
-                elif len(wrappers) == 2 and hasattr(outer := wrappers[0], "__exit__") and \
-                        hasattr(inner := wrappers[1], "__exit__"):
-                    with outer, inner:  # type: ignore[union-attr]  # plain: tested above
-                        result = await executor.execute(ctx)
-                else:
-                    async with _Wrapped(wrappers):
-                        result = await executor.execute(ctx)
+                result = await executor.execute(ctx)
         except TimeoutError:
             raise JobTimeout(f"timed out after {_seconds(ctx.timeout)}") from None
         if not isinstance(result, JobResult):

@@ -160,8 +160,10 @@ def register_commands() -> list[Command]:
 def job_wrapper(
     baseshift: App, run: RunRecord, ctx: JobContext
 ) -> AbstractContextManager[object] | AbstractAsyncContextManager[object] | None:
-    """Return a context manager entered around one job attempt (timing, tracing, logs): a
-    plain one when entering and leaving need no await (it costs less), else an async one.
+    """Return a context manager entered once around one job attempt (timing, tracing,
+    logs): around rendering its config (`ctx.config` is set inside the block) and every
+    step of a template. A plain one when entering and leaving need no await (it costs
+    less), else an async one.
 
     Wrappers are entered in call order and exited in reverse; an exception inside fails the
     attempt. Return None to not wrap.

@@ -24,6 +24,7 @@ from baseshift.core.records import RunRecord
 from baseshift.core.settings import Settings
 from baseshift.core.states import RunState
 from baseshift.plugins.storage.memory import MemoryStateStore
+from tests.attempt_support import UNSET, tried_plan
 
 
 class Upper:
@@ -167,6 +168,38 @@ async def test_hook_job_wrapper(make_baseshift: Any) -> None:
         await run(bs, Plan("p", "1.0.0", jobs=(job("a"),)))
     assert seen == ["enter a#1", "exit a"]
     assert [e[0] for e in samples.EVENTS if e[1] == "a"] == ["start", "end"]
+
+
+async def test_a_job_wrapper_wraps_the_whole_attempt_once(make_baseshift: Any,
+                                                         tmp_path: Path) -> None:
+    """Once per attempt, whatever its steps (a template's two here), and around the
+    rendering of its config too: a secret that is not set fails the attempt inside it, so
+    the wrappers (the metrics', the trace's) see that failure as the attempt's; a timeout
+    is a failure they see too."""
+    seen: list[str] = []
+
+    class Around:
+        def __init__(self, ctx: JobContext) -> None:
+            self.ctx = ctx
+
+        def __enter__(self) -> None:
+            seen.append(f"enter {self.ctx.job}")
+
+        def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
+            seen.append(f"exit {self.ctx.job}: {exc}")
+
+    class Plugin:
+        @hookimpl
+        def job_wrapper(self, ctx: JobContext) -> Any:
+            return Around(ctx)
+
+    async with make_baseshift(plugins=(Plugin(),)) as bs:
+        snap = await run(bs, tried_plan(bs, tmp_path))
+    assert snap.jobs["steps"].output["stdout"] == "two"
+    assert sorted(seen) == ["enter slow", "enter steps", "enter unset",
+                            "exit slow: timed out after 0.2s", "exit steps: None",
+                            f"exit unset: {UNSET}"]
+    assert seen.index("exit steps: None") < seen.index("enter unset")
 
 
 async def test_hook_track_event(make_baseshift: Any) -> None:

@@ -17,6 +17,7 @@ from baseshift.core.instance import instance_id
 from baseshift.core.states import JobState, RunState
 from baseshift.plugins.metrics.collector import OTHER, Metrics
 from baseshift.plugins.metrics.http import SUMMARY
+from tests.attempt_support import tried_plan
 from tests.auth_support import api_token_for, bearer, token_for
 from tests.web.api_support import finished, start
 
@@ -279,6 +280,25 @@ async def test_the_metrics_and_the_insights_read_one_ready_jobs_tracker(
         await bs.hooks.track_event(RunStateChanged("r1", 131.0, "w", RunState.RUNNING,
                                                    RunState.CANCELLED))
         assert len(shared) == 0 and shared.lag() == 0.0
+
+
+async def test_an_attempt_is_counted_once_whatever_its_steps_and_a_timeout_is_an_error(
+        make_baseshift: Callable[..., Any], tmp_path: Any) -> None:
+    """A template's two steps are one attempt; an attempt that timed out, or whose config
+    could not be rendered (a secret not set), failed: `error`, not `cancelled` or
+    uncounted, so an error rate sees them."""
+    from prometheus_client import generate_latest
+
+    from baseshift.plugins.metrics.collector import metrics_of
+
+    async with make_baseshift() as bs:
+        await bs.engine.wait(await bs.engine.submit(tried_plan(bs, tmp_path), {}))
+        found = samples(generate_latest(metrics_of(bs).exposition()).decode())
+    for outcome, count in (("ok", 1), ("error", 2), ("cancelled", 0)):
+        assert value(found, "baseshift_attempts_total", workflow="tried",
+                     outcome=outcome) == count, outcome
+    assert value(found, "baseshift_attempt_duration_seconds_count", workflow="tried") == 3
+    assert value(found, "baseshift_attempts_in_flight") == 0
 
 
 async def test_reload_errors_count_failed_and_broken_reloads(

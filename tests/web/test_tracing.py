@@ -21,6 +21,7 @@ from baseshift.core.storecalls import ObservedStore
 from baseshift.core.tracecontext import TRACE_URL, run_trace, run_trace_id, traceparent
 from baseshift.plugins.tracing import plugin as tracing_plugin
 from baseshift.plugins.tracing.plugin import tracing_of
+from tests.attempt_support import UNSET, tried_plan
 from tests.log_support import json_log
 from tests.plugins.loopback_http import running_server
 from tests.web.api_support import API, finished, start
@@ -263,6 +264,29 @@ async def test_a_failed_attempt_is_an_error_span_and_a_cancelled_one_is_not(
     assert [e.name for e in spans["job bad"].events] == ["exception"]
     assert spans["job gone"].status.status_code is StatusCode.UNSET
     assert not spans["job gone"].events
+
+
+async def test_an_attempt_is_one_span_whatever_its_steps_and_a_timeout_is_an_error(
+        make_baseshift: Callable[..., Any], tmp_path: Path) -> None:
+    """A template's two steps are one attempt span; an attempt that timed out, or whose
+    config could not be rendered, is an error span with the failure recorded on it."""
+    from opentelemetry.trace import StatusCode
+
+    async with make_baseshift(extra=MEMORY) as bs:
+        await bs.engine.wait(await bs.engine.submit(tried_plan(bs, tmp_path), {}))
+        tracing = tracing_of(bs)
+        assert tracing is not None
+        spans = [s for s in tracing.finished_spans() if s.name.startswith("job ")]
+    assert sorted(s.name for s in spans) == ["job slow", "job steps", "job unset"]
+    by_name = {s.name: s for s in spans}
+    assert by_name["job steps"].status.status_code is StatusCode.UNSET
+    for name, failure in (("job slow", "timed out after 0.2s"),
+                          ("job unset", UNSET)):
+        span = by_name[name]
+        assert span.status.status_code is StatusCode.ERROR, name
+        assert [e.name for e in span.events] == ["exception"]
+        assert span.events[0].attributes is not None
+        assert failure in str(span.events[0].attributes["exception.message"])
 
 
 async def test_an_attempt_span_ended_inside_the_attempt_is_exported_once() -> None:
