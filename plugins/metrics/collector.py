@@ -36,6 +36,7 @@ from .local import (
     Observing,
     observe_each,
 )
+from .mirror import RegistryMirror
 
 if TYPE_CHECKING:
     from baseshift.core.appface import App
@@ -103,7 +104,8 @@ class Metrics:
                  fleet: str | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         """What a scrape of one process answers; in a fleet, what other plugins register
-        here (their scrape-time collectors) and nothing else."""
+        here (their scrape-time collectors) and nothing else, which `mirror` copies into
+        the shared files."""
         self.max_workflows = max_workflows
         self.fleet = fleet
         self._workflows: set[str] = set()
@@ -173,6 +175,9 @@ class Metrics:
         self.queue_depth: dict[str, int] | None = None
         """Read from the queue by `refresh` before each scrape (None: no such queue)."""
         self._expiries: tuple[Counter, int] | None = None
+        self.mirror: RegistryMirror | None = None
+        """In a fleet: what other plugins register on `registry`, copied into the shared
+        files (mirror.py); started by the plugin, and copied before each scrape."""
         """In a fleet: the shared lease-expiry counter and the count it has been told."""
         self.live = _Live(bs, self) if bs is not None else None
         if fleet is None:
@@ -186,8 +191,9 @@ class Metrics:
         self.fleet_since = Gauge(READY_SINCE, "When this process's oldest ready job became "
                                  "ready", multiprocess_mode="livemin", registry=None)
         self.fleet_since.set(math.inf)
+        self.mirror = RegistryMirror(self.registry)
         local = (() if self.live is None else (self.live,))
-        self._fleet = fleet_registry(fleet, *local, self.registry)
+        self._fleet = fleet_registry(fleet, *local)
 
     def exposition(self) -> CollectorRegistry:
         """What a scrape answers: this process's registry, or the fleet's sums."""
@@ -260,6 +266,8 @@ class Metrics:
         if self.queue is not None:
             self.queue_depth = await self.queue.depth()
             self._tell_expiries()
+        if self.mirror is not None:
+            self.mirror.copy()
 
     # ------------------------------------------------------------ events
 

@@ -64,7 +64,7 @@ class FleetCollector(Collector):
 def fleet_registry(path: str, *local: Collector) -> CollectorRegistry:
     """A registry for one scrape: the fleet's metrics, then `local` collectors, read at
     scrape time by the process that answers (the catalog's and queue's values, the same in
-    every process; what other plugins registered on the metrics registry, that process's)."""
+    every process; what other plugins register is in the shared files: mirror.py)."""
     registry = CollectorRegistry()
     registry.register(FleetCollector(path))
     for collector in local:

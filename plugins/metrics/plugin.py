@@ -147,9 +147,12 @@ error counter on the catalog."""
 @hookimpl
 def startup(baseshift: App) -> None:
     """Time the store's operations; note the queue when it reports its depth; listen for
-    the catalog's bad reloads; in a process that serves no HTTP API (a worker), serve
-    `/metrics` on the loopback port `[plugins.metrics] port` when one is set."""
+    the catalog's bad reloads; in a fleet, copy other plugins' figures to the shared files
+    every few seconds; in a process that serves no HTTP API (a worker), serve `/metrics` on
+    the loopback port `[plugins.metrics] port` when one is set."""
     metrics = metrics_of(baseshift)
+    if metrics.mirror is not None:
+        metrics.mirror.start()
     store = baseshift.store
     if isinstance(store, ObservedStore):
         store.calls.listen(LISTENER, metrics.store_call)
@@ -169,7 +172,11 @@ def startup(baseshift: App) -> None:
 
 
 @hookimpl
-def shutdown(baseshift: App) -> None:
+async def shutdown(baseshift: App) -> None:
+    metrics = metrics_of(baseshift)
+    if metrics.mirror is not None:  # what the plugins counted until now stays counted
+        await metrics.mirror.stop()
+        metrics.mirror.copy()
     store = baseshift.store
     if isinstance(store, ObservedStore):
         store.calls.unlisten(LISTENER)

@@ -431,6 +431,77 @@ def test_fleet_processes_are_summed_and_a_dead_one_s_gauges_dropped(tmp_path: An
     assert value(found, "baseshift_queue_lease_expiries_total") == 3
 
 
+FLEET_PLUGIN_CHILD = """
+import asyncio, sys
+from prometheus_client import generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from baseshift.plugins.metrics.collector import Metrics
+from baseshift.plugins.metrics.fleet import fleet_dir
+
+
+class Shipper:  # what a plugin registers (plugins/logship/metrics.py, plugins/alerts)
+    shipped = 0
+    firing = {}
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        lines = CounterMetricFamily("t_lines_shipped", "Lines shipped", labels=["service"])
+        lines.add_metric(["es"], self.shipped)
+        yield lines
+        yield CounterMetricFamily("t_resends", "Unlabelled", value=self.shipped * 10)
+        firing = GaugeMetricFamily("t_firing", "Alerts firing", labels=["rule"])
+        for rule, count in self.firing.items():
+            firing.add_metric([rule], count)
+        yield firing
+
+
+async def copied() -> None:
+    if sys.argv[1] == "refresh":
+        await m.refresh()  # as before a scrape
+        return
+    m.mirror.start()  # as every process of a fleet does (the first copy at once)
+    await asyncio.sleep(0.1)
+    await m.mirror.stop()
+
+
+m = Metrics(fleet=fleet_dir())
+shipper = Shipper()
+m.registry.register(shipper)
+for shipped, firing in zip(sys.argv[2::2], sys.argv[3::2]):
+    shipper.shipped = int(shipped)
+    shipper.firing = dict(pair.split("=") for pair in firing.split(",") if pair)
+    shipper.firing = {rule: int(count) for rule, count in shipper.firing.items()}
+    asyncio.run(copied())
+print(generate_latest(m.exposition()).decode())
+"""
+
+
+def test_plugins_metrics_of_a_fleet_are_every_process_s(tmp_path: Any) -> None:
+    """What other plugins' collectors report (the log shippers' counters, the alerts
+    firing) is summed over a fleet's processes, as the metrics plugin's own are: a counter
+    adds each process's growth, not its count again; a gauge series no longer reported is
+    0; and the process that answers does not add its own figures a second time. Each
+    process copies them every few seconds, and before it answers a scrape."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    answers = []
+    for rounds in (["periodic", "3", "a=1,b=2", "5", "a=1"], ["refresh", "4", "a=1"]):
+        child = subprocess.run([sys.executable, "-c", FLEET_PLUGIN_CHILD, *rounds], env=env,
+                               capture_output=True, text=True, timeout=120)
+        assert child.returncode == 0, child.stderr
+        answers.append(samples(child.stdout))
+    found = answers[-1]  # the second process answers for both
+    assert value(found, "t_lines_shipped_total", service="es") == 9
+    assert value(found, "t_resends_total") == 90
+    assert value(found, "t_firing", rule="a") == 2
+    assert value(found, "t_firing", rule="b") == 0
+    assert len([name for name, _ in found if name == "t_lines_shipped_total"]) == 1
+
+
 def test_one_process_s_plain_metrics_expose_what_prometheus_client_s_would() -> None:
     """local.py's counters, gauges and histograms (one process) write the very exposition
     prometheus_client's objects write for the same updates: names, types, help, labels,
