@@ -4,6 +4,7 @@ cache hits, connections and transactions; the slowest statements from
 is always rolled back."""
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,16 @@ SLOWEST = """SELECT queryid, query, calls, total_exec_time, mean_exec_time, rows
 FROM {}.pg_stat_statements
 WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
 ORDER BY mean_exec_time DESC LIMIT %s"""
+RULES = """SELECT ev_action::text FROM pg_rewrite WHERE ev_class = ANY(%s) AND ev_type = '1'"""
+"""The query trees of views (their SELECT rules), as PostgreSQL stores them."""
+VOLATILE = """SELECT DISTINCT proname FROM pg_proc WHERE provolatile = 'v' AND (oid = ANY(%s)
+OR oid IN (SELECT oprcode FROM pg_operator WHERE oid = ANY(%s))) ORDER BY 1"""
+"""The volatile ones of some functions and of the functions of some operators."""
+_CALLED = re.compile(r":(?:funcid|opfuncid|aggfnoid|winfnoid) (\d+)")
+_OPERATOR = re.compile(r":opno (\d+)")
+_RELATION = re.compile(r":relid (\d+)")
+VIEW_DEPTH = 16
+"""Views read through views at most this deep are looked into (a deeper one refuses)."""
 ENABLE = ("add pg_stat_statements to shared_preload_libraries in postgresql.conf, restart "
           "PostgreSQL, then run CREATE EXTENSION pg_stat_statements in this database")
 
@@ -113,6 +124,12 @@ async def explain_read_only(conn: psycopg.AsyncConnection[Any], statement: str,
     statement timeout, always rolled back. The binary result format makes psycopg use the
     extended query protocol, which takes exactly one statement: a second one (`; COMMIT;
     DROP ...`) is a syntax error there, whatever the word check before let through."""
+    if analyze and (called := await _volatile_calls(conn, statement)):
+        raise QueryRefused(
+            f"the query cannot be explained with analyze: it calls volatile functions "
+            f"({', '.join(called)}), which may act outside the read-only transaction",
+            details={"field": "query"},
+            hint="send it without analyze: its plan is shown, and nothing is run")
     options = "FORMAT JSON, ANALYZE, BUFFERS" if analyze else "FORMAT JSON"
     async with conn.transaction(force_rollback=True):
         await conn.execute(b"SET TRANSACTION READ ONLY")
@@ -121,3 +138,38 @@ async def explain_read_only(conn: psycopg.AsyncConnection[Any], statement: str,
         row = await cur.fetchone()
         plan: dict[str, Any] = row[0][0] if row else {}
         return plan, await plan_advice(conn, plan)
+
+
+async def _volatile_calls(conn: psycopg.AsyncConnection[Any], statement: str) -> list[str]:
+    """The volatile functions `statement` calls, directly or in the views it reads, as
+    PostgreSQL parses it (not as a word check reads it: a quoted name, an escaped string, a
+    query in a string argument all hide a call from words). A read-only transaction refuses
+    writes, not what a function does outside it (end a connection, sleep, take a session
+    lock, call out). So the statement is made a temporary view, never run, in a
+    transaction rolled back, and the function, aggregate, window and operator ids of its
+    stored query tree (and of the views it reads) are looked up. Wrapped in a subquery, so
+    that columns of the same name (`count(*), count(*)`) do not stop the view; a name in
+    the tree that merely looks like an id can only refuse more, never less."""
+    functions: set[int] = set()
+    operators: set[int] = set()
+    async with conn.transaction(force_rollback=True):
+        await conn.execute(f"SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}'".encode())
+        await conn.execute(f"CREATE TEMP VIEW baseshift_explained AS SELECT 1 FROM "
+                           f"({statement}\n) AS explained".encode(), binary=True)
+        cur = await conn.execute(b"SELECT 'pg_temp.baseshift_explained'::regclass::oid")
+        row = await cur.fetchone()
+        assert row is not None
+        seen = todo = {int(row[0])}
+        for _ in range(VIEW_DEPTH):
+            cur = await conn.execute(RULES.encode(), (list(todo),))
+            trees = [tree for tree, in await cur.fetchall()]
+            functions.update(int(i) for tree in trees for i in _CALLED.findall(tree))
+            operators.update(int(i) for tree in trees for i in _OPERATOR.findall(tree))
+            todo = {int(i) for tree in trees for i in _RELATION.findall(tree)} - seen
+            seen = seen | todo
+            if not todo:
+                break
+        else:
+            return [f"views nested more than {VIEW_DEPTH} deep"]
+        cur = await conn.execute(VOLATILE.encode(), (list(functions), list(operators)))
+        return [str(name) for name, in await cur.fetchall()]

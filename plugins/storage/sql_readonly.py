@@ -29,7 +29,9 @@ SIDE_EFFECTS = re.compile(
     r"pg_notify|pg_sleep\w*|pg_logical_\w+|pg_replication_\w+|txid_current|"
     r"pg_current_xact_id)\s*\(", re.IGNORECASE)
 """Functions with an effect outside the transaction (or one that waits): never run with
-`analyze`. Read-only transactions refuse most writes; these they would let through."""
+`analyze`. Read-only transactions refuse most writes; these they would let through. A
+first check by words, for a plain message; what decides is PostgreSQL's own reading of the
+statement (pg_admin.py `_volatile_calls`), which no spelling hides a call from."""
 _STRINGS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\$(\w*)\$.*?\$\1\$", re.DOTALL)
 _COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
 _WORDS = re.compile(r"[a-z_][a-z0-9_$]*")

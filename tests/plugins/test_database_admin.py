@@ -160,6 +160,55 @@ def test_functions_with_side_effects_are_refused_with_analyze_only(query: str) -
         read_only_statement(query, analyze=True)
 
 
+@pytest.mark.parametrize("call", [
+    'SELECT "pg_terminate_backend"({pid})',  # a quoted name the word check reads as text
+    "SELECT E'\\'' , pg_terminate_backend({pid}) --'",  # a string it ends too late
+    "SELECT pg_catalog . pg_terminate_backend /* */ ({pid})",
+    "SELECT 1 FROM pg_stat_activity WHERE pid = {pid} AND pg_terminate_backend(pid)",
+    "SELECT query_to_xml('select pg_terminate_backend({pid})', true, true, '')",
+])
+async def test_analyze_never_runs_a_volatile_function_however_it_is_written(
+        pg_store: PostgresStateStore, pg_url: str, call: str) -> None:
+    """With analyze the statement runs, and a read-only transaction lets a function with
+    effects outside it run (ending another connection here). The database itself says
+    which functions the statement calls, and a volatile one refuses analyze, however the
+    text hides it from the word check; without analyze it is only planned."""
+    assert pg_store._pool is not None
+    with psycopg.connect(pg_url.split("?")[0], autocommit=True) as victim:
+        pid = victim.info.backend_pid
+        statement = call.format(pid=pid)
+        async with pg_store._pool.connection() as conn:
+            with pytest.raises(QueryRefused, match="volatile"):
+                await explain_read_only(conn, statement, analyze=True)
+            await explain_read_only(conn, statement, analyze=False)  # planned, not run
+        assert victim.execute(b"SELECT 1").fetchone() == (1,)  # still connected
+
+
+async def test_analyze_looks_into_the_views_a_statement_reads(
+        pg_store: PostgresStateStore, pg_url: str) -> None:
+    assert pg_store._pool is not None
+    with psycopg.connect(pg_url.split("?")[0], autocommit=True) as victim:
+        pid = victim.info.backend_pid
+        async with pg_store._pool.connection() as conn, \
+                conn.transaction(force_rollback=True):
+            await conn.execute(f"CREATE TEMP VIEW ender AS SELECT pg_terminate_backend({pid})"
+                               .encode())
+            await conn.execute(b"CREATE TEMP VIEW outer_view AS SELECT * FROM ender")
+            with pytest.raises(QueryRefused, match=r"volatile functions \(pg_terminate_backend"):
+                await explain_read_only(conn, "SELECT * FROM outer_view", analyze=True)
+        assert victim.execute(b"SELECT 1").fetchone() == (1,)
+
+
+async def test_analyze_runs_a_statement_of_stable_functions(
+        pg_store: PostgresStateStore) -> None:
+    assert pg_store._pool is not None
+    async with pg_store._pool.connection() as conn:
+        plan, _ = await explain_read_only(
+            conn, "SELECT count(*), count(*), lower('A'), now() FROM runs WHERE id = 'x'",
+            analyze=True)
+    assert "Actual Rows" in plan["Plan"]
+
+
 @pytest.mark.parametrize("statement", [
     "SELECT 1; COMMIT; DROP TABLE runs",
     "SELECT 1; DROP TABLE runs",
