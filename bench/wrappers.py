@@ -9,10 +9,13 @@ being counted and traced, apart from the engine's own work (bench/engine.py `--o
 measures them inside the engine, where the caches and the batching move the figures by
 several points). `tracing` makes a recorded span, queued for the `memory` exporter and
 exported every 512 (the exporter's list emptied each time, as a real exporter forgets what
-it sent); `unsampled` traces a run not sampled. `job events` is the other part of what the
-metrics cost a job: counting its three events (READY, RUNNING, SUCCEEDED) given to
+it sent); `unsampled` traces a run not sampled; `metrics` is the wrapper a worker's metrics
+enter around each attempt it executes (`both`: with the tracing's). The rest of what the
+metrics cost a job is counting its three events (READY, RUNNING, SUCCEEDED) given to
 `track_events` in rounds of 64 jobs, as a fan-out's engine rounds give them, beyond the
-ready-jobs tracker (which every run pays, the alerts feed it too).
+ready-jobs tracker (which every run pays, the alerts feed it too): `job and attempt events`
+where the engine runs the attempts (the server, `bench/engine.py --metrics`: the attempt is
+counted and timed from them, with no wrapper), `job events` where workers run them.
 
 Prints one JSON object: CPU microseconds per attempt of each variant, the least of the runs
 (what the code costs when nothing else disturbed it), an empty loop's taken away.
@@ -35,12 +38,12 @@ def variants(attempts: int) -> dict[str, Callable[[], None]]:
     from baseshift.core.protocols import JobContext
     from baseshift.core.records import RunRecord
     from baseshift.plugins.metrics.collector import Metrics
-    from baseshift.plugins.metrics.plugin import _Counting
+    from baseshift.plugins.metrics.plugin import _Timing
     from baseshift.plugins.tracing.plugin import _Spans
     from baseshift.plugins.tracing.spans import Tracing
 
     recorded, unsampled = Tracing("memory", "", "bench"), Tracing("memory", "", "bench", 1e-9)
-    metrics = _Counting(Metrics()).job_wrapper
+    metrics = _Timing(Metrics()).job_wrapper
     traced, untraced = _Spans(recorded).job_wrapper, _Spans(unsampled).job_wrapper
     run_id = next(r for r in (f"run-{i}" for i in range(1000))
                   if not unsampled.run_trace(r).sampled)
@@ -100,9 +103,10 @@ def job_events(jobs: int) -> dict[str, Callable[[], None]]:
     rounds = jobs // ROUND
     started = RunStateChanged("run-1", 0.0, "bench", None, RunState.RUNNING)
 
-    def loop(metrics: bool) -> Callable[[], None]:
+    def loop(metrics: bool, attempts_here: bool = False) -> Callable[[], None]:
         def events_of() -> None:
             counted = Metrics()
+            counted.attempts_here = attempts_here
             counted.observe_all([started])
             for n in range(rounds):
                 batch = batches[n % cycle]
@@ -111,7 +115,8 @@ def job_events(jobs: int) -> dict[str, Callable[[], None]]:
                     counted.observe_all(batch)
         return events_of
 
-    return {"ready": loop(False), "job events": loop(True)}
+    return {"ready": loop(False), "job events": loop(True),
+            "job and attempt events": loop(True, attempts_here=True)}
 
 
 def main() -> None:
@@ -128,7 +133,8 @@ def main() -> None:
             spent = (time.process_time() - began) / args.attempts * 1e6
             least[name] = min(least.get(name, spent), spent)
     empty, ready = least.pop("empty"), least.pop("ready")
-    least["job events"] += empty - ready  # beyond the tracker every run pays
+    for name in ("job events", "job and attempt events"):
+        least[name] += empty - ready  # beyond the tracker every run pays
     print(json.dumps({"benchmark": "wrappers", "attempts": args.attempts,
                       "repeat": args.repeat, "cpu_microseconds_per_attempt": {
                           name: round(spent - empty, 3) for name, spent in least.items()}}))

@@ -11,7 +11,7 @@ import collections
 import math
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
@@ -162,6 +162,12 @@ class Metrics:
             self.reload_errors.labels(reason)  # both series exist from the start, at 0
         self._children: dict[tuple[Family[Any], tuple[str, ...]], Any] = {}
         self.attempt_series_kept: dict[str, AttemptSeries] = {}
+        self.attempts_here = False
+        """Whether this process runs the attempts whose jobs' events it counts (it has no
+        attempt queue): then the attempts are counted and timed from those events, from
+        the job's RUNNING to the attempt's end, and in flight between the two; no wrapper
+        need be entered around each (plugin.py). A worker (a queue's) counts them in its
+        wrapper; a server with a queue counts none (its workers do)."""
         """`attempt_series` by workflow name (and label), as it keeps them."""
         self._job_counts: dict[tuple[str, JobState], Counting] = {}
         """`jobs` series by (workflow label, state): `child` without its key's making."""
@@ -323,38 +329,76 @@ class Metrics:
             counted.inc(count)
         state = JobState.RUNNING
         running = [e for e in jobs if e.new is state]
-        ended = [e for e in jobs if e.new in JOB_FINISHED]
+        ended = [e for e in jobs if e.new in ATTEMPT_ENDS]
         if only is not None:
-            self._time_jobs(only, running, ended)
+            self._time_jobs(only, running, ended, jobs)
             return
         for run_id, (began, done) in _by_run(running, ended).items():
-            self._time_jobs(run_id, began, done)
+            self._time_jobs(run_id, began, done, [e for e in jobs if e.run_id == run_id])
 
     def _time_jobs(self, run_id: str, running: list[JobStateChanged],
-                   ended: list[JobStateChanged]) -> None:
-        """Note when the `running` jobs of run `run_id` started, and time the `ended` ones
-        since (a job not seen start is not timed; a clock set back times it at 0). Kept by
-        run, then by job name: no (run, job) pair is made and hashed for each event."""
-        began = self._job_started.get(run_id)
+                   ended: list[JobStateChanged], events: list[JobStateChanged]) -> None:
+        """Note when the `running` jobs of run `run_id` started; time the `ended` ones (their
+        attempt ended: the job did, or is RETRYING) since, and each job that ended (a job
+        not seen start is not timed; a clock set back times it at 0). Kept by run, then by
+        job name: no (run, job) pair is made and hashed for each event. Where attempts run
+        in this process (`attempts_here`), each ended one is also counted by outcome and
+        timed, and the attempts in flight are the jobs started and not ended. `events`:
+        every event of the run in the batch, in order (`running` and `ended` are two of its
+        parts): walked in that order when a job both starts and ends in it (a retry)."""
+        table = self._job_started
+        began = table.get(run_id)
+        before = 0 if began is None else len(began)
+        timed: list[tuple[JobState, float]] = []
         if running:
             if began is None:
-                began = self._job_started[run_id] = {}
-                if len(self._job_started) > TRACKED_RUNS:
-                    self._job_started.pop(next(iter(self._job_started)))
-            began.update(zip(map(_JOB, running), map(_AT, running), strict=True))
+                began = table[run_id] = {}
+                if len(table) > TRACKED_RUNS:
+                    before += len(table.pop(next(iter(table))))  # those are forgotten too
+            if ended and not {*map(_JOB, running)}.isdisjoint(map(_JOB, ended)):
+                timed, ended = _in_order(began, events), []
+            else:
+                began.update(zip(map(_JOB, running), map(_AT, running), strict=True))
             while len(began) > TRACKED:
                 began.pop(next(iter(began)))
-        if not (ended and began):
-            return
-        pop = began.pop
-        durations = [d if (d := e.at - b) > 0.0 else 0.0
+        if ended and began:
+            pop = began.pop
+            timed = [(e.new, d if (d := e.at - b) > 0.0 else 0.0)
                      for e, b in zip(ended, [pop(job, None) for job in map(_JOB, ended)],
                                      strict=True) if b is not None]
-        if not began:  # none of the run's jobs runs now
-            del self._job_started[run_id]
+        after = 0 if began is None else len(began)
+        if began is not None and not began:  # none of the run's jobs runs now
+            del table[run_id]
+        if self.attempts_here and after != before:
+            self.running.inc(after - before)
+        if not timed:
+            return
+        workflow = self._run_workflow.get(run_id, UNKNOWN)
+        retrying = JobState.RETRYING
+        durations = [d for state, d in timed if state is not retrying]
         if durations:
-            observe_each(self.child(self.job_seconds,
-                                    self._run_workflow.get(run_id, UNKNOWN)), durations)
+            observe_each(self.child(self.job_seconds, workflow), durations)
+        if self.attempts_here:
+            series = self.attempt_series(workflow)
+            outcomes = (series.ok, series.error, series.cancelled)
+            for state, count in collections.Counter(map(_FIRST, timed)).items():
+                outcomes[_OUTCOME[state]].inc(count)
+            observe_each(series.seconds, list(map(_SECOND, timed)))
+
+
+def _in_order(began: dict[str, float], events: list[JobStateChanged]
+              ) -> list[tuple[JobState, float]]:
+    """`events` applied to the start times `began` one by one: how long each attempt that
+    ended took, with the state it ended in (`_time_jobs`, when a job starts, ends and starts
+    again in one batch)."""
+    timed: list[tuple[JobState, float]] = []
+    running = JobState.RUNNING
+    for e in events:
+        if e.new is running:
+            began[e.job] = e.at
+        elif e.new in ATTEMPT_ENDS and (b := began.pop(e.job, None)) is not None:
+            timed.append((e.new, max(e.at - b, 0.0)))
+    return timed
 
 
 def _counts(jobs: list[JobStateChanged], only: str | None
@@ -377,6 +421,8 @@ def _by_run(running: list[JobStateChanged], ended: list[JobStateChanged]
     return found
 
 
+_FIRST = itemgetter(0)
+_SECOND = itemgetter(1)
 _RUN_AND_STATE = attrgetter("run_id", "new")
 _JOB = attrgetter("job")
 _RUN_ID = attrgetter("run_id")
@@ -386,6 +432,11 @@ _AT = attrgetter("at")
 
 ATTEMPT_OUTCOMES = ("ok", "error", "cancelled")
 """The `outcome` label of `baseshift_attempts_total`."""
+ATTEMPT_ENDS = JOB_FINISHED | {JobState.RETRYING}
+"""A job's states that end its attempt (SKIPPED too, though it never started one)."""
+_OUTCOME = {JobState.SUCCEEDED: 0, JobState.FAILED: 1, JobState.RETRYING: 1,
+            JobState.CANCELLED: 2}
+"""Where an attempt that ended in each state is counted: 0 ok, 1 error, 2 cancelled."""
 
 
 class AttemptSeries(NamedTuple):

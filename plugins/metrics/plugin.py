@@ -1,6 +1,7 @@
 """The metrics plugin's hooks: one `Metrics` per application (made at `configure`), fed by
-the HTTP middleware, `track_event` and `job_wrapper`; its routes; and, in a process that
-serves no HTTP API (`baseshift worker --metrics-port N`), `/metrics` on 127.0.0.1:N.
+the HTTP middleware, `track_events` and, in a worker, `job_wrapper`; its routes; and, in a
+process that serves no HTTP API (`baseshift worker --metrics-port N`), `/metrics` on
+127.0.0.1:N.
 
 Options (`[plugins.metrics]`): `public` (default false: scraping needs `metrics:read`),
 `max_workflows` (distinct workflow label values, then `other`; default 500), `port` (set by
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from baseshift.core.config import option
 from baseshift.core.hookspecs import hookimpl
-from baseshift.core.stash import SERVING, StashKey
+from baseshift.core.stash import SERVING, WORKING, StashKey
 from baseshift.core.storecalls import ObservedStore
 
 from .access import METRICS_READ
@@ -71,18 +72,26 @@ def register_middleware(baseshift: App) -> list[Any]:
 
 
 class _Counting:
-    """The hooks called for every event and every attempt, bound to the application's
-    metrics: looking them up in the stash each time would cost as much as the counting."""
+    """The hook called for every batch of events, bound to the application's metrics:
+    looking them up in the stash each time would cost as much as the counting."""
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
-        self.series = metrics.attempt_series
-        self.known = metrics.attempt_series_kept
-        self.timed: type[_Timed] = _Timed if metrics.fleet is not None else _TimedHere
 
     @hookimpl
     def track_events(self, events: Sequence[Event]) -> None:
         self.metrics.observe_all(events)
+
+
+class _Timing:
+    """The hook called around every attempt, in a process that runs attempts of another's
+    runs (a worker of a queue); where the engine runs them, its events count them
+    (`Metrics.attempts_here`)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.series = metrics.attempt_series
+        self.known = metrics.attempt_series_kept
+        self.timed: type[_Timed] = _Timed if metrics.fleet is not None else _TimedHere
 
     @hookimpl
     def job_wrapper(self, run: RunRecord, ctx: JobContext) -> Any:
@@ -153,6 +162,7 @@ def startup(baseshift: App) -> None:
     metrics = metrics_of(baseshift)
     if metrics.mirror is not None:
         metrics.mirror.start()
+    _count_attempts(baseshift, metrics)
     store = baseshift.store
     if isinstance(store, ObservedStore):
         store.calls.listen(LISTENER, metrics.store_call)
@@ -169,6 +179,19 @@ def startup(baseshift: App) -> None:
                                        registry=metrics.exposition())
     baseshift.stash[PORT_SERVER] = (server, thread)
     log.info("metrics on http://%s:%d/metrics", LOOPBACK, server.server_port)
+
+
+def _count_attempts(baseshift: App, metrics: Metrics) -> None:
+    """Where the engine runs the attempts (no queue, not a worker: a server, `baseshift
+    run`), its events count them, at no cost per attempt (`Metrics.attempts_here`);
+    elsewhere (a worker) a wrapper around each attempt it executes does. Decided at the
+    start, when a worker is known to be one (`WORKING`)."""
+    metrics.attempts_here = baseshift.settings.queue == "local" and \
+        not baseshift.stash.get(WORKING)
+    name = f"{__name__}.timing"
+    if not metrics.attempts_here and baseshift.pm.get_plugin(name) is None:
+        baseshift.pm.register(_Timing(metrics), name=name)
+        baseshift.hooks.refresh()  # the wrappers are bound once (core/hooks.py)
 
 
 @hookimpl

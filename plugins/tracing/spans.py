@@ -166,7 +166,7 @@ class Tracing:
     # ------------------------------------------------------------------ attempts
 
     def attempt(self, run: RunRecord, ctx: JobContext) -> AbstractContextManager[object]:
-        """The span of one attempt (of one step of a job), a child of its run's span; its
+        """The span of one attempt (all of a template's steps), a child of its run's span; its
         trace context is bound to log lines and to what executors send out."""
         run_trace = self.run_trace(run.id)
         return AttemptSpan(self.sink, run, ctx, run_trace) if run_trace.sampled \

@@ -220,6 +220,47 @@ def test_a_retried_job_is_timed_from_its_last_start_and_ended_runs_are_not_follo
     assert not m._job_started  # nothing left of 3,000 ended runs
 
 
+@pytest.mark.parametrize("here", [True, False])
+def test_where_the_engine_runs_the_attempts_its_events_count_and_time_them(here: bool) -> None:
+    """With no attempt queue (`attempts_here`: the engine runs the attempts in this
+    process), each attempt is counted by outcome and timed from its job's RUNNING to its
+    end, even a retry that ends and starts again in one batch, and is in flight in between.
+    A server whose workers run the attempts (they count them) counts none from its events;
+    both time the jobs."""
+    from prometheus_client import generate_latest
+
+    running, ready = JobState.RUNNING, JobState.READY
+    m = Metrics()
+    m.attempts_here = here
+
+    def scraped() -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        return samples(generate_latest(m.registry).decode())
+
+    m.observe_all([RunStateChanged("r", 0.0, "w", None, RunState.RUNNING)]
+                  + [JobStateChanged("r", 1.0, job, ready, running, 1) for job in "abcd"])
+    assert value(scraped(), "baseshift_attempts_in_flight") == (4 if here else 0)
+    m.observe_all([JobStateChanged("r", 2.0, "a", running, JobState.RETRYING, 1),
+                   JobStateChanged("r", 4.0, "a", ready, running, 2),
+                   JobStateChanged("r", 1.5, "b", running, JobState.SUCCEEDED, 1),
+                   JobStateChanged("r", 11.0, "c", running, JobState.FAILED, 1)])
+    assert value(scraped(), "baseshift_attempts_in_flight") == (2 if here else 0)
+    m.observe_all([JobStateChanged("r", 10.0, "a", running, JobState.SUCCEEDED, 2),
+                   JobStateChanged("r", 2.0, "d", running, JobState.CANCELLED, 1),
+                   RunStateChanged("r", 10.0, "w", RunState.RUNNING, RunState.CANCELLED)])
+    found = scraped()
+    for outcome, count in (("ok", 2), ("error", 2), ("cancelled", 1)):
+        assert value(found, "baseshift_attempts_total", workflow="w",
+                     outcome=outcome) == (count if here else 0), outcome
+    assert value(found, "baseshift_attempt_duration_seconds_count",
+                 workflow="w") == (5 if here else 0)
+    assert value(found, "baseshift_attempt_duration_seconds_sum",
+                 workflow="w") == (18.5 if here else 0)  # 1 + 6, 0.5, 10, 1
+    assert value(found, "baseshift_attempts_in_flight") == 0
+    assert value(found, "baseshift_job_duration_seconds_count", workflow="w") == 4
+    assert value(found, "baseshift_job_duration_seconds_sum", workflow="w") == 17.5
+    assert not m._job_started
+
+
 def test_each_application_has_its_own_registry() -> None:
     from prometheus_client import generate_latest
 
@@ -541,7 +582,7 @@ from baseshift.core.events import JobStateChanged, RunStateChanged
 from baseshift.core.records import RunRecord
 from baseshift.core.states import JobState, RunState
 from baseshift.plugins.metrics.collector import Metrics
-from baseshift.plugins.metrics.plugin import _Counting
+from baseshift.plugins.metrics.plugin import _Timing
 
 fleet = sys.argv[1] == "fleet"
 if fleet:
@@ -549,7 +590,7 @@ if fleet:
     m = Metrics(fleet=fleet_dir())
 else:
     m = Metrics()
-counting = _Counting(m)
+counting = _Timing(m)
 run = RunRecord("r", "w", "1.0.0", "", "", {})
 inside = []
 for failure in (None, None, ValueError, asyncio.CancelledError):

@@ -1,5 +1,5 @@
 """OpenTelemetry traces (plugins/tracing): a run started through the API gives a server
-span, a run span and an attempt span per step, linked as request → run → attempts; the
+span, a run span and an attempt span per job attempt, linked as request → run → attempts; the
 attempt's trace context reaches an `http` step's request and a shell step's environment,
 and the run page shows the trace id. Off unless configured."""
 from __future__ import annotations
