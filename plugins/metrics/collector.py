@@ -11,7 +11,7 @@ import collections
 import math
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
@@ -23,7 +23,7 @@ from baseshift.core.diagnostics import Severity
 from baseshift.core.events import Event, JobStateChanged, RunStateChanged
 from baseshift.core.readyjobs import ReadyJobs, ready_jobs_of
 from baseshift.core.stash import StashKey
-from baseshift.core.states import JOB_FINISHED, JobState, RunState
+from baseshift.core.states import JobState, RunState
 
 from .fleet import READY_SINCE, fleet_dir, fleet_registry, lag_family
 from .local import (
@@ -349,56 +349,73 @@ class Metrics:
         table = self._job_started
         began = table.get(run_id)
         before = 0 if began is None else len(began)
-        timed: list[tuple[JobState, float]] = []
+        states: list[JobState] = []
+        durations: list[float] = []
         if running:
             if began is None:
                 began = table[run_id] = {}
                 if len(table) > TRACKED_RUNS:
                     before += len(table.pop(next(iter(table))))  # those are forgotten too
-            if ended and not {*map(_JOB, running)}.isdisjoint(map(_JOB, ended)):
-                timed, ended = _in_order(began, events), []
+            if ended and _restarts(running, ended):
+                (states, durations), ended = _in_order(began, events), []
             else:
                 began.update(zip(map(_JOB, running), map(_AT, running), strict=True))
             while len(began) > TRACKED:
                 began.pop(next(iter(began)))
         if ended and began:
             pop = began.pop
-            timed = [(e.new, d if (d := e.at - b) > 0.0 else 0.0)
-                     for e, b in zip(ended, [pop(job, None) for job in map(_JOB, ended)],
-                                     strict=True) if b is not None]
+            found = [pop(job, None) for job in map(_JOB, ended)]
+            starts = [b for b in found if b is not None]
+            if len(starts) < len(found):  # jobs not seen start: not timed
+                ended = [e for e, b in zip(ended, found, strict=True) if b is not None]
+            states = list(map(_NEW, ended))
+            durations = [d if (d := e.at - b) > 0.0 else 0.0
+                         for e, b in zip(ended, starts, strict=True)]
         after = 0 if began is None else len(began)
         if began is not None and not began:  # none of the run's jobs runs now
             del table[run_id]
         if self.attempts_here and after != before:
             self.running.inc(after - before)
-        if not timed:
+        if not durations:
             return
         workflow = self._run_workflow.get(run_id, UNKNOWN)
         retrying = JobState.RETRYING
-        durations = [d for state, d in timed if state is not retrying]
-        if durations:
-            observe_each(self.child(self.job_seconds, workflow), durations)
+        jobs = durations if retrying not in states else \
+            [d for state, d in zip(states, durations, strict=True) if state is not retrying]
+        if jobs:
+            observe_each(self.child(self.job_seconds, workflow), jobs)
         if self.attempts_here:
             series = self.attempt_series(workflow)
             outcomes = (series.ok, series.error, series.cancelled)
-            for state, count in collections.Counter(map(_FIRST, timed)).items():
+            for state, count in collections.Counter(states).items():
                 outcomes[_OUTCOME[state]].inc(count)
-            observe_each(series.seconds, list(map(_SECOND, timed)))
+            observe_each(series.seconds, durations)
+
+
+def _restarts(running: list[JobStateChanged], ended: list[JobStateChanged]) -> bool:
+    """Whether a job whose attempt ended in a batch also starts in it: then the batch is
+    walked in order (`_in_order`). Only an attempt that did not succeed can be followed by
+    another, so a batch whose ended attempts all succeeded (a fan-out's) is not looked
+    into."""
+    return list(map(_NEW, ended)).count(JobState.SUCCEEDED) < len(ended) and \
+        not {*map(_JOB, running)}.isdisjoint(map(_JOB, ended))
 
 
 def _in_order(began: dict[str, float], events: list[JobStateChanged]
-              ) -> list[tuple[JobState, float]]:
+              ) -> tuple[list[JobState], list[float]]:
     """`events` applied to the start times `began` one by one: how long each attempt that
     ended took, with the state it ended in (`_time_jobs`, when a job starts, ends and starts
     again in one batch)."""
-    timed: list[tuple[JobState, float]] = []
+    states: list[JobState] = []
+    durations: list[float] = []
     running = JobState.RUNNING
     for e in events:
         if e.new is running:
             began[e.job] = e.at
         elif e.new in ATTEMPT_ENDS and (b := began.pop(e.job, None)) is not None:
-            timed.append((e.new, max(e.at - b, 0.0)))
-    return timed
+            states.append(e.new)
+            durations.append(max(e.at - b, 0.0))
+    return states, durations
 
 
 def _counts(jobs: list[JobStateChanged], only: str | None
@@ -421,8 +438,6 @@ def _by_run(running: list[JobStateChanged], ended: list[JobStateChanged]
     return found
 
 
-_FIRST = itemgetter(0)
-_SECOND = itemgetter(1)
 _RUN_AND_STATE = attrgetter("run_id", "new")
 _JOB = attrgetter("job")
 _RUN_ID = attrgetter("run_id")
@@ -432,8 +447,9 @@ _AT = attrgetter("at")
 
 ATTEMPT_OUTCOMES = ("ok", "error", "cancelled")
 """The `outcome` label of `baseshift_attempts_total`."""
-ATTEMPT_ENDS = JOB_FINISHED | {JobState.RETRYING}
-"""A job's states that end its attempt (SKIPPED too, though it never started one)."""
+ATTEMPT_ENDS = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.RETRYING,
+                          JobState.CANCELLED})
+"""The states a running job's attempt ends in."""
 _OUTCOME = {JobState.SUCCEEDED: 0, JobState.FAILED: 1, JobState.RETRYING: 1,
             JobState.CANCELLED: 2}
 """Where an attempt that ended in each state is counted: 0 ok, 1 error, 2 cancelled."""
