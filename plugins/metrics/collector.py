@@ -162,13 +162,13 @@ class Metrics:
             self.reload_errors.labels(reason)  # both series exist from the start, at 0
         self._children: dict[tuple[Family[Any], tuple[str, ...]], Any] = {}
         self.attempt_series_kept: dict[str, AttemptSeries] = {}
+        """`attempt_series` by workflow name (and label), as it keeps them."""
         self.attempts_here = False
         """Whether this process runs the attempts whose jobs' events it counts (it has no
         attempt queue): then the attempts are counted and timed from those events, from
         the job's RUNNING to the attempt's end, and in flight between the two; no wrapper
         need be entered around each (plugin.py). A worker (a queue's) counts them in its
         wrapper; a server with a queue counts none (its workers do)."""
-        """`attempt_series` by workflow name (and label), as it keeps them."""
         self._job_counts: dict[tuple[str, JobState], Counting] = {}
         """`jobs` series by (workflow label, state): `child` without its key's making."""
         self._run_workflow: dict[str, str] = {}
@@ -181,10 +181,10 @@ class Metrics:
         self.queue_depth: dict[str, int] | None = None
         """Read from the queue by `refresh` before each scrape (None: no such queue)."""
         self._expiries: tuple[Counter, int] | None = None
+        """In a fleet: the shared lease-expiry counter and the count it has been told."""
         self.mirror: RegistryMirror | None = None
         """In a fleet: what other plugins register on `registry`, copied into the shared
         files (mirror.py); started by the plugin, and copied before each scrape."""
-        """In a fleet: the shared lease-expiry counter and the count it has been told."""
         self.live = _Live(bs, self) if bs is not None else None
         if fleet is None:
             r.register(_Ready(self))
@@ -327,14 +327,13 @@ class Metrics:
             if counted is None:
                 counted = counts[(workflow, state)] = self.jobs.labels(workflow, str(state))
             counted.inc(count)
-        state = JobState.RUNNING
-        running = [e for e in jobs if e.new is state]
-        ended = [e for e in jobs if e.new in ATTEMPT_ENDS]
         if only is not None:
-            self._time_jobs(only, running, ended, jobs)
+            state = JobState.RUNNING
+            self._time_jobs(only, [e for e in jobs if e.new is state],
+                            [e for e in jobs if e.new in ATTEMPT_ENDS], jobs)
             return
-        for run_id, (began, done) in _by_run(running, ended).items():
-            self._time_jobs(run_id, began, done, [e for e in jobs if e.run_id == run_id])
+        for run_id, (began, done, both) in _by_run(jobs).items():
+            self._time_jobs(run_id, began, done, both)
 
     def _time_jobs(self, run_id: str, running: list[JobStateChanged],
                    ended: list[JobStateChanged], events: list[JobStateChanged]) -> None:
@@ -428,13 +427,25 @@ def _counts(jobs: list[JobStateChanged], only: str | None
     return collections.Counter(map(_RUN_AND_STATE, jobs)).items()
 
 
-def _by_run(running: list[JobStateChanged], ended: list[JobStateChanged]
-            ) -> dict[str, tuple[list[JobStateChanged], list[JobStateChanged]]]:
-    """Jobs that started and jobs that ended, by run (a batch of several runs' events)."""
-    found: dict[str, tuple[list[JobStateChanged], list[JobStateChanged]]] = {}
-    for which, events in enumerate((running, ended)):
-        for e in events:
-            found.setdefault(e.run_id, ([], []))[which].append(e)
+def _by_run(jobs: list[JobStateChanged]) -> dict[str, tuple[
+        list[JobStateChanged], list[JobStateChanged], list[JobStateChanged]]]:
+    """By run (a batch of several runs' events): the jobs that started, the attempts that
+    ended, and both in order (`_time_jobs`), in one pass."""
+    found: dict[str, tuple[list[JobStateChanged], list[JobStateChanged],
+                           list[JobStateChanged]]] = {}
+    running = JobState.RUNNING
+    for e in jobs:
+        if e.new is running:
+            which = 0
+        elif e.new in ATTEMPT_ENDS:
+            which = 1
+        else:
+            continue
+        lists = found.get(e.run_id)
+        if lists is None:
+            lists = found[e.run_id] = ([], [], [])
+        lists[which].append(e)
+        lists[2].append(e)
     return found
 
 

@@ -220,13 +220,15 @@ def test_a_retried_job_is_timed_from_its_last_start_and_ended_runs_are_not_follo
     assert not m._job_started  # nothing left of 3,000 ended runs
 
 
+@pytest.mark.parametrize("mixed", [False, True])
 @pytest.mark.parametrize("here", [True, False])
-def test_where_the_engine_runs_the_attempts_its_events_count_and_time_them(here: bool) -> None:
+def test_where_the_engine_runs_the_attempts_its_events_count_and_time_them(
+        here: bool, mixed: bool) -> None:
     """With no attempt queue (`attempts_here`: the engine runs the attempts in this
     process), each attempt is counted by outcome and timed from its job's RUNNING to its
     end, even a retry that ends and starts again in one batch, and is in flight in between.
     A server whose workers run the attempts (they count them) counts none from its events;
-    both time the jobs."""
+    both time the jobs. `mixed`: each batch holds another run's events too."""
     from prometheus_client import generate_latest
 
     running, ready = JobState.RUNNING, JobState.READY
@@ -236,18 +238,28 @@ def test_where_the_engine_runs_the_attempts_its_events_count_and_time_them(here:
     def scraped() -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
         return samples(generate_latest(m.registry).decode())
 
-    m.observe_all([RunStateChanged("r", 0.0, "w", None, RunState.RUNNING)]
+    other = [[RunStateChanged("o", 0.0, "v", None, RunState.RUNNING),
+               JobStateChanged("o", 1.0, "a", ready, running, 1)],
+             [JobStateChanged("o", 3.0, "a", running, JobState.SUCCEEDED, 1)],
+             [RunStateChanged("o", 3.0, "v", RunState.RUNNING, RunState.COMPLETED)]] \
+        if mixed else [[], [], []]
+    m.observe_all([RunStateChanged("r", 0.0, "w", None, RunState.RUNNING), *other[0]]
                   + [JobStateChanged("r", 1.0, job, ready, running, 1) for job in "abcd"])
-    assert value(scraped(), "baseshift_attempts_in_flight") == (4 if here else 0)
+    assert value(scraped(), "baseshift_attempts_in_flight") == \
+        ((5 if mixed else 4) if here else 0)
     m.observe_all([JobStateChanged("r", 2.0, "a", running, JobState.RETRYING, 1),
                    JobStateChanged("r", 4.0, "a", ready, running, 2),
                    JobStateChanged("r", 1.5, "b", running, JobState.SUCCEEDED, 1),
+                   *other[1],
                    JobStateChanged("r", 11.0, "c", running, JobState.FAILED, 1)])
     assert value(scraped(), "baseshift_attempts_in_flight") == (2 if here else 0)
     m.observe_all([JobStateChanged("r", 10.0, "a", running, JobState.SUCCEEDED, 2),
+                   *other[2],
                    JobStateChanged("r", 2.0, "d", running, JobState.CANCELLED, 1),
                    RunStateChanged("r", 10.0, "w", RunState.RUNNING, RunState.CANCELLED)])
     found = scraped()
+    assert value(found, "baseshift_attempts_total", workflow="v",
+                 outcome="ok") == (1 if here and mixed else 0)
     for outcome, count in (("ok", 2), ("error", 2), ("cancelled", 1)):
         assert value(found, "baseshift_attempts_total", workflow="w",
                      outcome=outcome) == (count if here else 0), outcome
