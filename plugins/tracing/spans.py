@@ -310,6 +310,7 @@ class AttemptSpan(QuickSpan):
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         _unbind(self._token)
+        del self._token  # the span waits for the exporter: not the context before it
         if isinstance(exc, Exception):
             _record_failure(self, exc)
         if self._end_time is None:  # `end()`, unless the attempt ended its span itself
