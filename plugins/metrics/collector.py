@@ -328,23 +328,23 @@ class Metrics:
                 counted = counts[(workflow, state)] = self.jobs.labels(workflow, str(state))
             counted.inc(count)
         if only is not None:
-            state = JobState.RUNNING
-            self._time_jobs(only, [e for e in jobs if e.new is state],
-                            [e for e in jobs if e.new in ATTEMPT_ENDS], jobs)
+            self._time_jobs(only, jobs)
             return
-        for run_id, (began, done, both) in _by_run(jobs).items():
-            self._time_jobs(run_id, began, done, both)
+        for run_id, events in _by_run(jobs).items():
+            self._time_jobs(run_id, events)
 
-    def _time_jobs(self, run_id: str, running: list[JobStateChanged],
-                   ended: list[JobStateChanged], events: list[JobStateChanged]) -> None:
-        """Note when the `running` jobs of run `run_id` started; time the `ended` ones (their
-        attempt ended: the job did, or is RETRYING) since, and each job that ended (a job
-        not seen start is not timed; a clock set back times it at 0). Kept by run, then by
-        job name: no (run, job) pair is made and hashed for each event. Where attempts run
-        in this process (`attempts_here`), each ended one is also counted by outcome and
-        timed, and the attempts in flight are the jobs started and not ended. `events`:
-        every event of the run in the batch, in order (`running` and `ended` are two of its
-        parts): walked in that order when a job both starts and ends in it (a retry)."""
+    def _time_jobs(self, run_id: str, events: list[JobStateChanged]) -> None:
+        """From `events`, run `run_id`'s job events of a batch: note when the jobs that went
+        RUNNING started; time those whose attempt ended (the job did, or is RETRYING)
+        since, and each job that ended (a job not seen start is not timed; a clock set back
+        times it at 0). Kept by run, then by job name: no (run, job) pair is made and hashed
+        for each event. Where attempts run in this process (`attempts_here`), each ended one
+        is also counted by outcome and timed, and the attempts in flight are the jobs
+        started and not ended. The events are walked in their order when a job both ends
+        and starts again among them (a retry)."""
+        state = JobState.RUNNING
+        running = [e for e in events if e.new is state]
+        ended = [e for e in events if e.new in ATTEMPT_ENDS]
         table = self._job_started
         began = table.get(run_id)
         before = 0 if began is None else len(began)
@@ -427,25 +427,11 @@ def _counts(jobs: list[JobStateChanged], only: str | None
     return collections.Counter(map(_RUN_AND_STATE, jobs)).items()
 
 
-def _by_run(jobs: list[JobStateChanged]) -> dict[str, tuple[
-        list[JobStateChanged], list[JobStateChanged], list[JobStateChanged]]]:
-    """By run (a batch of several runs' events): the jobs that started, the attempts that
-    ended, and both in order (`_time_jobs`), in one pass."""
-    found: dict[str, tuple[list[JobStateChanged], list[JobStateChanged],
-                           list[JobStateChanged]]] = {}
-    running = JobState.RUNNING
+def _by_run(jobs: list[JobStateChanged]) -> dict[str, list[JobStateChanged]]:
+    """The job events of a batch of several runs, by run, each run's in order."""
+    found: dict[str, list[JobStateChanged]] = {}
     for e in jobs:
-        if e.new is running:
-            which = 0
-        elif e.new in ATTEMPT_ENDS:
-            which = 1
-        else:
-            continue
-        lists = found.get(e.run_id)
-        if lists is None:
-            lists = found[e.run_id] = ([], [], [])
-        lists[which].append(e)
-        lists[2].append(e)
+        found.setdefault(e.run_id, []).append(e)
     return found
 
 

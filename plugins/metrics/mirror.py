@@ -17,6 +17,8 @@ says so if one does.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import Metric
@@ -30,6 +32,7 @@ MIRROR_SECONDS = 5.0
 """How often each process of a fleet copies its plugins' figures (a tenth of a typical
 scrape interval would be 1.5 s; 5 s keeps them at most one scrape late at 15 s)."""
 
+M = TypeVar("M", Counter, Gauge)
 Series = tuple[str, tuple[str, ...]]
 """A metric's name and one label set's values."""
 
@@ -78,31 +81,39 @@ class RegistryMirror(Periodic):
             if sample.name != total:
                 continue  # `_created`: each process's own
             names, values = _labels(sample.labels)
-            counter = self._counters.get(family.name)
-            if counter is None:
-                counter = self._counters[family.name] = Counter(
-                    family.name, family.documentation, names, registry=None)
             key = (family.name, values)
             grown = sample.value - self._told.get(key, 0.0)
             if grown < 0:  # the plugin's count started again: all of it is new
                 grown = sample.value
             if grown:
-                (counter.labels(*values) if names else counter).inc(grown)
+                _series(self._counters, Counter, family, names, values).inc(grown)
             self._told[key] = sample.value
 
     def _gauge(self, family: Metric) -> list[Series]:
         found: list[Series] = []
         for sample in family.samples:
             names, values = _labels(sample.labels)
-            gauge = self._gauges.get(family.name)
-            if gauge is None:
-                gauge = self._gauges[family.name] = Gauge(
-                    family.name, family.documentation, names, registry=None,
-                    multiprocess_mode="livesum")
-            (gauge.labels(*values) if names else gauge).set(sample.value)
+            _series(self._gauges, _summed_gauge, family, names, values).set(sample.value)
             found.append((family.name, values))
         self._set.update(found)
         return found
+
+
+def _series(made: dict[str, M], make: Callable[..., M], family: Metric,
+            names: tuple[str, ...], values: tuple[str, ...]) -> M:
+    """The series `values` of the shared metric mirroring `family` (made by `make` with the
+    family's name, help and label `names` the first time, kept in `made`)."""
+    metric = made.get(family.name)
+    if metric is None:
+        metric = made[family.name] = make(family.name, family.documentation, names,
+                                          registry=None)
+    return metric.labels(*values) if names else metric
+
+
+def _summed_gauge(name: str, documentation: str, names: tuple[str, ...],
+                  registry: None = None) -> Gauge:
+    """A gauge summed over the live processes of the fleet."""
+    return Gauge(name, documentation, names, registry=registry, multiprocess_mode="livesum")
 
 
 def _labels(labels: dict[str, str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
