@@ -154,8 +154,16 @@ async def _volatile_calls(conn: psycopg.AsyncConnection[Any], statement: str) ->
     operators: set[int] = set()
     async with conn.transaction(force_rollback=True):
         await conn.execute(f"SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}'".encode())
-        await conn.execute(f"CREATE TEMP VIEW baseshift_explained AS SELECT 1 FROM "
-                           f"({statement}\n) AS explained".encode(), binary=True)
+        try:
+            await conn.execute(f"CREATE TEMP VIEW baseshift_explained AS SELECT 1 FROM "
+                               f"({statement}\n) AS explained".encode(), binary=True)
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise QueryRefused(
+                "the query cannot be explained with analyze: the functions it calls are "
+                "checked through a temporary view, and the store's database role may not "
+                f"make one ({' '.join(str(exc).split())})", details={"field": "query"},
+                hint="grant TEMPORARY on the database to the store's role, or send the "
+                "query without analyze") from exc
         cur = await conn.execute(b"SELECT 'pg_temp.baseshift_explained'::regclass::oid")
         row = await cur.fetchone()
         assert row is not None

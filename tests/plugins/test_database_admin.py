@@ -199,6 +199,23 @@ async def test_analyze_looks_into_the_views_a_statement_reads(
         assert victim.execute(b"SELECT 1").fetchone() == (1,)
 
 
+async def test_analyze_without_the_right_to_check_the_functions_says_so(
+        pg_store: PostgresStateStore) -> None:
+    """The check needs a temporary view: a role that may not make one is told that, and
+    how to go on, rather than that the database refused the query."""
+    assert pg_store._pool is not None
+    async with pg_store._pool.connection() as conn, conn.transaction(force_rollback=True):
+        database = (await (await conn.execute(b"SELECT current_database()")).fetchone())
+        assert database is not None
+        await conn.execute(b"CREATE ROLE baseshift_no_temp NOLOGIN")
+        await conn.execute(f'REVOKE TEMPORARY ON DATABASE "{database[0]}" FROM PUBLIC'
+                           .encode())
+        await conn.execute(b"SET LOCAL ROLE baseshift_no_temp")
+        with pytest.raises(QueryRefused, match="may not make one") as refused:
+            await explain_read_only(conn, "SELECT 1", analyze=True)
+    assert refused.value.hint is not None and "without analyze" in refused.value.hint
+
+
 async def test_analyze_runs_a_statement_of_stable_functions(
         pg_store: PostgresStateStore) -> None:
     assert pg_store._pool is not None
